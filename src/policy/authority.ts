@@ -6,7 +6,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { RE2JS } from '@bufbuild/re2';
 import { RefusedFile, readSmallFile } from '../io/files.ts';
 import { keyId, parsePublicKey, pemDecodeAll, pemEncode } from '../sign/keys.ts';
@@ -198,13 +198,13 @@ async function readKeys(ctx: Ctx, e: Entry): Promise<{ key: KeyObject; id: strin
   }
   if (data !== undefined) {
     const pem = str(ctx, data) ?? '';
-    return pemKeys(pem, `${e.path}.data`, (problem) => fail(ctx, data.node, data.path, problem));
+    return pemKeys(pem, `${e.path}.data`, (problem, hint) => fail(ctx, data.node, data.path, problem, hint));
   }
   const r = fields(ctx, ref!.node, ref!.path, SECRET_REF, 'secretRef');
   const name = required(ctx, r.get('name'), ref!.node!, ref!.path, 'name');
   str(ctx, r.get('namespace'));
   const path = resolve(ctx.baseDir, name);
-  const refFail = (problem: string): never => fail(ctx, r.get('name')!.node, `${ref!.path}.name`, problem);
+  const refFail = (problem: string, hint?: string): never => fail(ctx, r.get('name')!.node, `${ref!.path}.name`, problem, hint);
   let files: string[];
   try {
     // A folder is read as Kubernetes mounts a Secret: each key a file named after it, which is a
@@ -229,6 +229,14 @@ async function readKeys(ctx: Ctx, e: Entry): Promise<{ key: KeyObject; id: strin
   } catch (cause) {
     return refFail(`the secret ${JSON.stringify(name)} cannot be read (${path}): ${(cause as Error).message}`);
   }
+  if (files.length > 1) {
+    // policy-controller inlines a Secret of one entry only (pkg/reconciler/clusterimagepolicy:
+    // "contains multiple data entries, only one is supported"), so the cluster would refuse this.
+    refFail(
+      `the secret ${JSON.stringify(name)} (${path}) holds ${files.length} entries (${files.map((f) => basename(f)).join(', ')}): policy-controller takes a secret of one entry only, and refuses this policy`,
+      ONE_KEY_HINT,
+    );
+  }
   const keys: { key: KeyObject; id: string; source: string }[] = [];
   for (const f of files) {
     let text: string;
@@ -239,15 +247,27 @@ async function readKeys(ctx: Ctx, e: Entry): Promise<{ key: KeyObject; id: strin
       if (cause instanceof RefusedFile) return refFail(`${f} ${cause.problem}`);
       return refFail(`cannot read ${f}: ${(cause as Error).message}`);
     }
-    keys.push(...pemKeys(text, f, (problem) => refFail(`${f}: ${problem}`)));
+    keys.push(...pemKeys(text, f, (problem, hint) => refFail(`${f}: ${problem}`, hint)));
   }
   if (keys.length === 0) refFail(`the secret ${JSON.stringify(name)} (${path}) holds no public key`);
   return keys;
 }
 
-function pemKeys(text: string, source: string, problem: (why: string) => never): { key: KeyObject; id: string; source: string }[] {
+/** What to do instead of several keys in one authority. */
+const ONE_KEY_HINT = 'give each key its own authority: the authorities of a policy are alternatives, one passing is enough';
+
+function pemKeys(
+  text: string,
+  source: string,
+  problem: (why: string, hint?: string) => never,
+): { key: KeyObject; id: string; source: string }[] {
   const blocks = pemDecodeAll(text);
   if (blocks.length === 0) problem('expected a PEM public key (-----BEGIN PUBLIC KEY-----)');
+  // policy-controller reads the first PEM block only (cryptoutils.UnmarshalPEMToPublicKey): the
+  // others would verify here and never on the cluster.
+  if (blocks.length > 1) {
+    problem(`${blocks.length} PEM blocks, where policy-controller reads the first only and ignores the others`, ONE_KEY_HINT);
+  }
   return blocks.map((b, i) => {
     if (b.type !== 'PUBLIC KEY' && b.type !== 'RSA PUBLIC KEY') problem(`PEM block ${i + 1} is a ${b.type}, not a PUBLIC KEY`);
     let key: KeyObject;

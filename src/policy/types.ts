@@ -40,7 +40,7 @@ interface VerifyingAuthority extends AuthorityBase {
   attestations: AttestationRule[];
 }
 
-/** `key`: one or more public keys (`data` inline or `secretRef` read from a file). */
+/** `key`: one public key (`data` inline or `secretRef` read from a file), as policy-controller reads one. */
 export interface KeyAuthority extends VerifyingAuthority {
   kind: 'key';
   keys: { key: KeyObject; id: string; source: string }[];

@@ -96,18 +96,45 @@ describe('the documented examples', () => {
     );
   });
 
-  it('loadPolicyFile reads secretRef relative to the policy file, and a folder of keys as a mounted Secret', async () => {
+  it('loadPolicyFile reads secretRef relative to the policy file, and a folder of one key as a mounted Secret', async () => {
     const sub = join(dir, 'sub');
     await mkdir(join(sub, 'keys'), { recursive: true });
     await writeFile(join(sub, 'keys', 'a.pub'), alicePem);
-    await writeFile(join(sub, 'keys', 'b.pub'), publicKeyPem(bob.publicKey));
     await writeFile(join(sub, 'p.yaml'), `${HEAD}  - key:\n      secretRef:\n        name: keys\n        namespace: cosign-system\n`);
     const [p] = await loadPolicyFile(join(sub, 'p.yaml'));
     assert.deepEqual(
       (p!.authorities[0] as KeyAuthority).keys.map((k) => k.id),
-      [keyId(alice.publicKey), keyId(bob.publicKey)],
+      [keyId(alice.publicKey)],
     );
     await assert.rejects(loadPolicyFile(join(sub, 'missing.yaml')), (e: unknown) => isProvenantError(e, 'NOT_FOUND'));
+  });
+
+  it('one key per authority, as policy-controller reads them: a secret of two entries and two PEM blocks are refused', async () => {
+    // policy-controller refuses a Secret with more than one entry, and reads only the first PEM
+    // block of a key: the second key would verify here and never on the cluster.
+    const keys = join(dir, 'two-keys');
+    await mkdir(keys, { recursive: true });
+    await writeFile(join(keys, 'a.pub'), alicePem);
+    await writeFile(join(keys, 'b.pub'), publicKeyPem(bob.publicKey));
+    await refused(
+      `${HEAD}  - key:\n      secretRef: {name: two-keys}\n`,
+      'policy.yaml:10:25',
+      /the secret "two-keys" \(.*\) holds 2 entries \(a\.pub, b\.pub\): policy-controller takes a secret of one entry only/,
+      /give each key its own authority/,
+    );
+    const both = `${alicePem}${publicKeyPem(bob.publicKey)}`;
+    await writeFile(join(dir, 'both.pub'), both);
+    await refused(
+      `${HEAD}  - key:\n      secretRef: {name: both.pub}\n`,
+      'policy.yaml:10:25',
+      /both\.pub: 2 PEM blocks, where policy-controller reads the first only and ignores the others/,
+    );
+    const inline = both
+      .trim()
+      .split('\n')
+      .map((l) => `        ${l}`)
+      .join('\n');
+    await refused(`${HEAD}  - key:\n      data: |\n${inline}\n`, 'policy.yaml:10:13', /^spec\.authorities\[0\]\.key\.data: 2 PEM blocks/);
   });
 
   it('reads an RSA PUBLIC KEY (PKCS#1) block as --key does', async () => {
@@ -124,10 +151,8 @@ describe('the documented examples', () => {
     const secret = join(dir, 'mounted');
     await mkdir(join(secret, '..2026_12_05_13_00_00.123'), { recursive: true });
     await writeFile(join(secret, '..2026_12_05_13_00_00.123', 'cosign.pub'), alicePem);
-    await writeFile(join(secret, '..2026_12_05_13_00_00.123', 'bob.pub'), publicKeyPem(bob.publicKey));
     await symlink('..2026_12_05_13_00_00.123', join(secret, '..data'));
     await symlink('..data/cosign.pub', join(secret, 'cosign.pub'));
-    await symlink('..data/bob.pub', join(secret, 'bob.pub'));
     // A key mounted with `items[].path: sub/key` makes a folder: it is no key, and no refusal.
     await mkdir(join(secret, 'sub'));
     await writeFile(join(secret, 'sub', 'carol.pub'), alicePem);
@@ -135,12 +160,10 @@ describe('the documented examples', () => {
     const [p] = await parse(policy);
     assert.deepEqual(
       (p!.authorities[0] as KeyAuthority).keys.map((k) => [k.id, k.source]),
-      [
-        [keyId(bob.publicKey), join(secret, 'bob.pub')],
-        [keyId(alice.publicKey), join(secret, 'cosign.pub')],
-      ],
+      [[keyId(alice.publicKey), join(secret, 'cosign.pub')]],
     );
     // A link to a named pipe would wait for ever; one to a file over 1 MiB is not a key.
+    await rm(join(secret, 'cosign.pub'));
     assert.equal(spawnSync('mkfifo', [join(secret, '..2026_12_05_13_00_00.123', 'fifo')]).status, 0);
     await symlink('..data/fifo', join(secret, 'fifo.pub'));
     await refused(policy, 'policy.yaml:10:25', /mounted\/fifo\.pub is a named pipe, not a file of PEM public keys/);
