@@ -216,8 +216,11 @@ export async function evaluatePolicies(
   };
 }
 
+/** What an attestation rule says when none of its authority's attestations verified: the authority says why. */
+const NOT_REACHED = 'not checked: no attestation verified with the authority (see its line for why)';
+
 function failureLines(policy: string, a: AuthorityOutcome): string[] {
-  const failedAttestations = (a.attestations ?? []).filter((x) => !x.passed);
+  const failedAttestations = (a.attestations ?? []).filter((x) => !x.passed && x.message !== NOT_REACHED);
   if (failedAttestations.length === 0) return [`${policy} / ${a.authority}: ${a.message}`];
   return failedAttestations.map((x) => `${policy} / ${a.authority} / ${x.attestation}: ${x.message}`);
 }
@@ -292,16 +295,16 @@ async function evaluateAuthority(ctx: EvalCtx, a: Authority): Promise<AuthorityO
     return { ...base, passed: false, message: nothingVerified(result, what, a), signatures: result.checked };
   }
   if (result.verified.length === 0) {
-    const message = nothingVerified(result, what, a);
+    // The reasons are the authority's, said once on its line; each rule only says it was not reached.
     const attestations = a.attestations.map((r) => ({
       attestation: r.name,
       where: r.where,
       predicateType: r.predicateTypeText,
       passed: false,
-      message,
+      message: NOT_REACHED,
       statements: [],
     }));
-    return { ...base, passed: false, message, signatures: result.checked, attestations };
+    return { ...base, passed: false, message: nothingVerified(result, what, a), signatures: result.checked, attestations };
   }
   const attestations: AttestationOutcome[] = [];
   for (const rule of a.attestations) attestations.push(await evaluateRule(ctx, rule, result.verified));

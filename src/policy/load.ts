@@ -26,6 +26,7 @@ import {
   type MapSpec,
   oneOf,
   policyContext,
+  quoteHint,
   required,
   str,
   stringMap,
@@ -108,6 +109,8 @@ export async function parsePolicies(text: string, file: string, options: ParsePo
       throw new ProvenantError('INVALID_CONFIG', `invalid YAML: ${syntax.message.split('\n')[0]}`, {
         where: at(ctx, syntax.pos[0]),
         cause: syntax,
+        // `glob: *` unquoted is an alias without a name.
+        hint: syntax.code === 'BAD_ALIAS' ? quoteHint('*') : undefined,
       });
     }
     const root = deref(ctx, doc.contents, '');

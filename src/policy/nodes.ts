@@ -6,11 +6,11 @@
  * Keys are checked against what each mapping takes; a key policy-controller has and Provenant
  * does not is refused with its own reason.
  */
-import { type Document, isMap, isScalar, isSeq, type LineCounter, type Scalar } from 'yaml';
+import { type Document, isAlias, isMap, isScalar, isSeq, type LineCounter, type Scalar } from 'yaml';
 import { ProvenantError } from '../errors.ts';
 import {
   childPath,
-  deref,
+  deref as derefAlias,
   type Entry,
   fail,
   isNull,
@@ -22,7 +22,23 @@ import {
   type YNode,
 } from '../yaml.ts';
 
-export { childPath, deref, type Entry, fail, isNull, type YNode };
+export { childPath, type Entry, fail, isNull, type YNode };
+
+/**
+ * A plain value that starts with `*` is an alias in YAML: an unquoted `glob: *` (or `**`, or
+ * `*` then `/*`) names no anchor. The hint says to quote it.
+ */
+export function quoteHint(value: string): string {
+  return `a value that starts with * is a YAML alias: quote it (${JSON.stringify(value)})`;
+}
+
+/** Follows an alias to its anchored node (../yaml.ts), with {@link quoteHint} for one that names no anchor. */
+export function deref(ctx: Ctx | YamlContext, node: unknown, path: string): YNode | undefined {
+  if (isAlias(node) && ctx.aliases.get(node) === undefined) {
+    fail(ctx, node, path, `the alias *${node.source} names no anchor defined before it`, quoteHint(`*${node.source}`));
+  }
+  return derefAlias(ctx, node, path);
+}
 
 /** One policy document being read. */
 export interface Ctx extends YamlContext {

@@ -128,7 +128,7 @@ describe('attestation rules met through a signed index', () => {
       assert.equal(r.failures.length, 1);
       assert.match(
         r.failures[0]!,
-        /^built-in-ci \/ release \/ provenance: none of the \d attestations verified with the key \(index entry .*: it is unsigned in the index/,
+        /^built-in-ci \/ release: none of the \d attestations verified with the key \(index entry .*: it is unsigned in the index/,
       );
       const reasons = r.policies[0]!.authorities[0]!.signatures!.map((s) => [s.storage, s.reason]);
       assert.ok(reasons.length > 0);

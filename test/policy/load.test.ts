@@ -109,6 +109,13 @@ describe('the documented examples', () => {
     await assert.rejects(loadPolicyFile(join(sub, 'missing.yaml')), (e: unknown) => isProvenantError(e, 'NOT_FOUND'));
   });
 
+  it('an unquoted glob that starts with * is a YAML alias: the error says to quote it', async () => {
+    const withGlob = (glob: string) => `${HEAD.replace('- glob: "**"', `- glob: ${glob}`)}  - static: {action: pass}\n`;
+    await refused(withGlob('*'), 'policy.yaml:7:11', /^invalid YAML: Alias cannot be an empty string\n/, /quote it \("\*"\)/);
+    await refused(withGlob('**'), 'policy.yaml:7:11', /the alias \*\* names no anchor/, /quote it \("\*\*"\)/);
+    await refused(withGlob('*/*'), 'policy.yaml:7:11', /the alias \*\/\* names no anchor/, /quote it \("\*\/\*"\)/);
+  });
+
   it('one key per authority, as policy-controller reads them: a secret of two entries and two PEM blocks are refused', async () => {
     // policy-controller refuses a Secret with more than one entry, and reads only the first PEM
     // block of a key: the second key would verify here and never on the cluster.
