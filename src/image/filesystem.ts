@@ -656,8 +656,9 @@ export function isPackageDatabasePath(path: string): boolean {
 
 /**
  * The inventory of a flattened filesystem read with `keep: isPackageDatabasePath`: from apk's
- * installed database, else distroless' `status.d`, else dpkg's `status`. Undefined when there is
- * none of them.
+ * installed database, else dpkg's: distroless' `status.d` files and dpkg's `status` together,
+ * as trivy and syft read them (an image built on a distroless one that installs packages with
+ * dpkg has both, and dpkg knows only `status`). Undefined when there is none of them.
  *
  * @throws ProvenantError `INVALID_PACKAGE` when a database does not parse
  */
@@ -670,17 +671,14 @@ export function inventoryFromFilesystem(fs: LayerFilesystem, image: Inventory['i
   const osRelease = text('etc/os-release') ?? text('usr/lib/os-release') ?? '';
   const apkDb = text('usr/lib/apk/db/installed') ?? text('lib/apk/db/installed');
   if (apkDb !== undefined) return inventoryFromApkDatabase(apkDb, osRelease, image);
-  // status.d holds one stanza file per package, and `.md5sums` files beside them.
-  const statusD = fs
+  // status.d holds one stanza file per package, and `.md5sums` files beside them. status comes
+  // last: of a package in both, dpkg's entry (the later install) is the one listed.
+  const files = fs
     .keptPaths()
     .filter((p) => /^var\/lib\/dpkg\/status\.d\/[^/]+$/.test(p) && !p.endsWith('.md5sums'))
-    .sort();
-  if (statusD.length > 0)
-    return inventoryFromDpkgStatus(
-      statusD.map((p) => text(p) ?? ''),
-      osRelease,
-      image,
-    );
+    .sort()
+    .map((path) => ({ path, text: text(path) ?? '' }));
   const status = text('var/lib/dpkg/status');
-  return status === undefined ? undefined : inventoryFromDpkgStatus(status, osRelease, image);
+  if (status !== undefined) files.push({ path: 'var/lib/dpkg/status', text: status });
+  return files.length === 0 ? undefined : inventoryFromDpkgStatus(files, osRelease, image);
 }

@@ -114,26 +114,43 @@ export function inventoryFromApkDatabase(installedText: string, osRelease: strin
 // dpkg
 // ---------------------------------------------------------------------------------------------
 
+/** A file of dpkg's database: `/var/lib/dpkg/status` or one of `/var/lib/dpkg/status.d/`. */
+export interface DpkgDatabaseFile {
+  /** Where it is in the image, for errors. */
+  path: string;
+  text: string;
+}
+
 /**
  * The inventory of a Debian-based image from dpkg's status database: the text of
- * `/var/lib/dpkg/status`, or the files of `/var/lib/dpkg/status.d/` (as distroless images have
- * them) as a list. Only packages whose `Status` is `… installed` (or that have no Status, as in
+ * `/var/lib/dpkg/status`, or a list of database files (the files of `/var/lib/dpkg/status.d/`,
+ * as distroless images have them, then `status` when an image has both; bare texts are
+ * numbered as status.d files). Of a package (name and architecture) listed more than once, the
+ * last entry is kept. Only packages whose `Status` is `… installed` (or that have no Status, as in
  * status.d) are listed. `dependsOn` comes from `Depends` and `Pre-Depends`: of alternatives
  * (`a | b`) the first one installed, by package name or through `Provides`. Licenses are not in
  * the status database (they are in /usr/share/doc/<package>/copyright) and are left empty.
  *
  * @throws ProvenantError `INVALID_PACKAGE` when the text is not in control-file format
  */
-export function inventoryFromDpkgStatus(status: string | readonly string[], osRelease: string, image: Inventory['image']): Inventory {
-  const texts = typeof status === 'string' ? [status] : status;
-  const stanzas = texts.flatMap((t, i) =>
-    parseControlStanzas(t, typeof status === 'string' ? 'var/lib/dpkg/status' : `var/lib/dpkg/status.d #${i + 1}`),
-  );
-  const installed = stanzas.filter((s) => {
+export function inventoryFromDpkgStatus(
+  status: string | readonly (string | DpkgDatabaseFile)[],
+  osRelease: string,
+  image: Inventory['image'],
+): Inventory {
+  const files =
+    typeof status === 'string'
+      ? [{ path: 'var/lib/dpkg/status', text: status }]
+      : status.map((f, i) => (typeof f === 'string' ? { path: `var/lib/dpkg/status.d #${i + 1}`, text: f } : f));
+  const stanzas = files.flatMap((f) => parseControlStanzas(f.text, f.path));
+  const listed = stanzas.filter((s) => {
     if (s.package === undefined || s.version === undefined) return false;
     if (s.status === undefined) return true;
     return s.status.split(/\s+/)[2] === 'installed';
   });
+  // A Map keeps the first place of a key and the last value set for it.
+  const byKey = new Map(listed.map((s) => [`${s.package}:${s.architecture ?? ''}`, s]));
+  const installed = [...byKey.values()];
   const controlled = installed.map((s) => ({
     name: s.package as string,
     version: s.version as string,

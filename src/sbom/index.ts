@@ -12,7 +12,7 @@ export {
   type CycloneDxOptions,
   cyclonedxDocument,
 } from './cyclonedx.ts';
-export { inventoryFromApkDatabase, inventoryFromDpkgStatus, parseOsRelease } from './from-image.ts';
+export { type DpkgDatabaseFile, inventoryFromApkDatabase, inventoryFromDpkgStatus, parseOsRelease } from './from-image.ts';
 export {
   distroQualifier,
   formatPackageUrl,

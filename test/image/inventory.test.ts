@@ -69,6 +69,23 @@ describe('the inventory of an image read from its layers', () => {
     assert.deepEqual(await policyNames(store, digest), ['base-files@12.4', 'tzdata@2024a-0']);
   });
 
+  it('reads both status.d and status when an image built on a distroless one adds packages with dpkg', async () => {
+    // As trivy and syft do: dpkg writes only status, and knows nothing of the base's status.d. A
+    // package in both is dpkg's: the status entry, written later, is the one listed.
+    const { store, digest } = await image([
+      [file('var/lib/dpkg/status.d/base-files', dpkg('base-files', '12.4')), file('var/lib/dpkg/status.d/libc6', dpkg('libc6', '2.36-9'))],
+      [
+        file(
+          'var/lib/dpkg/status',
+          `${dpkg('curl', '7.88.1-10')}Status: install ok installed\n\n${dpkg('libc6', '2.36-9+deb12u4')}Status: install ok installed\n`,
+        ),
+      ],
+    ]);
+    const names = ['base-files@12.4', 'curl@7.88.1-10', 'libc6@2.36-9+deb12u4'];
+    assert.deepEqual(await sbomNames(store, 'v1'), names);
+    assert.deepEqual(await policyNames(store, digest), names);
+  });
+
   it('reads a package database a layer writes, or whites out, through a symlink of a lower layer, as a runtime has it', async () => {
     const { store, digest } = await image([
       [file('var/lib/dpkg/status', dpkg('base-files', '12.4')), link('x', 'var/lib/dpkg'), link('y', '/var/lib/dpkg/status.d')],
