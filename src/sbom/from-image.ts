@@ -114,6 +114,22 @@ export function inventoryFromApkDatabase(installedText: string, osRelease: strin
 // dpkg
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Whether a dpkg entry of this `Status` (`want flag state`, deb-control(5) and dpkg-query(1);
+ * none, as in status.d, is installed) is listed in an inventory: one whose files may be in the
+ * image, installed or not fully so (unpacked, half-configured, half-installed, waiting on
+ * triggers), as trivy lists them, and not one dpkg is told to remove (a want of `deinstall` or
+ * `purge`, which trivy leaves out; syft leaves out `deinstall`) nor one whose files are gone but
+ * its conffiles (`not-installed`, `config-files`, whatever the want: `hold ok not-installed` is
+ * a selection, not a package).
+ */
+function listedStatus(status: string | undefined): boolean {
+  if (status === undefined) return true;
+  const [want, , state] = status.trim().split(/\s+/);
+  if (want === 'deinstall' || want === 'purge') return false;
+  return state !== undefined && state !== 'not-installed' && state !== 'config-files';
+}
+
 /** A file of dpkg's database: `/var/lib/dpkg/status` or one of `/var/lib/dpkg/status.d/`. */
 export interface DpkgDatabaseFile {
   /** Where it is in the image, for errors. */
@@ -126,8 +142,7 @@ export interface DpkgDatabaseFile {
  * `/var/lib/dpkg/status`, or a list of database files (the files of `/var/lib/dpkg/status.d/`,
  * as distroless images have them, then `status` when an image has both; bare texts are
  * numbered as status.d files). Of a package (name and architecture) listed more than once, the
- * last entry is kept. Only packages whose `Status` is `… installed` (or that have no Status, as in
- * status.d) are listed. `dependsOn` comes from `Depends` and `Pre-Depends`: of alternatives
+ * last entry is kept. Which entries are listed, {@link listedStatus} says. `dependsOn` comes from `Depends` and `Pre-Depends`: of alternatives
  * (`a | b`) the first one installed, by package name or through `Provides`. Licenses are not in
  * the status database (they are in /usr/share/doc/<package>/copyright) and are left empty.
  *
@@ -143,11 +158,7 @@ export function inventoryFromDpkgStatus(
       ? [{ path: 'var/lib/dpkg/status', text: status }]
       : status.map((f, i) => (typeof f === 'string' ? { path: `var/lib/dpkg/status.d #${i + 1}`, text: f } : f));
   const stanzas = files.flatMap((f) => parseControlStanzas(f.text, f.path));
-  const listed = stanzas.filter((s) => {
-    if (s.package === undefined || s.version === undefined) return false;
-    if (s.status === undefined) return true;
-    return s.status.split(/\s+/)[2] === 'installed';
-  });
+  const listed = stanzas.filter((s) => s.package !== undefined && s.version !== undefined && listedStatus(s.status));
   // A Map keeps the first place of a key and the last value set for it.
   const byKey = new Map(listed.map((s) => [`${s.package}:${s.architecture ?? ''}`, s]));
   const installed = [...byKey.values()];

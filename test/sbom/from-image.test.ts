@@ -208,6 +208,32 @@ describe('inventory from dpkg status', () => {
     assert.equal(byName.get('mawk')?.source, 'mawk');
   });
 
+  it('lists a package whose files are on disk, even half configured, and leaves out one dpkg is to remove or has removed', () => {
+    // trivy leaves out a want of deinstall or purge (syft deinstall only); a state of
+    // not-installed or config-files has no files of the package left but its conffiles.
+    const stanza = (name: string, status: string) => `Package: ${name}\nStatus: ${status}\nArchitecture: amd64\nVersion: 1.0\n`;
+    const text = [
+      stanza('installed', 'install ok installed'),
+      stanza('held', 'hold ok installed'),
+      stanza('unpacked', 'install ok unpacked'),
+      stanza('half-configured', 'install reinstreq half-configured'),
+      stanza('half-installed', 'install reinstreq half-installed'),
+      stanza('awaiting', 'install ok triggers-awaited'),
+      stanza('pending', 'install ok triggers-pending'),
+      stanza('to-remove', 'deinstall ok installed'),
+      stanza('to-purge', 'purge ok installed'),
+      stanza('removed', 'deinstall ok config-files'),
+      stanza('purged', 'purge ok not-installed'),
+      stanza('held-absent', 'hold ok not-installed'),
+      stanza('config-left', 'install ok config-files'),
+    ].join('\n');
+    const inv = inventoryFromDpkgStatus(text, 'ID=debian\n', image);
+    assert.deepEqual(
+      inv.packages.map((p) => p.name),
+      ['installed', 'held', 'unpacked', 'half-configured', 'half-installed', 'awaiting', 'pending'],
+    );
+  });
+
   it('reads distroless status.d files, which have no Status field', () => {
     const files = [
       'Package: libc6\nVersion: 2.36-9+deb12u4\nArchitecture: amd64\nSource: glibc\n',
