@@ -18,6 +18,7 @@ import type { ByteStream, OperationOptions } from '../io/types.ts';
 import { type Digest, Digester, digestMismatch } from '../oci/digest.ts';
 import { isForeignLayer } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
+import { DEB_COPYRIGHT_MAX_BYTES } from '../pkg/deb/copyright.ts';
 import type { Inventory } from '../pkg/inventory.ts';
 import { inventoryFromApkDatabase, inventoryFromDpkgStatus } from '../sbom/from-image.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -553,7 +554,9 @@ async function applyEntry(
     });
   }
   if (header.type === 'file') {
-    const keep = options.keep?.(path, header) === true;
+    // A copyright file only adds a license: it is kept while the kept bodies stay within half
+    // the budget, the rest left to package databases, rather than refuse an image whose databases fit.
+    const keep = options.keep?.(path, header) === true && !(isCopyrightPath(path) && fs.keptBytes + header.size > fs.limits.keptBytes / 2);
     if (keep) checkKeep(fs, path, header.size, where);
     const hash = options.hash === false ? undefined : createHash('sha256');
     const parts: Uint8Array[] = [];
@@ -644,14 +647,25 @@ function countProgress(stream: ByteStream, layer: Descriptor, options: Operation
 // Package databases
 // ---------------------------------------------------------------------------------------------
 
-/** The files an inventory is read from: apk's and dpkg's databases and os-release. */
-export function isPackageDatabasePath(path: string): boolean {
+/**
+ * The files an inventory is read from: apk's and dpkg's databases and os-release; and, given the
+ * entry's `header` (as `keep: isPackageDatabasePath` is, by {@link applyLayer}), Debian packages'
+ * copyright files (`usr/share/doc/<package>/copyright`) of at most DEB_COPYRIGHT_MAX_BYTES, which
+ * give their licenses as a build reads them. Asked with a path alone (as `diff`, which shows no
+ * license, asks), it leaves them out.
+ */
+export function isPackageDatabasePath(path: string, header?: Pick<TarHeader, 'size'>): boolean {
   return (
     /^(usr\/)?lib\/apk\/db\/installed$/.test(path) ||
     /^(etc|usr\/lib)\/os-release$/.test(path) ||
     path === 'var/lib/dpkg/status' ||
-    /^var\/lib\/dpkg\/status\.d\/[^/]+$/.test(path)
+    /^var\/lib\/dpkg\/status\.d\/[^/]+$/.test(path) ||
+    (header !== undefined && header.size <= DEB_COPYRIGHT_MAX_BYTES && isCopyrightPath(path))
   );
+}
+
+function isCopyrightPath(path: string): boolean {
+  return /^usr\/share\/doc\/[^/]+\/copyright$/.test(path);
 }
 
 /**
@@ -680,5 +694,15 @@ export function inventoryFromFilesystem(fs: LayerFilesystem, image: Inventory['i
     .map((path) => ({ path, text: text(path) ?? '' }));
   const status = text('var/lib/dpkg/status');
   if (status !== undefined) files.push({ path: 'var/lib/dpkg/status', text: status });
-  return files.length === 0 ? undefined : inventoryFromDpkgStatus(files, osRelease, image);
+  if (files.length === 0) return undefined;
+  // Through a symlinked folder (libgcc-s1 → gcc-12-base) as a runtime resolves it; a loop gives none.
+  const copyright = (name: string): Uint8Array | undefined => {
+    try {
+      return fs.body(fs.resolve(`usr/share/doc/${name}/copyright`));
+    } catch (e) {
+      if (isProvenantError(e, 'UNSAFE_PATH')) return undefined;
+      throw e;
+    }
+  };
+  return inventoryFromDpkgStatus(files, osRelease, image, copyright);
 }

@@ -6,6 +6,7 @@
 import { parseApkIndexText } from '../pkg/apk/apkindex.ts';
 import { apkChecksum, apkDependencies, apkInventoryPackage } from '../pkg/apk/inventory.ts';
 import { parseControlStanzas } from '../pkg/deb/control.ts';
+import { debCopyrightLicense } from '../pkg/deb/copyright.ts';
 import { debDependencies, debInventoryPackage } from '../pkg/deb/inventory.ts';
 import type { Inventory, InventoryFile, InventoryPackage } from '../pkg/inventory.ts';
 
@@ -144,7 +145,9 @@ export interface DpkgDatabaseFile {
  * numbered as status.d files). Of a package (name and architecture) listed more than once, the
  * last entry is kept. Which entries are listed, {@link listedStatus} says. `dependsOn` comes from `Depends` and `Pre-Depends`: of alternatives
  * (`a | b`) the first one installed, by package name or through `Provides`. Licenses are not in
- * the status database (they are in /usr/share/doc/<package>/copyright) and are left empty.
+ * the status database: `copyright` gives the bytes of a package's
+ * /usr/share/doc/<package>/copyright, read as a build reads it (debCopyrightLicense); without
+ * it, or without the file, a license is left empty.
  *
  * @throws ProvenantError `INVALID_PACKAGE` when the text is not in control-file format
  */
@@ -152,6 +155,7 @@ export function inventoryFromDpkgStatus(
   status: string | readonly (string | DpkgDatabaseFile)[],
   osRelease: string,
   image: Inventory['image'],
+  copyright?: (name: string) => Uint8Array | undefined,
 ): Inventory {
   const files =
     typeof status === 'string'
@@ -170,6 +174,9 @@ export function inventoryFromDpkgStatus(
   }));
   const deps = debDependencies(controlled);
   // As a build records it (../pkg/deb/inventory.ts): an image read back gives the same facts.
-  const packages = controlled.map((p, i) => debInventoryPackage(p, deps[i] ?? [], ''));
+  const packages = controlled.map((p, i) => {
+    const bytes = copyright?.(p.name);
+    return debInventoryPackage(p, deps[i] ?? [], bytes === undefined ? '' : debCopyrightLicense(bytes));
+  });
   return { distro: inventoryDistro(osRelease), image, packages };
 }

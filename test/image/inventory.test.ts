@@ -10,6 +10,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { tarHeader, writeTar } from '../../src/archive/tar.ts';
 import { imageSbom } from '../../src/image/attestations.ts';
+import { applyLayer, isPackageDatabasePath, LayerFilesystem } from '../../src/image/filesystem.ts';
 import { bytesSource } from '../../src/io/types.ts';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import { type Digest, digestOf } from '../../src/oci/digest.ts';
@@ -18,7 +19,7 @@ import { Annotation, type Descriptor, type ImageManifest, type Platform } from '
 import { imagePackages } from '../../src/policy/packages.ts';
 import type { ContentStore } from '../../src/store/types.ts';
 import { apkStanza } from '../policy/helpers.ts';
-import { type Entry, file, layer, layout, link, putImage, removeTemp } from './diff-helpers.ts';
+import { type Entry, file, layer, layout, link, putImage, removeTemp, utf8 } from './diff-helpers.ts';
 
 after(removeTemp);
 
@@ -84,6 +85,45 @@ describe('the inventory of an image read from its layers', () => {
     const names = ['base-files@12.4', 'curl@7.88.1-10', 'libc6@2.36-9+deb12u4'];
     assert.deepEqual(await sbomNames(store, 'v1'), names);
     assert.deepEqual(await policyNames(store, digest), names);
+  });
+
+  it("reads a Debian package's license from its copyright file in the image, as a build does", async () => {
+    const dep5 = (license: string) =>
+      `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nCopyright: someone\nLicense: ${license}\n`;
+    const status = ['gcc-12-base', 'libgcc-s1', 'libc6', 'tzdata'].map((n) => `${dpkg(n, '1.0')}Status: install ok installed\n`).join('\n');
+    const { store } = await image([
+      [
+        file('var/lib/dpkg/status', status),
+        file('usr/share/doc/gcc-12-base/copyright', dep5('GPL-3+ with GCC-runtime-3.1 exception')),
+        // libgcc-s1's folder is a link to gcc-12-base's, as in Debian.
+        link('usr/share/doc/libgcc-s1', 'gcc-12-base'),
+        file('usr/share/doc/libc6/copyright', 'This is the Debian prepackaged version of the GNU C Library.\n'),
+        file('usr/share/doc/tzdata/copyright', dep5('public-domain')),
+      ],
+      // A later layer's copyright file is the one read.
+      [file('usr/share/doc/tzdata/copyright', dep5('Expat'))],
+    ]);
+    const made = await imageSbom(store, 'v1', 'img', OPTIONS);
+    const doc = made.document as { packages: { name: string; licenseDeclared?: string }[] };
+    const declared = Object.fromEntries(doc.packages.map((p) => [p.name, p.licenseDeclared]));
+    assert.equal(declared['gcc-12-base'], 'GPL-3.0-or-later WITH GCC-exception-3.1');
+    assert.equal(declared['libgcc-s1'], 'GPL-3.0-or-later WITH GCC-exception-3.1');
+    assert.equal(declared.libc6, 'NOASSERTION', 'a prose copyright file gives no license');
+    assert.equal(declared.tzdata, 'MIT');
+  });
+
+  it('keeps copyright files within half the budget of kept bodies, and does not refuse an image for them', async () => {
+    const store = await layout();
+    const status = `${dpkg('a', '1')}\n${dpkg('b', '1')}`;
+    const l = await layer([
+      file('usr/share/doc/a/copyright', 'x'.repeat(400)),
+      file('usr/share/doc/b/copyright', 'x'.repeat(400)),
+      file('var/lib/dpkg/status', status),
+    ]);
+    await store.putBlob(bytesSource(l.descriptor, l.bytes));
+    const fs = new LayerFilesystem({ keptBytes: 1000 + utf8.encode(status).length });
+    await applyLayer(fs, store, l.descriptor, { index: 0, diffId: l.diffId, hash: false, keep: isPackageDatabasePath, where: 'layer 0' });
+    assert.deepEqual(fs.keptPaths().sort(), ['usr/share/doc/a/copyright', 'var/lib/dpkg/status']);
   });
 
   it('reads a package database a layer writes, or whites out, through a symlink of a lower layer, as a runtime has it', async () => {
