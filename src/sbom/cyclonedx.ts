@@ -196,7 +196,8 @@ export function cyclonedxDocument(inventory: Inventory, options: CycloneDxOption
       component: {
         type: 'container' as const,
         'bom-ref': imageRef,
-        name: image.name === '' ? image.digest : image.name,
+        // As the purl and the SPDX document name an image without a name.
+        name: image.name === '' ? 'image' : image.name,
         version: image.digest,
         ...(imageHex === undefined ? {} : { hashes: [{ alg: 'SHA-256', content: imageHex }] }),
         purl: imageRef,

@@ -475,7 +475,8 @@ function imagePackage(id: string, image: Inventory['image'], digest: string, pur
   const hex = /^sha256:([0-9a-f]{64})$/.exec(digest)?.[1];
   return {
     SPDXID: id,
-    name: image.name === '' ? digest : image.name,
+    // An image without a name is `image`, as the document's name and the purl call it; its digest is the version.
+    name: image.name === '' ? 'image' : image.name,
     versionInfo: digest,
     supplier: NOASSERTION,
     downloadLocation: NOASSERTION,

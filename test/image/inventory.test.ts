@@ -283,12 +283,14 @@ describe('the SBOM made from an image', () => {
     assert.deepEqual(await spdx('docker-archive:/tmp/here/app.tar:registry.example/team/app:1'), here);
     assert.equal(here.name, `image@${digest}`);
     assert.equal(container(here)?.externalRefs?.[0]?.referenceLocator, `pkg:oci/image@${digest}?arch=amd64&os=linux`);
+    // Named as the document and the purl name it: image, at its digest.
+    assert.equal(container(here)?.name, 'image');
     assert.doesNotMatch(JSON.stringify(here), /tmp|here|repository_url/);
 
     const local = await bom('oci:/tmp/here/app.oci:latest');
     assert.deepEqual(await bom('oci:/srv/elsewhere/copy:v2'), local);
     assert.equal(local.metadata.component.purl, `pkg:oci/image@${digest}?arch=amd64&os=linux`);
-    assert.equal(local.metadata.component.name, digest);
+    assert.equal(local.metadata.component.name, 'image');
     assert.doesNotMatch(JSON.stringify(local), /tmp|here|repository_url/);
   });
 
