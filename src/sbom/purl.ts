@@ -85,10 +85,13 @@ export function compareStrings(a: string, b: string): number {
 /**
  * The `distro` qualifier syft writes and scanners match on: `<os-release ID>-<VERSION_ID>`
  * (`alpine-3.20.3`, `debian-12`, `wolfi-20230201`), or the ID alone when there is no version.
+ * None ('') without an ID, or with `ID=unknown`: the os-release a build writes when no package
+ * gives one (../builder/assemble.ts), and apko's placeholder, which name no distribution (syft
+ * would write `distro=unknown`, a made-up one).
  */
 export function distroQualifier(distro: Inventory['distro']): string {
   const id = distro.id.toLowerCase();
-  if (id === '') return '';
+  if (id === '' || id === 'unknown') return '';
   return distro.versionId === '' ? id : `${id}-${distro.versionId}`;
 }
 
@@ -96,7 +99,8 @@ export function distroQualifier(distro: Inventory['distro']): string {
  * The package URL of an installed apk or deb package:
  * `pkg:apk/alpine/busybox@1.36.1-r2?arch=x86_64&distro=alpine-3.20.3`,
  * `pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64&distro=debian-12`. The namespace is the
- * os-release ID (`unknown` when the image has none). `upstream` names the source package when it
+ * os-release ID (`unknown` when the image has none), with no `distro` qualifier when it is
+ * `unknown` ({@link distroQualifier}). `upstream` names the source package when it
  * differs from the binary package, with its version when that differs too
  * (`upstream=util-linux@2.38.1-5`), as syft writes it, so scanners can match advisories filed
  * against the source.

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
 import type { InventoryPackage } from '../../src/pkg/inventory.ts';
+import { inventoryDistro } from '../../src/sbom/from-image.ts';
 import {
   distroQualifier,
   formatPackageUrl,
@@ -88,6 +89,11 @@ describe('package URLs', () => {
     );
     // No os-release: the namespace is required, so it is "unknown", and there is no distro qualifier.
     assert.equal(packageUrl(pkg({}), { id: '', versionId: '', prettyName: '' }), 'pkg:apk/unknown/busybox@1.36.1-r2?arch=x86_64');
+    // The os-release a build writes when no package gives one (and apko's placeholder) says
+    // ID=unknown: no distribution either, so no distro qualifier for a scanner to match on.
+    const unknown = inventoryDistro('ID=unknown\nNAME="Provenant-built image"\n');
+    assert.equal(packageUrl(pkg({}), unknown), 'pkg:apk/unknown/busybox@1.36.1-r2?arch=x86_64');
+    assert.equal(packageUrl(pkg({}), { ...unknown, id: 'Unknown', versionId: 'unknown' }), 'pkg:apk/unknown/busybox@1.36.1-r2?arch=x86_64');
   });
 
   it('writes deb PURLs with epochs kept and "+" encoded, qualifiers sorted', () => {
