@@ -31,7 +31,10 @@ export interface ApkPackage {
   /** `Q1` + base64 SHA-1 of the compressed control member: how indexes name this package. */
   checksum: string;
   pkginfo: PkgInfo;
-  /** Control members other than `.PKGINFO` (install scripts, `.trigger`), by name. */
+  /**
+   * The install scripts and `.trigger` among the control members, by name ({@link APK_SCRIPTS});
+   * other members (melange's `.melange.yaml`) are no scripts.
+   */
   scripts: Map<string, Uint8Array>;
   /** The control member as a tar (its headers matter to apko's scripts.tar, ./apko-db.ts). */
   control: Uint8Array;
@@ -120,6 +123,14 @@ export async function readApkPackage(bytes: Uint8Array, options: ReadApkPackageO
   return { ...facts, control: control.data, entries, ranges, dataHash, dataTar: data };
 }
 
+/**
+ * The control members apk runs as scripts: `.` and a name of apk-tools' `apk_script_types`
+ * (src/package.c). apk skips any other member (melange writes `.melange.yaml`), and so does a build.
+ */
+const APK_SCRIPTS: ReadonlySet<string> = new Set(
+  ['pre-install', 'post-install', 'pre-deinstall', 'post-deinstall', 'pre-upgrade', 'post-upgrade', 'trigger'].map((n) => `.${n}`),
+);
+
 /** What a package's control member vouches for, once verified (./stream.ts reads the rest as a stream). */
 export type ApkControlFacts = Pick<ApkPackage, 'checksum' | 'pkginfo' | 'scripts' | 'pkginfoText' | 'signatures' | 'signedBy'>;
 
@@ -181,7 +192,7 @@ export async function verifyControl(
   const pkginfoText = new TextDecoder().decode(info.body);
   const pkginfo = parsePkgInfo(pkginfoText, `${where}: .PKGINFO`);
   const scripts = new Map<string, Uint8Array>();
-  for (const f of controlFiles) if (f.name !== '.PKGINFO') scripts.set(f.name, f.body);
+  for (const f of controlFiles) if (APK_SCRIPTS.has(f.name)) scripts.set(f.name, f.body);
   return { checksum, pkginfo, scripts, pkginfoText, signatures, signedBy };
 }
 

@@ -170,6 +170,20 @@ describe('.apk packages', { skip }, () => {
     assert.ok((replaces.pkginfo.get('replaces')?.length ?? 0) > 1);
   });
 
+  it("count as install scripts only apk's script names, not melange's .melange.yaml", async () => {
+    // apk-tools' apk_script_types: pre/post-install, pre/post-upgrade, pre/post-deinstall, trigger.
+    const kr = fixtureKeyring();
+    const file = 'apkotest-x86_64-replayout-1.0.0-r0.apk';
+    const replayout = await readApkPackage(await readFixture('apk', file), { keyring: kr, where: file });
+    assert.deepEqual([...replayout.scripts.keys()], []);
+    const alpine = await readApkPackage(await readFixture('apk', 'alpine-v3.16-aarch64-alpine-baselayout-3.2.0-r23.apk'), {
+      keyring: kr,
+      where: 'a',
+    });
+    assert.ok([...alpine.scripts.keys()].every((n) => /^\.(pre|post)-(install|upgrade|deinstall)$|^\.trigger$/.test(n)));
+    assert.ok(alpine.scripts.has('.pre-install'));
+  });
+
   it('reject a package the index does not name, one with a changed data member, and one signed by a same-named other key', async () => {
     const kr = fixtureKeyring();
     const file = 'apkotest-x86_64-replayout-1.0.0-r0.apk';
