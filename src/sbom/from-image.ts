@@ -1,6 +1,6 @@
 /**
  * Inventories from what an image's package databases say: apk's `/lib/apk/db/installed` and
- * dpkg's `/var/lib/dpkg/status` (or distroless' `/var/lib/dpkg/status.d/*`), with the
+ * dpkg's `/var/lib/dpkg/status` and distroless' `/var/lib/dpkg/status.d/*`, with the
  * distribution from `/etc/os-release`.
  */
 import { parseApkIndexText } from '../pkg/apk/apkindex.ts';
