@@ -8,6 +8,7 @@
  * start"). A read blocks the event loop while the disk gives at most 4 MiB (a copy from the
  * page cache, usually; a cold or network disk takes longer), as Node's own module loading does.
  */
+import type { BigIntStats } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { ProvenantError } from '../errors.ts';
 import { isWithin } from '../io/files.ts';
@@ -84,16 +85,9 @@ export async function readCappedWithStamp(
   code: 'INVALID_MANIFEST' | 'INVALID_LAYOUT',
   options: ReadCappedOptions = {},
 ): Promise<{ bytes: Uint8Array; stamp: string }> {
-  const flags = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
-  const fd = options.inFolder === true ? openInFolder(path, flags, where) : fs.openSync(path, flags);
+  const { fd, stat: s } = openRegularFile(path, where, code, options);
   try {
-    const s = fs.fstatSync(fd, { bigint: true });
     const name = path.slice(path.lastIndexOf('/') + 1);
-    if (!s.isFile())
-      throw new ProvenantError(code, `${name} is not a regular file`, {
-        where,
-        hint: 'an OCI layout holds its index.json, oci-layout and blobs as regular files',
-      });
     const tooLarge = (size: bigint | number) =>
       new ProvenantError(code, `${name} is ${size} bytes, more than the limit of ${limit}`, {
         where,
@@ -112,6 +106,38 @@ export async function readCappedWithStamp(
     return { bytes: new Uint8Array(buf.buffer, buf.byteOffset, n), stamp: stampOf(s) };
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/**
+ * Opens `path` to read, and refuses it unless it is a regular file: a named pipe in a crafted
+ * layout's place of a blob or index.json would block the process for good, so it is opened
+ * without waiting for a writer (O_NONBLOCK) and refused when fstat says it is not a file. The
+ * caller closes the descriptor. ENOENT is thrown as is.
+ *
+ * @throws ProvenantError `code` for a pipe, a device, a folder; `UNSAFE_PATH` (see `inFolder`)
+ */
+export function openRegularFile(
+  path: string,
+  where: string,
+  code: 'INVALID_MANIFEST' | 'INVALID_LAYOUT',
+  options: ReadCappedOptions = {},
+): { fd: number; stat: BigIntStats } {
+  const flags = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
+  const fd = options.inFolder === true ? openInFolder(path, flags, where) : fs.openSync(path, flags);
+  try {
+    const stat = fs.fstatSync(fd, { bigint: true });
+    if (!stat.isFile()) {
+      const name = path.slice(path.lastIndexOf('/') + 1);
+      throw new ProvenantError(code, `${name} is not a regular file`, {
+        where,
+        hint: 'an OCI layout holds its index.json, oci-layout and blobs as regular files',
+      });
+    }
+    return { fd, stat };
+  } catch (err) {
+    fs.closeSync(fd);
+    throw err;
   }
 }
 

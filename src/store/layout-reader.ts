@@ -248,12 +248,24 @@ export abstract class LayoutReader implements ContentStore {
 /**
  * True when `err` makes one entry of index.json unreadable rather than the layout or the
  * operation: its bytes are not a manifest or not its digest, its blob is missing or a link out of
- * the layout, or the file refuses to be read (its permissions, a folder in its place). A file
+ * the layout, or the file refuses to be read (its permissions, a folder or FIFO in its place). A file
  * error of the machine (too many open files, a failing disk) and ABORTED still fail the listing:
  * a copy must not leave a referrer behind because the machine was busy.
  */
 function isUnreadableEntry(err: unknown): err is ProvenantError {
-  if (isProvenantError(err, 'INVALID_MANIFEST', 'UNSUPPORTED_MEDIA_TYPE', 'DIGEST_MISMATCH', 'SIZE_MISMATCH', 'NOT_FOUND', 'UNSAFE_PATH'))
+  // INVALID_LAYOUT: the blob is no regular file (a folder or a FIFO in its place; readBlob).
+  if (
+    isProvenantError(
+      err,
+      'INVALID_MANIFEST',
+      'UNSUPPORTED_MEDIA_TYPE',
+      'DIGEST_MISMATCH',
+      'SIZE_MISMATCH',
+      'NOT_FOUND',
+      'UNSAFE_PATH',
+      'INVALID_LAYOUT',
+    )
+  )
     return true;
   const cause = isProvenantError(err, 'IO') ? (err.cause as NodeJS.ErrnoException | undefined)?.code : undefined;
   return cause === 'EACCES' || cause === 'EPERM' || cause === 'EISDIR';

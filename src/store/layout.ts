@@ -8,7 +8,7 @@ import { children, descriptorOf, encodeJson, parseStored, type Stored, subjectOf
 import { type Digest, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
 import { isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
-import { pathIn, readCapped, readCappedWithStamp, stampOfFile } from './layout-files.ts';
+import { openRegularFile, pathIn, readCapped, readCappedWithStamp, stampOfFile } from './layout-files.ts';
 import {
   COORDINATION_PREFIX,
   LayoutLock,
@@ -23,7 +23,7 @@ import {
 import { checkLayoutFile, LAYOUT_FILE, LayoutReader, parseIndexJson } from './layout-reader.ts';
 import type { CloseOptions, PutBlobOptions, PutManifestOptions } from './types.ts';
 
-const { createReadStream } = process.getBuiltinModule('node:fs');
+const { closeSync, createReadStream } = process.getBuiltinModule('node:fs');
 
 const LAYOUT_VERSION = '1.0.0';
 const TMP_PREFIX = '.tmp-';
@@ -149,14 +149,15 @@ export class LayoutStore extends LayoutReader {
   async readBlob(descriptor: Descriptor, options: OperationOptions & { offset?: number } = {}): Promise<ByteStream> {
     const where = `${this.location}@${descriptor.digest}`;
     const path = await this.#containedBlobPath(descriptor.digest, where);
-    const handle = await fsp()
-      .open(path, 'r')
-      .catch((err: unknown) => {
-        throw isNotFound(err)
-          ? new ProvenantError('NOT_FOUND', `blob ${descriptor.digest} is not in the layout`, { where })
-          : fileError(err, where);
-      });
-    await handle.close();
+    // Checked to be a regular file before a stream reads it: a named pipe in a blob's place
+    // blocked every reader for good (and the command's exit on a signal with it).
+    try {
+      closeSync(openRegularFile(path, where, 'INVALID_LAYOUT').fd);
+    } catch (err) {
+      throw isNotFound(err)
+        ? new ProvenantError('NOT_FOUND', `blob ${descriptor.digest} is not in the layout`, { where })
+        : fileError(err, where);
+    }
     const offset = options.offset ?? 0;
     const prefix = offset > 0 ? typedFileErrors(createReadStream(path, { start: 0, end: offset - 1 }), where) : undefined;
     // 1 MiB reads: large blobs move in fewer, larger chunks (fewer hash and socket calls).

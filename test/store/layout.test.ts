@@ -1,5 +1,6 @@
 // LayoutStore: blobs, manifests, tags, referrers, gc and typed errors.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import { collect, MANIFEST_LIMIT } from '../../src/io/verify.ts';
 import { type Digest, digestHex, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
+import { ROOT } from '../helpers/cli.ts';
 import { makeImage, makeReferrer, sh, toolMissing } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
@@ -286,6 +288,36 @@ describe('LayoutStore', () => {
     );
   });
 
+  it('refuses a blob that is a FIFO, in every command that reads it, without waiting for a writer', {
+    skip: toolMissing('mkfifo'),
+  }, async () => {
+    const dir = join(await tempDir(), 'fifo');
+    fs.cpSync(join(ROOT, 'examples', 'hello-oci'), dir, { recursive: true });
+    const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests: Array<{ digest: Digest }> };
+    const digest = index.manifests[0]!.digest;
+    const blob = join(dir, 'blobs', 'sha256', digestHex(digest));
+    fs.rmSync(blob);
+    sh('mkfifo', [blob]);
+    for (const args of [
+      ['inspect', `oci:${dir}`],
+      ['manifest', `oci:${dir}`],
+      ['blob', `oci:${dir}`, digest],
+      ['copy', `oci:${dir}`, `oci:${dir}-copy:v1`],
+    ]) {
+      // Killed after 30 s, so that a process blocked on the pipe fails this test instead of hanging it.
+      const run = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          [join(ROOT, 'src', 'cli', 'main.ts'), ...args],
+          { timeout: 30_000, killSignal: 'SIGKILL' },
+          (err, _out, stderr) => resolve({ status: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stderr }),
+        );
+      });
+      assert.equal(run.status, 1, `${args[0]}: ${run.stderr}`);
+      assert.match(run.stderr, new RegExp(`${digestHex(digest)} is not a regular file`), args[0]);
+    }
+  });
+
   it('reads no index.json or oci-layout that links out of the layout, and follows one that links inside it', async () => {
     const base = await tempDir();
     const dir = join(base, 'img');
@@ -405,7 +437,7 @@ describe('LayoutStore', () => {
     const junk = new TextEncoder().encode('{"not":"a manifest"}');
     const junkDigest = digestOf(junk);
     await store.putBlob(bytesSource({ mediaType: MediaType.OciManifest, digest: junkDigest, size: junk.length }, junk));
-    // And one whose blob is a folder: it opens, and its first read fails.
+    // And one whose blob is a folder: refused as no regular file before it is read.
     const folderDigest = digestOf(new TextEncoder().encode('a folder stands here'));
     fs.mkdirSync(join(dir, 'blobs', 'sha256', digestHex(folderDigest)));
     const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8'));
@@ -428,8 +460,8 @@ describe('LayoutStore', () => {
     assert.match(about(tampered.digest), /DIGEST_MISMATCH|does not match|digest/);
     assert.match(about(tampered.digest), new RegExp(`listed as a referrer of ${made.root.digest}`));
     assert.match(about(junkDigest), /not a valid image manifest.*passed over while listing referrers/);
-    assert.match(about(folderDigest), /EISDIR.*passed over while listing referrers/);
-    await assert.rejects(again.getManifest(folderDigest), (e: unknown) => isProvenantError(e, 'IO'));
+    assert.match(about(folderDigest), /is not a regular file.*passed over while listing referrers/);
+    await assert.rejects(again.getManifest(folderDigest), (e: unknown) => isProvenantError(e, 'INVALID_LAYOUT'));
     // The filter applies to what the tampered bytes claim; the junk entry is named once per store.
     const sboms = await again.referrers(made.root.digest, { logger, artifactType: 'application/spdx+json' });
     assert.deepEqual(
