@@ -13,8 +13,11 @@ export type Location =
 /**
  * Parses a location as skopeo writes it: `oci:DIR[:TAG][@DIGEST]`, `oci-archive:FILE[:TAG][@DIGEST]`,
  * `docker-archive:FILE[:NAME:TAG]`, `docker://REF` or a bare registry reference. As in skopeo,
- * the first `:` after the prefix ends the path, so a path cannot contain one; `:TAG@DIGEST`
- * names both, as `REPO:TAG@DIGEST` does.
+ * the first `:` after the prefix ends the path, so a path cannot contain one, and all the rest
+ * is the tag: an image layout's tag is its entry's `org.opencontainers.image.ref.name`, which
+ * may hold `/`, `:` and `@` (`oci:out:example.org/app:v1`, as `skopeo copy` writes it; see
+ * {@link isLayoutTag}). A last `@sha256:…` or `@sha512:…` that is a whole digest is Provenant's
+ * digest reference, not part of the tag: `:TAG@DIGEST` names both, as `REPO:TAG@DIGEST` does.
  */
 export function parseLocation(text: string): Location {
   for (const kind of ['oci', 'oci-archive'] as const) {
@@ -56,10 +59,30 @@ function splitPathTag(text: string, body: string): { path: string; tag: string |
   const path = colon < 0 ? body : body.slice(0, colon);
   if (path.length === 0) throw missingPath(text);
   const tag = colon < 0 ? undefined : body.slice(colon + 1);
-  if (tag !== undefined && !isValidTag(tag)) {
-    throw new ProvenantError('INVALID_REFERENCE', `"${tag}" is not a valid tag`, { where: text });
+  if (tag !== undefined && !isLayoutTag(tag)) {
+    throw new ProvenantError('INVALID_REFERENCE', `"${tag}" is not a valid tag`, {
+      where: text,
+      hint: 'a layout\'s tag is a registry tag, or parts of letters and digits joined by . _ - : @ + -- and /, as in example.org/app:v1',
+    });
   }
   return { path, tag };
+}
+
+/**
+ * The grammar of `org.opencontainers.image.ref.name` in the image spec's pre-defined annotations
+ * (https://github.com/opencontainers/image-spec/blob/main/annotations.md): components of letters
+ * and digits joined by one of `-._:@+` or `--`, the components joined by `/`. skopeo's `oci:`
+ * transport takes what this allows after the path.
+ */
+const REF_NAME_PART = '[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*';
+const REF_NAME_RE = new RegExp(`^${REF_NAME_PART}(?:/${REF_NAME_PART})*$`);
+
+/**
+ * True when `tag` may name an image in a layout: a registry tag (`v1`, `_x`), or any name of the
+ * image spec's ref.name grammar (`example.org/app:v1`).
+ */
+export function isLayoutTag(tag: string): boolean {
+  return isValidTag(tag) || REF_NAME_RE.test(tag);
 }
 
 function missingPath(text: string): ProvenantError {

@@ -105,3 +105,23 @@ describe('provenant copy: to a docker-archive', () => {
     assert.doesNotMatch(r.stderr, /--platform|--with-referrers/);
   });
 });
+
+describe('provenant copy: layouts', () => {
+  const tempDir = useTempDir('cli-copy-layout');
+
+  it('writes and reads a layout tag holding / : and @, as skopeo names images in a layout', async () => {
+    const dir = join(await tempDir(), 'named');
+    const tag = 'example.org/app:v1';
+    const w = await provenant(['copy', '--quiet', example, `oci:${dir}:${tag}`]);
+    assert.equal(w.status, 0, w.stderr);
+    assert.equal((await provenant(['tags', `oci:${dir}`])).stdout, `${tag}\n`);
+    for (const ref of [`oci:${dir}:${tag}`, `oci:${dir}:${tag}@${exampleDigest}`]) {
+      const d = await provenant(['digest', ref]);
+      assert.equal(d.status, 0, d.stderr);
+      assert.equal(d.stdout, `${exampleDigest}\n`);
+    }
+    const again = await provenant(['copy', '--quiet', `oci:${dir}:${tag}`, `oci:${dir}:team/app@v2`]);
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal((await provenant(['tags', `oci:${dir}`])).stdout, `${tag}\nteam/app@v2\n`);
+  });
+});

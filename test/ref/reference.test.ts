@@ -194,6 +194,26 @@ describe('parseLocation', () => {
     assert.equal(reg.kind === 'registry' && reg.reference.registry, '127.0.0.1:5000');
   });
 
+  it("takes everything after the path as a layout's tag, as skopeo's oci: transport does: ref.name may hold / : @", () => {
+    for (const kind of ['oci', 'oci-archive'] as const) {
+      for (const tag of ['example.org/app:v1', 'app@v2', 'a+b', 'x--y', 'registry.invalid:5000/team/app:1.0']) {
+        const loc = parseLocation(`${kind}:out:${tag}`);
+        assert.deepEqual(loc, { kind, path: 'out', tag, digest: undefined });
+        assert.equal(formatLocation(loc), `${kind}:out:${tag}`);
+        // A whole digest at the end is still a digest reference, not part of the tag.
+        assert.deepEqual(parseLocation(`${kind}:out:${tag}@sha256:${HEX}`), { kind, path: 'out', tag, digest: `sha256:${HEX}` });
+      }
+    }
+    // Outside the grammar: a space, an empty part, a separator at an end.
+    for (const tag of ['a b', 'a//b', 'a/', 'a:', '@a', 'a::b']) {
+      assert.throws(
+        () => parseLocation(`oci:out:${tag}`),
+        (e: unknown) => isProvenantError(e, 'INVALID_REFERENCE') && e.message === `"${tag}" is not a valid tag`,
+        tag,
+      );
+    }
+  });
+
   it('says what is wrong with a bad location', () => {
     assert.throws(
       () => parseLocation('oci:'),
