@@ -62,7 +62,7 @@ function splitPathTag(text: string, body: string): { path: string; tag: string |
   if (tag !== undefined && !isLayoutTag(tag)) {
     throw new ProvenantError('INVALID_REFERENCE', `"${tag}" is not a valid tag`, {
       where: text,
-      hint: 'a layout\'s tag is a registry tag, or parts of letters and digits joined by . _ - : @ + -- and /, as in example.org/app:v1',
+      hint: "a layout's tag is a registry tag, or parts of letters and digits joined by . _ - : @ + -- and /, as in example.org/app:v1",
     });
   }
   return { path, tag };
