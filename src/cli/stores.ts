@@ -10,6 +10,7 @@ import { registryAccess } from '../store/registry-access.ts';
 import type { ContentStore } from '../store/types.ts';
 import type { ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
+import { warningLogger } from './visible.ts';
 
 const { statSync } = process.getBuiltinModule('node:fs');
 
@@ -48,7 +49,10 @@ export async function withStores<T>(
   const openNew = async (location: Location, write: boolean) => {
     access ??= location.kind === 'registry' ? registryAccessFromFlags(args, io, locations) : undefined;
     const registry = location.kind === 'registry' ? await access : undefined;
-    const store = await openStore(location, { write, ...(registry ? { registry } : {}) });
+    // A layout written waits for its lock when another writer or a gc holds it: says so, and
+    // stops at Ctrl-C. (Only then: the signal is made when first asked for, see dispatch.ts.)
+    const waits = write && location.kind === 'oci' ? { signal: io.signal, logger: warningLogger(io) } : {};
+    const store = await openStore(location, { write, ...waits, ...(registry ? { registry } : {}) });
     const entry = { store, write };
     opened.push(entry);
     return entry;

@@ -189,7 +189,18 @@ export interface LockOptions {
    * file beside it (see archive.ts lockArchive). Breaking it is guarded by `<name>-break`.
    */
   name?: string | undefined;
+  /**
+   * Called once when a live holder has kept the lock for {@link LOCK_NOTICE_MS} (or
+   * `noticeMs`), with what is waited for (`the layout is locked by pid 12 on host`): a wait
+   * can last minutes, and a silent one looks like a hang.
+   */
+  onWait?: ((what: string) => void) | undefined;
+  /** When to call `onWait` (default {@link LOCK_NOTICE_MS}). */
+  noticeMs?: number | undefined;
 }
+
+/** How long a wait for a held lock goes before it is said ({@link LockOptions.onWait}). */
+const LOCK_NOTICE_MS = 2_000;
 
 /**
  * The advisory lock of one layout directory, across processes. Every change of index.json and
@@ -213,6 +224,7 @@ export class LayoutLock {
     const id = randomHex(8);
     const started = Date.now();
     const waitMs = options.waitMs ?? LOCK_WAIT_MS;
+    let noticed = false;
     for (let attempt = 0; ; attempt++) {
       options.signal?.throwIfAborted();
       if (await createExclusive(path, `${ownerLine(id)}\n`)) return new LayoutLock(path, id);
@@ -222,21 +234,20 @@ export class LayoutLock {
         await breakStale(join(dir, `${name}-break`), path, seen);
         continue;
       }
-      if (Date.now() - started > waitMs) {
-        const who = seen.owner === undefined ? 'another process' : `pid ${seen.owner.pid} on ${seen.owner.host}`;
-        const what = name === LOCK_FILE ? 'the layout' : 'the archive';
+      const waited = Date.now() - started;
+      if (!noticed && options.onWait !== undefined && waited >= (options.noticeMs ?? LOCK_NOTICE_MS)) {
+        noticed = true;
+        options.onWait(lockedBy(name, seen.owner));
+      }
+      if (waited > waitMs) {
         // A holder stopped with Ctrl-Z keeps its lock (see isStale): say so, and how to go on.
-        const stopped = seen.owner !== undefined && pidVisible(seen.owner, thisPlace()) && processStat(seen.owner.pid)?.state === 'T';
-        throw new ProvenantError(
-          'IO',
-          `${what} is locked by ${who}${stopped ? ', which is stopped' : ''}; waited ${Math.round((Date.now() - started) / 1000)} s`,
-          {
-            where: dir,
-            hint: stopped
-              ? `resume it (fg, or kill -CONT ${seen.owner?.pid}) or end it; its lock is not taken from it while it may still write`
-              : `another provenant is writing it${name === LOCK_FILE ? ' or collecting garbage' : ''}; if none is, remove ${path}`,
-          },
-        );
+        const stopped = isStopped(seen.owner);
+        throw new ProvenantError('IO', `${lockedBy(name, seen.owner)}; waited ${Math.round((Date.now() - started) / 1000)} s`, {
+          where: dir,
+          hint: stopped
+            ? `resume it (fg, or kill -CONT ${seen.owner?.pid}) or end it; its lock is not taken from it while it may still write`
+            : `another provenant is writing it${name === LOCK_FILE ? ' or collecting garbage' : ''}; if none is, remove ${path}`,
+        });
       }
       // Holders keep it for one index.json write, or one gc: back off from 2 ms to 100 ms, with
       // jitter so that waiters do not wake in step.
@@ -277,6 +288,18 @@ export class LayoutLock {
     const seen = await readOwnerFile(this.#path).catch(() => undefined);
     if (seen?.owner?.id === this.#id) await fsp().rm(this.#path, { force: true });
   }
+}
+
+/** True when `owner` is a process of this machine stopped (Ctrl-Z, SIGSTOP). */
+function isStopped(owner: Owner | undefined): owner is Owner {
+  return owner !== undefined && pidVisible(owner, thisPlace()) && processStat(owner.pid)?.state === 'T';
+}
+
+/** What holds the lock `name`, said whole: `the layout is locked by pid 12 on host, which is stopped`. */
+function lockedBy(name: string, owner: Owner | undefined): string {
+  const who = owner === undefined ? 'another process' : `pid ${owner.pid} on ${owner.host}`;
+  const what = name === LOCK_FILE ? 'the layout' : 'the archive';
+  return `${what} is locked by ${who}${isStopped(owner) ? ', which is stopped' : ''}`;
 }
 
 /** Waits `ms` (node:timers/promises, taken when a lock is first waited for: most runs never wait). */

@@ -42,6 +42,13 @@ export interface LayoutOpenOptions {
    * archive written through a layout in a temporary folder names the archive.
    */
   location?: string;
+  /**
+   * The command's cancel signal: a wait for the layout's lock (held by another writer or a gc,
+   * for minutes maybe) ends with `ABORTED` when it fires, whatever the operation waiting.
+   */
+  signal?: AbortSignal | undefined;
+  /** Says (`warn`, once per wait) what a wait for the layout's lock of a few seconds waits for. */
+  logger?: Logger | undefined;
 }
 
 /** What {@link LayoutStore.gc} deleted. */
@@ -95,7 +102,7 @@ export class LayoutStore extends LayoutReader {
     this.path = path;
     this.location = options.location ?? `oci:${path}`;
     this.#indexStamp = read.stamp;
-    this.#lockOptions = { waitMs: options.lockWaitMs };
+    this.#lockOptions = lockOptions(this.location, options);
     this.#created = read.created;
   }
 
@@ -288,7 +295,7 @@ export class LayoutStore extends LayoutReader {
     const subject = subjectOf(stored);
     if (tags.length === 0 && subject === undefined && !options.keepAsRoot) return;
     const replacing = options.replacing;
-    await this.#updateIndex((index) => {
+    await this.#updateIndex(options.signal, (index) => {
       // Checked on index.json as it is under the lock: a read-modify-write of a tag (a signature
       // added to a `.sig` image) then never writes over what another writer put there since.
       for (const [tag, expected] of Object.entries(replacing ?? {})) {
@@ -334,7 +341,8 @@ export class LayoutStore extends LayoutReader {
    * process may have changed it since this store read it): re-reading under the lock is what
    * keeps two writers' tags from overwriting each other.
    */
-  async #updateIndex(change: (index: ImageIndex) => ImageIndex): Promise<void> {
+  async #updateIndex(signal: AbortSignal | undefined, change: (index: ImageIndex) => ImageIndex): Promise<void> {
+    const waiting = signal === undefined ? this.#lockOptions : { ...this.#lockOptions, signal };
     const run = this.#indexLock.then(() =>
       this.#locked(async (lock) => {
         const current = await readIndexJson(this.path, this.location);
@@ -362,16 +370,19 @@ export class LayoutStore extends LayoutReader {
         });
         this.topIndex = next;
         this.#indexStamp = await stampOfFile(path);
-      }),
+      }, waiting),
     );
     this.#indexLock = run.catch(() => undefined);
     await run;
   }
 
-  /** Runs `task` holding the layout's lock, after undoing what a gc that died left half-done. */
-  async #locked<T>(task: (lock: LayoutLock) => Promise<T>): Promise<T> {
-    const lock = await LayoutLock.acquire(this.path, this.#lockOptions).catch((err: unknown) => {
-      throw fileError(err, this.location);
+  /**
+   * Runs `task` holding the layout's lock, after undoing what a gc that died left half-done.
+   * `waiting`: how to wait for it, when not as the store was opened to.
+   */
+  async #locked<T>(task: (lock: LayoutLock) => Promise<T>, waiting: LockOptions = this.#lockOptions): Promise<T> {
+    const lock = await LayoutLock.acquire(this.path, waiting).catch((err: unknown) => {
+      throw fileError(err, this.location, waiting.signal);
     });
     try {
       await restoreTrash(this.path, this.location);
@@ -571,6 +582,10 @@ export class LayoutStore extends LayoutReader {
   }
 
   async #removeIfUnused(created: 'folder' | 'contents'): Promise<void> {
+    // Not cancelled by the command's signal, which has fired when a cancelled command cleans
+    // up: a short wait then, after which the layout is left as it is.
+    const { signal, ...rest } = this.#lockOptions;
+    const waiting = signal?.aborted === true ? { ...rest, waitMs: 2_000 } : rest;
     const removed = await this.#locked(async () => {
       const current = await readIndexJson(this.path, this.location);
       if (current.index.manifests.length > 0 || (await readWriters(this.path)).live.size > 0) return false;
@@ -580,7 +595,7 @@ export class LayoutStore extends LayoutReader {
         if (name !== LOCK_FILE) await fsp().rm(join(this.path, name), { recursive: true, force: true });
       }
       return true;
-    }).catch(() => false); // a layout that cannot be cleaned up is left as it is
+    }, waiting).catch(() => false); // a layout that cannot be cleaned up is left as it is
     // The lock file goes when released; the folder, if this store made it and nobody has put
     // anything there since (rmdir refuses a folder that is not empty).
     if (removed && created === 'folder')
@@ -671,8 +686,9 @@ async function createLayout(path: string, where: string, options: LayoutOpenOpti
   // Files but no oci-layout and no lock (which a creator holds until oci-layout is written):
   // not a layout, and nobody is making one.
   if (!entries.includes(LOCK_FILE) && layoutFiles(entries).length > 0) throw notLayout(path, where);
-  const lock = await LayoutLock.acquire(path, { waitMs: options.lockWaitMs }).catch((err: unknown) => {
-    throw fileError(err, where);
+  const waiting = lockOptions(where, options);
+  const lock = await LayoutLock.acquire(path, waiting).catch((err: unknown) => {
+    throw fileError(err, where, waiting.signal);
   });
   try {
     if ((await readLayoutFile(path, where)) !== undefined) return undefined;
@@ -687,6 +703,17 @@ async function createLayout(path: string, where: string, options: LayoutOpenOpti
   } finally {
     await lock.release();
   }
+}
+
+/** How a store opened with `options` waits for its layout's lock: as long, as cancellable and as said as they ask. */
+function lockOptions(where: string, options: LayoutOpenOptions): LockOptions {
+  const { logger } = options;
+  return {
+    waitMs: options.lockWaitMs,
+    signal: options.signal,
+    onWait:
+      logger === undefined ? undefined : (what) => logger.warn(`${where}: ${what}; waiting for it to finish (Ctrl-C stops this command)`),
+  };
 }
 
 function notLayout(path: string, where: string): ProvenantError {

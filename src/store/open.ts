@@ -17,6 +17,8 @@ export interface OpenOptions {
   onProgress?: (update: ProgressUpdate) => void;
   /** Registry access (keychain, TLS); used only for registry locations. */
   registry?: RegistryOpenOptions;
+  /** Cancels what the store waits for (a layout's lock, held by another writer). */
+  signal?: AbortSignal;
 }
 
 /** How to reach registries; filled in by the caller (the CLI reads the environment). */
@@ -99,7 +101,7 @@ export async function openStore(location: Location, options: OpenOptions = {}): 
   switch (location.kind) {
     case 'oci': {
       const { LayoutStore } = await import('./layout.ts');
-      return LayoutStore.open(location.path, { create: options.write === true });
+      return LayoutStore.open(location.path, { create: options.write === true, signal: options.signal, logger: options.logger });
     }
     case 'registry': {
       if (options.registry === undefined) {

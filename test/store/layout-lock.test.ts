@@ -1,7 +1,7 @@
 /** Tests of store/layout-lock.ts's judgement of owner files: whose pid can be looked up here. */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync, readlinkSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { readFile, symlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
 import { type Place, pidVisible } from '../../src/io/place.ts';
 import { isStale, LayoutLock, type Owner, parseOwner, readWriters } from '../../src/store/layout-lock.ts';
+import { MAIN, ROOT } from '../helpers/cli.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const tempDir = useTempDir('layout-lock');
@@ -163,5 +164,41 @@ describe('layout lock owners', () => {
     await writeFile(join(linked, 'secret'), '{"host":"h","pid":1,"id":"x"}\n');
     await symlink(join(linked, 'secret'), join(linked, '.provenant-lock'));
     await assert.rejects(LayoutLock.acquire(linked, { waitMs: 1000 }), refused(/\.provenant-lock is a link/));
+  });
+});
+
+describe('waiting for a layout lock', () => {
+  it('says what a copy waits for, and a Ctrl-C then ends it at once, leaving no writer file', async () => {
+    const dir = join(await tempDir(), 'held');
+    cpSync(join(ROOT, 'examples', 'hello-oci'), dir, { recursive: true });
+    const lock = await LayoutLock.acquire(dir);
+    try {
+      const child = spawn(process.execPath, [MAIN, 'copy', `oci:${join(ROOT, 'examples', 'hello-oci')}:latest`, `oci:${dir}:v2`], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      await new Promise<void>((resolve) => {
+        child.stderr.setEncoding('utf8').on('data', (d: string) => {
+          stderr += d;
+          if (/waiting for it to finish/.test(stderr)) resolve();
+        });
+        // A copy that never says it waits is interrupted anyway, so that this test fails rather than hangs.
+        setTimeout(resolve, 30_000).unref();
+        void exited.then(() => resolve());
+      });
+      child.kill('SIGINT');
+      const status = await exited;
+      assert.match(stderr, new RegExp(`oci:${dir}: the layout is locked by pid ${process.pid} on .+; waiting for it to finish`));
+      assert.equal(status, 130, stderr);
+      assert.match(stderr, /the operation was cancelled/);
+      assert.doesNotMatch(stderr, /without cleaning up/);
+      assert.deepEqual(
+        readdirSync(dir).filter((n) => n.startsWith('.provenant-writer-')),
+        [],
+      );
+    } finally {
+      await lock.release();
+    }
   });
 });

@@ -44,7 +44,8 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       hint: `name the layout alone: provenant gc oci:${location.path} (it keeps every tagged image and what they use)`,
     });
   }
-  const store = await LayoutStore.open(location.path);
+  // Waits for the layout's lock (another writer, another gc) saying so, and stops at Ctrl-C.
+  const store = await LayoutStore.open(location.path, { signal: io.signal, logger: warningLogger(io) });
   try {
     const r = await store.gc({ logger: warningLogger(io) });
     const mb = (n: number) => (n / 1e6).toFixed(1);
