@@ -59,6 +59,11 @@ export interface GcResult {
   removedBytes: number;
   /** Partial files of writes that were interrupted (`.tmp-*`): how many, and their bytes. */
   partials: { count: number; bytes: number };
+  /**
+   * Untagged entries of index.json dropped, by digest, sorted: referrers (attestations,
+   * signatures) of images that nothing in the layout keeps any more.
+   */
+  dropped: Digest[];
 }
 
 /**
@@ -346,34 +351,38 @@ export class LayoutStore extends LayoutReader {
     const run = this.#indexLock.then(() =>
       this.#locked(async (lock) => {
         const current = await readIndexJson(this.path, this.location);
-        const next = change(current.index);
-        const path = join(this.path, 'index.json');
-        const bytes = encodeJson(next);
-        // Refused before anything is written: a larger index.json is one no reader (this one
-        // included, see readIndexJson) would open again, and the layout would be lost to every command.
-        if (bytes.byteLength > INDEX_JSON_LIMIT) {
-          throw new ProvenantError(
-            'TOO_LARGE',
-            `index.json would be ${bytes.byteLength} bytes (${next.manifests.length} entries), more than the limit of ${INDEX_JSON_LIMIT}`,
-            {
-              where: `${this.location}/index.json`,
-              hint: 'nothing was written; remove tags (and run gc), or keep these images in several layouts or a registry',
-            },
-          );
-        }
-        // The file's mode as it was (a layout kept private stays so); and the lock checked to be
-        // still ours just before the new file goes in: a holder that lost it while stalled would
-        // put back the index.json it read, without what the next holder wrote.
-        await writeFileAtomic(path, bytes, {
-          keepMode: true,
-          beforeRename: () => lock.assertHeld(this.location, 'index.json was not written'),
-        });
-        this.topIndex = next;
-        this.#indexStamp = await stampOfFile(path);
+        await this.#writeIndex(lock, change(current.index));
       }, waiting),
     );
     this.#indexLock = run.catch(() => undefined);
     await run;
+  }
+
+  /** Writes `next` as index.json, under `lock`, which this store holds. */
+  async #writeIndex(lock: LayoutLock, next: ImageIndex): Promise<void> {
+    const path = join(this.path, 'index.json');
+    const bytes = encodeJson(next);
+    // Refused before anything is written: a larger index.json is one no reader (this one
+    // included, see readIndexJson) would open again, and the layout would be lost to every command.
+    if (bytes.byteLength > INDEX_JSON_LIMIT) {
+      throw new ProvenantError(
+        'TOO_LARGE',
+        `index.json would be ${bytes.byteLength} bytes (${next.manifests.length} entries), more than the limit of ${INDEX_JSON_LIMIT}`,
+        {
+          where: `${this.location}/index.json`,
+          hint: 'nothing was written; remove tags (and run gc), or keep these images in several layouts or a registry',
+        },
+      );
+    }
+    // The file's mode as it was (a layout kept private stays so); and the lock checked to be
+    // still ours just before the new file goes in: a holder that lost it while stalled would
+    // put back the index.json it read, without what the next holder wrote.
+    await writeFileAtomic(path, bytes, {
+      keepMode: true,
+      beforeRename: () => lock.assertHeld(this.location, 'index.json was not written'),
+    });
+    this.topIndex = next;
+    this.#indexStamp = await stampOfFile(path);
   }
 
   /**
@@ -397,7 +406,9 @@ export class LayoutStore extends LayoutReader {
   /**
    * Deletes every blob that no entry of index.json reaches (through indexes, manifests,
    * configs, layers, and the `subject` of a referrer), and partial files of interrupted writes. Safe while other processes write
-   * the layout:
+   * the layout. First it drops from index.json the untagged referrers (attestations, signatures)
+   * whose subject nothing else keeps: a tag, an image entry of its own, a writer's list, a kept
+   * referrer. Those of an image a rebuild moved its tag from kept it, and index.json grew, for ever.
    *
    * - It holds the layout's lock throughout, so index.json does not change under it; writers
    *   take the lock only to change index.json, so they wait at most for one gc.
@@ -422,11 +433,36 @@ export class LayoutStore extends LayoutReader {
       const live = new Set<string>();
       const at = (digest: Digest): string => this.#blobPath(digest);
       const warn = (message: string): void => options.logger?.warn(message);
-      for (const m of current.index.manifests) await this.#mark(m, live, at, false, true, warn);
+      // Referrers (untagged entries with a subject) are kept with what they refer to, not as
+      // images of their own: marked after everything else, while their subject is kept.
+      const referrers = new Map<Descriptor, Digest>();
+      for (const m of current.index.manifests) {
+        const subject = m.annotations?.[Annotation.RefName] === undefined ? await this.#subjectOfEntry(m) : undefined;
+        if (subject !== undefined) referrers.set(m, subject);
+        else await this.#mark(m, live, at, false, true, warn);
+      }
       // This store's own untagged writes are its caller's garbage (gc is called when they are
       // done); other stores' and processes' are kept.
       const self = (await this.#writer?.catch(() => undefined))?.id;
       for (const d of pendingDescriptors(await readWriters(this.path, self))) await this.#mark(d, live, at, true);
+      // Until no more is kept: a referrer may have its own (a signature of an attestation).
+      for (let more = true; more; ) {
+        more = false;
+        for (const [m, subject] of referrers) {
+          if (!live.has(subject) && !live.has(m.digest)) continue;
+          referrers.delete(m);
+          live.delete(m.digest); // listed by a writer: walked whole now
+          await this.#mark(m, live, at, false, true, warn);
+          more = true;
+        }
+      }
+      // What is left refers to an image no tag, no image of its own and no writer keeps (the
+      // image a tag named before a rebuild moved it): its entry goes, as a registry drops
+      // referrers with their subject, and what it alone reached is collected below.
+      const dropped = [...referrers.keys()];
+      if (dropped.length > 0) {
+        await this.#writeIndex(lock, { ...current.index, manifests: current.index.manifests.filter((m) => !referrers.has(m)) });
+      }
 
       const trash = join(this.path, TRASH_DIR);
       const trashed = new Map<Digest, { path: string; size: number }>();
@@ -483,7 +519,12 @@ export class LayoutStore extends LayoutReader {
       }
       await fsp().rm(trash, { recursive: true, force: true });
 
-      const result: GcResult = { removed: [...trashed.keys()].sort(), removedBytes, partials: { count: 0, bytes: 0 } };
+      const result: GcResult = {
+        removed: [...trashed.keys()].sort(),
+        removedBytes,
+        partials: { count: 0, bytes: 0 },
+        dropped: [...new Set(dropped.map((m) => m.digest))].sort(),
+      };
       const removePartial = async (path: string): Promise<void> => {
         const size = await fsp()
           .stat(path)
@@ -511,6 +552,20 @@ export class LayoutStore extends LayoutReader {
       for (const path of writers.stale) await removeFile(path);
       return result;
     });
+  }
+
+  /**
+   * The subject an entry of index.json names, read from its manifest; undefined for a manifest
+   * without one, and for an entry that cannot be read as one (it is then kept as an image, as before).
+   */
+  async #subjectOfEntry(entry: Descriptor): Promise<Digest | undefined> {
+    try {
+      const bytes = await readCapped(this.#blobPath(entry.digest), MANIFEST_LIMIT, `${this.location}@${entry.digest}`, 'INVALID_MANIFEST');
+      const subject = (JSON.parse(new TextDecoder().decode(bytes)) as { subject?: { digest?: unknown } } | null)?.subject?.digest;
+      return typeof subject === 'string' && isDigest(subject) ? subject : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -562,8 +617,8 @@ export class LayoutStore extends LayoutReader {
     for (const child of children(stored)) await this.#mark(child, live, at, optional, stored.kind === 'index', warn);
     // A kept referrer keeps its subject whole, walked like any child: marking the subject's
     // digest alone kept its manifest but let its config and layers go (and, once marked, the
-    // subject was never walked when its own tag came up later). gc never edits index.json, so
-    // a referrer entry stays; its subject must stay readable with it.
+    // subject was never walked when its own tag came up later). A tagged referrer, or one a
+    // writer listed, stays in index.json; its subject must stay readable with it.
     const subject = subjectOf(stored);
     if (subject !== undefined) await this.#mark(subject, live, at, optional, true, warn);
   }

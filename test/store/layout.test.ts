@@ -596,7 +596,7 @@ describe('LayoutStore', () => {
     });
     await writeFile(join(dir, 'blobs', 'sha256', '.tmp-leftover'), 'x');
     const result = await store.gc();
-    assert.deepEqual(result, { removed: [od.digest], removedBytes: orphan.length, partials: { count: 1, bytes: 1 } });
+    assert.deepEqual(result, { removed: [od.digest], removedBytes: orphan.length, partials: { count: 1, bytes: 1 }, dropped: [] });
     const left = await readdir(join(dir, 'blobs', 'sha256'));
     assert.equal(left.length, made.blobs.size + made.manifests.length + 1);
     assert.ok(!left.includes('.tmp-leftover'));
@@ -629,6 +629,56 @@ describe('LayoutStore', () => {
     }
     assert.deepEqual((await again.getManifest('att')).bytes, sig.bytes);
     assert.deepEqual((await again.getManifest(old.root.digest)).bytes, old.root.bytes);
+  });
+
+  it("gc drops the untagged referrers of an image a tag moved away from, and frees that image, keeping all the tagged one's attachments reach", async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    // Three rebuilds of one tag, each with an attestation (untagged, its subject the image), as `build -o oci:DIR:latest` writes.
+    const builds = [];
+    for (const seed of [1, 2, 3]) {
+      const image = await makeImage(store, { tag: 'latest', seed });
+      const att = await makeReferrer(store, image.root, 'application/vnd.example.att', `att ${seed}`);
+      builds.push({ image, att });
+    }
+    const current = builds[2]!;
+    // A signature of the current attestation: a referrer of a referrer, kept through it.
+    const sig = await makeReferrer(store, current.att, 'application/vnd.example.sig', 'sig of att 3');
+    // An image kept untagged in its own right (written by digest), with its attestation: both stay.
+    const byDigest = await makeImage(store, { seed: 4 });
+    await store.putManifest(byDigest.root, { keepAsRoot: true });
+    const kept = await makeReferrer(store, byDigest.root, 'application/vnd.example.att', 'att 4');
+    const result = await store.gc();
+    assert.deepEqual(result.dropped, [builds[0]!.att.digest, builds[1]!.att.digest].sort());
+    const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+    assert.deepEqual(
+      index.manifests.map((m) => m.digest).sort(),
+      [current.image.root.digest, current.att.digest, sig.digest, byDigest.root.digest, kept.digest].sort(),
+    );
+    const present = new Set(fs.readdirSync(join(dir, 'blobs', 'sha256')).map((h) => `sha256:${h}`));
+    for (const old of builds.slice(0, 2)) {
+      assert.equal(present.has(old.image.root.digest), false, 'the old image is collected');
+      assert.equal(present.has(old.att.digest), false, 'its attestation too');
+    }
+    const again = await LayoutStore.open(dir);
+    for (const made of [current.image, byDigest]) {
+      for (const [digest, bytes] of made.blobs) {
+        const d = await again.statBlob(digest as Digest);
+        assert.ok(d, `${digest} was collected`);
+        assert.deepEqual(await collect(await again.readBlob(d), 1 << 24, 'test'), bytes);
+      }
+    }
+    for (const r of [current.att, sig, kept]) {
+      assert.deepEqual((await again.getManifest(r.digest)).bytes, r.bytes);
+      for (const l of r.kind === 'manifest' ? [r.manifest.config, ...r.manifest.layers] : []) assert.ok(present.has(l.digest), l.digest);
+    }
+    assert.deepEqual(
+      (await again.referrers(current.image.root.digest)).map((d) => d.digest),
+      [current.att.digest],
+    );
+    // Nothing more to drop or free the second time.
+    const twice = await again.gc();
+    assert.deepEqual([twice.dropped, twice.removed], [[], []]);
   });
 
   it('refuses an index.json nested too deep to write back, and writes one nested a little', async () => {

@@ -52,7 +52,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     if (format === 'json') writeJson(io, r);
     else
       io.stdout.write(
-        `removed ${r.removed.length} blob(s) (${mb(r.removedBytes)} MB) and ${r.partials.count} partial file(s) (${mb(r.partials.bytes)} MB)\n`,
+        `removed ${r.removed.length} blob(s) (${mb(r.removedBytes)} MB) and ${r.partials.count} partial file(s) (${mb(r.partials.bytes)} MB)${r.dropped.length > 0 ? `; dropped ${r.dropped.length} untagged referrer(s) of images no tag names from index.json` : ''}\n`,
       );
   } finally {
     await store.close();
