@@ -166,9 +166,7 @@ export class LayoutStore extends LayoutReader {
     try {
       closeSync(openRegularFile(path, where, 'INVALID_LAYOUT').fd);
     } catch (err) {
-      throw isNotFound(err)
-        ? new ProvenantError('NOT_FOUND', `blob ${descriptor.digest} is not in the layout`, { where })
-        : fileError(err, where);
+      throw isNotFound(err) ? await this.#missingBlob(descriptor.digest, where) : fileError(err, where);
     }
     const offset = options.offset ?? 0;
     const prefix = offset > 0 ? typedFileErrors(createReadStream(path, { start: 0, end: offset - 1 }), where) : undefined;
@@ -186,6 +184,33 @@ export class LayoutStore extends LayoutReader {
   }
 
   /**
+   * NOT_FOUND for a blob that is not there; it says that a gc may have removed it when one may
+   * have run meanwhile: a gc holds the layout's lock while it deletes and moves blobs through its
+   * trash, and what it deletes under a reader is what a tag no longer names since the reader read
+   * index.json (a tag moved: index.json changed). Else the layout lacks it, as it always did.
+   */
+  async #missingBlob(digest: Digest, where: string): Promise<ProvenantError> {
+    const present = (name: string) =>
+      fsp()
+        .lstat(join(this.path, name))
+        .then(
+          () => true,
+          () => false,
+        );
+    const changed = await changedIndex(this.path, this.location, this.#indexStamp).then(
+      (read) => read !== undefined,
+      () => false,
+    );
+    const gc = changed || (await present(LOCK_FILE)) || (await present(TRASH_DIR));
+    if (!gc) return new ProvenantError('NOT_FOUND', `blob ${digest} is not in the layout`, { where });
+    return new ProvenantError(
+      'NOT_FOUND',
+      `blob ${digest} is not in the layout: a gc running at the same time may have removed it${changed ? ' (index.json changed since this command read it)' : ''}`,
+      { where, hint: 'run the command again: it reads the layout as it is now' },
+    );
+  }
+
+  /**
    * The file a blob is read from, links resolved, when it is inside the layout. A blob that is a
    * link to a file of the host (or under a `blobs/` folder that is one) is refused before any
    * byte is read: its digest is checked only at the end of the stream, after `blob` has printed
@@ -197,8 +222,8 @@ export class LayoutStore extends LayoutReader {
     const real = async (path: string) =>
       fsp()
         .realpath(path)
-        .catch((err: unknown) => {
-          throw isNotFound(err) ? new ProvenantError('NOT_FOUND', `blob ${digest} is not in the layout`, { where }) : fileError(err, where);
+        .catch(async (err: unknown) => {
+          throw isNotFound(err) ? await this.#missingBlob(digest, where) : fileError(err, where);
         });
     const target = await real(this.#blobPath(digest));
     this.#realRoot ??= await real(this.path);

@@ -681,6 +681,35 @@ describe('LayoutStore', () => {
     assert.deepEqual([twice.dropped, twice.removed], [[], []]);
   });
 
+  it('says a blob missing under a reader may have been removed by a gc, only when one may have run', async () => {
+    const dir = join(await tempDir(), 'img');
+    const writer = await LayoutStore.open(dir, { create: true });
+    const old = await makeImage(writer, { tag: 'app', seed: 1 });
+    const reader = await LayoutStore.open(dir);
+    const manifest = await reader.getManifest('app');
+    assert.equal(manifest.digest, old.root.digest);
+    const [digest, bytes] = [...old.blobs].find(([d]) => d !== old.root.digest && !old.manifests.some((m) => m.digest === d))!;
+    const d = { mediaType: 'application/octet-stream', digest: digest as Digest, size: bytes.length };
+    // Not there, and nothing changed: the layout lacks it, and no gc is blamed.
+    fs.renameSync(join(dir, 'blobs', 'sha256', digestHex(d.digest)), join(dir, 'moved'));
+    await assert.rejects(
+      reader.readBlob(d),
+      (e: unknown) => isProvenantError(e, 'NOT_FOUND') && e.message === `blob ${digest} is not in the layout`,
+    );
+    fs.renameSync(join(dir, 'moved'), join(dir, 'blobs', 'sha256', digestHex(d.digest)));
+    // The tag moves on and a gc collects the old image while the reader still reads it.
+    await makeImage(writer, { tag: 'app', seed: 2 });
+    await writer.gc();
+    await assert.rejects(
+      reader.readBlob(d),
+      (e: unknown) =>
+        isProvenantError(e, 'NOT_FOUND') &&
+        e.message ===
+          `blob ${digest} is not in the layout: a gc running at the same time may have removed it (index.json changed since this command read it)` &&
+        /run the command again/.test(e.hint ?? ''),
+    );
+  });
+
   it('refuses an index.json nested too deep to write back, and writes one nested a little', async () => {
     const dir = join(await tempDir(), 'img');
     const store = await LayoutStore.open(dir, { create: true });
