@@ -507,7 +507,15 @@ export class LayoutStore extends LayoutReader {
         for (const algorithm of algorithms) {
           if (!algorithm.isDirectory()) continue;
           const dir = join(this.path, 'blobs', algorithm.name);
-          for (const name of await fsp().readdir(dir)) {
+          for (const entry of await fsp().readdir(dir, { withFileTypes: true })) {
+            const name = entry.name;
+            // A folder (or a pipe, a device) is no blob nor a partial write of one: gc moved it to
+            // its trash and failed there with a bare EISDIR every time, leaving the trash. It is
+            // left where it is, and said.
+            if (!entry.isFile() && !entry.isSymbolicLink()) {
+              warn(`${join(dir, name)} is not a file, so not a blob: gc leaves it; remove it if it is not yours`);
+              continue;
+            }
             if (name.startsWith(TMP_PREFIX)) {
               partials.push({ path: join(dir, name), name });
               continue;

@@ -710,6 +710,26 @@ describe('LayoutStore', () => {
     );
   });
 
+  it('gc leaves a folder named like a blob where it is, says so, and still collects the rest, leaving no trash', async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    await makeImage(store, { tag: 'v1' });
+    const orphan = new TextEncoder().encode('nobody references this');
+    const od = digestOf(orphan);
+    await store.putBlob(bytesSource({ mediaType: 'application/octet-stream', digest: od, size: orphan.length }, orphan));
+    const folder = join(dir, 'blobs', 'sha256', 'a'.repeat(64));
+    fs.mkdirSync(folder);
+    const warnings: string[] = [];
+    const result = await store.gc({ logger: { debug() {}, info() {}, warn: (m: string) => warnings.push(m) } });
+    assert.deepEqual(result.removed, [od]);
+    assert.ok(fs.statSync(folder).isDirectory(), 'the folder is left');
+    assert.deepEqual(warnings, [`${folder} is not a file, so not a blob: gc leaves it; remove it if it is not yours`]);
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((n) => n.startsWith('.provenant-gc')),
+      [],
+    );
+  });
+
   it('refuses an index.json nested too deep to write back, and writes one nested a little', async () => {
     const dir = join(await tempDir(), 'img');
     const store = await LayoutStore.open(dir, { create: true });
