@@ -94,18 +94,27 @@ export function inspectJson(r: InspectResult): unknown {
   return { ...rest, manifest: raw.kind === 'index' ? raw.index : raw.manifest };
 }
 
+/** A tag a copy wrote, and the digest it named before (null: none; absent: not looked up, at a registry). */
+export interface TagWritten {
+  tag: string;
+  before?: Digest | null;
+}
+
 /**
  * Two lines about a finished copy. A manifest already at the destination has everything it
  * names there too, so the copy skips it without looking at its blobs: it is counted as a
- * manifest, not as blobs nobody counted.
+ * manifest, not as blobs nobody counted. A copy that only set or moved a tag says so.
  */
-export function renderCopy(r: CopyResult, dst: string): string {
+export function renderCopy(r: CopyResult, dst: string, tags: readonly TagWritten[] = []): string {
   if (
     r.blobs.stored + r.blobs.mounted + r.manifests.stored === 0 &&
     r.manifests.existed > 0 &&
     r.referrers.length + r.cosignTags.length === 0
   ) {
-    return `${dst} ${r.digest}\n  already there with everything it references: nothing copied\n`;
+    const changed = tags.filter((t) => t.before !== r.digest);
+    if (changed.length === 0) return `${dst} ${r.digest}\n  already there with everything it references: nothing copied\n`;
+    const said = changed.map((t) => (t.before == null ? `tag ${t.tag} set` : `tag ${t.tag} moved from ${t.before}`));
+    return `${dst} ${r.digest}\n  already there with everything it references: nothing copied; ${said.join(', ')}\n`;
   }
   const mb = (r.blobs.bytes / 1e6).toFixed(1);
   const parts = [

@@ -124,4 +124,26 @@ describe('provenant copy: layouts', () => {
     assert.equal(again.status, 0, again.stderr);
     assert.equal((await provenant(['tags', `oci:${dir}`])).stdout, `${tag}\nteam/app@v2\n`);
   });
+
+  it('says a copy that only sets or moves a tag did so, and lists the tags with what they named before in JSON', async () => {
+    const dir = join(await tempDir(), 'moved');
+    assert.equal((await provenant(['copy', '-q', example, `oci:${dir}:a`])).status, 0);
+    const amd64 = await provenant(['copy', '-q', '--format', 'json', '--platform', 'linux/amd64', example, `oci:${dir}:b`]);
+    assert.equal(amd64.status, 0, amd64.stderr);
+    const platform = JSON.parse(amd64.stdout).digest as string;
+    assert.deepEqual(JSON.parse(amd64.stdout).tags, [{ tag: 'b', before: null }]);
+    const set = await provenant(['copy', '-q', `oci:${dir}:a`, `oci:${dir}:c`]);
+    assert.equal(set.stdout, `oci:${dir}:c ${exampleDigest}\n  already there with everything it references: nothing copied; tag c set\n`);
+    const moved = await provenant(['copy', '-q', `oci:${dir}:b`, `oci:${dir}:a`]);
+    assert.equal(
+      moved.stdout,
+      `oci:${dir}:a ${platform}\n  already there with everything it references: nothing copied; tag a moved from ${exampleDigest}\n`,
+    );
+    const again = await provenant(['copy', '-q', '--format', 'json', `oci:${dir}:b`, `oci:${dir}:a`]);
+    assert.deepEqual(JSON.parse(again.stdout).tags, [{ tag: 'a', before: platform }]);
+    assert.equal(
+      (await provenant(['copy', '-q', `oci:${dir}:b`, `oci:${dir}:a`])).stdout,
+      `oci:${dir}:a ${platform}\n  already there with everything it references: nothing copied\n`,
+    );
+  });
 });

@@ -9,7 +9,7 @@ import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, platformArg, positional, QUIET_FLAG, REGISTRY_FLAGS, writeJson } from '../options.ts';
 import { progressReporter } from '../progress.ts';
-import { renderCopy } from '../render.ts';
+import { renderCopy, type TagWritten } from '../render.ts';
 import { parseLocationOrPath, targetOf, withStores } from '../stores.ts';
 import { warningLogger } from '../visible.ts';
 
@@ -56,9 +56,18 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const dstName = formatLocation(parseLocationOrPath(dstText));
   const progress = progressReporter(io, { quiet: args.values.quiet === true, label: `copying to ${dstName}` });
   try {
+    let tags: TagWritten[] = [];
     const result = await withStores(args, io, [srcText, dstText], async (stores) => {
       const src = await stores.open(srcText);
       const dst = await stores.open(dstText, { write: true });
+      // What each tag named before, where that costs no request (a layout, an archive): a copy
+      // that only moves a tag then says so rather than "nothing copied".
+      const local = dst.store.registryRepository === undefined;
+      tags = await Promise.all(
+        dst.tags.map(async (tag) =>
+          local ? { tag, before: (await dst.store.resolve(tag, { signal: io.signal }))?.digest ?? null } : { tag },
+        ),
+      );
       const copied = await copyImage(src.store, await targetOf(src), dst.store, {
         tags: dst.tags,
         digest: dst.digest,
@@ -83,8 +92,8 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
         `warning: ${asked ? '--platform' : "taking this machine's platform (a docker-archive holds one)"} made the copy ${result.digest}, not the signed ${changed.digest}: its ${changed.signatures} signature(s) and attestation(s) do not cover the copy and were not copied${args.values['with-referrers'] === true || toDockerArchive ? '' : " (the copy's own come with --with-referrers)"}\n`,
       );
     }
-    if (format === 'json') writeJson(io, result);
-    else io.stdout.write(renderCopy(result, dstName));
+    if (format === 'json') writeJson(io, { ...result, tags });
+    else io.stdout.write(renderCopy(result, dstName, tags));
   } finally {
     progress.finish();
   }
