@@ -1,5 +1,5 @@
 /** `oci:DIR`: an OCI image layout folder as a content store, safe for several writers and a gc at once. */
-import { isAbsolute, join, relative } from 'node:path';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { fileError, fsp, isNotFound, linkFileAtomic, makeFolder, randomHex, writeFileAtomic } from '../io/files.ts';
 import { type BlobSource, type ByteStream, type Logger, type OperationOptions, streamOf } from '../io/types.ts';
@@ -101,6 +101,8 @@ export class LayoutStore extends LayoutReader {
   readonly #checkedFolders = new Set<string>();
   /** This store made the layout (see {@link IndexRead.created}): a discarding close takes it away again if it is still empty. */
   readonly #created: 'folder' | 'contents' | undefined;
+  /** Folders above the layout's that this store made for it, nearest first (see {@link IndexRead.madeParents}). */
+  readonly #madeParents: readonly string[];
 
   private constructor(path: string, read: IndexRead, options: LayoutOpenOptions) {
     super(read.index);
@@ -109,6 +111,7 @@ export class LayoutStore extends LayoutReader {
     this.#indexStamp = read.stamp;
     this.#lockOptions = lockOptions(this.location, options);
     this.#created = read.created;
+    this.#madeParents = read.madeParents ?? [];
   }
 
   /** Opens (or with `create`, makes) a layout at `path`. */
@@ -686,10 +689,19 @@ export class LayoutStore extends LayoutReader {
     }, waiting).catch(() => false); // a layout that cannot be cleaned up is left as it is
     // The lock file goes when released; the folder, if this store made it and nobody has put
     // anything there since (rmdir refuses a folder that is not empty).
-    if (removed && created === 'folder')
-      await fsp()
-        .rmdir(this.path)
-        .catch(() => undefined);
+    if (removed && created === 'folder') {
+      // And the folders above it that it made too (`oci:new/a/b`), up to the first that is not
+      // empty or not there any more.
+      for (const folder of [this.path, ...this.#madeParents]) {
+        const gone = await fsp()
+          .rmdir(folder)
+          .then(
+            () => true,
+            () => false,
+          );
+        if (!gone) break;
+      }
+    }
   }
 }
 
@@ -698,6 +710,8 @@ interface IndexRead {
   stamp: string;
   /** Set when this open made the layout: in a folder it made, or in one that was empty. */
   created?: 'folder' | 'contents';
+  /** The folders above the layout's that this open made, nearest first: a discarded layout takes them away too. */
+  madeParents?: string[];
 }
 
 // What opening a layout and looking a tag up run is in functions of the module, the methods
@@ -745,6 +759,13 @@ async function readLayoutFile(path: string, where: string): Promise<Uint8Array |
     return await readCapped(pathIn(path, LAYOUT_FILE), MANIFEST_LIMIT, where, 'INVALID_LAYOUT', { inFolder: true });
   } catch (err) {
     if (isNotFound(err)) return undefined;
+    // A file where the layout's folder, or one above it, would be: said, not a bare ENOTDIR.
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') {
+      throw new ProvenantError('INVALID_LAYOUT', `${path} is not a folder: a file stands at it or above it`, {
+        where,
+        hint: `an OCI layout is a folder; for an OCI archive file write oci-archive:${path}`,
+      });
+    }
     throw fileError(err, where);
   }
 }
@@ -760,6 +781,15 @@ async function createLayout(path: string, where: string, options: LayoutOpenOpti
       () => true,
       (err: unknown) => (isNotFound(err) ? false : Promise.reject(fileError(err, where))),
     );
+  const madeParents: string[] = [];
+  const missing = (folder: string) =>
+    fsp()
+      .stat(folder)
+      .then(
+        () => false,
+        (err: unknown) => isNotFound(err),
+      );
+  if (!existed) for (let p = dirname(path); p !== dirname(p) && (await missing(p)); p = dirname(p)) madeParents.push(p);
   await makeFolder(path).catch((err: unknown) => {
     throw fileError(err, where);
   });
@@ -787,7 +817,7 @@ async function createLayout(path: string, where: string, options: LayoutOpenOpti
     await writeFileAtomic(join(path, 'index.json'), encodeJson(index));
     // oci-layout last: its presence says the layout is complete.
     await writeFileAtomic(join(path, LAYOUT_FILE), encodeJson({ imageLayoutVersion: LAYOUT_VERSION }));
-    return { ...(await readIndexJson(path, where)), created: existed ? 'contents' : 'folder' };
+    return { ...(await readIndexJson(path, where)), created: existed ? 'contents' : 'folder', madeParents };
   } finally {
     await lock.release();
   }

@@ -730,6 +730,29 @@ describe('LayoutStore', () => {
     );
   });
 
+  it('a discarded new layout takes away the folders above it that it made, and a file in its place is a typed error', async () => {
+    const base = await tempDir();
+    fs.mkdirSync(join(base, 'kept'));
+    for (const path of [join(base, 'deep', 'a', 'b'), join(base, 'kept', 'a', 'b')]) {
+      const store = await LayoutStore.open(path, { create: true });
+      await store.close({ discard: true });
+    }
+    assert.deepEqual(fs.readdirSync(base), ['kept']);
+    assert.deepEqual(fs.readdirSync(join(base, 'kept')), []);
+    const file = join(base, 'afile');
+    await writeFile(file, 'x');
+    for (const path of [file, join(file, 'sub')]) {
+      for (const create of [true, false]) {
+        await assert.rejects(
+          LayoutStore.open(path, { create }),
+          (e: unknown) => isProvenantError(e, 'INVALID_LAYOUT') && e.message === `${path} is not a folder: a file stands at it or above it`,
+        );
+      }
+    }
+    assert.deepEqual(fs.readdirSync(base).sort(), ['afile', 'kept']);
+    assert.equal(await readFile(file, 'utf8'), 'x');
+  });
+
   it('refuses an index.json nested too deep to write back, and writes one nested a little', async () => {
     const dir = join(await tempDir(), 'img');
     const store = await LayoutStore.open(dir, { create: true });
