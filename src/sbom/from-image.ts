@@ -143,7 +143,7 @@ export interface DpkgDatabaseFile {
  * `/var/lib/dpkg/status`, or a list of database files (the files of `/var/lib/dpkg/status.d/`,
  * as distroless images have them, then `status` when an image has both; bare texts are
  * numbered as status.d files). Of a package (name and architecture) listed more than once, the
- * last entry is kept. Which entries are listed, {@link listedStatus} says. `dependsOn` comes from `Depends` and `Pre-Depends`: of alternatives
+ * last entry decides, and {@link listedStatus} whether it is listed. `dependsOn` comes from `Depends` and `Pre-Depends`: of alternatives
  * (`a | b`) the first one installed, by package name or through `Provides`. Licenses are not in
  * the status database: `copyright` gives the bytes of a package's
  * /usr/share/doc/<package>/copyright, read as a build reads it (debCopyrightLicense); without
@@ -162,10 +162,11 @@ export function inventoryFromDpkgStatus(
       ? [{ path: 'var/lib/dpkg/status', text: status }]
       : status.map((f, i) => (typeof f === 'string' ? { path: `var/lib/dpkg/status.d #${i + 1}`, text: f } : f));
   const stanzas = files.flatMap((f) => parseControlStanzas(f.text, f.path));
-  const listed = stanzas.filter((s) => s.package !== undefined && s.version !== undefined && listedStatus(s.status));
-  // A Map keeps the first place of a key and the last value set for it.
-  const byKey = new Map(listed.map((s) => [`${s.package}:${s.architecture ?? ''}`, s]));
-  const installed = [...byKey.values()];
+  const named = stanzas.filter((s) => s.package !== undefined && s.version !== undefined);
+  // A Map keeps the first place of a key and the last value set for it: the last entry of a
+  // package decides, then whether it is listed (status's removal of a package status.d has too).
+  const byKey = new Map(named.map((s) => [`${s.package}:${s.architecture ?? ''}`, s]));
+  const installed = [...byKey.values()].filter((s) => listedStatus(s.status));
   const controlled = installed.map((s) => ({
     name: s.package as string,
     version: s.version as string,

@@ -246,6 +246,26 @@ describe('inventory from dpkg status', () => {
     );
   });
 
+  it("takes status's entry of a package status.d lists too, a removal as well", () => {
+    const files = [
+      { path: 'var/lib/dpkg/status.d/foo', text: 'Package: foo\nVersion: 1.0\nArchitecture: amd64\n' },
+      { path: 'var/lib/dpkg/status.d/baz', text: 'Package: baz\nVersion: 1.0\nArchitecture: amd64\n' },
+      {
+        path: 'var/lib/dpkg/status',
+        text: [
+          'Package: foo\nStatus: deinstall ok config-files\nVersion: 1.0\nArchitecture: amd64\n',
+          'Package: baz\nStatus: install ok installed\nVersion: 1.1\nArchitecture: amd64\n',
+          'Package: bar\nStatus: install ok installed\nVersion: 2\nArchitecture: amd64\n',
+        ].join('\n'),
+      },
+    ];
+    const inv = inventoryFromDpkgStatus(files, 'ID=debian\n', image);
+    assert.deepEqual(
+      inv.packages.map((p) => `${p.name} ${p.version}`),
+      ['baz 1.1', 'bar 2'],
+    );
+  });
+
   it('parses control stanzas with continuation lines and refuses malformed ones', () => {
     const stanzas = parseControlStanzas('Package: a\nDescription: one\n two\n\n\nPackage: b\n', 'x');
     assert.deepEqual(stanzas, [{ package: 'a', description: 'one\ntwo' }, { package: 'b' }]);
