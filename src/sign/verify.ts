@@ -16,7 +16,7 @@
  * Attestations in BuildKit's storage, inside the image index, carry no signature of their own:
  * given the index, they are checked through the index's signatures (see verifyInIndex).
  */
-import type { KeyObject } from 'node:crypto';
+import { type KeyObject, verify as nodeVerify } from 'node:crypto';
 import { RE2JS } from '@bufbuild/re2';
 import type { Bundle, TransparencyLogEntry } from '@sigstore/bundle';
 import { crypto as sigCrypto, X509Certificate } from '@sigstore/core';
@@ -642,6 +642,7 @@ function checkEntity(base: CheckedSignature, entity: SignedEntity, bundle: Bundl
     const e = keyMode && entity.key.$case === 'certificate' ? { ...entity, key: { $case: 'public-key' as const, hint: '' } } : entity;
     signer = verifier.verify(e);
   } catch (err) {
+    if (err instanceof Failure) throw err;
     throw translate(err, keyMode, entity, policy, hintIsOurs);
   }
   const out: CheckedSignature = {
@@ -919,14 +920,16 @@ function rekorEntry(text: string): TransparencyLogEntry {
 
 /**
  * The signed entity @sigstore/verify checks (`artifact`: the bytes a message signature is over),
- * with three additions to its signature content:
+ * with these additions to its signature content:
  *
  * - a Rekor v2 `hashedrekord` entry logs a DSSE signature over its pre-authentication encoding,
  *   so the entry's digest is sha256(PAE), which @sigstore/verify 3 does not accept (it compares
  *   the payload's digest; sigstore-js#1677 fixed that in the 4.x line, which needs a newer Node);
  * - an ECDSA P-384 or P-521 key's signature verifies with its curve's digest too (see
  *   {@link curveDigest}), where @sigstore/verify 3 checks DSSE with SHA-256 only and a cosign 2
- *   layer names SHA-256;
+ *   layer names SHA-256; an Ed25519 key's message signature verifies as pure Ed25519 (see
+ *   {@link verifiesWithKeyAlgorithm}), and a key that cannot check the signature at all is said
+ *   to, not taken for another signer's;
  * - `timestamped`, when given, is what its RFC 3161 timestamps are checked over instead of the
  *   signature (a cosign `.att` layer's are over the layer): @sigstore/verify reads the
  *   signature's bytes for that alone.
@@ -950,9 +953,46 @@ function entityOf(bundle: Bundle, artifact: Buffer | undefined, timestamped?: Bu
       signature: timestamped ?? content.signature,
       compareSignature: (s: Buffer) => content.compareSignature(s),
       compareDigest: (d: Buffer) => content.compareDigest(d) || (hashedrekordV2 && sigCrypto.bufferEqual(d, paeDigest!)),
-      verifySignature: (k: KeyObject) => content.verifySignature(k) || verifiesWithCurveDigest(k, signed, content.signature),
+      verifySignature: (k: KeyObject) =>
+        content.verifySignature(k) ||
+        verifiesWithKeyAlgorithm(k, signed, content.signature) ||
+        refuseUncheckable(k, signed, content.signature, env === undefined ? 'sha256' : null),
     },
   };
+}
+
+/**
+ * Whether `signature` verifies over `data` with what the key itself says to sign with, where
+ * @sigstore/verify 3 uses another: an ECDSA P-384 or P-521 key's curve digest
+ * ({@link curveDigest}), and pure Ed25519 for an Ed25519 key's message signature (a cosign 2
+ * `.sig`), which @sigstore/verify checks with SHA-256, an algorithm Ed25519 has no use for.
+ * cosign verifies `--key` signatures with sigstore's `LoadVerifier`, pure Ed25519 for such a key
+ * (sigstore/sigstore pkg/signature/ed25519.go); DSSE signatures need nothing here, @sigstore/verify
+ * already checks them with no digest.
+ */
+function verifiesWithKeyAlgorithm(key: KeyObject, data: Buffer | undefined, signature: Buffer): boolean {
+  if (data === undefined) return false;
+  if (key.asymmetricKeyType === 'ed25519') return nodeVerify(null, data, key, signature);
+  const digest = curveDigest(key);
+  return digest !== undefined && sigCrypto.verify(data, key, signature, digest);
+}
+
+/**
+ * False when the signature is merely not this key's; a {@link Failure} when the key cannot check
+ * it at all (a key type or algorithm the signature's format has no use for): @sigstore/core reads
+ * such an exception as "does not verify", which would say another key made it.
+ */
+function refuseUncheckable(key: KeyObject, data: Buffer | undefined, signature: Buffer, digest: 'sha256' | null): false {
+  if (data === undefined || key.asymmetricKeyType === 'ed25519') return false;
+  try {
+    nodeVerify(digest, data, key, signature);
+  } catch (cause) {
+    throw new Failure(
+      'signature',
+      `the given key (${key.asymmetricKeyType ?? 'unknown'}) cannot check this signature: ${(cause as Error).message}`,
+    );
+  }
+  return false;
 }
 
 /**
@@ -966,12 +1006,6 @@ function curveDigest(key: KeyObject): string | undefined {
   if (key.asymmetricKeyType !== 'ec') return undefined;
   const curve = key.asymmetricKeyDetails?.namedCurve;
   return curve === 'secp384r1' ? 'sha384' : curve === 'secp521r1' ? 'sha512' : undefined;
-}
-
-function verifiesWithCurveDigest(key: KeyObject, data: Buffer | undefined, signature: Buffer): boolean {
-  const digest = curveDigest(key);
-  if (digest === undefined || data === undefined) return false;
-  return sigCrypto.verify(data, key, signature, digest);
 }
 
 function withoutWitnesses(bundle: Bundle): Bundle {

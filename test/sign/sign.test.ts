@@ -357,6 +357,39 @@ describe('signing with a key', () => {
     ]);
   });
 
+  it('an Ed25519 key verifies a cosign 2 .sig (pure Ed25519 over the payload, as cosign verify --key checks it)', async () => {
+    const ed = generateKeyPairSync('ed25519');
+    const other = generateKeyPairSync('ed25519');
+    const store = await tempLayout();
+    const made = await makeImage(store, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const d = made.root.digest;
+    const payload = simpleSigningPayload(REF, d);
+    await appendCosignLayer(store, d, 'sig', {
+      mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+      payload,
+      annotations: { 'dev.cosignproject.cosign/signature': cryptoSign(null, payload, ed.privateKey).toString('base64') },
+    });
+    const report = await verifyImage(store, d, { policy: { key: ed.publicKey } });
+    assert.deepEqual(
+      report.checked.map((c) => [c.storage, c.verified, c.reason]),
+      [['cosign', true, undefined]],
+    );
+    // Another Ed25519 key: a signature failure, as for any other key.
+    const wrong = await verifyImage(store, d, { policy: { key: other.publicKey } });
+    assert.deepEqual(
+      wrong.checked.map((c) => c.reason),
+      ['signature'],
+    );
+    assert.match(wrong.checked[0]!.message!, /another key made it/);
+    // A key that cannot check a message signature at all (Ed448 with SHA-256) says so rather
+    // than blaming another key.
+    const ed448 = generateKeyPairSync('ed448');
+    const odd = await verifyImage(store, d, { policy: { key: ed448.publicKey } });
+    assert.equal(odd.checked[0]!.reason, 'signature');
+    assert.match(odd.checked[0]!.message!, /the given key \(ed448\) cannot check this signature/);
+    assert.doesNotMatch(odd.checked[0]!.message!, /another key/);
+  });
+
   describe('tampering, each rejected with its own reason', () => {
     it('a changed manifest: the signature names the old digest', async () => {
       const layout = await tempLayout();
