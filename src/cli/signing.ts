@@ -203,6 +203,23 @@ export function dockerReferenceOf(location: Location, args: ParsedArgs): string 
   return 'local/image';
 }
 
+/**
+ * `-a key=value`, as cosign takes them (the value may hold `=`): the annotations `sign` writes into
+ * the signed payload, and those `verify` requires of it. Undefined when none is given.
+ *
+ * @throws ProvenantError `USAGE` for an item without a key and `=`
+ */
+export function parseAnnotations(list: readonly string[]): Record<string, string> | undefined {
+  if (list.length === 0) return undefined;
+  const out: Record<string, string> = {};
+  for (const item of list) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new ProvenantError('USAGE', `-a takes key=value, not ${JSON.stringify(item)}`);
+    out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
+}
+
 /** One line per signature written: what, where, and whether it was already there. */
 export function renderSigned(entries: readonly SignedEntry[]): string {
   return entries

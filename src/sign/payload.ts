@@ -166,7 +166,8 @@ export function cosignSignStatement(digest: Digest, annotations?: Readonly<Recor
 export interface InTotoStatement {
   type: string;
   predicateType: string;
-  subjects: { name?: string; digest: Record<string, string> }[];
+  /** Each subject's name, digests and annotations (cosign 3 puts `sign -a key=value` there). */
+  subjects: { name?: string; digest: Record<string, string>; annotations?: Record<string, unknown> }[];
   predicate: unknown;
 }
 
@@ -185,11 +186,15 @@ export function parseStatement(bytes: Uint8Array, where?: string): InTotoStateme
   if (typeof doc.predicateType !== 'string') throw bad('predicateType is missing');
   if (!Array.isArray(doc.subject)) throw bad('subject is not a list');
   const subjects = doc.subject.map((s: unknown) => {
-    const o = s as { name?: unknown; digest?: unknown };
+    const o = s as { name?: unknown; digest?: unknown; annotations?: unknown };
     if (typeof o !== 'object' || o === null || typeof o.digest !== 'object' || o.digest === null) throw bad('a subject has no digest');
     const digest: Record<string, string> = {};
     for (const [k, v] of Object.entries(o.digest as Record<string, unknown>)) if (typeof v === 'string') digest[k] = v;
-    return typeof o.name === 'string' ? { name: o.name, digest } : { digest };
+    const out: InTotoStatement['subjects'][number] = typeof o.name === 'string' ? { name: o.name, digest } : { digest };
+    if (typeof o.annotations === 'object' && o.annotations !== null && !Array.isArray(o.annotations)) {
+      out.annotations = o.annotations as Record<string, unknown>;
+    }
+    return out;
   });
   return { type: doc._type, predicateType: doc.predicateType, subjects, predicate: doc.predicate };
 }

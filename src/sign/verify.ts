@@ -90,6 +90,13 @@ export interface VerifyOptions extends OperationOptions {
   /** Only attestations of this predicate type (a URI; see parsePredicateType). */
   predicateType?: string | undefined;
   /**
+   * Signatures only: annotations the signed payload must carry, every one with this very string
+   * value (cosign's `verify -a key=value`): a simple-signing payload's `optional` section, or the
+   * annotations of the subject naming the image in a cosign 3 statement. A message signature
+   * (over the manifest's bytes) carries none, so it fails when any is asked.
+   */
+  annotations?: Readonly<Record<string, string>> | undefined;
+  /**
    * With a key policy: fail signatures that carry no transparency log entry (cosign's default
    * with its public instance). Without it a key signature needs no log entry, and one that has
    * an entry has it checked when a trusted root is given.
@@ -113,6 +120,7 @@ export interface VerifyOptions extends OperationOptions {
 export type FailureReason =
   | 'malformed'
   | 'wrong-subject'
+  | 'annotations'
   | 'wrong-key'
   | 'key-validity'
   | 'signature'
@@ -276,7 +284,13 @@ async function verifyInIndex(
   const signatures =
     options.indexSignatures?.subject === index.digest && options.indexSignatures.kind === 'signature'
       ? options.indexSignatures
-      : await verifyImage(store, index.digest, { ...options, kind: 'signature', index: undefined, indexSignatures: undefined });
+      : await verifyImage(store, index.digest, {
+          ...options,
+          kind: 'signature',
+          annotations: undefined,
+          index: undefined,
+          indexSignatures: undefined,
+        });
   const cover = signatures.verified[0];
   const out: CheckedSignature[] = [];
   for (const { entry, image } of entries) {
@@ -552,9 +566,11 @@ function verifyCosignLayer(
         out,
       );
     }
-    return { ...out, payload };
+    const verified = { ...out, payload };
+    checkAnnotations(payload.optional ?? {}, options, verified, 'the payload’s optional section');
+    return verified;
   }
-  return attestationChecks(out, bundle, subject);
+  return attestationChecks(out, bundle, subject, options);
 }
 
 async function verifyBundle(
@@ -583,12 +599,42 @@ async function verifyBundle(
   if (options.trustedRoot === undefined && 'key' in options.policy) bundle = withoutWitnesses(bundle);
   const entity = entityOf(bundle, artifact);
   const out = checkEntity(base, entity, bundle, options);
-  if (bundle.content.$case === 'messageSignature') return { ...out, kind: 'signature' };
-  return attestationChecks(out, bundle, subject);
+  if (bundle.content.$case === 'messageSignature') {
+    const verified: CheckedSignature = { ...out, kind: 'signature' };
+    checkAnnotations(undefined, options, verified, 'a message signature');
+    return verified;
+  }
+  return attestationChecks(out, bundle, subject, options);
+}
+
+/**
+ * Fails a verified signature whose signed annotations (`have`; undefined: it can carry none) lack
+ * one of `options.annotations` or give it another value, as cosign's correctAnnotations
+ * (pkg/cosign/verify.go): each asked must be there with that string.
+ */
+function checkAnnotations(
+  have: Readonly<Record<string, unknown>> | undefined,
+  options: VerifyOptions,
+  known: CheckedSignature,
+  where: string,
+): void {
+  const wanted = Object.entries(options.annotations ?? {});
+  if (wanted.length === 0) return;
+  if (have === undefined) {
+    throw new Failure(
+      'annotations',
+      `${where} carries no annotations, and ${wanted.map(([k, v]) => `${k}=${v}`).join(', ')} was asked`,
+      known,
+    );
+  }
+  const wrong = wanted.filter(([k, v]) => !Object.hasOwn(have, k) || have[k] !== v);
+  if (wrong.length === 0) return;
+  const said = wrong.map(([k, v]) => `${k}=${v} (${Object.hasOwn(have, k) ? `it has ${JSON.stringify(have[k])}` : 'missing'})`);
+  throw new Failure('annotations', `${where} does not carry the annotations asked: ${said.join(', ')}`, known);
 }
 
 /** For DSSE: the statement, its subject, its predicate type (from the signed payload). */
-function attestationChecks(out: CheckedSignature, bundle: Bundle, subject: Digest): CheckedSignature {
+function attestationChecks(out: CheckedSignature, bundle: Bundle, subject: Digest, options: VerifyOptions): CheckedSignature {
   if (bundle.content.$case !== 'dsseEnvelope') return out;
   const env = bundle.content.dsseEnvelope;
   if (env.payloadType !== IN_TOTO_PAYLOAD_TYPE)
@@ -603,6 +649,11 @@ function attestationChecks(out: CheckedSignature, bundle: Bundle, subject: Diges
       `the ${kind} is about ${named.join(', ') || 'nothing'}, not this image (${subject}): it was copied from another image`,
       result,
     );
+  }
+  if (kind === 'signature') {
+    // cosign reads the annotations of the subject naming the image (IntotoSubjectClaimVerifier).
+    const named = statement.subjects.find((s) => statementNames({ ...statement, subjects: [s] }, subject));
+    checkAnnotations(named?.annotations ?? {}, options, result, 'the statement’s subject');
   }
   return result;
 }

@@ -266,6 +266,9 @@ describe('sign and verify a layout', () => {
     ]);
     const payload = doc.checked.find((c: { storage: string }) => c.storage === 'cosign').payload;
     assert.deepEqual(payload.optional, { team: 'blue' });
+    // cosign 3's statement holds them as its subject's annotations, and the JSON shows them too.
+    const statement = doc.checked.find((c: { storage: string }) => c.storage === 'referrers').statement;
+    assert.deepEqual(statement.subjects[0].annotations, { team: 'blue' });
 
     const bad = await provenant(['verify', '--key', 'other.pub', 'oci:layout:latest'], { cwd: dir });
     assert.equal(bad.status, 5, bad.stderr);
@@ -287,6 +290,35 @@ describe('sign and verify a layout', () => {
         .sort(),
       ['signature', 'wrong-key'],
     );
+  });
+
+  it('verify -a key=value: every annotation given must be in the signed payload, in both storages (cosign’s verify -a)', async () => {
+    const layout = join(await tempDir(), 'annotated');
+    await cp(exampleDir, layout, { recursive: true });
+    const ref = `oci:${layout}:latest`;
+    const signed = await provenant(['sign', '--key', 'cosign.key', ref, '-a', 'team=blue', '-a', 'tier=gold'], { cwd: dir, env });
+    assert.equal(signed.status, 0, signed.stderr);
+    const verify = (...a: string[]) => provenant(['verify', '--key', 'cosign.pub', ...a, ref], { cwd: dir });
+    const ok = await verify('-a', 'team=blue', '--annotations', 'tier=gold');
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /2 of 2 signatures verified/);
+    const one = await verify('-a', 'tier=gold');
+    assert.equal(one.status, 0, one.stderr);
+    const wrong = await verify('-a', 'team=blue', '-a', 'team2=red');
+    assert.equal(wrong.status, 5, wrong.stderr);
+    assert.match(
+      wrong.stderr,
+      /FAIL signature +cosign .*: annotations: the payload’s optional section does not carry the annotations asked: team2=red \(missing\)/,
+    );
+    assert.match(
+      wrong.stderr,
+      /FAIL signature +referrers .*: annotations: the statement’s subject does not carry the annotations asked: team2=red \(missing\)/,
+    );
+    const other = await verify('-a', 'team=red');
+    assert.equal(other.status, 5, other.stderr);
+    assert.match(other.stderr, /team=red \(it has "blue"\)/);
+    const bad = await verify('-a', 'novalue');
+    assert.equal(bad.status, 2, bad.stderr);
   });
 
   it('--key takes a public key: a certificate or a private key is a usage error that points to the keyless flags', {

@@ -1,12 +1,11 @@
 /** `provenant sign REF`: sign an image with a cosign key or keyless, where cosign 2 and cosign 3 look. */
-import { ProvenantError } from '../../errors.ts';
 import { formatLocation, parseLocation } from '../../ref/location.ts';
 import { type SignatureStorage, signImage } from '../../sign/sign.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, parseBool, positional, REGISTRY_FLAGS, sourceDateEpoch } from '../options.ts';
-import { dockerReferenceOf, renderSigned, signerFromFlags } from '../signing.ts';
+import { dockerReferenceOf, parseAnnotations, renderSigned, signerFromFlags } from '../signing.ts';
 import { SIGNING_FLAGS } from '../signing-flags.ts';
 import { targetOf, withStores } from '../stores.ts';
 import { warningLogger } from '../visible.ts';
@@ -62,18 +61,6 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const added = entries.filter((e) => e.added).length;
   io.stdout.write(`signed ${name} with ${chosen.label}: ${added} signature(s) added, ${entries.length - added} already there\n`);
   io.stdout.write(renderSigned(entries));
-}
-
-/** `-a key=value`, as cosign takes them (the value may hold `=`). */
-function parseAnnotations(list: readonly string[]): Record<string, string> | undefined {
-  if (list.length === 0) return undefined;
-  const out: Record<string, string> = {};
-  for (const item of list) {
-    const eq = item.indexOf('=');
-    if (eq <= 0) throw new ProvenantError('USAGE', `-a takes key=value, not ${JSON.stringify(item)}`);
-    out[item.slice(0, eq)] = item.slice(eq + 1);
-  }
-  return out;
 }
 
 /** cosign 3's `--new-bundle-format`: true writes the bundle only, false the `.sig` only; unset, both. */

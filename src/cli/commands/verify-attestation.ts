@@ -12,7 +12,7 @@ import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, REGISTRY_FLAGS } from '../options.ts';
-import { renderVerified, subjectOf, trustFromFlags, verificationFailure, verificationJson } from '../signing.ts';
+import { parseAnnotations, renderVerified, subjectOf, trustFromFlags, verificationFailure, verificationJson } from '../signing.ts';
 import { TRUST_FLAGS } from '../signing-flags.ts';
 import { targetOf, withStores } from '../stores.ts';
 import { warningLogger } from '../visible.ts';
@@ -50,6 +50,8 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
   const typeText = args.values.type as string | undefined;
   const predicateType = kind === 'attestation' && typeText !== undefined ? parsePredicateType(typeText) : undefined;
   const trust = await trustFromFlags(args);
+  // verify's -a: annotations its signatures' payloads must carry (verify-attestation has no -a).
+  const annotations = kind === 'signature' ? parseAnnotations((args.values.annotations as string[] | undefined) ?? []) : undefined;
   const results: { name: string; report: VerificationReport; index: boolean; signedPlatforms?: string[] }[] = [];
   // What a store passes over while listing referrers (a layout's manifest that cannot be read) is said here.
   const logger = warningLogger(io);
@@ -61,7 +63,16 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
       const subject = await subjectOf(opened.store, await targetOf(opened), args, io.signal);
       // The target as read: an index's BuildKit attestations are checked through its signature.
       const index = kind === 'attestation' ? subject.root : undefined;
-      const options = { policy: trust.policy, trustedRoot: trust.trustedRoot, kind, predicateType, index, signal: io.signal, logger };
+      const options = {
+        policy: trust.policy,
+        trustedRoot: trust.trustedRoot,
+        kind,
+        predicateType,
+        annotations,
+        index,
+        signal: io.signal,
+        logger,
+      };
       const report = await verifyImage(opened.store, subject.digest, options);
       // An index merged from signed images (index create) is not signed itself until it is
       // signed: say which of its images are, so the hint can point at them.

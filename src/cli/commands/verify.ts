@@ -19,10 +19,16 @@ import { verifyEach } from './verify-attestation.ts';
 export const spec: CommandSpec = {
   summary: "verify an image's signatures (cosign 2 and 3) with a key, a keyless identity, or a policy file",
   usage:
-    'provenant verify REF... (--key cosign.pub | --certificate-identity[-regexp] ID --certificate-oidc-issuer[-regexp] URL | --policy FILE) [--trusted-root FILE] [--format json]',
+    'provenant verify REF... (--key cosign.pub | --certificate-identity[-regexp] ID --certificate-oidc-issuer[-regexp] URL | --policy FILE) [-a key=value]... [--trusted-root FILE] [--format json]',
   prints: 'result',
   flags: {
     ...TRUST_FLAGS,
+    annotations: {
+      type: 'string',
+      short: 'a',
+      multiple: true,
+      description: 'key=value the signed payload must carry (cosign sign -a writes them); every one given must match',
+    },
     policy: { type: 'string', description: 'check each image against this policy file (ClusterImagePolicy YAML, docs/policy.md)' },
     format: FORMAT_FLAG,
     ...REGISTRY_FLAGS,
@@ -39,6 +45,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     'certificate-identity-regexp',
     'certificate-oidc-issuer',
     'certificate-oidc-issuer-regexp',
+    'annotations',
   ]) {
     if (args.values[flag] !== undefined) {
       throw new ProvenantError('USAGE', `--policy names its own keys and identities; --${flag} cannot be given with it`);
