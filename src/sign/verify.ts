@@ -542,11 +542,12 @@ function verifyCosignLayer(
   // (pkg/cosign/verify.go VerifyRFC3161Timestamp).
   const annotated = b64decode(a[CosignAnnotation.Signature] ?? '');
   const timestamped = Buffer.from(annotated !== undefined && annotated.length > 0 ? annotated : layer.payload);
-  let verified: { out: CheckedSignature; bundle: Bundle } | undefined;
+  let verified: { out: CheckedSignature; bundle: Bundle; entity: SignedEntity } | undefined;
   let failure: Failure | undefined;
   for (const bundle of bundles) {
     try {
-      verified = { out: checkEntity(base, entityOf(bundle, Buffer.from(layer.payload), timestamped), bundle, options), bundle };
+      const entity = entityOf(bundle, Buffer.from(layer.payload), timestamped);
+      verified = { out: checkEntity(base, entity, bundle, options), bundle, entity };
       break;
     } catch (err) {
       if (!(err instanceof Failure)) throw err;
@@ -555,8 +556,16 @@ function verifyCosignLayer(
     }
   }
   if (verified === undefined) throw failure ?? new Failure('malformed', 'the layer has no signature');
-  const { out, bundle } = verified;
+  const { out, bundle, entity } = verified;
   for (const entry of material.tlogEntries) checkEntryHash(entry, layer.payload, out);
+  const rekorBundle = a[CosignAnnotation.Bundle];
+  if (options.trustedRoot === undefined && rekorBundle !== undefined && rekorBundle !== '') {
+    // No root to check its signed entry timestamp with; what it records can be checked all the
+    // same, so that an entry copied from another signature is not reported as this one's.
+    const entry = rekorEntry(rekorBundle);
+    checkEntryHash(entry, layer.payload, out);
+    checkEntryBody(entry, entity, out);
+  }
   if (f.kind === 'signature') {
     const payload = parseOr(() => parseSimpleSigning(layer.payload, f.source));
     if (payload.digest !== subject) {
@@ -596,9 +605,13 @@ async function verifyBundle(
       throw err;
     }
   }
-  if (options.trustedRoot === undefined && 'key' in options.policy) bundle = withoutWitnesses(bundle);
+  const unrooted = options.trustedRoot === undefined && 'key' in options.policy;
+  const entries = bundle.verificationMaterial.tlogEntries;
+  if (unrooted) bundle = withoutWitnesses(bundle);
   const entity = entityOf(bundle, artifact);
   const out = checkEntity(base, entity, bundle, options);
+  // Without a root, as for a layer: each entry must at least record this signature and payload.
+  if (unrooted) for (const entry of entries) checkEntryBody(entry, entity, out);
   if (bundle.content.$case === 'messageSignature') {
     const verified: CheckedSignature = { ...out, kind: 'signature' };
     checkAnnotations(undefined, options, verified, 'a message signature');
@@ -931,6 +944,60 @@ function checkEntryHash(entry: TransparencyLogEntry, layer: Uint8Array, known: C
     throw new Failure(
       'transparency-log',
       `the transparency log entry records ${String(recorded?.algorithm)}:${String(recorded?.value)}, not this layer's sha256:${ours}: the entry is for other bytes, and cosign refuses it`,
+      known,
+    );
+  }
+}
+
+/**
+ * Without a trusted root (a key policy), a Rekor entry's signed entry timestamp or inclusion proof
+ * cannot be checked, and @sigstore/verify checks an entry's body only after them. What the body
+ * records needs no Rekor key: a `hashedrekord` or `dsse` entry (v0.0.1, or Rekor v2's v0.0.2)
+ * must record this signature and this payload's digest, as @sigstore/verify's verifyTLogBody
+ * compares them, else it was copied from another signature. Other kinds (a cosign 2 `.att`'s
+ * `intoto`) are bound by the layer hash {@link checkEntryHash} compares.
+ */
+function checkEntryBody(entry: TransparencyLogEntry, entity: SignedEntity, known: CheckedSignature): void {
+  const body = jsonOr(Buffer.from(entry.canonicalizedBody).toString('utf8')) as {
+    kind?: unknown;
+    apiVersion?: unknown;
+    spec?: {
+      signature?: { content?: unknown };
+      data?: { hash?: { value?: unknown } };
+      signatures?: { signature?: unknown }[];
+      payloadHash?: { value?: unknown };
+      hashedRekordV002?: { signature?: { content?: unknown }; data?: { digest?: unknown } };
+      dsseV002?: { signatures?: { content?: unknown }[]; payloadHash?: { digest?: unknown } };
+    };
+  };
+  const spec = body.spec;
+  const b64 = (v: unknown): Buffer => Buffer.from(typeof v === 'string' ? v : '', 'base64');
+  const hex = (v: unknown): Buffer => Buffer.from(typeof v === 'string' ? v : '', 'hex');
+  let recorded: { signatures: Buffer[]; digest: Buffer } | undefined;
+  if (body.kind === 'hashedrekord' && body.apiVersion === '0.0.1') {
+    recorded = { signatures: [b64(spec?.signature?.content)], digest: hex(spec?.data?.hash?.value) };
+  } else if (body.kind === 'hashedrekord' && body.apiVersion === '0.0.2') {
+    const v2 = spec?.hashedRekordV002;
+    recorded = { signatures: [b64(v2?.signature?.content)], digest: b64(v2?.data?.digest) };
+  } else if (body.kind === 'dsse' && body.apiVersion === '0.0.1') {
+    recorded = { signatures: (spec?.signatures ?? []).map((x) => b64(x.signature)), digest: hex(spec?.payloadHash?.value) };
+  } else if (body.kind === 'dsse' && body.apiVersion === '0.0.2') {
+    const v2 = spec?.dsseV002;
+    recorded = { signatures: (v2?.signatures ?? []).map((x) => b64(x.content)), digest: b64(v2?.payloadHash?.digest) };
+  }
+  if (recorded === undefined) return;
+  const content = entity.signature;
+  if (!recorded.signatures.some((sig) => content.compareSignature(sig))) {
+    throw new Failure(
+      'transparency-log',
+      'its Rekor entry records another signature than this one: the entry belongs to another signature (copied here)',
+      known,
+    );
+  }
+  if (!content.compareDigest(recorded.digest)) {
+    throw new Failure(
+      'transparency-log',
+      'its Rekor entry records another payload digest than this signature’s: the entry is not this one’s',
       known,
     );
   }

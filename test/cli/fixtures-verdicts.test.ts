@@ -152,6 +152,15 @@ describe('SOURCES.md verdicts of the real cosign signatures, through the CLI', {
       'cimage-dir-img-cosign-fulcio-rekor-valid.signature-1',
     );
     layouts.v3 = await bundleLayout();
+    // key-rekor-valid's signature carrying the Rekor entry of fulcio-rekor-valid's (another signature).
+    const theirs = (await cimageLayer('cimage-dir-img-cosign-fulcio-rekor-valid.signature-1')).annotations[BUNDLE]!;
+    layouts.keyRekorSwapped = await cosignLayout(
+      'cimage-dir-img-cosign-key-rekor-valid.manifest.json',
+      'cimage-dir-img-cosign-key-rekor-valid.signature-1',
+      (l) => {
+        l.annotations[BUNDLE] = theirs;
+      },
+    );
   });
 
   const key = (name: string) => ['--key', sig(name)];
@@ -210,6 +219,15 @@ describe('SOURCES.md verdicts of the real cosign signatures, through the CLI', {
         status: 0,
       }),
     ),
+    // Without a root the SET is not checked, but the entry must still record this signature.
+    {
+      name: 'key-rekor-valid with another signature’s Rekor entry, cosign2.pub alone: FAIL, the entry is not this one’s',
+      layout: 'keyRekorSwapped',
+      args: key('cimage-cosign2.pub'),
+      status: 5,
+      reason: 'transparency-log',
+      message: /the transparency log entry records sha256:[0-9a-f]{64}, not this layer's/,
+    },
     {
       name: 'key-rekor-valid with cosign.pub: FAIL',
       layout: 'keyRekor',

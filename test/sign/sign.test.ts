@@ -390,6 +390,48 @@ describe('signing with a key', () => {
     assert.doesNotMatch(odd.checked[0]!.message!, /another key/);
   });
 
+  it('with a key and no trusted root, a Rekor entry that records another signature of the payload fails; its own passes, said unchecked', async () => {
+    const store = await tempLayout();
+    const made = await makeImage(store, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const d = made.root.digest;
+    const payload = simpleSigningPayload(REF, d);
+    const pem = alice.publicKey.export({ format: 'pem', type: 'spki' }).toString();
+    // A Rekor bundle annotation with a hashedrekord body for `sig`; its SET cannot be checked here.
+    const rekorBundle = (sig: Buffer) => {
+      const body = JSON.stringify({
+        apiVersion: '0.0.1',
+        kind: 'hashedrekord',
+        spec: {
+          data: { hash: { algorithm: 'sha256', value: digestOf(payload).slice(7) } },
+          signature: { content: sig.toString('base64'), publicKey: { content: Buffer.from(pem).toString('base64') } },
+        },
+      });
+      return JSON.stringify({
+        SignedEntryTimestamp: Buffer.from('not checked').toString('base64'),
+        Payload: { body: Buffer.from(body).toString('base64'), integratedTime: 1700000000, logIndex: 1, logID: 'ab'.repeat(32) },
+      });
+    };
+    const mine = cryptoSign('sha256', payload, alice.privateKey);
+    const another = cryptoSign('sha256', payload, alice.privateKey);
+    const verifyWith = async (entryOf: Buffer) => {
+      const layout = await tempLayout();
+      await layout.putManifest(made.root, { tags: ['v1'] });
+      await appendCosignLayer(layout, d, 'sig', {
+        mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+        payload,
+        annotations: { 'dev.cosignproject.cosign/signature': mine.toString('base64'), 'dev.sigstore.cosign/bundle': rekorBundle(entryOf) },
+      });
+      return (await verifyImage(layout, d, { policy: { key: alice.publicKey } })).checked[0]!;
+    };
+    const own = await verifyWith(mine);
+    assert.equal(own.verified, true, own.message);
+    assert.deepEqual(own.notChecked, ['its Rekor entry']);
+    const swapped = await verifyWith(another);
+    assert.equal(swapped.verified, false);
+    assert.equal(swapped.reason, 'transparency-log');
+    assert.match(swapped.message!, /its Rekor entry records another signature than this one/);
+  });
+
   describe('tampering, each rejected with its own reason', () => {
     it('a changed manifest: the signature names the old digest', async () => {
       const layout = await tempLayout();
