@@ -13,6 +13,9 @@ import type { CertificateIdentity } from './identity.ts';
 /** Fulcio's OIDC issuer extensions: v2 (a DER UTF8String) and the deprecated v1 (raw bytes). */
 const OID_ISSUER_V2 = '1.3.6.1.4.1.57264.1.8';
 const OID_ISSUER_V1 = '1.3.6.1.4.1.57264.1.1';
+const OID_SUBJECT_ALT_NAME = '2.5.29.17';
+/** Fulcio's otherName SAN type for a username identity (`foo!oidc.local`), a UTF8String. */
+const OID_OTHERNAME_USERNAME = '1.3.6.1.4.1.57264.1.7';
 
 /**
  * The identity (subject alternative name) and OIDC issuer a Fulcio certificate names, `''` for
@@ -26,8 +29,32 @@ export function identityOfCertificate(certificate: Uint8Array | string | X509Cer
       ? certificate
       : X509Certificate.parse(typeof certificate === 'string' ? certificate : Buffer.from(certificate));
   const v2 = c.extension(OID_ISSUER_V2)?.valueObj.subs[0]?.value.toString('utf8');
-  return { identity: c.subjectAltName ?? '', issuer: v2 ?? c.extension(OID_ISSUER_V1)?.value.toString('utf8') ?? '' };
+  return {
+    identity: c.subjectAltName || otherNameIdentity(c) || '',
+    issuer: v2 ?? c.extension(OID_ISSUER_V1)?.value.toString('utf8') ?? '',
+  };
 }
+
+/**
+ * A Fulcio username identity: the SAN's otherName of type {@link OID_OTHERNAME_USERNAME}, whose
+ * value (`[0] EXPLICIT UTF8String`) is read as UTF-8. @sigstore/core's `subjectAltName` reads a URI
+ * or an email only; cosign and sigstore-go (cryptoutils.GetSubjectAlternateNames) take this too.
+ */
+function otherNameIdentity(c: X509Certificate): string | undefined {
+  try {
+    // extnValue: an OCTET STRING holding the GeneralNames SEQUENCE.
+    for (const name of c.extension(OID_SUBJECT_ALT_NAME)?.valueObj.subs[0]?.subs ?? []) {
+      if (!name.tag.isContextSpecific(0x00) || name.subs[0]?.toOID() !== OID_OTHERNAME_USERNAME) continue;
+      const value = name.subs[1]?.subs[0]?.value;
+      if (value !== undefined) return decoder.decode(value);
+    }
+  } catch {
+    // A SAN that does not parse names nobody.
+  }
+  return undefined;
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * The envelope of a DSSE bundle as RekorWitness sends it in a `dsse` entry (the JSON of the

@@ -33,6 +33,7 @@ import { formatPlatform, normalizePlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
 import { keyId, pemDecode } from './keys.ts';
+import { identityOfCertificate } from './material.ts';
 import {
   b64decode,
   COSIGN_SIGN_PREDICATE_TYPE,
@@ -719,7 +720,10 @@ function checkEntity(base: CheckedSignature, entity: SignedEntity, bundle: Bundl
     out.signer = { keyId: keyId(policy.key) };
     return out;
   }
-  const identity = signer.identity?.subjectAlternativeName ?? '';
+  // @sigstore/verify names a URI or email SAN only; a Fulcio username (otherName) is read here.
+  const identity =
+    signer.identity?.subjectAlternativeName ||
+    (entity.key.$case === 'certificate' ? identityOfCertificate(entity.key.certificate).identity : '');
   const issuer = signer.identity?.extensions?.issuer ?? '';
   out.signer = { identity, issuer };
   if (!matches(policy.certificateIdentity, identity)) {

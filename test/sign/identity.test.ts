@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { identityLabel } from '../../src/sign/identity.ts';
+import { identityOfCertificate } from '../../src/sign/material.ts';
 import { cliLoading, RESOLVED_MODULES } from '../helpers/cli.ts';
+import { fixturesMissing } from '../helpers/fixtures.ts';
+import { sigFixture } from './helpers.ts';
 
 describe('identityLabel', () => {
   it('IDENTITY (ISSUER), or the identity alone for a certificate that names no issuer, never "()" nor "(undefined)"', () => {
@@ -15,6 +18,18 @@ describe('identityLabel', () => {
     assert.equal(identityLabel({ identity: who, issuer: '' }), who);
     assert.equal(identityLabel({ identity: who, issuer: undefined }), who);
     assert.equal(identityLabel({ identity: who }), who);
+  });
+});
+
+describe('identityOfCertificate', () => {
+  it('reads a Fulcio username identity from an otherName SAN (1.3.6.1.4.1.57264.1.7), as cosign matches it', {
+    skip: fixturesMissing,
+  }, async () => {
+    // sigstore-go's private-instance bundle: its certificate's only SAN is an otherName.
+    const bundle = JSON.parse((await sigFixture('sgo-othername.sigstore.json')).toString('utf8'));
+    const material = bundle.verificationMaterial;
+    const raw = (material.certificate ?? material.x509CertificateChain.certificates[0]).rawBytes;
+    assert.deepEqual(identityOfCertificate(Buffer.from(raw, 'base64')), { identity: 'foo!oidc.local', issuer: 'http://oidc.local:8080' });
   });
 });
 
