@@ -51,8 +51,15 @@ export async function keyPassword(io: CliIo, purpose: { file: string; new?: bool
 }
 
 /**
+ * What was typed after the line a prompt read (type-ahead: `abc\rabc\r` arriving as one chunk
+ * answers both prompts of generate-key-pair), kept for the next prompt on the same terminal.
+ */
+const typedAhead = new WeakMap<ReadStream, string>();
+
+/**
  * Reads one line from the terminal in raw mode, so nothing is echoed. Raw mode also means the
- * terminal sends Ctrl-C as a byte rather than a signal: it cancels here.
+ * terminal sends Ctrl-C as a byte rather than a signal: it cancels here. What follows the line's
+ * end in the same chunk is kept for the next prompt ({@link typedAhead}).
  */
 function promptHidden(io: CliIo, input: ReadStream, question: string): Promise<string> {
   // Raw mode before the question: whoever answers it once it shows is not echoed.
@@ -60,7 +67,10 @@ function promptHidden(io: CliIo, input: ReadStream, question: string): Promise<s
   io.stderr.write(question);
   return new Promise((resolve, reject) => {
     let text = '';
-    const finish = (outcome: () => void): void => {
+    let done = false;
+    const finish = (outcome: () => void, rest = ''): void => {
+      done = true;
+      if (rest !== '') typedAhead.set(input, rest);
       input.off('data', onData);
       io.signal.removeEventListener('abort', onAbort);
       input.setRawMode(false);
@@ -69,10 +79,13 @@ function promptHidden(io: CliIo, input: ReadStream, question: string): Promise<s
       outcome();
     };
     const onAbort = (): void => finish(() => reject(new ProvenantError('ABORTED', 'the operation was cancelled')));
-    const onData = (chunk: Buffer | string): void => {
-      for (const ch of chunk.toString()) {
+    const consume = (typed: string): void => {
+      const chars = [...typed];
+      for (const [i, ch] of chars.entries()) {
         if (ch === '\r' || ch === '\n') {
-          finish(() => resolve(text));
+          // A CR LF pair ends one line, not two.
+          const next = ch === '\r' && chars[i + 1] === '\n' ? i + 2 : i + 1;
+          finish(() => resolve(text), chars.slice(next).join(''));
           return;
         }
         if (ch === '\u0003') {
@@ -87,9 +100,13 @@ function promptHidden(io: CliIo, input: ReadStream, question: string): Promise<s
         else if (ch !== '\u0004') text += ch;
       }
     };
+    const onData = (chunk: Buffer | string): void => consume(chunk.toString());
     io.signal.addEventListener('abort', onAbort, { once: true });
     input.on('data', onData);
-    input.resume();
+    const ahead = typedAhead.get(input);
+    typedAhead.delete(input);
+    if (ahead !== undefined) consume(ahead);
+    if (!done) input.resume();
   });
 }
 

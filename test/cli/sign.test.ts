@@ -191,6 +191,21 @@ describe('generate-key-pair and public-key', () => {
     assert.equal(mismatch.status, 2, mismatch.screen);
     assert.match(mismatch.screen, /the two passwords differ/);
 
+    // Type-ahead: both answers typed at once, as one chunk, answer both prompts.
+    const ahead = await provenantOnTerminal(
+      ['generate-key-pair', '--output-key-prefix', 'ahead'],
+      [
+        ['Enter password for private key ahead.key:', `${PASSWORD}\r${PASSWORD}`],
+        // Only an Enter for the second: typed ahead, it was answered already (an empty one would differ).
+        ['again:', ''],
+      ],
+      { cwd: dir },
+    );
+    assert.equal(ahead.status, 0, ahead.screen);
+    assert.doesNotMatch(ahead.screen, /no password was typed/);
+    const aheadPub = await provenant(['public-key', '--key', 'ahead.key'], { cwd: dir, env: { COSIGN_PASSWORD: PASSWORD } });
+    assert.equal(aheadPub.status, 0, aheadPub.stderr);
+
     const signed = await provenantOnTerminal(['sign', '--key', 'cosign.key', 'oci:layout'], [['Enter password', PASSWORD]], { cwd: dir });
     assert.equal(signed.status, 0, signed.screen);
     assert.match(signed.screen, /signed oci:layout with key /);
