@@ -19,7 +19,7 @@
 import { type KeyObject, verify as nodeVerify } from 'node:crypto';
 import { RE2JS } from '@bufbuild/re2';
 import type { Bundle, TransparencyLogEntry } from '@sigstore/bundle';
-import { crypto as sigCrypto, X509Certificate } from '@sigstore/core';
+import { ASN1Obj, crypto as sigCrypto, X509Certificate } from '@sigstore/core';
 import { HashAlgorithm } from '@sigstore/protobuf-specs';
 import { type SignedEntity, toSignedEntity, type Signer as VerifiedSigner, Verifier } from '@sigstore/verify';
 import { isBuildkitAttestation, STATEMENT_LIMIT } from '../attest/attachments.ts';
@@ -851,12 +851,45 @@ function translate(err: unknown, keyMode: boolean, entity: SignedEntity, policy:
           `the key's validity window needs a verified time of signing (a transparency log entry or a timestamp, checked against a trusted root), and there is none: ${message}`,
         );
       }
+      if (/timestamp could not be verified|invalid certificate chain/.test(message)) {
+        // A timestamp that no authority of the trusted root vouches for: name who signed it.
+        const signers = timestampSigners(entity);
+        return new Failure(
+          'timestamp',
+          `its RFC 3161 timestamp is not from a trusted timestamp authority (signed by ${signers.join(', ') || 'an unnamed authority'}, which the trusted root does not list, or not over this signature): ${message}`,
+        );
+      }
       return new Failure('timestamp', `no verifiable time of signing: ${message}`);
     default:
       if (err instanceof Error && !(err instanceof ProvenantError) && code === '')
         return new Failure('malformed', `the signature could not be checked: ${message}`);
       return new Failure('malformed', message);
   }
+}
+
+/**
+ * Who signed each RFC 3161 timestamp of `entity`: the issuer's common name (else the whole
+ * issuer, as DER hex) and the serial number of the authority's certificate, as the timestamp names it.
+ */
+function timestampSigners(entity: SignedEntity): string[] {
+  return entity.timestamps.flatMap((t) => {
+    if (t.$case !== 'timestamp-authority') return [];
+    const serial = Buffer.from(t.timestamp.signerSerialNumber).toString('hex');
+    let issuer = Buffer.from(t.timestamp.signerIssuer).toString('hex');
+    try {
+      // @sigstore/core gives the Name's content (its RDN SETs, each of AttributeTypeAndValue: OID,
+      // value; 2.5.4.3 is CN), without the SEQUENCE around it: put it back to parse it.
+      const content = Buffer.from(t.timestamp.signerIssuer);
+      const length = content.length < 0x80 ? [content.length] : [0x82, content.length >> 8, content.length & 0xff];
+      for (const rdn of ASN1Obj.parseBuffer(Buffer.concat([Buffer.from([0x30, ...length]), content])).subs) {
+        const atv = rdn.subs[0];
+        if (atv?.subs[0]?.toOID() === '2.5.4.3' && atv.subs[1] !== undefined) issuer = `CN=${atv.subs[1].value.toString('utf8')}`;
+      }
+    } catch {
+      // Keep the DER hex.
+    }
+    return [`${JSON.stringify(issuer)} (certificate serial ${serial})`];
+  });
 }
 
 /**
