@@ -26,4 +26,17 @@ describe('provenant public-key -o -', () => {
     assert.equal(r.stdout, pub);
     assert.equal(await readFile(join(dir, '-'), 'utf8'), 'keep');
   });
+
+  it('--outfile FILE, cosign’s name for -o, writes the PEM there; both at once is a usage error', async () => {
+    const dir = await tempDir();
+    const made = await provenant(['generate-key-pair'], { cwd: dir, env });
+    assert.equal(made.status, 0, made.stderr);
+    const r = await provenant(['public-key', '--key', 'cosign.key', '--outfile', 'copy.pub'], { cwd: dir, env });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.equal(await readFile(join(dir, 'copy.pub'), 'utf8'), await readFile(join(dir, 'cosign.pub'), 'utf8'));
+    const both = await provenant(['public-key', '--key', 'cosign.key', '--outfile', 'a.pub', '-o', 'b.pub'], { cwd: dir, env });
+    assert.equal(both.status, 2, both.stderr);
+    assert.match(both.stderr, /give -o or --outfile, not both/);
+  });
 });

@@ -15,6 +15,8 @@ export const spec: CommandSpec = {
   flags: {
     key: { type: 'string', description: 'the cosign private key; its password from COSIGN_PASSWORD or PROVENANT_KEY_PASSWORD, else asked' },
     output: { type: 'string', short: 'o', description: 'write the PEM to FILE instead of standard output (- is standard output)' },
+    // The flag system has no aliases: cosign's spelling is a flag of its own, refused beside -o.
+    outfile: { type: 'string', description: 'the same as -o (cosign public-key’s name for it)' },
     force: { type: 'boolean', description: 'replace FILE when it exists (never the private key itself)' },
   },
 };
@@ -24,7 +26,9 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const keyPath = args.values.key as string | undefined;
   if (keyPath === undefined) throw new ProvenantError('USAGE', 'public-key needs --key FILE', { hint: `usage: ${spec.usage}` });
   // `-o -` is standard output, as for every command that prints data (writeData's rule).
-  const given = args.values.output as string | undefined;
+  const [asOutput, asOutfile] = [args.values.output as string | undefined, args.values.outfile as string | undefined];
+  if (asOutput !== undefined && asOutfile !== undefined) throw new ProvenantError('USAGE', 'give -o or --outfile, not both');
+  const given = asOutput ?? asOutfile;
   const output = given === '-' ? undefined : given;
   // Before the password is asked, as generate-key-pair: an existing file is replaced only with
   // --force, a folder never, and the private key never (it would be lost for its public key).
