@@ -320,9 +320,10 @@ function readPath(ctx: YamlContext, node: YNode | undefined, path: string): Path
   const uid = uidEntry === undefined ? undefined : integer(ctx, uidEntry, 0, UINT32_MAX);
   const gid = gidEntry === undefined ? undefined : integer(ctx, gidEntry, 0, UINT32_MAX);
   const permEntry = f.get('permissions');
-  let permissions = permEntry === undefined ? undefined : integer(ctx, permEntry, 0, 0o7777);
+  const permissions = permEntry === undefined ? undefined : integer(ctx, permEntry, 0, 0o7777);
   if (permEntry !== undefined && permissions !== undefined) checkDecimalMode(ctx, permEntry, permissions);
-  if (permissions === undefined && type === 'directory') permissions = 0o755; // apko: 0000
+  // A directory without permissions is left so: the build gives the folder alone 0755 (apko:
+  // 0000), and a recursive entry must not give that mode to every file beneath it.
   if (permissions === undefined && type === 'permissions') {
     return fail(
       ctx,

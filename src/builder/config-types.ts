@@ -81,8 +81,8 @@ export interface PathMutation {
   /** Group; absent leaves ownership unchanged unless `uid` is set (then the gid is 0), as in apko. */
   readonly gid?: number;
   /**
-   * Mode bits (0 to 0o7777). Always present for `directory` (default 0o755) and `permissions`
-   * (required); absent for other types when the file did not give it.
+   * Mode bits (0 to 0o7777). Always present for `permissions` (required); absent for other types
+   * when the file did not give it (the build then makes a `directory` 0o755, the folder alone).
    */
   readonly permissions?: number;
   /** The link target, for `hardlink` and `symlink` (required there). */

@@ -116,6 +116,19 @@ describe('the finishing every image gets', () => {
     assert.deepEqual(meta(tree, 'app/shadow'), [0o777, 0, 0]);
   });
 
+  it("a loaded recursive directory entry without permissions keeps the modes beneath (the 0755 default is the folder's)", () => {
+    const { config } = parseConfig('archs: [x86_64]\npaths: [{path: /etc, type: directory, recursive: true, uid: 0}]\n', 'image.yaml', {
+      hostArch: 'x64',
+    });
+    const tree = new Tree();
+    buildFile(tree, 'etc/s.conf', 'secret', EPOCH, 0o600);
+    buildFile(tree, 'etc/sub/t.conf', '', EPOCH, 0o644);
+    applyPaths(tree, config.paths, EPOCH);
+    assert.deepEqual(meta(tree, 'etc'), [0o755, 0, 0]);
+    assert.deepEqual(meta(tree, 'etc/s.conf'), [0o600, 0, 0]);
+    assert.deepEqual(meta(tree, 'etc/sub/t.conf'), [0o644, 0, 0]);
+  });
+
   it('names the file and line of a paths entry the build cannot apply, whatever refuses it', () => {
     /** The error applying `entries` (YAML list items, after two lines) to a tree with /etc/passwd throws. */
     const failure = (entries: string): unknown => {

@@ -135,7 +135,7 @@ os-release: {id: wolfi, name: Wolfi, pretty-name: Wolfi OS, version-id: "2024", 
     assert.deepEqual(c.archs, ['x86_64', 'aarch64', 'armv7', 'armhf', 'x86', 'ppc64le', 's390x', 'riscv64', 'loongarch64']);
     // A string field takes a scalar's text as written, as yaml.v3 does: 0755 stays "0755".
     assert.deepEqual(c.environment, { LANG: 'C.UTF-8', EMPTY: '', NUMBER: '0755' });
-    assert.deepEqual(c.paths, [{ path: '/app', type: 'directory', uid: 65532, gid: 65532, permissions: 0o755, recursive: true }]);
+    assert.deepEqual(c.paths, [{ path: '/app', type: 'directory', uid: 65532, gid: 65532, recursive: true }]);
     assert.equal(c.vcsUrl, 'https://github.com/example/app');
     assert.deepEqual(c.annotations, { 'org.opencontainers.image.url': 'https://example.com' });
     assert.deepEqual(c.volumes, ['/data']);
@@ -244,7 +244,7 @@ contents:
 });
 
 describe('our differences from apko', () => {
-  it('a directory without permissions is 0o755 (apko: 0000); other types keep what was written', () => {
+  it('a directory without permissions has none in the config (the build makes the folder 0o755; apko: 0000)', () => {
     const { config: c } = parse(`
 paths:
   - {path: /d, type: directory}
@@ -253,7 +253,7 @@ paths:
   - {path: /h, type: hardlink, source: /e, permissions: 0o600}
 `);
     const expected: PathMutation[] = [
-      { path: '/d', type: 'directory', permissions: 0o755, recursive: false },
+      { path: '/d', type: 'directory', recursive: false },
       { path: '/e', type: 'empty-file', recursive: false },
       { path: '/l', type: 'symlink', source: '/d', recursive: false },
       { path: '/h', type: 'hardlink', source: '/e', permissions: 0o600, recursive: false },
