@@ -34,7 +34,7 @@ import { SpilledFiles, SpillRefused } from '../vfs/spill.ts';
 import { Tree } from '../vfs/tree.ts';
 import type { ApkoImageFacts } from './apko.ts';
 import { applyAccounts, applyOsRelease, applyPaths, changedByFinishing, type FileDigests, filesAt, withFinishedFiles } from './assemble.ts';
-import { checkEcosystemKeys } from './config.ts';
+import { checkEcosystemKeys, checkLocalSources } from './config.ts';
 import type { ImageConfig, LoadedConfig } from './config-types.ts';
 import { imageFromWalks, imageOfLayers, makeIndex, resolveRunAs } from './image.ts';
 import { type Layer, LayerPrecompressor, treeWalk } from './layer.ts';
@@ -205,6 +205,9 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const { config } = options.config;
   const cache = options.cacheDir === undefined ? undefined : new DownloadCache(options.cacheDir);
   const archs = options.archs ?? config.archs;
+  // A lock that vouches carries the keys; a lock names the package files, so no index is read.
+  if (options.lockVouches !== true)
+    await checkLocalSources(options.config, options.configPath, dirname(options.configPath), { repositories: options.lock === undefined });
   const source = await openPackageSource({
     ...config.contents,
     timezone: config.timezone,

@@ -10,8 +10,10 @@
  * folder after symbolic links are followed (apko reads any path), and a file that is not a
  * configuration is described by its shape in errors, never quoted.
  */
-import { realpath } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { isProvenantError, type ProvenantError } from '../errors.ts';
 import { isWithin, RefusedFile, readSmallFile } from '../io/files.ts';
 import { digestHex, digestOf } from '../oci/digest.ts';
@@ -114,6 +116,42 @@ function readFailure(err: unknown, path: string, from: ConfigLocation | undefine
 /** `https://…`, `git+ssh://…`: a URL, which would otherwise be reported as a missing file. */
 const URL_LIKE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 
+/** A location with a scheme (`https:`, `file:`): not a path to rebase. */
+const SCHEMED = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+
+/**
+ * An included file's relative repositories and keys, rewritten relative to the root file's
+ * folder (which the build resolves them against): each path in a file is relative to that file's
+ * folder, as its `include` is. apko resolves all of them against its working directory, the
+ * includes too. Absolute paths and URLs are left as written, and so is everything when the two
+ * folders are one.
+ */
+function rebase(part: Part, folder: string, rootFolder: string): Part {
+  if (resolve(folder) === resolve(rootFolder)) return part;
+  const path = (p: string): string => {
+    if (p === '' || SCHEMED.test(p) || isAbsolute(p)) return p;
+    const moved = relative(rootFolder, join(folder, p)) || '.';
+    const out = moved.startsWith('.') ? moved : `./${moved}`;
+    return p.endsWith('/') && !out.endsWith('/') ? `${out}/` : out;
+  };
+  // `URL` or `@tag URL` (apk); a Debian line's keyrings are in `[signed-by=A,B]`.
+  const repository = (r: string): string => {
+    if (/^\s*deb\s/.test(r)) {
+      return r.replace(/(signed-by=)([^\s\]]+)/, (_m, key: string, list: string) => key + list.split(',').map(path).join(','));
+    }
+    const tagged = /^(\s*@\S+\s+)(\S+)(\s*)$/.exec(r);
+    if (tagged !== null) return `${tagged[1]}${path(tagged[2] as string)}${tagged[3]}`;
+    return r.trim() === r ? path(r) : r;
+  };
+  return {
+    ...part,
+    repositories: part.repositories.map(repository),
+    buildRepositories: part.buildRepositories.map(repository),
+    runtimeRepositories: part.runtimeRepositories.map(repository),
+    keyring: part.keyring.map(path),
+  };
+}
+
 /**
  * Reads a configuration file and the files it includes, merges them as apko does (the included
  * file is the base, the including file overrides), and normalizes the result. An `include` is
@@ -187,7 +225,7 @@ export async function loadConfig(path: string, options: LoadConfigOptions): Prom
     const target = isAbsolute(part.include.path) ? part.include.path : join(dirname(file), part.include.path);
     const base = await load(target, part.include.at);
     chain.pop();
-    return merge(base, part);
+    return merge(rebase(base, dirname(target), dirname(path)), part);
   };
 
   const merged = await load(path, undefined);
@@ -299,5 +337,70 @@ export function checkEcosystemKeys(loaded: LoadedConfig, configPath: string, eco
       `is for ${ecosystem === 'apk' ? 'Debian sources' : 'apk repositories'}, and this image's packages come from ${kind}`,
       { hint: hint ?? `remove ${key}` },
     );
+  }
+}
+
+/**
+ * Refuses a local `contents.keyring` entry that is not a file, and a local repository (of
+ * `repositories` or `build_repositories`) that is not a folder, at the entry's line (in the file
+ * that wrote it, an included one too), before the build reads them: the build would otherwise
+ * fail naming only the root configuration. Relative paths are relative to `baseDir`, as the
+ * build reads them. URLs, and Debian sources (which read no `keyring`), are left to the build.
+ *
+ * @throws ConfigError `NOT_FOUND` for a path with nothing there, `INVALID_CONFIG` for a key that
+ *   is not a regular file or a repository that is not a folder, at the entry's place
+ */
+export async function checkLocalSources(
+  loaded: LoadedConfig,
+  configPath: string,
+  baseDir: string,
+  options: { repositories: boolean },
+): Promise<void> {
+  const { contents } = loaded.config;
+  if ([...contents.repositories, ...contents.buildRepositories].some((r) => /^\s*deb\s/.test(r))) return;
+  const local = (location: string): string | undefined => {
+    if (location.startsWith('file:')) {
+      try {
+        return fileURLToPath(location);
+      } catch {
+        return undefined;
+      }
+    }
+    return SCHEMED.test(location) ? undefined : resolve(baseDir, location);
+  };
+  const check = async (key: string, location: string, want: 'file' | 'folder'): Promise<void> => {
+    const path = local(location);
+    if (path === undefined) return;
+    const at = loaded.locations.get(key) ?? { file: configPath };
+    let st: Stats;
+    try {
+      st = await stat(path);
+    } catch (err) {
+      const missing = ['ENOENT', 'ENOTDIR'].includes(String((err as NodeJS.ErrnoException).code));
+      const why = missing ? 'does not exist' : `cannot be read (${err instanceof Error ? err.message : String(err)})`;
+      throw new ConfigError(missing ? 'NOT_FOUND' : 'IO', at, key, `${path} ${why}`, {
+        cause: err,
+        hint: `a relative path is relative to the folder of the file that writes it; write the path of ${want === 'file' ? 'the public key file' : "the repository's folder"}, or an https URL`,
+      });
+    }
+    if (want === 'file' ? !st.isFile() : !st.isDirectory()) {
+      throw new ConfigError('INVALID_CONFIG', at, key, `${path} is not ${want === 'file' ? 'a regular file' : 'a folder'}`, {
+        hint:
+          want === 'file'
+            ? 'name each public key file on its own (keyring: [./keys/a.rsa.pub, ./keys/b.rsa.pub]), not the folder that holds them'
+            : "name the repository's folder, the one that holds a folder per architecture (x86_64/APKINDEX.tar.gz)",
+      });
+    }
+  };
+  for (const [i, key] of contents.keyring.entries()) await check(`contents.keyring[${i}]`, key, 'file');
+  if (!options.repositories) return;
+  for (const [list, entries] of [
+    ['contents.repositories', contents.repositories],
+    ['contents.build_repositories', contents.buildRepositories],
+  ] as const) {
+    for (const [i, r] of entries.entries()) {
+      const url = /^\s*@\S+\s+(\S+)\s*$/.exec(r)?.[1] ?? r.trim();
+      await check(`${list}[${i}]`, url, 'folder');
+    }
   }
 }

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { apkArchToPlatform, normalizeArch } from '../../src/builder/arch.ts';
-import { loadConfig, parseConfig, portableConfigFiles } from '../../src/builder/config.ts';
+import { checkLocalSources, loadConfig, parseConfig, portableConfigFiles } from '../../src/builder/config.ts';
 import type { LoadedConfig, PathMutation } from '../../src/builder/config-types.ts';
 import { exitCodeFor } from '../../src/cli/exit.ts';
 import { type ErrorCode, isProvenantError } from '../../src/errors.ts';
@@ -1059,6 +1059,60 @@ function onlyProvenantErrors(text: string): void {
     assert.match(err.message, /^fuzz\.yaml(:\d+:\d+)?: /);
   }
 }
+
+describe('include: relative repositories and keys', () => {
+  const tempDir = useTempDir('config-include-paths');
+
+  it("resolves an included file's relative repositories and keys against its own folder, as its include", async () => {
+    const root = await tempDir();
+    await mkdir(join(root, 'sub', 'inc'), { recursive: true });
+    await writeFile(
+      join(root, 'sub', 'inc', 'base.yaml'),
+      [
+        'contents:',
+        '  repositories: [./repo, "@edge ../edge", https://example.org/alpine, /abs/repo, "deb [signed-by=./k.gpg,/usr/k.gpg] https://example.org/debian bookworm main"]',
+        '  build_repositories: [file:///srv/repo]',
+        '  keyring: [./keys/a.rsa.pub, https://example.org/k.pub]',
+        '',
+      ].join('\n'),
+    );
+    await writeFile(join(root, 'image.yaml'), 'include: sub/inc/base.yaml\ncontents: {repositories: [./top], keyring: [./top.pub]}\n');
+    const { contents } = (await loadConfig(join(root, 'image.yaml'), host)).config;
+    assert.deepEqual(contents.repositories, [
+      './sub/inc/repo',
+      '@edge ./sub/edge',
+      'https://example.org/alpine',
+      '/abs/repo',
+      'deb [signed-by=./sub/inc/k.gpg,/usr/k.gpg] https://example.org/debian bookworm main',
+      './top',
+    ]);
+    assert.deepEqual(contents.buildRepositories, ['file:///srv/repo']);
+    assert.deepEqual(contents.keyring, ['./sub/inc/keys/a.rsa.pub', 'https://example.org/k.pub', './top.pub']);
+  });
+
+  it('names the line of the included file for a key or repository that is missing, and refuses a folder for a key', async () => {
+    const root = await tempDir();
+    await mkdir(join(root, 'sub', 'repo'), { recursive: true });
+    await mkdir(join(root, 'sub', 'keys'), { recursive: true });
+    const base = join(root, 'sub', 'base.yaml');
+    const image = join(root, 'image.yaml');
+    await writeFile(image, 'include: sub/base.yaml\n');
+    const check = async () => {
+      const loaded = await loadConfig(image, host);
+      await checkLocalSources(loaded, image, root, { repositories: true });
+    };
+    await writeFile(base, 'contents:\n  repositories: [./repo]\n  keyring: [./keys/missing.pub]\n');
+    await rejects(check, 'NOT_FOUND', `${base}:3:13`, /contents\.keyring\[0\]: .*sub\/keys\/missing\.pub does not exist/);
+    await writeFile(base, 'contents:\n  repositories: [./repo]\n  keyring: [./keys]\n');
+    const err = await rejects(check, 'INVALID_CONFIG', `${base}:3:13`, /contents\.keyring\[0\]: .*sub\/keys is not a regular file/);
+    assert.equal(exitCodeFor(err.code), 2);
+    await writeFile(base, 'contents:\n  repositories: [./nowhere]\n');
+    await rejects(check, 'NOT_FOUND', `${base}:2:18`, /contents\.repositories\[0\]: .*sub\/nowhere does not exist/);
+    await writeFile(join(root, 'sub', 'keys', 'k.pub'), 'key');
+    await writeFile(base, 'contents:\n  repositories: [./repo]\n  keyring: [./keys/k.pub]\n');
+    await check();
+  });
+});
 
 describe('fuzzing', () => {
   it('random YAML-ish text never throws anything but a ProvenantError', () => {
