@@ -237,9 +237,18 @@ export function applyOsRelease(tree: Tree, osRelease: ImageOsRelease | undefined
   ];
   const text = fields
     .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${k}=${/^[A-Za-z0-9._-]+$/.test(v ?? '') ? v : JSON.stringify(v)}`)
+    .map(([k, v]) => `${k}=${osReleaseValue(v ?? '')}`)
     .join('\n');
   buildFile(tree, 'etc/os-release', `${text}\n`, mtime);
+}
+
+/**
+ * A value as os-release(5) writes it, which shells source: bare when it is plain, else in double
+ * quotes with `$`, a backtick, `"` and `\` escaped by a backslash, so that sourcing the file runs
+ * nothing (`NAME="a$(id)"` would). The loader refuses control characters (a line break).
+ */
+function osReleaseValue(v: string): string {
+  return /^[A-Za-z0-9._-]+$/.test(v) ? v : `"${v.replace(/[$`"\\]/g, '\\$&')}"`;
 }
 
 /** The digests of a file's bytes as the image holds them (hex), for SBOMs that list files. */

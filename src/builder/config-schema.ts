@@ -463,7 +463,18 @@ function readOsRelease(ctx: YamlContext, e: Entry | undefined): ImageOsRelease |
     'bug-report-url': 'bugReportUrl',
   };
   for (const [key, field] of Object.entries(names)) {
-    const value = optString(ctx, f.get(key));
+    const entry = f.get(key);
+    const value = optString(ctx, entry);
+    // os-release(5) is a line per field, of printable text: a line break would start a field of its own.
+    if (value !== undefined && /[\u0000-\u001f\u007f]/.test(value)) {
+      fail(
+        ctx,
+        entry?.node,
+        entry?.path ?? `os-release.${key}`,
+        'holds a control character (a line break, a tab)',
+        'write it on one line, as printable text',
+      );
+    }
     if (value !== undefined) out[field] = value;
   }
   return Object.keys(out).length === 0 ? undefined : (out as ImageOsRelease);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { applyAccounts, applyPaths, changedByFinishing, filesAt, withFinishedFiles } from '../../src/builder/assemble.ts';
+import { applyAccounts, applyOsRelease, applyPaths, changedByFinishing, filesAt, withFinishedFiles } from '../../src/builder/assemble.ts';
 import { parseConfig } from '../../src/builder/config.ts';
 import type { PathMutation } from '../../src/builder/config-types.ts';
 import { type ErrorCode, isProvenantError } from '../../src/errors.ts';
@@ -305,5 +306,24 @@ describe('the finishing every image gets', () => {
       { path: '/etc/same', sha1: 'shipped' },
       { path: '/etc/kept', sha1: 'shipped' },
     ]);
+  });
+});
+
+describe('/etc/os-release', () => {
+  it('quotes a loaded value as os-release(5) says, so that a shell sourcing the file reads it back and runs nothing', () => {
+    const name = 'a$(echo ran)`echo ran` "q" \\n $HOME\'s';
+    const { config } = parseConfig(
+      `archs: [x86_64]\nos-release: {id: t, name: ${JSON.stringify(name)}, version-id: "1.0"}\n`,
+      'image.yaml',
+      { hostArch: 'x64' },
+    );
+    const tree = new Tree();
+    applyOsRelease(tree, config.osRelease, EPOCH);
+    const text = new TextDecoder().decode(readBody(tree.get('etc/os-release')?.body));
+    assert.match(text, /^ID=t$/m);
+    assert.match(text, /^VERSION_ID=1\.0$/m);
+    const sourced = spawnSync('sh', ['-c', 'eval "$1"; printf %s "$NAME"', 'sh', text], { encoding: 'utf8', env: { HOME: '/h' } });
+    assert.equal(sourced.status, 0, sourced.stderr);
+    assert.equal(sourced.stdout, name);
   });
 });

@@ -1060,6 +1060,19 @@ function onlyProvenantErrors(text: string): void {
   }
 }
 
+describe('os-release', () => {
+  it('refuses a value with a line break or another control character, at its line', async () => {
+    for (const value of ['"a\\nID=evil"', '"a\\tb"']) {
+      await rejects(
+        () => parse(`os-release:\n  id: t\n  name: ${value}\n`),
+        'INVALID_CONFIG',
+        'image.yaml:3:9',
+        /os-release\.name: holds a control character/,
+      );
+    }
+  });
+});
+
 describe('include: relative repositories and keys', () => {
   const tempDir = useTempDir('config-include-paths');
 
