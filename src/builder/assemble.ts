@@ -20,7 +20,13 @@ const decode = (b: Body | undefined): string => (b === undefined ? '' : new Text
  * and /etc/group exist afterwards even when empty, as in apko. A home the image lacks is made,
  * but for `/dev/null`, as in apko.
  */
-export function applyAccounts(tree: Tree, accounts: ImageAccounts, mtime: number): void {
+export function applyAccounts(
+  tree: Tree,
+  accounts: ImageAccounts,
+  mtime: number,
+  /** Where the configuration wrote each value (LoadedConfig.locations): errors name the user's homedir line. */
+  locations?: ReadonlyMap<string, ConfigLocation>,
+): void {
   const merge = (path: string, lines: string[]): void => {
     const existing = tree.get(tree.resolve(path));
     const kept = decode(existing?.body)
@@ -38,11 +44,23 @@ export function applyAccounts(tree: Tree, accounts: ImageAccounts, mtime: number
     'etc/passwd',
     accounts.users.map((u) => `${u.username}:x:${u.uid}:${u.gid}:${u.username}:${u.homedir}:${u.shell}`),
   );
-  for (const u of accounts.users) {
+  for (const [i, u] of accounts.users.entries()) {
     // /dev/null is the usual home of a service account that has none: apko makes no folder for
     // it (pkg/build/accounts.go), and a runtime mounts its own /dev over the image's.
     if (u.homedir === '/dev/null') continue;
-    if (u.homedir !== '' && u.homedir !== '/' && tree.get(tree.resolve(u.homedir.replace(/^\/+/, ''))) === undefined) {
+    const home = u.homedir === '' || u.homedir === '/' ? undefined : tree.get(tree.resolve(u.homedir.replace(/^\/+/, '')));
+    if (home !== undefined && home.type !== 'dir') {
+      // apko refuses it too ("home directory ... exists, but is not a directory"): the user
+      // could not log in there, and a chown of it would hand a package's file to the user.
+      const key = `accounts.users[${i}].homedir`;
+      const problem = `${u.username}'s home ${u.homedir} is already in the image as a ${home.type}, not a folder`;
+      const hint = 'name a folder (or a path the image lacks, which the build makes), e.g. /home/' + u.username;
+      const at = locations?.get(key) ?? locations?.get(`accounts.users[${i}]`);
+      throw at === undefined
+        ? new ProvenantError('INVALID_CONFIG', `${key}: ${problem}`, { hint })
+        : new ConfigError('INVALID_CONFIG', at, key, problem, { hint });
+    }
+    if (u.homedir !== '' && u.homedir !== '/' && home === undefined) {
       // The home its user's alone, 0700, and the folders above it (/home) root's, 0755, as apko
       // makes them (pkg/build/accounts.go).
       tree.mkdirAll(u.homedir.replace(/^\/+/, ''), { mode: 0o700, uid: u.uid, gid: u.gid, mtime, owner: 'build' });

@@ -682,7 +682,7 @@ async function assemble(
   // The files the finishing may rewrite, as the packages left them: the SBOMs' file lists then
   // give the digests of the bytes in the image, not of those the packages shipped.
   const before = filesAt(tree, keptInTree(config));
-  applyAccounts(tree, config.accounts, mtime);
+  applyAccounts(tree, config.accounts, mtime, loaded.locations);
   // No package's os-release and no configuration's: the one written for want of any stands in
   // until a paths entry puts something there (as under apko, which writes none, the path is free).
   const standIn = config.osRelease === undefined && tree.get(tree.resolve('etc/os-release')) === undefined;

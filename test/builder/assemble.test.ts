@@ -33,6 +33,22 @@ describe('the finishing every image gets', () => {
     assert.deepEqual(meta(tree, 'home/app'), [0o700, 1000, 1000]);
   });
 
+  it("refuses a loaded user's home that is a file in the image, at its line, as apko refuses it", () => {
+    const { config, locations } = parseConfig(
+      'archs: [x86_64]\naccounts:\n  users:\n    - username: app\n      uid: 1000\n      homedir: /bin/busybox\n',
+      'image.yaml',
+      { hostArch: 'x64' },
+    );
+    const tree = new Tree();
+    buildFile(tree, 'bin/busybox', 'elf', EPOCH, 0o755);
+    assert.throws(
+      () => applyAccounts(tree, config.accounts, EPOCH, locations),
+      (err: unknown) =>
+        isProvenantError(err, 'INVALID_CONFIG') && /^image\.yaml:6:\d+: accounts\.users\[0\]\.homedir: .*not a folder/.test(err.message),
+    );
+    assert.deepEqual(meta(tree, 'bin/busybox'), [0o755, 0, 0]);
+  });
+
   it('makes no folder for a home of /dev/null, as apko', () => {
     const tree = new Tree();
     applyAccounts(
