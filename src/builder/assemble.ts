@@ -148,6 +148,23 @@ function applyPath(
   locations: ReadonlyMap<string, ConfigLocation> | undefined,
 ): void {
   const path = m.path.replace(/^\/+/, '');
+  // A key the entry's type does not read would do nothing, as on a symlink (below): refused at
+  // its line rather than taken silently. apko ignores them; --compat apko does too.
+  const idleKey =
+    m.source !== undefined && m.type !== 'hardlink' && m.type !== 'symlink'
+      ? 'source'
+      : m.recursive && (m.type === 'empty-file' || m.type === 'hardlink')
+        ? 'recursive'
+        : undefined;
+  if (idleKey !== undefined) {
+    throw entryError(locations, m, index, 'INVALID_CONFIG', `a ${m.type} entry reads no ${idleKey}, so it would do nothing`, {
+      key: idleKey,
+      hint:
+        idleKey === 'source'
+          ? `remove source (it is the link target of a hardlink or symlink entry)`
+          : `remove recursive (it reaches beneath a directory or permissions entry's path; a ${m.type} has nothing beneath)`,
+    });
+  }
   // Ownership changes only where the entry names an id, and then the id it does not name is 0,
   // as in apko (mutatePermissionsDirect): `uid: 9` alone is 9:0.
   const owner = m.uid === undefined && m.gid === undefined ? {} : { uid: m.uid ?? 0, gid: m.gid ?? 0 };

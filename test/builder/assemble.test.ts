@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { applyAccounts, applyOsRelease, applyPaths, changedByFinishing, filesAt, withFinishedFiles } from '../../src/builder/assemble.ts';
 import { parseConfig } from '../../src/builder/config.ts';
 import type { PathMutation } from '../../src/builder/config-types.ts';
+import { exitCodeFor } from '../../src/cli/exit.ts';
 import { type ErrorCode, isProvenantError } from '../../src/errors.ts';
 import type { InstalledPackage } from '../../src/pkg/source.ts';
 import { readBody } from '../../src/vfs/body.ts';
@@ -187,6 +188,31 @@ describe('the finishing every image gets', () => {
       () => applyPaths(new Tree(), [{ path: '/opt', type: 'permissions', permissions: 0o700, recursive: false }], EPOCH),
       (err: unknown) => isProvenantError(err, 'INVALID_CONFIG') && err.message.startsWith('paths[0]: /opt') && err.where === '/opt',
     );
+  });
+
+  it('refuses a loaded source or recursive that the entry type does not read, at its line, as on a symlink', () => {
+    for (const [entry, key] of [
+      ['{path: /d, type: directory, source: /x}', 'source'],
+      ['{path: /bin, type: permissions, permissions: 0o755, source: /x}', 'source'],
+      ['{path: /e, type: empty-file, source: /x}', 'source'],
+      ['{path: /e, type: empty-file, recursive: true}', 'recursive'],
+      ['{path: /h, type: hardlink, source: /bin/busybox, recursive: true}', 'recursive'],
+    ] as const) {
+      // The value's column: the entry starts at column 5.
+      const column = 5 + entry.indexOf(`${key}: `) + key.length + 2;
+      const { config, locations } = parseConfig(`archs: [x86_64]\npaths:\n  - ${entry}\n`, 'image.yaml', { hostArch: 'x64' });
+      const tree = new Tree();
+      buildFile(tree, 'bin/busybox', 'ELF', EPOCH, 0o755);
+      assert.throws(
+        () => applyPaths(tree, config.paths, EPOCH, { locations }),
+        (err: unknown) =>
+          isProvenantError(err, 'INVALID_CONFIG') &&
+          err.message.startsWith(`image.yaml:3:${column}: paths[0]: `) &&
+          err.message.includes(`reads no ${key}`) &&
+          exitCodeFor(err.code) === 2,
+        entry,
+      );
+    }
   });
 
   it('refuses a symlink entry over a path the image has, as apko does, and one naming a mode or owner it cannot set', () => {
