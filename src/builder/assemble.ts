@@ -108,7 +108,19 @@ export function applyPaths(
     } catch (err) {
       // The tree names the path it could not make, not the entry that asked for it.
       if (!(err instanceof ProvenantError) || entryErrors.has(err)) throw err;
-      throw entryError(options.locations, m, index, err.code, `${m.type} ${m.path}: ${err.message}`, { cause: err });
+      // A path the tree cannot make there (a file over a folder with contents, a folder under a
+      // file) is the entry's mistake: a configuration error (exit 2), as the documentation says.
+      const conflict = err.code === 'UNSAFE_PATH';
+      throw entryError(options.locations, m, index, conflict ? 'INVALID_CONFIG' : err.code, `${m.type} ${m.path}: ${err.message}`, {
+        cause: err,
+        ...(conflict
+          ? {
+              hint: 'the entry conflicts with what the packages or an earlier entry put in the image: name another path, or remove the entry',
+            }
+          : err.hint === undefined
+            ? {}
+            : { hint: err.hint }),
+      });
     }
   }
 }

@@ -155,7 +155,21 @@ function readContents(ctx: YamlContext, e: Entry | undefined, part: Part): void 
   part.buildRepositories = repositories(ctx, f.get('build_repositories'));
   part.runtimeRepositories = repositories(ctx, f.get('runtime_repositories'));
   part.keyring = stringList(ctx, f.get('keyring'));
-  part.packages = stringList(ctx, f.get('packages'));
+  const packagesEntry = f.get('packages');
+  part.packages = stringList(ctx, packagesEntry);
+  // One package per item: `"busybox hello"` is no atom apk or apt reads.
+  for (const [i, item] of list(ctx, packagesEntry, 'strings').entries()) {
+    const text = part.packages[i] ?? '';
+    if (!/\s/.test(text)) continue;
+    const words = text.split(/\s+/).filter((w) => w !== '');
+    fail(
+      ctx,
+      item.node,
+      item.path,
+      `${JSON.stringify(text)} holds whitespace; a package is one word, as name, name=VERSION or name@tag`,
+      words.length > 1 ? `write each package as its own list item: packages: [${words.join(', ')}]` : 'remove the spaces',
+    );
+  }
   if (f.get('recommends') !== undefined) part.recommends = boolean(ctx, f.get('recommends'));
   if (f.get('merged-usr') !== undefined) part.mergedUsr = boolean(ctx, f.get('merged-usr'));
 }

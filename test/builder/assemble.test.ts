@@ -161,11 +161,18 @@ describe('the finishing every image gets', () => {
       return undefined;
     };
     const cases: [string, ErrorCode, string][] = [
-      // The tree refuses a folder over a file; the entry is named, with the tree's reason.
+      // The tree refuses a folder over a file; the entry is named, with the tree's reason, as a
+      // configuration error (exit 2).
       [
         '  - {path: /srv, type: directory}\n  - path: /etc/passwd\n    type: directory\n',
-        'UNSAFE_PATH',
+        'INVALID_CONFIG',
         'image.yaml:4:5: paths[1]: directory /etc/passwd: cannot make the folder "etc/passwd": a file is there',
+      ],
+      ['  - path: /etc/passwd/d\n    type: directory\n', 'INVALID_CONFIG', 'image.yaml:3:5: paths[0]: directory /etc/passwd/d: '],
+      [
+        '  - path: /etc\n    type: empty-file\n',
+        'INVALID_CONFIG',
+        'image.yaml:3:5: paths[0]: empty-file /etc: cannot replace the folder "etc", which is not empty',
       ],
       [
         '  - path: /x\n    type: hardlink\n    source: /nope\n',
@@ -182,6 +189,7 @@ describe('the finishing every image gets', () => {
       const err = failure(entries);
       assert.ok(isProvenantError(err, code), `${code} expected: ${String(err)}`);
       assert.ok(err.message.startsWith(start), err.message);
+      assert.equal(exitCodeFor(err.code), 2, err.message);
     }
     // An entry made by hand has no line: its index and path are named.
     assert.throws(

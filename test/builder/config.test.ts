@@ -1060,6 +1060,19 @@ function onlyProvenantErrors(text: string): void {
   }
 }
 
+describe('contents.packages', () => {
+  it('refuses a package entry holding whitespace, at its line, pointing to a list item per package (exit 2)', async () => {
+    const err = await rejects(
+      () => parse('contents:\n  packages: [busybox, "busybox hello"]\n'),
+      'INVALID_CONFIG',
+      'image.yaml:2:23',
+      /contents\.packages\[1\]: "busybox hello" holds whitespace/,
+    );
+    assert.equal(err.hint, 'write each package as its own list item: packages: [busybox, hello]');
+    assert.equal(exitCodeFor(err.code), 2);
+  });
+});
+
 describe('os-release', () => {
   it('refuses a value with a line break or another control character, at its line', async () => {
     for (const value of ['"a\\nID=evil"', '"a\\tb"']) {
