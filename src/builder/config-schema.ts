@@ -11,6 +11,7 @@ import {
   type ConfigLocation,
   describe,
   type Entry,
+  entries,
   fail,
   fields,
   integer,
@@ -208,6 +209,18 @@ const SERVICES_HINT = 'build this image with apko, or run one process with entry
 function readEntrypoint(ctx: YamlContext, e: Entry | undefined, part: Part): void {
   if (e === undefined) return;
   note(ctx, e.path, e.node, e.keyNode);
+  // Docker's split, which apko keeps: `entrypoint.command` is the program, the top-level `cmd` its
+  // default arguments. `entrypoint.cmd` may mean either.
+  const cmd = entries(ctx, e.node, e.path, '"entrypoint"').find((k) => k.key === 'cmd' || k.key === 'args');
+  if (cmd !== undefined) {
+    fail(
+      ctx,
+      cmd.keyNode,
+      cmd.path,
+      `unknown key "${cmd.key}" (did you mean "entrypoint.command", or the top-level "cmd"?)`,
+      "entrypoint.command is the image's Entrypoint, the program run; the top-level cmd is its Cmd, the arguments it gets unless the run names others",
+    );
+  }
   const f = fields(ctx, e.node, e.path, ENTRYPOINT, '"entrypoint"');
   const typeEntry = f.get('type');
   const typeText = optString(ctx, typeEntry);

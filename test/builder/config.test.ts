@@ -1060,6 +1060,20 @@ function onlyProvenantErrors(text: string): void {
   }
 }
 
+describe('entrypoint', () => {
+  it('suggests entrypoint.command or the top-level cmd for entrypoint.cmd (and args)', async () => {
+    for (const key of ['cmd', 'args']) {
+      const err = await rejects(
+        () => parse(`entrypoint:\n  ${key}: /bin/sh\n`),
+        'INVALID_CONFIG',
+        'image.yaml:2:3',
+        new RegExp(`entrypoint\\.${key}: unknown key "${key}" \\(did you mean "entrypoint\\.command", or the top-level "cmd"\\?\\)`),
+      );
+      assert.match(err.hint ?? '', /Entrypoint.*Cmd/);
+    }
+  });
+});
+
 describe('contents.packages', () => {
   it('refuses a package entry holding whitespace, at its line, pointing to a list item per package (exit 2)', async () => {
     const err = await rejects(
