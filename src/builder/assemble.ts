@@ -54,7 +54,7 @@ export function applyAccounts(
       // could not log in there, and a chown of it would hand a package's file to the user.
       const key = `accounts.users[${i}].homedir`;
       const problem = `${u.username}'s home ${u.homedir} is already in the image as a ${home.type}, not a folder`;
-      const hint = 'name a folder (or a path the image lacks, which the build makes), e.g. /home/' + u.username;
+      const hint = `name a folder (or a path the image lacks, which the build makes), e.g. /home/${u.username}`;
       const at = locations?.get(key) ?? locations?.get(`accounts.users[${i}]`);
       throw at === undefined
         ? new ProvenantError('INVALID_CONFIG', `${key}: ${problem}`, { hint })

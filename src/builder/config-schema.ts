@@ -493,6 +493,7 @@ function readOsRelease(ctx: YamlContext, e: Entry | undefined): ImageOsRelease |
     const entry = f.get(key);
     const value = optString(ctx, entry);
     // os-release(5) is a line per field, of printable text: a line break would start a field of its own.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it looks for
     if (value !== undefined && /[\u0000-\u001f\u007f]/.test(value)) {
       fail(
         ctx,

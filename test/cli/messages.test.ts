@@ -128,7 +128,10 @@ describe('messages and exit codes', () => {
       const r = await build(['nokey.yaml']);
       assert.equal(r.status, 3);
       assertMessage(r.stderr, /^provenant build: nokey\.yaml:3:13: contents\.keyring\[0\]: \S*keys\/none\.rsa\.pub does not exist$/);
-      assert.match(r.stderr, /hint: a relative path is relative to the folder of the file that writes it; write the path of the public key file/);
+      assert.match(
+        r.stderr,
+        /hint: a relative path is relative to the folder of the file that writes it; write the path of the public key file/,
+      );
       assert.equal(r.stderr.split('none.rsa.pub').length, 2, r.stderr);
     });
 
@@ -250,7 +253,10 @@ describe('messages and exit codes', () => {
     for (const f of ['image.yaml', 'prepare.sh', 'busybox.yaml']) await copyFile(join(ROOT, 'examples', 'busybox', f), join(dir, f));
     const before = await runCli(['build', 'image.yaml', '--quiet'], { cwd: dir });
     assert.equal(before.status, 3);
-    assertMessage(before.stderr, /^provenant build: image\.yaml:\d+:\d+: contents\.keyring\[0\]: \S+\/keys\/demo\.rsa\.pub does not exist$/);
+    assertMessage(
+      before.stderr,
+      /^provenant build: image\.yaml:\d+:\d+: contents\.keyring\[0\]: \S+\/keys\/demo\.rsa\.pub does not exist$/,
+    );
     assert.match(before.stderr, /hint: run bash prepare\.sh first: it makes the files this configuration reads/);
     if (!existsSync('/bin/busybox')) return; // Debian's busybox-static, which the example packages.
     // The copy finds no checkout above it: it runs the provenant on PATH.
