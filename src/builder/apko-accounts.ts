@@ -157,7 +157,16 @@ export function apkoPaths(fs: ApkoFs, loaded: LoadedConfig): void {
       // Where apko fails, the entry's line is named (apko names the path alone).
       const at = loaded.locations.get(`paths[${i}]`);
       if (!(err instanceof ProvenantError) || err instanceof ConfigError || at === undefined) throw err;
-      throw new ConfigError(err.code, at, `paths[${i}]`, err.message, { cause: err });
+      // A path apko cannot make there is the entry's mistake: a configuration error (exit 2).
+      const conflict = err.code === 'UNSAFE_PATH';
+      throw new ConfigError(conflict ? 'INVALID_CONFIG' : err.code, at, `paths[${i}]`, err.message, {
+        cause: err,
+        ...(conflict
+          ? {
+              hint: 'the entry conflicts with what the packages or an earlier entry put in the image: name another path, or remove the entry',
+            }
+          : {}),
+      });
     }
   }
 }

@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { apkoPaths } from '../../src/builder/apko-accounts.ts';
 import { applyAccounts, applyOsRelease, applyPaths, changedByFinishing, filesAt, withFinishedFiles } from '../../src/builder/assemble.ts';
 import { parseConfig } from '../../src/builder/config.ts';
 import type { PathMutation } from '../../src/builder/config-types.ts';
 import { exitCodeFor } from '../../src/cli/exit.ts';
 import { type ErrorCode, isProvenantError } from '../../src/errors.ts';
+import { ApkoFs } from '../../src/pkg/apk/apko-fs.ts';
 import type { InstalledPackage } from '../../src/pkg/source.ts';
 import { readBody } from '../../src/vfs/body.ts';
 import { buildFile, Tree } from '../../src/vfs/tree.ts';
@@ -196,6 +198,22 @@ describe('the finishing every image gets', () => {
       () => applyPaths(new Tree(), [{ path: '/opt', type: 'permissions', permissions: 0o700, recursive: false }], EPOCH),
       (err: unknown) => isProvenantError(err, 'INVALID_CONFIG') && err.message.startsWith('paths[0]: /opt') && err.where === '/opt',
     );
+  });
+
+  it('--compat apko: a paths entry apko cannot make there is a configuration error at its line (exit 2)', () => {
+    for (const [entries, start] of [
+      ['  - {path: /etc, type: empty-file}\n', 'image.yaml:3:5: paths[0]: /etc: is a folder'],
+      ['  - {path: /etc/passwd/d, type: directory}\n', 'image.yaml:3:5: paths[0]: /etc/passwd: is not a folder'],
+    ] as const) {
+      const loaded = parseConfig(`archs: [x86_64]\npaths:\n${entries}`, 'image.yaml', { hostArch: 'x64' });
+      const tree = new Tree();
+      buildFile(tree, 'etc/passwd', 'root:x:0:0:root:/root:/bin/sh\n', EPOCH);
+      assert.throws(
+        () => apkoPaths(new ApkoFs(tree), loaded),
+        (err: unknown) => isProvenantError(err, 'INVALID_CONFIG') && err.message.startsWith(start) && exitCodeFor(err.code) === 2,
+        entries,
+      );
+    }
   });
 
   it('refuses a loaded source or recursive that the entry type does not read, at its line, as on a symlink', () => {
