@@ -227,6 +227,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const progress = options.onProgress ?? (() => {});
   const resolving = archs.join(', ');
   progress({ kind: 'step', step: 'resolve', subject: resolving, done: 0 });
+  // A lock that vouches for itself (a rebuild's) is not checked against the indexes; planBuild
+  // still refuses it when it does not meet a request, as it refuses a checked one.
   const checkLock = options.lock !== undefined && options.lockVouches !== true;
   const mismatch =
     checkLock && options.lock !== undefined
@@ -246,6 +248,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     packages: config.contents.packages,
     locations: options.config.locations,
     checkLock,
+    lockVouches: options.lockVouches,
   }).catch((err: unknown) => {
     if (!(err instanceof LockForAnotherConfigError)) warnMismatch();
     throw err;

@@ -46,6 +46,11 @@ export interface PlanOptions {
    * provenance does not, since repositories drop old versions (the provenance vouches instead).
    */
   checkLock?: boolean | undefined;
+  /**
+   * The lock vouches for itself (a rebuild's, from a provenance): not checked against the
+   * indexes, but still refused when it does not meet a request, by the rule a checked lock is held to.
+   */
+  lockVouches?: boolean | undefined;
   signal?: AbortSignal | undefined;
   /** Told when a damaged cache entry was dropped and the indexes read again. */
   logger?: Logger | undefined;
@@ -58,8 +63,9 @@ export interface BuildPlan {
   /** Locked packages that no verified index lists: only their own signature can vouch for them. */
   unlisted: Set<LockedPackage>;
   /**
-   * Those of `unlisted` fetched (and verified as such) to check the lock with what they need: the
-   * build installs these rather than fetching them again.
+   * Those of `unlisted` fetched (and verified as such) to check the lock with what they need, or a
+   * self-vouching lock's fetched to tell what they provide: the build installs these rather than
+   * fetching them again.
    */
   fetched: Map<LockedPackage, FetchedPackage>;
 }
@@ -75,7 +81,8 @@ export interface BuildPlan {
  *   lock that is checked was made for another configuration (a request no locked package meets),
  *   or holds a package its requests do not lead to (./lock-reach.ts), or packages that cannot be
  *   installed together (a dependency no locked package meets, a conflict, a name at different
- *   versions on different architectures: ./lock-consistent.ts);
+ *   versions on different architectures: ./lock-consistent.ts); `INVALID_CONFIG`
+ *   ({@link LockUnmetError}) too when a lock that vouches for itself meets not every request;
  *   as the source's {@link PackageSource.readIndex}, and its {@link PackageSource.fetch} of a
  *   locked package no index lists (`UNTRUSTED_KEY` when no trusted key signed it)
  */
@@ -102,7 +109,14 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
     // requests) says. apko refuses a lock whose config.checksum is not the configuration's (a
     // checksum over the text of its files, ./lock.ts). A comment changes it, so each request is
     // checked instead, and build.ts warns of another checksum. A rebuild from a provenance is not
-    // checked: its lock is the one the original build used, whatever the configuration says.
+    // checked against the indexes: its lock is the one the original build used, which they may no
+    // longer list. It must still meet every request, by the same rule (checkVouchedLock).
+    if (options.checkLock !== true) {
+      for (const arch of archs) packages.set(arch, lockedFor(options, source, arch));
+      const fetched = new Map<LockedPackage, FetchedPackage>();
+      if (options.lockVouches === true) await checkVouchedLock(source, archs, packages, fetched, options);
+      return { packages, indexes, unlisted, fetched };
+    }
     const unmet: string[] = [];
     // And it must hold nothing more than the resolver could have chosen (./lock-reach.ts).
     const wrongTag: string[] = [];
@@ -113,13 +127,9 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
     const estimated: ReachInput[] = [];
     // Before any index or package is fetched: a checked lock takes packages only from the
     // configuration's repositories.
-    if (options.checkLock === true) for (const arch of archs) checkLockUrls(options, source, arch, lockedFor(options, source, arch));
+    for (const arch of archs) checkLockUrls(options, source, arch, lockedFor(options, source, arch));
     for (const arch of archs) {
       const locked = lockedFor(options, source, arch);
-      if (options.checkLock !== true) {
-        packages.set(arch, locked);
-        continue;
-      }
       throwIfAborted(options.signal);
       // Before the indexes are fetched, as when resolving.
       const requests = options.packages.map((p, i) => ({ text: p, request: source.request(p, packageWhere(options, i), arch) }));
@@ -341,6 +351,56 @@ function lockMeets(
 }
 
 /**
+ * Refuses a lock that vouches for itself when it does not meet a request of the configuration, by
+ * {@link lockMeets}, as a checked lock is refused: a build from it installs only what it holds, so
+ * a request none of it meets would be left out without a word. What a locked package provides is
+ * in its file alone (no index is read): an architecture's files are fetched only for a request no
+ * name meets, and kept in `fetched`, which the build installs. A source that cannot say what a
+ * file provides (Debian's: only a Release vouches for a .deb) leaves such a request unjudged.
+ *
+ * @throws LockUnmetError naming each request no locked package meets, as `tool (x86_64)`
+ */
+async function checkVouchedLock(
+  source: PackageSource,
+  archs: readonly string[],
+  packages: ReadonlyMap<string, readonly LockedPackage[]>,
+  fetched: Map<LockedPackage, FetchedPackage>,
+  options: PlanOptions,
+): Promise<void> {
+  const scheme = source.versionScheme;
+  const unmet: string[] = [];
+  for (const arch of archs) {
+    throwIfAborted(options.signal);
+    const locked = packages.get(arch) ?? [];
+    const requests = options.packages.map((p, i) => ({ text: p, request: source.request(p, packageWhere(options, i), arch) }));
+    const byName = requests.filter((r) => !lockMeets(r.request, locked, new Map(), scheme));
+    // A conflict is judged by names alone.
+    const candidateOf = source.fetchedCandidate?.bind(source);
+    let listed: Map<LockedPackage, Candidate[]> | undefined;
+    if (candidateOf !== undefined && byName.some((r) => r.request.conflict !== true)) {
+      listed = new Map();
+      for (const p of locked) {
+        throwIfAborted(options.signal);
+        const f = fetched.get(p) ?? (await source.fetch(p));
+        fetched.set(p, f);
+        listed.set(p, [candidateOf(f)]);
+      }
+    }
+    for (const r of byName) {
+      if (r.request.conflict !== true && (listed === undefined || lockMeets(r.request, locked, listed, scheme))) continue;
+      unmet.push(`${r.text} (${arch})`);
+    }
+  }
+  if (unmet.length === 0) return;
+  const where = options.lockPath ?? 'the lock';
+  throw new LockUnmetError(`${where} does not meet what ${options.configPath} asks for: no locked package meets ${unmet.join(', ')}`, {
+    where,
+    hint: 'a lock that vouches for itself installs only what it holds: it must hold a package that meets each request',
+    unmet,
+  });
+}
+
+/**
  * A lock refused as made for another configuration: one that does not meet its requests, or holds
  * more than they lead to. Its message says what the warning of a lock whose `config.checksum` is
  * not the configuration's says, and more (../builder/build.ts says that warning only otherwise).
@@ -349,6 +409,21 @@ export class LockForAnotherConfigError extends ProvenantError {
   constructor(message: string, options: { where: string; hint: string }) {
     super('INVALID_CONFIG', message, options);
     this.name = 'LockForAnotherConfigError';
+  }
+}
+
+/**
+ * A lock refused because no package of it meets a request of the configuration: a checked lock,
+ * as made for another configuration, or one that vouches for itself (a rebuild's).
+ */
+export class LockUnmetError extends LockForAnotherConfigError {
+  /** Each request no locked package meets, with its architecture: `tool (x86_64)`. */
+  readonly unmet: readonly string[];
+
+  constructor(message: string, options: { where: string; hint: string; unmet: readonly string[] }) {
+    super(message, options);
+    this.name = 'LockUnmetError';
+    this.unmet = options.unmet;
   }
 }
 
@@ -365,10 +440,11 @@ function lockForAnother(options: PlanOptions, unmet: readonly string[]): Provena
   const hint = another
     ? `it is the lock of ${lock.config.name}, which this leaves as it is: lock this configuration (provenant lock ${options.configPath}, which writes ${own}) and build with --lock ${own}, or give the lock made for it`
     : `lock this configuration again (provenant lock ${options.configPath}${options.lockPath === own ? '' : ` -o ${options.lockPath ?? 'LOCK'}`}), or give the lock made for it`;
-  return new LockForAnotherConfigError(
-    `${where} was not made for ${options.configPath}${madeFor}: no locked package meets ${unmet.join(', ')}`,
-    { where, hint },
-  );
+  return new LockUnmetError(`${where} was not made for ${options.configPath}${madeFor}: no locked package meets ${unmet.join(', ')}`, {
+    where,
+    hint,
+    unmet,
+  });
 }
 
 /**

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { inLockEntry, type Lock } from '../../src/builder/lock.ts';
-import { planBuild } from '../../src/builder/plan.ts';
+import { LockUnmetError, planBuild } from '../../src/builder/plan.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { silentLogger } from '../../src/io/types.ts';
 import type { ApkPackageInfo } from '../../src/pkg/apk/apkindex.ts';
@@ -415,5 +415,68 @@ describe('planBuild of Debian packages', () => {
       planBuild(source, ['x86_64'], { packages: ['dash:i386'], configPath: 'image.yaml', lock, checkLock: true }),
       (err: unknown) => isProvenantError(err, 'INVALID_CONFIG') && err.where === 'image.yaml' && /i386's package/.test(err.message),
     );
+  });
+});
+
+describe('planBuild of a lock that vouches for itself (a rebuild from a provenance)', () => {
+  const entryOf = (i: ApkPackageInfo): LockedPackage => ({
+    name: i.name,
+    version: i.version,
+    architecture: 'x86_64',
+    url: `http://127.0.0.1:9/old/${i.name}-${i.version}.apk`,
+    checksum: i.checksum,
+  });
+  const busybox = apkInfo('busybox', '1.36-r0', { provides: ['cmd:sh=1.36-r0'] });
+  const tool = apkInfo('tool', '1-r0', { depends: ['busybox'] });
+  const vouched: Lock = { ...lock, contents: { ...lock.contents, packages: [busybox, tool].map(entryOf) } };
+  const plan = (source: PackageSource, packages: string[]) =>
+    planBuild(source, ['x86_64'], { packages, configPath: 'image.yaml', lock: vouched, lockVouches: true });
+
+  it('meets a request by what a locked file provides, fetching the files once for the build to install', async () => {
+    // No index lists them (the repository dropped them): only their files can tell.
+    const source = apkSource([], [busybox, tool]);
+    let fetches = 0;
+    const counting = {
+      ...source,
+      fetch: (p: LockedPackage) => {
+        fetches++;
+        return source.fetch(p);
+      },
+    } as PackageSource;
+    const planned = await plan(counting, ['tool', 'cmd:sh']);
+    assert.equal(fetches, 2);
+    assert.deepEqual(
+      [...planned.fetched.keys()].map((p) => p.name),
+      ['busybox', 'tool'],
+    );
+    // Met by names alone, no file is read.
+    assert.equal((await plan(counting, ['tool', 'busybox'])).fetched.size, 0);
+    assert.equal(fetches, 2);
+  });
+
+  it('refuses it, as a checked lock, when no locked package meets a request, naming each', async () => {
+    const source = apkSource([], [busybox, tool]);
+    await assert.rejects(plan(source, ['tool', 'cmd:bash', '!busybox', 'curl>2']), (err: unknown) => {
+      assert.ok(err instanceof LockUnmetError, String(err));
+      assert.deepEqual(err.unmet, ['cmd:bash (x86_64)', '!busybox (x86_64)', 'curl>2 (x86_64)']);
+      assert.equal(
+        err.message,
+        'the lock does not meet what image.yaml asks for: no locked package meets cmd:bash (x86_64), !busybox (x86_64), curl>2 (x86_64)',
+      );
+      return true;
+    });
+    // Unless the lock does not vouch for itself: then it is not checked here at all.
+    const unchecked = await planBuild(source, ['x86_64'], { packages: ['curl'], configPath: 'image.yaml', lock: vouched });
+    assert.deepEqual(
+      unchecked.packages.get('x86_64')?.map((p) => p.name),
+      ['busybox', 'tool'],
+    );
+  });
+
+  it('leaves a request no name meets unjudged where the source cannot say what a file provides (Debian)', async () => {
+    const source = await openPackageSource({ ...base, repositories: ['deb http://127.0.0.1:9/debian bookworm main'] });
+    // Nothing is fetched (nothing listens on port 9): dash is met by its name, sh left unjudged.
+    const planned = await planBuild(source, ['x86_64'], { packages: ['dash', 'sh'], configPath: 'image.yaml', lock, lockVouches: true });
+    assert.equal(planned.fetched.size, 0);
   });
 });
