@@ -13,13 +13,14 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { isBuildkitAttestation } from '../attest/attachments.ts';
 import { apkArchToPlatform } from '../builder/arch.ts';
 import { type BuildResult, type BuiltImage, buildImage, writeBuild } from '../builder/build.ts';
 import { loadConfig } from '../builder/config.ts';
 import type { LoadedConfig } from '../builder/config-types.ts';
 import type { Lock } from '../builder/lock.ts';
+import { LockUnmetError } from '../builder/plan.ts';
 import { checkImage } from '../compat/check.ts';
 import { fixImage } from '../compat/fix.ts';
 import { loadProfiles, selectTargets, type Target } from '../compat/profile.ts';
@@ -39,7 +40,6 @@ import { explainMismatch, type MismatchDetail } from './explain.ts';
 import { fetchPackages, type OverrideUse, type PackageFileChange, type PackageSources } from './fetch.ts';
 import { type FoundProvenance, findProvenance, platformLabel, type ReproduceTrust } from './find.ts';
 import { type ProvenanceReading, type ReplayPlan, readProvenance } from './provenance.ts';
-import { unmetRequests } from './requests.ts';
 
 /** What {@link reproduceImage} reports as it goes. */
 export type ReproduceProgress =
@@ -475,22 +475,14 @@ async function replayGroup(
     });
     // In the provenance's order, which is the original index's: the rebuilt index is compared with it.
     const archs = plan.archs.filter((a) => group.some((j) => j.arch === a));
-    const unmet = await unmetRequests({
-      loaded,
-      configPath,
-      baseDir: dirname(configPath),
-      keyring: keyring.keyring,
-      archs,
-      locked: fetched.locked,
-      signal: options.signal,
-      logger: options.logger ?? silentLogger,
-    });
-    if (unmet.length > 0) {
-      return refuse(
-        `the provenance's packages do not meet what its configuration asks for: no package it names meets ${unmet.join(', ')}`,
-        unmet.map((u) => `resolvedDependencies: a package that meets ${u}`),
+    // The build refuses a lock of these entries that does not meet a request of the configuration,
+    // as `build --lock` refuses such a lock (../builder/plan.ts): it would install only what the
+    // entries hold and leave the request out without a word. Such a provenance is not replayable.
+    const unmetRefusal = (err: LockUnmetError) =>
+      refuse(
+        `the provenance's packages do not meet what its configuration asks for: no package it names meets ${err.unmet.join(', ')}`,
+        err.unmet.map((u) => `resolvedDependencies: a package that meets ${u}`),
       );
-    }
     const lockOf = (locked: readonly LockedPackage[]): Lock => ({
       version: 'v1',
       config: { name: basename(plan.config.path), checksum: '' },
@@ -529,11 +521,13 @@ async function replayGroup(
     try {
       builds.push(await build(archs));
     } catch (err) {
+      if (err instanceof LockUnmetError) return unmetRefusal(err);
       if (fetched.changes.length === 0 || !isProvenantError(err) || err.code === 'ABORTED') throw located(err, fetched.origins);
       for (const j of group) {
         try {
           builds.push(await build([j.arch]));
         } catch (e) {
+          if (e instanceof LockUnmetError) return unmetRefusal(e);
           if (changedFor(j).length === 0 || !isProvenantError(e) || e.code === 'ABORTED') throw located(e, fetched.origins);
           failed.set(j.arch, located(e, fetched.origins).describe());
         }

@@ -385,3 +385,50 @@ describe('reproduce checks what the configuration asks for against what the pack
     }
   });
 });
+
+describe('reproduce meets requests with a noarch package of an older provenance', () => {
+  it('replays a noarch apk whose entry has only arch, the lock architecture, as provenance written before lockArch says it', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'provenant-reproduce-noarch-'));
+    try {
+      const key = repositoryKey();
+      // tool is noarch and met only by what it provides: the check reads its file in each
+      // architecture's packages, which must hold it.
+      await writeRepository(join(root, 'served'), key, (arch) =>
+        packages(arch).map((p) => (p.name === 'tool' ? { ...p, arch: 'noarch', provides: ['cmd:tool=0.9-r1'] } : p)),
+      );
+      const configPath = await writeConfig(root, key, '../../served/repo');
+      await writeFile(configPath, (await readFile(configPath, 'utf8')).replace('[base, data, tool]', '[base, data, cmd:tool]'));
+      const built = await buildAndDescribe(configPath, 'example/app');
+      const predicates = built.attested.map((a) =>
+        JSON.parse(Buffer.from(a.statements.find((s) => s.predicateType === SLSA_V1)?.bytes ?? []).toString()),
+      );
+      const tools = predicates.map((s: Json) => s.predicate.buildDefinition.resolvedDependencies.find((d: Json) => d.name === 'tool'));
+      assert.deepEqual(
+        tools.map((d: Json) => [d.annotations.arch, d.annotations.lockArch]),
+        [
+          ['noarch', 'x86_64'],
+          ['noarch', 'aarch64'],
+        ],
+      );
+      // As written before lockArch: arch is the lock's architecture.
+      for (const d of tools) {
+        d.annotations.arch = d.annotations.lockArch;
+        delete d.annotations.lockArch;
+      }
+      const store = await LayoutStore.open(join(root, 'layout'), { create: true });
+      try {
+        const attested = built.result.images.map((image, i) => ({
+          manifest: image.manifest,
+          statements: [statement(SLSA_V1, predicates[i].predicate, [{ name: 'example/app', digest: image.manifest.digest }])],
+        }));
+        await writeBuild(built.result, store, ['v1'], { attestations: { attested, mode: 'referrers' } });
+        const report = await reproduceImage(store, 'v1', { baseDir: join(root, 'cfg', 'app'), allowLocalFiles: true });
+        assert.equal(report.match, true, renderReproduce(report));
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
