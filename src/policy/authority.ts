@@ -27,7 +27,7 @@ import {
   whereOf,
   type YNode,
 } from './nodes.ts';
-import type { Authority, Identity, Matcher } from './types.ts';
+import type { Authority, Identity, KeyAuthority, Matcher } from './types.ts';
 
 /** Where to read a trusted root instead of a TrustRoot resource. */
 export const TRUST_ROOT_HINT = 'give Provenant the trusted root JSON instead (verify --trusted-root)';
@@ -131,7 +131,7 @@ export async function readAuthority(ctx: Ctx, node: YNode | undefined, path: str
   const base = { name, where, signatureFormat, ctlog, attestations };
   if (kind === 'key') {
     const e = f.get('key')!;
-    return { kind: 'key', ...base, keys: await readKeys(ctx, e) };
+    return { kind: 'key', ...base, key: await readKey(ctx, e) };
   }
   const e = f.get('keyless')!;
   const k = fields(ctx, e.node, e.path, KEYLESS, 'keyless');
@@ -172,7 +172,7 @@ function url(ctx: Ctx, e: Entry | undefined): string | undefined {
   return v;
 }
 
-async function readKeys(ctx: Ctx, e: Entry): Promise<{ key: KeyObject; id: string; source: string }[]> {
+async function readKey(ctx: Ctx, e: Entry): Promise<KeyAuthority['key']> {
   const k = fields(ctx, e.node, e.path, KEY, 'key');
   const hash = k.get('hashAlgorithm');
   const hashName = str(ctx, hash);
@@ -198,7 +198,7 @@ async function readKeys(ctx: Ctx, e: Entry): Promise<{ key: KeyObject; id: strin
   }
   if (data !== undefined) {
     const pem = str(ctx, data) ?? '';
-    return pemKeys(pem, `${e.path}.data`, (problem, hint) => fail(ctx, data.node, data.path, problem, hint));
+    return pemKey(pem, `${e.path}.data`, (problem, hint) => fail(ctx, data.node, data.path, problem, hint));
   }
   const r = fields(ctx, ref!.node, ref!.path, SECRET_REF, 'secretRef');
   const name = required(ctx, r.get('name'), ref!.node!, ref!.path, 'name');
@@ -237,30 +237,23 @@ async function readKeys(ctx: Ctx, e: Entry): Promise<{ key: KeyObject; id: strin
       ONE_KEY_HINT,
     );
   }
-  const keys: { key: KeyObject; id: string; source: string }[] = [];
-  for (const f of files) {
-    let text: string;
-    try {
-      // Links followed; what they reach must be a regular file no larger than a policy may be.
-      text = new TextDecoder().decode(await readSmallFile(f, MAX_YAML_BYTES, 'a file of PEM public keys'));
-    } catch (cause) {
-      if (cause instanceof RefusedFile) return refFail(`${f} ${cause.problem}`);
-      return refFail(`cannot read ${f}: ${(cause as Error).message}`);
-    }
-    keys.push(...pemKeys(text, f, (problem, hint) => refFail(`${f}: ${problem}`, hint)));
+  const f = files[0];
+  if (f === undefined) return refFail(`the secret ${JSON.stringify(name)} (${path}) holds no public key`);
+  let text: string;
+  try {
+    // Links followed; what they reach must be a regular file no larger than a policy may be.
+    text = new TextDecoder().decode(await readSmallFile(f, MAX_YAML_BYTES, 'a file of PEM public keys'));
+  } catch (cause) {
+    if (cause instanceof RefusedFile) return refFail(`${f} ${cause.problem}`);
+    return refFail(`cannot read ${f}: ${(cause as Error).message}`);
   }
-  if (keys.length === 0) refFail(`the secret ${JSON.stringify(name)} (${path}) holds no public key`);
-  return keys;
+  return pemKey(text, f, (problem, hint) => refFail(`${f}: ${problem}`, hint));
 }
 
 /** What to do instead of several keys in one authority. */
 const ONE_KEY_HINT = 'give each key its own authority: the authorities of a policy are alternatives, one passing is enough';
 
-function pemKeys(
-  text: string,
-  source: string,
-  problem: (why: string, hint?: string) => never,
-): { key: KeyObject; id: string; source: string }[] {
+function pemKey(text: string, source: string, problem: (why: string, hint?: string) => never): KeyAuthority['key'] {
   const blocks = pemDecodeAll(text);
   if (blocks.length === 0) problem('expected a PEM public key (-----BEGIN PUBLIC KEY-----)');
   // policy-controller reads the first PEM block only (cryptoutils.UnmarshalPEMToPublicKey): the
@@ -268,16 +261,15 @@ function pemKeys(
   if (blocks.length > 1) {
     problem(`${blocks.length} PEM blocks, where policy-controller reads the first only and ignores the others`, ONE_KEY_HINT);
   }
-  return blocks.map((b, i) => {
-    if (b.type !== 'PUBLIC KEY' && b.type !== 'RSA PUBLIC KEY') problem(`PEM block ${i + 1} is a ${b.type}, not a PUBLIC KEY`);
-    let key: KeyObject;
-    try {
-      key = parsePublicKey(pemEncode(b.type, b.bytes));
-    } catch (err) {
-      return problem(`PEM block ${i + 1} is not a public key: ${(err as Error).message}`);
-    }
-    return { key, id: keyId(key), source };
-  });
+  const b = blocks[0]!;
+  if (b.type !== 'PUBLIC KEY' && b.type !== 'RSA PUBLIC KEY') problem(`PEM block 1 is a ${b.type}, not a PUBLIC KEY`);
+  let key: KeyObject;
+  try {
+    key = parsePublicKey(pemEncode(b.type, b.bytes));
+  } catch (err) {
+    return problem(`PEM block 1 is not a public key: ${(err as Error).message}`);
+  }
+  return { key, id: keyId(key), source };
 }
 
 function readIdentity(ctx: Ctx, node: YNode | undefined, path: string): Identity {

@@ -339,40 +339,38 @@ function verified(ctx: EvalCtx, a: KeyAuthority | KeylessAuthority, kind: 'signa
   }
   let p = byKind.get(kind);
   if (p === undefined) {
-    p = a.kind === 'key' ? verifyWithKeys(ctx, a, kind) : verifyKeyless(ctx, a, kind);
+    p = a.kind === 'key' ? verifyWithKey(ctx, a, kind) : verifyKeyless(ctx, a, kind);
     byKind.set(kind, p);
   }
   return p;
 }
 
-async function verifyWithKeys(ctx: EvalCtx, a: KeyAuthority, kind: 'signature' | 'attestation'): Promise<Verified> {
-  // A signature counts when any of the keys verifies it; one that none verifies is reported
-  // with the first key's reason.
-  const bySource = new Map<string, CheckedSignature>();
+async function verifyWithKey(ctx: EvalCtx, a: KeyAuthority, kind: 'signature' | 'attestation'): Promise<Verified> {
   const index = kind === 'attestation' ? await indexOf(ctx) : undefined;
   const refused = new WeakMap<CheckedSignature, string>();
-  for (const k of a.keys) {
-    const options = {
-      ...operation(ctx),
-      policy: { key: k.key },
-      trustedRoot: rootFor(ctx, a),
-      requireTransparencyLog: a.ctlog !== undefined,
-    };
-    // The index's signatures with this key, verified here to pick the one in the authority's
-    // format that vouches for its statements (see coverStatements).
-    const indexSignatures =
-      index?.kind === 'index' && holdsStatementsAbout(index, ctx.digest)
-        ? await verifyImage(ctx.store, index.digest, { ...options, kind: 'signature' })
-        : undefined;
-    const report = await verifyImage(ctx.store, ctx.digest, { ...options, kind, index, indexSignatures });
-    const checked =
-      index !== undefined && indexSignatures !== undefined
-        ? coverStatements(a, report.checked, report.checked, index.digest, indexSignatures, (l) => l[0], refused)
-        : report.checked;
-    for (const c of checked) {
-      const before = bySource.get(c.source);
-      if (before === undefined || (!before.verified && c.verified)) bySource.set(c.source, c);
-    }
+  const options = {
+    ...operation(ctx),
+    policy: { key: a.key.key },
+    trustedRoot: rootFor(ctx, a),
+    requireTransparencyLog: a.ctlog !== undefined,
+  };
+  // The index's signatures with the key, verified here to pick the one in the authority's
+  // format that vouches for its statements (see coverStatements).
+  const indexSignatures =
+    index?.kind === 'index' && holdsStatementsAbout(index, ctx.digest)
+      ? await verifyImage(ctx.store, index.digest, { ...options, kind: 'signature' })
+      : undefined;
+  const report = await verifyImage(ctx.store, ctx.digest, { ...options, kind, index, indexSignatures });
+  const checked =
+    index !== undefined && indexSignatures !== undefined
+      ? coverStatements(a, report.checked, report.checked, index.digest, indexSignatures, (l) => l[0], refused)
+      : report.checked;
+  // Entries that share a source (the bundle layers of one referrer) are reported once: the first
+  // that verified, else the first.
+  const bySource = new Map<string, CheckedSignature>();
+  for (const c of checked) {
+    const before = bySource.get(c.source);
+    if (before === undefined || (!before.verified && c.verified)) bySource.set(c.source, c);
   }
   return select(a, [...bySource.values()], refused);
 }
@@ -546,7 +544,7 @@ function signers(list: readonly CheckedSignature[]): string {
 }
 
 function nothingVerified(result: Verified, what: string, a: KeyAuthority | KeylessAuthority): string {
-  const by = a.kind === 'key' ? `the ${a.keys.length === 1 ? 'key' : `${a.keys.length} keys`}` : 'the keyless identities';
+  const by = a.kind === 'key' ? 'the key' : 'the keyless identities';
   if (result.checked.length === 0) return `the image has no ${what}s`;
   const reasons = result.checked.map((c) => `${c.source}: ${c.message ?? c.reason ?? 'not verified'}`);
   return `none of the ${result.checked.length} ${what}s verified with ${by} (${reasons.slice(0, 3).join('; ')}${reasons.length > 3 ? `; and ${reasons.length - 3} more` : ''})`;

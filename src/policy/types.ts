@@ -43,7 +43,8 @@ interface VerifyingAuthority extends AuthorityBase {
 /** `key`: one public key (`data` inline or `secretRef` read from a file), as policy-controller reads one. */
 export interface KeyAuthority extends VerifyingAuthority {
   kind: 'key';
-  keys: { key: KeyObject; id: string; source: string }[];
+  /** The public key, its id, and where it was read. */
+  key: { key: KeyObject; id: string; source: string };
 }
 
 /** `keyless`: a Fulcio certificate whose identity matches one of `identities`. */

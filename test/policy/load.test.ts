@@ -65,10 +65,7 @@ describe('the documented examples', () => {
     assert.equal(own!.name, 'signed-with-our-key');
     const a = own!.authorities[0] as KeyAuthority;
     assert.equal(a.kind, 'key');
-    assert.deepEqual(
-      a.keys.map((k) => k.id),
-      [keyId(alice.publicKey)],
-    );
+    assert.equal(a.key.id, keyId(alice.publicKey));
     const [gh] = await parse(await docExample('github-actions'));
     const k = gh!.authorities[0] as KeylessAuthority;
     assert.equal(k.kind, 'keyless');
@@ -102,10 +99,7 @@ describe('the documented examples', () => {
     await writeFile(join(sub, 'keys', 'a.pub'), alicePem);
     await writeFile(join(sub, 'p.yaml'), `${HEAD}  - key:\n      secretRef:\n        name: keys\n        namespace: cosign-system\n`);
     const [p] = await loadPolicyFile(join(sub, 'p.yaml'));
-    assert.deepEqual(
-      (p!.authorities[0] as KeyAuthority).keys.map((k) => k.id),
-      [keyId(alice.publicKey)],
-    );
+    assert.equal((p!.authorities[0] as KeyAuthority).key.id, keyId(alice.publicKey));
     await assert.rejects(loadPolicyFile(join(sub, 'missing.yaml')), (e: unknown) => isProvenantError(e, 'NOT_FOUND'));
   });
 
@@ -144,14 +138,33 @@ describe('the documented examples', () => {
     await refused(`${HEAD}  - key:\n      data: |\n${inline}\n`, 'policy.yaml:10:13', /^spec\.authorities\[0\]\.key\.data: 2 PEM blocks/);
   });
 
+  it('the one key is refused for what it is: an empty secret, a PEM block that is no public key', async () => {
+    await mkdir(join(dir, 'empty-secret'), { recursive: true });
+    await refused(
+      `${HEAD}  - key:\n      secretRef: {name: empty-secret}\n`,
+      'policy.yaml:10:25',
+      /the secret "empty-secret" \(.*\) holds no public key/,
+    );
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    await writeFile(join(dir, 'private.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    await refused(
+      `${HEAD}  - key:\n      secretRef: {name: private.pem}\n`,
+      'policy.yaml:10:25',
+      /private\.pem: PEM block 1 is a PRIVATE KEY, not a PUBLIC KEY/,
+    );
+    await writeFile(join(dir, 'garbage.pub'), '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n');
+    await refused(
+      `${HEAD}  - key:\n      secretRef: {name: garbage.pub}\n`,
+      'policy.yaml:10:25',
+      /garbage\.pub: PEM block 1 is not a public key: /,
+    );
+  });
+
   it('reads an RSA PUBLIC KEY (PKCS#1) block as --key does', async () => {
     const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     await writeFile(join(dir, 'rsa.pub'), publicKey.export({ type: 'pkcs1', format: 'pem' }));
     const [p] = await parse(`${HEAD}  - key:\n      secretRef: {name: rsa.pub}\n`);
-    assert.deepEqual(
-      (p!.authorities[0] as KeyAuthority).keys.map((k) => k.id),
-      [keyId(publicKey)],
-    );
+    assert.equal((p!.authorities[0] as KeyAuthority).key.id, keyId(publicKey));
   });
 
   it('a Secret as Kubernetes mounts it: each key a link through ..data into a hidden folder; what a link reaches must be a small regular file', async () => {
@@ -166,8 +179,8 @@ describe('the documented examples', () => {
     const policy = `${HEAD}  - key:\n      secretRef: {name: mounted}\n`;
     const [p] = await parse(policy);
     assert.deepEqual(
-      (p!.authorities[0] as KeyAuthority).keys.map((k) => [k.id, k.source]),
-      [[keyId(alice.publicKey), join(secret, 'cosign.pub')]],
+      [(p!.authorities[0] as KeyAuthority).key.id, (p!.authorities[0] as KeyAuthority).key.source],
+      [keyId(alice.publicKey), join(secret, 'cosign.pub')],
     );
     // A link to a named pipe would wait for ever; one to a file over 1 MiB is not a key.
     await rm(join(secret, 'cosign.pub'));
