@@ -189,12 +189,13 @@ export async function evaluatePolicies(
     const glob = policy.images.find((g) => globMatches(g.pattern, image));
     if (glob === undefined) continue;
     throwIfAborted(options.signal);
-    const authorities: AuthorityOutcome[] = [];
-    for (const a of policy.authorities) authorities.push(await evaluateAuthority(ctx, a));
+    const evaluated: Evaluated[] = [];
+    for (const a of policy.authorities) evaluated.push(await evaluateAuthority(ctx, a));
+    const authorities = evaluated.map((e) => e.outcome);
     const passed = authorities.some((a) => a.passed);
     outcomes.push({ policy: policy.name, where: policy.where, mode: policy.mode, glob: glob.glob, passed, authorities });
     if (!passed) {
-      const lines = authorities.flatMap((a) => failureLines(policy.name, a));
+      const lines = evaluated.flatMap((e) => failureLines(policy.name, e));
       (policy.mode === 'warn' ? warnings : failures).push(...lines);
     }
   }
@@ -219,8 +220,12 @@ export async function evaluatePolicies(
 /** What an attestation rule says when none of its authority's attestations verified: the authority says why. */
 const NOT_REACHED = 'not checked: no attestation verified with the authority (see its line for why)';
 
-function failureLines(policy: string, a: AuthorityOutcome): string[] {
-  const failedAttestations = (a.attestations ?? []).filter((x) => !x.passed && x.message !== NOT_REACHED);
+/**
+ * One line per failed rule of the authority; the authority's own line when none failed for its
+ * own sake (its rules not reached, or it has none).
+ */
+function failureLines(policy: string, { outcome: a, rulesReached }: Evaluated): string[] {
+  const failedAttestations = rulesReached ? (a.attestations ?? []).filter((x) => !x.passed) : [];
   if (failedAttestations.length === 0) return [`${policy} / ${a.authority}: ${a.message}`];
   return failedAttestations.map((x) => `${policy} / ${a.authority} / ${x.attestation}: ${x.message}`);
 }
@@ -270,29 +275,41 @@ interface Verified {
   verified: CheckedSignature[];
 }
 
-async function evaluateAuthority(ctx: EvalCtx, a: Authority): Promise<AuthorityOutcome> {
+/**
+ * An authority's outcome. `rulesReached` is false when it has attestation rules and none of its
+ * attestations verified: the rules were not checked, and the authority's message says why.
+ */
+interface Evaluated {
+  outcome: AuthorityOutcome;
+  rulesReached: boolean;
+}
+
+async function evaluateAuthority(ctx: EvalCtx, a: Authority): Promise<Evaluated> {
   const base = { authority: a.name, where: a.where, kind: a.kind };
+  const reached = (outcome: AuthorityOutcome): Evaluated => ({ outcome, rulesReached: true });
   if (a.kind === 'static') {
-    return a.action === 'pass'
-      ? { ...base, passed: true, message: 'passes by static policy' }
-      : { ...base, passed: false, message: `disallowed by static policy${a.message === undefined ? '' : `: ${a.message}`}` };
+    return reached(
+      a.action === 'pass'
+        ? { ...base, passed: true, message: 'passes by static policy' }
+        : { ...base, passed: false, message: `disallowed by static policy${a.message === undefined ? '' : `: ${a.message}`}` },
+    );
   }
   const problem = trustProblem(ctx, a);
-  if (problem !== undefined) return { ...base, passed: false, message: problem };
+  if (problem !== undefined) return reached({ ...base, passed: false, message: problem });
   const kind = a.attestations.length > 0 ? 'attestation' : 'signature';
   const result = await verified(ctx, a, kind);
   const what = kind === 'signature' ? 'signature' : 'attestation';
   if (kind === 'signature') {
     const n = result.verified.length;
     if (n > 0) {
-      return {
+      return reached({
         ...base,
         passed: true,
         message: `${n} of ${result.checked.length} ${what}s verified (${signers(result.verified)})`,
         signatures: result.checked,
-      };
+      });
     }
-    return { ...base, passed: false, message: nothingVerified(result, what, a), signatures: result.checked };
+    return reached({ ...base, passed: false, message: nothingVerified(result, what, a), signatures: result.checked });
   }
   if (result.verified.length === 0) {
     // The reasons are the authority's, said once on its line; each rule only says it was not reached.
@@ -304,7 +321,10 @@ async function evaluateAuthority(ctx: EvalCtx, a: Authority): Promise<AuthorityO
       message: NOT_REACHED,
       statements: [],
     }));
-    return { ...base, passed: false, message: nothingVerified(result, what, a), signatures: result.checked, attestations };
+    return {
+      outcome: { ...base, passed: false, message: nothingVerified(result, what, a), signatures: result.checked, attestations },
+      rulesReached: false,
+    };
   }
   const attestations: AttestationOutcome[] = [];
   for (const rule of a.attestations) attestations.push(await evaluateRule(ctx, rule, result.verified));
@@ -313,7 +333,7 @@ async function evaluateAuthority(ctx: EvalCtx, a: Authority): Promise<AuthorityO
     failed.length === 0
       ? `all ${attestations.length} attestation rules hold (${signers(result.verified)})`
       : `${failed.length} of ${attestations.length} attestation rules failed: ${failed.map((x) => x.attestation).join(', ')}`;
-  return { ...base, passed: failed.length === 0, message, signatures: result.checked, attestations };
+  return reached({ ...base, passed: failed.length === 0, message, signatures: result.checked, attestations });
 }
 
 /** The trusted root `a` is verified with: the one given, else the default for what needs one. */
