@@ -4,7 +4,7 @@ import { isProvenantError, ProvenantError } from '../errors.ts';
 import { fileError, fsp, isNotFound, linkFileAtomic, makeFolder, randomHex, writeFileAtomic } from '../io/files.ts';
 import { type BlobSource, type ByteStream, type Logger, type OperationOptions, streamOf } from '../io/types.ts';
 import { MANIFEST_LIMIT, untilAborted, verifyStream } from '../io/verify.ts';
-import { children, descriptorOf, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
+import { COSIGN_TAG_RE, children, descriptorOf, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
 import { isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
@@ -64,6 +64,11 @@ export interface GcResult {
    * signatures) of images that nothing in the layout keeps any more.
    */
   dropped: Digest[];
+  /**
+   * cosign's tags (`sha256-<hex>.sig`, `.att`, `.sbom`) dropped from index.json, sorted: those of
+   * images in the layout that nothing else keeps.
+   */
+  droppedTags: string[];
 }
 
 /**
@@ -434,9 +439,11 @@ export class LayoutStore extends LayoutReader {
   /**
    * Deletes every blob that no entry of index.json reaches (through indexes, manifests,
    * configs, layers, and the `subject` of a referrer), and partial files of interrupted writes. Safe while other processes write
-   * the layout. First it drops from index.json the untagged referrers (attestations, signatures)
-   * whose subject nothing else keeps: a tag, an image entry of its own, a writer's list, a kept
-   * referrer. Those of an image a rebuild moved its tag from kept it, and index.json grew, for ever.
+   * the layout. First it drops from index.json the referrers (attestations, signatures: untagged
+   * entries with a `subject`, and entries under cosign's `sha256-<hex>.sig|att|sbom` tags) whose
+   * subject's manifest is in the layout and that nothing else keeps: a tag, an image entry of its
+   * own, a writer's list, a kept referrer. Those of an image a rebuild moved its tag from kept it,
+   * and index.json grew, for ever. One whose subject is not in the layout (copied alone) stays.
    *
    * - It holds the layout's lock throughout, so index.json does not change under it; writers
    *   take the lock only to change index.json, so they wait at most for one gc.
@@ -461,13 +468,28 @@ export class LayoutStore extends LayoutReader {
       const live = new Set<string>();
       const at = (digest: Digest): string => this.#blobPath(digest);
       const warn = (message: string): void => options.logger?.warn(message);
-      // Referrers (untagged entries with a subject) are kept with what they refer to, not as
-      // images of their own: marked after everything else, while their subject is kept.
-      const referrers = new Map<Descriptor, Digest>();
+      // Referrers are kept with what they refer to, not as images of their own: an untagged entry
+      // with a `subject`, and an entry under cosign's tag for what it attaches to an image
+      // (`sha256-<hex>.sig`, `.att`, `.sbom`, which `sign` writes), whose subject is in the tag.
+      // One whose subject's manifest is in the layout is marked after everything else, while its
+      // subject is kept, and never keeps its subject itself. One whose subject is not in the
+      // layout (a signature copied alone by digest) is kept as an image of its own.
+      const referrers = new Map<Descriptor, { subject: Digest; loaded: Loaded }>();
       for (const m of current.index.manifests) {
-        const subject = m.annotations?.[Annotation.RefName] === undefined ? await this.#subjectOfEntry(m) : undefined;
-        if (subject !== undefined) referrers.set(m, subject);
-        else await this.#mark(m, live, at, false, true, warn);
+        const tag = m.annotations?.[Annotation.RefName];
+        const cosign = tag === undefined ? undefined : cosignSubject(tag);
+        if (tag !== undefined && cosign === undefined) {
+          await this.#mark(m, live, at, false, true, warn);
+          continue;
+        }
+        // Read once, and parsed as #mark parses it: a damaged manifest fails gc, as before.
+        const loaded = live.has(m.digest) ? undefined : await this.#load(m, at, false, true, warn);
+        const subject = cosign ?? (loaded?.stored === undefined ? undefined : subjectOf(loaded.stored)?.digest);
+        if (subject !== undefined && (await this.#hasFile(subject))) referrers.set(m, { subject, loaded });
+        else if (!live.has(m.digest)) {
+          live.add(m.digest);
+          await this.#walk(loaded, live, at, false, warn);
+        }
       }
       // This store's own untagged writes are its caller's garbage (gc is called when they are
       // done); other stores' and processes' are kept.
@@ -476,17 +498,18 @@ export class LayoutStore extends LayoutReader {
       // Until no more is kept: a referrer may have its own (a signature of an attestation).
       for (let more = true; more; ) {
         more = false;
-        for (const [m, subject] of referrers) {
-          if (!live.has(subject) && !live.has(m.digest)) continue;
+        for (const [m, r] of referrers) {
+          if (!live.has(r.subject) && !live.has(m.digest)) continue;
           referrers.delete(m);
-          live.delete(m.digest); // listed by a writer: walked whole now
-          await this.#mark(m, live, at, false, true, warn);
+          // Walked whole now, even when a writer's list or another entry marked it already.
+          live.add(m.digest);
+          await this.#walk(r.loaded ?? (await this.#load(m, at, false, true, warn)), live, at, false, warn);
           more = true;
         }
       }
-      // What is left refers to an image no tag, no image of its own and no writer keeps (the
-      // image a tag named before a rebuild moved it): its entry goes, as a registry drops
-      // referrers with their subject, and what it alone reached is collected below.
+      // What is left refers to an image in the layout that nothing else keeps (the image a tag
+      // named before a rebuild moved it): its entry goes, as a registry drops referrers with
+      // their subject, and what it alone reached is collected below.
       const dropped = [...referrers.keys()];
       if (dropped.length > 0) {
         await this.#writeIndex(lock, { ...current.index, manifests: current.index.manifests.filter((m) => !referrers.has(m)) });
@@ -559,7 +582,8 @@ export class LayoutStore extends LayoutReader {
         removed: [...trashed.keys()].sort(),
         removedBytes,
         partials: { count: 0, bytes: 0 },
-        dropped: [...new Set(dropped.map((m) => m.digest))].sort(),
+        dropped: [...new Set(dropped.filter((m) => m.annotations?.[Annotation.RefName] === undefined).map((m) => m.digest))].sort(),
+        droppedTags: dropped.flatMap((m) => m.annotations?.[Annotation.RefName] ?? []).sort(),
       };
       const removePartial = async (path: string): Promise<void> => {
         const size = await fsp()
@@ -590,18 +614,14 @@ export class LayoutStore extends LayoutReader {
     });
   }
 
-  /**
-   * The subject an entry of index.json names, read from its manifest; undefined for a manifest
-   * without one, and for an entry that cannot be read as one (it is then kept as an image, as before).
-   */
-  async #subjectOfEntry(entry: Descriptor): Promise<Digest | undefined> {
-    try {
-      const bytes = await readCapped(this.#blobPath(entry.digest), MANIFEST_LIMIT, `${this.location}@${entry.digest}`, 'INVALID_MANIFEST');
-      const subject = (JSON.parse(new TextDecoder().decode(bytes)) as { subject?: { digest?: unknown } } | null)?.subject?.digest;
-      return typeof subject === 'string' && isDigest(subject) ? subject : undefined;
-    } catch {
-      return undefined;
-    }
+  /** Whether blobs/ holds a file for `digest`. */
+  async #hasFile(digest: Digest): Promise<boolean> {
+    return fsp()
+      .stat(this.#blobPath(digest))
+      .then(
+        (s) => s.isFile(),
+        () => false,
+      );
   }
 
   /**
@@ -621,8 +641,19 @@ export class LayoutStore extends LayoutReader {
   ): Promise<void> {
     if (live.has(d.digest)) return;
     live.add(d.digest);
+    await this.#walk(await this.#load(d, at, optional, manifest, warn), live, at, optional, warn);
+  }
+
+  /** What #mark reads of `d` to walk it: undefined when it has nothing more to keep. */
+  async #load(
+    d: Descriptor,
+    at: (digest: Digest) => string,
+    optional: boolean,
+    manifest: boolean,
+    warn?: (message: string) => void,
+  ): Promise<Loaded> {
     const known = isManifestLike(d.mediaType);
-    if (!known && !manifest) return;
+    if (!known && !manifest) return undefined;
     const where = `${this.location}@${d.digest}`;
     let bytes: Uint8Array;
     try {
@@ -633,23 +664,34 @@ export class LayoutStore extends LayoutReader {
       // manifest at all (too large for one) keeps only itself: a writer's list must not stop gc.
       if (isNotFound(err)) {
         if (!optional) warn?.(`${where} (${d.mediaType}) is named but not in the layout: what it would reference cannot be kept`);
-        return;
+        return undefined;
       }
-      if ((optional || !known) && isProvenantError(err, 'INVALID_MANIFEST')) return;
+      if ((optional || !known) && isProvenantError(err, 'INVALID_MANIFEST')) return undefined;
       throw err;
     }
-    if (!known) {
-      for (const [child, isManifest] of namedDescriptors(bytes)) await this.#mark(child, live, at, optional, isManifest, warn);
-      return;
-    }
-    let stored: Stored;
+    if (!known) return { named: namedDescriptors(bytes) };
     try {
-      stored = parseStored(bytes, { mediaType: d.mediaType, digest: d.digest, where });
+      return { stored: parseStored(bytes, { mediaType: d.mediaType, digest: d.digest, where }) };
     } catch (err) {
       // A writer lists a manifest before it is checked; what is not one keeps nothing more.
-      if (optional) return;
+      if (optional) return undefined;
       throw err;
     }
+  }
+
+  /** Marks what `loaded` (see #load) names, as #mark does. */
+  async #walk(
+    loaded: Loaded,
+    live: Set<string>,
+    at: (digest: Digest) => string,
+    optional: boolean,
+    warn?: (message: string) => void,
+  ): Promise<void> {
+    if (loaded?.named !== undefined) {
+      for (const [child, isManifest] of loaded.named) await this.#mark(child, live, at, optional, isManifest, warn);
+    }
+    const stored = loaded?.stored;
+    if (stored === undefined) return;
     for (const child of children(stored)) await this.#mark(child, live, at, optional, stored.kind === 'index', warn);
     // A kept referrer keeps its subject whole, walked like any child: marking the subject's
     // digest alone kept its manifest but let its config and layers go (and, once marked, the
@@ -860,6 +902,16 @@ async function readIndexJson(path: string, where: string): Promise<IndexRead> {
     throw isNotFound(err) ? new ProvenantError('INVALID_LAYOUT', 'index.json is missing', { where }) : fileError(err, where);
   }
   return { index: parseIndexJson(read.bytes, `${where}/index.json`), stamp: read.stamp };
+}
+
+/** What gc read of a manifest to walk it: parsed when of a known type, else the descriptors its JSON names. */
+type Loaded = { stored?: Stored; named?: Array<[Descriptor, boolean]> } | undefined;
+
+/** The image a cosign tag (`sha256-<hex>.sig`, `.att`, `.sbom`) is of; undefined for any other tag. */
+function cosignSubject(tag: string): Digest | undefined {
+  const m = COSIGN_TAG_RE.exec(tag);
+  const digest = m === null ? undefined : `${m[1]}:${m[2]}`;
+  return digest !== undefined && isDigest(digest) ? digest : undefined;
 }
 
 /**

@@ -156,7 +156,13 @@ describe('provenant CLI', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, 'removed 1 blob(s) (0.0 MB) and 1 partial file(s) (2.5 MB)\n');
     const again = provenant(['gc', '--format', 'json', `oci:${dir}`]);
-    assert.deepEqual(JSON.parse(again.stdout), { removed: [], removedBytes: 0, partials: { count: 0, bytes: 0 }, dropped: [] });
+    assert.deepEqual(JSON.parse(again.stdout), {
+      removed: [],
+      removedBytes: 0,
+      partials: { count: 0, bytes: 0 },
+      dropped: [],
+      droppedTags: [],
+    });
     assert.equal(provenant(['digest', `oci:${dir}:v1`]).stdout.trim(), provenant(['digest', example]).stdout.trim());
   });
 });

@@ -3,13 +3,66 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { digestHex, digestOf } from '../../src/oci/digest.ts';
+import { cosignTag } from '../../src/oci/content.ts';
+import { type Digest, digestHex, digestOf } from '../../src/oci/digest.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { makeImage, makeReferrer } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import { exampleDir, provenant } from './provenant.ts';
 
 const temp = useTempDir('gc');
 
 describe('provenant gc', () => {
+  it("drops the signatures (cosign's tags and sigstore bundles) of the images three rebuilds and signs of latest left, with those images, and says so", async () => {
+    const dir = await temp();
+    const env = { COSIGN_PASSWORD: 'gc test' };
+    assert.equal((await provenant(['generate-key-pair'], { cwd: dir, env })).status, 0);
+    const roots: Digest[] = [];
+    for (const seed of [1, 2, 3]) {
+      const store = await LayoutStore.open(join(dir, 'layout'), { create: true });
+      roots.push((await makeImage(store, { tag: 'latest', seed: seed * 10 })).root.digest);
+      await store.close();
+      const r = await provenant(['sign', '--key', 'cosign.key', 'oci:layout:latest'], { cwd: dir, env });
+      assert.equal(r.status, 0, r.stderr);
+    }
+    const sigs = roots.map((d) => cosignTag(d, 'sig'));
+    const r = await provenant(['gc', 'oci:layout'], { cwd: dir });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(
+      r.stdout.endsWith(
+        `; dropped from index.json 2 untagged referrer(s) and 2 cosign tag(s) (${sigs.slice(0, 2).sort().join(', ')}) of images in the layout that nothing else keeps\n`,
+      ),
+      r.stdout,
+    );
+    const tags = await provenant(['tags', 'oci:layout'], { cwd: dir });
+    assert.deepEqual(tags.stdout.trim().split('\n').sort(), ['latest', sigs[2]!].sort());
+    const blobs = new Set(await readdir(join(dir, 'layout', 'blobs', 'sha256')));
+    assert.deepEqual(
+      roots.map((d) => blobs.has(digestHex(d))),
+      [false, false, true],
+    );
+    assert.equal((await provenant(['verify', '--key', 'cosign.pub', 'oci:layout:latest'], { cwd: dir })).status, 0);
+    const again = await provenant(['gc', 'oci:layout'], { cwd: dir });
+    assert.equal(again.stdout, 'removed 0 blob(s) (0.0 MB) and 0 partial file(s) (0.0 MB)\n');
+  });
+
+  it('keeps an attestation copied alone by digest, whose image the layout does not have', async () => {
+    const dir = await temp();
+    const store = await LayoutStore.open(join(dir, 'src'), { create: true });
+    const image = await makeImage(store, { tag: 'app', seed: 1 });
+    const att = await makeReferrer(store, image.root, 'application/vnd.example.att', 'att');
+    await store.close();
+    assert.equal((await provenant(['copy', '--quiet', `oci:src@${att.digest}`, 'oci:dst'], { cwd: dir })).status, 0);
+    const before = await readFile(join(dir, 'dst', 'index.json'), 'utf8');
+    const blobs = (await readdir(join(dir, 'dst', 'blobs', 'sha256'))).sort();
+    const r = await provenant(['gc', 'oci:dst'], { cwd: dir });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^removed 0 blob\(s\)/);
+    assert.equal(await readFile(join(dir, 'dst', 'index.json'), 'utf8'), before);
+    assert.ok(before.includes(att.digest), before);
+    assert.deepEqual((await readdir(join(dir, 'dst', 'blobs', 'sha256'))).sort(), blobs);
+  });
+
   it('refuses oci:DIR:TAG and oci:DIR@DIGEST with a usage error, and deletes nothing', async () => {
     const dir = join(await temp(), 'layout');
     assert.equal((await provenant(['copy', '--quiet', `oci:${exampleDir}:latest`, `oci:${dir}:v1`])).status, 0);

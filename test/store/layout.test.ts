@@ -11,6 +11,7 @@ import { tagImage } from '../../src/image/copy.ts';
 import { fileSource } from '../../src/io/files.ts';
 import { bytesSource } from '../../src/io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../../src/io/verify.ts';
+import { cosignTag, encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
 import { type Digest, digestHex, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
@@ -596,7 +597,13 @@ describe('LayoutStore', () => {
     });
     await writeFile(join(dir, 'blobs', 'sha256', '.tmp-leftover'), 'x');
     const result = await store.gc();
-    assert.deepEqual(result, { removed: [od.digest], removedBytes: orphan.length, partials: { count: 1, bytes: 1 }, dropped: [] });
+    assert.deepEqual(result, {
+      removed: [od.digest],
+      removedBytes: orphan.length,
+      partials: { count: 1, bytes: 1 },
+      dropped: [],
+      droppedTags: [],
+    });
     const left = await readdir(join(dir, 'blobs', 'sha256'));
     assert.equal(left.length, made.blobs.size + made.manifests.length + 1);
     assert.ok(!left.includes('.tmp-leftover'));
@@ -679,6 +686,99 @@ describe('LayoutStore', () => {
     // Nothing more to drop or free the second time.
     const twice = await again.gc();
     assert.deepEqual([twice.dropped, twice.removed], [[], []]);
+  });
+
+  it('gc keeps a referrer and a cosign tag whose subject is not in the layout (copied alone by digest), with their blobs', async () => {
+    const src = await LayoutStore.open(join(await tempDir(), 'src'), { create: true });
+    const image = await makeImage(src, { tag: 'app', seed: 1 });
+    const dir = join(await tempDir(), 'dst');
+    const store = await LayoutStore.open(dir, { create: true });
+    const att = await makeReferrer(store, image.root, 'application/vnd.example.att', 'att');
+    const sig = await cosignSignature(store, image.root.digest, 'sig');
+    const before = fs.readFileSync(join(dir, 'index.json'), 'utf8');
+    const blobs = fs.readdirSync(join(dir, 'blobs', 'sha256')).sort();
+    const result = await store.gc();
+    assert.deepEqual([result.dropped, result.droppedTags, result.removed], [[], [], []]);
+    assert.equal(fs.readFileSync(join(dir, 'index.json'), 'utf8'), before);
+    assert.deepEqual(fs.readdirSync(join(dir, 'blobs', 'sha256')).sort(), blobs);
+    const again = await LayoutStore.open(dir);
+    assert.deepEqual((await again.getManifest(att.digest)).bytes, att.bytes);
+    assert.deepEqual((await again.getManifest(cosignTag(image.root.digest, 'sig'))).bytes, sig.bytes);
+  });
+
+  it("gc drops cosign's tags of the images rebuilds moved a tag from, with those images, and keeps those of images kept otherwise", async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    // Three rebuilds of latest, each signed as `sign` writes: a manifest under sha256-<hex>.sig.
+    const builds = [];
+    for (const seed of [1, 2, 3]) {
+      const image = await makeImage(store, { tag: 'latest', seed: seed * 10 });
+      const sig = await cosignSignature(store, image.root.digest, `sig ${seed}`);
+      builds.push({ image, sig, tag: cosignTag(image.root.digest, 'sig') });
+    }
+    // The second build is also tagged stable: its signature stays. And an attestation of the
+    // first under .att goes with it; one under a cosign tag of an image the layout never had stays.
+    await store.putManifest(builds[1]!.image.root, { tags: ['stable'] });
+    const att = await cosignSignature(store, builds[0]!.image.root.digest, 'att 1', 'att');
+    const absent = await cosignSignature(store, digestOf('no such image'), 'sig of an image copied elsewhere');
+    const result = await store.gc();
+    assert.deepEqual(result.droppedTags, [builds[0]!.tag, cosignTag(builds[0]!.image.root.digest, 'att')].sort());
+    assert.deepEqual(result.dropped, []);
+    const again = await LayoutStore.open(dir);
+    assert.deepEqual(
+      (await again.listTags()).sort(),
+      ['latest', 'stable', builds[1]!.tag, builds[2]!.tag, cosignTag(digestOf('no such image'), 'sig')].sort(),
+    );
+    const present = new Set(fs.readdirSync(join(dir, 'blobs', 'sha256')).map((h) => `sha256:${h}`));
+    for (const d of [builds[0]!.image.root.digest, ...builds[0]!.image.blobs.keys(), builds[0]!.sig.digest, att.digest]) {
+      assert.equal(present.has(d), false, `${d} is collected`);
+    }
+    for (const b of builds.slice(1)) {
+      for (const d of [...b.image.blobs.keys(), b.sig.digest, ...children(b.sig)]) assert.ok(present.has(d), `${d} was collected`);
+    }
+    for (const d of [absent.digest, ...children(absent)]) assert.ok(present.has(d), `${d} was collected`);
+    const twice = await again.gc();
+    assert.deepEqual([twice.droppedTags, twice.removed], [[], []]);
+  });
+
+  it("a live writer's list keeps a referrer of an image no entry names; once it closes, gc drops both", async () => {
+    const dir = join(await tempDir(), 'img');
+    const writer = await LayoutStore.open(dir, { create: true });
+    const image = await makeImage(writer, { seed: 7 });
+    const att = await makeReferrer(writer, image.root, 'application/vnd.example.att', 'att');
+    // The writer wrote the image and its attestation, and has not tagged the image yet.
+    const path = join(dir, 'index.json');
+    const index = JSON.parse(fs.readFileSync(path, 'utf8')) as { manifests: Array<{ digest: string }> };
+    index.manifests = index.manifests.filter((m) => m.digest !== image.root.digest);
+    fs.writeFileSync(path, JSON.stringify(index));
+    const during = await (await LayoutStore.open(dir)).gc();
+    assert.deepEqual([during.dropped, during.removed], [[], []]);
+    assert.deepEqual(
+      (JSON.parse(fs.readFileSync(path, 'utf8')) as { manifests: Array<{ digest: string }> }).manifests.map((m) => m.digest),
+      [att.digest],
+    );
+    await writer.close();
+    const after = await (await LayoutStore.open(dir)).gc();
+    assert.deepEqual(after.dropped, [att.digest]);
+    assert.ok(after.removed.includes(image.root.digest) && after.removed.includes(att.digest));
+  });
+
+  it('gc fails on a damaged untagged manifest that names a subject, as on any damaged entry, and drops nothing', async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    const old = await makeImage(store, { tag: 'app', seed: 1 });
+    const att = await makeReferrer(store, old.root, 'application/vnd.example.att', 'att');
+    await makeImage(store, { tag: 'app', seed: 2 });
+    await store.close(); // its writer's list would keep the attestation
+    // Still JSON naming its subject, no longer what its digest says.
+    const doc = JSON.parse(new TextDecoder().decode(att.bytes)) as { annotations: Record<string, string> };
+    doc.annotations['org.example.changed'] = 'yes';
+    fs.writeFileSync(join(dir, 'blobs', 'sha256', digestHex(att.digest)), JSON.stringify(doc));
+    const before = fs.readFileSync(join(dir, 'index.json'), 'utf8');
+    const blobs = fs.readdirSync(join(dir, 'blobs', 'sha256')).sort();
+    await assert.rejects((await LayoutStore.open(dir)).gc(), (e: unknown) => isProvenantError(e, 'DIGEST_MISMATCH'));
+    assert.equal(fs.readFileSync(join(dir, 'index.json'), 'utf8'), before);
+    assert.deepEqual(fs.readdirSync(join(dir, 'blobs', 'sha256')).sort(), blobs);
   });
 
   it('says a blob missing under a reader may have been removed by a gc, only when one may have run', async () => {
@@ -855,3 +955,22 @@ describe('LayoutStore with a linked folder of its own', () => {
     await store.close();
   });
 });
+
+/** The digests a manifest's config and layers name. */
+function children(stored: Stored): Digest[] {
+  return stored.kind === 'manifest' ? [stored.manifest.config.digest, ...stored.manifest.layers.map((l) => l.digest)] : [];
+}
+
+/** A signature as cosign 2 stores one: a manifest without a subject, under the tag sha256-<hex>.sig (or .att). */
+async function cosignSignature(store: LayoutStore, subject: Digest, payload: string, suffix: 'sig' | 'att' = 'sig'): Promise<Stored> {
+  const put = async (bytes: Uint8Array, mediaType: string) => {
+    const d = { mediaType, digest: digestOf(bytes), size: bytes.byteLength };
+    await store.putBlob(bytesSource(d, bytes));
+    return d;
+  };
+  const config = await put(new TextEncoder().encode('{}'), MediaType.OciEmpty);
+  const layer = await put(new TextEncoder().encode(payload), 'application/vnd.dev.cosign.simplesigning.v1+json');
+  const stored = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: [layer] }));
+  await store.putManifest(stored, { tags: [cosignTag(subject, suffix)] });
+  return stored;
+}

@@ -1,4 +1,7 @@
-/** `provenant gc oci:DIR`: unreferenced blobs and partial files of a layout, deleted. */
+/**
+ * `provenant gc oci:DIR`: the referrers of images nothing else keeps, dropped from index.json;
+ * then unreferenced blobs and partial files of a layout, deleted.
+ */
 import { ProvenantError } from '../../errors.ts';
 import { parseLocation } from '../../ref/location.ts';
 import { LayoutStore } from '../../store/layout.ts';
@@ -9,7 +12,7 @@ import { FORMAT_FLAG, formatOf, positional, writeJson } from '../options.ts';
 import { warningLogger } from '../visible.ts';
 
 export const spec: CommandSpec = {
-  summary: 'delete the blobs of an OCI layout that nothing references, and partial files of interrupted writes',
+  summary: "delete a layout's unreferenced blobs and partial writes, first dropping from index.json referrers of images nothing keeps",
   usage: 'provenant gc oci:DIR',
   prints: 'result',
   flags: { format: FORMAT_FLAG },
@@ -49,10 +52,15 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   try {
     const r = await store.gc({ logger: warningLogger(io) });
     const mb = (n: number) => (n / 1e6).toFixed(1);
+    // What went from index.json is said: cosign's tags are tags, and `tags` no longer lists them.
+    const dropped = [
+      ...(r.dropped.length > 0 ? [`${r.dropped.length} untagged referrer(s)`] : []),
+      ...(r.droppedTags.length > 0 ? [`${r.droppedTags.length} cosign tag(s) (${r.droppedTags.join(', ')})`] : []),
+    ];
     if (format === 'json') writeJson(io, r);
     else
       io.stdout.write(
-        `removed ${r.removed.length} blob(s) (${mb(r.removedBytes)} MB) and ${r.partials.count} partial file(s) (${mb(r.partials.bytes)} MB)${r.dropped.length > 0 ? `; dropped ${r.dropped.length} untagged referrer(s) of images no tag names from index.json` : ''}\n`,
+        `removed ${r.removed.length} blob(s) (${mb(r.removedBytes)} MB) and ${r.partials.count} partial file(s) (${mb(r.partials.bytes)} MB)${dropped.length > 0 ? `; dropped from index.json ${dropped.join(' and ')} of images in the layout that nothing else keeps` : ''}\n`,
       );
   } finally {
     await store.close();

@@ -49,7 +49,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     load: () => import('./fix.ts'),
   },
   gc: {
-    summary: 'delete the blobs of an OCI layout that nothing references, and partial files of interrupted writes',
+    summary: "delete a layout's unreferenced blobs and partial writes, first dropping from index.json referrers of images nothing keeps",
     load: () => import('./gc.ts'),
   },
   'generate-key-pair': {
