@@ -79,7 +79,7 @@ const WORKFLOW_HINT = 'a job calls a reusable workflow: owner/repo/.github/workf
 export function parseUses(value: string, context?: UsesContext): UsesTarget {
   const target = parseAny(value);
   if (context === 'job') checkJob(value, target);
-  else if (context === 'step' && target.kind === 'action' && target.path !== undefined && WORKFLOW_FILE.test(target.path)) {
+  else if (context === 'step' && target.kind !== 'docker' && WORKFLOW_FILE.test(target.path ?? '')) {
     throw invalid(value, 'a reusable workflow is called by a job (jobs.<id>.uses), not by a step', WORKFLOW_HINT);
   }
   return target;
@@ -92,7 +92,13 @@ function parseAny(value: string): UsesTarget {
   // `# ref` comment this value's pin is written with.
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it looks for
   if (/[\s\u0000-\u001f\u007f]/.test(value)) throw invalid(value, 'it holds whitespace or a control character');
-  if (value.startsWith('./')) return { kind: 'local', path: value.slice(2) };
+  if (value.startsWith('./')) {
+    const path = value.slice(2);
+    // A folder of this repository's checkout: `..` would reach out of it (and `./a/../../x` too),
+    // and `.` names the same folder another way. `./` alone is the repository's root action.
+    if (path.split('/').some((p) => p === '.' || p === '..')) throw invalid(value, 'its path has a . or .. segment');
+    return { kind: 'local', path };
+  }
   if (value.startsWith('docker://')) return parseDocker(value);
   const at = value.indexOf('@');
   if (at < 0) throw invalid(value, 'it has no @ref', 'add the tag, branch or commit SHA: owner/repo@v1');

@@ -218,13 +218,18 @@ describe('provenant pin --check, before anything is resolved', () => {
     assert.match(named.stderr, /no workflow or action files found in conf\n/);
   });
 
-  it("refuses a job's uses: that is not a reusable workflow file, and a path that climbs, at its line", async () => {
+  it("refuses a job's uses: that is not a reusable workflow file, a step's that is one, and a path that climbs, at its line", async () => {
     const dir = await temp();
     await mkdir(join(dir, '.github', 'workflows'), { recursive: true });
     const cases = [
       ['    uses: docker://alpine:3.20', /docker:\/\/ image runs as a step.* \(\.github\/workflows\/ci\.yml:3:11\)/],
       ['    uses: acme/checkout@v1', /needs the workflow file's path.* \(\.github\/workflows\/ci\.yml:3:11\)/],
       ['    steps:\n      - uses: acme/checkout/../x@v1', /\. or \.\. segment \(\.github\/workflows\/ci\.yml:4:15\)/],
+      // A local target is held to the same rules: a step calls no reusable workflow, and its path
+      // does not climb out of the checkout.
+      ['    steps:\n      - uses: ./.github/workflows/reuse.yml', /called by a job.* \(\.github\/workflows\/ci\.yml:4:15\)/],
+      ['    steps:\n      - uses: ./../outside', /\. or \.\. segment \(\.github\/workflows\/ci\.yml:4:15\)/],
+      ['    steps:\n      - uses: ./a/../../x', /\. or \.\. segment \(\.github\/workflows\/ci\.yml:4:15\)/],
     ] as const;
     for (const [job, error] of cases) {
       await writeFile(join(dir, '.github', 'workflows', 'ci.yml'), `jobs:\n  a:\n${job}\n`);

@@ -99,10 +99,26 @@ describe('parseUses', () => {
     for (const value of ['acme/setup@v1', 'acme/tools/lint@v1', './.github/actions/hello', 'docker://alpine:3.20']) {
       assert.doesNotThrow(() => parseUses(value, 'step'), value);
     }
-    assert.throws(
-      () => parseUses(file, 'step'),
-      (e) => isProvenantError(e, 'INVALID_REFERENCE') && /called by a job/.test(e.message),
-    );
+    for (const value of [file, './.github/workflows/build.yml', './.github/workflows/build.yaml']) {
+      assert.throws(
+        () => parseUses(value, 'step'),
+        (e) => isProvenantError(e, 'INVALID_REFERENCE') && /called by a job/.test(e.message),
+        value,
+      );
+    }
+    // A local path stays inside the checkout, in any context.
+    for (const value of ['./../outside', './a/../../x', './.', './a/./b', './.github/workflows/../../x.yml']) {
+      for (const context of ['step', 'job', undefined] as const) {
+        assert.throws(
+          () => parseUses(value, context),
+          (e) => isProvenantError(e, 'INVALID_REFERENCE') && /\. or \.\. segment/.test(e.message),
+          `${value} ${context}`,
+        );
+      }
+    }
+    // The repository's root action, and a folder whose name starts with dots, are paths inside it.
+    assert.deepEqual(parseUses('./', 'step'), { kind: 'local', path: '' });
+    assert.deepEqual(parseUses('./..hidden/x', 'step'), { kind: 'local', path: '..hidden/x' });
     // Without a context, either is read.
     assert.equal(parseUses(file).kind, 'action');
     assert.equal(parseUses('docker://alpine:3.20').kind, 'docker');
