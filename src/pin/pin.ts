@@ -82,6 +82,14 @@ export interface PinEntry {
    * also uses outside `uses:`, which are left for a person.
    */
   readonly rewritten: boolean;
+  /**
+   * The same value as {@link PinEntry.rewritten}, under its earlier name.
+   * (`pin --format json` has its own `written`: that entry is in a file this run wrote.)
+   *
+   * @deprecated Use {@link PinEntry.rewritten}; the name `written` says "on disk", which
+   *   {@link pinWorkflows}, which writes nothing, cannot know.
+   */
+  readonly written: boolean;
   /** What happened to the line's `# ref` comment. */
   readonly comment: CommentChange;
   /** Things a person should know: a branch was pinned, a version comment is missing, ... */
@@ -154,7 +162,7 @@ export async function pinWorkflows(options: PinOptions): Promise<PinResult> {
       const entry = entries[e]!;
       const comment = comments[i]!;
       const notes = comment === 'none' ? [...entry.notes, 'no room for a # comment on this line'] : entry.notes;
-      entries[e] = { ...entry, rewritten: true, comment, notes };
+      entries[e] = { ...entry, rewritten: true, written: true, comment, notes };
     });
     if (text !== f.text) checkRewrite(f, text, entries);
     results.push({
@@ -593,7 +601,7 @@ function planSite(site: UsesSite, lookup: Lookup | undefined): { entry: PinEntry
   const t = site.target;
   const base = { file: site.file, line: site.line, column: site.column, context: site.context, old: site.value };
   const left = (kind: PinKind, pinned: boolean, notes: string[] = []): { entry: PinEntry; replacement: undefined } => ({
-    entry: { ...base, kind, new: undefined, pinned, rewritten: false, comment: 'none', notes },
+    entry: { ...base, kind, new: undefined, pinned, rewritten: false, written: false, comment: 'none', notes },
     replacement: undefined,
   });
   if (t.kind === 'local') return left('local', true);
@@ -638,7 +646,7 @@ function planSite(site: UsesSite, lookup: Lookup | undefined): { entry: PinEntry
     );
   }
   return {
-    entry: { ...base, kind, new: value, pinned: false, rewritten: false, comment: 'none', notes },
+    entry: { ...base, kind, new: value, pinned: false, rewritten: false, written: false, comment: 'none', notes },
     replacement: { site, value, label },
   };
 }

@@ -163,6 +163,11 @@ jobs:
           [24, 11, 'tag', false, true, 'added'],
         ],
       );
+      // `written`, the field's name before `rewritten`, is kept (deprecated) with the same value.
+      assert.deepEqual(
+        ci.map((e) => e.written),
+        ci.map((e) => e.rewritten),
+      );
       assert.equal(ci[0]!.old, 'acme/checkout@v4');
       assert.equal(ci[0]!.new, `acme/checkout@${checkout.commits[1]}`);
       assert.equal(ci[8]!.context, 'job');
@@ -384,6 +389,7 @@ jobs:
     const result = await pinWorkflows({ dir, paths: ['w.yml'], gitBase: remotes.base });
     const [block, plain] = result.files[0]!.entries;
     assert.equal(block!.rewritten, false);
+    assert.equal(block!.written, false);
     assert.equal(block!.new, `acme/checkout@${checkout.commits[1]}`);
     assert.match(block!.notes.join(), /block scalar/);
     assert.equal(plain!.rewritten, true);
