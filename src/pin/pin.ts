@@ -12,7 +12,7 @@ import { openLocation, type RegistryOpenOptions } from '../store/open.ts';
 import { lsRemote, type RemoteRefs, type ResolvedRef, resolveRef } from './git.ts';
 import { applyReplacements, type CommentChange, type Replacement } from './rewrite.ts';
 import { scanUses, type UsesSite } from './scan.ts';
-import { type ActionTarget, COMMIT_SHA, type DockerTarget, formatAction, formatDocker } from './uses.ts';
+import { type ActionTarget, COMMIT_SHA, type DockerTarget, formatAction, formatDocker, type UsesContext } from './uses.ts';
 
 /** Where `git ls-remote` looks for `owner/repo` when no base is given. */
 export const DEFAULT_GIT_BASE = 'https://github.com';
@@ -65,7 +65,7 @@ export interface PinEntry {
   readonly line: number;
   readonly column: number;
   /** A step's action, or a job's reusable workflow. */
-  readonly context: 'step' | 'job';
+  readonly context: UsesContext;
   readonly kind: PinKind;
   /** The value as it is now. */
   readonly old: string;

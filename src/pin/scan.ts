@@ -1,6 +1,6 @@
 import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit, type YAMLMap } from 'yaml';
 import { ProvenantError } from '../errors.ts';
-import { parseUses, type UsesTarget } from './uses.ts';
+import { parseUses, type UsesContext, type UsesTarget } from './uses.ts';
 
 /** How a `uses:` value is written in the YAML source. */
 export type ScalarStyle = 'plain' | 'single' | 'double' | 'block';
@@ -13,7 +13,7 @@ export interface UsesSite {
   readonly line: number;
   readonly column: number;
   /** A step's `uses` (an action), or a job's `uses` (a reusable workflow). */
-  readonly context: 'step' | 'job';
+  readonly context: UsesContext;
   /** The value after YAML unquoting. */
   readonly value: string;
   readonly target: UsesTarget;
@@ -158,7 +158,7 @@ class Walker {
     }
   }
 
-  site(node: Node, context: 'step' | 'job'): void {
+  site(node: Node, context: UsesContext): void {
     if (!isScalar(node) || typeof node.value !== 'string' || node.range === undefined || node.range === null) {
       throw this.#shape(node, 'uses must be a string');
     }
