@@ -20,14 +20,14 @@ import { type Attested, type StatementSource, storeAttestations } from '../attes
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
-import { COSIGN_TAG_RE, descriptorOf, encodeJson, parseStored, type Stored, type StoredManifest, subjectOf } from '../oci/content.ts';
+import { descriptorOf, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
-import { formatPlatform, isUnknownPlatform, normalizePlatform } from '../oci/platform.ts';
+import { formatPlatform, isUnknownPlatform, normalizePlatform, platformMatches } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex, type Platform } from '../oci/types.ts';
 import type { ContentStore, ReferrersOptions } from '../store/types.ts';
 import { blobIn, copyImage, mountSources } from './copy.ts';
-import { isAttachedEntry } from './index-entries.ts';
+import { attachmentOf, isAttachedEntry } from './index-entries.ts';
 
 /** One image to merge: a platform manifest, or an index of runnable images (what `build --arch` writes). */
 export interface IndexSource {
@@ -133,8 +133,9 @@ export async function createIndex(
   const unique = onceEach(found);
   assertDistinct(unique);
   for (const a of options.entryAnnotations ?? []) {
-    const want = a.platform === undefined ? undefined : formatPlatform(normalizePlatform(a.platform));
-    if (want !== undefined && !unique.some((f) => formatPlatform(normalizePlatform(f.entry.platform)) === want)) {
+    const wanted = a.platform;
+    if (wanted !== undefined && !unique.some((f) => platformMatches(wanted, f.entry.platform))) {
+      const want = formatPlatform(normalizePlatform(wanted));
       throw new ProvenantError('USAGE', `the annotation ${a.key} is for ${want}, and no source holds a ${want} image`, {
         hint: `the platforms merged: ${unique.map((f) => formatPlatform(f.entry.platform)).join(', ')}`,
       });
@@ -181,8 +182,7 @@ export async function createIndex(
 
 /** `entry` with the annotations of `set` that are for its platform set over its own. */
 function annotateEntry<T extends Descriptor & { platform: Platform }>(entry: T, set: readonly EntryAnnotation[]): T {
-  const key = (p: Platform): string => formatPlatform(normalizePlatform(p));
-  const mine = set.filter((a) => a.platform === undefined || key(a.platform) === key(entry.platform));
+  const mine = set.filter((a) => a.platform === undefined || platformMatches(a.platform, entry.platform));
   if (mine.length === 0) return entry;
   const annotations = { ...entry.annotations };
   for (const a of mine) {
@@ -267,7 +267,9 @@ async function platformOf(store: ContentStore, manifest: Stored, target: string,
   const text = (k: string): string | undefined => (typeof doc[k] === 'string' && doc[k] !== '' ? (doc[k] as string) : undefined);
   const os = text('os');
   const architecture = text('architecture');
-  // BuildKit's attestation manifests have an image's shape, and say unknown/unknown in their config.
+  // BuildKit's attestation manifests have an image's shape (in-toto layers), and say
+  // unknown/unknown in their config, as their index entry does: that rules them out, as it rules
+  // out the entry (isAttachedEntry).
   if (isUnknownPlatform({ os: os ?? '', architecture: architecture ?? '' })) throw notRunnable(at, 'it is a BuildKit attestation manifest');
   if (os === undefined || architecture === undefined) {
     throw new ProvenantError('INVALID_MANIFEST', `the config of ${at} names no os and architecture`, { where: at });
@@ -280,28 +282,6 @@ async function platformOf(store: ContentStore, manifest: Stored, target: string,
   const features = doc['os.features'];
   if (Array.isArray(features) && features.length > 0 && features.every((x) => typeof x === 'string')) platform['os.features'] = features;
   return platform;
-}
-
-/**
- * What a manifest with an image's shape (an image config) is when it is attached to an image
- * rather than runnable, or undefined: cosign 2's `.sig`/`.att` images (named by their tag, or by
- * their layers: simple-signing payloads, DSSE envelopes), BuildKit's attestation manifests (in-toto
- * layers), and anything with a subject. Inside an index {@link isAttachedEntry} tells them apart
- * by their entries; named as a source, a manifest has no entry, so it is judged by what it holds.
- */
-function attachmentOf(manifest: StoredManifest, target: string): string | undefined {
-  const tag = COSIGN_TAG_RE.exec(target);
-  if (tag !== null) {
-    const what = tag[3] === 'sig' ? 'signature' : tag[3] === 'att' ? 'attestation' : 'SBOM';
-    return `the cosign ${what} of ${tag[1]}:${tag[2]}`;
-  }
-  const m = manifest.manifest;
-  if (m.subject !== undefined) return `an artifact about ${m.subject.digest}`;
-  const every = (type: string): boolean => m.layers.length > 0 && m.layers.every((l) => l.mediaType === type);
-  if (every(ArtifactType.CosignSimpleSigning)) return 'a cosign signature';
-  if (every(ArtifactType.DsseEnvelope)) return 'a cosign attestation';
-  if (every(MediaType.InToto)) return 'a BuildKit attestation manifest';
-  return undefined;
 }
 
 function notRunnable(at: string, why: string): ProvenantError {

@@ -9,7 +9,7 @@ import { ArtifactType, isBuildkitAttestation, STATEMENT_LIMIT } from '../../src/
 import type { AttestationMode } from '../../src/attest/storage.ts';
 import { type BuildResult, buildImage, writeBuild } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
-import { describeBuild, describeIndex } from '../../src/builder/describe.ts';
+import { type DescribeOptions, describeBuild, describeIndex } from '../../src/builder/describe.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { createIndex } from '../../src/image/index-create.ts';
 import { bytesSource } from '../../src/io/types.ts';
@@ -59,10 +59,9 @@ async function build(archs: string[]): Promise<BuildResult> {
   return result;
 }
 
-/** Builds `archs` and writes it with SBOMs and provenance in `mode` to `store` as `tag`. */
-async function buildInto(archs: string[], store: ContentStore, tag: string, mode: AttestationMode = 'referrers'): Promise<Digest> {
-  const result = await build(archs);
-  const options = {
+/** How every build here is described: the same inputs give the same statements. */
+function describing(): DescribeOptions {
+  return {
     imageName: 'example/app',
     configPath,
     toolVersion: '0.0.0-test',
@@ -70,8 +69,18 @@ async function buildInto(archs: string[], store: ContentStore, tag: string, mode
     builderId: 'https://example.test/builder',
     fromLock: false,
   };
-  const attested = describeBuild(result, options);
-  const index = describeIndex(result, options);
+}
+
+/** The in-toto statements about the first platform image of a build of `archs`. */
+async function statementsFor(archs: string[]) {
+  return describeBuild(await build(archs), describing())[0]!.statements;
+}
+
+/** Builds `archs` and writes it with SBOMs and provenance in `mode` to `store` as `tag`. */
+async function buildInto(archs: string[], store: ContentStore, tag: string, mode: AttestationMode = 'referrers'): Promise<Digest> {
+  const result = await build(archs);
+  const attested = describeBuild(result, describing());
+  const index = describeIndex(result, describing());
   if (index !== undefined) attested.push(index);
   return (await writeBuild(result, store, [tag], { attestations: { attested, mode } })).digest;
 }
@@ -420,14 +429,7 @@ describe('createIndex: refusals', () => {
     const platform = index.kind === 'index' ? index.index.manifests[0]!.digest : digest;
     const signer = new KeySigner(generateSigningKeyPair().privateKey);
     await signImage(src, platform, { signer, dockerReference: 'example/app', storages: ['cosign'] });
-    const statements = describeBuild(await build(['x86_64']), {
-      imageName: 'example/app',
-      configPath,
-      toolVersion: '0.0.0-test',
-      sourceDateEpoch: EPOCH,
-      builderId: 'https://example.test/builder',
-      fromLock: false,
-    })[0]!.statements;
+    const statements = await statementsFor(['x86_64']);
     await attestImage(src, platform, statements.slice(0, 1), { signer, storage: 'cosign' });
     const hex = platform.slice('sha256:'.length);
     for (const [suffix, what] of [
@@ -630,14 +632,7 @@ describe('createIndex across stores: a layout and a registry, signed before and 
     ] as const) {
       const digest = await platformOf(store, index);
       platforms.push(digest);
-      const statements = describeBuild(await build([arch]), {
-        imageName: 'example/app',
-        configPath,
-        toolVersion: '0.0.0-test',
-        sourceDateEpoch: EPOCH,
-        builderId: 'https://example.test/builder',
-        fromLock: false,
-      })[0]!.statements;
+      const statements = await statementsFor([arch]);
       await attestImage(store, digest, statements, { signer, storage: 'referrers' });
       await attestImage(store, digest, statements.slice(0, 1), { signer, storage: 'cosign' });
       await signImage(store, digest, { signer, dockerReference: 'example/app' });
