@@ -37,6 +37,13 @@ export interface CopyOptions extends OperationOptions {
   keepAsRoot?: boolean;
   /** Also copy signatures and attestations: OCI referrers and cosign `sha256-<hex>.*` tags. */
   withReferrers?: boolean;
+  /**
+   * Which of the source's OCI referrers `withReferrers` brings: those this returns true for, given
+   * each with the digest it refers to (all when absent). One left out is neither copied nor read,
+   * and neither are its own referrers. `index create --attestations buildkit` leaves out the
+   * attestation referrers it writes again as entries of the index.
+   */
+  referrerFilter?: ((referrer: Descriptor, subject: Digest) => boolean) | undefined;
   /** Parallel blob transfers (default 4). */
   concurrency?: number;
   /**
@@ -227,7 +234,7 @@ async function anythingToCarry(ctx: CopyContext, subjects: readonly Digest[]): P
   ctx.referrersRead = new Map();
   for (const subject of subjects) {
     if (ctx.referrersRead.has(subject)) continue;
-    const found = await ctx.src.referrers(subject, ctx.options);
+    const found = await referrersOf(ctx.src, subject, ctx.options);
     ctx.referrersRead.set(subject, found);
     if (found.length > 0) return true;
   }
@@ -238,6 +245,13 @@ async function anythingToCarry(ctx: CopyContext, subjects: readonly Digest[]): P
     const m = COSIGN_TAG_RE.exec(tag);
     return m !== null && copied.has(`${m[1]}:${m[2]}`);
   });
+}
+
+/** The source's referrers of `subject` that {@link CopyOptions.referrerFilter} lets through: every referrer the copy reads is read here. */
+async function referrersOf(src: ContentStore, subject: Digest, options: CopyOptions): Promise<Descriptor[]> {
+  const found = await src.referrers(subject, options);
+  const keep = options.referrerFilter;
+  return keep === undefined ? found : found.filter((r) => keep(r, subject));
 }
 
 /**
@@ -282,7 +296,7 @@ async function selectPlatforms(
     const image = chosen[0]!;
     const asReferrers =
       options.withReferrers === true && attached.length > 0
-        ? new Set<string>((await src.referrers(image.digest, options)).map((d) => d.digest))
+        ? new Set<string>((await referrersOf(src, image.digest, options)).map((d) => d.digest))
         : new Set<string>();
     const left = attached.filter((m) => !asReferrers.has(m.digest));
     if (left.length > 0) {
@@ -398,7 +412,7 @@ async function copyReferrers(ctx: CopyContext, subjects: Digest[]): Promise<void
     let listed: Set<string> | undefined;
     const read = ctx.referrersRead?.get(subject);
     ctx.referrersRead?.delete(subject);
-    for (const ref of read ?? (await ctx.src.referrers(subject, ctx.options))) {
+    for (const ref of read ?? (await referrersOf(ctx.src, subject, ctx.options))) {
       if (visited.has(ref.digest)) continue;
       const stored = await ctx.src.getManifest(ref.digest, ctx.options);
       const digests = await copyTree(ctx, stored, false);

@@ -25,7 +25,7 @@ import type { Digest } from '../oci/digest.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform, isUnknownPlatform, normalizePlatform, platformMatches } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex, type Platform } from '../oci/types.ts';
-import type { ContentStore, ReferrersOptions } from '../store/types.ts';
+import type { ContentStore } from '../store/types.ts';
 import { blobIn, copyImage, mountSources } from './copy.ts';
 import { attachmentOf, isAttachedEntry } from './index-entries.ts';
 
@@ -157,8 +157,15 @@ export async function createIndex(
   for (const f of unique) {
     throwIfAborted(options.signal);
     // Attestation referrers that `buildkit` re-creates as entries of the index are not copied as referrers too.
-    const from = mode === 'buildkit' ? hidingReferrers(f.source.store, f.entry.digest, ArtifactType.BuildkitAttestation) : f.source.store;
-    const copied = await copyImage(from, f.entry.digest, dst.store, copyOptions);
+    const image = f.entry.digest;
+    const copied = await copyImage(
+      f.source.store,
+      image,
+      dst.store,
+      mode === 'buildkit'
+        ? { ...copyOptions, referrerFilter: (r, subject) => subject !== image || r.artifactType !== ArtifactType.BuildkitAttestation }
+        : copyOptions,
+    );
     referrers += copied.referrers.length;
     cosignTags += copied.cosignTags.length;
     images.push(annotateEntry(f.entry, options.entryAnnotations ?? []));
@@ -371,27 +378,6 @@ function onceEach(found: readonly Found[]): Found[] {
     for (const a of f.attestations) if (!had.attestations.some((b) => b.digest === a.digest)) had.attestations.push(a);
   }
   return [...out.values()];
-}
-
-/**
- * `store` as it is, except that its referrers of `subject` leave out those of `artifactType`: what
- * copyImage is given so that it brings every other referrer (signatures, other artifacts, and their
- * cosign tags) and not those.
- */
-function hidingReferrers(store: ContentStore, subject: Digest, artifactType: string): ContentStore {
-  return new Proxy(store, {
-    get(target, prop) {
-      if (prop === 'referrers') {
-        return async (digest: Digest, options?: ReferrersOptions): Promise<Descriptor[]> => {
-          const found = await target.referrers(digest, options);
-          return digest === subject ? found.filter((r) => r.artifactType !== artifactType) : found;
-        };
-      }
-      // Bound to the store itself: its methods reach its private fields.
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
 }
 
 /**

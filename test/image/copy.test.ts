@@ -167,6 +167,40 @@ describe('copyImage between layouts', () => {
     );
   });
 
+  it('leaves out the referrers referrerFilter refuses, and theirs, and brings the rest', async () => {
+    const src = await layout();
+    const made = await makeImage(src, { tag: 'v1' });
+    const image = made.manifests[0]!;
+    const att = await makeReferrer(src, image, 'application/vnd.in-toto+json', 'attestation');
+    const sigOfAtt = await makeReferrer(src, att, 'application/vnd.dev.cosign.artifact.sig.v1+json', 'signature of it');
+    const sig = await makeReferrer(src, image, 'application/vnd.dev.cosign.artifact.sig.v1+json', 'signature');
+    const asked: Array<[string, string]> = [];
+    const dst = await layout();
+    const r = await copyImage(src, 'v1', dst, {
+      tags: ['v1'],
+      withReferrers: true,
+      referrerFilter: (referrer, subject) => {
+        asked.push([referrer.digest, subject]);
+        return referrer.artifactType !== 'application/vnd.in-toto+json';
+      },
+    });
+    assert.deepEqual(r.referrers, [sig.digest]);
+    assert.deepEqual(
+      (await dst.referrers(image.digest)).map((d) => d.digest),
+      [sig.digest],
+    );
+    assert.equal(await dst.resolve(att.digest), undefined);
+    assert.equal(await dst.resolve(sigOfAtt.digest), undefined);
+    // Asked about each referrer of the image with its subject; the attestation's own never read.
+    assert.deepEqual(
+      asked.sort(),
+      [
+        [att.digest, image.digest],
+        [sig.digest, image.digest],
+      ].sort(),
+    );
+  });
+
   it('brings cosign sha256-<hex>.sig tags along with --with-referrers', async () => {
     const src = await layout();
     const made = await makeImage(src, { tag: 'v1' });
