@@ -132,7 +132,9 @@ export async function createIndex(
   }
   const unique = onceEach(found);
   assertDistinct(unique);
+  // Every entry annotation is checked before the first image is copied, so a wrong one writes nothing.
   for (const a of options.entryAnnotations ?? []) {
+    if (a.key === '') throw new ProvenantError('USAGE', 'an annotation of the image entries needs a key');
     const wanted = a.platform;
     if (wanted !== undefined && !unique.some((f) => platformMatches(wanted, f.entry.platform))) {
       const want = formatPlatform(normalizePlatform(wanted));
@@ -192,10 +194,7 @@ function annotateEntry<T extends Descriptor & { platform: Platform }>(entry: T, 
   const mine = set.filter((a) => a.platform === undefined || platformMatches(a.platform, entry.platform));
   if (mine.length === 0) return entry;
   const annotations = { ...entry.annotations };
-  for (const a of mine) {
-    if (a.key === '') throw new ProvenantError('USAGE', 'an annotation needs a key');
-    annotations[a.key] = a.value;
-  }
+  for (const a of mine) annotations[a.key] = a.value;
   return { ...entry, annotations };
 }
 

@@ -332,6 +332,13 @@ describe('createIndex: as docker buildx imagetools create takes them', () => {
       ),
       (err: unknown) => isProvenantError(err, 'USAGE') && /no source holds a linux\/s390x image/.test(err.message),
     );
+    // An entry annotation without a key is refused before anything is copied.
+    const dst = await layout();
+    await assert.rejects(
+      createIndex([{ store: src, target: 'both' }], { store: dst, tags: ['v1'] }, { entryAnnotations: [{ key: '', value: 'v' }] }),
+      (err: unknown) => isProvenantError(err, 'USAGE') && /needs a key/.test(err.message),
+    );
+    for (const m of index.index.manifests) assert.equal(await dst.resolve(m.digest), undefined, m.digest);
   });
 });
 
