@@ -154,11 +154,34 @@ describe('provenant index create', () => {
       ['manifest:k=v', /would change the platform images/],
       ['index-descriptor:k=v', /no descriptor of it/],
       ['idx:k=v', /"idx" cannot be used here/],
+      // A platform list in brackets, which buildx does not read either: refused whole, not blamed in fragments.
+      [
+        'manifest-descriptor[linux/amd64,linux/arm64]:k=v',
+        /--annotation "manifest-descriptor\[linux\/amd64,linux\/arm64\]:k=v": "manifest-descriptor\[linux\/amd64,linux\/arm64\]" names several platforms[\s\S]*hint: give each platform its own type: manifest-descriptor\[linux\/amd64\],manifest-descriptor\[linux\/arm64\]:k=VALUE/,
+      ],
     ] as const) {
       const refused = await provenant(['index', 'create', ref('typed-x'), ref('amd64'), '--annotation', given]);
       assert.equal(refused.status, 2, given);
       assert.match(refused.stderr, why);
     }
+    // What that hint says to write is read: one annotation on each platform's entry.
+    const each = await provenant([
+      'index',
+      'create',
+      ref('typed-each'),
+      ref('amd64'),
+      ref('arm64'),
+      '--annotation',
+      'manifest-descriptor[linux/amd64],manifest-descriptor[linux/arm64]:org.example.k=v',
+      '--format',
+      'json',
+    ]);
+    assert.equal(each.status, 0, each.stderr);
+    const eachOut = JSON.parse(each.stdout) as { index: { manifests: { annotations?: Record<string, string> }[] } };
+    assert.deepEqual(
+      eachOut.index.manifests.map((m) => m.annotations),
+      [{ 'org.example.k': 'v' }, { 'org.example.k': 'v' }],
+    );
   });
 
   it('verify on a merged index whose images are signed, and not it, points at --platform', async () => {

@@ -53,6 +53,8 @@ interface Annotations {
 // [PLATFORM]. A key's own colon after a dotted name (com.example:x) is no type.
 const TYPED = /^([a-z-]+(?:\[[^\]]*\])?(?:,[a-z-]+(?:\[[^\]]*\])?)*):(.+)$/s;
 const TYPE = /^([a-z-]+)(?:\[([^\]]*)\])?$/;
+// The commas between types, not one inside a type's [...].
+const TYPE_SEPARATOR = /,(?![^[]*\])/;
 
 /**
  * `KEY=VALUE` pairs, for the index; `index:KEY=VALUE` the same, and
@@ -70,8 +72,18 @@ function parseAnnotations(values: readonly string[]): Annotations {
     const value = v.slice(at + 1);
     const typed = TYPED.exec(v.slice(0, at));
     const key = typed?.[2] ?? v.slice(0, at);
-    for (const type of typed?.[1]?.split(',') ?? ['index']) {
+    for (const type of typed?.[1]?.split(TYPE_SEPARATOR) ?? ['index']) {
       const [, name, platformText] = TYPE.exec(type) ?? [];
+      if (platformText?.includes(',')) {
+        // buildx reads one platform between the brackets (util/buildflags ParseAnnotations); a
+        // list would be read by neither, so it is refused as a whole rather than in pieces.
+        throw new ProvenantError('USAGE', `--annotation ${JSON.stringify(v)}: "${type}" names several platforms; a type takes one`, {
+          hint: `give each platform its own type: ${platformText
+            .split(',')
+            .map((p) => `${name}[${p.trim()}]`)
+            .join(',')}:${key}=VALUE`,
+        });
+      }
       if (name === 'index' && platformText === undefined) {
         if (seen.has(`index|${key}`)) throw new ProvenantError('USAGE', `--annotation ${key} is given twice`);
         seen.add(`index|${key}`);
