@@ -120,17 +120,18 @@ const URL_LIKE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 const SCHEMED = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 
 /**
- * An included file's relative repositories and keys, rewritten relative to the root file's
- * folder (which the build resolves them against): each path in a file is relative to that file's
- * folder, as its `include` is. apko resolves all of them against its working directory, the
- * includes too. Absolute paths and URLs are left as written, and so is everything when the two
- * folders are one.
+ * An included file's relative repositories and keys (`part`, its own and its includes', all
+ * relative to `folder`), rewritten relative to `toFolder`, the including file's: applied at each
+ * level, they end relative to the root file's folder, which the build resolves them against. Each
+ * path in a file is relative to that file's folder, as its `include` is. apko resolves all of them
+ * against its working directory, the includes too. Absolute paths and URLs are left as written,
+ * and so is everything when the two folders are one.
  */
-function rebase(part: Part, folder: string, rootFolder: string): Part {
-  if (resolve(folder) === resolve(rootFolder)) return part;
+function rebase(part: Part, folder: string, toFolder: string): Part {
+  if (resolve(folder) === resolve(toFolder)) return part;
   const path = (p: string): string => {
     if (p === '' || SCHEMED.test(p) || isAbsolute(p)) return p;
-    const moved = relative(rootFolder, join(folder, p)) || '.';
+    const moved = relative(toFolder, join(folder, p)) || '.';
     const out = moved.startsWith('.') ? moved : `./${moved}`;
     return p.endsWith('/') && !out.endsWith('/') ? `${out}/` : out;
   };
@@ -225,7 +226,8 @@ export async function loadConfig(path: string, options: LoadConfigOptions): Prom
     const target = isAbsolute(part.include.path) ? part.include.path : join(dirname(file), part.include.path);
     const base = await load(target, part.include.at);
     chain.pop();
-    return merge(rebase(base, dirname(target), dirname(path)), part);
+    // The base's own includes were rebased to its folder already: each level adds one step.
+    return merge(rebase(base, dirname(target), dirname(file)), part);
   };
 
   const merged = await load(path, undefined);

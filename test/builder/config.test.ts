@@ -1130,6 +1130,28 @@ describe('include: relative repositories and keys', () => {
     assert.deepEqual(contents.keyring, ['./sub/inc/keys/a.rsa.pub', 'https://example.org/k.pub', './top.pub']);
   });
 
+  it("adds each nested include's folder once, at two and three levels", async () => {
+    const root = await tempDir();
+    await mkdir(join(root, 'a', 'b', 'c', 'keys'), { recursive: true });
+    await mkdir(join(root, 'a', 'b', 'repo'), { recursive: true });
+    await mkdir(join(root, 'a', 'b', 'c', 'repo'), { recursive: true });
+    await mkdir(join(root, 'a', 'repo'), { recursive: true });
+    await writeFile(join(root, 'a', 'b', 'c', 'keys', 'c.pub'), 'key');
+    const image = join(root, 'image.yaml');
+    await writeFile(image, 'include: a/a.yaml\n');
+    await writeFile(join(root, 'a', 'a.yaml'), 'include: b/b.yaml\ncontents: {repositories: [./repo]}\n');
+    await writeFile(join(root, 'a', 'b', 'b.yaml'), 'contents:\n  repositories: [./repo, ../up]\n  keyring: [./c/keys/c.pub]\n');
+    const two = await loadConfig(image, host);
+    assert.deepEqual(two.config.contents.repositories, ['./a/b/repo', './a/up', './a/repo']);
+    assert.deepEqual(two.config.contents.keyring, ['./a/b/c/keys/c.pub']);
+    await writeFile(join(root, 'a', 'b', 'b.yaml'), 'include: c/c.yaml\ncontents: {repositories: [./repo]}\n');
+    await writeFile(join(root, 'a', 'b', 'c', 'c.yaml'), 'contents:\n  repositories: [./repo]\n  keyring: [./keys/c.pub]\n');
+    const three = await loadConfig(image, host);
+    assert.deepEqual(three.config.contents.repositories, ['./a/b/c/repo', './a/b/repo', './a/repo']);
+    assert.deepEqual(three.config.contents.keyring, ['./a/b/c/keys/c.pub']);
+    await checkLocalSources(three, image, root, { repositories: true });
+  });
+
   it('names the line of the included file for a key or repository that is missing, and refuses a folder for a key', async () => {
     const root = await tempDir();
     await mkdir(join(root, 'sub', 'repo'), { recursive: true });
