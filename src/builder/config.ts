@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { isProvenantError, type ProvenantError } from '../errors.ts';
 import { isWithin, RefusedFile, readSmallFile } from '../io/files.ts';
 import { digestHex, digestOf } from '../oci/digest.ts';
+import { type DebSource, parseSourceLine } from '../pkg/deb/sources.ts';
 import { ConfigError, type ConfigLocation, MAX_YAML_BYTES } from '../yaml.ts';
 import { finish, merge } from './config-merge.ts';
 import { type Part, parsePart } from './config-schema.ts';
@@ -137,7 +138,7 @@ function rebase(part: Part, folder: string, toFolder: string): Part {
   };
   // `URL` or `@tag URL` (apk); a Debian line's keyrings are in `[signed-by=A,B]`.
   const repository = (r: string): string => {
-    if (/^\s*deb\s/.test(r)) {
+    if (isDebianLine(r)) {
       return r.replace(/(signed-by=)([^\s\]]+)/, (_m, key: string, list: string) => key + list.split(',').map(path).join(','));
     }
     const tagged = /^(\s*@\S+\s+)(\S+)(\s*)$/.exec(r);
@@ -315,7 +316,7 @@ const ECOSYSTEM_KEYS: Readonly<Record<string, readonly { key: string; set: (c: L
     {
       key: 'contents.keyring',
       set: (c) => c.contents.keyring.length > 0,
-      hint: "remove contents.keyring and name each source's keys in its line: deb [signed-by=KEYRING] URL SUITE COMPONENT... (a path relative to the configuration's folder, or an https URL; a line without signed-by is checked with Debian's archive keyring)",
+      hint: "remove contents.keyring and name each source's keys in its line: deb [signed-by=KEYRING] URL SUITE COMPONENT... (a path relative to the folder of the file that writes the line, or an https URL; a line without signed-by is checked with Debian's archive keyring)",
     },
   ],
 };
@@ -343,11 +344,14 @@ export function checkEcosystemKeys(loaded: LoadedConfig, configPath: string, eco
 }
 
 /**
- * Refuses a local `contents.keyring` entry that is not a file, and a local repository (of
- * `repositories` or `build_repositories`) that is not a folder, at the entry's line (in the file
- * that wrote it, an included one too), before the build reads them: the build would otherwise
- * fail naming only the root configuration. Relative paths are relative to `baseDir`, as the
- * build reads them. URLs, and Debian sources (which read no `keyring`), are left to the build.
+ * Refuses a local `contents.keyring` entry, or a Debian source's local `signed-by=` keyring, that
+ * is not a file, and a local repository (of `repositories` or `build_repositories`) that is not a
+ * folder, at the entry's line (in the file that wrote it, an included one too), before the build
+ * reads them: the build would otherwise fail naming only the root configuration. Relative paths
+ * are relative to `baseDir`, as the build reads them. URLs are left to the build, and so are a
+ * Debian image's `keyring`, which its sources do not read (refused by {@link checkEcosystemKeys}),
+ * and a Debian line that does not parse. A Debian source's keyrings are checked with or without
+ * `options.repositories`: the build reads them to check the lock against the indexes too.
  *
  * @throws ConfigError `NOT_FOUND` for a path with nothing there, `INVALID_CONFIG` for a key that
  *   is not a regular file or a repository that is not a folder, at the entry's place
@@ -359,7 +363,6 @@ export async function checkLocalSources(
   options: { repositories: boolean },
 ): Promise<void> {
   const { contents } = loaded.config;
-  if ([...contents.repositories, ...contents.buildRepositories].some((r) => /^\s*deb\s/.test(r))) return;
   const local = (location: string): string | undefined => {
     if (location.startsWith('file:')) {
       try {
@@ -370,39 +373,69 @@ export async function checkLocalSources(
     }
     return SCHEMED.test(location) ? undefined : resolve(baseDir, location);
   };
-  const check = async (key: string, location: string, want: 'file' | 'folder'): Promise<void> => {
+  type Want = 'key' | 'signed-by' | 'folder';
+  const missingHint: Record<Want, string> = {
+    key: 'the public key file',
+    'signed-by': 'the keyring file (binary .gpg or armored .asc)',
+    folder: "the repository's folder",
+  };
+  const check = async (key: string, location: string, want: Want): Promise<void> => {
     const path = local(location);
     if (path === undefined) return;
     const at = loaded.locations.get(key) ?? { file: configPath };
+    const what = want === 'signed-by' ? `the signed-by keyring ${path}` : path;
     let st: Stats;
     try {
       st = await stat(path);
     } catch (err) {
       const missing = ['ENOENT', 'ENOTDIR'].includes(String((err as NodeJS.ErrnoException).code));
       const why = missing ? 'does not exist' : `cannot be read (${err instanceof Error ? err.message : String(err)})`;
-      throw new ConfigError(missing ? 'NOT_FOUND' : 'IO', at, key, `${path} ${why}`, {
+      throw new ConfigError(missing ? 'NOT_FOUND' : 'IO', at, key, `${what} ${why}`, {
         cause: err,
-        hint: `a relative path is relative to the folder of the file that writes it; write the path of ${want === 'file' ? 'the public key file' : "the repository's folder"}, or an https URL`,
+        hint: `a relative path is relative to the folder of the file that writes it; write the path of ${missingHint[want]}, or an https URL`,
       });
     }
-    if (want === 'file' ? !st.isFile() : !st.isDirectory()) {
-      throw new ConfigError('INVALID_CONFIG', at, key, `${path} is not ${want === 'file' ? 'a regular file' : 'a folder'}`, {
-        hint:
-          want === 'file'
-            ? 'name each public key file on its own (keyring: [./keys/a.rsa.pub, ./keys/b.rsa.pub]), not the folder that holds them'
-            : "name the repository's folder, the one that holds a folder per architecture (x86_64/APKINDEX.tar.gz)",
+    if (want === 'folder' ? !st.isDirectory() : !st.isFile()) {
+      const hint: Record<Want, string> = {
+        key: 'name each public key file on its own (keyring: [./keys/a.rsa.pub, ./keys/b.rsa.pub]), not the folder that holds them',
+        'signed-by': 'name each keyring file on its own (signed-by=./keys/a.gpg,./keys/b.asc), not the folder that holds them',
+        folder: "name the repository's folder, the one that holds a folder per architecture (x86_64/APKINDEX.tar.gz)",
+      };
+      throw new ConfigError('INVALID_CONFIG', at, key, `${what} is not ${want === 'folder' ? 'a folder' : 'a regular file'}`, {
+        hint: hint[want],
       });
     }
   };
-  for (const [i, key] of contents.keyring.entries()) await check(`contents.keyring[${i}]`, key, 'file');
-  if (!options.repositories) return;
-  for (const [list, entries] of [
+  const lists = [
     ['contents.repositories', contents.repositories],
     ['contents.build_repositories', contents.buildRepositories],
-  ] as const) {
+  ] as const;
+  if (lists.some(([, entries]) => entries.some(isDebianLine))) {
+    for (const [list, entries] of lists) {
+      for (const [i, r] of entries.entries()) {
+        if (!isDebianLine(r)) continue;
+        let source: DebSource;
+        try {
+          source = parseSourceLine(r);
+        } catch {
+          continue;
+        }
+        for (const key of source.signedBy ?? []) await check(`${list}[${i}]`, key, 'signed-by');
+      }
+    }
+    return;
+  }
+  for (const [i, key] of contents.keyring.entries()) await check(`contents.keyring[${i}]`, key, 'key');
+  if (!options.repositories) return;
+  for (const [list, entries] of lists) {
     for (const [i, r] of entries.entries()) {
       const url = /^\s*@\S+\s+(\S+)\s*$/.exec(r)?.[1] ?? r.trim();
       await check(`${list}[${i}]`, url, 'folder');
     }
   }
+}
+
+/** A Debian source's one-line entry (`deb [options] URL SUITE COMPONENT...`), not an apk repository. */
+function isDebianLine(r: string): boolean {
+  return /^\s*deb\s/.test(r);
 }

@@ -1174,6 +1174,36 @@ describe('include: relative repositories and keys', () => {
     await writeFile(base, 'contents:\n  repositories: [./repo]\n  keyring: [./keys/k.pub]\n');
     await check();
   });
+
+  it("names the line of the included file for a Debian source's signed-by keyring that is missing or a folder, lock or not", async () => {
+    const root = await tempDir();
+    await mkdir(join(root, 'sub', 'keys'), { recursive: true });
+    const base = join(root, 'sub', 'base.yaml');
+    const image = join(root, 'image.yaml');
+    await writeFile(image, 'include: sub/base.yaml\n');
+    const line = (keys: string) => `contents:\n  repositories:\n    - "deb [signed-by=${keys}] https://example.org/debian bookworm main"\n`;
+    for (const repositories of [true, false]) {
+      const check = async () => checkLocalSources(await loadConfig(image, host), image, root, { repositories });
+      await writeFile(base, line('https://example.org/k.gpg,./keys/missing.gpg'));
+      const err = await rejects(
+        check,
+        'NOT_FOUND',
+        `${base}:3:7`,
+        /contents\.repositories\[0\]: the signed-by keyring .*sub\/keys\/missing\.gpg does not exist/,
+      );
+      assert.match(err.hint ?? '', /relative to the folder of the file that writes it/);
+      await writeFile(base, line('./keys'));
+      await rejects(
+        check,
+        'INVALID_CONFIG',
+        `${base}:3:7`,
+        /contents\.repositories\[0\]: the signed-by keyring .*sub\/keys is not a regular file/,
+      );
+    }
+    await writeFile(join(root, 'sub', 'keys', 'k.gpg'), 'key');
+    await writeFile(base, line('./keys/k.gpg,https://example.org/k.gpg'));
+    await checkLocalSources(await loadConfig(image, host), image, root, { repositories: true });
+  });
 });
 
 describe('fuzzing', () => {
