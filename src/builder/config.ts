@@ -133,7 +133,8 @@ function rebase(part: Part, folder: string, toFolder: string): Part {
   const path = (p: string): string => {
     if (p === '' || SCHEMED.test(p) || isAbsolute(p)) return p;
     const moved = relative(toFolder, join(folder, p)) || '.';
-    const out = moved.startsWith('.') ? moved : `./${moved}`;
+    // `./` unless it climbs: `.cfg/repo` is a folder's name, and `a:b/repo` would read as a URL.
+    const out = moved === '.' || moved === '..' || moved.startsWith(`..${sep}`) ? moved : `./${moved}`;
     return p.endsWith('/') && !out.endsWith('/') ? `${out}/` : out;
   };
   // `URL` or `@tag URL` (apk); a Debian line's keyrings are in `[signed-by=A,B]`.

@@ -1152,6 +1152,24 @@ describe('include: relative repositories and keys', () => {
     await checkLocalSources(three, image, root, { repositories: true });
   });
 
+  it('keeps ./ before a folder whose name starts with a dot, and writes a path that climbs as ../', async () => {
+    const root = await tempDir();
+    const repositories = async (image: string, include: string, includeRoot?: string) => {
+      await writeFile(image, `include: ${include}\n`);
+      return (await loadConfig(image, { ...host, includeRoot })).config.contents.repositories;
+    };
+    for (const folder of ['.cfg', '..cfg', 'a:b', 'top']) {
+      await mkdir(join(root, folder));
+      await writeFile(join(root, folder, 'base.yaml'), 'contents: {repositories: [./repo, ..repo]}\n');
+    }
+    const image = join(root, 'image.yaml');
+    assert.deepEqual(await repositories(image, '.cfg/base.yaml'), ['./.cfg/repo', './.cfg/..repo']);
+    assert.deepEqual(await repositories(image, '..cfg/base.yaml'), ['./..cfg/repo', './..cfg/..repo']);
+    // Without ./, `a:b/repo` would be read as a location with the scheme a:.
+    assert.deepEqual(await repositories(image, 'a:b/base.yaml'), ['./a:b/repo', './a:b/..repo']);
+    assert.deepEqual(await repositories(join(root, 'top', 'image.yaml'), '../.cfg/base.yaml', root), ['../.cfg/repo', '../.cfg/..repo']);
+  });
+
   it('names the line of the included file for a key or repository that is missing, and refuses a folder for a key', async () => {
     const root = await tempDir();
     await mkdir(join(root, 'sub', 'repo'), { recursive: true });
