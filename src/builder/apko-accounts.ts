@@ -11,6 +11,7 @@ import { ProvenantError } from '../errors.ts';
 import type { ApkoFs } from '../pkg/apk/apko-fs.ts';
 import { ConfigError } from '../yaml.ts';
 import { apkoPathPermissions } from './apko-config.ts';
+import { pathEntryRefusal } from './assemble.ts';
 import type { ImageAccounts, LoadedConfig, PathMutation } from './config-types.ts';
 
 const encode = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -146,8 +147,9 @@ function walk(fs: ApkoFs, root: string): string[] {
  * mode set (0 where the file gave none, as apko does) and its owner where uid or gid is given,
  * through symlinks, on everything beneath it when `recursive`.
  *
- * @throws ConfigError `UNSAFE_PATH` where apko fails (a symlink over an existing path, a
- *   missing path to change), at the entry's place
+ * @throws ConfigError `INVALID_CONFIG` where apko fails (a symlink over an existing path, a
+ *   missing path to change), at the entry's place; what else the tree refuses with its code
+ *   (./assemble.ts pathEntryRefusal)
  */
 export function apkoPaths(fs: ApkoFs, loaded: LoadedConfig): void {
   for (const [i, m] of loaded.config.paths.entries()) {
@@ -157,16 +159,8 @@ export function apkoPaths(fs: ApkoFs, loaded: LoadedConfig): void {
       // Where apko fails, the entry's line is named (apko names the path alone).
       const at = loaded.locations.get(`paths[${i}]`);
       if (!(err instanceof ProvenantError) || err instanceof ConfigError || at === undefined) throw err;
-      // A path apko cannot make there is the entry's mistake: a configuration error (exit 2).
-      const conflict = err.code === 'UNSAFE_PATH';
-      throw new ConfigError(conflict ? 'INVALID_CONFIG' : err.code, at, `paths[${i}]`, err.message, {
-        cause: err,
-        ...(conflict
-          ? {
-              hint: 'the entry conflicts with what the packages or an earlier entry put in the image: name another path, or remove the entry',
-            }
-          : {}),
-      });
+      const { code, hint } = pathEntryRefusal(err);
+      throw new ConfigError(code, at, `paths[${i}]`, err.message, { cause: err, ...(hint === undefined ? {} : { hint }) });
     }
   }
 }

@@ -8,7 +8,7 @@ import { type ErrorCode, ProvenantError } from '../errors.ts';
 import type { InventoryFile } from '../pkg/inventory.ts';
 import { filesOnDemand, type InstalledPackage } from '../pkg/source.ts';
 import { type Body, readBody } from '../vfs/body.ts';
-import { buildFile, type Tree } from '../vfs/tree.ts';
+import { buildFile, type Tree, TreeRefusal } from '../vfs/tree.ts';
 import { ConfigError, type ConfigLocation } from '../yaml.ts';
 import type { ImageAccounts, ImageOsRelease, PathMutation } from './config-types.ts';
 
@@ -87,8 +87,9 @@ export function applyAccounts(
  * @throws ConfigError `INVALID_CONFIG` at the entry's place (`file:line:column: paths[N]`, or
  *   `paths[N]` and the path for an entry made by hand) when a hardlink's source is missing,
  *   `permissions` names a path the image does not have, or a symlink entry is over a path it
- *   has or names what it cannot set; what the tree refuses (a folder over a
- *   file: `UNSAFE_PATH`) with its code, at the entry's place
+ *   has or names what it cannot set, or where the tree finds the place taken (a folder over a
+ *   file); what else the tree refuses (a package's symlink loop: `UNSAFE_PATH`) with its code
+ *   and hint, at the entry's place (see {@link pathEntryRefusal})
  */
 export function applyPaths(
   tree: Tree,
@@ -108,21 +109,30 @@ export function applyPaths(
     } catch (err) {
       // The tree names the path it could not make, not the entry that asked for it.
       if (!(err instanceof ProvenantError) || entryErrors.has(err)) throw err;
-      // A path the tree cannot make there (a file over a folder with contents, a folder under a
-      // file) is the entry's mistake: a configuration error (exit 2), as the documentation says.
-      const conflict = err.code === 'UNSAFE_PATH';
-      throw entryError(options.locations, m, index, conflict ? 'INVALID_CONFIG' : err.code, `${m.type} ${m.path}: ${err.message}`, {
+      const { code, hint } = pathEntryRefusal(err);
+      throw entryError(options.locations, m, index, code, `${m.type} ${m.path}: ${err.message}`, {
         cause: err,
-        ...(conflict
-          ? {
-              hint: 'the entry conflicts with what the packages or an earlier entry put in the image: name another path, or remove the entry',
-            }
-          : err.hint === undefined
-            ? {}
-            : { hint: err.hint }),
+        ...(hint === undefined ? {} : { hint }),
       });
     }
   }
+}
+
+/**
+ * The code and hint of a refusal met applying a `paths` entry, said as the entry's. A place that
+ * is taken (a folder under a file, a file over a folder with contents: the tree's `taken`
+ * refusal, or apko's own, under --compat apko) is the entry's mistake: a configuration error
+ * (exit 2), as the documentation says. Any other refusal keeps its code and hint: the tree's
+ * `limit` (a package's symlink loop, a path beyond PATH_MAX) is not the entry's to fix.
+ */
+export function pathEntryRefusal(err: ProvenantError): { code: ErrorCode; hint: string | undefined } {
+  // apko's refusals (ApkoFs.fail) are UNSAFE_PATH of their own; the tree's say why.
+  const taken = err.code === 'UNSAFE_PATH' && (!(err instanceof TreeRefusal) || err.reason === 'taken');
+  if (!taken) return { code: err.code, hint: err.hint };
+  return {
+    code: 'INVALID_CONFIG',
+    hint: 'the entry conflicts with what the packages or an earlier entry put in the image: name another path, or remove the entry',
+  };
 }
 
 /** The errors {@link entryError} made, which name their entry already. */

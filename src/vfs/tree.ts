@@ -11,6 +11,25 @@ import { ProvenantError } from '../errors.ts';
 import type { Body } from './body.ts';
 import { PathCounts } from './path-hash.ts';
 
+/**
+ * Why the tree refused a path: `taken` when what is there does not allow it (a file where a
+ * folder is needed, a folder with contents where something else is put, the image's root), which
+ * whoever asked for the path can change; `limit` when the path, or the symlinks on its way, go
+ * beyond what a file system holds (a symlink loop, a path longer than PATH_MAX), which a crafted
+ * or broken package makes.
+ */
+export type TreeRefusalReason = 'taken' | 'limit';
+
+/** A path the tree refuses (`UNSAFE_PATH`), with why, so that a caller can tell the reasons apart. */
+export class TreeRefusal extends ProvenantError {
+  readonly reason: TreeRefusalReason;
+
+  constructor(reason: TreeRefusalReason, message: string, details: { where?: string; hint?: string } = {}) {
+    super('UNSAFE_PATH', message, details);
+    this.reason = reason;
+  }
+}
+
 /** The kinds of node the tree holds. */
 export type NodeType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
 
@@ -182,7 +201,8 @@ export class Tree {
    * Resolves the folders of `path` through symlinks, leaving the last part as is: where a write
    * to `path` lands. `usr/lib/x` with `usr/lib` → `/usr/lib64` resolves to `usr/lib64/x`.
    *
-   * @throws ProvenantError `UNSAFE_PATH` for a symlink loop, or a folder part that is a file
+   * @throws TreeRefusal `UNSAFE_PATH`: `limit` for a symlink loop or a path beyond PATH_MAX, `taken`
+   *   for a folder part that is a file
    */
   resolveParent(path: string): string {
     const slash = path.lastIndexOf('/');
@@ -222,7 +242,7 @@ export class Tree {
     while (todo.length > 0) {
       const part = todo.pop() as string;
       if (++walked > WALK_MAX) {
-        throw new ProvenantError('UNSAFE_PATH', `resolving ${JSON.stringify(abbreviated(path))} walks more than ${WALK_MAX} parts`, {
+        throw new TreeRefusal('limit', `resolving ${JSON.stringify(abbreviated(path))} walks more than ${WALK_MAX} parts`, {
           where: abbreviated(at),
           hint: 'its symlinks make a walk no real path needs: the package is crafted or broken',
         });
@@ -238,13 +258,13 @@ export class Tree {
       const node = this.#nodes.get(candidate);
       if (node?.type === 'symlink' && node.linkname !== undefined) {
         if (++links > MAX_LINKS)
-          throw new ProvenantError('UNSAFE_PATH', `too many symlinks resolving ${JSON.stringify(abbreviated(path))}`, {
+          throw new TreeRefusal('limit', `too many symlinks resolving ${JSON.stringify(abbreviated(path))}`, {
             where: abbreviated(candidate),
           });
         const targetBytes = utf8LengthAbove(node.linkname, PATH_MAX);
         if (targetBytes > PATH_MAX) {
-          throw new ProvenantError(
-            'UNSAFE_PATH',
+          throw new TreeRefusal(
+            'limit',
             `the symlink /${abbreviated(candidate)} points to a target of ${targetBytes} bytes, more than PATH_MAX (${PATH_MAX})`,
             { where: abbreviated(candidate), hint: 'no file system holds such a link (Linux refuses one longer than PATH_MAX)' },
           );
@@ -261,8 +281,8 @@ export class Tree {
         this.#outside.decides(`${JSON.stringify(path)} goes through /${candidate}`);
       }
       if (node !== undefined && node.type !== 'dir' && todo.length > 0) {
-        throw new ProvenantError(
-          'UNSAFE_PATH',
+        throw new TreeRefusal(
+          'taken',
           `${JSON.stringify(abbreviated(candidate))} is a ${node.type}, not a folder, in ${JSON.stringify(abbreviated(path))}`,
         );
       }
@@ -296,7 +316,7 @@ export class Tree {
         const parent = cur.length < resolved.length ? PARENT : undefined;
         this.#set(cur, { type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0, ...template, ...parent });
       } else if (node.type !== 'dir') {
-        throw new ProvenantError('UNSAFE_PATH', `cannot make the folder ${JSON.stringify(abbreviated(cur))}: a ${node.type} is there`);
+        throw new TreeRefusal('taken', `cannot make the folder ${JSON.stringify(abbreviated(cur))}: a ${node.type} is there`);
       }
     }
   }
@@ -357,13 +377,10 @@ export class Tree {
     }
     // The root is a folder whatever it holds (hasChildren('') looks only at odd keys).
     if (at === '')
-      throw new ProvenantError(
-        'UNSAFE_PATH',
-        `cannot replace the image's root folder with a ${node.type} (${JSON.stringify(abbreviated(path))})`,
-      );
+      throw new TreeRefusal('taken', `cannot replace the image's root folder with a ${node.type} (${JSON.stringify(abbreviated(path))})`);
     if (existing?.type === 'dir' && this.hasChildren(at)) {
-      throw new ProvenantError(
-        'UNSAFE_PATH',
+      throw new TreeRefusal(
+        'taken',
         `cannot replace the folder ${JSON.stringify(abbreviated(at))}, which is not empty, with a ${node.type}`,
       );
     }
@@ -417,12 +434,12 @@ export class Tree {
   /**
    * Removes `path` (not following a final symlink); folders with their contents.
    *
-   * @throws ProvenantError `UNSAFE_PATH` for a path that is the root (`./`, `../`, a link to `/`)
+   * @throws TreeRefusal `UNSAFE_PATH` (`taken`) for a path that is the root (`./`, `../`, a link to `/`)
    */
   remove(path: string): void {
     const at = this.resolveParent(path);
     // Taken away, the root would leave the tree without its folder and its size one short.
-    if (at === '') throw new ProvenantError('UNSAFE_PATH', `cannot remove the image's root folder (${JSON.stringify(abbreviated(path))})`);
+    if (at === '') throw new TreeRefusal('taken', `cannot remove the image's root folder (${JSON.stringify(abbreviated(path))})`);
     this.#sorted = undefined;
     const gone: [string, FsNode][] = [];
     const take = (p: string): void => {
@@ -518,7 +535,7 @@ function refuseLongPath(path: string, resolved: string, parts: number): void {
   const bytes = utf8LengthAbove(resolved, PATH_MAX);
   if (bytes <= PATH_MAX && parts <= PATH_PARTS_MAX) return;
   const what = bytes > PATH_MAX ? `${bytes} bytes, more than PATH_MAX (${PATH_MAX})` : `${parts} parts, more than ${PATH_PARTS_MAX}`;
-  throw new ProvenantError('UNSAFE_PATH', `${JSON.stringify(abbreviated(path))} resolves to a path of ${what}`, {
+  throw new TreeRefusal('limit', `${JSON.stringify(abbreviated(path))} resolves to a path of ${what}`, {
     where: abbreviated(resolved),
     hint: 'no file system holds such a path (Linux refuses one longer than PATH_MAX): the package is crafted or broken',
   });

@@ -200,6 +200,36 @@ describe('the finishing every image gets', () => {
     );
   });
 
+  it("keeps the code and hint of what the tree refuses of a package's own making (a symlink loop, a link beyond PATH_MAX)", () => {
+    const conflict = /the entry conflicts with what the packages/;
+    for (const [links, entry, message, hint] of [
+      [{ a: 'b', b: 'a' }, '{path: /a/x, type: directory}', /^image\.yaml:3:5: paths\[0\]: directory \/a\/x: too many symlinks/, undefined],
+      [
+        { l: 'x'.repeat(5000) },
+        '{path: /l/f, type: empty-file}',
+        /^image\.yaml:3:5: paths\[0\]: empty-file \/l\/f: the symlink \/l points to a target of 5000 bytes/,
+        /no file system holds such a link/,
+      ],
+    ] as const) {
+      const { config, locations } = parseConfig(`archs: [x86_64]\npaths:\n  - ${entry}\n`, 'image.yaml', { hostArch: 'x64' });
+      const tree = new Tree();
+      for (const [from, to] of Object.entries(links)) {
+        tree.put(from, { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: EPOCH, linkname: to });
+      }
+      assert.throws(
+        () => applyPaths(tree, config.paths, EPOCH, { locations }),
+        (err: unknown) => {
+          assert.ok(isProvenantError(err, 'UNSAFE_PATH'), String(err));
+          assert.match(err.message, message);
+          assert.doesNotMatch(err.hint ?? '', conflict);
+          if (hint !== undefined) assert.match(err.hint ?? '', hint);
+          return true;
+        },
+        entry,
+      );
+    }
+  });
+
   it('--compat apko: a paths entry apko cannot make there is a configuration error at its line (exit 2)', () => {
     for (const [entries, start] of [
       ['  - {path: /etc, type: empty-file}\n', 'image.yaml:3:5: paths[0]: /etc: is a folder'],

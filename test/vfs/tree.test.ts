@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
-import { comparePaths, type FsNode, sortPaths, Tree } from '../../src/vfs/tree.ts';
+import { comparePaths, type FsNode, sortPaths, Tree, TreeRefusal, type TreeRefusalReason } from '../../src/vfs/tree.ts';
 
 const file = (body = ''): FsNode => ({ type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, body: new TextEncoder().encode(body) });
 const link = (target: string): FsNode => ({ type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 0, linkname: target });
@@ -45,24 +45,29 @@ describe('Tree', () => {
     assert.ok(t.get('etc/passwd'));
   });
 
-  it('refuses symlink loops and a file used as a folder', () => {
+  it('refuses symlink loops and a file used as a folder, saying which (a limit, a place taken)', () => {
+    const refused = (reason: TreeRefusalReason) => (err: unknown) =>
+      isProvenantError(err, 'UNSAFE_PATH') && err instanceof TreeRefusal && err.reason === reason;
     const t = new Tree();
     t.put('a', link('b'));
     t.put('b', link('a'));
-    assert.throws(
-      () => t.put('a/x', file()),
-      (err: unknown) => isProvenantError(err, 'UNSAFE_PATH'),
-    );
+    assert.throws(() => t.put('a/x', file()), refused('limit'));
+    assert.throws(() => t.mkdirAll('a/x'), refused('limit'));
     t.put('f', file());
-    assert.throws(
-      () => t.put('f/x', file()),
-      (err: unknown) => isProvenantError(err, 'UNSAFE_PATH'),
-    );
+    assert.throws(() => t.put('f/x', file()), refused('taken'));
+    assert.throws(() => t.mkdirAll('f'), refused('taken'));
+    t.put('d/e', file());
+    assert.throws(() => t.put('d', file()), refused('taken'));
+    assert.throws(() => t.remove('./'), refused('taken'));
   });
 
   it('refuses a path deeper than 1024 parts or longer than 4096 bytes, however links make it, and a link target longer than 4096', () => {
     const unsafe = (what: RegExp) => (err: unknown) =>
-      isProvenantError(err, 'UNSAFE_PATH') && what.test(err.message) && err.message.length < 400;
+      isProvenantError(err, 'UNSAFE_PATH') &&
+      err instanceof TreeRefusal &&
+      err.reason === 'limit' &&
+      what.test(err.message) &&
+      err.message.length < 400;
     const t = new Tree();
     // `a/` 100,000 times: the folders' keys were the square of that in characters (gigabytes).
     assert.throws(() => t.put(`${'a/'.repeat(100_000)}f`, file()), unsafe(/resolves to a path of 1025 parts, more than 1024/));
