@@ -228,13 +228,15 @@ export function dockerReferenceOf(location: Location, args: ParsedArgs): string 
  */
 export function parseAnnotations(list: readonly string[]): Record<string, string> | undefined {
   if (list.length === 0) return undefined;
-  const out: Record<string, string> = {};
-  for (const item of list) {
-    const eq = item.indexOf('=');
-    if (eq <= 0) throw new ProvenantError('USAGE', `-a takes key=value, not ${JSON.stringify(item)}`);
-    out[item.slice(0, eq)] = item.slice(eq + 1);
-  }
-  return out;
+  // fromEntries defines each key as an own property, `__proto__` included (an assignment would set
+  // the prototype instead, and the annotation would be neither written nor required).
+  return Object.fromEntries(
+    list.map((item) => {
+      const eq = item.indexOf('=');
+      if (eq <= 0) throw new ProvenantError('USAGE', `-a takes key=value, not ${JSON.stringify(item)}`);
+      return [item.slice(0, eq), item.slice(eq + 1)];
+    }),
+  );
 }
 
 /** One line per signature written: what, where, and whether it was already there. */

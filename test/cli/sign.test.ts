@@ -336,6 +336,21 @@ describe('sign and verify a layout', () => {
     assert.equal(bad.status, 2, bad.stderr);
   });
 
+  it('-a __proto__=x is an annotation like any other: sign writes it, verify requires it', async () => {
+    const layout = join(await tempDir(), 'proto');
+    await cp(exampleDir, layout, { recursive: true });
+    const ref = `oci:${layout}:latest`;
+    const signed = await provenant(['sign', '--key', 'cosign.key', ref, '-a', '__proto__=x'], { cwd: dir, env });
+    assert.equal(signed.status, 0, signed.stderr);
+    const verify = (...a: string[]) => provenant(['verify', '--key', 'cosign.pub', ...a, ref], { cwd: dir });
+    const ok = await verify('-a', '__proto__=x');
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /2 of 2 signatures verified/);
+    const other = await verify('-a', '__proto__=y');
+    assert.equal(other.status, 5, other.stderr);
+    assert.match(other.stderr, /__proto__=y \(it has "x"\)/);
+  });
+
   it('--key takes a public key: a certificate or a private key is a usage error that points to the keyless flags', {
     skip: fixturesMissing,
   }, async () => {
