@@ -558,14 +558,14 @@ function verifyCosignLayer(
   }
   if (verified === undefined) throw failure ?? new Failure('malformed', 'the layer has no signature');
   const { out, bundle, entity } = verified;
-  for (const entry of material.tlogEntries) checkEntryHash(entry, layer.payload, out);
+  for (const entry of material.tlogEntries) checkEntryHash(entryRecord(entry, out), layer.payload, out);
   const rekorBundle = a[CosignAnnotation.Bundle];
   if (options.trustedRoot === undefined && rekorBundle !== undefined && rekorBundle !== '') {
     // No root to check its signed entry timestamp with; what it records can be checked all the
     // same, so that an entry copied from another signature is not reported as this one's.
-    const entry = rekorEntry(rekorBundle);
-    checkEntryHash(entry, layer.payload, out);
-    checkEntryBody(entry, entity, out);
+    const record = entryRecord(rekorEntry(rekorBundle), out);
+    checkEntryHash(record, layer.payload, out);
+    checkEntryBody(record, entity, out, true);
   }
   if (f.kind === 'signature') {
     const payload = parseOr(() => parseSimpleSigning(layer.payload, f.source));
@@ -612,7 +612,7 @@ async function verifyBundle(
   const entity = entityOf(bundle, artifact);
   const out = checkEntity(base, entity, bundle, options);
   // Without a root, as for a layer: each entry must at least record this signature and payload.
-  if (unrooted) for (const entry of entries) checkEntryBody(entry, entity, out);
+  if (unrooted) for (const entry of entries) checkEntryBody(entryRecord(entry, out), entity, out, false);
   if (bundle.content.$case === 'messageSignature') {
     const verified: CheckedSignature = { ...out, kind: 'signature' };
     checkAnnotations(undefined, options, verified, 'a message signature');
@@ -950,37 +950,122 @@ function layerMaterial(a: Record<string, string>, options: VerifyOptions): Bundl
 }
 
 /**
- * cosign takes a layer's Rekor entry only when the hash the entry records is the SHA-256 of the
- * layer's bytes (pkg/cosign/verify.go VerifyBundle, bundleHash): a `dsse` entry's envelope hash,
- * an `intoto` entry's content hash, a `hashedrekord` or `rekord` entry's data hash. @sigstore/verify
- * checks a `dsse` entry's payload hash and signatures, not its envelope hash, so an `.att` layer
- * that is not the envelope logged (re-encoded after signing) would pass it and fail cosign.
+ * What a Rekor entry's body records, read defensively (the body is whatever the layer or bundle
+ * carries): the kinds and versions cosign and sigstore-js write, and nothing else, as
+ * @sigstore/verify's verifyTLogBody refuses an "unsupported kind". Any other kind, version or
+ * shape fails the signature.
  */
-function checkEntryHash(entry: TransparencyLogEntry, layer: Uint8Array, known: CheckedSignature): void {
-  const body = jsonOr(Buffer.from(entry.canonicalizedBody).toString('utf8')) as {
-    kind?: unknown;
-    spec?: {
-      envelopeHash?: { algorithm?: unknown; value?: unknown };
-      content?: { hash?: { algorithm?: unknown; value?: unknown } };
-      data?: { hash?: { algorithm?: unknown; value?: unknown } };
-    };
+interface EntryRecord {
+  /**
+   * The hash of what was logged, as cosign's bundleHash reads it (pkg/cosign/verify.go): a `dsse`
+   * entry's envelope hash, an `intoto` entry's content hash, a `hashedrekord` entry's data hash.
+   * Undefined for Rekor v2's `dsse`, which records none.
+   */
+  logged?: EntryHash;
+  /** The one signature and the payload digest it records; undefined for `intoto` 0.0.1, which records hashes only. */
+  signed?: { signature: Buffer; digest: Buffer };
+}
+
+interface EntryHash {
+  algorithm: string;
+  value: string;
+}
+
+function entryRecord(entry: TransparencyLogEntry, known: CheckedSignature): EntryRecord {
+  const refuse = (why: string): never => {
+    throw new Failure('transparency-log', `its Rekor entry ${why}, and cannot be checked`, known);
   };
-  const kind = body.kind;
-  const recorded =
-    kind === 'dsse'
-      ? body.spec?.envelopeHash
-      : kind === 'intoto'
-        ? body.spec?.content?.hash
-        : kind === 'hashedrekord' || kind === 'rekord'
-          ? body.spec?.data?.hash
-          : undefined;
-  // Other kinds are @sigstore/verify's to refuse.
-  if (recorded === undefined && !['dsse', 'intoto', 'hashedrekord', 'rekord'].includes(String(kind))) return;
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.from(entry.canonicalizedBody).toString('utf8'));
+  } catch {
+    return refuse('body is not JSON');
+  }
+  const at = (v: unknown, ...path: string[]): unknown => {
+    for (const k of path) {
+      if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.hasOwn(v, k)) return undefined;
+      v = (v as Record<string, unknown>)[k];
+    }
+    return v;
+  };
+  // @sigstore/verify takes a `dsse` or `intoto` entry with exactly one signature.
+  const only = (v: unknown): unknown => (Array.isArray(v) && v.length === 1 ? v[0] : undefined);
+  const base64 = (v: unknown): Buffer | undefined => {
+    const bytes = b64decode(v);
+    return bytes === undefined ? undefined : Buffer.from(bytes);
+  };
+  const hex = (v: unknown): string | undefined => (typeof v === 'string' && /^(?:[0-9a-f]{2})+$/.test(v) ? v : undefined);
+  const hash = (v: unknown): EntryHash | undefined => {
+    const algorithm = at(v, 'algorithm');
+    const value = hex(at(v, 'value'));
+    return typeof algorithm === 'string' && value !== undefined ? { algorithm, value } : undefined;
+  };
+  const signed = (signature: Buffer | undefined, digest: Buffer | undefined): { signature: Buffer; digest: Buffer } =>
+    signature !== undefined && signature.length > 0 && digest !== undefined && digest.length > 0
+      ? { signature, digest }
+      : refuse('does not record one signature and a payload digest');
+  const kind = at(body, 'kind');
+  const version = at(body, 'apiVersion');
+  const spec = at(body, 'spec');
+  const logged = (v: EntryHash | undefined): EntryHash => v ?? refuse('records no hash of what was logged');
+  const payloadHex = (v: unknown): Buffer | undefined => {
+    const h = hex(v);
+    return h === undefined ? undefined : Buffer.from(h, 'hex');
+  };
+  switch (`${String(kind)} ${String(version)}`) {
+    case 'hashedrekord 0.0.1': {
+      const data = logged(hash(at(spec, 'data', 'hash')));
+      return { logged: data, signed: signed(base64(at(spec, 'signature', 'content')), payloadHex(data.value)) };
+    }
+    case 'hashedrekord 0.0.2': {
+      // Rekor v2: the digest is base64, its algorithm a HashAlgorithm name.
+      const v2 = at(spec, 'hashedRekordV002');
+      const digest = base64(at(v2, 'data', 'digest'));
+      const algorithm = at(v2, 'data', 'algorithm') === 'SHA2_256' ? 'sha256' : String(at(v2, 'data', 'algorithm'));
+      const data = logged(digest === undefined ? undefined : { algorithm, value: digest.toString('hex') });
+      return { logged: data, signed: signed(base64(at(v2, 'signature', 'content')), digest) };
+    }
+    case 'dsse 0.0.1':
+      return {
+        logged: logged(hash(at(spec, 'envelopeHash'))),
+        signed: signed(base64(at(only(at(spec, 'signatures')), 'signature')), payloadHex(at(spec, 'payloadHash', 'value'))),
+      };
+    case 'dsse 0.0.2': {
+      const v2 = at(spec, 'dsseV002');
+      return { signed: signed(base64(at(only(at(v2, 'signatures')), 'content')), base64(at(v2, 'payloadHash', 'digest'))) };
+    }
+    case 'intoto 0.0.1':
+      // cosign 2's `attest` entry: no signature, only the hashes of the envelope and its payload.
+      return { logged: logged(hash(at(spec, 'content', 'hash'))) };
+    case 'intoto 0.0.2': {
+      // The envelope's signature is base64 of the base64 text.
+      const sig = base64(at(only(at(spec, 'content', 'envelope', 'signatures')), 'sig'));
+      return {
+        logged: logged(hash(at(spec, 'content', 'hash'))),
+        signed: signed(
+          sig === undefined ? undefined : base64(sig.toString('utf8')),
+          payloadHex(at(spec, 'content', 'payloadHash', 'value')),
+        ),
+      };
+    }
+    default:
+      return refuse(`is of kind ${JSON.stringify(kind)} version ${JSON.stringify(version)}, which is not supported`);
+  }
+}
+
+/**
+ * cosign takes a layer's Rekor entry only when the hash the entry records is the SHA-256 of the
+ * layer's bytes (pkg/cosign/verify.go VerifyBundle, bundleHash). @sigstore/verify checks a `dsse`
+ * entry's payload hash and signatures, not its envelope hash, so an `.att` layer that is not the
+ * envelope logged (re-encoded after signing) would pass it and fail cosign.
+ */
+function checkEntryHash(record: EntryRecord, layer: Uint8Array, known: CheckedSignature): void {
+  const recorded = record.logged;
   const ours = digestHex(digestOf(layer));
   if (recorded?.algorithm !== 'sha256' || recorded.value !== ours) {
     throw new Failure(
       'transparency-log',
-      `the transparency log entry records ${String(recorded?.algorithm)}:${String(recorded?.value)}, not this layer's sha256:${ours}: the entry is for other bytes, and cosign refuses it`,
+      `the transparency log entry records ${recorded === undefined ? 'no hash of what was logged' : `${recorded.algorithm}:${recorded.value}`}, not this layer's sha256:${ours}: the entry is for other bytes, and cosign refuses it`,
       known,
     );
   }
@@ -989,42 +1074,19 @@ function checkEntryHash(entry: TransparencyLogEntry, layer: Uint8Array, known: C
 /**
  * Without a trusted root (a key policy), a Rekor entry's signed entry timestamp or inclusion proof
  * cannot be checked, and @sigstore/verify checks an entry's body only after them. What the body
- * records needs no Rekor key: a `hashedrekord` or `dsse` entry (v0.0.1, or Rekor v2's v0.0.2)
- * must record this signature and this payload's digest, as @sigstore/verify's verifyTLogBody
- * compares them, else it was copied from another signature. Other kinds (a cosign 2 `.att`'s
- * `intoto`) are bound by the layer hash {@link checkEntryHash} compares.
+ * records needs no Rekor key: it must record this signature and this payload's digest, as
+ * @sigstore/verify's verifyTLogBody compares them, else it was copied from another signature.
+ * An entry that records no signature (`intoto` 0.0.1) is bound only by the layer hash
+ * {@link checkEntryHash} compares: `boundByLayer` says that was checked; else it is refused.
  */
-function checkEntryBody(entry: TransparencyLogEntry, entity: SignedEntity, known: CheckedSignature): void {
-  const body = jsonOr(Buffer.from(entry.canonicalizedBody).toString('utf8')) as {
-    kind?: unknown;
-    apiVersion?: unknown;
-    spec?: {
-      signature?: { content?: unknown };
-      data?: { hash?: { value?: unknown } };
-      signatures?: { signature?: unknown }[];
-      payloadHash?: { value?: unknown };
-      hashedRekordV002?: { signature?: { content?: unknown }; data?: { digest?: unknown } };
-      dsseV002?: { signatures?: { content?: unknown }[]; payloadHash?: { digest?: unknown } };
-    };
-  };
-  const spec = body.spec;
-  const b64 = (v: unknown): Buffer => Buffer.from(typeof v === 'string' ? v : '', 'base64');
-  const hex = (v: unknown): Buffer => Buffer.from(typeof v === 'string' ? v : '', 'hex');
-  let recorded: { signatures: Buffer[]; digest: Buffer } | undefined;
-  if (body.kind === 'hashedrekord' && body.apiVersion === '0.0.1') {
-    recorded = { signatures: [b64(spec?.signature?.content)], digest: hex(spec?.data?.hash?.value) };
-  } else if (body.kind === 'hashedrekord' && body.apiVersion === '0.0.2') {
-    const v2 = spec?.hashedRekordV002;
-    recorded = { signatures: [b64(v2?.signature?.content)], digest: b64(v2?.data?.digest) };
-  } else if (body.kind === 'dsse' && body.apiVersion === '0.0.1') {
-    recorded = { signatures: (spec?.signatures ?? []).map((x) => b64(x.signature)), digest: hex(spec?.payloadHash?.value) };
-  } else if (body.kind === 'dsse' && body.apiVersion === '0.0.2') {
-    const v2 = spec?.dsseV002;
-    recorded = { signatures: (v2?.signatures ?? []).map((x) => b64(x.content)), digest: b64(v2?.payloadHash?.digest) };
+function checkEntryBody(record: EntryRecord, entity: SignedEntity, known: CheckedSignature, boundByLayer: boolean): void {
+  const recorded = record.signed;
+  if (recorded === undefined) {
+    if (boundByLayer) return;
+    throw new Failure('transparency-log', 'its Rekor entry records no signature to compare with this one’s', known);
   }
-  if (recorded === undefined) return;
   const content = entity.signature;
-  if (!recorded.signatures.some((sig) => content.compareSignature(sig))) {
+  if (!content.compareSignature(recorded.signature)) {
     throw new Failure(
       'transparency-log',
       'its Rekor entry records another signature than this one: the entry belongs to another signature (copied here)',
