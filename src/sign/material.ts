@@ -37,7 +37,7 @@ export function identityOfCertificate(certificate: Uint8Array | string | X509Cer
 
 /**
  * A Fulcio username identity: the SAN's otherName of type {@link OID_OTHERNAME_USERNAME}, whose
- * value (`[0] EXPLICIT UTF8String`) is read as UTF-8. @sigstore/core's `subjectAltName` reads a URI
+ * value must be a `[0] EXPLICIT UTF8String`, read as UTF-8. @sigstore/core's `subjectAltName` reads a URI
  * or an email only; cosign and sigstore-go (cryptoutils.GetSubjectAlternateNames) take this too.
  */
 function otherNameIdentity(c: X509Certificate): string | undefined {
@@ -45,8 +45,12 @@ function otherNameIdentity(c: X509Certificate): string | undefined {
     // extnValue: an OCTET STRING holding the GeneralNames SEQUENCE.
     for (const name of c.extension(OID_SUBJECT_ALT_NAME)?.valueObj.subs[0]?.subs ?? []) {
       if (!name.tag.isContextSpecific(0x00) || name.subs[0]?.toOID() !== OID_OTHERNAME_USERNAME) continue;
-      const value = name.subs[1]?.subs[0]?.value;
-      if (value !== undefined) return decoder.decode(value);
+      // [0] EXPLICIT, then a UTF8String (universal tag 12): another string type names nobody.
+      const explicit = name.subs[1];
+      const value = explicit?.subs[0];
+      if (explicit?.tag.isContextSpecific(0x00) && value?.tag.isUniversal() && value.tag.number === 0x0c) {
+        return decoder.decode(value.value);
+      }
     }
   } catch {
     // A SAN that does not parse names nobody.

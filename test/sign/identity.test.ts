@@ -30,6 +30,13 @@ describe('identityOfCertificate', () => {
     const material = bundle.verificationMaterial;
     const raw = (material.certificate ?? material.x509CertificateChain.certificates[0]).rawBytes;
     assert.deepEqual(identityOfCertificate(Buffer.from(raw, 'base64')), { identity: 'foo!oidc.local', issuer: 'http://oidc.local:8080' });
+    // The same value as another string type (IA5String, tag 22): not a username, it names nobody.
+    const der = Buffer.from(raw, 'base64');
+    const utf8 = Buffer.concat([Buffer.from([0x0c, 14]), Buffer.from('foo!oidc.local')]);
+    const at = der.indexOf(utf8);
+    assert.ok(at > 0 && der.indexOf(utf8, at + 1) === -1, 'the otherName value is found once');
+    der[at] = 0x16;
+    assert.deepEqual(identityOfCertificate(der), { identity: '', issuer: 'http://oidc.local:8080' });
   });
 });
 
