@@ -440,7 +440,8 @@ export class LayoutStore extends LayoutReader {
    * Deletes every blob that no entry of index.json reaches (through indexes, manifests,
    * configs, layers, and the `subject` of a referrer), and partial files of interrupted writes. Safe while other processes write
    * the layout. First it drops from index.json the referrers (attestations, signatures: untagged
-   * entries with a `subject`, and entries under cosign's `sha256-<hex>.sig|att|sbom` tags) whose
+   * entries with a `subject`, and entries under cosign's `sha256-<hex>.sig|att|sbom` tags that
+   * hold signatures, attestations or SBOMs as cosign writes them, not any image so tagged) whose
    * subject's manifest is in the layout and that nothing else keeps: a tag, an image entry of its
    * own, a writer's list, a kept referrer. Those of an image a rebuild moved its tag from kept it,
    * and index.json grew, for ever. One whose subject is not in the layout (copied alone) stays.
@@ -470,10 +471,12 @@ export class LayoutStore extends LayoutReader {
       const warn = (message: string): void => options.logger?.warn(message);
       // Referrers are kept with what they refer to, not as images of their own: an untagged entry
       // with a `subject`, and an entry under cosign's tag for what it attaches to an image
-      // (`sha256-<hex>.sig`, `.att`, `.sbom`, which `sign` writes), whose subject is in the tag.
-      // One whose subject's manifest is in the layout is marked after everything else, while its
-      // subject is kept, and never keeps its subject itself. One whose subject is not in the
-      // layout (a signature copied alone by digest) is kept as an image of its own.
+      // (`sha256-<hex>.sig`, `.att`, `.sbom`, which `sign` writes), whose subject is in the tag,
+      // when its manifest is what cosign writes there (see isCosignAttachment): anyone may give
+      // any image such a name, and an image so tagged is kept as under any other tag. One whose
+      // subject's manifest is in the layout is marked after everything else, while its subject is
+      // kept, and never keeps its subject itself. One whose subject is not in the layout (a
+      // signature copied alone by digest) is kept as an image of its own.
       const referrers = new Map<Descriptor, { subject: Digest; loaded: Loaded }>();
       for (const m of current.index.manifests) {
         const tag = m.annotations?.[Annotation.RefName];
@@ -482,12 +485,17 @@ export class LayoutStore extends LayoutReader {
           await this.#mark(m, live, at, false, true, warn);
           continue;
         }
-        // Read once, and parsed as #mark parses it: a damaged manifest fails gc, as before.
+        // Read once, and parsed as #mark parses it: a damaged manifest fails gc, as before. One
+        // marked already is kept whichever it is.
         const loaded = live.has(m.digest) ? undefined : await this.#load(m, at, false, true, warn);
-        const subject = cosign ?? (loaded?.stored === undefined ? undefined : subjectOf(loaded.stored)?.digest);
+        const named = loaded?.stored === undefined ? undefined : subjectOf(loaded.stored);
+        const subject = cosign === undefined ? named?.digest : isCosignAttachment(loaded) ? cosign : undefined;
         if (subject !== undefined && (await this.#hasFile(subject))) referrers.set(m, { subject, loaded });
         else if (!live.has(m.digest)) {
           live.add(m.digest);
+          // A subject not in the layout (a referrer copied alone) is no loss to warn about; one a
+          // writer is storing now is on its list, and is walked whole with it.
+          if (tag === undefined && named !== undefined) await this.#mark(named, live, at, true, true, warn);
           await this.#walk(loaded, live, at, false, warn);
         }
       }
@@ -906,6 +914,34 @@ async function readIndexJson(path: string, where: string): Promise<IndexRead> {
 
 /** What gc read of a manifest to walk it: parsed when of a known type, else the descriptors its JSON names. */
 type Loaded = { stored?: Stored; named?: Array<[Descriptor, boolean]> } | undefined;
+
+/**
+ * The layer media types of what cosign keeps under its tags: simple-signing payloads (`.sig`),
+ * DSSE envelopes (`.att`), and the SBOM documents `cosign attach sbom` writes (`.sbom`: SPDX as
+ * text or JSON, CycloneDX as XML or JSON, Syft JSON; and SPDX JSON under its registered type).
+ */
+const COSIGN_LAYER_TYPES: ReadonlySet<string> = new Set([
+  'application/vnd.dev.cosign.simplesigning.v1+json',
+  'application/vnd.dsse.envelope.v1+json',
+  'text/spdx',
+  'text/spdx+json',
+  'application/spdx+json',
+  'application/vnd.cyclonedx+xml',
+  'application/vnd.cyclonedx+json',
+  'application/vnd.syft+json',
+]);
+
+/**
+ * Whether the manifest under a cosign tag is what cosign writes there: an image manifest whose
+ * layers (one at least) are all signatures, attestations or SBOM documents. A runnable image
+ * (layers of files), an index, or a manifest of a type this code does not know is not.
+ */
+function isCosignAttachment(loaded: Loaded): boolean {
+  const stored = loaded?.stored;
+  if (stored?.kind !== 'manifest') return false;
+  const layers = stored.manifest.layers;
+  return layers.length > 0 && layers.every((l) => COSIGN_LAYER_TYPES.has(l.mediaType));
+}
 
 /** The image a cosign tag (`sha256-<hex>.sig`, `.att`, `.sbom`) is of; undefined for any other tag. */
 function cosignSubject(tag: string): Digest | undefined {

@@ -697,13 +697,42 @@ describe('LayoutStore', () => {
     const sig = await cosignSignature(store, image.root.digest, 'sig');
     const before = fs.readFileSync(join(dir, 'index.json'), 'utf8');
     const blobs = fs.readdirSync(join(dir, 'blobs', 'sha256')).sort();
-    const result = await store.gc();
+    // Nothing is missing that gc could keep: no warning, on this run or any later one.
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
+    const result = await store.gc({ logger });
     assert.deepEqual([result.dropped, result.droppedTags, result.removed], [[], [], []]);
+    assert.deepEqual(warnings, []);
     assert.equal(fs.readFileSync(join(dir, 'index.json'), 'utf8'), before);
     assert.deepEqual(fs.readdirSync(join(dir, 'blobs', 'sha256')).sort(), blobs);
     const again = await LayoutStore.open(dir);
     assert.deepEqual((await again.getManifest(att.digest)).bytes, att.bytes);
     assert.deepEqual((await again.getManifest(cosignTag(image.root.digest, 'sig'))).bytes, sig.bytes);
+  });
+
+  it("gc keeps an image a user tagged with a name of cosign's scheme, and drops an SBOM cosign attached under such a tag", async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    const first = await makeImage(store, { tag: 'latest', seed: 10 });
+    const second = await makeImage(store, { tag: 'latest', seed: 20 });
+    await makeImage(store, { tag: 'latest', seed: 30 });
+    // A runnable image, tagged by hand with the name of the first build's SBOM: only a name.
+    const other = await makeImage(store, { seed: 40 });
+    const userTag = cosignTag(first.root.digest, 'sbom');
+    await store.putManifest(other.root, { tags: [userTag] });
+    // What `cosign attach sbom` writes for the second build: one layer, the document.
+    const sbom = await cosignSbom(store, second.root.digest, 'text/spdx+json');
+    await store.close();
+    const result = await (await LayoutStore.open(dir)).gc();
+    assert.deepEqual(result.droppedTags, [cosignTag(second.root.digest, 'sbom')]);
+    const again = await LayoutStore.open(dir);
+    assert.deepEqual((await again.listTags()).sort(), ['latest', userTag].sort());
+    assert.deepEqual((await again.getManifest(userTag)).bytes, other.root.bytes);
+    const present = new Set(fs.readdirSync(join(dir, 'blobs', 'sha256')).map((h) => `sha256:${h}`));
+    for (const d of other.blobs.keys()) assert.ok(present.has(d), `${d} was collected`);
+    for (const d of [first.root.digest, second.root.digest, sbom.digest, ...children(sbom)]) {
+      assert.equal(present.has(d), false, `${d} is collected`);
+    }
   });
 
   it("gc drops cosign's tags of the images rebuilds moved a tag from, with those images, and keeps those of images kept otherwise", async () => {
@@ -962,6 +991,23 @@ function children(stored: Stored): Digest[] {
 }
 
 /** A signature as cosign 2 stores one: a manifest without a subject, under the tag sha256-<hex>.sig (or .att). */
+/** A manifest as `cosign attach sbom` writes it under `sha256-<hex>.sbom`: an OCI config and one layer, the document. */
+async function cosignSbom(store: LayoutStore, subject: Digest, mediaType: string): Promise<Stored> {
+  const put = async (bytes: Uint8Array, type: string) => {
+    const d = { mediaType: type, digest: digestOf(bytes), size: bytes.byteLength };
+    await store.putBlob(bytesSource(d, bytes));
+    return d;
+  };
+  const config = await put(
+    new TextEncoder().encode('{"architecture":"","os":"","rootfs":{"type":"layers","diff_ids":[]}}'),
+    MediaType.OciConfig,
+  );
+  const layer = await put(new TextEncoder().encode('{"spdxVersion":"SPDX-2.3"}'), mediaType);
+  const stored = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: [layer] }));
+  await store.putManifest(stored, { tags: [cosignTag(subject, 'sbom')] });
+  return stored;
+}
+
 async function cosignSignature(store: LayoutStore, subject: Digest, payload: string, suffix: 'sig' | 'att' = 'sig'): Promise<Stored> {
   const put = async (bytes: Uint8Array, mediaType: string) => {
     const d = { mediaType, digest: digestOf(bytes), size: bytes.byteLength };
