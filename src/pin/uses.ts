@@ -94,9 +94,8 @@ function parseAny(value: string): UsesTarget {
   if (/[\s\u0000-\u001f\u007f]/.test(value)) throw invalid(value, 'it holds whitespace or a control character');
   if (value.startsWith('./')) {
     const path = value.slice(2);
-    // A folder of this repository's checkout: `..` would reach out of it (and `./a/../../x` too),
-    // and `.` names the same folder another way. `./` alone is the repository's root action.
-    if (path.split('/').some((p) => p === '.' || p === '..')) throw invalid(value, 'its path has a . or .. segment');
+    // A folder of this repository's checkout. `./` alone is the repository's root action.
+    checkPath(value, path === '' ? [] : path.split('/'));
     return { kind: 'local', path };
   }
   if (value.startsWith('docker://')) return parseDocker(value);
@@ -112,9 +111,7 @@ function parseAny(value: string): UsesTarget {
     throw invalid(value, `"${name}" does not start with owner/repo`);
   }
   const rest = parts.slice(2);
-  if (rest.some((p) => p === '')) throw invalid(value, 'its path has an empty segment');
-  // A path inside the repository: `..` would climb out of the folder the action is read from.
-  if (rest.some((p) => p === '.' || p === '..')) throw invalid(value, 'its path has a . or .. segment');
+  checkPath(value, rest);
   return {
     kind: 'action',
     owner,
@@ -123,6 +120,17 @@ function parseAny(value: string): UsesTarget {
     ref,
     pinned: COMMIT_SHA.test(ref),
   };
+}
+
+/**
+ * Refuses a path inside a repository (`owner/repo/PATH@ref`, `./PATH`), given as its segments,
+ * that has an empty segment (`a//b`, a trailing `/`) or a `.` or `..` one: `..` would climb out of
+ * the folder the action is read from (`./a/../../x` out of the checkout), and `.` and an empty
+ * segment name a folder another way. Both forms are checked alike.
+ */
+function checkPath(value: string, segments: readonly string[]): void {
+  if (segments.some((p) => p === '')) throw invalid(value, 'its path has an empty segment');
+  if (segments.some((p) => p === '.' || p === '..')) throw invalid(value, 'its path has a . or .. segment');
 }
 
 /** A job's `uses:` calls a reusable workflow: a file at the top of `.github/workflows`, never an image. */

@@ -116,6 +116,14 @@ describe('parseUses', () => {
         );
       }
     }
+    // An empty segment is refused in a local path as in owner/repo/path@ref.
+    for (const value of ['./a//b', './a/', './/a']) {
+      assert.throws(
+        () => parseUses(value, 'step'),
+        (e) => isProvenantError(e, 'INVALID_REFERENCE') && /empty segment/.test(e.message),
+        value,
+      );
+    }
     // The repository's root action, and a folder whose name starts with dots, are paths inside it.
     assert.deepEqual(parseUses('./', 'step'), { kind: 'local', path: '' });
     assert.deepEqual(parseUses('./..hidden/x', 'step'), { kind: 'local', path: '..hidden/x' });
