@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { isProvenantError, type ProvenantError } from '../errors.ts';
 import { isWithin, RefusedFile, readSmallFile } from '../io/files.ts';
 import { digestHex, digestOf } from '../oci/digest.ts';
-import { type DebSource, parseSourceLine } from '../pkg/deb/sources.ts';
+import type { DebSource } from '../pkg/deb/sources.ts';
 import { ConfigError, type ConfigLocation, MAX_YAML_BYTES } from '../yaml.ts';
 import { finish, merge } from './config-merge.ts';
 import { type Part, parsePart } from './config-schema.ts';
@@ -412,6 +412,8 @@ export async function checkLocalSources(
     ['contents.build_repositories', contents.buildRepositories],
   ] as const;
   if (lists.some(([, entries]) => entries.some(isDebianLine))) {
+    // Loaded only for a Debian configuration: an apk build does not load the Debian source.
+    const { parseSourceLine } = await import('../pkg/deb/sources.ts');
     for (const [list, entries] of lists) {
       for (const [i, r] of entries.entries()) {
         if (!isDebianLine(r)) continue;
