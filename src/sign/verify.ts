@@ -1013,7 +1013,9 @@ function entryRecord(entry: TransparencyLogEntry, known: CheckedSignature): Entr
     return h === undefined ? undefined : Buffer.from(h, 'hex');
   };
   switch (`${String(kind)} ${String(version)}`) {
-    case 'hashedrekord 0.0.1': {
+    case 'hashedrekord 0.0.1':
+    // cosign 1's kind: the same signature and hash of the payload, with the payload beside them.
+    case 'rekord 0.0.1': {
       const data = logged(hash(at(spec, 'data', 'hash')));
       return { logged: data, signed: signed(base64(at(spec, 'signature', 'content')), payloadHex(data.value)) };
     }

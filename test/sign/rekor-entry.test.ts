@@ -64,10 +64,18 @@ describe('a cosign 2 layer’s Rekor entry, verified with a key and no trusted r
     const own = await verifyWith(hashedrekord('0.0.1'));
     assert.equal(own.verified, true, own.message);
     assert.deepEqual(own.notChecked, ['its Rekor entry']);
+    // cosign 1's rekord records the same facts: its own passes, another signature's does not.
+    const rekord = await verifyWith(hashedrekord('0.0.1', 'rekord'));
+    assert.equal(rekord.verified, true, rekord.message);
+    const other = cryptoSign('sha256', Buffer.from('another payload'), alice.privateKey);
+    refused(
+      await verifyWith({ apiVersion: '0.0.1', kind: 'rekord', spec: { data: { hash }, signature: { content: b64(other) } } }),
+      /its Rekor entry records another signature than this one/,
+    );
     // Kinds and versions nothing here (nor @sigstore/verify) can compare: refused, not passed.
     for (const [kind, version] of [
       ['hashedrekord', '0.0.3'],
-      ['rekord', '0.0.1'],
+      ['rekord', '0.0.2'],
       ['bogus', '0.0.1'],
     ] as const) {
       refused(
