@@ -16,7 +16,7 @@
 import { ProvenantError } from '../errors.ts';
 import type { ByteStream, OperationOptions } from '../io/types.ts';
 import { verifyStream } from '../io/verify.ts';
-import { COSIGN_TAG_RE, cosignTag, descriptorOf, type Stored, subjectOf } from '../oci/content.ts';
+import { cosignTag, cosignTagSubject, descriptorOf, type Stored, subjectOf } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { referrerDescriptor } from '../store/layout-reader.ts';
@@ -115,8 +115,8 @@ export class PlannedStore implements ContentStore {
   async #fromDestination(target: string, options: OperationOptions): Promise<Descriptor | undefined> {
     if (this.#over === undefined) return undefined;
     if (isDigest(target)) return this.#plan.docs.has(target) ? undefined : this.#over.resolve(target, options);
-    const m = COSIGN_TAG_RE.exec(target);
-    if (m === null || !this.#plan.docs.has(`${m[1]}:${m[2]}` as Digest)) return undefined;
+    const subject = cosignTagSubject(target);
+    if (subject === undefined || !this.#plan.docs.has(subject)) return undefined;
     const there = await this.#over.resolve(target, options);
     if (there !== undefined && this.#find(target)?.digest !== there.digest) this.#held.add(there.digest);
     return there;
@@ -144,8 +144,8 @@ export class PlannedStore implements ContentStore {
       return cosignTagsByName(over, this.#plan.docs.keys(), options);
     });
     const there = listed.filter((tag) => {
-      const m = COSIGN_TAG_RE.exec(tag);
-      return m !== null && this.#plan.docs.has(`${m[1]}:${m[2]}` as Digest);
+      const subject = cosignTagSubject(tag);
+      return subject !== undefined && this.#plan.docs.has(subject);
     });
     return [...new Set([...planned, ...there])].sort();
   }

@@ -2,7 +2,7 @@
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import { forEachLimited, Limiter } from '../io/limit.ts';
 import type { BlobSource, OperationOptions } from '../io/types.ts';
-import { COSIGN_TAG_RE, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
+import { COSIGN_TAG_RE, cosignTagSubject, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isForeignLayer, isIndexType, isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
@@ -242,8 +242,8 @@ async function anythingToCarry(ctx: CopyContext, subjects: readonly Digest[]): P
   if (tags instanceof ProvenantError) return true;
   const copied = new Set<string>(subjects);
   return tags.some((tag) => {
-    const m = COSIGN_TAG_RE.exec(tag);
-    return m !== null && copied.has(`${m[1]}:${m[2]}`);
+    const subject = cosignTagSubject(tag);
+    return subject !== undefined && copied.has(subject);
   });
 }
 

@@ -1,7 +1,7 @@
 /** Manifests and indexes as stored: their exact bytes beside the parsed value, and descriptors of them. */
 import { decodeUtf8, encodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
-import { type Digest, digestAlgorithm, digestHex, digestOf, verifyDigest } from './digest.ts';
+import { type Digest, digestAlgorithm, digestHex, digestOf, isDigest, verifyDigest } from './digest.ts';
 import { isIndexType, isManifestType, MediaType } from './mediatypes.ts';
 import type { Descriptor, ImageIndex, ImageManifest } from './types.ts';
 import { assertConsistentDescriptors, assertIndex, assertManifest, assertVerifiableDigests } from './validate.ts';
@@ -163,6 +163,13 @@ export function subjectOf(stored: Stored): Descriptor | undefined {
  * and the kind.
  */
 export const COSIGN_TAG_RE = /^(sha256|sha512)-([a-f0-9]+)\.(sig|att|sbom)$/;
+
+/** The digest a cosign tag ({@link COSIGN_TAG_RE}) is about; undefined for any other tag. */
+export function cosignTagSubject(tag: string): Digest | undefined {
+  const m = COSIGN_TAG_RE.exec(tag);
+  const digest = m === null ? undefined : `${m[1]}:${m[2]}`;
+  return digest !== undefined && isDigest(digest) ? digest : undefined;
+}
 
 /** cosign's tag for the signatures (`sig`), attestations (`att`) or SBOM (`sbom`) of `digest` (see {@link COSIGN_TAG_RE}). */
 export function cosignTag(digest: Digest, suffix: 'sig' | 'att' | 'sbom'): string {

@@ -4,7 +4,7 @@ import { isProvenantError, ProvenantError } from '../errors.ts';
 import { fileError, fsp, isNotFound, linkFileAtomic, makeFolder, randomHex, writeFileAtomic } from '../io/files.ts';
 import { type BlobSource, type ByteStream, type Logger, type OperationOptions, streamOf } from '../io/types.ts';
 import { MANIFEST_LIMIT, untilAborted, verifyStream } from '../io/verify.ts';
-import { COSIGN_TAG_RE, children, descriptorOf, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
+import { children, cosignTagSubject, descriptorOf, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
 import { isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
@@ -480,7 +480,7 @@ export class LayoutStore extends LayoutReader {
       const referrers = new Map<Descriptor, { subject: Digest; loaded: Loaded }>();
       for (const m of current.index.manifests) {
         const tag = m.annotations?.[Annotation.RefName];
-        const cosign = tag === undefined ? undefined : cosignSubject(tag);
+        const cosign = tag === undefined ? undefined : cosignTagSubject(tag);
         if (tag !== undefined && cosign === undefined) {
           await this.#mark(m, live, at, false, true, warn);
           continue;
@@ -941,13 +941,6 @@ function isCosignAttachment(loaded: Loaded): boolean {
   if (stored?.kind !== 'manifest') return false;
   const layers = stored.manifest.layers;
   return layers.length > 0 && layers.every((l) => COSIGN_LAYER_TYPES.has(l.mediaType));
-}
-
-/** The image a cosign tag (`sha256-<hex>.sig`, `.att`, `.sbom`) is of; undefined for any other tag. */
-function cosignSubject(tag: string): Digest | undefined {
-  const m = COSIGN_TAG_RE.exec(tag);
-  const digest = m === null ? undefined : `${m[1]}:${m[2]}`;
-  return digest !== undefined && isDigest(digest) ? digest : undefined;
 }
 
 /**
