@@ -158,21 +158,65 @@ function readContents(ctx: YamlContext, e: Entry | undefined, part: Part): void 
   part.keyring = stringList(ctx, f.get('keyring'));
   const packagesEntry = f.get('packages');
   part.packages = stringList(ctx, packagesEntry);
-  // One package per item: `"busybox hello"` is no atom apk or apt reads.
+  // One package per item: `"busybox hello"` is no atom apk or apt reads. A Debian relation,
+  // `"libc6 (>= 2.36)"`, may hold spaces inside its parentheses (and a build relation's `[...]` or
+  // `<...>`, which pkg/deb/source.ts refuses with a word of its own); elsewhere a space splits words.
+  const debianSources = part.repositories.some((r) => r.startsWith('deb '));
+  const apkOnly = part.repositories.length > 0 && !debianSources;
   for (const [i, item] of list(ctx, packagesEntry, 'strings').entries()) {
     const text = part.packages[i] ?? '';
     if (!/\s/.test(text)) continue;
+    const relation = DEB_RELATION.exec(text);
+    if (relation !== null && !apkOnly) continue;
+    if (relation?.[3] !== undefined) {
+      const [, name, op, version] = relation;
+      // Debian's `<<` and `>>` are apk's `<` and `>`; its obsolete `<` and `>` mean `<=` and `>=`.
+      const apkOp = ({ '<<': '<', '>>': '>', '<': '<=', '>': '>=' } as Record<string, string>)[op ?? '='] ?? op ?? '=';
+      fail(
+        ctx,
+        item.node,
+        item.path,
+        `${JSON.stringify(text)} is a Debian relation, and these repositories are apk's`,
+        `write it as apk does, without spaces: ${name}${apkOp}${version}`,
+      );
+    }
+    if (/[,|]/.test(text)) {
+      // Each entry's first alternative, as apt would try it first.
+      const entries = text
+        .split(',')
+        .map((e) => (e.split('|')[0] ?? '').trim())
+        .filter((w) => w !== '');
+      fail(
+        ctx,
+        item.node,
+        item.path,
+        `${JSON.stringify(text)} holds several packages ("," or "|"); an item is one package, and an image installs every item (there are no alternatives to choose from)`,
+        `write each package as its own list item, choosing one of any alternatives: packages: [${entries.map(flowItem).join(', ')}]`,
+      );
+    }
     const words = text.split(/\s+/).filter((w) => w !== '');
     fail(
       ctx,
       item.node,
       item.path,
-      `${JSON.stringify(text)} holds whitespace; a package is one word, as name, name=VERSION or name@tag`,
-      words.length > 1 ? `write each package as its own list item: packages: [${words.join(', ')}]` : 'remove the spaces',
+      `${JSON.stringify(text)} holds whitespace; a package is one word, as name, name=VERSION or name@tag${debianSources ? ', or a Debian relation such as "name (>= VERSION)"' : ''}`,
+      words.length > 1 ? `write each package as its own list item: packages: [${words.map(flowItem).join(', ')}]` : 'remove the spaces',
     );
   }
   if (f.get('recommends') !== undefined) part.recommends = boolean(ctx, f.get('recommends'));
   if (f.get('merged-usr') !== undefined) part.mergedUsr = boolean(ctx, f.get('merged-usr'));
+}
+
+/**
+ * A Debian relation as `contents.packages` takes one (apt's `"name[:arch] (op version)"`, with a
+ * build relation's restrictions after it, which pkg/deb/source.ts refuses with its own word): the
+ * name, the relation and the version, or the name alone for a restriction without a version.
+ */
+const DEB_RELATION = /^([^\s()[\]<>|,]+?)\s*(?:\(\s*(<<|<=|>=|>>|=|<|>)?\s*([^\s()]+)\s*\))?(?:\s*(?:\[[^\]]*\]|<[^>]*>))*$/;
+
+/** A package as a YAML flow sequence takes it: quoted when it holds spaces or flow indicators. */
+function flowItem(text: string): string {
+  return /^[A-Za-z0-9][^\s,[\]{}#"'`]*$/.test(text) && !text.includes(': ') ? text : JSON.stringify(text);
 }
 
 /** `Area/City` as tzdata names zones: letters, digits, `_`, `-`, `+`, and `/` between parts. */

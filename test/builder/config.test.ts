@@ -1085,6 +1085,49 @@ describe('contents.packages', () => {
     assert.equal(err.hint, 'write each package as its own list item: packages: [busybox, hello]');
     assert.equal(exitCodeFor(err.code), 2);
   });
+
+  const deb = 'contents:\n  repositories: ["deb http://127.0.0.1:9/debian bookworm main"]\n  packages: ';
+
+  it('takes a Debian relation with spaces in its parentheses, as docs/config.md writes it', () => {
+    for (const item of ['alt-b (>= 2.0)', 'libc6:amd64 ( << 2.37 )', 'alt-b(>=2.0)', 'dash (= 0.5.12-2) [!amd64]']) {
+      assert.deepEqual(parse(`${deb}[${JSON.stringify(item)}]\n`).config.contents.packages, [item], item);
+    }
+    // With the sources in an included file, the loader cannot tell: the relation is left to the source.
+    assert.deepEqual(parse('contents:\n  packages: ["alt-b (>= 2.0)"]\n').config.contents.packages, ['alt-b (>= 2.0)']);
+  });
+
+  it('still refuses split words in a Debian configuration, naming the relation form too', async () => {
+    const err = await rejects(
+      () => parse(`${deb}[busybox, "busybox hello"]\n`),
+      'INVALID_CONFIG',
+      'image.yaml:3:23',
+      /"busybox hello" holds whitespace; .*or a Debian relation such as "name \(>= VERSION\)"/,
+    );
+    assert.equal(err.hint, 'write each package as its own list item: packages: [busybox, hello]');
+  });
+
+  it('refuses several Debian relations in one item, its hint one item per package (the first alternative of each)', async () => {
+    const err = await rejects(
+      () => parse(`${deb}["libc6 (>= 2.36), debconf | debconf-2.0"]\n`),
+      'INVALID_CONFIG',
+      'image.yaml:3:14',
+      /holds several packages \("," or "\|"\); an item is one package/,
+    );
+    assert.equal(
+      err.hint,
+      'write each package as its own list item, choosing one of any alternatives: packages: ["libc6 (>= 2.36)", debconf]',
+    );
+  });
+
+  it("refuses a Debian relation among apk repositories, with apk's spelling of it", async () => {
+    const err = await rejects(
+      () => parse('contents:\n  repositories: [https://example.org/alpine/main]\n  packages: ["busybox (<< 1.37)"]\n'),
+      'INVALID_CONFIG',
+      'image.yaml:3:14',
+      /"busybox \(<< 1\.37\)" is a Debian relation, and these repositories are apk's/,
+    );
+    assert.equal(err.hint, 'write it as apk does, without spaces: busybox<1.37');
+  });
 });
 
 describe('os-release', () => {

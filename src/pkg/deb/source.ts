@@ -55,7 +55,7 @@ import {
 import { debDependencies, debInventoryPackage } from './inventory.ts';
 import { keepDebControl, keptDebKey, keptDebPackage, loadKeptDeb } from './kept.ts';
 import { DEBIAN_ARCHIVE_KEYRING, LazyDebKeyring } from './keyring.ts';
-import { parseDebRelations } from './relations.ts';
+import { type DebRelation, parseDebRelations } from './relations.ts';
 import { keptPackagesKey, UnpublishedArchitectureError } from './release.ts';
 import { type DebSource, formatSourceLine, parseSourceLine } from './sources.ts';
 import {
@@ -151,13 +151,38 @@ function debRequest(text: string, where: string, debArch?: string): Request {
   // apt's pin, `name[:arch]=version`, is no relation syntax: what comes before the `=` is read as
   // a relation is (its name and qualifier), and the version after it is the constraint.
   const pin = /^([^\s=()[\]<>|,]+)=(\S+)$/.exec(text);
-  const [alternatives] = parseDebRelations(pin === null ? text : (pin[1] as string), 'contents.packages', where);
-  const r = alternatives?.[0];
-  if (alternatives === undefined || alternatives.length !== 1 || r === undefined) {
+  // apk's way, `name>=2.0` or `name<<3`: dpkg reads the operator as part of the name (or `<` as a
+  // build profile list), which says nothing of the mistake.
+  const apkStyle = pin === null ? /^([^\s=()[\]<>|,]+)\s*(<<|<=|>=|>>|<|>)\s*([^\s()[\]<>|,]+)$/.exec(text) : null;
+  if (apkStyle !== null) {
+    const [, name, op, version] = apkStyle as unknown as [string, string, string, string];
+    // apk's `<` and `>` are strict: Debian's `<<` and `>>` (its own `<` and `>` mean `<=` and `>=`).
+    const debOp = op === '<' ? '<<' : op === '>' ? '>>' : op;
     throw new ProvenantError(
       'INVALID_CONFIG',
-      `contents.packages: ${JSON.stringify(text)} is not one Debian package (name, name=version or "name (>= version)")`,
-      { where },
+      `contents.packages: ${JSON.stringify(text)} writes the version relation without parentheses, as apk does; a Debian package takes it in parentheses`,
+      { where, hint: `write ${JSON.stringify(`${name} (${debOp} ${version})`)}, or ${name}=VERSION for one version` },
+    );
+  }
+  let entries: DebRelation[][];
+  try {
+    entries = parseDebRelations(pin === null ? text : (pin[1] as string), 'contents.packages', where);
+  } catch (err) {
+    // The parser's hint is for control fields (alternatives, several entries), which an item is not.
+    if (!isProvenantError(err, 'INVALID_PACKAGE')) throw err;
+    throw new ProvenantError('INVALID_CONFIG', err.message.replace(/^the contents\.packages field /, 'contents.packages: '), {
+      where,
+      cause: err,
+      hint: REQUEST_HINT,
+    });
+  }
+  const alternatives = entries[0];
+  const r = alternatives?.[0];
+  if (entries.length !== 1 || alternatives === undefined || alternatives.length !== 1 || r === undefined) {
+    throw new ProvenantError(
+      'INVALID_CONFIG',
+      `contents.packages: ${JSON.stringify(text)} is not one Debian package (${entries.length > 1 ? 'several, separated by ","' : 'alternatives, separated by "|"'}): an item is one package, and every item is installed`,
+      { where, hint: `write each package as its own list item, and choose one of any alternatives; ${REQUEST_HINT}` },
     );
   }
   const restriction =
@@ -173,6 +198,10 @@ function debRequest(text: string, where: string, debArch?: string): Request {
   if (pin !== null) return { name: r.name, constraint: { op: '=', version: pin[2] as string } };
   return { name: r.name, constraint: r.op === undefined || r.version === undefined ? undefined : { op: r.op, version: r.version } };
 }
+
+/** The forms of a `contents.packages` entry, for the hint of an entry that is none of them. */
+const REQUEST_HINT =
+  'an item is name, name=VERSION or "name (>= VERSION)" (the relation one of <<, <=, =, >=, >>), for example "libc6 (>= 2.36)"';
 
 /** Refuses an architecture qualifier that names another package than the native one ({@link debRequest}). */
 function checkQualifier(text: string, qualifier: string | undefined, debArch: string | undefined, where: string): void {

@@ -338,6 +338,39 @@ describe('contents.packages entries with an architecture qualifier or a restrict
     refused('libc6:i386=2.36-9', 'x86_64', /asks for i386's package in an image of amd64/);
   });
 
+  it("refuses apk's relation without parentheses, saying so and giving the Debian form, not a bad name or a profile list", () => {
+    for (const [text, form] of [
+      ['alt-b>=2.0', '"alt-b (>= 2.0)"'],
+      ['alt-b<<3', '"alt-b (<< 3)"'],
+      ['alt-b>2', '"alt-b (>> 2)"'],
+      ['alt-b < 2', '"alt-b (<< 2)"'],
+    ] as const) {
+      refused(text, 'x86_64', /writes the version relation without parentheses, as apk does/);
+      assert.throws(
+        () => source.request(text, 'image.yaml', 'x86_64'),
+        (err: unknown) => isProvenantError(err) && err.hint === `write ${form}, or alt-b=VERSION for one version`,
+        text,
+      );
+    }
+  });
+
+  it('refuses several packages or alternatives in one entry, its hint the forms an entry takes (not a Depends field)', () => {
+    for (const text of ['libc6 (>= 2.36), debconf | debconf-2.0', 'a | b', 'alt-b (>= 2.0']) {
+      assert.throws(
+        () => source.request(text, 'image.yaml', 'x86_64'),
+        (err: unknown) => {
+          assert.ok(isProvenantError(err, 'INVALID_CONFIG'), String(err));
+          assert.match(err.message, /^contents\.packages: /);
+          assert.match(err.hint ?? '', /an item is name, name=VERSION or "name \(>= VERSION\)"/);
+          assert.doesNotMatch(err.hint ?? '', /debconf/);
+          return true;
+        },
+        text,
+      );
+    }
+    assert.deepEqual(source.request('alt-b (>= 2.0)', 'image.yaml', 'x86_64'), { name: 'alt-b', constraint: { op: '>=', version: '2.0' } });
+  });
+
   it('takes an entry without a qualifier or restriction as before', () => {
     assert.deepEqual(source.request('dash', 'image.yaml', 'x86_64'), { name: 'dash', constraint: undefined });
     assert.deepEqual(source.request('dash=0.5.12-2', 'image.yaml'), { name: 'dash', constraint: { op: '=', version: '0.5.12-2' } });
