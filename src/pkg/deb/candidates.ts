@@ -76,7 +76,25 @@ export const debVersionScheme: VersionScheme = {
     return satisfiesDebConstraint(version, constraint.op, constraint.version);
   },
   rebuildBase: debRebuildBase,
+  // apt installs each package's candidate version only, and refuses to pick among the providers
+  // of a virtual package it is asked for (../resolve/resolve.ts says how).
+  candidateOnly: true,
+  oneProviderPerRequest: true,
+  format: formatDebRequirement,
 };
+
+/** A conflict as the stanza wrote it: the field (`Conflicts` or `Breaks`) is kept for messages. */
+interface DebConflict extends Requirement {
+  field: 'Conflicts' | 'Breaks';
+}
+
+/** A requirement in Debian's syntax, `cfb (<< 2)`; a conflict with its field, `Breaks: cfb (<< 2)`. */
+function formatDebRequirement(r: Requirement, conflict = false): string {
+  const text = r.constraint === undefined ? r.name : `${r.name} (${r.constraint.op} ${r.constraint.version})`;
+  if (!conflict) return text;
+  const field = (r as Partial<DebConflict>).field;
+  return `${field ?? 'Conflicts'}: ${text}`;
+}
 
 /** A stanza as `parseControlStanzas` (./control.ts) returns it: lowercased field names. */
 export type DebStanza = Readonly<Record<string, string>>;
@@ -145,10 +163,14 @@ export function debCandidate(stanza: DebStanza, repo: DebRepository, arch: strin
     ...relations('depends', 'Depends'),
     ...(options.withRecommends ? relations('recommends', 'Recommends') : []),
   ].map((alternatives) => alternatives.map(requirement));
-  const conflicts = [...relations('conflicts', 'Conflicts'), ...relations('breaks', 'Breaks')]
-    .flat()
-    .map(requirement)
-    .filter((r) => r.name !== name);
+  const conflicts: DebConflict[] = [
+    ...relations('conflicts', 'Conflicts')
+      .flat()
+      .map((r) => ({ ...requirement(r), field: 'Conflicts' as const })),
+    ...relations('breaks', 'Breaks')
+      .flat()
+      .map((r) => ({ ...requirement(r), field: 'Breaks' as const })),
+  ].filter((r) => r.name !== name);
 
   const multiArch = field(stanza, 'multi-arch')?.toLowerCase() ?? 'no';
   const provides: Provision[] = relations('provides', 'Provides')

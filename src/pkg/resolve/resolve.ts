@@ -93,6 +93,25 @@ export interface VersionScheme {
    * bumps `-rN` on every architecture).
    */
   rebuildBase?(version: string): string;
+  /**
+   * Only each name's candidate version may be installed: its newest (the earliest repository's
+   * between equal versions), or the one a request pins with `=`. apt's rule: its resolver installs
+   * the candidate version of a package (pkgPolicy::GetCandidateVer), never an older one that
+   * would meet a versioned dependency, and `apt-get install name=VERSION` makes that version the
+   * candidate. Without it (apk), any version that meets a requirement may be chosen.
+   */
+  candidateOnly?: boolean | undefined;
+  /**
+   * A request for a name no package has that several packages provide is refused, naming them,
+   * as apt-get install refuses a virtual package with more than one provider ("You should
+   * explicitly select one to install"). Without it (apk: `cmd:sh`), the best provider is chosen.
+   */
+  oneProviderPerRequest?: boolean | undefined;
+  /**
+   * A requirement in the system's own syntax for messages (Debian's `cfb (<< 2)`); `conflict`
+   * when it is a conflict. Without it, apk's: `cfb<2`, and `!cfb<2` for a conflict.
+   */
+  format?(r: Requirement, conflict?: boolean): string;
 }
 
 /** A request from the configuration: a requirement, or a conflict (`!name`) when `conflict`. */
@@ -201,6 +220,8 @@ class Resolver<C extends Candidate> {
   readonly #refusedBy = new Map<string, { req: Requirement; by: C }[]>();
   /** The requests with a version constraint: no package of that name, nor provider chosen for it, may fail it. */
   readonly #bound: readonly Requirement[];
+  /** With {@link VersionScheme.candidateOnly}: each name's candidate version, once looked up. */
+  readonly #candidates = new Map<string, { c: C; id: string; pinned: boolean } | undefined>();
 
   constructor(
     index: CandidateIndex<C>,
@@ -219,11 +240,13 @@ class Resolver<C extends Candidate> {
   /** Meets one requirement (any of its alternatives), choosing a package when nothing chosen meets it. */
   choose(alternatives: readonly Requirement[], by: C | undefined, tags: Set<string>): void {
     if (alternatives.some((r) => this.#isMet(r))) return;
+    if (by === undefined && this.#scheme.oneProviderPerRequest === true) this.#checkOneProvider(alternatives[0]);
     let best: C | undefined;
     let bestKey: number[] = [];
     let blocked: string | undefined;
     let clashed = false;
     let bestProvided = '';
+    let blockedByCandidate: string | undefined;
     for (const r of alternatives) {
       // Each candidate with the version it offers of the name (its own, or what it provides; none
       // for an unversioned provide), and the version it ranks by.
@@ -239,7 +262,14 @@ class Resolver<C extends Candidate> {
       // either and which may be what a security update replaced.
       const byName = new Map<string, { c: C; key: number[]; provided: string }>();
       for (const [c, offered, provided] of pool) {
-        if (!this.#meets(c, r) || !tagAllowed(c, r, tags)) continue;
+        if (!tagAllowed(c, r, tags)) continue;
+        const notCandidate = this.#notCandidate(c);
+        if (notCandidate !== undefined) {
+          // The name's candidate does not meet it: said when nothing else does (an older version would).
+          if (this.#meets(c, r)) blockedByCandidate ??= notCandidate(r);
+          continue;
+        }
+        if (!this.#meets(c, r)) continue;
         const taken = this.#chosen.get(c.name);
         if (taken !== undefined && taken.id !== c.id) {
           blocked ??= `${c.name}-${taken.version} is already chosen (for ${this.#describe(this.#pulledBy(taken))})`;
@@ -274,7 +304,14 @@ class Resolver<C extends Candidate> {
       }
       if (best !== undefined) break; // the first alternative that can be met wins, as in apt
     }
-    if (best === undefined) throw this.#unmet(alternatives, by, blocked, clashed);
+    if (best === undefined)
+      throw this.#unmet(
+        alternatives,
+        by,
+        blocked ?? blockedByCandidate,
+        clashed,
+        blocked === undefined && blockedByCandidate !== undefined,
+      );
     this.#add(best, by === undefined ? 'request' : by.id, tags);
   }
 
@@ -318,7 +355,7 @@ class Resolver<C extends Candidate> {
         if (c === by || !this.#meets(c, req)) continue;
         throw new ProvenantError(
           'UNRESOLVABLE',
-          `${c.name}-${c.version} (needed by ${this.#describe(this.#pulledBy(c))}) conflicts with ${by === undefined ? 'the request' : `${by.name}-${by.version}`}: !${formatRequirement(req)}`,
+          `${c.name}-${c.version} (needed by ${this.#describe(this.#pulledBy(c))}) conflicts with ${by === undefined ? 'the request' : `${by.name}-${by.version}`}: ${this.#format(req, true)}`,
           {
             where: this.#where,
             hint: 'remove one of the two from contents.packages, or the package that pulls it in',
@@ -357,10 +394,60 @@ class Resolver<C extends Candidate> {
       if (version === undefined) continue;
       const fits = own ? packageSatisfies(this.#scheme, c.id, c.version, b.constraint) : this.#scheme.satisfies(version, b.constraint);
       if (!fits) {
-        return `${c.name}-${c.version}${own ? '' : ` (${b.name}=${version})`} does not satisfy ${formatRequirement(b)}, which contents.packages asks for`;
+        return `${c.name}-${c.version}${own ? '' : ` (${b.name}=${version})`} does not satisfy ${this.#format(b)}, which contents.packages asks for`;
       }
     }
     return undefined;
+  }
+
+  /**
+   * With {@link VersionScheme.candidateOnly}: when `c` is not its name's candidate version, what
+   * to say for a requirement that only it (or another older version) would meet; undefined when
+   * it is the candidate.
+   */
+  #notCandidate(c: C): ((r: Requirement) => string) | undefined {
+    if (this.#scheme.candidateOnly !== true) return undefined;
+    const candidate = this.#candidateOf(c.name);
+    if (candidate === undefined || candidate.id === c.id) return undefined;
+    const pinned = candidate.pinned ? ', which contents.packages pins' : ' (the newest the repositories list)';
+    return (r) =>
+      `the candidate version of ${c.name} is ${candidate.c.version}${pinned}, and it does not satisfy ${this.#format(r)}; apt installs only that version, not ${c.version}`;
+  }
+
+  /** A name's candidate version: the one a request pins with `=`, else the newest (the earliest repository's among equal ones). */
+  #candidateOf(name: string): { c: C; id: string; pinned: boolean } | undefined {
+    if (this.#candidates.has(name)) return this.#candidates.get(name);
+    const versions = this.#index.named(name);
+    const pins = this.#bound.filter((b) => b.name === name && b.constraint?.op === '=');
+    const pool = pins.length === 0 ? versions : versions.filter((c) => pins.every((b) => this.#meets(c, b)));
+    let newest: C | undefined;
+    for (const c of pool.length === 0 ? versions : pool) {
+      const v = newest === undefined ? 1 : this.#scheme.compare(c.version, newest.version);
+      if (v > 0 || (v === 0 && newest !== undefined && c.repoOrder < newest.repoOrder)) newest = c;
+    }
+    const candidate = newest === undefined ? undefined : { c: newest, id: newest.id, pinned: pins.length > 0 && pool.length > 0 };
+    this.#candidates.set(name, candidate);
+    return candidate;
+  }
+
+  /**
+   * With {@link VersionScheme.oneProviderPerRequest}: refuses a request for a name no package
+   * has that packages of several names provide (apt-get install's "virtual package provided by").
+   */
+  #checkOneProvider(r: Requirement | undefined): void {
+    if (r === undefined || this.#index.named(r.name).length > 0) return;
+    const names = [...new Set(this.#index.providing(r.name).map(({ candidate }) => candidate.name))].sort();
+    if (names.length < 2) return;
+    throw new ProvenantError(
+      'UNRESOLVABLE',
+      `${r.name} is a virtual package provided by ${names.join(', ')}: contents.packages must name the one to install, as apt-get install asks`,
+      { where: (r as Request).where ?? this.#where, hint: `list one of ${names.join(', ')} in contents.packages instead of ${r.name}` },
+    );
+  }
+
+  /** A requirement as the scheme writes it (Debian's `name (op version)`), or apk's `name<op>version`. */
+  #format(r: Requirement, conflict = false): string {
+    return this.#scheme.format?.(r, conflict) ?? `${conflict ? '!' : ''}${formatRequirement(r)}`;
   }
 
   #meets(c: C, r: Requirement): boolean {
@@ -374,11 +461,11 @@ class Resolver<C extends Candidate> {
    */
   #clash(c: C): string | undefined {
     const self = `${c.name}-${c.version}`;
-    for (const req of this.#refused) if (this.#meets(c, req)) return `${self} conflicts with the request: !${formatRequirement(req)}`;
+    for (const req of this.#refused) if (this.#meets(c, req)) return `${self} conflicts with the request: ${this.#format(req, true)}`;
     for (const name of [c.name, ...c.provides.map((p) => p.name)]) {
       for (const { req, by } of this.#refusedBy.get(name) ?? []) {
         if (by.id !== c.id && this.#meets(c, req))
-          return `${by.name}-${by.version} (needed by ${this.#describe(this.#pulledBy(by))}) conflicts with ${self}: !${formatRequirement(req)}`;
+          return `${by.name}-${by.version} (needed by ${this.#describe(this.#pulledBy(by))}) conflicts with ${self}: ${this.#format(req, true)}`;
       }
     }
     for (const req of c.conflicts) {
@@ -387,7 +474,7 @@ class Resolver<C extends Candidate> {
         (x) => x.id !== c.id && this.#meets(x, req),
       );
       if (hit !== undefined)
-        return `${self} conflicts with ${hit.name}-${hit.version} (needed by ${this.#describe(this.#pulledBy(hit))}): !${formatRequirement(req)}`;
+        return `${self} conflicts with ${hit.name}-${hit.version} (needed by ${this.#describe(this.#pulledBy(hit))}): ${this.#format(req, true)}`;
     }
     return undefined;
   }
@@ -429,8 +516,14 @@ class Resolver<C extends Candidate> {
     return chain.length === 0 ? 'the request' : `${chain.join(', needed by ')}${chain.length === 8 ? ', ...' : ''}`;
   }
 
-  #unmet(alternatives: readonly Requirement[], by: C | undefined, blocked: string | undefined, clashed = false): ProvenantError {
-    const wanted = alternatives.map(formatRequirement).join(' | ');
+  #unmet(
+    alternatives: readonly Requirement[],
+    by: C | undefined,
+    blocked: string | undefined,
+    clashed = false,
+    notCandidate = false,
+  ): ProvenantError {
+    const wanted = alternatives.map((r) => this.#format(r)).join(' | ');
     // A package the configuration asks for by a name (or version) no repository has is not
     // found; one that a chosen package needs is a repository that cannot be resolved.
     if (by === undefined && blocked === undefined) {
@@ -451,7 +544,9 @@ class Resolver<C extends Candidate> {
             ? 'check the package name, the repositories and their tags, and the architecture'
             : clashed
               ? 'remove one of the two from contents.packages, or the package that pulls it in'
-              : 'pin one version in contents.packages, or loosen the constraint',
+              : notCandidate
+                ? 'pin the version that satisfies it in contents.packages (name=VERSION, as apt-get install takes it), or list repositories whose newest version does'
+                : 'pin one version in contents.packages, or loosen the constraint',
       },
     );
   }

@@ -90,8 +90,8 @@ describe('debCandidates', () => {
       ],
     ]);
     assert.deepEqual(app.conflicts, [
-      { name: 'oldapp', constraint: undefined },
-      { name: 'older', constraint: { op: '<<', version: '2' } },
+      { name: 'oldapp', constraint: undefined, field: 'Conflicts' },
+      { name: 'older', constraint: { op: '<<', version: '2' }, field: 'Breaks' },
     ]);
     assert.equal(app.size, 1234);
     assert.equal(app.source, 'app-src');
@@ -152,15 +152,124 @@ describe('Priority and version', () => {
     assert.deepEqual(chosen([`${older}\n${newer}`], 'foo'), [['foo=2.0-1'], ['foo=2.0-1']]);
   });
 
-  it('ranks providers of a virtual package by the Priority of their newest versions', () => {
+  it('ranks providers of a virtual package a dependency names by the Priority of their newest versions', () => {
     // mawk's newest is required, gawk's newest optional, though an older gawk says important.
+    const user = 'Package: uses-awk\nVersion: 1\nArchitecture: all\nDepends: awk\nFilename: pool/uses-awk_1.deb\n';
     const texts = [
-      [stanza('mawk', '1.3-1', 'required', 'awk'), stanza('gawk', '4.0-1', 'important', 'awk')].join('\n'),
+      [user, stanza('mawk', '1.3-1', 'required', 'awk'), stanza('gawk', '4.0-1', 'important', 'awk')].join('\n'),
       stanza('gawk', '5.2-1', 'optional', 'awk'),
     ];
-    assert.deepEqual(chosen(texts, 'awk'), [['mawk=1.3-1'], ['mawk=1.3-1']]);
+    assert.deepEqual(chosen(texts, 'uses-awk'), [
+      ['mawk=1.3-1', 'uses-awk=1'],
+      ['mawk=1.3-1', 'uses-awk=1'],
+    ]);
     // With mawk's newest extra, gawk (optional) wins.
     const demoted = [texts[0]!, `${texts[1]}\n${stanza('mawk', '1.4-1', 'extra', 'awk')}`];
-    assert.deepEqual(chosen(demoted, 'awk'), [['gawk=5.2-1'], ['gawk=5.2-1']]);
+    assert.deepEqual(chosen(demoted, 'uses-awk'), [
+      ['gawk=5.2-1', 'uses-awk=1'],
+      ['gawk=5.2-1', 'uses-awk=1'],
+    ]);
+  });
+});
+
+describe("apt's candidate version", () => {
+  const stanza = (name: string, version: string, extra = '') =>
+    `Package: ${name}\nVersion: ${version}\nArchitecture: amd64\n${extra}Filename: pool/${name}_${version}.deb\n`;
+  // alt-b 1.0 in the suite, 2.0 in its update (bookworm and bookworm-security, say).
+  const suite = [
+    stanza('alt-b', '1.0'),
+    stanza('tool', '1.0'),
+    stanza('wantsold', '1.0', 'Depends: alt-b (<< 2.0)\n'),
+    stanza('wantsold-or-tool', '1.0', 'Depends: alt-b (<< 2.0) | tool\n'),
+    stanza('pv-old', '1.0', 'Provides: feature (= 1)\n'),
+    stanza('wantsfeature', '1.0', 'Depends: feature (= 1)\n'),
+  ].join('\n');
+  const update = [stanza('alt-b', '2.0'), stanza('pv-old', '2.0', 'Provides: feature (= 2)\n')].join('\n');
+  const repos = [0, 1].map((order) => ({ url: `https://mirror.invalid/r${order}`, suite: 'bookworm', component: 'main', order }));
+  const index = () =>
+    debCandidateIndex(
+      [suite, update].map((text, f) => {
+        const bytes = new TextEncoder().encode(text);
+        return { bytes, index: indexDebStanzas(bytes, `f${f}`), repo: repos[f]!, where: `f${f}` };
+      }),
+      'amd64',
+    );
+  const chosen = (requests: readonly { name: string; constraint?: { op: string; version: string } }[]): string[] =>
+    resolve(requests, index(), debVersionScheme).packages.map((p) => `${p.name}=${p.version}`);
+  const unresolvable = (requests: readonly { name: string; constraint?: { op: string; version: string } }[], message: RegExp) =>
+    assert.throws(
+      () => chosen(requests),
+      (err: unknown) => {
+        assert.ok(isProvenantError(err, 'UNRESOLVABLE'), String(err));
+        assert.match(err.message, message);
+        assert.match(err.hint ?? '', /name=VERSION/);
+        return true;
+      },
+    );
+
+  it('refuses a dependency only an older version meets, naming the package, the constraint and the candidate, as apt does', () => {
+    // apt-get install wantsold: "Depends: alt-b (< 2.0) but 2.0 is to be installed".
+    unresolvable(
+      [{ name: 'wantsold' }],
+      /cannot install alt-b \(<< 2\.0\) \(needed by wantsold-1\.0\): the candidate version of alt-b is 2\.0 \(the newest the repositories list\), and it does not satisfy alt-b \(<< 2\.0\)/,
+    );
+  });
+
+  it('takes the next alternative when the first is met only by an older version, as apt does', () => {
+    assert.deepEqual(chosen([{ name: 'wantsold-or-tool' }]), ['tool=1.0', 'wantsold-or-tool=1.0']);
+  });
+
+  it("meets a versioned dependency on a virtual package only by the provider's candidate", () => {
+    unresolvable(
+      [{ name: 'wantsfeature' }],
+      /cannot install feature \(= 1\) \(needed by wantsfeature-1\.0\): the candidate version of pv-old is 2\.0/,
+    );
+  });
+
+  it('installs the version a request pins with "=", as apt-get install name=VERSION does, and what needs it', () => {
+    assert.deepEqual(chosen([{ name: 'wantsold' }, { name: 'alt-b', constraint: { op: '=', version: '1.0' } }]), [
+      'alt-b=1.0',
+      'wantsold=1.0',
+    ]);
+    assert.deepEqual(chosen([{ name: 'alt-b', constraint: { op: '=', version: '1.0' } }]), ['alt-b=1.0']);
+  });
+
+  it('refuses a request whose constraint only an older version meets, pointing to the pin', () => {
+    unresolvable([{ name: 'alt-b', constraint: { op: '<<', version: '2.0' } }], /the candidate version of alt-b is 2\.0/);
+  });
+
+  it('refuses a request for a virtual package several packages provide, listing them, as apt-get install does', () => {
+    const text = [
+      stanza('mawk', '1.3', 'Provides: awk\n'),
+      stanza('gawk', '5.2', 'Provides: awk\n'),
+      stanza('solo', '1', 'Provides: only-one\n'),
+    ].join('\n');
+    const bytes = new TextEncoder().encode(text);
+    const candidates = debCandidateIndex([{ bytes, index: indexDebStanzas(bytes, 'f'), repo: repos[0]!, where: 'f' }], 'amd64');
+    assert.throws(
+      () => resolve([{ name: 'awk', where: 'image.yaml:4:7' }], candidates, debVersionScheme),
+      (err: unknown) => {
+        assert.ok(isProvenantError(err, 'UNRESOLVABLE'), String(err));
+        assert.match(err.message, /^awk is a virtual package provided by gawk, mawk: contents\.packages must name the one to install/);
+        assert.equal(err.where, 'image.yaml:4:7');
+        assert.equal(err.hint, 'list one of gawk, mawk in contents.packages instead of awk');
+        return true;
+      },
+    );
+    // One provider: taken, as apt's "Note, selecting 'solo' instead of 'only-one'".
+    assert.deepEqual(
+      resolve([{ name: 'only-one' }], candidates, debVersionScheme).packages.map((p) => p.name),
+      ['solo'],
+    );
+  });
+
+  it('says a Debian conflict in Debian syntax, with its field', () => {
+    const text = [stanza('cfa', '1', 'Breaks: cfb (<< 2)\n'), stanza('cfb', '1')].join('\n');
+    const bytes = new TextEncoder().encode(text);
+    const candidates = debCandidateIndex([{ bytes, index: indexDebStanzas(bytes, 'f'), repo: repos[0]!, where: 'f' }], 'amd64');
+    assert.throws(
+      () => resolve([{ name: 'cfa' }, { name: 'cfb' }], candidates, debVersionScheme),
+      (err: unknown) => isProvenantError(err, 'UNRESOLVABLE') && /: Breaks: cfb \(<< 2\)$/.test(err.message) && !err.message.includes('!'),
+    );
   });
 });
