@@ -199,6 +199,20 @@ function debRequest(text: string, where: string, debArch?: string): Request {
   return { name: r.name, constraint: r.op === undefined || r.version === undefined ? undefined : { op: r.op, version: r.version } };
 }
 
+/**
+ * A `Filename` as a URL path: each segment percent-encoded where a URL path may not hold the
+ * character as it is (`%`, a space, `#`, `?`, a non-ASCII one), as apt quotes the path it asks
+ * for (QuoteString in methods/http.cc); `%` too, which a server would read as an escape. What a
+ * path segment takes as it is (RFC 3986 pchar: `+`, `~`, `:`...) stays, so ordinary URLs are
+ * unchanged. A `file:` URL is read back through fileURLToPath, which decodes the same escapes.
+ */
+function encodePoolPath(filename: string): string {
+  return filename
+    .split('/')
+    .map((segment) => segment.replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@]/gu, (ch) => encodeURIComponent(ch)))
+    .join('/');
+}
+
 /** The forms of a `contents.packages` entry, for the hint of an entry that is none of them. */
 const REQUEST_HINT =
   'an item is name, name=VERSION or "name (>= VERSION)" (the relation one of <<, <=, =, >=, >>), for example "libc6 (>= 2.36)"';
@@ -381,7 +395,7 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
       architecture: this.archName(arch),
       // Without the mirror's credentials, which the lock (committed) must never hold: the fetch
       // takes them from the configuration (#fetchUrl).
-      url: urlWithoutUserInfo(joinLocation(c.repository.url, c.filename)),
+      url: urlWithoutUserInfo(joinLocation(c.repository.url, encodePoolPath(c.filename))),
       checksum: `sha256:${c.sha256 ?? ''}`,
       // The .deb's size as the signed index gives it (`Size`): its download stops as soon as it
       // passes it, rather than at the 2 GiB any download may be.

@@ -10,13 +10,14 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { createCleartextMessage, generateKey, readKey, sign } from 'openpgp';
 import { type TarWriteEntry, tarBytes, tarHeader } from '../../../src/archive/tar.ts';
 import { isProvenantError } from '../../../src/errors.ts';
 import { silentLogger } from '../../../src/io/types.ts';
 import { writeAr } from '../../../src/pkg/deb/ar.ts';
-import type { DebCandidate } from '../../../src/pkg/deb/candidates.ts';
+import { type DebCandidate, debCandidate } from '../../../src/pkg/deb/candidates.ts';
 import { DebRepositorySource } from '../../../src/pkg/deb/source.ts';
 import { DownloadCache } from '../../../src/pkg/fetch.ts';
 import type { CandidateIndex } from '../../../src/pkg/resolve/resolve.ts';
@@ -374,5 +375,37 @@ describe('contents.packages entries with an architecture qualifier or a restrict
   it('takes an entry without a qualifier or restriction as before', () => {
     assert.deepEqual(source.request('dash', 'image.yaml', 'x86_64'), { name: 'dash', constraint: undefined });
     assert.deepEqual(source.request('dash=0.5.12-2', 'image.yaml'), { name: 'dash', constraint: { op: '=', version: '0.5.12-2' } });
+  });
+});
+
+describe("a Filename's URL", () => {
+  const lockedUrl = (base: string, filename: string): string => {
+    const source = new DebRepositorySource({
+      keyring: [],
+      repositories: [`deb ${base} bookworm main`],
+      packages: [],
+      configPath: 'image.yaml',
+      baseDir: '.',
+      cache: undefined,
+      logger: silentLogger,
+    });
+    const stanza = { package: 'epoch', version: '1:0.9', architecture: 'amd64', filename, sha256: 'a'.repeat(64) };
+    const repo = { url: base, suite: 'bookworm', component: 'main', order: 0 };
+    return source.lockEntry(debCandidate(stanza, repo, 'amd64'), 'x86_64').url;
+  };
+
+  it('percent-encodes "%", spaces and the like in each segment, as apt quotes the path it asks for', () => {
+    assert.equal(
+      lockedUrl('http://127.0.0.1:9/debian', 'pool/main/e/epoch/epoch_1%3a0.9 beta#1?_amd64.deb'),
+      'http://127.0.0.1:9/debian/pool/main/e/epoch/epoch_1%253a0.9%20beta%231%3F_amd64.deb',
+    );
+    // What a path takes as it is stays: existing locks keep their URLs.
+    const plain = 'pool/main/libs/libstdc++6_12.2.0-14+deb12u1~rc1_amd64.deb';
+    assert.equal(lockedUrl('http://127.0.0.1:9/debian/', plain), `http://127.0.0.1:9/debian/${plain}`);
+  });
+
+  it('gives a file: URL that names the file (the escapes decode to the name)', () => {
+    const name = 'pool/x/epoch_1%3a0.9 b_amd64.deb';
+    assert.equal(fileURLToPath(lockedUrl('file:///srv/repo', name)), `/srv/repo/${name}`);
   });
 });
