@@ -232,13 +232,20 @@ export class Authenticator {
     );
   }
 
-  /** After a 401: true when a fresh try can help (a token expired early or the scope grew). */
-  async reauthenticate(req: Req, challenges: Challenge[]): Promise<boolean> {
+  /**
+   * After a 401 to a request sent under `sentUnder`: true when a fresh try can help (the scheme
+   * changed, a token expired early or the scope grew).
+   */
+  async reauthenticate(req: Req, challenges: Challenge[], sentUnder: AuthScheme | undefined): Promise<boolean> {
     if (this.scheme === undefined || this.scheme.kind === 'none') {
       // The ping needed no auth but this repository does.
       this.scheme = schemeFrom(challenges);
       return true;
     }
+    // Sent before a concurrent request's 401 moved the client to this scheme (a registry that
+    // answers reads, and so its ping, anonymously but writes only with credentials): the request
+    // went without the credentials it now has, and its 401 says nothing of them.
+    if (sentUnder !== this.scheme) return true;
     if (this.scheme.kind !== 'bearer') return false;
     const creds = await this.credentialsFor(req.repository);
     if (creds?.kind === 'registryToken') return false;

@@ -276,6 +276,9 @@ export class Transport {
     for (let attempt = 1; ; attempt++) {
       throwIfAborted(req.op.signal);
       let answer: Answer;
+      // The scheme this try is sent under: a 401 to it after another request moved the client to
+      // a new scheme is no verdict on the credentials (see Authenticator.reauthenticate).
+      const sentUnder = this.auth.scheme;
       try {
         answer = await this.#fetchOnce(req, req.noAuth ? undefined : await this.auth.authorization(req));
       } catch (err) {
@@ -303,7 +306,7 @@ export class Transport {
       if (res.status === 401 && !req.explicitCredentials) {
         const challenges = parseChallenges(res.headers.get('www-authenticate') ?? '');
         await drain(res);
-        if (!reauthenticated && (await this.auth.reauthenticate(req, challenges))) {
+        if (!reauthenticated && (await this.auth.reauthenticate(req, challenges, sentUnder))) {
           if (req.bodyOnce === true) {
             // Sending it again would send the bytes that follow the ones this try took.
             const e = await this.auth.unauthorized(req, challenges);

@@ -1,6 +1,8 @@
 // Basic and Bearer authentication against the real registry.
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DockerConfigKeychain } from '../../src/auth/docker-config.ts';
@@ -23,6 +25,38 @@ function assertNoSecret(err: unknown, secret: string): void {
   for (const text of [err.message, err.where ?? '', err.hint ?? '', String(err), JSON.stringify(err)]) {
     assert.ok(!text.includes(secret), `the secret leaked into: ${text}`);
   }
+}
+
+/**
+ * A proxy in front of an htpasswd registry that reads anonymously (GET and HEAD go on with the
+ * registry's credentials added, so `/v2/` answers 200) and writes only with the client's own:
+ * nginx in front of a registry, as the distribution docs set it up. It counts the writes that
+ * carried credentials.
+ */
+async function anonymousReadsProxy(target: string, username: string, password: string) {
+  const basic = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+  let writesWithCredentials = 0;
+  const server = createServer((req, res) => {
+    const headers = { ...req.headers, host: target };
+    if (req.method === 'GET' || req.method === 'HEAD') headers.authorization = basic;
+    else if (req.headers.authorization !== undefined) writesWithCredentials++;
+    const [hostname, port] = target.split(':');
+    const up = httpRequest({ host: hostname, port: Number(port), method: req.method, path: req.url, headers }, (r) => {
+      const out = { ...r.headers };
+      if (out.location !== undefined) out.location = out.location.replace(`http://${target}`, `http://${host}`);
+      res.writeHead(r.statusCode ?? 502, out);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    host,
+    writesWithCredentials: () => writesWithCredentials,
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 describe('htpasswd (Basic) auth', { skip: registryMissing }, () => {
@@ -55,6 +89,33 @@ describe('htpasswd (Basic) auth', { skip: registryMissing }, () => {
     const store = storeAt(reg.host, 'auth/config', { keychain: new DockerConfigKeychain({ configPath }) });
     const made = await makeImage(store, { tag: 'v1' });
     assert.equal((await store.resolve('v1'))?.digest, made.root.digest);
+  });
+
+  it('pushes blobs in parallel where reads are anonymous and writes need the password', async () => {
+    const p = await anonymousReadsProxy(reg.host, reg.username!, reg.password!);
+    try {
+      const store = storeAt(p.host, 'auth/anon-reads', {
+        keychain: staticKeychain(p.host, { username: reg.username!, password: reg.password! }),
+      });
+      const blobs = [1, 2, 3, 4].map((seed) => pseudoRandomBytes(300, seed));
+      // Every upload starts before any 401 has come back: all go out without credentials, and
+      // each must be sent again with them, not reported as a wrong password.
+      const results = await Promise.all(
+        blobs.map((bytes) =>
+          store.putBlob({
+            descriptor: { mediaType: MediaType.OciLayerGzip, digest: digestOf(bytes), size: bytes.byteLength },
+            open: async () =>
+              (async function* () {
+                yield bytes;
+              })(),
+          }),
+        ),
+      );
+      assert.deepEqual(results, ['stored', 'stored', 'stored', 'stored']);
+      assert.ok(p.writesWithCredentials() >= 4, `writes with credentials: ${p.writesWithCredentials()}`);
+    } finally {
+      await p.stop();
+    }
   });
 
   it('says UNAUTHORIZED when no credentials are given', async () => {
