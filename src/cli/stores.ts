@@ -245,6 +245,11 @@ export async function registryAccessFromFlags(args: ParsedArgs, io: CliIo, locat
   } else if (username !== undefined) {
     password = io.env.PROVENANT_PASSWORD;
     if (password === undefined) throw new ProvenantError('USAGE', '--username needs --password-stdin (or PROVENANT_PASSWORD)');
+  } else if (io.env.PROVENANT_PASSWORD !== undefined && io.env.PROVENANT_PASSWORD !== '' && !passwordWithoutUser.has(io)) {
+    // A password alone is no credential: say so, rather than let the registry's refusal read as
+    // if none had been given. A warning, not an error: the keychain's credentials may serve.
+    passwordWithoutUser.add(io);
+    warningLogger(io).warn('PROVENANT_PASSWORD is set but --username is not: the password is not used; give --username with it');
   }
   return registryAccess({
     username,
@@ -255,6 +260,9 @@ export async function registryAccessFromFlags(args: ParsedArgs, io: CliIo, locat
     homedir: io.homedir,
   });
 }
+
+/** The runs already warned that PROVENANT_PASSWORD came without --username. */
+const passwordWithoutUser = new WeakSet<CliIo>();
 
 /** The password each run read from standard input (--password-stdin). */
 const passwords = new WeakMap<CliIo, Promise<string>>();

@@ -40,6 +40,13 @@ describe('provenant CLI against a registry with basic auth', { skip: registryMis
     assert.doesNotMatch(r.stderr, /wrong-password/);
   });
 
+  it('says that PROVENANT_PASSWORD without --username is not used', () => {
+    const r = provenant(['copy', '--quiet', example, `${reg.host}/cli/app:1`], { env: { PROVENANT_PASSWORD: reg.password! } });
+    assert.equal(r.status, 4, r.stderr);
+    assert.equal(r.stderr.match(/PROVENANT_PASSWORD is set but --username is not/g)?.length, 1, r.stderr);
+    assert.doesNotMatch(r.stderr, new RegExp(reg.password!));
+  });
+
   it('sends --username to the one registry the command names, and refuses a command that names two', async () => {
     const other = await recordingRegistry();
     const { host, seen } = other;

@@ -26,7 +26,7 @@ const VARIABLES: { name: string; description: string }[] = [
     description:
       'hosts reached without the proxy, comma-separated (.example.org,registry.example:5000); localhost, 127.0.0.1 and [::1] always are; also no_proxy',
   },
-  { name: 'PROVENANT_PASSWORD', description: 'registry password, instead of --password-stdin' },
+  { name: 'PROVENANT_PASSWORD', description: 'the registry password of --username, instead of --password-stdin' },
   // Signing: cosign's variables, so a job set up for cosign signs with Provenant as it is.
   {
     name: 'COSIGN_PASSWORD',
