@@ -44,6 +44,22 @@ export interface ErrorContext {
   what: string;
   /** Credentials were sent (a 401 then means they are wrong). */
   hadCredentials: boolean;
+  /** The answer's `Allow` header, for a 405. */
+  allow?: string | null | undefined;
+}
+
+/**
+ * What an error body without the spec's entries said, for a message: its first line (an HTML
+ * page's title), at most 200 characters, with anything shaped like an Authorization value
+ * masked. Undefined when it said nothing readable.
+ */
+export function plainErrorText(bodyText: string): string | undefined {
+  let text = bodyText.trim();
+  if (text.startsWith('<')) text = /<title[^>]*>([^<]*)<\/title>/i.exec(text)?.[1]?.trim() ?? '';
+  text = text.split(/\r?\n/, 1)[0]!.trim();
+  if (text === '') return undefined;
+  if (text.length > 200) text = `${text.slice(0, 200)}…`;
+  return printableLine(text.replace(/\b(basic|bearer)\s+[A-Za-z0-9+/=._~-]+/gi, '$1 …'));
 }
 
 /**
@@ -76,7 +92,10 @@ export function responseError(status: number, bodyText: string, ctx: ErrorContex
   const first = errors[0];
   // The registry's words go into a one-line message: a newline in them must not print a line of
   // their own (`provenant: all good, image verified`).
-  const said = errors.length > 0 ? printableLine(errors.map((e) => `${e.code}${e.message ? `: ${e.message}` : ''}`).join('; ')) : undefined;
+  const said =
+    errors.length > 0
+      ? printableLine(errors.map((e) => `${e.code}${e.message ? `: ${e.message}` : ''}`).join('; '))
+      : plainErrorText(bodyText);
   const detail = said === undefined ? `HTTP ${status}` : `${said} (HTTP ${status})`;
   const at = { where: ctx.where };
   if (status === 401) return unauthorized(ctx);
@@ -103,9 +122,11 @@ export function responseError(status: number, bodyText: string, ctx: ErrorContex
       ? 'the manifest names a blob the registry does not have; push the blobs first'
       : first?.code === 'MANIFEST_INVALID' || first?.code === 'UNSUPPORTED'
         ? 'the registry does not accept this manifest; check its media type against the registry (compat profiles list what each accepts)'
-        : status >= 500
-          ? 'the registry failed; retry later'
-          : undefined;
+        : status === 405
+          ? `the registry does not take this request${ctx.allow ? ` (it allows ${printableLine(ctx.allow)})` : ''}; it may be read-only or a pull-through cache`
+          : status >= 500
+            ? 'the registry failed; retry later'
+            : undefined;
   return new RegistryResponseError(code, `${ctx.registry} refused ${ctx.what}: ${detail}`, { ...at, hint }, status, errors);
 }
 

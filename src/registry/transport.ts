@@ -373,6 +373,7 @@ export class Transport {
       where: req.where,
       what: req.what,
       hadCredentials: req.explicitCredentials === true || (await this.auth.credentialsFor(req.repository)) !== undefined,
+      allow: res.headers.get('allow'),
     });
   }
 

@@ -76,6 +76,8 @@ export interface StartRegistryOptions {
    * names IP:127.0.0.1, which the readiness probe trusts alone.
    */
   tls?: { certPath: string; keyPath: string };
+  /** Refuse every write (distribution's maintenance.readonly), as a registry under maintenance does. */
+  readonly?: boolean;
 }
 
 // ---- cleanup on exit -------------------------------------------------------------------
@@ -127,7 +129,7 @@ function randomSecret(): string {
 /** YAML accepts JSON strings, which quotes paths and secrets safely. */
 const q = (s: string): string => JSON.stringify(s);
 
-function configYaml(port: number, storageDir: string, auth: string[], tls: StartRegistryOptions['tls']): string {
+function configYaml(port: number, storageDir: string, auth: string[], tls: StartRegistryOptions['tls'], readonly = false): string {
   return [
     'version: 0.1',
     'log:',
@@ -142,6 +144,7 @@ function configYaml(port: number, storageDir: string, auth: string[], tls: Start
     '  maintenance:',
     '    uploadpurging:',
     '      enabled: false',
+    ...(readonly ? ['    readonly:', '      enabled: true'] : []),
     'http:',
     `  addr: ${q(`127.0.0.1:${port}`)}`,
     `  secret: ${q(randomSecret())}`,
@@ -292,7 +295,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     for (let attempt = 1; attempt <= 5; attempt++) {
       const port = await freePort();
       const configPath = join(dir, 'config.yml');
-      writeFileSync(configPath, configYaml(port, storageDir, authYaml, options.tls));
+      writeFileSync(configPath, configYaml(port, storageDir, authYaml, options.tls, options.readonly));
       const url = `${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
       const spawned = spawnRegistry(configPath);
       entry.child = spawned.child;

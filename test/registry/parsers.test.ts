@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
 import { isLoopbackHost } from '../../src/net.ts';
 import { parseChallenges, quote } from '../../src/registry/challenge.ts';
-import { parseErrorBody, RegistryResponseError, responseError } from '../../src/registry/errors.ts';
+import { parseErrorBody, plainErrorText, RegistryResponseError, responseError } from '../../src/registry/errors.ts';
 import { redactUrl } from '../../src/registry/http.ts';
 import { nextLink, parseLinks } from '../../src/registry/link.ts';
 import { backoffDelay, parseHttpDate, retryAfterWait } from '../../src/registry/retry.ts';
@@ -290,6 +290,19 @@ describe('registry helpers', () => {
     assert.equal(u.code, 'UNAUTHORIZED');
     assert.match(u.message, /wrong username or password for r\.example/);
     assert.deepEqual(parseErrorBody('{"errors":[{"code":"X"}, 3]}'), [{ code: 'X', message: '' }]);
+    // A body that is not the spec's: its first line, or an HTML page's title, never an Authorization value.
+    const put = { ...ctx, what: 'start blob upload' };
+    assert.equal(
+      responseError(405, 'Method not allowed\n', put).message,
+      'r.example refused start blob upload: Method not allowed (HTTP 405)',
+    );
+    const page = '<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>';
+    assert.equal(responseError(502, page, put).message, 'r.example refused start blob upload: 502 Bad Gateway (HTTP 502)');
+    assert.equal(responseError(500, '<html><body>x</body></html>', put).message, 'r.example refused start blob upload: HTTP 500');
+    const echoed = responseError(400, 'bad header Authorization: Basic YWxpY2U6czNjcmV0 here', put).message;
+    assert.doesNotMatch(echoed, /YWxpY2U6czNjcmV0/);
+    assert.match(echoed, /Basic …/);
+    assert.equal(plainErrorText(`${'x'.repeat(300)}\nsecond line`), `${'x'.repeat(200)}…`);
     fc.assert(fc.property(fc.string(), (s) => Array.isArray(parseErrorBody(s))));
   });
 });

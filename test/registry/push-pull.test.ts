@@ -167,3 +167,27 @@ describe('RegistryStore against distribution', { skip: registryMissing }, () => 
     assert.deepEqual((await store.listTags()).sort(), ['t0', ...tags]);
   });
 });
+
+describe('a read-only registry', { skip: registryMissing }, () => {
+  const reg = useRegistry({ readonly: true });
+
+  it("refuses a push with the registry's own words and the methods it allows", async () => {
+    const store = storeAt(reg.host, 'ro/app');
+    const bytes = pseudoRandomBytes(100, 3);
+    const err = await store
+      .putBlob({
+        descriptor: { mediaType: MediaType.OciLayerGzip, digest: digestOf(bytes), size: bytes.byteLength },
+        open: async () =>
+          (async function* () {
+            yield bytes;
+          })(),
+      })
+      .then(
+        () => assert.fail('expected a refusal'),
+        (e: unknown) => e,
+      );
+    assert.ok(isProvenantError(err, 'REGISTRY'), String(err));
+    assert.match(err.message, /refused start blob upload: Method not allowed \(HTTP 405\)/);
+    assert.match(err.hint ?? '', /it allows GET, HEAD\b.*read-only/);
+  });
+});
