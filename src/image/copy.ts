@@ -101,17 +101,27 @@ export async function copyImage(src: ContentStore, target: string, dst: ContentS
     cosignTagsKept: [],
   };
   let root = await src.getManifest(target, options);
+  // What --platform did, for the hint of a destination digest that is not the copy's.
+  let selected: string | undefined;
   if (options.platforms !== undefined && options.platforms.length > 0 && root.kind === 'index') {
-    const source = root.digest;
-    root = await selectPlatforms(src, root, options.platforms, options);
-    if (root.digest !== source) result.changedFrom = { digest: source, signatures: await countSignatures(src, source, options) };
+    const source = root;
+    root = await selectPlatforms(src, source, options.platforms, options);
+    if (root.digest !== source.digest) {
+      result.changedFrom = { digest: source.digest, signatures: await countSignatures(src, source.digest, options) };
+      const platform = source.index.manifests.find((m) => m.digest === root.digest)?.platform;
+      selected =
+        root.kind === 'index'
+          ? `--platform made a new index of ${root.index.manifests.length} of the ${source.index.manifests.length} entries of the index ${source.digest}`
+          : `--platform picked the ${platform === undefined ? '' : `${formatPlatform(platform)} `}manifest ${root.digest} from the index ${source.digest}`;
+    }
   }
   if (options.digest !== undefined && options.digest !== root.digest) {
     throw new ProvenantError('DIGEST_MISMATCH', `the copy would be ${root.digest}, not the ${options.digest} the destination names`, {
       where: `${dst.location}@${options.digest}`,
-      hint: result.changedFrom
-        ? `--platform made a new manifest; the source is ${result.changedFrom.digest}`
-        : 'name the destination by tag, or by the digest of what is copied',
+      hint:
+        selected !== undefined
+          ? `${selected}; name the destination by tag, or by ${root.digest}`
+          : 'name the destination by tag, or by the digest of what is copied',
     });
   }
   const ctx: CopyContext = {

@@ -67,6 +67,17 @@ describe('provenant copy: to a layout named by tag and digest', () => {
     const wrong = await provenant(['copy', '--quiet', example, `oci:${layout}:t1@${other}`]);
     assert.equal(wrong.status, 5, wrong.stderr);
     assert.match(wrong.stderr, new RegExp(`${exampleDigest}, not the ${other}`));
+    // --platform picks one manifest of the index: the destination's index digest is not the copy's.
+    const amd64 = 'sha256:4c5df7e5be4106c7ee949d33ca9fe0f21a1cc96defe17e164dff62393d770e9e';
+    const picked = await provenant(['copy', '--quiet', '--platform', 'linux/amd64', example, `oci:${layout}:t1@${exampleDigest}`]);
+    assert.equal(picked.status, 5, picked.stderr);
+    assert.match(
+      picked.stderr,
+      new RegExp(
+        `hint: --platform picked the linux/amd64 manifest ${amd64} from the index ${exampleDigest}; name the destination by tag, or by ${amd64}`,
+      ),
+    );
+    assert.doesNotMatch(picked.stderr, /made a new/);
     const r = await provenant(['copy', '--quiet', example, `oci:${layout}:t1@${exampleDigest}`]);
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(await readdir(dir), ['out']);
