@@ -395,7 +395,7 @@ export class RegistryClient {
         if (op.signal?.aborted) throw abortedError(op.signal);
         const complete = descriptor.size >= 0 && received >= descriptor.size;
         if (!isNetworkError(err) || resumes + 1 >= this.#t.retry.attempts || complete) {
-          throw err instanceof ProvenantError ? err : networkError(this.registry, where, err, resumes + 1);
+          throw err instanceof ProvenantError ? err : networkError(this.registry, where, err, resumes + 1, `get blob ${descriptor.digest}`);
         }
         resumes++;
         const delayMs = backoffDelay(resumes, this.#t.retry);

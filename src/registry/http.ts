@@ -91,11 +91,11 @@ export function baseType(contentType: string | null): string | undefined {
 }
 
 /**
- * The error for a request that failed without an answer, after `tries` tries: TLS_CERTIFICATE
- * for a certificate that did not verify, INVALID_REFERENCE for a port fetch refuses, else
- * NETWORK (whose hint says it was retried only when it was).
+ * The error for a request (`what`) that failed without an answer, after `tries` tries:
+ * TLS_CERTIFICATE for a certificate that did not verify, INVALID_REFERENCE for a port fetch
+ * refuses, else NETWORK (whose hint says what was retried and how often, only when it was).
  */
-export function networkError(registry: string, where: string, cause: unknown, tries: number): ProvenantError {
+export function networkError(registry: string, where: string, cause: unknown, tries: number, what: string): ProvenantError {
   const certificate = certificateError(cause, registry, where);
   if (certificate !== undefined) return certificate;
   const blocked = blockedPortError(cause, 'INVALID_REFERENCE', `cannot use ${registry}`, where, 'serve the registry');
@@ -103,7 +103,7 @@ export function networkError(registry: string, where: string, cause: unknown, tr
   return new ProvenantError('NETWORK', `cannot reach ${registry}: ${describeNetworkError(cause)}`, {
     where,
     cause,
-    hint: `check the registry address and the network${tries > 1 ? `; tried ${tries} times` : ''}`,
+    hint: `check the registry address and the network${tries > 1 ? `; ${what} was tried ${tries} times` : ''}`,
   });
 }
 

@@ -66,6 +66,12 @@ const retryable = new WeakSet<object>();
  * to the upload loop.
  */
 const retryAfterOf = new WeakMap<object, RetryAfterWait>();
+/**
+ * Retryable errors of requests that were tried as often as the retry budget allows: a caller
+ * that restarts a whole operation on retryable errors (an upload) must not try them again, or
+ * the tries multiply.
+ */
+const exhausted = new WeakSet<object>();
 /** 401s of requests whose body could not be sent again ({@link Req.bodyOnce}), after which the credentials were renewed. */
 const renewed = new WeakSet<object>();
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -73,6 +79,11 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** True when `err` failed in a way another try may not (see {@link Transport.send}). */
 export function isRetryable(err: unknown): boolean {
   return typeof err === 'object' && err !== null && retryable.has(err);
+}
+
+/** True when `err` is retryable, but came from a request already tried as often as the budget allows. */
+export function retriesExhausted(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && exhausted.has(err);
 }
 
 /**
@@ -243,7 +254,7 @@ export class Transport {
       // A certificate that does not verify, or a port fetch refuses, says more than the other
       // scheme's failure, and trying again cannot change it.
       const lasting = errors.find((e) => certificateFailure(e) !== undefined || isBlockedPort(e));
-      if (lasting !== undefined) throw networkError(this.registry, where, lasting, round);
+      if (lasting !== undefined) throw networkError(this.registry, where, lasting, round, 'ping');
       const first = errors[0];
       if (round >= this.retry.attempts || !errors.some(isNetworkError)) throw this.#probeError(first, round);
       const delayMs = backoffDelay(round, this.retry);
@@ -254,7 +265,7 @@ export class Transport {
 
   /** The error of a probe that found no scheme; under --insecure, the hint says when plain HTTP is tried. */
   #probeError(cause: unknown, tries: number): ProvenantError {
-    const e = networkError(this.registry, this.registry, cause, tries);
+    const e = networkError(this.registry, this.registry, cause, tries, 'ping');
     if (!this.#insecure || isLoopbackHost(this.apiHost) || e.code !== 'NETWORK') return e;
     return new ProvenantError('NETWORK', e.message, {
       where: e.where,
@@ -289,7 +300,7 @@ export class Transport {
           await sleep(delayMs, req.op.signal);
           continue;
         }
-        throw e;
+        throw spent(e, attempts);
       }
       const { res } = answer;
       if (req.accept.includes(res.status)) return answer;
@@ -337,7 +348,7 @@ export class Transport {
           continue;
         }
       }
-      throw error;
+      throw spent(error, attempts);
     }
   }
 
@@ -361,7 +372,7 @@ export class Transport {
           await sleep(delayMs, req.op.signal);
           continue;
         }
-        throw e;
+        throw spent(e, attempts);
       }
     }
   }
@@ -438,7 +449,7 @@ export class Transport {
       // Our own error from inside a request body (a source that failed verification, say).
       if (e instanceof ProvenantError) return e;
     }
-    const e = networkError(this.registry, req.where, err, tries);
+    const e = networkError(this.registry, req.where, err, tries, req.what);
     if (e.code === 'NETWORK' && isNetworkError(err)) retryable.add(e);
     return e;
   }
@@ -463,6 +474,12 @@ export function answeredInPlainHttp(err: unknown): boolean {
 function plainUrlOnTlsPort(apiHost: string): URL {
   const tls = new URL(`https://${apiHost}/v2/`);
   return new URL(`http://${tls.hostname}:${tls.port === '' ? '443' : tls.port}/v2/`);
+}
+
+/** `err`, marked {@link retriesExhausted} when it is retryable and was tried `attempts` (more than one) times. */
+function spent<E extends object>(err: E, attempts: number): E {
+  if (attempts > 1 && retryable.has(err)) exhausted.add(err);
+  return err;
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

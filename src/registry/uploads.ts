@@ -12,7 +12,7 @@ import type { Descriptor } from '../oci/types.ts';
 import { type Answer, drain, type Op, resolveLocation, targetWhere } from './http.ts';
 import { backoffDelay } from './retry.ts';
 import { repositoryScope } from './scope.ts';
-import { credentialsRenewed, isRetryable, retryAfterFor, type Transport } from './transport.ts';
+import { credentialsRenewed, isRetryable, retriesExhausted, retryAfterFor, type Transport } from './transport.ts';
 
 /** Options of {@link uploadBlob}. */
 export interface UploadBlobOptions extends OperationOptions {
@@ -146,7 +146,9 @@ export async function uploadBlob(
         t.noteRetry(op, `upload blob ${d.digest}`, attempt, 0, `${(err as Error).message}; credentials renewed`);
         attempt--;
       } else {
-        if (!(isRetryable(err) || outOfRange) || attempt >= t.retry.attempts) throw err;
+        // A request the transport already tried as often as the budget allows (the POST that
+        // opens a session, a source read from a registry) is not tried that often again.
+        if (!(isRetryable(err) || outOfRange) || retriesExhausted(err) || attempt >= t.retry.attempts) throw err;
         // A 429 or 503 that says how long to wait is obeyed here too, as in Transport.send.
         const wait = retryAfterFor(err);
         const delayMs = wait?.ms ?? backoffDelay(attempt, t.retry);

@@ -231,6 +231,23 @@ describe('transient faults between client and registry', { skip: registryMissing
     assert.deepEqual(await direct.listTags(), []);
   });
 
+  it('tries a blob upload that cannot start as often as the retry budget says, not that squared', async () => {
+    const p = await proxy({ dropEvery: 1, match: (m, path) => m === 'POST' && path.includes('/blobs/uploads') });
+    const events: ProgressUpdate[] = [];
+    const store = storeAt(p.host, 'faults/nostart', {
+      retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+      onProgress: (e) => events.push(e),
+    });
+    const err = await putOne(store, 100, 21).then(
+      () => assert.fail('expected NETWORK'),
+      (e: unknown) => e,
+    );
+    assert.ok(isProvenantError(err, 'NETWORK'), String(err));
+    assert.match(err.hint ?? '', /; start blob upload was tried 3 times$/);
+    assert.equal(p.log().filter((e) => e.method === 'POST').length, 3);
+    assert.equal(events.filter((e) => e.kind === 'retry').length, 2);
+  });
+
   it('fails with NETWORK when every connection drops, and leaves no tag', async () => {
     const p = await proxy({ dropEvery: 1 });
     const store = storeAt(p.host, 'faults/dropall', { retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 } });
