@@ -320,6 +320,8 @@ async function uploadStatus(s: Session, location: URL): Promise<{ location: URL;
     return { location: answer.res.headers.has('location') ? uploadLocation(answer, s.t.registry, s.repository) : location, offset };
   } catch (err) {
     if (err instanceof ProvenantError && err.code === 'ABORTED') throw err;
+    // A registry that could not be reached on any try will not open a new session either.
+    if (err instanceof ProvenantError && err.code === 'NETWORK' && retriesExhausted(err)) throw err;
     return undefined;
   }
 }

@@ -248,6 +248,27 @@ describe('transient faults between client and registry', { skip: registryMissing
     assert.equal(events.filter((e) => e.kind === 'retry').length, 2);
   });
 
+  it('ends an upload whose registry cannot be reached for its status, rather than open another session', async () => {
+    // A chunk's PATCH drops, and every question about where its session stands finds no one.
+    const p = await proxy({
+      dropEvery: 1,
+      match: (m) => m === 'PATCH',
+      beforeForward: (m, path) => (m === 'GET' && path.includes('/blobs/uploads/') ? Promise.reject(new Error('gone')) : undefined),
+    });
+    const store = storeAt(p.host, 'faults/nostatus', { chunkSize: 50, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 } });
+    const err = await putOne(store, 100, 23).then(
+      () => assert.fail('expected NETWORK'),
+      (e: unknown) => e,
+    );
+    assert.ok(isProvenantError(err, 'NETWORK'), String(err));
+    assert.match(err.hint ?? '', /; check upload status was tried 3 times$/);
+    const uploads = p.log().filter((e) => e.path.includes('/blobs/uploads/'));
+    assert.deepEqual(
+      uploads.map((e) => e.method),
+      ['POST', 'PATCH', 'GET', 'GET', 'GET'],
+    );
+  });
+
   it('fails with NETWORK when every connection drops, and leaves no tag', async () => {
     const p = await proxy({ dropEvery: 1 });
     const store = storeAt(p.host, 'faults/dropall', { retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 } });
