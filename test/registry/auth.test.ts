@@ -31,14 +31,23 @@ function assertNoSecret(err: unknown, secret: string): void {
  * A proxy in front of an htpasswd registry that reads anonymously (GET and HEAD go on with the
  * registry's credentials added, so `/v2/` answers 200) and writes only with the client's own:
  * nginx in front of a registry, as the distribution docs set it up. It counts the writes that
- * carried credentials.
+ * carried credentials. With `pingOnly`, only `GET /v2/` is answered anonymously (by the proxy):
+ * a token registry whose repositories are all private.
  */
-async function anonymousReadsProxy(target: string, username: string, password: string) {
-  const basic = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+async function anonymousReadsProxy(target: string, reads: { username: string; password: string } | { pingOnly: true }) {
+  const basic = 'username' in reads ? `Basic ${Buffer.from(`${reads.username}:${reads.password}`).toString('base64')}` : undefined;
   let writesWithCredentials = 0;
   const server = createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/v2/') {
+      // With `pingOnly`, the ping alone is anonymous (answered here): the repositories still want a token.
+      if (basic === undefined) {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '2' });
+        res.end('{}');
+        return;
+      }
+    }
     const headers = { ...req.headers, host: target };
-    if (req.method === 'GET' || req.method === 'HEAD') headers.authorization = basic;
+    if (basic !== undefined && (req.method === 'GET' || req.method === 'HEAD')) headers.authorization = basic;
     else if (req.headers.authorization !== undefined) writesWithCredentials++;
     const [hostname, port] = target.split(':');
     const up = httpRequest({ host: hostname, port: Number(port), method: req.method, path: req.url, headers }, (r) => {
@@ -92,7 +101,7 @@ describe('htpasswd (Basic) auth', { skip: registryMissing }, () => {
   });
 
   it('pushes blobs in parallel where reads are anonymous and writes need the password', async () => {
-    const p = await anonymousReadsProxy(reg.host, reg.username!, reg.password!);
+    const p = await anonymousReadsProxy(reg.host, { username: reg.username!, password: reg.password! });
     try {
       const store = storeAt(p.host, 'auth/anon-reads', {
         keychain: staticKeychain(p.host, { username: reg.username!, password: reg.password! }),
@@ -219,6 +228,25 @@ describe('token (Bearer) auth', { skip: registryMissing }, () => {
       );
       // The first refusal renews the token and resumes; the second ends it (no loop, no retries).
       assert.equal(p.log().filter((e) => e.method === 'PATCH').length, 2);
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('reads in parallel from a registry whose /v2/ answers anonymously and whose repositories need a token', async () => {
+    const keychain = staticKeychain(reg.host, { username: reg.username!, password: reg.password! });
+    const made = await makeImage(storeAt(reg.host, 'auth/anon-ping', { keychain }), { tag: 'v1', layers: 3 });
+    // The ping is answered 200 by the proxy: every read goes out without a token first.
+    const p = await anonymousReadsProxy(reg.host, { pingOnly: true });
+    try {
+      const store = storeAt(p.host, 'auth/anon-ping', {
+        keychain: staticKeychain(p.host, { username: reg.username!, password: reg.password! }),
+      });
+      const read = await Promise.all(made.manifests.map((m) => store.getManifest(m.digest)));
+      assert.deepEqual(
+        read.map((m) => m.digest),
+        made.manifests.map((m) => m.digest),
+      );
     } finally {
       await p.stop();
     }
