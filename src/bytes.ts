@@ -24,6 +24,7 @@ export async function collectBytes(chunks: AsyncIterable<Uint8Array>): Promise<U
 const encoder = new TextEncoder();
 const lenient = new TextDecoder('utf-8');
 const strict = new TextDecoder('utf-8', { fatal: true });
+const exact = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** The UTF-8 bytes of `text`. */
 export function encodeUtf8(text: string): Uint8Array {
@@ -50,6 +51,20 @@ export function abbreviated(text: string): string {
  */
 export function decodeUtf8(bytes: Uint8Array, fatal = false): string {
   return (fatal ? strict : lenient).decode(bytes);
+}
+
+/**
+ * The text of UTF-8 `bytes` exactly, a leading byte order mark kept; undefined when they are not
+ * UTF-8. For names (a tar entry's path): the text encodes back to the same bytes, so two names
+ * that differ stay two, where {@link decodeUtf8} would make `\xff` and `\xfe` both U+FFFD, and
+ * `\uFEFFa` and `a` one name.
+ */
+export function decodeUtf8Exact(bytes: Uint8Array): string | undefined {
+  try {
+    return exact.decode(bytes);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

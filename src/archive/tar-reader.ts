@@ -3,7 +3,7 @@
  * entries from a stream, and entries of a file on disk indexed and read in place.
  */
 import { type FileHandle, open } from 'node:fs/promises';
-import { decodeUtf8 } from '../bytes.ts';
+import { decodeUtf8, decodeUtf8Exact } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import { compressionOf, decompressCommand } from './compression.ts';
 import {
@@ -128,8 +128,8 @@ class TarParser {
     await this.#finishEntry();
     let local = new Map<string, string>();
     let localBytes = 0;
-    let gnuName: string | undefined;
-    let gnuLink: string | undefined;
+    let gnuName: Name | undefined;
+    let gnuLink: Name | undefined;
     let entryOffset: number | undefined; // set once a PAX or GNU header starts an entry
     for (;;) {
       const at = this.#src.offset;
@@ -177,8 +177,8 @@ class TarParser {
         if (data.length < size) throw this.#truncated(`the tar archive ends inside the ${describeFlag(flag)} at byte ${at}`);
         const pad = padded(size) - size;
         if ((await this.#src.skip(pad)) < pad) throw this.#truncated(`the tar archive ends inside the ${describeFlag(flag)} at byte ${at}`);
-        if (flag === 'L') gnuName = cString(data);
-        else if (flag === 'K') gnuLink = cString(data);
+        if (flag === 'L') gnuName = nameField(data);
+        else if (flag === 'K') gnuLink = nameField(data);
         else {
           const records = this.#parsePax(data, at);
           if (flag === 'x') {
@@ -266,18 +266,20 @@ class TarParser {
     }
     const magic = latin1(b, 257, 6);
     const format: RawHeader['format'] = magic === 'ustar\0' ? 'ustar' : magic === 'ustar ' ? 'gnu' : 'v7';
-    const name = cString(b.subarray(0, 100));
-    const prefix = format === 'ustar' ? cString(b.subarray(345, 500)) : '';
+    const name = cBytes(b.subarray(0, 100));
+    const prefix = format === 'ustar' ? cBytes(b.subarray(345, 500)) : new Uint8Array(0);
     return {
       format,
-      name: prefix ? `${prefix}/${name}` : name,
+      // Decoded only when it is the name: a PAX or GNU long name's entry may cut a UTF-8
+      // character in two here (GNU tar truncates), and the header of a PAX header has a name of its own.
+      name: nameField(prefix.length > 0 ? Uint8Array.of(...prefix, 0x2f, ...name) : name),
       mode: numeric('mode', 100, 8),
       uid: numeric('uid', 108, 8),
       gid: numeric('gid', 116, 8),
       size: numeric('size', 124, 12),
       mtime: numeric('mtime', 136, 12, true),
       typeflag: String.fromCharCode(b[156]!),
-      linkname: cString(b.subarray(157, 257)),
+      linkname: nameField(b.subarray(157, 257)),
       uname: format === 'v7' ? '' : cString(b.subarray(265, 297)),
       gname: format === 'v7' ? '' : cString(b.subarray(297, 329)),
       devmajor: format === 'v7' ? 0 : numeric('devmajor', 329, 8),
@@ -302,9 +304,16 @@ class TarParser {
       const rec = data.subarray(i + 1, end - 1);
       const eq = rec.indexOf(0x3d);
       if (eq <= 0) throw this.#invalid(`the PAX record at offset ${pos} of the header at byte ${at} has no key`);
-      const key = decodeUtf8(rec.subarray(0, eq));
+      // Keys, paths and link targets are UTF-8 (POSIX pax: ustar names are bytes, PAX records
+      // UTF-8 unless `hdrcharset=BINARY`): read exactly, as names are (see notUtf8), or refused.
+      const key = decodeUtf8Exact(rec.subarray(0, eq));
+      if (key === undefined) throw this.#notUtf8(`the PAX header at byte ${at} has a key`, rec.subarray(0, eq));
       // An extended attribute's value is bytes (a file capability holds NULs): kept byte for byte.
-      const value = isXattrKey(key) ? byteString(rec.subarray(eq + 1)) : decodeUtf8(rec.subarray(eq + 1));
+      let value: string | undefined;
+      if (isXattrKey(key)) value = byteString(rec.subarray(eq + 1));
+      else if (key === 'path' || key === 'linkpath') value = decodeUtf8Exact(rec.subarray(eq + 1));
+      else value = decodeUtf8(rec.subarray(eq + 1));
+      if (value === undefined) throw this.#notUtf8(`the PAX header at byte ${at} has a ${key} record`, rec.subarray(eq + 1));
       if (key.startsWith('GNU.sparse.')) {
         throw this.#invalid(
           `the entry after byte ${at} is a GNU sparse file, which is not supported`,
@@ -317,7 +326,36 @@ class TarParser {
     return records;
   }
 
-  #buildHeader(raw: RawHeader, pax: Map<string, string>, gnuName: string | undefined, gnuLink: string | undefined, at: number): TarHeader {
+  /**
+   * The error for a name that is not UTF-8. Decoded leniently, every malformed byte would become
+   * U+FFFD: `\xff` and `\xfe` one name, the second entry silently taking the first's place, and
+   * the file that a runtime unpacks under its own name hidden from a diff, an SBOM or a policy.
+   * The name is refused rather than renamed, as nothing can hold the bytes it stands for.
+   */
+  #notUtf8(what: string, bytes: Uint8Array): ProvenantError {
+    return this.#invalid(
+      `${what} that is not UTF-8: ${escaped(bytes, 0, bytes.length)}`,
+      'names are read as UTF-8, and one that is not could not be told from another (each malformed byte would read as U+FFFD); rename the file to a UTF-8 name and build the archive again',
+    );
+  }
+
+  /** The text of `name`; refused when it is not UTF-8, said as `what` (`the tar entry ... has a name`). */
+  #exact(name: Name, what: string): string {
+    if (typeof name === 'string') return name;
+    throw this.#notUtf8(what, name);
+  }
+
+  /**
+   * The link target of an entry of `type`: refused when it is not UTF-8 and the entry is a link;
+   * the field of any other entry means nothing, and is read as any text is.
+   */
+  #linkname(linkname: Name, type: TarHeader['type'], entry: string): string {
+    if (typeof linkname === 'string') return linkname;
+    if (type === 'symlink' || type === 'hardlink') throw this.#notUtf8(`${entry} has a link target`, linkname);
+    return decodeUtf8(linkname);
+  }
+
+  #buildHeader(raw: RawHeader, pax: Map<string, string>, gnuName: Name | undefined, gnuLink: Name | undefined, at: number): TarHeader {
     const paxInt = (key: string, signed: boolean): number | undefined => {
       const v = pax.get(key);
       if (v === undefined) return undefined;
@@ -330,7 +368,7 @@ class TarParser {
     };
     const owner = (key: string): number | undefined => (this.#paxOwners ? paxInt(key, false) : undefined);
     const ownerName = (key: string): string | undefined => (this.#paxOwners ? pax.get(key) : undefined);
-    const name = pax.get('path') ?? gnuName ?? raw.name;
+    const name = pax.get('path') ?? this.#exact(gnuName ?? raw.name, `the tar entry at byte ${at} has a name`);
     let type = TYPE_OF_FLAG[raw.typeflag];
     if (type === undefined || !Object.hasOwn(TYPE_OF_FLAG, raw.typeflag)) {
       throw this.#invalid(
@@ -350,7 +388,7 @@ class TarParser {
       gname: ownerName('gname') ?? raw.gname,
       size: type === 'file' ? (paxInt('size', false) ?? raw.size) : 0,
       mtime: paxInt('mtime', true) ?? raw.mtime,
-      linkname: pax.get('linkpath') ?? gnuLink ?? raw.linkname,
+      linkname: pax.get('linkpath') ?? this.#linkname(gnuLink ?? raw.linkname, type, `the tar entry ${JSON.stringify(name)} at byte ${at}`),
       devmajor: raw.devmajor,
       devminor: raw.devminor,
     };
@@ -367,8 +405,14 @@ class TarParser {
   }
 }
 
-/** A header block as read, before PAX and GNU extensions apply (a ustar prefix is joined to the name). */
-type RawHeader = UstarFields & { format: 'ustar' | 'gnu' | 'v7' };
+/**
+ * A header block as read, before PAX and GNU extensions apply (a ustar prefix is joined to the
+ * name); its name and link target as {@link nameField} reads them.
+ */
+type RawHeader = Omit<UstarFields, 'name' | 'linkname'> & { format: 'ustar' | 'gnu' | 'v7'; name: Name; linkname: Name };
+
+/** A name's text, or its bytes when they are not UTF-8 (refused only where the name is used). */
+type Name = string | Uint8Array;
 
 function describeFlag(flag: string): string {
   if (flag === 'x') return 'PAX header';
@@ -412,8 +456,19 @@ function escaped(b: Uint8Array, off: number, len: number): string {
 
 /** A NUL-terminated (or full-width) UTF-8 string field. */
 function cString(b: Uint8Array): string {
+  return decodeUtf8(cBytes(b));
+}
+
+/** The bytes of a NUL-terminated (or full-width) field. */
+function cBytes(b: Uint8Array): Uint8Array {
   const nul = b.indexOf(0);
-  return decodeUtf8(nul === -1 ? b : b.subarray(0, nul));
+  return nul === -1 ? b : b.subarray(0, nul);
+}
+
+/** A NUL-terminated name field ({@link cBytes}) as text, or a copy of its bytes when they are not UTF-8. */
+function nameField(b: Uint8Array): Name {
+  const bytes = cBytes(b);
+  return decodeUtf8Exact(bytes) ?? bytes.slice();
 }
 
 /**
@@ -462,8 +517,12 @@ function parseNumeric(b: Uint8Array, off: number, len: number): number | undefin
  * reader holds stays bounded however long the archive: at most 1 MiB of extended headers pending
  * for the next entry (a global header drops those before it) and 1 MiB of global records.
  *
+ * Names and link targets are read as UTF-8, exactly: each encodes back to the bytes it was read
+ * from, so that two entries never share a name they did not have.
+ *
  * @throws ProvenantError `INVALID_ARCHIVE` for a bad checksum, a malformed or negative number, an
- *   oversized or malformed extended header, or an unsupported entry type; `TRUNCATED` when the
+ *   oversized or malformed extended header, an unsupported entry type, or a name, link target
+ *   or PAX key that is not UTF-8; `TRUNCATED` when the
  *   input ends inside a header or body (from the body's iterator when it is being read); `IO` or
  *   `NOT_FOUND` when the input stream fails.
  */

@@ -142,6 +142,42 @@ describe('tar reader fuzzing', { timeout: 120_000 }, () => {
     );
   });
 
+  it('reads each name as exactly its bytes or refuses it: two names never become one (property)', async () => {
+    const base = (await tarBytes([{ header: hdr({ name: 'x' }) }])).slice(0, 512);
+    const named = (name: Uint8Array): Uint8Array => {
+      const b = Uint8Array.from(base);
+      b.set(name, 0);
+      fixChecksum(b);
+      return b;
+    };
+    // Names of bytes without NUL, mostly ASCII with the bytes that UTF-8 decoding trips on.
+    const nameBytes = fc
+      .array(fc.oneof(fc.integer({ min: 0x61, max: 0x63 }), fc.constantFrom(0x80, 0xbf, 0xc3, 0xe2, 0xef, 0xbb, 0xfe, 0xff)), {
+        minLength: 1,
+        maxLength: 8,
+      })
+      .map((a) => Uint8Array.from(a));
+    await fc.assert(
+      fc.asyncProperty(nameBytes, nameBytes, async (a, b) => {
+        fc.pre(Buffer.compare(a, b) !== 0);
+        let names: string[];
+        try {
+          names = (await readAll([concat([named(a), named(b), new Uint8Array(1024)])])).map((e) => e.header.name);
+        } catch (err) {
+          assert.ok(isProvenantError(err, 'INVALID_ARCHIVE'), String((err as Error)?.stack ?? err));
+          assert.match(err.message, /not UTF-8/);
+          return;
+        }
+        assert.deepEqual(
+          names.map((n) => [...Buffer.from(n)]),
+          [[...a], [...b]],
+          'each name encodes back to its bytes',
+        );
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('indexTarFile fails cleanly on changed and truncated files too', async () => {
     const dir = await tempDir();
     const file = join(dir, 'f.tar');

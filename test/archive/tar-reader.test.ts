@@ -345,6 +345,70 @@ describe('readTar', () => {
     assert.equal(Buffer.from(e!.body).toString(), 'abc');
   });
 
+  it('refuses a name or link target that is not UTF-8, rather than merge two entries under U+FFFD', async () => {
+    const named = async (name: Uint8Array): Promise<Uint8Array> => {
+      const b = await block({ name: 'x' });
+      setField(b, ...F.name, name);
+      return b;
+    };
+    const refused = async (bytes: Uint8Array, message: RegExp): Promise<void> => {
+      const err = await rejectsWith(() => readAll([bytes], 'layer'), 'INVALID_ARCHIVE');
+      assert.match(err.message, message);
+      assert.equal(err.where, 'layer');
+    };
+    /** A PAX record whose key and value are bytes. */
+    const rawRec = (key: Uint8Array, value: Uint8Array): Uint8Array => {
+      const n = key.length + value.length + 3;
+      const len = String(n + String(n).length).length === String(n).length ? n + String(n).length : n + String(n).length + 1;
+      return concat([text(`${len} `), key, text('='), value, text('\n')]);
+    };
+    // Two names that lenient decoding made one, the second entry silently in the first's place.
+    const two = concat([await named(Uint8Array.of(0x75, 0x2f, 0xff)), await named(Uint8Array.of(0x75, 0x2f, 0xfe)), END]);
+    await refused(two, /^the tar entry at byte 0 has a name that is not UTF-8: "u\/\\xff"$/);
+    // In the ustar prefix, a GNU long name, a symlink's or hardlink's target, a PAX path, linkpath or key.
+    const prefixed = await block({ name: 'f' });
+    setField(prefixed, ...F.prefix, Uint8Array.of(0x64, 0xc3));
+    await refused(concat([prefixed, END]), /has a name that is not UTF-8: "d\\xc3\/f"/);
+    await refused(
+      concat([await meta('L', Uint8Array.of(0xfe, 0), true), await block({ name: 'f' }), END]),
+      /has a name that is not UTF-8: "\\xfe"/,
+    );
+    for (const type of ['symlink', 'hardlink'] as const) {
+      const link = await block({ name: 'l', type, linkname: 'x' });
+      setField(link, ...F.linkname, Uint8Array.of(0x80));
+      await refused(concat([link, END]), /^the tar entry "l" at byte 0 has a link target that is not UTF-8: "\\x80"$/);
+    }
+    const gnuLink = await meta('K', Uint8Array.of(0xfe, 0), true);
+    await refused(concat([gnuLink, await block({ name: 'l', type: 'symlink', linkname: 'short' }), END]), /link target that is not UTF-8/);
+    const symlink = await block({ name: 'f', type: 'symlink', linkname: 't' });
+    for (const key of ['path', 'linkpath']) {
+      const x = await meta('x', rawRec(text(key), Uint8Array.of(0xff)));
+      await refused(concat([x, symlink, END]), new RegExp(`has a ${key} record that is not UTF-8: "\\\\xff"`));
+    }
+    const badKey = await meta('x', rawRec(Uint8Array.of(...text('SCHILY.xattr.u.'), 0xff), text('v')));
+    await refused(concat([badKey, await block({ name: 'f' }), END]), /has a key that is not UTF-8: "SCHILY.xattr.u.\\xff"/);
+  });
+
+  it('reads names exactly: a leading byte order mark stays, and a ustar name cut inside a character is fine under a PAX path', async () => {
+    const bom = await block({ name: 'x' });
+    setField(bom, ...F.name, Uint8Array.of(0xef, 0xbb, 0xbf, 0x61));
+    const entries = await readAll([concat([bom, await block({ name: 'a' }), END])]);
+    assert.deepEqual(
+      entries.map((e) => e.header.name),
+      ['\ufeffa', 'a'],
+      'two names, not one',
+    );
+    // GNU tar truncates a long name into the ustar field, possibly inside a UTF-8 character; the
+    // PAX path is the name. Likewise a GNU long name, and the link field of an entry that is no link.
+    const cut = await block({ name: 'x', linkname: 'y' });
+    setField(cut, ...F.name, Uint8Array.of(0x61, 0xc3));
+    setField(cut, ...F.linkname, Uint8Array.of(0xc3));
+    const [e1] = await readAll([concat([await meta('x', rec('path', 'aé')), cut, END])]);
+    assert.equal(e1!.header.name, 'aé');
+    const [e2] = await readAll([concat([await meta('L', 'aé\0', true), cut, END])]);
+    assert.equal(e2!.header.name, 'aé');
+  });
+
   it('reads no data after header-only entries even when their size field is set', async () => {
     const d = await block({ name: 'd/', type: 'dir' });
     setField(d, ...F.size, '00000000005');
