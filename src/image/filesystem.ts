@@ -583,10 +583,11 @@ async function applyEntry(
  * not a path of the archive and stays as written.
  *
  * @throws ProvenantError `UNSAFE_PATH` for a target that climbs out of the root, which a runtime
- *   refuses to link
+ *   refuses to link, and (unless `asWritten`) for one that does not exist when the entry is
+ *   applied, is a folder or is the link itself, which a runtime fails to link
  */
 function hardlinkTarget(fs: LayerFilesystem, linkname: string, path: string, where: string, asWritten: boolean): string {
-  if (linkname === '') return '';
+  if (linkname === '' && asWritten) return '';
   let target: string;
   try {
     target = cleanEntryPath(linkname.replace(/^\/+/, '') || '.', where);
@@ -602,8 +603,28 @@ function hardlinkTarget(fs: LayerFilesystem, linkname: string, path: string, whe
       },
     );
   }
+  // A layer read alone (asWritten) does not hold the lower layers its links may point into; it is
+  // read so only after the whole image was, with this check.
+  if (asWritten) return target;
   // Its folders resolved as an entry's are: it names the path its target was recorded at.
-  return asWritten ? target : fs.resolveParent(target);
+  const resolved = fs.resolveParent(target);
+  // A runtime links to what is on disk when it meets the entry (containerd's applier and umoci
+  // call link(2), which fails with ENOENT, or EPERM for a folder). Accepted, the link would show
+  // in a diff or an SBOM as a file that no runtime unpacks.
+  const record = resolved === path ? undefined : fs.get(resolved);
+  if (record === undefined || record.type === 'dir') {
+    const what =
+      resolved === path
+        ? 'the link itself'
+        : record === undefined && !fs.isImplied(resolved)
+          ? 'which no earlier entry of the layer or lower layer made'
+          : 'a folder';
+    throw new ProvenantError('UNSAFE_PATH', `the hardlink ${JSON.stringify(path)} points to ${JSON.stringify(linkname)}, ${what}`, {
+      where,
+      hint: 'a hardlink must name a file unpacked before it; a runtime fails to link this one, so the layer is corrupt or crafted',
+    });
+  }
+  return resolved;
 }
 
 /** Refuses to keep a body of `size` bytes past the filesystem's limits, before any of it is read. */

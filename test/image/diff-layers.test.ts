@@ -536,6 +536,41 @@ describe('diff of images made layer by layer', () => {
     );
   });
 
+  it('refuses a hardlink to nothing, to a folder or to itself, and takes one to a file of a lower layer', async () => {
+    const hard = (name: string, target: string): Entry => ({ header: tarHeader({ name, type: 'hardlink', linkname: target }) });
+    const l0 = await layer([dir('usr/'), file('usr/f', 'f'), link('usr/s', 'f')]);
+    // To a file of a lower layer, to one earlier in the layer, to a symlink (link(2) links the symlink itself).
+    const l1 = await layer([hard('a', 'usr/f'), file('b', 'b'), hard('c', '/b'), hard('d', 'usr/s')]);
+    assert.deepEqual(
+      Object.entries(await flatten([l0, l1])).filter(([p]) => p.length === 1),
+      [
+        ['a', 'hardlink@1'],
+        ['b', 'file@1'],
+        ['c', 'hardlink@1'],
+        ['d', 'hardlink@1'],
+      ],
+    );
+    const refusals: Array<[Entry[], RegExp]> = [
+      [[hard('h', 'nonexist')], /^the hardlink "h" points to "nonexist", which no earlier entry of the layer or lower layer made$/],
+      // A target that comes later in the layer is not there yet when a runtime links.
+      [[hard('h', 'later'), file('later', 'x')], /"h" points to "later", which no earlier entry/],
+      // Whited out in this layer: gone.
+      [[file('usr/.wh.f', ''), hard('h', 'usr/f')], /"h" points to "usr\/f", which no earlier entry/],
+      [[hard('h', 'usr')], /"h" points to "usr", a folder$/],
+      [[hard('h', './')], /"h" points to ".\/", a folder$/],
+      [[hard('usr/f', 'usr/f')], /"usr\/f" points to "usr\/f", the link itself$/],
+    ];
+    for (const [entries, message] of refusals) {
+      const upper = await layer(entries);
+      await assert.rejects(flatten([l0, upper]), (err: unknown) => {
+        assert.ok(isProvenantError(err, 'UNSAFE_PATH'), String(err));
+        assert.match(err.message, message);
+        assert.match(err.where ?? '', new RegExp(`@${upper.descriptor.digest}$`), 'names the layer');
+        return true;
+      });
+    }
+  });
+
   it('reports every kind of file attribute that differs', async () => {
     const store = await layout();
     const a = await layer([
