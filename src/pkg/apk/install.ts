@@ -164,7 +164,18 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
   const files = new ApkFiles(countEntries(pkg.entries));
   const where = `${info.name}-${info.version}`;
   const spill = options.spill;
-  for (const entry of installedEntries(pkg.entries)) {
+  let current = '';
+  try {
+    for (const entry of installedEntries(pkg.entries)) {
+      current = entry.path;
+      installEntry(entry);
+    }
+  } catch (err) {
+    throw namingPackage(err, where, current);
+  }
+  return { info, pkg, files };
+
+  function installEntry(entry: PackageEntry): void {
     const h = entry.header;
     // Before any verdict on the path: an entry another package's file wins over is still the package's.
     refuseOverlayControl(h, where);
@@ -192,7 +203,7 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
         });
       }
       // The earlier package keeps its file, and this one does not list it, as in apk-tools.
-      if (verdict === 'no') continue;
+      if (verdict === 'no') return;
     }
     const xattrs = xattrsOf(h.pax);
     const { mode, uid, gid } = h;
@@ -214,12 +225,14 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
         tree.put(entry.path, { type: 'symlink', mode, uid, gid, mtime, owner, xattrs, linkname: h.linkname });
         break;
       case 'hardlink': {
-        const target = tree.resolve(cleanEntryPath(h.linkname, `${where}: ${entry.path}`));
+        // The target's folders resolved, not its last part: link(2), which apk-tools and GNU tar
+        // call, links a symlink itself, never what it points at (an `/etc/passwd` of the image).
+        const target = tree.resolveParent(cleanEntryPath(h.linkname, `${where}: ${entry.path}`));
         const node = tree.get(target);
         if (node?.type !== 'file' && spill?.isKeptFile(target) !== true) {
-          throw new ProvenantError('UNSAFE_PATH', `the hardlink /${entry.path} points at /${target}, which is not a file of the image`, {
-            where,
-          });
+          // The tree links files only: a hardlink to a symlink, which the package may mean, is refused.
+          const what = node === undefined ? 'which is not a file of the image' : `which is a ${typeName(node.type)}, not a file`;
+          throw new ProvenantError('UNSAFE_PATH', `the hardlink /${entry.path} points at /${target}, ${what}`, { where });
         }
         tree.put(entry.path, { type: 'hardlink', mode, uid, gid, mtime, owner, xattrs, linkname: target });
         break;
@@ -229,7 +242,24 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
     }
     files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, sha1 });
   }
-  return { info, pkg, files };
+}
+
+/** A node type in words. */
+function typeName(type: FsNode['type']): string {
+  if (type === 'dir') return 'folder';
+  if (type === 'char' || type === 'block') return `${type} device`;
+  return type;
+}
+
+/**
+ * `err` met installing `path` of the package `where` (`name-version`), said as the package's:
+ * the tree names only the path it refused (`cannot replace the folder "usr/d", which is not
+ * empty, with a file`). Its code and hint stay; an error that names the package already is kept.
+ */
+function namingPackage(err: unknown, where: string, path: string): unknown {
+  if (!(err instanceof ProvenantError) || err.where === where) return err;
+  const at = err.where === undefined ? '' : ` at ${err.where}`;
+  return new ProvenantError(err.code, `${where}: cannot install /${path}: ${err.message}${at}`, { where, cause: err, hint: err.hint });
 }
 
 /** Whether `path` (its folders resolved) is a symlink that leads to a folder of the tree. */

@@ -422,6 +422,71 @@ describe("apk-tools' rules for a file two packages give", () => {
     });
   });
 
+  it('links a hardlink to its target itself, never through a symlink it names, and refuses one to a symlink', async () => {
+    const enc = (text: string) => new TextEncoder().encode(text);
+    const read = async (name: string, files: ApkSpec['files'], links: [string, string][]) => {
+      const bytes = await buildApk({ name, version: '1.0-r0', arch: 'x86_64', builddate: EPOCH, files });
+      const pkg = await readApkPackage(bytes, { where: `${name}.apk`, allowUntrusted: true });
+      // buildApk writes no hardlinks: they are added as apk's tar holds them, after their file.
+      for (const [path, target] of links)
+        pkg.entries.push({ path, header: tarHeader({ name: path, type: 'hardlink', linkname: target }), body: new Uint8Array() });
+      return { info: apkPackageInfo(pkg, bytes.length, name), pkg };
+    };
+    // link(2) makes usr/h a second name of the symlink usr/s, which the tree cannot hold: refused,
+    // naming usr/s, not the file it points at (with s -> /etc/passwd, the image's passwd).
+    for (const target of ['f', '/etc/passwd']) {
+      const evil = await read(
+        'evil',
+        [
+          { path: 'etc/passwd', type: 'file', body: enc('root:x:0:0::/root:/bin/sh\n') },
+          { path: 'usr/f', type: 'file', body: enc('f\n') },
+          { path: 'usr/s', type: 'symlink', target },
+        ],
+        [['usr/h', 'usr/s']],
+      );
+      assert.throws(
+        () => installApk(new Tree(), evil.info, evil.pkg, {}),
+        (err: unknown) =>
+          isProvenantError(err, 'UNSAFE_PATH') &&
+          err.where === 'evil-1.0-r0' &&
+          err.message === 'the hardlink /usr/h points at /usr/s, which is a symlink, not a file',
+        target,
+      );
+    }
+    // The target's folders are still resolved: lib -> usr/lib makes lib/b a link to usr/lib/a.
+    const ok = await read(
+      'ok',
+      [
+        { path: 'usr/lib/a', type: 'file', body: enc('a\n') },
+        { path: 'lib', type: 'symlink', target: 'usr/lib' },
+      ],
+      [['usr/lib/b', 'lib/a']],
+    );
+    const tree = new Tree();
+    installApk(tree, ok.info, ok.pkg, {});
+    assert.equal(tree.get('usr/lib/b')?.type, 'hardlink');
+    assert.equal(tree.get('usr/lib/b')?.linkname, 'usr/lib/a');
+  });
+
+  it('names the package and the entry in what the tree refuses, keeping its code', async () => {
+    const read = async (name: string, files: ApkSpec['files']) => {
+      const bytes = await buildApk({ name, version: '1.0-r0', arch: 'x86_64', builddate: EPOCH, files });
+      const pkg = await readApkPackage(bytes, { where: `${name}.apk`, allowUntrusted: true });
+      return { info: apkPackageInfo(pkg, bytes.length, name), pkg };
+    };
+    const a = await read('a', [{ path: 'usr/d/x', type: 'file', body: new TextEncoder().encode('x') }]);
+    const b = await read('b', [{ path: 'usr/d', type: 'file', body: new TextEncoder().encode('d') }]);
+    const tree = new Tree();
+    installApk(tree, a.info, a.pkg, {});
+    assert.throws(
+      () => installApk(tree, b.info, b.pkg, {}),
+      (err: unknown) =>
+        isProvenantError(err, 'UNSAFE_PATH') &&
+        err.where === 'b-1.0-r0' &&
+        /^b-1\.0-r0: cannot install \/usr\/d: cannot replace the folder "usr\/d", which is not empty, with a file/.test(err.message),
+    );
+  });
+
   it('keeps the old file in a hardlink to a path a replacing package gives a symlink or a file, as apk-tools does', {
     skip: toolMissing('tar'),
   }, async () => {
