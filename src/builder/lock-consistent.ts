@@ -11,8 +11,8 @@ import {
   type Candidate,
   candidateMeets,
   differentVersions,
-  formatRequirement,
   type Request,
+  requirementText,
   type VersionScheme,
 } from '../pkg/resolve/resolve.ts';
 import type { LockedPackage } from '../pkg/source.ts';
@@ -45,14 +45,15 @@ export function lockInconsistencies(
     for (const alternatives of c.depends) {
       // A package may meet its own dependency (apk's depend on a name it provides).
       if (alternatives.some((r) => meeting(r).length > 0)) continue;
-      problems.push(`${label(p)} needs ${alternatives.map(formatRequirement).join(' | ')}, which no locked package meets`);
+      problems.push(`${label(p)} needs ${alternatives.map((r) => requirementText(r, scheme)).join(' | ')}, which no locked package meets`);
     }
     for (const r of c.conflicts) {
-      for (const q of meeting(r, p)) problems.push(`${label(p)} conflicts with ${q.name}-${q.version}: !${formatRequirement(r)}`);
+      for (const q of meeting(r, p))
+        problems.push(`${label(p)} conflicts with ${q.name}-${q.version}: ${requirementText(r, scheme, true)}`);
     }
   }
   for (const r of requests.filter((x) => x.conflict === true)) {
-    for (const q of meeting(r)) problems.push(`${label(q)} is refused by !${formatRequirement(r)} in contents.packages`);
+    for (const q of meeting(r)) problems.push(`${label(q)} is refused by ${requirementText(r, scheme, true)} in contents.packages`);
   }
   return problems;
 }

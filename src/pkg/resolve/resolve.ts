@@ -447,7 +447,7 @@ class Resolver<C extends Candidate> {
 
   /** A requirement as the scheme writes it (Debian's `name (op version)`), or apk's `name<op>version`. */
   #format(r: Requirement, conflict = false): string {
-    return this.#scheme.format?.(r, conflict) ?? `${conflict ? '!' : ''}${formatRequirement(r)}`;
+    return requirementText(r, this.#scheme, conflict);
   }
 
   #meets(c: C, r: Requirement): boolean {
@@ -583,6 +583,14 @@ export function tagAllowed(c: Candidate, r: Requirement, tags: Set<string>): boo
 /** A requirement as apk writes it: `name[@tag][op version]`. */
 export function formatRequirement(r: Requirement): string {
   return `${r.name}${r.tag === undefined ? '' : `@${r.tag}`}${r.constraint === undefined ? '' : `${r.constraint.op}${r.constraint.version}`}`;
+}
+
+/**
+ * A requirement as messages show it, in the syntax of `scheme`'s ecosystem: Debian's `cfb (<< 2)`
+ * (a conflict with its field, `Breaks: cfb (<< 2)`), else apk's `cfb<2` (a conflict `!cfb<2`).
+ */
+export function requirementText(r: Requirement, scheme: Pick<VersionScheme, 'format'>, conflict = false): string {
+  return scheme.format?.(r, conflict) ?? `${conflict ? '!' : ''}${formatRequirement(r)}`;
 }
 
 /**
