@@ -169,6 +169,7 @@ export function redactCredentials(text: string): string {
 // plain scalar, a quoted one), so {@link withoutUserInfo} is also told the URLs themselves.
 const HTTP_USER_INFO = /\b((?:[a-z][a-z0-9.-]*\+)?https?:\/\/)[^\s/?#\\"]*@/gi;
 const HTTP_SCHEME = /^(?:[a-z][a-z0-9.-]*\+)?https?:\/\//i;
+const HTTP_SCHEME_ANYWHERE = /\b(?:[a-z][a-z0-9.-]*\+)?https?:\/\//gi;
 
 /**
  * `text` with the user info of each http(s) URL in it removed (`http://alice:secret@host/repo` →
@@ -180,11 +181,31 @@ const HTTP_SCHEME = /^(?:[a-z][a-z0-9.-]*\+)?https?:\/\//i;
  */
 export function withoutUserInfo(text: string, urls: readonly string[] = []): string {
   let out = text;
-  for (const url of urls) {
-    const info = userInfoOf(url);
-    if (info !== undefined && info.at > info.start) out = out.split(url.slice(info.start, info.at + 1)).join('');
-  }
+  for (const url of urls) for (const info of userInfosIn(url)) out = out.split(info).join('');
   return out.replace(HTTP_USER_INFO, '$1');
+}
+
+/**
+ * The user info, with its `@`, of every http(s) URL in `text` (a repository, an apk `@tag URL`, a
+ * Debian source line with its `signed-by=` URLs), whatever characters it holds: as the WHATWG URL
+ * parser reads a URL that `text` starts with (up to the last `@` before `/`, `?`, `#` or `\`), and
+ * as a URL ended by whitespace reads (a word of a Debian line). The strings a text that names these
+ * URLs must lose, however else it spells them.
+ */
+export function userInfosIn(text: string): string[] {
+  const out = new Set<string>();
+  for (const m of text.matchAll(HTTP_SCHEME_ANYWHERE)) {
+    const start = m.index + m[0].length;
+    const rest = text.slice(start);
+    const authority = rest.search(/[/?#\\]/);
+    const space = rest.search(/\s/);
+    for (const end of [authority < 0 ? rest.length : authority, space < 0 || (authority >= 0 && authority < space) ? -1 : space]) {
+      if (end < 0) continue;
+      const at = rest.lastIndexOf('@', end - 1);
+      if (at > 0) out.add(rest.slice(0, at + 1));
+    }
+  }
+  return [...out];
 }
 
 /**

@@ -12,8 +12,9 @@
  * configuration text, the requested contents and every location. A rebuild is given the
  * credentials again (`reproduce --repository-override`).
  */
-import { urlWithoutUserInfo, withoutUserInfo } from '../errors.ts';
+import { urlWithoutUserInfo } from '../errors.ts';
 import { type Digest, digestHex, digestOf } from '../oci/digest.ts';
+import { configTextWithoutUserInfo } from './config-text.ts';
 import { type StatementBlob, statement } from './storage.ts';
 
 /**
@@ -148,7 +149,7 @@ function ecosystemOf(input: ProvenanceInput): 'apk' | 'deb' {
  * passwords against it.
  */
 function configFile(f: ProvenanceInput['configFiles'][number], urls: readonly string[]): Record<string, unknown> {
-  const content = withoutUserInfo(f.content, urls);
+  const content = configTextWithoutUserInfo(f.content, urls, f.path);
   const sha256 = content === f.content ? f.sha256 : digestHex(digestOf(content));
   return { path: f.path, digest: { sha256 }, content };
 }

@@ -1,6 +1,8 @@
 // The build type and the kinds of dependency a provenance names, per package ecosystem.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { parse } from 'yaml';
 import { BUILD_TYPES, type ProvenanceInput, provenance, provenancePredicate } from '../../src/attest/provenance.ts';
 
 const SHA = 'a'.repeat(64);
@@ -59,6 +61,86 @@ describe('provenance without credentials', () => {
       assert.ok(!text.includes(password) && !text.includes('ci:'), `${password}: ${text}`);
       assert.ok(text.includes('https://apk.example/alpine/v3.20/main/x86_64/APKINDEX.tar.gz'), text);
     }
+  });
+});
+
+describe('provenance without credentials, however the file spells them', () => {
+  // The password as the build reads it, and the file that spells it each way (a cold review: a
+  // JSON \u escape left it in config.files[].content while config.contents was clean).
+  const host = '127.0.0.1:8080/repo';
+  const cases: { name: string; password: string; content: string }[] = [
+    {
+      name: 'JSON \\u escapes (python json.dump)',
+      password: 'p\u00e4ssW0rd',
+      content: `{"contents": {"repositories": ["http://alice:p\\u00e4ssW0rd@${host}"], "packages": ["busybox"]}}\n`,
+    },
+    {
+      name: 'YAML double-quoted \\" escape',
+      password: 'TopSecret"9',
+      content: `contents:\n  repositories:\n    - "http://alice:TopSecret\\"9@${host}"\n  packages: [busybox]\n`,
+    },
+    {
+      name: 'YAML double-quoted \\x and \\u escapes',
+      password: 'sdcret\u00e4',
+      content: `contents:\n  repositories: ["http://alice:s\\x64cret\\u00e4@${host}"]\n  packages: [busybox]\n`,
+    },
+    {
+      name: "YAML single-quoted ''",
+      password: "it's",
+      content: `contents:\n  repositories:\n    - 'http://alice:it''s@${host}'\n  packages: [busybox]\n`,
+    },
+    {
+      name: 'YAML literal block scalar',
+      password: 'bl0ck',
+      content: `contents:\n  repositories:\n    - |-\n      http://alice:bl0ck@${host}\n  packages: [busybox]\n`,
+    },
+    {
+      name: 'YAML folded block scalar over a line break',
+      password: 'fo ld',
+      content: `contents:\n  repositories:\n    - >-\n      http://alice:fo\n      ld@${host}\n  packages: [busybox]\n`,
+    },
+    {
+      name: 'percent-encoding, behind an anchor',
+      password: 'p%C3%A4ss',
+      content: `x: &r http://alice:p%C3%A4ss@${host}\ncontents:\n  repositories: [*r]\n  packages: [busybox]\n`,
+    },
+    {
+      name: 'a Debian source line with a signed-by URL, escaped',
+      password: 'k\u00e9y',
+      content: `contents:\n  repositories:\n    - "deb [signed-by=https://bob:k\\u00e9y@keys.example/k.gpg] http://alice:k\\u00e9y@${host} stable main"\n`,
+    },
+  ];
+  for (const c of cases) {
+    it(`removes it from the files' text too: ${c.name}`, () => {
+      const url = c.name.startsWith('a Debian')
+        ? `deb [signed-by=https://bob:${c.password}@keys.example/k.gpg] http://alice:${c.password}@${host} stable main`
+        : `http://alice:${c.password}@${host}`;
+      const predicate = provenancePredicate(
+        input({
+          configFiles: [{ path: 'image.yaml', sha256: SHA, content: c.content }],
+          contents: { repositories: [url], keyring: [], packages: ['busybox'] },
+        }),
+      );
+      const file = definition(predicate).externalParameters.config.files[0];
+      for (const text of [JSON.stringify(predicate), file.content as string]) {
+        assert.ok(!text.includes('alice') && !text.includes('bob'), `${c.name}: ${text}`);
+        for (const part of [c.password, c.password.slice(0, 3), 'TopSecret', 's\\x64cret'])
+          assert.ok(!text.includes(part), `${c.name}: ${text}`);
+      }
+      // What a rebuild reads: the same repository, without its user info, and the digest of the text stated.
+      assert.equal(file.digest.sha256, createHash('sha256').update(file.content).digest('hex'));
+      // Still the same configuration, but for the user info: what the loader reads from it.
+      const want = url.replaceAll(`alice:${c.password}@`, '').replaceAll(`bob:${c.password}@`, '');
+      assert.deepEqual(parse(file.content, { schema: 'failsafe' }).contents.repositories, [want]);
+    });
+  }
+
+  it('leaves a file without credentials as it was, byte for byte', () => {
+    const content = `# a comment: 'x'\ncontents:\n  repositories:\n    - "http://127.0.0.1/r\\u00e4"\n    - |\n      http://127.0.0.1/b\n  packages: [busybox] # end\n`;
+    const predicate = provenancePredicate(input({ configFiles: [{ path: 'image.yaml', sha256: SHA, content }] }));
+    const file = definition(predicate).externalParameters.config.files[0];
+    assert.equal(file.content, content);
+    assert.equal(file.digest.sha256, SHA);
   });
 });
 

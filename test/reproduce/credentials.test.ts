@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -82,6 +82,48 @@ describe('a build from a repository that wants credentials', () => {
       report.overrides.map((o) => [o.from, o.to]),
       [[plain, plain]],
     );
+    await store.close();
+  });
+});
+
+describe('a build whose configuration spells the credentials with escapes', () => {
+  // A cold review: a JSON file written by python's json.dump (`\u00e4`), or a YAML double-quoted
+  // `\x`, hid the password from a redaction of the text as written, and the provenance published it.
+  let root: string;
+  let server: StaticServer;
+  const key = repositoryKey();
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'provenant-credentials-escaped-'));
+    await writeRepository(join(root, 'served'), key);
+    server = await serveFolder(join(root, 'served'), `alice:${SECRET}`);
+  });
+  after(async () => {
+    await server?.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('publishes them in no spelling, and reproduces with them given again', async () => {
+    const plain = `${server.url}/repo`;
+    const configPath = join(await writeConfig(root, key, plain), '..', 'image.json');
+    // Every character of the user info escaped, as JSON (and YAML, which reads JSON) allows.
+    const escaped = [...`alice:${SECRET}`].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
+    const url = plain.replace('http://', `http://${escaped}@`).replaceAll('/', '\\/');
+    const json = `{"include": "../shared/common.yaml", "contents": {"repositories": ["${url}"], "keyring": ["./keys/${key.name}"], "packages": ["base", "data", "tool"]}, "archs": ["x86_64", "aarch64"]}\n`;
+    await writeFile(configPath, json);
+    const built = await buildAndDescribe(configPath, 'example/app');
+    assert.ok(server.requests.some((p) => p.endsWith('.apk')));
+    for (const s of built.attested.flatMap((a) => a.statements)) {
+      const text = Buffer.from(s.bytes).toString();
+      for (const part of [SECRET, 'alice', escaped.slice(0, 12), '\\\\u0061'])
+        assert.ok(!text.includes(part), `${s.predicateType} holds ${part}`);
+    }
+    const store = await LayoutStore.open(join(root, 'layout'), { create: true });
+    await writeBuild(built.result, store, ['v1'], { attestations: { attested: built.attested, mode: 'referrers' } });
+    const report = await reproduceImage(store, 'v1', {
+      repositoryOverrides: [[plain, plain.replace('http://', `http://alice:${SECRET}@`)]],
+    });
+    assert.equal(report.match, true, renderReproduce(report));
     await store.close();
   });
 });
