@@ -278,14 +278,23 @@ export function provenance(
   const v1 = provenancePredicate(input) as {
     buildDefinition: { externalParameters: unknown; resolvedDependencies: { uri?: string; name?: string; digest: unknown }[] };
   };
+  // With `max`, the CI run where v0.2 keeps it, as v1 keeps it in internalParameters and
+  // runDetails.metadata.invocationId: BuildKit's v0.2 records its invocation's environment and id
+  // there too.
+  const environment = input.mode === 'max' ? input.invocation?.environment : undefined;
+  const invocationId = input.mode === 'max' ? input.invocation?.id : undefined;
   const predicate = {
     builder: { id: input.builderId },
     buildType: BUILD_TYPES[ecosystemOf(input)],
-    invocation: { parameters: v1.buildDefinition.externalParameters },
+    invocation: { parameters: v1.buildDefinition.externalParameters, ...(environment === undefined ? {} : { environment }) },
     materials: v1.buildDefinition.resolvedDependencies.filter((d) => d.uri !== undefined).map((d) => ({ uri: d.uri, digest: d.digest })),
-    // Complete only in what this shape holds: no environment (v1's internalParameters are left
-    // out), and not every material (keys read from files, which have no URI, are left out).
-    metadata: { reproducible: true, completeness: { parameters: true, environment: false, materials: false } },
+    // Complete only in what this shape holds: the environment is at most the CI run's chosen
+    // variables, and not every material is listed (keys read from files have no URI).
+    metadata: {
+      ...(invocationId === undefined ? {} : { buildInvocationID: invocationId }),
+      reproducible: true,
+      completeness: { parameters: true, environment: false, materials: false },
+    },
   };
   // v0.2 predicates travel in in-toto Statement v0.1, as BuildKit writes them.
   const body = {

@@ -264,3 +264,28 @@ describe("a package's architecture in provenance", () => {
     }
   });
 });
+
+describe('provenance mode=max in SLSA v0.2', () => {
+  // A cold review: `--provenance mode=max,version=v0.2` wrote what mode=min writes.
+  const invocation = {
+    id: 'https://github.com/o/r/actions/runs/7/attempts/1',
+    environment: { GITHUB_REPOSITORY: 'o/r', GITHUB_SHA: 'c'.repeat(40), GITHUB_RUN_ID: '7' },
+  };
+  const v02 = (mode: 'min' | 'max') =>
+    JSON.parse(Buffer.from(provenance(input({ mode, invocation }), { name: 'x', digest: `sha256:${SHA}` }, 'v0.2').bytes).toString())
+      .predicate;
+
+  it('records the CI run where v0.2 keeps it: invocation.environment and metadata.buildInvocationID', () => {
+    const p = v02('max');
+    assert.deepEqual(p.invocation.environment, invocation.environment);
+    assert.equal(p.metadata.buildInvocationID, invocation.id);
+    assert.ok(p.invocation.parameters.config !== undefined);
+  });
+
+  it('records nothing of it with mode=min', () => {
+    const p = v02('min');
+    assert.equal(p.invocation.environment, undefined);
+    assert.equal(p.metadata.buildInvocationID, undefined);
+    assert.ok(!JSON.stringify(p).includes('GITHUB_'));
+  });
+});
