@@ -234,7 +234,7 @@ export async function reproduceImage(store: ContentStore, target: string, option
   for (const m of inspected.manifests) {
     // The same manifest listed twice is rebuilt once; each entry reports its outcome.
     if (results.has(m.digest) || jobs.some((j) => j.manifest.digest === m.digest)) continue;
-    const job = jobFor(m, readings.get(m.digest) ?? [], elsewhere.get(m.digest) ?? []);
+    const job = jobFor(m, readings.get(m.digest) ?? [], elsewhere.get(m.digest) ?? [], logger);
     if ('status' in job) results.set(m.digest, job);
     else jobs.push(job);
   }
@@ -379,7 +379,12 @@ interface Reading {
 }
 
 /** The rebuild job of one platform, or why there is none. */
-function jobFor(m: InspectedManifest, readings: readonly Reading[], elsewhere: readonly string[]): Job | PlatformNotReplayable {
+function jobFor(
+  m: InspectedManifest,
+  readings: readonly Reading[],
+  elsewhere: readonly string[],
+  logger: Logger,
+): Job | PlatformNotReplayable {
   const base = { platform: platformLabel(m), digest: m.digest };
   if (readings.length === 0 && elsewhere.length > 0) {
     return {
@@ -407,7 +412,30 @@ function jobFor(m: InspectedManifest, readings: readonly Reading[], elsewhere: r
     verified: f.verified,
     verifiedBy: f.verifiedBy,
   });
-  const ok = readings.find((x) => x.r.replayable);
+  const replayable = readings.filter((x) => x.r.replayable);
+  // Several recipes for one image (a provenance attached again, by another build): which one
+  // made it is not for a rebuild to guess, and replaying the first found would compare the image
+  // with whichever storage happened to be read first. Copies of one statement (in two storages,
+  // signed and not) agree, and any of them is replayed.
+  const recipes = new Set(replayable.map((x) => (x.r.replayable ? JSON.stringify(x.r.plan) : '')));
+  if (recipes.size > 1) {
+    const first = replayable[0] as Reading;
+    return {
+      ...base,
+      provenance: used(first.f, first.r),
+      status: 'not-replayable',
+      reason: `${replayable.length} SLSA provenance statements about this platform image can be replayed, and they say different builds (${replayable.map((x) => `${x.f.storage} ${x.f.source}`).join('; ')}): a rebuild cannot tell which one made the image`,
+      missing: [
+        'one SLSA provenance for this platform manifest, or several that say the same build (remove the others, or give --key or --certificate-identity so that only the signed one counts)',
+      ],
+    };
+  }
+  const ok = replayable[0];
+  if (readings.length > 1 && ok !== undefined) {
+    logger.info(
+      `${base.platform}: ${readings.length} SLSA provenance statements found (${replayable.length} replayable, the same build); replaying the one in ${ok.f.storage} ${ok.f.source}`,
+    );
+  }
   if (ok === undefined || !ok.r.replayable) {
     // Explain with the most telling refusal: SLSA v1 over v0.2.
     const first = readings.find((x) => x.f.predicateType.endsWith('/v1')) ?? (readings[0] as (typeof readings)[number]);

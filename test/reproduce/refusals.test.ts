@@ -4,7 +4,7 @@ import { copyFile, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BUILD_TYPES, SLSA_V1 } from '../../src/attest/provenance.ts';
+import { BUILD_TYPES, SLSA_V1, SLSA_V02 } from '../../src/attest/provenance.ts';
 import { type StatementBlob, statement } from '../../src/attest/storage.ts';
 import type { BuildResult } from '../../src/builder/build.ts';
 import { writeBuild } from '../../src/builder/build.ts';
@@ -39,6 +39,15 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
     const digest = result.images[i]?.manifest.digest;
     assert.ok(digest);
     return statement(SLSA_V1, s.predicate, [{ name: 'example/app', digest }]);
+  };
+
+  /** Platform i's provenance in SLSA v0.2, which is not replayable. */
+  const provenanceV02 = (i: number): StatementBlob => {
+    const digest = result.images[i]?.manifest.digest;
+    assert.ok(digest);
+    return statement(SLSA_V02, { buildType: BUILD_TYPES.apk, builder: { id: 'b' }, invocation: {}, materials: [] }, [
+      { name: 'example/app', digest },
+    ]);
   };
 
   before(async () => {
@@ -305,6 +314,48 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
       );
     }
     await store.close();
+  });
+
+  it('refuses a platform whose provenance statements say different builds, naming them, rather than replay the first found', async () => {
+    // A cold review: the first replayable one was used without a word, while inspect warned of two.
+    const store = await imageWith((i) => [
+      edited(i, () => {}),
+      edited(i, (s) => {
+        s.predicate.buildDefinition.externalParameters.sourceDateEpoch += 60;
+      }),
+    ]);
+    try {
+      const report = await reproduceImage(store, 'v1', local());
+      assert.equal(report.match, false);
+      for (const p of report.platforms as PlatformNotReplayable[]) {
+        assert.equal(p.status, 'not-replayable', renderReproduce(report));
+        assert.match(
+          p.reason,
+          /^2 SLSA provenance statements about this platform image can be replayed, and they say different builds \(referrers sha256:[0-9a-f]{64}; referrers sha256:[0-9a-f]{64}\)/,
+        );
+        assert.match(p.missing[0] ?? '', /^one SLSA provenance for this platform manifest, or several that say the same build/);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('replays one of several statements that say the same build, and says which', async () => {
+    const store = await imageWith((i) => [edited(i, () => {}), provenanceV02(i), edited(i, () => {})]);
+    const said: string[] = [];
+    try {
+      const report = await reproduceImage(store, 'v1', { ...local(), logger: { debug() {}, info: (m) => said.push(m), warn() {} } });
+      assert.equal(report.match, true, renderReproduce(report));
+      assert.equal(
+        said.filter((m) =>
+          /SLSA provenance statements found \(\d replayable, the same build\); replaying the one in referrers sha256:/.test(m),
+        ).length,
+        2,
+        said.join('\n'),
+      );
+    } finally {
+      await store.close();
+    }
   });
 
   it('says that the provenance stored with a platform image is about another image, rather than that there is none', async () => {
