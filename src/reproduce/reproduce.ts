@@ -416,8 +416,12 @@ function jobFor(
   // Several recipes for one image (a provenance attached again, by another build): which one
   // made it is not for a rebuild to guess, and replaying the first found would compare the image
   // with whichever storage happened to be read first. Copies of one statement (in two storages,
-  // signed and not) agree, and any of them is replayed.
-  const recipes = new Set(replayable.map((x) => (x.r.replayable ? JSON.stringify(x.r.plan) : '')));
+  // signed and not) agree, and so do the provenances of builds of more or fewer architectures
+  // that made this same image (unlistedPlatforms reads all of them), or that another builder
+  // states: what builds this platform is the same, and any of them is replayed.
+  const recipes = new Set(
+    replayable.map((x) => (x.r.replayable ? JSON.stringify({ ...x.r.plan, archs: [], builderId: '', predicateType: '' }) : '')),
+  );
   if (recipes.size > 1) {
     const first = replayable[0] as Reading;
     return {
