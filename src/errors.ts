@@ -181,7 +181,7 @@ const HTTP_SCHEME_ANYWHERE = /\b(?:[a-z][a-z0-9.-]*\+)?https?:\/\//gi;
  */
 export function withoutUserInfo(text: string, urls: readonly string[] = []): string {
   let out = text;
-  for (const url of urls) for (const info of userInfosIn(url)) out = out.split(info).join('');
+  for (const url of urls) for (const info of userInfosIn(url)) out = out.split(`//${info}`).join('//');
   return out.replace(HTTP_USER_INFO, '$1');
 }
 

@@ -22,7 +22,8 @@ import { ProvenantError, userInfosIn, withoutUserInfo } from '../errors.ts';
  */
 export function configTextWithoutUserInfo(text: string, urls: readonly string[], path: string): string {
   const secrets = [...new Set(urls.flatMap(userInfosIn))];
-  const clean = (value: string): string => withoutUserInfo(secrets.reduce((v, s) => v.split(s).join(''), value));
+  // Only where a URL's authority starts: `git@` of `http://git@host/` is no secret of `git@host:repo` elsewhere.
+  const clean = (value: string): string => withoutUserInfo(secrets.reduce((v, s) => v.split(`//${s}`).join('//'), value));
   // The text redacted as written first, which keeps each value as the file writes it (the
   // common case: the URL written plainly); then the values that still hold user info.
   let out = withoutUserInfo(text, urls);
@@ -43,7 +44,9 @@ export function configTextWithoutUserInfo(text: string, urls: readonly string[],
   for (const e of edits.sort((a, b) => b.start - a.start)) out = `${out.slice(0, e.start)}${e.text}${out.slice(e.end)}`;
   out = withoutUserInfo(out, urls);
   const left =
-    secrets.some((s) => out.includes(s)) || withoutUserInfo(out) !== out || scalars(out, path).some((s) => clean(s.value) !== s.value);
+    secrets.some((s) => out.includes(`//${s}`)) ||
+    withoutUserInfo(out) !== out ||
+    scalars(out, path).some((s) => clean(s.value) !== s.value || parsedUserInfo(s.value));
   if (left) {
     throw new ProvenantError(
       'CREDENTIALS',
@@ -71,4 +74,18 @@ function scalars(text: string, path: string): { value: string; start: number; en
     },
   });
   return out;
+}
+
+/**
+ * Whether an http(s) URL in `value` has user info as the WHATWG URL parser (the fetcher's) reads
+ * it, in a spelling the text's redaction does not take for a URL (`http:\\alice:pw@host/`,
+ * `http:alice:pw@host/`).
+ */
+function parsedUserInfo(value: string): boolean {
+  for (const m of value.matchAll(/(?:[a-z][a-z0-9.-]*\+)?(https?:[^\s\]]*)/gi)) {
+    if (!URL.canParse(m[1] as string)) continue;
+    const url = new URL(m[1] as string);
+    if (url.username !== '' || url.password !== '') return true;
+  }
+  return false;
 }

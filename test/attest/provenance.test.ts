@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { BUILD_TYPES, DEB_INDEX_ARCH, type ProvenanceInput, provenance, provenancePredicate } from '../../src/attest/provenance.ts';
+import { isProvenantError } from '../../src/errors.ts';
 import { DEB_ARCH } from '../../src/pkg/deb/arch.ts';
 
 const SHA = 'a'.repeat(64);
@@ -135,6 +136,37 @@ describe('provenance without credentials, however the file spells them', () => {
       assert.deepEqual(parse(file.content, { schema: 'failsafe' }).contents.repositories, [want]);
     });
   }
+
+  it("removes user info only where a URL's authority starts: another value that holds the same words is kept", () => {
+    const repo = `http://git@${host}`;
+    const content = `contents:\n  repositories: ["http://g\\x69t@${host}"]\n  packages: [busybox]\nannotations:\n  source: git@example.org:o/r.git\n`;
+    const predicate = provenancePredicate(
+      input({
+        configFiles: [{ path: 'image.yaml', sha256: SHA, content }],
+        contents: { repositories: [repo], keyring: [], packages: ['busybox'] },
+      }),
+    );
+    const parsed = parse(definition(predicate).externalParameters.config.files[0].content, { schema: 'failsafe' });
+    assert.deepEqual(parsed.contents.repositories, [`http://${host}`]);
+    assert.equal(parsed.annotations.source, 'git@example.org:o/r.git');
+  });
+
+  it('refuses to publish a file whose URL has user info in a spelling it cannot remove (http:\\\\user:pw@host)', () => {
+    for (const repo of [`http:\\\\alice:pw@${host}`, `http:alice:pw@${host}`]) {
+      const content = `contents:\n  repositories: [${JSON.stringify(repo)}]\n`;
+      assert.throws(
+        () =>
+          provenancePredicate(
+            input({
+              configFiles: [{ path: 'image.yaml', sha256: SHA, content }],
+              contents: { repositories: [repo], keyring: [], packages: [] },
+            }),
+          ),
+        (err: unknown) =>
+          isProvenantError(err, 'CREDENTIALS') && /image\.yaml: a repository's user info could not be removed/.test(err.message),
+      );
+    }
+  });
 
   it('leaves a file without credentials as it was, byte for byte', () => {
     const content = `# a comment: 'x'\ncontents:\n  repositories:\n    - "http://127.0.0.1/r\\u00e4"\n    - |\n      http://127.0.0.1/b\n  packages: [busybox] # end\n`;
