@@ -131,23 +131,6 @@ export interface ProvenanceInput {
   invocation?: { id?: string | undefined; environment?: Record<string, string> | undefined } | undefined;
 }
 
-/**
- * Debian's names of the image architectures (apk's, the configuration's), as ../pkg/deb/arch.ts
- * maps them (which this module may not import; test/attest/provenance.test.ts checks that the
- * two agree): a Debian index entry names its architecture as the package entries beside it do.
- */
-export const DEB_INDEX_ARCH: Readonly<Record<string, string>> = {
-  x86_64: 'amd64',
-  aarch64: 'arm64',
-  armv7: 'armhf',
-  armhf: 'armel',
-  x86: 'i386',
-  ppc64le: 'ppc64el',
-  s390x: 's390x',
-  riscv64: 'riscv64',
-  loongarch64: 'loong64',
-};
-
 /** A package's ecosystem: as given, else told from its checksum (.debs are named by the SHA-256 of the file; apk packages by their Q1 identity). */
 function kindOf(p: ProvenancePackageInput): string {
   return p.kind ?? (p.checksum.startsWith('sha256:') ? 'deb' : 'apk');
@@ -214,9 +197,9 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
       digest: { sha256: i.digest.slice('sha256:'.length) },
       annotations: {
         kind: `${ecosystem}-index`,
-        // Debian's spelling for a Debian index (amd64), as its packages' entries and Release
-        // name it; provenance written before 2026-12-07 gives apk's (x86_64). Nothing replays it.
-        arch: ecosystem === 'deb' ? (DEB_INDEX_ARCH[i.arch] ?? i.arch) : i.arch,
+        // As the ecosystem names it (Debian's amd64), as its packages' entries do; provenance
+        // written before 2026-12-07 gives apk's (x86_64) for a Debian index. Nothing replays it.
+        arch: i.arch,
         // What checked a signed index: a keyring is a trust root, not something the image holds,
         // so it is said here rather than as a dependency of its own (which `repositories`
         // policies would then require a uri of); its text is not carried (Debian's is 56 KB).

@@ -145,7 +145,8 @@ export function describeBuild(result: BuildResult, options: DescribeOptions): At
         compat: result.compat,
         target: options.target,
         fromLock: options.fromLock,
-        indexes: result.indexes.filter((i) => i.arch === image.arch),
+        // Named as the ecosystem names the architecture, as the packages' entries beside them are.
+        indexes: result.indexes.filter((i) => i.arch === image.arch).map(({ archName, ...i }) => ({ ...i, arch: archName })),
         packages: image.locked.map((l) => ({
           ...l,
           kind: result.ecosystem,

@@ -59,7 +59,8 @@ export interface PlanOptions {
 /** The packages of each architecture, and the index files they were resolved from. */
 export interface BuildPlan {
   packages: Map<string, LockedPackage[]>;
-  indexes: (IndexFile & { arch: string })[];
+  /** Each with the image architecture it was read for, and that architecture as the ecosystem names it (Debian's `amd64`). */
+  indexes: (IndexFile & { arch: string; archName: string })[];
   /** Locked packages that no verified index lists: only their own signature can vouch for them. */
   unlisted: Set<LockedPackage>;
   /**
@@ -134,7 +135,7 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
       // Before the indexes are fetched, as when resolving.
       const requests = options.packages.map((p, i) => ({ text: p, request: source.request(p, packageWhere(options, i), arch) }));
       const { candidates, files } = await source.readIndex(arch);
-      for (const f of files) indexes.push({ ...f, arch });
+      for (const f of files) indexes.push({ ...f, arch, archName: source.archName(arch) });
       const index: CandidateIndex<Candidate> = 'named' in candidates ? candidates : candidateIndex(candidates);
       // For each locked package an index lists, every candidate that is it: the same one may be in
       // several repositories, each with its own tag.
@@ -211,7 +212,7 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
       return where === options.configPath ? request : { ...request, where: `${where} (${arch})` };
     });
     const { candidates, files } = await source.readIndex(arch);
-    for (const f of files) indexes.push({ ...f, arch });
+    for (const f of files) indexes.push({ ...f, arch, archName: source.archName(arch) });
     const where = `${options.configPath} (${arch})`;
     resolved.set(arch, resolve(requests, candidates, source.versionScheme, { where }).packages);
   }

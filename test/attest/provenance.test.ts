@@ -3,9 +3,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { BUILD_TYPES, DEB_INDEX_ARCH, type ProvenanceInput, provenance, provenancePredicate } from '../../src/attest/provenance.ts';
+import { BUILD_TYPES, type ProvenanceInput, provenance, provenancePredicate } from '../../src/attest/provenance.ts';
 import { isProvenantError } from '../../src/errors.ts';
-import { DEB_ARCH } from '../../src/pkg/deb/arch.ts';
 
 const SHA = 'a'.repeat(64);
 
@@ -320,28 +319,5 @@ describe('provenance mode=max in SLSA v0.2', () => {
     assert.equal(p.invocation.environment, undefined);
     assert.equal(p.metadata.buildInvocationID, undefined);
     assert.ok(!JSON.stringify(p).includes('GITHUB_'));
-  });
-});
-
-describe("a Debian index's architecture in provenance", () => {
-  // A cold review: index entries said x86_64 beside package entries saying amd64.
-  it('is spelled as Debian spells it, as the package entries beside it are; an apk index keeps apk’s', () => {
-    const deps = (ecosystem: 'apk' | 'deb', arch: string) =>
-      definition(
-        provenancePredicate(
-          input({
-            ecosystem,
-            indexes: [{ ...index('http://127.0.0.1/debian/dists/bookworm/InRelease'), arch }],
-            packages: ecosystem === 'deb' ? [deb] : [apk],
-          }),
-        ),
-      ).resolvedDependencies.map((d: { annotations: { arch: string } }) => d.annotations.arch);
-    assert.deepEqual(deps('deb', 'x86_64'), ['amd64', 'amd64']);
-    assert.deepEqual(deps('deb', 'aarch64'), ['arm64', 'amd64']);
-    assert.deepEqual(deps('apk', 'x86_64'), ['x86_64', 'x86_64']);
-  });
-
-  it('maps every architecture as the Debian source does (src/pkg/deb/arch.ts)', () => {
-    assert.deepEqual(DEB_INDEX_ARCH, DEB_ARCH);
   });
 });

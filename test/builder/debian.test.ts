@@ -432,7 +432,7 @@ describe('Debian builds from the real mirror', {
     });
     // The provenance names every .deb the image holds, as a deb.
     const slsa = JSON.parse(Buffer.from(attested?.statements[2]?.bytes ?? new Uint8Array()).toString()).predicate as {
-      buildDefinition: { resolvedDependencies: { name?: string; annotations: { kind: string } }[] };
+      buildDefinition: { resolvedDependencies: { name?: string; annotations: { kind: string; arch?: string } }[] };
     };
     assert.deepEqual(
       slsa.buildDefinition.resolvedDependencies
@@ -441,6 +441,12 @@ describe('Debian builds from the real mirror', {
         .sort(),
       names(image),
     );
+    // Its indexes are named for Debian's architecture, as the packages beside them (they said x86_64).
+    const indexArchs = slsa.buildDefinition.resolvedDependencies
+      .filter((d) => d.annotations.kind === 'deb-index')
+      .map((d) => d.annotations.arch);
+    assert.ok(indexArchs.length > 0);
+    assert.deepEqual([...new Set(indexArchs)], ['amd64']);
     const cdx = JSON.parse(Buffer.from(attested?.statements[1]?.bytes ?? new Uint8Array()).toString()).predicate as {
       components: { type: string; name: string }[];
     };
