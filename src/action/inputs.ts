@@ -30,7 +30,7 @@ export interface ActionInputs {
   sbom: boolean;
   attestations: AttestationMode;
   sign: SignInput;
-  /** Compatibility targets (`id` or `id@version`); empty for the report's defaults. */
+  /** Compatibility targets (`id` or `id@version`); empty for the report's defaults (and then no `fix`). */
   targets: string[];
   fix: boolean;
   /** The download cache; undefined for the default under RUNNER_TEMP. */
@@ -89,6 +89,16 @@ export function readInputs(get: InputGetter): ActionInputs {
   if (attestations === 'cosign' && sign.kind === 'none') {
     throw usage('attestations', 'cosign storage holds signed attestations: set sign to key or keyless');
   }
+  const targets = splitList(get('targets'));
+  const fix = bool(get, 'fix', false);
+  // The default targets only fill the summary's table: fixing for them would write (and push)
+  // TAG-TARGET images nobody asked for.
+  if (fix && targets.length === 0) {
+    throw new ProvenantError('USAGE', 'the input fix needs targets: the targets to write a fixed image for', {
+      where: 'with: fix',
+      hint: 'name them, as targets: aws-lambda (fix: true writes TAG-aws-lambda beside the image when Lambda refuses it)',
+    });
+  }
   return {
     config,
     tags,
@@ -98,8 +108,8 @@ export function readInputs(get: InputGetter): ActionInputs {
     sbom: bool(get, 'sbom', true),
     attestations,
     sign,
-    targets: splitList(get('targets')),
-    fix: bool(get, 'fix', false),
+    targets,
+    fix,
     cacheDir: get('cache-dir').trim() || undefined,
     lock: get('lock').trim() || undefined,
   };
@@ -122,7 +132,8 @@ export function unreadSigningInputs(get: InputGetter, sign: SignInput): string |
 
 function readSign(get: InputGetter): SignInput {
   const kind = get('sign').trim() || 'none';
-  if (kind === 'none' || kind === 'false') return { kind: 'none' };
+  // `false` as a boolean input reads it (any of core.getBooleanInput's spellings): not signing.
+  if (kind === 'none' || FALSE.includes(kind)) return { kind: 'none' };
   if (kind === 'key') {
     const keyPem = get('key');
     if (keyPem.trim() === '') throw usage('key', 'is required with sign: key (the cosign.key text, from a secret)');
@@ -138,7 +149,7 @@ function readSign(get: InputGetter): SignInput {
       trustedRoot: get('trusted-root').trim() || undefined,
     };
   }
-  throw new ProvenantError('USAGE', `the input sign must be none, key or keyless, not ${JSON.stringify(kind)}`, {
+  throw new ProvenantError('USAGE', `the input sign must be none (or false), key or keyless, not ${JSON.stringify(kind)}`, {
     where: 'with: sign',
     ...(TRUE.includes(kind)
       ? {

@@ -108,9 +108,40 @@ describe('the Action’s inputs', () => {
     );
   });
 
+  it('fixes only for targets the workflow names: fix without targets fails, before anything is written', () => {
+    // The default targets only fill the summary's table (a cold review: fix: true alone wrote,
+    // and would have pushed, TAG-aws-lambda and the others for targets nobody named).
+    for (const fix of ['true', 'True', 'TRUE']) {
+      assert.throws(
+        () => readInputs(inputs({ config: 'c.yaml', tags: 'registry.example/acme/app:1.0', push: 'true', fix })),
+        (err: unknown) => namesInput('fix')(err) && isProvenantError(err) && /targets: aws-lambda/.test(err.hint ?? ''),
+        fix,
+      );
+    }
+    assert.deepEqual(readInputs(inputs({ config: 'c.yaml', fix: 'true', targets: 'aws-lambda' })).targets, ['aws-lambda']);
+    assert.equal(readInputs(inputs({ config: 'c.yaml', fix: 'false' })).fix, false);
+  });
+
+  it('takes sign: false, in each spelling of a boolean input, as none; sign: true asks how to sign', () => {
+    // A cold review: `false` was none but `False` and `FALSE` failed, unlike every boolean input.
+    for (const sign of ['none', 'false', 'False', 'FALSE', '']) {
+      assert.deepEqual(readInputs(inputs({ config: 'c.yaml', sign })).sign, { kind: 'none' }, sign);
+    }
+    for (const sign of ['fAlse', 'no', 'off', '0']) {
+      assert.throws(() => readInputs(inputs({ config: 'c.yaml', sign })), namesInput('sign'), sign);
+    }
+    for (const sign of ['true', 'True', 'TRUE']) {
+      assert.throws(
+        () => readInputs(inputs({ config: 'c.yaml', sign })),
+        (err: unknown) => namesInput('sign')(err) && isProvenantError(err) && /sign: key .*sign: keyless/.test(err.hint ?? ''),
+        sign,
+      );
+    }
+  });
+
   it('reads booleans as core.getBooleanInput does, every boolean input alike, provenance too', () => {
     for (const name of ['push', 'sbom', 'fix'] as const) {
-      const extra = name === 'push' ? { tags: 'registry.example/acme/app:1.0' } : {};
+      const extra = name === 'push' ? { tags: 'registry.example/acme/app:1.0' } : name === 'fix' ? { targets: 'aws-lambda' } : {};
       for (const [text, value] of [
         ['true', true],
         ['True', true],
