@@ -12,6 +12,7 @@ import { isProvenantError, ProvenantError } from '../errors.ts';
 import { useEnvProxy } from '../net.ts';
 import { githubActionsToken, type TokenSource } from '../sign/signer.ts';
 import { registryAccess } from '../store/registry-access.ts';
+import { annotationOf } from './annotation.ts';
 import { actionHint } from './hints.ts';
 import { readInputs, unreadSigningInputs } from './inputs.ts';
 import { actionOutputs } from './metadata.ts';
@@ -20,7 +21,10 @@ import { addSummary } from './summary.ts';
 
 const { existsSync, readFileSync } = process.getBuiltinModule('node:fs');
 
-/** Runs the Action; failures are reported with `core.setFailed`, never thrown. */
+/**
+ * Runs the Action; failures are reported as an error annotation (on the file and line of a
+ * mistake in one) and the step's failure, never thrown.
+ */
 export async function run(): Promise<void> {
   try {
     const env = process.env;
@@ -64,7 +68,14 @@ export async function run(): Promise<void> {
     if (!isProvenantError(err)) core.setFailed(`internal error: ${(err as Error)?.stack ?? String(err)}`);
     else {
       const hint = actionHint(err);
-      core.setFailed(`${err.describe()}${hint ? `\nhint: ${hint}` : ''}`);
+      const message = `${err.describe()}${hint ? `\nhint: ${hint}` : ''}`;
+      // A mistake in a file is annotated on its line (setFailed's annotation names no place).
+      const place = annotationOf(err, process.env.GITHUB_WORKSPACE, process.cwd());
+      if (place === undefined) core.setFailed(message);
+      else {
+        core.error(message, place);
+        process.exitCode = core.ExitCode.Failure;
+      }
     }
   }
 }

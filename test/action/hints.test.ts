@@ -21,7 +21,7 @@ import { registryMissing, startRegistry, type TestRegistry } from '../helpers/re
 import { ACTION_DIR, dockerLogin, type Job, makeJob, readOutputs, runnerEnv, runSources } from './helpers.ts';
 
 /** The ::error:: line of a run, decoded as the runner shows it. */
-const errorOf = (stdout: string): string => (/^::error::(.*)$/m.exec(stdout)?.[1] ?? '').replaceAll('%0A', '\n');
+const errorOf = (stdout: string): string => (/^::error(?: [^:]*)?::(.*)$/m.exec(stdout)?.[1] ?? '').replaceAll('%0A', '\n');
 
 describe('the Action’s sources: hints and the summary, for a workflow', { skip: registryMissing }, () => {
   let reg: TestRegistry;

@@ -70,7 +70,7 @@ async function localAction(job: Job, inputs: Record<string, string>): Promise<{ 
  * The one ::error:: of a run, decoded as the runner shows it: the runner's core writes a message's
  * newlines as %0A, local-action's stand-in writes them as they are, up to the blank line it ends with.
  */
-const errorOf = (stdout: string): string => (/^::error::(.*(?:\n.+)*)/m.exec(stdout)?.[1] ?? '').replaceAll('%0A', '\n');
+const errorOf = (stdout: string): string => (/^::error(?: [^:]*)?::(.*(?:\n.+)*)/m.exec(stdout)?.[1] ?? '').replaceAll('%0A', '\n');
 
 /** The outputs local-action's core prints as `::set-output name=NAME::VALUE` (one-line values). */
 function printedOutputs(stdout: string): Record<string, string> {

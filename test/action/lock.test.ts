@@ -13,7 +13,7 @@ import { type Job, makeJob, runnerEnv, runSources } from './helpers.ts';
 
 /** The ::error:: and ::warning:: lines of a run, decoded as the runner shows them. */
 const lines = (stdout: string, kind: 'error' | 'warning'): string[] =>
-  [...stdout.matchAll(new RegExp(`^::${kind}::(.*)$`, 'gm'))].map((m) => m[1]!.replaceAll('%0A', '\n'));
+  [...stdout.matchAll(new RegExp(`^::${kind}(?: [^:]*)?::(.*)$`, 'gm'))].map((m) => m[1]!.replaceAll('%0A', '\n'));
 
 describe('the Action’s sources, a configuration that no longer matches its lock', () => {
   let job: Job;

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { type Job, makeJob, runnerEnv, runSources } from './helpers.ts';
 
 /** The one ::error:: line of a run, decoded as the runner shows it. */
-const errorOf = (stdout: string): string => (/^::error::(.*)$/m.exec(stdout)?.[1] ?? '').replaceAll('%0A', '\n');
+const errorOf = (stdout: string): string => (/^::error(?: [^:]*)?::(.*)$/m.exec(stdout)?.[1] ?? '').replaceAll('%0A', '\n');
 
 describe('the Action’s sources, given paths that do not work', () => {
   let job: Job;

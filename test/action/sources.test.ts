@@ -108,7 +108,7 @@ describe('the Action’s sources, pushing to a registry', { skip: registryMissin
       // Distribution 2.8 has no referrers API: the attestations are listed under sha256-<hex> tags.
       const tags = (await store.listTags()).filter((t) => !/^sha256-[0-9a-f]{64}$/.test(t));
       assert.deepEqual(tags, [], 'no tag names the unsigned image');
-      const error = /^::error::(.*)$/m.exec(run.stdout)?.[1] ?? '';
+      const error = /^::error(?: [^:]*)?::(.*)$/m.exec(run.stdout)?.[1] ?? '';
       const pushed = new RegExp(`${reg.host}/acme/app@(sha256:[0-9a-f]{64}) \\(no tag\\)`).exec(error);
       assert.ok(pushed, error);
       const outputs = await readOutputs(job.outputFile);
@@ -141,7 +141,7 @@ describe('the Action’s sources, a destination that does not take the push', { 
       job,
       runnerEnv(job, { config: job.config, tags: tags.join('\n'), push: 'true', platforms: 'linux/amd64' }),
     );
-    return { ...result, job, error: (/^::error::(.*)$/m.exec(result.stdout)?.[1] ?? '').replaceAll('%0A', '\n') };
+    return { ...result, job, error: (/^::error(?: [^:]*)?::(.*)$/m.exec(result.stdout)?.[1] ?? '').replaceAll('%0A', '\n') };
   };
   const login = (reg: TestRegistry, password = reg.password!) => ({ host: reg.host, username: reg.username!, password });
 
@@ -607,7 +607,7 @@ describe('the Action’s sources, a tag refused after another was written', { sk
     });
     const run = await runSources(job, env);
     assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
-    const error = /^::error::(.*)$/m.exec(run.stdout)?.[1] ?? '';
+    const error = /^::error(?: [^:]*)?::(.*)$/m.exec(run.stdout)?.[1] ?? '';
     assert.match(error, new RegExp(`${proxy.host}/acme/app@sha256:[0-9a-f]{64} \\(tagged 1\\.0\\)`), error);
   });
 });
@@ -940,7 +940,7 @@ describe('the Action’s sources, signing with a key', () => {
     // A wrong one: the error names the input, not the CLI's COSIGN_PASSWORD.
     const wrong = await runSources(job, runnerEnv(job, { ...inputs, 'key-password': 'pw' }));
     assert.equal(wrong.code, 1);
-    const error = /^::error::(.*)$/m.exec(wrong.stdout)?.[1] ?? '';
+    const error = /^::error(?: [^:]*)?::(.*)$/m.exec(wrong.stdout)?.[1] ?? '';
     assert.match(error, /the password does not decrypt the private key \(with: key-password\)%0Ahint: check the key-password input/);
     assert.doesNotMatch(error, /COSIGN_PASSWORD/);
   });
