@@ -105,7 +105,10 @@ describe('the Action through @github/local-action', { skip }, () => {
     });
     assert.equal(code, 0, stdout);
     assert.match(stdout, /Running Action/);
-    assert.doesNotMatch(stdout, /::error::/);
+    assert.doesNotMatch(stdout, /^::error/m);
+    // Set through local-action's own core, which lists them at the end: the run used its stand-in
+    // (with node_modules a symbolic link it does not, and the real core's lines are all one sees).
+    assert.doesNotMatch(stdout, /No outputs were set!/);
     const outputs = printedOutputs(stdout);
 
     const store = new RegistryStore(
