@@ -2,7 +2,7 @@
 import { ProvenantError } from '../errors.ts';
 import { writeFileAtomic } from '../io/files.ts';
 import type { Stored } from '../oci/content.ts';
-import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from '../oci/platform.ts';
+import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
 import { parseSourceDateEpoch } from '../time.ts';
 import type { FlagSpec, ParsedArgs } from './args.ts';
@@ -115,8 +115,10 @@ export function platformArg(text: string): Platform {
 }
 
 /**
- * The entry of the index `root` for the `--platform` value `text` (the first that matches, as a
- * runtime pulls it), for a command that reads one image of an index.
+ * The entry of the index `root` for the `--platform` value `text` (the first that matches), for a
+ * command that reads one image of an index. Exact (normalized, so linux/arm64/v8 is linux/arm64):
+ * no lower variant stands in, as `copy` takes one, since the digest, manifest, signature or
+ * verification of one image is not another's.
  *
  * @throws ProvenantError `USAGE` when `root` is a single image; `NO_MATCHING_PLATFORM` naming the
  *   platforms it has
@@ -126,7 +128,9 @@ export function platformEntry(root: Stored, text: string, where: string): Descri
   const wanted = platformArg(text);
   const match = root.index.manifests.find((m) => m.platform !== undefined && platformMatches(wanted, m.platform));
   if (match === undefined) {
-    const available = root.index.manifests.flatMap((m) => (m.platform === undefined ? [] : [formatPlatform(m.platform)]));
+    const available = root.index.manifests.flatMap((m) =>
+      m.platform === undefined ? [] : [formatPlatform(normalizePlatform(m.platform))],
+    );
     throw new ProvenantError('NO_MATCHING_PLATFORM', `the image has no ${formatPlatform(wanted)} manifest`, {
       where: `${where}@${root.digest}`,
       hint: `its platforms: ${available.filter((p) => p !== 'unknown/unknown').join(', ') || '(none)'}`,

@@ -5,7 +5,7 @@ import type { BlobSource, OperationOptions } from '../io/types.ts';
 import { COSIGN_TAG_RE, cosignTagSubject, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isForeignLayer, isIndexType, isManifestLike, MediaType } from '../oci/mediatypes.ts';
-import { formatPlatform, platformMatches } from '../oci/platform.ts';
+import { bestPlatformMatch, formatPlatform, normalizePlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex, type Platform } from '../oci/types.ts';
 import { cosignTagsByName, listingRefused } from '../store/tag-list.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -283,13 +283,27 @@ async function selectPlatforms(
   const runnable = entries.filter((m) => !isAttachedEntry(m));
   const chosen: Descriptor[] = [];
   for (const wanted of platforms) {
-    const match = runnable.find((m) => m.platform !== undefined && platformMatches(wanted, m.platform));
+    // As a runtime pulls (containerd's Only): the platform asked for, else the best one a machine
+    // of it runs (linux/arm/v7 takes arm/v6, then v5), said aloud, since it is another image.
+    const best = bestPlatformMatch(wanted, runnable);
+    const match = best?.match;
+    if (best !== undefined && !best.exact) {
+      options.logger?.warn(
+        `${src.location}@${root.digest} has no ${formatPlatform(normalizePlatform(wanted))} image: copying its ${formatPlatform(normalizePlatform(best.match.platform!))} one, which a ${formatPlatform(normalizePlatform(wanted))} machine runs`,
+      );
+    }
     if (match === undefined) {
-      const available = runnable.map((m) => (m.platform ? formatPlatform(m.platform) : undefined)).filter((p) => p !== undefined);
-      throw new ProvenantError('NO_MATCHING_PLATFORM', `the image has no ${formatPlatform(wanted)} manifest`, {
-        where: `${src.location}@${root.digest}`,
-        hint: `available platforms: ${available.join(', ') || '(none)'}`,
-      });
+      const available = runnable
+        .map((m) => (m.platform ? formatPlatform(normalizePlatform(m.platform)) : undefined))
+        .filter((p) => p !== undefined);
+      throw new ProvenantError(
+        'NO_MATCHING_PLATFORM',
+        `the image has no ${formatPlatform(normalizePlatform(wanted))} manifest, nor one a ${formatPlatform(normalizePlatform(wanted))} machine runs`,
+        {
+          where: `${src.location}@${root.digest}`,
+          hint: `available platforms: ${available.join(', ') || '(none)'}`,
+        },
+      );
     }
     if (!chosen.includes(match)) chosen.push(match);
   }

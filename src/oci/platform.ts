@@ -3,19 +3,58 @@ import { decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { ImageConfig, Platform } from './types.ts';
 
+// The operating systems and architectures Go names (GOOS, GOARCH), which containerd's Parse
+// tells apart when a specifier has one component.
+const KNOWN_OS: ReadonlySet<string> = new Set(
+  'aix android darwin dragonfly freebsd hurd illumos ios js linux nacl netbsd openbsd plan9 solaris windows zos'.split(' '),
+);
+const KNOWN_ARCH: ReadonlySet<string> = new Set(
+  '386 amd64 amd64p32 arm armbe arm64 arm64be loong64 mips mipsle mips64 mips64le mips64p32 mips64p32le ppc ppc64 ppc64le riscv riscv64 s390 s390x sparc sparc64 wasm'.split(
+    ' ',
+  ),
+);
+
+const PLATFORM_USAGE =
+  'write a platform as os/arch or os/arch/variant, for example linux/amd64 or linux/arm/v7, or an architecture alone (arm64)';
+
 /**
- * Parses `os/arch[/variant]` (as `--platform` takes it). `all` is not a platform; callers treat
- * it before calling this.
+ * Parses a platform specifier as `--platform` takes it, by containerd's rules (platforms.Parse):
+ * `os/arch[/variant]`, normalized ({@link normalizePlatform}: `linux/i386` is linux/386,
+ * `linux/armhf` linux/arm/v7); or one component, an architecture (`arm64`: linux/arm64) or an
+ * operating system (`linux`: that OS on `host`'s architecture). containerd gives an
+ * architecture alone the host's OS; here it is always linux, the OS of the images Provenant
+ * builds and of the daemon Docker runs them in on any host. `all` is not a platform; callers
+ * treat it before calling this.
+ *
+ * @throws ProvenantError `USAGE` for anything else
  */
 export function parsePlatform(text: string): Platform {
-  const parts = text.trim().split('/');
-  const [os, architecture, variant] = parts;
-  if (parts.length < 2 || parts.length > 3 || !os || !architecture || (parts.length === 3 && !variant)) {
-    throw new ProvenantError('USAGE', `"${text}" is not a platform`, {
-      hint: 'write a platform as os/arch or os/arch/variant, for example linux/amd64 or linux/arm/v7',
-    });
+  return parsePlatformOn(text, undefined);
+}
+
+/** {@link parsePlatform}, where an OS alone takes `host`'s architecture (default this machine's). */
+export function parsePlatformOn(text: string, host: Platform | undefined): Platform {
+  const trimmed = text.trim();
+  const parts = trimmed.split('/');
+  const bad = (why: string): ProvenantError => new ProvenantError('USAGE', `"${text}" is not a platform${why}`, { hint: PLATFORM_USAGE });
+  if (trimmed.includes('*')) throw bad(' (wildcards are not platforms)');
+  if (parts.length > 3 || parts.some((x) => x === '')) throw bad('');
+  const [first, architecture, variant] = parts as [string, string | undefined, string | undefined];
+  if (architecture === undefined) {
+    const lone = first.toLowerCase();
+    if (KNOWN_OS.has(lone)) {
+      const h = host ?? hostPlatform(process.arch);
+      return normalizePlatform(
+        h.variant === undefined
+          ? { os: lone, architecture: h.architecture }
+          : { os: lone, architecture: h.architecture, variant: h.variant },
+      );
+    }
+    const p = normalizePlatform({ os: 'linux', architecture: lone });
+    if (KNOWN_ARCH.has(p.architecture)) return p;
+    throw bad(' (neither an operating system nor an architecture)');
   }
-  return normalizePlatform(variant === undefined ? { os, architecture } : { os, architecture, variant });
+  return normalizePlatform(variant === undefined ? { os: first, architecture } : { os: first, architecture, variant });
 }
 
 /** `os/arch[/variant]`. */
@@ -24,28 +63,99 @@ export function formatPlatform(p: Platform): string {
 }
 
 /**
- * Normalizes the spellings the ecosystem uses for one platform, as containerd's platforms
- * package does: arm64's default variant is v8 and is dropped; `aarch64` is arm64, `x86_64` is
- * amd64; plain `arm` means v7.
+ * One platform in the one spelling containerd's Normalize gives it, so that two spellings of a
+ * platform compare equal. Lower case; `macos` is darwin. Architectures: `i386` is 386 (any
+ * variant dropped), `x86_64`/`x86-64` amd64, `aarch64` arm64, Debian's `armhf` arm/v7 and `armel`
+ * arm/v6 (whatever variant was written). Variants: amd64's v1 is the baseline and is dropped, as
+ * is arm64's v8 (also written `8`, `v8.0`); arm64's `9`/`9.0`/`v9.0` are v9; arm with none is v7,
+ * and a bare number `5` to `8` gains its `v`. Other fields are kept.
  */
 export function normalizePlatform(p: Platform): Platform {
+  const os = p.os.toLowerCase() === 'macos' ? 'darwin' : p.os.toLowerCase();
   let architecture = p.architecture.toLowerCase();
   let variant = p.variant?.toLowerCase();
-  if (architecture === 'aarch64') architecture = 'arm64';
-  if (architecture === 'x86_64' || architecture === 'x86-64') architecture = 'amd64';
-  if (architecture === 'arm64' && variant === 'v8') variant = undefined;
-  if (architecture === 'arm' && variant === undefined) variant = 'v7';
-  const out: Platform = { ...p, os: p.os.toLowerCase(), architecture };
+  if (variant === '') variant = undefined;
+  if (architecture === 'i386') {
+    architecture = '386';
+    variant = undefined;
+  } else if (architecture === 'x86_64' || architecture === 'x86-64' || architecture === 'amd64') {
+    architecture = 'amd64';
+    if (variant === 'v1') variant = undefined;
+  } else if (architecture === 'aarch64' || architecture === 'arm64') {
+    architecture = 'arm64';
+    if (variant === '8' || variant === 'v8' || variant === 'v8.0') variant = undefined;
+    else if (variant === '9' || variant === '9.0' || variant === 'v9.0') variant = 'v9';
+  } else if (architecture === 'armhf' || architecture === 'armel') {
+    variant = architecture === 'armhf' ? 'v7' : 'v6';
+    architecture = 'arm';
+  } else if (architecture === 'arm') {
+    if (variant === undefined || variant === '7') variant = 'v7';
+    else if (variant === '5' || variant === '6' || variant === '8') variant = `v${variant}`;
+  }
+  const out: Platform = { ...p, os, architecture };
   if (variant === undefined) delete out.variant;
   else out.variant = variant;
   return out;
 }
 
-/** True when `candidate` satisfies the `wanted` platform (os, architecture and variant). */
+/** True when `candidate` is the `wanted` platform exactly (os, architecture and variant, each normalized). */
 export function platformMatches(wanted: Platform, candidate: Platform): boolean {
   const a = normalizePlatform(wanted);
   const b = normalizePlatform(candidate);
   return a.os === b.os && a.architecture === b.architecture && (a.variant ?? '') === (b.variant ?? '');
+}
+
+/**
+ * The platforms a machine of platform `wanted` runs, best first, as containerd's `Only` matcher
+ * orders them: the platform itself, then for arm each lower variant down to v5 (arm/v7: v6, v5);
+ * for amd64 each lower microarchitecture level (v3: v2, then the baseline), then 386; for arm64
+ * its lower v8.x/v9.x levels, then 32-bit arm from v8 down to v5. Normalized.
+ */
+export function compatiblePlatforms(wanted: Platform): Platform[] {
+  const w = normalizePlatform(wanted);
+  const at = (architecture: string, variant?: string): Platform =>
+    normalizePlatform(variant === undefined ? { os: w.os, architecture } : { os: w.os, architecture, variant });
+  const level = (v: string | undefined): number => (v !== undefined && /^v\d+$/.test(v) ? Number(v.slice(1)) : Number.NaN);
+  const out: Platform[] = [w];
+  if (w.architecture === 'amd64') {
+    for (let n = level(w.variant) - 1; n >= 1; n--) out.push(at('amd64', `v${n}`));
+    out.push(at('386'));
+  } else if (w.architecture === 'arm') {
+    for (let n = level(w.variant) - 1; n >= 5; n--) out.push(at('arm', `v${n}`));
+  } else if (w.architecture === 'arm64') {
+    const m = /^v(8|9)(?:\.(\d))?$/.exec(w.variant ?? 'v8');
+    if (m === null) return out;
+    out.length = 0;
+    // v9.N implies v8.(N+5), capped at v8.9 (containerd's table).
+    const majors: [number, number][] =
+      m[1] === '9'
+        ? [
+            [9, Number(m[2] ?? 0)],
+            [8, Math.min(Number(m[2] ?? 0) + 5, 9)],
+          ]
+        : [[8, Number(m[2] ?? 0)]];
+    for (const [major, top] of majors)
+      for (let minor = top; minor >= 0; minor--) out.push(at('arm64', minor === 0 ? `v${major}` : `v${major}.${minor}`));
+    for (let n = 8; n >= 5; n--) out.push(at('arm', `v${n}`));
+  }
+  return out;
+}
+
+/**
+ * The entry of `candidates` that best fits `wanted` by {@link compatiblePlatforms}' order, and
+ * whether it is `wanted` itself; undefined when none runs there. For choosing an image to run
+ * (a runtime pulls so); signing and verifying name a platform exactly ({@link platformMatches}).
+ */
+export function bestPlatformMatch<T extends { platform?: Platform | undefined }>(
+  wanted: Platform,
+  candidates: readonly T[],
+): { match: T; exact: boolean } | undefined {
+  const order = compatiblePlatforms(wanted);
+  for (const [i, p] of order.entries()) {
+    const match = candidates.find((c) => c.platform !== undefined && platformMatches(p, c.platform));
+    if (match !== undefined) return { match, exact: i === 0 };
+  }
+  return undefined;
 }
 
 /** BuildKit marks attestation manifests with this pseudo-platform. */
@@ -53,12 +163,30 @@ export function isUnknownPlatform(p: Platform | undefined): boolean {
   return p !== undefined && p.os === 'unknown' && p.architecture === 'unknown';
 }
 
-/** The OCI platform for a Node `process.arch` value (the caller reads `process`). */
-export function hostPlatform(arch: string): Platform {
+/**
+ * The ARM version the running Node was built for (`process.config.variables.arm_version`, "6"
+ * or "7" on 32-bit ARM builds), or undefined where Node does not say.
+ */
+export function nodeArmVersion(): string | undefined {
+  const v = (process.config.variables as Record<string, unknown>).arm_version;
+  return typeof v === 'string' || typeof v === 'number' ? String(v) : undefined;
+}
+
+/**
+ * The OCI platform for a Node `process.arch` value. 32-bit arm takes its variant from
+ * `armVersion` (default {@link nodeArmVersion}: a Node built for ARMv6 runs on a v6 machine, one
+ * built for v7 needs v7), v7 when unknown: the machine may be newer than its Node, which
+ * containerd would learn from /proc/cpuinfo.
+ */
+export function hostPlatform(arch: string, armVersion: string | undefined = arch === 'arm' ? nodeArmVersion() : undefined): Platform {
   const map: Record<string, Platform> = {
     x64: { os: 'linux', architecture: 'amd64' },
     arm64: { os: 'linux', architecture: 'arm64' },
-    arm: { os: 'linux', architecture: 'arm', variant: 'v7' },
+    arm: normalizePlatform({
+      os: 'linux',
+      architecture: 'arm',
+      variant: armVersion !== undefined && /^[5-8]$/.test(armVersion) ? armVersion : 'v7',
+    }),
     ia32: { os: 'linux', architecture: '386' },
     ppc64: { os: 'linux', architecture: 'ppc64le' },
     s390x: { os: 'linux', architecture: 's390x' },

@@ -83,6 +83,25 @@ describe('copyImage between layouts', () => {
     );
   });
 
+  it('takes the best lower variant a machine of the platform runs, as containerd does, and says so', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: ['linux/amd64', 'linux/arm/v5'].map(parsePlatform), tag: 'v1' });
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
+    const r = await copyImage(src, 'v1', await layout(), { platforms: [parsePlatform('linux/arm/v6')], logger });
+    assert.equal(r.digest, made.images[1]!.digest);
+    assert.match(warnings.join('\n'), /has no linux\/arm\/v6 image: copying its linux\/arm\/v5 one/);
+    warnings.length = 0;
+    const exact = await copyImage(src, 'v1', await layout(), { platforms: [parsePlatform('linux/amd64')], logger });
+    assert.equal(exact.digest, made.images[0]!.digest);
+    assert.deepEqual(warnings, []);
+    await assert.rejects(
+      copyImage(src, 'v1', await layout(), { platforms: [parsePlatform('linux/s390x')] }),
+      (e: unknown) =>
+        isProvenantError(e, 'NO_MATCHING_PLATFORM') && /no linux\/s390x manifest/.test(e.message) && /linux\/arm\/v5/.test(e.hint ?? ''),
+    );
+  });
+
   it('keeps the attestation and SBOM entries of the platforms chosen, and the index itself when all are', async () => {
     const src = await layout();
     const platforms = ['linux/amd64', 'linux/arm64', 'linux/s390x'].map(parsePlatform);

@@ -1,0 +1,60 @@
+// --platform as the commands that read one image of an index take it (digest, manifest, copy):
+// containerd's spellings, an architecture alone, exact where one image's digest is the answer.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { synth } from '../compat/images.ts';
+import { useTempDir } from '../helpers/temp.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+const temp = useTempDir('platform-flag');
+
+function provenant(args: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [join(root, 'src', 'cli', 'main.ts'), ...args], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
+  });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('--platform of digest, manifest and copy', () => {
+  it("reads containerd's spellings, names the index's platforms normalized, and picks exactly for digest", async () => {
+    const dir = join(await temp(), 'l');
+    const store = await LayoutStore.open(dir, { create: true });
+    const platforms = [
+      { os: 'linux', architecture: '386' },
+      { os: 'linux', architecture: 'arm', variant: 'v6' },
+      { os: 'linux', architecture: 'arm64', variant: 'v8' },
+    ];
+    const made = await synth(store, { platforms, tag: 'latest' });
+    const [x86, armv6, arm64] = made.images.map((i) => i.digest);
+    const ref = `oci:${dir}:latest`;
+    for (const [text, digest] of [
+      ['linux/i386', x86],
+      ['i386', x86],
+      ['linux/armel', armv6],
+      ['linux/arm/6', armv6],
+      ['arm64', arm64],
+      ['linux/aarch64/8', arm64],
+    ] as const) {
+      const r = provenant(['digest', ref, '--platform', text]);
+      assert.equal(r.status, 0, `${text}: ${r.stderr}`);
+      assert.equal(r.stdout.trim(), digest, text);
+    }
+    // linux/armhf is arm/v7, which this index lacks: digest names one image exactly, no stand-in.
+    const v7 = provenant(['digest', ref, '--platform', 'linux/armhf']);
+    assert.equal(v7.status, 3, v7.stderr);
+    assert.match(v7.stderr, /no linux\/arm\/v7 manifest[\s\S]*its platforms: linux\/386, linux\/arm\/v6, linux\/arm64\b/);
+    const bad = provenant(['digest', ref, '--platform', 'amd46']);
+    assert.equal(bad.status, 2, bad.stderr);
+
+    // copy takes the image a linux/arm/v7 machine runs, and says which.
+    const out = join(await temp(), 'c');
+    const c = provenant(['copy', ref, `oci:${out}:v7`, '--platform', 'linux/armhf']);
+    assert.equal(c.status, 0, c.stderr);
+    assert.match(c.stderr, /no linux\/arm\/v7 image: copying its linux\/arm\/v6 one/);
+    assert.equal(provenant(['digest', `oci:${out}:v7`]).stdout.trim(), armv6);
+  });
+});

@@ -1,0 +1,109 @@
+// Platform specifiers as every --platform reads them (src/oci/platform.ts), by containerd's rules:
+// one spelling per platform, an architecture or OS alone, and the order a machine runs platforms in.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { isProvenantError } from '../../src/errors.ts';
+import {
+  bestPlatformMatch,
+  compatiblePlatforms,
+  formatPlatform,
+  hostPlatform,
+  normalizePlatform,
+  parsePlatform,
+  parsePlatformOn,
+  platformMatches,
+} from '../../src/oci/platform.ts';
+
+const read = (text: string) => formatPlatform(parsePlatform(text));
+
+describe('parsePlatform', () => {
+  it('normalizes the spellings containerd normalizes', () => {
+    const cases: [string, string][] = [
+      ['linux/i386', 'linux/386'],
+      ['linux/i386/v2', 'linux/386'],
+      ['linux/armhf', 'linux/arm/v7'],
+      ['linux/armel', 'linux/arm/v6'],
+      ['linux/armhf/v6', 'linux/arm/v7'],
+      ['linux/arm', 'linux/arm/v7'],
+      ['linux/arm/7', 'linux/arm/v7'],
+      ['linux/arm/6', 'linux/arm/v6'],
+      ['linux/arm/5', 'linux/arm/v5'],
+      ['linux/arm/8', 'linux/arm/v8'],
+      ['linux/amd64/v1', 'linux/amd64'],
+      ['linux/x86_64/v1', 'linux/amd64'],
+      ['linux/amd64/v3', 'linux/amd64/v3'],
+      ['linux/arm64/8', 'linux/arm64'],
+      ['linux/arm64/v8', 'linux/arm64'],
+      ['linux/arm64/v8.0', 'linux/arm64'],
+      ['linux/aarch64/9', 'linux/arm64/v9'],
+      ['linux/arm64/v9.0', 'linux/arm64/v9'],
+      ['linux/arm64/v8.2', 'linux/arm64/v8.2'],
+      ['LINUX/AMD64', 'linux/amd64'],
+      ['macos/arm64', 'darwin/arm64'],
+    ];
+    for (const [text, want] of cases) assert.equal(read(text), want, text);
+  });
+
+  it('takes an architecture alone as a linux platform, and an OS alone on the host architecture', () => {
+    assert.equal(read('arm64'), 'linux/arm64');
+    assert.equal(read('amd64'), 'linux/amd64');
+    assert.equal(read('i386'), 'linux/386');
+    assert.equal(read('armhf'), 'linux/arm/v7');
+    assert.equal(read('arm'), 'linux/arm/v7');
+    assert.equal(read('x86_64'), 'linux/amd64');
+    assert.equal(formatPlatform(parsePlatformOn('linux', { os: 'linux', architecture: 'arm', variant: 'v6' })), 'linux/arm/v6');
+    assert.equal(formatPlatform(parsePlatformOn('windows', { os: 'linux', architecture: 'amd64' })), 'windows/amd64');
+  });
+
+  it('refuses what is neither', () => {
+    for (const text of ['amd46', 'linux/', 'linux//v7', '/amd64', 'linux/amd64/v2/x', 'linux/*', '']) {
+      assert.throws(
+        () => parsePlatform(text),
+        (e: unknown) => isProvenantError(e, 'USAGE'),
+        text,
+      );
+    }
+  });
+});
+
+describe('platformMatches', () => {
+  it('is exact once both sides are normalized', () => {
+    assert.ok(platformMatches(parsePlatform('linux/i386'), { os: 'linux', architecture: '386' }));
+    assert.ok(platformMatches(parsePlatform('linux/armhf'), { os: 'linux', architecture: 'arm', variant: 'v7' }));
+    assert.ok(platformMatches({ os: 'linux', architecture: 'arm64', variant: '8' }, { os: 'linux', architecture: 'arm64' }));
+    assert.ok(!platformMatches(parsePlatform('linux/arm/v6'), { os: 'linux', architecture: 'arm', variant: 'v5' }));
+  });
+});
+
+describe('compatiblePlatforms', () => {
+  const order = (text: string) => compatiblePlatforms(parsePlatform(text)).map(formatPlatform);
+  it("orders what a machine runs as containerd's Only does", () => {
+    assert.deepEqual(order('linux/arm/v7'), ['linux/arm/v7', 'linux/arm/v6', 'linux/arm/v5']);
+    assert.deepEqual(order('linux/arm/v5'), ['linux/arm/v5']);
+    assert.deepEqual(order('linux/amd64'), ['linux/amd64', 'linux/386']);
+    assert.deepEqual(order('linux/amd64/v3'), ['linux/amd64/v3', 'linux/amd64/v2', 'linux/amd64', 'linux/386']);
+    assert.deepEqual(order('linux/arm64'), ['linux/arm64', 'linux/arm/v8', 'linux/arm/v7', 'linux/arm/v6', 'linux/arm/v5']);
+    assert.deepEqual(order('linux/arm64/v8.2').slice(0, 3), ['linux/arm64/v8.2', 'linux/arm64/v8.1', 'linux/arm64']);
+    assert.deepEqual(order('linux/arm64/v9.1').slice(0, 4), ['linux/arm64/v9.1', 'linux/arm64/v9', 'linux/arm64/v8.6', 'linux/arm64/v8.5']);
+    assert.deepEqual(order('linux/s390x'), ['linux/s390x']);
+  });
+
+  it('takes the best entry and says whether it is the one asked for', () => {
+    const entries = ['linux/amd64', 'linux/arm/v5', 'linux/arm/v6'].map((t) => ({ platform: parsePlatform(t), t }));
+    const v7 = bestPlatformMatch(parsePlatform('linux/arm/v7'), entries);
+    assert.deepEqual([v7?.match.t, v7?.exact], ['linux/arm/v6', false]);
+    const v5 = bestPlatformMatch(parsePlatform('linux/arm/v5'), entries);
+    assert.deepEqual([v5?.match.t, v5?.exact], ['linux/arm/v5', true]);
+    assert.equal(bestPlatformMatch(parsePlatform('linux/s390x'), entries), undefined);
+  });
+});
+
+describe('hostPlatform', () => {
+  it('gives 32-bit arm the variant Node was built for, v7 when it does not say', () => {
+    assert.equal(formatPlatform(hostPlatform('arm', '6')), 'linux/arm/v6');
+    assert.equal(formatPlatform(hostPlatform('arm', '7')), 'linux/arm/v7');
+    assert.equal(formatPlatform(hostPlatform('arm', undefined)), 'linux/arm/v7');
+    assert.equal(formatPlatform(hostPlatform('x64')), 'linux/amd64');
+    assert.deepEqual(normalizePlatform(hostPlatform('arm64')), { os: 'linux', architecture: 'arm64' });
+  });
+});
