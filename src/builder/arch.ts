@@ -154,3 +154,27 @@ export function hostApkArch(hostArch: string): ApkArch {
 }
 /** Every spelling of an architecture the configuration takes, for suggestions. */
 export const ARCH_NAMES: readonly string[] = Object.keys(ARCH_ALIASES);
+
+/**
+ * Warnings for the architectures of `archs` (apk's names, the configuration's) that an ecosystem
+ * names otherwise while giving their name to another of them: a Debian source builds apk's armhf
+ * (ARMv6, linux/arm/v6) as Debian's armel, and Debian's armhf (linux/arm/v7) is armv7 in `archs`.
+ * Someone who wrote the ecosystem's name meant its architecture; the mapping stays apko's, and the
+ * build says which it makes. `archName` is the package source's (`archName` of ../pkg/source.ts).
+ */
+export function renamedArchWarnings(archs: readonly string[], archName: (arch: string) => string, ecosystem: string): string[] {
+  const out: string[] = [];
+  for (const arch of archs) {
+    const apk = lookupArch(arch);
+    if (apk === undefined) continue;
+    const theirs = archName(apk);
+    if (theirs === arch) continue;
+    const meant = (Object.keys(APK_TO_PLATFORM) as ApkArch[]).find((a) => a !== apk && archName(a) === arch);
+    if (meant === undefined) continue;
+    const platform = (a: ApkArch) => formatPlatform(apkArchToPlatform(a));
+    out.push(
+      `archs names ${arch}, apk's name for ${platform(apk)}: this ${ecosystem} source builds it as its ${theirs} (${platform(apk)}); its own ${arch} is ${platform(meant)}, written ${meant} in archs`,
+    );
+  }
+  return out;
+}

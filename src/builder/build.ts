@@ -33,6 +33,7 @@ import { readBody } from '../vfs/body.ts';
 import { SpilledFiles, SpillRefused } from '../vfs/spill.ts';
 import { Tree } from '../vfs/tree.ts';
 import type { ApkoImageFacts } from './apko.ts';
+import { renamedArchWarnings } from './arch.ts';
 import { applyAccounts, applyOsRelease, applyPaths, changedByFinishing, type FileDigests, filesAt, withFinishedFiles } from './assemble.ts';
 import { checkEcosystemKeys, checkLocalSources } from './config.ts';
 import type { ImageConfig, LoadedConfig } from './config-types.ts';
@@ -222,6 +223,9 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     logger: options.logger ?? silentLogger,
   });
   checkEcosystemKeys(options.config, options.configPath, source.ecosystem);
+  // apk's names are the configuration's: a Debian build of armhf (apk's, ARMv6) is Debian's armel.
+  for (const said of renamedArchWarnings(archs, (a) => source.archName(a), source.ecosystem === 'deb' ? 'Debian' : source.ecosystem))
+    (options.logger ?? silentLogger).warn(said);
   const apko = options.compat === 'apko' ? await apkoCompat(options, source) : undefined;
   const fromLock = options.lock !== undefined && options.resolvedLock !== true;
   const progress = options.onProgress ?? (() => {});
