@@ -35,6 +35,7 @@ import { type Digest, Digester, digestMismatch, digestOf } from '../oci/digest.t
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageConfig, type Platform } from '../oci/types.ts';
+import { parseLocation } from '../ref/location.ts';
 import { isBundleMediaType } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import { type CheckOptions, checkGraph, checkImage, type Problem, resolveProbe, type TargetReport } from './check.ts';
@@ -224,7 +225,18 @@ export interface FixReport {
    */
   readonly written: boolean;
   readonly destination:
-    | { readonly location: string; readonly digest: Digest; readonly mediaType: string; readonly tags: readonly string[] }
+    | {
+        readonly location: string;
+        /** The digest the destination holds the fixed image under, which its readers find. */
+        readonly digest: Digest;
+        readonly mediaType: string;
+        readonly tags: readonly string[];
+        /**
+         * The fixed image's own digest, when the destination holds it in a form of its own (a
+         * docker-archive keeps Docker schema 2, read back with another digest); absent otherwise.
+         */
+        readonly fixed?: Digest;
+      }
     | undefined;
   /** The fixes run, in order, with the rules that asked for each. */
   readonly applied: ReadonlyArray<{ readonly fix: FixId; readonly with: Params; readonly rules: readonly string[] }>;
@@ -283,6 +295,13 @@ export async function fixImage(
 ): Promise<FixReport> {
   const t = 'profile' in profile ? profile : targetOf(profile);
   const reference = options.reference ?? `${src.location}${target.startsWith('sha') ? '@' : ':'}${target}`;
+  if (options.resign !== undefined && isDockerArchive(dst)) {
+    // Refused before anything is read: the signatures would have nowhere to go.
+    throw new ProvenantError('USAGE', 'a docker-archive holds one image and no signatures: fix cannot sign into it', {
+      where: dst.location,
+      hint: 'fix into a registry or an oci:DIR with --key or --keyless, or into the docker-archive without them',
+    });
+  }
   const graph = await readImageGraph(src, target, options);
   // The destination is where the image goes, the target's registry: a probe of it, when it is one,
   // states the target's referrers API (ofTargets), whatever its profile says.
@@ -428,7 +447,14 @@ export async function fixImage(
     // Signed before it is tagged: a tag is what readers of a registry see at once, and it must not
     // name the fixed image before its signatures are there (nor at all when signing fails).
     const signFirst = toSign.length > 0 || toAttest.length > 0;
-    const copied = await copyImage(planned, plan.root, dst, { tags: signFirst ? [] : tags, withReferrers: true, ...call });
+    // A docker-archive holds one image and nothing attached to it: copied with its referrers, the
+    // image would be stored once untagged (to sign it first) and again under its tags.
+    const archive = isDockerArchive(dst);
+    const copied = await copyImage(planned, plan.root, dst, { tags: signFirst ? [] : tags, withReferrers: !archive, ...call });
+    // What the destination holds may not be what was copied: a docker-archive keeps no manifest
+    // and reads back Docker schema 2 of its own, another digest than an OCI image's. The image
+    // is named, tagged and checked again by that digest, the one its readers will find.
+    const root = await writtenRoot(dst, copied, signFirst ? [] : tags, call);
     // Only what the copy wrote can be signed. A planned manifest may not be written: an attachment
     // moved to a cosign tag the destination has already is merged into that tag's image (see
     // copyImage), and the planned one is never stored.
@@ -457,15 +483,21 @@ export async function fixImage(
           );
         }
         signing = undefined;
-        await tagImage(dst, copied.digest, tags, call);
+        await tagImage(dst, root.digest, tags, call);
       } catch (err) {
-        throw untaggedFix(err, dst.location, { root: copied.digest, source: graph.root.digest, signing }, tags);
+        throw untaggedFix(err, dst.location, { root: root.digest, source: graph.root.digest, signing }, tags);
       }
     }
-    const afterReport = await checkImage(dst, plan.root, [t], checkOptions);
+    const afterReport = await checkImage(dst, root.digest, [t], checkOptions);
     return finish({
       written: true,
-      destination: { location: dst.location, digest: copied.digest, mediaType: copied.mediaType, tags: [...(options.tags ?? [])] },
+      destination: {
+        location: dst.location,
+        digest: root.digest,
+        mediaType: root.mediaType,
+        tags: [...(options.tags ?? [])],
+        ...(root.digest === copied.digest ? {} : { fixed: copied.digest }),
+      },
       after: afterReport.targets[0],
       resigned,
       wrote,
@@ -1042,6 +1074,33 @@ async function writtenOf(store: ContentStore, digests: readonly Digest[], option
   return out;
 }
 
+/** Whether `dst` is a docker-archive, which keeps one image per tag and no signatures, attestations or referrers. */
+function isDockerArchive(dst: ContentStore): boolean {
+  try {
+    return parseLocation(dst.location).kind === 'docker-archive';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The image `copyImage` wrote, as `dst` holds it: the copy's own digest, unless the store keeps
+ * the manifest in a form of its own (a docker-archive: Docker schema 2, as `docker load` reads
+ * it), found then by a tag it wrote, else as the store's one image. Registries store manifests
+ * byte for byte, and are not asked.
+ */
+async function writtenRoot(
+  dst: ContentStore,
+  copied: { digest: Digest; mediaType: string },
+  tags: readonly string[],
+  options: OperationOptions,
+): Promise<{ digest: Digest; mediaType: string }> {
+  if (dst.registryRepository !== undefined || (await dst.resolve(copied.digest, options)) !== undefined) return copied;
+  const name = tags[0] ?? (await dst.defaultTarget?.());
+  const held = name === undefined ? undefined : await dst.resolve(name, options);
+  return held === undefined ? copied : { digest: held.digest, mediaType: held.mediaType };
+}
+
 /** Each original digest that changed and the digest written for it (intermediate steps folded). */
 function finalRenames(plan: Plan): Rename[] {
   const next = new Map(plan.renames.map((r) => [r.from, r] as const));
@@ -1545,7 +1604,12 @@ function accountOf(r: Omit<FixReport, 'account'>): string[] {
     }
     lines.push('Nothing was written.');
   } else if (r.destination !== undefined) {
-    lines.push(`Wrote ${short(r.destination.digest)} (${r.destination.mediaType}) to ${r.destination.location}.`);
+    const fixed = r.destination.fixed;
+    lines.push(
+      fixed === undefined
+        ? `Wrote ${short(r.destination.digest)} (${r.destination.mediaType}) to ${r.destination.location}.`
+        : `Wrote ${short(fixed)} to ${r.destination.location}, which holds it as ${short(r.destination.digest)} (${r.destination.mediaType}) and keeps nothing attached to it: signatures of ${short(fixed)} do not cover ${short(r.destination.digest)}.`,
+    );
     if (r.after !== undefined)
       lines.push(
         `Checked again: ${r.target} ${r.after.verdict === 'accepted' ? 'accepts it' : r.after.verdict === 'warnings' ? 'accepts it, with warnings' : 'still refuses it'}.`,
