@@ -277,7 +277,10 @@ export const DETECTORS: Record<DetectorName, Detector> = {
     describe: (p) => `the image offers ${stringParam(p, 'need') === 'all' ? 'not all' : 'none'} of ${listParam(p, 'platforms').join(', ')}`,
     run(graph, params) {
       const wanted = listParam(params, 'platforms').map((t) => parsePlatform(t));
-      const offered = graph.images.map((i) => i.platform).filter((p): p is Platform => p !== undefined);
+      // A config without os or architecture (a cosign signature's, an attestation's) states none.
+      const offered = graph.images
+        .map((i) => i.platform)
+        .filter((p): p is Platform => p !== undefined && (p.os !== '' || p.architecture !== ''));
       const has = (w: Platform): boolean => offered.some((o) => platformMatches(w, o));
       const ok = stringParam(params, 'need') === 'all' ? wanted.every(has) : wanted.some(has);
       if (ok) return [];

@@ -472,7 +472,7 @@ export function referrersApiOf(target: Target): ReferrersApi {
 
 /**
  * Resolves `--target` text: comma-separated ids, each optionally `@version`
- * (`aws-lambda,artifactory@6.23.38`).
+ * (`aws-lambda,artifactory@6.23.38`), each target once in the order first named.
  *
  * @throws ProvenantError `USAGE` for an unknown id, a version on an unversioned target, or a
  *   malformed version
@@ -494,7 +494,9 @@ export function selectTargets(profiles: readonly Profile[], text: string): Targe
     if (profile === undefined) {
       throw new ProvenantError('USAGE', `unknown target "${id}"`, { hint: `targets: ${profiles.map((p) => p.id).join(', ')}` });
     }
-    out.push(targetOf(profile, version));
+    // Named twice (or once bare and once at its assumed version), a target is checked once.
+    const target = targetOf(profile, version);
+    if (!out.some((t) => t.label === target.label)) out.push(target);
   }
   return out;
 }

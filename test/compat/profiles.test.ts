@@ -119,6 +119,11 @@ describe('profiles', () => {
     const [current] = selectTargets(profiles, 'artifactory');
     assert.equal(current!.assumed, true);
     assert.equal(current!.version, '7.90.1');
+    // Each target once, in the order first named: twice, or bare and at its assumed version.
+    assert.deepEqual(
+      selectTargets(profiles, 'aws-lambda,artifactory,aws-lambda,artifactory@7.90.1').map((t) => t.label),
+      ['aws-lambda', 'artifactory@7.90.1'],
+    );
     assert.throws(
       () => selectTargets(profiles, 'lambda'),
       (e: unknown) => isProvenantError(e, 'USAGE') && /aws-lambda/.test(e.hint ?? ''),
