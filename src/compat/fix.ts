@@ -318,6 +318,7 @@ export async function fixImage(
   const context = {
     platforms: t.profile.platforms,
     platform: options.platform,
+    force: options.force,
     location: src.location,
     bundles: await bundlesIn(src, plan, options),
   };
@@ -328,7 +329,17 @@ export async function fixImage(
     );
   }
   const structural = applied.filter((a) => a.fix !== 'gzip-layers' && a.fix !== 'docker-media-types');
-  for (const a of structural) plan = TRANSFORMS[a.fix](plan, a.with, context);
+  for (const a of structural) {
+    try {
+      plan = TRANSFORMS[a.fix](plan, a.with, context);
+    } catch (err) {
+      // A refusal with no fix stops the write (below) before any fix matters: an index offering
+      // none of the platforms the target runs is that refusal, not a platform for the user to
+      // name (the one it has would still be refused). The rest of the fixes are still said.
+      if (unfixable.length > 0 && !options.force && isProvenantError(err) && err.code === 'NO_MATCHING_PLATFORM') continue;
+      throw err;
+    }
+  }
   if (applied.some((a) => a.fix === 'docker-media-types')) assertNotNested(plan, src.location);
 
   const temp = await mkdtemp(join(tmpdir(), 'provenant-fix-'));

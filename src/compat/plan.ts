@@ -94,6 +94,11 @@ export interface TransformContext {
   readonly platforms: readonly Platform[];
   /** The platform the user asked for, before the target's. */
   readonly platform?: Platform | undefined;
+  /**
+   * The write goes ahead even if the target still refuses the result (`fix --force`): a fix that
+   * must keep one platform, finding none the target runs, keeps the only one there is.
+   */
+  readonly force?: boolean | undefined;
   /** Where the image is read from (a store location), for the place an error names. */
   readonly location?: string | undefined;
   /** gzip versions of layers (by the original layer's digest), made beforehand by the writer. */

@@ -95,12 +95,21 @@ export const TRANSFORMS: Record<FixId, Transform> = {
       chosen = images.find((i) => i.platform !== undefined && platformMatches(w, i.platform));
       if (chosen !== undefined) break;
     }
+    // Forced, an image with none of the target's platforms keeps its only one: written, and still
+    // refused for its platform, as --force promises.
+    if (chosen === undefined && context.force === true && context.platform === undefined && images.length === 1) chosen = images[0];
     if (chosen === undefined) {
       const offered = images.map((i) => (i.platform ? formatPlatform(i.platform) : '(no platform)')).join(', ') || '(none)';
       const asked = wanted.length === 0 ? 'single platform' : wanted.map(formatPlatform).join(' or ');
+      // The target's own platforms missing, naming one of those offered writes an image the target
+      // does not run: said, so that the hint is not taken for a way to satisfy it.
+      const none =
+        context.platform === undefined && wanted.length > 0
+          ? `, none of which the target runs (build it for ${asked}, or ${NAME_A_PLATFORM} and --force to write one anyway)`
+          : `; ${NAME_A_PLATFORM}`;
       throw new ProvenantError('NO_MATCHING_PLATFORM', `the image has no ${asked} manifest to keep`, {
         where: context.location === undefined ? rootDoc.stored.digest : `${context.location}@${rootDoc.stored.digest}`,
-        hint: `it has ${offered}; ${NAME_A_PLATFORM}`,
+        hint: `it has ${offered}${none}`,
       });
     }
     const chosenDigest = chosen.stored.digest;
