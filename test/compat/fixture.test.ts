@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { ArtifactType, findAttachments } from '../../src/attest/attachments.ts';
@@ -192,7 +194,16 @@ describe('the real BuildKit image and AWS Lambda', { skip }, () => {
       const att = (await findAttachments(dst, [m.digest], undefined)).find((a) => a.storage === 'cosign' && a.kind === 'attestation');
       assert.ok(att !== undefined, `no attestation under a cosign tag for ${m.digest}`);
       assert.equal((await readStatements(dst, att))[0]?.predicateType, 'https://slsa.dev/provenance/v0.2');
+      // Under the .att tag as BuildKit wrote them (unsigned in-toto layers), not as cosign's DSSE
+      // envelopes: the fix's description in docs/targets.md says so, and that they follow their image.
+      const held = await dst.getManifest(att.digest);
+      assert.ok(held.kind === 'manifest' && held.manifest.layers.every((l) => l.mediaType === MediaType.InToto));
     }
+    const docs = await readFile(join(import.meta.dirname, '..', '..', 'docs', 'targets.md'), 'utf8');
+    const row = docs.split('\n').find((l) => l.startsWith('| `docker-media-types` |')) ?? '';
+    assert.match(row, /unsigned `application\/vnd\.in-toto\+json` layers/);
+    assert.match(row, /`subject: \[\]`.*follow their image/);
+    assert.doesNotMatch(docs, /BuildKit's attestations name the manifests as they were and are left out/);
     // The same fix twice gives the same bytes: the pinned gzip makes the layers reproducible.
     const again = await layout();
     const second = await fixImage(src, root, again, old, { tags: ['fixed'] });
