@@ -1182,13 +1182,12 @@ function signingNeeds(
   // every platform image as it writes the build, and signing the manifest Lambda's fix keeps would
   // sign the same digest twice with the same key or identity. Without a signer, one that carries a
   // signature is not said to be unsigned (the statement says it keeps a signature of its own).
+  // Given a signer, it is signed even when the index was not: the key is given to sign what the fix
+  // changed, and the image the target runs is that change (signing only the attestations the fix
+  // moved would leave `verify --key` of the image with nothing to find).
   const signed = carriesSignature(plan, plan.root);
-  if (
-    plan.root !== oldRoot &&
-    !by.signedThisRun.has(plan.root) &&
-    (by.signer || !signed) &&
-    stale.some((s) => s.signs === oldRoot || plan.renames.some((r) => r.from === oldRoot && r.to === s.signs))
-  ) {
+  const rootWasSigned = stale.some((s) => s.signs === oldRoot || plan.renames.some((r) => r.from === oldRoot && r.to === s.signs));
+  if (plan.root !== oldRoot && !by.signedThisRun.has(plan.root) && (by.signer || (!signed && rootWasSigned))) {
     unsigned.add(plan.root);
   }
   // A manifest of the source written in place of its root keeps its digest, and so the signatures

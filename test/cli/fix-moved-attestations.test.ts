@@ -89,4 +89,24 @@ describe('fix moves BuildKit attestations out of the signed index', () => {
       assert.equal((await verifyAttestation(dir, 'oci:bare:1', index)).status, 5);
     });
   }
+
+  it('aws-lambda of an unsigned index with --key: the manifest Lambda runs is signed, not only the attestation moved', async () => {
+    const dir = await tempDir();
+    const store = await LayoutStore.open(join(dir, 'src'), { create: true });
+    await synth(store, { attestations: 'legacy', tag: 'bk' });
+    await store.close();
+    await cliOk(['generate-key-pair', '--output-key-prefix', 'ck'], { cwd: dir, env });
+    const run = await runCli(['fix', 'oci:src:bk', '--target', 'aws-lambda', '--key', 'ck.key', '-o', 'oci:keyed:1', '--format', 'json'], {
+      cwd: dir,
+      env,
+    });
+    assert.equal(run.status, 0, run.stderr);
+    const report = JSON.parse(run.stdout) as { destination: { digest: string }; signing: Signing };
+    assert.ok(
+      report.signing.resigned.some((r) => r.subject === report.destination.digest),
+      report.signing.statement,
+    );
+    const verified = await runCli(['verify', 'oci:keyed:1', '--key', 'ck.pub'], { cwd: dir, env });
+    assert.equal(verified.status, 0, `${verified.stdout}${verified.stderr}`);
+  });
 });
