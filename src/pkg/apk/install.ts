@@ -12,6 +12,7 @@ import { ProvenantError } from '../../errors.ts';
 import { type FileBody, readBody } from '../../vfs/body.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import { buildFile, type FsNode, type Tree } from '../../vfs/tree.ts';
+import { namingPackage } from '../install-error.ts';
 import type { InventoryFile } from '../inventory.ts';
 import { countEntries, type PackageEntry } from '../unpacked.ts';
 import { refuseOverlayControl, xattrsOf } from '../xattrs.ts';
@@ -249,17 +250,6 @@ function typeName(type: FsNode['type']): string {
   if (type === 'dir') return 'folder';
   if (type === 'char' || type === 'block') return `${type} device`;
   return type;
-}
-
-/**
- * `err` met installing `path` of the package `where` (`name-version`), said as the package's:
- * the tree names only the path it refused (`cannot replace the folder "usr/d", which is not
- * empty, with a file`). Its code and hint stay; an error that names the package already is kept.
- */
-function namingPackage(err: unknown, where: string, path: string): unknown {
-  if (!(err instanceof ProvenantError) || err.where === where) return err;
-  const at = err.where === undefined ? '' : ` at ${err.where}`;
-  return new ProvenantError(err.code, `${where}: cannot install /${path}: ${err.message}${at}`, { where, cause: err, hint: err.hint });
 }
 
 /** Whether `path` (its folders resolved) is a symlink that leads to a folder of the tree. */

@@ -22,6 +22,7 @@ import { ProvenantError } from '../../errors.ts';
 import { type Body, BodyReader, bodySize, isFileBody, readBody } from '../../vfs/body.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import { compareBytes, type FsNode, type Tree } from '../../vfs/tree.ts';
+import { namingPackage } from '../install-error.ts';
 import type { InventoryFile } from '../inventory.ts';
 import type { PackageEntry } from '../unpacked.ts';
 import { refuseOverlayControl, xattrsOf } from '../xattrs.ts';
@@ -458,17 +459,6 @@ function replacedPackages(pkg: DebPackage, where: string, versions: ReadonlyMap<
       const installed = versions?.get(name);
       return r.op === undefined || r.version === undefined || installed === undefined || satisfiesDebConstraint(installed, r.op, r.version);
     });
-}
-
-/**
- * `err` as it is when it names the package (`where`, its label) or is not Provenant's (a
- * SpillRefused: the build installs again); else, an error of the tree's (a path through a file, a
- * folder a file would replace), the same error naming the package and its entry `path`.
- */
-function namingPackage(err: unknown, where: string, path: string): unknown {
-  if (!(err instanceof ProvenantError) || err.where === where) return err;
-  const at = err.where === undefined ? '' : ` at ${err.where}`;
-  return new ProvenantError(err.code, `${where}: cannot install /${path}: ${err.message}${at}`, { where, cause: err, hint: err.hint });
 }
 
 /**

@@ -487,6 +487,30 @@ describe("apk-tools' rules for a file two packages give", () => {
     );
   });
 
+  it('names the package once where the error names it already (a hardlink climbing above the root)', async () => {
+    const bytes = await buildApk({
+      name: 'evil',
+      version: '1.0-r0',
+      arch: 'x86_64',
+      builddate: EPOCH,
+      files: [{ path: 'usr/f', type: 'file', body: new TextEncoder().encode('f') }],
+    });
+    const pkg = await readApkPackage(bytes, { where: 'evil.apk', allowUntrusted: true });
+    pkg.entries.push({
+      path: 'usr/h',
+      header: tarHeader({ name: 'usr/h', type: 'hardlink', linkname: '../../../etc/passwd' }),
+      body: new Uint8Array(),
+    });
+    const info = apkPackageInfo(pkg, bytes.length, 'evil');
+    assert.throws(
+      () => installApk(new Tree(), info, pkg, {}),
+      (err: unknown) =>
+        isProvenantError(err, 'UNSAFE_PATH') &&
+        err.where === 'evil-1.0-r0: usr/h' &&
+        `${err.message} ${err.where}`.split('evil-1.0-r0').length === 2,
+    );
+  });
+
   it('keeps the old file in a hardlink to a path a replacing package gives a symlink or a file, as apk-tools does', {
     skip: toolMissing('tar'),
   }, async () => {
