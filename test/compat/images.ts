@@ -93,6 +93,8 @@ export async function synth(store: LayoutStore, o: SynthOptions = {}): Promise<S
     const config = encodeJson({
       architecture: platform.architecture,
       os: platform.os,
+      // As a build writes it: a single manifest's platform is read from here.
+      ...(platform.variant === undefined ? {} : { variant: platform.variant }),
       config: { Cmd: ['/bin/sh'] },
       rootfs: { type: 'layers', diff_ids: diffIds },
     });
