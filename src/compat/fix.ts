@@ -1588,7 +1588,10 @@ function accountOf(r: Omit<FixReport, 'account'>): string[] {
   if (r.applied.length === 0 && r.unfixable.length === 0 && r.changes.length === 0)
     lines.push(`Nothing to change: ${r.target} accepts ${r.source.reference} as it is.`);
   for (const p of r.unfixable) {
-    lines.push(`Cannot fix ${p.rule} (${p.severity}): no change to the image satisfies it. ${p.why}`);
+    // What was found first (the platforms the image offers and those the target runs, say): the
+    // why is the rule's, the same for every image.
+    const found = p.findings.length === 0 ? '' : ` ${stillWhy(p).charAt(0).toUpperCase()}${stillWhy(p).slice(1)}.`;
+    lines.push(`Cannot fix ${p.rule} (${p.severity}):${found} No change to the image satisfies it. ${p.why}`);
   }
   for (const c of r.changes) {
     const named = c.from !== undefined && c.to !== undefined && !c.text.includes(short(c.to));
