@@ -34,8 +34,8 @@ interface Checked {
 
 /** Each runtime, its platform rule, the platforms it runs and the rule that refuses a signature. */
 const RUNTIMES = [
-  { id: 'ecs-fargate', rule: 'needs-ecs-platform', runs: 'linux/amd64, linux/arm64', notImage: 'attestation-digest' },
-  { id: 'azure-aci', rule: 'needs-aci-platform', runs: 'linux/amd64', notImage: 'not-an-image' },
+  { id: 'ecs-fargate', rule: 'needs-ecs-platform', runs: 'linux/amd64, linux/arm64, windows/amd64', notImage: 'attestation-digest' },
+  { id: 'azure-aci', rule: 'needs-aci-platform', runs: 'linux/amd64, windows/amd64', notImage: 'not-an-image' },
   { id: 'azure-functions', rule: 'needs-functions-platform', runs: 'linux/amd64', notImage: 'not-an-image' },
 ] as const;
 
