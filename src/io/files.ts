@@ -16,7 +16,7 @@ import type { BlobSource, ByteStream } from './types.ts';
  */
 export const fsp = (): typeof import('node:fs/promises') => process.getBuiltinModule('node:fs/promises');
 
-const { constants, createReadStream, statSync } = process.getBuiltinModule('node:fs');
+const { closeSync, constants, createReadStream, fstatSync, openSync, statSync } = process.getBuiltinModule('node:fs');
 
 /**
  * `bytes` random bytes in hex, for names of temporary files. node:crypto is taken on first use
@@ -514,6 +514,32 @@ function kindOf(info: { isDirectory(): boolean; isFIFO(): boolean; isCharacterDe
   if (info.isCharacterDevice()) return 'a device';
   if (info.isSocket()) return 'a socket';
   return 'not a regular file';
+}
+
+/**
+ * Opens `path` to read, and refuses it unless it is a regular file: a named pipe in the place of
+ * a file that Provenant reads (a layout's blob, a cache entry) would block the process for good,
+ * past SIGTERM (a thread of libuv waits in open), so it is opened without waiting for a writer
+ * (O_NONBLOCK) and refused when fstat says it is not a file. The caller closes the descriptor.
+ *
+ * @param open how the file is opened, with the flags given (a layout refuses links out of its
+ *   folder); `openSync` by default
+ * @throws RefusedFile for a pipe, a device, a folder, a socket; the file system's own error
+ *   (ENOENT, EACCES, ...) unchanged
+ */
+export function openRegularFile(
+  path: string,
+  open: (path: string, flags: number) => number = openSync,
+): { fd: number; stat: import('node:fs').BigIntStats } {
+  const fd = open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const stat = fstatSync(fd, { bigint: true });
+    if (!stat.isFile()) throw new RefusedFile(`is ${kindOf(stat)}`);
+    return { fd, stat };
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
 }
 
 /**

@@ -5,11 +5,14 @@
  * which temporary files are left over (their writer is gone) and remove them.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { open, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
-import { makeFolder } from '../io/files.ts';
+import { makeFolder, openRegularFile } from '../io/files.ts';
 import { pidRunning, thisPlace } from '../io/place.ts';
+
+const { closeSync, read } = process.getBuiltinModule('node:fs');
+const readAt = process.getBuiltinModule('node:util').promisify(read);
 
 let ownTag: string | undefined;
 
@@ -64,21 +67,52 @@ export function writerGone(owner: { here: boolean; self: boolean; pid: number })
   return owner.here && !owner.self && !pidRunning(owner.pid);
 }
 
-/** A whole file read into a SharedArrayBuffer. */
-export async function readShared(path: string): Promise<Uint8Array> {
-  const fh = await open(path, 'r');
+/**
+ * A whole cache file, read (into a SharedArrayBuffer with `shared`, which worker threads read
+ * without a copy). It is opened without waiting and refused unless a regular file (see
+ * `openRegularFile` in ../io/files.ts): a named pipe in a cache file's place hung the build for
+ * good, past SIGTERM. The caller takes any failure for a miss.
+ *
+ * @throws RefusedFile for anything but a regular file; the file system's own error
+ */
+export async function readCacheFile(path: string, shared = false): Promise<Uint8Array> {
+  const { fd, stat } = openRegularFile(path);
   try {
-    const { size } = await fh.stat();
-    const bytes = new Uint8Array(new SharedArrayBuffer(size));
+    const size = Number(stat.size);
+    const bytes = shared ? new Uint8Array(new SharedArrayBuffer(size)) : Buffer.allocUnsafe(size);
     let got = 0;
     while (got < size) {
-      const { bytesRead } = await fh.read(bytes, got, size - got, got);
+      const { bytesRead } = await readAt(fd, bytes, got, size - got, got);
       if (bytesRead === 0) break;
       got += bytesRead;
     }
-    return bytes.subarray(0, got);
+    // A plain Uint8Array over the Buffer's memory: no copy of a large file.
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, got);
   } finally {
-    await fh.close();
+    closeSync(fd);
+  }
+}
+
+/** Throws unless `path` is a regular file (see {@link readCacheFile}); its size otherwise. */
+export function regularSize(path: string): number {
+  const { fd, stat } = openRegularFile(path);
+  closeSync(fd);
+  return Number(stat.size);
+}
+
+/**
+ * Renames `from` over the cache file `to`. A folder in the file's place (made by hand, or by
+ * something else) failed every run with EISDIR: it is in the cache's own sha256/ or keys/
+ * folder, where nothing but files belongs, so it is removed and the rename made again.
+ */
+export async function renameInto(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+    await rm(to, { recursive: true, force: true });
+    await rename(from, to);
   }
 }
 
@@ -88,7 +122,7 @@ export async function atomicWrite(path: string, data: Uint8Array | string): Prom
   const tmp = `${path}.${ownerTag()}-${randomBytes(4).toString('hex')}.tmp`;
   try {
     await writeFile(tmp, data);
-    await rename(tmp, path);
+    await renameInto(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;

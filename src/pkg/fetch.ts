@@ -11,7 +11,7 @@
  * digest it must have.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { type FileHandle, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { access, constants, type FileHandle, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isProvenantError, ProvenantError } from '../errors.ts';
@@ -19,7 +19,7 @@ import { fileChunksReused, hashFile, makeFolder } from '../io/files.ts';
 import { noteBytesMoved } from '../io/memory.ts';
 import { collect } from '../io/verify.ts';
 import { certificateError, type HttpResponse, isBlockedPort, isLoopbackHost, sendRequest } from '../net.ts';
-import { atomicWrite, ownerOf, ownerTag, readShared, writerGone } from './cache-files.ts';
+import { atomicWrite, ownerOf, ownerTag, readCacheFile, regularSize, renameInto, writerGone } from './cache-files.ts';
 
 const { createReadStream, existsSync } = process.getBuiltinModule('node:fs');
 
@@ -445,14 +445,8 @@ export class DownloadCache {
       const record = await this.#record(key);
       if (record === undefined) return undefined;
       const { path } = record;
-      let bytes: Uint8Array;
-      if (options.shared === true) {
-        bytes = await readShared(path);
-      } else {
-        // A plain Uint8Array over the Buffer's memory: no copy of a large file.
-        const file = await readFile(path);
-        bytes = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
-      }
+      // Anything but a regular file (a named pipe, a folder) is a miss, as damaged bytes are.
+      const bytes = await readCacheFile(path, options.shared === true);
       if (options.check === false) return bytes;
       const sums = { crc32: () => crc32Hex(bytes), sha256: () => createHash('sha256').update(bytes).digest('hex') };
       return (await this.#holds(key, record, bytes.length, sums)) ? bytes : undefined;
@@ -475,8 +469,12 @@ export class DownloadCache {
     await this.#contentFolder();
     const hex = createHash('sha256').update(bytes).digest('hex');
     const path = join(this.dir, 'sha256', hex);
-    await atomicWrite(path, bytes);
-    await atomicWrite(this.keyPath(key), keyRecord(hex, bytes.length, crc32Hex(bytes)));
+    try {
+      await atomicWrite(path, bytes);
+      await atomicWrite(this.keyPath(key), keyRecord(hex, bytes.length, crc32Hex(bytes)));
+    } catch (err) {
+      throw this.#unwritable(err);
+    }
     return { sha256: hex, path, size: bytes.length };
   }
 
@@ -499,10 +497,12 @@ export class DownloadCache {
     await this.#sweepOnce();
     const folder = await this.#contentFolder();
     const tmp = join(folder, `put.${ownerTag()}-${randomBytes(4).toString('hex')}.tmp`);
-    const failed = (err: unknown, doing: string): ProvenantError =>
-      isProvenantError(err)
-        ? err
+    const failed = (err: unknown, doing: string): ProvenantError => {
+      const typed = this.#unwritable(err);
+      return isProvenantError(typed)
+        ? typed
         : new ProvenantError('IO', `cannot ${doing} ${tmp}: ${(err as Error)?.message ?? String(err)}`, { where: tmp, cause: err });
+    };
     let fh: FileHandle;
     try {
       await makeFolder(folder);
@@ -564,7 +564,7 @@ export class DownloadCache {
           const sums = await fileSums(tmp, true, size);
           if (sums.size !== size) throw new Error(`it holds ${sums.size} bytes, not the ${size} written`);
           const path = join(folder, sums.sha256);
-          await rename(tmp, path);
+          await renameInto(tmp, path);
           await atomicWrite(this.keyPath(key), keyRecord(sums.sha256, size, sums.crc32));
           return { sha256: sums.sha256, path, size };
         } catch (err) {
@@ -604,6 +604,7 @@ export class DownloadCache {
     try {
       const record = await this.#record(key);
       if (record === undefined) return undefined;
+      regularSize(record.path);
       const sums = await fileSums(record.path, record.crc === undefined, Number(record.size));
       const held = await this.#holds(key, record, sums.size, { crc32: () => sums.crc32, sha256: () => sums.sha256 });
       return held ? { sha256: record.hex, path: record.path, size: sums.size } : undefined;
@@ -631,7 +632,8 @@ export class DownloadCache {
 
   /** What the key records (SHA-256, and the size and CRC-32 when it has them) and where that content is; undefined without a key. */
   async #record(key: string): Promise<{ hex: string; size: string | undefined; crc: string | undefined; path: string } | undefined> {
-    const [hex = '', size, crc] = (await readFile(this.keyPath(key), 'utf8')).trim().split(' ');
+    const text = new TextDecoder().decode(await readCacheFile(this.keyPath(key)));
+    const [hex = '', size, crc] = text.trim().split(' ');
     return HEX64.test(hex) ? { hex, size, crc, path: join(this.dir, 'sha256', hex) } : undefined;
   }
 
@@ -642,10 +644,10 @@ export class DownloadCache {
   async locate(key: string): Promise<{ sha256: string; path: string; size: number } | undefined> {
     await this.#sweepOnce();
     try {
-      const [hex = ''] = (await readFile(this.keyPath(key), 'utf8')).trim().split(' ');
-      if (!HEX64.test(hex)) return undefined;
-      const path = join(this.dir, 'sha256', hex);
-      return { sha256: hex, path, size: (await stat(path)).size };
+      const record = await this.#record(key);
+      if (record === undefined) return undefined;
+      // A regular file, else a miss: its reader opens it as one (../vfs/body.ts).
+      return { sha256: record.hex, path: record.path, size: regularSize(record.path) };
     } catch {
       return undefined;
     }
@@ -661,7 +663,12 @@ export class DownloadCache {
     await this.#sweepOnce();
     const folder = await this.#contentFolder();
     const tmp = join(folder, `stream.${ownerTag()}-${randomBytes(4).toString('hex')}.tmp`);
-    const fh = await open(tmp, 'w');
+    let fh: FileHandle;
+    try {
+      fh = await open(tmp, 'w');
+    } catch (err) {
+      throw this.#unwritable(err);
+    }
     const hash = createHash('sha256');
     const { crc32 } = process.getBuiltinModule('node:zlib');
     let crc = 0;
@@ -688,9 +695,13 @@ export class DownloadCache {
         await close();
         const hex = hash.digest('hex');
         const path = join(folder, hex);
-        await rename(tmp, path);
-        // With the size and CRC-32, as put records them: a later get or checked need not hash it.
-        if (key !== undefined) await atomicWrite(this.keyPath(key), keyRecord(hex, size, crcHex(crc)));
+        try {
+          await renameInto(tmp, path);
+          // With the size and CRC-32, as put records them: a later get or checked need not hash it.
+          if (key !== undefined) await atomicWrite(this.keyPath(key), keyRecord(hex, size, crcHex(crc)));
+        } catch (err) {
+          throw this.#unwritable(err);
+        }
         return { sha256: hex, path, size };
       },
       abort: async () => {
@@ -714,8 +725,7 @@ export class DownloadCache {
    */
   async download(location: string, expected: ExpectedFile, options: DownloadOptions = {}): Promise<Uint8Array> {
     const { path } = await this.downloadFile(location, expected, options);
-    const file = await readFile(path);
-    return new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
+    return await readCacheFile(path);
   }
 
   /**
@@ -760,7 +770,7 @@ export class DownloadCache {
         if (actual === expected.sha256 && (expected.size === undefined || size === expected.size)) {
           const final = join(this.dir, 'sha256', expected.sha256);
           await makeFolder(dirname(final));
-          await rename(partial, final);
+          await renameInto(partial, final);
           if (options.key !== undefined) await atomicWrite(this.keyPath(options.key), `${expected.sha256}\n`);
           return { sha256: actual, path: final, size };
         }
@@ -819,30 +829,40 @@ export class DownloadCache {
    */
   #contentFolder(): Promise<string> {
     const folder = join(this.dir, 'sha256');
-    this.#made ??= makeFolder(folder).then(
-      () => folder,
-      (err: unknown) => {
-        const code = (err as NodeJS.ErrnoException).code;
-        const said = (err as Error)?.message ?? String(err);
-        const why =
-          code === 'ENOTDIR' || code === 'EEXIST'
-            ? 'a file is in the way (where it or a folder above it should be)'
-            : code === 'EACCES' || code === 'EPERM'
-              ? 'permission denied'
-              : code === 'EROFS'
-                ? 'the file system is read-only'
-                : code === 'ENOENT'
-                  ? `no folder can be made there (${said})`
-                  : said;
-        // `where` is the folder as given, for an adapter to name its own setting instead.
-        throw new ProvenantError('IO', `cannot use ${this.dir} as the download cache: ${why}`, {
-          where: this.dir,
-          cause: err,
-          hint: 'point the cache at a folder that can be made and written, or move what is in the way',
-        });
-      },
-    );
+    this.#made ??= (async () => {
+      try {
+        await makeFolder(folder);
+        await makeFolder(join(this.dir, 'keys'));
+        // A folder that is there but cannot be written (a read-only mount, another user's) is
+        // said here, rather than by the first write's system error.
+        await access(folder, constants.W_OK);
+        await access(join(this.dir, 'keys'), constants.W_OK);
+      } catch (err) {
+        throw this.#unwritable(err, true);
+      }
+      return folder;
+    })();
     return this.#made;
+  }
+
+  /**
+   * `err` as the error of a cache folder that cannot be made or written: `IO` naming the cache
+   * folder, with a hint, for a system error that says so (no permission, a read-only file system,
+   * a file in the way); any other error as it is.
+   */
+  #unwritable(err: unknown, making = false): unknown {
+    if (isProvenantError(err)) return err;
+    const why = refusal(err, making);
+    if (why === undefined) return err;
+    const inTheWay = why.startsWith('a file');
+    // `where` is the folder as given, for an adapter to name its own setting instead.
+    return new ProvenantError('IO', `cannot use ${this.dir} as the download cache: ${why}`, {
+      where: this.dir,
+      cause: err,
+      hint: inTheWay
+        ? 'point the cache at a folder that can be made and written, or move what is in the way'
+        : `point the cache at a folder that can be made and written (another --cache-dir), or fix the permissions of ${this.dir}`,
+    });
   }
 
   #sweepOnce(): Promise<void> {
@@ -884,6 +904,20 @@ export class DownloadCache {
   private keyPath(key: string): string {
     return join(this.dir, 'keys', createHash('sha256').update(key).digest('hex'));
   }
+}
+
+/**
+ * Why a cache folder cannot be used, for a system error that says so (`making`: one from making
+ * the folder, where a path in the way says so too); undefined for other errors.
+ */
+function refusal(err: unknown, making: boolean): string | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'EROFS') return 'the file system is read-only';
+  if (!making) return undefined;
+  if (code === 'ENOTDIR' || code === 'EEXIST') return 'a file is in the way (where it or a folder above it should be)';
+  if (code === 'ENOENT') return `no folder can be made there (${(err as Error).message})`;
+  return (err as Error)?.message ?? String(err);
 }
 
 /** The CRC-32 of `bytes`, as 8 hex digits (node:zlib is loaded when first needed). */

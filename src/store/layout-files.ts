@@ -11,7 +11,7 @@
 import type { BigIntStats } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { ProvenantError } from '../errors.ts';
-import { isWithin } from '../io/files.ts';
+import { isWithin, openRegularFile as openRegular, RefusedFile } from '../io/files.ts';
 
 const fs = process.getBuiltinModule('node:fs');
 
@@ -110,10 +110,9 @@ export async function readCappedWithStamp(
 }
 
 /**
- * Opens `path` to read, and refuses it unless it is a regular file: a named pipe in a crafted
- * layout's place of a blob or index.json would block the process for good, so it is opened
- * without waiting for a writer (O_NONBLOCK) and refused when fstat says it is not a file. The
- * caller closes the descriptor. ENOENT is thrown as is.
+ * Opens `path` to read, and refuses it unless it is a regular file (see ../io/files.ts's
+ * `openRegularFile`): a named pipe in a crafted layout's place of a blob or index.json would
+ * block the process for good. The caller closes the descriptor. ENOENT is thrown as is.
  *
  * @throws ProvenantError `code` for a pipe, a device, a folder; `UNSAFE_PATH` (see `inFolder`)
  */
@@ -123,21 +122,15 @@ export function openRegularFile(
   code: 'INVALID_MANIFEST' | 'INVALID_LAYOUT',
   options: ReadCappedOptions = {},
 ): { fd: number; stat: BigIntStats } {
-  const flags = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
-  const fd = options.inFolder === true ? openInFolder(path, flags, where) : fs.openSync(path, flags);
   try {
-    const stat = fs.fstatSync(fd, { bigint: true });
-    if (!stat.isFile()) {
-      const name = path.slice(path.lastIndexOf('/') + 1);
-      throw new ProvenantError(code, `${name} is not a regular file`, {
-        where,
-        hint: 'an OCI layout holds its index.json, oci-layout and blobs as regular files',
-      });
-    }
-    return { fd, stat };
+    return openRegular(path, options.inFolder === true ? (p, flags) => openInFolder(p, flags, where) : undefined);
   } catch (err) {
-    fs.closeSync(fd);
-    throw err;
+    if (!(err instanceof RefusedFile)) throw err;
+    const name = path.slice(path.lastIndexOf('/') + 1);
+    throw new ProvenantError(code, `${name} is not a regular file`, {
+      where,
+      hint: 'an OCI layout holds its index.json, oci-layout and blobs as regular files',
+    });
   }
 }
 

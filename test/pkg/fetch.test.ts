@@ -211,6 +211,139 @@ async function fileServer(
   };
 }
 
+/**
+ * Runs `script` (the body of an async module that has `DownloadCache` and `dir`) in a node of its
+ * own, as `uid` when given, and gives what it printed as JSON. A child, so that a read that
+ * blocks for good (a thread of libuv waiting in open) is killed rather than holding this suite.
+ */
+function inChild(dir: string, script: string, uid?: number): unknown {
+  const fetch = pathToFileURL(join(root, 'src', 'pkg', 'fetch.ts')).href;
+  const code = `import { DownloadCache } from ${JSON.stringify(fetch)};\nconst dir = ${JSON.stringify(dir)};\n${script}`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    killSignal: 'SIGKILL',
+    ...(uid === undefined ? {} : { uid, gid: uid }),
+  });
+  assert.equal(r.status, 0, `signal ${r.signal}: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+describe('DownloadCache with something else in place of its files', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'provenant-cache-odd-'));
+  after(() => rm(dir, { recursive: true, force: true }));
+  const bytes = new TextEncoder().encode('cached bytes\n'.repeat(100));
+  const hex = createHash('sha256').update(bytes).digest('hex');
+  const keyFile = (key: string) => join(dir, 'keys', createHash('sha256').update(key).digest('hex'));
+
+  it('takes a named pipe in place of an entry or its key for a miss, without blocking, and puts the entry again', async () => {
+    const cache = new DownloadCache(dir);
+    await cache.put('a', bytes);
+    await cache.put('b', new Uint8Array(5));
+    await rm(join(dir, 'sha256', hex));
+    await rm(keyFile('b'));
+    for (const fifo of [join(dir, 'sha256', hex), keyFile('b')]) {
+      const made = spawnSync('mkfifo', [fifo]);
+      assert.equal(made.status, 0, String(made.stderr));
+    }
+    const seen = inChild(
+      dir,
+      `const cache = new DownloadCache(dir);
+      const out = [await cache.get('a'), await cache.get('a', { shared: true }), await cache.checked('a'), await cache.locate('a'), await cache.get('b'), await cache.locate('b')];
+      await cache.put('a', new TextEncoder().encode('cached bytes\\n'.repeat(100)));
+      const w = await cache.writer();
+      await w.write(new Uint8Array(5));
+      await w.finish('b');
+      console.log(JSON.stringify({ misses: out.map((x) => x === undefined), a: (await cache.get('a'))?.length, b: (await cache.get('b'))?.length }));`,
+    );
+    assert.deepEqual(seen, { misses: [true, true, true, true, true, true], a: bytes.length, b: 5 });
+    assert.ok((await stat(join(dir, 'sha256', hex))).isFile());
+    assert.ok((await stat(keyFile('b'))).isFile());
+  });
+
+  it('takes a folder in place of an entry or its key for a miss, and replaces it with the entry', async () => {
+    const cache = new DownloadCache(dir);
+    await cache.put('c', bytes);
+    const w = await cache.writer();
+    await w.write(new Uint8Array(7));
+    const seven = await w.finish('d');
+    for (const path of [join(dir, 'sha256', hex), keyFile('d'), seven.path]) {
+      await rm(path);
+      await mkdir(join(path, 'inside'), { recursive: true });
+      await writeFile(join(path, 'inside', 'f'), 'x');
+    }
+    const again = new DownloadCache(dir);
+    assert.equal(await again.get('c'), undefined);
+    assert.equal(await again.checked('c'), undefined);
+    assert.equal(await again.locate('d'), undefined);
+    await again.put('c', bytes);
+    assert.deepEqual(await again.get('c'), bytes);
+    const w2 = await again.writer();
+    await w2.write(new Uint8Array(7));
+    assert.deepEqual(await w2.finish('d'), seven);
+    const p = await again.putStream('e');
+    await p.write(new Uint8Array(7));
+    assert.deepEqual(await p.finish(), seven);
+    assert.deepEqual(await again.get('d'), new Uint8Array(7));
+  });
+});
+
+describe('DownloadCache in a folder this user cannot write', { skip: process.platform === 'win32' }, async () => {
+  const base = await mkdtemp(join(tmpdir(), 'provenant-cache-ro-'));
+  after(() => rm(base, { recursive: true, force: true }));
+  // As root, the checks are made by another user (nobody); else the folders are made read-only.
+  const asRoot = process.getuid?.() === 0;
+  const uid = asRoot ? 65534 : undefined;
+  const bytes = new TextEncoder().encode('warm entry\n');
+
+  it('says which folder and what to do, as a typed error, and still reads what is there', async () => {
+    const dir = join(base, 'cache');
+    await new DownloadCache(dir).put('warm', bytes);
+    spawnSync('chmod', ['-R', asRoot ? 'go+rX' : 'a-w', base]);
+    try {
+      const seen = inChild(
+        dir,
+        `const cache = new DownloadCache(dir);
+        const out = {};
+        for (const [name, start] of [['writer', () => cache.writer()], ['put', () => cache.put('k', new Uint8Array(3))], ['putStream', () => cache.putStream('k')]]) {
+          try { await start(); out[name] = 'written'; } catch (err) { out[name] = [err.code, err.message, err.hint]; }
+        }
+        out.warm = new TextDecoder().decode(await cache.get('warm'));
+        console.log(JSON.stringify(out));`,
+        uid,
+      );
+      const refused = [
+        'IO',
+        `cannot use ${dir} as the download cache: permission denied`,
+        `point the cache at a folder that can be made and written (another --cache-dir), or fix the permissions of ${dir}`,
+      ];
+      assert.deepEqual(seen, { writer: refused, put: refused, putStream: refused, warm: 'warm entry\n' });
+    } finally {
+      spawnSync('chmod', ['-R', 'u+w', base]);
+    }
+  });
+
+  it('takes an entry it cannot read for a miss, and replaces it where it can write', {
+    skip: asRoot ? false : 'needs root to make a file another user cannot read',
+  }, async () => {
+    const dir = join(base, 'shared');
+    const cache = new DownloadCache(dir);
+    await cache.put('locked', bytes);
+    const hex = createHash('sha256').update(bytes).digest('hex');
+    spawnSync('chmod', ['-R', 'a+rwX', base]);
+    spawnSync('chmod', ['600', join(dir, 'sha256', hex)]);
+    const seen = inChild(
+      dir,
+      `const cache = new DownloadCache(dir);
+      const before = await cache.get('locked');
+      await cache.put('locked', new TextEncoder().encode('warm entry\\n'));
+      console.log(JSON.stringify({ before: before === undefined, after: new TextDecoder().decode(await cache.get('locked')) }));`,
+      uid,
+    );
+    assert.deepEqual(seen, { before: true, after: 'warm entry\n' });
+  });
+});
+
 describe('DownloadCache after an interrupted run', async () => {
   const dirs: string[] = [];
   after(async () => {
@@ -660,18 +793,20 @@ describe('DownloadCache.putStream', () => {
     await beyond.abort();
     assert.deepEqual(await filesUnder(dir), before);
 
-    // A real fault at the end: a folder stands where the file would be renamed to.
-    const hex = createHash('sha256').update(bytes).digest('hex');
-    await mkdir(join(dir, 'sha256', hex, 'in-the-way'), { recursive: true });
+    // A real fault at the end: the file was removed from under the put (a folder where it would
+    // be renamed to is no fault now: it is removed, as a cache file's place holds only files).
     const failing = await cache.putStream('k');
     await failing.write(bytes);
+    for (const name of await readdir(join(dir, 'sha256'))) {
+      if (name.startsWith('put.')) await rm(join(dir, 'sha256', name));
+    }
     const err = await failing.finish().then(
       () => assert.fail('finish should fail'),
       (e: unknown) => e,
     );
     assert.ok(isProvenantError(err, 'IO'), String(err));
     assert.ok(err.where?.startsWith(join(dir, 'sha256')), err.where);
-    assert.deepEqual((await filesUnder(dir)).sort(), before.sort(), 'nothing written but the folder in the way');
+    assert.deepEqual((await filesUnder(dir)).sort(), before.sort(), 'nothing written');
     assert.deepEqual(await cache.get('k'), earlier);
   });
 
