@@ -221,7 +221,7 @@ export function readFullyAt(fd: number, out: Uint8Array, position: number): numb
 function short(body: FileBody, got: number): ProvenantError {
   return new ProvenantError('IO', `${body.path} ends ${body.size - got} bytes short of the body at byte ${body.offset}`, {
     where: body.path,
-    hint: 'the build cache was changed or cut short; remove it and build again',
+    hint: remake(body),
   });
 }
 
@@ -232,6 +232,16 @@ function checkBody(body: FileBody, bytes: Uint8Array): void {
 function changed(body: FileBody): ProvenantError {
   return new ProvenantError('DIGEST_MISMATCH', `the body at byte ${body.offset} of ${body.path} is not the one stored there`, {
     where: body.path,
-    hint: 'the build cache was changed on disk; remove it and build again',
+    hint: remake(body),
   });
+}
+
+/**
+ * What to do about a body's file that changed on disk: a package's unpacked data in the build
+ * cache, which a build cannot make again once it writes layers from it. "Remove it" left open
+ * whether the file or the cache was meant, and the next run met the same file: the hint names the
+ * file, which the next build makes again (its package is unpacked anew when it is missing).
+ */
+function remake(body: FileBody): string {
+  return `the build cache was changed on disk: remove ${body.path} and build again, which makes it anew (or remove the whole cache folder while no build uses it)`;
 }
