@@ -706,6 +706,21 @@ describe('streamFile', () => {
 });
 
 describe('DownloadCache.writer', () => {
+  it('writes temporary names of the form docs/build.md gives ("Caches")', async () => {
+    const doc = await readFile(join(root, 'docs', 'build.md'), 'utf8');
+    const form = /`<name>\.((?:<[a-z]+>-)*<[a-z]+>)\.tmp`/.exec(doc)?.[1];
+    assert.ok(form !== undefined, 'docs/build.md gives the form of a temporary name');
+    const dir = await mkdtemp(join(tmpdir(), 'cache-writer-'));
+    try {
+      const w = await new DownloadCache(dir).writer();
+      await w.abort();
+      const owner = w.path.slice(w.path.lastIndexOf('/') + 1).split('.')[1]!;
+      assert.equal(owner.split('-').length, form.split('-').length, `${owner} against ${form}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('gives the temporary file it writes, whole once the writes resolved, and nothing under a key before finish', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cache-writer-'));
     try {
