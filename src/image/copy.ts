@@ -283,8 +283,8 @@ async function selectPlatforms(
   const runnable = entries.filter((m) => !isAttachedEntry(m));
   const chosen: Descriptor[] = [];
   for (const wanted of platforms) {
-    // As a runtime pulls (containerd's Only): the platform asked for, else the best one a machine
-    // of it runs (linux/arm/v7 takes arm/v6, then v5), said aloud, since it is another image.
+    // The platform asked for, else the best lower variant of its architecture (linux/arm/v7 takes
+    // arm/v6, then v5), said aloud, since it is another image; never another architecture.
     const best = bestPlatformMatch(wanted, runnable);
     const match = best?.match;
     if (best !== undefined && !best.exact) {

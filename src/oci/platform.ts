@@ -106,22 +106,23 @@ export function platformMatches(wanted: Platform, candidate: Platform): boolean 
 }
 
 /**
- * The platforms a machine of platform `wanted` runs, best first, as containerd's `Only` matcher
- * orders them: the platform itself, then for arm each lower variant down to v5 (arm/v7: v6, v5);
- * for amd64 each lower microarchitecture level (v3: v2, then the baseline), then 386; for arm64
- * its lower v8.x/v9.x levels, then 32-bit arm from v8 down to v5. Normalized.
+ * The platforms of `wanted`'s architecture a machine of platform `wanted` runs, best first: the
+ * platform itself, then each lower variant of the same architecture, as containerd's `Only`
+ * orders them (arm/v7: v6, v5; amd64/v3: v2, the baseline; arm64/v8.2: v8.1, v8; arm64/v9.1:
+ * v9, then v8.6 down to v8). Never another architecture, where containerd's `Only` goes on
+ * (amd64 to 386, arm64 to 32-bit arm): someone who names an architecture gets that
+ * architecture, as containers/image (skopeo, podman) keeps to the variants of the one asked
+ * for (WantedPlatforms, internal/pkg/platform). Normalized.
  */
 export function compatiblePlatforms(wanted: Platform): Platform[] {
   const w = normalizePlatform(wanted);
-  const at = (architecture: string, variant?: string): Platform =>
-    normalizePlatform(variant === undefined ? { os: w.os, architecture } : { os: w.os, architecture, variant });
+  const at = (variant: string): Platform => normalizePlatform({ os: w.os, architecture: w.architecture, variant });
   const level = (v: string | undefined): number => (v !== undefined && /^v\d+$/.test(v) ? Number(v.slice(1)) : Number.NaN);
   const out: Platform[] = [w];
   if (w.architecture === 'amd64') {
-    for (let n = level(w.variant) - 1; n >= 1; n--) out.push(at('amd64', `v${n}`));
-    out.push(at('386'));
+    for (let n = level(w.variant) - 1; n >= 1; n--) out.push(at(`v${n}`));
   } else if (w.architecture === 'arm') {
-    for (let n = level(w.variant) - 1; n >= 5; n--) out.push(at('arm', `v${n}`));
+    for (let n = level(w.variant) - 1; n >= 5; n--) out.push(at(`v${n}`));
   } else if (w.architecture === 'arm64') {
     const m = /^v(8|9)(?:\.(\d))?$/.exec(w.variant ?? 'v8');
     if (m === null) return out;
@@ -135,8 +136,7 @@ export function compatiblePlatforms(wanted: Platform): Platform[] {
           ]
         : [[8, Number(m[2] ?? 0)]];
     for (const [major, top] of majors)
-      for (let minor = top; minor >= 0; minor--) out.push(at('arm64', minor === 0 ? `v${major}` : `v${major}.${minor}`));
-    for (let n = 8; n >= 5; n--) out.push(at('arm', `v${n}`));
+      for (let minor = top; minor >= 0; minor--) out.push(at(minor === 0 ? `v${major}` : `v${major}.${minor}`));
   }
   return out;
 }

@@ -56,5 +56,25 @@ describe('--platform of digest, manifest and copy', () => {
     assert.equal(c.status, 0, c.stderr);
     assert.match(c.stderr, /no linux\/arm\/v7 image: copying its linux\/arm\/v6 one/);
     assert.equal(provenant(['digest', `oci:${out}:v7`]).stdout.trim(), armv6);
+
+    // Never another architecture: linux/amd64 is not the 386 image, nor linux/arm64 the arm/v6 one
+    // (containers/image keeps to the variants of the architecture asked for).
+    const thirtyTwo = join(await temp(), 'l32');
+    await synth(await LayoutStore.open(thirtyTwo, { create: true }), {
+      platforms: [
+        { os: 'linux', architecture: '386' },
+        { os: 'linux', architecture: 'arm', variant: 'v7' },
+      ],
+      tag: 'latest',
+    });
+    for (const [text, named] of [
+      ['linux/amd64', /no linux\/amd64 manifest/],
+      ['linux/arm64', /no linux\/arm64 manifest/],
+    ] as const) {
+      const other = provenant(['copy', `oci:${thirtyTwo}:latest`, `oci:${join(await temp(), 'x')}:x`, '--platform', text]);
+      assert.equal(other.status, 3, `${text}: ${other.stderr}`);
+      assert.match(other.stderr, named);
+      assert.doesNotMatch(other.stderr, /copying its/);
+    }
   });
 });

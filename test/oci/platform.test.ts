@@ -77,14 +77,24 @@ describe('platformMatches', () => {
 
 describe('compatiblePlatforms', () => {
   const order = (text: string) => compatiblePlatforms(parsePlatform(text)).map(formatPlatform);
-  it("orders what a machine runs as containerd's Only does", () => {
+  it("orders the lower variants of the same architecture as containerd's Only does, and no other architecture", () => {
     assert.deepEqual(order('linux/arm/v7'), ['linux/arm/v7', 'linux/arm/v6', 'linux/arm/v5']);
     assert.deepEqual(order('linux/arm/v5'), ['linux/arm/v5']);
-    assert.deepEqual(order('linux/amd64'), ['linux/amd64', 'linux/386']);
-    assert.deepEqual(order('linux/amd64/v3'), ['linux/amd64/v3', 'linux/amd64/v2', 'linux/amd64', 'linux/386']);
-    assert.deepEqual(order('linux/arm64'), ['linux/arm64', 'linux/arm/v8', 'linux/arm/v7', 'linux/arm/v6', 'linux/arm/v5']);
-    assert.deepEqual(order('linux/arm64/v8.2').slice(0, 3), ['linux/arm64/v8.2', 'linux/arm64/v8.1', 'linux/arm64']);
-    assert.deepEqual(order('linux/arm64/v9.1').slice(0, 4), ['linux/arm64/v9.1', 'linux/arm64/v9', 'linux/arm64/v8.6', 'linux/arm64/v8.5']);
+    assert.deepEqual(order('linux/amd64'), ['linux/amd64']);
+    assert.deepEqual(order('linux/amd64/v3'), ['linux/amd64/v3', 'linux/amd64/v2', 'linux/amd64']);
+    assert.deepEqual(order('linux/arm64'), ['linux/arm64']);
+    assert.deepEqual(order('linux/arm64/v8.2'), ['linux/arm64/v8.2', 'linux/arm64/v8.1', 'linux/arm64']);
+    assert.deepEqual(order('linux/arm64/v9.1'), [
+      'linux/arm64/v9.1',
+      'linux/arm64/v9',
+      'linux/arm64/v8.6',
+      'linux/arm64/v8.5',
+      'linux/arm64/v8.4',
+      'linux/arm64/v8.3',
+      'linux/arm64/v8.2',
+      'linux/arm64/v8.1',
+      'linux/arm64',
+    ]);
     assert.deepEqual(order('linux/s390x'), ['linux/s390x']);
   });
 
@@ -95,6 +105,9 @@ describe('compatiblePlatforms', () => {
     const v5 = bestPlatformMatch(parsePlatform('linux/arm/v5'), entries);
     assert.deepEqual([v5?.match.t, v5?.exact], ['linux/arm/v5', true]);
     assert.equal(bestPlatformMatch(parsePlatform('linux/s390x'), entries), undefined);
+    const x86 = [{ platform: parsePlatform('linux/386') }, { platform: parsePlatform('linux/arm/v7') }];
+    assert.equal(bestPlatformMatch(parsePlatform('linux/amd64'), x86), undefined, 'amd64 is not 386');
+    assert.equal(bestPlatformMatch(parsePlatform('linux/arm64'), x86), undefined, 'arm64 is not arm/v7');
   });
 });
 
