@@ -4,7 +4,7 @@
  */
 
 import { isProvenantError, ProvenantError } from '../errors.ts';
-import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from '../oci/platform.ts';
+import { formatPlatform, hostPlatform, parsePlatform, parsePlatformOn, platformMatches } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
 import { suggest } from '../yaml.ts';
 import type { ApkArch } from './config-types.ts';
@@ -101,13 +101,16 @@ export function platformApkArch(platform: Platform): ApkArch | undefined {
  * not a platform's. Undefined when the text does not name linux and an architecture, for the
  * caller to say which flag or input was wrong.
  *
+ * `host` is what an OS alone (`linux`) stands on, as {@link parsePlatformOn} takes it: the
+ * command line passes this machine's; without one, `linux` alone names no architecture.
+ *
  * @throws ProvenantError `USAGE` for a linux platform whose architecture no one builds for, with
- *   the platform to write when the text names an architecture the other way (`linux/i386`)
+ *   the platform to write when the text names an architecture the other way (`linux/x86`)
  */
-export function linuxPlatformArch(text: string): ApkArch | undefined {
+export function linuxPlatformArch(text: string, host?: Platform): ApkArch | undefined {
   let platform: Platform;
   try {
-    platform = parsePlatform(text);
+    platform = parsePlatformOn(text, host);
   } catch (err) {
     if (isProvenantError(err, 'USAGE')) return undefined;
     throw err;

@@ -12,6 +12,7 @@ import { isProvenantError, ProvenantError } from '../errors.ts';
 import { whyUnreadable, writeFileAtomic } from '../io/files.ts';
 import { holdYoungGeneration } from '../io/memory.ts';
 import type { Digest } from '../oci/digest.ts';
+import { hostPlatform } from '../oci/platform.ts';
 import { MissingArchitectureError } from '../pkg/source.ts';
 import { VERSION } from '../version.ts';
 import type { ParsedArgs } from './args.ts';
@@ -30,7 +31,7 @@ export function requestedArchs(args: ParsedArgs): string[] {
   const list = (name: string) => ((args.values[name] as string[] | undefined) ?? []).flatMap((a) => a.split(',')).filter((a) => a !== '');
   const fromPlatforms = list('platform').map((p) => {
     if (p === 'host') return hostApkArch(process.arch);
-    const arch = linuxPlatformArch(p);
+    const arch = linuxPlatformArch(p, hostPlatform(process.arch));
     if (arch === undefined)
       throw new ProvenantError('USAGE', `--platform ${p} is not a linux/ARCH[/VARIANT] platform`, {
         hint: 'images are built for linux: write --platform linux/amd64, linux/arm64, linux/arm/v7, ... or --arch x86_64',

@@ -2,7 +2,7 @@
 import { ProvenantError } from '../errors.ts';
 import { writeFileAtomic } from '../io/files.ts';
 import type { Stored } from '../oci/content.ts';
-import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, platformMatches } from '../oci/platform.ts';
+import { formatPlatform, hostPlatform, normalizePlatform, parsePlatformOn, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
 import { parseSourceDateEpoch } from '../time.ts';
 import type { FlagSpec, ParsedArgs } from './args.ts';
@@ -109,9 +109,13 @@ export function positional(args: ParsedArgs, count: number, usage: string): stri
   return args.positionals;
 }
 
-/** A `--platform` value; `host` is this machine's. */
+/**
+ * A `--platform` value; `host` is this machine's, and an OS alone (`linux`) is that OS on this
+ * machine's architecture, as containerd reads it (the one place the flag meets the machine).
+ */
 export function platformArg(text: string): Platform {
-  return text === 'host' ? hostPlatform(process.arch) : parsePlatform(text);
+  const host = hostPlatform(process.arch);
+  return text === 'host' ? host : parsePlatformOn(text, host);
 }
 
 /**

@@ -21,18 +21,22 @@ const PLATFORM_USAGE =
  * Parses a platform specifier as `--platform` takes it, by containerd's rules (platforms.Parse):
  * `os/arch[/variant]`, normalized ({@link normalizePlatform}: `linux/i386` is linux/386,
  * `linux/armhf` linux/arm/v7); or one component, an architecture (`arm64`: linux/arm64) or an
- * operating system (`linux`: that OS on `host`'s architecture). containerd gives an
+ * operating system (`linux`: that OS on the host's architecture and variant). containerd gives an
  * architecture alone the host's OS; here it is always linux, the OS of the images Provenant
- * builds and of the daemon Docker runs them in on any host. `all` is not a platform; callers
- * treat it before calling this.
+ * builds and of the daemon Docker runs them in on any host. Pure: the answer depends on the text
+ * alone, so an OS alone, which needs the machine's architecture, is {@link parsePlatformOn}'s.
+ * `all` is not a platform; callers treat it before calling this.
  *
- * @throws ProvenantError `USAGE` for anything else
+ * @throws ProvenantError `USAGE` for anything else, and for an OS alone
  */
 export function parsePlatform(text: string): Platform {
   return parsePlatformOn(text, undefined);
 }
 
-/** {@link parsePlatform}, where an OS alone takes `host`'s architecture (default this machine's). */
+/**
+ * {@link parsePlatform}, where an OS alone (`linux`) is that OS on `host`'s architecture and
+ * variant: the command line passes {@link hostPlatform}'s.
+ */
 export function parsePlatformOn(text: string, host: Platform | undefined): Platform {
   const trimmed = text.trim();
   const parts = trimmed.split('/');
@@ -43,11 +47,11 @@ export function parsePlatformOn(text: string, host: Platform | undefined): Platf
   if (architecture === undefined) {
     const lone = first.toLowerCase();
     if (KNOWN_OS.has(lone)) {
-      const h = host ?? hostPlatform(process.arch);
+      if (host === undefined) throw bad(' here (an operating system alone names one on the architecture of the machine it runs on)');
       return normalizePlatform(
-        h.variant === undefined
-          ? { os: lone, architecture: h.architecture }
-          : { os: lone, architecture: h.architecture, variant: h.variant },
+        host.variant === undefined
+          ? { os: lone, architecture: host.architecture }
+          : { os: lone, architecture: host.architecture, variant: host.variant },
       );
     }
     const p = normalizePlatform({ os: 'linux', architecture: lone });

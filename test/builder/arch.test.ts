@@ -64,6 +64,10 @@ describe('linuxPlatformArch', () => {
     assert.equal(linuxPlatformArch('linux/arm64/v8.0'), 'aarch64');
     assert.equal(linuxPlatformArch('arm64'), 'aarch64');
     assert.equal(linuxPlatformArch('i386'), 'x86');
+    // An OS alone is the host's architecture, which the caller passes (pure: no machine read here).
+    assert.equal(linuxPlatformArch('linux', { os: 'linux', architecture: 's390x' }), 's390x');
+    assert.equal(linuxPlatformArch('linux', { os: 'linux', architecture: 'arm', variant: 'v6' }), 'armhf');
+    assert.equal(linuxPlatformArch('linux'), undefined);
   });
 
   it("refuses architecture names that are no OCI platform's (Debian's, apk's), naming the platform to write", () => {

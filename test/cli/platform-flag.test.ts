@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { hostPlatform } from '../../src/oci/platform.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { synth } from '../compat/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
@@ -76,5 +77,15 @@ describe('--platform of digest, manifest and copy', () => {
       assert.match(other.stderr, named);
       assert.doesNotMatch(other.stderr, /copying its/);
     }
+  });
+
+  it("reads an OS alone on this machine's architecture, which the command line passes to the parser", async () => {
+    const dir = join(await temp(), 'h');
+    const host = hostPlatform(process.arch);
+    const other = host.architecture === 's390x' ? { os: 'linux', architecture: 'riscv64' } : { os: 'linux', architecture: 's390x' };
+    const made = await synth(await LayoutStore.open(dir, { create: true }), { platforms: [other, host], tag: 'latest' });
+    const r = provenant(['digest', `oci:${dir}:latest`, '--platform', 'linux']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), made.images[1]!.digest);
   });
 });

@@ -55,6 +55,15 @@ describe('parsePlatform', () => {
     assert.equal(formatPlatform(parsePlatformOn('windows', { os: 'linux', architecture: 'amd64' })), 'windows/amd64');
   });
 
+  it('is pure: an OS alone takes the host the caller passes, and is no platform without one', () => {
+    assert.equal(formatPlatform(parsePlatformOn('linux', { os: 'linux', architecture: 's390x' })), 'linux/s390x');
+    assert.equal(formatPlatform(parsePlatformOn('linux', { os: 'linux', architecture: 'riscv64' })), 'linux/riscv64');
+    assert.throws(
+      () => parsePlatform('linux'),
+      (e: unknown) => isProvenantError(e, 'USAGE') && /operating system alone/.test(e.message),
+    );
+  });
+
   it('refuses what is neither', () => {
     for (const text of ['amd46', 'linux/', 'linux//v7', '/amd64', 'linux/amd64/v2/x', 'linux/*', '']) {
       assert.throws(
