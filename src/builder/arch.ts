@@ -159,24 +159,31 @@ export function hostApkArch(hostArch: string): ApkArch {
 export const ARCH_NAMES: readonly string[] = Object.keys(ARCH_ALIASES);
 
 /**
- * Warnings for the architectures of `archs` (apk's names, the configuration's) that an ecosystem
- * names otherwise while giving their name to another of them: a Debian source builds apk's armhf
- * (ARMv6, linux/arm/v6) as Debian's armel, and Debian's armhf (linux/arm/v7) is armv7 in `archs`.
- * Someone who wrote the ecosystem's name meant its architecture; the mapping stays apko's, and the
- * build says which it makes. `archName` is the package source's (`archName` of ../pkg/source.ts).
+ * Warnings for architecture names as the user wrote them (`names`, in `archs` or `--arch`, named
+ * by `where`) that an ecosystem reads otherwise while giving the name to another architecture: a
+ * Debian source builds apk's armhf (ARMv6, linux/arm/v6) as Debian's armel, and Debian's armhf
+ * (linux/arm/v7) is armv7 here. Someone who wrote the ecosystem's name meant its architecture;
+ * the mapping stays apko's, and the build says which it makes. Only the text written counts:
+ * `arm/v6` or `--platform linux/armel` also become apk's armhf, and mean it. `archName` is the
+ * package source's (`archName` of ../pkg/source.ts).
  */
-export function renamedArchWarnings(archs: readonly string[], archName: (arch: string) => string, ecosystem: string): string[] {
+export function renamedArchWarnings(
+  names: readonly string[],
+  archName: (arch: string) => string,
+  ecosystem: string,
+  where: string,
+): string[] {
   const out: string[] = [];
-  for (const arch of archs) {
-    const apk = lookupArch(arch);
+  for (const name of new Set(names)) {
+    const apk = lookupArch(name);
     if (apk === undefined) continue;
     const theirs = archName(apk);
-    if (theirs === arch) continue;
-    const meant = (Object.keys(APK_TO_PLATFORM) as ApkArch[]).find((a) => a !== apk && archName(a) === arch);
+    if (theirs === name) continue;
+    const meant = (Object.keys(APK_TO_PLATFORM) as ApkArch[]).find((a) => a !== apk && archName(a) === name);
     if (meant === undefined) continue;
     const platform = (a: ApkArch) => formatPlatform(apkArchToPlatform(a));
     out.push(
-      `archs names ${arch}, apk's name for ${platform(apk)}: this ${ecosystem} source builds it as its ${theirs} (${platform(apk)}); its own ${arch} is ${platform(meant)}, written ${meant} in archs`,
+      `${where} names ${name}, apk's name for ${platform(apk)}: this ${ecosystem} source builds it as its ${theirs} (${platform(apk)}); its own ${name} is ${platform(meant)}, written ${meant} in ${where}`,
     );
   }
   return out;

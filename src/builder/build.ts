@@ -35,7 +35,7 @@ import { Tree } from '../vfs/tree.ts';
 import type { ApkoImageFacts } from './apko.ts';
 import { renamedArchWarnings } from './arch.ts';
 import { applyAccounts, applyOsRelease, applyPaths, changedByFinishing, type FileDigests, filesAt, withFinishedFiles } from './assemble.ts';
-import { checkEcosystemKeys, checkLocalSources } from './config.ts';
+import { archsAsWritten, checkEcosystemKeys, checkLocalSources } from './config.ts';
 import type { ImageConfig, LoadedConfig } from './config-types.ts';
 import { imageFromWalks, imageOfLayers, makeIndex, resolveRunAs } from './image.ts';
 import { type Layer, LayerPrecompressor, treeWalk } from './layer.ts';
@@ -70,6 +70,11 @@ export interface BuildOptions {
   lockVouches?: boolean | undefined;
   /** Only these architectures (apk names); default the configuration's. */
   archs?: readonly string[] | undefined;
+  /**
+   * The `--arch` values among `archs` as the user wrote them (`armhf`), for the warning about a
+   * name the package source reads otherwise; not `--platform`'s, whose names are OCI's.
+   */
+  archNames?: readonly string[] | undefined;
   /** SOURCE_DATE_EPOCH: the image's creation time and the latest time any file may have. */
   sourceDateEpoch?: number | undefined;
   /** Where downloads are cached; none when absent. */
@@ -224,7 +229,12 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   });
   checkEcosystemKeys(options.config, options.configPath, source.ecosystem);
   // apk's names are the configuration's: a Debian build of armhf (apk's, ARMv6) is Debian's armel.
-  for (const said of renamedArchWarnings(archs, (a) => source.archName(a), source.ecosystem === 'deb' ? 'Debian' : source.ecosystem))
+  // Only a name the user wrote (archs, --arch) is one they may have meant the Debian way: arm/v6 or
+  // --platform linux/armel is apk's armhf too, and is what it says.
+  const written =
+    options.archs === undefined ? { names: archsAsWritten(options.config), in: 'archs' } : { names: options.archNames ?? [], in: '--arch' };
+  const ecosystem = source.ecosystem === 'deb' ? 'Debian' : source.ecosystem;
+  for (const said of renamedArchWarnings(written.names, (a) => source.archName(a), ecosystem, written.in))
     (options.logger ?? silentLogger).warn(said);
   const apko = options.compat === 'apko' ? await apkoCompat(options, source) : undefined;
   const fromLock = options.lock !== undefined && options.resolvedLock !== true;

@@ -18,7 +18,7 @@ import { isProvenantError, type ProvenantError } from '../errors.ts';
 import { isWithin, RefusedFile, readSmallFile } from '../io/files.ts';
 import { digestHex, digestOf } from '../oci/digest.ts';
 import type { DebSource } from '../pkg/deb/sources.ts';
-import { ConfigError, type ConfigLocation, MAX_YAML_BYTES } from '../yaml.ts';
+import { ConfigError, type ConfigLocation, entries, list, MAX_YAML_BYTES, readYaml, scalarText } from '../yaml.ts';
 import { finish, merge } from './config-merge.ts';
 import { type Part, parsePart } from './config-schema.ts';
 import type { ConfigFile, ImageConfig, LoadConfigOptions, LoadedConfig, ParseConfigOptions } from './config-types.ts';
@@ -321,6 +321,23 @@ const ECOSYSTEM_KEYS: Readonly<Record<string, readonly { key: string; set: (c: L
     },
   ],
 };
+
+/**
+ * The configuration's `archs` as its author wrote them (`armhf`, `arm/v6`, `amd64`), before
+ * they became apk's names: `config.archs` says what is built, this what was meant, for a warning
+ * about a name an ecosystem reads otherwise. From the file whose `archs` the merge kept (the
+ * root's, or an include's); none when the architecture is the host's.
+ */
+export function archsAsWritten(loaded: LoadedConfig): string[] {
+  if (loaded.config.archsFromHost) return [];
+  const file = loaded.locations.get('archs')?.file;
+  const text = loaded.files.find((f) => f.path === file)?.content;
+  if (file === undefined || text === undefined) return [];
+  // The text was read once already, without a mistake: read again, it cannot fail.
+  const { ctx, root } = readYaml(text, file);
+  const archs = entries(ctx, root, '', 'a configuration').find((e) => e.key === 'archs');
+  return list(ctx, archs, 'architectures').flatMap(({ node, path }) => scalarText(ctx, node, path) ?? []);
+}
 
 /**
  * Refuses a key that the configuration's kind of package source does not read (`timezone` on an

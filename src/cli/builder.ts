@@ -23,12 +23,17 @@ import { visibleLine, warningLogger } from './visible.ts';
 
 const { existsSync } = process.getBuiltinModule('node:fs');
 
+/** A repeatable, comma-separated flag's values, as written. */
+function flagList(args: ParsedArgs, name: string): string[] {
+  return ((args.values[name] as string[] | undefined) ?? []).flatMap((a) => a.split(',')).filter((a) => a !== '');
+}
+
 /**
  * The architectures `--arch` (apk or OCI names) and `--platform` (`linux/ARCH[/VARIANT]`, as
  * buildx writes them, or `host`) ask for, in apk's spelling; none when neither is given.
  */
 export function requestedArchs(args: ParsedArgs): string[] {
-  const list = (name: string) => ((args.values[name] as string[] | undefined) ?? []).flatMap((a) => a.split(',')).filter((a) => a !== '');
+  const list = (name: string) => flagList(args, name);
   const fromPlatforms = list('platform').map((p) => {
     if (p === 'host') return hostApkArch(process.arch);
     const arch = linuxPlatformArch(p, hostPlatform(process.arch));
@@ -201,6 +206,7 @@ async function buildFromConfig(configPath: string, args: ParsedArgs, io: CliIo, 
     lock,
     lockPath,
     archs: archs.length > 0 ? archs : undefined,
+    archNames: flagList(args, 'arch'),
     sourceDateEpoch: extra.sourceDateEpoch,
     cacheDir,
     layerCache: parseBool((args.values['layer-cache'] as string | undefined) ?? 'true', '--layer-cache'),

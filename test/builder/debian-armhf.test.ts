@@ -1,51 +1,98 @@
-// archs: [armhf] in a Debian configuration is apk's armhf (ARMv6), built as Debian's armel: the
-// build says so, since someone who wrote Debian's name most likely meant Debian's armhf (armv7).
+// `armhf` written in a Debian configuration's archs (or --arch) is apk's armhf (ARMv6), built as
+// Debian's armel: the build says so, since someone who wrote Debian's name most likely meant
+// Debian's armhf (armv7). Only the name written counts: arm/v6 and --platform linux/armel become
+// apk's armhf too, and mean what they build.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { renamedArchWarnings } from '../../src/builder/arch.ts';
 import { buildImage } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
-import { DEB_ARCH } from '../../src/pkg/deb/arch.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
+const root = join(import.meta.dirname, '..', '..');
 const temp = useTempDir('debian-armhf');
 
-async function warningsOf(yaml: string, archs?: string[]): Promise<string[]> {
+/** A folder with `image.yaml` (and `files`), whose Debian line names a key file never read. */
+async function configDir(yaml: string, files: Record<string, string> = {}): Promise<string> {
   const dir = await temp();
-  const path = join(dir, 'image.yaml');
-  // A key file that is never read: the build stops at its first download, after the warning.
   await writeFile(join(dir, 'key.gpg'), 'not read');
-  await writeFile(path, yaml.replace('KEY', join(dir, 'key.gpg')));
-  const warnings: string[] = [];
-  const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
-  // Port 9 of this machine (discard) is never fetched from: Node refuses it, so no request leaves.
-  await assert.rejects(
-    buildImage({ config: await loadConfig(path, { hostArch: 'x86_64' }), configPath: path, archs, logger, memo: false }),
-  );
-  return warnings;
+  for (const [name, text] of Object.entries({ 'image.yaml': yaml, ...files }))
+    await writeFile(join(dir, name), text.replace('KEY', join(dir, 'key.gpg')));
+  return dir;
 }
 
+// Port 9 of this machine (discard) is never fetched from: Node refuses it, so no request leaves
+// and the build stops at its first download, after the warning.
 const debian = (archs: string) =>
-  `contents:\n  repositories:\n    - deb [signed-by=KEY] http://127.0.0.1:9/debian bookworm main\n  packages: [base-files]\narchs: [${archs}]\n`;
+  `contents:\n  repositories:\n    - deb [signed-by=KEY] http://127.0.0.1:9/debian bookworm main\n  packages: [base-files]\n${archs}`;
+
+async function buildWarnings(yaml: string, files?: Record<string, string>): Promise<string> {
+  const dir = await configDir(yaml, files);
+  const path = join(dir, 'image.yaml');
+  const warnings: string[] = [];
+  const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
+  await assert.rejects(buildImage({ config: await loadConfig(path, { hostArch: 'x86_64' }), configPath: path, logger, memo: false }));
+  return warnings.join('\n');
+}
+
+function cliStderr(dir: string, flags: string[]): string {
+  const r = spawnSync(
+    process.execPath,
+    [
+      join(root, 'src', 'cli', 'main.ts'),
+      'build',
+      join(dir, 'image.yaml'),
+      '-o',
+      `oci:${join(dir, 'out')}`,
+      '--cache-dir',
+      join(dir, 'cache'),
+      ...flags,
+    ],
+    { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' } },
+  );
+  assert.notEqual(r.status, 0, 'the build cannot fetch from port 9');
+  return r.stderr;
+}
+
+const WARNED =
+  /names armhf, apk's name for linux\/arm\/v6: this Debian source builds it as its armel \(linux\/arm\/v6\); its own armhf is linux\/arm\/v7, written armv7/;
 
 describe('a Debian build of armhf', () => {
-  it("warns that apk's armhf is built as Debian's armel, linux/arm/v6, and that Debian's armhf is armv7", async () => {
-    const said = (await warningsOf(debian('armhf, x86_64'))).join('\n');
-    assert.match(said, /archs names armhf, apk's name for linux\/arm\/v6: this Debian source builds it as its armel/);
-    assert.match(said, /its own armhf is linux\/arm\/v7, written armv7 in archs/);
-    assert.doesNotMatch((await warningsOf(debian('armv7'))).join('\n'), /armhf/);
-    assert.match((await warningsOf(debian('x86_64'), ['armhf'])).join('\n'), /builds it as its armel/);
+  it('warns where archs names armhf, in the file itself or an included one', async () => {
+    assert.match(await buildWarnings(debian('archs: [armhf, x86_64]\n')), /^archs names armhf/m);
+    assert.match(await buildWarnings(debian('archs:\n  - "armhf"\n')), WARNED);
+    const included = await buildWarnings(debian('include: base.yaml\n'), { 'base.yaml': 'archs: [armhf]\n' });
+    assert.match(included, WARNED);
+  });
+
+  it('says nothing where archs names the same architecture otherwise (arm/v6) or names armv7', async () => {
+    assert.doesNotMatch(await buildWarnings(debian('archs: [arm/v6]\n')), /armhf|armel/);
+    assert.doesNotMatch(await buildWarnings(debian('archs: [armv7, x86_64]\n')), /armhf|armel/);
   });
 
   it('says nothing of an apk build of armhf, whose armhf is the one meant', async () => {
-    const said = await warningsOf(
+    const said = await buildWarnings(
       'contents:\n  repositories:\n    - http://127.0.0.1:9/alpine/main\n  packages: [busybox]\narchs: [armhf]\n',
     );
-    assert.doesNotMatch(said.join('\n'), /armel/);
-    const debName = (a: string) => DEB_ARCH[a] ?? a;
-    assert.deepEqual(renamedArchWarnings(['x86_64', 'armv7', 'x86'], debName, 'Debian'), []);
-    assert.equal(renamedArchWarnings(['arm/v6'], debName, 'Debian').length, 0, 'arm/v6 is no Debian name');
+    assert.doesNotMatch(said, /armel/);
+  });
+
+  it('warns on the command line for --arch armhf only, not for --platform linux/armel, linux/arm/v6 or --arch arm/v6', async () => {
+    const dir = await configDir(debian('archs: [arm/v6]\n'));
+    assert.match(cliStderr(dir, ['--arch', 'armhf']), /warning: --arch names armhf[^\n]*written armv7 in --arch/);
+    assert.match(cliStderr(dir, ['--arch', 'x86_64,armhf']), WARNED);
+    for (const flags of [
+      [],
+      ['--platform', 'linux/armel'],
+      ['--platform', 'linux/arm/v6'],
+      ['--arch', 'arm/v6'],
+      ['--platform', 'linux/armhf'],
+    ])
+      assert.doesNotMatch(cliStderr(dir, flags), /names armhf|armel/, flags.join(' '));
+    // --platform names what is built, as OCI names it: the configuration's archs are not read.
+    const written = await configDir(debian('archs: [armhf]\n'));
+    assert.doesNotMatch(cliStderr(written, ['--platform', 'linux/armel']), /names armhf/);
   });
 });
