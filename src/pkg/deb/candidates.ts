@@ -9,7 +9,15 @@
  * naming that architecture (or `native`) is dropped.
  */
 import { isProvenantError, ProvenantError, RepairableError } from '../../errors.ts';
-import type { Candidate, CandidateIndex, Constraint, Provision, Requirement, VersionScheme } from '../resolve/resolve.ts';
+import {
+  type Candidate,
+  type CandidateIndex,
+  type Constraint,
+  candidateVersion,
+  type Provision,
+  type Requirement,
+  type VersionScheme,
+} from '../resolve/resolve.ts';
 import { parseControlStanzas } from './control.ts';
 import { type DebRelation, parseDebRelations } from './relations.ts';
 import { checkStanza, type DebStanzaIndex, stanzasNamed, stanzasProviding } from './stanza-index.ts';
@@ -25,6 +33,8 @@ export interface DebRepository {
   readonly component: string;
   /** Order of the repository in the configuration; an earlier one wins a tie. */
   readonly order: number;
+  /** The pin priority apt gives the suite (./release.ts, debPinPriority); 500 when undefined. */
+  readonly pinPriority?: number | undefined;
 }
 
 /** A Debian package the resolver can choose, with what the build and the SBOM need of its stanza. */
@@ -201,6 +211,7 @@ export function debCandidate(stanza: DebStanza, repo: DebRepository, arch: strin
     providerPriority: PRIORITY_RANK[priority ?? ''] ?? 0,
     repoTag: '',
     repoOrder: repo.order,
+    pinPriority: repo.pinPriority ?? 500,
     architecture,
     filename,
     size: sizeText === undefined ? undefined : Number(sizeText),
@@ -219,10 +230,11 @@ export function debCandidate(stanza: DebStanza, repo: DebRepository, arch: strin
 }
 
 /**
- * Gives every candidate of a name the Priority rank of the name's newest version (the earliest
- * repository's, between equal versions), and returns the list. The resolver ranks by priority
+ * Gives every candidate of a name the Priority rank of the name's candidate version (the newest
+ * of the repositories of highest pin priority, the earliest repository's between equal versions:
+ * ../resolve/resolve.ts, candidateVersion), and returns the list. The resolver ranks by priority
  * before version, which is apt's order between providers of a virtual package, whose candidate
- * version (the newest) carries the Priority compared; but between versions of one package apt
+ * version carries the Priority compared; but between versions of one package apt
  * takes the newest, whatever each stanza's Priority says (an older `optional` in one repository
  * must not beat a newer `extra` in another). With one rank per name, versions of the name tie on
  * priority, and the resolver's next key, the version, decides. Call it on the candidates of every
@@ -239,14 +251,9 @@ export function rankDebCandidates<T extends DebCandidate>(candidates: T[]): T[] 
   return candidates;
 }
 
-/** {@link rankDebCandidates} of candidates that all have one name. */
+/** {@link rankDebCandidates} of candidates that all have one name: the rank of its candidate version. */
 function rankVersions(versions: readonly DebCandidate[]): void {
-  let newest: DebCandidate | undefined;
-  for (const c of versions) {
-    const v = newest === undefined ? 1 : compareDebVersions(c.version, newest.version);
-    if (v > 0 || (v === 0 && newest !== undefined && c.repository.order < newest.repository.order)) newest = c;
-  }
-  const rank = PRIORITY_RANK[newest?.priority ?? ''] ?? 0;
+  const rank = PRIORITY_RANK[candidateVersion(versions, debVersionScheme)?.priority ?? ''] ?? 0;
   for (const c of versions) c.providerPriority = rank;
 }
 

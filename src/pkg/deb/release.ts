@@ -175,6 +175,19 @@ export async function readRelease(
 }
 
 /**
+ * The pin priority apt gives a suite's packages when no preferences say otherwise
+ * (apt_preferences(5)): 1 for a Release with `NotAutomatic: yes` (experimental), 100 when it also
+ * has `ButAutomaticUpgrades: yes` (backports), 500 for any other. apt's candidate version of a
+ * package is the newest among the suites of the highest priority that have it, so a backports
+ * version is installed only when named (`name=VERSION`) or when no other suite has the package.
+ */
+export function debPinPriority(release: Pick<DebRelease, 'fields'>): number {
+  const yes = (name: string): boolean => (release.fields[name] ?? '').trim().toLowerCase() === 'yes';
+  if (!yes('notautomatic')) return 500;
+  return yes('butautomaticupgrades') ? 100 : 1;
+}
+
+/**
  * A Release whose `Architectures` does not list the architecture asked for: `NOT_FOUND`, with the
  * ones it lists, for the source to say which repository and what chose the architecture
  * (../source.ts's MissingArchitectureError).

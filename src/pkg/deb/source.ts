@@ -56,7 +56,7 @@ import { debDependencies, debInventoryPackage } from './inventory.ts';
 import { keepDebControl, keptDebKey, keptDebPackage, loadKeptDeb } from './kept.ts';
 import { DEBIAN_ARCHIVE_KEYRING, LazyDebKeyring } from './keyring.ts';
 import { type DebRelation, parseDebRelations } from './relations.ts';
-import { keptPackagesKey, UnpublishedArchitectureError } from './release.ts';
+import { debPinPriority, keptPackagesKey, UnpublishedArchitectureError } from './release.ts';
 import { type DebSource, formatSourceLine, parseSourceLine } from './sources.ts';
 import {
   DamagedKeptFile,
@@ -357,7 +357,7 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
           // A Packages file the cache keeps is read a stanza at a time: most are never looked up.
           bytes: i.path === undefined ? i.bytes : fileStanzas(i.path),
           index: stanzas,
-          repo: { url: s.url, suite: s.suite, component: i.component, order },
+          repo: { url: s.url, suite: s.suite, component: i.component, order, pinPriority: debPinPriority(index.release) },
           where: i.file.url,
           repair,
         });

@@ -58,6 +58,12 @@ export interface Candidate {
   repoTag: string;
   /** Order of the repository in the configuration; an earlier one wins a tie. */
   repoOrder: number;
+  /**
+   * With {@link VersionScheme.candidateOnly}: the pin priority apt gives the package's repository
+   * (500, or less for a `NotAutomatic` suite: ../deb/release.ts, debPinPriority). The candidate
+   * version is the newest of those of the highest priority. 500 when undefined.
+   */
+  pinPriority?: number | undefined;
 }
 
 /** Version ordering and constraint matching of one packaging system. */
@@ -157,6 +163,26 @@ export function candidateIndex<C extends Candidate>(candidates: readonly C[]): C
     providing: (name) => byProvide.get(name) ?? [],
     withInstallIf: () => installIf,
   };
+}
+
+/**
+ * apt's candidate among the versions of one name, without preferences (apt_preferences(5)): the
+ * newest of those whose repository has the highest pin priority ({@link Candidate.pinPriority}),
+ * the earliest repository's between equal versions. So a backports suite's newer version is not
+ * the candidate while the main suite has the package, and is when only backports has it.
+ */
+export function candidateVersion<C extends Candidate>(versions: readonly C[], scheme: Pick<VersionScheme, 'compare'>): C | undefined {
+  let best: C | undefined;
+  for (const c of versions) {
+    if (best === undefined) {
+      best = c;
+      continue;
+    }
+    const p = (c.pinPriority ?? 500) - (best.pinPriority ?? 500);
+    const v = p !== 0 ? p : scheme.compare(c.version, best.version);
+    if (v > 0 || (v === 0 && c.repoOrder < best.repoOrder)) best = c;
+  }
+  return best;
 }
 
 /** Options of {@link resolve}. */
@@ -409,22 +435,23 @@ class Resolver<C extends Candidate> {
     if (this.#scheme.candidateOnly !== true) return undefined;
     const candidate = this.#candidateOf(c.name);
     if (candidate === undefined || candidate.id === c.id) return undefined;
-    const pinned = candidate.pinned ? ', which contents.packages pins' : ' (the newest the repositories list)';
+    const newer = this.#index.named(c.name).some((x) => this.#scheme.compare(x.version, candidate.c.version) > 0);
+    const pinned = candidate.pinned
+      ? ', which contents.packages pins'
+      : newer
+        ? ' (the newest of the repositories of highest pin priority: a NotAutomatic suite, such as backports, only when no other has the package)'
+        : ' (the newest the repositories list)';
     return (r) =>
       `the candidate version of ${c.name} is ${candidate.c.version}${pinned}, and it does not satisfy ${this.#format(r)}; apt installs only that version, not ${c.version}`;
   }
 
-  /** A name's candidate version: the one a request pins with `=`, else the newest (the earliest repository's among equal ones). */
+  /** A name's candidate version: the one a request pins with `=`, else {@link candidateVersion}'s. */
   #candidateOf(name: string): { c: C; id: string; pinned: boolean } | undefined {
     if (this.#candidates.has(name)) return this.#candidates.get(name);
     const versions = this.#index.named(name);
     const pins = this.#bound.filter((b) => b.name === name && b.constraint?.op === '=');
     const pool = pins.length === 0 ? versions : versions.filter((c) => pins.every((b) => this.#meets(c, b)));
-    let newest: C | undefined;
-    for (const c of pool.length === 0 ? versions : pool) {
-      const v = newest === undefined ? 1 : this.#scheme.compare(c.version, newest.version);
-      if (v > 0 || (v === 0 && newest !== undefined && c.repoOrder < newest.repoOrder)) newest = c;
-    }
+    const newest = candidateVersion(pool.length === 0 ? versions : pool, this.#scheme);
     const candidate = newest === undefined ? undefined : { c: newest, id: newest.id, pinned: pins.length > 0 && pool.length > 0 };
     this.#candidates.set(name, candidate);
     return candidate;
