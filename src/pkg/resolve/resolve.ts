@@ -110,7 +110,8 @@ export interface VersionScheme {
   /**
    * A request for a name no package has that several packages provide is refused, naming them,
    * as apt-get install refuses a virtual package with more than one provider ("You should
-   * explicitly select one to install"). Without it (apk: `cmd:sh`), the best provider is chosen.
+   * explicitly select one to install"), unless another request names one of them (`[awk, mawk]`).
+   * Without it (apk: `cmd:sh`), the best provider is chosen.
    */
   oneProviderPerRequest?: boolean | undefined;
   /**
@@ -214,11 +215,23 @@ export function resolve<C extends Candidate>(
   );
   // Requests first, all of them, so that their pins win; and a request's constraint on a name
   // binds every choice of that name, whichever request or dependency makes it first.
-  for (const r of requests) if (!r.conflict) resolver.choose([r], undefined, new Set(r.tag === undefined ? [] : [r.tag]));
+  // With oneProviderPerRequest, a request for a virtual package of several providers comes after
+  // the others, all of them known: one naming a provider meets it (`[awk, mawk]`, as apt-get
+  // install takes it), whichever order the list has.
+  const wanted = requests.filter((r) => !r.conflict);
+  const ambiguous = (r: Request): boolean => scheme.oneProviderPerRequest === true && providerNames(index, r.name).length > 1;
+  for (const r of [...wanted.filter((r) => !ambiguous(r)), ...wanted.filter(ambiguous)])
+    resolver.choose([r], undefined, new Set(r.tag === undefined ? [] : [r.tag]));
   do resolver.drain();
   while (resolver.addInstallIf());
   resolver.checkConflicts();
   return resolver.resolution();
+}
+
+/** The names of the packages that provide `name`, sorted; none when a package has that name. */
+function providerNames<C extends Candidate>(index: CandidateIndex<C>, name: string): string[] {
+  if (index.named(name).length > 0) return [];
+  return [...new Set(index.providing(name).map(({ candidate }) => candidate.name))].sort();
 }
 
 /** A requirement still to meet: its alternatives, who needs it, and the repository tags it may use. */
@@ -462,8 +475,8 @@ class Resolver<C extends Candidate> {
    * has that packages of several names provide (apt-get install's "virtual package provided by").
    */
   #checkOneProvider(r: Requirement | undefined): void {
-    if (r === undefined || this.#index.named(r.name).length > 0) return;
-    const names = [...new Set(this.#index.providing(r.name).map(({ candidate }) => candidate.name))].sort();
+    if (r === undefined) return;
+    const names = providerNames(this.#index, r.name);
     if (names.length < 2) return;
     throw new ProvenantError(
       'UNRESOLVABLE',

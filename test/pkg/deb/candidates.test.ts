@@ -263,6 +263,20 @@ describe("apt's candidate version", () => {
     );
   });
 
+  it('takes a request for a virtual package that another request names a provider of, in either order', () => {
+    // mawk ranks first (Priority: required): taken for `awk` alone before its provider gawk was known.
+    const text = [
+      stanza('mawk', '1.3', 'Provides: awk\nPriority: required\n'),
+      stanza('gawk', '5.2', 'Provides: awk\nPriority: optional\n'),
+    ].join('\n');
+    const bytes = new TextEncoder().encode(text);
+    const candidates = () => debCandidateIndex([{ bytes, index: indexDebStanzas(bytes, 'f'), repo: repos[0]!, where: 'f' }], 'amd64');
+    const names = (requests: { name: string }[]) => resolve(requests, candidates(), debVersionScheme).packages.map((p) => p.name);
+    assert.deepEqual(names([{ name: 'awk' }, { name: 'gawk' }]), ['gawk']);
+    assert.deepEqual(names([{ name: 'gawk' }, { name: 'awk' }]), ['gawk']);
+    assert.deepEqual(names([{ name: 'awk' }, { name: 'mawk' }]), ['mawk']);
+  });
+
   it('says a Debian conflict in Debian syntax, with its field', () => {
     const text = [stanza('cfa', '1', 'Breaks: cfb (<< 2)\n'), stanza('cfb', '1')].join('\n');
     const bytes = new TextEncoder().encode(text);
