@@ -6,6 +6,8 @@
  */
 import { isMap, isScalar, isSeq } from 'yaml';
 import { whiteoutPart } from '../archive/paths.ts';
+import { APK_OP_OF_DEB } from '../pkg/deb/relations.ts';
+import type { DebConstraintOp } from '../pkg/deb/version.ts';
 import {
   boolean,
   type ConfigLocation,
@@ -161,7 +163,7 @@ function readContents(ctx: YamlContext, e: Entry | undefined, part: Part): void 
   // One package per item: `"busybox hello"` is no atom apk or apt reads. A Debian relation,
   // `"libc6 (>= 2.36)"`, may hold spaces inside its parentheses (and a build relation's `[...]` or
   // `<...>`, which pkg/deb/source.ts refuses with a word of its own); elsewhere a space splits words.
-  const debianSources = part.repositories.some((r) => r.startsWith('deb '));
+  const debianSources = part.repositories.some(isDebianLine);
   const apkOnly = part.repositories.length > 0 && !debianSources;
   for (const [i, item] of list(ctx, packagesEntry, 'strings').entries()) {
     const text = part.packages[i] ?? '';
@@ -170,8 +172,7 @@ function readContents(ctx: YamlContext, e: Entry | undefined, part: Part): void 
     if (relation !== null && !apkOnly) continue;
     if (relation?.[3] !== undefined) {
       const [, name, op, version] = relation;
-      // Debian's `<<` and `>>` are apk's `<` and `>`; its obsolete `<` and `>` mean `<=` and `>=`.
-      const apkOp = ({ '<<': '<', '>>': '>', '<': '<=', '>': '>=' } as Record<string, string>)[op ?? '='] ?? op ?? '=';
+      const apkOp = APK_OP_OF_DEB[(op ?? '=') as DebConstraintOp];
       fail(
         ctx,
         item.node,
@@ -205,6 +206,11 @@ function readContents(ctx: YamlContext, e: Entry | undefined, part: Part): void 
   }
   if (f.get('recommends') !== undefined) part.recommends = boolean(ctx, f.get('recommends'));
   if (f.get('merged-usr') !== undefined) part.mergedUsr = boolean(ctx, f.get('merged-usr'));
+}
+
+/** A Debian source's one-line entry (`deb [options] URL SUITE COMPONENT...`), not an apk repository. */
+export function isDebianLine(r: string): boolean {
+  return /^\s*deb\s/.test(r);
 }
 
 /**

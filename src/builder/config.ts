@@ -20,7 +20,7 @@ import { digestHex, digestOf } from '../oci/digest.ts';
 import type { DebSource } from '../pkg/deb/sources.ts';
 import { ConfigError, type ConfigLocation, entries, list, MAX_YAML_BYTES, readYaml, scalarText } from '../yaml.ts';
 import { finish, merge } from './config-merge.ts';
-import { type Part, parsePart } from './config-schema.ts';
+import { isDebianLine, type Part, parsePart } from './config-schema.ts';
 import type { ConfigFile, ImageConfig, LoadConfigOptions, LoadedConfig, ParseConfigOptions } from './config-types.ts';
 import { shlexProblem } from './shlex.ts';
 
@@ -453,9 +453,4 @@ export async function checkLocalSources(
       await check(`${list}[${i}]`, url, 'folder');
     }
   }
-}
-
-/** A Debian source's one-line entry (`deb [options] URL SUITE COMPONENT...`), not an apk repository. */
-function isDebianLine(r: string): boolean {
-  return /^\s*deb\s/.test(r);
 }

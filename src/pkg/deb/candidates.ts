@@ -19,9 +19,16 @@ import {
   type VersionScheme,
 } from '../resolve/resolve.ts';
 import { parseControlStanzas } from './control.ts';
-import { type DebRelation, parseDebRelations } from './relations.ts';
+import { type DebRelation, formatDebRelation, parseDebRelations } from './relations.ts';
 import { checkStanza, type DebStanzaIndex, stanzasNamed, stanzasProviding } from './stanza-index.ts';
-import { compareDebVersions, debRebuildBase, isDebConstraintOp, parseDebVersion, satisfiesDebConstraint } from './version.ts';
+import {
+  compareDebVersions,
+  type DebConstraintOp,
+  debRebuildBase,
+  isDebConstraintOp,
+  parseDebVersion,
+  satisfiesDebConstraint,
+} from './version.ts';
 
 /** The repository a Packages file comes from. */
 export interface DebRepository {
@@ -100,7 +107,8 @@ interface DebConflict extends Requirement {
 
 /** A requirement in Debian's syntax, `cfb (<< 2)`; a conflict with its field, `Breaks: cfb (<< 2)`. */
 function formatDebRequirement(r: Requirement, conflict = false): string {
-  const text = r.constraint === undefined ? r.name : `${r.name} (${r.constraint.op} ${r.constraint.version})`;
+  const c = r.constraint;
+  const text = formatDebRelation(c === undefined ? { name: r.name } : { name: r.name, op: c.op as DebConstraintOp, version: c.version });
   if (!conflict) return text;
   const field = (r as Partial<DebConflict>).field;
   return `${field ?? 'Conflicts'}: ${text}`;

@@ -55,7 +55,7 @@ import {
 import { debDependencies, debInventoryPackage } from './inventory.ts';
 import { keepDebControl, keptDebKey, keptDebPackage, loadKeptDeb } from './kept.ts';
 import { DEBIAN_ARCHIVE_KEYRING, LazyDebKeyring } from './keyring.ts';
-import { type DebRelation, parseDebRelations } from './relations.ts';
+import { type DebRelation, debOpOfApk, parseDebRelations } from './relations.ts';
 import { debPinPriority, keptPackagesKey, UnpublishedArchitectureError } from './release.ts';
 import { type DebSource, formatSourceLine, parseSourceLine } from './sources.ts';
 import {
@@ -157,7 +157,7 @@ function debRequest(text: string, where: string, debArch?: string): Request {
   if (apkStyle !== null) {
     const [, name, op, version] = apkStyle as unknown as [string, string, string, string];
     // apk's `<` and `>` are strict: Debian's `<<` and `>>` (its own `<` and `>` mean `<=` and `>=`).
-    const debOp = op === '<' ? '<<' : op === '>' ? '>>' : op;
+    const debOp = op === '<<' || op === '>>' ? op : debOpOfApk(op);
     throw new ProvenantError(
       'INVALID_CONFIG',
       `contents.packages: ${JSON.stringify(text)} writes the version relation without parentheses, as apk does; a Debian package takes it in parentheses`,

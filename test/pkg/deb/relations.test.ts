@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isProvenantError } from '../../../src/errors.ts';
-import { type DebRelation, formatDebRelations, parseDebRelations } from '../../../src/pkg/deb/relations.ts';
+import { APK_OP_OF_DEB, type DebRelation, debOpOfApk, formatDebRelations, parseDebRelations } from '../../../src/pkg/deb/relations.ts';
 import type { DebConstraintOp } from '../../../src/pkg/deb/version.ts';
 
 const name = fc.stringMatching(/^[a-z0-9][a-z0-9+.-]{0,12}$/);
@@ -142,6 +142,19 @@ describe('parseDebRelations', () => {
         }
       }),
       { numRuns: 2000 },
+    );
+  });
+});
+
+describe("apk's relation operators", () => {
+  it("map Debian's to apk's and back, Debian's strict << and >> for apk's < and >, its obsolete < and > to <= and >=", () => {
+    assert.deepEqual(
+      (['<<', '<=', '=', '>=', '>>', '<', '>'] as const).map((op) => APK_OP_OF_DEB[op]),
+      ['<', '<=', '=', '>=', '>', '<=', '>='],
+    );
+    assert.deepEqual(
+      ['<', '<=', '=', '>=', '>', '~', '><'].map((op) => debOpOfApk(op)),
+      ['<<', '<=', '=', '>=', '>>', undefined, undefined],
     );
   });
 });
