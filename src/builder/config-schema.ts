@@ -6,10 +6,11 @@
  */
 import { isMap, isScalar, isSeq } from 'yaml';
 import { whiteoutPart } from '../archive/paths.ts';
-import { APK_OP_OF_DEB } from '../pkg/deb/relations.ts';
+import { APK_OP_OF_DEB, debOpOfApk } from '../pkg/deb/relations.ts';
 import type { DebConstraintOp } from '../pkg/deb/version.ts';
 import {
   boolean,
+  ConfigError,
   type ConfigLocation,
   describe,
   type Entry,
@@ -160,52 +161,85 @@ function readContents(ctx: YamlContext, e: Entry | undefined, part: Part): void 
   part.keyring = stringList(ctx, f.get('keyring'));
   const packagesEntry = f.get('packages');
   part.packages = stringList(ctx, packagesEntry);
-  // One package per item: `"busybox hello"` is no atom apk or apt reads. A Debian relation,
-  // `"libc6 (>= 2.36)"`, may hold spaces inside its parentheses (and a build relation's `[...]` or
-  // `<...>`, which pkg/deb/source.ts refuses with a word of its own); elsewhere a space splits words.
-  const debianSources = part.repositories.some(isDebianLine);
-  const apkOnly = part.repositories.length > 0 && !debianSources;
   for (const [i, item] of list(ctx, packagesEntry, 'strings').entries()) {
-    const text = part.packages[i] ?? '';
-    if (!/\s/.test(text)) continue;
-    const relation = DEB_RELATION.exec(text);
-    if (relation !== null && !apkOnly) continue;
-    if (relation?.[3] !== undefined) {
-      const [, name, op, version] = relation;
-      const apkOp = APK_OP_OF_DEB[(op ?? '=') as DebConstraintOp];
-      fail(
-        ctx,
-        item.node,
-        item.path,
-        `${JSON.stringify(text)} is a Debian relation, and these repositories are apk's`,
-        `write it as apk does, without spaces: ${name}${apkOp}${version}`,
-      );
-    }
-    if (/[,|]/.test(text)) {
-      // Each entry's first alternative, as apt would try it first.
-      const entries = text
-        .split(',')
-        .map((e) => (e.split('|')[0] ?? '').trim())
-        .filter((w) => w !== '');
-      fail(
-        ctx,
-        item.node,
-        item.path,
-        `${JSON.stringify(text)} holds several packages ("," or "|"); an item is one package, and an image installs every item (there are no alternatives to choose from)`,
-        `write each package as its own list item, choosing one of any alternatives: packages: [${entries.map(flowItem).join(', ')}]`,
-      );
-    }
-    const words = text.split(/\s+/).filter((w) => w !== '');
-    fail(
-      ctx,
-      item.node,
-      item.path,
-      `${JSON.stringify(text)} holds whitespace; a package is one word, as name, name=VERSION or name@tag${debianSources ? ', or a Debian relation such as "name (>= VERSION)"' : ''}`,
-      words.length > 1 ? `write each package as its own list item: packages: [${words.map(flowItem).join(', ')}]` : 'remove the spaces',
-    );
+    const problem = packageItemProblem(part.packages[i] ?? '', part.repositories);
+    if (problem !== undefined) fail(ctx, item.node, item.path, problem.message, problem.hint);
   }
   if (f.get('recommends') !== undefined) part.recommends = boolean(ctx, f.get('recommends'));
   if (f.get('merged-usr') !== undefined) part.mergedUsr = boolean(ctx, f.get('merged-usr'));
+}
+
+/**
+ * What is wrong with a `contents.packages` item, for the `repositories` known (the file's own, or
+ * once includes are merged, all of them: {@link checkPackageItems}); undefined when nothing is.
+ *
+ * One package per item: `"busybox hello"` is no atom apk or apt reads. A Debian relation,
+ * `"libc6 (>= 2.36)"`, may hold spaces inside its parentheses (and a build relation's `[...]` or
+ * `<...>`, which pkg/deb/source.ts refuses with a word of its own) unless the repositories are
+ * apk's; elsewhere a space splits words.
+ */
+function packageItemProblem(text: string, repositories: readonly string[]): { message: string; hint: string } | undefined {
+  if (!/\s/.test(text)) return undefined;
+  const debianSources = repositories.some(isDebianLine);
+  const apkOnly = repositories.length > 0 && !debianSources;
+  const relation = DEB_RELATION.exec(text);
+  if (relation !== null && !apkOnly) return undefined;
+  if (relation?.[3] !== undefined) {
+    const [, name, op, version] = relation;
+    return {
+      message: `${JSON.stringify(text)} is a Debian relation, and these repositories are apk's`,
+      hint: `write it as apk does, without spaces: ${name}${APK_OP_OF_DEB[(op ?? '=') as DebConstraintOp]}${version}`,
+    };
+  }
+  if (/[,|]/.test(text)) {
+    // Each entry's first alternative, as apt would try it first.
+    const entries = text
+      .split(',')
+      .map((e) => (e.split('|')[0] ?? '').trim())
+      .filter((w) => w !== '');
+    return {
+      message: `${JSON.stringify(text)} holds several packages ("," or "|"); an item is one package, and an image installs every item (there are no alternatives to choose from)`,
+      hint: `write each package as its own list item, choosing one of any alternatives: packages: [${entries.map(flowItem).join(', ')}]`,
+    };
+  }
+  const message = `${JSON.stringify(text)} holds whitespace; a package is one word, as name, name=VERSION or name@tag${debianSources ? ', or a Debian relation such as "name (>= VERSION)"' : ''}`;
+  // `busybox >= 1.36`: a version relation with spaces around its operator, not three packages.
+  const spaced = /^(\S+?)\s*(<<|<=|>=|>>|=|<|>|~)\s*(\S+)$/.exec(text);
+  if (spaced !== null) {
+    const [, name, op, version] = spaced as unknown as [string, string, string, string];
+    const apk = `${name}${op === '<<' || op === '>>' ? (APK_OP_OF_DEB[op] ?? op) : op}${version}`;
+    const deb = op === '~' ? undefined : `"${name} (${debOpOfApk(op) ?? op} ${version})"`;
+    const hint = debianSources
+      ? deb === undefined
+        ? `write ${name}=VERSION for one version`
+        : `write ${deb}, as Debian writes a relation, or ${name}=VERSION`
+      : apkOnly || deb === undefined
+        ? `write ${apk}, as apk writes a relation: without spaces`
+        : `write ${apk} for apk repositories, ${deb} for Debian sources`;
+    return { message, hint };
+  }
+  const words = text.split(/\s+/).filter((w) => w !== '');
+  return {
+    message,
+    hint: words.length > 1 ? `write each package as its own list item: packages: [${words.map(flowItem).join(', ')}]` : 'remove the spaces',
+  };
+}
+
+/**
+ * Checks the `contents.packages` items of a configuration whose includes are merged, against all
+ * its repositories: a Debian relation (`"busybox (>= 1.36)"`) in a file whose apk repositories an
+ * included (or including) file lists passes that file's own check, and would fail only once the
+ * indexes are fetched.
+ *
+ * @throws ConfigError `INVALID_CONFIG` at the item (in the file that wrote it)
+ */
+export function checkPackageItems(part: Part, file: string): void {
+  for (const [i, text] of part.packages.entries()) {
+    const problem = packageItemProblem(text, part.repositories);
+    if (problem === undefined) continue;
+    const path = `contents.packages[${i}]`;
+    throw new ConfigError('INVALID_CONFIG', part.locs.get(path) ?? { file }, path, problem.message, { hint: problem.hint });
+  }
 }
 
 /** A Debian source's one-line entry (`deb [options] URL SUITE COMPONENT...`), not an apk repository. */

@@ -20,7 +20,7 @@ import { digestHex, digestOf } from '../oci/digest.ts';
 import type { DebSource } from '../pkg/deb/sources.ts';
 import { ConfigError, type ConfigLocation, entries, list, MAX_YAML_BYTES, readYaml, scalarText } from '../yaml.ts';
 import { finish, merge } from './config-merge.ts';
-import { isDebianLine, type Part, parsePart } from './config-schema.ts';
+import { checkPackageItems, isDebianLine, type Part, parsePart } from './config-schema.ts';
 import type { ConfigFile, ImageConfig, LoadConfigOptions, LoadedConfig, ParseConfigOptions } from './config-types.ts';
 import { shlexProblem } from './shlex.ts';
 
@@ -233,6 +233,8 @@ export async function loadConfig(path: string, options: LoadConfigOptions): Prom
   };
 
   const merged = await load(path, undefined);
+  // Each file's items were checked against its own repositories; the merged ones know them all.
+  checkPackageItems(merged, path);
   return { config: checkCommands(finish(merged, options.hostArch), merged.locs, path), files, raw: rootRaw, locations: merged.locs };
 }
 

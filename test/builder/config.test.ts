@@ -1128,6 +1128,40 @@ describe('contents.packages', () => {
     );
     assert.equal(err.hint, 'write it as apk does, without spaces: busybox<1.37');
   });
+
+  it('refuses a Debian relation among the apk repositories of an included file, at its line', async () => {
+    const fs = memory({
+      'image.yaml': 'include: repos.yaml\ncontents:\n  packages: [busybox, "busybox (>= 1.36)"]\n',
+      'repos.yaml': 'contents:\n  repositories: [https://example.org/alpine/main]\n',
+    });
+    const err = await rejects(
+      () => loadConfig('image.yaml', { ...host, readFile: fs.readFile }),
+      'INVALID_CONFIG',
+      'image.yaml:3:23',
+      /contents\.packages\[1\]: "busybox \(>= 1\.36\)" is a Debian relation, and these repositories are apk's/,
+    );
+    assert.equal(err.hint, 'write it as apk does, without spaces: busybox>=1.36');
+    // Debian sources in the included file: the relation is taken.
+    const deb = memory({
+      'image.yaml': 'include: repos.yaml\ncontents:\n  packages: ["busybox (>= 1.36)"]\n',
+      'repos.yaml': 'contents:\n  repositories: ["deb http://127.0.0.1:9/debian bookworm main"]\n',
+    });
+    assert.deepEqual((await loadConfig('image.yaml', { ...host, readFile: deb.readFile })).config.contents.packages, ['busybox (>= 1.36)']);
+  });
+
+  it('reads "name >= VERSION" as a relation with spaces, not three packages, and says how to write it', async () => {
+    const hint = async (text: string, place = 'image.yaml:3:14') =>
+      (await rejects(() => parse(text), 'INVALID_CONFIG', place, /"busybox >= 1\.36" holds whitespace/)).hint;
+    assert.equal(
+      await hint('contents:\n  repositories: [https://example.org/alpine/main]\n  packages: ["busybox >= 1.36"]\n'),
+      'write busybox>=1.36, as apk writes a relation: without spaces',
+    );
+    assert.equal(await hint(`${deb}["busybox >= 1.36"]\n`), 'write "busybox (>= 1.36)", as Debian writes a relation, or busybox=VERSION');
+    assert.equal(
+      await hint('contents:\n  packages: ["busybox >= 1.36"]\n', 'image.yaml:2:14'),
+      'write busybox>=1.36 for apk repositories, "busybox (>= 1.36)" for Debian sources',
+    );
+  });
 });
 
 describe('os-release', () => {
