@@ -15,6 +15,7 @@
  * told by {@link LoadedConfig.locations}.
  */
 import { ProvenantError } from '../errors.ts';
+import { isDebianLine } from '../pkg/sources.ts';
 import { apkArchToPlatform } from './arch.ts';
 import type { LoadedConfig } from './config-types.ts';
 
@@ -55,8 +56,7 @@ export function checkApkoConfig(loaded: LoadedConfig, where: string): void {
     refuse('layering', "splits layers by apko's origin grouping, which apko compatibility does not do yet");
   if (config.osRelease !== undefined) refuse('os-release', 'is a Provenant extension; apko would refuse the configuration');
   // timezone, recommends and merged-usr (Debian's) are refused for any apk build (config.ts checkEcosystemKeys).
-  if (config.contents.repositories.some((r) => r.startsWith('deb ')))
-    refuse('contents.repositories', 'names Debian sources; apko builds apk images only');
+  if (config.contents.repositories.some(isDebianLine)) refuse('contents.repositories', 'names Debian sources; apko builds apk images only');
 }
 
 /**

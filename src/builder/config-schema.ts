@@ -6,8 +6,9 @@
  */
 import { isMap, isScalar, isSeq } from 'yaml';
 import { whiteoutPart } from '../archive/paths.ts';
-import { APK_OP_OF_DEB, debOpOfApk } from '../pkg/deb/relations.ts';
 import type { DebConstraintOp } from '../pkg/deb/version.ts';
+import { APK_OP_OF_DEB, debOpOfApk } from '../pkg/relation-ops.ts';
+import { isDebianLine } from '../pkg/sources.ts';
 import {
   boolean,
   ConfigError,
@@ -240,11 +241,6 @@ export function checkPackageItems(part: Part, file: string): void {
     const path = `contents.packages[${i}]`;
     throw new ConfigError('INVALID_CONFIG', part.locs.get(path) ?? { file }, path, problem.message, { hint: problem.hint });
   }
-}
-
-/** A Debian source's one-line entry (`deb [options] URL SUITE COMPONENT...`), not an apk repository. */
-export function isDebianLine(r: string): boolean {
-  return /^\s*deb\s/.test(r);
 }
 
 /**

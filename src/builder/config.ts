@@ -18,9 +18,10 @@ import { isProvenantError, type ProvenantError } from '../errors.ts';
 import { isWithin, RefusedFile, readSmallFile } from '../io/files.ts';
 import { digestHex, digestOf } from '../oci/digest.ts';
 import type { DebSource } from '../pkg/deb/sources.ts';
+import { isDebianLine } from '../pkg/sources.ts';
 import { ConfigError, type ConfigLocation, entries, list, MAX_YAML_BYTES, readYaml, scalarText } from '../yaml.ts';
 import { finish, merge } from './config-merge.ts';
-import { checkPackageItems, isDebianLine, type Part, parsePart } from './config-schema.ts';
+import { checkPackageItems, type Part, parsePart } from './config-schema.ts';
 import type { ConfigFile, ImageConfig, LoadConfigOptions, LoadedConfig, ParseConfigOptions } from './config-types.ts';
 import { shlexProblem } from './shlex.ts';
 

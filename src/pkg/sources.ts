@@ -5,6 +5,11 @@
 import { ProvenantError } from '../errors.ts';
 import type { PackageSource, PackageSourceOptions } from './source.ts';
 
+/** A Debian source's one-line entry (`deb [options] URL SUITE COMPONENT...`), not an apk repository. */
+export function isDebianLine(line: string): boolean {
+  return /^\s*deb\s/.test(line);
+}
+
 /** A kind of repository line, and how to open the source it names. */
 interface SourceKind {
   /** What the lines are called, for errors: `Debian sources`. */
@@ -22,7 +27,7 @@ const KINDS: readonly SourceKind[] = [
   // One-line sources.list style: `deb [options] URL SUITE COMPONENT...`.
   {
     lines: 'Debian sources',
-    claims: (line) => line.startsWith('deb '),
+    claims: isDebianLine,
     open: async (o) => new (await import('./deb/source.ts')).DebRepositorySource(o),
   },
   // `URL` or `@tag URL`.

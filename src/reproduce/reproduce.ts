@@ -33,6 +33,7 @@ import type { Digest } from '../oci/digest.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, ImageIndex, Platform } from '../oci/types.ts';
 import type { LockedPackage } from '../pkg/source.ts';
+import { isDebianLine } from '../pkg/sources.ts';
 import { LayoutStore } from '../store/layout.ts';
 import type { ContentStore } from '../store/types.ts';
 import { reproduceApko } from './apko.ts';
@@ -487,7 +488,7 @@ async function replayGroup(
     if (!('config' in loaded)) return refuse(loaded.reason, loaded.missing);
     const keyring = keyringFor(loaded, plan);
     if ('missing' in keyring) return refuse('the provenance lacks an apk key the configuration trusts', keyring.missing);
-    const isDeb = loaded.config.contents.repositories.some((l) => l.startsWith('deb '));
+    const isDeb = loaded.config.contents.repositories.some(isDebianLine);
     if (isDeb !== (plan.ecosystem === 'deb')) {
       return refuse(`the configuration's repositories are not ${plan.ecosystem} repositories, the kind of its packages`, [
         `contents.repositories of ${plan.ecosystem} packages`,

@@ -244,23 +244,3 @@ export function formatDebRelation(r: DebRelation): string {
 export function formatDebRelations(entries: readonly (readonly DebRelation[])[]): string {
   return entries.map((alternatives) => alternatives.map(formatDebRelation).join(' | ')).join(', ');
 }
-
-/**
- * Debian's relation operators as apk writes them: Debian's `<<` and `>>` are apk's strict `<` and
- * `>`, and its obsolete `<` and `>` mean `<=` and `>=`. Read backwards ({@link debOpOfApk}), the
- * first entry of an apk operator is the Debian one to write.
- */
-export const APK_OP_OF_DEB: Readonly<Record<DebConstraintOp, string>> = {
-  '<<': '<',
-  '<=': '<=',
-  '=': '=',
-  '>=': '>=',
-  '>>': '>',
-  '<': '<=',
-  '>': '>=',
-};
-
-/** apk's relation operator (`<`, `>=`) as Debian writes it (`<<`, `>=`); undefined for one Debian has not. */
-export function debOpOfApk(op: string): DebConstraintOp | undefined {
-  return (Object.keys(APK_OP_OF_DEB) as DebConstraintOp[]).find((d) => APK_OP_OF_DEB[d] === op);
-}

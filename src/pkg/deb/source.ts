@@ -22,6 +22,7 @@ import {
   withRepositoryCredentials,
 } from '../fetch.ts';
 import { dependencyOrder } from '../order.ts';
+import { debOpOfApk } from '../relation-ops.ts';
 import type { CandidateIndex, Request } from '../resolve/resolve.ts';
 import {
   type FetchedPackage,
@@ -55,7 +56,7 @@ import {
 import { debDependencies, debInventoryPackage } from './inventory.ts';
 import { keepDebControl, keptDebKey, keptDebPackage, loadKeptDeb } from './kept.ts';
 import { DEBIAN_ARCHIVE_KEYRING, LazyDebKeyring } from './keyring.ts';
-import { type DebRelation, debOpOfApk, parseDebRelations } from './relations.ts';
+import { type DebRelation, parseDebRelations } from './relations.ts';
 import { debPinPriority, keptPackagesKey, UnpublishedArchitectureError } from './release.ts';
 import { type DebSource, formatSourceLine, parseSourceLine } from './sources.ts';
 import {

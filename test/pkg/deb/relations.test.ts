@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isProvenantError } from '../../../src/errors.ts';
-import { APK_OP_OF_DEB, type DebRelation, debOpOfApk, formatDebRelations, parseDebRelations } from '../../../src/pkg/deb/relations.ts';
+import { type DebRelation, formatDebRelations, parseDebRelations } from '../../../src/pkg/deb/relations.ts';
 import type { DebConstraintOp } from '../../../src/pkg/deb/version.ts';
+import { APK_OP_OF_DEB, debOpOfApk } from '../../../src/pkg/relation-ops.ts';
 
 const name = fc.stringMatching(/^[a-z0-9][a-z0-9+.-]{0,12}$/);
 const arch = fc.constantFrom('any', 'native', 'amd64', 'arm64', 'i386', 'linux-any');
