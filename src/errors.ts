@@ -162,76 +162,69 @@ export function redactCredentials(text: string): string {
   });
 }
 
-// An http(s) URL's scheme (apt's `mirror+http`, `tor+https` too) and its user info in free text:
-// everything up to the last `@` before the host ends (`/`, `?`, `#`, `\`), which is what the
-// WHATWG URL parser, and so the fetcher, takes as `user:password`. The parser takes quotes, `<`,
-// `>` and spaces in a password too; in text, a space or a double quote ends the URL here (a YAML
-// plain scalar, a quoted one), so {@link withoutUserInfo} is also told the URLs themselves.
-const HTTP_USER_INFO = /\b((?:[a-z][a-z0-9.-]*\+)?https?:\/\/)[^\s/?#\\"]*@/gi;
-const HTTP_SCHEME = /^(?:[a-z][a-z0-9.-]*\+)?https?:\/\//i;
-const HTTP_SCHEME_ANYWHERE = /\b(?:[a-z][a-z0-9.-]*\+)?https?:\/\//gi;
+// An http(s) URL's scheme (apt's `mirror+http`, `tor+https` too) wherever it starts in a string,
+// and the slashes after it: the WHATWG URL parser, and so the fetcher, reads `http:\\host`,
+// `http:host` and `http:/host` as `http://host`.
+const HTTP_SCHEME_ANYWHERE = /\b(?:[a-z][a-z0-9.-]*\+)?https?:[/\\]*/gi;
+// What ends a URL's authority for the WHATWG parser; in free text (a file's comments, a message)
+// also what ends a YAML or JSON scalar, a word or a list item.
+const AUTHORITY_END = /[/?#\\]/;
+const AUTHORITY_END_IN_TEXT = /[/?#\\\s"'`,[\]{}<>]/;
+
+/**
+ * Where the user info (with its `@`) of each http(s) URL in `text` starts and ends. In a value
+ * (`inText` false: a repository, an apk `@tag URL`, a Debian one-line or deb822 source with its
+ * `signed-by=` URLs, a URL a message names) the authority ends where the WHATWG URL parser ends it,
+ * at `/`, `?`, `#` or `\`, and the user info is everything before its last `@`, whatever
+ * characters it holds (a quote, a space, an `@`); in free text it also ends at whitespace, quotes,
+ * commas and brackets, so that `[http://r.invalid:8080,foo@bar]` keeps its `foo@bar`.
+ */
+function userInfoRanges(text: string, inText: boolean): { start: number; end: number }[] {
+  const ends = inText ? AUTHORITY_END_IN_TEXT : AUTHORITY_END;
+  const out: { start: number; end: number }[] = [];
+  for (const m of text.matchAll(HTTP_SCHEME_ANYWHERE)) {
+    const start = m.index + m[0].length;
+    if (start < (out.at(-1)?.end ?? 0) || /^\s/.test(text.slice(start, start + 1))) continue;
+    const rest = text.slice(start);
+    const end = rest.search(ends);
+    const at = rest.lastIndexOf('@', (end < 0 ? rest.length : end) - 1);
+    if (at >= 0) out.push({ start, end: start + at + 1 });
+  }
+  return out;
+}
+
+/**
+ * The user info, with its `@`, of every http(s) URL in `text`, read as a value (see
+ * {@link withoutUserInfo}): the strings a text that names these URLs must lose, however else it
+ * spells them.
+ */
+export function userInfosIn(text: string): string[] {
+  return [...new Set(userInfoRanges(text, false).map((r) => text.slice(r.start, r.end)))];
+}
 
 /**
  * `text` with the user info of each http(s) URL in it removed (`http://alice:secret@host/repo` →
- * `http://host/repo`), everything else as it was: a configuration file's text or a repository
- * location as an attestation may carry it, still a location that reads (unlike
- * {@link redactCredentials}' `***@`). Other schemes keep theirs (`ssh://git@host/...` names no
- * secret). `urls`, the URLs the text is known to hold (a configuration's repositories), have
- * their user info removed as written first, whatever characters it holds.
+ * `http://host/repo`), everything else as it was: still a location that reads (unlike
+ * {@link redactCredentials}' `***@`). The one reader of user info for what a provenance, a lock
+ * or a message states of a repository or key. Other schemes keep theirs (`ssh://git@host/...`
+ * names no secret).
+ *
+ * `text` is read as a value (a repository entry, an apk `@tag URL`, a Debian one-line or deb822
+ * source, an option such as `signed-by=URL`), each URL's user info as the WHATWG URL parser (the
+ * fetcher's) reads it; with `inText`, as free text (a configuration file's text as written),
+ * where a URL also ends at whitespace, quotes, commas and brackets. `urls`, the URLs the text is
+ * known to hold (a configuration's repositories), have their user info removed as written first,
+ * wherever `//` precedes it.
  */
-export function withoutUserInfo(text: string, urls: readonly string[] = []): string {
+export function withoutUserInfo(text: string, urls: readonly string[] = [], inText = false): string {
   let out = text;
   for (const url of urls) for (const info of userInfosIn(url)) out = out.split(`//${info}`).join('//');
-  return out.replace(HTTP_USER_INFO, '$1');
+  const ranges = userInfoRanges(out, inText);
+  for (const r of ranges.reverse()) out = `${out.slice(0, r.start)}${out.slice(r.end)}`;
+  return out;
 }
 
-/**
- * The user info, with its `@`, of every http(s) URL in `text` (a repository, an apk `@tag URL`, a
- * Debian source line with its `signed-by=` URLs), whatever characters it holds: as the WHATWG URL
- * parser reads a URL that `text` starts with (up to the last `@` before `/`, `?`, `#` or `\`), and
- * as a URL ended by whitespace reads (a word of a Debian line). The strings a text that names these
- * URLs must lose, however else it spells them.
- */
-export function userInfosIn(text: string): string[] {
-  const out = new Set<string>();
-  for (const m of text.matchAll(HTTP_SCHEME_ANYWHERE)) {
-    const start = m.index + m[0].length;
-    const rest = text.slice(start);
-    const authority = rest.search(/[/?#\\]/);
-    const space = rest.search(/\s/);
-    for (const end of [authority < 0 ? rest.length : authority, space < 0 || (authority >= 0 && authority < space) ? -1 : space]) {
-      if (end < 0) continue;
-      const at = rest.lastIndexOf('@', end - 1);
-      if (at > 0) out.add(rest.slice(0, at + 1));
-    }
-  }
-  return [...out];
-}
-
-/**
- * One http(s) URL without its user info, read as the WHATWG URL parser reads it (the user info
- * is what comes before the last `@` of the authority, which ends at `/`, `?`, `#` or `\\`, any
- * other character included), the rest as written; another URL as {@link withoutUserInfo} gives it.
- */
+/** One repository or key location without user info: {@link withoutUserInfo} of it as a value. */
 export function urlWithoutUserInfo(url: string): string {
-  const info = userInfoOf(url);
-  return info === undefined ? withoutUserInfo(url) : `${url.slice(0, info.start)}${url.slice(info.at + 1)}`;
-}
-
-/** Where one http(s) URL's user info starts and its `@` is, as {@link urlWithoutUserInfo} reads them; undefined for none. */
-function userInfoOf(url: string): { start: number; at: number } | undefined {
-  const lead = url.length - url.trimStart().length;
-  const scheme = HTTP_SCHEME.exec(url.slice(lead));
-  if (scheme === null) return undefined;
-  const start = lead + scheme[0].length;
-  let end = url.length;
-  for (let i = start; i < url.length; i++) {
-    const c = url[i];
-    if (c === '/' || c === '?' || c === '#' || c === '\\') {
-      end = i;
-      break;
-    }
-  }
-  const at = url.lastIndexOf('@', end - 1);
-  return at < start ? undefined : { start, at };
+  return withoutUserInfo(url);
 }

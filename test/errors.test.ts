@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { redactCredentials, urlWithoutUserInfo, withoutUserInfo } from '../src/errors.ts';
+import { redactCredentials, urlWithoutUserInfo, userInfosIn, withoutUserInfo } from '../src/errors.ts';
 
 describe('withoutUserInfo', () => {
   it('removes the user info of every http(s) URL in a text, and nothing else', () => {
@@ -60,5 +60,39 @@ describe('redactCredentials', () => {
       ['https://github.com/o/r/.github/workflows/x.yml@refs/heads/main', 'https://github.com/o/r/.github/workflows/x.yml@refs/heads/main'],
     ];
     for (const [text, want] of cases) assert.equal(redactCredentials(text), want, text);
+  });
+});
+
+describe('one reader of user info', () => {
+  // A final review: a URL that did not start the string kept a password with a quote.
+  it('reads a URL anywhere in a value as the URL parser does: an apk @tag URL, Debian lines, signed-by=', () => {
+    const cases: [string, string][] = [
+      ['@edge http://alice:p"w@127.0.0.1:8080/repo', '@edge http://127.0.0.1:8080/repo'],
+      [
+        'deb [signed-by=https://k:s"x@k.invalid/a.asc] https://r.invalid/debian bookworm main',
+        'deb [signed-by=https://k.invalid/a.asc] https://r.invalid/debian bookworm main',
+      ],
+      [
+        'URIs: https://a:b"c@r.invalid/debian\nSigned-By: https://k:s x@k.invalid/a.asc\n',
+        'URIs: https://r.invalid/debian\nSigned-By: https://k.invalid/a.asc\n',
+      ],
+      ['http:\\\\alice:pw@r.invalid/x', 'http:\\\\r.invalid/x'],
+      ['http:alice:pw@r.invalid/x', 'http:r.invalid/x'],
+    ];
+    for (const [text, want] of cases) {
+      assert.equal(withoutUserInfo(text), want, text);
+      assert.equal(urlWithoutUserInfo(text), want, text);
+    }
+    assert.deepEqual(userInfosIn('@edge http://alice:p"w@h/x'), ['alice:p"w@']);
+  });
+
+  it('in free text, keeps what follows a URL that ends before an @ (a flow sequence, a comma)', () => {
+    assert.equal(withoutUserInfo('[http://r.invalid:8080,foo@bar]', [], true), '[http://r.invalid:8080,foo@bar]');
+    assert.equal(
+      withoutUserInfo('# see http://a:b@r.invalid/x, "http://c@r.invalid"', [], true),
+      '# see http://r.invalid/x, "http://r.invalid"',
+    );
+    // As a value, the parser's reading: that string is one URL whose user info is `r.invalid:8080,foo`.
+    assert.equal(withoutUserInfo('http://r.invalid:8080,foo@bar'), 'http://bar');
   });
 });

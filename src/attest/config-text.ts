@@ -21,12 +21,13 @@ import { ProvenantError, userInfosIn, withoutUserInfo } from '../errors.ts';
  *   read as YAML, or a value still holds user info once written again)
  */
 export function configTextWithoutUserInfo(text: string, urls: readonly string[], path: string): string {
-  const secrets = [...new Set(urls.flatMap(userInfosIn))];
-  // Only where a URL's authority starts: `git@` of `http://git@host/` is no secret of `git@host:repo` elsewhere.
-  const clean = (value: string): string => withoutUserInfo(secrets.reduce((v, s) => v.split(`//${s}`).join('//'), value));
+  // A value (a scalar, as the loader reads it) loses the user info of every URL it holds; the text
+  // as written (comments, flow sequences) that of the known URLs and of URLs that end where a
+  // scalar does, so that `[http://r.invalid:8080,foo@bar]` keeps its `foo@bar`.
+  const clean = (value: string): string => withoutUserInfo(value, urls);
   // The text redacted as written first, which keeps each value as the file writes it (the
   // common case: the URL written plainly); then the values that still hold user info.
-  let out = withoutUserInfo(text, urls);
+  let out = withoutUserInfo(text, urls, true);
   let found: ReturnType<typeof scalars>;
   try {
     found = scalars(out, path);
@@ -42,19 +43,44 @@ export function configTextWithoutUserInfo(text: string, urls: readonly string[],
     edits.push({ start: s.start, end: s.end, text: `${JSON.stringify(clean(s.value))}${tail}` });
   }
   for (const e of edits.sort((a, b) => b.start - a.start)) out = `${out.slice(0, e.start)}${e.text}${out.slice(e.end)}`;
-  out = withoutUserInfo(out, urls);
-  const left =
-    secrets.some((s) => out.includes(`//${s}`)) ||
-    withoutUserInfo(out) !== out ||
-    scalars(out, path).some((s) => clean(s.value) !== s.value || parsedUserInfo(s.value));
-  if (left) {
-    throw new ProvenantError(
-      'CREDENTIALS',
-      `${path}: a repository's user info could not be removed from the configuration text the provenance would publish`,
-      { hint: 'name the repository without its user info and give the credentials another way, or build with --provenance false' },
-    );
+  out = withoutUserInfo(out, urls, true);
+  if (withoutUserInfo(out, urls, true) !== out || scalars(out, path).some((s) => clean(s.value) !== s.value)) {
+    throw credentialsLeft(path);
   }
   return out;
+}
+
+/**
+ * Refuses a provenance predicate that would publish user info: that of the URLs `urls` names
+ * (the configuration's repositories and keys, however the predicate's JSON spells them), or that
+ * of any URL in one of its strings (a configuration file's text read as free text, any other
+ * string as a value). The last check before a predicate is signed and published.
+ *
+ * @throws ProvenantError `CREDENTIALS` naming `path` when any is left
+ */
+export function assertNoUserInfo(predicate: unknown, urls: readonly string[], path: string): void {
+  const secrets = [...new Set(urls.flatMap(userInfosIn))];
+  const serialized = JSON.stringify(predicate);
+  // Whatever the predicate's JSON escapes in a password (a quote, a backslash, a control character).
+  const escaped = secrets.map((s) => JSON.stringify(s).slice(1, -1));
+  if ([...secrets, ...escaped].some((s) => serialized.includes(`//${s}`))) throw credentialsLeft(path);
+  const walk = (value: unknown, inText: boolean): boolean => {
+    if (typeof value === 'string') return withoutUserInfo(value, [], inText) !== value;
+    if (Array.isArray(value)) return value.some((v) => walk(v, inText));
+    if (typeof value === 'object' && value !== null) {
+      return Object.entries(value).some(([k, v]) => walk(v, inText || k === 'content'));
+    }
+    return false;
+  };
+  if (walk(predicate, false)) throw credentialsLeft(path);
+}
+
+function credentialsLeft(path: string): ProvenantError {
+  return new ProvenantError(
+    'CREDENTIALS',
+    `${path}: a repository's user info could not be removed from the configuration text the provenance would publish`,
+    { hint: 'name the repository without its user info and give the credentials another way, or build with --provenance false' },
+  );
 }
 
 /** Every string scalar of `text` (keys too) with its value and where it is written. */
@@ -74,18 +100,4 @@ function scalars(text: string, path: string): { value: string; start: number; en
     },
   });
   return out;
-}
-
-/**
- * Whether an http(s) URL in `value` has user info as the WHATWG URL parser (the fetcher's) reads
- * it, in a spelling the text's redaction does not take for a URL (`http:\\alice:pw@host/`,
- * `http:alice:pw@host/`).
- */
-function parsedUserInfo(value: string): boolean {
-  for (const m of value.matchAll(/(?:[a-z][a-z0-9.-]*\+)?(https?:[^\s\]]*)/gi)) {
-    if (!URL.canParse(m[1] as string)) continue;
-    const url = new URL(m[1] as string);
-    if (url.username !== '' || url.password !== '') return true;
-  }
-  return false;
 }

@@ -9,12 +9,14 @@
  *
  * Nothing of it holds a repository's credentials: a provenance is published beside the image, so
  * the user info of every http(s) URL (`http://user:password@host/repo`) is removed from the
- * configuration text, the requested contents and every location. A rebuild is given the
- * credentials again (`reproduce --repository-override`).
+ * configuration text, the requested contents (an apk `@tag URL`, a Debian source line and its
+ * `signed-by=` URLs, however the password is spelled) and every location, and the predicate as a
+ * whole is checked for any left before it is published. A rebuild is given the credentials again
+ * (`reproduce --repository-override`).
  */
-import { urlWithoutUserInfo } from '../errors.ts';
+import { urlWithoutUserInfo, withoutUserInfo } from '../errors.ts';
 import { type Digest, digestHex, digestOf } from '../oci/digest.ts';
-import { configTextWithoutUserInfo } from './config-text.ts';
+import { assertNoUserInfo, configTextWithoutUserInfo } from './config-text.ts';
 import { type StatementBlob, statement } from './storage.ts';
 
 /**
@@ -171,16 +173,16 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
         ? {}
         : {
             contents: {
-              repositories: input.contents.repositories.map(urlWithoutUserInfo),
+              repositories: input.contents.repositories.map((r) => withoutUserInfo(r)),
               // Only when the configuration has them, so that the provenance of one without them
               // is what it was before they were stated.
               ...(input.contents.buildRepositories === undefined || input.contents.buildRepositories.length === 0
                 ? {}
-                : { buildRepositories: input.contents.buildRepositories.map(urlWithoutUserInfo) }),
+                : { buildRepositories: input.contents.buildRepositories.map((r) => withoutUserInfo(r)) }),
               ...(input.contents.runtimeRepositories === undefined || input.contents.runtimeRepositories.length === 0
                 ? {}
-                : { runtimeRepositories: input.contents.runtimeRepositories.map(urlWithoutUserInfo) }),
-              keyring: input.contents.keyring.map(urlWithoutUserInfo),
+                : { runtimeRepositories: input.contents.runtimeRepositories.map((r) => withoutUserInfo(r)) }),
+              keyring: input.contents.keyring.map((r) => withoutUserInfo(r)),
               packages: input.contents.packages,
             },
           }),
@@ -245,7 +247,7 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
   const metadata: Record<string, unknown> = {};
   if (input.mode === 'max' && input.invocation?.id !== undefined) metadata.invocationId = input.invocation.id;
   const builder: Record<string, unknown> = { id: input.builderId, version: { provenant: input.toolVersion } };
-  return {
+  const predicate = {
     buildDefinition: {
       buildType: BUILD_TYPES[ecosystem],
       externalParameters,
@@ -268,6 +270,10 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
         : {}),
     },
   };
+  // The last look before the predicate is signed and published: no user info of any URL the
+  // configuration names, however the JSON spells it, and none of any other URL in it.
+  assertNoUserInfo(predicate, urls, input.configFiles[0]?.path ?? 'the configuration');
+  return predicate;
 }
 
 /** The provenance of one platform image as an in-toto statement, v1 or BuildKit's v0.2. */

@@ -150,21 +150,78 @@ describe('provenance without credentials, however the file spells them', () => {
     assert.equal(parsed.annotations.source, 'git@example.org:o/r.git');
   });
 
-  it('refuses to publish a file whose URL has user info in a spelling it cannot remove (http:\\\\user:pw@host)', () => {
+  // These spellings were refused while only `//` started a URL's user info; the fetcher reads both
+  // as http://alice:pw@host, and so does the one reader of user info now, which removes it.
+  it('removes user info spelled without "//" (http:\\\\user:pw@host, http:user:pw@host), in the text and the contents', () => {
     for (const repo of [`http:\\\\alice:pw@${host}`, `http:alice:pw@${host}`]) {
+      assert.equal(new URL(repo).username, 'alice');
       const content = `contents:\n  repositories: [${JSON.stringify(repo)}]\n`;
-      assert.throws(
-        () =>
-          provenancePredicate(
-            input({
-              configFiles: [{ path: 'image.yaml', sha256: SHA, content }],
-              contents: { repositories: [repo], keyring: [], packages: [] },
-            }),
-          ),
-        (err: unknown) =>
-          isProvenantError(err, 'CREDENTIALS') && /image\.yaml: a repository's user info could not be removed/.test(err.message),
+      const predicate = provenancePredicate(
+        input({
+          configFiles: [{ path: 'image.yaml', sha256: SHA, content }],
+          contents: { repositories: [repo], keyring: [], packages: [] },
+        }),
       );
+      const text = JSON.stringify(predicate);
+      assert.ok(!text.includes('alice') && !text.includes('pw@'), text);
+      assert.equal(new URL(definition(predicate).externalParameters.config.contents.repositories[0]).username, '');
     }
+  });
+
+  // A final review: config.contents kept the user info of a repository that does not start with its
+  // URL (an apk tag, a Debian line) when the password held a quote, while the file's text was clean.
+  it('removes the user info of an apk @tag URL, a Debian one-line or deb822 source and a signed-by= URL from config.contents', () => {
+    const cases: [string, string][] = [
+      [`@edge http://alice:p"wSECRET@${host}/repo`, `@edge http://${host}/repo`],
+      [`@edge http://alice:p wSECRET@${host}/repo`, `@edge http://${host}/repo`],
+      [
+        `deb [signed-by=https://k:s"xSECRET@keys.example/a.asc] http://alice:p"wSECRET@${host}/debian bookworm main`,
+        `deb [signed-by=https://keys.example/a.asc] http://${host}/debian bookworm main`,
+      ],
+      [
+        `Types: deb\nURIs: http://alice:p"wSECRET@${host}/debian\nSuites: bookworm\nSigned-By: https://k:s"x SECRET@keys.example/a.asc\n`,
+        `Types: deb\nURIs: http://${host}/debian\nSuites: bookworm\nSigned-By: https://keys.example/a.asc\n`,
+      ],
+    ];
+    for (const [repo, want] of cases) {
+      const predicate = provenancePredicate(
+        input({
+          configFiles: [{ path: 'image.json', sha256: SHA, content: `${JSON.stringify({ contents: { repositories: [repo] } })}\n` }],
+          contents: { repositories: [repo], keyring: [repo], packages: [] },
+        }),
+      );
+      const contents = definition(predicate).externalParameters.config.contents;
+      assert.deepEqual(contents.repositories, [want], repo);
+      assert.deepEqual(contents.keyring, [want], repo);
+      assert.ok(!JSON.stringify(predicate).includes('SECRET'), JSON.stringify(predicate));
+    }
+  });
+
+  it('keeps a clean flow sequence as written: the foo@bar after a URL with a port is no user info', () => {
+    const content = 'contents:\n  repositories: [http://r.invalid:8080,foo@bar]\n';
+    const predicate = provenancePredicate(
+      input({
+        configFiles: [{ path: 'image.yaml', sha256: SHA, content }],
+        contents: { repositories: ['http://r.invalid:8080'], keyring: [], packages: [] },
+      }),
+    );
+    const file = definition(predicate).externalParameters.config.files[0];
+    assert.equal(file.content, content);
+    assert.equal(file.digest.sha256, SHA);
+  });
+
+  it('refuses a predicate whose other parts still name user info (the last check sees all of it)', () => {
+    assert.throws(
+      () =>
+        provenancePredicate(
+          input({
+            configFiles: [{ path: 'image.yaml', sha256: SHA, content: 'contents: {}\n' }],
+            invocation: { environment: { MIRROR: 'https://ci:hunter2@mirror.invalid/x' } },
+            mode: 'max',
+          }),
+        ),
+      (err: unknown) => isProvenantError(err, 'CREDENTIALS') && /image\.yaml/.test(err.message),
+    );
   });
 
   it('leaves a file without credentials as it was, byte for byte', () => {
