@@ -228,3 +228,32 @@ export function withoutUserInfo(text: string, urls: readonly string[] = [], inTe
 export function urlWithoutUserInfo(url: string): string {
   return withoutUserInfo(url);
 }
+
+// What a server's answer or a library's message may hold of a credential, besides a URL's user
+// info: a JWT, an Authorization value (`Basic …`, `Bearer …`, `authorization=Basic%20…`), and a
+// token or secret named as a query parameter, a form field or a JSON member.
+const JWT = /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
+const AUTH_VALUE = /\b(basic|bearer)(\s+|%20|\+)[A-Za-z0-9+/=._~%-]+/gi;
+// A name a secret goes by: `access_token`, `refresh_token`, `client_secret`, `password`, `api_key`,
+// `authorization`, a presigned URL's `X-Amz-Signature`.
+const SECRET_NAME = '[a-z0-9_.-]*(?:token|secret|password|passwd)|authorization|credentials?|api[_-]?key|x-amz-signature|x-amz-credential|sig';
+// As a query parameter or form field (`access_token=…`), and as a JSON member (`"refresh_token":"…"`).
+const NAMED_PARAM = new RegExp(String.raw`\b(${SECRET_NAME})=[^\s&"',;<>]+`, 'gi');
+const NAMED_MEMBER = new RegExp(String.raw`("(?:${SECRET_NAME})"\s*:\s*)"(?:[^"\\]|\\.)*"`, 'gi');
+
+/**
+ * `text` as a message may quote what a server or a library said: {@link redactCredentials} of it
+ * (user info of URLs and references), with JWTs replaced by `<token>`, Authorization values by
+ * `Basic …`/`Bearer …`, and values named as tokens, secrets or passwords (`access_token=…`,
+ * `"refresh_token":"…"`, `authorization=Basic%20…`) by `…`. For the words of a server (a registry's
+ * error body, a token server's answer) and of a library (sigstore-js) that a message repeats.
+ */
+export function maskCredentials(text: string): string {
+  return redactCredentials(
+    text
+      .replace(JWT, '<token>')
+      .replace(NAMED_PARAM, '$1=…')
+      .replace(NAMED_MEMBER, '$1"…"')
+      .replace(AUTH_VALUE, (_m, scheme: string) => `${scheme} …`),
+  );
+}

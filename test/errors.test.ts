@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { redactCredentials, urlWithoutUserInfo, userInfosIn, withoutUserInfo } from '../src/errors.ts';
+import { maskCredentials, redactCredentials, urlWithoutUserInfo, userInfosIn, withoutUserInfo } from '../src/errors.ts';
 
 describe('withoutUserInfo', () => {
   it('removes the user info of every http(s) URL in a text, and nothing else', () => {
@@ -94,5 +94,21 @@ describe('one reader of user info', () => {
     );
     // As a value, the parser's reading: that string is one URL whose user info is `r.invalid:8080,foo`.
     assert.equal(withoutUserInfo('http://r.invalid:8080,foo@bar'), 'http://bar');
+  });
+});
+
+describe('maskCredentials', () => {
+  it('masks JWTs, Authorization values, named tokens and user info, and keeps the words around them', () => {
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjaSJ9.c2ln';
+    const cases: [string, string][] = [
+      [`invalid identity token: ${jwt}`, 'invalid identity token: <token>'],
+      ['Authorization: Bearer abc.def', 'Authorization: Bearer …'],
+      ['authorization=Basic%20YWxpY2U6czNjcmV0&x=1', 'authorization=…&x=1'],
+      ['access_token=abc123&expires_in=60', 'access_token=…&expires_in=60'],
+      ['{"token":"abc","refresh_token": "d\\"ef","expires_in":60}', '{"token":"…","refresh_token": "…","expires_in":60}'],
+      ['request to https://u:p@fulcio.invalid/api failed', 'request to https://***@fulcio.invalid/api failed'],
+      ['manifest unknown', 'manifest unknown'],
+    ];
+    for (const [text, want] of cases) assert.equal(maskCredentials(text), want, text);
   });
 });

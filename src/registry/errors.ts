@@ -1,6 +1,6 @@
 /** A registry's error answers (the distribution spec's error body and HTTP status) as typed errors that never name a credential. */
 import { printableLine } from '../bytes.ts';
-import { type ErrorCode, type ErrorDetails, ProvenantError } from '../errors.ts';
+import { type ErrorCode, type ErrorDetails, maskCredentials, ProvenantError } from '../errors.ts';
 
 /**
  * One entry of a registry's error body
@@ -50,16 +50,18 @@ export interface ErrorContext {
 
 /**
  * What an error body without the spec's entries said, for a message: its first line (an HTML
- * page's title), at most 200 characters, with anything shaped like an Authorization value
- * masked. Undefined when it said nothing readable.
+ * page's title), at most 200 characters, with what could be a credential masked
+ * ({@link maskCredentials}: an Authorization value, a JWT, a URL's user info, a token a token server
+ * named). Undefined when it said nothing readable.
  */
 export function plainErrorText(bodyText: string): string | undefined {
   let text = bodyText.trim();
   if (text.startsWith('<')) text = /<title[^>]*>([^<]*)<\/title>/i.exec(text)?.[1]?.trim() ?? '';
-  text = text.split(/\r?\n/, 1)[0]!.trim();
+  // Masked before it is cut, so that the cut leaves no part of a credential unmasked.
+  text = maskCredentials(text.split(/\r?\n/, 1)[0]!.trim());
   if (text === '') return undefined;
   if (text.length > 200) text = `${text.slice(0, 200)}…`;
-  return printableLine(text.replace(/\b(basic|bearer)\s+[A-Za-z0-9+/=._~-]+/gi, '$1 …'));
+  return printableLine(text);
 }
 
 /**
@@ -91,10 +93,10 @@ export function responseError(status: number, bodyText: string, ctx: ErrorContex
   const errors = parseErrorBody(bodyText);
   const first = errors[0];
   // The registry's words go into a one-line message: a newline in them must not print a line of
-  // their own (`provenant: all good, image verified`).
+  // their own (`provenant: all good, image verified`), and a credential they echo must not either.
   const said =
     errors.length > 0
-      ? printableLine(errors.map((e) => `${e.code}${e.message ? `: ${e.message}` : ''}`).join('; '))
+      ? printableLine(maskCredentials(errors.map((e) => `${e.code}${e.message ? `: ${e.message}` : ''}`).join('; ')))
       : plainErrorText(bodyText);
   const detail = said === undefined ? `HTTP ${status}` : `${said} (HTTP ${status})`;
   const at = { where: ctx.where };

@@ -24,7 +24,7 @@ import {
   TSAWitness,
   type Witness,
 } from '@sigstore/sign';
-import { abortedError, ProvenantError, redactCredentials } from '../errors.ts';
+import { abortedError, maskCredentials, ProvenantError } from '../errors.ts';
 import type { CertificateIdentity } from './identity.ts';
 import { keyId, publicKeyPem } from './keys.ts';
 import { identityOfCertificate, loggedEnvelope } from './material.ts';
@@ -412,8 +412,8 @@ function certificateOf(bundle: Bundle): Uint8Array | undefined {
 
 // sigstore-js puts the identity token itself into some messages ("invalid identity token: ey...");
 // a token is a credential, so no message of ours repeats it: the tokens it was given are replaced
-// by their shape, and anything else that reads as a JWT by <token>.
-const JWT_RE = /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
+// by their shape, and anything else that reads as a JWT by <token> (maskCredentials, which the
+// registry's error text goes through too).
 
 /**
  * The hint of an identity token the Sigstore instance refused, in the command line's terms; exported
@@ -449,7 +449,7 @@ function signingError(err: unknown, secrets: readonly string[] = []): ProvenantE
     for (const secret of secrets) if (secret !== '') text = text.split(secret).join(`<token: ${tokenShape(secret)}>`);
     // sigstore-js names the URL it asked (`request to http://user:pass@host/... failed`), and a
     // --fulcio-url, --rekor-url or --timestamp-server-url may carry user info.
-    return redactCredentials(text.replace(JWT_RE, '<token>'));
+    return maskCredentials(text);
   };
   const inner = detail(e.cause?.message);
   const text = `${detail(e.message)}${inner === '' ? '' : `: ${inner}`}`;

@@ -305,4 +305,28 @@ describe('registry helpers', () => {
     assert.equal(plainErrorText(`${'x'.repeat(300)}\nsecond line`), `${'x'.repeat(200)}…`);
     fc.assert(fc.property(fc.string(), (s) => Array.isArray(parseErrorBody(s))));
   });
+
+  // A final review: the excerpt masked only `Basic|Bearer <value>`, and the spec's JSON branch nothing.
+  it("masks a credential a registry or token server echoes, in a plain body and in the spec's entries", () => {
+    const ctx = { registry: 'r.example', where: 'r.example/a:b', what: 'get a token', hadCredentials: true };
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjaSJ9.c2lnbmF0dXJlU0VDUkVU';
+    const bodies = [
+      `invalid token ${jwt}`,
+      'upstream http://alice:SECRETpw@registry.invalid/v2/ failed',
+      'bad request: authorization=Basic%20YWxpY2U6U0VDUkVU&scope=repository:a:pull',
+      'refresh_token=SECRETrefresh&access_token=SECRETaccess rejected',
+      '{"error":"invalid_grant","refresh_token":"SECRETrefresh"}',
+    ];
+    for (const body of bodies) {
+      const spec = JSON.stringify({ errors: [{ code: 'DENIED', message: body }] });
+      for (const message of [responseError(500, body, ctx).message, responseError(500, spec, ctx).message]) {
+        assert.doesNotMatch(message, /SECRET|YWxpY2U6|eyJzdWIi/, message);
+        assert.match(message, /r\.example (refused|denied) get a token: /);
+      }
+    }
+    // What the masks leave: the words around, and the names of what was masked.
+    assert.equal(plainErrorText('refresh_token=SECRETrefresh&scope=pull'), 'refresh_token=…&scope=pull');
+    assert.equal(plainErrorText(`invalid token ${jwt}`), 'invalid token <token>');
+    assert.equal(plainErrorText('blob unknown to registry'), 'blob unknown to registry');
+  });
 });
