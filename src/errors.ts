@@ -236,7 +236,8 @@ const JWT = /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
 const AUTH_VALUE = /\b(basic|bearer)(\s+|%20|\+)[A-Za-z0-9+/=._~%-]+/gi;
 // A name a secret goes by: `access_token`, `refresh_token`, `client_secret`, `password`, `api_key`,
 // `authorization`, a presigned URL's `X-Amz-Signature`.
-const SECRET_NAME = '[a-z0-9_.-]*(?:token|secret|password|passwd)|authorization|credentials?|api[_-]?key|x-amz-signature|x-amz-credential|sig';
+const SECRET_NAME =
+  '[a-z0-9_.-]*(?:token|secret|password|passwd)|authorization|credentials?|api[_-]?key|x-amz-signature|x-amz-credential|sig';
 // As a query parameter or form field (`access_token=…`), and as a JSON member (`"refresh_token":"…"`).
 const NAMED_PARAM = new RegExp(String.raw`\b(${SECRET_NAME})=[^\s&"',;<>]+`, 'gi');
 const NAMED_MEMBER = new RegExp(String.raw`("(?:${SECRET_NAME})"\s*:\s*)"(?:[^"\\]|\\.)*"`, 'gi');
