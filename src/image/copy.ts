@@ -57,8 +57,17 @@ export interface CopyOptions extends OperationOptions {
 
 /** What a copy did. */
 export interface CopyResult {
-  /** The digest of what the destination's tags now point at. */
+  /**
+   * The digest of what the destination's tags now point at: the image copied, or the form the
+   * destination keeps it in (a docker-archive: Docker schema 2 read back from its files), which
+   * is what its readers find. `mediaType` and `size` are that manifest's.
+   */
   digest: Digest;
+  /**
+   * Set when the destination holds the image in a form of its own (see `digest`): the copied
+   * image's own digest, which signatures and statements of it name.
+   */
+  copied?: Digest;
   mediaType: string;
   size: number;
   blobs: { stored: number; existed: number; mounted: number; skippedForeign: number; bytes: number };
@@ -153,6 +162,7 @@ export async function copyImage(src: ContentStore, target: string, dst: ContentS
     // would list it twice). Writing the tags then drops that untagged entry.
     const keepAsRoot = options.keepAsRoot !== false && placed.length === 0;
     await dst.putManifest(root, { ...options, tags: [], keepAsRoot, present: ctx.rootPresent === true });
+    heldAsAt(dst, result);
     await copyReferrers(ctx, copied);
     await pointTags(dst, root, missing, options);
     return result;
@@ -162,8 +172,23 @@ export async function copyImage(src: ContentStore, target: string, dst: ContentS
   // tag to write, or nothing to carry along, the tags go with the image: one write.
   const keepAsRoot = options.keepAsRoot !== false && (tags.length === 0 || missing.length > 0);
   await dst.putManifest(root, { ...options, tags: missing, keepAsRoot, present: ctx.rootPresent === true });
+  heldAsAt(dst, result);
   if (options.withReferrers) await copyReferrers(ctx, copied);
   return result;
+}
+
+/**
+ * Makes `result` say the image as `dst` holds it, when the store keeps it in a form of its own
+ * (see ContentStore.heldAs: a docker-archive): its digest, media type and size, with the copy's
+ * own digest as `copied`.
+ */
+function heldAsAt(dst: ContentStore, result: CopyResult): void {
+  const held = dst.heldAs?.(result.digest);
+  if (held === undefined || held.digest === result.digest) return;
+  result.copied = result.digest;
+  result.digest = held.digest;
+  result.mediaType = held.mediaType;
+  result.size = held.size;
 }
 
 /**

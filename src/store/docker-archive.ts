@@ -111,8 +111,11 @@ function savedManifest(config: Descriptor, layers: readonly Descriptor[], where:
  */
 export class DockerArchiveStore implements ContentStore {
   readonly location: string;
+  readonly holdsAttachments = false;
   readonly #path: string;
   readonly #images: Array<{ stored: Stored; tags: string[] }> = [];
+  /** Writing: each manifest given to putManifest, by its digest, as the archive holds it (see {@link heldAs}). */
+  readonly #heldAs = new Map<Digest, Descriptor>();
   /** Reading: the archive and its members by digest. */
   #view: TarView | undefined;
   /** Reading: removes the decompressed copy a compressed archive is read through. */
@@ -329,7 +332,18 @@ export class DockerArchiveStore implements ContentStore {
     }
     for (const d of [stored.manifest.config, ...stored.manifest.layers]) this.#refuseAlgorithm(d.digest);
     for (const d of [stored.manifest.config, ...stored.manifest.layers]) await this.#refuseAbsent(d);
-    this.#images.push({ stored: await this.#asSaved(stored), tags });
+    const saved = await this.#asSaved(stored);
+    this.#images.push({ stored: saved, tags });
+    this.#heldAs.set(stored.digest, descriptorOf(saved));
+  }
+
+  /**
+   * The descriptor the written archive will be read back with for the manifest `digest` given to
+   * putManifest: Docker schema 2 made from its files (see {@link #asSaved}), another digest than an
+   * OCI manifest's. What `docker load` and a reader of the archive (`digest`, `copy`) find.
+   */
+  heldAs(digest: Digest): Descriptor | undefined {
+    return this.#heldAs.get(digest);
   }
 
   /**

@@ -98,6 +98,11 @@ export interface ContentStore {
    * and need not read the tag again to find out.
    */
   readonly conditionalTags?: boolean | undefined;
+  /**
+   * False for a store that holds images and nothing attached to them: no referrers, cosign tags
+   * or signatures (a docker-archive). A copy into it leaves those out, and nothing signs into it.
+   */
+  readonly holdsAttachments?: boolean | undefined;
 
   /** The blob's descriptor as stored (size known), or undefined when absent. */
   statBlob(digest: Digest, options?: OperationOptions): Promise<Descriptor | undefined>;
@@ -123,6 +128,15 @@ export interface ContentStore {
    * (a registry repository) leave it out; use {@link defaultTarget} to call it on any store.
    */
   defaultTarget?(): Promise<string>;
+
+  /**
+   * For a store that keeps a manifest in a form of its own rather than byte for byte (a
+   * docker-archive keeps a config and layer files, read back as Docker schema 2 with another
+   * digest): the descriptor its readers find for the manifest `digest` given to `putManifest` in
+   * this session; undefined for one it was not given. Stores that keep manifests as given leave
+   * it out.
+   */
+  heldAs?(digest: Digest): Descriptor | undefined;
 
   /**
    * Finishes writing (archives are written here) and releases resources. With `discard`, what

@@ -15,6 +15,7 @@ import { MediaType } from '../../src/oci/mediatypes.ts';
 import { parsePlatform } from '../../src/oci/platform.ts';
 import { Annotation, type Descriptor } from '../../src/oci/types.ts';
 import { appendCosignLayer } from '../../src/sign/storage.ts';
+import { DockerArchiveStore } from '../../src/store/docker-archive.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import type { PutManifestOptions } from '../../src/store/types.ts';
 import { synth } from '../compat/images.ts';
@@ -559,5 +560,36 @@ describe('copyImage between layouts', () => {
       (e: unknown) => isProvenantError(e, 'INVALID_MANIFEST') && e.message.includes(first!.digest),
     );
     assert.deepEqual(await dst.listTags(), []);
+  });
+});
+
+describe('copyImage into a docker-archive', () => {
+  it('says the digest the archive holds (Docker schema 2 read back from its files), and the copy’s own as `copied`', async () => {
+    const src = await layout();
+    const made = await synth(src, { index: false, layer: 'uncompressed', tag: 'v1' });
+    const file = join(await mkdtemp(join(tmpdir(), 'copy-darc-')), 'out.tar');
+    try {
+      const dst = await DockerArchiveStore.open(file, { write: true });
+      const result = await copyImage(src, 'v1', dst, { tags: ['example.org/app:v1'] });
+      await dst.close();
+      const back = await DockerArchiveStore.open(file);
+      const held = await back.getManifest(await back.defaultTarget());
+      await back.close();
+      assert.equal(result.digest, held.digest);
+      assert.equal(result.mediaType, MediaType.DockerManifest);
+      assert.equal(result.size, held.bytes.byteLength);
+      assert.equal(result.copied, made.root.digest);
+      assert.notEqual(result.digest, made.root.digest);
+    } finally {
+      await rm(join(file, '..'), { recursive: true, force: true });
+    }
+  });
+
+  it('leaves `copied` unset for a store that holds manifests as given', async () => {
+    const src = await layout();
+    const made = await synth(src, { index: false, tag: 'v1' });
+    const result = await copyImage(src, 'v1', await layout(), { tags: ['v1'] });
+    assert.equal(result.digest, made.root.digest);
+    assert.equal(result.copied, undefined);
   });
 });

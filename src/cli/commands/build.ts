@@ -14,7 +14,6 @@ import type { Descriptor } from '../../oci/types.ts';
 import { formatLocation, type Location } from '../../ref/location.ts';
 import { statementImageName } from '../../ref/reference.ts';
 import type { SignedEntry } from '../../sign/sign.ts';
-import { defaultTarget } from '../../store/open.ts';
 import type { ContentStore } from '../../store/types.ts';
 import type { ParsedArgs } from '../args.ts';
 import { attestationsFor, COMPAT_FLAG, checkAttestationFlags, INCLUDE_ROOT_FLAG, renderBuild, runBuild } from '../builder.ts';
@@ -384,13 +383,12 @@ async function writeSigned(
         }
       }
     }
-    if (how.out.kind === 'docker-archive') {
-      // The archive keeps no manifest: read back, it holds a Docker schema 2 manifest of its own
-      // (another digest than the built one), which is what `digest`, `docker load` and `copy`
-      // to a docker-archive say; so is what the build prints.
-      const saved = await dst.store.getManifest(await defaultTarget(dst.store));
-      result = { ...result, held: { mediaType: saved.mediaType, digest: saved.digest, size: saved.bytes.byteLength } };
-    }
+    // A docker-archive keeps no manifest: read back, it holds a Docker schema 2 manifest of its
+    // own (another digest than the built one), which is what `digest`, `docker load` and `copy`
+    // to a docker-archive say; so is what the build prints. (Written through a fix, `descriptor`
+    // is that one already.)
+    const held = dst.store.heldAs?.(result.descriptor.digest);
+    if (held !== undefined && held.digest !== result.descriptor.digest) result = { ...result, held };
     return result;
   });
   return { written, signed };

@@ -3,7 +3,6 @@ import { ProvenantError } from '../../errors.ts';
 import { copyImage } from '../../image/copy.ts';
 import { hostPlatform } from '../../oci/platform.ts';
 import { formatLocation } from '../../ref/location.ts';
-import { defaultTarget } from '../../store/open.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
@@ -68,7 +67,9 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
           local ? { tag, before: (await dst.store.resolve(tag, { signal: io.signal }))?.digest ?? null } : { tag },
         ),
       );
-      const copied = await copyImage(src.store, await targetOf(src), dst.store, {
+      // Into a docker-archive, `digest` is the manifest the archive holds (Docker schema 2 of its
+      // own, read back from its files), which `digest`, `docker load` and `copy` from it find.
+      return copyImage(src.store, await targetOf(src), dst.store, {
         tags: dst.tags,
         digest: dst.digest,
         platforms,
@@ -78,11 +79,6 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
         onProgress: progress.update,
         logger: warningLogger(io),
       });
-      if (!toDockerArchive) return copied;
-      // The archive keeps no manifest: what it holds, read back, is a Docker schema 2 manifest
-      // of its own (another digest than the source's), and that is what `digest` will say.
-      const saved = await dst.store.getManifest(await defaultTarget(dst.store));
-      return { ...copied, digest: saved.digest, mediaType: saved.mediaType, size: saved.bytes.byteLength };
     });
     progress.finish();
     // A platform filter makes another digest: the source's signatures are not the copy's.
