@@ -35,13 +35,12 @@ import { type Digest, Digester, digestMismatch, digestOf } from '../oci/digest.t
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageConfig, type Platform } from '../oci/types.ts';
-import { parseLocation } from '../ref/location.ts';
 import { isBundleMediaType } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import { type CheckOptions, checkGraph, checkImage, type Problem, resolveProbe, type TargetReport } from './check.ts';
 import { short } from './detectors.ts';
 import { readImageGraph } from './graph.ts';
-import type { FixId, Params } from './params.ts';
+import { type FixId, listParam, type Params } from './params.ts';
 import {
   type Change,
   Draft,
@@ -58,7 +57,7 @@ import {
 } from './plan.ts';
 import { PlannedStore } from './planned-store.ts';
 import type { Profile, Target } from './profile.ts';
-import { targetOf } from './profile.ts';
+import { rulesFor, targetOf } from './profile.ts';
 import { layersToGzip, TRANSFORMS } from './transforms.ts';
 
 const { createWriteStream } = process.getBuiltinModule('node:fs');
@@ -295,7 +294,7 @@ export async function fixImage(
 ): Promise<FixReport> {
   const t = 'profile' in profile ? profile : targetOf(profile);
   const reference = options.reference ?? `${src.location}${target.startsWith('sha') ? '@' : ':'}${target}`;
-  if (options.resign !== undefined && isDockerArchive(dst)) {
+  if (options.resign !== undefined && dst.holdsAttachments === false) {
     // Refused before anything is read: the signatures would have nowhere to go.
     throw new ProvenantError('USAGE', 'a docker-archive holds one image and no signatures: fix cannot sign into it', {
       where: dst.location,
@@ -341,6 +340,15 @@ export async function fixImage(
     }
   }
   if (applied.some((a) => a.fix === 'docker-media-types')) assertNotNested(plan, src.location);
+  // A store that keeps a form of its own (a docker-archive) keeps no media types: read back, an
+  // uncompressed OCI layer is Docker's plain tar type, and so it is once `docker load` takes it
+  // into containerd's image store (Docker 29's default), whose push sends layers as loaded. A
+  // target refusing that type would receive it: into such a store, those layers are gzipped too.
+  const typedAsDocker = dst.heldAs === undefined ? [] : archiveRefusals(t, options.include === 'all');
+  if (typedAsDocker.length > 0 && layersToGzip(plan, ['uncompressed']).length > 0) {
+    const before = applied.findIndex((a) => a.fix === 'docker-media-types');
+    applied.splice(before < 0 ? applied.length : before, 0, { fix: 'gzip-layers', with: { from: ['uncompressed'] }, rules: typedAsDocker });
+  }
 
   const temp = await mkdtemp(join(tmpdir(), 'provenant-fix-'));
   try {
@@ -460,16 +468,18 @@ export async function fixImage(
     const signFirst = toSign.length > 0 || toAttest.length > 0;
     // A docker-archive holds one image and nothing attached to it: copied with its referrers, the
     // image would be stored once untagged (to sign it first) and again under its tags.
-    const archive = isDockerArchive(dst);
-    const copied = await copyImage(planned, plan.root, dst, { tags: signFirst ? [] : tags, withReferrers: !archive, ...call });
+    const archive = dst.holdsAttachments === false;
     // What the destination holds may not be what was copied: a docker-archive keeps no manifest
-    // and reads back Docker schema 2 of its own, another digest than an OCI image's. The image
-    // is named, tagged and checked again by that digest, the one its readers will find.
-    const root = await writtenRoot(dst, copied, signFirst ? [] : tags, call);
+    // and reads back Docker schema 2 of its own, another digest than an OCI image's. copyImage
+    // says that digest, the one its readers find, and the image is named and tagged by it.
+    const root = await copyImage(planned, plan.root, dst, { tags: signFirst ? [] : tags, withReferrers: !archive, ...call });
     // Only what the copy wrote can be signed. A planned manifest may not be written: an attachment
     // moved to a cosign tag the destination has already is merged into that tag's image (see
     // copyImage), and the planned one is never stored.
-    const wrote = await writtenOf(dst, signing0.unsigned, call);
+    // A store that keeps a form of its own (a docker-archive) holds the fixed image alone, under
+    // a digest of its own: of the manifests to sign, it wrote that one, and no attachment.
+    const wrote =
+      root.copied === undefined ? await writtenOf(dst, signing0.unsigned, call) : signing0.unsigned.filter((d) => d === root.copied);
     const resigned: SignedInfo[] = [];
     const statementsSigned: SignedStatement[] = [];
     if (signFirst) {
@@ -507,7 +517,7 @@ export async function fixImage(
         digest: root.digest,
         mediaType: root.mediaType,
         tags: [...(options.tags ?? [])],
-        ...(root.digest === copied.digest ? {} : { fixed: copied.digest }),
+        ...(root.copied === undefined ? {} : { fixed: root.copied }),
       },
       after: afterReport.targets[0],
       resigned,
@@ -1085,31 +1095,20 @@ async function writtenOf(store: ContentStore, digests: readonly Digest[], option
   return out;
 }
 
-/** Whether `dst` is a docker-archive, which keeps one image per tag and no signatures, attestations or referrers. */
-function isDockerArchive(dst: ContentStore): boolean {
-  try {
-    return parseLocation(dst.location).kind === 'docker-archive';
-  } catch {
-    return false;
-  }
-}
-
 /**
- * The image `copyImage` wrote, as `dst` holds it: the copy's own digest, unless the store keeps
- * the manifest in a form of its own (a docker-archive: Docker schema 2, as `docker load` reads
- * it), found then by a tag it wrote, else as the store's one image. Registries store manifests
- * byte for byte, and are not asked.
+ * The rules of `t` (refusals; warnings too with `all`) that a gzip of its layers satisfies when an
+ * uncompressed layer is typed as Docker's plain tar, as a docker-archive holds it.
  */
-async function writtenRoot(
-  dst: ContentStore,
-  copied: { digest: Digest; mediaType: string },
-  tags: readonly string[],
-  options: OperationOptions,
-): Promise<{ digest: Digest; mediaType: string }> {
-  if (dst.registryRepository !== undefined || (await dst.resolve(copied.digest, options)) !== undefined) return copied;
-  const name = tags[0] ?? (await dst.defaultTarget?.());
-  const held = name === undefined ? undefined : await dst.resolve(name, options);
-  return held === undefined ? copied : { digest: held.digest, mediaType: held.mediaType };
+function archiveRefusals(t: Target, all: boolean): string[] {
+  return rulesFor(t)
+    .filter(
+      (r) =>
+        r.detect === 'layer-compression' &&
+        r.fix?.id === 'gzip-layers' &&
+        (all || r.severity === 'refuses') &&
+        listParam(r.with, 'refuse').includes('uncompressed-docker'),
+    )
+    .map((r) => r.id);
 }
 
 /** Each original digest that changed and the digest written for it (intermediate steps folded). */

@@ -58,6 +58,43 @@ describe('fix into a docker-archive', () => {
     });
   }
 
+  it('aws-lambda, an uncompressed OCI layer: gzipped into the archive, which would type it as Docker’s plain tar, which Lambda refuses', async () => {
+    // The archive keeps no media types: read back (and loaded into containerd's image store, whose
+    // push sends the layers as loaded), a plain tar layer file is Docker's uncompressed type.
+    const dir = await tempDir();
+    const store = await LayoutStore.open(join(dir, 'src'), { create: true });
+    await synth(store, { attestations: 'legacy', layer: 'uncompressed', tag: 'v1' });
+    await store.close();
+    const run = await runCli(['fix', 'oci:src:v1', '--target', 'aws-lambda', '-o', 'docker-archive:out.tar', '--format', 'json'], {
+      cwd: dir,
+      env,
+    });
+    assert.equal(run.status, 0, run.stderr);
+    const report = JSON.parse(run.stdout) as Fixed & { applied: { fix: string; with: { from?: string[] }; rules: string[] }[] };
+    assert.equal(report.written, true);
+    assert.equal(report.after.verdict, 'accepted');
+    assert.deepEqual(
+      report.applied.find((a) => a.fix === 'gzip-layers'),
+      { fix: 'gzip-layers', with: { from: ['uncompressed'] }, rules: ['uncompressed-docker-layer'] },
+    );
+    const read = (await cliOk(['digest', 'docker-archive:out.tar'], { cwd: dir })).stdout.trim();
+    assert.equal(report.destination.digest, read);
+    const held = JSON.parse((await cliOk(['manifest', 'docker-archive:out.tar'], { cwd: dir })).stdout) as {
+      layers: { mediaType: string }[];
+    };
+    assert.deepEqual(
+      held.layers.map((l) => l.mediaType),
+      ['application/vnd.docker.image.rootfs.diff.tar.gzip'],
+    );
+    // Into an OCI layout the OCI uncompressed type stays: Lambda takes it, and the fix is the smallest change.
+    const oci = await runCli(['fix', 'oci:src:v1', '--target', 'aws-lambda', '-o', 'oci:out', '--format', 'json'], { cwd: dir, env });
+    assert.equal(oci.status, 0, oci.stderr);
+    assert.equal(
+      (JSON.parse(oci.stdout) as { applied: { fix: string }[] }).applied.some((a) => a.fix === 'gzip-layers'),
+      false,
+    );
+  });
+
   it('refuses --key before writing anything: the archive keeps no signatures', async () => {
     const dir = await tempDir();
     const store = await LayoutStore.open(join(dir, 'src'), { create: true });

@@ -163,6 +163,12 @@ function forceWrites(report: FixReport): string {
  * destination after the check.
  */
 function unforeseen(report: FixReport): string {
+  const d = report.destination;
+  if (d?.fixed !== undefined) {
+    // Not attachments: the store keeps the image in a form of its own (a docker-archive's Docker
+    // schema 2), which the check before writing, of the fixed image, did not see.
+    return `${d.location} holds the fixed image ${d.fixed} in a form of its own, ${d.digest}, and that is what the target refuses: the account above says what; write to oci:DIR or oci-archive:FILE, which keep the fixed image as it is`;
+  }
   const made = new Set<string>(report.signing.resigned.map((r) => r.signature));
   const refused = (report.after?.problems ?? []).filter((p) => p.severity === 'refuses').flatMap((p) => p.findings);
   const signatures = refused.filter((f) => f.digest !== undefined && made.has(f.digest)).map((f) => f.digest);
