@@ -7,7 +7,7 @@
 import { subjectOf } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
-import { formatPlatform, parsePlatform, platformMatches } from '../oci/platform.ts';
+import { formatPlatform, normalizePlatform, parsePlatform, platformMatches } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
 import { allDocuments, artifactTypeOf, type ImageGraph } from './graph.ts';
 import { type Compression, type DetectorName, KINDS, listParam, numberParam, type Params, type Scope, stringParam } from './params.ts';
@@ -281,7 +281,14 @@ export const DETECTORS: Record<DetectorName, Detector> = {
       const offered = graph.images
         .map((i) => i.platform)
         .filter((p): p is Platform => p !== undefined && (p.os !== '' || p.architecture !== ''));
-      const has = (w: Platform): boolean => offered.some((o) => platformMatches(w, o));
+      // A listed platform without a variant runs every variant of its architecture (linux/arm64
+      // runs an arm64/v8.2 image, linux/amd64 an amd64/v2 one); one with a variant, that variant.
+      const runs = (w: Platform, o: Platform): boolean => {
+        if (w.variant !== undefined) return platformMatches(w, o);
+        const [a, b] = [normalizePlatform(w), normalizePlatform(o)];
+        return a.os === b.os && a.architecture === b.architecture;
+      };
+      const has = (w: Platform): boolean => offered.some((o) => runs(w, o));
       const ok = stringParam(params, 'need') === 'all' ? wanted.every(has) : wanted.some(has);
       if (ok) return [];
       const list = offered.length === 0 ? 'no platform it states' : offered.map((p) => formatPlatform(p)).join(', ');

@@ -22,6 +22,9 @@ async function images(): Promise<string> {
   await synth(store, { tag: 'v6idx', platforms: [parsePlatform('linux/arm/v6')], attestations: 'legacy', seed: 5 });
   await synth(store, { tag: 'both', platforms: [parsePlatform('linux/amd64'), parsePlatform('linux/arm/v6')], seed: 3 });
   await synth(store, { tag: 'single', seed: 11 });
+  // Variants of an architecture a target lists without one: a Graviton2 build, an x86-64-v2 one.
+  await synth(store, { tag: 'v82', platforms: [parsePlatform('linux/arm64/v8.2')], seed: 13 });
+  await synth(store, { tag: 'amd64v2', platforms: [parsePlatform('linux/amd64/v2')], seed: 17 });
   await store.close();
   await cliOk(['generate-key-pair', '--output-key-prefix', 'ck'], { cwd: dir, env });
   await cliOk(['sign', 'oci:src:single', '--key', 'ck.key'], { cwd: dir, env });
@@ -50,6 +53,8 @@ describe('runtimes: the platforms they run and what is not an image', () => {
         [`oci:src:${sig}`, [r.rule, r.notImage].sort()],
         ['oci:src:both', []],
         ['oci:src:single', []],
+        ['oci:src:amd64v2', []],
+        ...(r.runs.includes('linux/arm64') ? ([['oci:src:v82', []]] as const) : []),
       ] as const) {
         const run = await runCli(['check', ref, '--target', r.id, '--format', 'json'], { cwd: dir });
         assert.equal(run.status, rules.length === 0 ? 0 : 7, `${ref}: ${run.stderr}`);
