@@ -7,6 +7,7 @@ import { ATTESTATION_MODES, type AttestationMode, parseAttestationMode } from '.
 import { distinctArchs, linuxPlatformArch } from '../builder/arch.ts';
 import type { ApkArch } from '../builder/config-types.ts';
 import { ProvenantError, redactCredentials } from '../errors.ts';
+import { hostPlatform } from '../oci/platform.ts';
 import type { ImageReference } from '../ref/reference.ts';
 import { parseReference } from '../ref/reference.ts';
 import { PUBLIC_FULCIO, PUBLIC_REKOR } from '../sign/public-good.ts';
@@ -70,7 +71,8 @@ export function readInputs(get: InputGetter): ActionInputs {
     splitList(get('platforms')).map((p) => {
       let arch: ApkArch | undefined;
       try {
-        arch = linuxPlatformArch(p);
+        // An OS alone is this runner's architecture, as --platform reads it on the command line.
+        arch = linuxPlatformArch(p, hostPlatform(process.arch));
       } catch (err) {
         throw usage('platforms', `has ${JSON.stringify(p)}: ${(err as Error).message}`);
       }

@@ -69,6 +69,9 @@ describe('the Action’s inputs', () => {
     assert.deepEqual(read('linux/arm64,linux/arm64/v8'), ['aarch64']);
     assert.deepEqual(read('linux/amd64\nlinux/arm64/v8, linux/amd64,linux/arm64'), ['x86_64', 'aarch64']);
     assert.deepEqual(read('linux/arm/v7,linux/arm,linux/arm/v6'), ['armv7', 'armhf']);
+    // An OS alone is the runner's architecture, as on the command line.
+    const host = { x64: 'x86_64', arm64: 'aarch64' }[process.arch as string];
+    if (host !== undefined) assert.deepEqual(read('linux'), [host]);
   });
 
   it('defaults as action.yml documents them', () => {
