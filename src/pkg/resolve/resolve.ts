@@ -585,7 +585,7 @@ class Resolver<C extends Candidate> {
             : clashed
               ? 'remove one of the two from contents.packages, or the package that pulls it in'
               : notCandidate
-                ? 'pin the version that satisfies it in contents.packages (name=VERSION, as apt-get install takes it), or list repositories whose newest version does'
+                ? 'pin the version that satisfies it in contents.packages (name=VERSION, as apt-get install takes it)'
                 : 'pin one version in contents.packages, or loosen the constraint',
       },
     );
