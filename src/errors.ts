@@ -166,21 +166,29 @@ export function redactCredentials(text: string): string {
 // and the slashes after it: the WHATWG URL parser, and so the fetcher, reads `http:\\host`,
 // `http:host` and `http:/host` as `http://host`.
 const HTTP_SCHEME_ANYWHERE = /\b(?:[a-z][a-z0-9.-]*\+)?https?:[/\\]*/gi;
-// What ends a URL's authority for the WHATWG parser; in free text (a file's comments, a message)
-// also what ends a YAML or JSON scalar, a word or a list item.
-const AUTHORITY_END = /[/?#\\]/;
+// What ends a URL's authority: for the WHATWG parser `/`, `?`, `#` and `\\`; as anyone writes a
+// URL also whitespace, angle brackets and quotes (`https://example.org team <ops@example.org>`
+// holds no user info); in free text (a file's comments, a message) also what ends a YAML or JSON
+// scalar, a word or a list item.
+const AUTHORITY_END = /[/?#\\\s"'<>]/;
 const AUTHORITY_END_IN_TEXT = /[/?#\\\s"'`,[\]{}<>]/;
+// In a location known to be one (a configuration's repository or key, as it was read): where the
+// WHATWG parser ends the authority, and at a line break that starts another deb822 field or a
+// continuation line (a deb822 source names its URLs one a field).
+const AUTHORITY_END_KNOWN = /[/?#\\]|\r?\n(?=[ \t]|[A-Za-z][A-Za-z0-9-]*:)/;
 
 /**
- * Where the user info (with its `@`) of each http(s) URL in `text` starts and ends. In a value
- * (`inText` false: a repository, an apk `@tag URL`, a Debian one-line or deb822 source with its
- * `signed-by=` URLs, a URL a message names) the authority ends where the WHATWG URL parser ends it,
- * at `/`, `?`, `#` or `\`, and the user info is everything before its last `@`, whatever
- * characters it holds (a quote, a space, an `@`); in free text it also ends at whitespace, quotes,
- * commas and brackets, so that `[http://r.invalid:8080,foo@bar]` keeps its `foo@bar`.
+ * Where the user info (with its `@`) of each http(s) URL in `text` starts and ends, the user info
+ * being everything before the authority's last `@` (a password may hold an `@`). Read as a
+ * `value` (a repository entry, a message's words) the authority ends where the WHATWG URL parser
+ * ends it, at `/`, `?`, `#` or `\\`, and also at whitespace, `<`, `>` and quotes, which no user
+ * info anyone writes holds (`see https://example.org, mail ops@example.org` keeps its address); as
+ * `text` (a file's text as written) also at commas and brackets, so that
+ * `[http://r.invalid:8080,foo@bar]` keeps its `foo@bar`; as `known` (see {@link userInfosIn}) only
+ * where the parser ends it and at a deb822 field's end.
  */
-function userInfoRanges(text: string, inText: boolean): { start: number; end: number }[] {
-  const ends = inText ? AUTHORITY_END_IN_TEXT : AUTHORITY_END;
+function userInfoRanges(text: string, reading: 'value' | 'text' | 'known'): { start: number; end: number }[] {
+  const ends = reading === 'text' ? AUTHORITY_END_IN_TEXT : reading === 'known' ? AUTHORITY_END_KNOWN : AUTHORITY_END;
   const out: { start: number; end: number }[] = [];
   for (const m of text.matchAll(HTTP_SCHEME_ANYWHERE)) {
     const start = m.index + m[0].length;
@@ -194,12 +202,14 @@ function userInfoRanges(text: string, inText: boolean): { start: number; end: nu
 }
 
 /**
- * The user info, with its `@`, of every http(s) URL in `text`, read as a value (see
- * {@link withoutUserInfo}): the strings a text that names these URLs must lose, however else it
- * spells them.
+ * The user info, with its `@`, of every http(s) URL in `text`, a location known to be one (a
+ * configuration's repository or key as the build read it: a URL, an apk `@tag URL`, a Debian
+ * one-line or deb822 source): everything before the authority's last `@` as the WHATWG URL parser
+ * reads it, whatever it holds (a quote, a space, a `<`), a deb822 field ending at its line. The
+ * strings a text that names these locations must lose, however else it spells them.
  */
 export function userInfosIn(text: string): string[] {
-  return [...new Set(userInfoRanges(text, false).map((r) => text.slice(r.start, r.end)))];
+  return [...new Set(userInfoRanges(text, 'known').map((r) => text.slice(r.start, r.end)))];
 }
 
 /**
@@ -209,24 +219,28 @@ export function userInfosIn(text: string): string[] {
  * or a message states of a repository or key. Other schemes keep theirs (`ssh://git@host/...`
  * names no secret).
  *
- * `text` is read as a value (a repository entry, an apk `@tag URL`, a Debian one-line or deb822
- * source, an option such as `signed-by=URL`), each URL's user info as the WHATWG URL parser (the
- * fetcher's) reads it; with `inText`, as free text (a configuration file's text as written),
- * where a URL also ends at whitespace, quotes, commas and brackets. `urls`, the URLs the text is
- * known to hold (a configuration's repositories), have their user info removed as written first,
- * wherever `//` precedes it.
+ `urls`, the locations the text is known to hold (a configuration's repositories and keys), have
+ * their user info ({@link userInfosIn}, whatever characters it holds) removed as written first,
+ * wherever `//` precedes it. Then `text` is read as a value (a repository entry, an apk `@tag URL`,
+ * a Debian one-line or deb822 source, an option such as `signed-by=URL`, a message's words), where
+ * a URL's authority ends where the WHATWG URL parser (the fetcher's) ends it and at whitespace,
+ * quotes and `<>`; with `inText`, as free text (a configuration file's text as written), where it
+ * also ends at commas and brackets.
  */
 export function withoutUserInfo(text: string, urls: readonly string[] = [], inText = false): string {
   let out = text;
   for (const url of urls) for (const info of userInfosIn(url)) out = out.split(`//${info}`).join('//');
-  const ranges = userInfoRanges(out, inText);
+  const ranges = userInfoRanges(out, inText ? 'text' : 'value');
   for (const r of ranges.reverse()) out = `${out.slice(0, r.start)}${out.slice(r.end)}`;
   return out;
 }
 
-/** One repository or key location without user info: {@link withoutUserInfo} of it as a value. */
+/**
+ * One repository or key location without user info: {@link withoutUserInfo} of it, known to be
+ * one, so that a password holding a space, a quote or a `<` goes too.
+ */
 export function urlWithoutUserInfo(url: string): string {
-  return withoutUserInfo(url);
+  return withoutUserInfo(url, [url]);
 }
 
 // What a server's answer or a library's message may hold of a credential, besides a URL's user

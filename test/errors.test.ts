@@ -35,9 +35,9 @@ describe('withoutUserInfo', () => {
       assert.ok(!out.includes(password) && !out.includes('ci:'), out);
       assert.equal(out, yaml.split(`ci:${password}@`).join(''));
     }
-    // Without the URL, quotes and angle brackets are part of a password in plain text too.
-    assert.equal(withoutUserInfo("- https://ci:s3cr'et@apk.example/main"), '- https://apk.example/main');
-    assert.equal(withoutUserInfo('- https://ci:a<b>@apk.example/main'), '- https://apk.example/main');
+    // Known, quotes and angle brackets are part of its password wherever the text holds it.
+    const url = "https://ci:s3cr'et<b>@apk.example/main";
+    assert.equal(withoutUserInfo(`- ${url}\n- x`, [url]), '- https://apk.example/main\n- x');
     // One URL: only its own authority, the rest as written; other schemes as before.
     assert.equal(urlWithoutUserInfo('  mirror+https://u:p@m.example/list?x=a@b'), '  mirror+https://m.example/list?x=a@b');
     assert.equal(urlWithoutUserInfo('https://host/a@b'), 'https://host/a@b');
@@ -80,10 +80,29 @@ describe('one reader of user info', () => {
       ['http:alice:pw@r.invalid/x', 'http:r.invalid/x'],
     ];
     for (const [text, want] of cases) {
-      assert.equal(withoutUserInfo(text), want, text);
+      assert.equal(withoutUserInfo(text, [text]), want, text);
       assert.equal(urlWithoutUserInfo(text), want, text);
     }
     assert.deepEqual(userInfosIn('@edge http://alice:p"w@h/x'), ['alice:p"w@']);
+  });
+
+  // A final review: a URL without a path followed later by any @ lost everything between, in a
+  // value (an annotation, a deb822 source with an inline key) and in config.contents.
+  it('keeps a clean value whole: a URL without a path, then an address, is no user info', () => {
+    const values = [
+      'Built by https://example.org, mail ops@example.org',
+      'https://example.org team <ops@example.org>',
+      'Types: deb\nURIs: https://apt.example.org\nSuites: stable\nSigned-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n Comment: Ops <ops@example.org>\n .\n -----END PGP PUBLIC KEY BLOCK-----\n',
+      "see https://example.org 'ops@example.org'",
+    ];
+    for (const v of values) {
+      assert.equal(withoutUserInfo(v), v, v);
+      assert.equal(withoutUserInfo(v, [], true), v, v);
+    }
+    // The deb822 source as a repository the configuration names: its URIs field ends at its line.
+    const deb822 = values[2] as string;
+    assert.deepEqual(userInfosIn(deb822), []);
+    assert.equal(withoutUserInfo(deb822, [deb822]), deb822);
   });
 
   it('in free text, keeps what follows a URL that ends before an @ (a flow sequence, a comma)', () => {

@@ -14,7 +14,7 @@
  * whole is checked for any left before it is published. A rebuild is given the credentials again
  * (`reproduce --repository-override`).
  */
-import { urlWithoutUserInfo, withoutUserInfo } from '../errors.ts';
+import { withoutUserInfo } from '../errors.ts';
 import { type Digest, digestHex, digestOf } from '../oci/digest.ts';
 import { assertNoUserInfo, configTextWithoutUserInfo } from './config-text.ts';
 import { type StatementBlob, statement } from './storage.ts';
@@ -165,6 +165,9 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
     contents === undefined
       ? []
       : [...contents.repositories, ...(contents.buildRepositories ?? []), ...(contents.runtimeRepositories ?? []), ...contents.keyring];
+  // Every location the predicate states, without user info: the configuration's own removed as
+  // written (a password may hold a space, a quote, a `<`), any other URL's as it reads.
+  const clean = (location: string): string => withoutUserInfo(location, urls);
   const externalParameters: Record<string, unknown> = {
     config: {
       path: input.configFiles[0]?.path ?? '',
@@ -173,16 +176,16 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
         ? {}
         : {
             contents: {
-              repositories: input.contents.repositories.map((r) => withoutUserInfo(r)),
+              repositories: input.contents.repositories.map(clean),
               // Only when the configuration has them, so that the provenance of one without them
               // is what it was before they were stated.
               ...(input.contents.buildRepositories === undefined || input.contents.buildRepositories.length === 0
                 ? {}
-                : { buildRepositories: input.contents.buildRepositories.map((r) => withoutUserInfo(r)) }),
+                : { buildRepositories: input.contents.buildRepositories.map(clean) }),
               ...(input.contents.runtimeRepositories === undefined || input.contents.runtimeRepositories.length === 0
                 ? {}
-                : { runtimeRepositories: input.contents.runtimeRepositories.map((r) => withoutUserInfo(r)) }),
-              keyring: input.contents.keyring.map((r) => withoutUserInfo(r)),
+                : { runtimeRepositories: input.contents.runtimeRepositories.map(clean) }),
+              keyring: input.contents.keyring.map(clean),
               packages: input.contents.packages,
             },
           }),
@@ -195,7 +198,7 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
   };
   const resolvedDependencies: Record<string, unknown>[] = [
     ...input.indexes.map((i) => ({
-      uri: urlWithoutUserInfo(i.url),
+      uri: clean(i.url),
       digest: { sha256: i.digest.slice('sha256:'.length) },
       annotations: {
         kind: `${ecosystem}-index`,
@@ -210,7 +213,7 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
           : {
               signers: i.verifiedBy.signers.join(' '),
               keyring: i.verifiedBy.keyring.map((k) => ({
-                ...(k.uri === undefined ? {} : { uri: urlWithoutUserInfo(k.uri) }),
+                ...(k.uri === undefined ? {} : { uri: clean(k.uri) }),
                 name: k.name,
                 digest: { sha256: k.sha256 },
               })),
@@ -218,7 +221,7 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
       },
     })),
     ...input.packages.map((p) => ({
-      uri: urlWithoutUserInfo(p.url),
+      uri: clean(p.url),
       name: p.name,
       digest: { sha256: p.sha256 },
       annotations: {
@@ -237,7 +240,7 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
     // A key read from a file of this machine has no uri: the provenance carries all of it, its
     // text as `content` (SLSA v1 ResourceDescriptor), and names no path of the building machine.
     ...input.keys.map((k) => ({
-      ...(k.uri === undefined ? {} : { uri: urlWithoutUserInfo(k.uri) }),
+      ...(k.uri === undefined ? {} : { uri: clean(k.uri) }),
       name: k.name,
       digest: { sha256: digestHex(digestOf(k.pem)) },
       content: Buffer.from(k.pem).toString('base64'),

@@ -197,6 +197,40 @@ describe('provenance without credentials, however the file spells them', () => {
     }
   });
 
+  // A final review: a URL without a path followed later by any @ lost everything between (another
+  // host for the deb822 source, in config.contents too, which a rebuild reads).
+  it('keeps clean values whole: a URL without a path, then an email address', () => {
+    const deb822 =
+      'Types: deb\nURIs: https://apt.example.org\nSuites: stable\nComponents: main\nSigned-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n Comment: Ops <ops@example.org>\n .\n -----END PGP PUBLIC KEY BLOCK-----\n';
+    const content = `${JSON.stringify(
+      {
+        contents: { repositories: [deb822], packages: [] },
+        annotations: {
+          description: 'Built by https://example.org, mail ops@example.org',
+          authors: 'https://example.org team <ops@example.org>',
+        },
+      },
+      null,
+      2,
+    )}\n`;
+    const yaml = `annotations:\n  description: "Built by https://example.org, mail ops@example.org"\n  authors: https://example.org team <ops@example.org>\n`;
+    for (const [path, text] of [
+      ['image.json', content],
+      ['image.yaml', yaml],
+    ] as const) {
+      const predicate = provenancePredicate(
+        input({
+          configFiles: [{ path, sha256: SHA, content: text }],
+          contents: { repositories: [deb822], keyring: [], packages: [] },
+        }),
+      );
+      const ext = definition(predicate).externalParameters;
+      assert.equal(ext.config.files[0].content, text);
+      assert.equal(ext.config.files[0].digest.sha256, SHA);
+      assert.deepEqual(ext.config.contents.repositories, [deb822]);
+    }
+  });
+
   it('keeps a clean flow sequence as written: the foo@bar after a URL with a port is no user info', () => {
     const content = 'contents:\n  repositories: [http://r.invalid:8080,foo@bar]\n';
     const predicate = provenancePredicate(
