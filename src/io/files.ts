@@ -16,7 +16,7 @@ import type { BlobSource, ByteStream } from './types.ts';
  */
 export const fsp = (): typeof import('node:fs/promises') => process.getBuiltinModule('node:fs/promises');
 
-const { closeSync, constants, createReadStream, fstatSync, openSync, statSync } = process.getBuiltinModule('node:fs');
+const { closeSync, constants, createReadStream, fstatSync, openSync, readSync, statSync } = process.getBuiltinModule('node:fs');
 
 /**
  * `bytes` random bytes in hex, for names of temporary files. node:crypto is taken on first use
@@ -382,7 +382,8 @@ export async function linkFileAtomic(
 }
 
 /**
- * The bytes of the file at `path`, read through two buffers of `bufferSize` bytes: each chunk is
+ * The bytes of the file at `path` (a regular file: anything else throws {@link RefusedFile}, as
+ * {@link openRegularFile}), read through two buffers of `bufferSize` bytes: each chunk is
  * a view of one of them, valid only until the next one is asked for (the buffers are freed
  * when the stream ends: the last chunk is then empty). For readers that hash and
  * drop (checking a layer of hundreds of MB): a stream's fresh buffer per read lives outside V8's
@@ -391,7 +392,15 @@ export async function linkFileAtomic(
  * reads of the 1 GB bench image's 329 MB layer left this thread idle for about 0.1 s.
  */
 export async function* fileChunksReused(path: string, bufferSize = 1 << 20): ByteStream {
-  const handle = await fsp().open(path, 'r');
+  // Without waiting for a writer, and refused unless a regular file (see openRegularFile).
+  const handle = await fsp().open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new RefusedFile(`is ${kindOf(info)}`);
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
   let next: Promise<{ bytesRead: number }> | undefined;
   /** Starts the next read. Its failure is handled when it is awaited: until then, not unhandled. */
   const read = (into: Uint8Array): Promise<{ bytesRead: number }> => {
@@ -539,6 +548,29 @@ export function openRegularFile(
   } catch (err) {
     closeSync(fd);
     throw err;
+  }
+}
+
+/**
+ * The whole of the regular file at `path`, read at once (a cache file a caller reads whole and
+ * checks). Opened as {@link openRegularFile} opens it, so a named pipe in its place is refused
+ * rather than waited on.
+ *
+ * @throws RefusedFile for anything but a regular file; the file system's own error unchanged
+ */
+export function readRegularFileSync(path: string): Uint8Array {
+  const { fd, stat } = openRegularFile(path);
+  try {
+    const out = Buffer.allocUnsafe(Number(stat.size));
+    let got = 0;
+    while (got < out.length) {
+      const n = readSync(fd, out, got, out.length - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return new Uint8Array(out.buffer, out.byteOffset, got);
+  } finally {
+    closeSync(fd);
   }
 }
 

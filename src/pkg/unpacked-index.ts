@@ -21,9 +21,10 @@ import { crc32 } from 'node:zlib';
 import { TAR_ENTRY_TYPES, type TarEntryType, type TarHeader } from '../archive/tar.ts';
 import { ByteBuilder } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
+import { openRegularFile } from '../io/files.ts';
 import type { Body, FileBody } from '../vfs/body.ts';
 
-const { closeSync, openSync, readSync } = process.getBuiltinModule('node:fs');
+const { closeSync, readSync } = process.getBuiltinModule('node:fs');
 
 /** An entry of a package's data member, its path cleaned; a file's body in memory or in the cache. */
 export interface PackageEntry {
@@ -300,7 +301,8 @@ function readRecords(stored: StoredRecords, buffer: Buffer): Buffer {
   const hint = 'the build cache was changed on disk; remove it and build again';
   const out = buffer.subarray(0, stored.length);
   try {
-    const fd = openSync(stored.path, 'r');
+    // Without waiting for a writer: a named pipe in the cache's place is refused (IO, below).
+    const { fd } = openRegularFile(stored.path);
     try {
       for (let got = 0; got < out.length; ) {
         const n = readSync(fd, out, got, out.length - got, stored.offset + got);

@@ -7,7 +7,25 @@
 import { crc32 } from 'node:zlib';
 import { ProvenantError } from '../errors.ts';
 
-const { closeSync, openSync, readSync } = process.getBuiltinModule('node:fs');
+const { closeSync, constants, fstatSync, openSync, readSync } = process.getBuiltinModule('node:fs');
+
+/**
+ * Opens a body's file to read, refused unless it is a regular file: a named pipe in a cache
+ * file's place would block the build for good (opened without waiting for a writer, as
+ * `openRegularFile` in ../io/files.ts opens one; this module sits below ../io and so cannot use it).
+ *
+ * @throws Error for anything but a regular file; the file system's own error unchanged
+ */
+function openBodyFile(path: string): number {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    if (!fstatSync(fd).isFile()) throw new Error('is not a regular file');
+    return fd;
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
 
 /** `size` bytes at `offset` of the file at `path`, with the digests taken when it was stored. */
 export interface FileBody {
@@ -46,7 +64,7 @@ export function readBody(body: Body | undefined): Uint8Array {
   const out = new Uint8Array(body.size);
   let fd: number;
   try {
-    fd = openSync(body.path, 'r');
+    fd = openBodyFile(body.path);
   } catch (err) {
     throw new ProvenantError('IO', `cannot read ${body.path}: ${(err as Error).message}`, { where: body.path, cause: err });
   }
@@ -180,7 +198,7 @@ export class BodyReader {
     }
     let fd: number;
     try {
-      fd = openSync(path, 'r');
+      fd = openBodyFile(path);
     } catch (err) {
       throw new ProvenantError('IO', `cannot read ${path}: ${(err as Error).message}`, { where: path, cause: err });
     }

@@ -6,10 +6,11 @@
  * cached too, under the SHA-256 the Release gives for the uncompressed file, so a build that finds
  * it there skips both the download and the decompression (apt keeps its lists the same way).
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProvenantError, throwIfAborted } from '../../errors.ts';
+import { RefusedFile, readRegularFileSync } from '../../io/files.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
+import { readCacheFile } from '../cache-files.ts';
 import { DownloadCache, type FetchFileOptions, fetchFile, joinLocation, listedSize, safeLocation } from '../fetch.ts';
 import { parseControlStanzas } from './control.ts';
 import { DEBIAN_ARCHIVE_KEYRING, type DebKeyring, type DebSigner, LazyDebKeyring, signingKeyExpiry, verifySignedText } from './keyring.ts';
@@ -25,8 +26,6 @@ import {
   verifiedPackagesBytes,
 } from './release.ts';
 import { damagedKeptFile } from './stanza-index.ts';
-
-const { readFileSync } = process.getBuiltinModule('node:fs');
 
 const utf8 = new TextDecoder('utf-8');
 
@@ -362,7 +361,14 @@ function packagesIndex(
     get bytes() {
       if (bytes === undefined) {
         // Read whole from the cache: checked whole, as the stanzas a build reads are one by one.
-        const read = new Uint8Array(readFileSync(path as string));
+        let read: Uint8Array;
+        try {
+          read = readRegularFileSync(path as string);
+        } catch (err) {
+          // Not a regular file (a named pipe is never waited on): damaged, and made again as such.
+          if (err instanceof RefusedFile) throw damagedKeptFile(path as string, sha256, where);
+          throw err;
+        }
         if (digestHex(digestOf(read)) !== sha256) throw damagedKeptFile(path as string, sha256, where);
         bytes = read;
       }
@@ -455,8 +461,8 @@ async function fetchIndexFile(
 async function readCachedBlob(cache: DownloadCache, entry: DebReleaseFile): Promise<Uint8Array | undefined> {
   let bytes: Uint8Array;
   try {
-    // A Buffer is a Uint8Array: no copy of a 50 MB index.
-    bytes = await readFile(join(cache.dir, 'sha256', entry.sha256));
+    // Refused unless a regular file (a named pipe is never waited on): a miss, fetched again.
+    bytes = await readCacheFile(join(cache.dir, 'sha256', entry.sha256));
   } catch {
     return undefined;
   }

@@ -12,11 +12,12 @@ import { createHash } from 'node:crypto';
 import { deserialize, serialize } from 'node:v8';
 import { crc32 } from 'node:zlib';
 import { isProvenantError, ProvenantError, RepairableError } from '../../errors.ts';
+import { openRegularFile, RefusedFile } from '../../io/files.ts';
 import { noteBytesMoved } from '../../io/memory.ts';
 import { type ScannedStanza, scanControlStanzas } from './control.ts';
 import { parseDebRelations } from './relations.ts';
 
-const { closeSync, fstatSync, openSync, readSync } = process.getBuiltinModule('node:fs');
+const { closeSync, readSync } = process.getBuiltinModule('node:fs');
 
 /**
  * Strings kept as one text and where each ends in it. An index of Debian main holds about 160,000
@@ -114,8 +115,10 @@ export function indexDebStanzaFile(path: string, where: string, piece = PIECE, s
   const index = new IndexBuilder();
   let fd: number | undefined;
   try {
-    fd = openSync(path, 'r');
-    const size = fstatSync(fd).size;
+    // Without waiting for a writer: a named pipe in the file's place is refused, as damaged.
+    const opened = openRegularFile(path);
+    fd = opened.fd;
+    const size = Number(opened.stat.size);
     let offset = 0;
     let line = 1;
     // One buffer for every piece (grown when a stanza does not fit): nothing of a piece is kept
@@ -149,6 +152,7 @@ export function indexDebStanzaFile(path: string, where: string, piece = PIECE, s
     if (hash !== undefined && sha256 !== undefined && hash.digest('hex') !== sha256) throw damagedKeptFile(path, sha256, where);
   } catch (err) {
     if (isProvenantError(err)) throw err;
+    if (err instanceof RefusedFile && sha256 !== undefined) throw damagedKeptFile(path, sha256, where);
     throw new ProvenantError('IO', `cannot read ${path}: ${(err as Error).message}`, { where, cause: err });
   } finally {
     if (fd !== undefined) closeSync(fd);

@@ -20,7 +20,7 @@ import { pipeline, Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { readTar } from '../../archive/tar.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../../errors.ts';
-import { fileError, hashFile } from '../../io/files.ts';
+import { fileError, hashFile, openRegularFile } from '../../io/files.ts';
 import { noteBytesMoved } from '../../io/memory.ts';
 import type { CacheWriter } from '../fetch.ts';
 import { type PackageEntry, pulledTar, type StoredBody } from '../unpacked.ts';
@@ -43,7 +43,7 @@ import {
 } from './deb.ts';
 import { xzChunks } from './xz.ts';
 
-const { closeSync, createReadStream, openSync, readSync } = process.getBuiltinModule('node:fs');
+const { closeSync, createReadStream, readSync } = process.getBuiltinModule('node:fs');
 
 /** Bytes of the data member read at a time. */
 const PIECE = 1 << 20;
@@ -84,7 +84,8 @@ export async function streamDebFile(path: string, writer: CacheWriter, options: 
   checkSha256(sha256, options.expectedSha256, where);
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    // Without waiting for a writer: a named pipe put in its place since the hash is refused.
+    fd = openRegularFile(path).fd;
   } catch (err) {
     throw new ProvenantError('IO', `cannot read ${where}: ${(err as Error).message}`, { where, cause: err });
   }
@@ -224,7 +225,10 @@ async function unpackData(
 async function* pieces(path: string, member: ArEntry, where: string, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
   if (member.size === 0) return;
   try {
+    // Opened as the file that was hashed is (a named pipe in its place is refused, not waited on).
+    const { fd } = openRegularFile(path);
     for await (const chunk of createReadStream(path, {
+      fd,
       start: member.start,
       end: member.start + member.size - 1,
       highWaterMark: PIECE,
