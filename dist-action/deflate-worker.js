@@ -46,6 +46,9 @@ var ProvenantError = class extends Error {
     return this.where === void 0 ? this.message : `${this.message} (${this.where})`;
   }
 };
+var SECRET_NAME = "[a-z0-9_.-]*(?:token|secret|password|passwd)|authorization|credentials?|api[_-]?key|x-amz-signature|x-amz-credential|sig";
+var NAMED_PARAM = new RegExp(String.raw`\b(${SECRET_NAME})=[^\s&"',;<>]+`, "gi");
+var NAMED_MEMBER = new RegExp(String.raw`("(?:${SECRET_NAME})"\s*:\s*)"(?:[^"\\]|\\.)*"`, "gi");
 
 // src/archive/deflate-walk.ts
 var CL_ORDER = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
