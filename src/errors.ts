@@ -167,10 +167,11 @@ export function redactCredentials(text: string): string {
 // `http:host` and `http:/host` as `http://host`.
 const HTTP_SCHEME_ANYWHERE = /\b(?:[a-z][a-z0-9.-]*\+)?https?:[/\\]*/gi;
 // What ends a URL's authority: for the WHATWG parser `/`, `?`, `#` and `\\`; as anyone writes a
-// URL also whitespace, angle brackets and quotes (`https://example.org team <ops@example.org>`
-// holds no user info); in free text (a file's comments, a message) also what ends a YAML or JSON
-// scalar, a word or a list item.
-const AUTHORITY_END = /[/?#\\\s"'<>]/;
+// URL also whitespace, angle brackets and double quotes, which RFC 3986 keeps out of user info
+// (`https://example.org team <ops@example.org>` holds none), but not `'`, which it allows
+// (`https://ci:p'q@git.example/r`); in free text (a file's comments, a message) also what ends a
+// YAML or JSON scalar, a word or a list item.
+const AUTHORITY_END = /[/?#\\\s"<>]/;
 const AUTHORITY_END_IN_TEXT = /[/?#\\\s"'`,[\]{}<>]/;
 // In a location known to be one (a configuration's repository or key, as it was read): where the
 // WHATWG parser ends the authority, and at a line break that starts another deb822 field or a

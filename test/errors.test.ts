@@ -14,6 +14,8 @@ describe('withoutUserInfo', () => {
       ],
       ['deb mirror+https://u:p@m.example/list bookworm main', 'deb mirror+https://m.example/list bookworm main'],
       ['"https://u:p@ss@host/x"', '"https://host/x"'],
+      // RFC 3986 allows ' in user info (a final review: it ended the authority, leaving ci:p'q@).
+      ["https://ci:p'q@git.example/r", 'https://git.example/r'],
       // An @ in the path, a vcs-url's @commit, ssh's user, a reference's digest: no user info.
       ['https://host/a@b', 'https://host/a@b'],
       ['vcs-url: https://github.com/o/r@0123abc', 'vcs-url: https://github.com/o/r@0123abc'],

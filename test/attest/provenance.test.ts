@@ -199,6 +199,14 @@ describe('provenance without credentials, however the file spells them', () => {
 
   // A final review: a URL without a path followed later by any @ lost everything between (another
   // host for the deb822 source, in config.contents too, which a rebuild reads).
+  it("removes the user info of a URL that is no repository, a ' in its password too (RFC 3986 allows it)", () => {
+    const yaml = "annotations:\n  source: https://ci:p'q@git.example/r\n";
+    const predicate = provenancePredicate(input({ configFiles: [{ path: 'image.yaml', sha256: SHA, content: yaml }] }));
+    const text = definition(predicate).externalParameters.config.files[0].content as string;
+    assert.ok(!text.includes("p'q"), text);
+    assert.match(text, /source: "?https:\/\/git\.example\/r"?/);
+  });
+
   it('keeps clean values whole: a URL without a path, then an email address', () => {
     const deb822 =
       'Types: deb\nURIs: https://apt.example.org\nSuites: stable\nComponents: main\nSigned-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n Comment: Ops <ops@example.org>\n .\n -----END PGP PUBLIC KEY BLOCK-----\n';
