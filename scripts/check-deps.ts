@@ -49,7 +49,7 @@ export const DESIGN: Record<string, ModuleRule> = {
   oci: { band: 'ground', imports: BASE },
   ref: { band: 'ground', imports: [...BASE, 'oci'] },
   io: { band: 'ground', imports: [...BASE, 'oci'] },
-  vfs: { band: 'ground', imports: BASE },
+  vfs: { band: 'ground', imports: [...BASE, 'io'] },
   archive: { band: 'I/O', imports: FLOOR },
   auth: { band: 'I/O', imports: [...BASE, 'ref'] },
   registry: { band: 'I/O', imports: [...FLOOR, 'version.ts', 'net.ts', 'ref', 'auth'] },

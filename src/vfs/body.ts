@@ -6,26 +6,9 @@
  */
 import { crc32 } from 'node:zlib';
 import { ProvenantError } from '../errors.ts';
+import { openRegularFile } from '../io/files.ts';
 
-const { closeSync, constants, fstatSync, openSync, readSync } = process.getBuiltinModule('node:fs');
-
-/**
- * Opens a body's file to read, refused unless it is a regular file: a named pipe in a cache
- * file's place would block the build for good (opened without waiting for a writer, as
- * `openRegularFile` in ../io/files.ts opens one; this module sits below ../io and so cannot use it).
- *
- * @throws Error for anything but a regular file; the file system's own error unchanged
- */
-function openBodyFile(path: string): number {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  try {
-    if (!fstatSync(fd).isFile()) throw new Error('is not a regular file');
-    return fd;
-  } catch (err) {
-    closeSync(fd);
-    throw err;
-  }
-}
+const { closeSync, readSync } = process.getBuiltinModule('node:fs');
 
 /** `size` bytes at `offset` of the file at `path`, with the digests taken when it was stored. */
 export interface FileBody {
@@ -64,7 +47,8 @@ export function readBody(body: Body | undefined): Uint8Array {
   const out = new Uint8Array(body.size);
   let fd: number;
   try {
-    fd = openBodyFile(body.path);
+    // A named pipe in a cache file's place is refused, never waited on.
+    fd = openRegularFile(body.path).fd;
   } catch (err) {
     throw new ProvenantError('IO', `cannot read ${body.path}: ${(err as Error).message}`, { where: body.path, cause: err });
   }
@@ -198,7 +182,7 @@ export class BodyReader {
     }
     let fd: number;
     try {
-      fd = openBodyFile(path);
+      fd = openRegularFile(path).fd;
     } catch (err) {
       throw new ProvenantError('IO', `cannot read ${path}: ${(err as Error).message}`, { where: path, cause: err });
     }
