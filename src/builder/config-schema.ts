@@ -7,7 +7,7 @@
 import { isMap, isScalar, isSeq } from 'yaml';
 import { whiteoutPart } from '../archive/paths.ts';
 import type { DebConstraintOp } from '../pkg/deb/version.ts';
-import { APK_OP_OF_DEB, debOpOfApk } from '../pkg/relation-ops.ts';
+import { APK_OP_OF_DEB, debOpOfWritten } from '../pkg/relation-ops.ts';
 import { isDebianLine } from '../pkg/sources.ts';
 import {
   boolean,
@@ -209,7 +209,7 @@ function packageItemProblem(text: string, repositories: readonly string[]): { me
   if (spaced !== null) {
     const [, name, op, version] = spaced as unknown as [string, string, string, string];
     const apk = `${name}${op === '<<' || op === '>>' ? (APK_OP_OF_DEB[op] ?? op) : op}${version}`;
-    const deb = op === '~' ? undefined : `"${name} (${debOpOfApk(op) ?? op} ${version})"`;
+    const deb = op === '~' ? undefined : `"${name} (${debOpOfWritten(op) ?? op} ${version})"`;
     const hint = debianSources
       ? deb === undefined
         ? `write ${name}=VERSION for one version`

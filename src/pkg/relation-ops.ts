@@ -24,3 +24,11 @@ export const APK_OP_OF_DEB: Readonly<Record<DebConstraintOp, string>> = {
 export function debOpOfApk(op: string): DebConstraintOp | undefined {
   return (Object.keys(APK_OP_OF_DEB) as DebConstraintOp[]).find((d) => APK_OP_OF_DEB[d] === op);
 }
+
+/**
+ * An operator a person wrote beside a version, apk's (`>=`, `<`) or Debian's own strict `<<` and
+ * `>>`, as Debian writes it (`>=`, `<<`); undefined for one Debian has not (`~`).
+ */
+export function debOpOfWritten(op: string): DebConstraintOp | undefined {
+  return op === '<<' || op === '>>' ? op : debOpOfApk(op);
+}

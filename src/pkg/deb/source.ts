@@ -22,7 +22,7 @@ import {
   withRepositoryCredentials,
 } from '../fetch.ts';
 import { dependencyOrder } from '../order.ts';
-import { debOpOfApk } from '../relation-ops.ts';
+import { debOpOfWritten } from '../relation-ops.ts';
 import type { CandidateIndex, Request } from '../resolve/resolve.ts';
 import {
   type FetchedPackage,
@@ -158,7 +158,7 @@ function debRequest(text: string, where: string, debArch?: string): Request {
   if (apkStyle !== null) {
     const [, name, op, version] = apkStyle as unknown as [string, string, string, string];
     // apk's `<` and `>` are strict: Debian's `<<` and `>>` (its own `<` and `>` mean `<=` and `>=`).
-    const debOp = op === '<<' || op === '>>' ? op : debOpOfApk(op);
+    const debOp = debOpOfWritten(op);
     throw new ProvenantError(
       'INVALID_CONFIG',
       `contents.packages: ${JSON.stringify(text)} writes the version relation without parentheses, as apk does; a Debian package takes it in parentheses`,
