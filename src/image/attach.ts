@@ -10,6 +10,7 @@ import { ProvenantError, sleep } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import type { Stored } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
+import { parsePredicateType } from '../sign/payload.ts';
 import { attestImage, type SignedEntry, signImage } from '../sign/sign.ts';
 import type { Signer } from '../sign/signer.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -22,9 +23,12 @@ const TAG_RECHECK_MS = 200;
 
 /** Options of {@link attachPredicate}. */
 export interface AttachPredicateOptions extends OperationOptions {
-  /** The predicate type URI (`https://slsa.dev/provenance/v1`, `https://spdx.dev/Document`, ...). */
+  /**
+   * The predicate type URI (`https://slsa.dev/provenance/v1`, `https://spdx.dev/Document`, ...);
+   * not one of the CLI's short names (`spdx`), which {@link parsePredicateType} maps to theirs.
+   */
   predicateType: string;
-  /** The predicate, any JSON value. */
+  /** The predicate, any value JSON.stringify writes (no BigInt, no cycle). */
   predicate: unknown;
   /** The image's name in the statements' subjects (`registry/repo:tag`, `oci:dir:tag`). */
   name: string;
@@ -65,10 +69,12 @@ export interface AttachResult {
  * each tag is read again until it names an index holding the statements (another attach running
  * at the same time may have moved it over this one's; {@link settleTags}).
  *
- * @throws ProvenantError as {@link storeAttestations} does; `USAGE` for `cosign` without a signer;
- *   `TAG_CONFLICT` when other writers keep a tag from holding the statements
+ * @throws ProvenantError as {@link storeAttestations} does; `USAGE` for `cosign` without a signer,
+ *   a predicate type that is not a URI or a predicate that is not JSON (before anything is read or
+ *   written); `TAG_CONFLICT` when other writers keep a tag from holding the statements
  */
 export async function attachPredicate(store: ContentStore, target: string, options: AttachPredicateOptions): Promise<AttachResult> {
+  checkPredicate(options.predicateType, options.predicate);
   const mode = options.mode ?? 'referrers';
   const call: OperationOptions = { signal: options.signal, logger: options.logger, onProgress: options.onProgress };
   const inspected = await inspectImage(store, target, options.name, { ...call, attachments: false });
@@ -125,6 +131,40 @@ export async function attachPredicate(store: ContentStore, target: string, optio
   // with them merged in (see settleTags): signed where it is.
   await sign(index);
   return { ...result, digest: index.digest, signed };
+}
+
+/**
+ * Refuses what the statements could not carry: a predicate type that is not a URI (the CLI maps
+ * its short names before; a caller of the library passes the URI), a predicate JSON cannot write.
+ *
+ * @throws ProvenantError `USAGE`
+ */
+function checkPredicate(predicateType: string, predicate: unknown): void {
+  let uri: string;
+  try {
+    uri = parsePredicateType(predicateType);
+  } catch (err) {
+    throw new ProvenantError('USAGE', `the predicate type ${JSON.stringify(predicateType)} is not a URI`, {
+      hint: 'name it by a URI: https://slsa.dev/provenance/v1, https://spdx.dev/Document, ...',
+      cause: err,
+    });
+  }
+  if (uri !== predicateType) {
+    throw new ProvenantError(
+      'USAGE',
+      `the predicate type ${JSON.stringify(predicateType)} is not a URI: it is the CLI's short name of ${uri}`,
+      {
+        hint: `pass ${uri} (parsePredicateType maps the CLI's short names to their URIs)`,
+      },
+    );
+  }
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(predicate);
+  } catch (err) {
+    throw new ProvenantError('USAGE', `the predicate is not JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (text === undefined) throw new ProvenantError('USAGE', `the predicate is not JSON: it is ${typeof predicate}`);
 }
 
 /** `err` saying that the new index is written by digest only, and the tags were not moved. */
