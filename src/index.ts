@@ -3,7 +3,13 @@
  * else is public.
  */
 
-export { type Attachment, type AttachmentKind, type AttachmentStorage, findAttachments } from './attest/attachments.ts';
+export {
+  type Attachment,
+  type AttachmentKind,
+  type AttachmentStorage,
+  type FindAttachmentsOptions,
+  findAttachments,
+} from './attest/attachments.ts';
 /** Attestations: provenance, statements, and the storages a target accepts. */
 export { builderIdFromEnv, type ProvenanceInput, provenance, provenancePredicate } from './attest/provenance.ts';
 export {
@@ -26,6 +32,7 @@ export {
   type PodmanAuthKeychainOptions,
 } from './auth/docker-config.ts';
 export { anonymousKeychain, chainKeychains, type Keychain, StaticKeychain, staticKeychain } from './auth/keychain.ts';
+export { apkArchToPlatform, normalizeArch } from './builder/arch.ts';
 /** Building images: configuration, the build, its lock, and writing it to a store. */
 export {
   type BuildOptions,
@@ -36,7 +43,13 @@ export {
   writeBuild,
 } from './builder/build.ts';
 export { loadConfig, parseConfig } from './builder/config.ts';
-export type { ImageConfig as BuildConfig, LoadedConfig } from './builder/config-types.ts';
+export type {
+  ApkArch,
+  ImageConfig as BuildConfig,
+  LoadConfigOptions,
+  LoadedConfig,
+  ParseConfigOptions,
+} from './builder/config-types.ts';
 export {
   aboutWrittenIndex,
   type DescribeOptions,
@@ -57,6 +70,7 @@ export {
   type FixOptions,
   type FixReport,
   fixImage,
+  type LoadProfilesOptions,
   loadProfiles,
   type Problem,
   type Profile,
@@ -120,9 +134,10 @@ export {
   type Logger,
   type OperationOptions,
   type ProgressUpdate,
+  type StepProgress,
   silentLogger,
 } from './io/types.ts';
-export { cosignTag } from './oci/content.ts';
+export { cosignTag, type ParseOptions as ParseStoredOptions } from './oci/content.ts';
 export {
   Annotation,
   assertIndex,
@@ -158,25 +173,44 @@ export {
   type StoredManifest,
   verifyDigest,
 } from './oci/index.ts';
+export type { Violation } from './oci/validate.ts';
 /** Pinning GitHub Actions: every uses: to a commit SHA or image digest (pin/index.ts lists the names). */
 export * from './pin/index.ts';
 /** apk: reading, verifying and writing packages and indexes, and apk-tools' version order. */
-export { type ApkIndex, type ApkPackageInfo, readApkIndex } from './pkg/apk/apkindex.ts';
-export { generateApkKeyPair } from './pkg/apk/keys.ts';
-export { type ApkPackage, readApkPackage } from './pkg/apk/package.ts';
+export { type ApkIndex, type ApkPackageInfo, type ReadApkIndexOptions, readApkIndex } from './pkg/apk/apkindex.ts';
+export { type ApkKeyPair, type GenerateApkKeyPairOptions, generateApkKeyPair } from './pkg/apk/keys.ts';
+export { type ApkPackage, type ReadApkPackageOptions, readApkPackage } from './pkg/apk/package.ts';
 export { ApkKeyring } from './pkg/apk/signature.ts';
-export { compareApkVersions, parseApkDependency } from './pkg/apk/version.ts';
-export { buildApk, buildApkIndex } from './pkg/apk/write.ts';
-export { type DebPackage, readDeb } from './pkg/deb/deb.ts';
-export { fetchDebianIndex } from './pkg/deb/fetch-index.ts';
-export { DebKeyring } from './pkg/deb/keyring.ts';
-export { parseSourceLine } from './pkg/deb/sources.ts';
+export { type ApkDependency, compareApkVersions, parseApkDependency } from './pkg/apk/version.ts';
+export {
+  type ApkFileSpec,
+  type ApkSigningKey,
+  type ApkSpec,
+  type BuildApkIndexOptions,
+  type BuildApkOptions,
+  buildApk,
+  buildApkIndex,
+} from './pkg/apk/write.ts';
+export { type DebPackage, type ReadDebOptions, readDeb } from './pkg/deb/deb.ts';
+export { type DebianIndex, type FetchDebianIndexOptions, fetchDebianIndex } from './pkg/deb/fetch-index.ts';
+export { DebKeyring, type LazyDebKeyring, type OpenPgpPublicKey } from './pkg/deb/keyring.ts';
+export { type DebSource, type ParseSourceOptions, parseSourceLine } from './pkg/deb/sources.ts';
 /** Debian: signed repository metadata, .deb files and dpkg's version order. */
 export { compareDebVersions } from './pkg/deb/version.ts';
 /** The resolver shared by apk and deb. */
-export { type Candidate, type Requirement, resolve, type VersionScheme } from './pkg/resolve/resolve.ts';
+export {
+  type Candidate,
+  type CandidateIndex,
+  type Request as ResolveRequest,
+  type Requirement,
+  type Resolution,
+  type ResolveOptions,
+  resolve,
+  type VersionScheme,
+} from './pkg/resolve/resolve.ts';
 /** Package sources: what the builder needs of an ecosystem, and what it reports of each installed package. */
-export type { Ecosystem, InstalledPackage, LockedPackage, PackageSource } from './pkg/source.ts';
+export type { Ecosystem, FetchedPackage, InstalledPackage, LockedPackage, PackageSource } from './pkg/source.ts';
+export type { CelCompileError, CelProgram } from './policy/cel.ts';
 /** Policies: ClusterImagePolicy files, CEL conditions, built-in checks, evaluation and reports. */
 export {
   type AttestationOutcome,
@@ -201,6 +235,7 @@ export {
   parsePolicies,
   type SignatureOutcome,
 } from './policy/index.ts';
+export type { ParsePolicyOptions } from './policy/load.ts';
 export {
   formatLocation,
   formatReference,
@@ -211,6 +246,7 @@ export {
   statementImageName,
 } from './ref/index.ts';
 export { type PutManifestResult, type ReadBlobOptions, RegistryClient, type RegistryClientOptions } from './registry/client.ts';
+export type { ReferrersEndpointAnswer } from './registry/referrers.ts';
 export type { RetryOptions } from './registry/retry.ts';
 export type { TransportOptions } from './registry/transport.ts';
 export type { UploadBlobOptions } from './registry/uploads.ts';
@@ -227,6 +263,7 @@ export type {
 export { DEFAULT_REPORT_TARGETS, gatherReport, type ReportOptions } from './report/gather.ts';
 export { renderReport } from './report/html.ts';
 /** `provenant reproduce`: rebuild an image from its provenance and compare, per platform. */
+export type { FindProvenanceOptions, FoundProvenance } from './reproduce/find.ts';
 export {
   findProvenance,
   type MismatchDetail,
@@ -243,13 +280,16 @@ export {
   renderReproduce,
   reproduceImage,
 } from './reproduce/index.ts';
+export type { CycloneDxDocument, CycloneDxOptions } from './sbom/cyclonedx.ts';
 /** SBOMs. */
 export { cyclonedxDocument, type Inventory, type InventoryPackage, spdxDocument, spdxIndexDocument } from './sbom/index.ts';
+export type { SpdxDocument, SpdxIndexImage, SpdxOptions } from './sbom/spdx.ts';
 /** Signing and verification in cosign 2's and cosign 3's formats. */
 export { type SignatureSummary, summarizeSignatures } from './sign/inspect.ts';
 export {
   COSIGN_PRIVATE_KEY_PEM,
   decryptPrivateKey,
+  type EncryptKeyOptions,
   encryptPrivateKey,
   generateEncryptedKeyPair,
   generateSigningKeyPair,
@@ -292,6 +332,7 @@ export {
   KeylessSigner,
   type KeylessSignerOptions,
   KeySigner,
+  type KeySignerOptions,
   type Signable,
   type Signed,
   type Signer,
@@ -323,3 +364,6 @@ export type { CloseOptions, ContentStore, ListTagsOptions, PutBlobOptions, PutMa
 export { VERSION } from './version.ts';
 /** What PackageSource.install may be given to keep files out of the tree, and what it throws when it cannot. */
 export { type SpilledFiles, SpillRefused } from './vfs/spill.ts';
+export type { FsNode, Tree } from './vfs/tree.ts';
+/** Errors of a configuration file (the build's, a policy's, a target profile's): where in it, and what. */
+export { ConfigError, type ConfigLocation } from './yaml.ts';

@@ -11,17 +11,37 @@ import { fetchTrustedFile, safeLocation } from '../fetch.ts';
 /** Debian's archive keyring as the `debian-archive-keyring` package installs it. */
 export const DEBIAN_ARCHIVE_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 
+/**
+ * An OpenPGP public key as openpgp.js reads it (its `PublicKey`), named by the part of it that
+ * Provenant uses: the public types do not import openpgp's, whose declarations need a package
+ * openpgp does not install (a user's `tsc` without `skipLibCheck` would fail on them). A
+ * {@link DebKeyring} holds only keys that openpgp.js read ({@link DebKeyring.fromBytes}).
+ */
+export interface OpenPgpPublicKey {
+  /** The primary key's fingerprint, lowercase hex. */
+  getFingerprint(): string;
+  getUserIDs(): string[];
+  /** The primary key and its subkeys. */
+  getKeys(): readonly { getKeyID(): { toHex(): string } }[];
+}
+
+/** What a {@link DebKeyring} holds: keys openpgp.js read (see {@link OpenPgpPublicKey}). */
+function openpgpKey(key: OpenPgpPublicKey): PublicKey {
+  return key as PublicKey;
+}
+
 /** OpenPGP public keys trusted to sign a repository's Release. */
 export class DebKeyring {
   /** The keys, in the order they were read. */
-  readonly keys: readonly PublicKey[];
+  readonly keys: readonly OpenPgpPublicKey[];
   /** The files (or other labels) the keys were read from. */
   readonly sources: readonly string[];
 
   /** The SHA-256 of its files' bytes, when it was read from files: what a kept verification is tied to. */
   readonly id: string | undefined;
 
-  constructor(keys: readonly PublicKey[], sources: readonly string[] = [], id?: string | undefined) {
+  /** @param keys keys openpgp.js read: its `PublicKey`s */
+  constructor(keys: readonly OpenPgpPublicKey[], sources: readonly string[] = [], id?: string | undefined) {
     this.keys = keys;
     this.sources = sources;
     this.id = id;
@@ -123,7 +143,7 @@ export class LazyDebKeyring {
    */
   load(): Promise<DebKeyring> {
     this.#loaded ??= (async () => {
-      const keys: PublicKey[] = [];
+      const keys: OpenPgpPublicKey[] = [];
       for (const f of this.#files) keys.push(...(await DebKeyring.fromBytes(f.bytes, f.where)).keys);
       return new DebKeyring(
         keys,
@@ -172,7 +192,7 @@ export async function verifySignedText(
       const cleartext = utf8.decode(bytes);
       checkClearsignedFrame(cleartext, where);
       const message = await readCleartextMessage({ cleartextMessage: cleartext });
-      const out = await verify({ message, verificationKeys: [...keyring.keys], date: now });
+      const out = await verify({ message, verificationKeys: keyring.keys.map(openpgpKey), date: now });
       text = out.data;
       results = out.signatures;
     } else {
@@ -181,7 +201,7 @@ export async function verifySignedText(
         ? await readSignature({ armoredSignature: utf8.decode(detached) })
         : await readSignature({ binarySignature: detached });
       const message = await createMessage({ binary: bytes });
-      const out = await verify({ message, signature, verificationKeys: [...keyring.keys], date: now, format: 'binary' });
+      const out = await verify({ message, signature, verificationKeys: keyring.keys.map(openpgpKey), date: now, format: 'binary' });
       text = utf8.decode(bytes);
       results = out.signatures;
     }
@@ -223,7 +243,7 @@ export async function verifySignedText(
     // openpgp.js checks the key as it was when the signature was made (RFC 9580, section 5.2.3.18:
     // the signature's creation time), so a key that has expired or been revoked since, or a
     // signature dated back into its life, verifies. apt (gpgv) refuses both: the key must be valid now.
-    const invalid = await invalidNow(primary, result.keyID, now);
+    const invalid = await invalidNow(openpgpKey(primary), result.keyID, now);
     if (invalid !== undefined) {
       worthless.push(`${keyID} (${invalid})`);
       continue;
@@ -311,7 +331,8 @@ function outside(where: string, index: number, what: string, should: string): Pr
  * When the key that signs as `keyID` stops being valid: the earlier of its primary key's expiry
  * and, for a subkey, the subkey's own; undefined when neither expires.
  */
-export async function signingKeyExpiry(primary: PublicKey, keyID: string, now: Date): Promise<Date | undefined> {
+export async function signingKeyExpiry(primaryKey: OpenPgpPublicKey, keyID: string, now: Date): Promise<Date | undefined> {
+  const primary = openpgpKey(primaryKey);
   const times: unknown[] = [await primary.getExpirationTime().catch(() => null)];
   const subkey = primary.subkeys.find((s) => s.getKeyID().toHex() === keyID);
   if (subkey !== undefined) times.push(await subkey.getExpirationTime(now).catch(() => null));
