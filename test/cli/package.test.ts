@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +45,7 @@ describe('the packed package, installed with npm install -g', { skip: toolMissin
     // What the code reads beside itself travels with it; sources and tests do not.
     for (const f of [
       'package.json',
+      'LICENSE',
       'dist/cli/main.js',
       'dist/archive/deflate-worker.js',
       'dist/compat/profiles/docker-hub.yaml',
@@ -86,6 +87,48 @@ describe('the packed package, installed with npm install -g', { skip: toolMissin
       },
     );
     sourceDigest = JSON.parse(built.stdout).digest;
+  });
+
+  it('type-checks a program that imports it: skipLibCheck off (the default), and the moduleResolution node of older setups', async () => {
+    const user = join(dir, 'user');
+    await mkdir(join(user, 'node_modules', '@provenant'), { recursive: true });
+    await symlink(join(prefix, 'lib', 'node_modules', '@provenant', 'cli'), join(user, 'node_modules', '@provenant', 'cli'));
+    await writeFile(join(user, 'package.json'), '{ "type": "module" }\n');
+    await writeFile(
+      join(user, 'user.ts'),
+      [
+        "import { ConfigError, copyImage, type DebKeyring, type LoadConfigOptions, loadConfig } from '@provenant/cli';",
+        "const options: LoadConfigOptions = { hostArch: 'x64' };",
+        'try {',
+        "  await loadConfig('image.yaml', options);",
+        '} catch (e) {',
+        '  if (e instanceof ConfigError) console.log(e.line, e.keyPath);',
+        '}',
+        'declare const keyring: DebKeyring;',
+        'console.log(keyring.keys[0]?.getFingerprint(), copyImage.name);',
+        '',
+      ].join('\n'),
+    );
+    const base = {
+      target: 'es2022',
+      strict: true,
+      noEmit: true,
+      skipLibCheck: false,
+      types: ['node'],
+      typeRoots: [join(ROOT, 'node_modules', '@types')],
+    };
+    for (const options of [
+      { module: 'nodenext', moduleResolution: 'nodenext' },
+      // @sigstore/core's declarations import node's crypto as a default export.
+      { module: 'es2022', moduleResolution: 'node', esModuleInterop: true },
+    ]) {
+      await writeFile(join(user, 'tsconfig.json'), JSON.stringify({ compilerOptions: { ...base, ...options }, files: ['user.ts'] }));
+      const tsc = await exec(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', user]).then(
+        (r) => r.stdout,
+        (err: { stdout: string }) => err.stdout,
+      );
+      assert.equal(tsc, '', options.moduleResolution);
+    }
   });
 
   it('runs digest from its bundle: the launcher and one file of dist/cli/bundle/, not the thirty per-module files', async () => {
