@@ -104,6 +104,14 @@ export async function compressionOfFile(path: string, where: string): Promise<Co
     throw fileError(err, where);
   }
   try {
+    // open() takes a folder on Linux, and only the read fails (EISDIR, shown as an internal
+    // error): said here, with the prefix a layout folder takes.
+    if ((await handle.stat()).isDirectory()) {
+      throw new ProvenantError('USAGE', `${path} is a folder, and an archive is one file`, {
+        where,
+        hint: `name an archive file, or read the folder as an OCI image layout: oci:${path}`,
+      });
+    }
     const { buffer, bytesRead } = await handle.read(Buffer.alloc(MAGIC_BYTES), 0, MAGIC_BYTES, 0);
     return compressionOf(buffer.subarray(0, bytesRead));
   } finally {
@@ -123,7 +131,7 @@ export interface ArchiveView {
  * a {@link WorkFolder}, which `release` removes (as skopeo reads a compressed docker-archive
  * through a temporary file): a tar is read by offset, which a compressed stream does not allow.
  *
- * @throws ProvenantError `INVALID_ARCHIVE` for xz or bzip2, and zstd on a Node without its
+ * @throws ProvenantError `USAGE` when `path` is a folder; `INVALID_ARCHIVE` for xz or bzip2, and zstd on a Node without its
  *   decoder (saying how to decompress it), or a corrupt stream; `TRUNCATED` for a cut gzip
  *   stream; as {@link TarView.open} does
  */
