@@ -1,6 +1,6 @@
 /** `oci-archive:FILE`: an OCI image layout in a tar file, read in place and written through a private layout. */
-import { readdir, stat } from 'node:fs/promises';
-import { basename, dirname, join, relative } from 'node:path';
+import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { decompressCommand } from '../archive/compression.ts';
 import { tarHeader, writeTar } from '../archive/tar.ts';
 import type { TarView, TarViewFile } from '../archive/view.ts';
@@ -40,7 +40,10 @@ const { createReadStream } = process.getBuiltinModule('node:fs');
  * {@link openArchiveView}); one is not written to: the new archive would be a plain tar under
  * the compressed one's name.
  */
-export async function openOciArchive(path: string, options: { write?: boolean } = {}): Promise<LayoutReader> {
+export async function openOciArchive(
+  path: string,
+  options: { write?: boolean; signal?: AbortSignal | undefined } = {},
+): Promise<LayoutReader> {
   const exists = () =>
     stat(path).then(
       () => true,
@@ -52,26 +55,31 @@ export async function openOciArchive(path: string, options: { write?: boolean } 
   }
   // Held from before the old archive is read until the new one is renamed over it: two writers
   // that each read the old archive and renamed their own over it lost the first one's tag.
-  const lock = await lockArchive(path, `oci-archive:${path}`);
+  // Named as the archive in messages and progress, as the user wrote it, not as the temporary
+  // folder it is written in nor as the file a link leads to.
+  const location = `oci-archive:${path}`;
+  // Through a link, the file it leads to is read, locked and replaced: renamed over the link's
+  // own path, the new archive replaced the link with a file, and a writer through the link and
+  // one through the real path took two locks, so one lost the other's tag.
+  const file = await archiveFile(path, location);
+  const lock = await lockArchive(file, location, options.signal);
   let work: WorkFolder | undefined;
   try {
     // Held by this process, the lock was free or its holder gone: what lies beside the archive
     // from an earlier writer is a dead one's.
-    await removeStalePartials(path);
+    await removeStalePartials(file);
     await removeStaleWork();
     work = await WorkFolder.make('provenant-archive-');
     const layoutDir = join(work.path, 'layout');
     // Taken before the archive is read: a program that does not take the lock (skopeo, a
     // second copy of an older version) may still replace it meanwhile, which close() then sees.
-    const stamp = await archiveStamp(path);
-    // Named as the archive in messages and progress, not as the temporary folder it is written in.
-    const location = `oci-archive:${path}`;
+    const stamp = await archiveStamp(file, location);
     // Nothing there, or an empty file (as mktemp makes, and as a docker-archive takes it): a new archive.
     let store: LayoutStore;
     let corrupt = new Map<Digest, ProvenantError>();
-    if ((await archiveTarget(path, location)) === 'file') {
-      await refuseCompressed(path, location);
-      const old = await OciArchiveStore.open(path);
+    if ((await archiveTarget(file, location)) === 'file') {
+      await refuseCompressed(file, location);
+      const old = await OciArchiveStore.open(file, location);
       try {
         ({ layout: store, corrupt } = await layoutFrom(old, layoutDir, location));
       } finally {
@@ -80,7 +88,7 @@ export async function openOciArchive(path: string, options: { write?: boolean } 
     } else {
       store = await LayoutStore.open(layoutDir, { create: true, location });
     }
-    return withPackOnClose(store, path, work, lock, stamp, corrupt);
+    return withPackOnClose(store, file, location, work, lock, stamp, corrupt);
   } catch (err) {
     await work?.remove();
     await lock.release();
@@ -128,15 +136,46 @@ export async function archiveTarget(path: string, where: string): Promise<'none'
 /**
  * Takes the lock of the archive at `path`: `.provenant-archive-<name>.lock` beside it, the
  * layouts' lock (layout-lock.ts: refreshed while held, broken when its owner is gone). A second
- * writer waits for the first to finish, then starts from what it wrote.
+ * writer waits for the first to finish, then starts from what it wrote; `signal` ends the wait
+ * (`ABORTED`, nothing taken). `path` is the file itself ({@link archiveFile}), so that writers
+ * through a link and through the real path share one lock.
  */
-export async function lockArchive(path: string, where: string): Promise<LayoutLock> {
+export async function lockArchive(path: string, where: string, signal?: AbortSignal): Promise<LayoutLock> {
   // A name near the 255-byte limit would leave no room for the prefix: such a name is hashed.
   const base = basename(path);
   const id = Buffer.byteLength(base) > 160 ? digestHex(digestOf(base)) : base;
-  return LayoutLock.acquire(dirname(path), { name: `${COORDINATION_PREFIX}archive-${id}.lock` }).catch((err: unknown) => {
-    throw fileError(err, where);
+  return LayoutLock.acquire(dirname(path), { name: `${COORDINATION_PREFIX}archive-${id}.lock`, signal }).catch((err: unknown) => {
+    throw fileError(err, where, signal);
   });
+}
+
+/**
+ * The file an archive named `path` is written to: `path` with its links resolved (the file a
+ * link leads to, made there when a dangling link leads nowhere yet, as skopeo writes through a
+ * link), or, for a file still to be made, the real path of its folder with its name. Resolved
+ * once, before the lock is taken: the lock, the read of the old archive and the rename of the
+ * new one all go to this one file. A folder that is not there is left as written, for the write
+ * to say so.
+ *
+ * @throws ProvenantError `IO` when the path cannot be looked up (a loop of links)
+ */
+export async function archiveFile(path: string, where: string): Promise<string> {
+  let current = resolve(path);
+  // As the system's own limit on links followed in one lookup (Linux's 40).
+  for (let hops = 0; hops < 40; hops++) {
+    try {
+      return await realpath(current);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fileError(err, where);
+    }
+    const s = await lstat(current).catch(() => undefined);
+    if (s?.isSymbolicLink() !== true) {
+      const folder = await realpath(dirname(current)).catch(() => undefined);
+      return folder === undefined ? path : join(folder, basename(current));
+    }
+    current = resolve(dirname(current), await readlink(current));
+  }
+  throw new ProvenantError('IO', `${path}: too many levels of links`, { where });
 }
 
 /**
@@ -168,8 +207,7 @@ export class OciArchiveStore extends LayoutReader {
    *   compressed other than with gzip (see {@link openArchiveView}); `INVALID_LAYOUT` when they
    *   are malformed
    */
-  static async open(path: string): Promise<OciArchiveStore> {
-    const where = `oci-archive:${path}`;
+  static async open(path: string, where = `oci-archive:${path}`): Promise<OciArchiveStore> {
     const { view, release } = await openArchiveView(path, where);
     try {
       return await OciArchiveStore.#read(view, release);
@@ -297,7 +335,7 @@ async function layoutFrom(
  * @throws ProvenantError `INVALID_ARCHIVE` naming the archive as the corrupt side, the blob, and
  *   what to do
  */
-async function refuseCorrupt(store: LayoutStore, path: string, corrupt: Map<Digest, ProvenantError>): Promise<void> {
+async function refuseCorrupt(store: LayoutStore, where: string, corrupt: Map<Digest, ProvenantError>): Promise<void> {
   const missing = new Set<Digest>();
   for (const digest of corrupt.keys()) if ((await store.statBlob(digest)) === undefined) missing.add(digest);
   if (missing.size === 0) return;
@@ -309,7 +347,7 @@ async function refuseCorrupt(store: LayoutStore, path: string, corrupt: Map<Dige
       'INVALID_ARCHIVE',
       `the archive being written to holds a corrupt blob ${digest} (${cause.message})${n > 1 ? ` and ${n - 1} more` : ''}, which nothing written brought a good copy of; the archive is left as it was`,
       {
-        where: `oci-archive:${path}@${digest}`,
+        where: `${where}@${digest}`,
         cause,
         hint: 'copy the image that uses it into the archive again, from where it came (a good copy replaces the corrupt one), or write to a new archive',
       },
@@ -348,16 +386,17 @@ async function reachedOf(store: LayoutStore, wanted: ReadonlySet<Digest>): Promi
 }
 
 /** The identity of the file at `path` (inode, size, times), or undefined when there is none. */
-async function archiveStamp(path: string): Promise<string | undefined> {
+async function archiveStamp(path: string, where: string): Promise<string | undefined> {
   return stampOfFile(path).catch((err: unknown) => {
     if ((err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return undefined;
-    throw fileError(err, `oci-archive:${path}`);
+    throw fileError(err, where);
   });
 }
 
 function withPackOnClose(
   store: LayoutStore,
   path: string,
+  where: string,
   work: WorkFolder,
   lock: LayoutLock,
   stamp: string | undefined,
@@ -371,18 +410,18 @@ function withPackOnClose(
     try {
       await close();
       if (options.discard) return;
-      if ((await archiveStamp(path)) !== stamp) {
+      if ((await archiveStamp(path, where)) !== stamp) {
         throw new ProvenantError(
           'IO',
           'the archive was changed by another program while this one wrote it; it is left as that one made it',
           {
-            where: `oci-archive:${path}`,
+            where,
             hint: 'run the command again: it starts from the archive as it is now',
           },
         );
       }
-      await refuseCorrupt(store, path, corrupt);
-      await packDirectory(join(work.path, 'layout'), path, options.signal);
+      await refuseCorrupt(store, where, corrupt);
+      await packDirectory(join(work.path, 'layout'), path, options.signal, where);
     } finally {
       await work.remove();
       await lock.release();
@@ -396,7 +435,7 @@ function withPackOnClose(
  * file it replaces keeps its permission bits: an archive kept private (0600, or made by mktemp)
  * is not made readable to all by adding a tag to it.
  */
-export async function packDirectory(dir: string, archive: string, signal?: AbortSignal): Promise<void> {
+export async function packDirectory(dir: string, archive: string, signal?: AbortSignal, where?: string): Promise<void> {
   const files = await listFiles(dir);
   async function* entries() {
     for (const f of files) {
@@ -404,7 +443,7 @@ export async function packDirectory(dir: string, archive: string, signal?: Abort
       yield { header: tarHeader({ name: f, size: s.size }), body: createReadStream(join(dir, f)) as AsyncIterable<Uint8Array> };
     }
   }
-  await writeFileAtomic(archive, writeTar(entries()), { signal, keepMode: true });
+  await writeFileAtomic(archive, writeTar(entries()), { signal, keepMode: true, where });
 }
 
 async function listFiles(dir: string): Promise<string[]> {

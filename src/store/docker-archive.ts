@@ -12,7 +12,7 @@ import { type Digest, Digester, digestAlgorithm, digestHex, isDigest } from '../
 import { isForeignLayer, MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { DOCKER_HUB, type ImageReference, parseReference } from '../ref/reference.ts';
-import { archiveTarget, lockArchive, packDirectory } from './archive.ts';
+import { archiveFile, archiveTarget, lockArchive, packDirectory } from './archive.ts';
 import { openArchiveView, removeStalePartials, removeStaleWork, WorkFolder } from './archive-work.ts';
 import { LayoutStore } from './layout.ts';
 import type { LayoutLock } from './layout-lock.ts';
@@ -113,6 +113,8 @@ export class DockerArchiveStore implements ContentStore {
   readonly location: string;
   readonly holdsAttachments = false;
   readonly #path: string;
+  /** Writing: the file written, `#path` with its links resolved (see {@link archiveFile}). */
+  #file: string;
   readonly #images: Array<{ stored: Stored; tags: string[] }> = [];
   /** Writing: each manifest given to putManifest, by its digest, as the archive holds it (see {@link heldAs}). */
   readonly #heldAs = new Map<Digest, Descriptor>();
@@ -128,11 +130,12 @@ export class DockerArchiveStore implements ContentStore {
 
   private constructor(path: string) {
     this.#path = path;
+    this.#file = path;
     this.location = `docker-archive:${path}`;
   }
 
   /** Opens an archive for reading, or (with `write`) a new one that `close()` writes. */
-  static async open(path: string, options: { write?: boolean } = {}): Promise<DockerArchiveStore> {
+  static async open(path: string, options: { write?: boolean; signal?: AbortSignal | undefined } = {}): Promise<DockerArchiveStore> {
     const store = new DockerArchiveStore(path);
     if (!options.write) {
       try {
@@ -144,14 +147,17 @@ export class DockerArchiveStore implements ContentStore {
       return store;
     }
     // Held until close: a second writer of the same file waits, then finds it written.
-    const lock = await lockArchive(path, store.location);
+    // Through a link, the file it leads to is locked and written (as skopeo writes through it),
+    // and shares its lock with a writer that names it directly.
+    store.#file = await archiveFile(path, store.location);
+    const lock = await lockArchive(store.#file, store.location, options.signal);
     let work: WorkFolder | undefined;
     try {
       // Held by this process, the lock was free or its holder gone: a partial file beside the
       // archive, or a work folder whose owner is gone, is what a killed writer left.
-      await removeStalePartials(path);
+      await removeStalePartials(store.#file);
       await removeStaleWork();
-      await refuseExisting(path, store.location);
+      await refuseExisting(store.#file, store.location);
       work = await WorkFolder.make('provenant-docker-archive-');
       store.#blobs = await LayoutStore.open(join(work.path, 'out'), { create: true, location: store.location });
       store.#work = work;
@@ -437,8 +443,8 @@ export class DockerArchiveStore implements ContentStore {
         await rm(join(out, 'index.json'), { force: true });
         await rm(join(out, 'oci-layout'), { force: true });
         // Again: another program may have put a file there since open.
-        await refuseExisting(this.#path, this.location);
-        await packDirectory(out, this.#path, options.signal);
+        await refuseExisting(this.#file, this.location);
+        await packDirectory(out, this.#file, options.signal, this.location);
       }
     } finally {
       await work.remove();

@@ -111,11 +111,11 @@ export async function openStore(location: Location, options: OpenOptions = {}): 
     }
     case 'oci-archive': {
       const { openOciArchive } = await import('./archive.ts');
-      return openOciArchive(location.path, { write: options.write === true });
+      return openOciArchive(location.path, { write: options.write === true, signal: options.signal });
     }
     case 'docker-archive': {
       const { DockerArchiveStore } = await import('./docker-archive.ts');
-      return DockerArchiveStore.open(location.path, { write: options.write === true });
+      return DockerArchiveStore.open(location.path, { write: options.write === true, signal: options.signal });
     }
   }
 }
