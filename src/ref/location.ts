@@ -18,6 +18,7 @@ export type Location =
  * may hold `/`, `:` and `@` (`oci:out:example.org/app:v1`, as `skopeo copy` writes it; see
  * {@link isLayoutTag}). A last `@sha256:…` or `@sha512:…` that is a whole digest is Provenant's
  * digest reference, not part of the tag: `:TAG@DIGEST` names both, as `REPO:TAG@DIGEST` does.
+ * A docker-archive's name takes no digest ({@link refuseArchiveDigest}).
  */
 export function parseLocation(text: string): Location {
   for (const kind of ['oci', 'oci-archive'] as const) {
@@ -33,7 +34,9 @@ export function parseLocation(text: string): Location {
     const path = colon < 0 ? body : body.slice(0, colon);
     if (path.length === 0) throw missingPath(text);
     const name = colon < 0 ? undefined : body.slice(colon + 1);
-    return { kind: 'docker-archive', path, reference: name === undefined || name === '' ? undefined : parseReference(name) };
+    const reference = name === undefined || name === '' ? undefined : parseReference(name);
+    if (reference !== undefined) refuseArchiveDigest(reference, text);
+    return { kind: 'docker-archive', path, reference };
   }
   // Checked before docker:// goes: with it, everything up to the last "@" is taken as credentials.
   refuseCredentials(text);
@@ -85,6 +88,23 @@ export function isLayoutTag(tag: string): boolean {
   return isValidTag(tag) || REF_NAME_RE.test(tag);
 }
 
+/**
+ * Refuses a digest in a docker-archive's image name (`FILE:NAME@DIGEST`), as skopeo does ("docker-archive
+ * doesn't support digest references"), rather than pass over it: the archive names its images by
+ * `NAME:TAG` in manifest.json, and holds no manifest of its own. Read, the digest it would be
+ * checked against is of the Docker manifest Provenant makes from its files; written, the image
+ * is kept in that form, another digest than what was copied. Neither is a digest a user holds.
+ *
+ * @throws ProvenantError `INVALID_REFERENCE` (exit 2) naming the location
+ */
+export function refuseArchiveDigest(reference: ImageReference, where: string): void {
+  if (reference.digest === undefined) return;
+  throw new ProvenantError('INVALID_REFERENCE', 'a docker-archive names its images by NAME:TAG, never by digest', {
+    where,
+    hint: `leave out @${reference.digest} (provenant digest shows the archive's image's digest), or copy it to oci:DIR or oci-archive:FILE, which take @DIGEST`,
+  });
+}
+
 function missingPath(text: string): ProvenantError {
   return new ProvenantError('INVALID_REFERENCE', 'the path is missing', { where: text, hint: 'for example oci:./out:latest' });
 }
@@ -96,8 +116,11 @@ export function formatLocation(loc: Location): string {
       const r = loc.reference;
       return `${r.registry}/${r.repository}${r.tag === undefined ? '' : `:${r.tag}`}${r.digest === undefined ? '' : `@${r.digest}`}`;
     }
-    case 'docker-archive':
-      return `docker-archive:${loc.path}${loc.reference ? `:${loc.reference.registry}/${loc.reference.repository}:${loc.reference.tag ?? 'latest'}` : ''}`;
+    case 'docker-archive': {
+      const r = loc.reference;
+      // A digest is refused (refuseArchiveDigest), but a Location made by hand may hold one: said, not dropped.
+      return `docker-archive:${loc.path}${r ? `:${r.registry}/${r.repository}:${r.tag ?? 'latest'}${r.digest === undefined ? '' : `@${r.digest}`}` : ''}`;
+    }
     default:
       return `${loc.kind}:${loc.path}${loc.tag ? `:${loc.tag}` : ''}${loc.digest ? `@${loc.digest}` : ''}`;
   }

@@ -6,7 +6,7 @@
 import { ProvenantError } from '../errors.ts';
 import type { Logger, ProgressUpdate } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
-import type { Location } from '../ref/location.ts';
+import { formatLocation, type Location, refuseArchiveDigest } from '../ref/location.ts';
 import type { ContentStore } from './types.ts';
 
 /** Options for opening any store from a location. */
@@ -44,8 +44,10 @@ export interface OpenedStore {
 
 /** Opens the store a location names, for reading or (with `write`) writing. */
 export async function openLocation(location: Location, options: OpenOptions = {}): Promise<OpenedStore> {
-  const store = await openStore(location, options);
-  return { store, ...(await namedIn(location, options.write === true)) };
+  // First: what it refuses (a digest in a docker-archive's name) is refused before a store is
+  // opened, which would be left open (an archive's lock taken) by the error.
+  const named = await namedIn(location, options.write === true);
+  return { store: await openStore(location, options), ...named };
 }
 
 /**
@@ -70,6 +72,8 @@ export async function namedIn(location: Location, write: boolean): Promise<Omit<
     case 'docker-archive': {
       const ref = location.reference;
       if (ref === undefined) return { target: undefined, tags: [] };
+      // parseLocation refuses it; a Location made by hand is refused here, never passed over.
+      refuseArchiveDigest(ref, formatLocation(location));
       const { repoTag } = await import('./docker-archive.ts');
       return write ? { target: undefined, tags: [repoTag(ref)] } : { target: repoTag(ref), tags: [] };
     }
