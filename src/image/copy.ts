@@ -2,10 +2,11 @@
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import { forEachLimited, Limiter } from '../io/limit.ts';
 import type { BlobSource, OperationOptions } from '../io/types.ts';
+import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import { COSIGN_TAG_RE, cosignTagSubject, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isForeignLayer, isIndexType, isManifestLike, MediaType } from '../oci/mediatypes.ts';
-import { bestPlatformMatch, formatPlatform, normalizePlatform } from '../oci/platform.ts';
+import { bestPlatformMatch, configPlatform, formatPlatform, normalizePlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex, type Platform } from '../oci/types.ts';
 import { cosignTagsByName, listingRefused } from '../store/tag-list.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -22,6 +23,13 @@ export interface CopyOptions extends OperationOptions {
    * several that are every platform the index has copy the index unchanged.
    */
   platforms?: readonly Platform[];
+  /**
+   * `platforms` is a default rather than what was asked (a docker-archive's, this machine's, as
+   * skopeo takes it): it picks from an index only, and a single image is copied whatever its
+   * platform. Otherwise a single image is copied only when it is one `platforms` take (a machine
+   * of the platform runs it, of the same architecture), else refused: see {@link copyImage}.
+   */
+  platformsAreDefault?: boolean;
   /**
    * The digest the destination is to hold (a destination reference `REPO@DIGEST`): the copy
    * fails with DIGEST_MISMATCH, before anything is written, when what it would write (after
@@ -98,6 +106,19 @@ export interface CopyResult {
  * signatures leaves every tag where it was.
  */
 export async function copyImage(src: ContentStore, target: string, dst: ContentStore, options: CopyOptions = {}): Promise<CopyResult> {
+  if (options.withReferrers === true && dst.holdsAttachments === false) {
+    // A docker-archive's manifest.json lists images to load, nothing else: a signature or
+    // attestation written there would be one more image (docker load would tag it), or blobs
+    // nothing names. Refused before anything is read or written.
+    throw new ProvenantError(
+      'USAGE',
+      'a docker-archive holds one image and no signatures or attestations: --with-referrers cannot be kept',
+      {
+        where: dst.location,
+        hint: 'copy to oci:DIR or oci-archive:FILE to keep them, or leave out --with-referrers',
+      },
+    );
+  }
   const limiter = new Limiter(options.concurrency ?? 4);
   const result: CopyResult = {
     digest: '' as Digest,
@@ -112,6 +133,9 @@ export async function copyImage(src: ContentStore, target: string, dst: ContentS
   let root = await src.getManifest(target, options);
   // What --platform did, for the hint of a destination digest that is not the copy's.
   let selected: string | undefined;
+  if (options.platforms !== undefined && options.platforms.length > 0 && root.kind === 'manifest' && options.platformsAreDefault !== true) {
+    await refuseOtherPlatform(src, root, options.platforms, options);
+  }
   if (options.platforms !== undefined && options.platforms.length > 0 && root.kind === 'index') {
     const source = root;
     root = await selectPlatforms(src, source, options.platforms, options);
@@ -296,6 +320,45 @@ async function referrersOf(src: ContentStore, subject: Digest, options: CopyOpti
  * says which), or `root` itself when more than one platform is chosen and they are every
  * runnable image it has, so that its digest and everything it holds stay.
  */
+/**
+ * Lets a single image through `platforms` when it is one of them, as an index's entry is picked
+ * (the platform, else a lower variant of its architecture, said aloud), and refuses it otherwise,
+ * as `digest --platform` and `manifest --platform` refuse a single image: copied, the image of
+ * another architecture would pass for the one asked for.
+ *
+ * @throws ProvenantError `USAGE` naming the image's platform and the ones asked for
+ */
+async function refuseOtherPlatform(
+  src: ContentStore,
+  root: Stored & { kind: 'manifest' },
+  platforms: readonly Platform[],
+  options: CopyOptions,
+): Promise<void> {
+  const config = root.manifest.config;
+  const where = `${src.location}@${root.digest}`;
+  // An artifact's config is no image config: it has no platform to take.
+  const own =
+    root.manifest.artifactType === undefined && (config.mediaType === MediaType.OciConfig || config.mediaType === MediaType.DockerConfig)
+      ? configPlatform(await collect(await src.readBlob(config, options), MANIFEST_LIMIT, `${where} config`))
+      : undefined;
+  for (const wanted of platforms) {
+    const best = own === undefined ? undefined : bestPlatformMatch(wanted, [{ platform: own }]);
+    if (best === undefined) continue;
+    if (!best.exact) {
+      options.logger?.warn(
+        `${where} is a single ${formatPlatform(normalizePlatform(own!))} image, not ${formatPlatform(normalizePlatform(wanted))}: copying it, which a ${formatPlatform(normalizePlatform(wanted))} machine runs`,
+      );
+    }
+    return;
+  }
+  const asked = platforms.map((p) => formatPlatform(normalizePlatform(p))).join(', ');
+  throw new ProvenantError(
+    'USAGE',
+    `--platform picks images of an index, and this is a single ${own === undefined ? 'image of no platform' : `${formatPlatform(normalizePlatform(own))} image`}, not ${asked}`,
+    { where, hint: 'copy it without --platform, or name an image of that platform' },
+  );
+}
+
 async function selectPlatforms(
   src: ContentStore,
   root: Stored & { kind: 'index' },

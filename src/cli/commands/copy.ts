@@ -20,7 +20,8 @@ export const spec: CommandSpec = {
     platform: {
       type: 'string',
       multiple: true,
-      description: 'copy only these platforms of an index (all by default, this machine\'s to a docker-archive; "host" for this machine)',
+      description:
+        'copy only these platforms of an index, or a single image only of one of them (all by default, this machine\'s to a docker-archive; "host" for this machine)',
     },
     'with-referrers': { type: 'boolean', description: 'bring signatures and attestations along (OCI referrers and cosign tags)' },
     concurrency: { type: 'string', description: 'parallel blob transfers (default 4)' },
@@ -38,18 +39,6 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const toDockerArchive = parseLocationOrPath(dstText).kind === 'docker-archive';
   // A docker-archive holds one platform's image; like skopeo, take this machine's by default.
   if (!asked && toDockerArchive) platforms = [hostPlatform(process.arch)];
-  if (toDockerArchive && args.values['with-referrers'] === true) {
-    // Its manifest.json lists images to load, nothing else: a signature or attestation written
-    // there would be one more image (docker load would tag it), or blobs nothing names.
-    throw new ProvenantError(
-      'USAGE',
-      'a docker-archive holds one image and no signatures or attestations: --with-referrers cannot be kept',
-      {
-        where: dstText,
-        hint: 'copy to oci:DIR or oci-archive:FILE to keep them, or leave out --with-referrers',
-      },
-    );
-  }
   const concurrency = args.values.concurrency === undefined ? 4 : Number(args.values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new ProvenantError('USAGE', '--concurrency must be a positive whole number');
   const dstName = formatLocation(parseLocationOrPath(dstText));
@@ -73,6 +62,9 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
         tags: dst.tags,
         digest: dst.digest,
         platforms,
+        // Taken for a docker-archive rather than asked: a single image of another platform is
+        // copied as it is (as skopeo copies one), not refused.
+        platformsAreDefault: !asked,
         withReferrers: args.values['with-referrers'] === true,
         concurrency,
         signal: io.signal,
