@@ -144,6 +144,40 @@ export class LayoutStore extends LayoutReader {
     });
   }
 
+  /**
+   * NOT_FOUND that says first there was no layout, where this store made the layout and it is
+   * still empty: what asked for an image in it (`sign oci:typo`, which opens to write) named a
+   * layout that did not exist, not one that lists nothing. Other errors pass as they are.
+   */
+  override async getManifest(target: string): Promise<Stored> {
+    try {
+      return await super.getManifest(target);
+    } catch (err) {
+      throw this.#madeEmpty(err);
+    }
+  }
+
+  override async defaultTarget(): Promise<string> {
+    try {
+      return await super.defaultTarget();
+    } catch (err) {
+      throw this.#madeEmpty(err);
+    }
+  }
+
+  /** See {@link getManifest}: `err`, or what to say instead of it for a layout made by this open. */
+  #madeEmpty(err: unknown): unknown {
+    if (!isProvenantError(err, 'NOT_FOUND') || this.#created === undefined || this.topIndex.manifests.length > 0) return err;
+    // An archive's private layout (archive.ts) is named as the archive, and says so its own way.
+    if (this.location !== `oci:${this.path}`) return err;
+    // Said first, in a read's words: what follows (the tag not in it, no image) is only its consequence.
+    return new ProvenantError('NOT_FOUND', `there was no OCI image layout at ${this.path} (no ${LAYOUT_FILE} file), so ${err.message}`, {
+      where: this.location,
+      cause: err,
+      hint: 'check the path: the image must be in a layout already; a copy or build into oci:DIR makes one',
+    });
+  }
+
   /** Re-reads index.json when another store or process has replaced it since. */
   protected override async refresh(): Promise<void> {
     const read = await changedIndex(this.path, this.location, this.#indexStamp);
