@@ -114,6 +114,7 @@ export interface WriteFileOptions {
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array | ByteStream, options: WriteFileOptions = {}): Promise<void> {
   const where = options.where ?? path;
+  refuseEmptyName(path, where);
   refuseFolderName(path, where);
   refuseFolder(path, where);
   const tmp = options.temporary ?? `${path}.tmp-${randomHex(6)}`;
@@ -124,7 +125,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array | 
       .catch(() => undefined);
     if (old?.isFile()) written = { ...options, mode: old.mode & 0o7777, exactMode: true };
   }
-  await writeTemporary(tmp, data, where, written);
+  await writeTemporary(tmp, path, data, where, written);
   await renameTemporary(tmp, path, where, options.signal, options.beforeRename);
 }
 
@@ -147,13 +148,16 @@ export interface FileToWrite {
  *   missing folder, `ABORTED` when `signal` fires
  */
 export async function writeFilesAtomic(files: readonly FileToWrite[], options: { signal?: AbortSignal | undefined } = {}): Promise<void> {
-  for (const f of files) refuseFolderName(f.path, f.path);
+  for (const f of files) {
+    refuseEmptyName(f.path, f.path);
+    refuseFolderName(f.path, f.path);
+  }
   refuseFolders(files.map((f) => f.path));
   const written: Array<{ tmp: string; path: string }> = [];
   try {
     for (const f of files) {
       const tmp = `${f.path}.tmp-${randomHex(6)}`;
-      await writeTemporary(tmp, f.data, f.path, { mode: f.mode, signal: options.signal });
+      await writeTemporary(tmp, f.path, f.data, f.path, { mode: f.mode, signal: options.signal });
       written.push({ tmp, path: f.path });
     }
     if (options.signal?.aborted) throw abortedError(options.signal, files[0]?.path);
@@ -268,6 +272,59 @@ function folderError(where: string, cause?: unknown): ProvenantError {
 }
 
 /**
+ * Refuses an empty path (`-o ''`): it names no file, and the temporary file would be made in the
+ * working folder and renamed over nothing, in the system's words about that temporary file.
+ *
+ * @throws ProvenantError `USAGE`
+ */
+function refuseEmptyName(path: string, where: string): void {
+  if (path !== '') return;
+  throw new ProvenantError('USAGE', 'the name of the file to write is empty', {
+    where: where === '' ? undefined : where,
+    hint: 'name the file to write: FOLDER/NAME',
+  });
+}
+
+/**
+ * A failed write or rename of the temporary file `tmp` that stands for `path`, as an error that
+ * names `path` (the file the user chose), never `tmp`, whose name the system's message carries:
+ * `IO` with the reason in words, and for a refused permission a hint; `ABORTED` when `signal`
+ * fired.
+ */
+function writeError(err: unknown, tmp: string, path: string, where: string, signal?: AbortSignal): ProvenantError {
+  if (err instanceof ProvenantError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ABORT_ERR' || signal?.aborted) return fileError(err, where, signal);
+  const folder = dirname(path);
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new ProvenantError('IO', `cannot write ${where}: permission denied; nothing was written`, {
+      where,
+      cause: err,
+      hint: `this user may not make files in ${folder}: write elsewhere, or change the folder's permissions (ls -ld ${folder})`,
+    });
+  }
+  if (code === 'EROFS') {
+    return new ProvenantError('IO', `cannot write ${where}: ${folder} is on a read-only file system; nothing was written`, {
+      where,
+      cause: err,
+      hint: 'write it to a writable folder',
+    });
+  }
+  if (code === 'ENOENT' && namesFolderQuietly(folder)) {
+    // The folder is there and still answers ENOENT: a file system that makes no new files (procfs, sysfs).
+    return new ProvenantError('IO', `cannot write ${where}: ${folder} takes no new files; nothing was written`, {
+      where,
+      cause: err,
+      hint: 'write it to a folder of an ordinary file system',
+    });
+  }
+  // The system's words without the syscall and the temporary file's name ("EIO: i/o error, open 'x.tmp-…'").
+  const message = err instanceof Error ? err.message : String(err);
+  const reason = /^[A-Z0-9]+: ([^,]+),/.exec(message)?.[1] ?? message.replaceAll(tmp, path);
+  return new ProvenantError('IO', `cannot write ${where}: ${reason}; nothing was written`, { where, cause: err });
+}
+
+/**
  * Refuses a path that ends in a separator (`out/`): it names a folder, where a file is to be
  * written. Its temporary file would be made inside that folder and the rename would fail, or,
  * the folder missing, the error would send the user to create a folder a file cannot replace.
@@ -283,9 +340,10 @@ function refuseFolderName(path: string, where: string): void {
   }
 }
 
-/** Writes `data` to the new file `tmp`; on failure removes it and throws what {@link writeFileAtomic} documents. */
+/** Writes `data` to the new file `tmp` that stands for `path`; on failure removes it and throws what {@link writeFileAtomic} documents. */
 async function writeTemporary(
   tmp: string,
+  path: string,
   data: string | Uint8Array | ByteStream,
   where: string,
   options: Omit<WriteFileOptions, 'where' | 'temporary'>,
@@ -308,7 +366,7 @@ async function writeTemporary(
     await removeTemporary(tmp);
     const code = (err as NodeJS.ErrnoException | undefined)?.code;
     if (!opened && (code === 'ENAMETOOLONG' || code === 'ENOTDIR')) throw unwritablePath(err, tmp, where);
-    if (!opened && code === 'ENOENT') {
+    if (!opened && code === 'ENOENT' && !namesFolderQuietly(dirname(tmp))) {
       // open's own words name the temporary file too: it is the folder that is missing.
       throw new ProvenantError('NOT_FOUND', `${dirname(tmp)} does not exist; ${where} was not written`, {
         where,
@@ -316,7 +374,7 @@ async function writeTemporary(
         hint: 'write into a folder that exists',
       });
     }
-    throw fileError(err, where, options.signal);
+    throw writeError(err, tmp, path, where, options.signal);
   }
 }
 
@@ -343,7 +401,7 @@ async function renameTemporary(
     if (code === 'EISDIR' || ((code === 'EBUSY' || code === 'ENOTEMPTY' || code === 'EEXIST') && namesFolderQuietly(path))) {
       throw folderError(where, err);
     }
-    throw fileError(err, where, signal);
+    throw writeError(err, tmp, path, where, signal);
   }
 }
 

@@ -1,0 +1,60 @@
+// writeFileAtomic's errors name the file asked for, never the temporary file beside it, in
+// words, with a hint where the user can act; an empty name is a usage error.
+import assert from 'node:assert/strict';
+import { openSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { describe, it } from 'node:test';
+import { isProvenantError } from '../../src/errors.ts';
+import { writeFileAtomic, writeFilesAtomic } from '../../src/io/files.ts';
+import { useTempDir } from '../helpers/temp.ts';
+
+const tempDir = useTempDir('write-errors');
+
+/** The errno a new file at `path` gets, or undefined when it can be made (then it is not a test of that errno). */
+function openCode(path: string): string | undefined {
+  try {
+    openSync(path, 'wx');
+    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code;
+  }
+}
+
+describe('writeFileAtomic errors', () => {
+  it('are USAGE for an empty name, and nothing is made in the working folder', async () => {
+    const before = await readdir('.');
+    await assert.rejects(writeFileAtomic('', 'x'), (e: unknown) => isProvenantError(e, 'USAGE') && /is empty/.test(e.message));
+    await assert.rejects(writeFilesAtomic([{ path: '', data: 'x' }]), (e: unknown) => isProvenantError(e, 'USAGE'));
+    assert.deepEqual(await readdir('.'), before);
+  });
+
+  // sysfs refuses new files even to root (EACCES), as a read-only folder refuses another user.
+  it('say permission denied for the file asked for, with a hint, never the temporary name', async (t) => {
+    if (openCode('/sys/provenant-test') !== 'EACCES') return t.skip('no /sys that refuses a new file here');
+    await assert.rejects(
+      writeFileAtomic('/sys/provenant-test', 'x'),
+      (e: unknown) =>
+        isProvenantError(e, 'IO') &&
+        e.message === 'cannot write /sys/provenant-test: permission denied; nothing was written' &&
+        (e.hint ?? '').includes('/sys') &&
+        !`${e.message} ${e.hint}`.includes('.tmp-'),
+    );
+  });
+
+  it('say that a folder takes no new files (procfs) as IO, not that the folder does not exist', async (t) => {
+    if (openCode('/proc/provenant-test') !== 'ENOENT') return t.skip('no procfs here');
+    await assert.rejects(
+      writeFileAtomic('/proc/provenant-test', 'x'),
+      (e: unknown) =>
+        isProvenantError(e, 'IO') && e.message === 'cannot write /proc/provenant-test: /proc takes no new files; nothing was written',
+    );
+  });
+
+  it('still say a missing folder is missing (NOT_FOUND)', async () => {
+    const dir = await tempDir();
+    await assert.rejects(
+      writeFileAtomic(`${dir}/none/f`, 'x'),
+      (e: unknown) => isProvenantError(e, 'NOT_FOUND') && e.message === `${dir}/none does not exist; ${dir}/none/f was not written`,
+    );
+  });
+});
