@@ -36,6 +36,45 @@ export function identityOfCertificate(certificate: Uint8Array | string | X509Cer
 }
 
 /**
+ * Every subject alternative name of a certificate, as cosign matches an identity against them
+ * (sigstore's cryptoutils.GetSubjectAlternateNames): the DNS names, then the emails, the IP
+ * addresses, the URIs, then a Fulcio username (otherName), each group in the certificate's
+ * order. A SAN extension that does not parse names nobody.
+ */
+export function subjectAlternativeNames(c: X509Certificate): string[] {
+  const groups: Record<'dns' | 'email' | 'ip' | 'uri', string[]> = { dns: [], email: [], ip: [], uri: [] };
+  try {
+    for (const name of c.extension(OID_SUBJECT_ALT_NAME)?.valueObj.subs[0]?.subs ?? []) {
+      if (!name.tag.isContextSpecific()) continue;
+      // GeneralName: [1] rfc822Name, [2] dNSName, [6] URI (IA5Strings), [7] iPAddress (4 or 16 bytes).
+      const text = (): string => name.value.toString('latin1');
+      if (name.tag.number === 1) groups.email.push(text());
+      else if (name.tag.number === 2) groups.dns.push(text());
+      else if (name.tag.number === 6) groups.uri.push(text());
+      else if (name.tag.number === 7) {
+        const ip = ipText(name.value);
+        if (ip !== undefined) groups.ip.push(ip);
+      }
+    }
+  } catch {
+    return [];
+  }
+  const username = otherNameIdentity(c);
+  return [...groups.dns, ...groups.email, ...groups.ip, ...groups.uri, ...(username === undefined ? [] : [username])];
+}
+
+/** An IP address SAN as Go's net.IP prints it: dotted IPv4 (an IPv4-mapped IPv6 one too), else IPv6 text. */
+function ipText(bytes: Buffer): string | undefined {
+  const v4 = (b: Buffer): string => [...b].join('.');
+  if (bytes.length === 4) return v4(bytes);
+  if (bytes.length !== 16) return undefined;
+  if (bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) return v4(bytes.subarray(12));
+  const groups = Array.from({ length: 8 }, (_, i) => bytes.readUInt16BE(i * 2).toString(16));
+  // The URL parser writes the shortest form (RFC 5952), as Go does.
+  return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
+}
+
+/**
  * A Fulcio username identity: the SAN's otherName of type {@link OID_OTHERNAME_USERNAME}, whose
  * value must be a `[0] EXPLICIT UTF8String`, read as UTF-8. @sigstore/core's `subjectAltName` reads a URI
  * or an email only; cosign and sigstore-go (cryptoutils.GetSubjectAlternateNames) take this too.

@@ -438,8 +438,8 @@ async function logged(
  * Whether a layer's RFC 3161 timestamp, when it has one, is over `bytes`: cosign checks a `.sig`
  * layer's over its signature and an `.att` layer's over the layer. A layer whose timestamp is
  * damaged, or over other bytes (an `.att` layer timestamped over its signature, as this wrote them
- * before), fails verification with a trusted root, so it is no equal of one signed now: signing
- * again adds a layer beside it, as the hints of a failed verification promise.
+ * before), gives a verifier no time of signing, and cosign --use-signed-timestamps refuses it, so
+ * it is no equal of one signed now: signing again adds a layer beside it whose timestamp verifies.
  */
 function timestampOver(annotations: Readonly<Record<string, string>>, bytes: Uint8Array): boolean {
   const ts = annotations[CosignAnnotation.RFC3161Timestamp];

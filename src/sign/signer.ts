@@ -188,8 +188,12 @@ export type TokenSource = string | (() => Promise<string>);
 export interface KeylessSignerOptions extends WitnessOptions {
   /** The Fulcio instance that issues the certificate. */
   fulcioURL: string;
-  /** Where signatures are logged; keyless signatures without a log entry cannot be checked later. */
-  rekorURL: string;
+  /**
+   * Where signatures are logged. Without one (cosign's `--tlog-upload=false`) nothing goes to a
+   * log, and a `tsaURL` is required: a timestamp is then what proves the short-lived certificate
+   * was valid when it signed.
+   */
+  rekorURL: string | undefined;
   /** The OIDC token: `--identity-token`, or a function that asks the CI for one. */
   identityToken: TokenSource;
   /** The trusted root, to write the certificate's CA chain beside `.sig` signatures as cosign 2 did. */
@@ -198,20 +202,38 @@ export interface KeylessSignerOptions extends WitnessOptions {
 
 /**
  * Keyless signing: an ephemeral P-256 key, a short-lived certificate from Fulcio binding it to
- * the token's identity, each signature logged in Rekor (and timestamped, with `tsaURL`). One key,
+ * the token's identity, each signature logged in Rekor (unless no `rekorURL` is given) and
+ * timestamped, with `tsaURL`. One key,
  * one token and one certificate serve every signature the signer makes, as one `cosign sign`
  * invocation signs several images (each signature still gets its own log entry); the certificate
  * is asked for again, with a new token, when it nears its end.
  */
 export class KeylessSigner implements Signer {
   readonly publicKey = undefined;
-  readonly transparencyLog = true;
   readonly #options: KeylessSignerOptions;
   readonly #key: CertifiedKey;
 
+  /**
+   * @throws ProvenantError `USAGE` without a `rekorURL` or a `tsaURL`: nothing would say when the
+   *   certificate, valid for minutes, made the signature, and no verifier could accept it
+   */
   constructor(options: KeylessSignerOptions) {
+    if (options.rekorURL === undefined && options.tsaURL === undefined) {
+      throw new ProvenantError(
+        'USAGE',
+        'keyless signing without a transparency log needs a timestamp authority: nothing else would prove the short-lived certificate was valid when it signed, and no verifier could accept the signature',
+        {
+          hint: 'give a tsaURL (an RFC 3161 timestamp authority the verifier’s trusted root lists), or a rekorURL',
+        },
+      );
+    }
     this.#options = options;
     this.#key = new CertifiedKey(options);
+  }
+
+  /** True with a `rekorURL`. */
+  get transparencyLog(): boolean {
+    return this.#options.rekorURL !== undefined;
   }
 
   /**

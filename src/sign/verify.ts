@@ -16,12 +16,12 @@
  * Attestations in BuildKit's storage, inside the image index, carry no signature of their own:
  * given the index, they are checked through the index's signatures (see verifyInIndex).
  */
-import { type KeyObject, verify as nodeVerify } from 'node:crypto';
+import { createPublicKey, type KeyObject, verify as nodeVerify } from 'node:crypto';
 import { RE2JS } from '@bufbuild/re2';
 import type { Bundle, TransparencyLogEntry } from '@sigstore/bundle';
 import { ASN1Obj, crypto as sigCrypto, X509Certificate } from '@sigstore/core';
 import { HashAlgorithm } from '@sigstore/protobuf-specs';
-import { type SignedEntity, toSignedEntity, type Signer as VerifiedSigner, Verifier } from '@sigstore/verify';
+import { type SignedEntity, type TrustMaterial, toSignedEntity, type Signer as VerifiedSigner, Verifier } from '@sigstore/verify';
 import { isBuildkitAttestation, STATEMENT_LIMIT } from '../attest/attachments.ts';
 import { ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
@@ -33,7 +33,7 @@ import { formatPlatform, normalizePlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
 import { keyId, pemDecode } from './keys.ts';
-import { identityOfCertificate } from './material.ts';
+import { identityOfCertificate, subjectAlternativeNames } from './material.ts';
 import {
   b64decode,
   COSIGN_SIGN_PREDICATE_TYPE,
@@ -98,11 +98,13 @@ export interface VerifyOptions extends OperationOptions {
    */
   annotations?: Readonly<Record<string, string>> | undefined;
   /**
-   * With a key policy: fail signatures that carry no transparency log entry (cosign's default
-   * with its public instance). Without it a key signature needs no log entry, and one that has
-   * an entry has it checked when a trusted root is given.
+   * With a key policy: true fails signatures that carry no transparency log entry (cosign's default
+   * with its public instance); otherwise a key signature needs no log entry, and one that has
+   * an entry has it checked when a trusted root is given. With a keyless policy a log entry is
+   * required unless this is false (cosign's `--insecure-ignore-tlog`): the certificate's time
+   * must then come from an RFC 3161 timestamp by an authority of the trusted root.
    */
-  requireTransparencyLog?: boolean;
+  requireTransparencyLog?: boolean | undefined;
   /**
    * The image index `subject` is, or is listed in. With `kind: 'attestation'` the statements it
    * lists in BuildKit's storage (attestation manifests inside the index) about `subject` (about
@@ -696,19 +698,23 @@ function checkEntity(base: CheckedSignature, entity: SignedEntity, bundle: Bundl
   // nothing to check it against, and a signature that left its timestamps out (they are not
   // signed) would pass for one made inside the window.
   const windowed = validFor?.start !== undefined || validFor?.end !== undefined;
-  const verifier = new Verifier(trustMaterialOf(options.trustedRoot, keyMode ? policy.key : undefined, validFor), {
-    tlogThreshold: keyMode ? (options.requireTransparencyLog ? 1 : 0) : 1,
+  const trust = trustMaterialOf(options.trustedRoot, keyMode ? policy.key : undefined, validFor);
+  const verifier = new Verifier(trust, {
+    // Keyless: a log entry unless the caller waives it (cosign's --insecure-ignore-tlog), and then
+    // the verified time must come from a timestamp authority the trusted root lists.
+    tlogThreshold: keyMode ? (options.requireTransparencyLog ? 1 : 0) : options.requireTransparencyLog === false ? 0 : 1,
     ctlogThreshold: keyMode ? 0 : 1,
     timestampThreshold: keyMode && !windowed ? 0 : 1,
   });
+  // Keys are trusted whatever the bundle's certificate says: `cosign verify --key` ignores one.
+  const keyed = keyMode && entity.key.$case === 'certificate' ? { ...entity, key: { $case: 'public-key' as const, hint: '' } } : entity;
+  const { entity: checked, dropped } = verifiedTimestampsOnly(keyed, trust);
   let signer: VerifiedSigner;
   try {
-    // Keys are trusted whatever the bundle's certificate says: `cosign verify --key` ignores one.
-    const e = keyMode && entity.key.$case === 'certificate' ? { ...entity, key: { $case: 'public-key' as const, hint: '' } } : entity;
-    signer = verifier.verify(e);
+    signer = verifier.verify(checked);
   } catch (err) {
     if (err instanceof Failure) throw err;
-    throw translate(err, keyMode, entity, policy, hintIsOurs);
+    throw translate(err, keyMode, entity, policy, hintIsOurs, dropped);
   }
   const out: CheckedSignature = {
     ...base,
@@ -720,18 +726,25 @@ function checkEntity(base: CheckedSignature, entity: SignedEntity, bundle: Bundl
     out.signer = { keyId: keyId(policy.key) };
     return out;
   }
-  // @sigstore/verify names a URI or email SAN only; a Fulcio username (otherName) is read here.
-  const identity =
+  // Every SAN the certificate has is a candidate, as cosign's CheckCertificatePolicy matches the
+  // identity against each (cryptoutils.GetSubjectAlternateNames). The signer named is the SAN
+  // @sigstore/verify names (a URI or an email, else a Fulcio username) when it matches or none
+  // does, else the first that matches.
+  const named =
     signer.identity?.subjectAlternativeName ||
     (entity.key.$case === 'certificate' ? identityOfCertificate(entity.key.certificate).identity : '');
+  const names = entity.key.$case === 'certificate' ? subjectAlternativeNames(entity.key.certificate) : [];
+  const candidates = [named, ...names].filter((name) => name !== '');
+  const matched = (candidates.length === 0 ? [''] : candidates).find((name) => matches(policy.certificateIdentity, name));
+  const identity = matched ?? named;
   const issuer = signer.identity?.extensions?.issuer ?? '';
   out.signer = { identity, issuer };
-  if (!matches(policy.certificateIdentity, identity)) {
-    throw new Failure(
-      'identity',
-      `the certificate’s identity is ${JSON.stringify(identity)}, not ${describe(policy.certificateIdentity)}`,
-      { signer: out.signer },
-    );
+  if (matched === undefined) {
+    const said =
+      names.length > 1
+        ? `the certificate’s identities are ${names.map((n) => JSON.stringify(n)).join(', ')}, none of them ${describe(policy.certificateIdentity)}`
+        : `the certificate’s identity is ${JSON.stringify(identity)}, not ${describe(policy.certificateIdentity)}`;
+    throw new Failure('identity', said, { signer: out.signer });
   }
   if (!matches(policy.certificateOidcIssuer, issuer)) {
     throw new Failure(
@@ -795,25 +808,43 @@ function describe(want: IdentityMatcher): string {
   return `one matching ${want instanceof RegExp ? String(want) : JSON.stringify(want.regexp)}`;
 }
 
-function translate(err: unknown, keyMode: boolean, entity: SignedEntity, policy: VerificationPolicy, hintIsOurs: boolean): Failure {
+function translate(
+  err: unknown,
+  keyMode: boolean,
+  entity: SignedEntity,
+  policy: VerificationPolicy,
+  hintIsOurs: boolean,
+  dropped: readonly string[],
+): Failure {
   const e = err as { code?: unknown; message?: unknown; cause?: { message?: unknown } };
-  const code = typeof e.code === 'string' ? e.code : '';
+  let code = typeof e.code === 'string' ? e.code : '';
   const inner = typeof e.cause?.message === 'string' ? e.cause.message : '';
   const message = `${typeof e.message === 'string' ? e.message : String(err)}${inner === '' ? '' : `: ${inner}`}`;
+  // A changed signature also fails what is bound to it, and @sigstore/verify checks those first:
+  // a timestamp over the signature's bytes, the log entry recording them. The signature not
+  // matching is what to say, when it does not verify with the key it names.
+  let also = '';
+  if ((code === 'TIMESTAMP_ERROR' || (code === 'TLOG_BODY_ERROR' && message !== 'digest mismatch')) && !signatureVerifies(entity, policy)) {
+    also = code === 'TIMESTAMP_ERROR' ? '; its timestamp, over the signed bytes, does not match it either' : ` (its log entry: ${message})`;
+    code = 'SIGNATURE_ERROR';
+  }
   switch (code) {
     case 'SIGNATURE_ERROR':
       if (keyMode && hintIsOurs) {
         return new Failure(
           'signature',
-          'the signature does not verify although it names the given key: its payload was changed after signing',
+          `the signature does not match, although it names the given key: the signature or its payload was changed after signing${also}`,
         );
       }
       if (keyMode)
         return new Failure(
           'signature',
-          `the signature does not verify with the given key ${keyId((policy as { key: KeyObject }).key)}: another key made it, or its payload was changed`,
+          `the signature does not verify with the given key ${keyId((policy as { key: KeyObject }).key)}: another key made it, or its payload was changed${also}`,
         );
-      return new Failure('signature', 'the signature does not verify with its certificate’s key: its payload was changed after signing');
+      return new Failure(
+        'signature',
+        `the signature does not match: it does not verify with its certificate’s key (the signature or its payload was changed after signing)${also}`,
+      );
     case 'PUBLIC_KEY_ERROR':
       return new Failure('key-validity', `it was signed outside the given key’s validity window (${message})`);
     case 'CERTIFICATE_ERROR':
@@ -851,13 +882,9 @@ function translate(err: unknown, keyMode: boolean, entity: SignedEntity, policy:
           `the key's validity window needs a verified time of signing (a transparency log entry or a timestamp, checked against a trusted root), and there is none: ${message}`,
         );
       }
-      if (/timestamp could not be verified|invalid certificate chain/.test(message)) {
-        // A timestamp that no authority of the trusted root vouches for: name who signed it.
-        const signers = timestampSigners(entity);
-        return new Failure(
-          'timestamp',
-          `its RFC 3161 timestamp is not from a trusted timestamp authority (signed by ${signers.join(', ') || 'an unnamed authority'}, which the trusted root does not list, or not over this signature): ${message}`,
-        );
+      if (dropped.length > 0) {
+        // Timestamps that did not verify count for nothing; what is left gives no time.
+        return new Failure('timestamp', `no verified time of signing: ${dropped.join('; ')}; and no transparency log entry gives one`);
       }
       return new Failure('timestamp', `no verifiable time of signing: ${message}`);
     default:
@@ -865,6 +892,57 @@ function translate(err: unknown, keyMode: boolean, entity: SignedEntity, policy:
         return new Failure('malformed', `the signature could not be checked: ${message}`);
       return new Failure('malformed', message);
   }
+}
+
+/**
+ * `entity` with the RFC 3161 timestamps that verify only (over its signature, by a timestamp
+ * authority of the trusted root, at a time that authority was valid for), and why each other one
+ * was left out. As sigstore-go counts them (pkg/verify/tsa.go), a timestamp that cannot be
+ * verified is no time of signing, not a failure of the signature: cosign ignores timestamps
+ * unless asked to use them. @sigstore/verify fails a signature when any of its timestamps does
+ * not verify; each is checked alone here first. What the signature still needs is its verified
+ * time from a log entry or from a timestamp left in, as the thresholds say.
+ */
+function verifiedTimestampsOnly(entity: SignedEntity, trust: TrustMaterial): { entity: SignedEntity; dropped: string[] } {
+  const authorities = entity.timestamps.filter((t) => t.$case === 'timestamp-authority');
+  if (authorities.length === 0) return { entity, dropped: [] };
+  const alone = new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 1 });
+  const kept: SignedEntity['timestamps'] = [];
+  const dropped: string[] = [];
+  for (const t of entity.timestamps) {
+    if (t.$case !== 'timestamp-authority') {
+      kept.push(t);
+      continue;
+    }
+    try {
+      alone.verify({ ...entity, timestamps: [t], tlogEntries: [] });
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'TIMESTAMP_ERROR') {
+        const [signer] = timestampSigners({ ...entity, timestamps: [t] });
+        dropped.push(
+          `its RFC 3161 timestamp does not verify (signed by ${signer ?? 'an unnamed authority'}, which the trusted root does not list, or not over this signature) and does not count`,
+        );
+        continue;
+      }
+      // It verified; the rest of the entity is for the full verification to judge.
+    }
+    kept.push(t);
+  }
+  return { entity: dropped.length === 0 ? entity : { ...entity, timestamps: kept }, dropped };
+}
+
+/** Whether the signature verifies with the key the policy gives, or its certificate's key. */
+function signatureVerifies(entity: SignedEntity, policy: VerificationPolicy): boolean {
+  if ('key' in policy) return verifiesWith(entity, policy.key);
+  if (entity.key.$case !== 'certificate') return true;
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: entity.key.certificate.publicKey, format: 'der', type: 'spki' });
+  } catch {
+    // A key that does not parse is the certificate's failure, not the signature's.
+    return true;
+  }
+  return verifiesWith(entity, key);
 }
 
 /**

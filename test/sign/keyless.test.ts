@@ -481,7 +481,7 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
     );
   });
 
-  it('attesting again adds a layer beside an old .att layer whose timestamp is over its signature (it never verifies)', async () => {
+  it('attesting again adds a layer beside an old .att layer whose timestamp is over its signature (a timestamp that counts for nothing)', async () => {
     const pair = generateSigningKeyPair();
     const s = new KeySigner(pair.privateKey, { tsaURL: mock.url, trustedRoot: mock.trustedRoot });
     const layout = await tempLayout();
@@ -497,13 +497,25 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
     const verified = async () =>
       (await verifyImage(layout, made.root.digest, { policy: { key: pair.publicKey }, trustedRoot: mock.trustedRoot, kind: 'attestation' }))
         .verified.length;
-    assert.equal(await verified(), 0);
+    // Its timestamp does not verify over the layer, so it gives no time; a key's signature needs none.
+    assert.equal(await verified(), 1);
+    // A key with a validity window needs a verified time, which that layer does not have.
+    const windowed = await verifyImage(layout, made.root.digest, {
+      policy: { key: pair.publicKey, validFor: { start: new Date(0) } },
+      trustedRoot: mock.trustedRoot,
+      kind: 'attestation',
+    });
+    assert.deepEqual(
+      windowed.checked.map((c) => c.reason),
+      ['timestamp'],
+    );
+    // Signing again takes it for no equal (cosign --use-signed-timestamps refuses it) and adds one whose timestamp verifies.
     const again = await attestImage(layout, 'v1', [st], { signer: s, storage: 'cosign' });
     assert.deepEqual(
       again.map((x) => x.added),
       [true],
     );
-    assert.equal(await verified(), 1);
+    assert.equal(await verified(), 2);
   });
 
   it('a .att layer that is not the envelope its log entry records is refused, as cosign refuses it', async () => {

@@ -477,7 +477,7 @@ describe('signing with a key', () => {
       );
       const c = (await verifyImage(other, d, { policy: { key: alice.publicKey } })).checked[0]!;
       assert.equal(c.reason, 'signature');
-      assert.match(c.message!, /names the given key: its payload was changed after signing/);
+      assert.match(c.message!, /does not match, although it names the given key: the signature or its payload was changed after signing/);
       // In cosign 2 storage: the payload's optional part changed, the signature kept.
       const sig = await findSignatures(layout, d);
       const layer = sig.find((f) => f.format === 'cosign-layer');
