@@ -99,6 +99,16 @@ export function plainArgs(argv: readonly string[], flags: Record<string, FlagSpe
   return { values, positionals };
 }
 
+/**
+ * A switch's value written after "=", as Go's flag packages (cosign's) take it: `--tlog-upload=false`.
+ * Undefined for a word that is not one of strconv.ParseBool's.
+ */
+function inlineBool(text: string): boolean | undefined {
+  if (/^(1|t|T|TRUE|true|True)$/.test(text)) return true;
+  if (/^(0|f|F|FALSE|false|False)$/.test(text)) return false;
+  return undefined;
+}
+
 /** The flag whose short form is `-letter`. */
 function shortFlag(letter: string, flags: Record<string, FlagSpec>): string | undefined {
   return Object.entries(flags).find(([, f]) => f.short === letter)?.[0];
@@ -111,9 +121,21 @@ async function parseFlags(argv: string[], flags: Record<string, FlagSpec>, comma
     options[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}), ...(spec.multiple ? { multiple: true } : {}) };
   }
   await checkFlags(argv, options, flags, command);
+  // `--switch=false` (checkFlags let through only such words): parseArgs refuses a switch's value,
+  // so each is taken out, and the switch is what the last one of its words says.
+  const switches: Record<string, boolean> = {};
+  const end = argv.indexOf('--');
+  const words = argv.filter((word, i) => {
+    if ((end >= 0 && i >= end) || !word.startsWith('--')) return true;
+    const eq = word.indexOf('=');
+    const name = (eq < 0 ? word : word.slice(0, eq)).slice(2);
+    if (!Object.hasOwn(flags, name) || flags[name]!.type !== 'boolean') return true;
+    switches[name] = eq < 0 ? true : inlineBool(word.slice(eq + 1))!;
+    return eq < 0;
+  });
   try {
-    const { values, positionals } = util().parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-    return { values: values as ParsedArgs['values'], positionals };
+    const { values, positionals } = util().parseArgs({ args: words, options, allowPositionals: true, strict: true });
+    return { values: { ...(values as ParsedArgs['values']), ...switches }, positionals };
   } catch (cause) {
     // checkFlags has said what is wrong with every case it knows; this is the rest, cleaned.
     const said = (cause as Error).message.replace(/^.*?: /, '').replace(/\. To specify .*$/s, '');
@@ -147,16 +169,23 @@ async function checkFlags(
       const known = Object.keys(flags);
       // Loaded for mistakes only: the YAML module is not needed to run a command right.
       const { suggest } = await import('../yaml.ts');
-      const guess = token.rawName.startsWith('--') ? suggest(token.name, known) : undefined;
+      // A known flag with more words after it (--insecure-ignore-tlog for --insecure) is another
+      // flag, whose meaning the known one does not have: no guess.
+      const close = token.rawName.startsWith('--') ? suggest(token.name, known) : undefined;
+      const guess = close !== undefined && token.name.startsWith(`${close}-`) ? undefined : close;
       throw new ProvenantError('USAGE', `unknown flag ${token.rawName}${guess === undefined ? '' : `: did you mean --${guess}?`}`, {
         hint: known.length === 0 ? `${command} takes no flags` : help,
       });
     }
     const spec = flags[name]!;
-    if (spec.type === 'boolean' && token.inlineValue === true) {
-      throw new ProvenantError('USAGE', `--${name} is a switch and takes no value (it was given "${token.value}")`, {
-        hint: `write --${name} alone, or set ${envName(name)}=true or false`,
-      });
+    if (spec.type === 'boolean' && token.inlineValue === true && inlineBool(token.value ?? '') === undefined) {
+      throw new ProvenantError(
+        'USAGE',
+        `--${name} is a switch and takes no value other than true or false (it was given "${token.value}")`,
+        {
+          hint: `write --${name} alone, --${name}=true or --${name}=false, or set ${envName(name)}=true or false`,
+        },
+      );
     }
     if (
       spec.type === 'string' &&

@@ -28,7 +28,11 @@ export const SIGNING_FLAGS: Record<string, FlagSpec> = {
     description: `the Rekor that logs keyless signatures, and key ones with --tlog-upload (default ${PUBLIC_REKOR})`,
   },
   'timestamp-server-url': { type: 'string', description: 'an RFC 3161 timestamp authority to timestamp each signature' },
-  'tlog-upload': { type: 'boolean', description: 'with --key: log each signature in --rekor-url too (keyless ones always are)' },
+  'tlog-upload': {
+    type: 'boolean',
+    description:
+      'with --key: log each signature in --rekor-url too; keyless signatures are logged unless --tlog-upload=false (then --timestamp-server-url is required)',
+  },
   'trusted-root': {
     type: 'string',
     description:

@@ -19,7 +19,7 @@ import { githubActionsToken, KeylessSigner, KeySigner, type Signer, type TokenSo
 import { parseTrustedRoot, publicGoodTrustedRoot, type TrustedRoot } from '../sign/trust.ts';
 import type { CheckedSignature, IdentityMatcher, VerificationPolicy, VerificationReport } from '../sign/verify.ts';
 import type { ContentStore } from '../store/types.ts';
-import type { ParsedArgs } from './args.ts';
+import type { FlagSpec, ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
 import { platformEntry } from './options.ts';
 import { PASSWORD_VARIABLES, TOKEN_VARIABLE } from './signing-flags.ts';
@@ -122,9 +122,11 @@ export interface ChosenSigner {
 /**
  * The signer the flags ask for: `--key FILE` (decrypted now, so a wrong password fails before
  * any work), else keyless when `keyless` is true (the `sign` command, `--sign`, or an
- * `--identity-token`), else none.
+ * `--identity-token`), else none. `--tlog-upload` logs a key's signatures when true; keyless
+ * signatures are logged unless it is false, and then need a timestamp authority.
  *
- * @throws ProvenantError `USAGE` for contradicting flags, a bad URL or no token for keyless
+ * @throws ProvenantError `USAGE` for contradicting flags, a bad URL, no token for keyless, or
+ *   keyless without a log and without a timestamp authority
  */
 export async function signerFromFlags(args: ParsedArgs, io: CliIo, keyless: boolean): Promise<ChosenSigner | undefined> {
   const v = args.values;
@@ -143,9 +145,28 @@ export async function signerFromFlags(args: ParsedArgs, io: CliIo, keyless: bool
   }
   if (!keyless && tokenFlag === undefined) return undefined;
   const fulcioURL = urlFlag(args, 'fulcio-url', PUBLIC_FULCIO) as string;
+  // An explicit false (cosign's --tlog-upload=false, PROVENANT_TLOG_UPLOAD=false) keeps the
+  // signature, and the identity its certificate names, out of the public log; a timestamp is then
+  // what says the certificate was valid when it signed.
+  const logged = v['tlog-upload'] !== false;
+  if (!logged && tsaURL === undefined) {
+    throw new ProvenantError(
+      'USAGE',
+      'keyless signing without the transparency log (--tlog-upload=false or PROVENANT_TLOG_UPLOAD=false) needs --timestamp-server-url: the certificate is valid for minutes, and without a log entry only a timestamp can prove it was valid when it signed, so the signature would not verify',
+      {
+        hint: 'give --timestamp-server-url (an RFC 3161 timestamp authority your trusted root lists), or let the signature be logged',
+      },
+    );
+  }
   const trustedRoot = await signingRoot(rootPath);
-  const signer = new KeylessSigner({ fulcioURL, rekorURL, tsaURL, identityToken: identityToken(tokenFlag, io), trustedRoot });
-  return { signer, label: `keyless (${fulcioURL})` };
+  const signer = new KeylessSigner({
+    fulcioURL,
+    rekorURL: logged ? rekorURL : undefined,
+    tsaURL,
+    identityToken: identityToken(tokenFlag, io),
+    trustedRoot,
+  });
+  return { signer, label: `keyless (${fulcioURL}${logged ? '' : ', no transparency log'})` };
 }
 
 function chosenKey(signer: KeySigner): ChosenSigner {
@@ -257,7 +278,21 @@ export interface Trust {
   trustedRoot: TrustedRoot | undefined;
   /** Where the trusted root came from: a file, or the embedded public-good root. */
   trustedRootSource: string | undefined;
+  /** False with `--insecure-ignore-tlog` (see VerifyOptions.requireTransparencyLog); else unset. */
+  requireTransparencyLog?: false;
 }
+
+/**
+ * cosign's `verify --insecure-ignore-tlog`: with a key, what Provenant does anyway (a key's
+ * signature needs no log entry); keyless, the certificate's time then comes from an RFC 3161
+ * timestamp by an authority of the trusted root, which is required (cosign would fall back on the
+ * current time, which says nothing of when it signed).
+ */
+export const IGNORE_TLOG_FLAG: FlagSpec = {
+  type: 'boolean',
+  description:
+    "cosign's flag: a signature needs no transparency log entry; keyless, an RFC 3161 timestamp by a timestamp authority of the trusted root must then give the signing time (with --key, the default)",
+};
 
 /**
  * The trust the flags give: `--key FILE`, or a certificate identity and issuer (each exact or a
@@ -301,9 +336,10 @@ export async function trustFromFlags(args: ParsedArgs): Promise<Trust> {
     );
   }
   const policy: VerificationPolicy = { certificateIdentity: identity, certificateOidcIssuer: issuer };
-  if (fromFile !== undefined) return { policy, trustedRoot: fromFile, trustedRootSource: rootPath };
+  const log = v['insecure-ignore-tlog'] === true ? { requireTransparencyLog: false as const } : {};
+  if (fromFile !== undefined) return { policy, trustedRoot: fromFile, trustedRootSource: rootPath, ...log };
   const embedded = await publicGoodTrustedRoot();
-  return { policy, trustedRoot: embedded.root, trustedRootSource: `Sigstore public-good root embedded in ${embedded.source}` };
+  return { policy, trustedRoot: embedded.root, trustedRootSource: `Sigstore public-good root embedded in ${embedded.source}`, ...log };
 }
 
 /**

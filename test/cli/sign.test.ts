@@ -462,6 +462,92 @@ describe('verify keyless: patterns as cosign reads them', () => {
   });
 });
 
+describe('keyless without the transparency log: --tlog-upload=false, PROVENANT_TLOG_UPLOAD=false, verify --insecure-ignore-tlog', () => {
+  const IDENTITY = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
+  let dir: string;
+  let mock: MockSigstore;
+  before(async () => {
+    dir = await workspace();
+    mock = await startMockSigstore({ dir });
+  });
+  after(async () => {
+    await mock?.stop();
+  });
+  const keyless = () => ['sign', '--identity-token', mock.token(IDENTITY), '--fulcio-url', mock.url, '--rekor-url', mock.url];
+  const verify = (...more: string[]) => [
+    'verify',
+    '--certificate-identity',
+    IDENTITY,
+    '--certificate-oidc-issuer',
+    MOCK_ISSUER,
+    '--trusted-root',
+    mock.trustedRootPath,
+    ...more,
+  ];
+
+  it('an explicit false never uploads: without a timestamp authority it is refused before Fulcio is asked', async () => {
+    const before = { ...mock.requests };
+    for (const [args, env] of [
+      [[...keyless(), 'oci:layout:latest'], { PROVENANT_TLOG_UPLOAD: 'false' }],
+      [[...keyless(), '--tlog-upload=false', 'oci:layout:latest'], {}],
+    ] as const) {
+      const r = await provenant([...args], { cwd: dir, env });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /keyless signing without the transparency log .* needs --timestamp-server-url/);
+    }
+    assert.deepEqual(mock.requests, before, 'nothing was sent to Fulcio, Rekor or the timestamp authority');
+  });
+
+  it('with a timestamp authority: signed and timestamped, not logged; verify needs --insecure-ignore-tlog, as cosign', async () => {
+    const work = await tempDir();
+    await cp(exampleDir, join(work, 'layout'), { recursive: true });
+    const before = { ...mock.requests };
+    const r = await provenant([...keyless(), '--tlog-upload=false', '--timestamp-server-url', mock.url, 'oci:layout:latest'], {
+      cwd: work,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /no transparency log/);
+    assert.equal(mock.requests.rekor, before.rekor, 'no Rekor entry');
+    assert.equal(mock.requests.tsa - before.tsa, 2);
+    const strict = await provenant(verify('oci:layout:latest'), { cwd: work });
+    assert.equal(strict.status, 5, strict.stderr);
+    assert.match(strict.stderr, /transparency-log/);
+    for (const flag of ['--insecure-ignore-tlog', '--insecure-ignore-tlog=true']) {
+      const waived = await provenant(verify(flag, 'oci:layout:latest'), { cwd: work });
+      assert.equal(waived.status, 0, `${flag}: ${waived.stderr}`);
+      assert.match(waived.stdout, /2 of 2 signatures verified/);
+    }
+    const attested = await provenant(['verify-attestation', ...verify('--insecure-ignore-tlog', 'oci:layout:latest').slice(1)], {
+      cwd: work,
+    });
+    assert.equal(attested.status, 5, 'there are no attestations, but the flag is taken');
+    assert.match(attested.stderr, /has no .*attestations/);
+    // The environment variable says the same as the flag.
+    const env = await provenant([...keyless(), '--timestamp-server-url', mock.url, 'oci:layout:latest'], {
+      cwd: work,
+      env: { PROVENANT_TLOG_UPLOAD: 'false' },
+    });
+    assert.equal(env.status, 0, env.stderr);
+    assert.equal(mock.requests.rekor, before.rekor, 'still no Rekor entry');
+  });
+
+  it('cosign’s --tlog-upload=false with a key is the default and accepted; a switch takes only true or false', async () => {
+    const env = { COSIGN_PASSWORD: PASSWORD };
+    const r = await provenant(['sign', '--key', 'cosign.key', '--tlog-upload=false', 'oci:layout:latest'], { cwd: dir, env });
+    assert.equal(r.status, 0, r.stderr);
+    const bad = await provenant(['sign', '--key', 'cosign.key', '--tlog-upload=maybe', 'oci:layout:latest'], { cwd: dir, env });
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.match(bad.stderr, /--tlog-upload is a switch and takes no value other than true or false \(it was given "maybe"\)/);
+  });
+
+  it('a cosign flag Provenant lacks is not taken for a shorter one of another meaning', async () => {
+    const r = await provenant(verify('--insecure-ignore-sct', 'oci:layout:latest'), { cwd: dir });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /unknown flag --insecure-ignore-sct/);
+    assert.doesNotMatch(r.stderr, /did you mean/);
+  });
+});
+
 describe('sign and verify in a registry', { skip: registryMissing }, () => {
   const reg = useRegistry();
 
