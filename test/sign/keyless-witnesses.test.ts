@@ -11,11 +11,12 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import type { Bundle } from '@sigstore/bundle';
 import { X509Certificate } from '@sigstore/core';
+import { statement } from '../../src/attest/storage.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import type { Digest } from '../../src/oci/digest.ts';
 import { generateSigningKeyPair } from '../../src/sign/keys.ts';
 import { subjectAlternativeNames } from '../../src/sign/material.ts';
-import { signImage } from '../../src/sign/sign.ts';
+import { attestImage, signImage } from '../../src/sign/sign.ts';
 import { KeylessSigner, KeySigner } from '../../src/sign/signer.ts';
 import { appendCosignLayer, CosignAnnotation, findSignatures, writeBundleReferrer } from '../../src/sign/storage.ts';
 import { parseTrustedRoot, type TrustedRoot } from '../../src/sign/trust.ts';
@@ -101,6 +102,29 @@ describe('keyless signatures: what gives them their time', () => {
       assert.equal(c.reason, 'timestamp', c.message);
       assert.match(c.message!, /^no verified time of signing: its RFC 3161 timestamp does not verify \(signed by "CN=tsa".*does not count/);
     }
+  });
+
+  it('attestations without a Rekor URL: the .att layer timestamped over its bytes, the bundle over its signature; both verify with the log waived', async () => {
+    const signer = new KeylessSigner({ fulcioURL: mock.url, rekorURL: undefined, tsaURL: mock.url, identityToken: mock.token(IDENTITY) });
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const st = statement('https://example.org/p/v1', { n: 1 }, [{ name: 'app', digest: made.root.digest }]);
+    const before = mock.requests.rekor;
+    for (const storage of ['cosign', 'referrers'] as const) await attestImage(layout, 'v1', [st], { signer, storage });
+    assert.equal(mock.requests.rekor, before, 'no request to the log');
+    const report = await verifyImage(layout, made.root.digest, {
+      policy,
+      trustedRoot: mock.trustedRoot,
+      kind: 'attestation',
+      requireTransparencyLog: false,
+    });
+    assert.deepEqual(
+      report.checked.map((c) => [c.storage, c.verified, c.reason]),
+      [
+        ['cosign', true, undefined],
+        ['referrers', true, undefined],
+      ],
+    );
   });
 
   it('a timestamp by an authority the trusted root does not list counts for nothing: the verified log entry dates the signature', async () => {
