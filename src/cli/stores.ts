@@ -137,6 +137,7 @@ export function parseLocationOrPath(text: string): Location {
       );
     }
   }
+  if (location?.kind === 'registry' && !namesRegistry(text)) refuseFileName(text, location.reference.repository);
   if (location === undefined) {
     // A path that is not there yet (a copy's destination, say) fails as a reference, and the
     // reference parser's complaint ("." is not a registry host) does not say what to write.
@@ -149,6 +150,34 @@ export function parseLocationOrPath(text: string): Location {
     throw error;
   }
   return location;
+}
+
+/**
+ * A name that ends as archives and layouts are named (`.tar`, `.tar.gz`, `.tgz`, `.oci`,
+ * `.oci.tar`, ...): as a bare reference it would be Docker Hub's library/NAME, where no image is
+ * named so, and a push there is not what was meant.
+ */
+const FILE_LIKE = /\.(?:oci|tar|tgz|tbz2?|txz|tzst|zip|(?:oci\.)?tar\.(?:gz|bz2|xz|zst))$/i;
+
+/**
+ * USAGE for a bare reference with no namespace (`out.tar`, `out.oci:v1`: Docker Hub's
+ * library/NAME) whose name reads as a file, said before any work: `build -o out.tar` would
+ * otherwise build, then push to Docker Hub. `docker.io/library/NAME` is taken as written.
+ */
+function refuseFileName(text: string, repository: string): void {
+  const name = repository.replace(/^library\//, '');
+  if (name.includes('/') || !FILE_LIKE.test(name)) return;
+  const asLayout = /\.oci$/i.test(name);
+  throw new ProvenantError(
+    'USAGE',
+    `"${text}" reads as a file name, but without a prefix it names an image on Docker Hub (docker.io/library/${name})`,
+    {
+      hint: asLayout
+        ? `for an OCI layout folder write oci:${text}, for an OCI archive oci-archive:${text}; for Docker Hub write docker.io/library/${text}`
+        : // docker-archive:FILE:X would read X as the image's name: the file alone.
+          `for an OCI archive write oci-archive:${text}, for a docker save archive docker-archive:${text.replace(/[:@].*$/, '')}; for Docker Hub write docker.io/library/${text}`,
+    },
+  );
 }
 
 /**

@@ -8,7 +8,7 @@ import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, platformArg, QUIET_FLAG, REGISTRY_FLAGS } from '../options.ts';
 import { progressReporter } from '../progress.ts';
-import { targetOf, withStores } from '../stores.ts';
+import { parseLocationOrPath, targetOf, withStores } from '../stores.ts';
 import { warningLogger } from '../visible.ts';
 
 export const spec: CommandSpec = {
@@ -128,7 +128,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   }
   const format = formatOf(args);
   const annotations = parseAnnotations((args.values.annotation as string[] | undefined) ?? []);
-  if (parseLocation(dstText).kind === 'docker-archive') {
+  if (parseLocationOrPath(dstText).kind === 'docker-archive') {
     // Refused before anything is read or written: the images and their signatures would be
     // written into the archive first (where two cosign tags of one name collide), and the index
     // last, which the format cannot hold.

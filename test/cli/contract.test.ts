@@ -1,0 +1,46 @@
+// The command line's contract (docs/cli.md) where a first run goes wrong: a file-like name taken
+// for a Docker Hub image, an environment default a command cannot take, an error's place, a path
+// checked before the flags it would need, `-o -`, an output over its input, a subcommand's typo,
+// an empty configuration. Each is said before any work, as the error it is.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { parseLocationOrPath } from '../../src/cli/stores.ts';
+import { ROOT, runCli } from '../helpers/cli.ts';
+import { useTempDir } from '../helpers/temp.ts';
+
+const tempDir = useTempDir('cli-contract');
+const example = `oci:${join(ROOT, 'examples', 'hello-oci')}:latest`;
+/** A configuration of no packages: it builds without a repository. */
+const NOTHING = 'contents:\n  packages: []\nentrypoint:\n  command: /bin/sh\narchs: [x86_64]\n';
+
+describe('a file-like name as a destination', () => {
+  for (const [args, name] of [
+    [['build', 'cfg.yaml', '-o', 'out.oci', '--cache-dir', 'cache'], 'out.oci'],
+    [['build', 'cfg.yaml', '-o', 'out.tar', '--cache-dir', 'cache'], 'out.tar'],
+    [['copy', example, 'out2.oci'], 'out2.oci'],
+    [['copy', example, 'out.tar.gz:v1'], 'out.tar.gz:v1'],
+    [['index', 'create', 'out.oci.tar', example], 'out.oci.tar'],
+  ] as const) {
+    it(`${args.join(' ')}: USAGE before any work, with the prefix to write`, async () => {
+      const dir = await tempDir();
+      await writeFile(join(dir, 'cfg.yaml'), NOTHING);
+      const r = await runCli(args, { cwd: dir });
+      assert.equal(r.status, 2, r.stderr);
+      const quoted = name.replaceAll('.', '\\.');
+      assert.match(r.stderr, new RegExp(`"${quoted}" reads as a file name, but without a prefix it names an image on Docker Hub`));
+      assert.match(r.stderr, /hint: .*(oci|oci-archive|docker-archive):/);
+      // Nothing was done: no progress, no download cache.
+      assert.doesNotMatch(r.stderr, /resolving|pushing|cannot reach/);
+      assert.equal(existsSync(join(dir, 'cache')), false);
+    });
+  }
+
+  it('a name with a namespace or a registry is taken as written', () => {
+    for (const text of ['docker.io/library/out.oci', 'docker://out.tar', 'me/out.tar', '127.0.0.1:5000/out.tar']) {
+      assert.equal(parseLocationOrPath(text).kind, 'registry', text);
+    }
+  });
+});
