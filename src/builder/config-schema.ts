@@ -597,7 +597,15 @@ function checkEnvName(ctx: YamlContext, key: string, e: Entry): void {
 /** Parses one file's text into a {@link Part}, or throws a {@link ConfigError}. */
 export function parsePart(text: string, file: string): Part {
   const { ctx, root } = readYaml(text, file);
-  if (!isNull(root) && !isMap(root)) {
+  // apko refuses a file with no YAML document (its decoder's EOF): an empty file, or one of
+  // comments only, is almost surely the wrong file or one not yet written, not an image of
+  // nothing. A mapping with no packages (`contents: {packages: []}`) is taken, as apko takes it.
+  if (isNull(root)) {
+    throw ctx.error('INVALID_CONFIG', { file }, '', 'the file holds no configuration: it is empty, or comments only', {
+      hint: 'check that this is the configuration file you meant; a configuration names at least contents.packages',
+    });
+  }
+  if (!isMap(root)) {
     // The shape only: a file included by mistake (credentials, a .env) must not be quoted.
     fail(
       ctx,

@@ -234,8 +234,15 @@ contents:
     assert.deepEqual(parse('layering: {strategy: per-package, budget: 20}\n').config.layering, { strategy: 'per-package', budget: 20 });
   });
 
-  it('an empty file is an empty config for the host architecture', () => {
-    const { config: c } = parseConfig('# nothing\n', 'empty.yaml', { hostArch: 'arm64' });
+  it('an empty mapping is an empty config for the host architecture; a file with no document is refused, as apko does', () => {
+    for (const text of ['', '# nothing\n', '~\n']) {
+      assert.throws(
+        () => parseConfig(text, 'empty.yaml', { hostArch: 'arm64' }),
+        (e: unknown) =>
+          e instanceof ConfigError && e.code === 'INVALID_CONFIG' && e.file === 'empty.yaml' && /holds no configuration/.test(e.message),
+      );
+    }
+    const { config: c } = parseConfig('{}\n', 'empty.yaml', { hostArch: 'arm64' });
     assert.deepEqual(c.archs, ['aarch64']);
     assert.equal(c.archsFromHost, true);
     assert.deepEqual(c.contents.packages, []);

@@ -4,11 +4,11 @@
 // an empty configuration. Each is said before any work, as the error it is.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseLocationOrPath } from '../../src/cli/stores.ts';
-import { ROOT, runCli } from '../helpers/cli.ts';
+import { cliOk, ROOT, runCli } from '../helpers/cli.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const tempDir = useTempDir('cli-contract');
@@ -42,5 +42,31 @@ describe('a file-like name as a destination', () => {
     for (const text of ['docker.io/library/out.oci', 'docker://out.tar', 'me/out.tar', '127.0.0.1:5000/out.tar']) {
       assert.equal(parseLocationOrPath(text).kind, 'registry', text);
     }
+  });
+});
+
+describe('an empty configuration', () => {
+  for (const [what, text] of [
+    ['an empty file', ''],
+    ['comments only', '# to do\n\n# contents:\n'],
+  ] as const) {
+    it(`${what}: build and lock refuse it as INVALID_CONFIG naming the file`, async () => {
+      const dir = await tempDir();
+      await writeFile(join(dir, 'empty.yaml'), text);
+      for (const command of ['build', 'lock']) {
+        const r = await runCli([command, 'empty.yaml', '--cache-dir', 'cache'], { cwd: dir });
+        assert.equal(r.status, 2, r.stderr);
+        assert.match(r.stderr, new RegExp(`^provenant ${command}: empty\\.yaml: the file holds no configuration`));
+      }
+      assert.equal(existsSync(join(dir, 'empty.lock.json')), false);
+      assert.equal(existsSync(join(dir, 'empty.oci')), false);
+    });
+  }
+
+  it('a configuration of no packages is still taken, as apko takes it', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'cfg.yaml'), NOTHING);
+    await cliOk(['lock', 'cfg.yaml', '--cache-dir', 'cache'], { cwd: dir });
+    assert.equal(JSON.parse(await readFile(join(dir, 'cfg.lock.json'), 'utf8')).contents.packages.length, 0);
   });
 });
