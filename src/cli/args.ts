@@ -14,6 +14,13 @@ export interface FlagSpec {
   description: string;
   /** The values it takes, when they are a fixed set: shown by help and offered by completion. */
   values?: readonly string[];
+  /**
+   * Values the flag of this name takes in other commands only (report's `--format html`): a
+   * `PROVENANT_*` variable is every command's default, so one of these from the environment is
+   * left to those commands, and this one keeps its own default. Any other value outside
+   * {@link values} from the environment is refused, naming the variable.
+   */
+  valuesElsewhere?: readonly string[];
 }
 
 /** The parsed command line of one command. */
@@ -52,6 +59,12 @@ export async function parseCommandArgs(
         throw new ProvenantError('USAGE', `${envName(name)} must be true or false, not "${raw}"`);
       }
       values[name] = /^(1|true)$/i.test(raw);
+    } else if (spec.values !== undefined && !spec.multiple && !spec.values.includes(raw)) {
+      if (spec.valuesElsewhere?.includes(raw)) continue;
+      const all = [...spec.values, ...(spec.valuesElsewhere ?? [])];
+      throw new ProvenantError('USAGE', `${envName(name)} must be ${spec.values.join(' or ')} for ${command}, not "${raw}"`, {
+        hint: `${envName(name)} is the default of --${name} for every command (${all.join(', ')}); a command that cannot take its value keeps its own default`,
+      });
     } else values[name] = spec.multiple ? raw.split(',').map((s) => s.trim()) : raw;
   }
   return { values, positionals: parsed.positionals };

@@ -10,7 +10,13 @@ import type { CliIo } from './io.ts';
 import { visibleData } from './visible.ts';
 
 /** `--format text|json`: every command that prints a result (`prints: 'result'`) takes it. */
-export const FORMAT_FLAG: FlagSpec = { type: 'string', values: ['text', 'json'], description: 'output format: text (default) or json' };
+export const FORMAT_FLAG: FlagSpec = {
+  type: 'string',
+  values: ['text', 'json'],
+  // report's formats: PROVENANT_FORMAT=html is for it (test/cli/conventions.test.ts keeps the two in step).
+  valuesElsewhere: ['html'],
+  description: 'output format: text (default) or json',
+};
 
 /** `-o/--output`: where a command that writes something writes it; `what` says what that is. */
 export function outputFlag(what: string): FlagSpec {

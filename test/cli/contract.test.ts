@@ -70,3 +70,37 @@ describe('an empty configuration', () => {
     assert.equal(JSON.parse(await readFile(join(dir, 'cfg.lock.json'), 'utf8')).contents.packages.length, 0);
   });
 });
+
+describe('PROVENANT_FORMAT, a default for commands whose formats differ', () => {
+  it('a value another command takes is left to it: text for report, html for digest', async () => {
+    const dir = await tempDir();
+    const report = await runCli(['report', example, '-o', 'r.html', '--target', 'none', '--probe', 'false'], {
+      cwd: dir,
+      env: { PROVENANT_FORMAT: 'text' },
+    });
+    assert.equal(report.status, 0, report.stderr);
+    assert.match(await readFile(join(dir, 'r.html'), 'utf8'), /^<!DOCTYPE html>/i);
+    const digest = await runCli(['digest', example], { env: { PROVENANT_FORMAT: 'html' } });
+    assert.equal(digest.status, 0, digest.stderr);
+    assert.match(digest.stdout, /^sha256:[0-9a-f]{64}\n$/);
+    // One every command takes is taken by each.
+    const json = await runCli(['digest', example], { env: { PROVENANT_FORMAT: 'json' } });
+    assert.equal(JSON.parse(json.stdout).digest.startsWith('sha256:'), true);
+  });
+
+  it('a value no command takes is refused, naming the variable rather than --format', async () => {
+    for (const command of [
+      ['digest', example],
+      ['report', example, '-o', '-'],
+    ]) {
+      const r = await runCli(command, { env: { PROVENANT_FORMAT: 'yaml' } });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(`^provenant ${command[0]}: PROVENANT_FORMAT must be \\w+ or json for ${command[0]}, not "yaml"`));
+      assert.doesNotMatch(r.stderr, /--format must/);
+    }
+    // Typed on the command line, the flag is named.
+    const typed = await runCli(['digest', example, '--format', 'yaml'], { env: { PROVENANT_FORMAT: 'json' } });
+    assert.equal(typed.status, 2);
+    assert.match(typed.stderr, /--format must be text or json, not "yaml"/);
+  });
+});

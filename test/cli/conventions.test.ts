@@ -29,4 +29,22 @@ describe('every command follows the CLI conventions', () => {
       assert.match(spec.usage, new RegExp(`^provenant ${name}\\b`));
     });
   }
+
+  // A PROVENANT_* variable is every command's default: a value another command's flag of that
+  // name takes is left to it (args.ts), any other is refused. So each flag lists the others'.
+  it('a flag with a fixed set of values knows the values its namesakes take', () => {
+    const taken = new Map<string, Set<string>>();
+    for (const [, spec] of specs) {
+      for (const [flag, f] of Object.entries(spec.flags)) {
+        for (const v of f.values ?? []) taken.set(flag, (taken.get(flag) ?? new Set()).add(v));
+      }
+    }
+    for (const [name, spec] of specs) {
+      for (const [flag, f] of Object.entries(spec.flags)) {
+        if (f.values === undefined) continue;
+        const others = [...(taken.get(flag) ?? [])].filter((v) => !f.values!.includes(v)).sort();
+        assert.deepEqual([...(f.valuesElsewhere ?? [])].sort(), others, `${name} --${flag}`);
+      }
+    }
+  });
 });

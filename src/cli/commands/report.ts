@@ -32,7 +32,13 @@ export const spec: CommandSpec = {
       description: "ask the image's registry whether it has the referrers API: true (default) or false",
     },
     profiles: PROFILES_FLAG,
-    format: { ...FORMAT_FLAG, values: ['html', 'json'], description: 'html (default) or json (the data the page is made from)' },
+    // PROVENANT_FORMAT=text, the others' default, leaves report's own: html.
+    format: {
+      ...FORMAT_FLAG,
+      values: ['html', 'json'],
+      valuesElsewhere: ['text'],
+      description: 'html (default) or json (the data the page is made from)',
+    },
     ...REGISTRY_FLAGS,
   },
 };
