@@ -85,9 +85,28 @@ export function formatError(command: string, err: unknown, debug: boolean): stri
   const who = command === '' ? 'provenant' : `provenant ${command}`;
   if (!isProvenantError(err)) return `${who}: internal error: ${(err as Error)?.stack ?? String(err)}\n`;
   // A cancelled operation says so, without the (often temporary) place it stopped at.
-  const where = err.code === 'ABORTED' || err.where === undefined || err.message.includes(err.where) ? '' : ` (${err.where})`;
+  const where = err.code === 'ABORTED' || err.where === undefined || namesPlace(err.message, err.where) ? '' : ` (${err.where})`;
   const lines = [`${who}: ${err.message}${where}`];
   if (err.hint) lines.push(`  hint: ${err.hint}`);
   if (debug && err.stack) lines.push(err.stack);
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Whether `message` names `where` itself, so that it need not be repeated: as a whole token (not
+ * `e` inside "the key file does not exist"), and, for a place that is one plain word (a file
+ * named `key`), in quotes, as the message's own words could be it ("the key file").
+ */
+export function namesPlace(message: string, where: string): boolean {
+  if (where === '') return true;
+  const quoted = [`"${where}"`, `'${where}'`, `\`${where}\``, `(${where})`];
+  if (quoted.some((q) => message.includes(q))) return true;
+  if (/^[\p{L}\p{N}_-]+$/u.test(where)) return false;
+  // A token ends at white space, a quote or a bracket, or at the sentence's punctuation before one.
+  for (let at = message.indexOf(where); at >= 0; at = message.indexOf(where, at + 1)) {
+    const before = at === 0 ? '' : message[at - 1]!;
+    const after = message.slice(at + where.length);
+    if ((before === '' || /[\s"'`([]/.test(before)) && /^(?:[.,;:!?]*(?:[\s"'`)\]]|$))/.test(after)) return true;
+  }
+  return false;
 }

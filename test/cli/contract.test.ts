@@ -7,7 +7,9 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { formatError } from '../../src/cli/help.ts';
 import { parseLocationOrPath } from '../../src/cli/stores.ts';
+import { ProvenantError } from '../../src/errors.ts';
 import { cliOk, ROOT, runCli } from '../helpers/cli.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
@@ -102,5 +104,17 @@ describe('PROVENANT_FORMAT, a default for commands whose formats differ', () => 
     const typed = await runCli(['digest', example, '--format', 'yaml'], { env: { PROVENANT_FORMAT: 'json' } });
     assert.equal(typed.status, 2);
     assert.match(typed.stderr, /--format must be text or json, not "yaml"/);
+  });
+});
+
+describe("an error's place", () => {
+  it('is shown unless the message names it as a whole token', () => {
+    const line = (message: string, where: string) => formatError('verify', new ProvenantError('NOT_FOUND', message, { where }), false);
+    assert.equal(line('the key file does not exist', 'key'), 'provenant verify: the key file does not exist (key)\n');
+    assert.equal(line('the key file does not exist', 'e'), 'provenant verify: the key file does not exist (e)\n');
+    assert.equal(line('the key file does not exist', 'file'), 'provenant verify: the key file does not exist (file)\n');
+    assert.equal(line('cannot read keys/k.pub: EACCES', 'keys/k.pub'), 'provenant verify: cannot read keys/k.pub: EACCES\n');
+    assert.equal(line('"key" is not a key', 'key'), 'provenant verify: "key" is not a key\n');
+    assert.equal(line('cannot read keys/k.pub.bak', 'keys/k.pub'), 'provenant verify: cannot read keys/k.pub.bak (keys/k.pub)\n');
   });
 });
