@@ -4,7 +4,7 @@
 // an empty configuration. Each is said before any work, as the error it is.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { formatError } from '../../src/cli/help.ts';
@@ -116,5 +116,35 @@ describe("an error's place", () => {
     assert.equal(line('cannot read keys/k.pub: EACCES', 'keys/k.pub'), 'provenant verify: cannot read keys/k.pub: EACCES\n');
     assert.equal(line('"key" is not a key', 'key'), 'provenant verify: "key" is not a key\n');
     assert.equal(line('cannot read keys/k.pub.bak', 'keys/k.pub'), 'provenant verify: cannot read keys/k.pub.bak (keys/k.pub)\n');
+  });
+});
+
+describe('apk', () => {
+  it('build of a path that is not there is NOT_FOUND, before the flags a folder needs', async () => {
+    const dir = await tempDir();
+    const r = await runCli(['apk', 'build', 'nofile'], { cwd: dir });
+    assert.equal(r.status, 3, r.stderr);
+    assert.match(r.stderr, /^provenant apk: the folder nofile does not exist\n$/);
+    await writeFile(join(dir, 'afile'), 'x');
+    const file = await runCli(['apk', 'build', 'afile'], { cwd: dir });
+    assert.equal(file.status, 2, file.stderr);
+    assert.match(file.stderr, /afile is not a folder; apk build takes a folder to package, or a spec file ending in \.yaml/);
+  });
+
+  it('index and build refuse to write over a file they read', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'pkg'));
+    await writeFile(join(dir, 'pkg', 'f'), 'x');
+    await cliOk(['apk', 'build', 'pkg', '--name', 'y', '--version', '1-r0', '--arch', 'noarch', '-o', 'y.apk'], { cwd: dir });
+    const before = await readFile(join(dir, 'y.apk'));
+    const r = await runCli(['apk', 'index', 'y.apk', '-o', './y.apk'], { cwd: dir });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /^provenant apk: -o \.\/y\.apk is a package it indexes; writing there would replace it\n/);
+    assert.deepEqual(await readFile(join(dir, 'y.apk')), before);
+    await writeFile(join(dir, 'spec.yaml'), 'name: y\nversion: 1-r0\narch: noarch\n');
+    const spec = await runCli(['apk', 'build', 'spec.yaml', '-o', 'spec.yaml'], { cwd: dir });
+    assert.equal(spec.status, 2, spec.stderr);
+    assert.match(spec.stderr, /-o spec\.yaml is the spec it reads/);
+    await cliOk(['apk', 'index', 'y.apk', '-o', 'APKINDEX.tar.gz'], { cwd: dir });
   });
 });

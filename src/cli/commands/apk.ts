@@ -102,6 +102,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       const [source] = rest;
       if (source === undefined || rest.length !== 1)
         throw new ProvenantError('USAGE', 'apk build takes one folder or spec file', { hint: `usage: ${USAGE}` });
+      if (v.output !== undefined) refuseOverInput(v.output as string, [{ path: source, what: 'the spec it reads' }, keyInput(v.key)]);
       const key = await signingKey(v.key as string | undefined);
       const options = { key, mtime: epoch };
       let bytes: Uint8Array;
@@ -113,6 +114,8 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
         bytes = await buildApk(epoch === undefined || spec.builddate !== undefined ? spec : { ...spec, builddate: epoch }, options);
         name = `${spec.name}-${spec.version}.apk`;
       } else {
+        // The folder first: a path that is not there is NOT_FOUND, not a call for --name.
+        checkFolder(source);
         const meta = {
           name: required(v.name, '--name'),
           version: required(v.version, '--version'),
@@ -134,6 +137,8 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     }
     case 'index': {
       if (rest.length === 0) throw new ProvenantError('USAGE', 'apk index needs at least one .apk', { hint: `usage: ${USAGE}` });
+      const out = (v.output as string | undefined) ?? 'APKINDEX.tar.gz';
+      refuseOverInput(out, [...rest.map((f) => ({ path: f, what: 'a package it indexes' })), keyInput(v.key)]);
       const packages = await Promise.all(rest.map((f) => readPackage(f)));
       const key = await signingKey(v.key as string | undefined);
       const result = await buildApkIndex(packages, {
@@ -142,7 +147,6 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
         ...(v.description === undefined ? {} : { description: v.description as string }),
         ...(epoch === undefined ? {} : { mtime: epoch }),
       });
-      const out = (v.output as string | undefined) ?? 'APKINDEX.tar.gz';
       await writeFileAtomic(out, result.bytes, { mode: 0o644, mkdir: true, signal: io.signal });
       if (format === 'json') writeJson(io, { path: out, packages: result.packages.length, signedWith: key?.name ?? null });
       else io.stdout.write(`${out}: ${result.packages.length} packages${key === undefined ? ', unsigned' : `, signed with ${key.name}`}\n`);
@@ -178,6 +182,52 @@ function refuseOtherFlags(
     if (fromEnv !== undefined && fromEnv !== '' && (typeof value === 'boolean' || same)) continue;
     throw new ProvenantError('USAGE', `${what} does not take --${name}`, {
       hint: hint ?? `its flags: ${allowed.map((f) => `--${f}`).join(', ')}`,
+    });
+  }
+}
+
+/** The folder `apk build` packages: NOT_FOUND when it is not there, USAGE when it is a file that is no spec. */
+function checkFolder(path: string): void {
+  let stat: import('node:fs').Stats | undefined;
+  try {
+    stat = process.getBuiltinModule('node:fs').statSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new ProvenantError('NOT_FOUND', `the folder ${path} does not exist`, { cause: err });
+    return; // any other refusal is said by the build, which reads the folder
+  }
+  if (!stat.isDirectory()) {
+    throw new ProvenantError('USAGE', `${path} is not a folder; apk build takes a folder to package, or a spec file ending in .yaml`, {
+      hint: `usage: ${spec.subcommands?.build?.usage ?? USAGE}`,
+    });
+  }
+}
+
+function keyInput(key: unknown): { path: string; what: string } | undefined {
+  return typeof key === 'string' ? { path: key, what: 'the signing key' } : undefined;
+}
+
+/**
+ * Refuses an `-o` that names a file the command reads (`apk index y.apk -o y.apk` would replace
+ * the package with its index), through a link or another spelling too; said before any work, as
+ * public-key refuses to write over its private key and lock over what is no lock.
+ */
+function refuseOverInput(out: string, inputs: readonly ({ path: string; what: string } | undefined)[]): void {
+  // A path that cannot be looked at (ENOTDIR, ENAMETOOLONG) is no input: the read or the write says why.
+  const stat = (path: string) => {
+    try {
+      return process.getBuiltinModule('node:fs').statSync(path, { throwIfNoEntry: false });
+    } catch {
+      return undefined;
+    }
+  };
+  const o = stat(out);
+  if (o === undefined) return;
+  for (const input of inputs) {
+    const i = input === undefined ? undefined : stat(input.path);
+    if (input === undefined || i === undefined || i.dev !== o.dev || i.ino !== o.ino) continue;
+    throw new ProvenantError('USAGE', `-o ${out} is ${input.what}; writing there would replace it`, {
+      hint: 'name another file with -o',
     });
   }
 }
