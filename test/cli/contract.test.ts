@@ -148,3 +148,16 @@ describe('apk', () => {
     await cliOk(['apk', 'index', 'y.apk', '-o', 'APKINDEX.tar.gz'], { cwd: dir });
   });
 });
+
+describe('lock -o -', () => {
+  it('writes the lock to standard output and no file; a lock of nothing names no architecture', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'cfg.yaml'), 'contents:\n  packages: []\n');
+    const r = await cliOk(['lock', 'cfg.yaml', '-o', '-', '--cache-dir', 'cache', '-q'], { cwd: dir });
+    assert.equal(JSON.parse(r.stdout).config.name, 'cfg.yaml');
+    assert.equal(existsSync(join(dir, '-')), false);
+    assert.equal(existsSync(join(dir, 'cfg.lock.json')), false);
+    const file = await cliOk(['lock', 'cfg.yaml', '--cache-dir', 'cache', '-q'], { cwd: dir });
+    assert.equal(file.stdout, 'locked 0 packages in cfg.lock.json\n');
+  });
+});
