@@ -161,3 +161,16 @@ describe('lock -o -', () => {
     assert.equal(file.stdout, 'locked 0 packages in cfg.lock.json\n');
   });
 });
+
+describe('a subcommand typo', () => {
+  for (const [args, said] of [
+    [['policy', 'tst'], 'policy has no subcommand "tst": did you mean policy test?'],
+    [['index', 'craete'], 'index has no subcommand "craete": did you mean index create?'],
+  ] as const) {
+    it(`${args.join(' ')} names the closest subcommand, as apk and help do`, async () => {
+      const r = await runCli(args);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr.split('\n')[0]!, new RegExp(`: ${said.replace(/[?"]/g, '\\$&')}$`));
+    });
+  }
+});

@@ -5,6 +5,7 @@ import { createIndex, type EntryAnnotation, type IndexAttestations, type IndexSo
 import { formatLocation, parseLocation } from '../../ref/location.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
+import { unknownSubcommand } from '../help.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, platformArg, QUIET_FLAG, REGISTRY_FLAGS } from '../options.ts';
 import { progressReporter } from '../progress.ts';
@@ -118,11 +119,9 @@ function annotationTypeRefused(type: string, name: string | undefined, given: st
 
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const [sub, dstText, ...srcTexts] = args.positionals;
-  if (sub !== 'create') {
-    throw new ProvenantError('USAGE', sub === undefined ? 'index needs a subcommand' : `index has no subcommand "${sub}"`, {
-      hint: `usage: ${spec.usage}`,
-    });
-  }
+  if (sub === undefined) throw new ProvenantError('USAGE', 'index needs a subcommand', { hint: `usage: ${spec.usage}` });
+  // A typo gets the closest subcommand, as apk's and help's do.
+  if (sub !== 'create') throw await unknownSubcommand('index', spec, sub);
   if (dstText === undefined || srcTexts.length === 0) {
     throw new ProvenantError('USAGE', 'index create needs a destination and at least one source image', { hint: `usage: ${spec.usage}` });
   }

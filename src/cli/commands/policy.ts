@@ -2,6 +2,7 @@
 import { ProvenantError } from '../../errors.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
+import { unknownSubcommand } from '../help.ts';
 import type { CliIo } from '../io.ts';
 import { REGISTRY_FLAGS } from '../options.ts';
 import { checkPolicies, POLICY_CHECK_FLAGS } from '../policy-check.ts';
@@ -27,11 +28,9 @@ export const spec: CommandSpec = {
 
 export async function run(args: ParsedArgs, io: CliIo): Promise<number> {
   const [sub, policyFile, ...refs] = args.positionals;
-  if (sub !== 'test') {
-    throw new ProvenantError('USAGE', sub === undefined ? 'policy needs a subcommand' : `policy has no subcommand "${sub}"`, {
-      hint: `usage: ${USAGE}`,
-    });
-  }
+  if (sub === undefined) throw new ProvenantError('USAGE', 'policy needs a subcommand', { hint: `usage: ${USAGE}` });
+  // A typo gets the closest subcommand, as apk's and help's do.
+  if (sub !== 'test') throw await unknownSubcommand('policy', spec, sub);
   if (policyFile === undefined || refs.length === 0) {
     throw new ProvenantError('USAGE', 'policy test needs a policy file and at least one image', { hint: `usage: ${USAGE}` });
   }
