@@ -148,8 +148,13 @@ export interface CheckedSignature {
   verified: boolean;
   reason?: FailureReason;
   message?: string;
-  /** Who signed: the key id (key policy), or the certificate's identity and issuer. */
-  signer?: { keyId?: string; identity?: string; issuer?: string };
+  /**
+   * Who signed: the key id (key policy), or the certificate's identity and issuer. `names`, for a
+   * certificate with more than one: every name an identity is matched against, in the order tried
+   * (the one @sigstore/verify names, then {@link subjectAlternativeNames}), for a caller that
+   * matches identities of its own (a policy) to match as this does.
+   */
+  signer?: { keyId?: string; identity?: string; issuer?: string; names?: string[] };
   predicateType?: string;
   /** When a transparency log recorded it, as its verified signed entry timestamp says (an inclusion proof says no time). */
   loggedAt?: Date;
@@ -734,11 +739,11 @@ function checkEntity(base: CheckedSignature, entity: SignedEntity, bundle: Bundl
     signer.identity?.subjectAlternativeName ||
     (entity.key.$case === 'certificate' ? identityOfCertificate(entity.key.certificate).identity : '');
   const names = entity.key.$case === 'certificate' ? subjectAlternativeNames(entity.key.certificate) : [];
-  const candidates = [named, ...names].filter((name) => name !== '');
+  const candidates = [...new Set([named, ...names])].filter((name) => name !== '');
   const matched = (candidates.length === 0 ? [''] : candidates).find((name) => matches(policy.certificateIdentity, name));
   const identity = matched ?? named;
   const issuer = signer.identity?.extensions?.issuer ?? '';
-  out.signer = { identity, issuer };
+  out.signer = candidates.length > 1 ? { identity, issuer, names: candidates } : { identity, issuer };
   if (matched === undefined) {
     const said =
       names.length > 1
