@@ -453,18 +453,23 @@ async function verifyKeyless(ctx: EvalCtx, a: KeylessAuthority, kind: 'signature
     index,
     indexSignatures,
   });
-  // One rule for both: a signature's certificate names an identity when issuer and subject match it.
-  const names = (id: Identity, c: CheckedSignature): boolean =>
-    matches(id.issuer, c.signer?.issuer ?? '') && matches(id.subject, c.signer?.identity ?? '');
   const checked = report.checked.map((c): CheckedSignature => {
-    if (!c.verified || a.identities.some((id) => names(id, c))) return c;
-    const identity = c.signer?.identity ?? '';
+    if (!c.verified) return c;
+    for (const id of a.identities) {
+      const named = namedBy(id, c);
+      if (named !== undefined) return named;
+    }
+    const names = c.signer?.names ?? [c.signer?.identity ?? ''];
     const issuer = c.signer?.issuer ?? '';
+    const found =
+      names.length > 1
+        ? `its certificate’s identities are ${names.map((n) => JSON.stringify(n)).join(', ')}`
+        : `its certificate is for ${JSON.stringify(names[0])}`;
     return {
       ...c,
       verified: false,
       reason: 'identity',
-      message: `its certificate is for ${JSON.stringify(identity)} from issuer ${JSON.stringify(issuer)}, which matches none of the identities (${a.identities
+      message: `${found} from issuer ${JSON.stringify(issuer)}, which matches none of the identities (${a.identities
         .map((id) => `${describeMatcher(id.subject)} from ${describeMatcher(id.issuer)}`)
         .join('; ')})`,
     };
@@ -475,8 +480,10 @@ async function verifyKeyless(ctx: EvalCtx, a: KeylessAuthority, kind: 'signature
   const refused = new WeakMap<CheckedSignature, string>();
   const byIdentity = (list: readonly CheckedSignature[]): CheckedSignature | undefined => {
     for (const id of a.identities) {
-      const s = list.find((x) => names(id, x));
-      if (s !== undefined) return s;
+      for (const s of list) {
+        const named = namedBy(id, s);
+        if (named !== undefined) return named;
+      }
     }
     return undefined;
   };
@@ -485,6 +492,18 @@ async function verifyKeyless(ctx: EvalCtx, a: KeylessAuthority, kind: 'signature
       ? coverStatements(a, checked, report.checked, index.digest, indexSignatures, byIdentity, refused)
       : checked;
   return select(a, judged, refused);
+}
+
+/**
+ * `c` signed by `id`, its signer named by the name that matched; undefined when `id` does not name
+ * it. The issuer must match, and the subject any of the certificate's names, tried in the order
+ * the verifier tries them (`signer.names`: every subject alternative name, as cosign's
+ * CheckCertificatePolicy, which policy-controller uses, matches each identity against them all).
+ */
+function namedBy(id: Identity, c: CheckedSignature): CheckedSignature | undefined {
+  if (!matches(id.issuer, c.signer?.issuer ?? '')) return undefined;
+  const name = (c.signer?.names ?? [c.signer?.identity ?? '']).find((n) => matches(id.subject, n));
+  return name === undefined ? undefined : { ...c, signer: { ...c.signer, identity: name } };
 }
 
 function operation(ctx: EvalCtx): OperationOptions {
@@ -526,7 +545,11 @@ function select(a: KeyAuthority | KeylessAuthority, checked: CheckedSignature[],
   for (const c of checked) {
     const o: SignatureOutcome = { source: c.source, storage: c.storage, format: c.format, verified: c.verified };
     if (c.predicateType !== undefined) o.predicateType = c.predicateType;
-    if (c.signer !== undefined) o.signer = c.signer;
+    if (c.signer !== undefined) {
+      // The name that matched (or the one reported when none did), not every name the certificate has.
+      const { names: _names, ...signer } = c.signer;
+      o.signer = signer;
+    }
     if (c.coveredBy !== undefined) o.coveredBy = c.coveredBy;
     const why = refused.get(c);
     if (why !== undefined) {

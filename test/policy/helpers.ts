@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { tarBytes, tarHeader } from '../../src/archive/tar.ts';
@@ -44,4 +45,30 @@ export async function imageWithFiles(store: ContentStore, tag: string, files: Re
 export function apkStanza(name: string, version: string, buildTime: Date | undefined): string {
   const t = buildTime === undefined ? '' : `t:${Math.floor(buildTime.getTime() / 1000)}\n`;
   return `C:Q1${Buffer.alloc(20, name.length).toString('base64')}\nP:${name}\nV:${version}\nA:x86_64\nS:1000\nI:4000\nT:${name}\nU:https://example.org\nL:MIT\no:${name}\nm:Someone <someone@example.org>\n${t}\n`;
+}
+
+type GeneralName = { type: string; value: string };
+type SanExtension = new (names: GeneralName[], critical?: boolean) => object;
+
+/**
+ * Runs `f` with every certificate the mock Fulcio issues carrying `extra` after its own SAN.
+ * @sigstore/mock's Fulcio writes one (a URI, the token's subject); the SAN extension
+ * @peculiar/x509 builds for it is widened while `f` runs, so the certificate is still issued,
+ * chained, logged and timestamped by the mock and verifies as a real one does.
+ */
+export async function withExtraNames<T>(extra: GeneralName[], f: () => Promise<T>): Promise<T> {
+  // The @peculiar/x509 module @sigstore/mock's Fulcio builds its certificates with (CommonJS, one
+  // instance), required here: it needs the reflect-metadata polyfill @sigstore/mock loads first.
+  const x509 = createRequire(import.meta.url)('@peculiar/x509') as { SubjectAlternativeNameExtension: SanExtension };
+  const original = x509.SubjectAlternativeNameExtension;
+  x509.SubjectAlternativeNameExtension = class extends original {
+    constructor(names: GeneralName[], critical?: boolean) {
+      super([...names, ...extra], critical);
+    }
+  };
+  try {
+    return await f();
+  } finally {
+    x509.SubjectAlternativeNameExtension = original;
+  }
 }

@@ -23,6 +23,7 @@ import type { ContentStore } from '../../src/store/types.ts';
 import { makeImage } from '../helpers/images.ts';
 import { tempLayout } from '../sign/helpers.ts';
 import { type MockSigstore, mockSigner, startMockSigstore } from '../sign/mock-sigstore.ts';
+import { withExtraNames } from './helpers.ts';
 
 const alice = generateSigningKeyPair();
 const bob = generateSigningKeyPair();
@@ -229,6 +230,19 @@ describe('attestation rules met through a signed index', () => {
       assert.deepEqual(
         bad.policies[0]!.authorities[0]!.signatures!.map((s) => [s.storage, s.reason]),
         [['buildkit', 'identity']],
+      );
+    });
+
+    it('an index signature whose certificate has two names vouches for a policy naming the second, under that name', async () => {
+      const EMAIL = 'release@acme.example';
+      const policies = await policyWith(`    keyless:\n      identities: [{issuer: "${GITHUB}", subject: "${EMAIL}"}]`);
+      const { store, index, amd64 } = await attested();
+      await withExtraNames([{ type: 'email', value: EMAIL }], () => sign(store, index, signer(FORK)));
+      const r = await evaluatePolicies(store, amd64, REF, policies, { index, trustedRoot: mock.trustedRoot });
+      assert.equal(r.passed, true, r.failures.join('\n'));
+      assert.deepEqual(
+        r.policies[0]!.authorities[0]!.signatures!.map((s) => [s.storage, s.signer]),
+        [['buildkit', { identity: EMAIL, issuer: GITHUB }]],
       );
     });
 
