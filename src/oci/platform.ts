@@ -15,7 +15,12 @@ const KNOWN_ARCH: ReadonlySet<string> = new Set(
 );
 
 const PLATFORM_USAGE =
-  'write a platform as os/arch or os/arch/variant, for example linux/amd64 or linux/arm/v7, or an architecture alone (arm64)';
+  'write a platform as os/arch or os/arch/variant, for example linux/amd64 or linux/arm/v7, an architecture alone (arm64), or arch/variant (arm/v6)';
+
+// The characters containerd's Parse allows: an OS is letters, digits, `_` and `-`; the
+// architecture and variant may also hold dots (specifierRe and osRe, platforms.go).
+const OS_RE = /^[A-Za-z0-9_-]+$/;
+const PART_RE = /^[A-Za-z0-9_.-]+$/;
 
 /**
  * Parses a platform specifier as `--platform` takes it, by containerd's rules (platforms.Parse):
@@ -23,9 +28,15 @@ const PLATFORM_USAGE =
  * `linux/armhf` linux/arm/v7); or one component, an architecture (`arm64`: linux/arm64) or an
  * operating system (`linux`: that OS on the host's architecture and variant). containerd gives an
  * architecture alone the host's OS; here it is always linux, the OS of the images Provenant
- * builds and of the daemon Docker runs them in on any host. Pure: the answer depends on the text
- * alone, so an OS alone, which needs the machine's architecture, is {@link parsePlatformOn}'s.
- * `all` is not a platform; callers treat it before calling this.
+ * builds and of the daemon Docker runs them in on any host. Two components whose first is a
+ * known architecture and no OS are `arch/variant` on linux (`arm64/v8` is linux/arm64, `arm/6`
+ * linux/arm/v6), where containerd would take the architecture for an OS no image has; a first
+ * component that is neither is refused, as is a character containerd refuses, an OS version or
+ * feature (`windows(10.0.17763)`), and a comma-separated list, which names several platforms
+ * where one is taken (callers that take several split it first). Spaces around the text are
+ * ignored. Pure: the answer depends on the text alone, so an OS alone, which needs the machine's
+ * architecture, is {@link parsePlatformOn}'s. `all` is not a platform; callers treat it before
+ * calling this.
  *
  * @throws ProvenantError `USAGE` for anything else, and for an OS alone
  */
@@ -39,26 +50,38 @@ export function parsePlatform(text: string): Platform {
  */
 export function parsePlatformOn(text: string, host: Platform | undefined): Platform {
   const trimmed = text.trim();
-  const parts = trimmed.split('/');
   const bad = (why: string): ProvenantError => new ProvenantError('USAGE', `"${text}" is not a platform${why}`, { hint: PLATFORM_USAGE });
+  if (trimmed.includes(',')) throw bad(' but a list of them, and this takes one platform');
   if (trimmed.includes('*')) throw bad(' (wildcards are not platforms)');
+  const parts = trimmed.split('/');
   if (parts.length > 3 || parts.some((x) => x === '')) throw bad('');
-  const [first, architecture, variant] = parts as [string, string | undefined, string | undefined];
-  if (architecture === undefined) {
-    const lone = first.toLowerCase();
-    if (KNOWN_OS.has(lone)) {
+  const [first, second, third] = parts as [string, string | undefined, string | undefined];
+  if (/^[A-Za-z0-9_-]+\(.*\)$/.test(first)) throw bad(' here (an OS version or feature in parentheses is not taken)');
+  const wrong = [first, second, third].find((x, i) => x !== undefined && !(i === 0 ? OS_RE : PART_RE).test(x));
+  if (wrong !== undefined)
+    throw bad(` (${JSON.stringify(wrong)} holds a character containerd refuses: letters, digits, _ and - only, and dots after the OS)`);
+  const os = first.toLowerCase();
+  const isOs = KNOWN_OS.has(os === 'macos' ? 'darwin' : os);
+  const asArch = normalizePlatform({ os: 'linux', architecture: first });
+  const isArch = KNOWN_ARCH.has(asArch.architecture);
+  if (second === undefined) {
+    if (isOs) {
       if (host === undefined) throw bad(' here (an operating system alone names one on the architecture of the machine it runs on)');
       return normalizePlatform(
         host.variant === undefined
-          ? { os: lone, architecture: host.architecture }
-          : { os: lone, architecture: host.architecture, variant: host.variant },
+          ? { os, architecture: host.architecture }
+          : { os, architecture: host.architecture, variant: host.variant },
       );
     }
-    const p = normalizePlatform({ os: 'linux', architecture: lone });
-    if (KNOWN_ARCH.has(p.architecture)) return p;
+    if (isArch) return asArch;
     throw bad(' (neither an operating system nor an architecture)');
   }
-  return normalizePlatform(variant === undefined ? { os: first, architecture } : { os: first, architecture, variant });
+  if (!isOs && isArch) {
+    if (third !== undefined) throw bad(` (${first} is an architecture, and after it comes only a variant)`);
+    return normalizePlatform({ os: 'linux', architecture: first, variant: second });
+  }
+  if (!isOs) throw bad(` (${first} is neither an operating system nor an architecture)`);
+  return normalizePlatform(third === undefined ? { os: first, architecture: second } : { os: first, architecture: second, variant: third });
 }
 
 /** `os/arch[/variant]`. */

@@ -2,6 +2,7 @@
 // one spelling per platform, an architecture or OS alone, and the order a machine runs platforms in.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
 import {
   bestPlatformMatch,
@@ -61,6 +62,94 @@ describe('parsePlatform', () => {
     assert.throws(
       () => parsePlatform('linux'),
       (e: unknown) => isProvenantError(e, 'USAGE') && /operating system alone/.test(e.message),
+    );
+  });
+
+  it('takes an architecture and a variant without an OS as linux ones', () => {
+    const cases: [string, string][] = [
+      ['arm64/v8', 'linux/arm64'],
+      ['arm64/8', 'linux/arm64'],
+      ['aarch64/v9.0', 'linux/arm64/v9'],
+      ['amd64/v1', 'linux/amd64'],
+      ['amd64/v3', 'linux/amd64/v3'],
+      ['arm/v6', 'linux/arm/v6'],
+      ['arm/6', 'linux/arm/v6'],
+      ['ARM/V5', 'linux/arm/v5'],
+      ['x86_64/v2', 'linux/amd64/v2'],
+    ];
+    for (const [text, want] of cases) assert.equal(read(text), want, text);
+  });
+
+  it('refuses a first word that is neither an OS nor an architecture, and an architecture with two more', () => {
+    for (const text of ['lnux/amd64', 'foo/amd64/v2', 'arm64/v8/x', 'v8/arm64']) {
+      assert.throws(
+        () => parsePlatform(text),
+        (e: unknown) => isProvenantError(e, 'USAGE') && e.message.includes(text.split('/')[0] as string),
+        text,
+      );
+    }
+  });
+
+  it('refuses the characters containerd refuses, OS versions, and a list where one platform is taken', () => {
+    for (const text of ['lin ux/amd64', 'linux/&arm', 'linux/am d64', 'linux.x/amd64', 'linux/arm/v7!', 'windows(10.0.17763)/amd64']) {
+      assert.throws(
+        () => parsePlatform(text),
+        (e: unknown) => isProvenantError(e, 'USAGE'),
+        text,
+      );
+    }
+    assert.throws(
+      () => parsePlatform('linux/amd64,linux/arm64'),
+      (e: unknown) => isProvenantError(e, 'USAGE') && /a list of them, and this takes one platform/.test(e.message),
+    );
+  });
+
+  it('reads any text as a platform that prints back to itself, or refuses it as a usage error', () => {
+    const word = fc.constantFrom(
+      'linux',
+      'Linux',
+      'windows',
+      'macos',
+      'arm64',
+      'aarch64',
+      'arm',
+      'armhf',
+      'amd64',
+      'x86_64',
+      'i386',
+      'v8',
+      'v7',
+      '8',
+      'v1',
+      'v9.0',
+      'foo',
+      '',
+      ' ',
+      '*',
+      ',',
+      '(',
+      'a.b',
+      'é',
+    );
+    const text = fc.oneof(
+      fc.string(),
+      fc.array(fc.oneof(word, fc.string({ maxLength: 4 })), { minLength: 1, maxLength: 4 }).map((xs) => xs.join('/')),
+    );
+    fc.assert(
+      fc.property(text, (t) => {
+        let p: ReturnType<typeof parsePlatform>;
+        try {
+          p = parsePlatform(t);
+        } catch (e) {
+          assert.ok(isProvenantError(e, 'USAGE'), `${JSON.stringify(t)}: ${String(e)}`);
+          return;
+        }
+        assert.deepEqual(p, normalizePlatform(p));
+        const printed = formatPlatform(p);
+        assert.match(printed, /^[a-z0-9_-]+\/[a-z0-9_.-]+(\/[a-z0-9_.-]+)?$/, JSON.stringify(t));
+        assert.deepEqual(parsePlatform(printed), p, `${JSON.stringify(t)} printed as ${printed}`);
+      }),
+      { numRuns: 2000 },
     );
   });
 
