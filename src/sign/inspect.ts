@@ -18,7 +18,10 @@ export interface SignatureSummary {
   predicateType?: string;
   /** Whether it carries a signature at all. */
   signed: boolean;
-  /** The key id it names (a bundle's hint), when signed with a key. */
+  /**
+   * The key id it names, when signed with a key: a bundle's hint, else its DSSE envelope's
+   * `keyid`; a `.att` layer's envelope `keyid` (Provenant writes it, cosign 2 leaves it empty).
+   */
   keyId?: string;
   /** The certificate's identity and issuer, when signed keyless. */
   identity?: string;
@@ -54,6 +57,9 @@ export function summarize(f: FoundSignature): SignatureSummary {
         : (a[CosignAnnotation.Signature] ?? '') !== '';
     const pem = a[CosignAnnotation.Certificate];
     if (pem !== undefined && pem !== '') cert = pemDecode(pem)?.bytes;
+    // Signed with a key, Provenant's envelope names it (`keyid`); cosign 2 leaves it empty.
+    const named = f.kind === 'attestation' && out.signed && cert === undefined ? envelopeKeyId(f.layer.payload) : undefined;
+    if (named !== undefined) out.keyId = named;
   } else if (f.bundle === undefined) {
     out.error = f.error ?? 'unreadable bundle';
   } else {
@@ -62,6 +68,10 @@ export function summarize(f: FoundSignature): SignatureSummary {
       b.content.$case === 'dsseEnvelope' ? b.content.dsseEnvelope.signatures.length > 0 : b.content.messageSignature.signature.length > 0;
     const vm = b.verificationMaterial.content;
     if (vm.$case === 'publicKey' && vm.publicKey.hint !== '') out.keyId = vm.publicKey.hint;
+    else if (vm.$case === 'publicKey' && b.content.$case === 'dsseEnvelope') {
+      const named = b.content.dsseEnvelope.signatures.find((x) => x.keyid !== '')?.keyid;
+      if (named !== undefined) out.keyId = named;
+    }
     if (vm.$case === 'certificate') cert = vm.certificate.rawBytes;
     if (vm.$case === 'x509CertificateChain') cert = vm.x509CertificateChain.certificates[0]?.rawBytes;
   }
@@ -75,4 +85,21 @@ export function summarize(f: FoundSignature): SignatureSummary {
     }
   }
   return out;
+}
+
+/** The first non-empty `keyid` of a DSSE envelope's signatures, or undefined (none, or not an envelope). */
+function envelopeKeyId(bytes: Uint8Array): string | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const signatures = typeof doc === 'object' && doc !== null ? (doc as { signatures?: unknown }).signatures : undefined;
+  if (!Array.isArray(signatures)) return undefined;
+  for (const s of signatures) {
+    const id = typeof s === 'object' && s !== null ? (s as { keyid?: unknown }).keyid : undefined;
+    if (typeof id === 'string' && id !== '') return id;
+  }
+  return undefined;
 }
