@@ -108,3 +108,44 @@ describe('ApkSource.readIndex, for an architecture the repository has no index f
     );
   });
 });
+
+describe('ApkSource.request, for a repository tag', () => {
+  const open = (repositories: string[], buildRepositories: string[] = []) =>
+    openApkSource({
+      repositories,
+      buildRepositories,
+      keyring: [],
+      packages: [],
+      configPath: 'image.yaml',
+      baseDir: '.',
+      cache: undefined,
+      logger: silentLogger,
+    });
+
+  it('refuses a tag no repository has, as apk refuses such a world, naming the tags there are', async () => {
+    const untagged = await open(['http://127.0.0.1:9/main']);
+    assert.throws(
+      () => untagged.request('busybox@edge', 'image.yaml:7:5'),
+      (e: unknown) =>
+        isProvenantError(e, 'INVALID_CONFIG') &&
+        e.message === '"busybox@edge" asks for the repository tag @edge, and no repository has it' &&
+        e.where === 'image.yaml:7:5' &&
+        /no repository is tagged/.test(e.hint ?? ''),
+    );
+    const tagged = await open(['http://127.0.0.1:9/main', '@local ./packages'], ['@testing http://127.0.0.1:9/testing']);
+    for (const text of ['busybox@edge', 'busybox=1.36.1-r0@edge', '!busybox@edge']) {
+      assert.throws(
+        () => tagged.request(text, 'image.yaml:7:5'),
+        (e: unknown) => isProvenantError(e, 'INVALID_CONFIG') && /@edge/.test(e.message) && /@local, @testing/.test(e.hint ?? ''),
+        text,
+      );
+    }
+  });
+
+  it('takes a tag a repository or a build repository has, and an entry without one', async () => {
+    const source = await open(['http://127.0.0.1:9/main', '@local ./packages'], ['@testing http://127.0.0.1:9/testing']);
+    assert.equal(source.request('hello@local', 'image.yaml').tag, 'local');
+    assert.equal(source.request('hello=1.0-r0@testing', 'image.yaml').tag, 'testing');
+    assert.equal(source.request('hello', 'image.yaml').tag, undefined);
+  });
+});
