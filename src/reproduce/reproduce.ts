@@ -242,7 +242,9 @@ export async function reproduceImage(store: ContentStore, target: string, option
 
   const overrides: OverrideUse[] = [];
   const rebuiltIndexes: Stored[] = [];
-  // Platforms whose provenance says the same build (normally all of them) are rebuilt at once.
+  // Platforms whose provenance says the same build (normally all of them) are rebuilt at once,
+  // whatever architectures each records: the same build of more or fewer of them makes the same
+  // platform images.
   const groups = new Map<string, Job[]>();
   for (const j of jobs) {
     const key = JSON.stringify([j.plan.config, j.plan.sourceDateEpoch, j.plan.keys, j.plan.ecosystem, j.plan.compat, j.plan.target]);
@@ -506,8 +508,11 @@ async function replayGroup(
       onSources: (sources) => options.onProgress?.({ phase: 'sources', ...sources }),
       onFetched: (done, total) => options.onProgress?.({ phase: 'fetch', done, total }),
     });
-    // In the provenance's order, which is the original index's: the rebuilt index is compared with it.
-    const archs = plan.archs.filter((a) => group.some((j) => j.arch === a));
+    // Each platform's own architecture, in the provenance's order, which is the original index's:
+    // the rebuilt index is compared with it. Provenances of one build agree on the order; those of
+    // builds of one architecture each, merged by `index create` (docs/ci.md), record their own
+    // alone, and the others follow in the index's order, as the merge listed them.
+    const archs = [...new Set(group.flatMap((j) => j.plan.archs))].filter((a) => group.some((j) => j.arch === a));
     // The build refuses a lock of these entries that does not meet a request of the configuration,
     // as `build --lock` refuses such a lock (../builder/plan.ts): it would install only what the
     // entries hold and leave the request out without a word. Such a provenance is not replayable.
@@ -591,7 +596,10 @@ async function replayGroup(
           ...base,
           status: 'mismatch',
           changedPackageFiles,
-          error: `the rebuild with the changed package files failed: ${failed.get(j.arch) ?? 'no image was made'}`,
+          error:
+            failed.get(j.arch) === undefined
+              ? `the rebuild made no image of ${j.arch}`
+              : `the rebuild with the changed package files failed: ${failed.get(j.arch)}`,
         });
         continue;
       }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isBuildkitAttestation } from '../../src/attest/attachments.ts';
 import { buildImage, writeBuild } from '../../src/builder/build.ts';
+import { createIndex } from '../../src/image/index-create.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
 import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
@@ -204,6 +205,58 @@ describe('reproduce compares the index, and judges every image it lists', () => 
       [['linux/amd64', 'match']],
     );
     assert.deepEqual(report.index, { compared: true, differences: [] });
+  });
+
+  it('reproduces an index merged from one build per architecture, each platform from its own provenance', async () => {
+    // As docs/ci.md's matrix makes it: each runner builds one architecture, and `index create`
+    // merges them. Each provenance records its own architecture alone; the same build of both
+    // makes the same platform images, and the merged index is its index.
+    const one = async (arch: string) => {
+      const layout = await LayoutStore.open(join(root, `merge-${arch}`), { create: true });
+      await writeWithAttestations(layout, await buildAndDescribe(configPath, 'app', EPOCH, [arch]), 'v1');
+      return layout;
+    };
+    const amd = await one('x86_64');
+    const arm = await one('aarch64');
+    const merged = await LayoutStore.open(join(root, 'merged'), { create: true });
+    try {
+      for (const [tag, sources] of [
+        ['v1', [amd, arm]],
+        ['reversed', [arm, amd]],
+      ] as const) {
+        await createIndex(
+          sources.map((s) => ({ store: s, target: 'v1' })),
+          { store: merged, tags: [tag] },
+        );
+      }
+      assert.equal((await merged.resolve('v1'))?.digest, (await store.resolve('v1'))?.digest, 'the two-arch build made this index');
+      const report = await reproduceImage(merged, 'v1');
+      const text = renderReproduce(report);
+      assert.equal(report.match, true, text);
+      assert.deepEqual(
+        report.platforms.map((p) => [p.platform, p.status, p.status === 'match' ? p.rebuilt : undefined]),
+        [
+          ['linux/amd64', 'match', original.index.manifests[0]?.digest],
+          ['linux/arm64', 'match', original.index.manifests[1]?.digest],
+        ],
+      );
+      assert.deepEqual(report.index, { compared: true, differences: [] });
+      // Merged in the other order: no provenance records an order across the builds, so the
+      // rebuild follows the index's.
+      const reversed = await reproduceImage(merged, 'reversed');
+      assert.equal(reversed.match, true, renderReproduce(reversed));
+      assert.deepEqual(
+        reversed.platforms.map((p) => [p.platform, p.status]),
+        [
+          ['linux/arm64', 'match'],
+          ['linux/amd64', 'match'],
+        ],
+      );
+    } finally {
+      await merged.close();
+      await amd.close();
+      await arm.close();
+    }
   });
 
   it('judges a platform without provenance as not replayable, not as a difference of the index (exit 3, not 1)', async () => {
