@@ -235,7 +235,7 @@ export async function reproduceImage(store: ContentStore, target: string, option
   for (const m of inspected.manifests) {
     // The same manifest listed twice is rebuilt once; each entry reports its outcome.
     if (results.has(m.digest) || jobs.some((j) => j.manifest.digest === m.digest)) continue;
-    const job = jobFor(m, readings.get(m.digest) ?? [], elsewhere.get(m.digest) ?? [], logger);
+    const job = jobFor(m, readings.get(m.digest) ?? [], elsewhere.get(m.digest) ?? [], options.trust !== undefined, logger);
     if ('status' in job) results.set(m.digest, job);
     else jobs.push(job);
   }
@@ -247,7 +247,15 @@ export async function reproduceImage(store: ContentStore, target: string, option
   // platform images.
   const groups = new Map<string, Job[]>();
   for (const j of jobs) {
-    const key = JSON.stringify([j.plan.config, j.plan.sourceDateEpoch, j.plan.keys, j.plan.ecosystem, j.plan.compat, j.plan.target]);
+    const key = JSON.stringify([
+      j.plan.config,
+      j.plan.sourceDateEpoch,
+      j.plan.keys,
+      j.plan.ecosystem,
+      j.plan.compat,
+      j.plan.target,
+      ordersByLock(j.plan),
+    ]);
     groups.set(key, [...(groups.get(key) ?? []), j]);
   }
   for (const group of groups.values()) {
@@ -281,9 +289,12 @@ export async function reproduceImage(store: ContentStore, target: string, option
   }
   const platforms = inspected.manifests.map((m) => results.get(m.digest) as PlatformReproduction);
   await checkSourceBlobs(store, name, platforms, options.signal);
-  const used = platforms.flatMap((p) => (p.provenance === undefined || p.status === 'not-replayable' ? [] : [p.provenance]));
-  const signers = [...new Set(used.flatMap((p) => (p.verifiedBy === undefined ? [] : [p.verifiedBy])))];
-  const verified = options.trust !== undefined && used.length > 0 && used.every((p) => p.verified);
+  // Every provenance read counts, the one of a platform found not replayable too: the report
+  // lists it under its platform, verified or not, and the summary must say the same.
+  const read = platforms.flatMap((p) => (p.provenance === undefined ? [] : [p.provenance]));
+  const replayed = platforms.some((p) => p.status !== 'not-replayable' && p.provenance !== undefined);
+  const signers = [...new Set(read.flatMap((p) => (p.verifiedBy === undefined ? [] : [p.verifiedBy])))];
+  const verified = options.trust !== undefined && read.length > 0 && read.every((p) => p.verified);
   const root = inspected.raw;
   const index =
     root.kind === 'index'
@@ -302,10 +313,12 @@ export async function reproduceImage(store: ContentStore, target: string, option
       verified,
       signers,
       summary: verified
-        ? `the provenance was verified: signed by ${signers.join(', ')}`
+        ? `the provenance was verified: signed by ${signers.join(', ')}${replayed ? '' : '; no platform could be replayed from it'}`
         : options.trust === undefined
           ? 'the provenance was NOT verified: no key or identity was given, so nothing vouches for what it says; a match shows only that the image follows from it'
-          : 'no provenance was used, so nothing was verified',
+          : read.length === 0
+            ? 'no provenance was found, so nothing was verified'
+            : 'the provenance was NOT all verified: a platform was read from a provenance no signature vouches for',
     },
     match: platforms.length > 0 && platforms.every((p) => p.status === 'match') && (index?.differences.length ?? 0) === 0,
     platforms,
@@ -386,6 +399,7 @@ function jobFor(
   m: InspectedManifest,
   readings: readonly Reading[],
   elsewhere: readonly string[],
+  trusted: boolean,
   logger: Logger,
 ): Job | PlatformNotReplayable {
   const base = { platform: platformLabel(m), digest: m.digest };
@@ -421,10 +435,10 @@ function jobFor(
   // with whichever storage happened to be read first. Copies of one statement (in two storages,
   // signed and not) agree, and so do the provenances of builds of more or fewer architectures
   // that made this same image (unlistedPlatforms reads all of them), or that another builder
-  // states: what builds this platform is the same, and any of them is replayed.
-  const recipes = new Set(
-    replayable.map((x) => (x.r.replayable ? JSON.stringify({ ...x.r.plan, archs: [], builderId: '', predicateType: '' }) : '')),
-  );
+  // states, or that read a lock of the same packages (`build --lock` after a build that
+  // resolved, as docs/getting-started.md does it): what builds this platform is the same, and
+  // any of them is replayed.
+  const recipes = new Set(replayable.map((x) => (x.r.replayable ? recipeOf(x.r.plan) : '')));
   if (recipes.size > 1) {
     const first = replayable[0] as Reading;
     return {
@@ -433,7 +447,11 @@ function jobFor(
       status: 'not-replayable',
       reason: `${replayable.length} SLSA provenance statements about this platform image can be replayed, and they say different builds (${replayable.map((x) => `${x.f.storage} ${x.f.source}`).join('; ')}): a rebuild cannot tell which one made the image`,
       missing: [
-        'one SLSA provenance for this platform manifest, or several that say the same build (remove the others, or give --key or --certificate-identity so that only the signed one counts)',
+        `one SLSA provenance for this platform manifest, or several that say the same build (${
+          trusted
+            ? 'each of these is signed by the key or identity given: remove the others, or sign only the one that made the image'
+            : 'remove the others, or give --key or --certificate-identity so that only the signed one counts'
+        })`,
       ],
     };
   }
@@ -466,6 +484,23 @@ function jobFor(
     };
   }
   return { manifest: m, provenance: used(ok.f, ok.r), plan, arch };
+}
+
+/**
+ * What a rebuild of `plan` takes, as text: two provenances with the same say the same build of
+ * this platform. Left out are what does not change the platform's image: the architectures (a
+ * build of more or fewer makes the same one), the builder named, the predicate's version, and
+ * whether the build read a lock (the lock pins the packages the provenance names either way),
+ * except with apko compatibility, which orders packages by a lock.
+ */
+function recipeOf(plan: ReplayPlan): string {
+  const { archs: _, builderId: __, predicateType: ___, fromLock: ____, ...rest } = plan;
+  return JSON.stringify({ ...rest, byLock: ordersByLock(plan) });
+}
+
+/** Whether a rebuild of `plan` installs in a lock's order: an apko-compatible build from a lock. */
+function ordersByLock(plan: ReplayPlan): boolean {
+  return plan.compat === 'apko' && plan.fromLock === true;
 }
 
 /** Rebuilds the platforms of one recipe and compares each. */
