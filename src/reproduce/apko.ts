@@ -36,7 +36,7 @@ import { verifyImage } from '../sign/verify.ts';
 import { LayoutStore } from '../store/layout.ts';
 import type { ContentStore } from '../store/types.ts';
 import { explainMismatch, type MismatchDetail } from './explain.ts';
-import type { PackageSources } from './fetch.ts';
+import { localFilesReason, type PackageSources } from './fetch.ts';
 import { platformLabel, policyOf, type ReproduceTrust, signerOf } from './find.ts';
 
 /** The predicate type of the locked configuration apko was given. */
@@ -291,7 +291,7 @@ async function rebuild(
   if (local.length > 0 && options.allowLocalFiles !== true) {
     throw new ProvenantError(
       'USAGE',
-      `the apko configuration of ${base.platform} names repositories or keys on this machine (${local.slice(0, 3).join(', ')}${local.length > 3 ? `, and ${local.length - 3} more` : ''}): an unverified configuration may name any file, so they are read only when allowed`,
+      `the apko configuration of ${base.platform} names repositories or keys on this machine (${local.slice(0, 3).join(', ')}${local.length > 3 ? `, and ${local.length - 3} more` : ''}): ${localFilesReason(base.provenance.verified, 'configuration')}, so they are read only when allowed`,
       {
         where: base.provenance.source,
         hint: 'for an image built from a local repository you trust, pass --allow-local-packages (run from the folder apko ran in)',

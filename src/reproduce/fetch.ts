@@ -71,6 +71,11 @@ export interface FetchPackagesOptions {
    * and is read either way.
    */
   allowLocalFiles?: boolean | undefined;
+  /**
+   * Every provenance naming these packages was verified (signed by the key or identity given):
+   * a refusal of local files then says why it still stands.
+   */
+  verified?: boolean | undefined;
   /** Called once, before anything is fetched, with where the files will come from. */
   onSources?: ((sources: PackageSources) => void) | undefined;
 }
@@ -90,6 +95,17 @@ export interface FetchedPackages {
   overrides: OverrideUse[];
   /** Each fetched file's path (a lock entry's `url`) → the location it came from, without credentials, for messages. */
   origins: Map<string, string>;
+}
+
+/**
+ * Why files of this machine that a recipe names are not read unless allowed. A verified one
+ * vouches for the build it describes, but its paths are of the machine that built it: here they
+ * may be any file.
+ */
+export function localFilesReason(verified: boolean, what: string): string {
+  return verified
+    ? `the ${what} is verified, but its paths name files of the machine that built the image, which here may be any file`
+    : `an unverified ${what} may name any file`;
 }
 
 /**
@@ -130,7 +146,7 @@ export async function fetchPackages(packages: readonly ProvenancePackage[], opti
     const shown = [...new Set(refused)];
     throw new ProvenantError(
       'USAGE',
-      `the provenance names package files on this machine (${shown.slice(0, 3).join(', ')}${shown.length > 3 ? `, and ${shown.length - 3} more` : ''}): an unverified provenance may name any file, so they are read only when allowed`,
+      `the provenance names package files on this machine (${shown.slice(0, 3).join(', ')}${shown.length > 3 ? `, and ${shown.length - 3} more` : ''}): ${localFilesReason(options.verified === true, 'provenance')}, so they are read only when allowed`,
       {
         where: shown[0],
         hint: 'for an image built from a local repository you trust, pass --allow-local-packages (run from its configuration folder); or serve the repository and give a --repository-override from those locations to its URL',

@@ -64,8 +64,8 @@ export interface ReproduceOptions {
   baseDir?: string | undefined;
   /**
    * Read package files of this machine that the provenance names (a path, `file://`), as a build
-   * from a local repository records them; off by default, since an unverified provenance may name
-   * any file (`--allow-local-packages`).
+   * from a local repository records them; off by default, since a provenance's paths, verified or
+   * not, are those of the machine that built it and may name any file here (`--allow-local-packages`).
    */
   allowLocalFiles?: boolean | undefined;
   /** The builder's download cache; package files it already holds are not downloaded again. */
@@ -539,6 +539,7 @@ async function replayGroup(
       cacheDir: options.cacheDir,
       dir: join(temp, 'packages'),
       allowLocalFiles: options.allowLocalFiles,
+      verified: group.every((j) => j.provenance.verified),
       signal: options.signal,
       onSources: (sources) => options.onProgress?.({ phase: 'sources', ...sources }),
       onFetched: (done, total) => options.onProgress?.({ phase: 'fetch', done, total }),

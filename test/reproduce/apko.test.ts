@@ -17,6 +17,9 @@ import { MediaType } from '../../src/oci/mediatypes.ts';
 import { APKO_CONFIGURATION, readApkoConfiguration } from '../../src/reproduce/apko.ts';
 import { renderReproduce } from '../../src/reproduce/render.ts';
 import { reproduceImage } from '../../src/reproduce/reproduce.ts';
+import { generateSigningKeyPair } from '../../src/sign/keys.ts';
+import { attestImage } from '../../src/sign/sign.ts';
+import { KeySigner } from '../../src/sign/signer.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { apkoGoldenConfig, apkoGoldenLayout, copyApkoRepository } from '../helpers/apk.ts';
 import { fixturesMissing, readFixture } from '../helpers/fixtures.ts';
@@ -115,6 +118,35 @@ describe('reproduce an apko-built image', { skip: fixturesMissing }, () => {
       const text = renderReproduce(report);
       assert.match(text, /same content, other compression/);
       assert.match(text, /reproduced: every platform \(2\) matches/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses the repositories of this machine a signed configuration names without leave, saying it was verified', async () => {
+    const dir = await tempDir();
+    await copyApkoRepository(dir);
+    const store = await apkoGoldenLayout(join(dir, 'golden'));
+    const cosign = generateSigningKeyPair();
+    try {
+      const index = await store.getManifest('latest');
+      assert.ok(index.kind === 'index');
+      for (const d of index.index.manifests) {
+        const arch = d.platform?.architecture === 'arm64' ? 'arm64' : 'amd64';
+        const predicate = JSON.parse(Buffer.from(await goldenFile(arch, 'etc/apko.json')).toString());
+        await attestImage(store, d.digest, [statement(APKO_CONFIGURATION, predicate, [{ name: 'golden', digest: d.digest }])], {
+          signer: new KeySigner(cosign.privateKey),
+          storage: 'cosign',
+        });
+      }
+      await assert.rejects(reproduceImage(store, 'latest', { baseDir: dir, trust: { key: cosign.publicKey } }), (err: unknown) => {
+        assert.ok(isProvenantError(err, 'USAGE'), String(err));
+        assert.match(
+          err.message,
+          /: the configuration is verified, but its paths name files of the machine that built the image, which here may be any file, so they are read only when allowed$/,
+        );
+        return true;
+      });
     } finally {
       await store.close();
     }

@@ -1,5 +1,5 @@
 // reproduce with several signed provenances of one platform image: which say the same build, what
-// the report and its hints say when they do not.
+// the report and its hints say when they do not, and why files of this machine are refused.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { SLSA_V1 } from '../../src/attest/provenance.ts';
 import { type StatementBlob, statement } from '../../src/attest/storage.ts';
 import { type BuildResult, writeBuild } from '../../src/builder/build.ts';
+import { isProvenantError } from '../../src/errors.ts';
 import { renderReproduce } from '../../src/reproduce/render.ts';
 import { type PlatformNotReplayable, reproduceImage } from '../../src/reproduce/reproduce.ts';
 import { generateSigningKeyPair, keyId } from '../../src/sign/keys.ts';
@@ -141,6 +142,27 @@ describe('reproduce from signed provenances that say the same build, or not', ()
         (unverified.platforms[0] as PlatformNotReplayable).missing[0] ?? '',
         /remove the others, or give --key or --certificate-identity so that only the signed one counts\)$/,
       );
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses files of this machine without --allow-local-packages, saying why for a verified provenance too', async () => {
+    const store = await signedImage(() => {});
+    const refused = (verified: boolean) => (err: unknown) => {
+      assert.ok(isProvenantError(err, 'USAGE'), String(err));
+      assert.match(
+        err.message,
+        verified
+          ? /: the provenance is verified, but its paths name files of the machine that built the image, which here may be any file, so they are read only when allowed$/
+          : /: an unverified provenance may name any file, so they are read only when allowed$/,
+      );
+      return true;
+    };
+    try {
+      const baseDir = join(root, 'cfg', 'app');
+      await assert.rejects(reproduceImage(store, 'v1', { baseDir, trust: { key: cosign.publicKey } }), refused(true));
+      await assert.rejects(reproduceImage(store, 'v1', { baseDir }), refused(false));
     } finally {
       await store.close();
     }
