@@ -1,8 +1,10 @@
 // `build -o docker-archive:FILE` prints the digest the archive holds (its Docker manifest, the one
 // `digest` reads back and `copy` to a docker-archive prints), not the OCI manifest it was built as.
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { cliOk, makeApkProject } from '../helpers/cli.ts';
+import { cliOk, makeApkProject, runCli } from '../helpers/cli.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const tempDir = useTempDir('build-docker-archive');
@@ -36,5 +38,16 @@ describe('build into a docker-archive', () => {
     assert.equal((await cliOk(['digest', 'oci:img.oci'], { cwd: dir })).stdout.trim(), oci.digest);
     const copied = await cliOk(['copy', 'oci:img.oci', 'docker-archive:c.tar', '--format', 'json', '-q'], { cwd: dir });
     assert.equal((JSON.parse(copied.stdout) as { digest: string }).digest, held);
+  });
+
+  it('refuses a file already there without first saying what the archive it never writes would leave out', async () => {
+    await writeFile(join(dir, 'existing.tar'), 'something\n');
+    const run = await runCli(['build', 'image.yaml', '-q', '--cache-dir', 'cache', '-o', 'docker-archive:existing.tar'], { cwd: dir });
+    assert.equal(run.status, 2, run.stderr);
+    assert.match(run.stderr, /^provenant build: the file exists, and a docker-archive is written whole/);
+    assert.doesNotMatch(run.stderr, /cannot hold SBOMs/);
+    // Written, the note is said.
+    const written = await cliOk(['build', 'image.yaml', '-q', '--cache-dir', 'cache', '-o', 'docker-archive:new.tar'], { cwd: dir });
+    assert.match(written.stderr, /^note: a docker-archive cannot hold SBOMs or provenance/m);
   });
 });

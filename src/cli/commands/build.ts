@@ -160,12 +160,24 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     });
     // `docker load` takes one platform's manifest and nothing attached to it.
     const single = out.kind === 'docker-archive' && result.images[0] !== undefined;
-    if (single && attestations !== undefined) {
-      progress.message(`note: a docker-archive cannot hold SBOMs or provenance; write to oci:DIR or oci-archive:FILE to keep them`);
-      attestations = undefined;
-    }
+    // Said once the archive is opened: a file already there is refused then, and the note would
+    // be about an archive that is never written.
+    const leftOut = single && attestations !== undefined;
+    if (leftOut) attestations = undefined;
     const built = single ? { ...result, index: result.images[0]!.manifest } : result;
-    const { written, signed } = await writeSigned(built, args, io, { outText, out, targeted, signer, attestations, epoch, progress });
+    const { written, signed } = await writeSigned(built, args, io, {
+      outText,
+      out,
+      targeted,
+      signer,
+      attestations,
+      epoch,
+      progress,
+      opened: () => {
+        if (leftOut)
+          progress.message(`note: a docker-archive cannot hold SBOMs or provenance; write to oci:DIR or oci-archive:FILE to keep them`);
+      },
+    });
     progress.finish();
     // Each image as the output holds it: after a fix, and in a docker-archive as its manifest.
     const { held } = written;
@@ -236,6 +248,8 @@ async function writeSigned(
     attestations: Awaited<ReturnType<typeof attestationsFor>>;
     epoch: number | undefined;
     progress: Progress;
+    /** Called once the destination is open, before anything is written to it. */
+    opened?: (() => void) | undefined;
   },
 ): Promise<{ written: Written; signed: SignedEntry[] | undefined }> {
   const { signer, targeted } = how;
@@ -243,6 +257,7 @@ async function writeSigned(
   let signed: SignedEntry[] | undefined;
   const written = await withStores(args, io, [how.outText], async (stores) => {
     const dst = await stores.open(how.outText, { write: true, makes: 'build' });
+    how.opened?.();
     const tags = dst.tags.length > 0 ? dst.tags : ['latest'];
     // To be signed: written by digest, signed, then tagged, so that no tag in a registry or layout
     // names the image before its signatures are there (nor at all when signing fails). An
