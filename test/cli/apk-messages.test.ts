@@ -1,11 +1,13 @@
 // What `provenant apk` says about files it cannot use: one line naming the file the user gave,
 // no stack, and the exit code other commands give for the same fault.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { cliOk, runCli } from '../helpers/cli.ts';
+import { cliOk, MAIN, runCli } from '../helpers/cli.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const tempDir = useTempDir('apk-messages');
@@ -114,5 +116,47 @@ describe('apk index: a folder given for a package', () => {
     assert.equal(r.status, 2, r.stderr);
     assertMessage(r.stderr, /^provenant apk: the package repo\/x86_64 is a folder; apk index takes \.apk files$/);
     assert.match(r.stderr, /hint: name the packages: provenant apk index repo\/x86_64\/\*\.apk -o repo\/x86_64\/APKINDEX\.tar\.gz/);
+  });
+});
+
+describe('apk: -o - is standard output', () => {
+  /** The CLI's standard output as bytes (runCli reads it as text). */
+  function runBytes(args: readonly string[], cwd: string, env: Record<string, string> = {}) {
+    return spawnSync(process.execPath, [MAIN, ...args], {
+      cwd,
+      env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  }
+
+  it('build and index write the one file there, alone, and no file named -; keygen, two files, is refused', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'content'));
+    await writeFile(join(dir, 'content', 'a.txt'), 'a\n');
+    const env = { SOURCE_DATE_EPOCH: '1700000000' };
+    const build = ['apk', 'build', 'content', '--name', 'x', '--version', '1-r0', '--arch', 'x86_64'];
+    const piped = runBytes([...build, '-o', '-'], dir, env);
+    assert.equal(piped.status, 0, piped.stderr.toString());
+    assert.equal(existsSync(join(dir, '-')), false);
+    runBytes([...build, '-o', 'x.apk'], dir, env);
+    assert.deepEqual(piped.stdout, await readFile(join(dir, 'x.apk')));
+
+    const index = runBytes(['apk', 'index', 'x.apk', '-o', '-'], dir, env);
+    assert.equal(index.status, 0, index.stderr.toString());
+    assert.equal(existsSync(join(dir, '-')), false);
+    runBytes(['apk', 'index', 'x.apk'], dir, env);
+    assert.deepEqual(index.stdout, await readFile(join(dir, 'APKINDEX.tar.gz')));
+
+    // A JSON report asked for too has no room there; PROVENANT_FORMAT, set for every command, is left alone.
+    const json = await runCli([...build, '-o', '-', '--format', 'json'], { cwd: dir });
+    assert.equal(json.status, 2, json.stderr);
+    assertMessage(json.stderr, /^provenant apk: apk build -o - writes the \.apk to standard output, which cannot hold a JSON report too$/);
+    const fromEnv = runBytes(['apk', 'index', 'x.apk', '-o', '-'], dir, { ...env, PROVENANT_FORMAT: 'json' });
+    assert.deepEqual(fromEnv.stdout, index.stdout);
+
+    const keygen = await runCli(['apk', 'keygen', '-o', '-'], { cwd: dir });
+    assert.equal(keygen.status, 2, keygen.stderr);
+    assertMessage(keygen.stderr, /^provenant apk: apk keygen writes two files, which standard output \(-o -\) cannot hold$/);
+    assert.equal(existsSync(join(dir, '-')), false);
   });
 });

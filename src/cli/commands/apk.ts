@@ -37,7 +37,7 @@ export const spec: CommandSpec = {
     },
   },
   flags: {
-    output: outputFlag('where to write (keygen: a folder; build: the .apk; index: the APKINDEX.tar.gz)'),
+    output: outputFlag('where to write (keygen: a folder; build: the .apk; index: the APKINDEX.tar.gz; - for standard output)'),
     key: { type: 'string', description: 'private key (NAME.rsa) to sign with; signatures name NAME.rsa.pub' },
     name: {
       type: 'string',
@@ -75,6 +75,12 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     case 'keygen': {
       const pair = generateApkKeyPair((v.name as string | undefined) ?? 'provenant');
       const dir = (v.output as string | undefined) ?? '.';
+      // Two files are no one stream: `-o -` (standard output for build and index) is no folder here.
+      if (dir === '-') {
+        throw new ProvenantError('USAGE', 'apk keygen writes two files, which standard output (-o -) cannot hold', {
+          hint: 'name a folder for the key pair with -o',
+        });
+      }
       // A repository's key is what its index and packages are signed with: a new one silently
       // over it would leave every signed file vouched for by a key that no longer exists.
       if (v.force !== true) {
@@ -102,7 +108,9 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       const [source] = rest;
       if (source === undefined || rest.length !== 1)
         throw new ProvenantError('USAGE', 'apk build takes one folder or spec file', { hint: `usage: ${USAGE}` });
-      if (v.output !== undefined) refuseOverInput(v.output as string, [{ path: source, what: 'the spec it reads' }, keyInput(v.key)]);
+      const toStdout = v.output === '-';
+      if (toStdout) refuseReportOnStdout(format, io.env, 'apk build', 'the .apk');
+      else if (v.output !== undefined) refuseOverInput(v.output as string, [{ path: source, what: 'the spec it reads' }, keyInput(v.key)]);
       const key = await signingKey(v.key as string | undefined);
       const options = { key, mtime: epoch };
       let bytes: Uint8Array;
@@ -129,6 +137,11 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
         bytes = await buildApkFromDirectory(source, meta, options);
         name = `${meta.name}-${meta.version}.apk`;
       }
+      // `-o -` is standard output, as for the commands that write data (docs/cli.md): the package alone.
+      if (toStdout) {
+        io.stdout.write(bytes);
+        return;
+      }
       const out = (v.output as string | undefined) ?? name;
       await writeFileAtomic(out, bytes, { mode: 0o644, mkdir: true, signal: io.signal });
       if (format === 'json') writeJson(io, { path: out, name, signedWith: key?.name ?? null });
@@ -138,7 +151,9 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     case 'index': {
       if (rest.length === 0) throw new ProvenantError('USAGE', 'apk index needs at least one .apk', { hint: `usage: ${USAGE}` });
       const out = (v.output as string | undefined) ?? 'APKINDEX.tar.gz';
-      refuseOverInput(out, [...rest.map((f) => ({ path: f, what: 'a package it indexes' })), keyInput(v.key)]);
+      const toStdout = out === '-';
+      if (toStdout) refuseReportOnStdout(format, io.env, 'apk index', 'the index');
+      else refuseOverInput(out, [...rest.map((f) => ({ path: f, what: 'a package it indexes' })), keyInput(v.key)]);
       const packages = await Promise.all(rest.map((f) => readPackage(f)));
       const key = await signingKey(v.key as string | undefined);
       const result = await buildApkIndex(packages, {
@@ -147,6 +162,10 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
         ...(v.description === undefined ? {} : { description: v.description as string }),
         ...(epoch === undefined ? {} : { mtime: epoch }),
       });
+      if (toStdout) {
+        io.stdout.write(result.bytes);
+        return;
+      }
       await writeFileAtomic(out, result.bytes, { mode: 0o644, mkdir: true, signal: io.signal });
       if (format === 'json') writeJson(io, { path: out, packages: result.packages.length, signedWith: key?.name ?? null });
       else io.stdout.write(`${out}: ${result.packages.length} packages${key === undefined ? ', unsigned' : `, signed with ${key.name}`}\n`);
@@ -155,6 +174,20 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     default:
       throw await unknownSubcommand('apk', spec, sub ?? '');
   }
+}
+
+/**
+ * With `-o -` standard output holds the file written, alone: a JSON report of it has no place
+ * there. `json` from PROVENANT_FORMAT is left alone (it is set for more than one command), as
+ * refuseOtherFlags leaves a variable's values.
+ *
+ * @throws ProvenantError `USAGE` when `--format json` asks for a report on standard output too
+ */
+function refuseReportOnStdout(format: string, env: Record<string, string | undefined>, what: string, file: string): void {
+  if (format !== 'json' || env[envName('format')] === 'json') return;
+  throw new ProvenantError('USAGE', `${what} -o - writes ${file} to standard output, which cannot hold a JSON report too`, {
+    hint: 'write it to a file with -o FILE for the report, or leave out --format json',
+  });
 }
 
 /**
