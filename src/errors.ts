@@ -94,6 +94,26 @@ export function isProvenantError(err: unknown, ...codes: ErrorCode[]): err is Pr
   return err instanceof ProvenantError && (codes.length === 0 || codes.includes(err.code));
 }
 
+/**
+ * Whether `message` names `where` itself, so that a message shown with its place need not repeat it
+ * (cli/help.ts's errors, pin's errors of a `uses:` site): as a whole token (not
+ * `e` inside "the key file does not exist"), and, for a place that is one plain word (a file
+ * named `key`), in quotes, as the message's own words could be it ("the key file").
+ */
+export function namesPlace(message: string, where: string): boolean {
+  if (where === '') return true;
+  const quoted = [`"${where}"`, `'${where}'`, `\`${where}\``, `(${where})`];
+  if (quoted.some((q) => message.includes(q))) return true;
+  if (/^[\p{L}\p{N}_-]+$/u.test(where)) return false;
+  // A token ends at white space, a quote or a bracket, or at the sentence's punctuation before one.
+  for (let at = message.indexOf(where); at >= 0; at = message.indexOf(where, at + 1)) {
+    const before = at === 0 ? '' : message[at - 1]!;
+    const after = message.slice(at + where.length);
+    if ((before === '' || /[\s"'`([]/.test(before)) && /^(?:[.,;:!?]*(?:[\s"'`)\]]|$))/.test(after)) return true;
+  }
+  return false;
+}
+
 /** Throws `ABORTED` when `signal` has fired. Long loops call this between steps. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw abortedError(signal);

@@ -1,5 +1,5 @@
 /** What `provenant help` prints, for the CLI and for docs/cli.md (scripts/gen-commands.ts), and how errors read. */
-import { isProvenantError, ProvenantError } from '../errors.ts';
+import { isProvenantError, namesPlace, ProvenantError } from '../errors.ts';
 import type { CommandEntry, CommandSpec } from './command.ts';
 
 /** `provenant help`: every command with its summary. */
@@ -90,23 +90,4 @@ export function formatError(command: string, err: unknown, debug: boolean): stri
   if (err.hint) lines.push(`  hint: ${err.hint}`);
   if (debug && err.stack) lines.push(err.stack);
   return `${lines.join('\n')}\n`;
-}
-
-/**
- * Whether `message` names `where` itself, so that it need not be repeated: as a whole token (not
- * `e` inside "the key file does not exist"), and, for a place that is one plain word (a file
- * named `key`), in quotes, as the message's own words could be it ("the key file").
- */
-export function namesPlace(message: string, where: string): boolean {
-  if (where === '') return true;
-  const quoted = [`"${where}"`, `'${where}'`, `\`${where}\``, `(${where})`];
-  if (quoted.some((q) => message.includes(q))) return true;
-  if (/^[\p{L}\p{N}_-]+$/u.test(where)) return false;
-  // A token ends at white space, a quote or a bracket, or at the sentence's punctuation before one.
-  for (let at = message.indexOf(where); at >= 0; at = message.indexOf(where, at + 1)) {
-    const before = at === 0 ? '' : message[at - 1]!;
-    const after = message.slice(at + where.length);
-    if ((before === '' || /[\s"'`([]/.test(before)) && /^(?:[.,;:!?]*(?:[\s"'`)\]]|$))/.test(after)) return true;
-  }
-  return false;
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
+import { isProvenantError, namesPlace, ProvenantError, throwIfAborted } from '../errors.ts';
 import { isWithin, writeFileAtomic } from '../io/files.ts';
 import { Limiter } from '../io/limit.ts';
 import type { Logger, OperationOptions } from '../io/types.ts';
@@ -591,7 +591,7 @@ function atSite(err: unknown, site: UsesSite): unknown {
   const here = where(site);
   if (err.where === here) return err;
   // The place the error came from (a URL, an image), unless its message names it already.
-  const from = err.where === undefined || err.message.includes(err.where) ? '' : ` (${err.where})`;
+  const from = err.where === undefined || namesPlace(err.message, err.where) ? '' : ` (${err.where})`;
   return new ProvenantError(err.code, `${site.value}: ${err.message}${from}`, { where: here, hint: err.hint, cause: err });
 }
 

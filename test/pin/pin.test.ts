@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isProvenantError } from '../../src/errors.ts';
+import { isProvenantError, ProvenantError } from '../../src/errors.ts';
 import { imageDigestResolver, type PinOptions, type PinResult, pinWorkflows, writePinned } from '../../src/pin/pin.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import type { RegistryOpenOptions } from '../../src/store/open.ts';
@@ -481,5 +481,29 @@ jobs:
       process.umask(old);
     }
     assert.equal((await stat(file)).mode & 0o777, 0o664);
+  });
+});
+
+describe('pinWorkflows: where an error came from', () => {
+  it('keeps a place that its message holds only inside a longer word, as the CLI does (namesPlace)', async () => {
+    const dir = await tempDir();
+    await put(dir, 'w.yml', 'jobs:\n  a:\n    steps:\n      - uses: docker://example.org/tools/lint:1\n');
+    // The place, example.org/tools, is in the message only as the start of example.org/tools/lint:1.
+    const resolveImage = () =>
+      Promise.reject(new ProvenantError('NOT_FOUND', 'example.org/tools/lint:1 does not exist', { where: 'example.org/tools' }));
+    await assert.rejects(
+      pinWorkflows({ dir, paths: ['w.yml'], gitBase: 'file:///nonexistent', resolveImage }),
+      (e) =>
+        isProvenantError(e, 'NOT_FOUND') &&
+        e.where === 'w.yml:4:15' &&
+        e.message === 'docker://example.org/tools/lint:1: example.org/tools/lint:1 does not exist (example.org/tools)',
+    );
+    // Named as a whole, it is not said twice.
+    const named = () =>
+      Promise.reject(new ProvenantError('NOT_FOUND', 'example.org/tools/lint:1 does not exist', { where: 'example.org/tools/lint:1' }));
+    await assert.rejects(
+      pinWorkflows({ dir, paths: ['w.yml'], gitBase: 'file:///nonexistent', resolveImage: named }),
+      (e) => isProvenantError(e, 'NOT_FOUND') && e.message === 'docker://example.org/tools/lint:1: example.org/tools/lint:1 does not exist',
+    );
   });
 });
