@@ -61,6 +61,18 @@ async function refuseExisting(path: string, where: string): Promise<void> {
   });
 }
 
+/**
+ * The refusal {@link DockerArchiveStore.open} makes when opened to write, said before the work
+ * that would fill the archive (a build): `path` as a location names it, through a link as the
+ * store writes it. The store checks again when it is opened and when it is closed.
+ *
+ * @throws ProvenantError `USAGE` naming the file, or a folder; `IO` when it cannot be looked at
+ */
+export async function refuseExistingArchive(path: string): Promise<void> {
+  const where = `docker-archive:${path}`;
+  await refuseExisting(await archiveFile(path, where), where);
+}
+
 /** `name:tag` as Docker writes it in RepoTags (Docker Hub names in their short form). */
 export function repoTag(ref: ImageReference): string {
   let name = `${ref.registry}/${ref.repository}`;

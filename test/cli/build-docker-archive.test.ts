@@ -1,6 +1,7 @@
 // `build -o docker-archive:FILE` prints the digest the archive holds (its Docker manifest, the one
 // `digest` reads back and `copy` to a docker-archive prints), not the OCI manifest it was built as.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -46,6 +47,16 @@ describe('build into a docker-archive', () => {
     assert.equal(run.status, 2, run.stderr);
     assert.match(run.stderr, /^provenant build: the file exists, and a docker-archive is written whole/);
     assert.doesNotMatch(run.stderr, /cannot hold SBOMs/);
+    // Refused before the build: nothing was resolved or fetched into a cache.
+    const fresh = await runCli(['build', 'image.yaml', '-q', '--cache-dir', 'fresh-cache', '-o', 'docker-archive:existing.tar'], {
+      cwd: dir,
+    });
+    assert.equal(fresh.status, 2, fresh.stderr);
+    assert.match(
+      fresh.stderr,
+      /^provenant build: the file exists, and a docker-archive is written whole: it would replace it \(docker-archive:existing\.tar\)\n/,
+    );
+    assert.equal(existsSync(join(dir, 'fresh-cache')), false);
     // Written, the note is said.
     const written = await cliOk(['build', 'image.yaml', '-q', '--cache-dir', 'cache', '-o', 'docker-archive:new.tar'], { cwd: dir });
     assert.match(written.stderr, /^note: a docker-archive cannot hold SBOMs or provenance/m);

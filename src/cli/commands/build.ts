@@ -119,6 +119,9 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       hint: 'write to oci:DIR or oci-archive:FILE (or a registry) to sign, or sign the image once it is loaded and pushed (provenant sign REF)',
     });
   }
+  // A docker-archive is written whole: a file already there is refused before the build, not
+  // once the build is done and the archive opened (where it is checked again).
+  if (out.kind === 'docker-archive') await (await import('../../store/docker-archive.ts')).refuseExistingArchive(out.path);
   // The key is decrypted (or the token found) before the build, so a wrong password costs no build.
   const signing = v.key !== undefined || v.sign === true || v['identity-token'] !== undefined ? await import('../signing.ts') : undefined;
   const chosen = await signing?.signerFromFlags(args, io, v.sign === true);
