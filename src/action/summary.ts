@@ -102,9 +102,9 @@ function attestationRows(r: ReportData, signing: SigningOutcome | undefined): st
 /**
  * Who signed `a`, each signer once: for a BuildKit attestation manifest, whose statements carry
  * no signature, who signed the manifest (the report reads its signatures as an image's). A
- * cosign layer names no key (a `.att` layer's DSSE envelope leaves its `keyid` empty, as cosign
- * does, and a `.sig` layer has only its signature), so the report cannot say whose it is; the
- * run knows when it signed them all: when every unnamed signature of the attachment is one this
+ * `.att` layer Provenant wrote names its key (its DSSE envelope's `keyid`), but a cosign 2 one
+ * leaves `keyid` empty and a `.sig` layer has only its signature: for those the report cannot
+ * say whose it is; the run knows when it signed them all: when every unnamed signature of the attachment is one this
  * run's key made under its tag (as many as the statements, or manifests, it signed there, written
  * now or found there already, equal, by a run again), they are shown as that key's.
  * Exported for its tests.
