@@ -37,7 +37,9 @@ export const spec: CommandSpec = {
     },
   },
   flags: {
-    output: outputFlag('where to write (keygen: a folder; build: the .apk; index: the APKINDEX.tar.gz; - for standard output)'),
+    output: outputFlag(
+      'where to write (keygen: a folder; build: the .apk; index: the APKINDEX.tar.gz; for build and index, - is standard output)',
+    ),
     key: { type: 'string', description: 'private key (NAME.rsa) to sign with; signatures name NAME.rsa.pub' },
     name: {
       type: 'string',
