@@ -103,6 +103,24 @@ export function refuseToReplace(paths: readonly string[], what: string, hint: st
   if (found !== undefined) throw new ProvenantError('USAGE', `${found} exists; ${what} would replace it`, { hint });
 }
 
+/**
+ * Whether `a` and `b` are one file (the same device and inode, whatever links lead there): an
+ * output that is one of a command's inputs would replace what it reads. A path that cannot be
+ * looked at (missing, ENOTDIR, ENAMETOOLONG) is no file: the read or the write says why.
+ */
+export function sameFile(a: string, b: string): boolean {
+  const stat = (path: string) => {
+    try {
+      return process.getBuiltinModule('node:fs').statSync(path, { throwIfNoEntry: false });
+    } catch {
+      return undefined;
+    }
+  };
+  const sa = stat(a);
+  const sb = sa === undefined ? undefined : stat(b);
+  return sa !== undefined && sb !== undefined && sa.dev === sb.dev && sa.ino === sb.ino;
+}
+
 /** Exactly `count` positional arguments, or USAGE with the command's usage line. */
 export function positional(args: ParsedArgs, count: number, usage: string): string[] {
   if (count === 0 && args.positionals.length > 0) {

@@ -11,7 +11,7 @@ import { envName, type ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import { unknownSubcommand } from '../help.ts';
 import type { CliIo } from '../io.ts';
-import { FORMAT_FLAG, formatOf, outputFlag, refuseToReplace, sourceDateEpoch, writeJson } from '../options.ts';
+import { FORMAT_FLAG, formatOf, outputFlag, refuseToReplace, sameFile, sourceDateEpoch, writeJson } from '../options.ts';
 
 export const spec: CommandSpec = {
   summary: 'make signing keys, signed .apk packages and signed APKINDEX repositories',
@@ -248,19 +248,8 @@ function keyInput(key: unknown): { path: string; what: string } | undefined {
  * public-key refuses to write over its private key and lock over what is no lock.
  */
 function refuseOverInput(out: string, inputs: readonly ({ path: string; what: string } | undefined)[]): void {
-  // A path that cannot be looked at (ENOTDIR, ENAMETOOLONG) is no input: the read or the write says why.
-  const stat = (path: string) => {
-    try {
-      return process.getBuiltinModule('node:fs').statSync(path, { throwIfNoEntry: false });
-    } catch {
-      return undefined;
-    }
-  };
-  const o = stat(out);
-  if (o === undefined) return;
   for (const input of inputs) {
-    const i = input === undefined ? undefined : stat(input.path);
-    if (input === undefined || i === undefined || i.dev !== o.dev || i.ino !== o.ino) continue;
+    if (input === undefined || !sameFile(out, input.path)) continue;
     throw new ProvenantError('USAGE', `-o ${out} is ${input.what}; writing there would replace it`, {
       hint: 'name another file with -o',
     });

@@ -5,7 +5,7 @@ import { loadPrivateKeyFile, publicKeyPem } from '../../sign/keys.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import { positional, refuseToReplace } from '../options.ts';
+import { positional, refuseToReplace, sameFile } from '../options.ts';
 import { keyPassword } from '../signing.ts';
 
 export const spec: CommandSpec = {
@@ -44,12 +44,4 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const pem = publicKeyPem(await loadPrivateKeyFile(keyPath, () => keyPassword(io, { file: keyPath })));
   if (output === undefined) io.stdout.write(pem);
   else await writeFileAtomic(output, pem, { mode: 0o644, signal: io.signal });
-}
-
-/** Whether `a` and `b` name one existing file (through links or another spelling of the path too). */
-function sameFile(a: string, b: string): boolean {
-  const { statSync } = process.getBuiltinModule('node:fs');
-  const sa = statSync(a, { throwIfNoEntry: false });
-  const sb = statSync(b, { throwIfNoEntry: false });
-  return sa !== undefined && sb !== undefined && sa.dev === sb.dev && sa.ino === sb.ino;
 }
