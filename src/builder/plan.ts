@@ -51,8 +51,10 @@ export interface PlanOptions {
    * indexes, but still refused when it does not meet a request, by the rule a checked lock is held to.
    */
   lockVouches?: boolean | undefined;
+  /** The build's `--compat` (BuildOptions.compat): with `apko`, an entry apko takes is warned of rather than refused (checkEntries). */
+  compat?: 'apko' | undefined;
   signal?: AbortSignal | undefined;
-  /** Told when a damaged cache entry was dropped and the indexes read again. */
+  /** Told when a damaged cache entry was dropped and the indexes read again, and of an entry taken with a warning. */
   logger?: Logger | undefined;
 }
 
@@ -88,6 +90,7 @@ export interface BuildPlan {
  *   locked package no index lists (`UNTRUSTED_KEY` when no trusted key signed it)
  */
 export async function planBuild(source: PackageSource, archs: readonly string[], options: PlanOptions): Promise<BuildPlan> {
+  if (options.lockVouches !== true) checkEntries(source, options);
   try {
     return await planOnce(source, archs, options);
   } catch (err) {
@@ -223,6 +226,28 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
       chosen.map((c) => source.lockEntry(c, arch)),
     );
   return { packages, indexes, unlisted, fetched: new Map() };
+}
+
+/**
+ * Refuses an entry of the configuration that its repositories cannot give as it asks
+ * ({@link PackageSource.requestRefusal}: apk's `name@tag` whose tag no repository has), before
+ * any index is read. Only where the configuration decides what is installed: resolving it anew
+ * (build, lock) or checking the lock a user gave. A rebuild from a provenance takes the packages
+ * its lock names whatever the entry's tag (checkVouchedLock), so that an image built before this
+ * rule can still be reproduced. apko takes such a package from the untagged repositories: so does
+ * `--compat apko`, with a warning naming the entry, since the image is not what its tag asked.
+ *
+ * @throws ProvenantError as the source's refusal (`INVALID_CONFIG` at the entry)
+ */
+function checkEntries(source: PackageSource, options: PlanOptions): void {
+  if (source.requestRefusal === undefined) return;
+  for (const [i, text] of options.packages.entries()) {
+    const where = packageWhere(options, i);
+    const refusal = source.requestRefusal(text, source.request(text, where), where);
+    if (refusal === undefined) continue;
+    if (options.compat !== 'apko') throw refusal;
+    options.logger?.warn(`${where}: ${refusal.message}; built as apko builds it, from the untagged repositories (--compat apko)`);
+  }
 }
 
 /**

@@ -260,6 +260,12 @@ export interface PackageSource<C extends Candidate = Candidate, P = unknown> {
    * `libc6:i386`), refused on the others.
    */
   request(text: string, where: string, arch?: string): Request;
+  /**
+   * Why the repositories cannot give an entry as it asks (apk: a `name@tag` whose tag no
+   * repository has), or undefined. Asked when a configuration is resolved or its lock checked
+   * (../builder/plan.ts), not of a rebuild from a provenance: its lock names the packages.
+   */
+  requestRefusal?(text: string, request: Request, where: string): ProvenantError | undefined;
   /** Reads and verifies the indexes for an architecture (apk's spelling). */
   readIndex(arch: string): Promise<SourceIndex<C>>;
   /** The lock entry of a resolved candidate. */

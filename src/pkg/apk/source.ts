@@ -155,28 +155,29 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     return arch;
   }
 
+  request(text: string, where: string): Request {
+    return apkRequest(text, where);
+  }
+
   /**
    * apk's refusal of a world whose `name@tag` names a tag no repository has (apk_db_check_world:
    * "The repository tag for world dependency ... does not exist", and the commit is refused
-   * without --force-broken-world). apko would take the package from the untagged repositories
-   * instead, silently, which builds an image the configuration did not ask for.
+   * without --force-broken-world). apko takes the package from the untagged repositories instead,
+   * silently, which builds an image the configuration did not ask for.
    *
-   * @throws ProvenantError `INVALID_CONFIG` at the entry, naming the tags the repositories have
+   * @returns ProvenantError `INVALID_CONFIG` at the entry, naming the tags the repositories have
    */
-  request(text: string, where: string): Request {
-    const request = apkRequest(text, where);
+  requestRefusal(text: string, request: Request, where: string): ProvenantError | undefined {
     const tag = request.tag;
-    if (tag !== undefined && !this.#repositories.some((r) => r.tag === tag)) {
-      const tags = [...new Set(this.#repositories.map((r) => r.tag).filter((t) => t !== ''))].map((t) => `@${t}`);
-      throw new ProvenantError('INVALID_CONFIG', `"${text}" asks for the repository tag @${tag}, and no repository has it`, {
-        where,
-        hint:
-          tags.length === 0
-            ? `no repository is tagged: add one as "@${tag} URL" to contents.repositories, or drop @${tag}`
-            : `the repositories' tags: ${tags.join(', ')}; add one as "@${tag} URL" to contents.repositories, or write one of those`,
-      });
-    }
-    return request;
+    if (tag === undefined || this.#repositories.some((r) => r.tag === tag)) return undefined;
+    const tags = [...new Set(this.#repositories.map((r) => r.tag).filter((t) => t !== ''))].map((t) => `@${t}`);
+    return new ProvenantError('INVALID_CONFIG', `"${text}" asks for the repository tag @${tag}, and no repository has it`, {
+      where,
+      hint:
+        tags.length === 0
+          ? `no repository is tagged: add one as "@${tag} URL" to contents.repositories, or drop @${tag}`
+          : `the repositories' tags: ${tags.join(', ')}; add one as "@${tag} URL" to contents.repositories, or write one of those`,
+    });
   }
 
   async readIndex(arch: string): Promise<SourceIndex<ApkCandidate>> {
