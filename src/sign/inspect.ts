@@ -8,6 +8,7 @@ import type { Digest } from '../oci/digest.ts';
 import type { ContentStore } from '../store/types.ts';
 import { pemDecode } from './keys.ts';
 import { identityOfCertificate } from './material.ts';
+import { parseEnvelope } from './payload.ts';
 import { CosignAnnotation, type FoundSignature, findSignatures } from './storage.ts';
 
 /** One signature or attestation as `inspect` lists it. */
@@ -50,16 +51,22 @@ export function summarize(f: FoundSignature): SignatureSummary {
       return out;
     }
     const a = f.layer.annotations;
-    // A .att layer's signature is inside its envelope; a .sig layer's in the annotation.
-    out.signed =
-      f.kind === 'attestation'
-        ? /"sig"\s*:\s*"[^"]+"/.test(Buffer.from(f.layer.payload).toString('utf8'))
-        : (a[CosignAnnotation.Signature] ?? '') !== '';
+    // A .att layer's signature is inside its DSSE envelope (which parseEnvelope reads only with a
+    // signature, none of them empty); a .sig layer's in the annotation.
+    let named: string | undefined;
+    if (f.kind === 'attestation') {
+      try {
+        const envelope = parseEnvelope(f.layer.payload);
+        out.signed = true;
+        named = envelope.signatures.find((s) => s.keyid !== '')?.keyid;
+      } catch (err) {
+        out.error = (err as Error).message;
+      }
+    } else out.signed = (a[CosignAnnotation.Signature] ?? '') !== '';
     const pem = a[CosignAnnotation.Certificate];
     if (pem !== undefined && pem !== '') cert = pemDecode(pem)?.bytes;
     // Signed with a key, Provenant's envelope names it (`keyid`); cosign 2 leaves it empty.
-    const named = f.kind === 'attestation' && out.signed && cert === undefined ? envelopeKeyId(f.layer.payload) : undefined;
-    if (named !== undefined) out.keyId = named;
+    if (named !== undefined && cert === undefined) out.keyId = named;
   } else if (f.bundle === undefined) {
     out.error = f.error ?? 'unreadable bundle';
   } else {
@@ -85,21 +92,4 @@ export function summarize(f: FoundSignature): SignatureSummary {
     }
   }
   return out;
-}
-
-/** The first non-empty `keyid` of a DSSE envelope's signatures, or undefined (none, or not an envelope). */
-function envelopeKeyId(bytes: Uint8Array): string | undefined {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  const signatures = typeof doc === 'object' && doc !== null ? (doc as { signatures?: unknown }).signatures : undefined;
-  if (!Array.isArray(signatures)) return undefined;
-  for (const s of signatures) {
-    const id = typeof s === 'object' && s !== null ? (s as { keyid?: unknown }).keyid : undefined;
-    if (typeof id === 'string' && id !== '') return id;
-  }
-  return undefined;
 }
