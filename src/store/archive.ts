@@ -154,28 +154,67 @@ export async function lockArchive(path: string, where: string, signal?: AbortSig
  * link leads to, made there when a dangling link leads nowhere yet, as skopeo writes through a
  * link), or, for a file still to be made, the real path of its folder with its name. Resolved
  * once, before the lock is taken: the lock, the read of the old archive and the rename of the
- * new one all go to this one file. A folder that is not there is left as written, for the write
- * to say so.
+ * new one all go to this one file. A folder that is not there is left as written (or as the
+ * link names it), for the write to say so; a dangling link is never replaced by a file.
  *
- * @throws ProvenantError `IO` when the path cannot be looked up (a loop of links)
+ * Each link is followed here, not by the system, so Linux's `fs.protected_symlinks` would not
+ * stop one: its rule is applied to each link instead (see {@link refuseProtectedLink}).
+ *
+ * @throws ProvenantError `UNSAFE_PATH` for a link another user planted in a sticky,
+ *   world-writable folder; `IO` when the path cannot be looked up (a loop of links)
  */
 export async function archiveFile(path: string, where: string): Promise<string> {
   let current = resolve(path);
   // As the system's own limit on links followed in one lookup (Linux's 40).
   for (let hops = 0; hops < 40; hops++) {
-    try {
-      return await realpath(current);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fileError(err, where);
-    }
-    const s = await lstat(current).catch(() => undefined);
-    if (s?.isSymbolicLink() !== true) {
-      const folder = await realpath(dirname(current)).catch(() => undefined);
-      return folder === undefined ? path : join(folder, basename(current));
-    }
-    current = resolve(dirname(current), await readlink(current));
+    const s = await lstat(current).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw fileError(err, where);
+    });
+    // The folder as the system sees it: a link's relative target is taken from there, not from
+    // the folder's name as written (`g/l.tar -> ../a.tar`, with `g` a link to `f/sub`).
+    const folder = await realpath(dirname(current)).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw fileError(err, where);
+    });
+    if (folder === undefined) return hops === 0 ? path : current;
+    const file = join(folder, basename(current));
+    if (s?.isSymbolicLink() !== true) return file;
+    await refuseProtectedLink(file, s.uid, folder, where);
+    const target = await readlink(file).catch((err: unknown) => {
+      throw fileError(err, where);
+    });
+    current = resolve(folder, target);
   }
   throw new ProvenantError('IO', `${path}: too many levels of links`, { where });
+}
+
+/**
+ * Linux's `fs.protected_symlinks` rule (Documentation/admin-guide/sysctl/fs.rst), for a link
+ * {@link archiveFile} follows itself: a link in a sticky, world-writable folder (as /tmp) is
+ * followed only when it belongs to this process's user or to the folder's owner. Another user
+ * could otherwise plant `/tmp/out.tar -> /home/me/.bashrc` for a name this user writes to.
+ * Applied whether or not the system's own setting is on; nothing is checked where there are
+ * no user ids (Windows).
+ *
+ * @throws ProvenantError `UNSAFE_PATH` naming the link and its owner
+ */
+async function refuseProtectedLink(link: string, owner: number, folder: string, where: string): Promise<void> {
+  const me = process.geteuid?.();
+  if (me === undefined || owner === me) return;
+  const f = await stat(folder).catch((err: unknown) => {
+    throw fileError(err, where);
+  });
+  const STICKY_WORLD_WRITABLE = 0o1002;
+  if ((f.mode & STICKY_WORLD_WRITABLE) !== STICKY_WORLD_WRITABLE || f.uid === owner) return;
+  throw new ProvenantError(
+    'UNSAFE_PATH',
+    `${link} is a link in a sticky, world-writable folder, owned by another user (uid ${owner}) than this one or the folder's owner, so it is not followed`,
+    {
+      where,
+      hint: 'name the file the link leads to, or write somewhere only you can; Linux refuses such a link likewise (fs.protected_symlinks)',
+    },
+  );
 }
 
 /**

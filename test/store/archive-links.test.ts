@@ -1,7 +1,7 @@
 // Archives written through a link, waits for an archive's lock that a signal ends, and an
 // archive location that names a folder.
 import assert from 'node:assert/strict';
-import { lstat, mkdir, readdir, readlink, symlink } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, readdir, readlink, realpath, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
@@ -64,6 +64,76 @@ describe('an archive written through a link', () => {
     assert.equal(await archiveFile(join(dir, 'g', 'a.tar'), 'x'), real);
     await symlink('a.tar', join(dir, 'f', 'l.tar'));
     assert.equal(await archiveFile(join(dir, 'g', 'l.tar'), 'x'), real);
+  });
+
+  it("takes a link's relative target from the folder the link is really in, not from its name as written", async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'f', 'sub'), { recursive: true });
+    await symlink(join('f', 'sub'), join(dir, 'g'));
+    await symlink(join('..', 'a.tar'), join(dir, 'f', 'sub', 'l.tar'));
+    // As the system reads g/l.tar: f/sub/../a.tar, which is f/a.tar, not a.tar beside g.
+    assert.equal(await archiveFile(join(dir, 'g', 'l.tar'), 'x'), join(await realpath(dir), 'f', 'a.tar'));
+  });
+
+  it('is refused when a dangling link leads into a folder that is not there, and the link stays', async () => {
+    const dir = await tempDir();
+    const { layout, made } = await source(dir);
+    await mkdir(join(dir, 'out'));
+    const link = join(dir, 'out', 'nf.tar');
+    await symlink(join('..', 'nofolder', 'x.tar'), link);
+    for (const location of [`oci-archive:${link}:a`, `docker-archive:${link}:example.com/app:1`]) {
+      await assert.rejects(copyTo(layout, made.manifests[0]!.digest, location), (e: unknown) => {
+        assert.ok(isProvenantError(e), String(e));
+        assert.ok(e.message.includes(join(dir, 'nofolder')), e.message);
+        return true;
+      });
+      assert.ok((await lstat(link)).isSymbolicLink(), `the link is still a link (${location})`);
+    }
+    assert.deepEqual(await readdir(join(dir, 'out')), ['nf.tar']);
+  });
+});
+
+describe('an archive written through a link in a sticky, world-writable folder', () => {
+  const root = process.geteuid?.() === 0;
+  const skip = root ? false : 'needs root, to give the link to another user (chown)';
+
+  async function planted(owner: number) {
+    const dir = await tempDir();
+    const { layout, made } = await source(dir);
+    const sticky = join(dir, 'sticky');
+    await mkdir(sticky);
+    await chmod(sticky, 0o1777);
+    await mkdir(join(dir, 'victim'));
+    const link = join(sticky, 'out.tar');
+    await symlink(join('..', 'victim', 'planted.tar'), link);
+    await lchown(link, owner, owner);
+    return { dir, layout, made, link };
+  }
+
+  it("is refused (UNSAFE_PATH, naming the link) when the link is another user's, and nothing is made where it leads", {
+    skip,
+  }, async () => {
+    const { dir, layout, made, link } = await planted(65534);
+    for (const location of [`oci-archive:${link}:a`, `docker-archive:${link}:example.com/app:1`]) {
+      await assert.rejects(
+        copyTo(layout, made.manifests[0]!.digest, location),
+        (e: unknown) => isProvenantError(e, 'UNSAFE_PATH') && e.message.includes(link),
+      );
+    }
+    assert.deepEqual(await readdir(join(dir, 'victim')), []);
+    assert.ok((await lstat(link)).isSymbolicLink());
+  });
+
+  it("is followed when the link is the folder owner's or this user's", { skip }, async () => {
+    // The folder is root's, as this process is: the link given to root is both.
+    const { dir, layout, made, link } = await planted(0);
+    await copyTo(layout, made.manifests[0]!.digest, `oci-archive:${link}:a`);
+    assert.deepEqual(await readdir(join(dir, 'victim')), ['planted.tar']);
+    // Given to another user, the folder too: the link is its owner's.
+    const other = await planted(65534);
+    await lchown(join(other.dir, 'sticky'), 65534, 65534);
+    await copyTo(other.layout, other.made.manifests[0]!.digest, `oci-archive:${other.link}:a`);
+    assert.deepEqual(await readdir(join(other.dir, 'victim')), ['planted.tar']);
   });
 });
 
