@@ -107,7 +107,8 @@ export interface WriteFileOptions {
  * Writes `data` to `path` through a temporary file beside it (`<path>.tmp-<random>`, which a
  * layout's gc counts as a partial write), renamed over `path` only once all of it is written.
  * On any failure or cancellation the temporary file is removed and `path` is left as it was.
- * A stream's own errors (a digest that did not verify, say) are thrown as they are.
+ * A stream's own errors (a digest that did not verify, a source file gone, a connection reset)
+ * are thrown as they are, a system error as `IO` in its own words, never as the write's.
  *
  * @throws ProvenantError `NOT_FOUND` when the folder is missing (and `mkdir` was not asked), `IO`
  *   when the file system refuses otherwise, `ABORTED` when `signal` fires
@@ -289,7 +290,9 @@ function refuseEmptyName(path: string, where: string): void {
  * A failed write or rename of the temporary file `tmp` that stands for `path`, as an error that
  * names `path` (the file the user chose), never `tmp`, whose name the system's message carries:
  * `IO` with the reason in words, and for a refused permission a hint; `ABORTED` when `signal`
- * fired.
+ * fired. Only for the write's own errors (opening, writing, closing, renaming the file): one of
+ * reading the data is the data's, and taken as the write's it blamed the folder for the source
+ * (a source file gone read as "the folder takes no new files").
  */
 function writeError(err: unknown, tmp: string, path: string, where: string, signal?: AbortSignal): ProvenantError {
   if (err instanceof ProvenantError) return err;
@@ -350,6 +353,17 @@ async function writeTemporary(
 ): Promise<void> {
   let handle: FileHandle | undefined;
   let opened = false;
+  // Set when the data failed as it was read (a file gone, a connection reset): that error is
+  // the data's, not this write's, and passes as it is (see writeError).
+  let dataFailed = false;
+  const watched = async function* (stream: ByteStream): ByteStream {
+    try {
+      yield* stream;
+    } catch (err) {
+      dataFailed = true;
+      throw err;
+    }
+  };
   try {
     if (options.mkdir) await makeFolder(dirname(tmp)).catch((err: unknown) => Promise.reject(makeFolderError(err, dirname(tmp))));
     // The file exists before any byte flows, and is closed before it is removed on failure: a
@@ -358,7 +372,10 @@ async function writeTemporary(
     opened = true;
     if (options.exactMode === true && options.mode !== undefined) await handle.chmod(options.mode);
     if (typeof data === 'string' || data instanceof Uint8Array) await handle.writeFile(data);
-    else await process.getBuiltinModule('node:stream/promises').pipeline(data, handle.createWriteStream(), { signal: options.signal });
+    else {
+      const { pipeline } = process.getBuiltinModule('node:stream/promises');
+      await pipeline(watched(data), handle.createWriteStream(), { signal: options.signal });
+    }
     await handle.close();
     handle = undefined;
   } catch (err) {
@@ -374,6 +391,7 @@ async function writeTemporary(
         hint: 'write into a folder that exists',
       });
     }
+    if (dataFailed) throw fileError(err, where, options.signal);
     throw writeError(err, tmp, path, where, options.signal);
   }
 }
@@ -392,6 +410,12 @@ async function renameTemporary(
   try {
     if (signal?.aborted) throw abortedError(signal, where);
     await before?.();
+  } catch (err) {
+    // Not the rename's: passed as it is (a lock found lost says so itself).
+    await removeTemporary(tmp);
+    throw fileError(err, where, signal);
+  }
+  try {
     await fsp().rename(tmp, path);
   } catch (err) {
     await removeTemporary(tmp);

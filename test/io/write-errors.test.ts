@@ -1,8 +1,8 @@
 // writeFileAtomic's errors name the file asked for, never the temporary file beside it, in
 // words, with a hint where the user can act; an empty name is a usage error.
 import assert from 'node:assert/strict';
-import { openSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { createReadStream, openSync } from 'node:fs';
+import { readdir, writeFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
 import { writeFileAtomic, writeFilesAtomic } from '../../src/io/files.ts';
@@ -56,5 +56,57 @@ describe('writeFileAtomic errors', () => {
       writeFileAtomic(`${dir}/none/f`, 'x'),
       (e: unknown) => isProvenantError(e, 'NOT_FOUND') && e.message === `${dir}/none does not exist; ${dir}/none/f was not written`,
     );
+  });
+
+  // The data's errors are not the write's: a source file gone was "<folder> takes no new files",
+  // a source refused was "this user may not make files in <folder>".
+  describe('of reading the data, not of the write, pass as they are, and nothing is left', () => {
+    const raise = (code: string, message: string) => Object.assign(new Error(message), { code });
+    const cases: Array<[string, (dir: string) => AsyncIterable<Uint8Array>, string]> = [
+      ['a source file gone (ENOENT)', (dir) => createReadStream(`${dir}/no-such-input`), 'ENOENT'],
+      [
+        'a source refused (EACCES)',
+        async function* () {
+          yield new Uint8Array(3);
+          throw raise('EACCES', "EACCES: permission denied, open '/elsewhere/secret'");
+        },
+        'EACCES',
+      ],
+      [
+        'a connection reset (ECONNRESET)',
+        async function* () {
+          yield new Uint8Array(3);
+          throw raise('ECONNRESET', 'read ECONNRESET');
+        },
+        'ECONNRESET',
+      ],
+    ];
+    for (const [name, data, code] of cases) {
+      it(name, async () => {
+        const dir = await tempDir();
+        await writeFile(`${dir}/keep`, 'old');
+        await assert.rejects(writeFileAtomic(`${dir}/out`, data(dir)), (e: unknown) => {
+          assert.ok(isProvenantError(e), String(e));
+          assert.equal((e.cause as NodeJS.ErrnoException | undefined)?.code, code);
+          assert.ok(!e.message.includes('cannot write'), e.message);
+          assert.ok(!`${e.message} ${e.hint ?? ''}`.includes('make files') && !e.message.includes('takes no new files'), e.message);
+          return true;
+        });
+        assert.deepEqual(await readdir(dir), ['keep']);
+      });
+    }
+
+    it("nor does what beforeRename throws: it is not the rename's", async () => {
+      const dir = await tempDir();
+      const beforeRename = async () => {
+        throw raise('ENOENT', "ENOENT: no such file or directory, open '/elsewhere/lock'");
+      };
+      await assert.rejects(writeFileAtomic(`${dir}/out`, 'x', { beforeRename }), (e: unknown) => {
+        assert.ok(isProvenantError(e), String(e));
+        assert.ok(!e.message.includes('cannot write') && !e.message.includes('takes no new files'), e.message);
+        return true;
+      });
+      assert.deepEqual(await readdir(dir), []);
+    });
   });
 });
