@@ -6,13 +6,12 @@
  */
 import { type Attachment, type AttachmentKind, classifyReferrer, findAttachments, isBuildkitAttestation } from '../attest/attachments.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
+import { platformFromConfig } from '../image/config-platform.ts';
 import { isAttachedEntry } from '../image/index-entries.ts';
 import type { OperationOptions } from '../io/types.ts';
-import { collect } from '../io/verify.ts';
 import { type Stored, type StoredManifest, subjectOf } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
-import { isIndexType, isManifestLike, MediaType } from '../oci/mediatypes.ts';
-import { configPlatform } from '../oci/platform.ts';
+import { isIndexType, isManifestLike } from '../oci/mediatypes.ts';
 import { Annotation, type Descriptor, type Platform } from '../oci/types.ts';
 import { cosignTagsByName, listingRefused } from '../store/tag-list.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -83,7 +82,6 @@ export interface ReadGraphOptions extends OperationOptions {
   maxDocuments?: number | undefined;
 }
 
-const CONFIG_LIMIT = 8 * 1024 * 1024;
 const MAX_DEPTH = 4;
 /**
  * How deep indexes may nest under the root: the root is 0, an index it lists 1, and an index 8
@@ -108,7 +106,7 @@ export async function readImageGraph(store: ContentStore, target: string, option
   const indexEntries: EntryNode[] = [];
   let nested: NestedIndexNode[] = [];
   if (root.kind === 'manifest') {
-    images.push({ stored: root, entry: undefined, platform: await platformFromConfig(store, root, options) });
+    images.push({ stored: root, entry: undefined, platform: await platformOrUnknown(store, root, options) });
   } else {
     // An index may list indexes (a multi-platform image gathered per variant, or `crane index
     // append` of an index). Read down to the manifests, as a pull by `--platform` does, so that
@@ -177,7 +175,7 @@ export async function readImageGraph(store: ContentStore, target: string, option
           await walk(stored, depth + 1);
           continue;
         }
-        const platform = entry.platform ?? (await platformFromConfig(store, stored, options));
+        const platform = entry.platform ?? (await platformOrUnknown(store, stored, options));
         images.push({ stored, entry, platform });
       }
     };
@@ -297,17 +295,12 @@ export function isIndexDescriptor(d: Descriptor | undefined): boolean {
   return d !== undefined && isIndexType(d.mediaType);
 }
 
-async function platformFromConfig(store: ContentStore, stored: StoredManifest, options: OperationOptions): Promise<Platform | undefined> {
-  const config = stored.manifest.config;
-  if (config.size > CONFIG_LIMIT || (config.mediaType !== MediaType.OciConfig && config.mediaType !== MediaType.DockerConfig))
-    return undefined;
-  let bytes: Uint8Array;
+/** {@link platformFromConfig}, undefined for a config the store lacks: the missing-platform detector says so. */
+async function platformOrUnknown(store: ContentStore, stored: StoredManifest, options: OperationOptions): Promise<Platform | undefined> {
   try {
-    bytes = await collect(await store.readBlob(config, options), CONFIG_LIMIT, `${store.location}@${config.digest}`);
+    return await platformFromConfig(store, stored, options);
   } catch (err) {
-    // A config the store lacks leaves the platform unknown; the missing-platform detector says so.
     if (isProvenantError(err, 'NOT_FOUND')) return undefined;
     throw err;
   }
-  return configPlatform(bytes);
 }

@@ -2,14 +2,14 @@
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import { forEachLimited, Limiter } from '../io/limit.ts';
 import type { BlobSource, OperationOptions } from '../io/types.ts';
-import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import { COSIGN_TAG_RE, cosignTagSubject, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isForeignLayer, isIndexType, isManifestLike, MediaType } from '../oci/mediatypes.ts';
-import { bestPlatformMatch, configPlatform, formatPlatform, normalizePlatform } from '../oci/platform.ts';
+import { bestPlatformMatch, formatPlatform, normalizePlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex, type Platform } from '../oci/types.ts';
 import { cosignTagsByName, listingRefused } from '../store/tag-list.ts';
 import type { ContentStore } from '../store/types.ts';
+import { platformFromConfig } from './config-platform.ts';
 import { isAttachedEntry } from './index-entries.ts';
 
 /** Options of {@link copyImage}. */
@@ -314,13 +314,6 @@ async function referrersOf(src: ContentStore, subject: Digest, options: CopyOpti
 }
 
 /**
- * What `platforms` make of the index `root`: one platform's manifest, a new index of the platforms
- * chosen with the entries attached to them (BuildKit's attestation manifests, imagetools' SBOMs,
- * manifests with a subject: each about one image, `vnd.docker.reference.digest` or `subject`
- * says which), or `root` itself when more than one platform is chosen and they are every
- * runnable image it has, so that its digest and everything it holds stay.
- */
-/**
  * Lets a single image through `platforms` when it is one of them, as an index's entry is picked
  * (the platform, else a lower variant of its architecture, said aloud), and refuses it otherwise,
  * as `digest --platform` and `manifest --platform` refuse a single image: copied, the image of
@@ -334,13 +327,8 @@ async function refuseOtherPlatform(
   platforms: readonly Platform[],
   options: CopyOptions,
 ): Promise<void> {
-  const config = root.manifest.config;
   const where = `${src.location}@${root.digest}`;
-  // An artifact's config is no image config: it has no platform to take.
-  const own =
-    root.manifest.artifactType === undefined && (config.mediaType === MediaType.OciConfig || config.mediaType === MediaType.DockerConfig)
-      ? configPlatform(await collect(await src.readBlob(config, options), MANIFEST_LIMIT, `${where} config`))
-      : undefined;
+  const own = await platformFromConfig(src, root, options);
   for (const wanted of platforms) {
     const best = own === undefined ? undefined : bestPlatformMatch(wanted, [{ platform: own }]);
     if (best === undefined) continue;
@@ -359,6 +347,13 @@ async function refuseOtherPlatform(
   );
 }
 
+/**
+ * What `platforms` make of the index `root`: one platform's manifest, a new index of the platforms
+ * chosen with the entries attached to them (BuildKit's attestation manifests, imagetools' SBOMs,
+ * manifests with a subject: each about one image, `vnd.docker.reference.digest` or `subject`
+ * says which), or `root` itself when more than one platform is chosen and they are every
+ * runnable image it has, so that its digest and everything it holds stay.
+ */
 async function selectPlatforms(
   src: ContentStore,
   root: Stored & { kind: 'index' },

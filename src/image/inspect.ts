@@ -6,14 +6,13 @@
 import { ArtifactType, type Attachment, findAttachments, isBuildkitAttestation } from '../attest/attachments.ts';
 import { isProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
-import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import type { Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isManifestLike } from '../oci/mediatypes.ts';
-import { configPlatform } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
 import { type SignatureSummary, summarizeSignatures } from '../sign/inspect.ts';
 import type { ContentStore } from '../store/types.ts';
+import { platformFromConfig } from './config-platform.ts';
 
 /** An attachment, with what its signatures claim for a signature or attestation. */
 export interface InspectedAttachment extends Attachment {
@@ -133,15 +132,4 @@ async function addSigners(store: ContentStore, attachments: InspectedAttachment[
     const own = a.storage === 'cosign' ? `${a.tag} layer ` : `referrer ${a.digest}`;
     a.signatures = summaries.filter((s) => s.storage === a.storage && s.source.startsWith(own));
   }
-}
-
-async function platformFromConfig(
-  store: ContentStore,
-  stored: Stored & { kind: 'manifest' },
-  options: OperationOptions,
-): Promise<Platform | undefined> {
-  const config = stored.manifest.config;
-  if (config.size > MANIFEST_LIMIT || !/config|container\.image/.test(config.mediaType)) return undefined;
-  const bytes = await collect(await store.readBlob(config, options), MANIFEST_LIMIT, `${store.location}@${config.digest}`);
-  return configPlatform(bytes);
 }
