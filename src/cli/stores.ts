@@ -5,6 +5,7 @@
  */
 import { ProvenantError } from '../errors.ts';
 import { type Location, parseLocation } from '../ref/location.ts';
+import { formatReference, type ImageReference, repositoryName } from '../ref/reference.ts';
 import { defaultTarget, namedIn, type OpenedStore, openStore, type RegistryOpenOptions, sharedStoreKey } from '../store/open.ts';
 import { registryAccess } from '../store/registry-access.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -137,7 +138,7 @@ export function parseLocationOrPath(text: string): Location {
       );
     }
   }
-  if (location?.kind === 'registry' && !namesRegistry(text)) refuseFileName(text, location.reference.repository);
+  if (location?.kind === 'registry' && !namesRegistry(text)) refuseFileName(text, location.reference);
   if (location === undefined) {
     // A path that is not there yet (a copy's destination, say) fails as a reference, and the
     // reference parser's complaint ("." is not a registry host) does not say what to write.
@@ -164,18 +165,20 @@ const FILE_LIKE = /\.(?:oci|tar|tgz|tbz2?|txz|tzst|zip|(?:oci\.)?tar\.(?:gz|bz2|
  * library/NAME) whose name reads as a file, said before any work: `build -o out.tar` would
  * otherwise build, then push to Docker Hub. `docker.io/library/NAME` is taken as written.
  */
-function refuseFileName(text: string, repository: string): void {
-  const name = repository.replace(/^library\//, '');
+function refuseFileName(text: string, reference: ImageReference): void {
+  const name = reference.repository.replace(/^library\//, '');
   if (name.includes('/') || !FILE_LIKE.test(name)) return;
   const asLayout = /\.oci$/i.test(name);
+  // From the reference, not the text: `library/app.tar` was docker.io/library/library/app.tar.
+  const hub = formatReference(reference);
   throw new ProvenantError(
     'USAGE',
-    `"${text}" reads as a file name, but without a prefix it names an image on Docker Hub (docker.io/library/${name})`,
+    `"${text}" reads as a file name, but without a prefix it names an image on Docker Hub (${repositoryName(reference)})`,
     {
       hint: asLayout
-        ? `for an OCI layout folder write oci:${text}, for an OCI archive oci-archive:${text}; for Docker Hub write docker.io/library/${text}`
+        ? `for an OCI layout folder write oci:${text}, for an OCI archive oci-archive:${text}; for Docker Hub write ${hub}`
         : // docker-archive:FILE:X would read X as the image's name: the file alone.
-          `for an OCI archive write oci-archive:${text}, for a docker save archive docker-archive:${text.replace(/[:@].*$/, '')}; for Docker Hub write docker.io/library/${text}`,
+          `for an OCI archive write oci-archive:${text}, for a docker save archive docker-archive:${text.replace(/[:@].*$/, '')}; for Docker Hub write ${hub}`,
     },
   );
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import type { CliIo } from '../../src/cli/io.ts';
-import { withStores } from '../../src/cli/stores.ts';
+import { parseLocationOrPath, withStores } from '../../src/cli/stores.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
 import { parseLocation } from '../../src/ref/location.ts';
@@ -156,4 +156,24 @@ describe('withStores', () => {
     assert.deepEqual(await read.store.listTags(), ['v1', 'v2', 'v3']);
     await read.store.close();
   });
+});
+
+describe('a bare name that reads as a file', () => {
+  // The Docker Hub spelling in the hint comes from the reference: written from the text,
+  // library/app.tar was docker.io/library/library/app.tar.
+  for (const [text, hub] of [
+    ['library/app.tar', 'docker.io/library/app.tar:latest'],
+    ['app.tar:v1', 'docker.io/library/app.tar:v1'],
+    ['library/out.oci:v2', 'docker.io/library/out.oci:v2'],
+  ] as const) {
+    it(`${text}: USAGE whose hint names the image on Docker Hub as ${hub}`, () => {
+      assert.throws(
+        () => parseLocationOrPath(text),
+        (e: unknown) =>
+          isProvenantError(e, 'USAGE') &&
+          e.message.endsWith(`names an image on Docker Hub (${hub.replace(/:[^:]*$/, '')})`) &&
+          (e.hint ?? '').endsWith(`for Docker Hub write ${hub}`),
+      );
+    });
+  }
 });
