@@ -81,10 +81,11 @@ describe('an archive written through a link', () => {
     await mkdir(join(dir, 'out'));
     const link = join(dir, 'out', 'nf.tar');
     await symlink(join('..', 'nofolder', 'x.tar'), link);
+    const real = await realpath(dir);
     for (const location of [`oci-archive:${link}:a`, `docker-archive:${link}:example.com/app:1`]) {
       await assert.rejects(copyTo(layout, made.manifests[0]!.digest, location), (e: unknown) => {
         assert.ok(isProvenantError(e), String(e));
-        assert.ok(e.message.includes(join(dir, 'nofolder')), e.message);
+        assert.ok(e.message.includes(join(real, 'nofolder')), e.message);
         return true;
       });
       assert.ok((await lstat(link)).isSymbolicLink(), `the link is still a link (${location})`);
