@@ -4,7 +4,8 @@ import { ProvenantError } from '../errors.ts';
 import type { ImageConfig, Platform } from './types.ts';
 
 // The operating systems and architectures Go names (GOOS, GOARCH), which containerd's Parse
-// tells apart when a specifier has one component.
+// tells apart when a specifier has one component; here also a first of two that is an
+// architecture and no OS (`arm/v6`).
 const KNOWN_OS: ReadonlySet<string> = new Set(
   'aix android darwin dragonfly freebsd hurd illumos ios js linux nacl netbsd openbsd plan9 solaris windows zos'.split(' '),
 );
@@ -29,14 +30,16 @@ const PART_RE = /^[A-Za-z0-9_.-]+$/;
  * operating system (`linux`: that OS on the host's architecture and variant). containerd gives an
  * architecture alone the host's OS; here it is always linux, the OS of the images Provenant
  * builds and of the daemon Docker runs them in on any host. Two components whose first is a
- * known architecture and no OS are `arch/variant` on linux (`arm64/v8` is linux/arm64, `arm/6`
- * linux/arm/v6), where containerd would take the architecture for an OS no image has; a first
- * component that is neither is refused, as is a character containerd refuses, an OS version or
- * feature (`windows(10.0.17763)`), and a comma-separated list, which names several platforms
- * where one is taken (callers that take several split it first). Spaces around the text are
- * ignored. Pure: the answer depends on the text alone, so an OS alone, which needs the machine's
- * architecture, is {@link parsePlatformOn}'s. `all` is not a platform; callers treat it before
- * calling this.
+ * known architecture and no OS Go names are `arch/variant` on linux (`arm64/v8` is linux/arm64,
+ * `arm/6` linux/arm/v6), where containerd would take the architecture for an OS no image has;
+ * any other first component of two or three is the OS, as containerd takes it, known to Go or
+ * not (`wasi/wasm`, `wasip1/wasm`: Docker's Wasm images). Refused: a character containerd
+ * refuses, an OS version or feature (`windows(10.0.17763)`), and a comma-separated list, which
+ * names several platforms where one is taken (callers that take several split it first); and
+ * one component that is neither an OS nor an architecture Go names. Spaces around the text are
+ * ignored. Pure: the answer depends on the text alone, so an OS alone, which needs the
+ * machine's architecture, is {@link parsePlatformOn}'s. `all` is not a platform; callers treat
+ * it before calling this.
  *
  * @throws ProvenantError `USAGE` for anything else, and for an OS alone
  */
@@ -80,7 +83,6 @@ export function parsePlatformOn(text: string, host: Platform | undefined): Platf
     if (third !== undefined) throw bad(` (${first} is an architecture, and after it comes only a variant)`);
     return normalizePlatform({ os: 'linux', architecture: first, variant: second });
   }
-  if (!isOs) throw bad(` (${first} is neither an operating system nor an architecture)`);
   return normalizePlatform(third === undefined ? { os: first, architecture: second } : { os: first, architecture: second, variant: third });
 }
 

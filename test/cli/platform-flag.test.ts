@@ -79,6 +79,37 @@ describe('--platform of digest, manifest and copy', () => {
     }
   });
 
+  it("takes an OS Go does not name as containerd does: Docker's Wasm images are wasi/wasm and wasip1/wasm", async () => {
+    const dir = join(await temp(), 'w');
+    const made = await synth(await LayoutStore.open(dir, { create: true }), {
+      platforms: [
+        { os: 'linux', architecture: 'amd64' },
+        { os: 'wasi', architecture: 'wasm' },
+        { os: 'wasip1', architecture: 'wasm' },
+      ],
+      tag: 'latest',
+    });
+    const [, wasi, wasip1] = made.images.map((i) => i.digest);
+    const ref = `oci:${dir}:latest`;
+    for (const [text, digest] of [
+      ['wasi/wasm', wasi],
+      ['WASI/wasm', wasi],
+      ['wasip1/wasm', wasip1],
+    ] as const) {
+      const r = provenant(['digest', ref, '--platform', text]);
+      assert.equal(r.status, 0, `${text}: ${r.stderr}`);
+      assert.equal(r.stdout.trim(), digest, text);
+      const out = join(await temp(), 'cw');
+      const c = provenant(['copy', ref, `oci:${out}:x`, '--platform', text]);
+      assert.equal(c.status, 0, `${text}: ${c.stderr}`);
+      assert.equal(provenant(['digest', `oci:${out}:x`]).stdout.trim(), digest, text);
+    }
+    // An OS the index lacks is no usage error but no match, naming the platforms it has.
+    const none = provenant(['copy', ref, `oci:${join(await temp(), 'cn')}:x`, '--platform', 'wasip2/wasm']);
+    assert.equal(none.status, 3, none.stderr);
+    assert.match(none.stderr, /wasi\/wasm/);
+  });
+
   it("reads an OS alone on this machine's architecture, which the command line passes to the parser", async () => {
     const dir = join(await temp(), 'h');
     const host = hostPlatform(process.arch);

@@ -80,8 +80,23 @@ describe('parsePlatform', () => {
     for (const [text, want] of cases) assert.equal(read(text), want, text);
   });
 
-  it('refuses a first word that is neither an OS nor an architecture, and an architecture with two more', () => {
-    for (const text of ['lnux/amd64', 'foo/amd64/v2', 'arm64/v8/x', 'v8/arm64']) {
+  it("takes any other first word of two or three as the OS, as containerd does: Docker's Wasm images are wasi/wasm", () => {
+    const cases: [string, string][] = [
+      ['wasi/wasm', 'wasi/wasm'],
+      ['wasip1/wasm', 'wasip1/wasm'],
+      ['WASI/wasm', 'wasi/wasm'],
+      ['wasip1/wasm/v1', 'wasip1/wasm/v1'],
+      ['lnux/amd64', 'lnux/amd64'],
+      ['foo/x86_64/v2', 'foo/amd64/v2'],
+      ['v8/arm64', 'v8/arm64'],
+    ];
+    for (const [text, want] of cases) assert.equal(read(text), want, text);
+    assert.ok(platformMatches(parsePlatform('wasi/wasm'), { os: 'wasi', architecture: 'wasm' }));
+    assert.ok(!platformMatches(parsePlatform('wasip1/wasm'), { os: 'wasi', architecture: 'wasm' }));
+  });
+
+  it('refuses an architecture with two more words, and one word that is neither an OS nor an architecture', () => {
+    for (const text of ['arm64/v8/x', 'arm/v6/y', 'wasi', 'lnux']) {
       assert.throws(
         () => parsePlatform(text),
         (e: unknown) => isProvenantError(e, 'USAGE') && e.message.includes(text.split('/')[0] as string),
@@ -123,6 +138,9 @@ describe('parsePlatform', () => {
       'v1',
       'v9.0',
       'foo',
+      'wasi',
+      'wasip1',
+      'wasm',
       '',
       ' ',
       '*',
