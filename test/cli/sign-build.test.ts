@@ -534,5 +534,25 @@ describe('verify --policy', () => {
       ],
     );
     assert.match(both.stderr, /oci:unsigned:latest did not pass the policies of policy\.yaml/);
+
+    // A switch set to false asks for nothing, on the command line or from its variable: no conflict
+    // with --policy. Set to true, it is one.
+    for (const [extra, env] of [
+      [['--insecure-ignore-tlog=false'], {}],
+      [[], { PROVENANT_INSECURE_IGNORE_TLOG: 'false' }],
+      [[], { PROVENANT_INSECURE_IGNORE_TLOG: '0' }],
+    ] as const) {
+      const r = await provenant(['verify', '--policy', 'policy.yaml', ...extra, 'oci:signed:latest'], { cwd: dir, env });
+      assert.equal(r.status, 0, `${extra.join(' ')} ${JSON.stringify(env)}: ${r.stderr}`);
+    }
+    for (const [extra, env] of [
+      [['--insecure-ignore-tlog'], {}],
+      [['--insecure-ignore-tlog=true'], {}],
+      [[], { PROVENANT_INSECURE_IGNORE_TLOG: 'true' }],
+    ] as const) {
+      const r = await provenant(['verify', '--policy', 'policy.yaml', ...extra, 'oci:signed:latest'], { cwd: dir, env });
+      assert.equal(r.status, 2, `${extra.join(' ')} ${JSON.stringify(env)}: ${r.stderr}`);
+      assert.match(r.stderr, /--insecure-ignore-tlog cannot be given with it/);
+    }
   });
 });

@@ -49,7 +49,9 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     'annotations',
     'insecure-ignore-tlog',
   ]) {
-    if (args.values[flag] !== undefined) {
+    // A switch set to false (`--insecure-ignore-tlog=false`, or its variable) asks for nothing.
+    const value = args.values[flag];
+    if (value !== undefined && value !== false) {
       throw new ProvenantError('USAGE', `--policy names its own keys and identities; --${flag} cannot be given with it`);
     }
   }
