@@ -26,6 +26,7 @@ import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import type { Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
+import { certificateNameMatching, certificateNamesText } from '../sign/identity.ts';
 import type { TrustedRoot } from '../sign/trust.ts';
 import {
   type CheckedSignature,
@@ -459,17 +460,12 @@ async function verifyKeyless(ctx: EvalCtx, a: KeylessAuthority, kind: 'signature
       const named = namedBy(id, c);
       if (named !== undefined) return named;
     }
-    const names = c.signer?.names ?? [c.signer?.identity ?? ''];
     const issuer = c.signer?.issuer ?? '';
-    const found =
-      names.length > 1
-        ? `its certificate’s identities are ${names.map((n) => JSON.stringify(n)).join(', ')}`
-        : `its certificate is for ${JSON.stringify(names[0])}`;
     return {
       ...c,
       verified: false,
       reason: 'identity',
-      message: `${found} from issuer ${JSON.stringify(issuer)}, which matches none of the identities (${a.identities
+      message: `its ${certificateNamesText(signerNames(c))} from issuer ${JSON.stringify(issuer)}, which matches none of the identities (${a.identities
         .map((id) => `${describeMatcher(id.subject)} from ${describeMatcher(id.issuer)}`)
         .join('; ')})`,
     };
@@ -496,14 +492,19 @@ async function verifyKeyless(ctx: EvalCtx, a: KeylessAuthority, kind: 'signature
 
 /**
  * `c` signed by `id`, its signer named by the name that matched; undefined when `id` does not name
- * it. The issuer must match, and the subject any of the certificate's names, tried in the order
- * the verifier tries them (`signer.names`: every subject alternative name, as cosign's
+ * it. The issuer must match, and the subject any of the certificate's names by the verifier's
+ * rule ({@link certificateNameMatching}: every subject alternative name, as cosign's
  * CheckCertificatePolicy, which policy-controller uses, matches each identity against them all).
  */
 function namedBy(id: Identity, c: CheckedSignature): CheckedSignature | undefined {
   if (!matches(id.issuer, c.signer?.issuer ?? '')) return undefined;
-  const name = (c.signer?.names ?? [c.signer?.identity ?? '']).find((n) => matches(id.subject, n));
+  const name = certificateNameMatching(signerNames(c), (n) => matches(id.subject, n));
   return name === undefined ? undefined : { ...c, signer: { ...c.signer, identity: name } };
+}
+
+/** Every name the verifier tried for `c`'s certificate, in its order: `signer.names`, else its one identity. */
+function signerNames(c: CheckedSignature): string[] {
+  return c.signer?.names ?? [c.signer?.identity ?? ''];
 }
 
 function operation(ctx: EvalCtx): OperationOptions {

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { type Bundle, envelopeToJSON } from '@sigstore/bundle';
-import { X509Certificate } from '@sigstore/core';
+import { type ASN1Obj, X509Certificate } from '@sigstore/core';
 import { ProvenantError } from '../errors.ts';
 import type { CertificateIdentity } from './identity.ts';
 
@@ -30,7 +30,7 @@ export function identityOfCertificate(certificate: Uint8Array | string | X509Cer
       : X509Certificate.parse(typeof certificate === 'string' ? certificate : Buffer.from(certificate));
   const v2 = c.extension(OID_ISSUER_V2)?.valueObj.subs[0]?.value.toString('utf8');
   return {
-    identity: c.subjectAltName || otherNameIdentity(c) || '',
+    identity: c.subjectAltName || namesOf(c).username || '',
     issuer: v2 ?? c.extension(OID_ISSUER_V1)?.value.toString('utf8') ?? '',
   };
 }
@@ -42,25 +42,65 @@ export function identityOfCertificate(certificate: Uint8Array | string | X509Cer
  * order. A SAN extension that does not parse names nobody.
  */
 export function subjectAlternativeNames(c: X509Certificate): string[] {
-  const groups: Record<'dns' | 'email' | 'ip' | 'uri', string[]> = { dns: [], email: [], ip: [], uri: [] };
+  const { dns, email, ip, uri, username } = namesOf(c);
+  return [...dns, ...email, ...ip, ...uri, ...(username === undefined ? [] : [username])];
+}
+
+/**
+ * The names a keyless signer's certificate is matched against, in the order tried, from one walk
+ * of its SANs: `identity`, the one it is known by ({@link identityOfCertificate}'s: the URI or
+ * email @sigstore/verify names, else a Fulcio username; `''` for none), then the others of
+ * {@link subjectAlternativeNames}, each once.
+ */
+export function certificateNames(c: X509Certificate): { identity: string; names: string[] } {
+  const { dns, email, ip, uri, username } = namesOf(c);
+  const identity = c.subjectAltName || username || '';
+  const all = [identity, ...dns, ...email, ...ip, ...uri, ...(username === undefined ? [] : [username])];
+  return { identity, names: [...new Set(all)].filter((name) => name !== '') };
+}
+
+/** What a certificate's SAN extension names, by kind, read in one walk; nothing when it does not parse. */
+interface SanNames {
+  dns: string[];
+  email: string[];
+  ip: string[];
+  uri: string[];
+  /** The first Fulcio username, {@link usernameOf}. */
+  username: string | undefined;
+}
+
+function namesOf(c: X509Certificate): SanNames {
+  const out: SanNames = { dns: [], email: [], ip: [], uri: [], username: undefined };
+  // An otherName that does not parse ends the search for a username, and only that search.
+  let seekUsername = true;
   try {
+    // extnValue: an OCTET STRING holding the GeneralNames SEQUENCE.
     for (const name of c.extension(OID_SUBJECT_ALT_NAME)?.valueObj.subs[0]?.subs ?? []) {
       if (!name.tag.isContextSpecific()) continue;
-      // GeneralName: [1] rfc822Name, [2] dNSName, [6] URI (IA5Strings), [7] iPAddress (4 or 16 bytes).
+      // GeneralName: [0] otherName, [1] rfc822Name, [2] dNSName, [6] URI (IA5Strings), [7]
+      // iPAddress (4 or 16 bytes).
       const text = (): string => name.value.toString('latin1');
-      if (name.tag.number === 1) groups.email.push(text());
-      else if (name.tag.number === 2) groups.dns.push(text());
-      else if (name.tag.number === 6) groups.uri.push(text());
+      if (name.tag.number === 0) {
+        if (!seekUsername) continue;
+        try {
+          out.username = usernameOf(name);
+        } catch {
+          seekUsername = false;
+        }
+        if (out.username !== undefined) seekUsername = false;
+      } else if (name.tag.number === 1) out.email.push(text());
+      else if (name.tag.number === 2) out.dns.push(text());
+      else if (name.tag.number === 6) out.uri.push(text());
       else if (name.tag.number === 7) {
         const ip = ipText(name.value);
-        if (ip !== undefined) groups.ip.push(ip);
+        if (ip !== undefined) out.ip.push(ip);
       }
     }
   } catch {
-    return [];
+    // A SAN that does not parse names nobody.
+    return { dns: [], email: [], ip: [], uri: [], username: undefined };
   }
-  const username = otherNameIdentity(c);
-  return [...groups.dns, ...groups.email, ...groups.ip, ...groups.uri, ...(username === undefined ? [] : [username])];
+  return out;
 }
 
 /** An IP address SAN as Go's net.IP prints it: dotted IPv4 (an IPv4-mapped IPv6 one too), else IPv6 text. */
@@ -75,24 +115,20 @@ function ipText(bytes: Buffer): string | undefined {
 }
 
 /**
- * A Fulcio username identity: the SAN's otherName of type {@link OID_OTHERNAME_USERNAME}, whose
- * value must be a `[0] EXPLICIT UTF8String`, read as UTF-8. @sigstore/core's `subjectAltName` reads a URI
- * or an email only; cosign and sigstore-go (cryptoutils.GetSubjectAlternateNames) take this too.
+ * A Fulcio username identity: an otherName of type {@link OID_OTHERNAME_USERNAME}, whose value
+ * must be a `[0] EXPLICIT UTF8String`, read as UTF-8; undefined for another otherName.
+ * @sigstore/core's `subjectAltName` reads a URI or an email only; cosign and sigstore-go
+ * (cryptoutils.GetSubjectAlternateNames) take this too.
+ *
+ * @throws Error when the otherName does not parse
  */
-function otherNameIdentity(c: X509Certificate): string | undefined {
-  try {
-    // extnValue: an OCTET STRING holding the GeneralNames SEQUENCE.
-    for (const name of c.extension(OID_SUBJECT_ALT_NAME)?.valueObj.subs[0]?.subs ?? []) {
-      if (!name.tag.isContextSpecific(0x00) || name.subs[0]?.toOID() !== OID_OTHERNAME_USERNAME) continue;
-      // [0] EXPLICIT, then a UTF8String (universal tag 12): another string type names nobody.
-      const explicit = name.subs[1];
-      const value = explicit?.subs[0];
-      if (explicit?.tag.isContextSpecific(0x00) && value?.tag.isUniversal() && value.tag.number === 0x0c) {
-        return decoder.decode(value.value);
-      }
-    }
-  } catch {
-    // A SAN that does not parse names nobody.
+function usernameOf(name: ASN1Obj): string | undefined {
+  if (name.subs[0]?.toOID() !== OID_OTHERNAME_USERNAME) return undefined;
+  // [0] EXPLICIT, then a UTF8String (universal tag 12): another string type names nobody.
+  const explicit = name.subs[1];
+  const value = explicit?.subs[0];
+  if (explicit?.tag.isContextSpecific(0x00) && value?.tag.isUniversal() && value.tag.number === 0x0c) {
+    return decoder.decode(value.value);
   }
   return undefined;
 }

@@ -32,8 +32,9 @@ import { MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform, normalizePlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
+import { certificateNameMatching, certificateNamesText } from './identity.ts';
 import { keyId, pemDecode } from './keys.ts';
-import { identityOfCertificate, subjectAlternativeNames } from './material.ts';
+import { certificateNames } from './material.ts';
 import {
   b64decode,
   COSIGN_SIGN_PREDICATE_TYPE,
@@ -151,7 +152,7 @@ export interface CheckedSignature {
   /**
    * Who signed: the key id (key policy), or the certificate's identity and issuer. `names`, for a
    * certificate with more than one: every name an identity is matched against, in the order tried
-   * (the one @sigstore/verify names, then {@link subjectAlternativeNames}), for a caller that
+   * (the one @sigstore/verify names, then the others: {@link certificateNames}), for a caller that
    * matches identities of its own (a policy) to match as this does.
    */
   signer?: { keyId?: string; identity?: string; issuer?: string; names?: string[] };
@@ -731,24 +732,18 @@ function checkEntity(base: CheckedSignature, entity: SignedEntity, bundle: Bundl
     out.signer = { keyId: keyId(policy.key) };
     return out;
   }
-  // Every SAN the certificate has is a candidate, as cosign's CheckCertificatePolicy matches the
-  // identity against each (cryptoutils.GetSubjectAlternateNames). The signer named is the SAN
-  // @sigstore/verify names (a URI or an email, else a Fulcio username) when it matches or none
-  // does, else the first that matches.
-  const named =
-    signer.identity?.subjectAlternativeName ||
-    (entity.key.$case === 'certificate' ? identityOfCertificate(entity.key.certificate).identity : '');
-  const names = entity.key.$case === 'certificate' ? subjectAlternativeNames(entity.key.certificate) : [];
-  const candidates = [...new Set([named, ...names])].filter((name) => name !== '');
-  const matched = (candidates.length === 0 ? [''] : candidates).find((name) => matches(policy.certificateIdentity, name));
+  // Every SAN the certificate has is a candidate (certificateNameMatching). The signer named is
+  // the SAN @sigstore/verify names (a URI or an email, else a Fulcio username) when it matches or
+  // none does, else the first that matches.
+  const { identity: named, names } =
+    entity.key.$case === 'certificate' ? certificateNames(entity.key.certificate) : { identity: '', names: [] };
+  const matched = certificateNameMatching(names, (name) => matches(policy.certificateIdentity, name));
   const identity = matched ?? named;
   const issuer = signer.identity?.extensions?.issuer ?? '';
-  out.signer = candidates.length > 1 ? { identity, issuer, names: candidates } : { identity, issuer };
+  out.signer = names.length > 1 ? { identity, issuer, names } : { identity, issuer };
   if (matched === undefined) {
-    const said =
-      names.length > 1
-        ? `the certificate’s identities are ${names.map((n) => JSON.stringify(n)).join(', ')}, none of them ${describe(policy.certificateIdentity)}`
-        : `the certificate’s identity is ${JSON.stringify(identity)}, not ${describe(policy.certificateIdentity)}`;
+    const wanted = describe(policy.certificateIdentity);
+    const said = `the ${certificateNamesText(names)}, ${names.length > 1 ? 'none of them' : 'not'} ${wanted}`;
     throw new Failure('identity', said, { signer: out.signer });
   }
   if (!matches(policy.certificateOidcIssuer, issuer)) {

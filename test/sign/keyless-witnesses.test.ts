@@ -15,7 +15,7 @@ import { statement } from '../../src/attest/storage.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import type { Digest } from '../../src/oci/digest.ts';
 import { generateSigningKeyPair } from '../../src/sign/keys.ts';
-import { subjectAlternativeNames } from '../../src/sign/material.ts';
+import { certificateNames, subjectAlternativeNames } from '../../src/sign/material.ts';
 import { attestImage, signImage } from '../../src/sign/sign.ts';
 import { KeylessSigner, KeySigner } from '../../src/sign/signer.ts';
 import { appendCosignLayer, CosignAnnotation, findSignatures, writeBundleReferrer } from '../../src/sign/storage.ts';
@@ -266,5 +266,31 @@ describe('subjectAlternativeNames: every SAN, as cosign matches an identity agai
       'alice!example.org',
     ]);
     assert.deepEqual(subjectAlternativeNames(certificateWithNames()), []);
+  });
+
+  it('certificateNames: the name @sigstore/verify gives first (a URI, else an email, else a username), then the others once', () => {
+    const text = (tag: number, s: string) => tlv(tag, Buffer.from(s));
+    const username = (who: string, type = 0x0c) => tlv(0xa0, oid('1.3.6.1.4.1.57264.1.7'), tlv(0xa0, tlv(type, Buffer.from(who))));
+    const uri = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
+    assert.deepEqual(certificateNames(certificateWithNames(text(0x82, 'example.org'), text(0x81, 'a@example.org'), text(0x86, uri))), {
+      identity: uri,
+      names: [uri, 'example.org', 'a@example.org'],
+    });
+    assert.deepEqual(certificateNames(certificateWithNames(text(0x82, 'example.org'), username('alice!example.org'))), {
+      identity: 'alice!example.org',
+      names: ['alice!example.org', 'example.org'],
+    });
+    // An otherName that does not parse (no OID first) ends the search for a username, not the others.
+    const broken = tlv(0xa0, tlv(0x0c, Buffer.from('x')));
+    assert.deepEqual(certificateNames(certificateWithNames(broken, username('alice!example.org'), text(0x81, 'a@example.org'))), {
+      identity: 'a@example.org',
+      names: ['a@example.org'],
+    });
+    // A username of another string type names nobody; the next one is taken.
+    assert.deepEqual(certificateNames(certificateWithNames(username('x!y', 0x16), username('alice!example.org'))), {
+      identity: 'alice!example.org',
+      names: ['alice!example.org'],
+    });
+    assert.deepEqual(certificateNames(certificateWithNames()), { identity: '', names: [] });
   });
 });
