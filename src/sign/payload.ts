@@ -140,7 +140,8 @@ export function parseEnvelope(bytes: Uint8Array, where?: string): DsseEnvelope {
   const signatures = doc.signatures.map((s: unknown) => {
     const o = s as { keyid?: unknown; sig?: unknown };
     const sig = typeof o === 'object' && o !== null ? b64decode(o.sig) : undefined;
-    if (sig === undefined || sig.length === 0) throw bad('a signature is not base64');
+    if (sig === undefined) throw bad('a signature is not base64');
+    if (sig.length === 0) throw bad('a signature is empty');
     return { keyid: typeof o.keyid === 'string' ? o.keyid : '', sig };
   });
   return { payloadType: doc.payloadType, payload, signatures };

@@ -132,6 +132,15 @@ describe('DSSE', { skip: fixturesMissing }, () => {
       () => parseEnvelope(Buffer.from('{"payloadType":"t","payload":"!!","signatures":[{"sig":"AA=="}]}')),
       /payload is not base64/,
     );
+    // An empty signature is valid base64 and still no signature: said as such, not as broken base64.
+    assert.throws(
+      () => parseEnvelope(Buffer.from('{"payloadType":"t","payload":"e30=","signatures":[{"sig":""}]}')),
+      /a signature is empty/,
+    );
+    assert.throws(
+      () => parseEnvelope(Buffer.from('{"payloadType":"t","payload":"e30=","signatures":[{"sig":"!!"}]}')),
+      /a signature is not base64/,
+    );
     fc.assert(
       fc.property(fc.jsonValue(), (v) => {
         try {
