@@ -8,7 +8,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { cliOk, MAIN, runCli } from '../helpers/cli.ts';
-import { useTempDir } from '../helpers/temp.ts';
+import { NO_HOME, useTempDir } from '../helpers/temp.ts';
 
 const tempDir = useTempDir('apk-messages');
 
@@ -124,7 +124,7 @@ describe('apk: -o - is standard output', () => {
   function runBytes(args: readonly string[], cwd: string, env: Record<string, string> = {}) {
     return spawnSync(process.execPath, [MAIN, ...args], {
       cwd,
-      env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', ...env },
+      env: { PATH: process.env.PATH ?? '', HOME: NO_HOME, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
   }
