@@ -384,19 +384,23 @@ export function workersFor(entries: Iterable<readonly [string, FsNode]>, precomp
 /**
  * Raw bytes of large bodies on disk whose compressed blocks are looked up in the cache ahead of
  * the one being written: each look-up waits on a few reads, and the layer would wait on them in
- * turn (the 200 MB bench image made again took 2.3 s instead of 1.6 s), while what is read ahead
- * is only their compressed blocks.
+ * turn (the 200 MB bench image made again took 2.3 s instead of 1.6 s without any), while what is
+ * read ahead is only their compressed blocks. With 2 MB (and 32 entries) instead of 8 MB (and 128)
+ * the blocks read ahead and waiting are a quarter as many, for the same time on an idle machine
+ * (2026-12-07, 4 interleaved pairs of the 200 MB image: 1.15-1.24 s against 1.15-1.35, peak 106.9-109.4 MB
+ * against 108.7-109.9; 3 pairs of the 2 GB image: 10.0-10.1 s against 9.9-11.2, 124.3-126.1 MB
+ * against 127.0-128.5).
  */
-const LOOKUP_AHEAD_BYTES = 8 * 1024 * 1024;
+const LOOKUP_AHEAD_BYTES = 2 * 1024 * 1024;
 /**
  * Entries walked ahead at most, whatever their bodies. Each entry walked ahead (its header, its
  * place in the queue) lives through a few of V8's young collections while the ones before it are
  * written, so it is moved to the old generation, where only a full collection frees it: with 1,024,
  * the 1 GB bench image made again (30,000 files, most of them small) peaked at 137-140 MB, with 128
  * at 133 MB, in the same time; the 200 MB image (970 files) is unchanged, its large bodies being
- * 8 MB ahead within a few entries.
+ * ahead within a few entries.
  */
-const LOOKUP_AHEAD_ENTRIES = 128;
+const LOOKUP_AHEAD_ENTRIES = 32;
 
 /**
  * The entries with, for each large body on disk (one the layer streams), the look-up of its
