@@ -714,13 +714,22 @@ function checkEntity(base: CheckedSignature, entity: SignedEntity, bundle: Bundl
   });
   // Keys are trusted whatever the bundle's certificate says: `cosign verify --key` ignores one.
   const keyed = keyMode && entity.key.$case === 'certificate' ? { ...entity, key: { $case: 'public-key' as const, hint: '' } } : entity;
-  const { entity: checked, dropped } = verifiedTimestampsOnly(keyed, trust);
   let signer: VerifiedSigner;
   try {
-    signer = verifier.verify(checked);
-  } catch (err) {
-    if (err instanceof Failure) throw err;
-    throw translate(err, keyMode, entity, policy, hintIsOurs, dropped);
+    signer = verifier.verify(keyed);
+  } catch (first) {
+    if (first instanceof Failure) throw first;
+    // @sigstore/verify checks the timestamps first and fails on any that does not verify: only
+    // then are they checked one by one, and the signature verified again without those left out.
+    const { entity: checked, dropped } =
+      (first as { code?: unknown }).code === 'TIMESTAMP_ERROR' ? verifiedTimestampsOnly(keyed, trust) : { entity: keyed, dropped: [] };
+    if (dropped.length === 0) throw translate(first, keyMode, entity, policy, hintIsOurs, dropped);
+    try {
+      signer = verifier.verify(checked);
+    } catch (err) {
+      if (err instanceof Failure) throw err;
+      throw translate(err, keyMode, entity, policy, hintIsOurs, dropped);
+    }
   }
   const out: CheckedSignature = {
     ...base,
@@ -900,7 +909,7 @@ function translate(
  * was left out. As sigstore-go counts them (pkg/verify/tsa.go), a timestamp that cannot be
  * verified is no time of signing, not a failure of the signature: cosign ignores timestamps
  * unless asked to use them. @sigstore/verify fails a signature when any of its timestamps does
- * not verify; each is checked alone here first. What the signature still needs is its verified
+ * not verify; when it did, each is checked alone here. What the signature still needs is its verified
  * time from a log entry or from a timestamp left in, as the thresholds say.
  */
 function verifiedTimestampsOnly(entity: SignedEntity, trust: TrustMaterial): { entity: SignedEntity; dropped: string[] } {
@@ -918,9 +927,8 @@ function verifiedTimestampsOnly(entity: SignedEntity, trust: TrustMaterial): { e
       alone.verify({ ...entity, timestamps: [t], tlogEntries: [] });
     } catch (err) {
       if ((err as { code?: unknown }).code === 'TIMESTAMP_ERROR') {
-        const [signer] = timestampSigners({ ...entity, timestamps: [t] });
         dropped.push(
-          `its RFC 3161 timestamp does not verify (signed by ${signer ?? 'an unnamed authority'}, which the trusted root does not list, or not over this signature) and does not count`,
+          `its RFC 3161 timestamp does not verify (signed by ${timestampSigner(t.timestamp)}, which the trusted root does not list, or not over this signature) and does not count`,
         );
         continue;
       }
@@ -946,29 +954,29 @@ function signatureVerifies(entity: SignedEntity, policy: VerificationPolicy): bo
 }
 
 /**
- * Who signed each RFC 3161 timestamp of `entity`: the issuer's common name (else the whole
- * issuer, as DER hex) and the serial number of the authority's certificate, as the timestamp names it.
+ * Who signed an RFC 3161 timestamp: the issuer's common name (else the whole issuer, as DER hex)
+ * and the serial number of the authority's certificate, as the timestamp names it.
  */
-function timestampSigners(entity: SignedEntity): string[] {
-  return entity.timestamps.flatMap((t) => {
-    if (t.$case !== 'timestamp-authority') return [];
-    const serial = Buffer.from(t.timestamp.signerSerialNumber).toString('hex');
-    let issuer = Buffer.from(t.timestamp.signerIssuer).toString('hex');
-    try {
-      // @sigstore/core gives the Name's content (its RDN SETs, each of AttributeTypeAndValue: OID,
-      // value; 2.5.4.3 is CN), without the SEQUENCE around it: put it back to parse it.
-      const content = Buffer.from(t.timestamp.signerIssuer);
-      const length = content.length < 0x80 ? [content.length] : [0x82, content.length >> 8, content.length & 0xff];
-      for (const rdn of ASN1Obj.parseBuffer(Buffer.concat([Buffer.from([0x30, ...length]), content])).subs) {
-        const atv = rdn.subs[0];
-        if (atv?.subs[0]?.toOID() === '2.5.4.3' && atv.subs[1] !== undefined) issuer = `CN=${atv.subs[1].value.toString('utf8')}`;
-      }
-    } catch {
-      // Keep the DER hex.
+function timestampSigner(timestamp: AuthorityTimestamp): string {
+  const serial = Buffer.from(timestamp.signerSerialNumber).toString('hex');
+  let issuer = Buffer.from(timestamp.signerIssuer).toString('hex');
+  try {
+    // @sigstore/core gives the Name's content (its RDN SETs, each of AttributeTypeAndValue: OID,
+    // value; 2.5.4.3 is CN), without the SEQUENCE around it: put it back to parse it.
+    const content = Buffer.from(timestamp.signerIssuer);
+    const length = content.length < 0x80 ? [content.length] : [0x82, content.length >> 8, content.length & 0xff];
+    for (const rdn of ASN1Obj.parseBuffer(Buffer.concat([Buffer.from([0x30, ...length]), content])).subs) {
+      const atv = rdn.subs[0];
+      if (atv?.subs[0]?.toOID() === '2.5.4.3' && atv.subs[1] !== undefined) issuer = `CN=${atv.subs[1].value.toString('utf8')}`;
     }
-    return [`${JSON.stringify(issuer)} (certificate serial ${serial})`];
-  });
+  } catch {
+    // Keep the DER hex.
+  }
+  return `${JSON.stringify(issuer)} (certificate serial ${serial})`;
 }
+
+/** An RFC 3161 timestamp as @sigstore/verify gives it. */
+type AuthorityTimestamp = Extract<SignedEntity['timestamps'][number], { $case: 'timestamp-authority' }>['timestamp'];
 
 /**
  * Where and when the log recorded a signature, from what the verifier authenticated only (every
