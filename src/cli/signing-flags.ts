@@ -61,4 +61,13 @@ export const TRUST_FLAGS: Record<string, FlagSpec> = {
     description: "the trusted root (Fulcio, Rekor, CT logs, TSAs) as JSON; default Sigstore's public-good root for keyless, none for --key",
   },
   platform: { type: 'string', description: 'check this platform image of an index (os/arch[/variant]) instead of the index' },
+  // cosign's `verify --insecure-ignore-tlog`: with a key, what Provenant does anyway (a key's
+  // signature needs no log entry); keyless, the certificate's time then comes from an RFC 3161
+  // timestamp by an authority of the trusted root, which is required (cosign would fall back on
+  // the current time, which says nothing of when it signed).
+  'insecure-ignore-tlog': {
+    type: 'boolean',
+    description:
+      "cosign's flag: a signature needs no transparency log entry; keyless, an RFC 3161 timestamp by a timestamp authority of the trusted root must then give the signing time (with --key, the default)",
+  },
 };

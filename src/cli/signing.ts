@@ -283,18 +283,6 @@ export interface Trust {
 }
 
 /**
- * cosign's `verify --insecure-ignore-tlog`: with a key, what Provenant does anyway (a key's
- * signature needs no log entry); keyless, the certificate's time then comes from an RFC 3161
- * timestamp by an authority of the trusted root, which is required (cosign would fall back on the
- * current time, which says nothing of when it signed).
- */
-export const IGNORE_TLOG_FLAG: FlagSpec = {
-  type: 'boolean',
-  description:
-    "cosign's flag: a signature needs no transparency log entry; keyless, an RFC 3161 timestamp by a timestamp authority of the trusted root must then give the signing time (with --key, the default)",
-};
-
-/**
  * The trust the flags give: `--key FILE`, or a certificate identity and issuer (each exact or a
  * `-regexp`, as cosign). Keyless verification without `--trusted-root` uses Sigstore's
  * public-good root as @sigstore/tuf embeds it.

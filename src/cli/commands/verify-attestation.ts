@@ -12,15 +12,7 @@ import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, REGISTRY_FLAGS } from '../options.ts';
-import {
-  IGNORE_TLOG_FLAG,
-  parseAnnotations,
-  renderVerified,
-  subjectOf,
-  trustFromFlags,
-  verificationFailure,
-  verificationJson,
-} from '../signing.ts';
+import { parseAnnotations, renderVerified, subjectOf, trustFromFlags, verificationFailure, verificationJson } from '../signing.ts';
 import { TRUST_FLAGS } from '../signing-flags.ts';
 import { targetOf, withStores } from '../stores.ts';
 import { warningLogger } from '../visible.ts';
@@ -37,7 +29,6 @@ export const spec: CommandSpec = {
         "the predicate type: cosign's short names (slsaprovenance, slsaprovenance1, spdxjson, cyclonedx, vuln, custom, ...) or a URI; default any",
     },
     ...TRUST_FLAGS,
-    'insecure-ignore-tlog': IGNORE_TLOG_FLAG,
     format: FORMAT_FLAG,
     ...REGISTRY_FLAGS,
   },

@@ -10,7 +10,7 @@ import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, REGISTRY_FLAGS } from '../options.ts';
 import { policyTrust } from '../policy-check.ts';
-import { IGNORE_TLOG_FLAG, subjectOf } from '../signing.ts';
+import { subjectOf } from '../signing.ts';
 import { TRUST_FLAGS } from '../signing-flags.ts';
 import { targetOf, withStores } from '../stores.ts';
 import { warningLogger } from '../visible.ts';
@@ -23,7 +23,6 @@ export const spec: CommandSpec = {
   prints: 'result',
   flags: {
     ...TRUST_FLAGS,
-    'insecure-ignore-tlog': IGNORE_TLOG_FLAG,
     annotations: {
       type: 'string',
       short: 'a',
