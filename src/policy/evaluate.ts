@@ -454,12 +454,22 @@ async function verifyKeyless(ctx: EvalCtx, a: KeylessAuthority, kind: 'signature
     index,
     indexSignatures,
   });
+  // The first identity that names a signature, in the policy's order. A statement's signer is
+  // that of the signature over the index that vouches for it: the first in the authority's format
+  // by the first identity that names one, as checking the index with each identity in turn would find.
+  const byIdentity = (list: readonly CheckedSignature[]): CheckedSignature | undefined => {
+    for (const id of a.identities) {
+      for (const s of list) {
+        const named = namedBy(id, s);
+        if (named !== undefined) return named;
+      }
+    }
+    return undefined;
+  };
   const checked = report.checked.map((c): CheckedSignature => {
     if (!c.verified) return c;
-    for (const id of a.identities) {
-      const named = namedBy(id, c);
-      if (named !== undefined) return named;
-    }
+    const named = byIdentity([c]);
+    if (named !== undefined) return named;
     const issuer = c.signer?.issuer ?? '';
     return {
       ...c,
@@ -470,19 +480,7 @@ async function verifyKeyless(ctx: EvalCtx, a: KeylessAuthority, kind: 'signature
         .join('; ')})`,
     };
   });
-  // A statement's signer is that of the signature over the index that vouches for it: the first
-  // in the authority's format by the first identity that names one, as checking the index with
-  // each identity in turn would find.
   const refused = new WeakMap<CheckedSignature, string>();
-  const byIdentity = (list: readonly CheckedSignature[]): CheckedSignature | undefined => {
-    for (const id of a.identities) {
-      for (const s of list) {
-        const named = namedBy(id, s);
-        if (named !== undefined) return named;
-      }
-    }
-    return undefined;
-  };
   const judged =
     index !== undefined && indexSignatures !== undefined
       ? coverStatements(a, checked, report.checked, index.digest, indexSignatures, byIdentity, refused)
