@@ -604,7 +604,7 @@ export class DownloadCache {
     try {
       const record = await this.#record(key);
       if (record === undefined) return undefined;
-      regularSize(record.path);
+      // fileSums opens it as a regular file only (a pipe in its place is refused, not waited on).
       const sums = await fileSums(record.path, record.crc === undefined, Number(record.size));
       const held = await this.#holds(key, record, sums.size, { crc32: () => sums.crc32, sha256: () => sums.sha256 });
       return held ? { sha256: record.hex, path: record.path, size: sums.size } : undefined;
