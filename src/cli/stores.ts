@@ -137,8 +137,8 @@ export function parseLocationOrPath(text: string): Location {
         },
       );
     }
+    if (location?.kind === 'registry') refuseFileName(text, location.reference);
   }
-  if (location?.kind === 'registry' && !namesRegistry(text)) refuseFileName(text, location.reference);
   if (location === undefined) {
     // A path that is not there yet (a copy's destination, say) fails as a reference, and the
     // reference parser's complaint ("." is not a registry host) does not say what to write.
