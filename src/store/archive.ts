@@ -474,7 +474,7 @@ function withPackOnClose(
  * file it replaces keeps its permission bits: an archive kept private (0600, or made by mktemp)
  * is not made readable to all by adding a tag to it.
  */
-export async function packDirectory(dir: string, archive: string, signal?: AbortSignal, where?: string): Promise<void> {
+export async function packDirectory(dir: string, archive: string, signal: AbortSignal | undefined, where: string): Promise<void> {
   const files = await listFiles(dir);
   async function* entries() {
     for (const f of files) {
