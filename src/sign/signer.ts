@@ -11,22 +11,12 @@
  */
 import { createHash, createPublicKey, sign as cryptoSign, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import type { Bundle } from '@sigstore/bundle';
-import { X509Certificate } from '@sigstore/core';
-import { HashAlgorithm } from '@sigstore/protobuf-specs';
-import {
-  DSSEBundleBuilder,
-  FulcioSigner,
-  type IdentityProvider,
-  MessageSignatureBundleBuilder,
-  RekorWitness,
-  type Signature,
-  type Signer as SigstoreSigner,
-  TSAWitness,
-  type Witness,
-} from '@sigstore/sign';
+import type { X509Certificate } from '@sigstore/core';
+import type { IdentityProvider, Signature, Signer as SigstoreSigner, TSAWitness, Witness } from '@sigstore/sign';
 import { abortedError, maskCredentials, ProvenantError } from '../errors.ts';
 import type { CertificateIdentity } from './identity.ts';
 import { keyId, publicKeyPem } from './keys.ts';
+import { protobufSpecs, sigstoreCore, sigstoreSign } from './libraries.ts';
 import { identityOfCertificate, loggedEnvelope } from './material.ts';
 import { issuingChain, type TrustedRoot } from './trust.ts';
 
@@ -306,6 +296,7 @@ class CertifiedKey implements SigstoreSigner {
         return checkedToken(value);
       },
     };
+    const { FulcioSigner } = await sigstoreSign();
     const fulcio = new FulcioSigner({
       identityProvider,
       keyHolder,
@@ -316,6 +307,7 @@ class CertifiedKey implements SigstoreSigner {
     // What FulcioSigner signs here is thrown away: it is the certificate that is wanted.
     const { key } = await fulcio.sign(Buffer.alloc(0));
     if (key.$case !== 'x509Certificate') throw new ProvenantError('SIGNATURE', 'Fulcio returned no certificate');
+    const { X509Certificate } = await sigstoreCore();
     let certificate: X509Certificate;
     try {
       certificate = X509Certificate.parse(key.certificate);
@@ -363,7 +355,8 @@ function fetchOptionsOf(o: WitnessOptions): { retry: number; timeout?: number } 
   return { retry: o.retries ?? 2, ...(o.timeout === undefined ? {} : { timeout: o.timeout }) };
 }
 
-function witnesses(o: WitnessOptions, timestamp: boolean): Witness[] {
+async function witnesses(o: WitnessOptions, timestamp: boolean): Promise<Witness[]> {
+  const { RekorWitness, TSAWitness } = await sigstoreSign();
   const fetchOptions = fetchOptionsOf(o);
   const out: Witness[] = [];
   // cosign 2 (from 2.2.3, its default --rekor-entry-type) and cosign 3 log DSSE as `dsse` entries
@@ -383,12 +376,13 @@ async function signWith(
   secrets: readonly string[] = [],
 ): Promise<Signed> {
   const ofEnvelope = content.kind === 'dsse' && content.timestamp === 'envelope';
-  const bundle = await build(content, signer, witnesses(o, !ofEnvelope), signal, secrets);
+  const bundle = await build(content, signer, await witnesses(o, !ofEnvelope), signal, secrets);
   if (bundle.content.$case !== 'dsseEnvelope') return { bundle, chain: [] };
   const envelope = loggedEnvelope(bundle);
   if (!ofEnvelope || o.tsaURL === undefined) return { bundle, chain: [], envelope };
   if (signal?.aborted) throw abortedError(signal);
   // TSAWitness timestamps the signature bytes of what it is given: here those are the envelope's.
+  const [{ TSAWitness }, { HashAlgorithm }] = await Promise.all([sigstoreSign(), protobufSpecs()]);
   let verificationData: Awaited<ReturnType<TSAWitness['testify']>>;
   try {
     verificationData = await new TSAWitness({ tsaBaseURL: o.tsaURL, ...fetchOptionsOf(o) }).testify({
@@ -414,6 +408,7 @@ async function build(
   signal: AbortSignal | undefined,
   secrets: readonly string[] = [],
 ): Promise<Bundle> {
+  const { DSSEBundleBuilder, MessageSignatureBundleBuilder } = await sigstoreSign();
   if (signal?.aborted) throw abortedError(signal);
   try {
     if (content.kind === 'message') {
