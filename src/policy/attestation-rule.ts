@@ -7,7 +7,6 @@ import { isScalar, isSeq, type Scalar } from 'yaml';
 import { printableLine } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import { PREDICATE_TYPES, parsePredicateType } from '../sign/payload.ts';
-import { compileCel } from './cel.ts';
 import { type Ctx, describe, type Entry, fail, fields, isNull, list, type MapSpec, required, whereOf, type YNode } from './nodes.ts';
 import type { AttestationRule, BuiltinCheck, Condition } from './types.ts';
 
@@ -34,7 +33,7 @@ const BUILTINS = ['slsaBuilder', 'sbom', 'maxPackageAgeDays', 'repositories'] as
 const BUILTIN: MapSpec = { known: BUILTINS };
 
 /** The attestation rule at `path`. */
-export function readAttestation(ctx: Ctx, node: YNode | undefined, path: string): AttestationRule {
+export async function readAttestation(ctx: Ctx, node: YNode | undefined, path: string): Promise<AttestationRule> {
   const f = fields(ctx, node, path, ATTESTATION, 'an attestation');
   const where = whereOf(ctx, node);
   const name = required(ctx, f.get('name'), node!, path, 'name');
@@ -75,11 +74,12 @@ export function readAttestation(ctx: Ctx, node: YNode | undefined, path: string)
     );
   }
   const policyEntry = f.get('policy');
-  const condition: Condition = policyEntry === undefined || isNull(policyEntry.node) ? { kind: 'none' } : readCondition(ctx, policyEntry);
+  const condition: Condition =
+    policyEntry === undefined || isNull(policyEntry.node) ? { kind: 'none' } : await readCondition(ctx, policyEntry);
   return { name, where, predicateTypes: [predicateType], predicateTypeText: typeText, condition };
 }
 
-function readCondition(ctx: Ctx, e: Entry): Condition {
+async function readCondition(ctx: Ctx, e: Entry): Promise<Condition> {
   const f = fields(ctx, e.node, e.path, CONDITION, 'a policy');
   const typeEntry = f.get('type');
   const type = required(ctx, typeEntry, e.node!, e.path, 'type');
@@ -95,6 +95,8 @@ function readCondition(ctx: Ctx, e: Entry): Condition {
   if (type !== 'cel') fail(ctx, typeEntry!.node, typeEntry!.path, `${JSON.stringify(type)} is not a policy type; the one supported is cel`);
   const dataEntry = f.get('data');
   const expression = required(ctx, dataEntry, e.node!, e.path, 'data');
+  // The CEL implementation loads with the first condition, not with every policy (issue 16).
+  const { compileCel } = await import('./cel.ts');
   const compiled = compileCel(expression);
   const scalar = dataEntry!.node as Scalar;
   if (!('run' in compiled)) {

@@ -27,7 +27,7 @@ import {
   whereOf,
   type YNode,
 } from './nodes.ts';
-import type { Authority, Identity, KeyAuthority, Matcher } from './types.ts';
+import type { AttestationRule, Authority, Identity, KeyAuthority, Matcher } from './types.ts';
 
 /** Where to read a trusted root instead of a TrustRoot resource. */
 export const TRUST_ROOT_HINT = 'give Provenant the trusted root JSON instead (verify --trusted-root)';
@@ -121,13 +121,14 @@ export async function readAuthority(ctx: Ctx, node: YNode | undefined, path: str
     ctlog = { url: url(ctx, c.get('url')) };
   }
   const names = new Map<string, string>();
-  const attestations = list(ctx, f.get('attestations')).map(({ node: n, path: p }) => {
-    const a = readAttestation(ctx, n, p);
+  const attestations: AttestationRule[] = [];
+  for (const { node: n, path: p } of list(ctx, f.get('attestations'))) {
+    const a = await readAttestation(ctx, n, p);
     const first = names.get(a.name);
     if (first !== undefined) fail(ctx, n, p, `a second attestation is named ${JSON.stringify(a.name)} (the first is at ${first})`);
     names.set(a.name, a.where);
-    return a;
-  });
+    attestations.push(a);
+  }
   const base = { name, where, signatureFormat, ctlog, attestations };
   if (kind === 'key') {
     const e = f.get('key')!;

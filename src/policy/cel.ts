@@ -11,16 +11,8 @@ import { type CelInput, celEnv, isCelError, parse, plan, unparse } from '@bufbui
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { ProvenantError } from '../errors.ts';
 import { suggest } from '../yaml.ts';
-import {
-  CEL_LIMITS,
-  type CelBudget,
-  childrenOf,
-  globalMatches,
-  instrument,
-  meteredEnv,
-  staticLimitProblem,
-  withBudget,
-} from './cel-limits.ts';
+import { CEL_LIMITS, type CelBudget } from './cel-budget.ts';
+import { childrenOf, globalMatches, instrument, meteredEnv, staticLimitProblem, withBudget } from './cel-limits.ts';
 
 type Expr = ReturnType<typeof parse>['expr'];
 

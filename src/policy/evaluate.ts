@@ -39,8 +39,7 @@ import {
 } from '../sign/verify.ts';
 import type { ContentStore } from '../store/types.ts';
 import { UNFETCHABLE } from './attestation-rule.ts';
-import { celInput } from './cel.ts';
-import { type CelBudget, celBudget } from './cel-limits.ts';
+import { type CelBudget, celBudget } from './cel-budget.ts';
 import { globMatches } from './glob.ts';
 import { type DatedPackage, type ImagePackages, imagePackages, sbomPackages } from './packages.ts';
 import type { AttestationRule, Authority, BuiltinCheck, Identity, ImagePolicy, KeyAuthority, KeylessAuthority, Matcher } from './types.ts';
@@ -616,6 +615,8 @@ async function evaluateRule(ctx: EvalCtx, rule: AttestationRule, verifiedList: r
     const one = { source: cand.source, predicateType: s.predicateType };
     if (c.kind === 'none') statements.push({ ...one, passed: true, message: 'verified' });
     else if (c.kind === 'cel') {
+      // Loaded already: compiling the condition did (attestation-rule.ts).
+      const { celInput } = await import('./cel.ts');
       let r: ReturnType<typeof c.program.run>;
       try {
         r = c.program.run(celInput(s, ctx.now) as never, ctx.cel);

@@ -1,5 +1,16 @@
-export { CEL_VARIABLES, type CelCompileError, type CelOptions, type CelProgram, compileCel } from './cel.ts';
-export { CEL_LIMITS, type CelBudget, celBudget } from './cel-limits.ts';
+import type { CelCompileError, CelOptions, CelProgram } from './cel.ts';
+
+export type { CelCompileError, CelOptions, CelProgram } from './cel.ts';
+export { CEL_LIMITS, type CelBudget, celBudget } from './cel-budget.ts';
+
+/**
+ * Compiles a CEL condition, or says why it does not compile (see cel.ts). Asynchronous because
+ * the CEL implementation (@bufbuild/cel and @bufbuild/protobuf, over a hundred modules) is loaded
+ * on first use rather than with the library (issue 16).
+ */
+export async function compileCel(expression: string, options: CelOptions = {}): Promise<CelProgram | CelCompileError> {
+  return (await import('./cel.ts')).compileCel(expression, options);
+}
 export {
   type AttestationOutcome,
   type AuthorityOutcome,

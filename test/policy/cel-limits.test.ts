@@ -10,7 +10,7 @@ import { RE2JS } from '@bufbuild/re2';
 import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
 import { celInput, compileCel } from '../../src/policy/cel.ts';
-import { CEL_LIMITS, celBudget } from '../../src/policy/cel-limits.ts';
+import { CEL_LIMITS, celBudget } from '../../src/policy/cel-budget.ts';
 
 const input = (predicate: unknown) =>
   celInput(
