@@ -4,7 +4,6 @@ import { ProvenantError } from '../errors.ts';
 // node:util's parseArgs is a lazy property whose modules are not in Node's start-up snapshot: it
 // is read when a command line has flags, not when this module loads.
 const util = () => process.getBuiltinModule('node:util');
-type ParseArgs = typeof import('node:util').parseArgs;
 
 /** A flag a command accepts. Every flag can also be set by `PROVENANT_<NAME>` in the environment. */
 export interface FlagSpec {
@@ -45,9 +44,9 @@ export async function parseCommandArgs(
   command = 'this command',
 ): Promise<ParsedArgs> {
   // A plain command line (`copy --quiet SRC DST`, `build CONFIG -o DST --format json`) is read
-  // here, as parseArgs would read it; anything else goes to parseArgs and its checks. Loading
-  // parseArgs and running it twice cost about 6 million instructions, 5% of a command's start
-  // (issue 16).
+  // here, as parseArgs would read it; anything else goes to parseArgs' tokens and their checks.
+  // Loading parseArgs and running it (twice, as it then was) cost about 6 million instructions,
+  // 5% of a command's start (issue 16).
   const parsed = plainArgs(argv, flags) ?? (await parseFlags(argv, flags, command));
   const values = { ...parsed.values } as ParsedArgs['values'];
   for (const [name, spec] of Object.entries(flags)) {
@@ -75,7 +74,7 @@ export async function parseCommandArgs(
  * is of the plain kinds: a positional (`-` included), `--` and the positionals after it, a known
  * switch (`--quiet`, `-q`), a known flag with its value as the next word (`--format json`,
  * `-o DIR`: a value that does not start with "-") or after "=" (`--format=json`). Else
- * undefined: parseArgs and {@link checkFlags} read it and say what is wrong.
+ * undefined: {@link parseFlags} reads it from parseArgs' tokens and says what is wrong.
  */
 export function plainArgs(argv: readonly string[], flags: Record<string, FlagSpec>): ParsedArgs | undefined {
   const values: ParsedArgs['values'] = {};
@@ -127,71 +126,63 @@ function shortFlag(letter: string, flags: Record<string, FlagSpec>): string | un
   return Object.entries(flags).find(([, f]) => f.short === letter)?.[0];
 }
 
-/** The command line parsed by node:util's parseArgs, after {@link checkFlags} has said what is wrong with it. */
+/**
+ * The command line read from node:util's parseArgs tokens, in one pass that says what is wrong
+ * with it and takes each flag's value. A switch's words (`--quiet`, `-q`, `-qo DIR`,
+ * `--quiet=false`) are read in order, so the last one wins, as for a flag with a value: parseArgs
+ * itself refuses a switch's value, so its strict mode cannot read `--quiet=false`.
+ */
 async function parseFlags(argv: string[], flags: Record<string, FlagSpec>, command: string): Promise<ParsedArgs> {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
   for (const [name, spec] of Object.entries(flags)) {
     options[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}), ...(spec.multiple ? { multiple: true } : {}) };
   }
-  await checkFlags(argv, options, flags, command);
-  // `--switch=false` (checkFlags let through only such words): parseArgs refuses a switch's value,
-  // so each is taken out, and the switch is what the last one of its words says.
-  const switches: Record<string, boolean> = {};
-  const end = argv.indexOf('--');
-  const words = argv.filter((word, i) => {
-    if ((end >= 0 && i >= end) || !word.startsWith('--')) return true;
-    const eq = word.indexOf('=');
-    const name = (eq < 0 ? word : word.slice(0, eq)).slice(2);
-    if (!Object.hasOwn(flags, name) || flags[name]!.type !== 'boolean') return true;
-    switches[name] = eq < 0 ? true : inlineBool(word.slice(eq + 1))!;
-    return eq < 0;
-  });
-  try {
-    const { values, positionals } = util().parseArgs({ args: words, options, allowPositionals: true, strict: true });
-    return { values: { ...(values as ParsedArgs['values']), ...switches }, positionals };
-  } catch (cause) {
-    // checkFlags has said what is wrong with every case it knows; this is the rest, cleaned.
-    const said = (cause as Error).message.replace(/^.*?: /, '').replace(/\. To specify .*$/s, '');
-    throw new ProvenantError('USAGE', said, { hint: `provenant help ${command} lists its flags`, cause });
+  const { tokens } = util().parseArgs({ args: argv, options, allowPositionals: true, strict: false, tokens: true });
+  const values: ParsedArgs['values'] = {};
+  const positionals: string[] = [];
+  for (const token of tokens) {
+    if (token.kind === 'positional') positionals.push(token.value);
+    if (token.kind !== 'option') continue;
+    const [name, value] = await flagValue(token, flags, command);
+    if (flags[name]!.multiple) values[name] = [...((values[name] as string[] | undefined) ?? []), value as string];
+    else values[name] = value;
   }
+  return { values, positionals };
 }
 
 /** The flag as the user wrote it, and as the command knows it. */
 function flagName(rawName: string, flags: Record<string, FlagSpec>): string | undefined {
-  if (rawName.startsWith('--')) return rawName.slice(2) in flags ? rawName.slice(2) : undefined;
+  if (rawName.startsWith('--')) return Object.hasOwn(flags, rawName.slice(2)) ? rawName.slice(2) : undefined;
   return Object.entries(flags).find(([, f]) => f.short === rawName.slice(1))?.[0];
 }
 
 /**
- * The mistakes a command line can hold, each said with the flag as written and what to do: a
- * flag the command does not have (with the closest one it has), a value missing, a value given
- * to a switch. node:util's own messages name its API instead of the user's command line.
+ * One flag of the command line, as the command knows it, and its value; or the mistake it holds,
+ * said with the flag as written and what to do: a flag the command does not have (with the
+ * closest one it has), a value missing, a value given to a switch. node:util's own messages name
+ * its API instead of the user's command line.
  */
-async function checkFlags(
-  argv: string[],
-  options: NonNullable<Parameters<ParseArgs>[0]>['options'],
+async function flagValue(
+  token: { rawName: string; name: string; value: string | undefined; inlineValue: boolean | undefined },
   flags: Record<string, FlagSpec>,
   command: string,
-): Promise<void> {
-  const { tokens } = util().parseArgs({ args: argv, options, allowPositionals: true, strict: false, tokens: true });
-  const help = `provenant help ${command} lists its flags`;
-  for (const token of tokens) {
-    if (token.kind !== 'option') continue;
-    const name = flagName(token.rawName, flags);
-    if (name === undefined) {
-      const known = Object.keys(flags);
-      // Loaded for mistakes only: the YAML module is not needed to run a command right.
-      const { suggest } = await import('../yaml.ts');
-      // A known flag with more words after it (--insecure-ignore-tlog for --insecure) is another
-      // flag, whose meaning the known one does not have: no guess.
-      const close = token.rawName.startsWith('--') ? suggest(token.name, known) : undefined;
-      const guess = close !== undefined && token.name.startsWith(`${close}-`) ? undefined : close;
-      throw new ProvenantError('USAGE', `unknown flag ${token.rawName}${guess === undefined ? '' : `: did you mean --${guess}?`}`, {
-        hint: known.length === 0 ? `${command} takes no flags` : help,
-      });
-    }
-    const spec = flags[name]!;
-    if (spec.type === 'boolean' && token.inlineValue === true && inlineBool(token.value ?? '') === undefined) {
+): Promise<[string, string | boolean]> {
+  const name = flagName(token.rawName, flags);
+  if (name === undefined) {
+    const known = Object.keys(flags);
+    // Loaded for mistakes only: the YAML module is not needed to run a command right.
+    const { suggest } = await import('../yaml.ts');
+    // A known flag with more words after it (--insecure-ignore-tlog for --insecure) is another
+    // flag, whose meaning the known one does not have: no guess.
+    const close = token.rawName.startsWith('--') ? suggest(token.name, known) : undefined;
+    const guess = close !== undefined && token.name.startsWith(`${close}-`) ? undefined : close;
+    throw new ProvenantError('USAGE', `unknown flag ${token.rawName}${guess === undefined ? '' : `: did you mean --${guess}?`}`, {
+      hint: known.length === 0 ? `${command} takes no flags` : `provenant help ${command} lists its flags`,
+    });
+  }
+  if (flags[name]!.type === 'boolean') {
+    const value = token.inlineValue === true ? inlineBool(token.value ?? '') : true;
+    if (value === undefined) {
       throw new ProvenantError(
         'USAGE',
         `--${name} is a switch and takes no value other than true or false (it was given "${token.value}")`,
@@ -200,13 +191,12 @@ async function checkFlags(
         },
       );
     }
-    if (
-      spec.type === 'string' &&
-      (token.value === undefined || (token.inlineValue !== true && token.value.startsWith('-') && token.value !== '-'))
-    ) {
-      throw new ProvenantError('USAGE', `${token.rawName} needs a value`, {
-        hint: `write ${token.rawName} VALUE, or --${name}=VALUE for a value that starts with "-"`,
-      });
-    }
+    return [name, value];
   }
+  if (token.value === undefined || (token.inlineValue !== true && token.value.startsWith('-') && token.value !== '-')) {
+    throw new ProvenantError('USAGE', `${token.rawName} needs a value`, {
+      hint: `write ${token.rawName} VALUE, or --${name}=VALUE for a value that starts with "-"`,
+    });
+  }
+  return [name, token.value];
 }

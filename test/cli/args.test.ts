@@ -5,6 +5,8 @@ import { describe, it } from 'node:test';
 import { parseArgs } from 'node:util';
 import fc from 'fast-check';
 import { type FlagSpec, parseCommandArgs, plainArgs } from '../../src/cli/args.ts';
+import { COMMANDS } from '../../src/cli/commands/table.ts';
+import { ProvenantError } from '../../src/errors.ts';
 
 const FLAGS: Record<string, FlagSpec> = {
   quiet: { type: 'boolean', short: 'q', description: '' },
@@ -82,5 +84,62 @@ describe('plain command lines (plainArgs)', () => {
   it('still says what is wrong with a command line it leaves to parseArgs', async () => {
     await assert.rejects(parseCommandArgs(['--formt', 'json'], FLAGS, {}, 'copy'), /unknown flag --formt: did you mean --format\?/);
     await assert.rejects(parseCommandArgs(['--format'], FLAGS, {}, 'copy'), /--format needs a value/);
+  });
+});
+
+describe('command lines read from parseArgs tokens (parseFlags)', () => {
+  it('reads what strict parseArgs accepts as it does, and refuses what it refuses', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.oneof(word, fc.constantFrom('-qo', '-oq', '-q-')), { maxLength: 8 }), async (argv) => {
+        // A switch's "=true"/"=false", which strict parseArgs refuses, is the next test's.
+        fc.pre(!argv.some((w) => /^--(quiet|dry-run)=/.test(w)));
+        const expected = reference(argv);
+        const got = await parseCommandArgs(argv, FLAGS, {}, 'copy').catch((err: unknown) => err as Error);
+        if (expected instanceof Error) {
+          assert.ok(got instanceof ProvenantError && got.code === 'USAGE', `${JSON.stringify(argv)}: ${String(got)}`);
+        } else {
+          if (got instanceof Error) assert.fail(`${JSON.stringify(argv)}: ${String(got)}`);
+          assert.deepEqual({ values: { ...got.values }, positionals: got.positionals }, expected);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("takes the last of a switch's words, whichever way each is written", async () => {
+    const quiet = async (...argv: string[]) => (await parseCommandArgs([...argv, 'x'], FLAGS, {}, 'copy')).values.quiet;
+    assert.equal(await quiet('--quiet=false', '-q'), true);
+    assert.equal(await quiet('-q', '--quiet=false'), false);
+    assert.equal(await quiet('--quiet=false', '--quiet'), true);
+    assert.equal(await quiet('--quiet', '--quiet=false'), false);
+    assert.equal(await quiet('--quiet=false', '-qo', 'out'), true);
+    assert.equal(await quiet('-qo', 'out', '--quiet=0'), false);
+    assert.equal(await quiet('--quiet=false', '--quiet=t'), true);
+    // After "--" a word is an argument, not a switch.
+    assert.equal(await quiet('-q', '--', '--quiet=false'), true);
+    // The command line wins over the environment, whatever the spelling.
+    const fromEnv = await parseCommandArgs(['--quiet=false', 'x'], FLAGS, { PROVENANT_QUIET: 'true' }, 'copy');
+    assert.equal(fromEnv.values.quiet, false);
+  });
+
+  it("takes the last word of every command's switch that has a short form", async () => {
+    let seen = 0;
+    for (const [command, entry] of Object.entries(COMMANDS)) {
+      const { flags } = (await entry.load()).spec;
+      for (const [name, spec] of Object.entries(flags)) {
+        if (spec.type !== 'boolean' || spec.short === undefined) continue;
+        seen++;
+        const read = async (...argv: string[]) => (await parseCommandArgs(argv, flags, {}, command)).values[name];
+        assert.equal(await read(`--${name}=false`, `-${spec.short}`), true, `${command} --${name}=false -${spec.short}`);
+        assert.equal(await read(`-${spec.short}`, `--${name}=false`), false, `${command} -${spec.short} --${name}=false`);
+      }
+    }
+    assert.ok(seen > 0, 'no command has a switch with a short form');
+  });
+
+  it('refuses a flag that is a property of every object, as one the command does not have', async () => {
+    for (const flag of ['--constructor', '--toString', '--__proto__']) {
+      await assert.rejects(parseCommandArgs([flag], FLAGS, {}, 'copy'), new RegExp(`^ProvenantError: unknown flag ${flag}`), flag);
+    }
   });
 });
