@@ -731,6 +731,7 @@ function checkEntity(base: CheckedSignature, entity: SignedEntity, bundle: Bundl
       throw translate(err, keyMode, entity, policy, hintIsOurs, dropped);
     }
   }
+  checkProofsAgainstCheckpoints(entity.tlogEntries);
   const out: CheckedSignature = {
     ...base,
     verified: true,
@@ -977,6 +978,47 @@ function timestampSigner(timestamp: AuthorityTimestamp): string {
 
 /** An RFC 3161 timestamp as @sigstore/verify gives it. */
 type AuthorityTimestamp = Extract<SignedEntity['timestamps'][number], { $case: 'timestamp-authority' }>['timestamp'];
+
+/**
+ * Refuses an inclusion proof whose own root hash or tree size is not its checkpoint's.
+ * @sigstore/verify authenticates the checkpoint and chains the entry up to the checkpoint's root,
+ * and reads neither of the proof's fields (although its verifyCheckpoint's comment says it
+ * compares the root hashes). sigstore-go, for a Rekor v1 entry, proves the entry up to the
+ * proof's own root hash and tree size and then refuses a root hash the signed checkpoint does not
+ * state (rekor's VerifyInclusion, then VerifyCheckpointSignature: "proof root hash does not match
+ * signed tree head"). A proof that names another tree than its checkpoint was changed after the
+ * log gave it, whatever version of Rekor gave it: every real bundle's proof states its checkpoint's.
+ */
+function checkProofsAgainstCheckpoints(entries: readonly TransparencyLogEntry[]): void {
+  for (const entry of entries) {
+    const proof = entry.inclusionProof;
+    const envelope = proof?.checkpoint?.envelope;
+    if (proof === undefined || envelope === undefined) continue;
+    // The checkpoint's note: the log's origin, the tree size, the root hash (base64), then other
+    // lines; its signatures follow a blank line (transparency-dev/formats, log/README.md).
+    const [origin = '', size = '', root = ''] = envelope.slice(0, envelope.indexOf('\n\n')).split('\n');
+    const where = `log entry ${proof.logIndex} of ${JSON.stringify(origin)}`;
+    const proven = Buffer.from(proof.rootHash).toString('hex');
+    const signed = Buffer.from(root, 'base64').toString('hex');
+    if (proven !== signed) {
+      throw new Failure(
+        'inclusion-proof',
+        `the inclusion proof’s root hash ${proven} does not match its checkpoint’s, ${signed} (${where}): the proof was changed after the log gave it`,
+      );
+    }
+    if (!sameCount(proof.treeSize, size)) {
+      throw new Failure(
+        'inclusion-proof',
+        `the inclusion proof’s tree size ${proof.treeSize} does not match its checkpoint’s, ${size} (${where}): the proof was changed after the log gave it`,
+      );
+    }
+  }
+}
+
+/** Whether two decimal counts are the same number (false when one is not a count). */
+function sameCount(a: string, b: string): boolean {
+  return /^\d+$/.test(a) && /^\d+$/.test(b) && BigInt(a) === BigInt(b);
+}
 
 /**
  * Where and when the log recorded a signature, from what the verifier authenticated only (every

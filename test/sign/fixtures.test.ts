@@ -37,6 +37,26 @@ const CONFORMANCE: VerificationPolicy = {
 };
 const BRIAN: VerificationPolicy = { certificateIdentity: 'brian@dehamer.com', certificateOidcIssuer: 'https://github.com/login/oauth' };
 
+/** A bundle's JSON, as far as the tests change it. */
+interface BundleJson {
+  verificationMaterial: { tlogEntries: { inclusionProof: { rootHash: string; treeSize: string } }[] };
+}
+
+/** `bytes`, a bundle's JSON, as `edit` changes it. */
+function edited(bytes: Buffer, edit: (bundle: BundleJson) => void): Buffer {
+  const doc = JSON.parse(bytes.toString('utf8')) as BundleJson;
+  edit(doc);
+  return Buffer.from(JSON.stringify(doc));
+}
+
+/** The first log entry's inclusion proof, its root hash with one bit flipped. */
+function otherRootHash(bundle: BundleJson): void {
+  const proof = bundle.verificationMaterial.tlogEntries[0]!.inclusionProof;
+  const root = Buffer.from(proof.rootHash, 'base64');
+  root[0]! ^= 1;
+  proof.rootHash = root.toString('base64');
+}
+
 function only(checked: CheckedSignature[]): CheckedSignature {
   assert.equal(checked.length, 1, JSON.stringify(checked.map((c) => c.source)));
   return checked[0]!;
@@ -217,13 +237,17 @@ describe('Sigstore bundles attached as cosign 3 does (OCI referrers)', { skip: f
     return verifyImage(store, subject ?? named.digest, { ...options, kind: 'attestation' });
   }
 
-  /** Attaches a message-signature bundle to its artifact (stored as a blob) and verifies. */
-  async function message(name: string, artifact: string, options: Omit<VerifyOptions, 'kind'>) {
+  /**
+   * Attaches a message-signature bundle to its artifact (stored as a blob) and verifies; `edit`
+   * changes the bundle's JSON in memory first.
+   */
+  async function message(name: string, artifact: string, options: Omit<VerifyOptions, 'kind'>, edit?: (bundle: BundleJson) => void) {
     const store = await tempLayout();
     const art = await sigFixture(artifact);
     const digest = digestOf(art);
     await store.putBlob(bytesSource({ mediaType: 'application/octet-stream', digest, size: art.length }, art));
-    await putBundleReferrer(store, { digest, mediaType: 'application/octet-stream', size: art.length }, await sigFixture(name), undefined);
+    const bundle = edit === undefined ? await sigFixture(name) : edited(await sigFixture(name), edit);
+    await putBundleReferrer(store, { digest, mediaType: 'application/octet-stream', size: art.length }, bundle, undefined);
     return verifyImage(store, digest, options);
   }
 
@@ -440,6 +464,37 @@ describe('Sigstore bundles attached as cosign 3 does (OCI referrers)', { skip: f
         ),
       );
       await assert.rejects(key('conf-managed-key-wrong-key_fail.key.pub'), (e: unknown) => isProvenantError(e, 'INVALID_CONFIG'));
+    });
+
+    it("an inclusion proof whose root hash or tree size is not its checkpoint's: FAIL, as sigstore-go", async () => {
+      const opts = { policy: CONFORMANCE, trustedRoot: await trustedRoot(PGI) };
+      // @sigstore/verify proves the entry up to the checkpoint's root and reads neither field.
+      const v1 =
+        /^the inclusion proof’s root hash [0-9a-f]{64} does not match its checkpoint’s, [0-9a-f]{64} \(log entry \d+ of "rekor\.sigstore\.dev - 2605736670972794746"\)/;
+      fails(only((await message('conf-happy-path-v0.3.sigstore.json', 'conf-a.txt', opts, otherRootHash)).checked), 'inclusion-proof', v1);
+      fails(only((await message('conf-happy-path-v0.1.sigstore.json', 'conf-a.txt', opts, otherRootHash)).checked), 'inclusion-proof', v1);
+      const larger = (bundle: BundleJson) => {
+        const proof = bundle.verificationMaterial.tlogEntries[0]!.inclusionProof;
+        proof.treeSize = String(BigInt(proof.treeSize) + 1n);
+      };
+      fails(
+        only((await message('conf-happy-path-v0.3.sigstore.json', 'conf-a.txt', opts, larger)).checked),
+        'inclusion-proof',
+        /^the inclusion proof’s tree size 75408394 does not match its checkpoint’s, 75408393 \(log entry \d+ of "rekor\.sigstore\.dev - /,
+      );
+      // A key's signature checked against a trusted root, and a Rekor v2 entry (proof only), alike.
+      const keyed = { policy: { key: await key('conf-managed-key-happy-path.key.pub') }, trustedRoot: opts.trustedRoot };
+      fails(
+        only((await message('conf-managed-key-happy-path.sigstore.json', 'conf-a.txt', keyed, otherRootHash)).checked),
+        'inclusion-proof',
+        /root hash .* does not match its checkpoint’s/,
+      );
+      const rekor2 = { policy: CONFORMANCE, trustedRoot: await trustedRoot('conf-rekor2-happy-path.trusted_root.json') };
+      fails(
+        only((await message('conf-rekor2-happy-path.sigstore.json', 'conf-a.txt', rekor2, otherRootHash)).checked),
+        'inclusion-proof',
+        /root hash .* does not match its checkpoint’s, .* \(log entry \d+ of "log2025-alpha1\.rekor\.sigstage\.dev"\)/,
+      );
     });
 
     it('failure cases: each FAIL with its own reason', async () => {
