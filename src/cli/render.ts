@@ -1,6 +1,6 @@
 /** The text and JSON forms of what `inspect` and `copy` print. */
 import type { CopyResult } from '../image/copy.ts';
-import type { InspectedAttachment, InspectResult } from '../image/inspect.ts';
+import type { InspectedAttachment, InspectedManifest, InspectResult } from '../image/inspect.ts';
 import type { Digest } from '../oci/digest.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import { formatLocation, type Location, parseLocation } from '../ref/location.ts';
@@ -54,12 +54,63 @@ export function digestName(name: string, digest: Digest): string {
   }
 }
 
+/**
+ * A layer's media type without the prefix every layer type shares: `tar+gzip` for OCI's,
+ * `docker tar.gzip` for Docker's; any other type as it is.
+ */
+function layerType(mediaType: string): string {
+  for (const [prefix, name] of LAYER_PREFIXES) if (mediaType.startsWith(prefix)) return `${name}${mediaType.slice(prefix.length)}`;
+  return mediaType;
+}
+
+const LAYER_PREFIXES: ReadonlyArray<readonly [string, string]> = [
+  ['application/vnd.oci.image.layer.v1.', ''],
+  ['application/vnd.oci.image.layer.nondistributable.v1.', 'nondistributable '],
+  ['application/vnd.docker.image.rootfs.diff.', 'docker '],
+  ['application/vnd.docker.image.rootfs.foreign.diff.', 'docker foreign '],
+];
+
+/**
+ * What `inspect` read of one image's manifest and config, as `skopeo inspect` shows it: created,
+ * the run settings under `Config:`, the labels and the layers, each field at `indent` with its
+ * value at column `width` (the column of the lines above it), and a field the config lacks left
+ * out. Every value comes from whoever built the image, so each is escaped on its own line (`one`).
+ */
+function detailLines(m: InspectedManifest, indent: string, width: number): string[] {
+  const field = (label: string, values: string[], at = indent, w = width): string[] =>
+    values.map((v, i) => `${at}${(i === 0 ? `${label}:` : '').padEnd(w - 1)} ${one(v)}`);
+  const lines: string[] = [];
+  if (m.created !== undefined) lines.push(...field('Created', [m.created]));
+  const inner = `${indent}  `;
+  const run = [
+    ...(m.user === undefined ? [] : field('User', [m.user], inner, 13)),
+    ...(m.env === undefined || m.env.length === 0 ? [] : field('Env', m.env, inner, 13)),
+    ...(m.entrypoint === undefined ? [] : field('Entrypoint', [JSON.stringify(m.entrypoint)], inner, 13)),
+    ...(m.cmd === undefined ? [] : field('Cmd', [JSON.stringify(m.cmd)], inner, 13)),
+    ...(m.workingDir === undefined ? [] : field('WorkingDir', [m.workingDir], inner, 13)),
+  ];
+  if (run.length > 0) lines.push(`${indent}Config:`, ...run);
+  if (m.labels !== undefined) {
+    lines.push(`${indent}Labels:`, ...Object.entries(m.labels).map(([k, v]) => `${inner}${one(k)}=${one(v)}`));
+  }
+  if (m.layers !== undefined) {
+    if (m.layers.length === 0) lines.push(...field('Layers', ['none']));
+    else {
+      const types = m.layers.map((l) => one(layerType(l.mediaType)));
+      const w = Math.max(...types.map((t) => t.length));
+      lines.push(`${indent}Layers:`, ...m.layers.map((l, i) => `${inner}${l.digest}  ${types[i]!.padEnd(w)}  ${l.size} bytes`));
+    }
+  }
+  return lines;
+}
+
 /** The text form of `inspect`, after `docker buildx imagetools inspect`, with attachments as a tree. */
 export function renderInspect(r: InspectResult): string {
   const lines = [`Name:      ${one(r.name)}`, `MediaType: ${one(r.mediaType)}`, `Digest:    ${r.digest}`];
   if (r.kind === 'manifest') {
     const m = r.manifests[0];
     if (m?.platform) lines.push(`Platform:  ${one(formatPlatform(m.platform))}`);
+    if (m) lines.push(...detailLines(m, '', 11));
     if (m && m.attachments.length > 0) {
       lines.push('Attached:');
       m.attachments.forEach((a, i) => {
@@ -72,6 +123,7 @@ export function renderInspect(r: InspectResult): string {
   for (const m of r.manifests) {
     lines.push(`  Name:        ${one(digestName(r.name, m.digest))}`, `  MediaType:   ${one(m.mediaType)}`);
     if (m.platform) lines.push(`  Platform:    ${one(formatPlatform(m.platform))}`);
+    lines.push(...detailLines(m, '  ', 13));
     if (m.attachments.length > 0) {
       lines.push('  Attached:');
       m.attachments.forEach((a, i) => {

@@ -24,9 +24,25 @@ export async function platformFromConfig(
   stored: StoredManifest,
   options: OperationOptions = {},
 ): Promise<Platform | undefined> {
+  const bytes = await imageConfigBytes(store, stored, options);
+  return bytes === undefined ? undefined : configPlatform(bytes);
+}
+
+/**
+ * The bytes of the image config of `stored`, checked against its digest, or undefined when it
+ * has none to read: an artifact (its `artifactType` set, or a config of another media type than
+ * an OCI or Docker image config) or a config over 8 MiB. What {@link platformFromConfig} reads,
+ * and `inspect` reads the rest of the config from.
+ *
+ * @throws what the store raises reading the config (`NOT_FOUND` for one it lacks, `ABORTED`)
+ */
+export async function imageConfigBytes(
+  store: ContentStore,
+  stored: StoredManifest,
+  options: OperationOptions = {},
+): Promise<Uint8Array | undefined> {
   const { config, artifactType } = stored.manifest;
   if (artifactType !== undefined || config.size > CONFIG_LIMIT) return undefined;
   if (config.mediaType !== MediaType.OciConfig && config.mediaType !== MediaType.DockerConfig) return undefined;
-  const bytes = await collect(await store.readBlob(config, options), CONFIG_LIMIT, `${store.location}@${config.digest}`);
-  return configPlatform(bytes);
+  return collect(await store.readBlob(config, options), CONFIG_LIMIT, `${store.location}@${config.digest}`);
 }

@@ -4,10 +4,13 @@ import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import { digestHex, digestOf } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
+import type { Descriptor } from '../../src/oci/types.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
-import { makeImage, sh, toolMissing } from '../helpers/images.ts';
+import { makeImage, makeLayer, sh, toolMissing } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -33,6 +36,185 @@ describe('provenant CLI', () => {
     const raw = spawnSync(process.execPath, [join(root, 'src', 'cli', 'main.ts'), 'inspect', '--raw', example]);
     assert.equal(digestOf(new Uint8Array(raw.stdout)), json.digest);
     assert.equal(provenant(['digest', example]).stdout.trim(), json.digest);
+  });
+
+  it("inspect shows each image's created time, run settings, labels and layers, and --config prints its config byte for byte", async () => {
+    const dir = await temp();
+    const layout = await LayoutStore.open(join(dir, 'l'), { create: true });
+    const put = async (bytes: Uint8Array, mediaType: string): Promise<Descriptor> => {
+      const descriptor = { mediaType, digest: digestOf(bytes), size: bytes.byteLength };
+      await layout.putBlob({
+        descriptor,
+        open: async (offset = 0) =>
+          (async function* () {
+            yield bytes.subarray(offset);
+          })(),
+      });
+      return descriptor;
+    };
+    const images = [];
+    for (const architecture of ['amd64', 'arm64']) {
+      const { tar, gz } = makeLayer('hello.txt', new TextEncoder().encode(`hello ${architecture}\n`));
+      const layer = await put(gz, MediaType.OciLayerGzip);
+      // Spaces and a key order no serializer of ours writes: --config must print these bytes, not a re-encoding.
+      const configText = JSON.stringify(
+        {
+          os: 'linux',
+          architecture,
+          created: '2024-05-06T07:08:09Z',
+          config: {
+            User: '1000:1000',
+            Env: ['PATH=/usr/bin:/bin', 'LANG=C.UTF-8'],
+            Entrypoint: ['/bin/hello', '--loud'],
+            Cmd: ['world'],
+            WorkingDir: '/srv',
+            Labels: { 'z.last': 'two', 'a.first': 'one', 'm.evil': 'x\nName:      forged' },
+          },
+          rootfs: { type: 'layers', diff_ids: [digestOf(tar)] },
+        },
+        null,
+        3,
+      );
+      const config = await put(new TextEncoder().encode(configText), MediaType.OciConfig);
+      const manifest = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: [layer] }));
+      await layout.putManifest(manifest, { tags: architecture === 'arm64' ? ['single'] : [] });
+      images.push({ manifest, config, layer, configText, architecture });
+    }
+    const index = parseStored(
+      encodeJson({
+        schemaVersion: 2,
+        mediaType: MediaType.OciIndex,
+        manifests: images.map((i) => ({
+          mediaType: MediaType.OciManifest,
+          digest: i.manifest.digest,
+          size: i.manifest.bytes.byteLength,
+          platform: { os: 'linux', architecture: i.architecture },
+        })),
+      }),
+    );
+    await layout.putManifest(index, { tags: ['multi'], keepAsRoot: true });
+    const arm = images[1]!;
+    const single = `oci:${layout.path}:single`;
+    const multi = `oci:${layout.path}:multi`;
+
+    const text = provenant(['inspect', single]);
+    assert.equal(text.status, 0, text.stderr);
+    assert.ok(
+      text.stdout.endsWith(
+        [
+          'Platform:  linux/arm64',
+          'Created:   2024-05-06T07:08:09Z',
+          'Config:',
+          '  User:        1000:1000',
+          '  Env:         PATH=/usr/bin:/bin',
+          '               LANG=C.UTF-8',
+          '  Entrypoint:  ["/bin/hello","--loud"]',
+          '  Cmd:         ["world"]',
+          '  WorkingDir:  /srv',
+          'Labels:',
+          '  a.first=one',
+          '  m.evil=x\\u000aName:      forged',
+          '  z.last=two',
+          'Layers:',
+          `  ${arm.layer.digest}  tar+gzip  ${arm.layer.size} bytes`,
+          '',
+        ].join('\n'),
+      ),
+      text.stdout,
+    );
+    const json = JSON.parse(provenant(['inspect', '--format', 'json', single]).stdout);
+    const m = json.manifests[0];
+    assert.equal(m.created, '2024-05-06T07:08:09Z');
+    assert.deepEqual(Object.keys(m.labels), ['a.first', 'm.evil', 'z.last'], 'labels in key order');
+    assert.equal(m.labels['m.evil'], 'x\nName:      forged', 'JSON keeps the label as it is');
+    assert.deepEqual(
+      [m.user, m.env, m.entrypoint, m.cmd, m.workingDir],
+      ['1000:1000', ['PATH=/usr/bin:/bin', 'LANG=C.UTF-8'], ['/bin/hello', '--loud'], ['world'], '/srv'],
+    );
+    assert.deepEqual(m.layers, [arm.layer]);
+    assert.deepEqual(m.platform, { os: 'linux', architecture: 'arm64' }, 'the existing keys stay');
+
+    // Each platform of an index, under its name.
+    const both = provenant(['inspect', multi]);
+    assert.equal(both.status, 0, both.stderr);
+    for (const i of images) {
+      assert.match(
+        both.stdout,
+        new RegExp(`Platform:    linux/${i.architecture}\n  Created:     2024-05-06T07:08:09Z\n  Config:\n    User:        1000:1000\n`),
+      );
+      assert.ok(both.stdout.includes(`  Layers:\n    ${i.layer.digest}  tar+gzip  ${i.layer.size} bytes\n`), both.stdout);
+    }
+    const bothJson = JSON.parse(provenant(['inspect', '--format', 'json', multi]).stdout);
+    assert.deepEqual(
+      bothJson.manifests.map((x: { layers: unknown; workingDir: string }) => [x.layers, x.workingDir]),
+      images.map((i) => [[i.layer], '/srv']),
+    );
+
+    // An index entry the layout lacks is said, and the rest shown.
+    const absent = encodeJson({ schemaVersion: 2 });
+    const partial = parseStored(
+      encodeJson({
+        schemaVersion: 2,
+        mediaType: MediaType.OciIndex,
+        manifests: [
+          {
+            mediaType: MediaType.OciManifest,
+            digest: arm.manifest.digest,
+            size: arm.manifest.bytes.byteLength,
+            platform: { os: 'linux', architecture: 'arm64' },
+          },
+          {
+            mediaType: MediaType.OciManifest,
+            digest: digestOf(absent),
+            size: absent.byteLength,
+            platform: { os: 'linux', architecture: 's390x' },
+          },
+        ],
+      }),
+    );
+    await layout.putManifest(partial, { tags: ['partial'], keepAsRoot: true });
+    const some = provenant(['inspect', `oci:${layout.path}:partial`]);
+    assert.equal(some.status, 0, some.stderr);
+    assert.match(
+      some.stderr,
+      new RegExp(`^warning: the linux/s390x image ${digestOf(absent)} or its config is not in .*: its layers and config are not shown\n$`),
+    );
+    assert.ok(some.stdout.includes(`  Layers:\n    ${arm.layer.digest}  tar+gzip  ${arm.layer.size} bytes\n`), some.stdout);
+    assert.ok(some.stdout.endsWith('  Platform:    linux/s390x\n'), some.stdout);
+
+    // --config: the stored bytes; of an index, only with --platform, else a usage error naming the platforms.
+    const config = (args: string[]) => spawnSync(process.execPath, [join(root, 'src', 'cli', 'main.ts'), 'inspect', '--config', ...args]);
+    const own = config([single]);
+    assert.equal(own.status, 0, String(own.stderr));
+    assert.equal(new TextDecoder().decode(own.stdout), arm.configText);
+    assert.equal(digestOf(new Uint8Array(own.stdout)), arm.config.digest);
+    assert.equal(digestOf(new Uint8Array(config([multi, '--platform', 'linux/arm64']).stdout)), arm.config.digest);
+    assert.equal(digestOf(new Uint8Array(config([multi, '--platform', 'linux/amd64']).stdout)), images[0]!.config.digest);
+    const refused = provenant(['inspect', '--config', multi]);
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.match(
+      refused.stderr,
+      /--config prints the config of one image, and this is an index[\s\S]*hint: pick its image with --platform: linux\/amd64, linux\/arm64/,
+    );
+    assert.equal(refused.stdout, '');
+    // --raw and the details with --platform: that image of the index.
+    const raw = spawnSync(process.execPath, [join(root, 'src', 'cli', 'main.ts'), 'inspect', '--raw', multi, '--platform', 'linux/arm64']);
+    assert.equal(digestOf(new Uint8Array(raw.stdout)), arm.manifest.digest);
+    assert.equal(
+      JSON.parse(provenant(['inspect', '--format', 'json', multi, '--platform', 'arm64']).stdout).manifests[0].layers[0].digest,
+      arm.layer.digest,
+    );
+
+    if (toolMissing('skopeo') === false) {
+      const theirs = sh('skopeo', ['inspect', '--config', '--raw', single]);
+      assert.equal(theirs.status, 0, theirs.stderr);
+      assert.equal(theirs.stdout, new TextDecoder().decode(own.stdout), 'the same bytes as skopeo inspect --config --raw');
+      const s = JSON.parse(sh('skopeo', ['inspect', single]).stdout);
+      assert.deepEqual(
+        [s.Created, s.Labels, s.Env, s.Layers],
+        [m.created, m.labels, m.env, m.layers.map((l: { digest: string }) => l.digest)],
+      );
+    }
   });
 
   it('digest and manifest --platform: the image of that platform in the index, as crane gives it', () => {

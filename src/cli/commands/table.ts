@@ -61,7 +61,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     load: () => import('./index.ts'),
   },
   inspect: {
-    summary: 'show an image: its manifests, platforms and attached signatures, attestations and SBOMs',
+    summary: 'show an image: its manifests, platforms, configs, layers and attached signatures, attestations and SBOMs',
     load: () => import('./inspect.ts'),
   },
   lock: {
