@@ -19,7 +19,7 @@ import { githubActionsToken, KeylessSigner, KeySigner, type Signer, type TokenSo
 import { parseTrustedRoot, publicGoodTrustedRoot, type TrustedRoot } from '../sign/trust.ts';
 import type { CheckedSignature, IdentityMatcher, VerificationPolicy, VerificationReport } from '../sign/verify.ts';
 import type { ContentStore } from '../store/types.ts';
-import type { FlagSpec, ParsedArgs } from './args.ts';
+import type { ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
 import { platformEntry } from './options.ts';
 import { PASSWORD_VARIABLES, TOKEN_VARIABLE } from './signing-flags.ts';
