@@ -15,7 +15,7 @@ export const CEL_LIMITS = {
   maxDepth: 100,
   /** Comprehensions (macros over a list or a map) inside one another. */
   maxComprehensionNesting: 3,
-  /** Cost units of one evaluation: see {@link chargeCall} for what a step costs. */
+  /** Cost units of one evaluation: see `chargeCall` in cel-limits.ts for what a step costs. */
   costBudget: 10_000_000,
   /**
    * Cost units of all the evaluations of one verification (every condition on every statement):

@@ -11,14 +11,23 @@
  */
 import { createHash, createPublicKey, sign as cryptoSign, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import type { Bundle } from '@sigstore/bundle';
-import type { X509Certificate } from '@sigstore/core';
+import { X509Certificate } from '@sigstore/core';
+import { HashAlgorithm } from '@sigstore/protobuf-specs';
 import type { IdentityProvider, Signature, Signer as SigstoreSigner, TSAWitness, Witness } from '@sigstore/sign';
 import { abortedError, maskCredentials, ProvenantError } from '../errors.ts';
 import type { CertificateIdentity } from './identity.ts';
 import { keyId, publicKeyPem } from './keys.ts';
-import { protobufSpecs, sigstoreCore, sigstoreSign } from './libraries.ts';
 import { identityOfCertificate, loggedEnvelope } from './material.ts';
 import { issuingChain, type TrustedRoot } from './trust.ts';
+
+/**
+ * sigstore-js's signing (the bundle builders, Fulcio and the witnesses), loaded when a signature is
+ * first made rather than with the library: with the HTTP client it brings (make-fetch-happen,
+ * cacache, the proxy agents) it is about 30 modules and 15 MB of a process that only parses a
+ * reference or copies an image (issue 16). @sigstore/core and @sigstore/protobuf-specs load with
+ * the library anyway: trust.ts and material.ts need them.
+ */
+const sigstoreSign = (): Promise<typeof import('@sigstore/sign')> => import('@sigstore/sign');
 
 /**
  * What to sign: raw bytes (a simple-signing payload), or a DSSE payload of a type.
@@ -307,7 +316,6 @@ class CertifiedKey implements SigstoreSigner {
     // What FulcioSigner signs here is thrown away: it is the certificate that is wanted.
     const { key } = await fulcio.sign(Buffer.alloc(0));
     if (key.$case !== 'x509Certificate') throw new ProvenantError('SIGNATURE', 'Fulcio returned no certificate');
-    const { X509Certificate } = await sigstoreCore();
     let certificate: X509Certificate;
     try {
       certificate = X509Certificate.parse(key.certificate);
@@ -382,7 +390,7 @@ async function signWith(
   if (!ofEnvelope || o.tsaURL === undefined) return { bundle, chain: [], envelope };
   if (signal?.aborted) throw abortedError(signal);
   // TSAWitness timestamps the signature bytes of what it is given: here those are the envelope's.
-  const [{ TSAWitness }, { HashAlgorithm }] = await Promise.all([sigstoreSign(), protobufSpecs()]);
+  const { TSAWitness } = await sigstoreSign();
   let verificationData: Awaited<ReturnType<TSAWitness['testify']>>;
   try {
     verificationData = await new TSAWitness({ tsaBaseURL: o.tsaURL, ...fetchOptionsOf(o) }).testify({
