@@ -16,7 +16,7 @@ import type { BlobSource, ByteStream } from './types.ts';
  */
 export const fsp = (): typeof import('node:fs/promises') => process.getBuiltinModule('node:fs/promises');
 
-const { closeSync, constants, createReadStream, fstatSync, openSync, readSync, statSync } = process.getBuiltinModule('node:fs');
+const { closeSync, constants, createReadStream, fstatSync, openSync, readFileSync, statSync } = process.getBuiltinModule('node:fs');
 
 /**
  * `bytes` random bytes in hex, for names of temporary files. node:crypto is taken on first use
@@ -474,15 +474,7 @@ export async function linkFileAtomic(
  * reads of the 1 GB bench image's 329 MB layer left this thread idle for about 0.1 s.
  */
 export async function* fileChunksReused(path: string, bufferSize = 1 << 20): ByteStream {
-  // Without waiting for a writer, and refused unless a regular file (see openRegularFile).
-  const handle = await fsp().open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  try {
-    const info = await handle.stat();
-    if (!info.isFile()) throw new RefusedFile(`is ${kindOf(info)}`);
-  } catch (err) {
-    await handle.close();
-    throw err;
-  }
+  const { handle } = await openRegularHandle(path);
   let next: Promise<{ bytesRead: number }> | undefined;
   /** Starts the next read. Its failure is handled when it is awaited: until then, not unhandled. */
   const read = (into: Uint8Array): Promise<{ bytesRead: number }> => {
@@ -634,6 +626,26 @@ export function openRegularFile(
 }
 
 /**
+ * {@link openRegularFile} for a reader that reads through a FileHandle: opened without waiting for
+ * a writer, refused unless fstat says it is a regular file, closed when refused.
+ *
+ * @param what what the file ought to be, for the refusal ("is a named pipe, not a policy file")
+ * @throws RefusedFile for a pipe, a device, a folder, a socket; the file system's own error
+ *   (ENOENT, EACCES, ...) unchanged
+ */
+async function openRegularHandle(path: string, what?: string): Promise<{ handle: FileHandle; info: import('node:fs').Stats }> {
+  const handle = await fsp().open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new RefusedFile(what === undefined ? `is ${kindOf(info)}` : `is ${kindOf(info)}, not ${what}`);
+    return { handle, info };
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+}
+
+/**
  * The whole of the regular file at `path`, read at once (a cache file a caller reads whole and
  * checks). Opened as {@link openRegularFile} opens it, so a named pipe in its place is refused
  * rather than waited on.
@@ -641,16 +653,11 @@ export function openRegularFile(
  * @throws RefusedFile for anything but a regular file; the file system's own error unchanged
  */
 export function readRegularFileSync(path: string): Uint8Array {
-  const { fd, stat } = openRegularFile(path);
+  const { fd } = openRegularFile(path);
   try {
-    const out = Buffer.allocUnsafe(Number(stat.size));
-    let got = 0;
-    while (got < out.length) {
-      const n = readSync(fd, out, got, out.length - got, got);
-      if (n === 0) break;
-      got += n;
-    }
-    return new Uint8Array(out.buffer, out.byteOffset, got);
+    // Node's own loop reads it to its end: no copy here of readCacheFile's (../pkg/cache-files.ts).
+    const out = readFileSync(fd);
+    return new Uint8Array(out.buffer, out.byteOffset, out.length);
   } finally {
     closeSync(fd);
   }
@@ -666,11 +673,9 @@ export function readRegularFileSync(path: string): Uint8Array {
  *   past it since its stat); the file system's own error (ENOENT, EACCES, ...) unchanged
  */
 export async function readSmallFile(path: string, maxBytes: number, what: string): Promise<Uint8Array> {
-  const handle = await fsp().open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  const { handle, info } = await openRegularHandle(path, what);
   try {
-    const info = await handle.stat();
     const tooLarge = `is larger than ${maxBytes / 1024 / 1024} MiB; refusing it`;
-    if (!info.isFile()) throw new RefusedFile(`is ${kindOf(info)}, not ${what}`);
     if (info.size > maxBytes) throw new RefusedFile(tooLarge);
     // One byte more than the cap, so that a file that grew since the stat is still refused.
     const buffer = new Uint8Array(maxBytes + 1);
