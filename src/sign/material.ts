@@ -30,27 +30,19 @@ export function identityOfCertificate(certificate: Uint8Array | string | X509Cer
       : X509Certificate.parse(typeof certificate === 'string' ? certificate : Buffer.from(certificate));
   const v2 = c.extension(OID_ISSUER_V2)?.valueObj.subs[0]?.value.toString('utf8');
   return {
-    identity: c.subjectAltName || namesOf(c).username || '',
+    identity: certificateNames(c).identity,
     issuer: v2 ?? c.extension(OID_ISSUER_V1)?.value.toString('utf8') ?? '',
   };
 }
 
 /**
- * Every subject alternative name of a certificate, as cosign matches an identity against them
- * (sigstore's cryptoutils.GetSubjectAlternateNames): the DNS names, then the emails, the IP
- * addresses, the URIs, then a Fulcio username (otherName), each group in the certificate's
- * order. A SAN extension that does not parse names nobody.
- */
-export function subjectAlternativeNames(c: X509Certificate): string[] {
-  const { dns, email, ip, uri, username } = namesOf(c);
-  return [...dns, ...email, ...ip, ...uri, ...(username === undefined ? [] : [username])];
-}
-
-/**
  * The names a keyless signer's certificate is matched against, in the order tried, from one walk
- * of its SANs: `identity`, the one it is known by ({@link identityOfCertificate}'s: the URI or
- * email @sigstore/verify names, else a Fulcio username; `''` for none), then the others of
- * {@link subjectAlternativeNames}, each once.
+ * of its SANs: `identity`, the one it is known by (and {@link identityOfCertificate}'s: the URI or
+ * email @sigstore/verify names, else a Fulcio username; `''` for none), then every other subject
+ * alternative name once, as cosign matches an identity against them (sigstore's
+ * cryptoutils.GetSubjectAlternateNames): the DNS names, the emails, the IP addresses, the URIs,
+ * then a Fulcio username (otherName), each group in the certificate's order. A SAN extension
+ * that does not parse names nobody.
  */
 export function certificateNames(c: X509Certificate): { identity: string; names: string[] } {
   const { dns, email, ip, uri, username } = namesOf(c);

@@ -15,7 +15,7 @@ import { statement } from '../../src/attest/storage.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import type { Digest } from '../../src/oci/digest.ts';
 import { generateSigningKeyPair } from '../../src/sign/keys.ts';
-import { certificateNames, subjectAlternativeNames } from '../../src/sign/material.ts';
+import { certificateNames } from '../../src/sign/material.ts';
 import { attestImage, signImage } from '../../src/sign/sign.ts';
 import { KeylessSigner, KeySigner } from '../../src/sign/signer.ts';
 import { appendCosignLayer, CosignAnnotation, findSignatures, writeBundleReferrer } from '../../src/sign/storage.ts';
@@ -234,8 +234,8 @@ function certificateWithNames(...names: Buffer[]): X509Certificate {
   return X509Certificate.parse(Buffer.from(tlv(0x30, tbs, alg, tlv(0x03, Buffer.from([0, 1, 2]))).toString('base64'), 'base64'));
 }
 
-describe('subjectAlternativeNames: every SAN, as cosign matches an identity against them', () => {
-  it('DNS names, emails, IP addresses, URIs, then a Fulcio username, as cryptoutils.GetSubjectAlternateNames lists them', () => {
+describe('certificateNames: every SAN, as cosign matches an identity against them', () => {
+  it('the identity, then DNS names, emails, IP addresses, URIs, a Fulcio username, as cryptoutils.GetSubjectAlternateNames lists them', () => {
     const text = (tag: number, s: string) => tlv(tag, Buffer.from(s));
     const ipv6 = Buffer.alloc(16);
     ipv6[0] = 0x20;
@@ -255,17 +255,18 @@ describe('subjectAlternativeNames: every SAN, as cosign matches an identity agai
       tlv(0x87, mapped),
       text(0x81, 'bob@example.org'),
     );
-    assert.deepEqual(subjectAlternativeNames(cert), [
+    const uri = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
+    assert.deepEqual(certificateNames(cert).names, [
+      uri,
       'example.org',
       'alice@example.org',
       'bob@example.org',
       '127.0.0.1',
       '2001:db8::1',
       '10.0.0.1',
-      'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main',
       'alice!example.org',
     ]);
-    assert.deepEqual(subjectAlternativeNames(certificateWithNames()), []);
+    assert.deepEqual(certificateNames(certificateWithNames()).names, []);
   });
 
   it('certificateNames: the name @sigstore/verify gives first (a URI, else an email, else a username), then the others once', () => {
