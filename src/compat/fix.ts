@@ -1589,13 +1589,13 @@ function accountOf(r: Omit<FixReport, 'account'>): string[] {
   for (const p of r.unfixable) {
     // What was found first (the platforms the image offers and those the target runs, say): the
     // why is the rule's, the same for every image.
-    const found = p.findings.length === 0 ? '' : ` ${stillWhy(p).charAt(0).toUpperCase()}${stillWhy(p).slice(1)}.`;
+    const found = p.findings.length === 0 ? '' : ` ${capitalized(stillWhy(p))}.`;
     lines.push(`Cannot fix ${p.rule} (${p.severity}):${found} No change to the image satisfies it. ${p.why}`);
   }
   for (const c of r.changes) {
     const named = c.from !== undefined && c.to !== undefined && !c.text.includes(short(c.to));
     const digests = named ? ` (${short(c.from!)} → ${short(c.to!)})` : '';
-    lines.push(`${c.text.charAt(0).toUpperCase()}${c.text.slice(1)}${digests}.`);
+    lines.push(`${capitalized(c.text)}${digests}.`);
   }
   for (const d of r.dropped) lines.push(`Not carried: ${d.what}, because ${d.why}.`);
   for (const p of r.leftAlone) lines.push(`Left alone (${p.severity}): ${p.rule}.`);
@@ -1629,6 +1629,11 @@ function accountOf(r: Omit<FixReport, 'account'>): string[] {
     if (r.after?.verdict === 'refused') lines.push(...still, ...held);
   }
   return lines;
+}
+
+/** `text` with its first letter upper case, to begin a sentence of the account. */
+function capitalized(text: string): string {
+  return `${text.charAt(0).toUpperCase()}${text.slice(1)}`;
 }
 
 /** What a problem the fixes left found, in a few words: its findings, else the rule's reason. */
