@@ -208,8 +208,10 @@ function packageItemProblem(text: string, repositories: readonly string[]): { me
   const spaced = /^(\S+?)\s*(<<|<=|>=|>>|=|<|>|~)\s*(\S+)$/.exec(text);
   if (spaced !== null) {
     const [, name, op, version] = spaced as unknown as [string, string, string, string];
-    const apk = `${name}${op === '<<' || op === '>>' ? (APK_OP_OF_DEB[op] ?? op) : op}${version}`;
-    const deb = op === '~' ? undefined : `"${name} (${debOpOfWritten(op) ?? op} ${version})"`;
+    const apk = `${name}${op === '<<' || op === '>>' ? APK_OP_OF_DEB[op] : op}${version}`;
+    // Every operator the pattern takes has a Debian spelling but `~`, for which this is undefined.
+    const debOp = debOpOfWritten(op);
+    const deb = debOp === undefined ? undefined : `"${name} (${debOp} ${version})"`;
     const hint = debianSources
       ? deb === undefined
         ? `write ${name}=VERSION for one version`

@@ -1169,6 +1169,25 @@ describe('contents.packages', () => {
       'write busybox>=1.36 for apk repositories, "busybox (>= 1.36)" for Debian sources',
     );
   });
+
+  it('spells each spaced operator in both syntaxes, and "~" in apk\'s alone', async () => {
+    const hint = async (text: string, repositories = '') =>
+      (
+        await rejects(
+          () => parse(`contents:\n${repositories}  packages: ["${text}"]\n`),
+          'INVALID_CONFIG',
+          `image.yaml:${repositories === '' ? 2 : 3}:14`,
+          /holds whitespace/,
+        )
+      ).hint;
+    assert.equal(await hint('busybox << 1.36'), 'write busybox<1.36 for apk repositories, "busybox (<< 1.36)" for Debian sources');
+    assert.equal(await hint('busybox > 1.36'), 'write busybox>1.36 for apk repositories, "busybox (>> 1.36)" for Debian sources');
+    assert.equal(await hint('busybox ~ 1.36'), 'write busybox~1.36, as apk writes a relation: without spaces');
+    assert.equal(
+      await hint('busybox ~ 1.36', '  repositories: ["deb http://127.0.0.1:9/debian bookworm main"]\n'),
+      'write busybox=VERSION for one version',
+    );
+  });
 });
 
 describe('os-release', () => {
