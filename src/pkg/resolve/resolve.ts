@@ -219,9 +219,10 @@ export function resolve<C extends Candidate>(
   // the others, all of them known: one naming a provider meets it (`[awk, mawk]`, as apt-get
   // install takes it), whichever order the list has.
   const wanted = requests.filter((r) => !r.conflict);
-  const ambiguous = (r: Request): boolean => scheme.oneProviderPerRequest === true && providerNames(index, r.name).length > 1;
-  for (const r of [...wanted.filter((r) => !ambiguous(r)), ...wanted.filter(ambiguous)])
-    resolver.choose([r], undefined, new Set(r.tag === undefined ? [] : [r.tag]));
+  const first: Request[] = [];
+  const later: Request[] = [];
+  for (const r of wanted) (scheme.oneProviderPerRequest === true && providerNames(index, r.name).length > 1 ? later : first).push(r);
+  for (const r of [...first, ...later]) resolver.choose([r], undefined, new Set(r.tag === undefined ? [] : [r.tag]));
   do resolver.drain();
   while (resolver.addInstallIf());
   resolver.checkConflicts();
