@@ -230,12 +230,16 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   checkEcosystemKeys(options.config, options.configPath, source.ecosystem);
   // apk's names are the configuration's: a Debian build of armhf (apk's, ARMv6) is Debian's armel.
   // Only a name the user wrote (archs, --arch) is one they may have meant the Debian way: arm/v6 or
-  // --platform linux/armel is apk's armhf too, and is what it says.
-  const written =
-    options.archs === undefined ? { names: archsAsWritten(options.config), in: 'archs' } : { names: options.archNames ?? [], in: '--arch' };
-  const ecosystem = source.ecosystem === 'deb' ? 'Debian' : source.ecosystem;
-  for (const said of renamedArchWarnings(written.names, (a) => source.archName(a), ecosystem, written.in))
-    (options.logger ?? silentLogger).warn(said);
+  // --platform linux/armel is apk's armhf too, and is what it says. An apk source names every
+  // architecture as written, so nothing can be said there, and its configuration is not read again.
+  if (source.ecosystem === 'deb') {
+    const written =
+      options.archs === undefined
+        ? { names: archsAsWritten(options.config), in: 'archs' }
+        : { names: options.archNames ?? [], in: '--arch' };
+    for (const said of renamedArchWarnings(written.names, (a) => source.archName(a), 'Debian', written.in))
+      (options.logger ?? silentLogger).warn(said);
+  }
   const apko = options.compat === 'apko' ? await apkoCompat(options, source) : undefined;
   const fromLock = options.lock !== undefined && options.resolvedLock !== true;
   const progress = options.onProgress ?? (() => {});

@@ -79,6 +79,30 @@ describe('a Debian build of armhf', () => {
     assert.doesNotMatch(said, /armel/);
   });
 
+  it('reads the configuration again for archs as written on a Debian build only: an apk one warns of nothing', async () => {
+    /** How often the build reads the text of the configuration it is given, up to its first download. */
+    const textReads = async (yaml: string): Promise<number> => {
+      const dir = await configDir(yaml);
+      const path = join(dir, 'image.yaml');
+      const loaded = await loadConfig(path, { hostArch: 'x86_64' });
+      let reads = 0;
+      const files = loaded.files.map((f) => ({
+        ...f,
+        get content() {
+          reads++;
+          return f.content;
+        },
+      }));
+      await assert.rejects(buildImage({ config: { ...loaded, files }, configPath: path, memo: false }));
+      return reads;
+    };
+    assert.equal(
+      await textReads('contents:\n  repositories:\n    - http://127.0.0.1:9/alpine/main\n  packages: [busybox]\narchs: [armhf]\n'),
+      0,
+    );
+    assert.ok((await textReads(debian('archs: [armhf]\n'))) > 0, 'a Debian build reads archs as written');
+  });
+
   it('warns on the command line for --arch armhf only, not for --platform linux/armel, linux/arm/v6 or --arch arm/v6', async () => {
     const dir = await configDir(debian('archs: [arm/v6]\n'));
     assert.match(cliStderr(dir, ['--arch', 'armhf']), /warning: --arch names armhf[^\n]*written armv7 in --arch/);
