@@ -95,6 +95,21 @@ export async function removeStalePartials(path: string): Promise<void> {
   }
 }
 
+/**
+ * The refusal of a folder named as an archive, which is one file, for both ways an archive goes:
+ * the hint names what to give instead, the folder as an OCI image layout (`oci:`) either way, or
+ * for a write a file inside it.
+ */
+export function archiveFolderError(path: string, where: string, way: 'read' | 'write'): ProvenantError {
+  return new ProvenantError('USAGE', `${path} is a folder, and an archive is one file`, {
+    where,
+    hint:
+      way === 'read'
+        ? `name an archive file, or read the folder as an OCI image layout: oci:${path}`
+        : `name a file (${join(path, 'image.tar')}), or write the folder as a layout: oci:${path}`,
+  });
+}
+
 /** The compression the file at `path` starts with, or undefined (a tar, or anything else). */
 export async function compressionOfFile(path: string, where: string): Promise<Compression | undefined> {
   let handle: Awaited<ReturnType<typeof open>>;
@@ -106,12 +121,7 @@ export async function compressionOfFile(path: string, where: string): Promise<Co
   try {
     // open() takes a folder on Linux, and only the read fails (EISDIR, shown as an internal
     // error): said here, with the prefix a layout folder takes.
-    if ((await handle.stat()).isDirectory()) {
-      throw new ProvenantError('USAGE', `${path} is a folder, and an archive is one file`, {
-        where,
-        hint: `name an archive file, or read the folder as an OCI image layout: oci:${path}`,
-      });
-    }
+    if ((await handle.stat()).isDirectory()) throw archiveFolderError(path, where, 'read');
     const { buffer, bytesRead } = await handle.read(Buffer.alloc(MAGIC_BYTES), 0, MAGIC_BYTES, 0);
     return compressionOf(buffer.subarray(0, bytesRead));
   } finally {

@@ -12,7 +12,14 @@ import { children, parseStored, type Stored, subjectOf } from '../oci/content.ts
 import { type Digest, digestAlgorithm, digestHex, digestOf, isDigest } from '../oci/digest.ts';
 import { isManifestLike } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
-import { compressionOfFile, openArchiveView, removeStalePartials, removeStaleWork, WorkFolder } from './archive-work.ts';
+import {
+  archiveFolderError,
+  compressionOfFile,
+  openArchiveView,
+  removeStalePartials,
+  removeStaleWork,
+  WorkFolder,
+} from './archive-work.ts';
 import { LayoutStore } from './layout.ts';
 import { stampOfFile } from './layout-files.ts';
 import { COORDINATION_PREFIX, LayoutLock } from './layout-lock.ts';
@@ -124,12 +131,7 @@ export async function archiveTarget(path: string, where: string): Promise<'none'
     throw fileError(err, where);
   });
   if (s === undefined) return 'none';
-  if (s.isDirectory()) {
-    throw new ProvenantError('USAGE', `${path} is a folder, and an archive is one file`, {
-      where,
-      hint: `name a file (${join(path, 'image.tar')}), or write the folder as a layout: oci:${path}`,
-    });
-  }
+  if (s.isDirectory()) throw archiveFolderError(path, where, 'write');
   return s.isFile() && s.size === 0 ? 'empty' : 'file';
 }
 

@@ -185,7 +185,7 @@ describe('an archive location that names a folder', () => {
         (e: unknown) =>
           isProvenantError(e, 'USAGE') &&
           e.message === `${folder} is a folder, and an archive is one file` &&
-          (e.hint ?? '').includes(`oci:${folder}`),
+          e.hint === `name an archive file, or read the folder as an OCI image layout: oci:${folder}`,
       );
     });
   }
