@@ -5,8 +5,9 @@
  * apko compatibility (../builder/apko.ts) and compared with the original by its config, which
  * holds the diff_ids of its uncompressed layers: the same config, with the original's layers
  * decompressing to those diff_ids, is the same content. The layers' compressed bytes differ from
- * apko's (apko compresses with pgzip; docs/build.md), so such a rebuild whose manifest is not the
- * original's is reported as a match of content, with the other compression said.
+ * apko's (apko compresses with pgzip; docs/build.md), so such a rebuild whose manifest differs from
+ * the original's only in its layers' digests and sizes is reported as a match of content, with the
+ * other compression said; any other field of the manifest that differs is a mismatch.
  *
  * The build date: apko dates an image SOURCE_DATE_EPOCH when it was set, else the newest
  * package's build time. The rebuild tries the second, and when the config's `created` says
@@ -30,7 +31,7 @@ import type { Logger } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
 import { type Digest, Digester } from '../oci/digest.ts';
 import { platformMatches } from '../oci/platform.ts';
-import type { Descriptor, ImageConfig } from '../oci/types.ts';
+import type { Descriptor, ImageConfig, ImageManifest } from '../oci/types.ts';
 import { isRemote } from '../pkg/fetch.ts';
 import { verifyImage } from '../sign/verify.ts';
 import { LayoutStore } from '../store/layout.ts';
@@ -38,6 +39,7 @@ import type { ContentStore } from '../store/types.ts';
 import { explainMismatch, type MismatchDetail } from './explain.ts';
 import { localFilesReason, type PackageSources } from './fetch.ts';
 import { platformLabel, policyOf, type ReproduceTrust, signerOf } from './find.ts';
+import { sameJson, shown } from './json.ts';
 
 /** The predicate type of the locked configuration apko was given. */
 export const APKO_CONFIGURATION = 'https://apko.dev/image-configuration';
@@ -264,6 +266,45 @@ async function layerNotOfDiffId(
   return undefined;
 }
 
+/**
+ * What differs between the original manifest and the rebuilt one, beyond the compressed bytes of
+ * their layers: each layer's `digest` and `size` are all "other compression" covers (apko's pgzip
+ * and Provenant's gzip of the same tar, the diff_ids checked apart). Anything else a manifest says
+ * is what the rebuild makes from the configuration, or a manifest edited after the build: its own
+ * media type, artifact type, subject and annotations (apko writes the configuration's, `vcs-url`'s
+ * and `created`), the config's descriptor, and each layer's media type (another compression
+ * algorithm, zstd say, is not what apko makes of this configuration), `urls` (a runtime may fetch
+ * the layer from them), `data`, annotations and artifact type.
+ */
+export function manifestDifferences(original: ImageManifest, rebuilt: ImageManifest): string[] {
+  const out: string[] = [];
+  for (const field of ['schemaVersion', 'mediaType', 'artifactType', 'subject'] as const) {
+    if (!sameJson(original[field], rebuilt[field]))
+      out.push(`${field}: ${shown(original[field])} in the original, ${shown(rebuilt[field])} rebuilt`);
+  }
+  const keys = [...new Set([...Object.keys(original.annotations ?? {}), ...Object.keys(rebuilt.annotations ?? {})])].sort();
+  for (const key of keys) {
+    const a = original.annotations?.[key];
+    const b = rebuilt.annotations?.[key];
+    if (a !== b) out.push(`annotation ${key}: ${shown(a)} in the original, ${shown(b)} rebuilt`);
+  }
+  // The fields of two descriptors that differ; with `compressed`, but for the bytes' digest and size.
+  const descriptor = (a: Descriptor, b: Descriptor, what: string, compressed: boolean) => {
+    const fields = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort() as (keyof Descriptor)[];
+    for (const f of fields) {
+      if (compressed && (f === 'digest' || f === 'size')) continue;
+      if (!sameJson(a[f], b[f])) out.push(`${what} ${f}: ${shown(a[f])} in the original, ${shown(b[f])} rebuilt`);
+    }
+  };
+  descriptor(original.config, rebuilt.config, 'config', false);
+  if (original.layers.length !== rebuilt.layers.length) {
+    out.push(`${original.layers.length} layers in the original, ${rebuilt.layers.length} rebuilt`);
+  } else {
+    for (const [i, layer] of original.layers.entries()) descriptor(layer, rebuilt.layers[i] as Descriptor, `layer ${i}`, true);
+  }
+  return out;
+}
+
 async function rebuild(
   store: ContentStore,
   name: string,
@@ -345,10 +386,21 @@ async function rebuild(
       // The same config is the same content only if the original's layers are what it says: a
       // layer changed with the config kept would otherwise pass as another compression.
       const wrong = await layerNotOfDiffId(store, stored.manifest.layers, original.rootfs?.diff_ids ?? [], `${name}@${m.digest}`, options);
-      if (wrong === undefined)
-        return { ...base, status: 'match', rebuilt: image.manifest.digest, compression: 'other', changedPackageFiles: [] };
       // Not compared file by file: the diff reads layers against their diff_ids and would stop here too.
-      return { ...base, status: 'mismatch', rebuilt: image.manifest.digest, error: wrong, changedPackageFiles: [] };
+      if (wrong !== undefined)
+        return { ...base, status: 'mismatch', rebuilt: image.manifest.digest, error: wrong, changedPackageFiles: [] };
+      if (image.manifest.kind !== 'manifest')
+        throw new ProvenantError('INVALID_MANIFEST', `the rebuild of ${base.platform} is not an image manifest`);
+      const differences = manifestDifferences(stored.manifest, image.manifest.manifest);
+      if (differences.length === 0)
+        return { ...base, status: 'match', rebuilt: image.manifest.digest, compression: 'other', changedPackageFiles: [] };
+      return {
+        ...base,
+        status: 'mismatch',
+        rebuilt: image.manifest.digest,
+        error: `the original has the rebuild's config and layers (diff_ids), but not its manifest: ${differences.join('; ')}`,
+        changedPackageFiles: [],
+      };
     }
     const rebuilt = await LayoutStore.open(join(temp, 'rebuilt'), { create: true });
     try {

@@ -40,6 +40,7 @@ import { reproduceApko } from './apko.ts';
 import { explainMismatch, type MismatchDetail } from './explain.ts';
 import { fetchPackages, type OverrideUse, type PackageFileChange, type PackageSources } from './fetch.ts';
 import { type FoundProvenance, findProvenance, platformLabel, type ReproduceTrust } from './find.ts';
+import { sameJson, shown } from './json.ts';
 import { type ProvenanceReading, type ReplayPlan, readProvenance } from './provenance.ts';
 
 /** What {@link reproduceImage} reports as it goes. */
@@ -868,26 +869,6 @@ function platformDifference(a: Platform | undefined, b: Platform | undefined): s
     .filter((f) => !sameJson(a[f], b[f]))
     .map((f) => `${f} ${shown(a[f])} in the index, ${shown(b[f])} rebuilt`)
     .join('; ');
-}
-
-/** A field's value in a difference: its JSON, or `absent`. */
-function shown(v: unknown): string {
-  return v === undefined ? 'absent' : JSON.stringify(v);
-}
-
-/** Equal as JSON, whatever the order of object keys. */
-function sameJson(a: unknown, b: unknown): boolean {
-  const canonical = (v: unknown): unknown =>
-    v === null || typeof v !== 'object'
-      ? v
-      : Array.isArray(v)
-        ? v.map(canonical)
-        : Object.fromEntries(
-            Object.keys(v)
-              .sort()
-              .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
-          );
-  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 }
 
 function baseOf(j: Job): PlatformBase {

@@ -14,6 +14,7 @@ import { bytesSource } from '../../src/io/types.ts';
 import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
+import type { ImageManifest } from '../../src/oci/types.ts';
 import { APKO_CONFIGURATION, readApkoConfiguration } from '../../src/reproduce/apko.ts';
 import { renderReproduce } from '../../src/reproduce/render.ts';
 import { reproduceImage } from '../../src/reproduce/reproduce.ts';
@@ -97,6 +98,27 @@ async function changedCopy(store: LayoutStore, options: { keepConfig?: boolean }
   }
   const copy = parseStored(encodeJson({ ...index.index, manifests }), { mediaType: MediaType.OciIndex });
   await store.putManifest(copy, { tags: [options.keepConfig === true ? 'tampered' : 'changed'] });
+  return copy;
+}
+
+/** A copy of apko's golden image whose amd64 manifest `edit` changed (its blobs kept), tagged `edited`. */
+async function editedCopy(store: LayoutStore, edit: (m: ImageManifest) => ImageManifest): Promise<Stored> {
+  const index = await store.getManifest('latest');
+  assert.ok(index.kind === 'index');
+  const manifests = [];
+  for (const d of index.index.manifests) {
+    const manifest = await store.getManifest(d.digest);
+    assert.ok(manifest.kind === 'manifest');
+    if (d.platform?.architecture !== 'amd64') {
+      manifests.push(d);
+      continue;
+    }
+    const edited = parseStored(encodeJson(edit(manifest.manifest)), { mediaType: MediaType.OciManifest });
+    await store.putManifest(edited);
+    manifests.push({ ...d, digest: edited.digest, size: edited.bytes.length });
+  }
+  const copy = parseStored(encodeJson({ ...index.index, manifests }), { mediaType: MediaType.OciIndex });
+  await store.putManifest(copy, { tags: ['edited'] });
   return copy;
 }
 
@@ -224,6 +246,61 @@ describe('reproduce an apko-built image', { skip: fixturesMissing }, () => {
       const amd64Text = renderReproduce(report).split('linux/arm64')[0] ?? '';
       assert.match(amd64Text, /linux\/amd64 {2}MISMATCH/);
       assert.doesNotMatch(amd64Text, /same content/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("does not call a manifest edited after the build the same content: annotations, a layer's media type and urls", async () => {
+    const dir = await tempDir();
+    await copyApkoRepository(dir);
+    const store = await apkoGoldenLayout(join(dir, 'golden'));
+    const edits: [string, (m: ImageManifest) => ImageManifest, RegExp[]][] = [
+      [
+        'annotations',
+        (m) => ({
+          ...m,
+          annotations: {
+            ...m.annotations,
+            'org.opencontainers.image.vendor': 'Someone else',
+            'org.opencontainers.image.source': 'https://example.org/x',
+          },
+        }),
+        [
+          /annotation org\.opencontainers\.image\.source: "https:\/\/example\.org\/x" in the original, absent rebuilt/,
+          /annotation org\.opencontainers\.image\.vendor: "Someone else" in the original, "Vendor" rebuilt/,
+        ],
+      ],
+      [
+        'a layer',
+        (m) => ({
+          ...m,
+          layers: m.layers.map((l) => ({
+            ...l,
+            mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd',
+            urls: ['https://example.org/layer'],
+          })),
+        }),
+        [
+          /layer 0 mediaType: "application\/vnd\.oci\.image\.layer\.v1\.tar\+zstd" in the original, "application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip" rebuilt/,
+          /layer 0 urls: \["https:\/\/example\.org\/layer"\] in the original, absent rebuilt/,
+        ],
+      ],
+    ];
+    try {
+      for (const [what, edit, expected] of edits) {
+        await attachConfigurations(store, await editedCopy(store, edit));
+        const report = await reproduceImage(store, 'edited', { ...local(dir), cacheDir: join(dir, 'cache') });
+        assert.equal(report.match, false, `${what}: ${renderReproduce(report)}`);
+        const [amd64, arm64] = report.platforms;
+        assert.equal(arm64?.status, 'match');
+        assert.ok(amd64?.status === 'mismatch', renderReproduce(report));
+        assert.match(amd64.error ?? '', /^the original has the rebuild's config and layers \(diff_ids\), but not its manifest: /);
+        for (const e of expected) assert.match(amd64.error ?? '', e);
+        const amd64Text = renderReproduce(report).split('linux/arm64')[0] ?? '';
+        assert.match(amd64Text, /linux\/amd64 {2}MISMATCH/);
+        assert.doesNotMatch(amd64Text, /same content/);
+      }
     } finally {
       await store.close();
     }
