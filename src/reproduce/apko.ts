@@ -16,10 +16,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
-import { apkArchToPlatform, normalizeArch } from '../builder/arch.ts';
+import { apkArchToPlatform, platformApkArch } from '../builder/arch.ts';
 import { type BuildResult, buildImage, writeBuild } from '../builder/build.ts';
 import { parseConfig } from '../builder/config.ts';
-import type { LoadedConfig } from '../builder/config-types.ts';
+import type { ApkArch, LoadedConfig } from '../builder/config-types.ts';
 import { decodeUtf8 } from '../bytes.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { imageFiles } from '../image/apko-sbom.ts';
@@ -30,7 +30,7 @@ import { statementsOrNone } from '../image/statements.ts';
 import type { Logger } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
 import { type Digest, Digester } from '../oci/digest.ts';
-import { platformMatches } from '../oci/platform.ts';
+import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, ImageConfig, ImageManifest } from '../oci/types.ts';
 import { isRemote } from '../pkg/fetch.ts';
 import { verifyImage } from '../sign/verify.ts';
@@ -116,6 +116,7 @@ export function readApkoConfiguration(value: unknown, where: string): { loaded: 
     };
   }
   try {
+    // A configuration without `archs` is read as this host's; the rebuild builds the platform's own (archOf).
     return { loaded: parseConfig(JSON.stringify(value), where, { hostArch: 'x86_64' }) };
   } catch (err) {
     if (!isProvenantError(err)) throw err;
@@ -305,6 +306,50 @@ export function manifestDifferences(original: ImageManifest, rebuilt: ImageManif
   return out;
 }
 
+/**
+ * The architecture to rebuild a platform as: the platform's own (its index entry's, else its
+ * config's architecture and variant). A configuration that names no `archs` is read with a host
+ * architecture that says nothing of the image (apko built it for the platform asked), so the
+ * platform decides; one that names them (an index's names every architecture) must name the
+ * platform's, else it is not the configuration this platform was built from.
+ *
+ * @returns the architecture, or why the platform cannot be replayed from the configuration
+ */
+function archOf(
+  loaded: LoadedConfig,
+  m: InspectedManifest,
+  original: Partial<ImageConfig>,
+  where: string,
+): ApkArch | { reason: string; missing: string[] } {
+  const fromConfig =
+    original.architecture === undefined
+      ? undefined
+      : {
+          os: original.os ?? 'linux',
+          architecture: original.architecture,
+          ...(original.variant === undefined ? {} : { variant: original.variant }),
+        };
+  const platform = m.platform ?? fromConfig;
+  const label = platform === undefined ? 'an image of no platform' : formatPlatform(platform);
+  const arch = loaded.config.archsFromHost
+    ? platform === undefined
+      ? undefined
+      : platformApkArch(platform)
+    : platform === undefined
+      ? loaded.config.archs[0]
+      : loaded.config.archs.find((a) => platformMatches(apkArchToPlatform(a), platform));
+  if (arch !== undefined) return arch;
+  return loaded.config.archsFromHost
+    ? {
+        reason: `${where} names no archs, and ${label} is no architecture Provenant builds for`,
+        missing: ['the platform of an architecture apko builds (linux/amd64, linux/arm64, ...)'],
+      }
+    : {
+        reason: `${where} names the archs ${loaded.config.archs.join(', ')}, not ${label}'s: it is not the configuration this platform was built from`,
+        missing: [`a configuration whose archs include ${label}'s`],
+      };
+}
+
 async function rebuild(
   store: ContentStore,
   name: string,
@@ -346,11 +391,8 @@ async function rebuild(
   const original = JSON.parse(
     decodeUtf8(await collect(await store.readBlob(stored.manifest.config, options), LIMIT, m.digest)),
   ) as Partial<ImageConfig>;
-  // An index's configuration names every architecture: build the one this platform is.
-  const platform = m.platform;
-  const arch =
-    (platform === undefined ? undefined : loaded.config.archs.find((a) => platformMatches(apkArchToPlatform(a), platform))) ??
-    normalizeArch(loaded.config.archs[0] ?? original.architecture ?? '');
+  const arch = archOf(loaded, m, original, base.provenance.source);
+  if (typeof arch !== 'string') return { ...base, status: 'not-replayable', ...arch };
   const temp = await mkdtemp(join(options.workDir ?? tmpdir(), 'provenant-reproduce-apko-'));
   try {
     const configPath = join(options.baseDir ?? temp, 'apko.json');

@@ -41,12 +41,16 @@ async function goldenFile(arch: 'amd64' | 'arm64', path: string): Promise<Uint8A
 }
 
 /** Attaches each platform's apko configuration (its /etc/apko.json) as an image-configuration attestation, as Chainguard does. */
-async function attachConfigurations(store: LayoutStore, index: Stored): Promise<void> {
+async function attachConfigurations(
+  store: LayoutStore,
+  index: Stored,
+  edit: (predicate: Record<string, unknown>) => Record<string, unknown> = (p) => p,
+): Promise<void> {
   assert.ok(index.kind === 'index');
   const attested = [];
   for (const d of index.index.manifests) {
     const arch = d.platform?.architecture === 'arm64' ? 'arm64' : 'amd64';
-    const predicate = JSON.parse(Buffer.from(await goldenFile(arch, 'etc/apko.json')).toString());
+    const predicate = edit(JSON.parse(Buffer.from(await goldenFile(arch, 'etc/apko.json')).toString()));
     attested.push({
       manifest: await store.getManifest(d.digest),
       statements: [statement(APKO_CONFIGURATION, predicate, [{ name: 'golden', digest: d.digest }])],
@@ -301,6 +305,48 @@ describe('reproduce an apko-built image', { skip: fixturesMissing }, () => {
         assert.match(amd64Text, /linux\/amd64 {2}MISMATCH/);
         assert.doesNotMatch(amd64Text, /same content/);
       }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("rebuilds each platform's own architecture from a configuration that names no archs", async () => {
+    const dir = await tempDir();
+    await copyApkoRepository(dir);
+    const store = await apkoGoldenLayout(join(dir, 'golden'));
+    try {
+      // Read with no archs, the configuration is the host's: the platform, not the host, decides.
+      await attachConfigurations(store, await store.getManifest('latest'), ({ archs: _, ...rest }) => rest);
+      const report = await reproduceImage(store, 'latest', { ...local(dir), cacheDir: join(dir, 'cache') });
+      assert.equal(report.match, true, renderReproduce(report));
+      assert.deepEqual(
+        report.platforms.map((p) => [p.platform, p.status]),
+        [
+          ['linux/amd64', 'match'],
+          ['linux/arm64', 'match'],
+        ],
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('does not rebuild a platform from a configuration whose archs do not include it: not replayable, saying so', async () => {
+    const dir = await tempDir();
+    await copyApkoRepository(dir);
+    const store = await apkoGoldenLayout(join(dir, 'golden'));
+    try {
+      await attachConfigurations(store, await store.getManifest('latest'), (p) => ({ ...p, archs: ['x86_64'] }));
+      const report = await reproduceImage(store, 'latest', { ...local(dir), cacheDir: join(dir, 'cache') });
+      assert.equal(report.match, false, renderReproduce(report));
+      const [amd64, arm64] = report.platforms;
+      assert.equal(amd64?.status, 'match');
+      assert.ok(arm64?.status === 'not-replayable', renderReproduce(report));
+      assert.match(
+        arm64.reason,
+        /^image-configuration attestation sha256:[0-9a-f]{64} names the archs x86_64, not linux\/arm64's: it is not the configuration this platform was built from$/,
+      );
+      assert.deepEqual(arm64.missing, ["a configuration whose archs include linux/arm64's"]);
     } finally {
       await store.close();
     }
