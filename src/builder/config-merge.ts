@@ -3,7 +3,7 @@
  * does (the included file is the base, the including file overrides), and choosing what the
  * merged configuration left open.
  */
-import { type ConfigLocation, childPath } from '../yaml.ts';
+import { ConfigError, type ConfigLocation, childPath } from '../yaml.ts';
 import { hostApkArch } from './arch.ts';
 import type { Part } from './config-schema.ts';
 import type { ImageConfig, ImageEntrypoint } from './config-types.ts';
@@ -93,10 +93,46 @@ export function merge(base: Part, top: Part): Part {
 }
 
 /**
- * Chooses what the merged configuration left open: the host architecture. (apko's service-bundle
- * rewrite has no counterpart: config-schema.ts refuses that type and services.)
+ * Refuses two configured users, or two groups, of one name, once the includes are merged (the two
+ * may be in different files): /etc/passwd and /etc/group would list the name twice, and
+ * `run-as: NAME`, `chown` and a runtime's lookup would each take the first, whatever the second
+ * says. An image has one account per name (docs/config.md), as a configured account replaces a
+ * package's of its name. apko writes both lines; no one means that.
+ *
+ * @throws ConfigError `INVALID_CONFIG` at the second entry's name, naming the first's place
+ */
+export function checkAccountNames(part: Part): void {
+  const lists = [
+    ['accounts.users', 'user', 'username', part.users.map((u) => u.username)],
+    ['accounts.groups', 'group', 'groupname', part.groups.map((g) => g.groupname)],
+  ] as const;
+  for (const [prefix, kind, key, names] of lists) {
+    const first = new Map<string, number>();
+    for (const [i, name] of names.entries()) {
+      const j = first.get(name);
+      if (j === undefined) {
+        first.set(name, i);
+        continue;
+      }
+      const place = (k: number) => part.locs.get(`${prefix}[${k}].${key}`) ?? part.locs.get(`${prefix}[${k}]`);
+      const earlier = place(j);
+      const at = place(i) ?? part.locs.get(prefix) ?? earlier;
+      const problem = `${kind} "${name}" is configured again (first as ${prefix}[${j}]${earlier === undefined ? '' : `, ${earlier.file}:${earlier.line}`}): an image has one ${kind} of each name`;
+      const hint = `keep one entry for "${name}", or give the other ${kind} a name of its own`;
+      throw new ConfigError('INVALID_CONFIG', at ?? { file: 'the configuration' }, `${prefix}[${i}]`, problem, { hint });
+    }
+  }
+}
+
+/**
+ * Chooses what the merged configuration left open: the host architecture; and refuses an account
+ * name configured twice ({@link checkAccountNames}). (apko's service-bundle rewrite has no
+ * counterpart: config-schema.ts refuses that type and services.)
+ *
+ * @throws ConfigError `INVALID_CONFIG` for a user or group name configured twice
  */
 export function finish(part: Part, hostArch: string): ImageConfig {
+  checkAccountNames(part);
   const archsFromHost = part.archs.length === 0;
   const packages = [...part.packages];
   const entrypoint: ImageEntrypoint = part.entrypoint ?? { services: {} };

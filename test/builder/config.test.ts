@@ -591,6 +591,41 @@ describe('errors name the file, line, column and key path', () => {
     );
   });
 
+  it('accounts: a user or group name configured twice, at the second, naming the first, across an include too', async () => {
+    // The review's case: two bob users made two lines, and run-as: bob took the first uid.
+    const err = await rejects(
+      () => parse('accounts:\n  run-as: bob\n  users:\n    - username: bob\n      uid: 1000\n    - username: bob\n      uid: 1001\n'),
+      'INVALID_CONFIG',
+      'image.yaml:6:17',
+      /^image\.yaml:6:17: accounts\.users\[1\]: user "bob" is configured again \(first as accounts\.users\[0\], image\.yaml:4\): an image has one user of each name$/,
+    );
+    assert.match(err.hint ?? '', /keep one entry for "bob"/);
+    await rejects(
+      () => parse('accounts:\n  groups:\n    - {groupname: g, gid: 5}\n    - {groupname: g, gid: 6}\n'),
+      'INVALID_CONFIG',
+      'image.yaml:4:19',
+      /accounts\.groups\[1\]: group "g" is configured again \(first as accounts\.groups\[0\], image\.yaml:3\)/,
+    );
+    const fs = memory({
+      'image.yaml': 'include: base.yaml\naccounts:\n  users:\n    - {username: bob, uid: 1001}\n',
+      'base.yaml': 'accounts:\n  users:\n    - {username: bob, uid: 1000}\n',
+    });
+    await rejects(
+      () => loadConfig('image.yaml', { ...host, readFile: fs.readFile }),
+      'INVALID_CONFIG',
+      'image.yaml:4:18',
+      /accounts\.users\[1\]: user "bob" is configured again \(first as accounts\.users\[0\], base\.yaml:3\)/,
+    );
+    // A user and a group may share a name (the usual user's own group), and two names two accounts.
+    const ok = parse(
+      'accounts:\n  users:\n    - {username: bob, uid: 1000}\n    - {username: amy, uid: 1001}\n  groups:\n    - {groupname: bob, gid: 1000}\n',
+    );
+    assert.deepEqual(
+      ok.config.accounts.users.map((u) => u.username),
+      ['bob', 'amy'],
+    );
+  });
+
   it('accounts: a name, shell or home that would end a field or a line of /etc/passwd, at its line', async () => {
     // The review's case: a user name that writes a uid-0 line of its own into /etc/passwd.
     await rejects(
