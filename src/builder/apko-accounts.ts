@@ -185,6 +185,17 @@ function apkoPath(fs: ApkoFs, loaded: LoadedConfig, m: PathMutation, i: number):
       fs.mkdirAll(parent, 0o755);
       if (fs.lstat(m.path) !== undefined) fs.fail(m.path.replace(/^\/+/, ''), 'already exists, where paths asks for a symlink');
       fs.symlink(m.source ?? '', m.path);
+      // apko then sets the entry's mode on the path, through the link (mutatePermissions after
+      // mutateSymLink), and fails on a target the image lacks: said of the target, not the link.
+      if (fs.resolve(m.path) === undefined) {
+        const key = loaded.locations.has(`paths[${i}].source`) ? `paths[${i}].source` : `paths[${i}]`;
+        const at = loaded.locations.get(key);
+        const problem = `${m.path} links to ${m.source ?? ''}, which is not in the image: apko sets the entry's mode on the link's target, so it fails here too`;
+        const hint =
+          'make the target first (a package that gives it, or a paths entry before this one), or link to a path the image has; a build without --compat apko writes the link as it is';
+        if (at === undefined) throw new ProvenantError('INVALID_CONFIG', `${key}: ${problem}`, { hint });
+        throw new ConfigError('INVALID_CONFIG', at, key, problem, { hint });
+      }
       break;
     case 'permissions':
       break;

@@ -282,6 +282,32 @@ describe('paths', () => {
     }
   });
 
+  it('names the missing target of a symlink entry with --compat apko, which fails there as apko does; the default build writes the link', async () => {
+    const dir = await tempDir();
+    await repository(dir);
+    const lines = [
+      '  repositories: [./repo]',
+      '  packages: [hello]',
+      'paths:',
+      '  - path: /app/link',
+      '    type: symlink',
+      '    source: /nonexistent',
+    ];
+    await assert.rejects(build(dir, lines, { compat: 'apko' }), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'INVALID_CONFIG'), String(err));
+      assert.match(
+        err.message,
+        /image\.yaml:8:13: paths\[0\]\.source: \/app\/link links to \/nonexistent, which is not in the image: apko sets the entry's mode on the link's target/,
+      );
+      // Not a conflict with what is there: nothing is.
+      assert.doesNotMatch(err.hint ?? '', /conflicts/);
+      assert.match(err.hint ?? '', /make the target first/);
+      return true;
+    });
+    const files = await entries(await build(dir, lines));
+    assert.equal(files.get('app/link')?.linkname, '/nonexistent');
+  });
+
   it("takes a symlink entry at /etc/os-release when no package gives one: the build's own stands in, as apko writes none", async () => {
     const dir = await tempDir();
     await repository(dir);
