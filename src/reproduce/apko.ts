@@ -152,6 +152,58 @@ async function attested(
   return out;
 }
 
+/** The image-configuration attestations of a platform, its own first, then the index's; none verified. */
+async function unsignedAttested(store: ContentStore, inspected: InspectResult, m: InspectedManifest, options: ApkoReproduceOptions) {
+  const own = await attested(store, m.attachments, m.digest, options);
+  const shared = inspected.kind === 'index' ? await attested(store, inspected.attachments, inspected.digest, options) : [];
+  return [...own, ...shared];
+}
+
+/** The platform's own /etc/apko.json, as apko wrote it into the image; undefined when it has none. */
+async function imageConfiguration(
+  store: ContentStore,
+  inspected: InspectResult,
+  m: InspectedManifest,
+  options: ApkoReproduceOptions,
+): Promise<Uint8Array | undefined> {
+  const stored = await store.getManifest(m.digest, options);
+  if (stored.kind !== 'manifest') return undefined;
+  const read = await imageFiles(store, stored.manifest.layers, (p) => p === 'etc/apko.json', `${inspected.name}@${m.digest}`, options);
+  return read('etc/apko.json');
+}
+
+/**
+ * With trust, why a platform's apko configuration was not used, when it has one that nothing
+ * verified: its /etc/apko.json (which nothing signs), an image-configuration attestation whose
+ * signature did not verify. Undefined without trust, or when the platform has none: then there
+ * is nothing to say beyond the missing provenance.
+ */
+export async function unverifiedApkoConfiguration(
+  store: ContentStore,
+  inspected: InspectResult,
+  m: InspectedManifest,
+  options: ApkoReproduceOptions,
+): Promise<{ reason: string; missing: string } | undefined> {
+  if (options.trust === undefined) return undefined;
+  const unsigned = await unsignedAttested(store, inspected, m, options);
+  const inImage = (await imageConfiguration(store, inspected, m, options)) !== undefined;
+  const said = [
+    ...(unsigned.length === 0
+      ? []
+      : [
+          `its apko configuration attestation (${unsigned.map((u) => `${u.source.storage} ${u.source.source}`).join(', ')}) has no signature that verifies with the key or identity given`,
+        ]),
+    ...(inImage
+      ? ['its /etc/apko.json was not used, as it is not signed (apko writes it into the image, where anyone may change it)']
+      : []),
+  ];
+  if (said.length === 0) return undefined;
+  return {
+    reason: said.join('; '),
+    missing: `or an ${APKO_CONFIGURATION} attestation about this platform manifest or its index, signed by the key or identity given (without --key or an identity, /etc/apko.json is replayed, unverified)`,
+  };
+}
+
 /**
  * The apko configuration of one platform: its own attestation, else the index's, else (without
  * trust) its /etc/apko.json. With trust, only an attestation whose signature verifies counts.
@@ -183,14 +235,9 @@ async function recipeOf(store: ContentStore, inspected: InspectResult, m: Inspec
     }
     return undefined;
   }
-  const own = await attested(store, m.attachments, m.digest, options);
-  const shared = inspected.kind === 'index' ? await attested(store, inspected.attachments, inspected.digest, options) : [];
-  const found = own[0] ?? shared[0];
+  const found = (await unsignedAttested(store, inspected, m, options))[0];
   if (found !== undefined) return found;
-  const stored = await store.getManifest(m.digest, options);
-  if (stored.kind !== 'manifest') return undefined;
-  const read = await imageFiles(store, stored.manifest.layers, (p) => p === 'etc/apko.json', `${inspected.name}@${m.digest}`, options);
-  const bytes = read('etc/apko.json');
+  const bytes = await imageConfiguration(store, inspected, m, options);
   if (bytes === undefined) return undefined;
   let predicate: unknown;
   try {

@@ -36,7 +36,7 @@ import type { LockedPackage } from '../pkg/source.ts';
 import { isDebianLine } from '../pkg/sources.ts';
 import { LayoutStore } from '../store/layout.ts';
 import type { ContentStore } from '../store/types.ts';
-import { reproduceApko } from './apko.ts';
+import { reproduceApko, unverifiedApkoConfiguration } from './apko.ts';
 import { explainMismatch, type MismatchDetail } from './explain.ts';
 import { fetchPackages, type OverrideUse, type PackageFileChange, type PackageSources } from './fetch.ts';
 import { type FoundProvenance, findProvenance, platformLabel, type ReproduceTrust } from './find.ts';
@@ -286,7 +286,16 @@ export async function reproduceImage(store: ContentStore, target: string, option
   );
   if (unreplayed.length > 0) {
     const apkoOptions = { ...options, onSources: (s: PackageSources) => options.onProgress?.({ phase: 'sources', ...s }) };
-    for (const [digest, r] of await reproduceApko(store, inspected, unreplayed, apkoOptions)) results.set(digest, r);
+    const apko = await reproduceApko(store, inspected, unreplayed, apkoOptions);
+    for (const [digest, r] of apko) results.set(digest, r);
+    // With trust, an apko configuration nothing verified is not used: said, rather than only that
+    // SLSA provenance is missing, with what would be taken instead.
+    for (const m of unreplayed) {
+      const r = results.get(m.digest);
+      if (apko.has(m.digest) || r?.status !== 'not-replayable') continue;
+      const note = await unverifiedApkoConfiguration(store, inspected, m, apkoOptions);
+      if (note !== undefined) results.set(m.digest, { ...r, reason: `${r.reason}; ${note.reason}`, missing: [...r.missing, note.missing] });
+    }
   }
   const platforms = inspected.manifests.map((m) => results.get(m.digest) as PlatformReproduction);
   await checkSourceBlobs(store, name, platforms, options.signal);

@@ -178,6 +178,41 @@ describe('reproduce an apko-built image', { skip: fixturesMissing }, () => {
     }
   });
 
+  it('says, with a key, that the unsigned /etc/apko.json and an unverified configuration attestation were not used, and what would be', async () => {
+    const dir = await tempDir();
+    await copyApkoRepository(dir);
+    const store = await apkoGoldenLayout(join(dir, 'golden'));
+    const key = generateSigningKeyPair().publicKey;
+    try {
+      const alone = await reproduceImage(store, 'latest', { baseDir: dir, trust: { key } });
+      assert.equal(alone.match, false);
+      for (const p of alone.platforms) {
+        assert.ok(p.status === 'not-replayable', renderReproduce(alone));
+        assert.match(
+          p.reason,
+          /^no SLSA provenance is attached to this platform image .*; its \/etc\/apko\.json was not used, as it is not signed/,
+        );
+        assert.match(
+          p.missing.at(-1) ?? '',
+          /^or an https:\/\/apko\.dev\/image-configuration attestation about this platform manifest or its index, signed by the key or identity given/,
+        );
+      }
+      assert.match(renderReproduce(alone), /\/etc\/apko\.json was not used, as it is not signed/);
+      // An attestation attached without a signature is not taken either, and is named.
+      await attachConfigurations(store, await store.getManifest('latest'));
+      const attached = await reproduceImage(store, 'latest', { baseDir: dir, trust: { key } });
+      for (const p of attached.platforms) {
+        assert.ok(p.status === 'not-replayable', renderReproduce(attached));
+        assert.match(
+          p.reason,
+          /; its apko configuration attestation \(referrers image-configuration attestation sha256:[0-9a-f]{64}\) has no signature that verifies with the key or identity given; its \/etc\/apko\.json was not used/,
+        );
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
   it('reproduces it from the /etc/apko.json it carries when nothing is attached', async () => {
     const dir = await tempDir();
     await copyApkoRepository(dir);
