@@ -377,22 +377,25 @@ function archOf(
           ...(original.variant === undefined ? {} : { variant: original.variant }),
         };
   const platform = m.platform ?? fromConfig;
-  const label = platform === undefined ? 'an image of no platform' : formatPlatform(platform);
-  const arch = loaded.config.archsFromHost
-    ? platform === undefined
-      ? undefined
-      : platformApkArch(platform)
-    : platform === undefined
-      ? loaded.config.archs[0]
-      : loaded.config.archs.find((a) => platformMatches(apkArchToPlatform(a), platform));
+  const { archs, archsFromHost } = loaded.config;
+  if (platform === undefined) {
+    // No platform to go by (a config without `architecture`): the configuration's own, if named.
+    if (!archsFromHost && archs[0] !== undefined) return archs[0];
+    return {
+      reason: `${where} names no archs, and the image names no platform (its config has no architecture) to rebuild it as`,
+      missing: ['an image config that names its architecture'],
+    };
+  }
+  const label = formatPlatform(platform);
+  const arch = archsFromHost ? platformApkArch(platform) : archs.find((a) => platformMatches(apkArchToPlatform(a), platform));
   if (arch !== undefined) return arch;
-  return loaded.config.archsFromHost
+  return archsFromHost
     ? {
         reason: `${where} names no archs, and ${label} is no architecture Provenant builds for`,
         missing: ['the platform of an architecture apko builds (linux/amd64, linux/arm64, ...)'],
       }
     : {
-        reason: `${where} names the archs ${loaded.config.archs.join(', ')}, not ${label}'s: it is not the configuration this platform was built from`,
+        reason: `${where} names the archs ${archs.join(', ')}, not ${label}'s: it is not the configuration this platform was built from`,
         missing: [`a configuration whose archs include ${label}'s`],
       };
 }
