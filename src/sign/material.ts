@@ -36,6 +36,29 @@ export function identityOfCertificate(certificate: Uint8Array | string | X509Cer
 }
 
 /**
+ * Fulcio's GitHub workflow extensions, the ones cosign's `--certificate-github-workflow-*` flags
+ * compare (cosign's certextensions.go, sigstore-go's ParseExtensions): deprecated in Fulcio's
+ * OID list in favour of `1.3.6.1.4.1.57264.1.12` and on, but still issued for GitHub Actions
+ * tokens, and the only ones those flags read. Each value is the extension's raw bytes (no DER
+ * string around them), the claim of the token as it was.
+ */
+export const GITHUB_WORKFLOW_EXTENSIONS = {
+  trigger: '1.3.6.1.4.1.57264.1.2',
+  sha: '1.3.6.1.4.1.57264.1.3',
+  name: '1.3.6.1.4.1.57264.1.4',
+  repository: '1.3.6.1.4.1.57264.1.5',
+  ref: '1.3.6.1.4.1.57264.1.6',
+} as const;
+
+/** One of {@link GITHUB_WORKFLOW_EXTENSIONS}. */
+export type GithubWorkflowField = keyof typeof GITHUB_WORKFLOW_EXTENSIONS;
+
+/** The value of a certificate's GitHub workflow extension, its raw bytes; undefined when it has none. */
+export function githubWorkflowExtension(c: X509Certificate, field: GithubWorkflowField): Buffer | undefined {
+  return c.extension(GITHUB_WORKFLOW_EXTENSIONS[field])?.value;
+}
+
+/**
  * The names a keyless signer's certificate is matched against, in the order tried, from one walk
  * of its SANs: `identity`, the one it is known by (and {@link identityOfCertificate}'s: the URI or
  * email @sigstore/verify names, else a Fulcio username; `''` for none), then every other subject

@@ -34,7 +34,7 @@ import { Annotation, type Descriptor } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
 import { certificateNameMatching, certificateNamesText } from './identity.ts';
 import { keyId, pemDecode } from './keys.ts';
-import { certificateNames } from './material.ts';
+import { certificateNames, GITHUB_WORKFLOW_EXTENSIONS, type GithubWorkflowField, githubWorkflowExtension } from './material.ts';
 import {
   b64decode,
   COSIGN_SIGN_PREDICATE_TYPE,
@@ -66,6 +66,12 @@ export type VerificationPolicy =
       certificateIdentity: IdentityMatcher;
       /** The certificate's OIDC issuer; never empty. */
       certificateOidcIssuer: IdentityMatcher;
+      /**
+       * What the certificate's GitHub workflow extensions must say, each one given compared as
+       * the exact string (cosign's `--certificate-github-workflow-*`): a certificate without
+       * the extension fails. Fulcio writes them for GitHub Actions tokens only.
+       */
+      certificateGithubWorkflow?: Partial<Record<GithubWorkflowField, string>> | undefined;
     };
 
 /**
@@ -132,6 +138,7 @@ export type FailureReason =
   | 'certificate-validity'
   | 'identity'
   | 'issuer'
+  | 'certificate-extension'
   | 'transparency-log'
   | 'inclusion-proof'
   | 'timestamp'
@@ -207,6 +214,11 @@ export async function verifyImage(store: ContentStore, subject: Digest, options:
   if (!('key' in options.policy)) {
     assertMatcher(options.policy.certificateIdentity, 'certificateIdentity');
     assertMatcher(options.policy.certificateOidcIssuer, 'certificateOidcIssuer');
+    for (const [field, value] of Object.entries(options.policy.certificateGithubWorkflow ?? {})) {
+      if (value === '') {
+        throw new ProvenantError('USAGE', `the policy's certificateGithubWorkflow.${field} is empty, and would not say what to check`);
+      }
+    }
     if (options.trustedRoot === undefined) {
       throw new ProvenantError('USAGE', 'keyless verification needs a trusted root', {
         hint: 'pass --trusted-root (the Sigstore instance’s trusted_root.json)',
@@ -763,7 +775,36 @@ function checkEntity(base: CheckedSignature, entity: SignedEntity, bundle: Bundl
       { signer: out.signer },
     );
   }
+  if (entity.key.$case === 'certificate') checkGithubWorkflow(entity.key.certificate, policy.certificateGithubWorkflow, out.signer);
   return out;
+}
+
+/**
+ * The certificate's GitHub workflow extensions against what the policy asks, in the order of
+ * {@link GITHUB_WORKFLOW_EXTENSIONS}: the first that differs, or that the certificate lacks,
+ * fails the signature with `certificate-extension`, naming cosign's flag, the value asked and the
+ * value found.
+ */
+function checkGithubWorkflow(
+  certificate: X509Certificate,
+  want: Partial<Record<GithubWorkflowField, string>> | undefined,
+  signer: CheckedSignature['signer'],
+): void {
+  if (want === undefined) return;
+  for (const field of Object.keys(GITHUB_WORKFLOW_EXTENSIONS) as GithubWorkflowField[]) {
+    const expected = want[field];
+    if (expected === undefined) continue;
+    // Byte for byte, as cosign compares Go strings: UTF-8 text would take a byte that is not
+    // UTF-8 for U+FFFD.
+    const found = githubWorkflowExtension(certificate, field);
+    if (found?.equals(Buffer.from(expected, 'utf8'))) continue;
+    const what = `GitHub workflow ${field} (${GITHUB_WORKFLOW_EXTENSIONS[field]}, --certificate-github-workflow-${field})`;
+    const said =
+      found === undefined
+        ? `the certificate has no ${what}, and ${JSON.stringify(expected)} was asked`
+        : `the certificate’s ${what} is ${JSON.stringify(found.toString('utf8'))}, not ${JSON.stringify(expected)}`;
+    throw new Failure('certificate-extension', said, signer === undefined ? {} : { signer });
+  }
 }
 
 function verifiesWith(entity: SignedEntity, key: KeyObject): boolean {

@@ -383,6 +383,42 @@ describe('Sigstore bundles attached as cosign 3 does (OCI referrers)', { skip: f
     );
   });
 
+  it("a GitHub Actions certificate's workflow extensions, as cosign's --certificate-github-workflow-* compare them", async () => {
+    // sigstore-js 2.0.0's provenance, signed by its release workflow: Fulcio wrote the
+    // deprecated extensions 1.3.6.1.4.1.57264.1.2 to .6 as the token's claims were.
+    const sgoRoot = await trustedRoot('sgo-trusted_root-public-good.json');
+    const given = {
+      trigger: 'push',
+      sha: 'f0b49a04e5a62250e0f60fb128004a73110fe311',
+      name: 'Release',
+      repository: 'sigstore/sigstore-js',
+      ref: 'refs/heads/main',
+    };
+    const check = async (certificateGithubWorkflow: Partial<typeof given>) => {
+      const policy: VerificationPolicy = {
+        certificateIdentity: 'https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main',
+        certificateOidcIssuer: 'https://token.actions.githubusercontent.com',
+        certificateGithubWorkflow,
+      };
+      return only((await dsse('sgo-sigstore.js-2.0.0-provenance.sigstore.json', { policy, trustedRoot: sgoRoot })).checked);
+    };
+    ok(await check(given));
+    const oids = { trigger: 2, sha: 3, name: 4, repository: 5, ref: 6 };
+    for (const field of Object.keys(given) as (keyof typeof given)[]) {
+      ok(await check({ [field]: given[field] }));
+      // Exact strings: the value in another case, a prefix of it, a pattern do not match.
+      const value = given[field];
+      for (const wrong of [value === value.toUpperCase() ? value.toLowerCase() : value.toUpperCase(), value.slice(0, -1), '.*']) {
+        const c = await check({ ...given, [field]: wrong });
+        fails(c, 'certificate-extension');
+        assert.equal(
+          c.message,
+          `the certificate’s GitHub workflow ${field} (1.3.6.1.4.1.57264.1.${oids[field]}, --certificate-github-workflow-${field}) is ${JSON.stringify(value)}, not ${JSON.stringify(wrong)}`,
+        );
+      }
+    }
+  });
+
   it('sigstore-go public-key-validity: OK without a key validity window, FAIL with [1970-01-01T00:00:00Z, 00:00:01Z]', async () => {
     const store = await tempLayout();
     const art = new TextEncoder().encode('test content');

@@ -185,6 +185,66 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
     assert.equal(pattern.verified.length, 2);
   });
 
+  it("the certificate's GitHub workflow extensions, each an exact string; a certificate without one fails", async () => {
+    // The claims of a GitHub Actions token, which Fulcio writes as 1.3.6.1.4.1.57264.1.2 to .6.
+    const claims = { event_name: 'release', sha: 'a'.repeat(40), workflow: 'Release', repository: 'acme/app', ref: 'refs/tags/v1' };
+    const workflow = { trigger: 'release', sha: 'a'.repeat(40), name: 'Release', repository: 'acme/app', ref: 'refs/tags/v1' };
+    const github = mockSigner(mock, IDENTITY, MOCK_ISSUER, claims);
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    await signImage(layout, 'v1', { signer: github, dockerReference: REF });
+    const st = statement('https://example.org/p/v1', { n: 1 }, [{ name: 'app', digest: made.root.digest }]);
+    await attestImage(layout, 'v1', [st], { signer: github, storage: 'cosign' });
+    await attestImage(layout, 'v1', [st], { signer: github, storage: 'referrers' });
+    const verify = (certificateGithubWorkflow: Partial<typeof workflow>, kind: 'signature' | 'attestation') =>
+      verifyImage(layout, made.root.digest, { policy: { ...policy, certificateGithubWorkflow }, trustedRoot: mock.trustedRoot, kind });
+    for (const kind of ['signature', 'attestation'] as const) {
+      const good = await verify(workflow, kind);
+      assert.deepEqual(
+        good.checked.map((c) => [c.storage, c.reason]),
+        [
+          ['cosign', undefined],
+          ['referrers', undefined],
+        ],
+        kind,
+      );
+      for (const field of Object.keys(workflow) as (keyof typeof workflow)[]) {
+        const bad = await verify({ ...workflow, [field]: `${workflow[field]}x` }, kind);
+        assert.deepEqual(
+          bad.checked.map((c) => [c.reason, c.message]),
+          Array(2).fill([
+            'certificate-extension',
+            `the certificate’s GitHub workflow ${field} (1.3.6.1.4.1.57264.1.${2 + Object.keys(workflow).indexOf(field)}, --certificate-github-workflow-${field}) is ${JSON.stringify(workflow[field])}, not ${JSON.stringify(`${workflow[field]}x`)}`,
+          ]),
+          `${kind} ${field}`,
+        );
+        // The signer is still named, for the report.
+        assert.deepEqual(bad.checked[0]?.signer, { identity: IDENTITY, issuer: MOCK_ISSUER });
+      }
+    }
+    // A certificate of a token without the claims (not GitHub Actions) has no such extension.
+    const plain = await signed();
+    for (const field of Object.keys(workflow) as (keyof typeof workflow)[]) {
+      const r = await verifyImage(plain.layout, plain.made.root.digest, {
+        policy: { ...policy, certificateGithubWorkflow: { [field]: workflow[field] } },
+        trustedRoot: mock.trustedRoot,
+      });
+      assert.deepEqual(
+        r.checked.map((c) => [c.reason, c.message]),
+        Array(2).fill([
+          'certificate-extension',
+          `the certificate has no GitHub workflow ${field} (1.3.6.1.4.1.57264.1.${2 + Object.keys(workflow).indexOf(field)}, --certificate-github-workflow-${field}), and ${JSON.stringify(workflow[field])} was asked`,
+        ]),
+        field,
+      );
+    }
+    // An empty value would check nothing: refused before anything is read.
+    await assert.rejects(
+      verify({ ref: '' }, 'signature'),
+      (err: unknown) => isProvenantError(err, 'USAGE') && /is empty/.test(err.message),
+    );
+  });
+
   it("statements inside a keyless-signed index verify by the index signature's identity, and fail with another", async () => {
     const layout = await tempLayout();
     const made = await makeImage(layout, { tag: 'v1' });

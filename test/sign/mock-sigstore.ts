@@ -24,8 +24,12 @@ export interface MockSigstore {
   url: string;
   trustedRoot: TrustedRoot;
   trustedRootPath: string;
-  /** An (unsigned) OIDC token whose `sub` Fulcio puts in the certificate's SAN. */
-  token(subject: string, issuer?: string): string;
+  /**
+   * An (unsigned) OIDC token whose `sub` Fulcio puts in the certificate's SAN; `claims` are more
+   * of its claims, which the mock Fulcio writes as extensions as Fulcio does for GitHub Actions
+   * (`event_name`, `sha`, `workflow`, `repository`, `ref`: 1.3.6.1.4.1.57264.1.2 to .6).
+   */
+  token(subject: string, issuer?: string, claims?: Record<string, string>): string;
   /** How many requests each service answered. */
   requests: { fulcio: number; rekor: number; tsa: number };
   stop(): Promise<void>;
@@ -200,21 +204,21 @@ export async function startMockSigstore(options: MockOptions): Promise<MockSigst
     trustedRoot,
     trustedRootPath,
     requests,
-    token(subject: string, issuer = MOCK_ISSUER) {
+    token(subject: string, issuer = MOCK_ISSUER, claims: Record<string, string> = {}) {
       const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
-      return `${enc({ alg: 'none', typ: 'JWT' })}.${enc({ iss: issuer, sub: subject, aud: 'sigstore' })}.`;
+      return `${enc({ alg: 'none', typ: 'JWT' })}.${enc({ ...claims, iss: issuer, sub: subject, aud: 'sigstore' })}.`;
     },
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
 
-/** A keyless signer of `mock`'s Fulcio, Rekor and TSA, for a token of `subject` (and `issuer`). */
-export function mockSigner(mock: MockSigstore, subject: string, issuer?: string): KeylessSigner {
+/** A keyless signer of `mock`'s Fulcio, Rekor and TSA, for a token of `subject` (and `issuer`, and more `claims`). */
+export function mockSigner(mock: MockSigstore, subject: string, issuer?: string, claims?: Record<string, string>): KeylessSigner {
   return new KeylessSigner({
     fulcioURL: mock.url,
     rekorURL: mock.url,
     tsaURL: mock.url,
-    identityToken: mock.token(subject, issuer),
+    identityToken: mock.token(subject, issuer, claims),
     trustedRoot: mock.trustedRoot,
   });
 }
