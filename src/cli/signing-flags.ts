@@ -56,6 +56,28 @@ export const TRUST_FLAGS: Record<string, FlagSpec> = {
     type: 'string',
     description: "keyless: an RE2 pattern (Go's syntax, unanchored) the OIDC issuer must match",
   },
+  // cosign's flags of the same names: the certificate's (deprecated, still issued) GitHub
+  // workflow extensions 1.3.6.1.4.1.57264.1.2 to .6, each compared as the exact string.
+  'certificate-github-workflow-trigger': {
+    type: 'string',
+    description: "keyless: the event that started the workflow run (push, release, ...), exactly as the certificate's extension says",
+  },
+  'certificate-github-workflow-sha': {
+    type: 'string',
+    description: "keyless: the commit the workflow run was based upon, exactly as the certificate's extension says",
+  },
+  'certificate-github-workflow-name': {
+    type: 'string',
+    description: "keyless: the workflow's name, exactly as the certificate's extension says",
+  },
+  'certificate-github-workflow-repository': {
+    type: 'string',
+    description: "keyless: the repository the workflow ran in (OWNER/REPO), exactly as the certificate's extension says",
+  },
+  'certificate-github-workflow-ref': {
+    type: 'string',
+    description: "keyless: the git ref the workflow run was based upon (refs/heads/main), exactly as the certificate's extension says",
+  },
   'trusted-root': {
     type: 'string',
     description: "the trusted root (Fulcio, Rekor, CT logs, TSAs) as JSON; default Sigstore's public-good root for keyless, none for --key",

@@ -12,6 +12,7 @@ import type { Digest } from '../oci/digest.ts';
 import type { Location } from '../ref/location.ts';
 import { identityLabel } from '../sign/identity.ts';
 import { loadPrivateKeyFile, loadPublicKeyFile } from '../sign/keys.ts';
+import type { GithubWorkflowField } from '../sign/material.ts';
 import { cosignDockerReference } from '../sign/payload.ts';
 import { PUBLIC_FULCIO, PUBLIC_REKOR } from '../sign/public-good.ts';
 import type { SignedEntry } from '../sign/sign.ts';
@@ -294,11 +295,19 @@ export async function trustFromFlags(args: ParsedArgs): Promise<Trust> {
   const keyPath = v.key as string | undefined;
   const identity = exactOrPattern(args, 'certificate-identity');
   const issuer = exactOrPattern(args, 'certificate-oidc-issuer');
+  const workflow = githubWorkflowFlags(args);
   const rootPath = v['trusted-root'] as string | undefined;
   const fromFile = rootPath === undefined ? undefined : await readTrustedRoot(rootPath);
   if (keyPath !== undefined) {
     if (identity !== undefined || issuer !== undefined) {
       throw new ProvenantError('USAGE', '--key and --certificate-* each say whom to trust: give one');
+    }
+    if (workflow !== undefined) {
+      // As cosign: a key's signature carries no certificate to read them from.
+      const flag = `--certificate-github-workflow-${Object.keys(workflow)[0]}`;
+      throw new ProvenantError('USAGE', `${flag} checks a keyless signature's certificate, and --key verifies with a key`, {
+        hint: `give ${flag} with --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp], or leave it out`,
+      });
     }
     const key = await loadPublicKeyFile(keyPath).catch((err: unknown) => {
       if (!(err instanceof ProvenantError) || (err.code !== 'INVALID_CONFIG' && err.code !== 'USAGE')) throw err;
@@ -323,11 +332,40 @@ export async function trustFromFlags(args: ParsedArgs): Promise<Trust> {
       },
     );
   }
-  const policy: VerificationPolicy = { certificateIdentity: identity, certificateOidcIssuer: issuer };
+  const policy: VerificationPolicy = {
+    certificateIdentity: identity,
+    certificateOidcIssuer: issuer,
+    ...(workflow === undefined ? {} : { certificateGithubWorkflow: workflow }),
+  };
   const log = v['insecure-ignore-tlog'] === true ? { requireTransparencyLog: false as const } : {};
   if (fromFile !== undefined) return { policy, trustedRoot: fromFile, trustedRootSource: rootPath, ...log };
   const embedded = await publicGoodTrustedRoot();
   return { policy, trustedRoot: embedded.root, trustedRootSource: `Sigstore public-good root embedded in ${embedded.source}`, ...log };
+}
+
+/** The fields of cosign's `--certificate-github-workflow-FIELD` flags. */
+const GITHUB_WORKFLOW_FLAGS: readonly GithubWorkflowField[] = ['trigger', 'sha', 'name', 'repository', 'ref'];
+
+/**
+ * What `--certificate-github-workflow-FIELD` asks of the certificate, by field; undefined when
+ * none is given.
+ *
+ * @throws ProvenantError `USAGE` for an empty value (cosign takes "" as not given; a check that
+ *   checks nothing is refused here, as an empty --certificate-identity is)
+ */
+function githubWorkflowFlags(args: ParsedArgs): Partial<Record<GithubWorkflowField, string>> | undefined {
+  const out: Partial<Record<GithubWorkflowField, string>> = {};
+  for (const field of GITHUB_WORKFLOW_FLAGS) {
+    const value = args.values[`certificate-github-workflow-${field}`] as string | undefined;
+    if (value === undefined) continue;
+    if (value === '') {
+      throw new ProvenantError('USAGE', `--certificate-github-workflow-${field} is empty, and would not say what to check`, {
+        hint: `give the value the certificate's GitHub workflow ${field} must have, or leave the flag out`,
+      });
+    }
+    out[field] = value;
+  }
+  return Object.keys(out).length === 0 ? undefined : out;
 }
 
 /**

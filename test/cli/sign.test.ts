@@ -462,6 +462,79 @@ describe('verify keyless: patterns as cosign reads them', () => {
   });
 });
 
+describe("verify, verify-attestation --certificate-github-workflow-*: the certificate's GitHub extensions, as cosign", () => {
+  const IDENTITY = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
+  // A GitHub Actions token's claims, which Fulcio writes as the extensions these flags read.
+  const CLAIMS = { event_name: 'push', sha: 'b'.repeat(40), workflow: 'Release', repository: 'acme/app', ref: 'refs/heads/main' };
+  const FLAGS = { trigger: 'push', sha: 'b'.repeat(40), name: 'Release', repository: 'acme/app', ref: 'refs/heads/main' };
+  let dir: string;
+  let mock: MockSigstore;
+  before(async () => {
+    dir = await workspace();
+    mock = await startMockSigstore({ dir });
+    await writeFile(join(dir, 'vuln.json'), '{"scanner":{"result":[]}}');
+    const keyless = ['--identity-token', mock.token(IDENTITY, MOCK_ISSUER, CLAIMS), '--fulcio-url', mock.url, '--rekor-url', mock.url];
+    for (const args of [
+      ['sign', ...keyless, 'oci:layout:latest'],
+      ['attest', 'oci:layout:latest', '--predicate', 'vuln.json', '--type', 'vuln', ...keyless],
+    ]) {
+      const r = await provenant(args, { cwd: dir });
+      assert.equal(r.status, 0, r.stderr);
+    }
+  });
+  after(async () => {
+    await mock?.stop();
+  });
+  const trust = () => [
+    '--certificate-identity',
+    IDENTITY,
+    '--certificate-oidc-issuer',
+    MOCK_ISSUER,
+    '--trusted-root',
+    mock.trustedRootPath,
+  ];
+  const flags = (values: Partial<typeof FLAGS>) =>
+    Object.entries(values).flatMap(([field, value]) => [`--certificate-github-workflow-${field}`, value]);
+
+  it('every flag matching: exit 0; one with another value: exit 5 naming the flag, the value asked and the value found', async () => {
+    for (const command of [['verify'], ['verify-attestation', '--type', 'vuln', '--platform', 'linux/arm64']]) {
+      const good = await provenant([...command, ...trust(), ...flags(FLAGS), 'oci:layout:latest'], { cwd: dir });
+      assert.equal(good.status, 0, `${command[0]}: ${good.stderr}`);
+      for (const field of Object.keys(FLAGS) as (keyof typeof FLAGS)[]) {
+        const wrong = field === 'trigger' ? 'release' : `${FLAGS[field]}-other`;
+        const r = await provenant([...command, ...trust(), ...flags({ ...FLAGS, [field]: wrong }), 'oci:layout:latest'], { cwd: dir });
+        assert.equal(r.status, 5, `${command[0]} ${field}: ${r.stderr}`);
+        assert.ok(
+          r.stderr.includes(
+            `certificate-extension: the certificate’s GitHub workflow ${field} (1.3.6.1.4.1.57264.1.${2 + Object.keys(FLAGS).indexOf(field)}, --certificate-github-workflow-${field}) is ${JSON.stringify(FLAGS[field])}, not ${JSON.stringify(wrong)}`,
+          ),
+          r.stderr,
+        );
+      }
+    }
+  });
+
+  it('with --key, with --policy, or empty: a usage error (exit 2), as they need a keyless certificate', async () => {
+    const withKey = await provenant(['verify', '--key', 'cosign.pub', ...flags({ repository: 'acme/app' }), 'oci:layout:latest'], {
+      cwd: dir,
+    });
+    assert.equal(withKey.status, 2, withKey.stderr);
+    assert.match(
+      withKey.stderr,
+      /--certificate-github-workflow-repository checks a keyless signature's certificate, and --key verifies with a key/,
+    );
+    await writeFile(join(dir, 'policy.yaml'), 'apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\n');
+    const withPolicy = await provenant(['verify', '--policy', 'policy.yaml', ...flags({ ref: 'refs/heads/main' }), 'oci:layout:latest'], {
+      cwd: dir,
+    });
+    assert.equal(withPolicy.status, 2, withPolicy.stderr);
+    assert.match(withPolicy.stderr, /--certificate-github-workflow-ref cannot be given with it/);
+    const empty = await provenant(['verify', ...trust(), '--certificate-github-workflow-sha', '', 'oci:layout:latest'], { cwd: dir });
+    assert.equal(empty.status, 2, empty.stderr);
+    assert.match(empty.stderr, /--certificate-github-workflow-sha is empty/);
+  });
+});
+
 describe('keyless without the transparency log: --tlog-upload=false, PROVENANT_TLOG_UPLOAD=false, verify --insecure-ignore-tlog', () => {
   const IDENTITY = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
   let dir: string;

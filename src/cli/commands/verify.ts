@@ -45,6 +45,11 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     'certificate-identity-regexp',
     'certificate-oidc-issuer',
     'certificate-oidc-issuer-regexp',
+    'certificate-github-workflow-trigger',
+    'certificate-github-workflow-sha',
+    'certificate-github-workflow-name',
+    'certificate-github-workflow-repository',
+    'certificate-github-workflow-ref',
     'annotations',
     'insecure-ignore-tlog',
   ]) {
