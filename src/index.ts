@@ -301,6 +301,7 @@ export {
   SIGSTORE_PRIVATE_KEY_PEM,
   type SigningKeyPair,
 } from './sign/keys.ts';
+export type { GithubWorkflowField } from './sign/material.ts';
 export {
   COSIGN_SIGN_PREDICATE_TYPE,
   cosignDockerReference,
