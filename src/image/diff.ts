@@ -19,8 +19,8 @@ import { addTextDiffs, compareFiles } from './diff-files.ts';
 import { isPackageMetadataPath, NO_PACKAGES, packageDiff, packagesFromFilesystem, packagesFromSbom } from './diff-packages.ts';
 import type { AttachmentDiff, DiffOptions, DiffSide, ImageDiff, PlatformDiff } from './diff-types.ts';
 import { applyLayer, LayerFilesystem } from './filesystem.ts';
+import { readImageConfig } from './image-config.ts';
 import { type InspectedManifest, type InspectResult, inspectImage } from './inspect.ts';
-import { readImageConfig } from './inventory.ts';
 
 export type * from './diff-types.ts';
 

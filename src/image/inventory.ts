@@ -7,42 +7,15 @@
  */
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
-import { collect } from '../io/verify.ts';
 import type { Digest } from '../oci/digest.ts';
-import type { Descriptor, ImageConfig } from '../oci/types.ts';
 import type { Inventory } from '../pkg/inventory.ts';
 import { registryImageName } from '../sbom/purl.ts';
 import type { ContentStore } from '../store/types.ts';
 import { applyLayer, inventoryFromFilesystem, isPackageDatabasePath, LayerFilesystem } from './filesystem.ts';
+import { readImageConfig } from './image-config.ts';
 
-const CONFIG_LIMIT = 64 * 1024 * 1024;
 /** 10000-01-01T00:00:00Z in milliseconds: the first time with a five-digit year. */
 const LAST_MS = 253_402_300_800_000;
-
-/**
- * An image config, read whole (it is small) and checked to be a JSON object.
- *
- * @throws ProvenantError `INVALID_CONFIG` for a config that is not a JSON object, what reading the
- *   blob throws (`NOT_FOUND`, `DIGEST_MISMATCH`, `TRUNCATED` beyond 64 MiB)
- */
-export async function readImageConfig(
-  store: ContentStore,
-  config: Descriptor,
-  where: string,
-  options: OperationOptions = {},
-): Promise<Partial<ImageConfig>> {
-  const bytes = await collect(await store.readBlob(config, options), CONFIG_LIMIT, where);
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder().decode(bytes));
-  } catch (cause) {
-    throw new ProvenantError('INVALID_CONFIG', 'the image config is not JSON', { where, cause });
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ProvenantError('INVALID_CONFIG', 'the image config is not a JSON object', { where });
-  }
-  return value as Partial<ImageConfig>;
-}
 
 /**
  * The packages the image manifest `digest` holds, from its apk or dpkg database (distroless'

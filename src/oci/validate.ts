@@ -25,7 +25,8 @@ export interface Violation {
 
 type Checker = (value: unknown, pointer: string, out: Violation[]) => void;
 
-function isObject(v: unknown): v is Record<string, unknown> {
+/** A JSON object: not null, not an array. */
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 

@@ -16,6 +16,7 @@ import { type CheckOptions, checkImage } from '../compat/check.ts';
 import { loadProfiles, type Profile, selectTargets, type Target } from '../compat/profile.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { imageSbom } from '../image/attestations.ts';
+import { parseImageConfig, runSettings } from '../image/image-config.ts';
 import { type InspectedManifest, inspectImage } from '../image/inspect.ts';
 import { statementsOrNone } from '../image/statements.ts';
 import type { Logger, OperationOptions } from '../io/types.ts';
@@ -24,22 +25,12 @@ import type { Digest } from '../oci/digest.ts';
 import { isManifestLike } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
+import { isObject } from '../oci/validate.ts';
 import { summarize } from '../sign/inspect.ts';
 import { type FoundSignature, findSignatures, isBundleMediaType } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import type { ReportAttachment, ReportCompat, ReportConfig, ReportData, ReportIndexEntry, ReportLayer, ReportPlatform } from './data.ts';
-import {
-  type FoundStatement,
-  isObject,
-  parseJson,
-  provenancesFrom,
-  sbomFrom,
-  spdxPackages,
-  spdxSystem,
-  str,
-  stringRecord,
-  strings,
-} from './statements.ts';
+import { type FoundStatement, parseJson, provenancesFrom, sbomFrom, spdxPackages, spdxSystem, str, strings } from './statements.ts';
 
 /** The targets a report checks when none are named: the common runtimes and registries. */
 export const DEFAULT_REPORT_TARGETS: readonly string[] = ['aws-lambda', 'google-cloud-run', 'amazon-ecr', 'ghcr', 'docker-hub'];
@@ -350,9 +341,17 @@ async function readConfig(
   };
   if (d.size > CONFIG_LIMIT)
     return { report: { ...report, error: `the config is ${d.size} bytes, more than a report reads` }, diffIds: [] };
-  const bytes = await collect(await store.readBlob(d, options), CONFIG_LIMIT, `${store.location}@${d.digest}`);
-  const c = parseJson(new TextDecoder().decode(bytes));
-  if (!isObject(c)) return { report: { ...report, error: 'the config is not a JSON object' }, diffIds: [] };
+  const where = `${store.location}@${d.digest}`;
+  const bytes = await collect(await store.readBlob(d, options), CONFIG_LIMIT, where);
+  let c: Record<string, unknown>;
+  try {
+    c = parseImageConfig(bytes, where);
+  } catch (err) {
+    if (!isProvenantError(err, 'INVALID_CONFIG')) throw err;
+    return { report: { ...report, error: err.message }, diffIds: [] };
+  }
+  // How it runs is read as inspect reads it; the rest only a report shows.
+  const run = runSettings(c);
   const cc = isObject(c.config) ? c.config : {};
   const rootfs = isObject(c.rootfs) ? c.rootfs : {};
   return {
@@ -361,16 +360,16 @@ async function readConfig(
       os: str(c.os),
       architecture: str(c.architecture),
       variant: str(c.variant),
-      created: str(c.created),
+      created: run.created,
       author: str(c.author),
-      user: str(cc.User),
-      entrypoint: strings(cc.Entrypoint),
-      cmd: strings(cc.Cmd),
-      workingDir: str(cc.WorkingDir),
-      env: strings(cc.Env) ?? [],
+      user: run.user,
+      entrypoint: run.entrypoint,
+      cmd: run.cmd,
+      workingDir: run.workingDir,
+      env: run.env ?? [],
       exposedPorts: isObject(cc.ExposedPorts) ? Object.keys(cc.ExposedPorts).sort() : [],
       volumes: isObject(cc.Volumes) ? Object.keys(cc.Volumes).sort() : [],
-      labels: stringRecord(cc.Labels),
+      labels: run.labels ?? {},
       stopSignal: str(cc.StopSignal),
       history: (Array.isArray(c.history) ? c.history : []).filter(isObject).map((h) => ({
         created: str(h.created),

@@ -5,6 +5,7 @@
  */
 import { SLSA_V1, SLSA_V02 } from '../attest/provenance.ts';
 import type { Digest } from '../oci/digest.ts';
+import { isObject } from '../oci/validate.ts';
 import { cycloneDxInstalled, spdxInstalled } from '../sbom/installed.ts';
 import type { ReportConfigFile, ReportMaterial, ReportPackage, ReportProvenance, ReportSbom, ReportSystem } from './data.ts';
 
@@ -252,10 +253,6 @@ export function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-export function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 export function str(v: unknown): string | undefined {

@@ -1,0 +1,78 @@
+// report and inspect read an image config's run settings by the same rules (src/image/image-config.ts).
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { inspectImage } from '../../src/image/inspect.ts';
+import { encodeJson, parseStored } from '../../src/oci/content.ts';
+import { digestOf } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
+import { gatherReport } from '../../src/report/gather.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { makeLayer } from '../helpers/images.ts';
+import { useTempDir } from '../helpers/temp.ts';
+
+const tempDir = useTempDir('report-run-settings');
+
+describe('run settings', () => {
+  it('are what inspect shows, in report: a list with a non-string is none, an empty User none, labels in key order', async () => {
+    const store = await LayoutStore.open(join(await tempDir(), 'l'), { create: true });
+    const put = async (bytes: Uint8Array, mediaType: string) => {
+      const descriptor = { mediaType, digest: digestOf(bytes), size: bytes.byteLength };
+      await store.putBlob({
+        descriptor,
+        open: async (offset = 0) =>
+          (async function* () {
+            yield bytes.subarray(offset);
+          })(),
+      });
+      return descriptor;
+    };
+    const { gz } = makeLayer('a.txt', new TextEncoder().encode('a'));
+    const config = {
+      os: 'linux',
+      architecture: 'arm64',
+      created: '2024-01-01T00:00:00Z',
+      config: {
+        User: '',
+        Cmd: ['/bin/sh', 1],
+        Entrypoint: ['/init'],
+        Env: ['A=1'],
+        WorkingDir: '/w',
+        Labels: { z: 'last', a: 'first', n: 1 },
+      },
+      rootfs: { type: 'layers', diff_ids: [] },
+    };
+    const manifest = parseStored(
+      encodeJson({
+        schemaVersion: 2,
+        mediaType: MediaType.OciManifest,
+        config: await put(encodeJson(config), MediaType.OciConfig),
+        layers: [await put(gz, MediaType.OciLayerGzip)],
+      }),
+    );
+    await store.putManifest(manifest, { tags: ['v1'] });
+    const seen = (await inspectImage(store, 'v1', 'img', { details: true })).manifests[0]!;
+    const c = (await gatherReport(store, 'v1', { targets: [] })).platforms[0]!.config!;
+    const expected = {
+      created: '2024-01-01T00:00:00Z',
+      user: undefined,
+      entrypoint: ['/init'],
+      cmd: undefined,
+      env: ['A=1'],
+      workingDir: '/w',
+    };
+    assert.deepEqual(
+      { created: c.created, user: c.user, entrypoint: c.entrypoint, cmd: c.cmd, env: c.env, workingDir: c.workingDir },
+      expected,
+    );
+    assert.deepEqual(
+      { created: seen.created, user: seen.user, entrypoint: seen.entrypoint, cmd: seen.cmd, env: seen.env, workingDir: seen.workingDir },
+      expected,
+    );
+    assert.deepEqual(Object.entries(c.labels), [
+      ['a', 'first'],
+      ['z', 'last'],
+    ]);
+    assert.deepEqual(Object.entries(seen.labels ?? {}), Object.entries(c.labels));
+  });
+});
