@@ -1,7 +1,7 @@
 /** Flags several commands share, and the parsing of their values and of the environment they read. */
 import { ProvenantError } from '../errors.ts';
 import { writeFileAtomic } from '../io/files.ts';
-import type { Stored } from '../oci/content.ts';
+import type { Stored, StoredIndex } from '../oci/content.ts';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatformOn, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
 import { parseSourceDateEpoch } from '../time.ts';
@@ -156,15 +156,21 @@ export function platformEntry(root: Stored, text: string, where: string): Descri
   const wanted = platformArg(text);
   const match = root.index.manifests.find((m) => m.platform !== undefined && platformMatches(wanted, m.platform));
   if (match === undefined) {
-    const available = root.index.manifests.flatMap((m) =>
-      m.platform === undefined ? [] : [formatPlatform(normalizePlatform(m.platform))],
-    );
     throw new ProvenantError('NO_MATCHING_PLATFORM', `the image has no ${formatPlatform(wanted)} manifest`, {
       where: `${where}@${root.digest}`,
-      hint: `its platforms: ${available.filter((p) => p !== 'unknown/unknown').join(', ') || '(none)'}`,
+      hint: `its platforms: ${platformList(root)}`,
     });
   }
   return match;
+}
+
+/**
+ * The platforms of the index `root` a `--platform` value can name, normalized, for a hint: BuildKit's
+ * attestation entries (unknown/unknown) left out; `(none)` when it lists none.
+ */
+export function platformList(root: StoredIndex): string {
+  const available = root.index.manifests.flatMap((m) => (m.platform === undefined ? [] : [formatPlatform(normalizePlatform(m.platform))]));
+  return available.filter((p) => p !== 'unknown/unknown').join(', ') || '(none)';
 }
 
 /** `--platform` of a command that reads one image: crane's, for an image of an index. */

@@ -8,7 +8,7 @@ import type { Platform } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
 
 /** The largest config read for its platform: a config with a long history runs to megabytes. */
-const CONFIG_LIMIT = 8 * 1024 * 1024;
+export const CONFIG_LIMIT = 8 * 1024 * 1024;
 
 /**
  * The platform (os, architecture, variant) that the config of the image manifest `stored`
@@ -41,8 +41,13 @@ export async function imageConfigBytes(
   stored: StoredManifest,
   options: OperationOptions = {},
 ): Promise<Uint8Array | undefined> {
-  const { config, artifactType } = stored.manifest;
-  if (artifactType !== undefined || config.size > CONFIG_LIMIT) return undefined;
-  if (config.mediaType !== MediaType.OciConfig && config.mediaType !== MediaType.DockerConfig) return undefined;
+  const { config } = stored.manifest;
+  if (!hasImageConfig(stored) || config.size > CONFIG_LIMIT) return undefined;
   return collect(await store.readBlob(config, options), CONFIG_LIMIT, `${store.location}@${config.digest}`);
+}
+
+/** Whether `stored` is an image's manifest, with an OCI or Docker image config: not an artifact's. */
+export function hasImageConfig(stored: StoredManifest): boolean {
+  const { config, artifactType } = stored.manifest;
+  return artifactType === undefined && (config.mediaType === MediaType.OciConfig || config.mediaType === MediaType.DockerConfig);
 }

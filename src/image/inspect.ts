@@ -5,19 +5,18 @@
  * what each image's manifest and config say: its layers, when it was made, its labels and how it runs.
  */
 import { ArtifactType, type Attachment, findAttachments, isBuildkitAttestation } from '../attest/attachments.ts';
-import { decodeUtf8 } from '../bytes.ts';
-import { isProvenantError, ProvenantError } from '../errors.ts';
+import { isProvenantError } from '../errors.ts';
 import { forEachLimited, Limiter } from '../io/limit.ts';
 import type { OperationOptions } from '../io/types.ts';
-import { collect } from '../io/verify.ts';
-import type { Stored, StoredManifest } from '../oci/content.ts';
+import type { Stored, StoredIndex, StoredManifest } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isManifestLike } from '../oci/mediatypes.ts';
 import { configPlatform, formatPlatform } from '../oci/platform.ts';
-import type { ContainerConfig, Platform } from '../oci/types.ts';
+import type { Platform } from '../oci/types.ts';
 import { type SignatureSummary, summarizeSignatures } from '../sign/inspect.ts';
 import type { ContentStore } from '../store/types.ts';
-import { imageConfigBytes } from './config-platform.ts';
+import { CONFIG_LIMIT, hasImageConfig, imageConfigBytes } from './config-platform.ts';
+import { parseImageConfig, type RunSettings, runSettings } from './image-config.ts';
 
 /** An attachment, with what its signatures claim for a signature or attestation. */
 export interface InspectedAttachment extends Attachment {
@@ -36,11 +35,11 @@ export interface InspectedLayer {
 }
 
 /**
- * One image manifest of an inspected image. The fields after `attachments` are read only with
+ * One image manifest of an inspected image. `layers` and the run settings are read only with
  * {@link InspectOptions.details}: `layers` from the manifest, the rest from its image config
  * (`created`, `config.Labels`, `config.Env`, ...), each present only when the config gives it.
  */
-export interface InspectedManifest {
+export interface InspectedManifest extends RunSettings {
   digest: Digest;
   mediaType: string;
   size: number;
@@ -48,15 +47,6 @@ export interface InspectedManifest {
   annotations?: Record<string, string>;
   /** Signatures, attestations and SBOMs attached to this manifest, from every storage. */
   attachments: InspectedAttachment[];
-  /** The config's `created`, as it is written (RFC 3339). */
-  created?: string;
-  /** `config.Labels`, in key order. */
-  labels?: Record<string, string>;
-  env?: string[];
-  entrypoint?: string[];
-  cmd?: string[];
-  user?: string;
-  workingDir?: string;
   /** The manifest's layers, in order. */
   layers?: InspectedLayer[];
 }
@@ -82,9 +72,17 @@ export interface InspectOptions extends OperationOptions {
   attachments?: boolean;
   /**
    * Read each image's manifest and config too (default false), for its layers, created time,
-   * labels and run settings: one manifest and one config read per platform of an index.
+   * labels and run settings: one manifest and one config read per platform of an index. They
+   * are an addition: a manifest or config that cannot be read (missing, corrupt, not JSON, over
+   * 8 MiB) is warned about through `logger`, naming the image and why, and the rest is shown,
+   * for an index's entry and a single image alike. Only `ABORTED` stops.
    */
   details?: boolean;
+  /**
+   * The index `target` was picked from (`inspect --platform`): its BuildKit attestations for
+   * `target` are shown, as they are when the whole index is inspected, and its entry's platform.
+   */
+  parent?: StoredIndex;
 }
 
 /**
@@ -110,19 +108,24 @@ export async function inspectImage(
       manifests.push(m);
     }
     // Four at a time, as copy's blobs: an index of many platforms must not open a connection for each.
-    if (options.details) await forEachLimited(distinct(manifests), new Limiter(4), (m) => addEntryDetails(store, m, manifests, options));
+    if (options.details)
+      await forEachLimited(distinct(manifests), new Limiter(4), async (m) => {
+        await addEntryDetails(store, m, manifests, options);
+      });
   } else {
     const m: InspectedManifest = { digest: root.digest, mediaType: root.mediaType, size: root.bytes.byteLength, attachments: [] };
-    const config = await imageConfigBytes(store, root, options);
-    const platform = config === undefined ? undefined : configPlatform(config);
+    const entry = options.parent?.index.manifests.find((d) => d.digest === root.digest && d.platform !== undefined);
+    if (entry?.platform !== undefined) m.platform = entry.platform;
+    // With details, a config that cannot be read is said (addEntryDetails) and costs only its platform.
+    const config = options.details ? await addEntryDetails(store, m, [m], options, root) : await imageConfigBytes(store, root, options);
+    const platform = config === undefined || m.platform !== undefined ? undefined : configPlatform(config);
     if (platform !== undefined) m.platform = platform;
-    if (options.details) addDetails(m, root, config);
     manifests.push(m);
   }
   // An index may list the same manifest twice (for two platforms, or by mistake): it is one
   // subject, asked about once, and what is attached to it belongs to every entry that lists it.
   const subjects = [...new Set([root.digest, ...manifests.map((m) => m.digest)])];
-  const index = root.kind === 'index' ? root.index : undefined;
+  const index = root.kind === 'index' ? root.index : options.parent?.index;
   const all =
     options.attachments === false
       ? await findAttachments(store, subjects, index, { ...options, tags: [] }).then((a) => a.filter((x) => x.storage === 'buildkit'))
@@ -146,27 +149,6 @@ export async function inspectImage(
   };
 }
 
-/** The largest config `inspect --config` prints: it is held until its digest checked out. */
-const PRINTED_CONFIG_LIMIT = 64 * 1024 * 1024;
-
-/**
- * The config blob of the image manifest `stored`, byte for byte as stored (so its digest is the
- * one the manifest names), whatever its media type, as `skopeo inspect --config --raw` prints it.
- *
- * @throws ProvenantError `TOO_LARGE` over 64 MiB; what the store raises reading it (`NOT_FOUND`,
- *   `DIGEST_MISMATCH`, `ABORTED`)
- */
-export async function configOf(store: ContentStore, stored: StoredManifest, options: OperationOptions = {}): Promise<Uint8Array> {
-  const { config } = stored.manifest;
-  const where = `${store.location}@${config.digest}`;
-  return collect(
-    await store.readBlob(config, options),
-    PRINTED_CONFIG_LIMIT,
-    where,
-    () => new ProvenantError('TOO_LARGE', `the config is larger than ${PRINTED_CONFIG_LIMIT} bytes`, { where }),
-  );
-}
-
 /** The first entry of each digest: an index may list one manifest twice, which is read once. */
 function distinct(manifests: InspectedManifest[]): InspectedManifest[] {
   const first = new Map<Digest, InspectedManifest>();
@@ -175,66 +157,72 @@ function distinct(manifests: InspectedManifest[]): InspectedManifest[] {
 }
 
 /**
- * Reads the details of an index's entry `m` and gives them to every entry that lists its digest.
- * An entry whose manifest or config the store lacks (an export of some platforms may keep the
- * whole index) is said and left without them, as the rest of the image is still worth showing.
+ * Reads the details of the image `m` and gives them to every entry of `all` that lists its
+ * digest (`stored` is its manifest, when already read), and returns its config's bytes when
+ * they were read. What cannot be read is said and left out, as the rest of the image is still
+ * worth showing: no manifest, no layers nor config; no config, no run settings.
  */
 async function addEntryDetails(
   store: ContentStore,
   m: InspectedManifest,
   all: InspectedManifest[],
   options: InspectOptions,
-): Promise<void> {
-  let stored: Stored;
-  let config: Uint8Array | undefined;
-  try {
-    stored = await store.getManifest(m.digest, options);
-    if (stored.kind !== 'manifest') return;
-    config = await imageConfigBytes(store, stored, options);
-  } catch (err) {
-    if (!isProvenantError(err) || err.code !== 'NOT_FOUND') throw err;
-    const which = m.platform === undefined ? 'image' : `${formatPlatform(m.platform)} image`;
-    options.logger?.warn(`the ${which} ${m.digest} or its config is not in ${store.location}: its layers and config are not shown`);
-    return;
+  stored?: StoredManifest,
+): Promise<Uint8Array | undefined> {
+  const which = m.platform === undefined ? `the image ${m.digest}` : `the ${formatPlatform(m.platform)} image ${m.digest}`;
+  const listing = all.filter((x) => x.digest === m.digest);
+  if (stored === undefined) {
+    let read: Stored;
+    try {
+      read = await store.getManifest(m.digest, options);
+    } catch (err) {
+      const why = unreadable(err);
+      const missing = isProvenantError(err, 'NOT_FOUND');
+      options.logger?.warn(
+        missing
+          ? `${which} is not in ${store.location}: its layers and config are not shown`
+          : `${which}: ${why}: its layers and config are not shown`,
+      );
+      return undefined;
+    }
+    if (read.kind !== 'manifest') {
+      options.logger?.warn(`${which} is an index, not an image manifest: its layers and config are not shown`);
+      return undefined;
+    }
+    stored = read;
   }
-  for (const x of all) if (x.digest === m.digest) addDetails(x, stored, config);
-}
-
-/** The layers of `stored` and what its config says, on `m`. */
-function addDetails(m: InspectedManifest, stored: StoredManifest, config: Uint8Array | undefined): void {
   const layers = stored.manifest.layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size }));
-  if (config !== undefined) addConfig(m, config);
-  m.layers = layers;
-}
-
-/** What the config's bytes say of the image, on `m`; a field of a wrong type is left out, as it says nothing. */
-function addConfig(m: InspectedManifest, config: Uint8Array): void {
-  let parsed: unknown;
+  for (const x of listing) x.layers = layers;
+  const { config } = stored.manifest;
+  const of = `the config ${config.digest} of ${which}`;
   try {
-    parsed = JSON.parse(decodeUtf8(config));
-  } catch {
-    return;
+    const bytes = await imageConfigBytes(store, stored, options);
+    if (bytes === undefined) {
+      // An artifact's config says nothing of how an image runs; an image's too large to read is said.
+      if (hasImageConfig(stored)) {
+        options.logger?.warn(
+          `${of} is ${config.size} bytes, more than the ${CONFIG_LIMIT} inspect reads: its settings are not shown (--config prints it)`,
+        );
+      }
+      return undefined;
+    }
+    const settings = runSettings(parseImageConfig(bytes, `${store.location}@${config.digest}`));
+    for (const x of listing) Object.assign(x, settings);
+    return bytes;
+  } catch (err) {
+    options.logger?.warn(
+      isProvenantError(err, 'NOT_FOUND')
+        ? `${of} is not in ${store.location}: its settings are not shown`
+        : `${of}: ${unreadable(err)}: its settings are not shown`,
+    );
+    return undefined;
   }
-  if (!isObject(parsed)) return;
-  if (typeof parsed.created === 'string') m.created = parsed.created;
-  const c = isObject(parsed.config) ? (parsed.config as Partial<Record<keyof ContainerConfig, unknown>>) : {};
-  if (isObject(c.Labels)) {
-    const labels = Object.entries(c.Labels).filter((e): e is [string, string] => typeof e[1] === 'string');
-    if (labels.length > 0) m.labels = Object.fromEntries(labels.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  }
-  if (isStrings(c.Env)) m.env = c.Env;
-  if (isStrings(c.Entrypoint)) m.entrypoint = c.Entrypoint;
-  if (isStrings(c.Cmd)) m.cmd = c.Cmd;
-  if (typeof c.User === 'string' && c.User !== '') m.user = c.User;
-  if (typeof c.WorkingDir === 'string' && c.WorkingDir !== '') m.workingDir = c.WorkingDir;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function isStrings(v: unknown): v is string[] {
-  return Array.isArray(v) && v.every((x) => typeof x === 'string');
+/** Why an image's manifest or config could not be read, for a warning; an abort, or a bug, is rethrown. */
+function unreadable(err: unknown): string {
+  if (!isProvenantError(err) || err.code === 'ABORTED') throw err;
+  return err.message;
 }
 
 /** Fills in each signature's and attestation's signers, read once per subject. */

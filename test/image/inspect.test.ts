@@ -6,6 +6,9 @@ import { describe, it } from 'node:test';
 import { renderInspect } from '../../src/cli/render.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
 import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
+import { digestOf } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
+import type { Descriptor } from '../../src/oci/types.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 import { makeImage, makeReferrer } from '../helpers/images.ts';
@@ -99,5 +102,76 @@ describe('inspectImage', () => {
     const text = renderInspect(await inspectImage(store, 'v1', 'img'));
     assert.doesNotMatch(text, /^ *└─ signature/m);
     assert.match(text, /https:\/\/example\.com\/p\\u000a {4}└─ signature referrer sha256:0 /);
+  });
+
+  it("with details, reads each image's layers and run settings, and warns of a config it cannot read instead of failing", async () => {
+    const dir = await tempDir();
+    const store = await LayoutStore.open(join(dir, 'l'), { create: true });
+    const made = await makeImage(store, { tag: 'v1', layers: 1 });
+    const plain = await inspectImage(store, 'v1', 'img');
+    for (const m of plain.manifests) assert.deepEqual([m.layers, m.created, m.env, m.cmd], [undefined, undefined, undefined, undefined]);
+    const result = await inspectImage(store, 'v1', 'img', { details: true });
+    assert.deepEqual(
+      result.manifests.map((m) => [m.created, m.env, m.cmd, m.layers?.map((l) => l.digest)]),
+      made.manifests.map((s) => [
+        '1970-01-01T00:00:00Z',
+        ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+        ['/bin/sh'],
+        s.kind === 'manifest' ? s.manifest.layers.map((l) => l.digest) : [],
+      ]),
+    );
+
+    // Fields of a wrong type say nothing; one image's config is read by the rules report uses too.
+    const put = async (bytes: Uint8Array, mediaType: string) => {
+      const descriptor = { mediaType, digest: digestOf(bytes), size: bytes.byteLength };
+      await store.putBlob({
+        descriptor,
+        open: async (offset = 0) =>
+          (async function* () {
+            yield bytes.subarray(offset);
+          })(),
+      });
+      return descriptor;
+    };
+    const amd = made.manifests[0] as Stored & { kind: 'manifest' };
+    const single = async (tag: string, config: Descriptor) => {
+      const stored = parseStored(encodeJson({ ...amd.manifest, config }));
+      await store.putManifest(stored, { tags: [tag] });
+    };
+    const odd = {
+      os: 'linux',
+      architecture: 'arm64',
+      created: 12345,
+      config: { Env: 'A=1', Labels: { a: 1, b: 'two' }, User: 5, Cmd: ['x', 1] },
+    };
+    await single('odd', await put(encodeJson(odd), MediaType.OciConfig));
+    const o = (await inspectImage(store, 'odd', 'img', { details: true })).manifests[0]!;
+    assert.deepEqual(
+      [o.platform, o.labels, o.created, o.env, o.user, o.cmd],
+      [{ os: 'linux', architecture: 'arm64' }, { b: 'two' }, undefined, undefined, undefined, undefined],
+    );
+
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (w: string) => void warnings.push(w) };
+    await single('text', await put(new TextEncoder().encode('not json'), MediaType.OciConfig));
+    const t = (await inspectImage(store, 'text', 'img', { details: true, logger })).manifests[0]!;
+    assert.deepEqual(
+      t.layers,
+      amd.manifest.layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size })),
+    );
+    assert.equal(t.created, undefined);
+    assert.match(
+      warnings.join('\n'),
+      /^the config sha256:\S+ of the image sha256:\S+: the image config is not JSON: its settings are not shown$/,
+    );
+
+    // A single image whose config is missing: without details its platform cannot be read; with them, it is said.
+    const lost = encodeJson({ os: 'linux', architecture: 'arm64' });
+    await single('lost', { mediaType: MediaType.OciConfig, digest: digestOf(lost), size: lost.byteLength });
+    await assert.rejects(inspectImage(store, 'lost', 'img'), { code: 'NOT_FOUND' });
+    warnings.length = 0;
+    const l = await inspectImage(store, 'lost', 'img', { details: true, logger });
+    assert.equal(l.manifests[0]!.layers?.length, 1);
+    assert.match(warnings.join('\n'), /^the config sha256:\S+ of the image sha256:\S+ is not in .*: its settings are not shown$/);
   });
 });
