@@ -108,16 +108,23 @@ export async function inspectImage(
       manifests.push(m);
     }
     // Four at a time, as copy's blobs: an index of many platforms must not open a connection for each.
-    if (options.details)
-      await forEachLimited(distinct(manifests), new Limiter(4), async (m) => {
-        await addEntryDetails(store, m, manifests, options);
+    if (options.details) {
+      // Each image's warnings are said in the index's order, whichever read finished first.
+      const images = distinct(manifests);
+      const said = new Map<Digest, string[]>(images.map((m) => [m.digest, []]));
+      await forEachLimited(images, new Limiter(4), async (m) => {
+        await addEntryDetails(store, m, manifests, options, (w) => said.get(m.digest)?.push(w));
       });
+      for (const w of [...said.values()].flat()) options.logger?.warn(w);
+    }
   } else {
     const m: InspectedManifest = { digest: root.digest, mediaType: root.mediaType, size: root.bytes.byteLength, attachments: [] };
     const entry = options.parent?.index.manifests.find((d) => d.digest === root.digest && d.platform !== undefined);
     if (entry?.platform !== undefined) m.platform = entry.platform;
     // With details, a config that cannot be read is said (addEntryDetails) and costs only its platform.
-    const config = options.details ? await addEntryDetails(store, m, [m], options, root) : await imageConfigBytes(store, root, options);
+    const config = options.details
+      ? await addEntryDetails(store, m, [m], options, (w) => options.logger?.warn(w), root)
+      : await imageConfigBytes(store, root, options);
     const platform = config === undefined || m.platform !== undefined ? undefined : configPlatform(config);
     if (platform !== undefined) m.platform = platform;
     manifests.push(m);
@@ -158,7 +165,7 @@ function distinct(manifests: InspectedManifest[]): InspectedManifest[] {
 
 /**
  * Reads the details of the image `m` and gives them to every entry of `all` that lists its
- * digest (`stored` is its manifest, when already read), and returns its config's bytes when
+ * digest (`stored` is its manifest, when already read; `warn` says what is not), and returns its config's bytes when
  * they were read. What cannot be read is said and left out, as the rest of the image is still
  * worth showing: no manifest, no layers nor config; no config, no run settings.
  */
@@ -167,6 +174,7 @@ async function addEntryDetails(
   m: InspectedManifest,
   all: InspectedManifest[],
   options: InspectOptions,
+  warn: (warning: string) => void,
   stored?: StoredManifest,
 ): Promise<Uint8Array | undefined> {
   const which = m.platform === undefined ? `the image ${m.digest}` : `the ${formatPlatform(m.platform)} image ${m.digest}`;
@@ -178,7 +186,7 @@ async function addEntryDetails(
     } catch (err) {
       const why = unreadable(err);
       const missing = isProvenantError(err, 'NOT_FOUND');
-      options.logger?.warn(
+      warn(
         missing
           ? `${which} is not in ${store.location}: its layers and config are not shown`
           : `${which}: ${why}: its layers and config are not shown`,
@@ -186,7 +194,7 @@ async function addEntryDetails(
       return undefined;
     }
     if (read.kind !== 'manifest') {
-      options.logger?.warn(`${which} is an index, not an image manifest: its layers and config are not shown`);
+      warn(`${which} is an index, not an image manifest: its layers and config are not shown`);
       return undefined;
     }
     stored = read;
@@ -200,9 +208,7 @@ async function addEntryDetails(
     if (bytes === undefined) {
       // An artifact's config says nothing of how an image runs; an image's too large to read is said.
       if (hasImageConfig(stored)) {
-        options.logger?.warn(
-          `${of} is ${config.size} bytes, more than the ${CONFIG_LIMIT} inspect reads: its settings are not shown (--config prints it)`,
-        );
+        warn(`${of} is ${config.size} bytes, more than the ${CONFIG_LIMIT} inspect reads: its settings are not shown (--config prints it)`);
       }
       return undefined;
     }
@@ -210,7 +216,7 @@ async function addEntryDetails(
     for (const x of listing) Object.assign(x, settings);
     return bytes;
   } catch (err) {
-    options.logger?.warn(
+    warn(
       isProvenantError(err, 'NOT_FOUND')
         ? `${of} is not in ${store.location}: its settings are not shown`
         : `${of}: ${unreadable(err)}: its settings are not shown`,

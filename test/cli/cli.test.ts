@@ -313,6 +313,11 @@ describe('provenant CLI', () => {
     warned('riscv64', /more than the 8388608 inspect reads: its settings are not shown \(--config prints it\)/);
     warned('386', /is not in .*: its settings are not shown/);
     warned('ppc64le', /its layers and config are not shown/);
+    assert.deepEqual(
+      warnings.map((w) => /linux\/(\w+) image/.exec(w)?.[1]),
+      ['amd64', 's390x', 'riscv64', '386', 'ppc64le'],
+      'in the order of the index, whichever read ends first',
+    );
     // Its layers are in its manifest, which reads.
     assert.match(r.stdout, /Platform: {4}linux\/amd64\n {2}Layers:\n/);
     const json = provenant(['inspect', '--format', 'json', all]);
