@@ -68,6 +68,21 @@ export function decodeUtf8Exact(bytes: Uint8Array): string | undefined {
 }
 
 /**
+ * Bytes for a message: printable ASCII as it is, any other byte as `\xNN`, quoted. Bytes that are
+ * no text (a header that is no header, a certificate extension that is not UTF-8) would otherwise
+ * reach the terminal raw, or two different values read alike.
+ */
+export function quotedBytes(bytes: Uint8Array): string {
+  let s = '';
+  for (const c of bytes) {
+    if (c === 0x22 || c === 0x5c) s += `\\${String.fromCharCode(c)}`;
+    else if (c >= 0x20 && c < 0x7f) s += String.fromCharCode(c);
+    else s += `\\x${c.toString(16).padStart(2, '0')}`;
+  }
+  return `"${s}"`;
+}
+
+/**
  * A size for people, in binary units (KiB, MiB, GiB, TiB), exact below 1 KiB: with one decimal
  * (`fixed`, for aligned listings), or one decimal below 10 and whole numbers above (`short`).
  */

@@ -3,7 +3,7 @@
  * entries from a stream, and entries of a file on disk indexed and read in place.
  */
 import { type FileHandle, open } from 'node:fs/promises';
-import { decodeUtf8, decodeUtf8Exact } from '../bytes.ts';
+import { decodeUtf8, decodeUtf8Exact, quotedBytes } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import { compressionOf, decompressCommand } from './compression.ts';
 import {
@@ -247,7 +247,9 @@ class TarParser {
     const numeric = (field: string, off: number, len: number, signed = false): number => {
       const v = parseNumeric(b, off, len);
       if (v === undefined) {
-        throw this.#invalid(`the ${field} field of the tar header at byte ${at} is not a number: ${escaped(b, off, len)}`);
+        throw this.#invalid(
+          `the ${field} field of the tar header at byte ${at} is not a number: ${quotedBytes(b.subarray(off, off + len))}`,
+        );
       }
       if (!signed && v < 0) throw this.#invalid(`the ${field} field of the tar header at byte ${at} is negative (${v})`);
       return v;
@@ -334,7 +336,7 @@ class TarParser {
    */
   #notUtf8(what: string, bytes: Uint8Array): ProvenantError {
     return this.#invalid(
-      `${what} that is not UTF-8: ${escaped(bytes, 0, bytes.length)}`,
+      `${what} that is not UTF-8: ${quotedBytes(bytes)}`,
       'names are read as UTF-8, and one that is not could not be told from another (each malformed byte would read as U+FFFD); rename the file to a UTF-8 name and build the archive again',
     );
   }
@@ -372,7 +374,7 @@ class TarParser {
     let type = TYPE_OF_FLAG[raw.typeflag];
     if (type === undefined || !Object.hasOwn(TYPE_OF_FLAG, raw.typeflag)) {
       throw this.#invalid(
-        `the tar entry ${JSON.stringify(name)} at byte ${at} has type ${escaped(latin1Bytes(raw.typeflag), 0, 1)}, which is not supported`,
+        `the tar entry ${JSON.stringify(name)} at byte ${at} has type ${quotedBytes(latin1Bytes(raw.typeflag).subarray(0, 1))}, which is not supported`,
         'only files, directories, links, devices and FIFOs are supported',
       );
     }
@@ -436,22 +438,6 @@ function latin1(b: Uint8Array, off: number, len: number): string {
   let s = '';
   for (let i = off; i < off + len && i < b.length; i++) s += String.fromCharCode(b[i]!);
   return s;
-}
-
-/**
- * A field's bytes for a message: printable ASCII as it is, any other byte as `\xNN`, quoted. The
- * bytes of a header that is no header (compressed or random data) would otherwise reach the
- * terminal raw.
- */
-function escaped(b: Uint8Array, off: number, len: number): string {
-  let s = '';
-  for (let i = off; i < off + len && i < b.length; i++) {
-    const c = b[i]!;
-    if (c === 0x22 || c === 0x5c) s += `\\${String.fromCharCode(c)}`;
-    else if (c >= 0x20 && c < 0x7f) s += String.fromCharCode(c);
-    else s += `\\x${c.toString(16).padStart(2, '0')}`;
-  }
-  return `"${s}"`;
 }
 
 /** A NUL-terminated (or full-width) UTF-8 string field. */

@@ -12,7 +12,7 @@ import type { Digest } from '../oci/digest.ts';
 import type { Location } from '../ref/location.ts';
 import { identityLabel } from '../sign/identity.ts';
 import { loadPrivateKeyFile, loadPublicKeyFile } from '../sign/keys.ts';
-import type { GithubWorkflowField } from '../sign/material.ts';
+import { GITHUB_WORKFLOW_EXTENSIONS, type GithubWorkflowField } from '../sign/material.ts';
 import { cosignDockerReference } from '../sign/payload.ts';
 import { PUBLIC_FULCIO, PUBLIC_REKOR } from '../sign/public-good.ts';
 import type { SignedEntry } from '../sign/sign.ts';
@@ -303,7 +303,8 @@ export async function trustFromFlags(args: ParsedArgs): Promise<Trust> {
       throw new ProvenantError('USAGE', '--key and --certificate-* each say whom to trust: give one');
     }
     if (workflow !== undefined) {
-      // As cosign: a key's signature carries no certificate to read them from.
+      // A key's signature carries no certificate to read them from (cosign ignores them with --key;
+      // refused here, as a check that cannot be made).
       const flag = `--certificate-github-workflow-${Object.keys(workflow)[0]}`;
       throw new ProvenantError('USAGE', `${flag} checks a keyless signature's certificate, and --key verifies with a key`, {
         hint: `give ${flag} with --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp], or leave it out`,
@@ -343,9 +344,6 @@ export async function trustFromFlags(args: ParsedArgs): Promise<Trust> {
   return { policy, trustedRoot: embedded.root, trustedRootSource: `Sigstore public-good root embedded in ${embedded.source}`, ...log };
 }
 
-/** The fields of cosign's `--certificate-github-workflow-FIELD` flags. */
-const GITHUB_WORKFLOW_FLAGS: readonly GithubWorkflowField[] = ['trigger', 'sha', 'name', 'repository', 'ref'];
-
 /**
  * What `--certificate-github-workflow-FIELD` asks of the certificate, by field; undefined when
  * none is given.
@@ -355,7 +353,7 @@ const GITHUB_WORKFLOW_FLAGS: readonly GithubWorkflowField[] = ['trigger', 'sha',
  */
 function githubWorkflowFlags(args: ParsedArgs): Partial<Record<GithubWorkflowField, string>> | undefined {
   const out: Partial<Record<GithubWorkflowField, string>> = {};
-  for (const field of GITHUB_WORKFLOW_FLAGS) {
+  for (const field of Object.keys(GITHUB_WORKFLOW_EXTENSIONS) as GithubWorkflowField[]) {
     const value = args.values[`certificate-github-workflow-${field}`] as string | undefined;
     if (value === undefined) continue;
     if (value === '') {

@@ -23,6 +23,7 @@ import { ASN1Obj, crypto as sigCrypto, X509Certificate } from '@sigstore/core';
 import { HashAlgorithm } from '@sigstore/protobuf-specs';
 import { type SignedEntity, type TrustMaterial, toSignedEntity, type Signer as VerifiedSigner, Verifier } from '@sigstore/verify';
 import { isBuildkitAttestation, STATEMENT_LIMIT } from '../attest/attachments.ts';
+import { decodeUtf8Exact, quotedBytes } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
@@ -215,6 +216,15 @@ export async function verifyImage(store: ContentStore, subject: Digest, options:
     assertMatcher(options.policy.certificateIdentity, 'certificateIdentity');
     assertMatcher(options.policy.certificateOidcIssuer, 'certificateOidcIssuer');
     for (const [field, value] of Object.entries(options.policy.certificateGithubWorkflow ?? {})) {
+      if (!Object.hasOwn(GITHUB_WORKFLOW_EXTENSIONS, field)) {
+        throw new ProvenantError(
+          'USAGE',
+          `the policy's certificateGithubWorkflow.${field} is no GitHub workflow extension, and would check nothing`,
+          {
+            hint: `its fields: ${Object.keys(GITHUB_WORKFLOW_EXTENSIONS).join(', ')}`,
+          },
+        );
+      }
       if (value === '') {
         throw new ProvenantError('USAGE', `the policy's certificateGithubWorkflow.${field} is empty, and would not say what to check`);
       }
@@ -802,9 +812,18 @@ function checkGithubWorkflow(
     const said =
       found === undefined
         ? `the certificate has no ${what}, and ${JSON.stringify(expected)} was asked`
-        : `the certificate’s ${what} is ${JSON.stringify(found.toString('utf8'))}, not ${JSON.stringify(expected)}`;
+        : `the certificate’s ${what} is ${shownExtension(found)}, not ${JSON.stringify(expected)}`;
     throw new Failure('certificate-extension', said, signer === undefined ? {} : { signer });
   }
+}
+
+/**
+ * An extension's value for a message: its text when it is UTF-8, else its bytes (`\xNN`), so that
+ * a byte that is not UTF-8 is not shown as U+FFFD, reading like the value asked. @internal
+ */
+export function shownExtension(value: Uint8Array): string {
+  const text = decodeUtf8Exact(value);
+  return text === undefined ? quotedBytes(value) : JSON.stringify(text);
 }
 
 function verifiesWith(entity: SignedEntity, key: KeyObject): boolean {

@@ -14,7 +14,7 @@ import { parsePublicKey, pemDecode, pemDecodeAll } from '../../src/sign/keys.ts'
 import type { Signed } from '../../src/sign/signer.ts';
 import { findSignatures, signatureLayer } from '../../src/sign/storage.ts';
 import { parseTrustedRoot } from '../../src/sign/trust.ts';
-import { type CheckedSignature, type VerificationPolicy, type VerifyOptions, verifyImage } from '../../src/sign/verify.ts';
+import { type CheckedSignature, shownExtension, type VerificationPolicy, type VerifyOptions, verifyImage } from '../../src/sign/verify.ts';
 import { fixturesMissing } from '../helpers/fixtures.ts';
 import {
   cimageLayer,
@@ -417,6 +417,21 @@ describe('Sigstore bundles attached as cosign 3 does (OCI referrers)', { skip: f
         );
       }
     }
+    // A field that is none of the five would check nothing: refused, not ignored.
+    await assert.rejects(check({ repo: 'sigstore/sigstore-js' } as Partial<typeof given>), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'USAGE'));
+      assert.match(err.message, /certificateGithubWorkflow\.repo is no GitHub workflow extension/);
+      return true;
+    });
+  });
+
+  it("a workflow extension's value is shown as its text, or as its bytes when it is not UTF-8", () => {
+    assert.equal(shownExtension(Buffer.from('acme/app')), '"acme/app"');
+    assert.equal(shownExtension(Buffer.from('café')), '"café"');
+    // Two values that are not UTF-8 would both read "pu\uFFFD\uFFFD" decoded leniently.
+    assert.equal(shownExtension(Buffer.from([0x70, 0x75, 0xff, 0xfe])), '"pu\\xff\\xfe"');
+    assert.equal(shownExtension(Buffer.from([0x22, 0x5c, 0xff])), String.raw`"\"\\\xff"`);
+    assert.equal(shownExtension(Buffer.from('a"\n')), JSON.stringify('a"\n'));
   });
 
   it('sigstore-go public-key-validity: OK without a key validity window, FAIL with [1970-01-01T00:00:00Z, 00:00:01Z]', async () => {

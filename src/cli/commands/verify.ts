@@ -39,20 +39,10 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   if (args.positionals.length === 0) throw new ProvenantError('USAGE', 'verify needs an image', { hint: `usage: ${spec.usage}` });
   const policyPath = args.values.policy as string | undefined;
   if (policyPath === undefined) return verifyEach(args, io, 'signature');
-  for (const flag of [
-    'key',
-    'certificate-identity',
-    'certificate-identity-regexp',
-    'certificate-oidc-issuer',
-    'certificate-oidc-issuer-regexp',
-    'certificate-github-workflow-trigger',
-    'certificate-github-workflow-sha',
-    'certificate-github-workflow-name',
-    'certificate-github-workflow-repository',
-    'certificate-github-workflow-ref',
-    'annotations',
-    'insecure-ignore-tlog',
-  ]) {
+  // Every flag that says whom to trust, beside the policy's own; the trusted root and the platform
+  // serve the policy too.
+  const trustFlags = Object.keys(TRUST_FLAGS).filter((flag) => flag !== 'trusted-root' && flag !== 'platform');
+  for (const flag of [...trustFlags, 'annotations']) {
     // A switch set to false (`--insecure-ignore-tlog=false`, or its variable) asks for nothing.
     const value = args.values[flag];
     if (value !== undefined && value !== false) {
