@@ -590,8 +590,8 @@ export class RefusedFile extends Error {
   }
 }
 
-/** What a stat says a path is, for an error. */
-function kindOf(info: { isDirectory(): boolean; isFIFO(): boolean; isCharacterDevice(): boolean; isSocket(): boolean }): string {
+/** What a stat says a path is, for an error ("a named pipe"), for one that is not a regular file. */
+export function kindOf(info: { isDirectory(): boolean; isFIFO(): boolean; isCharacterDevice(): boolean; isSocket(): boolean }): string {
   if (info.isDirectory()) return 'a directory';
   if (info.isFIFO()) return 'a named pipe';
   if (info.isCharacterDevice()) return 'a device';
@@ -630,11 +630,16 @@ export function openRegularFile(
  * a writer, refused unless fstat says it is a regular file, closed when refused.
  *
  * @param what what the file ought to be, for the refusal ("is a named pipe, not a policy file")
+ * @param flags more flags to open it with (O_NOFOLLOW, for a file a link must not stand in for)
  * @throws RefusedFile for a pipe, a device, a folder, a socket; the file system's own error
- *   (ENOENT, EACCES, ...) unchanged
+ *   (ENOENT, EACCES, ELOOP for a link refused by O_NOFOLLOW, ...) unchanged
  */
-async function openRegularHandle(path: string, what?: string): Promise<{ handle: FileHandle; info: import('node:fs').Stats }> {
-  const handle = await fsp().open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+export async function openRegularHandle(
+  path: string,
+  what?: string,
+  flags = 0,
+): Promise<{ handle: FileHandle; info: import('node:fs').Stats }> {
+  const handle = await fsp().open(path, constants.O_RDONLY | constants.O_NONBLOCK | flags);
   try {
     const info = await handle.stat();
     if (!info.isFile()) throw new RefusedFile(what === undefined ? `is ${kindOf(info)}` : `is ${kindOf(info)}, not ${what}`);

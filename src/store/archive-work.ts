@@ -2,14 +2,14 @@
  * The temporary files of archive stores: work folders that name their owner, what a killed writer
  * leaves behind, and compressed archives read through a decompressed copy.
  */
-import { lstat, mkdtemp, open, readdir, rm } from 'node:fs/promises';
+import { type FileHandle, lstat, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { type Compression, compressionOf, decompressCommand, MAGIC_BYTES } from '../archive/compression.ts';
 import { gunzip, unzstd, zstdDecoder } from '../archive/gzip.ts';
 import { TarView } from '../archive/view.ts';
 import { ProvenantError } from '../errors.ts';
-import { fileError } from '../io/files.ts';
+import { fileError, openRegularHandle, RefusedFile } from '../io/files.ts';
 import { readWriters, WriterSession } from './layout-lock.ts';
 
 const { createReadStream, createWriteStream } = process.getBuiltinModule('node:fs');
@@ -110,18 +110,41 @@ export function archiveFolderError(path: string, where: string, way: 'read' | 'w
   });
 }
 
-/** The compression the file at `path` starts with, or undefined (a tar, or anything else). */
+/**
+ * The refusal of a named pipe, a device or a socket named as an archive: one is read by offset, and
+ * written to a file beside it that is renamed over it, which neither can be. `is` says what it is
+ * ("is a named pipe").
+ */
+export function archiveNotFileError(path: string, is: string, where: string, way: 'read' | 'write'): ProvenantError {
+  return new ProvenantError('USAGE', `${path} ${is}, and an archive is a regular file`, {
+    where,
+    hint:
+      way === 'read'
+        ? 'save what the pipe or device gives to a file first, and name that file'
+        : `name a regular file to write (image.tar), and copy it where it is to go afterwards`,
+  });
+}
+
+/**
+ * The compression the file at `path` starts with, or undefined (a tar, or anything else). The
+ * first look at an archive to be read: it is opened without waiting for a writer and refused
+ * unless it is a regular file, since opened as a file a named pipe blocks the process for good,
+ * past SIGTERM (a thread of libuv waits in open).
+ *
+ * @throws ProvenantError `USAGE` for a folder, a named pipe, a device or a socket; `IO` when it
+ *   cannot be read
+ */
 export async function compressionOfFile(path: string, where: string): Promise<Compression | undefined> {
-  let handle: Awaited<ReturnType<typeof open>>;
+  let handle: FileHandle;
   try {
-    handle = await open(path, 'r');
+    ({ handle } = await openRegularHandle(path));
   } catch (err) {
-    throw fileError(err, where);
+    if (!(err instanceof RefusedFile)) throw fileError(err, where);
+    // Said with the prefix a layout folder takes.
+    if ((await stat(path).catch(() => undefined))?.isDirectory()) throw archiveFolderError(path, where, 'read');
+    throw archiveNotFileError(path, err.problem, where, 'read');
   }
   try {
-    // open() takes a folder on Linux, and only the read fails (EISDIR, shown as an internal
-    // error): said here, with the prefix a layout folder takes.
-    if ((await handle.stat()).isDirectory()) throw archiveFolderError(path, where, 'read');
     const { buffer, bytesRead } = await handle.read(Buffer.alloc(MAGIC_BYTES), 0, MAGIC_BYTES, 0);
     return compressionOf(buffer.subarray(0, bytesRead));
   } finally {

@@ -5,7 +5,7 @@ import { decompressCommand } from '../archive/compression.ts';
 import { tarHeader, writeTar } from '../archive/tar.ts';
 import type { TarView, TarViewFile } from '../archive/view.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
-import { fileError, makeFolder, writeFileAtomic } from '../io/files.ts';
+import { fileError, kindOf, makeFolder, writeFileAtomic } from '../io/files.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import { children, parseStored, type Stored, subjectOf } from '../oci/content.ts';
@@ -14,6 +14,7 @@ import { isManifestLike } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import {
   archiveFolderError,
+  archiveNotFileError,
   compressionOfFile,
   openArchiveView,
   removeStalePartials,
@@ -123,7 +124,8 @@ async function refuseCompressed(path: string, where: string): Promise<void> {
  * What is at `path`, where an archive is to be written: nothing, an empty file (as `mktemp`
  * makes: a new archive, for both formats), or a file with content.
  *
- * @throws ProvenantError `USAGE` for a folder (an archive is one file); `IO` when it cannot be looked at
+ * @throws ProvenantError `USAGE` for a folder (an archive is one file), a named pipe, a device or a
+ *   socket; `IO` when it cannot be looked at
  */
 export async function archiveTarget(path: string, where: string): Promise<'none' | 'empty' | 'file'> {
   const s = await stat(path).catch((err: unknown) => {
@@ -132,7 +134,9 @@ export async function archiveTarget(path: string, where: string): Promise<'none'
   });
   if (s === undefined) return 'none';
   if (s.isDirectory()) throw archiveFolderError(path, where, 'write');
-  return s.isFile() && s.size === 0 ? 'empty' : 'file';
+  // Read (to add to it) a named pipe would block the process for good, and the new archive renamed over it replace it.
+  if (!s.isFile()) throw archiveNotFileError(path, `is ${kindOf(s)}`, where, 'write');
+  return s.size === 0 ? 'empty' : 'file';
 }
 
 /**
