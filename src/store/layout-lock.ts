@@ -2,7 +2,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProvenantError } from '../errors.ts';
-import { fsp, randomHex } from '../io/files.ts';
+import { fsp, openRegularHandle, RefusedFile, randomHex } from '../io/files.ts';
 import { type Place, pidRunning, pidVisible, processStat, thisPlace } from '../io/place.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isDigest } from '../oci/digest.ts';
@@ -141,25 +141,24 @@ const OWNER_FILE_LIMIT = 16 * 1024 * 1024;
 async function readOwnerFile(path: string): Promise<Seen | undefined> {
   // One open file for both the text and the stat, so they describe the same file even when it
   // is replaced meanwhile.
-  const { O_RDONLY, O_NONBLOCK, O_NOFOLLOW } = process.getBuiltinModule('node:fs').constants;
   const name = path.slice(path.lastIndexOf('/') + 1);
   const refuse = (what: string) =>
     new ProvenantError('INVALID_LAYOUT', `${name} is ${what}, not a file Provenant wrote`, {
       where: path,
       hint: `remove ${path} if no provenant is working on this layout`,
     });
-  let handle: FileHandle;
+  let opened: Awaited<ReturnType<typeof openRegularHandle>>;
   try {
-    handle = await fsp().open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW);
+    opened = await openRegularHandle(path, undefined, process.getBuiltinModule('node:fs').constants.O_NOFOLLOW);
   } catch (err) {
     if (isNotFound(err)) return undefined;
+    if (err instanceof RefusedFile) throw refuse('not a regular file');
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ELOOP' || code === 'EMLINK') throw refuse('a link');
     throw err;
   }
+  const { handle, info: s } = opened;
   try {
-    const s = await handle.stat();
-    if (!s.isFile()) throw refuse('not a regular file');
     if (s.size > OWNER_FILE_LIMIT) throw refuse(`${s.size} bytes`);
     const text = await handle.readFile('utf8');
     return { text, owner: parseOwner(text.split('\n', 1)[0]), mtimeMs: s.mtimeMs, ino: s.ino };
