@@ -160,19 +160,14 @@ export const ARCH_NAMES: readonly string[] = Object.keys(ARCH_ALIASES);
 
 /**
  * Warnings for architecture names as the user wrote them (`names`, in `archs` or `--arch`, named
- * by `where`) that an ecosystem reads otherwise while giving the name to another architecture: a
- * Debian source builds apk's armhf (ARMv6, linux/arm/v6) as Debian's armel, and Debian's armhf
- * (linux/arm/v7) is armv7 here. Someone who wrote the ecosystem's name meant its architecture;
+ * by `where`) that a Debian source reads otherwise while giving the name to another architecture:
+ * it builds apk's armhf (ARMv6, linux/arm/v6) as Debian's armel, and Debian's armhf
+ * (linux/arm/v7) is armv7 here. Someone who wrote Debian's name meant its architecture;
  * the mapping stays apko's, and the build says which it makes. Only the text written counts:
  * `arm/v6` or `--platform linux/armel` also become apk's armhf, and mean it. `archName` is the
  * package source's (`archName` of ../pkg/source.ts).
  */
-export function renamedArchWarnings(
-  names: readonly string[],
-  archName: (arch: string) => string,
-  ecosystem: string,
-  where: string,
-): string[] {
+export function renamedArchWarnings(names: readonly string[], archName: (arch: string) => string, where: string): string[] {
   const out: string[] = [];
   for (const name of new Set(names)) {
     const apk = lookupArch(name);
@@ -183,7 +178,7 @@ export function renamedArchWarnings(
     if (meant === undefined) continue;
     const platform = (a: ApkArch) => formatPlatform(apkArchToPlatform(a));
     out.push(
-      `${where} names ${name}, apk's name for ${platform(apk)}: this ${ecosystem} source builds it as its ${theirs} (${platform(apk)}); its own ${name} is ${platform(meant)}, written ${meant} in ${where}`,
+      `${where} names ${name}, apk's name for ${platform(apk)}: this Debian source builds it as its ${theirs} (${platform(apk)}); its own ${name} is ${platform(meant)}, written ${meant} in ${where}`,
     );
   }
   return out;

@@ -237,7 +237,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       options.archs === undefined
         ? { names: archsAsWritten(options.config), in: 'archs' }
         : { names: options.archNames ?? [], in: '--arch' };
-    for (const said of renamedArchWarnings(written.names, (a) => source.archName(a), 'Debian', written.in))
+    for (const said of renamedArchWarnings(written.names, (a) => source.archName(a), written.in))
       (options.logger ?? silentLogger).warn(said);
   }
   const apko = options.compat === 'apko' ? await apkoCompat(options, source) : undefined;
