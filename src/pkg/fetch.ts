@@ -852,14 +852,13 @@ export class DownloadCache {
    */
   #unwritable(err: unknown, making = false): unknown {
     if (isProvenantError(err)) return err;
-    const refused = refusal(err, making);
-    if (refused === undefined) return err;
-    const { why, inTheWay } = refused;
+    const why = refusal(err, making);
+    if (why === undefined) return err;
     // `where` is the folder as given, for an adapter to name its own setting instead.
     return new ProvenantError('IO', `cannot use ${this.dir} as the download cache: ${why}`, {
       where: this.dir,
       cause: err,
-      hint: inTheWay
+      hint: fileInTheWay(err)
         ? 'point the cache at a folder that can be made and written, or move what is in the way'
         : `point the cache at a folder that can be made and written (another --cache-dir), or fix the permissions of ${this.dir}`,
     });
@@ -908,19 +907,22 @@ export class DownloadCache {
 
 /**
  * Why a cache folder cannot be used, for a system error that says so (`making`: one from making
- * the folder, where a path in the way says so too), and whether the reason is a file in the way
- * (which the hint says to move, rather than to fix permissions); undefined for other errors.
+ * the folder, where a path in the way says so too); undefined for other errors.
  */
-function refusal(err: unknown, making: boolean): { why: string; inTheWay: boolean } | undefined {
+function refusal(err: unknown, making: boolean): string | undefined {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  const why = (text: string) => ({ why: text, inTheWay: false });
-  if (code === 'EACCES' || code === 'EPERM') return why('permission denied');
-  if (code === 'EROFS') return why('the file system is read-only');
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'EROFS') return 'the file system is read-only';
   if (!making) return undefined;
-  if (code === 'ENOTDIR' || code === 'EEXIST')
-    return { why: 'a file is in the way (where it or a folder above it should be)', inTheWay: true };
-  if (code === 'ENOENT') return why(`no folder can be made there (${(err as Error).message})`);
-  return why((err as Error)?.message ?? String(err));
+  if (fileInTheWay(err)) return 'a file is in the way (where it or a folder above it should be)';
+  if (code === 'ENOENT') return `no folder can be made there (${(err as Error).message})`;
+  return (err as Error)?.message ?? String(err);
+}
+
+/** Whether making a folder failed for a file in the way: the hint then says to move it, not to fix permissions. */
+function fileInTheWay(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOTDIR' || code === 'EEXIST';
 }
 
 /** The CRC-32 of `bytes`, as 8 hex digits (node:zlib is loaded when first needed). */
