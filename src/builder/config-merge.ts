@@ -6,7 +6,7 @@
 import { ConfigError, type ConfigLocation, childPath } from '../yaml.ts';
 import { hostApkArch } from './arch.ts';
 import type { Part } from './config-schema.ts';
-import type { ImageConfig, ImageEntrypoint } from './config-types.ts';
+import type { ImageConfig, ImageEntrypoint, ParseConfigOptions } from './config-types.ts';
 
 const LIST_FIELDS = [
   ['contents.repositories', 'repositories'],
@@ -93,31 +93,36 @@ export function merge(base: Part, top: Part): Part {
 }
 
 /**
- * Refuses two configured users, or two groups, of one name, once the includes are merged (the two
- * may be in different files): /etc/passwd and /etc/group would list the name twice, and
- * `run-as: NAME`, `chown` and a runtime's lookup would each take the first, whatever the second
- * says. An image has one account per name (docs/config.md), as a configured account replaces a
- * package's of its name. apko writes both lines; no one means that.
+ * Refuses two configured users, or two groups, of one name that differ in anything else, once the
+ * includes are merged (the two may be in different files): /etc/passwd and /etc/group would list
+ * the name twice, and `run-as: NAME`, `chown` and a runtime's lookup would each take the first,
+ * whatever the second says. An image has one account per name (docs/config.md), as a configured
+ * account replaces a package's of its name. Two identical entries (the same account in an
+ * include and the file that includes it) ask for one account: kept, both lines written, as apko
+ * writes them.
  *
  * @throws ConfigError `INVALID_CONFIG` at the second entry's name, naming the first's place
  */
 export function checkAccountNames(part: Part): void {
   const lists = [
-    ['accounts.users', 'user', 'username', part.users.map((u) => u.username)],
-    ['accounts.groups', 'group', 'groupname', part.groups.map((g) => g.groupname)],
+    ['accounts.users', 'user', 'username', part.users.map((u) => [u.username, [u.uid, u.gid, u.shell, u.homedir]] as const)],
+    ['accounts.groups', 'group', 'groupname', part.groups.map((g) => [g.groupname, [g.gid, g.members]] as const)],
   ] as const;
-  for (const [prefix, kind, key, names] of lists) {
-    const first = new Map<string, number>();
-    for (const [i, name] of names.entries()) {
-      const j = first.get(name);
-      if (j === undefined) {
-        first.set(name, i);
+  for (const [prefix, kind, key, entries] of lists) {
+    const first = new Map<string, { index: number; rest: string }>();
+    for (const [i, [name, fields]] of entries.entries()) {
+      const rest = JSON.stringify(fields);
+      const seen = first.get(name);
+      if (seen === undefined) {
+        first.set(name, { index: i, rest });
         continue;
       }
+      if (seen.rest === rest) continue;
+      const j = seen.index;
       const place = (k: number) => part.locs.get(`${prefix}[${k}].${key}`) ?? part.locs.get(`${prefix}[${k}]`);
       const earlier = place(j);
       const at = place(i) ?? part.locs.get(prefix) ?? earlier;
-      const problem = `${kind} "${name}" is configured again (first as ${prefix}[${j}]${earlier === undefined ? '' : `, ${earlier.file}:${earlier.line}`}): an image has one ${kind} of each name`;
+      const problem = `${kind} "${name}" is configured again, differently (first as ${prefix}[${j}]${earlier === undefined ? '' : `, ${earlier.file}:${earlier.line}`}): an image has one ${kind} of each name`;
       const hint = `keep one entry for "${name}", or give the other ${kind} a name of its own`;
       throw new ConfigError('INVALID_CONFIG', at ?? { file: 'the configuration' }, `${prefix}[${i}]`, problem, { hint });
     }
@@ -126,13 +131,15 @@ export function checkAccountNames(part: Part): void {
 
 /**
  * Chooses what the merged configuration left open: the host architecture; and refuses an account
- * name configured twice ({@link checkAccountNames}). (apko's service-bundle rewrite has no
- * counterpart: config-schema.ts refuses that type and services.)
+ * name configured twice, differently ({@link checkAccountNames}), unless `rebuild` (the
+ * configuration of an image already built, which an earlier Provenant may have built so: the
+ * rebuild writes both lines as that build did). (apko's service-bundle rewrite has no counterpart:
+ * config-schema.ts refuses that type and services.)
  *
- * @throws ConfigError `INVALID_CONFIG` for a user or group name configured twice
+ * @throws ConfigError `INVALID_CONFIG` for a user or group name configured twice, differently
  */
-export function finish(part: Part, hostArch: string): ImageConfig {
-  checkAccountNames(part);
+export function finish(part: Part, options: ParseConfigOptions): ImageConfig {
+  if (options.rebuild !== true) checkAccountNames(part);
   const archsFromHost = part.archs.length === 0;
   const packages = [...part.packages];
   const entrypoint: ImageEntrypoint = part.entrypoint ?? { services: {} };
@@ -151,7 +158,7 @@ export function finish(part: Part, hostArch: string): ImageConfig {
     ...(part.stopSignal === undefined ? {} : { stopSignal: part.stopSignal }),
     ...(part.workDir === undefined ? {} : { workDir: part.workDir }),
     accounts: { ...(part.runAs === undefined ? {} : { runAs: part.runAs }), users: part.users, groups: part.groups },
-    archs: archsFromHost ? [hostApkArch(hostArch)] : part.archs,
+    archs: archsFromHost ? [hostApkArch(options.hostArch)] : part.archs,
     archsFromHost,
     environment: Object.fromEntries(part.environment),
     paths: part.paths,

@@ -183,6 +183,13 @@ export interface ParseConfigOptions {
    * takes, or a Node `process.arch` value (`x64`, `ia32`, `arm`). Only read when needed.
    */
   hostArch: string;
+  /**
+   * The configuration of an image already built, read back to rebuild it (from its provenance, or
+   * apko's /etc/apko.json): a refusal newer than the build does not apply, so that what an earlier
+   * Provenant built still reproduces. Now: two configured users, or groups, of one name that
+   * differ are kept, both lines written, as that build wrote them.
+   */
+  rebuild?: boolean | undefined;
 }
 
 /** Options of {@link loadConfig}. */

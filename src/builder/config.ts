@@ -53,7 +53,7 @@ export function parseConfig(text: string, file: string, options: ParseConfigOpti
     });
   }
   return {
-    config: checkCommands(finish(part, options.hostArch), part.locs, file),
+    config: checkCommands(finish(part, options), part.locs, file),
     files: [{ path: file, sha256: sha256Hex(text), content: text }],
     raw: text,
     locations: part.locs,
@@ -236,7 +236,7 @@ export async function loadConfig(path: string, options: LoadConfigOptions): Prom
   const merged = await load(path, undefined);
   // Each file's items were checked against its own repositories; the merged ones know them all.
   checkPackageItems(merged, path);
-  return { config: checkCommands(finish(merged, options.hostArch), merged.locs, path), files, raw: rootRaw, locations: merged.locs };
+  return { config: checkCommands(finish(merged, options), merged.locs, path), files, raw: rootRaw, locations: merged.locs };
 }
 
 /**

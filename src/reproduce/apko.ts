@@ -117,7 +117,7 @@ export function readApkoConfiguration(value: unknown, where: string): { loaded: 
   }
   try {
     // A configuration without `archs` is read as this host's; the rebuild builds the platform's own (archOf).
-    return { loaded: parseConfig(JSON.stringify(value), where, { hostArch: 'x86_64' }) };
+    return { loaded: parseConfig(JSON.stringify(value), where, { hostArch: 'x86_64', rebuild: true }) };
   } catch (err) {
     if (!isProvenantError(err)) throw err;
     return { reason: `${where} does not load: ${err.message}`, missing: ['an apko configuration this version of Provenant builds'] };

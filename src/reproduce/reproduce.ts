@@ -936,7 +936,7 @@ async function loadFromPlan(
     // The original build checked where its includes were. Here readFile reads no file of this
     // machine, only the provenance's, so an include anywhere is looked up there (and named as
     // missing when it is not).
-    return await loadConfig(configPath, { hostArch, readFile, includeRoot: '/' });
+    return await loadConfig(configPath, { hostArch, readFile, includeRoot: '/', rebuild: true });
   } catch (err) {
     if (!isProvenantError(err)) throw err;
     const message = present(err.describe());

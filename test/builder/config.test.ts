@@ -591,20 +591,20 @@ describe('errors name the file, line, column and key path', () => {
     );
   });
 
-  it('accounts: a user or group name configured twice, at the second, naming the first, across an include too', async () => {
+  it('accounts: a user or group name configured twice, differently, at the second, naming the first, across an include too', async () => {
     // The review's case: two bob users made two lines, and run-as: bob took the first uid.
     const err = await rejects(
       () => parse('accounts:\n  run-as: bob\n  users:\n    - username: bob\n      uid: 1000\n    - username: bob\n      uid: 1001\n'),
       'INVALID_CONFIG',
       'image.yaml:6:17',
-      /^image\.yaml:6:17: accounts\.users\[1\]: user "bob" is configured again \(first as accounts\.users\[0\], image\.yaml:4\): an image has one user of each name$/,
+      /^image\.yaml:6:17: accounts\.users\[1\]: user "bob" is configured again, differently \(first as accounts\.users\[0\], image\.yaml:4\): an image has one user of each name$/,
     );
     assert.match(err.hint ?? '', /keep one entry for "bob"/);
     await rejects(
       () => parse('accounts:\n  groups:\n    - {groupname: g, gid: 5}\n    - {groupname: g, gid: 6}\n'),
       'INVALID_CONFIG',
       'image.yaml:4:19',
-      /accounts\.groups\[1\]: group "g" is configured again \(first as accounts\.groups\[0\], image\.yaml:3\)/,
+      /accounts\.groups\[1\]: group "g" is configured again, differently \(first as accounts\.groups\[0\], image\.yaml:3\)/,
     );
     const fs = memory({
       'image.yaml': 'include: base.yaml\naccounts:\n  users:\n    - {username: bob, uid: 1001}\n',
@@ -614,7 +614,20 @@ describe('errors name the file, line, column and key path', () => {
       () => loadConfig('image.yaml', { ...host, readFile: fs.readFile }),
       'INVALID_CONFIG',
       'image.yaml:4:18',
-      /accounts\.users\[1\]: user "bob" is configured again \(first as accounts\.users\[0\], base\.yaml:3\)/,
+      /accounts\.users\[1\]: user "bob" is configured again, differently \(first as accounts\.users\[0\], base\.yaml:3\)/,
+    );
+    // Any field differing is two accounts: a group's members, a user's shell.
+    await rejects(
+      () => parse('accounts:\n  groups:\n    - {groupname: g, gid: 5}\n    - {groupname: g, gid: 5, members: [bob]}\n'),
+      'INVALID_CONFIG',
+      'image.yaml:4:19',
+      /group "g" is configured again, differently/,
+    );
+    await rejects(
+      () => parse('accounts:\n  users:\n    - {username: bob, uid: 1000}\n    - {username: bob, uid: 1000, shell: /bin/ash}\n'),
+      'INVALID_CONFIG',
+      'image.yaml:4:18',
+      /user "bob" is configured again, differently/,
     );
     // A user and a group may share a name (the usual user's own group), and two names two accounts.
     const ok = parse(
@@ -624,6 +637,55 @@ describe('errors name the file, line, column and key path', () => {
       ok.config.accounts.users.map((u) => u.username),
       ['bob', 'amy'],
     );
+  });
+
+  it('accounts: the same user and group in an include and the file including it are kept, both, as apko writes them', async () => {
+    // The final reader's case: one nonroot account, written out in both files (apko concatenates
+    // the lists and writes both lines; Provenant did too before refusing a name configured twice).
+    const account =
+      'accounts:\n  groups:\n    - {groupname: nonroot, gid: 65532}\n  users:\n    - {username: nonroot, uid: 65532, gid: 65532}\n';
+    const fs = memory({ 'image.yaml': `include: base.yaml\n${account}`, 'base.yaml': `${account}  run-as: nonroot\n` });
+    const { config } = await loadConfig('image.yaml', { ...host, readFile: fs.readFile });
+    assert.deepEqual(
+      config.accounts.users.map((u) => [u.username, u.uid, u.gid, u.shell, u.homedir]),
+      [
+        ['nonroot', 65532, 65532, '/bin/sh', '/home/nonroot'],
+        ['nonroot', 65532, 65532, '/bin/sh', '/home/nonroot'],
+      ],
+    );
+    assert.deepEqual(
+      config.accounts.groups.map((g) => [g.groupname, g.gid]),
+      [
+        ['nonroot', 65532],
+        ['nonroot', 65532],
+      ],
+    );
+    // Written the same in one file; and a default written out is the same as left out.
+    const one = parse(
+      'accounts:\n  users:\n    - {username: bob, uid: 1000}\n    - {username: bob, uid: 1000, gid: 1000, shell: /bin/sh}\n',
+    );
+    assert.equal(one.config.accounts.users.length, 2);
+  });
+
+  it('accounts: a name configured twice, differently, is kept when read back to rebuild an image already built', async () => {
+    // What an earlier Provenant built from it (both lines) must still reproduce: the provenance's
+    // configuration and apko's /etc/apko.json are read with `rebuild`.
+    const text = 'accounts:\n  users:\n    - {username: bob, uid: 1000}\n    - {username: bob, uid: 1001}\n';
+    assert.throws(
+      () => parse(text),
+      (e: unknown) => isProvenantError(e, 'INVALID_CONFIG'),
+    );
+    const { config } = parseConfig(text, 'image.yaml', { ...host, rebuild: true });
+    assert.deepEqual(
+      config.accounts.users.map((u) => [u.username, u.uid]),
+      [
+        ['bob', 1000],
+        ['bob', 1001],
+      ],
+    );
+    const fs = memory({ 'image.yaml': text });
+    const loaded = await loadConfig('image.yaml', { ...host, readFile: fs.readFile, rebuild: true });
+    assert.equal(loaded.config.accounts.users.length, 2);
   });
 
   it('accounts: a name, shell or home that would end a field or a line of /etc/passwd, at its line', async () => {

@@ -1,5 +1,6 @@
 // reproduce of apko-built images: apko's golden image from its image-configuration attestation or /etc/apko.json.
 import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -408,6 +409,46 @@ describe('reproduce an apko-built image', { skip: fixturesMissing }, () => {
     }
   });
 
+  it('reproduces a build whose configuration names one account twice: the same, or differently by an earlier Provenant', async () => {
+    const dir = await tempDir();
+    const configPath = await apkoGoldenConfig(dir);
+    const golden = await readFile(configPath, 'utf8');
+    const user = (uid: number) => `    - {username: app, uid: ${uid}, gid: 1000}\n`;
+    const options = { imageName: 'golden', configPath, toolVersion: 'test', builderId: 'https://example.test/builder', fromLock: false };
+    const store = await LayoutStore.open(join(dir, 'built'), { create: true });
+    try {
+      // The same account twice (in an include and its file, say): built now, both lines written, as apko writes them.
+      await writeFile(configPath, `${golden}accounts:\n  users:\n${user(1000)}${user(1000)}`);
+      const same = await buildImage({ config: await loadConfig(configPath, { hostArch: 'x86_64' }), configPath });
+      await writeBuild(same, store, ['same'], { attestations: { attested: describeBuild(same, options), mode: 'referrers' } });
+      // Two accounts of one name: refused now, built by a Provenant before the refusal (the
+      // second's name changed after loading stands in for that loader).
+      const apart = await loadConfig(configPath, { hostArch: 'x86_64' });
+      const twice = `${golden}accounts:\n  users:\n${user(1000)}${user(1001)}`;
+      await writeFile(configPath, twice);
+      await assert.rejects(loadConfig(configPath, { hostArch: 'x86_64' }), (e: unknown) => isProvenantError(e, 'INVALID_CONFIG'));
+      const users = apart.config.accounts.users.map((u, i) => (i === 1 ? { ...u, uid: 1001 } : u));
+      const earlier = {
+        ...apart,
+        config: { ...apart.config, accounts: { ...apart.config.accounts, users } },
+        files: [{ path: configPath, sha256: digestOf(twice).slice('sha256:'.length), content: twice }],
+        raw: twice,
+      };
+      const differ = await buildImage({ config: earlier, configPath });
+      await writeBuild(differ, store, ['differ'], { attestations: { attested: describeBuild(differ, options), mode: 'referrers' } });
+      for (const tag of ['same', 'differ']) {
+        const report = await reproduceImage(store, tag, { baseDir: dir, allowLocalFiles: true });
+        assert.equal(report.match, true, `${tag}: ${renderReproduce(report)}`);
+        assert.deepEqual(
+          report.platforms.map((p) => p.status),
+          ['match', 'match'],
+        );
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
   it('needs baseDir for the relative repositories of the configuration', async () => {
     const dir = await tempDir();
     const store = await apkoGoldenLayout(join(dir, 'golden'));
@@ -429,6 +470,35 @@ describe('reading an apko configuration to replay', () => {
     const ok = readApkoConfiguration({ contents: { repositories: ['https://r'], packages: ['busybox=1.36-r0'] }, archs: ['amd64'] }, 'x');
     assert.ok('loaded' in ok);
     assert.deepEqual(ok.loaded.config.archs, ['x86_64']);
+  });
+
+  it('reads users and groups named twice, as apko writes and an earlier Provenant built them', () => {
+    const contents = { repositories: ['https://r'], packages: ['busybox=1.36-r0'] };
+    const u = { username: 'u', uid: 1000, gid: 1000 };
+    for (const users of [
+      [u, u],
+      [u, { ...u, uid: 1001 }],
+    ]) {
+      const read = readApkoConfiguration(
+        {
+          contents,
+          accounts: {
+            users,
+            groups: [
+              { groupname: 'u', gid: 1000 },
+              { groupname: 'u', gid: 1000 },
+            ],
+          },
+        },
+        'x',
+      );
+      assert.ok('loaded' in read, JSON.stringify(read));
+      assert.deepEqual(
+        read.loaded.config.accounts.users.map((x) => x.uid),
+        users.map((x) => x.uid),
+      );
+      assert.equal(read.loaded.config.accounts.groups.length, 2);
+    }
   });
 
   it('gives a configuration or a reason for any JSON, never another error (property-based)', () => {
