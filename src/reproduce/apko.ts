@@ -172,11 +172,42 @@ async function imageConfiguration(
   return read('etc/apko.json');
 }
 
+/** How large an image config the note of {@link unverifiedApkoConfiguration} reads: apko's are under 4 KiB. */
+const NOTE_CONFIG_LIMIT = 1024 * 1024;
+
+/**
+ * Whether the platform's image config says apko built it (its `author`, or a history entry
+ * `created_by: apko`): apko writes /etc/apko.json into every image it builds. The config is one
+ * small blob; the layers are not read for this.
+ */
+async function builtByApko(store: ContentStore, m: InspectedManifest, options: ApkoReproduceOptions): Promise<boolean> {
+  const stored = await store.getManifest(m.digest, options);
+  if (stored.kind !== 'manifest' || stored.manifest.config.size > NOTE_CONFIG_LIMIT) return false;
+  const config = JSON.parse(
+    decodeUtf8(await collect(await store.readBlob(stored.manifest.config, options), NOTE_CONFIG_LIMIT, m.digest)),
+  ) as { author?: unknown; history?: unknown };
+  const history = Array.isArray(config.history) ? (config.history as { created_by?: unknown }[]) : [];
+  return config.author === 'github.com/chainguard-dev/apko' || history.some((h) => h?.created_by === 'apko');
+}
+
+/** `read()`, or undefined when it fails for any reason but cancelling: a note is never an error. */
+async function unlessFailed<T>(read: () => Promise<T>, options: ApkoReproduceOptions): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (err) {
+    throwIfAborted(options.signal);
+    if (isProvenantError(err, 'ABORTED')) throw err;
+    return undefined;
+  }
+}
+
 /**
  * With trust, why a platform's apko configuration was not used, when it has one that nothing
- * verified: its /etc/apko.json (which nothing signs), an image-configuration attestation whose
- * signature did not verify. Undefined without trust, or when the platform has none: then there
- * is nothing to say beyond the missing provenance.
+ * verified: its /etc/apko.json (which nothing signs; said when the image config says apko built
+ * it, without reading the layers), an image-configuration attestation whose signature did not
+ * verify. Undefined without trust, or when the platform has none, or when what it is told from
+ * cannot be read: then there is nothing to say beyond the missing provenance, and the verdict
+ * stands as it is.
  */
 export async function unverifiedApkoConfiguration(
   store: ContentStore,
@@ -185,8 +216,8 @@ export async function unverifiedApkoConfiguration(
   options: ApkoReproduceOptions,
 ): Promise<{ reason: string; missing: string } | undefined> {
   if (options.trust === undefined) return undefined;
-  const unsigned = await unsignedAttested(store, inspected, m, options);
-  const inImage = (await imageConfiguration(store, inspected, m, options)) !== undefined;
+  const unsigned = (await unlessFailed(() => unsignedAttested(store, inspected, m, options), options)) ?? [];
+  const inImage = (await unlessFailed(() => builtByApko(store, m, options), options)) === true;
   const said = [
     ...(unsigned.length === 0
       ? []

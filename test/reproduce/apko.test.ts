@@ -1,6 +1,6 @@
 // reproduce of apko-built images: apko's golden image from its image-configuration attestation or /etc/apko.json.
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -11,12 +11,13 @@ import { buildImage, writeBuild } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
 import { describeBuild } from '../../src/builder/describe.ts';
 import { isProvenantError } from '../../src/errors.ts';
+import { inspectImage } from '../../src/image/inspect.ts';
 import { bytesSource } from '../../src/io/types.ts';
 import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { ImageManifest } from '../../src/oci/types.ts';
-import { APKO_CONFIGURATION, readApkoConfiguration } from '../../src/reproduce/apko.ts';
+import { APKO_CONFIGURATION, readApkoConfiguration, unverifiedApkoConfiguration } from '../../src/reproduce/apko.ts';
 import { renderReproduce } from '../../src/reproduce/render.ts';
 import { reproduceImage } from '../../src/reproduce/reproduce.ts';
 import { generateSigningKeyPair } from '../../src/sign/keys.ts';
@@ -208,6 +209,54 @@ describe('reproduce an apko-built image', { skip: fixturesMissing }, () => {
           p.reason,
           /; its apko configuration attestation \(referrers image-configuration attestation sha256:[0-9a-f]{64}\) has no signature that verifies with the key or identity given; its \/etc\/apko\.json was not used/,
         );
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('says so, with a key, without reading the layers: an image whose layer blobs are absent is still not replayable, not an error', async () => {
+    const dir = await tempDir();
+    const golden = join(dir, 'golden');
+    const built = await apkoGoldenLayout(golden);
+    const index = await built.getManifest('latest');
+    assert.ok(index.kind === 'index');
+    for (const d of index.index.manifests) {
+      const m = await built.getManifest(d.digest);
+      assert.ok(m.kind === 'manifest');
+      for (const l of m.manifest.layers) await rm(join(golden, 'blobs', 'sha256', l.digest.slice('sha256:'.length)));
+    }
+    await built.close();
+    const store = await LayoutStore.open(golden);
+    try {
+      const report = await reproduceImage(store, 'latest', { baseDir: dir, trust: { key: generateSigningKeyPair().publicKey } });
+      for (const p of report.platforms) {
+        assert.ok(p.status === 'not-replayable', renderReproduce(report));
+        // Told from the image config, which says apko built it (apko writes /etc/apko.json into every image).
+        assert.match(p.reason, /; its \/etc\/apko\.json was not used, as it is not signed/);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('says, with a key, what it can of an attestation that does not read: the note is never an error', async () => {
+    const dir = await tempDir();
+    const golden = join(dir, 'golden');
+    const store = await apkoGoldenLayout(golden);
+    try {
+      const before = new Set(await readdir(join(golden, 'blobs', 'sha256')));
+      await attachConfigurations(store, await store.getManifest('latest'));
+      const inspected = await inspectImage(store, 'latest', 'golden');
+      // The statements' blobs gone after the image was read: what the note would name cannot be read.
+      for (const f of await readdir(join(golden, 'blobs', 'sha256'))) {
+        const path = join(golden, 'blobs', 'sha256', f);
+        if (!before.has(f) && (await readFile(path, 'utf8')).includes('"predicate"')) await rm(path);
+      }
+      for (const m of inspected.manifests) {
+        const note = await unverifiedApkoConfiguration(store, inspected, m, { trust: { key: generateSigningKeyPair().publicKey } });
+        assert.doesNotMatch(note?.reason ?? '', /apko configuration attestation/);
+        assert.match(note?.reason ?? '', /^its \/etc\/apko\.json was not used, as it is not signed/);
       }
     } finally {
       await store.close();
