@@ -3,6 +3,7 @@
  * with (https://github.com/opencontainers/image-spec/blob/main/config.md), annotations, history,
  * and the layers by digest.
  */
+import { sameJson } from '../oci/json.ts';
 import type { ImageConfig, ImageManifest } from '../oci/types.ts';
 import type { LayerDiff, ValueChange } from './diff-types.ts';
 
@@ -124,7 +125,7 @@ function otherChanges(a: object, b: object, known: ReadonlySet<string>): ValueCh
     // false`), where BuildKit and Provenant leave them out: empty is unset, as for User above.
     const va = emptyAsAbsent(x[key]);
     const vb = emptyAsAbsent(y[key]);
-    if (canonicalJson(va) === canonicalJson(vb)) continue;
+    if (sameJson(va, vb)) continue;
     const c: ValueChange = { field: key };
     if (va !== undefined && va !== null) c.a = va;
     if (vb !== undefined && vb !== null) c.b = vb;
@@ -139,15 +140,6 @@ function emptyAsAbsent(v: unknown): unknown {
   if (Array.isArray(v)) return v.length === 0 ? undefined : v;
   if (typeof v === 'object' && Object.keys(v as object).length === 0) return undefined;
   return v;
-}
-
-/** JSON with object keys sorted, so that two encoders' key orders compare equal; null for undefined. */
-function canonicalJson(v: unknown): string {
-  return JSON.stringify(v ?? null, (_key, value: unknown) =>
-    value !== null && typeof value === 'object' && !Array.isArray(value)
-      ? Object.fromEntries(Object.entries(value).sort(([p], [q]) => compareText(p, q)))
-      : value,
-  );
 }
 
 function emptyAsUnset(v: string | undefined): string | undefined {

@@ -30,6 +30,7 @@ import { statementsOrNone } from '../image/statements.ts';
 import type { Logger } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
 import { type Digest, Digester } from '../oci/digest.ts';
+import { sameJson } from '../oci/json.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, ImageConfig, ImageManifest } from '../oci/types.ts';
 import { isRemote } from '../pkg/fetch.ts';
@@ -39,7 +40,7 @@ import type { ContentStore } from '../store/types.ts';
 import { explainMismatch, type MismatchDetail } from './explain.ts';
 import { localFilesReason, type PackageSources } from './fetch.ts';
 import { platformLabel, policyOf, type ReproduceTrust, signerOf } from './find.ts';
-import { sameJson, shown } from './json.ts';
+import { ownFieldDifferences, shown } from './json.ts';
 
 /** The predicate type of the locked configuration apko was given. */
 export const APKO_CONFIGURATION = 'https://apko.dev/image-configuration';
@@ -356,17 +357,7 @@ async function layerNotOfDiffId(
  * the layer from them), `data`, annotations and artifact type.
  */
 export function manifestDifferences(original: ImageManifest, rebuilt: ImageManifest): string[] {
-  const out: string[] = [];
-  for (const field of ['schemaVersion', 'mediaType', 'artifactType', 'subject'] as const) {
-    if (!sameJson(original[field], rebuilt[field]))
-      out.push(`${field}: ${shown(original[field])} in the original, ${shown(rebuilt[field])} rebuilt`);
-  }
-  const keys = [...new Set([...Object.keys(original.annotations ?? {}), ...Object.keys(rebuilt.annotations ?? {})])].sort();
-  for (const key of keys) {
-    const a = original.annotations?.[key];
-    const b = rebuilt.annotations?.[key];
-    if (a !== b) out.push(`annotation ${key}: ${shown(a)} in the original, ${shown(b)} rebuilt`);
-  }
+  const out = ownFieldDifferences(original, rebuilt, 'the original');
   // The fields of two descriptors that differ; with `compressed`, but for the bytes' digest and size.
   const descriptor = (a: Descriptor, b: Descriptor, what: string, compressed: boolean) => {
     const fields = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort() as (keyof Descriptor)[];

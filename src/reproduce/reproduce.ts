@@ -30,6 +30,7 @@ import { type InspectedManifest, inspectImage } from '../image/inspect.ts';
 import { type Logger, silentLogger } from '../io/types.ts';
 import type { Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
+import { sameJson } from '../oci/json.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, ImageIndex, Platform } from '../oci/types.ts';
 import type { LockedPackage } from '../pkg/source.ts';
@@ -40,7 +41,7 @@ import { reproduceApko, unverifiedApkoConfiguration } from './apko.ts';
 import { explainMismatch, type MismatchDetail } from './explain.ts';
 import { fetchPackages, type OverrideUse, type PackageFileChange, type PackageSources } from './fetch.ts';
 import { type FoundProvenance, findProvenance, platformLabel, type ReproduceTrust } from './find.ts';
-import { sameJson, shown } from './json.ts';
+import { ownFieldDifferences, shown } from './json.ts';
 import { type ProvenanceReading, type ReplayPlan, readProvenance } from './provenance.ts';
 
 /** What {@link reproduceImage} reports as it goes. */
@@ -845,22 +846,8 @@ function compareIndex(
   if (paired.some((k, i) => i > 0 && k < (paired[i - 1] as number))) {
     differences.push(`the images are in another order than the rebuild's (${made.manifests.map(label).join(', ')})`);
   }
-  // The index's own fields: what it says it is, and what it says it is about (a referrer).
-  const own = (i: ImageIndex) => ({ mediaType: i.mediaType, artifactType: i.artifactType, subject: i.subject });
-  for (const field of ['mediaType', 'artifactType', 'subject'] as const) {
-    const a = own(original)[field];
-    const b = own(made)[field];
-    if (sameJson(a, b)) continue;
-    const show = (v: unknown) => shown(field === 'subject' && v !== undefined ? (v as Descriptor).digest : v);
-    differences.push(`${field}: ${show(a)} in the index, ${show(b)} rebuilt`);
-  }
-  const keys = [...new Set([...Object.keys(original.annotations ?? {}), ...Object.keys(made.annotations ?? {})])].sort();
-  for (const key of keys) {
-    const a = original.annotations?.[key];
-    const b = made.annotations?.[key];
-    if (a === b) continue;
-    differences.push(`annotation ${key}: ${shown(a)} in the index, ${shown(b)} rebuilt`);
-  }
+  // The index's own fields: what it says it is, what it says it is about (a referrer), its annotations.
+  differences.push(...ownFieldDifferences(original, made, 'the index'));
   return { compared: true, differences, ...(notRebuilt.length > 0 ? { notRebuilt } : {}) };
 }
 

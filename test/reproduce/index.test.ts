@@ -343,7 +343,9 @@ describe('reproduce compares the index, and judges every image it lists', () => 
       `entry 1 (linux/arm64, ${arm64.digest}) differs in data`,
       `mediaType: absent in the index, "${MediaType.OciIndex}" rebuilt`,
       'artifactType: "application/example" in the index, absent rebuilt',
-      `subject: "${amd64.digest}" in the index, absent rebuilt`,
+      // The whole descriptor, as a manifest's subject is shown: one that differs only in its size
+      // or platform reads as a difference too.
+      `subject: ${JSON.stringify(amd64)} in the index, absent rebuilt`,
     ]);
   });
 
