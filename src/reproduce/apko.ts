@@ -25,6 +25,7 @@ import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { imageFiles } from '../image/apko-sbom.ts';
 import { diffImages } from '../image/diff.ts';
 import { decompressLayer } from '../image/filesystem.ts';
+import { readImageConfig } from '../image/image-config.ts';
 import type { InspectedManifest, InspectResult } from '../image/inspect.ts';
 import { statementsOrNone } from '../image/statements.ts';
 import type { Logger } from '../io/types.ts';
@@ -184,9 +185,7 @@ const NOTE_CONFIG_LIMIT = 1024 * 1024;
 async function builtByApko(store: ContentStore, m: InspectedManifest, options: ApkoReproduceOptions): Promise<boolean> {
   const stored = await store.getManifest(m.digest, options);
   if (stored.kind !== 'manifest' || stored.manifest.config.size > NOTE_CONFIG_LIMIT) return false;
-  const config = JSON.parse(
-    decodeUtf8(await collect(await store.readBlob(stored.manifest.config, options), NOTE_CONFIG_LIMIT, m.digest)),
-  ) as { author?: unknown; history?: unknown };
+  const config = await readImageConfig(store, stored.manifest.config, m.digest, options);
   const history = Array.isArray(config.history) ? (config.history as { created_by?: unknown }[]) : [];
   return config.author === 'github.com/chainguard-dev/apko' || history.some((h) => h?.created_by === 'apko');
 }
