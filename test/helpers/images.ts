@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { bytesSource } from '../../src/io/types.ts';
 import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
 import { type Digest, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
@@ -57,15 +58,15 @@ export interface MadeImage {
 }
 
 async function put(store: ContentStore, blobs: Map<string, Uint8Array>, bytes: Uint8Array, mediaType: string): Promise<Descriptor> {
-  const d: Descriptor = { mediaType, digest: digestOf(bytes), size: bytes.byteLength };
+  const d = await putBytes(store, bytes, mediaType);
   blobs.set(d.digest, bytes);
-  await store.putBlob({
-    descriptor: d,
-    open: async (offset = 0) =>
-      (async function* () {
-        yield bytes.subarray(offset);
-      })(),
-  });
+  return d;
+}
+
+/** Stores `bytes` as a blob of `mediaType` in `store`, and gives its descriptor. */
+export async function putBytes(store: ContentStore, bytes: Uint8Array, mediaType: string): Promise<Descriptor> {
+  const d: Descriptor = { mediaType, digest: digestOf(bytes), size: bytes.byteLength };
+  await store.putBlob(bytesSource(d, bytes));
   return d;
 }
 
