@@ -7,32 +7,58 @@ import { decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
+import type { StoredManifest } from '../oci/content.ts';
+import { MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, ImageConfig } from '../oci/types.ts';
 import { isObject } from '../oci/validate.ts';
 import type { ContentStore } from '../store/types.ts';
 
-/** The largest config read whole: one with a long history runs to megabytes, none to this. */
-const CONFIG_LIMIT = 64 * 1024 * 1024;
+/**
+ * The largest image config Provenant parses, for every command that reads one (inspect's
+ * details, an image's platform, report, diff, sbom): one with a long history runs to a few
+ * megabytes, and containers/image (skopeo) reads at most 4 MiB. Parsed, a config takes several
+ * times its size in memory, and inspect reads four at once.
+ */
+export const CONFIG_LIMIT = 8 * 1024 * 1024;
 
 /**
- * The bytes of the config `config`, as stored (its digest checked by the store), at most 64 MiB:
- * what `inspect --config` prints and {@link readImageConfig} parses.
+ * The largest config `inspect --config` prints: it is held, not parsed, until its digest is
+ * checked, as `blob` holds a blob for standard output; so a config too large for the details is
+ * still there to read.
+ */
+export const CONFIG_BYTES_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * The bytes of the config `config`, as stored (its digest checked by the store), at most `limit`
+ * bytes: what {@link readImageConfig} parses, `inspect` reads the details from and
+ * `inspect --config` prints (with {@link CONFIG_BYTES_LIMIT}).
  *
- * @throws ProvenantError `TOO_LARGE` over 64 MiB; what the store raises reading it (`NOT_FOUND`,
- *   `DIGEST_MISMATCH`, `ABORTED`)
+ * @throws ProvenantError `TOO_LARGE` for a config over `limit`, before any read when its
+ *   descriptor says so; what the store raises reading it (`NOT_FOUND`, `DIGEST_MISMATCH`,
+ *   `SIZE_MISMATCH`, `ABORTED`, a registry's errors)
  */
 export async function readConfigBytes(
   store: ContentStore,
   config: Descriptor,
   where: string,
   options: OperationOptions = {},
+  limit: number = CONFIG_LIMIT,
 ): Promise<Uint8Array> {
+  if (config.size > limit) {
+    throw new ProvenantError('TOO_LARGE', `the config is ${config.size} bytes, more than the ${limit} read`, { where });
+  }
   return collect(
     await store.readBlob(config, options),
-    CONFIG_LIMIT,
+    limit,
     where,
-    () => new ProvenantError('TOO_LARGE', `the config is larger than ${CONFIG_LIMIT} bytes`, { where }),
+    () => new ProvenantError('TOO_LARGE', `the config is larger than ${limit} bytes`, { where }),
   );
+}
+
+/** Whether `stored` is an image's manifest, with an OCI or Docker image config: not an artifact's. */
+export function hasImageConfig(stored: StoredManifest): boolean {
+  const { config, artifactType } = stored.manifest;
+  return artifactType === undefined && (config.mediaType === MediaType.OciConfig || config.mediaType === MediaType.DockerConfig);
 }
 
 /**

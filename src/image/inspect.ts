@@ -15,8 +15,8 @@ import { configPlatform, formatPlatform } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
 import { type SignatureSummary, summarizeSignatures } from '../sign/inspect.ts';
 import type { ContentStore } from '../store/types.ts';
-import { CONFIG_LIMIT, hasImageConfig, imageConfigBytes } from './config-platform.ts';
-import { parseImageConfig, type RunSettings, runSettings } from './image-config.ts';
+import { platformFromConfig } from './config-platform.ts';
+import { CONFIG_LIMIT, hasImageConfig, parseImageConfig, type RunSettings, readConfigBytes, runSettings } from './image-config.ts';
 
 /** An attachment, with what its signatures claim for a signature or attestation. */
 export interface InspectedAttachment extends Attachment {
@@ -72,10 +72,12 @@ export interface InspectOptions extends OperationOptions {
   attachments?: boolean;
   /**
    * Read each image's manifest and config too (default false), for its layers, created time,
-   * labels and run settings: one manifest and one config read per platform of an index. They
-   * are an addition: a manifest or config that cannot be read (missing, corrupt, not JSON, over
-   * 8 MiB) is warned about through `logger`, naming the image and why, and the rest is shown,
-   * for an index's entry and a single image alike. Only `ABORTED` stops.
+   * labels and run settings: one manifest and one config read per platform of an index. A
+   * config that is not JSON or is over {@link CONFIG_LIMIT}, and an index's entry whose manifest
+   * or config is not there (a copy of some platforms only) or is no manifest, is warned about
+   * through `logger`, naming the platform and digest, and the rest is shown. Any other failure to
+   * read (a digest or size mismatch, a registry's auth or network error) is raised, as is every
+   * failure to read a single image's manifest or config, as without details.
    */
   details?: boolean;
   /**
@@ -121,12 +123,15 @@ export async function inspectImage(
     const m: InspectedManifest = { digest: root.digest, mediaType: root.mediaType, size: root.bytes.byteLength, attachments: [] };
     const entry = options.parent?.index.manifests.find((d) => d.digest === root.digest && d.platform !== undefined);
     if (entry?.platform !== undefined) m.platform = entry.platform;
-    // With details, a config that cannot be read is said (addEntryDetails) and costs only its platform.
-    const config = options.details
-      ? await addEntryDetails(store, m, [m], options, (w) => options.logger?.warn(w), root)
-      : await imageConfigBytes(store, root, options);
-    const platform = config === undefined || m.platform !== undefined ? undefined : configPlatform(config);
-    if (platform !== undefined) m.platform = platform;
+    if (options.details) {
+      // A config that is not JSON or too large is said (addEntryDetails) and costs only its platform.
+      const config = await addEntryDetails(store, m, [m], options, (w) => options.logger?.warn(w), root);
+      const platform = config === undefined || m.platform !== undefined ? undefined : configPlatform(config);
+      if (platform !== undefined) m.platform = platform;
+    } else if (m.platform === undefined) {
+      const platform = await platformFromConfig(store, root, options);
+      if (platform !== undefined) m.platform = platform;
+    }
     manifests.push(m);
   }
   // An index may list the same manifest twice (for two platforms, or by mistake): it is one
@@ -165,9 +170,13 @@ function distinct(manifests: InspectedManifest[]): InspectedManifest[] {
 
 /**
  * Reads the details of the image `m` and gives them to every entry of `all` that lists its
- * digest (`stored` is its manifest, when already read; `warn` says what is not), and returns its config's bytes when
- * they were read. What cannot be read is said and left out, as the rest of the image is still
- * worth showing: no manifest, no layers nor config; no config, no run settings.
+ * digest, and returns its config's bytes when they were read. `stored` is its manifest, given
+ * for a single image and read here for an index's entry. What is not there to show is said
+ * through `warn` and left out, as the rest of the image is still worth showing: a config that
+ * is not JSON or too large; of an index's entry, a manifest or config that is not there (a
+ * sparse copy) or a manifest that is none. An index's entry that is itself an index has no
+ * layers or config to show, and is shown as the index lists it. Anything else is raised:
+ * {@link detailsMissing}.
  */
 async function addEntryDetails(
   store: ContentStore,
@@ -179,56 +188,58 @@ async function addEntryDetails(
 ): Promise<Uint8Array | undefined> {
   const which = m.platform === undefined ? `the image ${m.digest}` : `the ${formatPlatform(m.platform)} image ${m.digest}`;
   const listing = all.filter((x) => x.digest === m.digest);
+  // A single image's manifest and config are what is inspected: failing to read them fails it.
+  const entry = stored === undefined;
   if (stored === undefined) {
     let read: Stored;
     try {
       read = await store.getManifest(m.digest, options);
     } catch (err) {
-      const why = unreadable(err);
-      const missing = isProvenantError(err, 'NOT_FOUND');
+      const why = detailsMissing(err, true);
       warn(
-        missing
+        why === undefined
           ? `${which} is not in ${store.location}: its layers and config are not shown`
           : `${which}: ${why}: its layers and config are not shown`,
       );
       return undefined;
     }
-    if (read.kind !== 'manifest') {
-      warn(`${which} is an index, not an image manifest: its layers and config are not shown`);
-      return undefined;
-    }
+    if (read.kind !== 'manifest') return undefined;
     stored = read;
   }
   const layers = stored.manifest.layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size }));
   for (const x of listing) x.layers = layers;
+  // An artifact's config says nothing of how an image runs.
+  if (!hasImageConfig(stored)) return undefined;
   const { config } = stored.manifest;
   const of = `the config ${config.digest} of ${which}`;
+  if (config.size > CONFIG_LIMIT) {
+    warn(`${of} is ${config.size} bytes, more than the ${CONFIG_LIMIT} inspect reads: its settings are not shown (--config prints it)`);
+    return undefined;
+  }
   try {
-    const bytes = await imageConfigBytes(store, stored, options);
-    if (bytes === undefined) {
-      // An artifact's config says nothing of how an image runs; an image's too large to read is said.
-      if (hasImageConfig(stored)) {
-        warn(`${of} is ${config.size} bytes, more than the ${CONFIG_LIMIT} inspect reads: its settings are not shown (--config prints it)`);
-      }
-      return undefined;
-    }
+    const bytes = await readConfigBytes(store, config, `${store.location}@${config.digest}`, options);
     const settings = runSettings(parseImageConfig(bytes, `${store.location}@${config.digest}`));
     for (const x of listing) Object.assign(x, settings);
     return bytes;
   } catch (err) {
-    warn(
-      isProvenantError(err, 'NOT_FOUND')
-        ? `${of} is not in ${store.location}: its settings are not shown`
-        : `${of}: ${unreadable(err)}: its settings are not shown`,
-    );
+    const why = detailsMissing(err, entry);
+    warn(why === undefined ? `${of} is not in ${store.location}: its settings are not shown` : `${of}: ${why}: its settings are not shown`);
     return undefined;
   }
 }
 
-/** Why an image's manifest or config could not be read, for a warning; an abort, or a bug, is rethrown. */
-function unreadable(err: unknown): string {
-  if (!isProvenantError(err) || err.code === 'ABORTED') throw err;
-  return err.message;
+/**
+ * Why an image's details are not shown, for a warning (undefined: it is not in the store), or
+ * `err` rethrown. A config that is not JSON or too large is said; an index's `entry` that is not
+ * there is too (a copy of some platforms only), or whose manifest is none (INVALID_MANIFEST: not
+ * JSON, too large, not a manifest). Anything else is a failure of the command, with its exit
+ * code, as skopeo inspect and crane config fail: a digest or size mismatch (content that is
+ * there but not what was named), a registry's auth and network errors, an abort, a bug.
+ */
+function detailsMissing(err: unknown, entry: boolean): string | undefined {
+  if (isProvenantError(err, 'INVALID_CONFIG', 'TOO_LARGE') || (entry && isProvenantError(err, 'INVALID_MANIFEST'))) return err.message;
+  if (entry && isProvenantError(err, 'NOT_FOUND')) return undefined;
+  throw err;
 }
 
 /** Fills in each signature's and attestation's signers, read once per subject. */

@@ -16,11 +16,10 @@ import { type CheckOptions, checkImage } from '../compat/check.ts';
 import { loadProfiles, type Profile, selectTargets, type Target } from '../compat/profile.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { imageSbom } from '../image/attestations.ts';
-import { parseImageConfig, runSettings } from '../image/image-config.ts';
+import { parseImageConfig, readConfigBytes, runSettings } from '../image/image-config.ts';
 import { type InspectedManifest, inspectImage } from '../image/inspect.ts';
 import { statementsOrNone } from '../image/statements.ts';
 import type { Logger, OperationOptions } from '../io/types.ts';
-import { collect } from '../io/verify.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isManifestLike } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
@@ -50,8 +49,6 @@ export interface ReportOptions extends OperationOptions {
   /** For an SBOM made from a package database: the time written in it (default 1970). */
   sourceDateEpoch?: number | undefined;
 }
-
-const CONFIG_LIMIT = 8 * 1024 * 1024;
 
 /**
  * Gathers the report of the image `target` (a tag or digest) in `store`.
@@ -188,7 +185,8 @@ async function gatherPlatform(
         note: undefined,
       };
     } catch (err) {
-      if (!isProvenantError(err, 'NOT_FOUND')) throw err;
+      // A config over CONFIG_LIMIT is not read for an SBOM either: the page says so, as it does for its settings.
+      if (!isProvenantError(err, 'NOT_FOUND', 'TOO_LARGE')) throw err;
       sbom = { source: 'missing', format: undefined, attachment: undefined, packages: [], system: undefined, note: err.message };
     }
   }
@@ -339,15 +337,13 @@ async function readConfig(
     history: [],
     error: undefined,
   };
-  if (d.size > CONFIG_LIMIT)
-    return { report: { ...report, error: `the config is ${d.size} bytes, more than a report reads` }, diffIds: [] };
   const where = `${store.location}@${d.digest}`;
-  const bytes = await collect(await store.readBlob(d, options), CONFIG_LIMIT, where);
   let c: Record<string, unknown>;
   try {
-    c = parseImageConfig(bytes, where);
+    c = parseImageConfig(await readConfigBytes(store, d, where, options), where);
   } catch (err) {
-    if (!isProvenantError(err, 'INVALID_CONFIG')) throw err;
+    // Too large or not JSON is said on the page; a config that will not read fails the report.
+    if (!isProvenantError(err, 'INVALID_CONFIG', 'TOO_LARGE')) throw err;
     return { report: { ...report, error: err.message }, diffIds: [] };
   }
   // How it runs is read as inspect reads it; the rest only a report shows.

@@ -10,7 +10,7 @@ import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/oci/types.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
-import { makeImage, makeLayer, sh, toolMissing } from '../helpers/images.ts';
+import { makeImage, makeLayer, putBytes, sh, toolMissing } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -41,17 +41,7 @@ describe('provenant CLI', () => {
   it("inspect shows each image's created time, run settings, labels and layers, and --config prints its config byte for byte", async () => {
     const dir = await temp();
     const layout = await LayoutStore.open(join(dir, 'l'), { create: true });
-    const put = async (bytes: Uint8Array, mediaType: string): Promise<Descriptor> => {
-      const descriptor = { mediaType, digest: digestOf(bytes), size: bytes.byteLength };
-      await layout.putBlob({
-        descriptor,
-        open: async (offset = 0) =>
-          (async function* () {
-            yield bytes.subarray(offset);
-          })(),
-      });
-      return descriptor;
-    };
+    const put = (bytes: Uint8Array, mediaType: string) => putBytes(layout, bytes, mediaType);
     const images = [];
     for (const architecture of ['amd64', 'arm64']) {
       const { tar, gz } = makeLayer('hello.txt', new TextEncoder().encode(`hello ${architecture}\n`));
@@ -217,21 +207,11 @@ describe('provenant CLI', () => {
     }
   });
 
-  it('inspect shows every image of an index whose manifests or configs do not all read, warning of each, and --platform what is attached', async () => {
+  it('inspect shows every image of a sparse or odd index, warning of each detail it cannot show; a corrupt or missing image fails, as --platform does', async () => {
     const dir = await temp();
     const layout = await LayoutStore.open(join(dir, 'l'), { create: true });
     const blob = (bytes: Uint8Array) => join(layout.path, 'blobs', 'sha256', digestHex(digestOf(bytes)));
-    const put = async (bytes: Uint8Array, mediaType: string): Promise<Descriptor> => {
-      const descriptor = { mediaType, digest: digestOf(bytes), size: bytes.byteLength };
-      await layout.putBlob({
-        descriptor,
-        open: async (offset = 0) =>
-          (async function* () {
-            yield bytes.subarray(offset);
-          })(),
-      });
-      return descriptor;
-    };
+    const put = (bytes: Uint8Array, mediaType: string) => putBytes(layout, bytes, mediaType);
     const text = (v: unknown) => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
     const layer = await put(makeLayer('a.txt', text('a')).gz, MediaType.OciLayerGzip);
     const image = async (architecture: string, config: Descriptor) => {
@@ -273,9 +253,18 @@ describe('provenant CLI', () => {
       }),
     );
     await layout.putManifest(attestation);
+    // An index in the index (buildx's nested form): no layers or config of its own to show, nor to warn of.
+    const inner = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [good] }));
+    await layout.putManifest(inner);
+    const nested = {
+      mediaType: MediaType.OciIndex,
+      digest: inner.digest,
+      size: inner.bytes.byteLength,
+      platform: { os: 'linux', architecture: 'mips64le' },
+    };
     const entries = [
-      amd,
       good,
+      nested,
       notJson,
       large,
       missing,
@@ -292,49 +281,69 @@ describe('provenant CLI', () => {
       tags: ['all'],
       keepAsRoot: true,
     });
+    await layout.putManifest(parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [amd, good] })), {
+      tags: ['corrupt'],
+      keepAsRoot: true,
+    });
     const all = `oci:${layout.path}:all`;
+    const corrupt = `oci:${layout.path}:corrupt`;
 
     const r = provenant(['inspect', all]);
     assert.equal(r.status, 0, r.stderr);
-    for (const a of ['amd64', 'arm64', 's390x', 'riscv64', '386', 'ppc64le'])
+    for (const a of ['arm64', 'mips64le', 's390x', 'riscv64', '386', 'ppc64le'])
       assert.match(r.stdout, new RegExp(`Platform:    linux/${a}\n`));
     assert.match(r.stdout, /Platform: {4}linux\/arm64\n {2}Created: {5}2024-01-01T00:00:00Z\n {2}Labels:\n {4}which=arm64\n/);
     assert.match(r.stdout, /Platform: {4}linux\/arm64\n[\s\S]*└─ attestation buildkit/);
-    assert.doesNotMatch(r.stdout, /AMD64|which=amd64/, 'nothing of a config whose digest does not match');
+    assert.ok(
+      r.stdout.includes(`@${inner.digest}\n  MediaType:   ${MediaType.OciIndex}\n  Platform:    linux/mips64le\n\n`),
+      'the nested index as the index lists it',
+    );
     const warnings = r.stderr.trimEnd().split('\n');
-    assert.equal(warnings.length, 5, r.stderr);
+    assert.equal(warnings.length, 4, r.stderr);
     const warned = (platform: string, why: RegExp) =>
       assert.ok(
         warnings.some((w) => w.startsWith('warning: ') && w.includes(`linux/${platform} image`) && why.test(w)),
         `${platform}: ${r.stderr}`,
       );
-    warned('amd64', /digest[\s\S]*its settings are not shown/i);
     warned('s390x', /not JSON: its settings are not shown/);
     warned('riscv64', /more than the 8388608 inspect reads: its settings are not shown \(--config prints it\)/);
     warned('386', /is not in .*: its settings are not shown/);
     warned('ppc64le', /its layers and config are not shown/);
     assert.deepEqual(
       warnings.map((w) => /linux\/(\w+) image/.exec(w)?.[1]),
-      ['amd64', 's390x', 'riscv64', '386', 'ppc64le'],
+      ['s390x', 'riscv64', '386', 'ppc64le'],
       'in the order of the index, whichever read ends first',
     );
     // Its layers are in its manifest, which reads.
-    assert.match(r.stdout, /Platform: {4}linux\/amd64\n {2}Layers:\n/);
+    assert.match(r.stdout, /Platform: {4}linux\/386\n {2}Layers:\n/);
     const json = provenant(['inspect', '--format', 'json', all]);
     assert.equal(json.status, 0, json.stderr);
     assert.equal(JSON.parse(json.stdout).manifests.length, 6);
 
-    // One image picked by --platform follows the same rule, and shows what is attached to it in the index.
+    // A config that is there but not what its digest names fails inspect, as skopeo inspect and
+    // crane config fail (exit 5): of an index's entry, a single image and one picked by --platform.
+    for (const args of [[corrupt], ['--format', 'json', corrupt], [corrupt, '--platform', 'linux/amd64']]) {
+      const failed = provenant(['inspect', ...args]);
+      assert.equal(failed.status, 5, `${args.join(' ')}: ${failed.stderr}`);
+      assert.match(failed.stderr, /digest/i);
+      assert.equal(failed.stdout, '');
+    }
+
+    // One image picked by --platform shows what is attached to it in the index; it is what is
+    // inspected, so a config it lacks fails it (exit 3), and one that is not JSON is said.
     const arm = provenant(['inspect', all, '--platform', 'linux/arm64']);
     assert.equal(arm.status, 0, arm.stderr);
     assert.match(arm.stdout, /Platform: {2}linux\/arm64\n[\s\S]*Attached:\n[\s\S]*└─ attestation buildkit/);
     const gone = provenant(['inspect', all, '--platform', 'linux/386']);
-    assert.equal(gone.status, 0, gone.stderr);
+    assert.equal(gone.status, 3, gone.stderr);
+    assert.equal(gone.stdout, '');
+    const odd = provenant(['inspect', all, '--platform', 'linux/s390x']);
+    assert.equal(odd.status, 0, odd.stderr);
     assert.match(
-      gone.stderr,
-      /^warning: the config sha256:\S+ of the linux\/386 image sha256:\S+ is not in .*: its settings are not shown\n$/,
+      odd.stderr,
+      /^warning: the config sha256:\S+ of the linux\/s390x image sha256:\S+: the image config is not JSON: its settings are not shown\n$/,
     );
-    assert.match(gone.stdout, /Platform: {2}linux\/386\nLayers:\n/);
+    assert.match(odd.stdout, /Platform: {2}linux\/s390x\nLayers:\n/);
     // --config prints what inspect does not read.
     const printed = spawnSync(
       process.execPath,
@@ -346,16 +355,24 @@ describe('provenant CLI', () => {
     assert.equal(printed.status, 0, String(printed.stderr));
     assert.equal(digestOf(new Uint8Array(printed.stdout)), digestOf(big));
 
-    // --raw and --config print stored bytes, which neither each other nor --format json shape.
-    for (const args of [
-      ['--raw', '--config'],
-      ['--config', '--format', 'json', '--platform', 'linux/arm64'],
-    ]) {
-      const refused = provenant(['inspect', all, ...args]);
-      assert.equal(refused.status, 2, refused.stderr);
-      assert.match(refused.stderr, /usage: provenant inspect REF/);
-      assert.equal(refused.stdout, '');
+    // --raw and --config print stored bytes, one blob or the other, whatever --format or
+    // PROVENANT_FORMAT (every command's default, so not refused) says.
+    const refused = provenant(['inspect', all, '--raw', '--config']);
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.match(refused.stderr, /usage: provenant inspect REF/);
+    assert.equal(refused.stdout, '');
+    const arm64 = new TextDecoder().decode(configOf('arm64'));
+    for (const [args, env] of [
+      [['--config', '--format', 'json'], {}],
+      [['--config'], { PROVENANT_FORMAT: 'json' }],
+    ] as const) {
+      const bytes = provenant(['inspect', all, '--platform', 'linux/arm64', ...args], env);
+      assert.equal(bytes.status, 0, bytes.stderr);
+      assert.equal(bytes.stdout, arm64);
     }
+    const raw = provenant(['inspect', all, '--raw'], { PROVENANT_FORMAT: 'json' });
+    assert.equal(raw.status, 0, raw.stderr);
+    assert.equal(digestOf(new TextEncoder().encode(raw.stdout)), provenant(['digest', all]).stdout.trim());
   });
 
   it('digest and manifest --platform: the image of that platform in the index, as crane gives it', () => {

@@ -2,13 +2,15 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { platformFromConfig } from '../../src/image/config-platform.ts';
+import { CONFIG_LIMIT, readImageConfig } from '../../src/image/image-config.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
-import { encodeJson, parseStored } from '../../src/oci/content.ts';
+import { encodeJson, parseStored, type StoredManifest } from '../../src/oci/content.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { gatherReport } from '../../src/report/gather.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
-import { makeLayer } from '../helpers/images.ts';
+import { makeLayer, putBytes } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const tempDir = useTempDir('report-run-settings');
@@ -16,17 +18,7 @@ const tempDir = useTempDir('report-run-settings');
 describe('run settings', () => {
   it('are what inspect shows, in report: a list with a non-string is none, an empty User none, labels in key order', async () => {
     const store = await LayoutStore.open(join(await tempDir(), 'l'), { create: true });
-    const put = async (bytes: Uint8Array, mediaType: string) => {
-      const descriptor = { mediaType, digest: digestOf(bytes), size: bytes.byteLength };
-      await store.putBlob({
-        descriptor,
-        open: async (offset = 0) =>
-          (async function* () {
-            yield bytes.subarray(offset);
-          })(),
-      });
-      return descriptor;
-    };
+    const put = (bytes: Uint8Array, mediaType: string) => putBytes(store, bytes, mediaType);
     const { gz } = makeLayer('a.txt', new TextEncoder().encode('a'));
     const config = {
       os: 'linux',
@@ -74,5 +66,23 @@ describe('run settings', () => {
       ['z', 'last'],
     ]);
     assert.deepEqual(Object.entries(seen.labels ?? {}), Object.entries(c.labels));
+  });
+
+  it('and every config read stop at the one CONFIG_LIMIT: report, inspect, diff and sbom, an image platform', async () => {
+    const store = await LayoutStore.open(join(await tempDir(), 'l'), { create: true });
+    // Not stored: a reader that did not stop at its size would fail with NOT_FOUND instead.
+    const config = { mediaType: MediaType.OciConfig, digest: digestOf(encodeJson({ big: true })), size: CONFIG_LIMIT + 1 };
+    const layer = await putBytes(store, makeLayer('a.txt', new TextEncoder().encode('a')).gz, MediaType.OciLayerGzip);
+    const manifest = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: [layer] }));
+    await store.putManifest(manifest, { tags: ['big'] });
+    const p = (await gatherReport(store, 'big', { targets: [] })).platforms[0]!;
+    assert.match(p.config?.error ?? '', new RegExp(`more than the ${CONFIG_LIMIT} `));
+    assert.deepEqual([p.sbom.source, p.sbom.note], ['missing', p.config?.error]);
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (w: string) => void warnings.push(w) };
+    await inspectImage(store, 'big', 'img', { details: true, logger });
+    assert.match(warnings.join('\n'), new RegExp(`more than the ${CONFIG_LIMIT} inspect reads`));
+    await assert.rejects(readImageConfig(store, config, 'big'), { code: 'TOO_LARGE' });
+    assert.equal(await platformFromConfig(store, manifest as StoredManifest), undefined);
   });
 });

@@ -1,6 +1,6 @@
 /** `provenant inspect REF`: an image's manifests, platforms, configs and everything attached to them. */
 import { ProvenantError } from '../../errors.ts';
-import { readConfigBytes } from '../../image/image-config.ts';
+import { CONFIG_BYTES_LIMIT, readConfigBytes } from '../../image/image-config.ts';
 import { inspectImage } from '../../image/inspect.ts';
 import type { StoredIndex } from '../../oci/content.ts';
 import { formatLocation, parseLocation } from '../../ref/location.ts';
@@ -17,11 +17,14 @@ export const spec: CommandSpec = {
   usage: 'provenant inspect REF [--platform os/arch] [--raw | --config] [--format json]',
   prints: 'result',
   flags: {
-    raw: { type: 'boolean', description: 'print the exact stored bytes of the manifest or index' },
+    raw: {
+      type: 'boolean',
+      description: 'print the exact stored bytes of the manifest or index (--format, or PROVENANT_FORMAT, does not change them)',
+    },
     config: {
       type: 'boolean',
       description:
-        "print the exact stored bytes of the image's config (of an index: with --platform), as skopeo inspect --config --raw does; not with --raw or --format json",
+        "print the exact stored bytes of the image's config (of an index: with --platform), as skopeo inspect --config --raw does; not with --raw; --format, or PROVENANT_FORMAT, does not change them",
     },
     platform: IMAGE_PLATFORM_FLAG,
     format: FORMAT_FLAG,
@@ -31,7 +34,6 @@ export const spec: CommandSpec = {
 
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const [text] = positional(args, 1, spec.usage) as [string];
-  const format = formatOf(args);
   const platform = args.values.platform as string | undefined;
   // Both print stored bytes, of two different blobs; neither is a document --format could shape.
   if (args.values.config && args.values.raw) {
@@ -39,11 +41,9 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       hint: `usage: ${spec.usage}`,
     });
   }
-  if (args.values.config && format === 'json') {
-    throw new ProvenantError('USAGE', '--config prints the config as it is stored, which --format json would not change', {
-      hint: `usage: ${spec.usage}`,
-    });
-  }
+  // --format is not refused beside them: PROVENANT_FORMAT=json is every command's default, and
+  // args.ts cannot tell it from the flag.
+  const format = args.values.config || args.values.raw ? 'text' : formatOf(args);
   const logger = warningLogger(io);
   const out = await withImage(args, io, text, async (store, target) => {
     let name = formatLocation(parseLocation(text));
@@ -65,7 +65,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
         });
       }
       const { config } = stored.manifest;
-      return readConfigBytes(store, config, `${store.location}@${config.digest}`, { signal: io.signal });
+      return readConfigBytes(store, config, `${store.location}@${config.digest}`, { signal: io.signal }, CONFIG_BYTES_LIMIT);
     }
     if (args.values.raw) return (await store.getManifest(target, { signal: io.signal })).bytes;
     const result = await inspectImage(store, target, name, {
