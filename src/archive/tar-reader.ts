@@ -374,7 +374,7 @@ class TarParser {
     let type = TYPE_OF_FLAG[raw.typeflag];
     if (type === undefined || !Object.hasOwn(TYPE_OF_FLAG, raw.typeflag)) {
       throw this.#invalid(
-        `the tar entry ${JSON.stringify(name)} at byte ${at} has type ${quotedBytes(latin1Bytes(raw.typeflag).subarray(0, 1))}, which is not supported`,
+        `the tar entry ${JSON.stringify(name)} at byte ${at} has type ${quotedBytes(latin1Bytes(raw.typeflag))}, which is not supported`,
         'only files, directories, links, devices and FIFOs are supported',
       );
     }

@@ -133,9 +133,11 @@ function shortFlag(letter: string, flags: Record<string, FlagSpec>): string | un
  * itself refuses a switch's value, so its strict mode cannot read `--quiet=false`.
  */
 async function parseFlags(argv: string[], flags: Record<string, FlagSpec>, command: string): Promise<ParsedArgs> {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
+  // Only the tokens are read, which a flag's `multiple` does not change: repeated values are
+  // collected below.
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
   for (const [name, spec] of Object.entries(flags)) {
-    options[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}), ...(spec.multiple ? { multiple: true } : {}) };
+    options[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}) };
   }
   const { tokens } = util().parseArgs({ args: argv, options, allowPositionals: true, strict: false, tokens: true });
   const values: ParsedArgs['values'] = {};
@@ -153,7 +155,7 @@ async function parseFlags(argv: string[], flags: Record<string, FlagSpec>, comma
 /** The flag as the user wrote it, and as the command knows it. */
 function flagName(rawName: string, flags: Record<string, FlagSpec>): string | undefined {
   if (rawName.startsWith('--')) return Object.hasOwn(flags, rawName.slice(2)) ? rawName.slice(2) : undefined;
-  return Object.entries(flags).find(([, f]) => f.short === rawName.slice(1))?.[0];
+  return shortFlag(rawName.slice(1), flags);
 }
 
 /**

@@ -610,16 +610,16 @@ async function evaluateRule(ctx: EvalCtx, rule: AttestationRule, verifiedList: r
     };
   }
   const statements: AttestationOutcome['statements'] = [];
+  // Loaded already: compiling the condition did (attestation-rule.ts).
+  const celInput = c.kind === 'cel' ? (await import('./cel.ts')).celInput : undefined;
   for (const cand of candidates) {
     const s = cand.statement!;
     const one = { source: cand.source, predicateType: s.predicateType };
     if (c.kind === 'none') statements.push({ ...one, passed: true, message: 'verified' });
     else if (c.kind === 'cel') {
-      // Loaded already: compiling the condition did (attestation-rule.ts).
-      const { celInput } = await import('./cel.ts');
       let r: ReturnType<typeof c.program.run>;
       try {
-        r = c.program.run(celInput(s, ctx.now) as never, ctx.cel);
+        r = c.program.run(celInput!(s, ctx.now) as never, ctx.cel);
       } catch (err) {
         // The condition ran out of its budget: say which rule's, and where it is written.
         if (!isProvenantError(err)) throw err;
