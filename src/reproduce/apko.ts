@@ -31,7 +31,6 @@ import { statementsOrNone } from '../image/statements.ts';
 import type { Logger } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
 import { type Digest, Digester } from '../oci/digest.ts';
-import { sameJson } from '../oci/json.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, ImageConfig, ImageManifest } from '../oci/types.ts';
 import { isRemote } from '../pkg/fetch.ts';
@@ -41,7 +40,7 @@ import type { ContentStore } from '../store/types.ts';
 import { explainMismatch, type MismatchDetail } from './explain.ts';
 import { localFilesReason, type PackageSources } from './fetch.ts';
 import { platformLabel, policyOf, type ReproduceTrust, signerOf } from './find.ts';
-import { ownFieldDifferences, shown } from './json.ts';
+import { differingFields, ownFieldDifferences, shown } from './json.ts';
 
 /** The predicate type of the locked configuration apko was given. */
 export const APKO_CONFIGURATION = 'https://apko.dev/image-configuration';
@@ -359,10 +358,9 @@ export function manifestDifferences(original: ImageManifest, rebuilt: ImageManif
   const out = ownFieldDifferences(original, rebuilt, 'the original');
   // The fields of two descriptors that differ; with `compressed`, but for the bytes' digest and size.
   const descriptor = (a: Descriptor, b: Descriptor, what: string, compressed: boolean) => {
-    const fields = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort() as (keyof Descriptor)[];
-    for (const f of fields) {
+    for (const f of differingFields(a, b)) {
       if (compressed && (f === 'digest' || f === 'size')) continue;
-      if (!sameJson(a[f], b[f])) out.push(`${what} ${f}: ${shown(a[f])} in the original, ${shown(b[f])} rebuilt`);
+      out.push(`${what} ${f}: ${shown(a[f])} in the original, ${shown(b[f])} rebuilt`);
     }
   };
   descriptor(original.config, rebuilt.config, 'config', false);

@@ -6,6 +6,12 @@ export function shown(v: unknown): string {
   return v === undefined ? 'absent' : JSON.stringify(v);
 }
 
+/** The fields of two objects whose values differ as JSON, sorted: those either one has. */
+export function differingFields<T extends object>(a: T, b: T): (keyof T & string)[] {
+  const fields = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort() as (keyof T & string)[];
+  return fields.filter((f) => !sameJson(a[f], b[f]));
+}
+
 /** The fields a manifest or an index has of its own, beside what it lists. */
 interface OwnFields {
   schemaVersion?: number;
@@ -26,11 +32,8 @@ export function ownFieldDifferences(original: OwnFields, rebuilt: OwnFields, wit
     if (!sameJson(original[field], rebuilt[field]))
       out.push(`${field}: ${shown(original[field])} in ${within}, ${shown(rebuilt[field])} rebuilt`);
   }
-  const keys = [...new Set([...Object.keys(original.annotations ?? {}), ...Object.keys(rebuilt.annotations ?? {})])].sort();
-  for (const key of keys) {
-    const a = original.annotations?.[key];
-    const b = rebuilt.annotations?.[key];
-    if (a !== b) out.push(`annotation ${key}: ${shown(a)} in ${within}, ${shown(b)} rebuilt`);
-  }
+  const a = original.annotations ?? {};
+  const b = rebuilt.annotations ?? {};
+  for (const key of differingFields(a, b)) out.push(`annotation ${key}: ${shown(a[key])} in ${within}, ${shown(b[key])} rebuilt`);
   return out;
 }

@@ -41,7 +41,7 @@ import { reproduceApko, unverifiedApkoConfiguration } from './apko.ts';
 import { explainMismatch, type MismatchDetail } from './explain.ts';
 import { fetchPackages, type OverrideUse, type PackageFileChange, type PackageSources } from './fetch.ts';
 import { type FoundProvenance, findProvenance, platformLabel, type ReproduceTrust } from './find.ts';
-import { ownFieldDifferences, shown } from './json.ts';
+import { differingFields, ownFieldDifferences, shown } from './json.ts';
 import { type ProvenanceReading, type ReplayPlan, readProvenance } from './provenance.ts';
 
 /** What {@link reproduceImage} reports as it goes. */
@@ -860,9 +860,7 @@ function platformDifference(a: Platform | undefined, b: Platform | undefined): s
     const show = (p: Platform | undefined) => (p === undefined ? 'none' : formatPlatform(p));
     return `${show(a)} in the index, ${show(b)} rebuilt`;
   }
-  const fields = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort() as (keyof Platform)[];
-  return fields
-    .filter((f) => !sameJson(a[f], b[f]))
+  return differingFields(a, b)
     .map((f) => `${f} ${shown(a[f])} in the index, ${shown(b[f])} rebuilt`)
     .join('; ');
 }
