@@ -229,7 +229,9 @@ export class LayoutStore extends LayoutReader {
    * NOT_FOUND for a blob that is not there; it says that a gc may have removed it when one may
    * have run meanwhile: a gc holds the layout's lock while it deletes and moves blobs through its
    * trash, and what it deletes under a reader is what a tag no longer names since the reader read
-   * index.json (a tag moved: index.json changed). Else the layout lacks it, as it always did.
+   * index.json (a tag moved: index.json changed). One found in the trash was moved there by a
+   * gc that may still run, or died: that is said, with how to put it back, since running the
+   * reader again finds the trash as it was. Else the layout lacks it, as it always did.
    */
   async #missingBlob(digest: Digest, where: string): Promise<ProvenantError> {
     const present = (name: string) =>
@@ -239,6 +241,22 @@ export class LayoutStore extends LayoutReader {
           () => true,
           () => false,
         );
+    if (await present(join(TRASH_DIR, digestAlgorithm(digest), digestHex(digest)))) {
+      // A reader takes no lock, so it does not move the blob back itself: a gc running now may be
+      // about to delete it, and a reader may not be allowed to write the layout at all.
+      const restore =
+        this.location === `oci:${this.path}`
+          ? `\`provenant gc ${this.location}\` (or any command that writes to it)`
+          : 'any command that writes to the layout';
+      return new ProvenantError(
+        'NOT_FOUND',
+        `blob ${digest} is not in the layout: it is in ${TRASH_DIR}/, where a gc moves blobs before deleting them`,
+        {
+          where,
+          hint: `when no gc is running, one was interrupted and left it there: run ${restore}, which puts it back, then this command again`,
+        },
+      );
+    }
     const changed = await changedIndex(this.path, this.location, this.#indexStamp).then(
       (read) => read !== undefined,
       () => false,

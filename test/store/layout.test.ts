@@ -839,6 +839,28 @@ describe('LayoutStore', () => {
     );
   });
 
+  it('says a blob a gc that died left in its trash is there, and how to put it back, until that is done', async () => {
+    const dir = join(await tempDir(), 'img');
+    const writer = await LayoutStore.open(dir, { create: true });
+    const made = await makeImage(writer, { tag: 'app', seed: 3 });
+    await writer.close();
+    const [digest, bytes] = [...made.blobs].find(([d]) => d !== made.root.digest && !made.manifests.some((m) => m.digest === d))!;
+    const d = { mediaType: 'application/octet-stream', digest: digest as Digest, size: bytes.length };
+    // As a gc leaves it when it dies between moving a blob aside and putting it back.
+    fs.mkdirSync(join(dir, '.provenant-gc-trash', 'sha256'), { recursive: true });
+    fs.renameSync(join(dir, 'blobs', 'sha256', digestHex(d.digest)), join(dir, '.provenant-gc-trash', 'sha256', digestHex(d.digest)));
+    const trashed = (e: unknown) =>
+      isProvenantError(e, 'NOT_FOUND') &&
+      e.message === `blob ${digest} is not in the layout: it is in .provenant-gc-trash/, where a gc moves blobs before deleting them` &&
+      (e.hint ?? '').includes(`run \`provenant gc oci:${dir}\``);
+    // Reading again, with a fresh reader, finds the trash as it was: the same words, not "run the command again".
+    for (let i = 0; i < 2; i++) await assert.rejects((await LayoutStore.open(dir)).readBlob(d), trashed);
+    const result = await (await LayoutStore.open(dir)).gc();
+    assert.deepEqual(result.removed, []);
+    assert.deepEqual(await collect(await (await LayoutStore.open(dir)).readBlob(d), 1 << 24, 'test'), bytes);
+    assert.equal(fs.existsSync(join(dir, '.provenant-gc-trash')), false);
+  });
+
   it('gc leaves a folder named like a blob where it is, says so, and still collects the rest, leaving no trash', async () => {
     const dir = join(await tempDir(), 'img');
     const store = await LayoutStore.open(dir, { create: true });
