@@ -91,10 +91,15 @@ export interface CreateIndexResult {
   /** The merged index's exact bytes and parsed form. */
   index: Stored;
   platforms: IndexPlatform[];
-  /** Referrers copied (signatures, attestations, and theirs), over all platforms. */
+  /**
+   * Referrers of the platform images (signatures, attestations, and theirs) this run copied or
+   * made (`attestations: 'referrers'`); not those the destination held already.
+   */
   referrers: number;
-  /** cosign `sha256-<hex>.sig|att|sbom` tags copied. */
+  /** cosign `sha256-<hex>.sig|att|sbom` tags written or added to; not those the destination held as they are. */
   cosignTags: number;
+  /** BuildKit attestation entries of the merged index, carried from the sources or made (`attestations: 'buildkit'`). */
+  attestationEntries: number;
 }
 
 /** A platform image found in a source, with the entries of its index attached to it (BuildKit attestations, artifacts). */
@@ -152,10 +157,16 @@ export async function createIndex(
     keepAsRoot: false,
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
   };
-  let referrers = 0;
   let cosignTags = 0;
   const images: Descriptor[] = [];
   const extra: Descriptor[] = [];
+  // The referrers the destination held before, so that the summary counts what this run brought
+  // or made, as it counts cosign tags (copyImage lists a referrer it found there already too).
+  const held = new Set<string>();
+  for (const f of unique) {
+    if ((await dst.store.resolve(f.entry.digest, options)) === undefined) continue;
+    for (const d of await referrersAt(dst.store, f.entry.digest, options)) held.add(d);
+  }
   for (const f of unique) {
     throwIfAborted(options.signal);
     // Attestation referrers that `buildkit` re-creates as entries of the index are not copied as referrers too.
@@ -168,7 +179,6 @@ export async function createIndex(
         ? { ...copyOptions, referrerFilter: (r, subject) => subject !== image || r.artifactType !== ArtifactType.BuildkitAttestation }
         : copyOptions,
     );
-    referrers += copied.referrers.length;
     cosignTags += copied.cosignTags.length;
     images.push(annotateEntry(f.entry, options.entryAnnotations ?? []));
   }
@@ -179,6 +189,9 @@ export async function createIndex(
     extra.push(...(await attestationsFor(f, dst.store, base, mode, copyOptions)));
   }
   const index = indexOf([...images, ...extra], annotations);
+  // Copied or made (`--attestations referrers`): whatever is there now and was not before.
+  let referrers = 0;
+  for (const f of unique) for (const d of await referrersAt(dst.store, f.entry.digest, options)) if (!held.has(d)) referrers++;
   await dst.store.putManifest(index, { ...pick(options), tags: [...dst.tags], keepAsRoot: true });
   return {
     descriptor: descriptorOf(index),
@@ -186,7 +199,22 @@ export async function createIndex(
     platforms: unique.map((f) => ({ platform: formatPlatform(f.entry.platform), digest: f.entry.digest, source: where(f.source) })),
     referrers,
     cosignTags,
+    attestationEntries: extra.length,
   };
+}
+
+/** The digests of `subject`'s referrers in `store`, and of theirs (signatures of attestations). */
+async function referrersAt(store: ContentStore, subject: Digest, options: OperationOptions): Promise<Set<Digest>> {
+  const out = new Set<Digest>();
+  const queue = [subject];
+  for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+    for (const r of await store.referrers(next, options)) {
+      if (out.has(r.digest)) continue;
+      out.add(r.digest);
+      queue.push(r.digest);
+    }
+  }
+  return out;
 }
 
 /** `entry` with the annotations of `set` that are for its platform set over its own. */

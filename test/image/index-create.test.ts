@@ -163,6 +163,7 @@ describe('createIndex: two single-arch builds merged are the two-arch build', ()
       assert.deepEqual(await dst.referrers(p.digest, { artifactType: ArtifactType.BuildkitAttestation }), [], p.platform);
     }
     assert.equal(recreated.referrers, 0);
+    assert.deepEqual([kept.attestationEntries, recreated.attestationEntries], [2, 2]);
     // Every attestation manifest the index names is in the destination, with its statements.
     for (const e of kept.index.index.manifests.slice(2)) {
       const m = await dst.getManifest(e.digest);
@@ -199,6 +200,8 @@ describe('createIndex: two single-arch builds merged are the two-arch build', ()
       { attestations: 'referrers' },
     );
     assert.equal(merged.descriptor.digest, expected);
+    // Made by this run, and counted as made.
+    assert.deepEqual([merged.referrers, merged.attestationEntries], [2, 0]);
     for (const p of merged.platforms) {
       const refs = await dst.referrers(p.digest, { artifactType: ArtifactType.BuildkitAttestation });
       const want = await asReferrers.referrers(p.digest, { artifactType: ArtifactType.BuildkitAttestation });
@@ -208,6 +211,34 @@ describe('createIndex: two single-arch builds merged are the two-arch build', ()
         want.map((r) => r.digest),
       );
     }
+  });
+
+  it('counts the referrers and cosign tags this run brought, not those the destination held already', async () => {
+    const { privateKey } = generateSigningKeyPair();
+    const signer = new KeySigner(privateKey);
+    const amd = await layout();
+    const arm = await layout();
+    const amdIndex = await amd.getManifest(await buildInto(['x86_64'], amd, 'amd64'));
+    await buildInto(['aarch64'], arm, 'arm64');
+    assert.ok(amdIndex.kind === 'index');
+    // A bundle referrer and a .sig tag, besides the attestation referrer.
+    await signImage(amd, amdIndex.index.manifests[0]!.digest, {
+      signer,
+      dockerReference: 'example/app',
+      storages: ['referrers', 'cosign'],
+    });
+    const dst = await layout();
+    const first = await createIndex([{ store: amd, target: 'amd64' }], { store: dst, tags: ['app'] });
+    assert.deepEqual([first.referrers, first.cosignTags], [2, 1]);
+    // The tag that held the amd64 image now holds both: only arm64's referrer is new.
+    const again = await createIndex(
+      [
+        { store: amd, target: 'amd64' },
+        { store: arm, target: 'arm64' },
+      ],
+      { store: dst, tags: ['app'] },
+    );
+    assert.deepEqual([again.referrers, again.cosignTags], [1, 0]);
   });
 
   it('merges bare platform manifests, taking each platform from its config', async () => {

@@ -173,6 +173,10 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   }
   const lines = [`${where}@${result.descriptor.digest}`];
   for (const p of result.platforms) lines.push(`  ${p.platform.padEnd(14)} ${p.digest}  from ${p.source}`);
-  lines.push(`  ${result.referrers} referrer(s) and ${result.cosignTags} cosign tag(s) brought along`);
+  const entries =
+    result.attestationEntries > 0
+      ? `, ${result.attestationEntries} attestation entr${result.attestationEntries === 1 ? 'y' : 'ies'} in the index`
+      : '';
+  lines.push(`  ${result.referrers} referrer(s) and ${result.cosignTags} cosign tag(s) brought along${entries}`);
   io.stdout.write(`${lines.join('\n')}\n`);
 }
