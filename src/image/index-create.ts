@@ -12,8 +12,9 @@
  * annotations into every index it makes), and the document has makeIndex's shape.
  *
  * What is signed stays verifiable: signatures and attestations are about platform manifests
- * (their digests do not change), so they are copied with them. Signatures of a source's own
- * index are not carried: they sign another digest. Sign the merged index once it is written.
+ * (their digests do not change), so they are copied with them. Those of a source's own index
+ * sign that index's digest: they are carried when the merged index is that very index (its
+ * platforms merged back as they were), and not otherwise. Sign the merged index once it is written.
  */
 import { ArtifactType, isBuildkitAttestation } from '../attest/attachments.ts';
 import { type Attested, type StatementSource, storeAttestations } from '../attest/storage.ts';
@@ -93,7 +94,8 @@ export interface CreateIndexResult {
   platforms: IndexPlatform[];
   /**
    * Referrers of the platform images (signatures, attestations, and theirs) this run copied or
-   * made (`attestations: 'referrers'`); not those the destination held already.
+   * made (`attestations: 'referrers'`), and of the merged index when a source was that index;
+   * not those the destination held already.
    */
   referrers: number;
   /** cosign `sha256-<hex>.sig|att|sbom` tags written or added to; not those the destination held as they are. */
@@ -129,10 +131,14 @@ export async function createIndex(
   const mode = options.attestations ?? 'keep';
   const found: Found[] = [];
   const merged = new AnnotationMerge();
+  const roots: Array<{ source: IndexSource; digest: Digest }> = [];
   for (const source of sources) {
     throwIfAborted(options.signal);
     const root = await source.store.getManifest(source.target, options);
-    if (root.kind === 'index') merged.add(root.index.annotations, where(source));
+    if (root.kind === 'index') {
+      merged.add(root.index.annotations, where(source));
+      roots.push({ source, digest: root.digest });
+    }
     found.push(...(await imagesOf(source, root, options)));
   }
   const unique = onceEach(found);
@@ -189,9 +195,26 @@ export async function createIndex(
     extra.push(...(await attestationsFor(f, dst.store, base, mode, copyOptions)));
   }
   const index = indexOf([...images, ...extra], annotations);
+  const subjects: Digest[] = unique.map((f) => f.entry.digest);
+  // A source index that is the merged one (its platforms merged back as they were): its own
+  // signatures and attestations name this very digest, so they still hold and come along.
+  const same = roots.find((r) => r.digest === index.digest);
+  if (same !== undefined) {
+    if ((await dst.store.resolve(index.digest, options)) !== undefined) {
+      for (const d of await referrersAt(dst.store, index.digest, options)) held.add(d);
+    }
+    const platforms = new Set<string>(subjects);
+    // The platforms' referrers were brought (or left out, by `attestations`) above already.
+    const copied = await copyImage(same.source.store, index.digest, dst.store, {
+      ...copyOptions,
+      referrerFilter: (_r, subject) => !platforms.has(subject),
+    });
+    cosignTags += copied.cosignTags.length;
+    subjects.push(index.digest);
+  }
   // Copied or made (`--attestations referrers`): whatever is there now and was not before.
   let referrers = 0;
-  for (const f of unique) for (const d of await referrersAt(dst.store, f.entry.digest, options)) if (!held.has(d)) referrers++;
+  for (const subject of subjects) for (const d of await referrersAt(dst.store, subject, options)) if (!held.has(d)) referrers++;
   await dst.store.putManifest(index, { ...pick(options), tags: [...dst.tags], keepAsRoot: true });
   return {
     descriptor: descriptorOf(index),

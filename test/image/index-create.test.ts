@@ -229,7 +229,9 @@ describe('createIndex: two single-arch builds merged are the two-arch build', ()
     });
     const dst = await layout();
     const first = await createIndex([{ store: amd, target: 'amd64' }], { store: dst, tags: ['app'] });
-    assert.deepEqual([first.referrers, first.cosignTags], [2, 1]);
+    // The amd64 index itself, with its own attestation too.
+    assert.equal(first.descriptor.digest, amdIndex.digest);
+    assert.deepEqual([first.referrers, first.cosignTags], [3, 1]);
     // The tag that held the amd64 image now holds both: only arm64's referrer is new.
     const again = await createIndex(
       [
@@ -239,6 +241,33 @@ describe('createIndex: two single-arch builds merged are the two-arch build', ()
       { store: dst, tags: ['app'] },
     );
     assert.deepEqual([again.referrers, again.cosignTags], [1, 0]);
+  });
+
+  it("carries a source index's own signatures when the merged index is that index, and not otherwise", async () => {
+    const { privateKey, publicKey } = generateSigningKeyPair();
+    const signer = new KeySigner(privateKey);
+    const src = await layout();
+    const both = await buildInto(['x86_64', 'aarch64'], src, 'both');
+    await signImage(src, both, { signer, dockerReference: 'example/app', storages: ['referrers', 'cosign'] });
+    const policy = { policy: { key: publicKey } };
+    assert.equal((await verifyImage(src, both, policy)).verified.length, 2);
+    // Its platforms merged back: the very index, whose signatures still hold.
+    const dst = await layout();
+    const back = await createIndex([{ store: src, target: 'both' }], { store: dst, tags: ['v1'] });
+    assert.equal(back.descriptor.digest, both);
+    assert.equal((await verifyImage(dst, both, policy)).verified.length, 2);
+    // The attestation referrer of each platform; the index's own attestation and signature
+    // bundle, and its .sig tag.
+    assert.deepEqual([back.referrers, back.cosignTags], [4, 1]);
+    // Merged again into the same place: nothing new to bring.
+    const again = await createIndex([{ store: src, target: 'both' }], { store: dst, tags: ['v1'] });
+    assert.deepEqual([again.referrers, again.cosignTags], [0, 0]);
+    // Another index (one platform of it, annotated): its signatures are not carried.
+    const other = await layout();
+    const one = await createIndex([{ store: src, target: 'both' }], { store: other, tags: ['v1'] }, { annotations: { note: 'other' } });
+    assert.notEqual(one.descriptor.digest, both);
+    assert.equal(await other.resolve(both), undefined);
+    assert.equal(one.cosignTags, 0);
   });
 
   it('merges bare platform manifests, taking each platform from its config', async () => {
