@@ -69,6 +69,37 @@ export const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
  */
 export const STATEMENT_LIMIT = 64 * 1024 * 1024;
 
+/**
+ * The most levels of lists and objects one attached statement (or the envelope or bundle holding
+ * it) may nest. Reading such JSON is cheap, but every walk of what was read (comparing copies,
+ * summarizing a provenance, converting an SBOM) recurses once per level, and an image's author
+ * could nest `[` thousands deep to crash it. `attest` refuses to write, and every reader refuses
+ * to read, a statement deeper than this, so that what one command writes the others read; no SBOM
+ * or provenance format nests near it.
+ */
+export const STATEMENT_DEPTH_LIMIT = 256;
+
+/**
+ * Whether JSON `text` nests lists and objects more than `limit` levels deep: counted over its
+ * text (brackets inside strings not counted), without parsing or recursing. Text that is not JSON
+ * is counted as far as it goes: its parse fails anyway.
+ */
+export function nestsDeeperThan(text: string, limit: number = STATEMENT_DEPTH_LIMIT): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
 /** The BuildKit attestation manifests an index carries, by the annotations BuildKit writes. */
 export function buildkitAttachments(index: ImageIndex): Attachment[] {
   const out: Attachment[] = [];

@@ -5,6 +5,7 @@
  * referrer).
  */
 
+import { nestsDeeperThan, STATEMENT_DEPTH_LIMIT } from '../attest/attachments.ts';
 import { type AttestationMode, type Attested, statement, storeAttestations } from '../attest/storage.ts';
 import { ProvenantError, sleep } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
@@ -165,6 +166,14 @@ function checkPredicate(predicateType: string, predicate: unknown): void {
     throw new ProvenantError('USAGE', `the predicate is not JSON: ${(err as Error).message}`, { cause: err });
   }
   if (text === undefined) throw new ProvenantError('USAGE', `the predicate is not JSON: it is ${typeof predicate}`);
+  // What every reader of statements refuses to read (../image/statements.ts) is not written: the
+  // statement holding the predicate is one level more.
+  if (nestsDeeperThan(text, STATEMENT_DEPTH_LIMIT - 1)) {
+    throw new ProvenantError(
+      'USAGE',
+      `the predicate nests lists and objects more than ${STATEMENT_DEPTH_LIMIT - 1} levels deep (its statement may nest ${STATEMENT_DEPTH_LIMIT})`,
+    );
+  }
 }
 
 /** `err` saying that the new index is written by digest only, and the tags were not moved. */

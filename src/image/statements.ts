@@ -7,7 +7,7 @@
  * test/cli/package.test.ts).
  */
 
-import { ArtifactType, type Attachment, STATEMENT_LIMIT } from '../attest/attachments.ts';
+import { ArtifactType, type Attachment, nestsDeeperThan, STATEMENT_DEPTH_LIMIT, STATEMENT_LIMIT } from '../attest/attachments.ts';
 import { decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
@@ -201,10 +201,14 @@ function jsonObject(text: string): Record<string, unknown> | undefined {
 /**
  * `text` as JSON that is an object, as a statement or an envelope is.
  *
- * @throws SyntaxError when it is not JSON, or JSON of another kind (`null`, a number, a list):
- *   callers report both as a statement that is not one
+ * @throws SyntaxError when it is not JSON, JSON of another kind (`null`, a number, a list), or
+ *   JSON nesting deeper than {@link STATEMENT_DEPTH_LIMIT} (which every walk of it downstream would
+ *   overflow the stack on): callers report each as a statement that is not one
  */
 function parseObject(text: string): Record<string, unknown> {
+  if (nestsDeeperThan(text)) {
+    throw new SyntaxError(`the statement nests lists and objects more than ${STATEMENT_DEPTH_LIMIT} levels deep`);
+  }
   const value: unknown = JSON.parse(text);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new SyntaxError(

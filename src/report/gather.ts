@@ -11,7 +11,7 @@
  * Reads manifests, configs, attestation and signature blobs; reads layers only for a platform
  * that has no SBOM attached (then its apk or dpkg database, through {@link imageSbom}).
  */
-import { type Attachment, isBuildkitAttestation } from '../attest/attachments.ts';
+import { type Attachment, isBuildkitAttestation, nestsDeeperThan, STATEMENT_DEPTH_LIMIT } from '../attest/attachments.ts';
 import { type CheckOptions, checkImage } from '../compat/check.ts';
 import { loadProfiles, type Profile, selectTargets, type Target } from '../compat/profile.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
@@ -251,7 +251,15 @@ async function attachmentsOf(
       // cosign 3 keeps the statement inside the bundle's DSSE envelope.
       for (const f of mine) {
         if (f.format !== 'bundle' || f.bundle?.content.$case !== 'dsseEnvelope') continue;
-        const s = parseJson(Buffer.from(f.bundle.content.dsseEnvelope.payload).toString('utf8'));
+        const text = Buffer.from(f.bundle.content.dsseEnvelope.payload).toString('utf8');
+        if (nestsDeeperThan(text)) {
+          addNote(
+            notes,
+            `the statement of ${a.digest} nests lists and objects more than ${STATEMENT_DEPTH_LIMIT} levels deep and is not read (about ${subject})`,
+          );
+          continue;
+        }
+        const s = parseJson(text);
         if (isObject(s)) {
           statements.push({
             predicateType: str(s.predicateType) ?? f.predicateType ?? '',
