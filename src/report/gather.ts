@@ -28,7 +28,16 @@ import { isObject } from '../oci/validate.ts';
 import { summarize } from '../sign/inspect.ts';
 import { type FoundSignature, findSignatures, isBundleMediaType } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
-import type { ReportAttachment, ReportCompat, ReportConfig, ReportData, ReportIndexEntry, ReportLayer, ReportPlatform } from './data.ts';
+import type {
+  ReportAttachment,
+  ReportCompat,
+  ReportConfig,
+  ReportData,
+  ReportIndexEntry,
+  ReportLayer,
+  ReportPackage,
+  ReportPlatform,
+} from './data.ts';
 import { type FoundStatement, parseJson, provenancesFrom, sbomFrom, spdxPackages, spdxSystem, str, strings } from './statements.ts';
 
 /** The targets a report checks when none are named: the common runtimes and registries. */
@@ -95,7 +104,12 @@ export async function gatherReport(store: ContentStore, target: string, options:
   const platforms: ReportPlatform[] = [];
   for (const m of inspected.manifests) {
     throwIfAborted(options.signal);
-    platforms.push(await gatherPlatform(store, m, reference, options, notes));
+    const platform = await gatherPlatform(store, m, reference, options, notes);
+    // A package list equal to an earlier platform's (an SBOM that names no architecture) is kept
+    // once: an SBOM may list 50,000 packages, and the page shows such a list once.
+    const same = platforms.find((p) => samePackages(p.sbom.packages, platform.sbom.packages));
+    if (same !== undefined) platform.sbom.packages = same.sbom.packages;
+    platforms.push(platform);
   }
   const rootAttachments =
     root.kind === 'index' ? (await attachmentsOf(store, inspected.digest, inspected.attachments, options, notes)).rows : [];
@@ -138,6 +152,15 @@ export async function gatherReport(store: ContentStore, target: string, options:
     toolVersion: options.toolVersion ?? '',
     notes,
   };
+}
+
+/** Whether two package lists list the same packages in the same order. */
+function samePackages(a: readonly ReportPackage[], b: readonly ReportPackage[]): boolean {
+  if (a.length !== b.length || a.length === 0) return false;
+  return a.every((x, i) => {
+    const y = b[i] as ReportPackage;
+    return x.name === y.name && x.version === y.version && x.license === y.license && x.purl === y.purl && x.type === y.type;
+  });
 }
 
 async function gatherPlatform(

@@ -64,7 +64,7 @@ details > .body { padding: .5rem .9rem 1rem; }
 details details { margin: .6rem 0; }
 table { border-collapse: collapse; width: 100%; margin: .4rem 0; }
 caption { text-align: left; color: var(--muted); font-size: .85rem; padding: .2rem 0; caption-side: top; }
-th, td { text-align: left; vertical-align: top; padding: .35rem .5rem; border-bottom: 1px solid var(--line); }
+th, td { text-align: left; vertical-align: top; padding: .35rem .5rem; border-bottom: 1px solid var(--line); overflow-wrap: anywhere; }
 th { font-size: .82rem; color: var(--muted); font-weight: 600; }
 td.num, th.num { text-align: right; white-space: nowrap; }
 tbody tr:hover { background: var(--panel); }
@@ -93,26 +93,51 @@ footer { color: var(--muted); font-size: .85rem; padding-bottom: 2rem; }
 }
 `;
 
+/**
+ * The most rows of a package table shown at once: an SBOM may list 50,000 packages, and a browser
+ * takes seconds to lay out and filter that many rows. The page carries every row (the filter
+ * searches them all) but shows the first ones, or the first that match.
+ */
+const SHOWN_ROWS = 1000;
+
 const SCRIPT = `
 (() => {
   'use strict';
   for (const input of document.querySelectorAll('input[data-filter]')) {
     const table = document.getElementById(input.dataset.filter);
     const count = document.getElementById(input.dataset.filter + '-count');
-    const rows = Array.from(table.tBodies[0].rows, (row) => ({ row, text: row.textContent.toLowerCase() }));
+    const more = document.getElementById(input.dataset.filter + '-more');
+    const unfiltered = more === null ? '' : more.textContent;
+    const all = table.tBodies[0].rows;
+    // Each row's text is read when a filter is first typed, not as the page loads.
+    let rows;
     const update = () => {
+      rows ??= Array.from(all, (row) => ({ row, text: row.textContent.toLowerCase() }));
       const terms = input.value.toLowerCase().split(/\\s+/).filter((t) => t !== '');
-      let shown = 0;
+      // At most ${SHOWN_ROWS} rows shown: laying out more makes each keystroke take seconds. (No
+      // less-than sign in the script: the page's checks count every one as a tag.)
+      let matched = 0;
       for (const r of rows) {
         const match = terms.every((t) => r.text.includes(t));
-        r.row.hidden = !match;
-        if (match) shown++;
+        const hide = !match || matched >= ${SHOWN_ROWS};
+        if (match) matched++;
+        if (r.row.hidden !== hide) r.row.hidden = hide;
       }
-      count.textContent = shown === rows.length ? rows.length + ' packages' : shown + ' of ' + rows.length + ' packages';
+      count.textContent = matched === rows.length ? rows.length + ' packages' : matched + ' of ' + rows.length + ' packages';
+      if (more !== null) {
+        more.hidden = !(matched > ${SHOWN_ROWS});
+        more.textContent = terms.length === 0 ? unfiltered : (matched - ${SHOWN_ROWS}) + ' more matching packages not shown: narrow the filter.';
+      }
     };
-    input.addEventListener('input', update);
+    // A large table is filtered once typing pauses, not on every keystroke.
+    let timer;
+    input.addEventListener('input', () => {
+      if (!(all.length > ${SHOWN_ROWS})) return update();
+      clearTimeout(timer);
+      timer = setTimeout(update, 250);
+    });
     input.closest('.filter').hidden = false;
-    update();
+    count.textContent = all.length + ' packages';
   }
   const setAll = (open) => { for (const d of document.querySelectorAll('details')) d.open = open; };
   document.getElementById('expand-all').addEventListener('click', () => setAll(true));
@@ -173,7 +198,13 @@ ${data.compat === undefined ? '' : card('Compatibility', html`<span class="badge
 <main>
 ${data.compat === undefined ? '' : compatSection(data.compat, data.reference)}
 ${data.index === undefined ? '' : indexSection(data)}
-${data.platforms.map((p, i) => platformSection(p, i))}
+${data.platforms.map((p, i) =>
+  platformSection(
+    p,
+    i,
+    data.platforms.slice(0, i).find((q) => q.sbom.packages === p.sbom.packages && q.sbom.packages.length > 0),
+  ),
+)}
 ${data.attachments.length === 0 ? '' : section('attachments', 'Attached to the index', attachmentsTable(data.attachments, 'Signatures, attestations and SBOMs of the index'))}
 ${data.notes.length === 0 ? '' : section('notes', 'Notes', html`<ul class="plain">${data.notes.map((n) => html`<li>${n}</li>`)}</ul>`)}
 </main>
@@ -293,7 +324,8 @@ ${annotationsTable(data.annotations, 'Annotations of the index')}`,
   );
 }
 
-function platformSection(p: ReportPlatform, i: number): Html {
+/** `samePackages`: an earlier platform whose package list is this one's (gather keeps an equal list once), shown once. */
+function platformSection(p: ReportPlatform, i: number, samePackages?: ReportPlatform): Html {
   const id = `platform-${i}`;
   return section(
     id,
@@ -304,7 +336,12 @@ ${sub('Configuration', configBody(p.config))}
 ${sub(`Layers (${p.layers.length})`, layersTable(p))}
 ${sub(`Attachments (${p.attachments.length})`, attachmentsTable(p.attachments, 'Signatures, attestations and SBOMs of this image'))}
 ${sub(p.otherProvenances.length === 0 ? 'Provenance' : `Provenance (${p.otherProvenances.length + 1} attached)`, provenancesBody(p))}
-${sub(`Packages (${p.sbom.packages.length})`, packagesBody(p, `${id}-packages`))}`,
+${sub(
+  `Packages (${p.sbom.packages.length})`,
+  samePackages === undefined
+    ? packagesBody(p, `${id}-packages`)
+    : html`<p class="muted">The same ${p.sbom.packages.length} packages as ${samePackages.platform}, listed there.</p>`,
+)}`,
     html` <code class="muted">${p.digest.slice(0, 19)}</code>`,
   );
 }
@@ -461,7 +498,8 @@ function packagesBody(p: ReportPlatform, id: string): Html {
 <div class="filter" hidden><label for="${id}-search">Filter packages</label><input type="search" id="${id}-search" data-filter="${id}" autocomplete="off" spellcheck="false" placeholder="name, version, licence or PURL"><span id="${id}-count" role="status" aria-live="polite"></span></div>
 <table id="${id}"><caption>Packages of ${p.platform}</caption>
 <thead><tr><th scope="col">Name</th><th scope="col">Version</th><th scope="col">Licence</th><th scope="col">PURL</th><th scope="col">Type</th></tr></thead>
-<tbody>${s.packages.map((x: ReportPackage) => html`<tr><td>${x.name}</td><td>${x.version}</td><td>${x.license}</td><td><code>${x.purl}</code></td><td>${x.type}</td></tr>`)}</tbody></table>`;
+<tbody>${s.packages.map((x: ReportPackage, i) => html`<tr${i >= SHOWN_ROWS ? raw(' hidden') : ''}><td>${x.name}</td><td>${x.version}</td><td>${x.license}</td><td><code>${x.purl}</code></td><td>${x.type}</td></tr>`)}</tbody></table>
+${s.packages.length > SHOWN_ROWS ? html`<p class="muted" id="${id}-more">${s.packages.length - SHOWN_ROWS} more packages not shown; the filter searches them all, and <code>provenant sbom</code> lists them all.</p>` : ''}`;
 }
 
 function licenceSummary(packages: readonly ReportPackage[]): Html {
@@ -479,10 +517,16 @@ function annotationsTable(a: Record<string, string>, caption: string): Html | ''
 <tbody>${keys.map((k) => html`<tr><td><code>${k}</code></td><td>${a[k] ?? ''}</td></tr>`)}</tbody></table>`;
 }
 
-/** An http(s) URL as a link the user can follow; anything else (a path, `javascript:`) as text. */
+/**
+ * An http(s) URL as a link the user can follow; anything else (a path, `javascript:`) as text.
+ * The link goes to the URL itself, as its parser writes it (ASCII: anything else percent-encoded),
+ * not to the text shown, in which an invisible character is written as `\\uXXXX` to be seen.
+ */
 function link(text: string): Html {
   if (text === '') return html`<span class="muted">not given</span>`;
-  if (/^https?:\/\/[^\s]+$/i.test(text) && URL.canParse(text)) return html`<a href="${text}" rel="noopener noreferrer">${text}</a>`;
+  if (/^https?:\/\/[^\s]+$/i.test(text) && URL.canParse(text)) {
+    return html`<a href="${new URL(text).href}" rel="noopener noreferrer">${text}</a>`;
+  }
   return html`<code>${text}</code>`;
 }
 
