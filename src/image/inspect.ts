@@ -245,23 +245,29 @@ function detailsMissing(err: unknown, entry: boolean): string | undefined {
 /** Fills in each signature's and attestation's signers, read once per subject. */
 async function addSigners(store: ContentStore, attachments: InspectedAttachment[], options: OperationOptions): Promise<void> {
   const bySubject = new Map<Digest, SignatureSummary[]>();
-  for (const a of attachments) {
-    if (a.kind !== 'signature' && a.kind !== 'attestation') continue;
-    if (a.storage === 'buildkit' || a.artifactType === ArtifactType.BuildkitAttestation) {
-      a.signatures = [];
-      continue;
-    }
-    let summaries = bySubject.get(a.subject);
+  const summariesOf = async (subject: Digest): Promise<SignatureSummary[]> => {
+    let summaries = bySubject.get(subject);
     if (summaries === undefined) {
-      summaries = await summarizeSignatures(store, a.subject, options).catch((err: unknown) => {
+      summaries = await summarizeSignatures(store, subject, options).catch((err: unknown) => {
         // A malformed signature image must not hide the rest of the image; inspect shows what it can.
         if (isProvenantError(err) && err.code !== 'ABORTED') return [];
         throw err;
       });
-      bySubject.set(a.subject, summaries);
+      bySubject.set(subject, summaries);
+    }
+    return summaries;
+  };
+  for (const a of attachments) {
+    if (a.kind !== 'signature' && a.kind !== 'attestation') continue;
+    if (a.storage === 'buildkit' || a.artifactType === ArtifactType.BuildkitAttestation) {
+      // BuildKit's statements carry no signature of their own, but the attestation manifest is
+      // signed as the images are (`sign --recursive`, `build --sign`, the Action): its own
+      // signatures, as `report` shows them and `verify` checks them.
+      a.signatures = (await summariesOf(a.digest)).filter((s) => s.kind === 'signature');
+      continue;
     }
     // cosign: `<tag> layer <i>`; referrers: `referrer <digest>`, or its layers for cosign's OCI 1.1 form.
     const own = a.storage === 'cosign' ? `${a.tag} layer ` : `referrer ${a.digest}`;
-    a.signatures = summaries.filter((s) => s.storage === a.storage && s.source.startsWith(own));
+    a.signatures = (await summariesOf(a.subject)).filter((s) => s.storage === a.storage && s.source.startsWith(own));
   }
 }

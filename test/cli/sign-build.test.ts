@@ -263,6 +263,12 @@ describe('attest with a key', () => {
     );
     assert.equal(inIndex.status, 0, inIndex.stderr);
     assert.match(inIndex.stdout, new RegExp(`ok +attestation \\S+ +buildkit +index entry .* through the signature of the index ${after} `));
+    // `sign --recursive` signs the attestation manifest the index lists, as it signs the images:
+    // inspect names its signer, as report does (the statements themselves stay unsigned).
+    const recursive = await provenant(['sign', '--recursive', '--key', 'cosign.key', 'oci:layout:latest'], { cwd: dir, env });
+    assert.equal(recursive.status, 0, recursive.stderr);
+    const signedEntry = await provenant(['inspect', 'oci:layout:latest'], { cwd: dir });
+    assert.match(signedEntry.stdout, /attestation buildkit .*\(in index\) +signed by .*key \S+/);
 
     const unsignedCosign = await provenant(
       ['attest', 'oci:layout:latest', '--predicate', 'vuln.json', '--type', 'vuln', '--attestations', 'cosign'],
