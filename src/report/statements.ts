@@ -262,14 +262,3 @@ export function str(v: unknown): string | undefined {
 export function strings(v: unknown): string[] | undefined {
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : undefined;
 }
-
-export function stringRecord(v: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  // Defined, not assigned: a key `__proto__` (a label an image may have) is a key like any other.
-  if (isObject(v)) {
-    for (const [k, x] of Object.entries(v)) {
-      if (typeof x === 'string') Object.defineProperty(out, k, { value: x, enumerable: true, writable: true, configurable: true });
-    }
-  }
-  return out;
-}

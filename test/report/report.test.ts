@@ -12,10 +12,11 @@ import { SLSA_V1 } from '../../src/attest/provenance.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { apkoSbomOfImage } from '../../src/image/apko-sbom.ts';
 import { imageSbom } from '../../src/image/attestations.ts';
+import { runSettings } from '../../src/image/image-config.ts';
 import type { ReportData } from '../../src/report/data.ts';
 import { gatherReport } from '../../src/report/gather.ts';
 import { renderReport } from '../../src/report/html.ts';
-import { cyclonedxPackages, cyclonedxSystem, spdxPackages, spdxSystem, stringRecord } from '../../src/report/statements.ts';
+import { cyclonedxPackages, cyclonedxSystem, spdxPackages, spdxSystem } from '../../src/report/statements.ts';
 import type { ContentStore } from '../../src/store/types.ts';
 import { fixturesMissing } from '../helpers/fixtures.ts';
 import { chromiumMissing, launch } from './browser.ts';
@@ -384,7 +385,8 @@ describe('provenant report', { skip: fixturesMissing }, () => {
 
 describe('records read from an image', () => {
   it('keep a key named __proto__ as a key (a label an image may have)', () => {
-    const labels = stringRecord(JSON.parse('{"__proto__":"hidden-label","visible":"yes","n":1}'));
+    // The labels report and inspect show: image-config.ts's run settings.
+    const labels = runSettings({ config: { Labels: JSON.parse('{"__proto__":"hidden-label","visible":"yes","n":1}') } }).labels ?? {};
     assert.deepEqual(Object.keys(labels), ['__proto__', 'visible']);
     assert.equal(Object.getPrototypeOf(labels), Object.prototype);
     assert.equal(Object.getOwnPropertyDescriptor(labels, '__proto__')?.value, 'hidden-label');
