@@ -7,6 +7,7 @@
  * declaration order, map keys sorted, `<`, `>`, `&`, U+2028 and U+2029 escaped), so a payload we
  * make for the same inputs is the same bytes as cosign's.
  */
+import { nestsDeeperThan, STATEMENT_DEPTH_LIMIT } from '../attest/attachments.ts';
 import { ProvenantError } from '../errors.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import { type ImageReference, repositoryName } from '../ref/reference.ts';
@@ -180,7 +181,11 @@ export interface InTotoStatement {
 export function parseStatement(bytes: Uint8Array, where?: string): InTotoStatement {
   const bad = (why: string): ProvenantError =>
     new ProvenantError('SIGNATURE', `not an in-toto Statement: ${why}`, where === undefined ? {} : { where });
-  const doc = parseJsonObject(bytes);
+  const text = decoder.decode(bytes);
+  // Every walk of a statement downstream recurses once per level: refused here, where verified
+  // statements are read, as image/statements.ts refuses it for the ones read unverified.
+  if (nestsDeeperThan(text)) throw bad(`it nests lists and objects more than ${STATEMENT_DEPTH_LIMIT} levels deep`);
+  const doc = parseJsonObject(text);
   if (doc === undefined) throw bad('not a JSON object');
   if (typeof doc._type !== 'string' || !doc._type.startsWith('https://in-toto.io/Statement/'))
     throw bad('_type is not an in-toto Statement');
@@ -270,9 +275,9 @@ function byUtf8(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
-function parseJsonObject(bytes: Uint8Array): Record<string, unknown> | undefined {
+function parseJsonObject(bytes: Uint8Array | string): Record<string, unknown> | undefined {
   try {
-    const value: unknown = JSON.parse(decoder.decode(bytes));
+    const value: unknown = JSON.parse(typeof bytes === 'string' ? bytes : decoder.decode(bytes));
     return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
   } catch {
     return undefined;

@@ -164,6 +164,21 @@ describe('in-toto statements', { skip: fixturesMissing }, () => {
     assert.ok(!statementNames(s, `sha256:${'0'.repeat(64)}`));
   });
 
+  it('refuses a statement nesting deeper than every reader walks, as the unverified readers do', () => {
+    const statement = (predicate: string) =>
+      Buffer.from(
+        `{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://spdx.dev/Document","subject":[{"digest":{"sha256":"${'a'.repeat(64)}"}}],"predicate":${predicate}}`,
+      );
+    // The statement's object is one level: a predicate of 255 is read, of 256 or 5,000 refused.
+    assert.equal(parseStatement(statement(`${'['.repeat(255)}${']'.repeat(255)}`)).predicateType, 'https://spdx.dev/Document');
+    for (const depth of [256, 5000]) {
+      assert.throws(
+        () => parseStatement(statement(`${'['.repeat(depth)}${']'.repeat(depth)}`)),
+        (err: unknown) => isProvenantError(err, 'SIGNATURE') && /nests lists and objects more than 256 levels deep/.test(err.message),
+      );
+    }
+  });
+
   it('puts -a annotations on the subject', () => {
     const digest = `sha256:${'c'.repeat(64)}` as Digest;
     const s = JSON.parse(Buffer.from(cosignSignStatement(digest, { b: '2', a: '1' })).toString());
