@@ -340,7 +340,7 @@ ${sub(
   `Packages (${p.sbom.packages.length})`,
   samePackages === undefined
     ? packagesBody(p, `${id}-packages`)
-    : html`<p class="muted">The same ${p.sbom.packages.length} packages as ${samePackages.platform}, listed there.</p>`,
+    : html`<p class="muted">${sbomSource(p.sbom)} The same ${p.sbom.packages.length} package${p.sbom.packages.length === 1 ? '' : 's'} as ${samePackages.platform}, listed there.</p>`,
 )}`,
     html` <code class="muted">${p.digest.slice(0, 19)}</code>`,
   );
@@ -483,8 +483,8 @@ ${sub(
 )}`;
 }
 
-function packagesBody(p: ReportPlatform, id: string): Html {
-  const s = p.sbom;
+/** Where a platform's packages come from (the SBOM attached, or the package database) and its operating system. */
+function sbomSource(s: ReportPlatform['sbom']): Html {
   const from =
     s.source === 'attached'
       ? html`From the attached ${s.format === 'cyclonedx' ? 'CycloneDX' : 'SPDX'} SBOM${s.attachment === undefined ? '' : html` in <code>${s.attachment}</code>`}.`
@@ -493,8 +493,13 @@ function packagesBody(p: ReportPlatform, id: string): Html {
         : html`No SBOM: ${s.note ?? ''}`;
   // Not a package installed, so not in the table nor its count, but what the packages are for.
   const system = s.system === undefined ? '' : html` Operating system: ${`${s.system.name} ${s.system.version}`.trim()}.`;
-  if (s.packages.length === 0) return html`<p class="muted">${from}${system}</p>`;
-  return html`<p class="muted">${from}${system} ${licenceSummary(s.packages)}</p>
+  return html`${from}${system}`;
+}
+
+function packagesBody(p: ReportPlatform, id: string): Html {
+  const s = p.sbom;
+  if (s.packages.length === 0) return html`<p class="muted">${sbomSource(s)}</p>`;
+  return html`<p class="muted">${sbomSource(s)} ${licenceSummary(s.packages)}</p>
 <div class="filter" hidden><label for="${id}-search">Filter packages</label><input type="search" id="${id}-search" data-filter="${id}" autocomplete="off" spellcheck="false" placeholder="name, version, licence or PURL"><span id="${id}-count" role="status" aria-live="polite"></span></div>
 <table id="${id}"><caption>Packages of ${p.platform}</caption>
 <thead><tr><th scope="col">Name</th><th scope="col">Version</th><th scope="col">Licence</th><th scope="col">PURL</th><th scope="col">Type</th></tr></thead>
