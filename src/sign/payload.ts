@@ -181,7 +181,12 @@ export interface InTotoStatement {
 export function parseStatement(bytes: Uint8Array, where?: string): InTotoStatement {
   const bad = (why: string): ProvenantError =>
     new ProvenantError('SIGNATURE', `not an in-toto Statement: ${why}`, where === undefined ? {} : { where });
-  const text = decoder.decode(bytes);
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    throw bad('not UTF-8');
+  }
   // Every walk of a statement downstream recurses once per level: refused here, where verified
   // statements are read, as image/statements.ts refuses it for the ones read unverified.
   if (nestsDeeperThan(text)) throw bad(`it nests lists and objects more than ${STATEMENT_DEPTH_LIMIT} levels deep`);

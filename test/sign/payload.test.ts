@@ -179,6 +179,14 @@ describe('in-toto statements', { skip: fixturesMissing }, () => {
     }
   });
 
+  it('refuses a statement that is not UTF-8 as a statement, not with a TypeError', () => {
+    const bytes = Buffer.concat([Buffer.from('{"_type":"https://in-toto.io/Statement/v1","x":"'), Buffer.from([0xff]), Buffer.from('"}')]);
+    assert.throws(
+      () => parseStatement(bytes),
+      (err: unknown) => isProvenantError(err, 'SIGNATURE') && /not an in-toto Statement: not UTF-8/.test(err.message),
+    );
+  });
+
   it('puts -a annotations on the subject', () => {
     const digest = `sha256:${'c'.repeat(64)}` as Digest;
     const s = JSON.parse(Buffer.from(cosignSignStatement(digest, { b: '2', a: '1' })).toString());
