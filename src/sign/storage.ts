@@ -20,6 +20,7 @@
  *   referrers are found (the referrers API, the referrers tag schema, a layout's index).
  */
 import { type Bundle, bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
+import { STATEMENT_LIMIT } from '../attest/attachments.ts';
 import { isProvenantError, ProvenantError, sleep } from '../errors.ts';
 import { bytesSource, type OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
@@ -54,8 +55,6 @@ export const BundleAnnotation = {
 
 const EMPTY_JSON = new TextEncoder().encode('{}');
 const EMPTY_DESCRIPTOR: Descriptor = { mediaType: MediaType.OciEmpty, digest: digestOf(EMPTY_JSON), size: 2 };
-// A signature layer or bundle is small; anything much larger is not one, and is not read.
-const SIGNATURE_LIMIT = 4 * 1024 * 1024;
 
 /** A layer of a `.sig` or `.att` image: its bytes and its descriptor's media type and annotations. */
 export interface CosignLayer {
@@ -711,11 +710,16 @@ export function isBadContent(err: unknown): err is ProvenantError {
   );
 }
 
+/**
+ * A signature layer's or bundle's bytes, up to {@link STATEMENT_LIMIT}: an attestation's layer or
+ * bundle holds its whole statement (an SBOM's runs to megabytes), and what `attest` writes every
+ * reader reads.
+ */
 async function readSmall(store: ContentStore, d: Descriptor, options: OperationOptions): Promise<Uint8Array> {
-  if (d.size > SIGNATURE_LIMIT) {
-    throw new ProvenantError('INVALID_MANIFEST', `a signature layer of ${d.size} bytes is larger than ${SIGNATURE_LIMIT}`, {
+  if (d.size > STATEMENT_LIMIT) {
+    throw new ProvenantError('INVALID_MANIFEST', `a signature layer of ${d.size} bytes is larger than ${STATEMENT_LIMIT}`, {
       where: `${store.location}@${d.digest}`,
     });
   }
-  return collect(await store.readBlob(d, options), SIGNATURE_LIMIT, `${store.location}@${d.digest}`);
+  return collect(await store.readBlob(d, options), STATEMENT_LIMIT, `${store.location}@${d.digest}`);
 }

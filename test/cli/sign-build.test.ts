@@ -279,6 +279,31 @@ describe('attest with a key', () => {
   });
 });
 
+describe('attest with a key, a large predicate', () => {
+  it('verifies what attest wrote: a 6 MB SBOM in cosign and referrers storage', async () => {
+    const dir = await tempDir();
+    await cp(exampleDir, join(dir, 'layout'), { recursive: true });
+    // Over the 4 MiB a signature layer was once read up to, under the statement limit.
+    const packages = Array.from({ length: 80_000 }, (_, i) => ({ SPDXID: `SPDXRef-p${i}`, name: `package-${i}`, versionInfo: '1.0.0-r0' }));
+    await writeFile(join(dir, 'sbom.json'), JSON.stringify({ spdxVersion: 'SPDX-2.3', name: 'large', packages }));
+    const env = { COSIGN_PASSWORD: PASSWORD };
+    assert.equal((await provenant(['generate-key-pair'], { cwd: dir, env })).status, 0);
+    for (const mode of ['cosign', 'referrers']) {
+      const r = await provenant(
+        ['attest', 'oci:layout:latest', '--predicate', 'sbom.json', '--type', 'spdxjson', '--attestations', mode, '--key', 'cosign.key'],
+        { cwd: dir, env },
+      );
+      assert.equal(r.status, 0, r.stderr);
+    }
+    const v = await provenant(
+      ['verify-attestation', '--key', 'cosign.pub', '--type', 'spdxjson', '--platform', 'linux/arm64', 'oci:layout:latest'],
+      { cwd: dir },
+    );
+    assert.equal(v.status, 0, v.stderr);
+    assert.match(v.stdout, /2 of 2 attestations verified/);
+  });
+});
+
 describe('keyless against a mock Sigstore on 127.0.0.1', { skip: fixturesMissing }, () => {
   let dir: string;
   let mock: MockSigstore;

@@ -613,8 +613,8 @@ describe('signing with a key', () => {
       };
       const layers = [...sig.manifest.layers, absent('never stored'), absent('not stored either', 5 * 1024 * 1024)];
       await layout.putManifest(parseStored(encodeJson({ ...sig.manifest, layers })), { tags: [cosignTag(d, 'sig')] });
-      // A bundle referrer whose bundle is too large to be one.
-      const bundleLayer = { ...absent('a bundle never stored', 5 * 1024 * 1024), mediaType: BUNDLE, annotations: {} };
+      // A bundle referrer whose bundle is larger than any statement a reader takes (STATEMENT_LIMIT).
+      const bundleLayer = { ...absent('a bundle never stored', 64 * 1024 * 1024 + 1), mediaType: BUNDLE, annotations: {} };
       const empty = new TextEncoder().encode('{}');
       const referrer = parseStored(
         encodeJson({
@@ -644,7 +644,7 @@ describe('signing with a key', () => {
         messages.join('\n'),
       );
       assert.ok(
-        messages.some((m) => /a signature layer of 5242880 bytes is larger than 4194304/.test(m!)),
+        messages.some((m) => /a signature layer of 67108865 bytes is larger than 67108864/.test(m!)),
         messages.join('\n'),
       );
       assertVerified(sigs);
