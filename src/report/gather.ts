@@ -208,8 +208,8 @@ async function gatherPlatform(
         note: undefined,
       };
     } catch (err) {
-      // A config over CONFIG_LIMIT is not read for an SBOM either: the page says so, as it does for its settings.
-      if (!isProvenantError(err, 'NOT_FOUND', 'TOO_LARGE')) throw err;
+      // A config over CONFIG_LIMIT, or not JSON, is not read for an SBOM either: the page says so, as it does for its settings.
+      if (!isProvenantError(err, 'NOT_FOUND', 'TOO_LARGE', 'INVALID_CONFIG')) throw err;
       sbom = { source: 'missing', format: undefined, attachment: undefined, packages: [], system: undefined, note: err.message };
     }
   }

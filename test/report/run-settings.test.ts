@@ -85,4 +85,15 @@ describe('run settings', () => {
     await assert.rejects(readImageConfig(store, config, 'big'), { code: 'TOO_LARGE' });
     assert.equal(await platformFromConfig(store, manifest as StoredManifest), undefined);
   });
+
+  it('of a config that is not JSON are none: report says so for the settings and the SBOM, and goes on', async () => {
+    const store = await LayoutStore.open(join(await tempDir(), 'l'), { create: true });
+    const config = await putBytes(store, new TextEncoder().encode('not json'), MediaType.OciConfig);
+    const layer = await putBytes(store, makeLayer('a.txt', new TextEncoder().encode('a')).gz, MediaType.OciLayerGzip);
+    const manifest = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: [layer] }));
+    await store.putManifest(manifest, { tags: ['nonjson'] });
+    const p = (await gatherReport(store, 'nonjson', { targets: [] })).platforms[0]!;
+    assert.equal(p.config?.error, 'the image config is not JSON');
+    assert.deepEqual([p.sbom.source, p.sbom.note], ['missing', p.config?.error]);
+  });
 });
