@@ -27,6 +27,7 @@ import { type Attested, attestationReferrer, type StatementBlob } from '../attes
 import { formatBytes } from '../bytes.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { copyImage, tagImage } from '../image/copy.ts';
+import { hasImageConfig, readImageConfig } from '../image/image-config.ts';
 import { looseLayerStatement } from '../image/statements.ts';
 import type { ByteStream, OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
@@ -34,7 +35,7 @@ import { descriptorOf, encodeJson, type Stored } from '../oci/content.ts';
 import { type Digest, Digester, digestMismatch, digestOf } from '../oci/digest.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
-import { Annotation, type Descriptor, type ImageConfig, type Platform } from '../oci/types.ts';
+import { Annotation, type Descriptor, type Platform } from '../oci/types.ts';
 import { isBundleMediaType } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import { type CheckOptions, checkGraph, checkImage, type Problem, resolveProbe, type TargetReport } from './check.ts';
@@ -1647,17 +1648,10 @@ function stillWhy(p: Problem): string {
 async function diffIdsByLayer(src: ContentStore, plan: Plan, options: OperationOptions): Promise<Map<Digest, Digest>> {
   const out = new Map<Digest, Digest>();
   for (const doc of plan.docs.values()) {
-    if (doc.role !== 'image' || doc.stored.kind !== 'manifest') continue;
+    if (doc.role !== 'image' || doc.stored.kind !== 'manifest' || !hasImageConfig(doc.stored)) continue;
     const m = doc.stored.manifest;
-    if (m.config.mediaType !== MediaType.OciConfig && m.config.mediaType !== MediaType.DockerConfig) continue;
-    const bytes = await collect(await src.readBlob(m.config, options), 8 * 1024 * 1024, `${src.location}@${m.config.digest}`);
-    let config: Partial<ImageConfig>;
-    try {
-      config = JSON.parse(new TextDecoder().decode(bytes)) as Partial<ImageConfig>;
-    } catch (cause) {
-      throw new ProvenantError('INVALID_CONFIG', 'the image config is not JSON', { where: `${src.location}@${m.config.digest}`, cause });
-    }
-    const ids = config.rootfs?.diff_ids ?? [];
+    const config = await readImageConfig(src, m.config, `${src.location}@${m.config.digest}`, options);
+    const ids = Array.isArray(config.rootfs?.diff_ids) ? config.rootfs.diff_ids : [];
     m.layers.forEach((l, i) => {
       const id = ids[i];
       if (id !== undefined) out.set(l.digest, id);

@@ -295,12 +295,12 @@ export function isIndexDescriptor(d: Descriptor | undefined): boolean {
   return d !== undefined && isIndexType(d.mediaType);
 }
 
-/** {@link platformFromConfig}, undefined for a config the store lacks: the missing-platform detector says so. */
+/** {@link platformFromConfig}, undefined for a config the store lacks or too large to read: the missing-platform detector says so. */
 async function platformOrUnknown(store: ContentStore, stored: StoredManifest, options: OperationOptions): Promise<Platform | undefined> {
   try {
     return await platformFromConfig(store, stored, options);
   } catch (err) {
-    if (isProvenantError(err, 'NOT_FOUND')) return undefined;
+    if (isProvenantError(err, 'NOT_FOUND', 'TOO_LARGE')) return undefined;
     throw err;
   }
 }

@@ -28,12 +28,18 @@ export const CONFIG_LIMIT = 8 * 1024 * 1024;
  */
 export const CONFIG_BYTES_LIMIT = 64 * 1024 * 1024;
 
+/** How a config is read: as any store read, and at most `limit` bytes ({@link CONFIG_LIMIT} unless said). */
+export interface ConfigReadOptions extends OperationOptions {
+  limit?: number;
+}
+
 /**
- * The bytes of the config `config`, as stored (its digest checked by the store), at most `limit`
- * bytes: what {@link readImageConfig} parses, `inspect` reads the details from and
- * `inspect --config` prints (with {@link CONFIG_BYTES_LIMIT}).
+ * The bytes of the config `config`, as stored (its digest checked by the store), at most
+ * `options.limit` bytes: what {@link readImageConfig} parses, `inspect` reads the details from and
+ * `inspect --config` prints (with {@link CONFIG_BYTES_LIMIT}). The one place a config's size is
+ * checked.
  *
- * @throws ProvenantError `TOO_LARGE` for a config over `limit`, before any read when its
+ * @throws ProvenantError `TOO_LARGE` for a config over the limit, before any read when its
  *   descriptor says so; what the store raises reading it (`NOT_FOUND`, `DIGEST_MISMATCH`,
  *   `SIZE_MISMATCH`, `ABORTED`, a registry's errors)
  */
@@ -41,14 +47,14 @@ export async function readConfigBytes(
   store: ContentStore,
   config: Descriptor,
   where: string,
-  options: OperationOptions = {},
-  limit: number = CONFIG_LIMIT,
+  options: ConfigReadOptions = {},
 ): Promise<Uint8Array> {
+  const { limit = CONFIG_LIMIT, ...read } = options;
   if (config.size > limit) {
     throw new ProvenantError('TOO_LARGE', `the config is ${config.size} bytes, more than the ${limit} read`, { where });
   }
   return collect(
-    await store.readBlob(config, options),
+    await store.readBlob(config, read),
     limit,
     where,
     () => new ProvenantError('TOO_LARGE', `the config is larger than ${limit} bytes`, { where }),
@@ -86,7 +92,7 @@ export async function readImageConfig(
   store: ContentStore,
   config: Descriptor,
   where: string,
-  options: OperationOptions = {},
+  options: ConfigReadOptions = {},
 ): Promise<Partial<ImageConfig> & Record<string, unknown>> {
   return parseImageConfig(await readConfigBytes(store, config, where, options), where);
 }

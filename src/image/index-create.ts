@@ -20,7 +20,6 @@ import { ArtifactType, isBuildkitAttestation } from '../attest/attachments.ts';
 import { type Attested, type StatementSource, storeAttestations } from '../attest/storage.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
-import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import { descriptorOf, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
@@ -28,6 +27,7 @@ import { formatPlatform, isUnknownPlatform, normalizePlatform, platformMatches }
 import { Annotation, type Descriptor, type ImageIndex, type Platform } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
 import { blobIn, copyImage, mountSources } from './copy.ts';
+import { readImageConfig } from './image-config.ts';
 import { attachmentOf, isAttachedEntry } from './index-entries.ts';
 
 /** One image to merge: a platform manifest, or an index of runnable images (what `build --arch` writes). */
@@ -314,13 +314,7 @@ async function platformOf(store: ContentStore, manifest: Stored, target: string,
   }
   const attached = attachmentOf(manifest, target);
   if (attached !== undefined) throw notRunnable(at, `it is ${attached}`);
-  const bytes = await collect(await store.readBlob(config, options), MANIFEST_LIMIT, `${at} config`);
-  let doc: Record<string, unknown>;
-  try {
-    doc = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
-  } catch (cause) {
-    throw new ProvenantError('INVALID_MANIFEST', `the config of ${at} is not JSON`, { where: at, cause });
-  }
+  const doc = await readImageConfig(store, config, `${at} config`, options);
   const text = (k: string): string | undefined => (typeof doc[k] === 'string' && doc[k] !== '' ? (doc[k] as string) : undefined);
   const os = text('os');
   const architecture = text('architecture');

@@ -16,7 +16,7 @@ import type { Platform } from '../oci/types.ts';
 import { type SignatureSummary, summarizeSignatures } from '../sign/inspect.ts';
 import type { ContentStore } from '../store/types.ts';
 import { platformFromConfig } from './config-platform.ts';
-import { CONFIG_LIMIT, hasImageConfig, parseImageConfig, type RunSettings, readConfigBytes, runSettings } from './image-config.ts';
+import { CONFIG_LIMIT, hasImageConfig, type RunSettings, readImageConfig, runSettings } from './image-config.ts';
 
 /** An attachment, with what its signatures claim for a signature or attestation. */
 export interface InspectedAttachment extends Attachment {
@@ -129,7 +129,11 @@ export async function inspectImage(
       const platform = config === undefined || m.platform !== undefined ? undefined : configPlatform(config);
       if (platform !== undefined) m.platform = platform;
     } else if (m.platform === undefined) {
-      const platform = await platformFromConfig(store, root, options);
+      // A config too large to read costs only its platform, as it does with the details.
+      const platform = await platformFromConfig(store, root, options).catch((err: unknown) => {
+        if (isProvenantError(err, 'TOO_LARGE')) return undefined;
+        throw err;
+      });
       if (platform !== undefined) m.platform = platform;
     }
     manifests.push(m);
@@ -170,7 +174,7 @@ function distinct(manifests: InspectedManifest[]): InspectedManifest[] {
 
 /**
  * Reads the details of the image `m` and gives them to every entry of `all` that lists its
- * digest, and returns its config's bytes when they were read. `stored` is its manifest, given
+ * digest, and returns its parsed config when it was read. `stored` is its manifest, given
  * for a single image and read here for an index's entry. What is not there to show is said
  * through `warn` and left out, as the rest of the image is still worth showing: a config that
  * is not JSON or too large; of an index's entry, a manifest or config that is not there (a
@@ -185,7 +189,7 @@ async function addEntryDetails(
   options: InspectOptions,
   warn: (warning: string) => void,
   stored?: StoredManifest,
-): Promise<Uint8Array | undefined> {
+): Promise<Record<string, unknown> | undefined> {
   const which = m.platform === undefined ? `the image ${m.digest}` : `the ${formatPlatform(m.platform)} image ${m.digest}`;
   const listing = all.filter((x) => x.digest === m.digest);
   // A single image's manifest and config are what is inspected: failing to read them fails it.
@@ -212,16 +216,16 @@ async function addEntryDetails(
   if (!hasImageConfig(stored)) return undefined;
   const { config } = stored.manifest;
   const of = `the config ${config.digest} of ${which}`;
-  if (config.size > CONFIG_LIMIT) {
-    warn(`${of} is ${config.size} bytes, more than the ${CONFIG_LIMIT} inspect reads: its settings are not shown (--config prints it)`);
-    return undefined;
-  }
   try {
-    const bytes = await readConfigBytes(store, config, `${store.location}@${config.digest}`, options);
-    const settings = runSettings(parseImageConfig(bytes, `${store.location}@${config.digest}`));
+    const parsed = await readImageConfig(store, config, `${store.location}@${config.digest}`, options);
+    const settings = runSettings(parsed);
     for (const x of listing) Object.assign(x, settings);
-    return bytes;
+    return parsed;
   } catch (err) {
+    if (isProvenantError(err, 'TOO_LARGE')) {
+      warn(`${of} is ${config.size} bytes, more than the ${CONFIG_LIMIT} inspect reads: its settings are not shown (--config prints it)`);
+      return undefined;
+    }
     const why = detailsMissing(err, entry);
     warn(why === undefined ? `${of} is not in ${store.location}: its settings are not shown` : `${of}: ${why}: its settings are not shown`);
     return undefined;

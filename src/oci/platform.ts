@@ -1,5 +1,4 @@
 /** Platforms (`os/arch[/variant]`): parsing, matching, this machine's, and an image config's. */
-import { decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { ImageConfig, Platform } from './types.ts';
 
@@ -226,17 +225,12 @@ export function hostPlatform(arch: string, armVersion: string | undefined = arch
 }
 
 /**
- * The platform an image config's bytes declare (`os`, `architecture`, `variant`), or undefined
- * when they are not a JSON image config: an artifact's config need not be one.
+ * The platform a parsed image config declares (`os`, `architecture`, `variant`), or undefined
+ * when it names no os and architecture. The config is read and parsed by the image module's one
+ * reader (readImageConfig), not here.
  */
-export function configPlatform(bytes: Uint8Array): Platform | undefined {
-  let c: Partial<ImageConfig>;
-  try {
-    c = JSON.parse(decodeUtf8(bytes)) as Partial<ImageConfig>;
-  } catch {
-    return undefined;
-  }
-  if (typeof c !== 'object' || c === null || typeof c.os !== 'string' || typeof c.architecture !== 'string') return undefined;
+export function configPlatform(c: Partial<ImageConfig>): Platform | undefined {
+  if (typeof c.os !== 'string' || typeof c.architecture !== 'string') return undefined;
   const p: Platform = { os: c.os, architecture: c.architecture };
   if (typeof c.variant === 'string') p.variant = c.variant;
   return p;

@@ -29,7 +29,6 @@ import { readImageConfig } from '../image/image-config.ts';
 import type { InspectedManifest, InspectResult } from '../image/inspect.ts';
 import { statementsOrNone } from '../image/statements.ts';
 import type { Logger } from '../io/types.ts';
-import { collect } from '../io/verify.ts';
 import { type Digest, Digester } from '../oci/digest.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, ImageConfig, ImageManifest } from '../oci/types.ts';
@@ -93,8 +92,6 @@ export interface ApkoReproduceOptions {
   logger?: Logger | undefined;
   signal?: AbortSignal | undefined;
 }
-
-const LIMIT = 64 * 1024 * 1024;
 
 /**
  * Reads an apko configuration (the attestation's predicate, or /etc/apko.json) as a
@@ -457,9 +454,7 @@ async function rebuild(
   options.onSources?.({ hosts, localFiles: local.length });
   const stored = await store.getManifest(m.digest, options);
   if (stored.kind !== 'manifest') throw new ProvenantError('INVALID_MANIFEST', `${m.digest} is not an image manifest`, { where: m.digest });
-  const original = JSON.parse(
-    decodeUtf8(await collect(await store.readBlob(stored.manifest.config, options), LIMIT, m.digest)),
-  ) as Partial<ImageConfig>;
+  const original = await readImageConfig(store, stored.manifest.config, m.digest, options);
   const arch = archOf(loaded, m, original, base.provenance.source);
   if (typeof arch !== 'string') return { ...base, status: 'not-replayable', ...arch };
   const temp = await mkdtemp(join(options.workDir ?? tmpdir(), 'provenant-reproduce-apko-'));

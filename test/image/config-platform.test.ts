@@ -7,28 +7,18 @@ import { describe, it } from 'node:test';
 import { readImageGraph } from '../../src/compat/graph.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
+import { CONFIG_LIMIT } from '../../src/image/image-config.ts';
+import { createIndex } from '../../src/image/index-create.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
-import type { Descriptor, ImageManifest } from '../../src/oci/types.ts';
+import type { ImageManifest } from '../../src/oci/types.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
-import { makeLayer } from '../helpers/images.ts';
+import { makeLayer, putBytes } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const tempDir = useTempDir('config-platform');
-
-async function putBlob(store: LayoutStore, bytes: Uint8Array, mediaType: string): Promise<Descriptor> {
-  const descriptor: Descriptor = { mediaType, digest: digestOf(bytes), size: bytes.byteLength };
-  await store.putBlob({
-    descriptor,
-    open: async (offset = 0) =>
-      (async function* () {
-        yield bytes.subarray(offset);
-      })(),
-  });
-  return descriptor;
-}
 
 /** A single linux/amd64 image of one layer whose config holds `padding` bytes of history, tagged v1. */
 async function single(dir: string, padding: number, artifactType?: string) {
@@ -44,8 +34,8 @@ async function single(dir: string, padding: number, artifactType?: string) {
     schemaVersion: 2,
     mediaType: MediaType.OciManifest,
     ...(artifactType === undefined ? {} : { artifactType }),
-    config: await putBlob(store, config, MediaType.OciConfig),
-    layers: [await putBlob(store, gz, MediaType.OciLayerGzip)],
+    config: await putBytes(store, config, MediaType.OciConfig),
+    layers: [await putBytes(store, gz, MediaType.OciLayerGzip)],
   };
   const stored = parseStored(encodeJson(manifest));
   await store.putManifest(stored, { tags: ['v1'] });
@@ -66,6 +56,25 @@ describe("a single image's platform, read from its config", () => {
     const dst = await LayoutStore.open(join(dir, 'dst'), { create: true });
     const copied = await copyImage(store, 'v1', dst, { platforms: [amd64] });
     assert.equal(copied.digest, stored.digest);
+    // index create reads it by the same reader: it had a 4 MiB limit of its own.
+    const made = await createIndex([{ store, target: 'v1' }], { store: dst, tags: ['multi'] });
+    assert.deepEqual(
+      made.platforms.map((p) => p.platform),
+      ['linux/amd64'],
+    );
+  });
+
+  it('is too large to read for copy --platform over CONFIG_LIMIT, which says so rather than "no platform"', async () => {
+    const dir = await tempDir();
+    const { store } = await single(dir, CONFIG_LIMIT + 1);
+    const dst = await LayoutStore.open(join(dir, 'dst'), { create: true });
+    await assert.rejects(
+      copyImage(store, 'v1', dst, { platforms: [amd64] }),
+      (e: unknown) => isProvenantError(e, 'TOO_LARGE') && e.message.includes(`more than the ${CONFIG_LIMIT} read`),
+    );
+    // inspect still shows the image, without the platform it cannot read.
+    const inspected = await inspectImage(store, 'v1', 'x', { attachments: false });
+    assert.equal(inspected.manifests[0]?.platform, undefined);
   });
 
   it('is none for an artifact whose config is an image config, for inspect, copy --platform and the graph', async () => {

@@ -83,7 +83,7 @@ describe('run settings', () => {
     await inspectImage(store, 'big', 'img', { details: true, logger });
     assert.match(warnings.join('\n'), new RegExp(`more than the ${CONFIG_LIMIT} inspect reads`));
     await assert.rejects(readImageConfig(store, config, 'big'), { code: 'TOO_LARGE' });
-    assert.equal(await platformFromConfig(store, manifest as StoredManifest), undefined);
+    await assert.rejects(platformFromConfig(store, manifest as StoredManifest), { code: 'TOO_LARGE' });
   });
 
   it('of a config that is not JSON are none: report says so for the settings and the SBOM, and goes on', async () => {

@@ -65,7 +65,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
         });
       }
       const { config } = stored.manifest;
-      return readConfigBytes(store, config, `${store.location}@${config.digest}`, { signal: io.signal }, CONFIG_BYTES_LIMIT);
+      return readConfigBytes(store, config, `${store.location}@${config.digest}`, { signal: io.signal, limit: CONFIG_BYTES_LIMIT });
     }
     if (args.values.raw) return (await store.getManifest(target, { signal: io.signal })).bytes;
     const result = await inspectImage(store, target, name, {
