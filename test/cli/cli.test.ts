@@ -373,6 +373,13 @@ describe('provenant CLI', () => {
     const raw = provenant(['inspect', all, '--raw'], { PROVENANT_FORMAT: 'json' });
     assert.equal(raw.status, 0, raw.stderr);
     assert.equal(digestOf(new TextEncoder().encode(raw.stdout)), provenant(['digest', all]).stdout.trim());
+    // A format no command knows is refused with them as without them.
+    for (const args of [[], ['--raw'], ['--config', '--platform', 'linux/arm64']]) {
+      const yaml = provenant(['inspect', all, ...args, '--format', 'yaml']);
+      assert.equal(yaml.status, 2, `${args.join(' ')}: ${yaml.stderr}`);
+      assert.match(yaml.stderr, /--format must be text or json, not "yaml"/);
+      assert.equal(yaml.stdout, '');
+    }
   });
 
   it('digest and manifest --platform: the image of that platform in the index, as crane gives it', () => {

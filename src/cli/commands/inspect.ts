@@ -41,9 +41,11 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       hint: `usage: ${spec.usage}`,
     });
   }
-  // --format is not refused beside them: PROVENANT_FORMAT=json is every command's default, and
-  // args.ts cannot tell it from the flag.
-  const format = args.values.config || args.values.raw ? 'text' : formatOf(args);
+  // --format is checked (a format no command knows is refused, as without them) but not refused
+  // beside them: PROVENANT_FORMAT=json is every command's default, and args.ts cannot tell it
+  // from the flag; the bytes are printed as they are.
+  const asked = formatOf(args);
+  const format = args.values.config || args.values.raw ? 'text' : asked;
   const logger = warningLogger(io);
   const out = await withImage(args, io, text, async (store, target) => {
     let name = formatLocation(parseLocation(text));
