@@ -5,12 +5,11 @@ import { spawn } from 'node:child_process';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { bytesSource } from '../../src/io/types.ts';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
-import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor, ImageManifest } from '../../src/oci/types.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
+import { putBytes } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const main = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
@@ -20,11 +19,7 @@ const MiB = 1024 * 1024;
 /** An image of `layers` layers of `size` bytes each (content the copy does not look into). */
 async function largeImage(dir: string, layers: number, size: number): Promise<void> {
   const store = await LayoutStore.open(dir, { create: true });
-  const put = async (bytes: Uint8Array, mediaType: string): Promise<Descriptor> => {
-    const d: Descriptor = { mediaType, digest: digestOf(bytes), size: bytes.byteLength };
-    await store.putBlob(bytesSource(d, bytes));
-    return d;
-  };
+  const put = (bytes: Uint8Array, mediaType: string): Promise<Descriptor> => putBytes(store, bytes, mediaType);
   const descriptors: Descriptor[] = [];
   for (let i = 0; i < layers; i++) descriptors.push(await put(new Uint8Array(size).fill(i + 1), MediaType.OciLayerGzip));
   const config = await put(

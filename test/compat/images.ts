@@ -14,7 +14,7 @@ import { MediaType } from '../../src/oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageManifest, type Platform } from '../../src/oci/types.ts';
 import type { LayoutStore } from '../../src/store/layout.ts';
 import type { ContentStore } from '../../src/store/types.ts';
-import { makeLayer, pseudoRandomBytes } from '../helpers/images.ts';
+import { makeLayer, pseudoRandomBytes, putBytes } from '../helpers/images.ts';
 
 /** A referrer to attach. */
 export interface ReferrerSpec {
@@ -59,9 +59,7 @@ export interface Synth {
 const AMD64: Platform = { os: 'linux', architecture: 'amd64' };
 
 async function put(store: ContentStore, bytes: Uint8Array, mediaType: string, extra: Partial<Descriptor> = {}): Promise<Descriptor> {
-  const d: Descriptor = { mediaType, digest: digestOf(bytes), size: bytes.byteLength, ...extra };
-  await store.putBlob(bytesSource(d, bytes));
-  return { mediaType, digest: d.digest, size: d.size, ...extra };
+  return { ...(await putBytes(store, bytes, mediaType)), ...extra };
 }
 
 function provenanceStatement(subject: Stored): { predicateType: string; bytes: Uint8Array } {
