@@ -53,6 +53,21 @@ export const BundleAnnotation = {
   Created: 'org.opencontainers.image.created',
 } as const;
 
+/** A simple-signing payload (a `.sig` layer) is a few hundred bytes: one much larger is not one, and is not read. */
+const SIGNATURE_LIMIT = 4 * 1024 * 1024;
+
+/**
+ * The most bytes of signature layers and bundles read for one subject. Each attestation's may be
+ * as large as a statement ({@link STATEMENT_LIMIT}), and all are held until checked: without a
+ * bound, anyone who can push a tag or a referrer could make `verify` hold any number of them.
+ */
+const SIGNATURES_READ_LIMIT = 4 * STATEMENT_LIMIT;
+
+/** What is left of {@link SIGNATURES_READ_LIMIT} for one subject's signatures. */
+interface ReadBudget {
+  left: number;
+}
+
 const EMPTY_JSON = new TextEncoder().encode('{}');
 const EMPTY_DESCRIPTOR: Descriptor = { mediaType: MediaType.OciEmpty, digest: digestOf(EMPTY_JSON), size: 2 };
 
@@ -518,6 +533,7 @@ export interface FoundBundle extends FoundBase {
  */
 export async function findSignatures(store: ContentStore, subject: Digest, options: OperationOptions = {}): Promise<FoundSignature[]> {
   const out: FoundSignature[] = [];
+  const budget: ReadBudget = { left: SIGNATURES_READ_LIMIT };
   for (const suffix of ['sig', 'att'] as const) {
     const tag = cosignTag(subject, suffix);
     let manifest: Awaited<ReturnType<typeof readTagManifest>>;
@@ -534,7 +550,7 @@ export async function findSignatures(store: ContentStore, subject: Digest, optio
     }
     if (manifest === undefined) continue;
     for (const [i, l] of manifest.manifest.layers.entries()) {
-      const found = await cosignLayer(store, l, `${tag} layer ${i}`, 'cosign', options);
+      const found = await cosignLayer(store, l, `${tag} layer ${i}`, 'cosign', budget, options);
       if (found !== undefined) out.push(found);
     }
   }
@@ -594,7 +610,7 @@ export async function findSignatures(store: ContentStore, subject: Digest, optio
         let bytes: Uint8Array | undefined;
         let unreadable: string | undefined;
         try {
-          bytes = await readSmall(store, l, options);
+          bytes = await readSmall(store, l, STATEMENT_LIMIT, budget, options);
         } catch (err) {
           if (!isBadContent(err)) throw err;
           unreadable = err.code === 'NOT_FOUND' ? `the bundle blob ${l.digest} is missing from ${store.location}` : err.message;
@@ -622,7 +638,7 @@ export async function findSignatures(store: ContentStore, subject: Digest, optio
     }
     // cosign's experimental OCI 1.1 signatures and attestations: cosign 2 layers in a referrer.
     for (const [i, l] of m.layers.entries()) {
-      const found = await cosignLayer(store, l, `referrer ${stored.digest} layer ${i}`, 'referrers', options);
+      const found = await cosignLayer(store, l, `referrer ${stored.digest} layer ${i}`, 'referrers', budget, options);
       if (found !== undefined) out.push(found);
     }
   }
@@ -672,6 +688,7 @@ async function cosignLayer(
   l: Descriptor,
   source: string,
   storage: 'cosign' | 'referrers',
+  budget: ReadBudget,
   options: OperationOptions,
 ): Promise<FoundCosignLayer | undefined> {
   const isSig = l.mediaType === SIMPLE_SIGNING_MEDIA_TYPE;
@@ -688,7 +705,7 @@ async function cosignLayer(
   };
   let payload: Uint8Array;
   try {
-    payload = await readSmall(store, l, options);
+    payload = await readSmall(store, l, isSig ? SIGNATURE_LIMIT : STATEMENT_LIMIT, budget, options);
   } catch (err) {
     // As for a bundle: this layer is malformed, the others are still checked.
     if (!isBadContent(err)) throw err;
@@ -711,15 +728,27 @@ export function isBadContent(err: unknown): err is ProvenantError {
 }
 
 /**
- * A signature layer's or bundle's bytes, up to {@link STATEMENT_LIMIT}: an attestation's layer or
- * bundle holds its whole statement (an SBOM's runs to megabytes), and what `attest` writes every
- * reader reads.
+ * A signature layer's or bundle's bytes, up to `limit` ({@link STATEMENT_LIMIT} for what may hold
+ * an attestation's statement: an SBOM's runs to megabytes, and what `attest` writes every reader
+ * reads) and to what is left of the subject's `budget`, which it takes from.
  */
-async function readSmall(store: ContentStore, d: Descriptor, options: OperationOptions): Promise<Uint8Array> {
-  if (d.size > STATEMENT_LIMIT) {
-    throw new ProvenantError('INVALID_MANIFEST', `a signature layer of ${d.size} bytes is larger than ${STATEMENT_LIMIT}`, {
-      where: `${store.location}@${d.digest}`,
-    });
+async function readSmall(
+  store: ContentStore,
+  d: Descriptor,
+  limit: number,
+  budget: ReadBudget,
+  options: OperationOptions,
+): Promise<Uint8Array> {
+  const where = `${store.location}@${d.digest}`;
+  if (d.size > limit)
+    throw new ProvenantError('INVALID_MANIFEST', `a signature layer of ${d.size} bytes is larger than ${limit}`, { where });
+  if (d.size > budget.left) {
+    throw new ProvenantError(
+      'INVALID_MANIFEST',
+      `a signature layer of ${d.size} bytes is not read: the signatures and attestations of this subject read before it reach ${SIGNATURES_READ_LIMIT - budget.left} of the ${SIGNATURES_READ_LIMIT} bytes read for one subject`,
+      { where },
+    );
   }
-  return collect(await store.readBlob(d, options), STATEMENT_LIMIT, `${store.location}@${d.digest}`);
+  budget.left -= d.size;
+  return collect(await store.readBlob(d, options), limit, where);
 }

@@ -656,6 +656,34 @@ describe('signing with a key', () => {
       assert.equal(summary.filter((s) => s.error !== undefined).length, 4);
     });
 
+    it("reads at most four statements' worth of one subject's layers, whatever a tag lists", async () => {
+      const layout = await tempLayout();
+      const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+      const d = made.root.digest;
+      await signImage(layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF });
+      const sig = await layout.getManifest(cosignTag(d, 'sig'));
+      assert.ok(sig.kind === 'manifest');
+      // Six .att layers that say they hold 60 MiB each (none stored: sizes are checked first).
+      const big = (i: number): Descriptor => ({
+        mediaType: 'application/vnd.dsse.envelope.v1+json',
+        digest: digestOf(new TextEncoder().encode(`never stored ${i}`)),
+        size: 60 * 1024 * 1024,
+      });
+      const att = { ...sig.manifest, layers: [0, 1, 2, 3, 4, 5].map(big) };
+      await layout.putManifest(parseStored(encodeJson(att)), { tags: [cosignTag(d, 'att')] });
+      const found = await findSignatures(layout, d);
+      const errors = found.filter((f) => f.source.startsWith(cosignTag(d, 'att'))).map((f) => f.error ?? '');
+      assert.equal(errors.length, 6);
+      assert.equal(errors.filter((e) => /is missing from/.test(e)).length, 4, errors.join('\n'));
+      assert.equal(
+        errors.filter((e) => /is not read: the signatures and attestations of this subject/.test(e)).length,
+        2,
+        errors.join('\n'),
+      );
+      // The signature beside them still verifies.
+      assertVerified(await verifyImage(layout, d, { policy: { key: alice.publicKey } }));
+    });
+
     it("reads the referrers tag schema's index of a sha512 subject under the tag cut to 128 characters", async () => {
       const layout = await tempLayout();
       const subject = digestOf('an image named by sha512', 'sha512');
