@@ -57,9 +57,12 @@ export const BundleAnnotation = {
 const SIGNATURE_LIMIT = 4 * 1024 * 1024;
 
 /**
- * The most bytes of signature layers and bundles read for one subject. Each attestation's may be
- * as large as a statement ({@link STATEMENT_LIMIT}), and all are held until checked: without a
- * bound, anyone who can push a tag or a referrer could make `verify` hold any number of them.
+ * The most bytes of large signature layers and bundles (over {@link SIGNATURE_LIMIT}) read for one
+ * subject. Each attestation's may be as large as a statement ({@link STATEMENT_LIMIT}), and all
+ * are held until checked: without a bound, anyone who can push a tag or a referrer could make
+ * `verify` hold any number of them. Only what was read counts (a layer whose blob is missing costs
+ * nothing), and a layer no larger than a signature is always read, so that large ones pushed
+ * beside a signature cannot keep it from being checked.
  */
 const SIGNATURES_READ_LIMIT = 4 * STATEMENT_LIMIT;
 
@@ -730,7 +733,8 @@ export function isBadContent(err: unknown): err is ProvenantError {
 /**
  * A signature layer's or bundle's bytes, up to `limit` ({@link STATEMENT_LIMIT} for what may hold
  * an attestation's statement: an SBOM's runs to megabytes, and what `attest` writes every reader
- * reads) and to what is left of the subject's `budget`, which it takes from.
+ * reads); one over {@link SIGNATURE_LIMIT} also up to what is left of the subject's `budget`, and
+ * its bytes, once read, taken from it.
  */
 async function readSmall(
   store: ContentStore,
@@ -742,13 +746,15 @@ async function readSmall(
   const where = `${store.location}@${d.digest}`;
   if (d.size > limit)
     throw new ProvenantError('INVALID_MANIFEST', `a signature layer of ${d.size} bytes is larger than ${limit}`, { where });
-  if (d.size > budget.left) {
+  const large = d.size > SIGNATURE_LIMIT;
+  if (large && d.size > budget.left) {
     throw new ProvenantError(
       'INVALID_MANIFEST',
-      `a signature layer of ${d.size} bytes is not read: the signatures and attestations of this subject read before it reach ${SIGNATURES_READ_LIMIT - budget.left} of the ${SIGNATURES_READ_LIMIT} bytes read for one subject`,
+      `a signature layer of ${d.size} bytes is not read: the large layers of this subject read before it hold ${SIGNATURES_READ_LIMIT - budget.left} of the ${SIGNATURES_READ_LIMIT} bytes read for one subject`,
       { where },
     );
   }
-  budget.left -= d.size;
-  return collect(await store.readBlob(d, options), limit, where);
+  const bytes = await collect(await store.readBlob(d, options), limit, where);
+  if (large) budget.left -= bytes.length;
+  return bytes;
 }

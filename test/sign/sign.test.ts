@@ -656,32 +656,48 @@ describe('signing with a key', () => {
       assert.equal(summary.filter((s) => s.error !== undefined).length, 4);
     });
 
-    it("reads at most four statements' worth of one subject's layers, whatever a tag lists", async () => {
+    it('large layers pushed beside a signature, missing or not, never keep it from being read', async () => {
       const layout = await tempLayout();
       const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
       const d = made.root.digest;
-      await signImage(layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF });
-      const sig = await layout.getManifest(cosignTag(d, 'sig'));
-      assert.ok(sig.kind === 'manifest');
-      // Six .att layers that say they hold 60 MiB each (none stored: sizes are checked first).
-      const big = (i: number): Descriptor => ({
-        mediaType: 'application/vnd.dsse.envelope.v1+json',
-        digest: digestOf(new TextEncoder().encode(`never stored ${i}`)),
-        size: 60 * 1024 * 1024,
-      });
-      const att = { ...sig.manifest, layers: [0, 1, 2, 3, 4, 5].map(big) };
-      await layout.putManifest(parseStored(encodeJson(att)), { tags: [cosignTag(d, 'att')] });
+      // The signature is a bundle referrer: read after the .sig and .att tags.
+      await signImage(layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF, storages: ['referrers'] });
+      const dsse = 'application/vnd.dsse.envelope.v1+json';
+      const config = { mediaType: MediaType.OciEmpty, digest: digestOf(new TextEncoder().encode('{}')), size: 2 };
+      const attTag = async (layers: Descriptor[]) =>
+        layout.putManifest(parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers })), {
+          tags: [cosignTag(d, 'att')],
+        });
+      // Four .att layers that say they hold 64 MiB each and are not stored: they cost nothing.
+      await attTag(
+        [0, 1, 2, 3].map((i) => ({
+          mediaType: dsse,
+          digest: digestOf(new TextEncoder().encode(`never stored ${i}`)),
+          size: 64 * 1024 * 1024,
+        })),
+      );
+      assertVerified(await verifyImage(layout, d, { policy: { key: alice.publicKey } }));
+      // Five stored 60 MiB layers: four are read (and are no envelopes), the fifth is not, and the
+      // signature still is.
+      const stored: Descriptor[] = [];
+      for (let i = 0; i < 5; i++) {
+        const bytes = new Uint8Array(60 * 1024 * 1024).fill(0x20 + i);
+        const desc = { mediaType: dsse, digest: digestOf(bytes), size: bytes.length };
+        await layout.putBlob(bytesSource(desc, bytes));
+        stored.push(desc);
+      }
+      await attTag(stored);
       const found = await findSignatures(layout, d);
       const errors = found.filter((f) => f.source.startsWith(cosignTag(d, 'att'))).map((f) => f.error ?? '');
-      assert.equal(errors.length, 6);
-      assert.equal(errors.filter((e) => /is missing from/.test(e)).length, 4, errors.join('\n'));
+      assert.equal(errors.length, 5, errors.join('\n'));
       assert.equal(
-        errors.filter((e) => /is not read: the signatures and attestations of this subject/.test(e)).length,
-        2,
+        errors.filter((e) => /is not read: the large layers of this subject read before it hold/.test(e)).length,
+        1,
         errors.join('\n'),
       );
-      // The signature beside them still verifies.
-      assertVerified(await verifyImage(layout, d, { policy: { key: alice.publicKey } }));
+      const bundles = found.filter((f) => f.format === 'bundle');
+      assert.equal(bundles.length, 1);
+      assert.ok(bundles[0]!.bundle !== undefined, bundles[0]!.error);
     });
 
     it("reads the referrers tag schema's index of a sha512 subject under the tag cut to 128 characters", async () => {
