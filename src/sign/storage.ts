@@ -66,9 +66,14 @@ const SIGNATURE_LIMIT = 4 * 1024 * 1024;
  */
 const SIGNATURES_READ_LIMIT = 4 * STATEMENT_LIMIT;
 
-/** What is left of {@link SIGNATURES_READ_LIMIT} for one subject's signatures. */
+/**
+ * What is left of {@link SIGNATURES_READ_LIMIT} for one subject's signatures, and what was read,
+ * by digest: a blob listed again (by another layer, tag or referrer) is the bytes already held,
+ * read and counted once.
+ */
 interface ReadBudget {
   left: number;
+  read: Map<Digest, Uint8Array>;
 }
 
 const EMPTY_JSON = new TextEncoder().encode('{}');
@@ -536,7 +541,7 @@ export interface FoundBundle extends FoundBase {
  */
 export async function findSignatures(store: ContentStore, subject: Digest, options: OperationOptions = {}): Promise<FoundSignature[]> {
   const out: FoundSignature[] = [];
-  const budget: ReadBudget = { left: SIGNATURES_READ_LIMIT };
+  const budget: ReadBudget = { left: SIGNATURES_READ_LIMIT, read: new Map() };
   for (const suffix of ['sig', 'att'] as const) {
     const tag = cosignTag(subject, suffix);
     let manifest: Awaited<ReturnType<typeof readTagManifest>>;
@@ -746,15 +751,18 @@ async function readSmall(
   const where = `${store.location}@${d.digest}`;
   if (d.size > limit)
     throw new ProvenantError('INVALID_MANIFEST', `a signature layer of ${d.size} bytes is larger than ${limit}`, { where });
+  const held = budget.read.get(d.digest);
+  if (held !== undefined && held.length === d.size) return held;
   const large = d.size > SIGNATURE_LIMIT;
   if (large && d.size > budget.left) {
     throw new ProvenantError(
       'INVALID_MANIFEST',
-      `a signature layer of ${d.size} bytes is not read: the large layers of this subject read before it hold ${SIGNATURES_READ_LIMIT - budget.left} of the ${SIGNATURES_READ_LIMIT} bytes read for one subject`,
+      `a layer of ${d.size} bytes is not read: the large layers read before it for this image hold ${SIGNATURES_READ_LIMIT - budget.left} of the ${SIGNATURES_READ_LIMIT} bytes read for one image (a tag or referrer pushed beside its signatures may hold them)`,
       { where },
     );
   }
   const bytes = await collect(await store.readBlob(d, options), limit, where);
   if (large) budget.left -= bytes.length;
+  budget.read.set(d.digest, bytes);
   return bytes;
 }

@@ -656,7 +656,7 @@ describe('signing with a key', () => {
       assert.equal(summary.filter((s) => s.error !== undefined).length, 4);
     });
 
-    it('large layers pushed beside a signature, missing or not, never keep it from being read', async () => {
+    it('large layers pushed beside a signature, missing, repeated or not, are read within a bound and never keep it from being read', async () => {
       const layout = await tempLayout();
       const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
       const d = made.root.digest;
@@ -677,6 +677,17 @@ describe('signing with a key', () => {
         })),
       );
       assertVerified(await verifyImage(layout, d, { policy: { key: alice.publicKey } }));
+      // One stored 60 MiB layer listed six times is read once: no budget used up by repeating it.
+      const one = new Uint8Array(60 * 1024 * 1024).fill(0x1f);
+      const repeated = { mediaType: dsse, digest: digestOf(one), size: one.length };
+      await layout.putBlob(bytesSource(repeated, one));
+      await attTag(Array(6).fill(repeated));
+      const again = (await findSignatures(layout, d)).filter((f) => f.source.startsWith(cosignTag(d, 'att')));
+      assert.equal(again.length, 6);
+      assert.ok(
+        again.every((f) => !/is not read/.test(f.error ?? '')),
+        again.map((f) => f.error).join('\n'),
+      );
       // Five stored 60 MiB layers: four are read (and are no envelopes), the fifth is not, and the
       // signature still is.
       const stored: Descriptor[] = [];
@@ -691,7 +702,7 @@ describe('signing with a key', () => {
       const errors = found.filter((f) => f.source.startsWith(cosignTag(d, 'att'))).map((f) => f.error ?? '');
       assert.equal(errors.length, 5, errors.join('\n'));
       assert.equal(
-        errors.filter((e) => /is not read: the large layers of this subject read before it hold/.test(e)).length,
+        errors.filter((e) => /is not read: the large layers read before it for this image hold/.test(e)).length,
         1,
         errors.join('\n'),
       );
