@@ -49,6 +49,11 @@ export interface InspectedManifest extends RunSettings {
   attachments: InspectedAttachment[];
   /** The manifest's layers, in order. */
   layers?: InspectedLayer[];
+  /**
+   * Why its layers or settings are not shown, when they could not be read (with `details`: a
+   * manifest or config not in the store, not JSON, too large); the same words as the warning.
+   */
+  detailsMissing?: string;
 }
 
 /** What `inspect` shows of an image. */
@@ -192,6 +197,12 @@ async function addEntryDetails(
 ): Promise<Record<string, unknown> | undefined> {
   const which = m.platform === undefined ? `the image ${m.digest}` : `the ${formatPlatform(m.platform)} image ${m.digest}`;
   const listing = all.filter((x) => x.digest === m.digest);
+  // Said as a warning, and kept on the entries, so that JSON tells a config not read from one without settings.
+  const missing = (why: string): undefined => {
+    for (const x of listing) x.detailsMissing = why;
+    warn(why);
+    return undefined;
+  };
   // A single image's manifest and config are what is inspected: failing to read them fails it.
   const entry = stored === undefined;
   if (stored === undefined) {
@@ -200,12 +211,11 @@ async function addEntryDetails(
       read = await store.getManifest(m.digest, options);
     } catch (err) {
       const why = detailsMissing(err, true);
-      warn(
+      return missing(
         why === undefined
           ? `${which} is not in ${store.location}: its layers and config are not shown`
           : `${which}: ${why}: its layers and config are not shown`,
       );
-      return undefined;
     }
     if (read.kind !== 'manifest') return undefined;
     stored = read;
@@ -223,12 +233,14 @@ async function addEntryDetails(
     return parsed;
   } catch (err) {
     if (isProvenantError(err, 'TOO_LARGE')) {
-      warn(`${of} is ${config.size} bytes, more than the ${CONFIG_LIMIT} inspect reads: its settings are not shown (--config prints it)`);
-      return undefined;
+      return missing(
+        `${of} is ${config.size} bytes, more than the ${CONFIG_LIMIT} inspect reads: its settings are not shown (--config prints it)`,
+      );
     }
     const why = detailsMissing(err, entry);
-    warn(why === undefined ? `${of} is not in ${store.location}: its settings are not shown` : `${of}: ${why}: its settings are not shown`);
-    return undefined;
+    return missing(
+      why === undefined ? `${of} is not in ${store.location}: its settings are not shown` : `${of}: ${why}: its settings are not shown`,
+    );
   }
 }
 

@@ -154,6 +154,9 @@ describe('inspectImage', () => {
       warnings.join('\n'),
       /^the config sha256:\S+ of the image sha256:\S+: the image config is not JSON: its settings are not shown$/,
     );
+    // Kept on the entry too, so that its JSON tells a config not read from one without settings.
+    assert.equal(t.detailsMissing, warnings[0]);
+    assert.equal(o.detailsMissing, undefined);
 
     // A single image whose config is missing fails, with details or without: it is what is inspected.
     const lost = encodeJson({ os: 'linux', architecture: 'arm64' });
