@@ -155,17 +155,18 @@ export interface TagWritten {
 /**
  * Two lines about a finished copy. A manifest already at the destination has everything it
  * names there too, so the copy skips it without looking at its blobs: it is counted as a
- * manifest, not as blobs nobody counted. A copy that only set or moved a tag says so.
+ * manifest, not as blobs nobody counted. A copy that only set or moved a tag says so. Signatures
+ * and attestations are said as copied (referrers and cosign tags written) and already there.
  */
 export function renderCopy(r: CopyResult, dst: string, tags: readonly TagWritten[] = []): string {
-  if (
-    r.blobs.stored + r.blobs.mounted + r.manifests.stored === 0 &&
-    r.manifests.existed > 0 &&
-    r.referrers.length + r.cosignTags.length === 0
-  ) {
+  // Signatures and attestations: those this copy wrote, and those the destination had already.
+  const held = r.referrersExisted.length;
+  const brought = r.referrers.length - held + r.cosignTags.length;
+  const heldSaid = held > 0 ? [`${held} signature(s)/attestation(s) already there`] : [];
+  if (r.blobs.stored + r.blobs.mounted + r.manifests.stored === 0 && r.manifests.existed > 0 && brought === 0) {
     const changed = tags.filter((t) => t.before !== r.digest);
-    if (changed.length === 0) return `${dst} ${r.digest}\n  already there with everything it references: nothing copied\n`;
-    const said = changed.map((t) => (t.before == null ? `tag ${t.tag} set` : `tag ${t.tag} moved from ${t.before}`));
+    const said = [...heldSaid, ...changed.map((t) => (t.before == null ? `tag ${t.tag} set` : `tag ${t.tag} moved from ${t.before}`))];
+    if (said.length === 0) return `${dst} ${r.digest}\n  already there with everything it references: nothing copied\n`;
     return `${dst} ${r.digest}\n  already there with everything it references: nothing copied; ${said.join(', ')}\n`;
   }
   const mb = (r.blobs.bytes / 1e6).toFixed(1);
@@ -175,7 +176,8 @@ export function renderCopy(r: CopyResult, dst: string, tags: readonly TagWritten
     ...(r.manifests.existed > 0 ? [`${r.manifests.existed} manifest(s) already there`] : []),
     ...(r.blobs.mounted > 0 ? [`${r.blobs.mounted} mounted`] : []),
     ...(r.blobs.skippedForeign > 0 ? [`${r.blobs.skippedForeign} foreign layer(s) left at their URLs`] : []),
-    ...(r.referrers.length + r.cosignTags.length > 0 ? [`${r.referrers.length + r.cosignTags.length} signature(s)/attestation(s)`] : []),
+    ...(brought > 0 ? [`${brought} signature(s)/attestation(s) copied`] : []),
+    ...heldSaid,
   ];
   return `${dst} ${r.digest}\n  ${parts.join(', ')}\n`;
 }

@@ -80,7 +80,18 @@ export interface CopyResult {
   size: number;
   blobs: { stored: number; existed: number; mounted: number; skippedForeign: number; bytes: number };
   manifests: { stored: number; existed: number };
+  /**
+   * Every referrer of the copied manifests (and of their referrers) the source has, now at the
+   * destination: written by this copy, or found there already (those are in `referrersExisted`
+   * too). What this copy brought is the referrers not in `referrersExisted`.
+   */
   referrers: Digest[];
+  /**
+   * The `referrers` the destination held already, listed for their subject, so that nothing was
+   * written for them. A referrer it held but did not list (a copy stopped between the manifest
+   * and the referrers tag) is written again to be listed, and is not here.
+   */
+  referrersExisted: Digest[];
   /** cosign `sha256-<hex>.sig`/`.att`/`.sbom` tags written at the destination (a `.sig` or `.att` there already is merged into, never replaced). */
   cosignTags: string[];
   /**
@@ -127,6 +138,7 @@ export async function copyImage(src: ContentStore, target: string, dst: ContentS
     blobs: { stored: 0, existed: 0, mounted: 0, skippedForeign: 0, bytes: 0 },
     manifests: { stored: 0, existed: 0 },
     referrers: [],
+    referrersExisted: [],
     cosignTags: [],
     cosignTagsKept: [],
   };
@@ -168,6 +180,7 @@ export async function copyImage(src: ContentStore, target: string, dst: ContentS
     recheck: options.verifyExisting !== false && dst.checksExistingContent === true,
     mountFrom: mountSources(src, dst),
     skipped: new Set(),
+    existed: new Set(),
   };
   // A tag that names the image already proves it is there with all it references (stores write
   // tags last), and needs no PUT: a no-op push asks for the tag and is done.
@@ -277,6 +290,8 @@ interface CopyContext {
   rootPresent?: boolean;
   /** Manifests found at the destination and not walked (no `recheck`): nothing was written for them. */
   skipped: Set<string>;
+  /** Manifests found at the destination as the top of what is there (walked or not): see `manifests.existed`. */
+  existed: Set<string>;
   /** The source's referrers of a subject, read by {@link anythingToCarry} and taken by copyReferrers, so that each is read once. */
   referrersRead?: Map<string, Descriptor[]>;
   /** The source's tag list, or its refusal to list them: read once, by {@link sourceTags}. */
@@ -443,6 +458,7 @@ async function copyTree(ctx: CopyContext, stored: Stored, isRoot: boolean, withi
   if (existing && !within) {
     // Counted once, for the top of what is there, checked or not.
     ctx.result.manifests.existed++;
+    ctx.existed.add(stored.digest);
     ctx.options.onProgress?.({ kind: 'manifest', digest: stored.digest, mediaType: stored.mediaType, phase: 'exists' });
   }
   if (existing && !ctx.recheck) {
@@ -529,9 +545,13 @@ async function copyReferrers(ctx: CopyContext, subjects: Digest[]): Promise<void
         // is written after the manifest, so a copy stopped between the two left it out. Put again,
         // the store adds it there (a layout is walked anyway: `recheck`).
         listed ??= new Set((await ctx.dst.referrers(subject, ctx.options)).map((d) => d.digest));
-        if (!listed.has(ref.digest)) await ctx.dst.putManifest(stored, { ...ctx.options, tags: [], keepAsRoot: false });
+        if (!listed.has(ref.digest)) {
+          await ctx.dst.putManifest(stored, { ...ctx.options, tags: [], keepAsRoot: false });
+          ctx.existed.delete(ref.digest);
+        }
       }
       ctx.result.referrers.push(ref.digest);
+      if (ctx.existed.has(ref.digest)) ctx.result.referrersExisted.push(ref.digest);
       // Signatures of attestations: referrers have referrers of their own.
       queue.push(...digests);
     }

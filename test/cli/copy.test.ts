@@ -4,6 +4,8 @@ import { existsSync } from 'node:fs';
 import { cp, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { makeImage, makeReferrer } from '../helpers/images.ts';
 import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import { exampleDir, provenant } from './provenant.ts';
@@ -134,6 +136,29 @@ describe('provenant copy: layouts', () => {
     const again = await provenant(['copy', '--quiet', `oci:${dir}:${tag}`, `oci:${dir}:team/app@v2`]);
     assert.equal(again.status, 0, again.stderr);
     assert.equal((await provenant(['tags', `oci:${dir}`])).stdout, `${tag}\nteam/app@v2\n`);
+  });
+
+  it('with --with-referrers, counts the signatures and attestations it copied apart from those already there', async () => {
+    const dir = await tempDir();
+    const src = await LayoutStore.open(join(dir, 'src'), { create: true });
+    const image = await makeImage(src, { tag: 'app', seed: 3 });
+    const att = await makeReferrer(src, image.manifests[0]!, 'application/vnd.in-toto+json', 'attestation');
+    await makeReferrer(src, att, 'application/vnd.dev.cosign.artifact.sig.v1+json', 'signature of it');
+    const from = `oci:${join(dir, 'src')}:app`;
+    const to = `oci:${join(dir, 'dst')}:app`;
+    const first = await provenant(['copy', '-q', '--with-referrers', from, to]);
+    assert.equal(first.status, 0, first.stderr);
+    assert.match(first.stdout, /\n {2}\d+ blob\(s\) copied \([^)]*\), 2 signature\(s\)\/attestation\(s\) copied\n$/);
+    const again = await provenant(['copy', '-q', '--with-referrers', from, to]);
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(
+      again.stdout,
+      `${to} ${image.root.digest}\n  already there with everything it references: nothing copied; 2 signature(s)/attestation(s) already there\n`,
+    );
+    // One more signature at the source: the next copy brings it, and says the two it found.
+    await makeReferrer(src, image.manifests[1]!, 'application/vnd.dev.cosign.artifact.sig.v1+json', 'signature');
+    const third = await provenant(['copy', '-q', '--with-referrers', from, to]);
+    assert.match(third.stdout, /, 1 signature\(s\)\/attestation\(s\) copied, 2 signature\(s\)\/attestation\(s\) already there\n$/);
   });
 
   it('says a copy that only sets or moves a tag did so, and lists the tags with what they named before in JSON', async () => {

@@ -175,6 +175,7 @@ describe('copy through the real registry', { skip: registryMissing }, () => {
     );
     const again = await copyImage(src, 'v1', remote, { tags: ['v1'], withReferrers: true });
     assert.deepEqual(again.referrers.sort(), [a.digest, b.digest].sort());
+    assert.deepEqual(again.referrersExisted, [a.digest], 'b is written again to be listed: not one the registry had');
     assert.deepEqual((await remote.referrers(made.root.digest)).map((d) => d.digest).sort(), [a.digest, b.digest].sort());
   });
 

@@ -187,6 +187,28 @@ describe('copyImage between layouts', () => {
     );
   });
 
+  it('says which referrers it wrote and which the destination had: a second copy wrote none', async () => {
+    const src = await layout();
+    const made = await makeImage(src, { tag: 'v1' });
+    const att = await makeReferrer(src, made.manifests[0]!, 'application/vnd.in-toto+json', 'attestation');
+    const sigOfAtt = await makeReferrer(src, att, 'application/vnd.dev.cosign.artifact.sig.v1+json', 'signature');
+    const dst = await layout();
+    const first = await copyImage(src, 'v1', dst, { tags: ['v1'], withReferrers: true });
+    assert.deepEqual(first.referrers.sort(), [att.digest, sigOfAtt.digest].sort());
+    assert.deepEqual(first.referrersExisted, []);
+    // A new signature of the image, made at the source since: the only one the next copy writes.
+    const sig = await makeReferrer(src, made.manifests[0]!, 'application/vnd.dev.cosign.artifact.sig.v1+json', 'later');
+    const second = await copyImage(src, 'v1', dst, { tags: ['v1'], withReferrers: true });
+    assert.deepEqual(second.referrers.sort(), [att.digest, sigOfAtt.digest, sig.digest].sort());
+    assert.deepEqual(second.referrersExisted.sort(), [att.digest, sigOfAtt.digest].sort());
+    for (const verifyExisting of [true, false]) {
+      const third = await copyImage(src, 'v1', dst, { tags: ['v1'], withReferrers: true, verifyExisting });
+      assert.deepEqual(third.referrersExisted.sort(), third.referrers.sort(), `verifyExisting ${verifyExisting}`);
+      assert.equal(third.referrers.length, 3);
+      assert.deepEqual(third.cosignTags, []);
+    }
+  });
+
   it('leaves out the referrers referrerFilter refuses, and theirs, and brings the rest', async () => {
     const src = await layout();
     const made = await makeImage(src, { tag: 'v1' });
