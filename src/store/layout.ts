@@ -51,14 +51,21 @@ export interface LayoutOpenOptions {
   logger?: Logger | undefined;
 }
 
-/** What {@link LayoutStore.gc} deleted. */
+/** What {@link LayoutStore.gc} deleted, or with `dryRun` would delete. */
 export interface GcResult {
+  /** True when nothing was changed: what follows is what gc would do now. */
+  dryRun: boolean;
   /** Blobs nothing referenced, by digest, sorted. */
   removed: Digest[];
+  /** The same blobs with their sizes, in the same order. */
+  blobs: Array<{ digest: Digest; size: number }>;
   /** The bytes those blobs held. */
   removedBytes: number;
-  /** Partial files of writes that were interrupted (`.tmp-*`): how many, and their bytes. */
-  partials: { count: number; bytes: number };
+  /**
+   * Partial files of writes that were interrupted (`.tmp-*`): how many, their bytes, and each
+   * with its path relative to the layout and its size, sorted by path.
+   */
+  partials: { count: number; bytes: number; files: Array<{ path: string; size: number }> };
   /**
    * Untagged entries of index.json dropped, by digest, sorted: referrers (attestations,
    * signatures) of images that nothing in the layout keeps any more.
@@ -474,18 +481,23 @@ export class LayoutStore extends LayoutReader {
    * Runs `task` holding the layout's lock, after undoing what a gc that died left half-done.
    * `waiting`: how to wait for it, when not as the store was opened to.
    */
-  async #locked<T>(task: (lock: LayoutLock) => Promise<T>, waiting: LockOptions = this.#lockOptions): Promise<T> {
+  async #locked<T>(task: (lock: LayoutLock) => Promise<T>, waiting: LockOptions = this.#lockOptions, restore = true): Promise<T> {
     const lock = await LayoutLock.acquire(this.path, waiting).catch((err: unknown) => {
       throw fileError(err, this.location, waiting.signal);
     });
     try {
-      await restoreTrash(this.path, this.location);
+      if (restore) await restoreTrash(this.path, this.location);
       return await task(lock);
     } catch (err) {
       throw fileError(err, this.location);
     } finally {
       await lock.release();
     }
+  }
+
+  /** {@link #locked}, putting back a dead gc's trash first only when `restore` (a gc dry run changes nothing). */
+  async #lockedRestoring<T>(restore: boolean, task: (lock: LayoutLock) => Promise<T>): Promise<T> {
+    return this.#locked(task, this.#lockOptions, restore);
   }
 
   /**
@@ -512,9 +524,22 @@ export class LayoutStore extends LayoutReader {
    *   that dies half-way leaves the trash, and the next holder of the lock moves it all back.
    * - `.tmp-<session>-*` files of a live writer are being written and stay; those of writers
    *   that are gone are removed and counted, as are `.tmp-*` files of older versions.
+   *
+   * `dryRun`: the same walk and the same listing under the same lock, so the plan is what a gc
+   * would do at that moment, but nothing is written, moved or deleted: index.json stays, blobs
+   * and partial files are measured where they are, and no trash folder is made. The exclusive
+   * lock (not none, as readers take) keeps index.json and the writers' lists from changing between
+   * the walk and the listing; the lock file goes with the lock. A trash left by a gc that died is
+   * not put back (that would change the layout): it is said, and its files are not in the plan.
    */
-  async gc(options: { logger?: Logger | undefined } = {}): Promise<GcResult> {
-    return this.#locked(async (lock) => {
+  async gc(options: { logger?: Logger | undefined; dryRun?: boolean | undefined } = {}): Promise<GcResult> {
+    const dryRun = options.dryRun === true;
+    return this.#lockedRestoring(!dryRun, async (lock) => {
+      if (dryRun && (await ownFolder(this.path, TRASH_DIR, this.location))) {
+        options.logger?.warn(
+          `${join(this.path, TRASH_DIR)} is left by a gc that was interrupted; the blobs in it are not in this plan: a gc (or any command that writes to the layout) puts them back first`,
+        );
+      }
       const current = await readIndexJson(this.path, this.location);
       this.topIndex = current.index;
       this.#indexStamp = current.stamp;
@@ -571,7 +596,7 @@ export class LayoutStore extends LayoutReader {
       // named before a rebuild moved it): its entry goes, as a registry drops referrers with
       // their subject, and what it alone reached is collected below.
       const dropped = [...referrers.keys()];
-      if (dropped.length > 0) {
+      if (dropped.length > 0 && !dryRun) {
         await this.#writeIndex(lock, { ...current.index, manifests: current.index.manifests.filter((m) => !referrers.has(m)) });
       }
 
@@ -588,6 +613,17 @@ export class LayoutStore extends LayoutReader {
       for (const a of algorithms) {
         if (a.isSymbolicLink()) throw linkedFolder(this.path, join('blobs', a.name), this.location);
       }
+      // A dry run measures a blob where it is instead of moving it.
+      const measure = async (from: string): Promise<number | undefined> =>
+        fsp()
+          .stat(from)
+          .then(
+            (s) => s.size,
+            (err: unknown) => {
+              if (isNotFound(err)) return undefined;
+              throw err;
+            },
+          );
       let writers: Writers;
       try {
         for (const algorithm of algorithms) {
@@ -608,6 +644,11 @@ export class LayoutStore extends LayoutReader {
             }
             const digest = `${algorithm.name}:${name}`;
             if (!isDigest(digest) || live.has(digest)) continue;
+            if (dryRun) {
+              const size = await measure(join(dir, name));
+              if (size !== undefined) trashed.set(digest, { path: join(dir, name), size });
+              continue;
+            }
             const moved = join(trash, algorithm.name, name);
             await makeFolder(join(trash, algorithm.name));
             const size = await moveIfPresent(join(dir, name), moved);
@@ -621,27 +662,30 @@ export class LayoutStore extends LayoutReader {
         for (const d of pendingDescriptors(writers)) await this.#mark(d, back, inTrashOrPlace, true);
         for (const [digest, t] of trashed) {
           if (!back.has(digest)) continue;
-          await restoreBlob(t.path, this.#blobPath(digest));
+          if (!dryRun) await restoreBlob(t.path, this.#blobPath(digest));
           trashed.delete(digest);
         }
         // A gc that lost its lock while stalled read an index.json that may have changed since:
         // what it would delete goes back.
         await lock.assertHeld(this.location, 'nothing was deleted');
       } catch (err) {
-        await restoreTrash(this.path, this.location);
+        if (!dryRun) await restoreTrash(this.path, this.location);
         throw fileError(err, this.location);
       }
       let removedBytes = 0;
       for (const t of trashed.values()) {
-        await removeFile(t.path);
+        if (!dryRun) await removeFile(t.path);
         removedBytes += t.size;
       }
-      await fsp().rm(trash, { recursive: true, force: true });
+      if (!dryRun) await fsp().rm(trash, { recursive: true, force: true });
 
+      const removed = [...trashed.keys()].sort();
       const result: GcResult = {
-        removed: [...trashed.keys()].sort(),
+        dryRun,
+        removed,
+        blobs: removed.map((digest) => ({ digest, size: trashed.get(digest)!.size })),
         removedBytes,
-        partials: { count: 0, bytes: 0 },
+        partials: { count: 0, bytes: 0, files: [] },
         dropped: [...new Set(dropped.filter((m) => m.annotations?.[Annotation.RefName] === undefined).map((m) => m.digest))].sort(),
         droppedTags: dropped.flatMap((m) => m.annotations?.[Annotation.RefName] ?? []).sort(),
       };
@@ -653,9 +697,10 @@ export class LayoutStore extends LayoutReader {
             () => undefined,
           );
         if (size === undefined) return; // finished (renamed) or removed meanwhile
-        await removeFile(path);
+        if (!dryRun) await removeFile(path);
         result.partials.count++;
         result.partials.bytes += size;
+        result.partials.files.push({ path: relative(this.path, path), size });
       };
       for (const { path, name } of partials) {
         // `.tmp-<session>-<random>`; older versions wrote `.tmp-<random>`, which matches no session.
@@ -669,7 +714,8 @@ export class LayoutStore extends LayoutReader {
           await removePartial(join(this.path, name));
         }
       }
-      for (const path of writers.stale) await removeFile(path);
+      result.partials.files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+      if (!dryRun) for (const path of writers.stale) await removeFile(path);
       return result;
     });
   }

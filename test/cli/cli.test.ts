@@ -504,9 +504,11 @@ describe('provenant CLI', () => {
     assert.equal(r.stdout, 'removed 1 blob(s) (0.0 MB) and 1 partial file(s) (2.5 MB)\n');
     const again = provenant(['gc', '--format', 'json', `oci:${dir}`]);
     assert.deepEqual(JSON.parse(again.stdout), {
+      dryRun: false,
       removed: [],
+      blobs: [],
       removedBytes: 0,
-      partials: { count: 0, bytes: 0 },
+      partials: { count: 0, bytes: 0, files: [] },
       dropped: [],
       droppedTags: [],
     });

@@ -323,8 +323,21 @@ describe('LayoutStore lock and gc protocol', () => {
     await writeFile(join(dir, 'blobs', 'sha256', '.tmp-0123456789abcdef'), new Uint8Array(1000));
     await writeFile(join(dir, 'blobs', 'sha256', '.tmp-feedfacefeedface-00000000'), new Uint8Array(24));
     await writeFile(join(dir, 'index.json.tmp-abcdef'), '{');
+    const stale = {
+      count: 3,
+      bytes: 1025,
+      files: [
+        { path: join('blobs', 'sha256', '.tmp-0123456789abcdef'), size: 1000 },
+        { path: join('blobs', 'sha256', '.tmp-feedfacefeedface-00000000'), size: 24 },
+        { path: 'index.json.tmp-abcdef', size: 1 },
+      ],
+    };
+    // A dry run lists the same stale files, not the live writer's, and removes none.
+    const plan = await (await LayoutStore.open(dir)).gc({ dryRun: true });
+    assert.deepEqual(plan.partials, stale);
+    assert.equal((await stat(join(dir, 'index.json.tmp-abcdef'))).size, 1);
     const result = await (await LayoutStore.open(dir)).gc();
-    assert.deepEqual(result.partials, { count: 3, bytes: 1025 });
+    assert.deepEqual(result.partials, stale);
     resume();
     assert.equal(await put, 'stored');
     assert.deepEqual(await readdir(join(dir, 'blobs', 'sha256')), [digestHex(d.digest)]);

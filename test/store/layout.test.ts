@@ -598,15 +598,42 @@ describe('LayoutStore', () => {
     await writeFile(join(dir, 'blobs', 'sha256', '.tmp-leftover'), 'x');
     const result = await store.gc();
     assert.deepEqual(result, {
+      dryRun: false,
       removed: [od.digest],
+      blobs: [{ digest: od.digest, size: orphan.length }],
       removedBytes: orphan.length,
-      partials: { count: 1, bytes: 1 },
+      partials: { count: 1, bytes: 1, files: [{ path: join('blobs', 'sha256', '.tmp-leftover'), size: 1 }] },
       dropped: [],
       droppedTags: [],
     });
     const left = await readdir(join(dir, 'blobs', 'sha256'));
     assert.equal(left.length, made.blobs.size + made.manifests.length + 1);
     assert.ok(!left.includes('.tmp-leftover'));
+  });
+
+  it('a gc dry run leaves the trash of a gc that died where it is and says so; the real gc puts it back, then collects', async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    await makeImage(store, { tag: 'keep' });
+    await store.close();
+    const orphan = new TextEncoder().encode('orphan in the trash');
+    const trashed = join(dir, '.provenant-gc-trash', 'sha256', digestHex(digestOf(orphan)));
+    fs.mkdirSync(join(dir, '.provenant-gc-trash', 'sha256'), { recursive: true });
+    await writeFile(trashed, orphan);
+    const index = await readFile(join(dir, 'index.json'), 'utf8');
+    const again = await LayoutStore.open(dir);
+    const warnings: string[] = [];
+    const logger = { debug: () => {}, info: () => {}, warn: (m: string) => warnings.push(m) };
+    const plan = await again.gc({ dryRun: true, logger });
+    assert.deepEqual([plan.dryRun, plan.removed, plan.partials.count], [true, [], 0]);
+    assert.match(warnings.join('\n'), /left by a gc that was interrupted/);
+    assert.ok(fs.existsSync(trashed));
+    assert.equal(await readFile(join(dir, 'index.json'), 'utf8'), index);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['.provenant-gc-trash', 'blobs', 'index.json', 'oci-layout']);
+    const result = await again.gc();
+    await again.close();
+    assert.deepEqual(result.removed, [digestOf(orphan)]);
+    assert.ok(!fs.existsSync(join(dir, '.provenant-gc-trash')));
   });
 
   it('gc keeps the whole subject of a referrer, whichever index.json entry comes first', async () => {
