@@ -1,16 +1,35 @@
 // `provenant gc`: a location naming one image is refused, since gc works on a whole layout.
 import assert from 'node:assert/strict';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { lstat, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { cosignTag } from '../../src/oci/content.ts';
 import { type Digest, digestHex, digestOf } from '../../src/oci/digest.ts';
-import { LayoutStore } from '../../src/store/layout.ts';
+import { type GcResult, LayoutStore } from '../../src/store/layout.ts';
 import { makeImage, makeReferrer } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import { exampleDir, provenant } from './provenant.ts';
 
 const temp = useTempDir('gc');
+
+/** Every file, folder and link under `root`, by path, with its bytes or target: equal when nothing changed. */
+async function treeHash(root: string): Promise<string> {
+  const hash = createHash('sha256');
+  for (const entry of (await readdir(root, { recursive: true, withFileTypes: true })).map((e) => join(e.parentPath, e.name)).sort()) {
+    const s = await lstat(entry);
+    const rel = relative(root, entry);
+    if (s.isSymbolicLink()) hash.update(`link ${rel} ${await readlink(entry)}\n`);
+    else if (s.isDirectory()) hash.update(`dir ${rel}\n`);
+    else
+      hash.update(
+        `file ${rel} ${createHash('sha256')
+          .update(await readFile(entry))
+          .digest('hex')}\n`,
+      );
+  }
+  return hash.digest('hex');
+}
 
 describe('provenant gc', () => {
   it("drops the signatures (cosign's tags and sigstore bundles) of the images three rebuilds and signs of latest left, with those images, and says so", async () => {
@@ -44,6 +63,56 @@ describe('provenant gc', () => {
     assert.equal((await provenant(['verify', '--key', 'cosign.pub', 'oci:layout:latest'], { cwd: dir })).status, 0);
     const again = await provenant(['gc', 'oci:layout'], { cwd: dir });
     assert.equal(again.stdout, 'removed 0 blob(s) (0.0 MB) and 0 partial file(s) (0.0 MB)\n');
+  });
+
+  it('--dry-run lists exactly what gc then removes, and leaves every file of the layout byte for byte', async () => {
+    const dir = await temp();
+    const env = { COSIGN_PASSWORD: 'gc test' };
+    assert.equal((await provenant(['generate-key-pair'], { cwd: dir, env })).status, 0);
+    const roots: Digest[] = [];
+    // Signed twice over a moved tag: the first image and its signature are kept by nothing.
+    for (const seed of [1, 2]) {
+      const store = await LayoutStore.open(join(dir, 'layout'), { create: true });
+      roots.push((await makeImage(store, { tag: 'latest', seed: seed * 10 })).root.digest);
+      await store.close();
+      const r = await provenant(['sign', '--key', 'cosign.key', 'oci:layout:latest'], { cwd: dir, env });
+      assert.equal(r.status, 0, r.stderr);
+    }
+    await writeFile(join(dir, 'layout', 'blobs', 'sha256', '.tmp-leftover'), 'partial');
+    const before = await treeHash(join(dir, 'layout'));
+
+    const text = await provenant(['gc', '--dry-run', 'oci:layout'], { cwd: dir });
+    assert.equal(text.status, 0, text.stderr);
+    assert.equal(await treeHash(join(dir, 'layout')), before);
+    const json = await provenant(['gc', '-n', '--format', 'json', 'oci:layout'], { cwd: dir });
+    assert.equal(json.status, 0, json.stderr);
+    assert.equal(await treeHash(join(dir, 'layout')), before);
+    const plan = JSON.parse(json.stdout) as GcResult;
+    assert.equal(plan.dryRun, true);
+    assert.deepEqual(plan.droppedTags, [cosignTag(roots[0]!, 'sig')]);
+    assert.ok(plan.removed.includes(roots[0]!), json.stdout);
+    assert.deepEqual(plan.partials.files, [{ path: join('blobs', 'sha256', '.tmp-leftover'), size: 7 }]);
+    // The text says the same, one line for each thing, then the total.
+    const lines = text.stdout.trimEnd().split('\n');
+    assert.deepEqual(lines.slice(0, -1), [
+      ...plan.dropped.map((d) => `would drop from index.json: untagged referrer ${d}`),
+      `would drop from index.json: cosign tag ${cosignTag(roots[0]!, 'sig')}`,
+      ...plan.blobs.map((b) => `would remove blob ${b.digest} (${b.size} bytes)`),
+      `would remove partial file ${join('blobs', 'sha256', '.tmp-leftover')} (7 bytes)`,
+    ]);
+    assert.match(
+      lines.at(-1)!,
+      new RegExp(`^would remove ${plan.removed.length} blob\\(s\\) .* and 1 partial file\\(s\\) .*; nothing was changed \\(dry run\\)$`),
+    );
+
+    const blobsBefore = new Set(await readdir(join(dir, 'layout', 'blobs', 'sha256')));
+    const real = await provenant(['gc', '--format', 'json', 'oci:layout'], { cwd: dir });
+    assert.equal(real.status, 0, real.stderr);
+    assert.deepEqual(JSON.parse(real.stdout), { ...plan, dryRun: false });
+    // What went is exactly the plan's blobs and partial file.
+    const blobsAfter = new Set(await readdir(join(dir, 'layout', 'blobs', 'sha256')));
+    assert.deepEqual([...blobsBefore].filter((n) => !blobsAfter.has(n)).sort(), [...plan.removed.map(digestHex), '.tmp-leftover'].sort());
+    assert.equal((await provenant(['verify', '--key', 'cosign.pub', 'oci:layout:latest'], { cwd: dir })).status, 0);
   });
 
   it('keeps an attestation copied alone by digest, whose image the layout does not have', async () => {

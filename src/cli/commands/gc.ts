@@ -13,9 +13,16 @@ import { warningLogger } from '../visible.ts';
 
 export const spec: CommandSpec = {
   summary: "delete a layout's unreferenced blobs and partial writes, first dropping from index.json referrers of images nothing keeps",
-  usage: 'provenant gc oci:DIR',
+  usage: 'provenant gc [--dry-run] oci:DIR',
   prints: 'result',
-  flags: { format: FORMAT_FLAG },
+  flags: {
+    'dry-run': {
+      type: 'boolean',
+      short: 'n',
+      description: 'list what gc would remove (index.json entries, blobs with their sizes, partial files, the total) and change nothing',
+    },
+    format: FORMAT_FLAG,
+  },
 };
 
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
@@ -50,7 +57,8 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   // Waits for the layout's lock (another writer, another gc) saying so, and stops at Ctrl-C.
   const store = await LayoutStore.open(location.path, { signal: io.signal, logger: warningLogger(io) });
   try {
-    const r = await store.gc({ logger: warningLogger(io) });
+    const dryRun = args.values['dry-run'] === true;
+    const r = await store.gc({ logger: warningLogger(io), dryRun });
     const mb = (n: number) => (n / 1e6).toFixed(1);
     // What went from index.json is said: cosign's tags are tags, and `tags` no longer lists them.
     const dropped = [
@@ -58,7 +66,17 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       ...(r.droppedTags.length > 0 ? [`${r.droppedTags.length} cosign tag(s) (${r.droppedTags.join(', ')})`] : []),
     ];
     if (format === 'json') writeJson(io, r);
-    else
+    else if (dryRun) {
+      // One line per thing that would go, then the total, as the real run says it.
+      const lines = [
+        ...r.dropped.map((d) => `would drop from index.json: untagged referrer ${d}`),
+        ...r.droppedTags.map((t) => `would drop from index.json: cosign tag ${t}`),
+        ...r.blobs.map((b) => `would remove blob ${b.digest} (${b.size} bytes)`),
+        ...r.partials.files.map((f) => `would remove partial file ${f.path} (${f.size} bytes)`),
+        `would remove ${r.removed.length} blob(s) (${mb(r.removedBytes)} MB) and ${r.partials.count} partial file(s) (${mb(r.partials.bytes)} MB)${dropped.length > 0 ? `; would drop from index.json ${dropped.join(' and ')} of images in the layout that nothing else keeps` : ''}; nothing was changed (dry run)`,
+      ];
+      io.stdout.write(`${lines.join('\n')}\n`);
+    } else
       io.stdout.write(
         `removed ${r.removed.length} blob(s) (${mb(r.removedBytes)} MB) and ${r.partials.count} partial file(s) (${mb(r.partials.bytes)} MB)${dropped.length > 0 ? `; dropped from index.json ${dropped.join(' and ')} of images in the layout that nothing else keeps` : ''}\n`,
       );
