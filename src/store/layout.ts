@@ -530,14 +530,22 @@ export class LayoutStore extends LayoutReader {
    * and partial files are measured where they are, and no trash folder is made. The exclusive
    * lock (not none, as readers take) keeps index.json and the writers' lists from changing between
    * the walk and the listing; the lock file goes with the lock. A trash left by a gc that died is
-   * not put back (that would change the layout): it is said, and its files are not in the plan.
+   * not put back (that would change the layout), and what it holds may be live: a dry run then
+   * refuses to plan (`INVALID_LAYOUT`) rather than list a live image's blobs.
    */
   async gc(options: { logger?: Logger | undefined; dryRun?: boolean | undefined } = {}): Promise<GcResult> {
     const dryRun = options.dryRun === true;
     return this.#lockedRestoring(!dryRun, async (lock) => {
+      // What the trash holds may be live (a manifest whose layers the walk would then miss):
+      // without putting it back, which a dry run does not, no plan would be right.
       if (dryRun && (await ownFolder(this.path, TRASH_DIR, this.location))) {
-        options.logger?.warn(
-          `${join(this.path, TRASH_DIR)} is left by a gc that was interrupted; the blobs in it are not in this plan: a gc (or any command that writes to the layout) puts them back first`,
+        throw new ProvenantError(
+          'INVALID_LAYOUT',
+          'a gc that was interrupted left blobs in its trash, which a dry run does not put back: no plan is made',
+          {
+            where: join(this.path, TRASH_DIR),
+            hint: 'a gc without --dry-run, or any command that writes to the layout, puts them back first; then --dry-run plans again',
+          },
         );
       }
       const current = await readIndexJson(this.path, this.location);
