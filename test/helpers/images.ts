@@ -152,3 +152,31 @@ export function sh(cmd: string, args: string[], input?: string): { status: numbe
 export function toolMissing(cmd: string): string | false {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0 ? false : `${cmd} is not installed (scripts/setup.sh installs it)`;
 }
+
+/**
+ * Stores `body` as an unsigned in-toto statement referrer of `subject` (one layer, the empty
+ * config), whatever the body is, and returns the referrer's digest.
+ */
+export async function attachReferrer(
+  store: ContentStore,
+  subject: { mediaType: string; digest: string; bytes: Uint8Array },
+  body: Uint8Array,
+  predicateType: string,
+): Promise<string> {
+  const l = { mediaType: 'application/vnd.in-toto+json', digest: digestOf(body), size: body.length };
+  await store.putBlob(bytesSource(l, body));
+  const empty = new TextEncoder().encode('{}');
+  const c = { mediaType: MediaType.OciEmpty, digest: digestOf(empty), size: empty.length };
+  await store.putBlob(bytesSource(c, empty));
+  const referrer = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    artifactType: 'application/vnd.in-toto+json',
+    config: c,
+    layers: [{ ...l, annotations: { 'in-toto.io/predicate-type': predicateType } }],
+    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.bytes.byteLength },
+  };
+  const stored = parseStored(encodeJson(referrer));
+  await store.putManifest(stored);
+  return stored.digest;
+}

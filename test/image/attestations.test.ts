@@ -14,7 +14,7 @@ import { MediaType } from '../../src/oci/mediatypes.ts';
 import { generateSigningKeyPair } from '../../src/sign/keys.ts';
 import { attestImage, signImage } from '../../src/sign/sign.ts';
 import { KeySigner } from '../../src/sign/signer.ts';
-import { makeImage } from '../helpers/images.ts';
+import { attachReferrer, makeImage } from '../helpers/images.ts';
 import { useTempLayout } from '../helpers/temp.ts';
 
 const tempLayout = useTempLayout('attestations');
@@ -118,21 +118,7 @@ describe('statements that are not statements', () => {
       const store = await tempLayout();
       const made = await makeImage(store, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
       const subject = made.manifests[0]!;
-      const layer = new TextEncoder().encode(body);
-      const l = { mediaType: 'application/vnd.in-toto+json', digest: digestOf(layer), size: layer.length };
-      await store.putBlob(bytesSource(l, layer));
-      const empty = new TextEncoder().encode('{}');
-      const c = { mediaType: MediaType.OciEmpty, digest: digestOf(empty), size: empty.length };
-      await store.putBlob(bytesSource(c, empty));
-      const referrer = {
-        schemaVersion: 2,
-        mediaType: MediaType.OciManifest,
-        artifactType: 'application/vnd.in-toto+json',
-        config: c,
-        layers: [{ ...l, annotations: { 'in-toto.io/predicate-type': SPDX } }],
-        subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.bytes.byteLength },
-      };
-      await store.putManifest(parseStored(encodeJson(referrer)));
+      await attachReferrer(store, subject, new TextEncoder().encode(body), SPDX);
       const inspected = await inspectImage(store, 'v1', 'img');
       const warnings: string[] = [];
       const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };

@@ -9,17 +9,13 @@ import { isProvenantError } from '../../src/errors.ts';
 import { attachPredicate } from '../../src/image/attach.ts';
 import { imageSbom } from '../../src/image/attestations.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
-import { bytesSource } from '../../src/io/types.ts';
-import { encodeJson, parseStored } from '../../src/oci/content.ts';
-import { digestOf } from '../../src/oci/digest.ts';
-import { MediaType } from '../../src/oci/mediatypes.ts';
 import { gatherReport } from '../../src/report/gather.ts';
 import { renderReport } from '../../src/report/html.ts';
 import { findProvenance } from '../../src/reproduce/find.ts';
 import { generateSigningKeyPair } from '../../src/sign/keys.ts';
 import { attestImage } from '../../src/sign/sign.ts';
 import { KeySigner } from '../../src/sign/signer.ts';
-import { makeImage } from '../helpers/images.ts';
+import { attachReferrer, makeImage } from '../helpers/images.ts';
 import { useTempLayout } from '../helpers/temp.ts';
 
 const tempLayout = useTempLayout('deep-statements');
@@ -39,30 +35,6 @@ function deepStatement(predicateType: string, digest: string, predicate: Record<
     predicate,
   }).replace('"@@"', deep);
   return new TextEncoder().encode(text);
-}
-
-async function attachReferrer(
-  store: Awaited<ReturnType<typeof tempLayout>>,
-  subject: { mediaType: string; digest: string; bytes: Uint8Array },
-  body: Uint8Array,
-  predicateType: string,
-): Promise<string> {
-  const l = { mediaType: 'application/vnd.in-toto+json', digest: digestOf(body), size: body.length };
-  await store.putBlob(bytesSource(l, body));
-  const empty = new TextEncoder().encode('{}');
-  const c = { mediaType: MediaType.OciEmpty, digest: digestOf(empty), size: empty.length };
-  await store.putBlob(bytesSource(c, empty));
-  const referrer = {
-    schemaVersion: 2,
-    mediaType: MediaType.OciManifest,
-    artifactType: 'application/vnd.in-toto+json',
-    config: c,
-    layers: [{ ...l, annotations: { 'in-toto.io/predicate-type': predicateType } }],
-    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.bytes.byteLength },
-  };
-  const stored = parseStored(encodeJson(referrer));
-  await store.putManifest(stored);
-  return stored.digest;
 }
 
 describe('a statement nested 5,000 levels deep', () => {
