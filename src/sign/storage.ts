@@ -57,24 +57,34 @@ export const BundleAnnotation = {
 const SIGNATURE_LIMIT = 4 * 1024 * 1024;
 
 /**
- * The most bytes of large signature layers and bundles (over {@link SIGNATURE_LIMIT}) read for one
- * subject. Each attestation's may be as large as a statement ({@link STATEMENT_LIMIT}), and all
- * are held until checked: without a bound, anyone who can push a tag or a referrer could make
- * `verify` hold any number of them. Only what was read counts (a layer whose blob is missing costs
- * nothing), and a layer no larger than a signature is always read, so that large ones pushed
- * beside a signature cannot keep it from being checked.
+ * The most bytes of layers and bundles over {@link SIGNATURE_LIMIT} read for one subject: a bound
+ * on work, not on memory. {@link eachSignature} holds one signature's bytes at a time (and a cache
+ * of at most {@link REREAD_CACHE_LIMIT}), so what a pusher lists no longer makes it hold more; but
+ * anyone who can push a tag or a referrer can list any number of 64 MiB blobs, and reading 10,000
+ * of them would take hours. The rule, so that the bound cannot keep a real attestation from being
+ * checked for the sake of memory, and junk can keep one from being read only at great cost:
+ *
+ * - a layer no larger than a signature (every signature, most attestations) is always read, where
+ *   it is listed: no junk, however large, keeps a signature from being checked (what such layers
+ *   cost is bounded by how many a pusher lists, each a descriptor in a manifest of at most 4 MiB);
+ * - the larger ones are read after all the others, smallest first (one blob listed again read
+ *   once), until their listed sizes add up to this bound: junk of 64 MiB listed before a 10 MiB
+ *   SBOM attestation is read after it, and to keep that attestation from being read a pusher must
+ *   push more than a gibibyte of distinct blobs no larger than it. One not read is found with an
+ *   error that says so, so a verification that needed it fails and says why. A blob that turns
+ *   out to be missing costs nothing.
+ *
+ * 16 statements' worth (a gibibyte, some seconds of a fast link): the bound was 256 MiB when it
+ * was also what every blob read was held in until the last was read, and memory was its reason.
  */
-const SIGNATURES_READ_LIMIT = 4 * STATEMENT_LIMIT;
+const LARGE_READ_LIMIT = 16 * STATEMENT_LIMIT;
 
 /**
- * What is left of {@link SIGNATURES_READ_LIMIT} for one subject's signatures, and what was read,
- * by digest: a blob listed again (by another layer, tag or referrer) is the bytes already held,
- * read and counted once.
+ * The most bytes of blobs {@link eachSignature} keeps after handing on what they held, so that a
+ * blob listed again (two keys' signatures of one image share their simple-signing payload) is
+ * not read again: the most recently read, up to one statement's worth.
  */
-interface ReadBudget {
-  left: number;
-  read: Map<Digest, Uint8Array>;
-}
+const REREAD_CACHE_LIMIT = STATEMENT_LIMIT;
 
 const EMPTY_JSON = new TextEncoder().encode('{}');
 const EMPTY_DESCRIPTOR: Descriptor = { mediaType: MediaType.OciEmpty, digest: digestOf(EMPTY_JSON), size: 2 };
@@ -538,10 +548,18 @@ export interface FoundBundle extends FoundBase {
  * and the referrers tag schema's `sha256-<hex>` index read directly, which a registry with a
  * referrers API may still hold from a client that fell back to it. Reads manifests and the
  * signature blobs only.
+ *
+ * One at a time, each read when the caller asks for the next: a caller that checks, counts or
+ * summarises each and keeps only its outcome holds one signature's bytes at a time, however many
+ * a pusher lists. They come in the order they are listed, but for layers and bundles larger than
+ * a signature, which come last, smallest first, read within {@link LARGE_READ_LIMIT}.
  */
-export async function findSignatures(store: ContentStore, subject: Digest, options: OperationOptions = {}): Promise<FoundSignature[]> {
-  const out: FoundSignature[] = [];
-  const budget: ReadBudget = { left: SIGNATURES_READ_LIMIT, read: new Map() };
+export async function* eachSignature(
+  store: ContentStore,
+  subject: Digest,
+  options: OperationOptions = {},
+): AsyncGenerator<FoundSignature, void, undefined> {
+  const reads = new SignatureReads(store, options);
   for (const suffix of ['sig', 'att'] as const) {
     const tag = cosignTag(subject, suffix);
     let manifest: Awaited<ReturnType<typeof readTagManifest>>;
@@ -553,13 +571,13 @@ export async function findSignatures(store: ContentStore, subject: Digest, optio
       // and the signatures elsewhere are still found and checked.
       if (!isBadContent(err)) throw err;
       const kind = suffix === 'sig' ? 'signature' : 'attestation';
-      out.push({ storage: 'cosign', format: 'cosign-layer', kind, source: tag, layer: undefined, error: err.message });
+      yield { storage: 'cosign', format: 'cosign-layer', kind, source: tag, layer: undefined, error: err.message };
       continue;
     }
     if (manifest === undefined) continue;
     for (const [i, l] of manifest.manifest.layers.entries()) {
-      const found = await cosignLayer(store, l, `${tag} layer ${i}`, 'cosign', budget, options);
-      if (found !== undefined) out.push(found);
+      const p = cosignLayer(store, l, `${tag} layer ${i}`, 'cosign');
+      if (p !== undefined && !reads.deferred(p)) yield await reads.settle(p);
     }
   }
   // Each referrer with where it was listed, for the message when it cannot be read.
@@ -572,7 +590,7 @@ export async function findSignatures(store: ContentStore, subject: Digest, optio
     if (!isBadContent(err)) throw err;
     if (err.code !== 'NOT_FOUND') {
       const error = `the referrers lookup met content that is not what it should be: ${err.message}`;
-      out.push({ storage: 'referrers', format: 'cosign-layer', kind: 'signature', source: 'referrers lookup', layer: undefined, error });
+      yield { storage: 'referrers', format: 'cosign-layer', kind: 'signature', source: 'referrers lookup', layer: undefined, error };
     }
   }
   for (const r of listed) referrers.set(r.digest, { descriptor: r, listedBy: 'the referrers lookup' });
@@ -588,7 +606,7 @@ export async function findSignatures(store: ContentStore, subject: Digest, optio
       if (!isBadContent(err)) throw err;
       if (err.code !== 'NOT_FOUND') {
         const error = `the referrers tag schema's index ${fallbackTag} cannot be read: ${err.message}`;
-        out.push({ storage: 'referrers', format: 'cosign-layer', kind: 'signature', source: fallbackTag, layer: undefined, error });
+        yield { storage: 'referrers', format: 'cosign-layer', kind: 'signature', source: fallbackTag, layer: undefined, error };
       }
     }
     if (index?.kind === 'index') {
@@ -605,51 +623,38 @@ export async function findSignatures(store: ContentStore, subject: Digest, optio
       if (err instanceof ProvenantError && err.code === 'NOT_FOUND') continue;
       if (!isBadContent(err)) throw err;
       const found = unreadableReferrer(r, listedBy, err);
-      if (found !== undefined) out.push(found);
+      if (found !== undefined) yield found;
       continue;
     }
     if (stored.kind !== 'manifest' || stored.manifest.subject?.digest !== subject) continue;
     const m = stored.manifest;
     const artifactType = (m.artifactType ?? m.config.mediaType).split(';')[0] ?? '';
     if (isBundleMediaType(artifactType)) {
+      const predicateType = m.annotations?.[BundleAnnotation.PredicateType];
       for (const l of m.layers) {
         if (!isBundleMediaType(l.mediaType)) continue;
-        const source = `referrer ${stored.digest}`;
-        let bytes: Uint8Array | undefined;
-        let unreadable: string | undefined;
-        try {
-          bytes = await readSmall(store, l, STATEMENT_LIMIT, budget, options);
-        } catch (err) {
-          if (!isBadContent(err)) throw err;
-          unreadable = err.code === 'NOT_FOUND' ? `the bundle blob ${l.digest} is missing from ${store.location}` : err.message;
-        }
-        const predicateType = m.annotations?.[BundleAnnotation.PredicateType];
-        const base = {
-          storage: 'referrers' as const,
-          format: 'bundle' as const,
-          kind:
-            predicateType === undefined || predicateType === COSIGN_SIGN_PREDICATE_TYPE ? ('signature' as const) : ('attestation' as const),
-          source,
-          ...(predicateType === undefined ? {} : { predicateType }),
-        };
-        if (bytes === undefined) {
-          out.push({ ...base, bundle: undefined, error: unreadable ?? 'the bundle blob cannot be read' });
-          continue;
-        }
-        try {
-          out.push({ ...base, bundle: parseBundle(bytes) });
-        } catch (err) {
-          out.push({ ...base, bundle: undefined, error: `the bundle is malformed: ${(err as Error).message}` });
-        }
+        const p = bundleLayer(store, l, `referrer ${stored.digest}`, predicateType);
+        if (!reads.deferred(p)) yield await reads.settle(p);
       }
       continue;
     }
     // cosign's experimental OCI 1.1 signatures and attestations: cosign 2 layers in a referrer.
     for (const [i, l] of m.layers.entries()) {
-      const found = await cosignLayer(store, l, `referrer ${stored.digest} layer ${i}`, 'referrers', budget, options);
-      if (found !== undefined) out.push(found);
+      const p = cosignLayer(store, l, `referrer ${stored.digest} layer ${i}`, 'referrers');
+      if (p !== undefined && !reads.deferred(p)) yield await reads.settle(p);
     }
   }
+  for (const p of reads.takeDeferred()) yield await reads.settle(p);
+}
+
+/**
+ * Every signature and attestation of `subject` in `store` at once, as {@link eachSignature} finds
+ * them: for a caller that needs them all together. Each holds its bytes, so what this holds grows
+ * with what was listed; a caller that looks at one at a time iterates {@link eachSignature}.
+ */
+export async function findSignatures(store: ContentStore, subject: Digest, options: OperationOptions = {}): Promise<FoundSignature[]> {
+  const out: FoundSignature[] = [];
+  for await (const f of eachSignature(store, subject, options)) out.push(f);
   return out;
 }
 
@@ -691,14 +696,8 @@ export function parseBundle(bytes: Uint8Array): Bundle {
   return bundleFromJSON(JSON.parse(Buffer.from(bytes).toString('utf8')));
 }
 
-async function cosignLayer(
-  store: ContentStore,
-  l: Descriptor,
-  source: string,
-  storage: 'cosign' | 'referrers',
-  budget: ReadBudget,
-  options: OperationOptions,
-): Promise<FoundCosignLayer | undefined> {
+/** The cosign 2 layer `l` to read, undefined when it is neither a signature nor an attestation. */
+function cosignLayer(store: ContentStore, l: Descriptor, source: string, storage: 'cosign' | 'referrers'): PendingSignature | undefined {
   const isSig = l.mediaType === SIMPLE_SIGNING_MEDIA_TYPE;
   const isAtt = l.mediaType === DSSE_MEDIA_TYPE;
   if (!isSig && !isAtt) return undefined;
@@ -711,16 +710,58 @@ async function cosignLayer(
     source,
     ...(predicateType === undefined ? {} : { predicateType }),
   };
-  let payload: Uint8Array;
-  try {
-    payload = await readSmall(store, l, isSig ? SIGNATURE_LIMIT : STATEMENT_LIMIT, budget, options);
-  } catch (err) {
-    // As for a bundle: this layer is malformed, the others are still checked.
-    if (!isBadContent(err)) throw err;
-    const error = err.code === 'NOT_FOUND' ? `the layer blob ${l.digest} is missing from ${store.location}` : err.message;
-    return { ...base, layer: undefined, error };
-  }
-  return { ...base, layer: { mediaType: l.mediaType, payload, annotations: { ...l.annotations } } };
+  return {
+    descriptor: l,
+    limit: isSig ? SIGNATURE_LIMIT : STATEMENT_LIMIT,
+    found: (read) => {
+      // As for a bundle: this layer is malformed, the others are still checked.
+      if (!(read instanceof Uint8Array)) {
+        const error = read.code === 'NOT_FOUND' ? `the layer blob ${l.digest} is missing from ${store.location}` : read.message;
+        return { ...base, layer: undefined, error };
+      }
+      return { ...base, layer: { mediaType: l.mediaType, payload: read, annotations: { ...l.annotations } } };
+    },
+  };
+}
+
+/**
+ * A signature blob to read (`descriptor`, up to `limit` bytes), and what it is once read: `found`
+ * gets its bytes, or the error that kept them from being read.
+ */
+interface PendingSignature {
+  descriptor: Descriptor;
+  /**
+   * {@link SIGNATURE_LIMIT} for a `.sig` layer; {@link STATEMENT_LIMIT} for what may hold an
+   * attestation's statement: an SBOM's runs to megabytes, and what `attest` writes every reader reads.
+   */
+  limit: number;
+  found: (read: Uint8Array | ProvenantError) => FoundSignature;
+}
+
+/** The bundle layer `l` of the bundle referrer `source`, to read. */
+function bundleLayer(store: ContentStore, l: Descriptor, source: string, predicateType: string | undefined): PendingSignature {
+  const base = {
+    storage: 'referrers' as const,
+    format: 'bundle' as const,
+    kind: predicateType === undefined || predicateType === COSIGN_SIGN_PREDICATE_TYPE ? ('signature' as const) : ('attestation' as const),
+    source,
+    ...(predicateType === undefined ? {} : { predicateType }),
+  };
+  return {
+    descriptor: l,
+    limit: STATEMENT_LIMIT,
+    found: (read) => {
+      if (!(read instanceof Uint8Array)) {
+        const error = read.code === 'NOT_FOUND' ? `the bundle blob ${l.digest} is missing from ${store.location}` : read.message;
+        return { ...base, bundle: undefined, error };
+      }
+      try {
+        return { ...base, bundle: parseBundle(read) };
+      } catch (err) {
+        return { ...base, bundle: undefined, error: `the bundle is malformed: ${(err as Error).message}` };
+      }
+    },
+  };
 }
 
 /**
@@ -736,33 +777,94 @@ export function isBadContent(err: unknown): err is ProvenantError {
 }
 
 /**
- * A signature layer's or bundle's bytes, up to `limit` ({@link STATEMENT_LIMIT} for what may hold
- * an attestation's statement: an SBOM's runs to megabytes, and what `attest` writes every reader
- * reads); one over {@link SIGNATURE_LIMIT} also up to what is left of the subject's `budget`, and
- * its bytes, once read, taken from it.
+ * The reads of one subject's signature blobs by {@link eachSignature}: each up to its limit, the
+ * large ones (over {@link SIGNATURE_LIMIT}) put off to the end and read smallest first within
+ * {@link LARGE_READ_LIMIT}, and the most recently read kept (up to {@link REREAD_CACHE_LIMIT}) for
+ * a blob listed again. It keeps no other bytes: what it hands on is the caller's to keep or drop.
  */
-async function readSmall(
-  store: ContentStore,
-  d: Descriptor,
-  limit: number,
-  budget: ReadBudget,
-  options: OperationOptions,
-): Promise<Uint8Array> {
-  const where = `${store.location}@${d.digest}`;
-  if (d.size > limit)
-    throw new ProvenantError('INVALID_MANIFEST', `a signature layer of ${d.size} bytes is larger than ${limit}`, { where });
-  const held = budget.read.get(d.digest);
-  if (held !== undefined && held.length === d.size) return held;
-  const large = d.size > SIGNATURE_LIMIT;
-  if (large && d.size > budget.left) {
-    throw new ProvenantError(
-      'INVALID_MANIFEST',
-      `a layer of ${d.size} bytes is not read: the large layers read before it for this image hold ${SIGNATURES_READ_LIMIT - budget.left} of the ${SIGNATURES_READ_LIMIT} bytes read for one image (a tag or referrer pushed beside its signatures may hold them)`,
-      { where },
-    );
+class SignatureReads {
+  readonly #store: ContentStore;
+  readonly #options: OperationOptions;
+  /** What is left of {@link LARGE_READ_LIMIT}. */
+  #left = LARGE_READ_LIMIT;
+  /** The large blobs put off, as listed (their descriptors and where they were, not their bytes). */
+  #later: PendingSignature[] = [];
+  /** Blobs read, by digest, oldest first; {@link #cachedBytes} their size together. */
+  readonly #cache = new Map<Digest, Uint8Array>();
+  #cachedBytes = 0;
+
+  constructor(store: ContentStore, options: OperationOptions) {
+    this.#store = store;
+    this.#options = options;
   }
-  const bytes = await collect(await store.readBlob(d, options), limit, where);
-  if (large) budget.left -= bytes.length;
-  budget.read.set(d.digest, bytes);
-  return bytes;
+
+  /** True when `p` is large, and put off until {@link takeDeferred}; one over its limit is not (it is not read at all). */
+  deferred(p: PendingSignature): boolean {
+    const size = p.descriptor.size;
+    if (size <= SIGNATURE_LIMIT || size > p.limit) return false;
+    this.#later.push(p);
+    return true;
+  }
+
+  /**
+   * The large blobs put off, smallest first, those of one digest together (in the order they
+   * were listed), so that each is read once: the smaller junk a pusher lists, the more of it
+   * must be pushed to use up {@link LARGE_READ_LIMIT} before a real attestation.
+   */
+  takeDeferred(): PendingSignature[] {
+    const later = this.#later;
+    this.#later = [];
+    const digestOrder = (x: Digest, y: Digest) => (x < y ? -1 : x > y ? 1 : 0);
+    return later.sort((a, b) => a.descriptor.size - b.descriptor.size || digestOrder(a.descriptor.digest, b.descriptor.digest));
+  }
+
+  /** What `p` is, read (or why it could not be). */
+  async settle(p: PendingSignature): Promise<FoundSignature> {
+    try {
+      return p.found(await this.#read(p.descriptor, p.limit));
+    } catch (err) {
+      if (!isBadContent(err)) throw err;
+      return p.found(err);
+    }
+  }
+
+  async #read(d: Descriptor, limit: number): Promise<Uint8Array> {
+    const where = `${this.#store.location}@${d.digest}`;
+    if (d.size > limit)
+      throw new ProvenantError('INVALID_MANIFEST', `a signature layer of ${d.size} bytes is larger than ${limit}`, { where });
+    const held = this.#cache.get(d.digest);
+    if (held !== undefined && held.length === d.size) return held;
+    const large = d.size > SIGNATURE_LIMIT;
+    if (large && d.size > this.#left) {
+      throw new ProvenantError(
+        'INVALID_MANIFEST',
+        `a layer of ${d.size} bytes is not read: the layers over ${SIGNATURE_LIMIT} bytes listed for this image, read smallest first, came to ${LARGE_READ_LIMIT - this.#left} of the ${LARGE_READ_LIMIT} bytes read for one image (a tag or referrer pushed beside its signatures may list them)`,
+        { where },
+      );
+    }
+    // Taken before the read, so that one that fails half way (not its digest) counts too; given
+    // back when the blob is missing, which costs nothing.
+    if (large) this.#left -= d.size;
+    let bytes: Uint8Array;
+    try {
+      bytes = await collect(await this.#store.readBlob(d, this.#options), limit, where);
+    } catch (err) {
+      if (large && err instanceof ProvenantError && err.code === 'NOT_FOUND') this.#left += d.size;
+      throw err;
+    }
+    this.#keep(d.digest, bytes);
+    return bytes;
+  }
+
+  #keep(digest: Digest, bytes: Uint8Array): void {
+    this.#cachedBytes -= this.#cache.get(digest)?.length ?? 0;
+    this.#cache.delete(digest);
+    this.#cache.set(digest, bytes);
+    this.#cachedBytes += bytes.length;
+    for (const [old, b] of this.#cache) {
+      if (this.#cachedBytes <= REREAD_CACHE_LIMIT) break;
+      this.#cache.delete(old);
+      this.#cachedBytes -= b.length;
+    }
+  }
 }

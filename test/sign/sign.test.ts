@@ -24,7 +24,7 @@ import { generateSigningKeyPair, keyId } from '../../src/sign/keys.ts';
 import { cosignSignStatement, encodeEnvelope, pae, parseEnvelope, parseStatement, simpleSigningPayload } from '../../src/sign/payload.ts';
 import { attestImage, signImage } from '../../src/sign/sign.ts';
 import { KeySigner } from '../../src/sign/signer.ts';
-import { appendCosignLayer, findSignatures, writeBundleReferrer } from '../../src/sign/storage.ts';
+import { appendCosignLayer, eachSignature, findSignatures, writeBundleReferrer } from '../../src/sign/storage.ts';
 import { emptyTrustedRoot } from '../../src/sign/trust.ts';
 import { assertVerified, verifyImage } from '../../src/sign/verify.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
@@ -56,6 +56,33 @@ function counting(store: ContentStore): { store: ContentStore; reads: string[] }
     close: () => store.close(),
   };
   return { store: wrapped, reads };
+}
+
+/**
+ * A store that counts the reads of each blob, and serves `junk` (digests of blobs it does not
+ * hold) as zeros of the size their descriptor says, made as they are read: junk a pusher listed,
+ * without a gibibyte on disk. `served.bytes` is how much of it was read.
+ */
+function servingJunk(
+  store: ContentStore,
+  junk: readonly Digest[],
+): { store: ContentStore; reads: Map<Digest, number>; served: { bytes: number } } {
+  const reads = new Map<Digest, number>();
+  const served = { bytes: 0 };
+  const zeros = new Uint8Array(1024 * 1024);
+  const wrapped = counting(store).store;
+  wrapped.readBlob = async (d, o) => {
+    reads.set(d.digest, (reads.get(d.digest) ?? 0) + 1);
+    if (!junk.includes(d.digest)) return store.readBlob(d, o);
+    return (async function* () {
+      for (let left = d.size; left > 0; left -= zeros.length) {
+        const chunk = left < zeros.length ? zeros.subarray(0, left) : zeros;
+        served.bytes += chunk.length;
+        yield chunk;
+      }
+    })();
+  };
+  return { store: wrapped, reads, served };
 }
 
 async function readAll(stream: ByteStream): Promise<Buffer> {
@@ -656,59 +683,82 @@ describe('signing with a key', () => {
       assert.equal(summary.filter((s) => s.error !== undefined).length, 4);
     });
 
-    it('large layers pushed beside a signature, missing, repeated or not, are read within a bound and never keep it from being read', async () => {
+    it('large layers pushed beside an attestation, missing, repeated or not, are read once each, smallest first, within a bound, and never keep a smaller real one from being verified', async () => {
       const layout = await tempLayout();
       const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
       const d = made.root.digest;
-      // The signature is a bundle referrer: read after the .sig and .att tags.
-      await signImage(layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF, storages: ['referrers'] });
+      await signImage(layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF, storages: ['cosign'] });
+      // A real attestation larger than a signature (a 5 MiB predicate, as an SBOM's), as a bundle
+      // referrer: listed after the .att tag.
+      const sbom = statement('https://spdx.dev/Document', { pad: 'x'.repeat(5 * 1024 * 1024) }, [{ name: 'app', digest: d }]);
+      await attestImage(layout, 'v1', [sbom], { signer: new KeySigner(alice.privateKey), storage: 'referrers' });
       const dsse = 'application/vnd.dsse.envelope.v1+json';
+      const mib64 = 64 * 1024 * 1024;
+      // Ahead of it in the .att tag: four layers that say they hold 64 MiB and are not stored, a
+      // 63 MiB blob listed six times, and 20 more of 64 MiB: more than a gibibyte, served by the
+      // store as it is read (none on disk).
+      const missing = [0, 1, 2, 3].map((i) => ({ mediaType: dsse, digest: digestOf(`never stored ${i}`), size: mib64 }));
+      const junk = Array.from({ length: 21 }, (_, i) => ({
+        mediaType: dsse,
+        digest: digestOf(`junk ${i}`),
+        size: i === 0 ? mib64 - 1048576 : mib64,
+      }));
       const config = { mediaType: MediaType.OciEmpty, digest: digestOf(new TextEncoder().encode('{}')), size: 2 };
-      const attTag = async (layers: Descriptor[]) =>
-        layout.putManifest(parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers })), {
-          tags: [cosignTag(d, 'att')],
-        });
-      // Four .att layers that say they hold 64 MiB each and are not stored: they cost nothing.
-      await attTag(
-        [0, 1, 2, 3].map((i) => ({
-          mediaType: dsse,
-          digest: digestOf(new TextEncoder().encode(`never stored ${i}`)),
-          size: 64 * 1024 * 1024,
-        })),
+      const layers = [...missing, ...Array(6).fill(junk[0]!), ...junk.slice(1)];
+      await layout.putManifest(parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers })), {
+        tags: [cosignTag(d, 'att')],
+      });
+      const { store, reads, served } = servingJunk(
+        layout,
+        junk.map((j) => j.digest),
       );
-      assertVerified(await verifyImage(layout, d, { policy: { key: alice.publicKey } }));
-      // One stored 60 MiB layer listed six times is read once: no budget used up by repeating it.
-      const one = new Uint8Array(60 * 1024 * 1024).fill(0x1f);
-      const repeated = { mediaType: dsse, digest: digestOf(one), size: one.length };
-      await layout.putBlob(bytesSource(repeated, one));
-      await attTag(Array(6).fill(repeated));
-      const again = (await findSignatures(layout, d)).filter((f) => f.source.startsWith(cosignTag(d, 'att')));
-      assert.equal(again.length, 6);
+      const found: { source: string; error: string | undefined }[] = [];
+      for await (const f of eachSignature(store, d)) found.push({ source: f.source, error: f.error });
+      // Each blob read at most once, the one listed six times too; the missing ones cost nothing.
+      const counted = [...reads.values()];
       assert.ok(
-        again.every((f) => !/is not read/.test(f.error ?? '')),
-        again.map((f) => f.error).join('\n'),
+        counted.every((n) => n === 1),
+        JSON.stringify([...reads]),
       );
-      // Five stored 60 MiB layers: four are read (and are no envelopes), the fifth is not, and the
-      // signature still is.
-      const stored: Descriptor[] = [];
-      for (let i = 0; i < 5; i++) {
-        const bytes = new Uint8Array(60 * 1024 * 1024).fill(0x20 + i);
-        const desc = { mediaType: dsse, digest: digestOf(bytes), size: bytes.length };
-        await layout.putBlob(bytesSource(desc, bytes));
-        stored.push(desc);
+      assert.equal(reads.get(junk[0]!.digest), 1);
+      // The signature where it is listed; then the large ones, smallest first: the real attestation,
+      // the 63 MiB blob, and 64 MiB ones up to the bound (a gibibyte): 14 fit; the other 6 listed
+      // are found, not read, and say why.
+      assert.equal(found[0]!.source, `${cosignTag(d, 'sig')} layer 0`);
+      assert.match(found[1]!.source, /^referrer sha256:/);
+      assert.equal(found[1]!.error, undefined);
+      assert.ok(served.bytes <= 16 * mib64, `${served.bytes} bytes of junk read`);
+      assert.equal(junk.filter((j) => reads.has(j.digest)).length, 15);
+      const notRead = found.filter((f) => /is not read: the layers over 4194304 bytes listed for this image/.test(f.error ?? ''));
+      assert.equal(notRead.length, 6, found.map((f) => f.error).join('\n'));
+      assert.equal(found.filter((f) => /is missing from/.test(f.error ?? '')).length, 4);
+      const atts = await verifyImage(store, d, { policy: { key: alice.publicKey }, kind: 'attestation' });
+      assert.deepEqual(
+        atts.verified.map((c) => [c.source, c.predicateType]),
+        [[found[1]!.source, 'https://spdx.dev/Document']],
+      );
+      assertVerified(await verifyImage(store, d, { policy: { key: alice.publicKey } }));
+    });
+
+    it('finds one signature at a time: a blob is read when the next is asked for, not before', async () => {
+      const layout = await tempLayout();
+      const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+      const d = made.root.digest;
+      // Two keys' signatures share one simple-signing payload: one blob, listed twice.
+      for (const k of [alice, bob])
+        await signImage(layout, 'v1', { signer: new KeySigner(k.privateKey), dockerReference: REF, storages: ['cosign'] });
+      const statements = ['a', 'b', 'c'].map((p) => statement(`https://example.org/${p}`, {}, [{ name: 'app', digest: d }]));
+      await attestImage(layout, 'v1', statements, { signer: new KeySigner(alice.privateKey), storage: 'cosign' });
+      const { store, reads } = servingJunk(layout, []);
+      const total = () => [...reads.values()].reduce((a, b) => a + b, 0);
+      const seen: number[] = [];
+      for await (const f of eachSignature(store, d)) {
+        assert.ok(f.error === undefined, f.error);
+        seen.push(total());
       }
-      await attTag(stored);
-      const found = await findSignatures(layout, d);
-      const errors = found.filter((f) => f.source.startsWith(cosignTag(d, 'att'))).map((f) => f.error ?? '');
-      assert.equal(errors.length, 5, errors.join('\n'));
-      assert.equal(
-        errors.filter((e) => /is not read: the large layers read before it for this image hold/.test(e)).length,
-        1,
-        errors.join('\n'),
-      );
-      const bundles = found.filter((f) => f.format === 'bundle');
-      assert.equal(bundles.length, 1);
-      assert.ok(bundles[0]!.bundle !== undefined, bundles[0]!.error);
+      // The .sig layers' payload read for the first and kept for the second; then one .att layer each.
+      assert.deepEqual(seen, [1, 1, 2, 3, 4]);
+      assert.ok([...reads.values()].every((n) => n === 1));
     });
 
     it("reads the referrers tag schema's index of a sha512 subject under the tag cut to 128 characters", async () => {
