@@ -712,8 +712,10 @@ async function countSignatures(src: ContentStore, digest: Digest, options: Opera
   try {
     // Loaded here, when a platform filter made a new digest: a copy that keeps the source's
     // digest never reads signatures, and starts without the Sigstore bundle modules.
-    const { findSignatures } = await import('../sign/storage.ts');
-    return (await findSignatures(src, digest, options)).length;
+    const { eachSignature } = await import('../sign/storage.ts');
+    let count = 0;
+    for await (const _ of eachSignature(src, digest, options)) count++;
+    return count;
   } catch (err) {
     if (err instanceof ProvenantError && err.code !== 'ABORTED') return 0;
     throw err;

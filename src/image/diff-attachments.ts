@@ -9,7 +9,7 @@ import type { Attachment } from '../attest/attachments.ts';
 import type { OperationOptions } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import { summarize } from '../sign/inspect.ts';
-import { type FoundSignature, findSignatures } from '../sign/storage.ts';
+import { eachSignature, type FoundSignature } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import { compareText, mapChanges } from './diff-config.ts';
 import type { AttachmentDiff, AttachmentItem, Dependency, ProvenanceDiff, ValueChange } from './diff-types.ts';
@@ -23,7 +23,7 @@ export interface SideAttachments {
 
 /**
  * Everything attached to `subject`: signatures and attestations in cosign's tags and as
- * referrers (through {@link findSignatures}, with who they say signed them), and the BuildKit and
+ * referrers (through {@link eachSignature}, with who they say signed them), and the BuildKit and
  * plain in-toto attestations and SBOMs `attachments` lists (from `inspectImage`).
  */
 export async function attachmentsOf(
@@ -34,9 +34,9 @@ export async function attachmentsOf(
 ): Promise<SideAttachments> {
   const items: AttachmentItem[] = [];
   const statements: ReadStatement[] = [];
-  const found = await findSignatures(store, subject, options);
   const covered = new Set<string>();
-  for (const f of found) {
+  // Each summarised as it is read, keeping its statement only (what is compared).
+  for await (const f of eachSignature(store, subject, options)) {
     const s = summarize(f);
     // A cosign 2 layer signed with a key does not name the key; verification is what finds it.
     const signer =
@@ -55,7 +55,7 @@ export async function attachmentsOf(
   }
   for (const a of attachments) {
     if (a.subject !== subject) continue;
-    // cosign's .sig and .att tags and the referrers findSignatures read are listed above.
+    // cosign's .sig and .att tags and the referrers eachSignature read are listed above.
     if ((a.storage === 'cosign' && a.kind !== 'sbom') || (a.storage === 'referrers' && covered.has(a.digest))) continue;
     const types = a.predicateTypes.length > 0 ? a.predicateTypes : [a.artifactType];
     for (const t of types) items.push(item(a.kind, a.storage, t, undefined));

@@ -25,8 +25,8 @@ import { isManifestLike } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
 import { isObject } from '../oci/validate.ts';
-import { summarize } from '../sign/inspect.ts';
-import { type FoundSignature, findSignatures, isBundleMediaType } from '../sign/storage.ts';
+import { type SignatureSummary, summarize } from '../sign/inspect.ts';
+import { eachSignature, type FoundSignature, isBundleMediaType } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import type {
   ReportAttachment,
@@ -243,16 +243,32 @@ async function attachmentsOf(
   options: OperationOptions,
   notes: string[],
 ): Promise<{ rows: ReportAttachment[]; statements: FoundStatement[] }> {
-  const found = await findSignatures(store, subject, options);
-  const used = new Set<FoundSignature>();
+  // Each signature is read once and let go: of one stored in an attachment, its summary and (a
+  // bundle's) statement are kept for the attachment's row; of one stored elsewhere, its own row.
+  const own: SignatureSummary[][] = attachments.map(() => []);
+  const bundled: (FoundStatement | 'too deep')[][] = attachments.map(() => []);
+  const elsewhere: SignatureSummary[] = [];
+  for await (const f of eachSignature(store, subject, options)) {
+    const summary = summarize(f);
+    let stored = false;
+    for (const [i, a] of attachments.entries()) {
+      if (!storedIn(f, a)) continue;
+      stored = true;
+      own[i]!.push({ ...summary });
+      // cosign 3 keeps the statement inside the bundle's DSSE envelope.
+      if (a.kind !== 'signature' && a.artifactType !== undefined && isBundleMediaType(a.artifactType)) {
+        const s = bundleStatement(f, a.digest);
+        if (s !== undefined) bundled[i]!.push(s);
+      }
+    }
+    if (!stored) elsewhere.push(summary);
+  }
   const rows: ReportAttachment[] = [];
   const statements: FoundStatement[] = [];
-  for (const a of attachments) {
+  for (const [i, a] of attachments.entries()) {
     throwIfAborted(options.signal);
-    const mine = found.filter((f) => storedIn(f, a));
-    for (const f of mine) used.add(f);
-    const own = mine.map(summarize);
-    const signers = [...own, ...(await manifestSignatures(store, a, options)).map(summarize)];
+    const mine = own[i]!;
+    const signers = [...mine, ...(await manifestSignatures(store, a, options))];
     // Shown as unreadable in its row, and listed with what else could not be read.
     for (const s of signers) if (s.error !== undefined) addNote(notes, `${s.error} (about ${subject})`);
     rows.push({
@@ -269,28 +285,15 @@ async function attachmentsOf(
     });
     if (a.kind === 'signature') continue;
     const signed = signers.some((s) => s.signed);
-    const throughManifest = signed && !own.some((s) => s.signed);
+    const throughManifest = signed && !mine.some((s) => s.signed);
     if (a.artifactType !== undefined && isBundleMediaType(a.artifactType)) {
-      // cosign 3 keeps the statement inside the bundle's DSSE envelope.
-      for (const f of mine) {
-        if (f.format !== 'bundle' || f.bundle?.content.$case !== 'dsseEnvelope') continue;
-        const text = Buffer.from(f.bundle.content.dsseEnvelope.payload).toString('utf8');
-        if (nestsDeeperThan(text)) {
+      for (const s of bundled[i]!) {
+        if (s === 'too deep') {
           addNote(
             notes,
             `the statement of ${a.digest} nests lists and objects more than ${STATEMENT_DEPTH_LIMIT} levels deep and is not read (about ${subject})`,
           );
-          continue;
-        }
-        const s = parseJson(text);
-        if (isObject(s)) {
-          statements.push({
-            predicateType: str(s.predicateType) ?? f.predicateType ?? '',
-            predicate: s.predicate,
-            attachment: a.digest,
-            signed: f.bundle.content.dsseEnvelope.signatures.length > 0,
-          });
-        }
+        } else statements.push(s);
       }
       continue;
     }
@@ -299,20 +302,19 @@ async function attachmentsOf(
       statements.push({ predicateType: s.predicateType, predicate: s.statement.predicate, attachment: a.digest, signed, throughManifest });
     }
   }
-  for (const f of found) {
-    if (used.has(f)) continue;
-    const digest = /^referrer (\S+)/.exec(f.source)?.[1] as Digest | undefined;
-    const signer = summarize(f);
+  // A summary carries the storage, kind, source and predicate type of what it summarises.
+  for (const signer of elsewhere) {
+    const digest = /^referrer (\S+)/.exec(signer.source)?.[1] as Digest | undefined;
     if (signer.error !== undefined) addNote(notes, `${signer.error} (about ${subject})`);
     rows.push({
-      storage: f.storage,
-      kind: f.kind,
+      storage: signer.storage,
+      kind: signer.kind,
       subject,
       digest: digest ?? subject,
       mediaType: '',
       size: 0,
       artifactType: undefined,
-      predicateTypes: f.predicateType === undefined ? [] : [f.predicateType],
+      predicateTypes: signer.predicateType === undefined ? [] : [signer.predicateType],
       tag: undefined,
       signers: [signer],
     });
@@ -326,9 +328,30 @@ async function attachmentsOf(
  * images and is signed as they are (`build --sign`, `sign --recursive` and the Action sign it;
  * `verify` checks it): its `.sig` tag and signature referrers, found as an image's are.
  */
-async function manifestSignatures(store: ContentStore, a: Attachment, options: OperationOptions): Promise<FoundSignature[]> {
+async function manifestSignatures(store: ContentStore, a: Attachment, options: OperationOptions): Promise<SignatureSummary[]> {
   if (a.storage !== 'buildkit') return [];
-  return (await findSignatures(store, a.digest, options)).filter((f) => f.kind === 'signature');
+  const out: SignatureSummary[] = [];
+  for await (const f of eachSignature(store, a.digest, options)) if (f.kind === 'signature') out.push(summarize(f));
+  return out;
+}
+
+/**
+ * The statement in the DSSE envelope of the bundle `f` (cosign 3), as the report reads it;
+ * `too deep` for one that nests more than {@link STATEMENT_DEPTH_LIMIT} levels, undefined when `f`
+ * holds none.
+ */
+function bundleStatement(f: FoundSignature, attachment: Digest): FoundStatement | 'too deep' | undefined {
+  if (f.format !== 'bundle' || f.bundle?.content.$case !== 'dsseEnvelope') return undefined;
+  const text = Buffer.from(f.bundle.content.dsseEnvelope.payload).toString('utf8');
+  if (nestsDeeperThan(text)) return 'too deep';
+  const s = parseJson(text);
+  if (!isObject(s)) return undefined;
+  return {
+    predicateType: str(s.predicateType) ?? f.predicateType ?? '',
+    predicate: s.predicate,
+    attachment,
+    signed: f.bundle.content.dsseEnvelope.signatures.length > 0,
+  };
 }
 
 /** Adds `note` to `notes` unless it is there: several reads can meet the same unreadable thing. */

@@ -9,7 +9,7 @@ import type { ContentStore } from '../store/types.ts';
 import { pemDecode } from './keys.ts';
 import { identityOfCertificate } from './material.ts';
 import { parseEnvelope } from './payload.ts';
-import { CosignAnnotation, type FoundSignature, findSignatures } from './storage.ts';
+import { CosignAnnotation, eachSignature, type FoundSignature } from './storage.ts';
 
 /** One signature or attestation as `inspect` lists it. */
 export interface SignatureSummary {
@@ -37,7 +37,10 @@ export async function summarizeSignatures(
   subject: Digest,
   options: OperationOptions = {},
 ): Promise<SignatureSummary[]> {
-  return (await findSignatures(store, subject, options)).map(summarize);
+  // Each summarised as it is read, and its bytes let go.
+  const out: SignatureSummary[] = [];
+  for await (const f of eachSignature(store, subject, options)) out.push(summarize(f));
+  return out;
 }
 
 /** The summary of one found signature. */

@@ -2,7 +2,7 @@
  * Verifying the signatures and attestations of an image, in every storage, the way cosign 2
  * and cosign 3 do.
  *
- * Each signature found ({@link findSignatures}) becomes a Sigstore signed entity (cosign 2's
+ * Each signature found ({@link eachSignature}) becomes a Sigstore signed entity (cosign 2's
  * layer annotations are read into the bundle shape they stand for) and is checked by
  * @sigstore/verify against the trust given: the signature over its payload with the key or
  * the certificate's key; the certificate's chain to a Fulcio CA of the trusted root at the
@@ -48,7 +48,7 @@ import {
   type SimpleSigning,
   statementNames,
 } from './payload.ts';
-import { annotatedTimestamp, CosignAnnotation, type CosignLayer, type FoundSignature, findSignatures, isBadContent } from './storage.ts';
+import { annotatedTimestamp, CosignAnnotation, type CosignLayer, eachSignature, type FoundSignature, isBadContent } from './storage.ts';
 import { type TrustedRoot, trustMaterialOf } from './trust.ts';
 
 /** Whom to trust: a public key, or a keyless identity (exact strings or patterns). */
@@ -236,14 +236,15 @@ export async function verifyImage(store: ContentStore, subject: Digest, options:
     }
   }
   const kind = options.kind ?? 'signature';
-  const found = await findSignatures(store, subject, options);
   let subjectBytes: Promise<Uint8Array> | undefined;
   const loadSubject = (): Promise<Uint8Array> => {
     subjectBytes ??= readSubject(store, subject, options);
     return subjectBytes;
   };
   const checked: CheckedSignature[] = [];
-  for (const f of found) {
+  // Each checked as it is read, and only its outcome kept: what a pusher lists beside the
+  // signatures costs no memory here.
+  for await (const f of eachSignature(store, subject, options)) {
     const result = await verifyFound(f, subject, options, loadSubject);
     if (result.kind !== kind) continue;
     if (kind === 'attestation' && options.predicateType !== undefined && result.predicateType !== options.predicateType) continue;
@@ -467,7 +468,7 @@ class Failure extends Error {
 }
 
 /**
- * Verifies one signature {@link findSignatures} found in `store`, as {@link verifyImage} verifies
+ * Verifies one signature {@link eachSignature} found in `store`, as {@link verifyImage} verifies
  * each (neither its kind nor its predicate type is filtered on): for a caller that holds one
  * already, as signing does to tell whether an equal signature is already logged.
  */

@@ -5,7 +5,7 @@ import type { Stored } from '../../oci/content.ts';
 import { formatPlatform } from '../../oci/platform.ts';
 import { formatLocation, parseLocation } from '../../ref/location.ts';
 import { parsePredicateType } from '../../sign/payload.ts';
-import { findSignatures } from '../../sign/storage.ts';
+import { eachSignature } from '../../sign/storage.ts';
 import { type VerificationReport, verifyImage } from '../../sign/verify.ts';
 import type { ContentStore } from '../../store/types.ts';
 import type { ParsedArgs } from '../args.ts';
@@ -102,8 +102,12 @@ async function signedImagesOf(store: ContentStore, root: Stored, signal: AbortSi
   const out: string[] = [];
   for (const entry of root.index.manifests) {
     if (isAttachedEntry(entry) || entry.platform === undefined) continue;
-    const found = await findSignatures(store, entry.digest, { signal });
-    if (found.some((f) => f.kind === 'signature')) out.push(formatPlatform(entry.platform));
+    // Read until the first signature: what follows it cannot change the answer.
+    for await (const f of eachSignature(store, entry.digest, { signal })) {
+      if (f.kind !== 'signature') continue;
+      out.push(formatPlatform(entry.platform));
+      break;
+    }
   }
   return out;
 }
