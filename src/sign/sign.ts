@@ -30,8 +30,8 @@ import {
   appendCosignLayer,
   attestationLayer,
   CosignAnnotation,
+  eachSignature,
   type FoundSignature,
-  findSignatures,
   signatureLayer,
   writeBundleReferrer,
 } from './storage.ts';
@@ -171,11 +171,20 @@ export async function signImage(store: ContentStore, target: string, options: Si
   for (const subject of subjects) {
     throwIfAborted(options.signal);
     const storages = options.storagesOf?.(subject.digest) ?? defaults;
-    const existing = await findSignatures(store, subject.digest, options);
-    const dupOf = duplicates(store, subject.digest, existing, options.signer, options);
+    const payload = simpleSigningPayload(options.dockerReference, subject.digest, options.annotations);
+    const statement = cosignSignStatement(subject.digest, options.annotations);
+    const [dupSig, dupRef] = await duplicates(
+      store,
+      subject.digest,
+      [
+        { where: 'cosign', payload, wanted: storages.includes('cosign') },
+        { where: 'referrers', payload: statement, wanted: storages.includes('referrers') },
+      ],
+      options.signer,
+      options,
+    );
     if (storages.includes('cosign')) {
-      const payload = simpleSigningPayload(options.dockerReference, subject.digest, options.annotations);
-      const dup = await dupOf('cosign', payload);
+      const dup = dupSig;
       if (dup !== undefined) {
         out.push({ digest: subject.digest, storage: 'cosign', added: false, location: dup });
       } else {
@@ -186,8 +195,7 @@ export async function signImage(store: ContentStore, target: string, options: Si
       }
     }
     if (storages.includes('referrers')) {
-      const statement = cosignSignStatement(subject.digest, options.annotations);
-      const dup = await dupOf('referrers', statement);
+      const dup = dupRef;
       if (dup !== undefined) {
         out.push({ digest: subject.digest, storage: 'referrers', added: false, location: dup });
       } else {
@@ -226,14 +234,20 @@ export async function attestImage(
 ): Promise<SignedEntry[]> {
   const root = await store.getManifest(target, options);
   const subject = descriptorOf(root);
-  const existing = await findSignatures(store, subject.digest, options);
-  const dupOf = duplicates(store, subject.digest, existing, options.signer, options);
+  const where: Where = options.storage === 'cosign' ? 'cosign-att' : 'referrers';
+  const dups = await duplicates(
+    store,
+    subject.digest,
+    statements.map((s) => ({ where, payload: s.bytes, wanted: true })),
+    options.signer,
+    options,
+  );
   const out: SignedEntry[] = [];
-  for (const s of statements) {
+  for (const [i, s] of statements.entries()) {
     throwIfAborted(options.signal);
     assertNames(s, subject.digest);
     const what = { predicateType: s.predicateType, statement: digestOf(s.bytes) };
-    const dup = await dupOf(options.storage === 'cosign' ? 'cosign-att' : 'referrers', s.bytes);
+    const dup = dups[i];
     if (dup !== undefined) {
       out.push({ digest: subject.digest, storage: options.storage, added: false, location: dup, ...what });
       continue;
@@ -349,8 +363,9 @@ async function children(store: ContentStore, index: Stored, options: OperationOp
 type Where = 'cosign' | 'cosign-att' | 'referrers';
 
 /**
- * Where an equal signature by the signer's key already is: the same payload (simple-signing
- * payload or statement), and a signature over it that verifies with the key, as verification
+ * For each of `wanted` (those it wants), where an equal signature by the signer's key already
+ * is, undefined where there is none: the same payload (simple-signing payload or statement),
+ * and a signature over it that verifies with the key, as verification
  * judges it (a DSSE envelope when any of its signatures does, as cosign), and a cosign layer's
  * timestamp, when it has one, over what cosign checks it against. When the signer logs
  * its signatures, only a logged one is equal: an unlogged one would not pass a verifier that
@@ -359,23 +374,28 @@ type Where = 'cosign' | 'cosign-att' | 'referrers';
  * can copy an unlogged one and add a log annotation or entry of their making. Keyless signers
  * have no long-lived key, so each of their signatures is new, as in cosign.
  */
-function duplicates(
+async function duplicates(
   store: ContentStore,
   subject: Digest,
-  existing: readonly FoundSignature[],
+  wanted: readonly { where: Where; payload: Uint8Array; wanted: boolean }[],
   signer: Signer,
   options: OperationOptions,
-): (where: Where, payload: Uint8Array) => Promise<string | undefined> {
-  return async (where, payload) => {
-    const key = signer.publicKey;
-    if (key === undefined) return undefined;
-    for (const f of existing) {
-      if (!equalSignature(f, key, where, payload)) continue;
+): Promise<(string | undefined)[]> {
+  const out: (string | undefined)[] = wanted.map(() => undefined);
+  const key = signer.publicKey;
+  const open = () => wanted.some((w, i) => w.wanted && out[i] === undefined);
+  if (key === undefined || !open()) return out;
+  // The signatures there read one at a time, each kept only as where an equal one is: what a
+  // pusher lists beside them costs no memory, and reading stops once each payload has its equal.
+  for await (const f of eachSignature(store, subject, options)) {
+    for (const [i, w] of wanted.entries()) {
+      if (!w.wanted || out[i] !== undefined || !equalSignature(f, key, w.where, w.payload)) continue;
       if (signer.transparencyLog === true && !(await logged(store, subject, f, key, signer.trustedRoot, options))) continue;
-      return f.source;
+      out[i] = f.source;
     }
-    return undefined;
-  };
+    if (!open()) break;
+  }
+  return out;
 }
 
 function equalSignature(f: FoundSignature, key: KeyObject, where: Where, payload: Uint8Array): boolean {

@@ -761,6 +761,40 @@ describe('signing with a key', () => {
       assert.ok([...reads.values()].every((n) => n === 1));
     });
 
+    it('signing again stops reading the signatures there once each payload has found its equal', async () => {
+      const layout = await tempLayout();
+      const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+      const d = made.root.digest;
+      await signImage(layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF, storages: ['cosign'] });
+      // Listed after the signature: five .att layers a pusher put there.
+      const junk = Array.from({ length: 5 }, (_, i) => ({
+        mediaType: 'application/vnd.dsse.envelope.v1+json',
+        digest: digestOf(`junk ${i}`),
+        size: 1024 * 1024,
+      }));
+      const config = { mediaType: MediaType.OciEmpty, digest: digestOf(new TextEncoder().encode('{}')), size: 2 };
+      await layout.putManifest(parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: junk })), {
+        tags: [cosignTag(d, 'att')],
+      });
+      const { store, reads } = servingJunk(
+        layout,
+        junk.map((j) => j.digest),
+      );
+      const again = await signImage(store, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF, storages: ['cosign'] });
+      assert.deepEqual(
+        again.map((e) => [e.added, e.location]),
+        [[false, `${cosignTag(d, 'sig')} layer 0`]],
+      );
+      assert.deepEqual(
+        junk.filter((j) => reads.has(j.digest)),
+        [],
+      );
+      // Nothing equal to stop at: all of them read (and one signature more added).
+      const other = await signImage(store, 'v1', { signer: new KeySigner(bob.privateKey), dockerReference: REF, storages: ['cosign'] });
+      assert.equal(other[0]?.added, true);
+      assert.equal(junk.filter((j) => reads.has(j.digest)).length, 5);
+    });
+
     it("reads the referrers tag schema's index of a sha512 subject under the tag cut to 128 characters", async () => {
       const layout = await tempLayout();
       const subject = digestOf('an image named by sha512', 'sha512');
