@@ -989,9 +989,7 @@ function verifiedTimestampsOnly(entity: SignedEntity, trust: TrustMaterial): { e
       alone.verify({ ...entity, timestamps: [t], tlogEntries: [] });
     } catch (err) {
       if ((err as { code?: unknown }).code === 'TIMESTAMP_ERROR') {
-        dropped.push(
-          `its RFC 3161 timestamp does not verify (signed by ${timestampSigner(t.timestamp)}, which the trusted root does not list, or not over this signature) and does not count`,
-        );
+        dropped.push(`its RFC 3161 timestamp does not verify (${whyTimestampFails(t.timestamp, trust)}) and does not count`);
         continue;
       }
       // It verified; the rest of the entity is for the full verification to judge.
@@ -1013,6 +1011,29 @@ function signatureVerifies(entity: SignedEntity, policy: VerificationPolicy): bo
     return true;
   }
   return verifiesWith(entity, key);
+}
+
+/**
+ * Why an RFC 3161 timestamp does not verify, in the order @sigstore/verify checks it
+ * (timestamp/tsa.js): the trusted root lists no authority of its signer's issuer and serial, or
+ * none valid (`validFor`) when it says it was made, or its signature or the authority's chain does
+ * not verify.
+ */
+function whyTimestampFails(timestamp: AuthorityTimestamp, trust: TrustMaterial): string {
+  const signer = timestampSigner(timestamp);
+  const listed = trust.timestampAuthorities.filter(
+    (ca) =>
+      ca.certChain[0] !== undefined &&
+      sigCrypto.bufferEqual(ca.certChain[0].serialNumber, timestamp.signerSerialNumber) &&
+      sigCrypto.bufferEqual(ca.certChain[0].issuer, timestamp.signerIssuer),
+  );
+  if (listed.length === 0) return `signed by ${signer}, which the trusted root does not list`;
+  const at = timestamp.signingTime;
+  if (!listed.some((ca) => ca.validFor.start <= at && at <= ca.validFor.end)) {
+    const windows = listed.map((ca) => `${ca.validFor.start.toISOString()} to ${ca.validFor.end.toISOString()}`).join(', ');
+    return `made at ${at.toISOString()} by ${signer}, which the trusted root trusts only from ${windows}`;
+  }
+  return `signed by ${signer}, which the trusted root lists, but the timestamp is not over this signature or its signature or certificate chain does not verify`;
 }
 
 /**

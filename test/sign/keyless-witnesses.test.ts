@@ -100,7 +100,28 @@ describe('keyless signatures: what gives them their time', () => {
     const unlisted = await verifyImage(layout, digest, { policy, trustedRoot: noTsa, requireTransparencyLog: false });
     for (const c of unlisted.checked) {
       assert.equal(c.reason, 'timestamp', c.message);
-      assert.match(c.message!, /^no verified time of signing: its RFC 3161 timestamp does not verify \(signed by "CN=tsa".*does not count/);
+      assert.match(
+        c.message!,
+        /^no verified time of signing: its RFC 3161 timestamp does not verify \(signed by "CN=tsa" \(certificate serial [0-9a-f]+\), which the trusted root does not list\) and does not count/,
+      );
+    }
+    // Waived, with a root that lists the authority only up to a day before: the timestamp counts
+    // for nothing, and the reason is its authority's window, not an authority left out.
+    const root = JSON.parse(await readFile(mock.trustedRootPath, 'utf8')) as {
+      timestampAuthorities: { validFor: { start: string; end?: string } }[];
+    };
+    const end = new Date(Date.now() - 86_400_000).toISOString();
+    for (const a of root.timestampAuthorities) a.validFor.end = end;
+    const ended = parseTrustedRoot(Buffer.from(JSON.stringify(root)), 'ended-tsa.json');
+    const expired = await verifyImage(layout, digest, { policy, trustedRoot: ended, requireTransparencyLog: false });
+    assert.equal(expired.checked.length, 2);
+    for (const c of expired.checked) {
+      assert.equal(c.reason, 'timestamp', c.message);
+      assert.match(
+        c.message!,
+        /its RFC 3161 timestamp does not verify \(made at \S+ by "CN=tsa" \(certificate serial [0-9a-f]+\), which the trusted root trusts only from \S+ to \S+\) and does not count/,
+      );
+      assert.ok(c.message!.includes(end), c.message);
     }
   });
 
