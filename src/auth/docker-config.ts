@@ -89,7 +89,7 @@ export class DockerConfigKeychain implements Keychain {
 
 /** Options of {@link PodmanAuthKeychain}. */
 export interface PodmanAuthKeychainOptions extends FileKeychainOptions {
-  /** The auth.json file (`$REGISTRY_AUTH_FILE`, by default `$XDG_RUNTIME_DIR/containers/auth.json`). */
+  /** The auth.json file (`$REGISTRY_AUTH_FILE`, by default `$XDG_RUNTIME_DIR/containers/auth.json`: see {@link defaultKeychainPaths}). */
   authPath: string;
 }
 
@@ -147,20 +147,30 @@ export interface KeychainPaths {
 
 /**
  * Where credentials live, from the environment the CLI passes in (the library never reads
- * the process environment): `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`; `$REGISTRY_AUTH_FILE`,
- * else `$XDG_RUNTIME_DIR/containers/auth.json` and `~/.config/containers/auth.json`.
+ * the process environment): `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`; and
+ * containers-auth.json(5)'s files in containers/image's order: `$REGISTRY_AUTH_FILE` alone when
+ * it is set, else `$XDG_RUNTIME_DIR/containers/auth.json` (podman's login file; with
+ * XDG_RUNTIME_DIR unset, as for root in a container, in CI or under sudo,
+ * `/run/containers/$UID/auth.json`), then `$XDG_CONFIG_HOME/containers/auth.json` (default
+ * `~/.config/containers/auth.json`).
+ *
+ * `uid` is the user's id for the `/run/containers` file; without it (no such id, as on Windows,
+ * or not Linux, where containers/image does not look there) that file is left out.
  *
  * Order: Docker's config first (most CI logins write it), unless REGISTRY_AUTH_FILE is set: a
  * file the user pointed at explicitly wins.
  */
-export function defaultKeychainPaths(env: Record<string, string | undefined>, homedir: string): KeychainPaths {
+export function defaultKeychainPaths(env: Record<string, string | undefined>, homedir: string, uid?: number): KeychainPaths {
   const dockerDir = nonEmpty(env.DOCKER_CONFIG) ?? join(homedir, '.docker');
   const podmanAuthPaths: string[] = [];
   const explicit = nonEmpty(env.REGISTRY_AUTH_FILE);
   if (explicit !== undefined) podmanAuthPaths.push(explicit);
   else {
+    // containers/image pkg/docker/config getPathToAuth: the runtime directory's file, or the
+    // fixed one podman uses when there is no runtime directory (skopeo --debug names it).
     const runtime = nonEmpty(env.XDG_RUNTIME_DIR);
     if (runtime !== undefined) podmanAuthPaths.push(join(runtime, 'containers', 'auth.json'));
+    else if (uid !== undefined) podmanAuthPaths.push(`/run/containers/${uid}/auth.json`);
     podmanAuthPaths.push(join(nonEmpty(env.XDG_CONFIG_HOME) ?? join(homedir, '.config'), 'containers', 'auth.json'));
   }
   const order: Array<'podman' | 'docker'> = explicit !== undefined ? ['podman', 'docker'] : ['docker', 'podman'];
@@ -173,6 +183,11 @@ export interface DefaultKeychainOptions {
   env: Record<string, string | undefined>;
   /** The user's home folder. */
   homedir: string;
+  /**
+   * The user id of `/run/containers/$UID/auth.json` (read when XDG_RUNTIME_DIR is unset). Default:
+   * this process's on Linux, none elsewhere (containers/image looks there on Linux only).
+   */
+  uid?: number | undefined;
   /** How long a credential helper may take. */
   helperTimeoutMs?: number | undefined;
 }
@@ -180,7 +195,8 @@ export interface DefaultKeychainOptions {
 /** The keychain of {@link defaultKeychainPaths}: every file, in its order. */
 export function defaultKeychain(options: DefaultKeychainOptions): Keychain {
   const env = options.env;
-  const paths = defaultKeychainPaths(env, options.homedir);
+  const uid = options.uid ?? (process.platform === 'linux' ? process.getuid?.() : undefined);
+  const paths = defaultKeychainPaths(env, options.homedir, uid);
   const helperOptions: FileKeychainOptions = { env, helperTimeoutMs: options.helperTimeoutMs };
   const podman = paths.podmanAuthPaths.map((authPath) => new PodmanAuthKeychain({ ...helperOptions, authPath }));
   const docker = new DockerConfigKeychain({ ...helperOptions, configPath: paths.dockerConfigPath });

@@ -1,6 +1,6 @@
 // Credentials and the keychains: explicit, Docker's config.json with helpers, podman's auth.json, and a real registry.
 import assert from 'node:assert/strict';
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { inspect } from 'node:util';
@@ -275,6 +275,24 @@ describe('keychain composition and default paths', () => {
     });
   });
 
+  it("takes podman's /run/containers/$UID/auth.json when XDG_RUNTIME_DIR is unset, as containers/image does", () => {
+    // Root in a container, CI, sudo: no runtime directory, and podman login writes here.
+    assert.deepEqual(defaultKeychainPaths({}, '/home/u', 1000).podmanAuthPaths, [
+      '/run/containers/1000/auth.json',
+      '/home/u/.config/containers/auth.json',
+    ]);
+    assert.deepEqual(defaultKeychainPaths({ XDG_RUNTIME_DIR: '' }, '/root', 0).podmanAuthPaths, [
+      '/run/containers/0/auth.json',
+      '/root/.config/containers/auth.json',
+    ]);
+    // The runtime directory's file replaces it; REGISTRY_AUTH_FILE replaces both.
+    assert.deepEqual(defaultKeychainPaths({ XDG_RUNTIME_DIR: '/run/user/1000' }, '/home/u', 1000).podmanAuthPaths, [
+      '/run/user/1000/containers/auth.json',
+      '/home/u/.config/containers/auth.json',
+    ]);
+    assert.deepEqual(defaultKeychainPaths({ REGISTRY_AUTH_FILE: '/a.json' }, '/home/u', 1000).podmanAuthPaths, ['/a.json']);
+  });
+
   it('defaultKeychain reads the files the environment names', async () => {
     const dockerDir = await tempDir();
     await writeFile(join(dockerDir, 'config.json'), JSON.stringify({ auths: { 'd.example': { auth: b64('docker:d') } } }));
@@ -291,6 +309,30 @@ describe('keychain composition and default paths', () => {
 
 describe('keychains against the real registry', { skip: registryMissing }, () => {
   const reg = useRegistry({ auth: 'htpasswd' });
+
+  it("logs in with podman's /run/containers/$UID/auth.json when XDG_RUNTIME_DIR is unset", async (t) => {
+    // A uid no user has, so that the test writes a file of its own where podman keeps logins.
+    const uid = 2_000_000_000 + Math.floor(Math.random() * 100_000_000);
+    const dir = `/run/containers/${uid}`;
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (e) {
+      return t.skip(`cannot write ${dir} here (${(e as NodeJS.ErrnoException).code})`);
+    }
+    try {
+      await writeFile(join(dir, 'auth.json'), JSON.stringify({ auths: { [reg.host]: { auth: b64(`${reg.username}:${reg.password}`) } } }));
+      const home = await tempDir();
+      const keychain = defaultKeychain({ env: {}, homedir: home, uid });
+      const client = new RegistryClient(reg.host, { keychain });
+      // Past the login: the repository is simply empty.
+      await assert.rejects(client.listTags('auth/podman-run'), (e) => isProvenantError(e, 'NOT_FOUND'));
+      // Another user's file is not this one's.
+      const other = new RegistryClient(reg.host, { keychain: defaultKeychain({ env: {}, homedir: home, uid: uid + 1 }) });
+      await assert.rejects(other.listTags('auth/podman-run'), (e) => isProvenantError(e, 'UNAUTHORIZED'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 
   it('a Docker config.json entry logs in to an htpasswd registry; a wrong one is UNAUTHORIZED without secrets', async () => {
     const good = await configFile({ auths: { [`http://${reg.host}`]: { auth: b64(`${reg.username}:${reg.password}`) } } });
