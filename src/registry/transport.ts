@@ -395,15 +395,25 @@ export class Transport {
     // Header names in lower case, as a Headers object would keep them.
     const headers: Record<string, string> = { 'user-agent': this.#userAgent, 'accept-encoding': 'identity' };
     for (const [k, v] of Object.entries(req.headers ?? {})) headers[k.toLowerCase()] = v;
+    // Credentials the request carries itself (a token request's Basic) are for the origin it was
+    // sent to, as the registry's are for the registry's.
+    const own = headers.authorization;
     const follow = method === 'GET' || method === 'HEAD';
     for (let hop = 0; ; hop++) {
       this.#checkScheme(url, req.where);
-      if (authorization !== undefined && this.#base !== undefined && url.origin === this.#base.origin) {
-        headers.authorization = authorization;
-      } else if (hop > 0) {
-        // A redirect to another host (blob storage, a CDN) must not receive the registry's credentials.
-        delete headers.authorization;
-      }
+      // A redirect to another origin (blob storage, a CDN, a token server's other host, plain HTTP)
+      // must not receive the credentials; one on the same origin (a token server that moved its
+      // endpoint) still needs them, and gets them, as skopeo sends them.
+      const credential =
+        authorization !== undefined
+          ? this.#base !== undefined && url.origin === this.#base.origin
+            ? authorization
+            : undefined
+          : url.origin === req.url.origin
+            ? own
+            : undefined;
+      if (credential !== undefined) headers.authorization = credential;
+      else if (hop > 0) delete headers.authorization;
       const body = hop === 0 && req.body !== undefined ? await req.body() : undefined;
       const res = await sendRequest(url, method, headers, body, req.op.signal, this.#idleTimeoutMs);
       req.op.logger.debug(`${method} ${redactUrl(url)} -> ${res.status}`);

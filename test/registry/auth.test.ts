@@ -1,7 +1,14 @@
 // Basic and Bearer authentication against the real registry.
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
-import { createServer, request as httpRequest } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -66,6 +73,67 @@ async function anonymousReadsProxy(target: string, reads: { username: string; pa
     writesWithCredentials: () => writesWithCredentials,
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** Forwards `req` to `target` (`host:port`) at `path`, passing its answer through `rewrite`. */
+function forward(req: IncomingMessage, res: ServerResponse, target: string, path: string, rewrite = (h: IncomingHttpHeaders) => h): void {
+  const [hostname, port] = target.split(':');
+  const up = httpRequest(
+    { host: hostname, port: Number(port), method: req.method, path, headers: { ...req.headers, host: target } },
+    (r) => {
+      res.writeHead(r.statusCode ?? 502, rewrite({ ...r.headers }));
+      r.pipe(res);
+    },
+  );
+  up.on('error', () => res.destroy());
+  req.pipe(up);
+}
+
+/**
+ * A proxy in front of a token registry whose challenge names the proxy's own `/token`, which
+ * redirects: to `/moved/token` on the same origin, or to another origin's `/token`, both passed on
+ * to the registry's token server. A token server that moved its endpoint behind a redirect is
+ * what the real one cannot be. It records the Authorization each redirected token request came with.
+ */
+async function movedTokenEndpoint(registry: string, tokenServerUrl: string, to: 'same origin' | 'other origin') {
+  const tokenHost = new URL(tokenServerUrl).host;
+  const arrived: Array<string | undefined> = [];
+  const elsewhere = createServer((req, res) => {
+    arrived.push(req.headers.authorization);
+    forward(req, res, tokenHost, `/token${new URL(req.url ?? '/', 'http://x').search}`);
+  });
+  const proxy = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/token') {
+      const location = to === 'same origin' ? `/moved/token${url.search}` : `http://${hostOf(elsewhere)}/token${url.search}`;
+      return void res.writeHead(307, { location }).end();
+    }
+    if (url.pathname === '/moved/token') {
+      arrived.push(req.headers.authorization);
+      return forward(req, res, tokenHost, `/token${url.search}`);
+    }
+    forward(req, res, registry, req.url ?? '/', (h) => {
+      const challenge = h['www-authenticate'];
+      if (typeof challenge === 'string')
+        h['www-authenticate'] = challenge.replace(`${tokenServerUrl}/token`, `http://${hostOf(proxy)}/token`);
+      return h;
+    });
+  });
+  for (const s of [elsewhere, proxy]) await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  return {
+    host: hostOf(proxy),
+    arrived,
+    stop: async () => {
+      for (const s of [elsewhere, proxy]) {
+        s.closeAllConnections();
+        await new Promise((resolve) => s.close(resolve));
+      }
+    },
+  };
+}
+
+function hostOf(server: Server): string {
+  return `127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
 describe('htpasswd (Basic) auth', { skip: registryMissing }, () => {
@@ -249,6 +317,28 @@ describe('token (Bearer) auth', { skip: registryMissing }, () => {
       );
     } finally {
       await p.stop();
+    }
+  });
+
+  it('sends the password on through a token server redirect on its own origin, never to another origin', async () => {
+    const creds = { username: reg.username!, password: reg.password! };
+    const made = await makeImage(storeAt(reg.host, 'auth/moved-token', { keychain: staticKeychain(reg.host, creds) }), { tag: 'v1' });
+    const same = await movedTokenEndpoint(reg.host, reg.tokenServer!.url, 'same origin');
+    try {
+      const store = storeAt(same.host, 'auth/moved-token', { keychain: staticKeychain(same.host, creds) });
+      assert.deepEqual((await store.getManifest('v1')).bytes, made.root.bytes);
+      assert.ok(same.arrived.length > 0 && same.arrived.every((a) => a?.startsWith('Basic ')), `arrived: ${same.arrived}`);
+    } finally {
+      await same.stop();
+    }
+    const other = await movedTokenEndpoint(reg.host, reg.tokenServer!.url, 'other origin');
+    try {
+      const store = storeAt(other.host, 'auth/moved-token', { keychain: staticKeychain(other.host, creds) });
+      // The token server elsewhere grants an anonymous token nothing, and the registry refuses it.
+      await assert.rejects(store.getManifest('v1'), (e) => isProvenantError(e, 'UNAUTHORIZED') || isProvenantError(e, 'DENIED'));
+      assert.ok(other.arrived.length > 0 && other.arrived.every((a) => a === undefined), 'the password went to another origin');
+    } finally {
+      await other.stop();
     }
   });
 
