@@ -204,6 +204,11 @@ export class Transport {
     }
     const { res } = answer;
     await drain(res);
+    // A registry named without a port whose plain HTTP redirects to HTTPS on the same host (an
+    // 80 → 443 redirect in front of localhost) is served over HTTPS: that is its base from now
+    // on, as a browser or skopeo takes it, so its 401 there is its own, and requests that are not
+    // followed (PUT, PATCH) go there directly. Another host, or another port, is not the registry.
+    if (this.#base !== undefined && upgradedToHttps(this.#base, answer.url)) this.#base = new URL(answer.url.origin);
     if (res.status === 401 && !this.#ownOrigin(answer.url)) {
       throw new ProvenantError('REGISTRY', `${this.registry} redirected its API to ${answer.url.host}, which asks for credentials`, {
         where,
@@ -478,6 +483,11 @@ export function answeredInPlainHttp(err: unknown): boolean {
     if (code === 'EPROTO' && typeof message === 'string' && /wrong version number/i.test(message)) return true;
   }
   return false;
+}
+
+/** True when `to` is `from`'s host over HTTPS, both on their scheme's default port (http://h → https://h). */
+function upgradedToHttps(from: URL, to: URL): boolean {
+  return from.protocol === 'http:' && to.protocol === 'https:' && from.port === '' && to.port === '' && from.hostname === to.hostname;
 }
 
 /** `http://host:port/v2/` on the port HTTPS uses for `apiHost` (443 when it names none). */

@@ -1,12 +1,16 @@
 // What the CLI says when a registry address cannot work: a port out of range or a host no URL
 // can hold (usage errors, found when the reference is read), a port Node's fetch refuses, and a
-// TLS certificate this machine does not trust (its own code and exit code, and not retried).
+// TLS certificate this machine does not trust (its own code and exit code, and not retried); and
+// localhost whose plain HTTP port redirects to HTTPS.
 import assert from 'node:assert/strict';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect, createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../helpers/cli.ts';
+import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import { opensslMissing, selfSignedCertificate, type TestCertificate } from '../helpers/tls.ts';
 
@@ -147,5 +151,60 @@ describe('provenant CLI: a registry whose TLS certificate is not trusted', { ski
     } finally {
       server.setSecureContext({ key: self.key, cert: self.cert });
     }
+  });
+});
+
+describe('provenant CLI: localhost behind an 80 → 443 redirect', { skip: opensslMissing || registryMissing }, () => {
+  const tempDir = useTempDir('upgrade');
+  const servers: Array<Server | HttpServer | NetServer> = [];
+  let reg: TestRegistry | undefined;
+  let cert: TestCertificate;
+  let dockerConfig: string;
+  /** Why the test cannot run here (ports 80 and 443 need root and must be free), or undefined. */
+  let cannot: string | undefined;
+  before(async () => {
+    const dir = await tempDir();
+    cert = await selfSignedCertificate(dir, 'localhost', '/CN=localhost', 'DNS:localhost,IP:127.0.0.1');
+    reg = await startRegistry({ auth: 'htpasswd', tls: { certPath: cert.certPath, keyPath: cert.keyPath } });
+    const registryPort = Number(new URL(reg.url).port);
+    // HTTPS on 443 is the registry's own TLS, passed through; plain HTTP on 80 redirects there.
+    const tls = createNetServer((socket) => {
+      const up = connect(registryPort, '127.0.0.1');
+      socket.pipe(up).pipe(socket);
+      up.on('error', () => socket.destroy());
+      socket.on('error', () => up.destroy());
+    });
+    const plain = createHttpServer((req, res) => void res.writeHead(301, { location: `https://localhost${req.url ?? '/'}` }).end());
+    for (const [server, port] of [
+      [tls, 443],
+      [plain, 80],
+    ] as const) {
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(port, '127.0.0.1', resolve);
+        });
+        servers.push(server);
+      } catch (e) {
+        cannot = `cannot listen on port ${port} here (${(e as NodeJS.ErrnoException).code})`;
+        return;
+      }
+    }
+    dockerConfig = join(dir, 'docker');
+    await mkdir(dockerConfig);
+    const auth = Buffer.from(`${reg.username}:${reg.password}`).toString('base64');
+    await writeFile(join(dockerConfig, 'config.json'), JSON.stringify({ auths: { localhost: { auth } } }));
+  });
+  after(async () => {
+    for (const s of servers) await new Promise((r) => s.close(r));
+    await reg?.stop();
+  });
+
+  it('takes https://localhost as the registry, and logs in to it', async (t) => {
+    if (cannot !== undefined) return t.skip(cannot);
+    const r = await provenant(['inspect', 'localhost/x:1'], { NODE_EXTRA_CA_CERTS: cert.certPath, DOCKER_CONFIG: dockerConfig });
+    // Past the login: the registry has no such image.
+    assert.equal(r.status, 3, r.stderr);
+    assert.doesNotMatch(r.stderr, /asks for credentials|requires authentication|wrong username/);
   });
 });
