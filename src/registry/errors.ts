@@ -42,7 +42,7 @@ export interface ErrorContext {
   where: string;
   /** What was being done, e.g. "push manifest". */
   what: string;
-  /** Credentials were sent (a 401 then means they are wrong). */
+  /** Credentials were sent (a 401 then means they are wrong, a 403 that they lack permission). */
   hadCredentials: boolean;
   /** The answer's `Allow` header, for a 405. */
   allow?: string | null | undefined;
@@ -104,7 +104,11 @@ export function responseError(status: number, bodyText: string, ctx: ErrorContex
   if (status === 403 || first?.code === 'DENIED') {
     return new ProvenantError('DENIED', `${ctx.registry} denied ${ctx.what}: ${detail}`, {
       ...at,
-      hint: 'the credentials are valid but lack permission for this repository; check the account or token scopes',
+      // Without credentials (none found, or a request the registry answered before asking for
+      // them, such as its /v2/ ping) a 403 says nothing of them.
+      hint: ctx.hadCredentials
+        ? 'the credentials are valid but lack permission for this repository; check the account or token scopes'
+        : `no credentials went with the request; if the repository is private, log in first (docker login ${ctx.registry})`,
     });
   }
   if (status === 429 || first?.code === 'TOOMANYREQUESTS') {

@@ -9,7 +9,7 @@ import { anonymousKeychain, type Keychain } from '../auth/keychain.ts';
 import { abortedError, ProvenantError, sleep, throwIfAborted } from '../errors.ts';
 import type { Logger, OperationOptions, ProgressUpdate } from '../io/types.ts';
 import { silentLogger } from '../io/types.ts';
-import { certificateFailure, type HttpResponse, isBlockedPort, isLoopbackHost, type Method, sendRequest } from '../net.ts';
+import { certificateFailure, isBlockedPort, isLoopbackHost, type Method, sendRequest } from '../net.ts';
 import { checkRegistryHost, DOCKER_HUB, DOCKER_HUB_API } from '../ref/reference.ts';
 import { VERSION } from '../version.ts';
 import { Authenticator, schemeFrom } from './auth.ts';
@@ -295,8 +295,10 @@ export class Transport {
       // The scheme this try is sent under: a 401 to it after another request moved the client to
       // a new scheme is no verdict on the credentials (see Authenticator.reauthenticate).
       const sentUnder = this.auth.scheme;
+      let authorization: string | undefined;
       try {
-        answer = await this.#fetchOnce(req, req.noAuth ? undefined : await this.auth.authorization(req));
+        authorization = req.noAuth ? undefined : await this.auth.authorization(req);
+        answer = await this.#fetchOnce(req, authorization);
       } catch (err) {
         const e = this.#failure(err, req, attempt);
         if (attempt < attempts && retryable.has(e)) {
@@ -335,7 +337,7 @@ export class Transport {
         }
         throw await this.auth.unauthorized(req, challenges);
       }
-      const error = await this.#answerError(res, req);
+      const error = await this.#answerError(answer, req, authorization);
       if (res.status >= 500 || res.status === 429) {
         retryable.add(error);
         const wait = retryAfterWait(res.headers.get('retry-after'), Date.now(), this.retry.maxRetryAfterMs ?? 60_000);
@@ -382,13 +384,19 @@ export class Transport {
     }
   }
 
-  async #answerError(res: HttpResponse, req: Req): Promise<ProvenantError> {
+  /** The error for `answer`, to a request sent with `authorization` (the registry's, when it asked for some). */
+  async #answerError({ res, url }: Answer, req: Req, authorization: string | undefined): Promise<ProvenantError> {
     const text = await readErrorText(res);
+    // Credentials went with the request when it carried its own (a token request), or the
+    // registry's reached the host that answered and were the user's (not an anonymous token): a
+    // 403 then means they lack permission, not that they are missing.
+    const creds = await this.auth.credentialsFor(req.repository);
+    const sent = req.explicitCredentials === true || (authorization !== undefined && creds !== undefined && this.#ownOrigin(url));
     return responseError(res.status, text, {
       registry: this.registry,
       where: req.where,
       what: req.what,
-      hadCredentials: req.explicitCredentials === true || (await this.auth.credentialsFor(req.repository)) !== undefined,
+      hadCredentials: sent,
       allow: res.headers.get('allow'),
     });
   }

@@ -523,6 +523,35 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
     await assert.rejects(client.listTags('a/b'), (e) => isProvenantError(e, 'DENIED'));
   });
 
+  it('says the credentials are valid on a 403 only when credentials went with the request', async () => {
+    const denied = (res: ServerResponse) =>
+      void res.writeHead(403, { 'content-type': 'application/json' }).end('{"errors":[{"code":"DENIED","message":"no"}]}');
+    // Reads anonymously, refuses this repository to anyone; Basic once a write asks for it.
+    const anonymous = await fakeServer((req, res) => (req.url === '/v2/' ? void res.writeHead(200).end() : denied(res)));
+    // Answers its ping 403 (anonymous access off): the ping never carries credentials.
+    const pingDenied = await fakeServer((_req, res) => denied(res));
+    // Asks for Basic, and refuses the repository to the user who sent it.
+    const basic = await fakeServer((req, res) =>
+      req.headers.authorization === BASIC ? denied(res) : void res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' }).end(),
+    );
+    const withPassword = () => new StaticKeychain({ username: 'user', password: 'pass' });
+    const cases = [
+      { host: anonymous.host, keychain: undefined, sent: false },
+      { host: anonymous.host, keychain: withPassword(), sent: false },
+      { host: pingDenied.host, keychain: withPassword(), sent: false },
+      { host: basic.host, keychain: withPassword(), sent: true },
+    ];
+    for (const { host, keychain, sent } of cases) {
+      const client = new RegistryClient(host, { keychain, retry: FAST_RETRY });
+      await assert.rejects(client.listTags('a/b'), (e) => {
+        assert.ok(isProvenantError(e, 'DENIED'), String(e));
+        assert.equal(/credentials are valid/.test(e.hint ?? ''), sent, `${host} ${e.hint}`);
+        if (!sent) assert.match(e.hint ?? '', /no credentials went with the request/);
+        return true;
+      });
+    }
+  });
+
   it('refuses plain HTTP beyond this machine, also when redirected there', async () => {
     // A name under .localhost is looked up like any other (DNS here), so it is not this machine.
     for (const host of ['registry.example', 'registry.localhost:5000']) {
