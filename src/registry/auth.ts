@@ -8,7 +8,7 @@ import type { Keychain } from '../auth/keychain.ts';
 import { ProvenantError } from '../errors.ts';
 import { isLoopbackHost, type Method } from '../net.ts';
 import { type Challenge, findChallenge } from './challenge.ts';
-import { responseError, unauthorized } from './errors.ts';
+import { responseError, sentSecrets, unauthorized } from './errors.ts';
 import { type Answer, MiB, parseJsonObject, type Req, readErrorText, readLimited, sameHostName } from './http.ts';
 import { covers, type ScopeSet, scopeKey, scopeSet } from './scope.ts';
 
@@ -201,6 +201,8 @@ export class Authenticator {
       });
     }
     const sent = creds !== undefined;
+    // A token server may echo them (`wrong password s3cret`): its errors mask them.
+    const secrets = sentSecrets([headers.authorization], creds);
     return this.#o.sendAndRead(
       {
         method,
@@ -213,6 +215,7 @@ export class Authenticator {
         where: req.where,
         noAuth: true,
         explicitCredentials: sent,
+        secrets,
         op: req.op,
       },
       async ({ res }) => {
@@ -225,7 +228,7 @@ export class Authenticator {
           if (res.status === 401 || res.status === 403 || res.status === 400) {
             throw unauthorized({ registry, where: req.where, hadCredentials: sent });
           }
-          throw responseError(res.status, text, { registry, where: req.where, what: 'get a token', hadCredentials: sent });
+          throw responseError(res.status, text, { registry, where: req.where, what: 'get a token', hadCredentials: sent, sent: secrets });
         }
         return readLimited(res, MiB, req.where);
       },

@@ -1,4 +1,5 @@
 /** A registry's error answers (the distribution spec's error body and HTTP status) as typed errors that never name a credential. */
+import type { Credentials } from '../auth/credentials.ts';
 import { printableLine } from '../bytes.ts';
 import { type ErrorCode, type ErrorDetails, maskCredentials, ProvenantError } from '../errors.ts';
 
@@ -13,8 +14,11 @@ export interface DistributionError {
   detail?: unknown;
 }
 
-/** Reads the error body; anything that is not the spec's shape gives an empty list. */
-export function parseErrorBody(text: string): DistributionError[] {
+/**
+ * Reads the error body; anything that is not the spec's shape gives an empty list. The secrets in
+ * `sent` ({@link maskSent}) are masked in each entry's message and detail.
+ */
+export function parseErrorBody(text: string, sent: readonly string[] = []): DistributionError[] {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -25,11 +29,70 @@ export function parseErrorBody(text: string): DistributionError[] {
   if (!Array.isArray(list)) return [];
   return list
     .filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null)
-    .map((e) => ({
-      code: typeof e.code === 'string' ? e.code : 'UNKNOWN',
-      message: typeof e.message === 'string' ? e.message : '',
-      ...(e.detail === undefined ? {} : { detail: e.detail }),
-    }));
+    .map((e) => {
+      const detail = e.detail === undefined || sent.length === 0 ? e.detail : maskedDetail(e.detail, sent);
+      return {
+        code: typeof e.code === 'string' ? e.code : 'UNKNOWN',
+        message: typeof e.message === 'string' ? maskSent(e.message, sent) : '',
+        ...(detail === undefined ? {} : { detail }),
+      };
+    });
+}
+
+/** `detail` with the secrets of `sent` masked in its strings; undefined when masking breaks it. */
+function maskedDetail(detail: unknown, sent: readonly string[]): unknown {
+  try {
+    return JSON.parse(maskSent(JSON.stringify(detail), sent));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Secrets shorter than this are not masked: they would mask ordinary words of every message
+ * (a one-letter password), and are no secret worth the name.
+ */
+const MIN_SECRET = 4;
+
+/**
+ * `text` with every secret of `sent` (what the client itself sent: a password, an identity token,
+ * a bearer token; see {@link sentSecrets}) replaced by `…`, as written and URL-encoded. A server
+ * may echo them in words no pattern of {@link maskCredentials} knows (`wrong password s3cret`).
+ */
+export function maskSent(text: string, sent: readonly string[]): string {
+  const forms = new Set<string>();
+  for (const secret of sent) {
+    if (secret.length < MIN_SECRET) continue;
+    forms.add(secret);
+    forms.add(encodeURIComponent(secret));
+  }
+  let out = text;
+  // The longest first, so that a secret inside another leaves no part of the longer one.
+  for (const form of [...forms].sort((a, b) => b.length - a.length)) out = out.split(form).join('…');
+  return out;
+}
+
+/**
+ * The secrets a request sent, for {@link maskSent}: those of its Authorization values (a Basic
+ * value and the password in it, a Bearer token) and of `credentials` (a password, an identity
+ * token, a registry token).
+ */
+export function sentSecrets(authorizations: ReadonlyArray<string | undefined>, credentials?: Credentials | undefined): string[] {
+  const out: string[] = [];
+  for (const value of authorizations) {
+    const m = /^\s*(basic|bearer)\s+(\S+)/i.exec(value ?? '');
+    if (m === null) continue;
+    out.push(m[2]!);
+    if (m[1]!.toLowerCase() === 'basic') {
+      const decoded = Buffer.from(m[2]!, 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      if (colon >= 0) out.push(decoded.slice(colon + 1));
+    }
+  }
+  for (const secret of [credentials?.password, credentials?.identityToken, credentials?.registryToken]) {
+    if (secret !== undefined) out.push(secret);
+  }
+  return out;
 }
 
 const NOT_FOUND_CODES = new Set(['MANIFEST_UNKNOWN', 'BLOB_UNKNOWN', 'NAME_UNKNOWN', 'BLOB_UPLOAD_UNKNOWN']);
@@ -46,19 +109,21 @@ export interface ErrorContext {
   hadCredentials: boolean;
   /** The answer's `Allow` header, for a 405. */
   allow?: string | null | undefined;
+  /** What the client sent that is secret ({@link sentSecrets}): masked wherever the answer repeats it. */
+  sent?: readonly string[] | undefined;
 }
 
 /**
  * What an error body without the spec's entries said, for a message: its first line (an HTML
  * page's title), at most 200 characters, with what could be a credential masked
  * ({@link maskCredentials}: an Authorization value, a JWT, a URL's user info, a token a token server
- * named). Undefined when it said nothing readable.
+ * named), and the secrets of `sent` ({@link maskSent}). Undefined when it said nothing readable.
  */
-export function plainErrorText(bodyText: string): string | undefined {
+export function plainErrorText(bodyText: string, sent: readonly string[] = []): string | undefined {
   let text = bodyText.trim();
   if (text.startsWith('<')) text = /<title[^>]*>([^<]*)<\/title>/i.exec(text)?.[1]?.trim() ?? '';
   // Masked before it is cut, so that the cut leaves no part of a credential unmasked.
-  text = maskCredentials(text.split(/\r?\n/, 1)[0]!.trim());
+  text = maskCredentials(maskSent(text.split(/\r?\n/, 1)[0]!.trim(), sent));
   if (text === '') return undefined;
   if (text.length > 200) text = `${text.slice(0, 200)}…`;
   return printableLine(text);
@@ -90,14 +155,15 @@ export class RegistryResponseError extends ProvenantError {
 
 /** The ProvenantError for a registry's non-success answer. */
 export function responseError(status: number, bodyText: string, ctx: ErrorContext): ProvenantError {
-  const errors = parseErrorBody(bodyText);
+  const sent = ctx.sent ?? [];
+  const errors = parseErrorBody(bodyText, sent);
   const first = errors[0];
   // The registry's words go into a one-line message: a newline in them must not print a line of
   // their own (`provenant: all good, image verified`), and a credential they echo must not either.
   const said =
     errors.length > 0
-      ? printableLine(maskCredentials(errors.map((e) => `${e.code}${e.message ? `: ${e.message}` : ''}`).join('; ')))
-      : plainErrorText(bodyText);
+      ? printableLine(maskCredentials(maskSent(errors.map((e) => `${e.code}${e.message ? `: ${e.message}` : ''}`).join('; '), sent)))
+      : plainErrorText(bodyText, sent);
   const detail = said === undefined ? `HTTP ${status}` : `${said} (HTTP ${status})`;
   const at = { where: ctx.where };
   if (status === 401) return unauthorized(ctx);

@@ -52,6 +52,8 @@ export interface Req {
   noAuth?: boolean;
   /** Credentials were sent in `headers` (token requests): a 401 means they are wrong. */
   explicitCredentials?: boolean;
+  /** Secrets the request sends besides an Authorization header (a refresh token in a form), masked in its errors. */
+  secrets?: readonly string[];
   op: Op;
 }
 

@@ -14,7 +14,7 @@ import { checkRegistryHost, DOCKER_HUB, DOCKER_HUB_API } from '../ref/reference.
 import { VERSION } from '../version.ts';
 import { Authenticator, schemeFrom } from './auth.ts';
 import { parseChallenges } from './challenge.ts';
-import { responseError } from './errors.ts';
+import { responseError, sentSecrets } from './errors.ts';
 import { type Answer, drain, networkError, type Op, type Req, readErrorText, redactUrl, resolveLocation, sameHostName } from './http.ts';
 import {
   backoffDelay,
@@ -392,12 +392,15 @@ export class Transport {
     // 403 then means they lack permission, not that they are missing.
     const creds = await this.auth.credentialsFor(req.repository);
     const sent = req.explicitCredentials === true || (authorization !== undefined && creds !== undefined && this.#ownOrigin(url));
+    const own = Object.entries(req.headers ?? {}).find(([k]) => k.toLowerCase() === 'authorization')?.[1];
     return responseError(res.status, text, {
       registry: this.registry,
       where: req.where,
       what: req.what,
       hadCredentials: sent,
       allow: res.headers.get('allow'),
+      // Whatever the answer's host may echo of what the client knows it sent, or could have.
+      sent: [...sentSecrets([authorization, own], creds), ...(req.secrets ?? [])],
     });
   }
 

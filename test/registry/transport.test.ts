@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
+import { inspect } from 'node:util';
 import { Credentials } from '../../src/auth/credentials.ts';
 import { StaticKeychain } from '../../src/auth/keychain.ts';
 import { isProvenantError } from '../../src/errors.ts';
@@ -549,6 +550,53 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
         if (!sent) assert.match(e.hint ?? '', /no credentials went with the request/);
         return true;
       });
+    }
+  });
+
+  it('masks what the client sent (password, identity token, bearer token) when a registry or token server echoes it', async () => {
+    const password = 's3cret-PW';
+    const refresh = 'opaque-REFRESH-99';
+    const opaque = 'opaque-TKN-4711';
+    const registryToken = 'regtok-0815';
+    const echo = (res: ServerResponse, status: number, words: string, json: boolean) =>
+      void res
+        .writeHead(status, { 'content-type': json ? 'application/json' : 'text/plain' })
+        .end(json ? JSON.stringify({ errors: [{ code: 'DENIED', message: words, detail: { said: words } }] }) : words);
+    for (const json of [false, true]) {
+      const server = await fakeServer((req, res) => {
+        const url = new URL(req.url ?? '/', 'http://x');
+        const realm = `http://${req.headers.host}/token`;
+        const basic = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString();
+        // The token server: echoes the password of the GET flow and the refresh token of the POST.
+        if (url.pathname === '/token' && req.method === 'POST') return echo(res, 500, `refresh ${refresh} rejected`, json);
+        if (url.pathname === '/token' && url.searchParams.get('scope')?.includes('pw')) {
+          return echo(res, 500, `backend said: bad password ${basic.split(':')[1]} for alice`, json);
+        }
+        if (url.pathname === '/token') return void res.writeHead(200, { 'content-type': 'application/json' }).end(`{"token":"${opaque}"}`);
+        if (url.pathname === '/v2/') return void res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm}",service="s"` }).end();
+        // The registry: echoes the bearer token it was sent.
+        const bearer = (req.headers.authorization ?? '').replace(/^Bearer /, '');
+        if (bearer === '') return void res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm}",service="s"` }).end();
+        echo(res, 403, `token ${bearer} may not read ${url.pathname}`, json);
+      });
+      const cases = [
+        { repo: 'pw/a', keychain: new StaticKeychain({ username: 'alice', password }), secret: password },
+        { repo: 'idt/a', keychain: new StaticKeychain({ identityToken: refresh }), secret: refresh },
+        { repo: 'tok/a', keychain: new StaticKeychain({ username: 'alice', password: 'other-PW' }), secret: opaque },
+        { repo: 'reg/a', keychain: new StaticKeychain({ registryToken }), secret: registryToken },
+      ];
+      for (const { repo, keychain, secret } of cases) {
+        const client = new RegistryClient(server.host, { keychain, retry: { attempts: 1 } });
+        await assert.rejects(client.listTags(repo), (e) => {
+          assert.ok(isProvenantError(e), String(e));
+          for (const text of [e.message, e.hint ?? '', String(e), JSON.stringify(e), inspect(e)]) {
+            assert.ok(!text.includes(secret), `${repo}: the secret leaked into: ${text}`);
+          }
+          // The words around it are still there.
+          assert.match(e.message, /(bad password|refresh|token) … /, e.message);
+          return true;
+        });
+      }
     }
   });
 
