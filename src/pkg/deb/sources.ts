@@ -74,10 +74,13 @@ export function parseSourceLine(line: string, options: ParseSourceOptions = {}):
     rest = rest.slice(close + 1).trim();
     for (const option of optionText.split(/\s+/).filter((o) => o !== '')) applyOption(option, source, options, bad);
   }
-  const [url, suite, ...components] = rest.split(/\s+/).filter((w) => w !== '');
-  if (url === undefined) throw bad('has no URL');
+  const [written, suite, ...components] = rest.split(/\s+/).filter((w) => w !== '');
+  if (written === undefined) throw bad('has no URL');
+  // apt reads `file:/srv/repo` (sources.list(5)'s own example) as `file:///srv/repo`: the entry
+  // keeps the second spelling, which every reader of a file URL takes.
+  const url = /^file:\/(?!\/)/i.test(written) ? `file:///${written.slice('file:/'.length)}` : written;
   if (!/^(https?|file):\/\//i.test(url)) {
-    throw bad(`has the URL ${quote(url)}, which is not http://, https:// or file://`);
+    throw bad(`has the URL ${quote(url)}, which is not http://, https:// or file:/ (file:///)`);
   }
   try {
     new URL(url);

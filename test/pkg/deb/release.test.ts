@@ -56,6 +56,14 @@ describe('sources.list entries', () => {
     assert.deepEqual(parseSourceLine('  deb\t[ by-hash=force check-valid-until=no ]\thttp://m.invalid/d  sid   main  ').byHash, 'force');
   });
 
+  it("reads apt's file:/path as file:///path, and writes it back so", () => {
+    const s = parseSourceLine('deb [signed-by=/k.gpg] file:/srv/repo/ t main');
+    assert.deepEqual(s, { url: 'file:///srv/repo', suite: 't', components: ['main'], signedBy: ['/k.gpg'] });
+    assert.deepEqual(parseSourceLine('deb [signed-by=/k.gpg] FILE:/srv/repo t main').url, 'file:///srv/repo');
+    assert.deepEqual(parseSourceLine('deb [signed-by=/k.gpg] file:///srv/repo t main'), s);
+    assert.equal(formatSourceLine(s), 'deb [signed-by=/k.gpg] file:///srv/repo t main');
+  });
+
   it('refuses trusted=yes unless allowed, and says so', () => {
     assert.throws(() => parseSourceLine('deb [trusted=yes] http://m.invalid/d bookworm main'), code('INSECURE'));
     assert.equal(parseSourceLine('deb [trusted=yes] http://m.invalid/d bookworm main', { allowTrusted: true }).trusted, true);
@@ -77,6 +85,8 @@ describe('sources.list entries', () => {
       ['deb ftp://m.invalid/d bookworm main', /not http/],
       ['deb http:// bookworm main', /malformed/],
       ['deb file:/// bookworm main', /no host or path/],
+      ['deb file:/ bookworm main', /no host or path/],
+      ['deb file:srv/repo bookworm main', /not http.*file:\//],
       ['deb http://m.invalid/d', /no suite/],
       ['deb http://m.invalid/d bookworm', /no component/],
       ['deb http://m.invalid/d ./', /flat repository/],
