@@ -157,6 +157,11 @@ export interface DpkgConffile {
   hash: string;
   /** `remove-on-upgrade` when conffiles gives that flag. */
   flag?: string | undefined;
+  /**
+   * Another package installed the file through `Replaces` (its own stays, or it took this one's
+   * over): dpkg marks the conffile `obsolete`, no longer this package's to update or verify.
+   */
+  obsolete?: boolean | undefined;
 }
 
 /**
@@ -190,7 +195,10 @@ export function dpkgStatusStanza(pkg: DebPackage, conffiles: readonly DpkgConffi
   }
   known[KNOWN.get('status') as number] = 'Status: install ok installed\n';
   if (conffiles.length > 0) {
-    const lines = conffiles.map((c) => ` ${c.path} ${c.hash}${c.flag === undefined ? '' : ` ${c.flag}`}`);
+    // dpkg writes `obsolete` before the other flag (lib/dpkg/dump.c, w_conffiles).
+    const lines = conffiles.map(
+      (c) => ` ${c.path} ${c.hash}${c.obsolete === true ? ' obsolete' : ''}${c.flag === undefined ? '' : ` ${c.flag}`}`,
+    );
     known[KNOWN.get('conffiles') as number] = `Conffiles:\n${lines.join('\n')}\n`;
   }
   return `${known.join('')}${[...others.values()].join('')}\n`;
@@ -225,9 +233,13 @@ function dpkgInfoName(pkg: Pick<DebPackage, 'name' | 'architecture' | 'multiArch
 
 /**
  * The conffiles of `pkg` with the MD5 of each file it installs there (of its bytes in the
- * package: a conffile is installed as shipped, and md5sums leaves conffiles out).
+ * package: a conffile is installed as shipped, and md5sums leaves conffiles out). Those in
+ * `replaced` (paths without the leading slash: files another package installed through
+ * `Replaces`, before or after this one) are `obsolete`, with `newconffile` for a hash: the
+ * package was unpacked and not yet configured when dpkg marked them, as `dpkg --install` of all
+ * the packages leaves them, in either order; `dpkg --verify` passes them over.
  */
-export function dpkgConffiles(pkg: DebPackage): DpkgConffile[] {
+export function dpkgConffiles(pkg: DebPackage, replaced: ReadonlySet<string> = new Set()): DpkgConffile[] {
   if (pkg.conffiles.length === 0) return [];
   const wanted = pkg.conffiles.map((line) => {
     const m = /^(\S+)\s+(\/.*)$/.exec(line);
@@ -255,12 +267,17 @@ export function dpkgConffiles(pkg: DebPackage): DpkgConffile[] {
   } finally {
     reader.close();
   }
-  // A remove-on-upgrade conffile is one to remove from an older version: dpkg never hashes it.
-  return wanted.map((c) => ({
-    path: c.path,
-    hash: (c.flag === undefined ? hashes.get(c.path.slice(1)) : undefined) ?? 'newconffile',
-    flag: c.flag,
-  }));
+  // A remove-on-upgrade conffile is one to remove from an older version: dpkg never hashes it,
+  // and no package installs it.
+  return wanted.map((c) => {
+    const obsolete = c.flag === undefined && replaced.has(c.path.slice(1));
+    return {
+      path: c.path,
+      hash: (c.flag === undefined && !obsolete ? hashes.get(c.path.slice(1)) : undefined) ?? 'newconffile',
+      flag: c.flag,
+      ...(obsolete ? { obsolete } : {}),
+    };
+  });
 }
 
 /** A file of dpkg's database: its path, bytes and mode. */
@@ -278,9 +295,12 @@ const DPKG_SCRIPTS = new Set(['preinst', 'postinst', 'prerm', 'postrm', 'config'
  *
  * - `<name>.list`: `/.`, then every path of the data archive in its order, folders included,
  *   without those a package installed later took over (`elided`: dpkg writes the list of the
- *   package whose files were replaced again without them, src/main/unpack.c);
+ *   package whose files were replaced again without them, src/main/unpack.c) and those left out
+ *   because an installed package replaces this one (`leftOut`: "Replaced by files in installed
+ *   package", which dpkg drops from the list it writes);
  * - `<name>.md5sums`: the package's own md5sums, byte for byte, or, when it has none, the one dpkg
- *   makes from the files it unpacked (lib/dpkg/db-fsys-digest.c), in the archive's order;
+ *   makes from the files it unpacked (lib/dpkg/db-fsys-digest.c), in the archive's order: those
+ *   in `leftOut` were not unpacked, those in `elided` were;
  * - `<name>.conffiles`: the `conffiles` member as shipped, when the package has one;
  * - `<name>.<member>` for every other member of the control archive whose name has no dot, but
  *   `control` (src/main/unpack.c, pkg_infodb_update): the maintainer scripts (0755), `triggers`,
@@ -288,13 +308,17 @@ const DPKG_SCRIPTS = new Set(['preinst', 'postinst', 'prerm', 'postrm', 'config'
  *   to run when the package is removed or upgraded in an image built on this one, and `triggers`
  *   for its interests (see {@link dpkgTriggerFiles}).
  */
-export function dpkgInfoFiles(pkg: DebPackage, elided: ReadonlySet<string> = new Set()): DpkgFile[] {
+export function dpkgInfoFiles(
+  pkg: DebPackage,
+  elided: ReadonlySet<string> = new Set(),
+  leftOut: ReadonlySet<string> = new Set(),
+): DpkgFile[] {
   const name = dpkgInfoName(pkg);
   const list: string[] = ['/.'];
-  for (const e of pkg.entries) if (e.header.type === 'dir' || !elided.has(e.path)) list.push(`/${e.path}`);
+  for (const e of pkg.entries) if (!elided.has(e.path) && !leftOut.has(e.path)) list.push(`/${e.path}`);
   const out: DpkgFile[] = [{ path: `${DPKG_INFO}/${name}.list`, body: encoder.encode(`${list.join('\n')}\n`), mode: 0o644 }];
   // A made one is written even when the package has no regular file (empty), as dpkg does.
-  out.push({ path: `${DPKG_INFO}/${name}.md5sums`, body: pkg.md5sumsFile ?? pkg.md5sumsBytes ?? madeMd5sums(pkg), mode: 0o644 });
+  out.push({ path: `${DPKG_INFO}/${name}.md5sums`, body: pkg.md5sumsFile ?? pkg.md5sumsBytes ?? madeMd5sums(pkg, leftOut), mode: 0o644 });
   const conffiles = pkg.controlFiles.get('conffiles');
   if (conffiles !== undefined) out.push({ path: `${DPKG_INFO}/${name}.conffiles`, body: conffiles, mode: 0o644 });
   const members = [...pkg.controlFiles.keys()].filter(
@@ -403,8 +427,8 @@ export function dpkgTriggerFiles(pkgs: Iterable<DebPackage>): DpkgFile[] {
   return out;
 }
 
-/** The md5sums dpkg makes for a package that has none: `<md5>  <path>` for each file, in the archive's order. */
-function madeMd5sums(pkg: DebPackage): Uint8Array {
+/** The md5sums dpkg makes for a package that has none: `<md5>  <path>` for each file it unpacked (not those in `leftOut`), in the archive's order. */
+function madeMd5sums(pkg: DebPackage, leftOut: ReadonlySet<string>): Uint8Array {
   const lines: string[] = [];
   const reader = new BodyReader();
   const createHash = process.getBuiltinModule('node:crypto').createHash;
@@ -416,6 +440,7 @@ function madeMd5sums(pkg: DebPackage): Uint8Array {
       else if (e.header.type === 'hardlink' && e.hardlinkTarget !== undefined) sum = sums.get(e.hardlinkTarget);
       if (sum === undefined) continue;
       sums.set(e.path, sum);
+      if (leftOut.has(e.path)) continue;
       lines.push(`${sum}  ${e.path}\n`);
     }
   } finally {

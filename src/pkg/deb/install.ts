@@ -133,14 +133,18 @@ const encoder = new TextEncoder();
  * this package `Replaces` that one (at the installed version, when `installedVersions` says it),
  * and then this package's wins; or unless that one `Replaces` this package at its version (from
  * `installedReplaces`), and then the installed one stays and this package's is left out, so that
- * the order of the two changes nothing; folders merge; a folder in the package where the tree has a symlink to a folder keeps the symlink
- * (so merged-/usr links survive), and a symlink in the package where the tree has a folder keeps
- * the folder; a hardlink must point at a file this package installed.
+ * the order of the two changes nothing (dpkg's database then lists the path as the replacing
+ * package's alone, {@link writeDebDatabase}); the same for anything but a folder or a symlink
+ * where another package installed a folder, which dpkg refuses otherwise; folders merge, a folder
+ * keeping the mode and owners of the first package that installed it; a folder in the package
+ * where the tree has a symlink to a folder keeps the symlink (so merged-/usr links survive), and a
+ * symlink in the package where the tree has a folder keeps the folder; a hardlink must point at a
+ * file this package installed.
  *
- * @throws ProvenantError `FILE_CONFLICT` naming the path and both packages; `UNSAFE_PATH` for a
- *   hardlink to something this package did not install, a folder part that is a file, or a file
- *   over a folder that is not empty, or an entry an overlay file system reads as its own (../xattrs.ts,
- *   refuseOverlayControl); each naming the package (`where`) and the entry
+ * @throws ProvenantError `FILE_CONFLICT` naming both packages and the path each installs;
+ *   `UNSAFE_PATH` for a hardlink to something this package did not install, a folder part that is
+ *   a file, or a file over a folder that is not empty, or an entry an overlay file system reads as
+ *   its own (../xattrs.ts, refuseOverlayControl); each naming the package (`where`) and the entry
  */
 export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptions = {}): InstalledDeb {
   const owner = pkg.name;
@@ -154,7 +158,10 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
   const keptForReplacer = new Set<string>();
   /** Paths of other packages' this package took over, by the package that had installed them. */
   const takenOver = new Map<string, string[]>();
+  /** Paths of this package left out because an installed package that replaces it has them: dpkg lists them no more. */
+  const leftOut = new Set<string>();
   const spill = options.spill;
+  const named = namedPaths(tree);
   // Parsed once for the install: a kept package's md5sums is parsed again at each use (./kept.ts).
   const md5sums = spill !== undefined || pkg.md5sums instanceof Map ? pkg.md5sums : new Map(pkg.md5sums);
   // The entry being installed, for an error of the tree's, which knows no package.
@@ -178,17 +185,53 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
       // A folder over a symlink to a folder, or a symlink over a folder, changes nothing (below): nothing to check.
       if (spill !== undefined && !keepsFolder && !(h.type === 'dir' && existing?.type === 'symlink' && existingIsDir))
         spill.check(tree, entry.path, h.type);
+      // Anything but a folder or a symlink where another package installed a folder: dpkg refuses
+      // it ("trying to overwrite directory ... with nondirectory") unless one replaces the other.
+      // This package's Replaces takes the folder (an empty one) over; the other's keeps it.
+      if (
+        existing?.type === 'dir' &&
+        h.type !== 'dir' &&
+        !keepsFolder &&
+        existing.owner !== undefined &&
+        existing.owner !== 'build' &&
+        existing.owner !== owner
+      ) {
+        if (!replaces(existing.owner)) {
+          if (!replacedBy(existing.owner)) {
+            throw new ProvenantError(
+              'FILE_CONFLICT',
+              `${pkg.name} installs /${entry.path} as a ${h.type}, and ${existing.owner} installs /${named.get(at) ?? at} as a folder${samePath(entry.path, named.get(at) ?? at, at)}`,
+              {
+                where,
+                hint: `dpkg refuses to replace a folder with anything but a folder; one of the two packages must declare "Replaces" naming the other`,
+              },
+            );
+          }
+          leftOut.add(entry.path);
+          if (spill === undefined)
+            files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, md5: md5sums.get(entry.path) });
+          continue;
+        }
+        addTo(takenOver, existing.owner, entry.path);
+      }
       if (existing !== undefined && existing.type !== 'dir' && existing.owner !== undefined && existing.owner !== owner) {
         if (!(h.type === 'dir' && existingIsDir) && !replaces(existing.owner) && !sameBuildLink(existing, h, entry.path)) {
           if (!replacedBy(existing.owner)) {
-            throw new ProvenantError('FILE_CONFLICT', `${where} and ${existing.owner} both install /${entry.path}`, {
+            const theirs = named.get(at) ?? at;
+            const what =
+              theirs === entry.path
+                ? `${pkg.name} and ${existing.owner} both install /${entry.path}`
+                : `${pkg.name} installs /${entry.path} and ${existing.owner} installs /${theirs}${samePath(entry.path, theirs, at)}`;
+            throw new ProvenantError('FILE_CONFLICT', what, {
               where,
               hint: `the two packages cannot be installed together; one of them must declare "Replaces: ${existing.owner}"`,
             });
           }
-          // The installed package replaces this one: its file stays. The path is still listed as
-          // this package's (as a package whose file was replaced later keeps it in its list), so that
-          // the inventory is the one a list made from the package's entries gives.
+          // The installed package replaces this one: its file stays, and dpkg's database no longer
+          // lists the path as this package's (`leftOut`). The record still lists it (as a package
+          // whose file was replaced later keeps it there), so that the inventory is the one a list
+          // made from the package's entries gives.
+          leftOut.add(entry.path);
           if (spill === undefined)
             files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, md5: md5sums.get(entry.path) });
           if (h.type === 'file' && existing.type === 'file') {
@@ -197,13 +240,10 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
           }
           continue;
         }
-        // Past the check, an entry that is no folder, over another package's file or link, is one
-        // this package Replaces (the build's own link aside): dpkg takes it out of that package's list.
-        if (h.type !== 'dir' && existing.owner !== 'build') {
-          const paths = takenOver.get(existing.owner);
-          if (paths === undefined) takenOver.set(existing.owner, [entry.path]);
-          else paths.push(entry.path);
-        }
+        // Past the check, an entry over another package's file or link, but a folder over a link
+        // to a folder, is one this package Replaces (the build's own link aside): dpkg takes it out
+        // of that package's list.
+        if (!(h.type === 'dir' && existingIsDir) && existing.owner !== 'build') addTo(takenOver, existing.owner, entry.path);
       }
       if (entry.path === `${docDir}/copyright` && h.type === 'file') {
         // Read here, once, from the package's own bytes (a file kept out of the tree included);
@@ -217,8 +257,15 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
       // Literals with their fields named, as ../apk/install.ts makes them (a spread keeps them out of line).
       switch (h.type) {
         case 'dir':
-          // dpkg follows a symlink to a folder rather than replacing it with the package's folder.
-          if (existing?.type !== 'symlink' || !existingIsDir) tree.put(entry.path, { type: 'dir', mode, uid, gid, mtime, owner, xattrs });
+          // dpkg follows a symlink to a folder rather than replacing it with the package's folder,
+          // and leaves a folder another package installed as it is: its mode and owners stay the
+          // first package's. The time is the last's, as the folder's time is that of its last change.
+          if (existing?.type === 'dir' && existing.owner !== undefined && existing.owner !== 'build' && existing.owner !== owner) {
+            const { mode: m, uid: u, gid: g, owner: o, xattrs: x } = existing;
+            tree.put(entry.path, { type: 'dir', mode: m, uid: u, gid: g, mtime, owner: o, xattrs: x });
+          } else if (existing?.type !== 'symlink' || !existingIsDir) {
+            tree.put(entry.path, { type: 'dir', mode, uid, gid, mtime, owner, xattrs });
+          }
           break;
         case 'file': {
           const node: FsNode = { type: 'file', mode, uid, gid, mtime, owner, xattrs, body: entry.body };
@@ -249,6 +296,12 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
           mine.delete(entry.path);
           tree.put(entry.path, { type: h.type, mode, uid, gid, mtime, owner, xattrs, devmajor: h.devmajor, devminor: h.devminor });
       }
+      // Where the path the package names is not where it landed (merged /usr), an error about
+      // that place names each package's own path.
+      if (tree.get(at)?.owner === owner) {
+        if (at === entry.path) named.delete(at);
+        else named.set(at, entry.path);
+      }
       if (spill === undefined)
         files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, md5: md5sums.get(entry.path) });
     }
@@ -275,7 +328,7 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
       pending = [];
       pendingDatabases.set(tree, pending);
     }
-    pending.push({ installed: record, takenOver, mtime: options.mtime ?? 0, options });
+    pending.push({ installed: record, takenOver, leftOut, mtime: options.mtime ?? 0, options });
   }
   return record;
 }
@@ -290,6 +343,8 @@ interface PendingRecord {
   installed: InstalledDeb;
   /** The paths it took over (files it Replaces), by the package that had installed them: dpkg lists them no more. */
   takenOver: ReadonlyMap<string, string[]>;
+  /** Its paths left out because an installed package that replaces it has them: dpkg neither lists nor hashes them. */
+  leftOut: ReadonlySet<string>;
   /** The time of its database files. */
   mtime: number;
   options: Pick<DebInstallOptions, 'statusLine' | 'multiArchNames'>;
@@ -304,7 +359,8 @@ const pendingDatabases = new WeakMap<Tree, PendingRecord[]>();
  *
  * Without dpkg among them, each package's status.d files, as distroless has them. With dpkg,
  * dpkg's own: info/format, each package's info/ files (without the paths a package installed
- * after it took over, as dpkg lists them; its maintainer scripts and other control members
+ * after it took over, nor those left out because one installed before it replaces it, as dpkg
+ * lists them, its conffiles there `obsolete` in the status file; its maintainer scripts and other control members
  * beside them), the status file and triggers/ (the packages' trigger interests), which are
  * shared by all and listed in no record's `database`. Each package's files have its install's
  * `mtime`, the status file, info/format and triggers/ the last install's (the database's time is
@@ -353,16 +409,47 @@ export function writeDebDatabase(tree: Tree): void {
   const stanzas: { name: string; architecture: string; stanza: string }[] = [];
   for (const r of records) {
     const pkg = r.installed.pkg;
-    for (const { path, body, mode } of dpkgInfoFiles(pkg, elided.get(r))) {
+    const taken = elided.get(r);
+    for (const { path, body, mode } of dpkgInfoFiles(pkg, taken, r.leftOut)) {
       put(path, body, r.mtime, mode);
       r.installed.database.push(path);
     }
-    stanzas.push({ name: pkg.name, architecture: pkg.architecture, stanza: dpkgStatusStanza(pkg, dpkgConffiles(pkg)) });
+    // A conffile another package has (its own stayed, or it took this one's over) is obsolete.
+    const replaced = taken === undefined ? r.leftOut : new Set([...taken, ...r.leftOut]);
+    stanzas.push({ name: pkg.name, architecture: pkg.architecture, stanza: dpkgStatusStanza(pkg, dpkgConffiles(pkg, replaced)) });
   }
   put(DPKG_STATUS, dpkgStatusFile(stanzas), last.mtime);
   // The trigger interests, shared as the status file is: in no package's `database`.
   tree.mkdirAll(DPKG_TRIGGERS, dirMode(last.mtime));
   for (const { path, body, mode } of dpkgTriggerFiles(records.map((r) => r.installed.pkg))) put(path, body, last.mtime, mode);
+}
+
+/**
+ * The paths packages named for the places of a tree their entries landed elsewhere (through a
+ * symlinked folder: `bin/dup` at `usr/bin/dup`), by place: the path a package named, for an
+ * error that names the other package's.
+ */
+const namedPathsOf = new WeakMap<Tree, Map<string, string>>();
+
+function namedPaths(tree: Tree): Map<string, string> {
+  let named = namedPathsOf.get(tree);
+  if (named === undefined) {
+    named = new Map();
+    namedPathsOf.set(tree, named);
+  }
+  return named;
+}
+
+/** `: one path in the image, /<at>`, when `mine` or `theirs` is not `at`. */
+function samePath(mine: string, theirs: string, at: string): string {
+  return mine === at && theirs === at ? '' : `: one path in the image, /${at}`;
+}
+
+/** Adds `path` to the list of `key` in `lists`. */
+function addTo(lists: Map<string, string[]>, key: string, path: string): void {
+  const paths = lists.get(key);
+  if (paths === undefined) lists.set(key, [path]);
+  else paths.push(path);
 }
 
 /** Bytes of a large body hashed at a time. */

@@ -395,7 +395,7 @@ describe('installDeb rules', () => {
     installDeb(tree, a);
     assert.throws(
       () => installDeb(tree, b),
-      (err: unknown) => code('FILE_CONFLICT')(err) && /pkg-b_1\.0_amd64 and pkg-a both install \/usr\/x/.test((err as Error).message),
+      (err: unknown) => code('FILE_CONFLICT')(err) && /^pkg-b and pkg-a both install \/usr\/x$/.test((err as Error).message),
     );
     const replacing = await crafted('pkg-b', [dir('./usr/'), file('./usr/x', 'b')], 'Replaces: other, pkg-a (<< 2.0)\n');
     assert.throws(() => installDeb(tree, replacing, { installedVersions: new Map([['pkg-a', '2.0']]) }), code('FILE_CONFLICT'));
@@ -436,7 +436,7 @@ describe('installDeb rules', () => {
     installDeb(tree, replacing);
     assert.throws(
       () => installDeb(tree, old),
-      (err: unknown) => code('FILE_CONFLICT')(err) && /b-old_1\.0_amd64 and a-new both install \/usr\/x/.test((err as Error).message),
+      (err: unknown) => code('FILE_CONFLICT')(err) && /^b-old and a-new both install \/usr\/x$/.test((err as Error).message),
     );
     // A hardlink of the old package to its file that stayed the new one's links to that file
     // (dpkg links to the file on disk). Installed the other way, the link keeps the old file: dpkg
@@ -575,8 +575,8 @@ describe('installDeb rules', () => {
       assert.match(err.message, new RegExp(`^e-file_1\\.0_amd64: cannot install ${path}: `));
       return true;
     };
-    // A file over a folder that is not empty, and a path through a file.
-    const over = await crafted('e-file', [file('./usr/y', 'e')]);
+    // A file over a folder that is not empty (which the package replaces: else a conflict), and a path through a file.
+    const over = await crafted('e-file', [file('./usr/y', 'e')], 'Replaces: c-dir\n');
     assert.throws(() => installDeb(tree, over), named('/usr/y'));
     const through = await crafted('e-file', [file('./usr/z/w', 'e')]);
     assert.throws(() => installDeb(tree, through), named('/usr/z/w'));
@@ -1073,6 +1073,225 @@ describe('the database of an image without dpkg and with it', () => {
           if (node?.type === 'file') ours.set(p.slice(under.length + 1), `${node.mode.toString(8)} ${dec(node.body)}`);
         }
         assert.deepEqual(new Map([...ours].sort()), new Map([...theirs].sort()), under);
+      }
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('packages that replace one another, a folder two install, as dpkg leaves them', () => {
+  const m = 'Maintainer: t <t@example.org>\n';
+  const folder = (name: string, mode = 0o755, uid = 0, gid = 0): TarWriteEntry => ({
+    header: tarHeader({ name, type: 'dir', mode, uid, gid }),
+  });
+  const usrShare = [dir('./usr/'), dir('./usr/share/')];
+  /** `old` ships /usr/share/m/f and the conffile /etc/m.conf, and no md5sums (dpkg makes one); `new` ships both and Replaces it. */
+  const replacing = async (arch = 'amd64') => ({
+    old: await craftedBytes(
+      'old',
+      [
+        dir('./etc/'),
+        file('./etc/m.conf', 'old\n'),
+        ...usrShare,
+        dir('./usr/share/m/'),
+        file('./usr/share/m/f', 'o\n'),
+        file('./usr/share/m/g', 'g\n'),
+      ],
+      m,
+      { arch, conffiles: '/etc/m.conf\n', md5sums: false },
+    ),
+    new: await craftedBytes(
+      'new',
+      [dir('./etc/'), file('./etc/m.conf', 'new\n'), ...usrShare, dir('./usr/share/m/'), file('./usr/share/m/f', 'n\n')],
+      `${m}Replaces: old\n`,
+      { arch, conffiles: '/etc/m.conf\n' },
+    ),
+  });
+  /** Folders and a file at /opt/zz: `ds` ships the folder, `ft` the file; `dsr` and `ftr` the same, each replacing the other. */
+  const folderOrFile = async (arch = 'amd64') => {
+    const own = (n: string) => file(`./opt/own-${n}`, `${n}\n`);
+    return {
+      ds: await craftedBytes('ds', [dir('./opt/'), dir('./opt/zz/'), own('ds')], m, { arch }),
+      ft: await craftedBytes('ft', [dir('./opt/'), file('./opt/zz', 'x\n'), own('ft')], m, { arch, md5sums: false }),
+      dsr: await craftedBytes('dsr', [dir('./opt/'), dir('./opt/zz/'), own('dsr')], `${m}Replaces: ft\n`, { arch }),
+      ftr: await craftedBytes('ftr', [dir('./opt/'), file('./opt/zz', 'x\n'), own('ftr')], `${m}Replaces: ds\n`, { arch }),
+    };
+  };
+  /** Two packages shipping /opt/dd with other modes and owners. */
+  const sharedFolder = async (arch = 'amd64') => ({
+    da: await craftedBytes('da', [dir('./opt/'), folder('./opt/dd/', 0o700, 1, 2), file('./opt/dd/a', 'a\n')], m, { arch }),
+    db: await craftedBytes('db', [dir('./opt/'), folder('./opt/dd/', 0o755), file('./opt/dd/b', 'b\n')], m, { arch }),
+  });
+  const dpkgDeb = (arch = 'amd64') => craftedBytes('dpkg', [dir('./var/'), dir('./var/lib/'), dir('./var/lib/dpkg/')], m, { arch });
+  /** The packages installed in this order through a source, dpkg last: the database is dpkg's. */
+  async function built(debs: Uint8Array[]): Promise<Tree> {
+    const tree = new Tree();
+    const pkgs = await Promise.all(debs.map((d, i) => readDeb(d, { where: `deb${i}` })));
+    await sourceWithoutIndexes().install(tree, pkgs, 'x86_64', { mtime: 0, clamp: 0 });
+    return tree;
+  }
+  const text = (tree: Tree, path: string) => dec(tree.get(path)?.body);
+  const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+
+  it("takes the paths an installed package keeps out of the replaced one's list and made md5sums, and marks its conffile obsolete, in either order", async () => {
+    const { old, new: replacer } = await replacing();
+    const forward = await built([old, replacer, await dpkgDeb()]);
+    const reverse = await built([replacer, old, await dpkgDeb()]);
+    for (const [order, tree] of [
+      ['forward', forward],
+      ['reverse', reverse],
+    ] as const) {
+      // The installed package's files stay, the replacing one's wins.
+      assert.equal(text(tree, 'usr/share/m/f'), 'n\n', order);
+      assert.equal(text(tree, 'etc/m.conf'), 'new\n', order);
+      assert.equal(tree.get('usr/share/m/f')?.owner, 'new', order);
+      assert.equal(text(tree, 'var/lib/dpkg/info/old.list'), '/.\n/etc\n/usr\n/usr/share\n/usr/share/m\n/usr/share/m/g\n', order);
+      assert.equal(
+        text(tree, 'var/lib/dpkg/info/new.list'),
+        '/.\n/etc\n/etc/m.conf\n/usr\n/usr/share\n/usr/share/m\n/usr/share/m/f\n',
+        order,
+      );
+      const status = text(tree, 'var/lib/dpkg/status');
+      assert.match(status, /^Package: old\n(?:.*\n)*?Conffiles:\n \/etc\/m\.conf newconffile obsolete\n/m, order);
+      assert.match(status, new RegExp(`^Package: new\\n(?:.*\\n)*?Conffiles:\\n /etc/m\\.conf ${md5('new\n')}\\n`, 'm'), order);
+    }
+    // dpkg made old's md5sums from what it unpacked: all of it when old came first, without the
+    // files the installed package kept when it came second.
+    assert.equal(
+      text(forward, 'var/lib/dpkg/info/old.md5sums'),
+      `${md5('old\n')}  etc/m.conf\n${md5('o\n')}  usr/share/m/f\n${md5('g\n')}  usr/share/m/g\n`,
+    );
+    assert.equal(text(reverse, 'var/lib/dpkg/info/old.md5sums'), `${md5('g\n')}  usr/share/m/g\n`);
+  });
+
+  it("refuses anything but a folder over another package's folder unless one replaces the other, naming both and the path", async () => {
+    const { ds, ft, dsr, ftr } = await folderOrFile();
+    await assert.rejects(built([ds, ft]), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'FILE_CONFLICT'), String(err));
+      assert.equal(err.message, 'ft installs /opt/zz as a file, and ds installs /opt/zz as a folder');
+      assert.equal(err.where, 'ft_1.0_amd64');
+      return true;
+    });
+    const link = await craftedBytes(
+      'lt',
+      [dir('./opt/'), { header: tarHeader({ name: './opt/own-ds', type: 'symlink', linkname: 'zz' }) }],
+      m,
+    );
+    // A symlink over a folder keeps the folder, as before; over a file, a conflict as before.
+    await assert.rejects(built([ds, link]), /lt and ds both install \/opt\/own-ds/);
+    // The file replaces the (empty) folder: ds no longer lists it.
+    const taken = await built([ds, ftr, await dpkgDeb()]);
+    assert.equal(taken.get('opt/zz')?.type, 'file');
+    assert.equal(text(taken, 'var/lib/dpkg/info/ds.list'), '/.\n/opt\n/opt/own-ds\n');
+    // The folder of a package that replaces the file's stays, and the file's package no longer lists the path.
+    const kept = await built([dsr, ft, await dpkgDeb()]);
+    assert.equal(kept.get('opt/zz')?.type, 'dir');
+    assert.equal(kept.get('opt/zz')?.owner, 'dsr');
+    assert.equal(text(kept, 'var/lib/dpkg/info/ft.list'), '/.\n/opt\n/opt/own-ft\n');
+    assert.equal(text(kept, 'var/lib/dpkg/info/ft.md5sums'), `${md5('ft\n')}  opt/own-ft\n`);
+  });
+
+  it('keeps the mode and owners of the first package that installs a folder', async () => {
+    const { da, db } = await sharedFolder();
+    for (const [first, second, want] of [
+      [da, db, { mode: 0o700, uid: 1, gid: 2, owner: 'da' }],
+      [db, da, { mode: 0o755, uid: 0, gid: 0, owner: 'db' }],
+    ] as const) {
+      const tree = await built([first, second]);
+      const node = tree.get('opt/dd');
+      assert.deepEqual({ mode: node?.mode, uid: node?.uid, gid: node?.gid, owner: node?.owner }, want);
+      assert.deepEqual(tree.under('opt/dd'), ['opt/dd/a', 'opt/dd/b']);
+    }
+  });
+
+  it('names each package with its own path when two install one path of a merged /usr', async () => {
+    const e = await crafted('pkge', [dir('./bin/'), file('./bin/dup', 'e\n')]);
+    const f = await crafted('pkgf', [dir('./usr/'), dir('./usr/bin/'), file('./usr/bin/dup', 'f\n')]);
+    const merged = () => {
+      const tree = new Tree();
+      tree.mkdirAll('usr/bin');
+      tree.put('bin', { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 0, linkname: 'usr/bin', owner: 'build' });
+      return tree;
+    };
+    const first = merged();
+    installDeb(first, e);
+    assert.throws(
+      () => installDeb(first, f),
+      (err: unknown) =>
+        isProvenantError(err, 'FILE_CONFLICT') &&
+        err.message === 'pkgf installs /usr/bin/dup and pkge installs /bin/dup: one path in the image, /usr/bin/dup',
+    );
+    const second = merged();
+    installDeb(second, f);
+    assert.throws(
+      () => installDeb(second, e),
+      (err: unknown) =>
+        isProvenantError(err, 'FILE_CONFLICT') &&
+        err.message === 'pkge installs /bin/dup and pkgf installs /usr/bin/dup: one path in the image, /usr/bin/dup',
+    );
+  });
+
+  it('leaves info/, status and the files as dpkg --install of the same packages does', {
+    skip:
+      (spawnSync('dpkg', ['--version'], { stdio: 'ignore' }).status !== 0 && 'dpkg is not installed: nothing to compare with') ||
+      (process.getuid?.() !== 0 && 'dpkg --install needs root'),
+  }, async () => {
+    const arch = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
+    const { old, new: replacer } = await replacing(arch);
+    const { ds, ft, dsr, ftr } = await folderOrFile(arch);
+    const { da, db } = await sharedFolder(arch);
+    const dpkg = await dpkgDeb(arch);
+    const tmp = mkdtempSync(join(tmpdir(), 'deb-replaces-'));
+    try {
+      for (const [label, debs] of Object.entries({
+        'old new': [old, replacer],
+        'new old': [replacer, old],
+        'ds ftr': [ds, ftr],
+        'ftr ds': [ftr, ds],
+        'ft dsr': [ft, dsr],
+        'dsr ft': [dsr, ft],
+        'da db': [da, db],
+        'db da': [db, da],
+      })) {
+        const all = [...debs, dpkg];
+        const tree = await built(all);
+        const root = join(tmp, label.replace(' ', '-'));
+        for (const d of ['updates', 'info']) mkdirSync(join(root, 'var/lib/dpkg', d), { recursive: true });
+        writeFileSync(join(root, 'var/lib/dpkg/status'), '');
+        const paths = all.map((deb, i) => {
+          const path = join(tmp, `${label.replace(' ', '-')}-${i}.deb`);
+          writeFileSync(path, deb);
+          return path;
+        });
+        for (const args of [
+          ['--install', ...paths],
+          ['--configure', '--pending'],
+        ]) {
+          const r = spawnSync('dpkg', [`--root=${root}`, '--force-script-chrootless', ...args], { encoding: 'utf8' });
+          assert.equal(r.status, 0, `${label}: dpkg ${args[0]}: ${r.stderr}`);
+        }
+        assert.equal(dec(tree.get('var/lib/dpkg/status')?.body), readFileSync(join(root, 'var/lib/dpkg/status'), 'utf8'), label);
+        for (const name of readdirSync(join(root, 'var/lib/dpkg/info'))) {
+          assert.equal(
+            dec(tree.get(`var/lib/dpkg/info/${name}`)?.body),
+            readFileSync(join(root, 'var/lib/dpkg/info', name), 'utf8'),
+            `${label}: ${name}`,
+          );
+        }
+        // Every path the packages installed, of the same kind, mode and owners.
+        // (/tmp is the build's.)
+        for (const p of tree.paths().filter((p) => !p.startsWith('var/') && p !== 'tmp')) {
+          const st = statSync(join(root, p));
+          const node = tree.get(p);
+          const kind = (t: string | undefined) => (t === 'dir' ? 'dir' : 'file');
+          assert.deepEqual(
+            [kind(node?.type), node?.mode, node?.uid, node?.gid],
+            [st.isDirectory() ? 'dir' : 'file', st.mode & 0o7777, st.uid, st.gid],
+            `${label}: /${p}`,
+          );
+          if (node?.type === 'file') assert.equal(dec(node.body), readFileSync(join(root, p), 'utf8'), `${label}: /${p}`);
+        }
       }
     } finally {
       rmSync(tmp, { recursive: true, force: true });
