@@ -14,7 +14,7 @@ import type { Bundle } from '@sigstore/bundle';
 import { X509Certificate } from '@sigstore/core';
 import { HashAlgorithm } from '@sigstore/protobuf-specs';
 import type { IdentityProvider, Signature, Signer as SigstoreSigner, TSAWitness, Witness } from '@sigstore/sign';
-import { abortedError, maskCredentials, ProvenantError } from '../errors.ts';
+import { abortedError, type ErrorCode, maskCredentials, ProvenantError, urlWithoutUserInfo } from '../errors.ts';
 import type { CertificateIdentity } from './identity.ts';
 import { keyId, publicKeyPem } from './keys.ts';
 import { identityOfCertificate, loggedEnvelope } from './material.ts';
@@ -321,7 +321,7 @@ class CertifiedKey implements SigstoreSigner {
       certificate = X509Certificate.parse(key.certificate);
     } catch (err) {
       throw new ProvenantError('SIGNATURE', `Fulcio returned a certificate that does not parse: ${(err as Error).message}`, {
-        where: o.fulcioURL,
+        where: urlWithoutUserInfo(o.fulcioURL),
         cause: err,
       });
     }
@@ -375,16 +375,19 @@ async function witnesses(o: WitnessOptions, timestamp: boolean): Promise<Witness
   return out;
 }
 
+/** The services a signature may involve: the witnesses', and a keyless signer's Fulcio. */
+type ServiceOptions = WitnessOptions & { fulcioURL?: string | undefined };
+
 /** Signs `content` with `signer`, its witnesses as `o` says; for DSSE, the envelope's bytes and their timestamp too. */
 async function signWith(
   content: Signable,
   signer: SigstoreSigner,
-  o: WitnessOptions,
+  o: ServiceOptions,
   signal: AbortSignal | undefined,
   secrets: readonly string[] = [],
 ): Promise<Signed> {
   const ofEnvelope = content.kind === 'dsse' && content.timestamp === 'envelope';
-  const bundle = await build(content, signer, await witnesses(o, !ofEnvelope), signal, secrets);
+  const bundle = await build(content, signer, await witnesses(o, !ofEnvelope), signal, o, secrets);
   if (bundle.content.$case !== 'dsseEnvelope') return { bundle, chain: [] };
   const envelope = loggedEnvelope(bundle);
   if (!ofEnvelope || o.tsaURL === undefined) return { bundle, chain: [], envelope };
@@ -401,11 +404,11 @@ async function signWith(
       },
     });
   } catch (err) {
-    throw signingError(err, secrets);
+    throw signingError(err, o, secrets);
   }
   const envelopeTimestamp = verificationData.rfc3161Timestamps?.[0]?.signedTimestamp;
   if (envelopeTimestamp === undefined)
-    throw new ProvenantError('SIGNATURE', 'the timestamp authority returned no timestamp', { where: o.tsaURL });
+    throw new ProvenantError('SIGNATURE', 'the timestamp authority returned no timestamp', { where: urlWithoutUserInfo(o.tsaURL) });
   return { bundle, chain: [], envelope, envelopeTimestamp };
 }
 
@@ -414,7 +417,8 @@ async function build(
   signer: SigstoreSigner,
   w: Witness[],
   signal: AbortSignal | undefined,
-  secrets: readonly string[] = [],
+  o: ServiceOptions,
+  secrets: readonly string[],
 ): Promise<Bundle> {
   const { DSSEBundleBuilder, MessageSignatureBundleBuilder } = await sigstoreSign();
   if (signal?.aborted) throw abortedError(signal);
@@ -424,7 +428,7 @@ async function build(
     }
     return await new DSSEBundleBuilder({ signer, witnesses: w }).create({ data: Buffer.from(content.payload), type: content.payloadType });
   } catch (err) {
-    throw signingError(err, secrets);
+    throw signingError(err, o, secrets);
   }
 }
 
@@ -452,19 +456,55 @@ function tokenShape(token: string): string {
   return `${token.length} characters, ${parts} dot-separated part${parts === 1 ? '' : 's'}`;
 }
 
-/** The token, when it has a JWT's three parts; else CREDENTIALS saying its shape. */
+/**
+ * The token, when it has a JWT's three parts and, if its payload reads as a JSON object, names a
+ * signer as sigstore-js takes one (a string `email`, else a string `sub`); else CREDENTIALS saying
+ * what is wrong with it, never its value. sigstore-js signs that claim as Fulcio's proof of
+ * possession with Buffer.from, which throws a bare TypeError for a number (`"sub": 42`).
+ */
 function checkedToken(token: string): string {
-  if (token.split('.').length !== 3) {
+  const parts = token.split('.');
+  if (parts.length !== 3) {
     throw new ProvenantError('CREDENTIALS', `the OIDC identity token is not a JWT (${tokenShape(token)}; a JWT has 3)`, {
       hint: 'pass the token itself (header.payload.signature), not a file name or another credential',
     });
   }
-  return token;
+  let claims: unknown;
+  try {
+    claims = JSON.parse(Buffer.from(parts[1] ?? '', 'base64url').toString('utf8'));
+  } catch {
+    // sigstore-js says so, as IDENTITY_TOKEN_PARSE_ERROR.
+    return token;
+  }
+  if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) return token;
+  const { email, sub } = claims as { email?: unknown; sub?: unknown };
+  // sigstore-js's choice (util/oidc.js): a truthy email, else a truthy sub.
+  const [claim, value] = email ? ['email', email] : ['subject (sub)', sub];
+  if (typeof value === 'string' || !value) return token;
+  throw new ProvenantError(
+    'CREDENTIALS',
+    `the OIDC identity token's ${claim} is ${Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `a ${typeof value}`}, not a string: no OIDC issuer Fulcio accepts writes one so`,
+    { hint: 'pass a token the OIDC provider issued (a JWT names its subject as a string, RFC 7519 section 4.1.2)' },
+  );
 }
 
-function signingError(err: unknown, secrets: readonly string[] = []): ProvenantError {
+/** What each of sigstore-js's error codes is about: its prefix, the service, and that service's URL in the options. */
+const SERVICES: readonly { prefix: string; name: string; url: keyof ServiceOptions; path: string }[] = [
+  { prefix: 'CA_', name: 'Fulcio', url: 'fulcioURL', path: '/api/v2/signingCert' },
+  { prefix: 'TLOG_', name: 'Rekor', url: 'rekorURL', path: '/api/v1/log/entries' },
+  { prefix: 'TSA_', name: 'the timestamp authority', url: 'tsaURL', path: '/api/v1/timestamp' },
+];
+
+/**
+ * A ProvenantError for what sigstore-js threw. Its InternalError's code says which service failed
+ * (`CA_…` Fulcio, `TLOG_…` Rekor, `TSA_…` the timestamp authority), and an answer that was not 2xx
+ * is its cause, an HTTPError with the `statusCode`: Fulcio's 401 or 403 is a refused identity token
+ * (CREDENTIALS), a 404 a URL that is not the service's (NOT_FOUND, naming it), a 5xx, 408 or 429
+ * after the retries a network failure, as a refused connection is.
+ */
+function signingError(err: unknown, o: ServiceOptions, secrets: readonly string[] = []): ProvenantError {
   if (err instanceof ProvenantError) return err;
-  const e = err as { code?: unknown; message?: unknown; cause?: { message?: unknown; code?: unknown } };
+  const e = err as { code?: unknown; message?: unknown; cause?: { message?: unknown; code?: unknown; statusCode?: unknown } };
   // Our own check of the token, thrown through sigstore-js's token provider.
   if (e.cause instanceof ProvenantError) return e.cause;
   const code = typeof e.code === 'string' ? e.code : '';
@@ -483,9 +523,48 @@ function signingError(err: unknown, secrets: readonly string[] = []): ProvenantE
       hint: REFUSED_TOKEN_HINT,
     });
   }
+  const service = SERVICES.find((s) => code.startsWith(s.prefix));
+  const url = service === undefined ? undefined : o[service.url];
+  const where = typeof url === 'string' ? { where: urlWithoutUserInfo(url) } : {};
+  const status = typeof e.cause?.statusCode === 'number' ? e.cause.statusCode : undefined;
+  if (service !== undefined && status !== undefined) {
+    // HTTPError's message is `(status) what the server said`.
+    const said = detail(e.cause?.message).replace(/^\(\d+\)\s*/, '');
+    const answered = `${service.name} answered ${status}${said === '' ? '' : `: ${said}`}`;
+    const retries = o.retries ?? 2;
+    const retried = retries === 0 ? answered : `${answered}, after ${retries} retr${retries === 1 ? 'y' : 'ies'}`;
+    if ((status === 401 || status === 403) && service.url === 'fulcioURL') {
+      const why = `HTTP ${status}${said === '' ? '' : `: ${said}`}`;
+      return new ProvenantError('CREDENTIALS', `Fulcio refused the OIDC identity token (${why})`, { ...where, hint: REFUSED_TOKEN_HINT });
+    }
+    const failure = httpFailure(status, service, answered, retried);
+    return new ProvenantError(failure.code, `signing failed: ${failure.message}`, { ...where, ...failure.hint });
+  }
   const causeCode = typeof e.cause?.code === 'string' ? e.cause.code : '';
   if (/ECONNREFUSED|ENOTFOUND|ETIMEDOUT|ECONNRESET|EAI_AGAIN/.test(causeCode) || /ECONNREFUSED|ENOTFOUND|ETIMEDOUT/.test(text)) {
-    return new ProvenantError('NETWORK', `signing failed: ${text}`);
+    return new ProvenantError('NETWORK', `signing failed: ${text}`, where);
   }
-  return new ProvenantError('SIGNATURE', `signing failed${code === '' ? '' : ` (${code})`}: ${text}`);
+  return new ProvenantError('SIGNATURE', `signing failed${code === '' ? '' : ` (${code})`}: ${text}`, where);
+}
+
+/** The error code, message and hint of a service's answer `status` (not 2xx, and not Fulcio refusing the token). */
+function httpFailure(
+  status: number,
+  service: (typeof SERVICES)[number],
+  answered: string,
+  retried: string,
+): { code: ErrorCode; message: string; hint?: { hint: string } } {
+  if (status === 401) return { code: 'UNAUTHORIZED', message: answered };
+  if (status === 403) return { code: 'DENIED', message: answered };
+  if (status === 404) {
+    const name = service.name.replace(/^the /, '');
+    return {
+      code: 'NOT_FOUND',
+      message: `${answered} (the URL has no ${service.path})`,
+      hint: { hint: `check the ${name} URL: it is the instance's base URL, to which ${service.path} is added` },
+    };
+  }
+  if (status === 429) return { code: 'TOO_MANY_REQUESTS', message: retried, hint: { hint: 'wait, and try again' } };
+  if (status === 408 || status >= 500) return { code: 'NETWORK', message: retried };
+  return { code: 'SIGNATURE', message: answered };
 }

@@ -10,20 +10,21 @@ import type { Bundle } from '@sigstore/bundle';
 import { RFC3161Timestamp, X509Certificate } from '@sigstore/core';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
 import { statement, storeAttestations } from '../../src/attest/storage.ts';
-import { isProvenantError } from '../../src/errors.ts';
+import { isProvenantError, type ProvenantError } from '../../src/errors.ts';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import { identityLabel } from '../../src/sign/identity.ts';
 import { summarizeSignatures } from '../../src/sign/inspect.ts';
 import { generateSigningKeyPair, pemDecodeAll } from '../../src/sign/keys.ts';
 import { encodeEnvelope, IN_TOTO_PAYLOAD_TYPE, parseEnvelope, simpleSigningPayload } from '../../src/sign/payload.ts';
 import { attestImage, signImage } from '../../src/sign/sign.ts';
-import { KeylessSigner, KeySigner } from '../../src/sign/signer.ts';
+import { KeylessSigner, KeySigner, REFUSED_TOKEN_HINT } from '../../src/sign/signer.ts';
 import { appendCosignLayer, attestationLayer, CosignAnnotation, findSignatures, writeBundleReferrer } from '../../src/sign/storage.ts';
 import { type VerificationPolicy, verifyImage } from '../../src/sign/verify.ts';
 import { makeImage } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import { tempLayout } from './helpers.ts';
 import { MOCK_ISSUER, type MockSigstore, mockSigner, startMockSigstore } from './mock-sigstore.ts';
+import { startStatusServer } from './status-server.ts';
 
 const REF = 'registry.test/keyless/app';
 const COSIGN_SIGN = 'https://sigstore.dev/cosign/sign/v1';
@@ -735,6 +736,80 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
     await assert.rejects(signImage(layout, 'v1', { signer: failing, dockerReference: REF }), (e: unknown) =>
       isProvenantError(e, 'CREDENTIALS'),
     );
+  });
+
+  it('a token whose subject or email is not a string: CREDENTIALS saying so, before Fulcio is asked, never the token', async () => {
+    const layout = await tempLayout();
+    const stored = parseStored(encodeJson({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] }));
+    await layout.putManifest(stored, { tags: ['v1'] });
+    const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const before = mock.requests.fulcio;
+    for (const [claims, said] of [
+      [{ sub: 4242, iss: MOCK_ISSUER }, 'subject (sub) is a number, not a string'],
+      [{ sub: { id: 'SECRET' }, iss: MOCK_ISSUER }, 'subject (sub) is an object, not a string'],
+      [{ email: 42, email_verified: true, sub: 'x', iss: MOCK_ISSUER }, 'email is a number, not a string'],
+    ] as const) {
+      const token = `${enc({ alg: 'none' })}.${enc(claims)}.`;
+      const s = new KeylessSigner({ fulcioURL: mock.url, rekorURL: mock.url, identityToken: token });
+      await assert.rejects(signImage(layout, 'v1', { signer: s, dockerReference: REF, storages: ['referrers'] }), (e: unknown) => {
+        assert.ok(isProvenantError(e, 'CREDENTIALS'), String(e));
+        assert.ok(e.message.includes(said), e.message);
+        assert.ok(!`${e.message} ${e.hint}`.includes(token.split('.')[1] ?? '') && !e.message.includes('SECRET'), e.message);
+        return true;
+      });
+    }
+    assert.equal(mock.requests.fulcio, before, 'Fulcio was not asked');
+  });
+
+  it('a Fulcio, Rekor or timestamp authority that answers an error: the code its status means, naming the URL without its password', async () => {
+    const server = await startStatusServer({ status: 401, message: 'There was an error processing the identity token' });
+    try {
+      const layout = await tempLayout();
+      const stored = parseStored(encodeJson({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] }));
+      await layout.putManifest(stored, { tags: ['v1'] });
+      const withUser = server.url.replace('http://', 'http://user:s3cretpw@');
+      const token = mock.token(IDENTITY);
+      const key = generateSigningKeyPair().privateKey;
+      const fulcio = (retries: number) => new KeylessSigner({ fulcioURL: withUser, rekorURL: mock.url, identityToken: token, retries });
+      const attempt = async (signer: KeylessSigner | KeySigner, code: string, check: (e: ProvenantError) => void) => {
+        await assert.rejects(signImage(layout, 'v1', { signer, dockerReference: REF, storages: ['referrers'] }), (e: unknown) => {
+          assert.ok(isProvenantError(e), String(e));
+          assert.equal(e.code, code, e.message);
+          assert.equal(e.where, server.url, e.message);
+          assert.ok(!`${e.message} ${e.hint}`.includes('s3cretpw') && !e.message.includes(token), e.message);
+          check(e);
+          return true;
+        });
+      };
+      // Fulcio refusing the token: a fresh one is what helps (exit 4), not a trust failure (exit 5).
+      await attempt(fulcio(0), 'CREDENTIALS', (e) => {
+        assert.match(e.message, /Fulcio refused the OIDC identity token \(HTTP 401: There was an error processing the identity token\)/);
+        assert.equal(e.hint, REFUSED_TOKEN_HINT);
+      });
+      server.answer = { status: 403 };
+      await attempt(fulcio(0), 'CREDENTIALS', (e) => assert.equal(e.hint, REFUSED_TOKEN_HINT));
+      // Unavailable after the retries: a network failure (exit 6), each retry asked.
+      server.answer = { status: 503, message: 'unavailable' };
+      server.paths.length = 0;
+      await attempt(fulcio(1), 'NETWORK', (e) => assert.match(e.message, /Fulcio answered 503: unavailable, after 1 retry/));
+      assert.deepEqual(server.paths, ['/api/v2/signingCert', '/api/v2/signingCert']);
+      server.answer = { status: 429 };
+      await attempt(fulcio(0), 'TOO_MANY_REQUESTS', () => {});
+      // Not the service's URL: each names what it asked under it.
+      server.answer = { status: 404 };
+      await attempt(fulcio(0), 'NOT_FOUND', (e) => assert.match(e.message, /Fulcio answered 404.*no \/api\/v2\/signingCert/));
+      await attempt(new KeySigner(key, { rekorURL: withUser, retries: 0 }), 'NOT_FOUND', (e) =>
+        assert.match(e.message, /Rekor answered 404.*no \/api\/v1\/log\/entries/),
+      );
+      await attempt(new KeySigner(key, { tsaURL: withUser, retries: 0 }), 'NOT_FOUND', (e) =>
+        assert.match(e.message, /the timestamp authority answered 404.*no \/api\/v1\/timestamp/),
+      );
+      // Rekor wanting credentials is not the token's fault.
+      server.answer = { status: 401 };
+      await attempt(new KeySigner(key, { rekorURL: withUser, retries: 0 }), 'UNAUTHORIZED', (e) => assert.equal(e.hint, undefined));
+    } finally {
+      await server.stop();
+    }
   });
 
   it('a Fulcio, Rekor or timestamp authority URL with user info: the failure names the URL, never its password', async () => {
