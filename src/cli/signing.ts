@@ -6,7 +6,7 @@
  */
 import type { ReadStream } from 'node:tty';
 import { RE2JS } from '@bufbuild/re2';
-import { ProvenantError, redactCredentials } from '../errors.ts';
+import { ProvenantError, redactCredentials, urlWithoutUserInfo } from '../errors.ts';
 import type { Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { Location } from '../ref/location.ts';
@@ -116,7 +116,7 @@ function promptHidden(io: CliIo, input: ReadStream, question: string): Promise<s
 /** A signer chosen on the command line, and how to name it to the user. */
 export interface ChosenSigner {
   signer: Signer;
-  /** `key <id>` or `keyless (<Fulcio URL>)`. */
+  /** `key <id>` or `keyless (<Fulcio URL, without user info>)`. */
   label: string;
 }
 
@@ -167,7 +167,9 @@ export async function signerFromFlags(args: ParsedArgs, io: CliIo, keyless: bool
     identityToken: identityToken(tokenFlag, io),
     trustedRoot,
   });
-  return { signer, label: `keyless (${fulcioURL}${logged ? '' : ', no transparency log'})` };
+  // The label is shown on success (`signed … with keyless (…)`, `--format json`'s "signer"): a
+  // --fulcio-url's user info is a credential, and never shown.
+  return { signer, label: `keyless (${urlWithoutUserInfo(fulcioURL)}${logged ? '' : ', no transparency log'})` };
 }
 
 function chosenKey(signer: KeySigner): ChosenSigner {

@@ -17,6 +17,7 @@ import { toolMissing } from '../helpers/images.ts';
 import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import { MOCK_ISSUER, type MockSigstore, startMockSigstore } from '../sign/mock-sigstore.ts';
+import { startStatusServer } from '../sign/status-server.ts';
 import { exampleDir, provenant, provenantOnTerminal } from './provenant.ts';
 
 const tempDir = useTempDir('cli-sign');
@@ -459,6 +460,57 @@ describe('verify keyless: patterns as cosign reads them', () => {
     );
     assert.equal(perl.status, 2, perl.stderr);
     assert.match(perl.stderr, /--certificate-identity-regexp is not a regular expression \(RE2, as Go's\)/);
+  });
+});
+
+describe('keyless with a --fulcio-url that carries a password, or a Fulcio that fails', () => {
+  const IDENTITY = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
+  let dir: string;
+  let mock: MockSigstore;
+  before(async () => {
+    dir = await tempDir();
+    mock = await startMockSigstore({ dir });
+    await cp(exampleDir, join(dir, 'layout'), { recursive: true });
+  });
+  after(async () => {
+    await mock?.stop();
+  });
+
+  it('sign and attest name the Fulcio without its user info, in text and JSON', async () => {
+    const withUser = mock.url.replace('http://', 'http://user:s3cretpw@');
+    const keyless = ['--identity-token', mock.token(IDENTITY), '--fulcio-url', withUser, '--rekor-url', mock.url];
+    await writeFile(join(dir, 'note.txt'), 'hello');
+    for (const args of [
+      ['sign', ...keyless, 'oci:layout:latest'],
+      ['sign', ...keyless, '--format', 'json', 'oci:layout:latest'],
+      ['attest', ...keyless, '--sign', '--predicate', 'note.txt', '--type', 'custom', 'oci:layout:latest'],
+    ]) {
+      const r = await provenant(args, { cwd: dir });
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(!`${r.stdout}${r.stderr}`.includes('s3cretpw'), `${args[0]}: ${r.stdout}${r.stderr}`);
+      assert.ok(r.stdout.includes(`keyless (${mock.url})`), r.stdout);
+    }
+  });
+
+  it('a Fulcio refusing the token exits 4 with the fresh-token hint; one unavailable after the retries, 6', async () => {
+    const server = await startStatusServer({ status: 401, message: 'There was an error processing the identity token' });
+    try {
+      const args = ['sign', '--identity-token', mock.token(IDENTITY), '--fulcio-url', server.url, '--rekor-url', mock.url];
+      const refused = await provenant([...args, 'oci:layout:latest'], { cwd: dir });
+      assert.equal(refused.status, 4, refused.stderr);
+      assert.match(refused.stderr, /Fulcio refused the OIDC identity token/);
+      assert.match(refused.stderr, /pass a fresh token with --identity-token/);
+      server.answer = { status: 503 };
+      const down = await provenant([...args, 'oci:layout:latest'], { cwd: dir });
+      assert.equal(down.status, 6, down.stderr);
+      assert.match(down.stderr, /Fulcio answered 503/);
+      server.answer = { status: 404 };
+      const wrong = await provenant([...args, 'oci:layout:latest'], { cwd: dir });
+      assert.equal(wrong.status, 3, wrong.stderr);
+      assert.ok(wrong.stderr.includes(server.url), wrong.stderr);
+    } finally {
+      await server.stop();
+    }
   });
 });
 
