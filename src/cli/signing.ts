@@ -463,14 +463,61 @@ export function renderVerified(name: string, report: VerificationReport): string
   return `${[head, ...report.checked.map(checkedLine)].join('\n')}\n`;
 }
 
+/**
+ * How many attestations (of `predicateType`, when given) are attached to `subject` unsigned, as
+ * `inspect` shows them: `attest` without `--key` or `--sign` attaches its statement so, and
+ * `verify-attestation` checks signed ones only. `root` is the target as read, whose BuildKit
+ * entries are attachments too.
+ */
+export async function unsignedAttestationsOf(
+  store: ContentStore,
+  root: Stored,
+  subject: Digest,
+  predicateType: string | undefined,
+  signal: AbortSignal,
+): Promise<number> {
+  // Loaded only for a verification that found nothing: attachments.ts and inspect.ts read much.
+  const [{ findAttachments }, { summarizeSignatures }] = await Promise.all([
+    import('../attest/attachments.ts'),
+    import('../sign/inspect.ts'),
+  ]);
+  const index = root.kind === 'index' ? root.index : undefined;
+  const found = await findAttachments(store, [subject], index, { signal });
+  const summaries = await summarizeSignatures(store, subject, { signal });
+  return found.filter((a) => {
+    if (a.kind !== 'attestation') return false;
+    if (predicateType !== undefined && !a.predicateTypes.includes(predicateType)) return false;
+    // Its signatures as inspect reads them: a cosign tag's layers, a referrer's own bundle; a
+    // BuildKit statement has none of its own.
+    const own = a.storage === 'cosign' ? `${a.tag} layer ` : `referrer ${a.digest}`;
+    if (a.storage === 'buildkit') return true;
+    return !summaries.some((s) => s.storage === a.storage && s.source.startsWith(own) && s.signed);
+  }).length;
+}
+
 /** The error of a verification where nothing verified: one line per signature tried, with why. */
 export function verificationFailure(
   name: string,
   report: VerificationReport,
-  options: { predicateType?: string | undefined; index?: boolean; signedPlatforms?: readonly string[] | undefined } = {},
+  options: {
+    predicateType?: string | undefined;
+    index?: boolean;
+    signedPlatforms?: readonly string[] | undefined;
+    /** How many attestations of the type are attached unsigned ({@link unsignedAttestationsOf}). */
+    unsigned?: number | undefined;
+  } = {},
 ): ProvenantError {
   const type = options.predicateType === undefined ? '' : `${options.predicateType} `;
   const what = report.kind === 'signature' ? 'signatures' : `${type}attestations`;
+  const unsigned = options.unsigned ?? 0;
+  if (report.checked.length === 0 && report.kind === 'attestation' && unsigned > 0) {
+    const them = unsigned === 1 ? 'it' : 'them';
+    return new ProvenantError(
+      'SIGNATURE',
+      `${name} (${report.subject}) has ${unsigned} unsigned ${type}attestation${unsigned === 1 ? '' : 's'} and no signed one: verify-attestation checks signed attestations only`,
+      { hint: `attest again with --key or --sign (keyless) to sign ${them}` },
+    );
+  }
   if (report.checked.length === 0) {
     const signed = options.signedPlatforms ?? [];
     const hint =

@@ -7,6 +7,7 @@ import { cp, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RE2JS } from '@bufbuild/re2';
+import { unsignedAttestationsOf, verificationFailure } from '../../src/cli/signing.ts';
 import { cosignTag, encodeJson, parseStored } from '../../src/oci/content.ts';
 import type { ImageIndex } from '../../src/oci/types.ts';
 import { encryptPrivateKey } from '../../src/sign/keys.ts';
@@ -248,6 +249,45 @@ describe('attest --type custom', () => {
       predicates,
       images.map(() => ({ Data: text, Timestamp: '2023-11-14T22:13:20Z' })),
     );
+  });
+});
+
+describe('unsigned attestations: counted, and a verification that finds none signed says so', () => {
+  it('attest without --key or --sign: N unsigned attestations of the type, a hint to sign them; none of another type', async () => {
+    const dir = await workspace();
+    await writeFile(join(dir, 'p.json'), '{"builder":{"id":"x"}}');
+    const r = await provenant(['attest', '--predicate', 'p.json', '--type', 'slsaprovenance', 'oci:layout:latest'], { cwd: dir });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /unsigned/);
+    const signed = await provenant(
+      ['attest', '--predicate', 'p.json', '--type', 'custom', '--key', 'cosign.key', '--attestations', 'referrers', 'oci:layout:latest'],
+      { cwd: dir, env: { COSIGN_PASSWORD: PASSWORD } },
+    );
+    assert.equal(signed.status, 0, signed.stderr);
+    const SLSA = 'https://slsa.dev/provenance/v0.2';
+    const store = await LayoutStore.open(join(dir, 'layout'));
+    try {
+      const root = await store.getManifest('latest');
+      assert.ok(root.kind === 'index');
+      const image = root.index.manifests[0]?.digest ?? root.digest;
+      const signal = new AbortController().signal;
+      assert.equal(await unsignedAttestationsOf(store, root, image, SLSA, signal), 1);
+      assert.equal(await unsignedAttestationsOf(store, root, image, undefined, signal), 1, 'the signed custom one is not counted');
+      assert.equal(await unsignedAttestationsOf(store, root, image, 'https://cosign.sigstore.dev/attestation/v1', signal), 0);
+      assert.equal(await unsignedAttestationsOf(store, root, root.digest, SLSA, signal), 0, 'the index itself has none');
+      const report = { subject: image, kind: 'attestation' as const, checked: [], verified: [] };
+      const e = verificationFailure('oci:layout:latest', report, { predicateType: SLSA, unsigned: 1 });
+      assert.equal(e.code, 'SIGNATURE');
+      assert.match(
+        e.message,
+        /has 1 unsigned https:\/\/slsa\.dev\/provenance\/v0\.2 attestation and no signed one: verify-attestation checks signed attestations only/,
+      );
+      assert.match(String(e.hint), /attest again with --key or --sign/);
+      // Without unsigned ones, the hint is still to attest it first.
+      assert.match(String(verificationFailure('x', report, { predicateType: SLSA, unsigned: 0 }).hint), /attest it first/);
+    } finally {
+      await store.close();
+    }
   });
 });
 
