@@ -288,6 +288,29 @@ describe('unsigned attestations: counted, and a verification that finds none sig
     } finally {
       await store.close();
     }
+    // The command says it too: the platform image has one unsigned provenance, and no signed one.
+    const p = (await provenant(['inspect', '--format', 'json', 'oci:layout:latest'], { cwd: dir })).stdout;
+    const first = (JSON.parse(p) as { manifests: { platform: { os: string; architecture: string } }[] }).manifests[0]?.platform;
+    assert.ok(first, p);
+    const platform = `${first.os}/${first.architecture}`;
+    const v = await provenant(
+      ['verify-attestation', '--type', 'slsaprovenance', '--key', 'cosign.pub', '--platform', platform, 'oci:layout:latest'],
+      {
+        cwd: dir,
+      },
+    );
+    assert.equal(v.status, 5, v.stderr);
+    assert.match(v.stderr, /has 1 unsigned https:\/\/slsa\.dev\/provenance\/v0\.2 attestation and no signed one/);
+    assert.match(v.stderr, /attest again with --key or --sign/);
+    // Another type: none of it, signed or not, and the usual hint.
+    const other = await provenant(
+      ['verify-attestation', '--type', 'spdxjson', '--key', 'cosign.pub', '--platform', platform, 'oci:layout:latest'],
+      {
+        cwd: dir,
+      },
+    );
+    assert.equal(other.status, 5, other.stderr);
+    assert.match(other.stderr, /has no https:\/\/spdx\.dev\/Document attestations/);
   });
 });
 

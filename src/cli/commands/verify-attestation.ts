@@ -12,7 +12,15 @@ import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, REGISTRY_FLAGS } from '../options.ts';
-import { parseAnnotations, renderVerified, subjectOf, trustFromFlags, verificationFailure, verificationJson } from '../signing.ts';
+import {
+  parseAnnotations,
+  renderVerified,
+  subjectOf,
+  trustFromFlags,
+  unsignedAttestationsOf,
+  verificationFailure,
+  verificationJson,
+} from '../signing.ts';
 import { TRUST_FLAGS } from '../signing-flags.ts';
 import { targetOf, withStores } from '../stores.ts';
 import { warningLogger } from '../visible.ts';
@@ -52,7 +60,7 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
   const trust = await trustFromFlags(args);
   // verify's -a: annotations its signatures' payloads must carry (verify-attestation has no -a).
   const annotations = kind === 'signature' ? parseAnnotations((args.values.annotations as string[] | undefined) ?? []) : undefined;
-  const results: { name: string; report: VerificationReport; index: boolean; signedPlatforms?: string[] }[] = [];
+  const results: { name: string; report: VerificationReport; index: boolean; signedPlatforms?: string[]; unsigned?: number }[] = [];
   // What a store passes over while listing referrers (a layout's manifest that cannot be read) is said here.
   const logger = warningLogger(io);
   // One withStores for every image: images of one layout are read through one store (stores.ts).
@@ -79,7 +87,16 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
       // signed: say which of its images are, so the hint can point at them.
       const unsigned = kind === 'signature' && subject.index && report.checked.length === 0;
       const signedPlatforms = unsigned ? await signedImagesOf(opened.store, subject.root, io.signal) : undefined;
-      results.push({ name, report, index: subject.index, ...(signedPlatforms === undefined ? {} : { signedPlatforms }) });
+      // attest without --key or --sign attaches its statements unsigned: say so, rather than "none".
+      const none = kind === 'attestation' && report.checked.length === 0;
+      const unsignedCount = none ? await unsignedAttestationsOf(opened.store, subject.root, subject.digest, predicateType, io.signal) : 0;
+      results.push({
+        name,
+        report,
+        index: subject.index,
+        unsigned: unsignedCount,
+        ...(signedPlatforms === undefined ? {} : { signedPlatforms }),
+      });
       if (format === 'text' && report.verified.length > 0) io.stdout.write(renderVerified(name, report));
     }
   });
@@ -90,7 +107,7 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
   const failed = results.filter((r) => r.report.verified.length === 0);
   if (failed.length === 0) return;
   const errors = failed.map((f) =>
-    verificationFailure(f.name, f.report, { predicateType, index: f.index, signedPlatforms: f.signedPlatforms }),
+    verificationFailure(f.name, f.report, { predicateType, index: f.index, signedPlatforms: f.signedPlatforms, unsigned: f.unsigned }),
   );
   if (errors.length === 1) throw errors[0];
   throw new ProvenantError('SIGNATURE', errors.map((e) => e.message).join('\n'));
