@@ -49,7 +49,7 @@ export async function run(): Promise<void> {
       hostArch: process.arch,
       sourceDateEpoch: sourceDateEpoch(env.SOURCE_DATE_EPOCH),
       toolVersion: toolVersion(),
-      registry: registryAccess({ env, homedir: homedir() }),
+      registry: registryAccess({ env, homedir: homedir(), uid: process.getuid?.() }),
       identityToken: identityToken(env),
       logger,
     });

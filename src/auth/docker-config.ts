@@ -154,8 +154,8 @@ export interface KeychainPaths {
  * `/run/containers/$UID/auth.json`), then `$XDG_CONFIG_HOME/containers/auth.json` (default
  * `~/.config/containers/auth.json`).
  *
- * `uid` is the user's id for the `/run/containers` file; without it (no such id, as on Windows,
- * or not Linux, where containers/image does not look there) that file is left out.
+ * `uid` is the user's id for the `/run/containers` file; without it (the caller gave none, or
+ * there is no such id, as on Windows) that file is left out.
  *
  * Order: Docker's config first (most CI logins write it), unless REGISTRY_AUTH_FILE is set: a
  * file the user pointed at explicitly wins.
@@ -184,8 +184,9 @@ export interface DefaultKeychainOptions {
   /** The user's home folder. */
   homedir: string;
   /**
-   * The user id of `/run/containers/$UID/auth.json` (read when XDG_RUNTIME_DIR is unset). Default:
-   * this process's on Linux, none elsewhere (containers/image looks there on Linux only).
+   * The user id of `/run/containers/$UID/auth.json` (read when XDG_RUNTIME_DIR is unset; the
+   * library reads no process state: the CLI and the Action pass this process's). Without it that
+   * file is not read.
    */
   uid?: number | undefined;
   /** How long a credential helper may take. */
@@ -195,8 +196,7 @@ export interface DefaultKeychainOptions {
 /** The keychain of {@link defaultKeychainPaths}: every file, in its order. */
 export function defaultKeychain(options: DefaultKeychainOptions): Keychain {
   const env = options.env;
-  const uid = options.uid ?? (process.platform === 'linux' ? process.getuid?.() : undefined);
-  const paths = defaultKeychainPaths(env, options.homedir, uid);
+  const paths = defaultKeychainPaths(env, options.homedir, options.uid);
   const helperOptions: FileKeychainOptions = { env, helperTimeoutMs: options.helperTimeoutMs };
   const podman = paths.podmanAuthPaths.map((authPath) => new PodmanAuthKeychain({ ...helperOptions, authPath }));
   const docker = new DockerConfigKeychain({ ...helperOptions, configPath: paths.dockerConfigPath });

@@ -143,6 +143,7 @@ export async function main(): Promise<void> {
     get homedir() {
       return process.getBuiltinModule('node:os').homedir();
     },
+    uid: process.getuid?.(),
     get signal() {
       if (controller === undefined) {
         controller = new AbortController();

@@ -9,6 +9,11 @@ export interface CliIo {
   stdin: NodeJS.ReadableStream;
   homedir: string;
   /**
+   * The user id podman's `/run/containers/$UID/auth.json` is under (main() gives this process's);
+   * absent, that file is not read.
+   */
+  uid?: number | undefined;
+  /**
    * Aborted when the user interrupts (SIGINT, SIGTERM): every long library call gets it, so the
    * operation stops, its stores close and its temporary files go before the process exits.
    */

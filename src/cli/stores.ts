@@ -290,6 +290,7 @@ export async function registryAccessFromFlags(args: ParsedArgs, io: CliIo, locat
     insecure: args.values.insecure === true,
     env: io.env,
     homedir: io.homedir,
+    uid: io.uid,
   });
 }
 

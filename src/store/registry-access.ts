@@ -30,6 +30,11 @@ export interface RegistryAccessOptions {
   env: Record<string, string | undefined>;
   /** The home folder (`~/.docker/config.json`). */
   homedir: string;
+  /**
+   * The user id of podman's `/run/containers/$UID/auth.json`, read when `XDG_RUNTIME_DIR` is not
+   * set (`process.getuid()`, for this process's user); without it that file is not read.
+   */
+  uid?: number | undefined;
   /** More options for each client (retries, concurrency, User-Agent). */
   client?: Omit<RegistryClientOptions, 'keychain' | 'insecure' | 'logger' | 'onProgress'> | undefined;
 }
@@ -62,7 +67,7 @@ export function registryAccess(options: RegistryAccessOptions): RegistryOpenOpti
         const { chainKeychains, staticKeychain } = await import('../auth/keychain.ts');
         const { defaultKeychain } = await import('../auth/docker-config.ts');
         const { RegistryClient } = await import('../registry/client.ts');
-        const files = defaultKeychain({ env: options.env, homedir: options.homedir });
+        const files = defaultKeychain({ env: options.env, homedir: options.homedir, uid: options.uid });
         const keychain: Keychain =
           username !== undefined && password !== undefined && registry === credentialsRegistry
             ? chainKeychains(staticKeychain(registry, { username, password }), files)
