@@ -31,11 +31,11 @@ import { hasImageConfig, readImageConfig } from '../image/image-config.ts';
 import { looseLayerStatement } from '../image/statements.ts';
 import type { ByteStream, OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
-import { descriptorOf, encodeJson, type Stored } from '../oci/content.ts';
+import { cosignTag, descriptorOf, encodeJson, type Stored } from '../oci/content.ts';
 import { type Digest, Digester, digestMismatch, digestOf } from '../oci/digest.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
-import { Annotation, type Descriptor, type Platform } from '../oci/types.ts';
+import { Annotation, type Descriptor, type ImageManifest, type Platform } from '../oci/types.ts';
 import { isBundleMediaType } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import { type CheckOptions, checkGraph, checkImage, type Problem, resolveProbe, type TargetReport } from './check.ts';
@@ -43,6 +43,7 @@ import { short } from './detectors.ts';
 import { readImageGraph } from './graph.ts';
 import { type FixId, listParam, type Params } from './params.ts';
 import {
+  attestationConfig,
   type Change,
   Draft,
   type Dropped,
@@ -569,14 +570,18 @@ function untaggedFix(
 }
 
 /**
- * `plan` without the attestations that the fix moved to a manifest of its own while their in-toto
- * statements still name the manifest as it was: the index's (such as its SBOM, signed in its
- * `.att` image where ECR takes it) and a platform image's (such as BuildKit's provenance, when
- * recompressed layers change the image's digest). A statement names its subject by digest, and
- * one cannot be re-described without being signed again by whoever made it: carried, it would be
- * read as about the fixed manifest (and a signed one fails verification there, as about the wrong
- * subject). So it is left out, with what it was about, and the account's lines about moving it go
- * with it. An attestation whose statements name no replaced digest follows its subject.
+ * `plan` without the in-toto statements that name a manifest the fix replaced, each left out as
+ * what it is: one layer of an attestation. A statement names its subject by digest: the index's
+ * (such as its SBOM, signed in its `.att` image where ECR takes it) or a platform image's (such as
+ * BuildKit's provenance, when recompressed layers change the image's digest). It cannot be
+ * re-described without being signed again by whoever made it: carried, it would be read as about
+ * the fixed manifest (and a signed one fails verification there, as about the wrong subject). So
+ * it is left out, with what it was about. A statement that names no replaced digest (BuildKit's
+ * `subject: []`) follows its subject, even beside stale ones: under a cosign tag one manifest
+ * holds the layers of every attestation moved there (see {@link Draft.detach}), and each statement
+ * is said as one of the attestation that brought it. A manifest left with no statement is left
+ * out, and the account's lines about moving it go with it; one left with some is rewritten
+ * without the others, and says which it holds.
  */
 async function withoutStaleStatements(
   store: ContentStore,
@@ -585,15 +590,14 @@ async function withoutStaleStatements(
 ): Promise<{ plan: Plan; leftOut: StatementLeftOut[] }> {
   // Every manifest the fix replaced, whatever its role: the index, a platform image, a nested index.
   const replaced = new Map(finalRenames(plan).map((r) => [r.to, r.from] as const));
-  const leftOut: StatementLeftOut[] = [];
-  /** The digest in the plan of each attestation left out, by its digest in the source. */
-  const current = new Map<Digest, Digest>();
-  if (replaced.size === 0) return { plan, leftOut };
+  if (replaced.size === 0) return { plan, leftOut: [] };
+  const found: Array<{ doc: PlannedDoc; m: ImageManifest; old: Digest; stale: (string | undefined)[] }> = [];
   for (const doc of plan.docs.values()) {
     if (doc.role !== 'attachment' || doc.kind === 'signature' || doc.subject === undefined || doc.stored.kind !== 'manifest') continue;
     const old = replaced.get(doc.subject);
     if (old === undefined) continue;
-    const types: string[] = [];
+    // Of each layer, the predicate type of its statement when that names `old`; undefined otherwise.
+    const stale: (string | undefined)[] = [];
     for (const layer of doc.stored.manifest.layers) {
       throwIfAborted(options.signal);
       // Read loosely: a statement other tools store in a plain JSON layer, or as a DSSE envelope in
@@ -601,29 +605,73 @@ async function withoutStaleStatements(
       // holds no statement (or is over STATEMENT_LIMIT) names nothing; one that cannot be read stops the fix.
       const read = await looseLayerStatement(store, doc.stored.manifest, layer, options);
       const { subject, predicateType } = read?.statement ?? {};
-      if (Array.isArray(subject) && namesDigest(subject, old)) {
-        types.push(typeof predicateType === 'string' ? predicateType : 'unknown predicate type');
-      }
+      const names = Array.isArray(subject) && namesDigest(subject, old);
+      stale.push(names ? (typeof predicateType === 'string' ? predicateType : 'unknown predicate type') : undefined);
     }
-    if (types.length > 0) {
-      // Named as the source holds it: re-attaching it to the new subject may have rewritten it.
-      const source = replaced.get(doc.stored.digest) ?? doc.stored.digest;
-      current.set(source, doc.stored.digest);
-      leftOut.push({ attestation: source, predicateTypes: types, about: old, replacedBy: doc.subject });
-    }
+    if (stale.some((t) => t !== undefined)) found.push({ doc, m: doc.stored.manifest, old, stale });
   }
-  if (leftOut.length === 0) return { plan, leftOut };
+  if (found.length === 0) return { plan, leftOut: [] };
   const d = new Draft(plan, 'cascade');
+  const parts: LeftOutPart[] = [];
   const listed = new Set<string>();
-  for (const l of leftOut) {
-    const at = current.get(l.attestation)!;
-    const doc = plan.docs.get(at)!;
-    if (doc.placement?.type === 'index-entry') listed.add(at);
-    d.drop(
-      at,
-      `${d.describe({ ...doc, stored: { ...doc.stored, digest: l.attestation } })} (${l.predicateTypes.join(', ')})`,
-      leftOutWhy(l),
-    );
+  /** The digests (as the plan held them) of what was left out whole: the lines saying where it went go. */
+  const gone: Digest[] = [];
+  for (const { doc, m, old, stale } of found) {
+    // Left out already with a manifest it is attached to (what `dropped` says of that covers it).
+    if (!d.docs.has(doc.stored.digest)) continue;
+    const whole = stale.every((t) => t !== undefined);
+    const groups = layerOwners(doc, m);
+    const suffix = doc.placement?.type === 'tag' ? doc.placement.suffix : undefined;
+    const name = (g: LayerOwner): string => `${g.kind ?? 'attachment'} ${short(sourceOf(plan, g.digest))}`;
+    const holding = (g: LayerOwner, left: boolean): boolean => stale.slice(g.from, g.to).some((t) => (t !== undefined) === left);
+    if (whole) {
+      if (doc.placement?.type === 'index-entry') listed.add(doc.stored.digest);
+      // Its entry is said below, once what the statements' subject was replaced by is known; a
+      // manifest that held no statement of its own, only those merged into it, has none.
+      const at = d.dropped.length;
+      d.drop(doc.stored.digest, d.describe(doc), '');
+      if (!groups.some((g) => g.own && g.to > g.from)) d.dropped.splice(at, 1);
+      gone.push(doc.stored.digest);
+    } else {
+      const layers = m.layers.filter((_, i) => stale[i] === undefined);
+      // An image config over the layers (cosign's `.att` image, BuildKit's) lists those kept.
+      const config =
+        m.config.digest === digestOf(attestationConfig(m.layers)) ? d.blob(attestationConfig(layers), m.config.mediaType) : m.config;
+      const kept = new Set(layers.map((l) => l.digest));
+      const merged = (doc.merged ?? [])
+        .map((p) => ({ ...p, layers: p.layers.filter((l) => kept.has(l)) }))
+        .filter((p) => p.layers.length > 0);
+      const where = suffix === undefined ? '' : ` under tag ${cosignTag(doc.subject!, suffix)}`;
+      const out = stale.length - layers.length;
+      const leftFrom = groups.filter((g) => holding(g, true)).map(name);
+      const keptFrom = groups.filter((g) => holding(g, false)).map(name);
+      // Whose statements they are, when attestations were merged into it.
+      const of = (names: string[]): string => (groups.length === 1 ? '' : ` of ${names.join(', ')}`);
+      const text =
+        `${d.describe(doc)}${where} no longer holds the ${statements(out)}${of(leftFrom)} about ${short(old)}, ` +
+        `which the fix replaced; it holds the ${statements(layers.length)}${of(keptFrom)}`;
+      const own = groups.find((g) => g.own && holding(g, true));
+      d.replace(doc.stored.digest, manifestStored({ ...m, config, layers }), text, 'cascade', {
+        merged: merged.length === 0 ? undefined : merged,
+      });
+      // Its own statements left out are not carried, though the manifest is: said as those merged into it are.
+      if (own !== undefined) d.dropped.push({ digest: own.digest, what: '', why: '' });
+    }
+    for (const g of groups) {
+      const types = stale.slice(g.from, g.to).filter((t): t is string => t !== undefined);
+      if (types.length === 0) continue;
+      const all = types.length === g.to - g.from;
+      const at = g.own ? d.dropped.findLastIndex((x) => x.digest === g.digest) : plan.dropped.findLastIndex((x) => x.digest === g.digest);
+      parts.push({
+        l: { attestation: sourceOf(plan, g.digest), predicateTypes: types, about: old, replacedBy: doc.subject! },
+        entry: at,
+        kind: g.kind,
+        own: g.own,
+        of: g.to - g.from,
+        suffix,
+      });
+      if (!g.own && all) gone.push(g.digest);
+    }
   }
   // BuildKit lists its attestations in the index: the indexes stop listing those left out, and so
   // change digest once more (what the statements about them were replaced by is the last digest).
@@ -637,25 +685,108 @@ async function withoutStaleStatements(
   }
   const next = d.finish();
   const last = new Map(finalRenames(next).map((r) => [r.from, r.to] as const));
-  const named = leftOut.map((l) => ({ ...l, replacedBy: last.get(l.about) ?? l.replacedBy }));
-  const why = new Map(named.map((l) => [current.get(l.attestation)!, l] as const));
-  const dropped = next.dropped.map((x) => {
-    const l = why.get(x.digest);
-    return l === undefined ? x : { ...x, digest: l.attestation, why: leftOutWhy(l) };
+  const named = parts.map((p) => ({ ...p, l: { ...p.l, replacedBy: last.get(p.l.about) ?? p.l.replacedBy } }));
+  const dropped = next.dropped.map((x, i): Dropped => {
+    const p = named.find((y) => y.entry === i);
+    return p === undefined ? x : { digest: p.l.attestation, what: leftOutWhat(p), why: partWhy(p) };
   });
   // The lines that said where each one went, under whatever digest it had on the way, go too.
   const back = new Map<Digest, Digest[]>();
   for (const r of plan.renames) back.set(r.to, [...(back.get(r.to) ?? []), r.from]);
-  const gone = new Set<Digest>();
-  const walk = (d: Digest): void => {
-    if (gone.has(d)) return;
-    gone.add(d);
-    for (const from of back.get(d) ?? []) walk(from);
+  const walked = new Set<Digest>();
+  const walk = (at: Digest): void => {
+    if (walked.has(at)) return;
+    walked.add(at);
+    for (const from of back.get(at) ?? []) walk(from);
   };
-  for (const at of current.values()) walk(at);
+  for (const at of gone) walk(at);
   const about = (c: Change): boolean =>
-    (c.attachment !== undefined && gone.has(c.attachment)) || (c.from !== undefined && c.to !== undefined && gone.has(c.to));
-  return { plan: { ...next, dropped, changes: next.changes.filter((c) => !about(c)) }, leftOut: named };
+    (c.attachment !== undefined && walked.has(c.attachment)) || (c.from !== undefined && c.to !== undefined && walked.has(c.to));
+  return { plan: { ...next, dropped, changes: next.changes.filter((c) => !about(c)) }, leftOut: named.map((p) => p.l) };
+}
+
+/** The layers of an attachment manifest that one attachment brought: its own, or one merged into it under a cosign tag. */
+interface LayerOwner {
+  /** Its digest as the plan held it (the merged one's when it was merged). */
+  readonly digest: Digest;
+  readonly kind: AttachmentKind | undefined;
+  /** The manifest's own layers, not merged into it. */
+  readonly own: boolean;
+  /** The positions of its layers, from (inclusive) to (exclusive). */
+  readonly from: number;
+  readonly to: number;
+}
+
+/**
+ * Who brought each layer of `doc` (whose manifest is `m`): its own come first, and those of each
+ * attachment merged into it follow in turn, as {@link Draft.detach} appends them (see
+ * {@link PlannedDoc.merged}). When the layers are not as the record says, all are its own.
+ */
+function layerOwners(doc: PlannedDoc, m: ImageManifest): LayerOwner[] {
+  const merged = doc.merged ?? [];
+  const own = m.layers.length - merged.reduce((n, p) => n + p.layers.length, 0);
+  const all: LayerOwner[] = [{ digest: doc.stored.digest, kind: doc.kind, own: true, from: 0, to: m.layers.length }];
+  if (own < 0) return all;
+  const out: LayerOwner[] = [{ digest: doc.stored.digest, kind: doc.kind, own: true, from: 0, to: own }];
+  let at = own;
+  for (const p of merged) {
+    if (p.layers.some((l, i) => m.layers[at + i]?.digest !== l)) return all;
+    out.push({ digest: p.digest, kind: p.kind, own: false, from: at, to: at + p.layers.length });
+    at += p.layers.length;
+  }
+  return out;
+}
+
+/** The digest the source held a manifest of the plan under (back along its renames). */
+function sourceOf(plan: Plan, digest: Digest): Digest {
+  let at = digest;
+  // As many hops as there are renames: a manifest replaced and replaced back loops.
+  for (let hops = 0; hops < plan.renames.length; hops++) {
+    const r = plan.renames.find((x) => x.to === at);
+    if (r === undefined) break;
+    at = r.from;
+  }
+  return at;
+}
+
+/** The statements one attachment brought that {@link withoutStaleStatements} left out, and the entry of `dropped` that says so. */
+interface LeftOutPart {
+  readonly l: StatementLeftOut;
+  /** The position in the plan's `dropped` of the entry about them. */
+  readonly entry: number;
+  readonly kind: AttachmentKind | undefined;
+  /** Brought by the manifest itself, not merged into it. */
+  readonly own: boolean;
+  /** How many statements the attachment brought: more than were left out when some are carried. */
+  readonly of: number;
+  /** The cosign tag the manifest is under, if any. */
+  readonly suffix: 'att' | 'sig' | 'sbom' | undefined;
+}
+
+/** `n` statements, in words: "statement" for one. */
+function statements(n: number): string {
+  return n === 1 ? 'statement' : `${n} statements`;
+}
+
+/** What the account names a {@link LeftOutPart} by: the attestation, or the statements of it left out. */
+function leftOutWhat(p: LeftOutPart): string {
+  const left = p.l.predicateTypes.length;
+  const of = `${p.kind ?? 'attachment'} ${short(p.l.attestation)} (${p.l.predicateTypes.join(', ')})`;
+  return left === p.of ? of : `${left} of the ${p.of} statements of ${of}`;
+}
+
+/** Why a {@link LeftOutPart} is not carried, and where the rest of the attestation went when some of it is. */
+function partWhy(p: LeftOutPart): string {
+  const left = p.l.predicateTypes.length;
+  if (left === p.of) return leftOutWhy(p.l);
+  const rest = p.of - left;
+  const where = p.own
+    ? `${rest === 1 ? 'is' : 'are'} carried`
+    : `${rest === 1 ? 'was' : 'were'} added to the manifest under ${p.suffix === undefined ? 'its tag' : cosignTag(p.l.replacedBy, p.suffix)}`;
+  return (
+    `${left === 1 ? 'it is' : 'they are'} about ${p.l.about}, which the fixed image replaces with ${p.l.replacedBy}; a statement cannot be re-described ` +
+    `without signing it again, and stays about the old digest only; its other ${statements(rest)} ${where}`
+  );
 }
 
 /** The fixes that put an attachment where a target takes it: run again over the statements made again. */

@@ -37,6 +37,20 @@ export interface PlannedDoc {
   /** For attachments: what they are about. */
   readonly subject?: Digest | undefined;
   readonly placement?: Placement | undefined;
+  /**
+   * For a manifest under a cosign tag: the attachments whose layers were appended to it (cosign
+   * keeps one manifest per tag), each by its digest when it was merged (the one `dropped` names it
+   * by) with the digests of the layers it brought. Its own layers are the others. A statement is
+   * left out (or kept) as what it is, one of the attachment that brought it, not the whole manifest.
+   */
+  readonly merged?: readonly MergedPart[] | undefined;
+}
+
+/** An attachment whose layers were appended to another's manifest under a cosign tag; see {@link PlannedDoc.merged}. */
+export interface MergedPart {
+  readonly digest: Digest;
+  readonly kind?: AttachmentKind | undefined;
+  readonly layers: readonly Digest[];
 }
 
 /** A blob the fix makes: a small new config (bytes), or a recompressed layer (a file). */
@@ -551,6 +565,8 @@ export class Draft {
         sharing.stored.digest,
         next,
         `${this.describe(sharing)} under ${tag} now also holds the layers of ${short(stored.digest)}`,
+        this.fix,
+        { merged: [...(sharing.merged ?? []), { digest: stored.digest, kind: doc.kind, layers: rest.layers.map((l) => l.digest) }] },
       );
       return true;
     }

@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { createZstdCompress, gunzipSync } from 'node:zlib';
 import { ArtifactType, findAttachments } from '../../src/attest/attachments.ts';
-import { attestationReferrer, statement } from '../../src/attest/storage.ts';
+import { attestationReferrer, statement, storeAttestations } from '../../src/attest/storage.ts';
 import { checkImage } from '../../src/compat/check.ts';
 import { short } from '../../src/compat/detectors.ts';
 import { attachmentStoragesFor, fixImage, storeAsFixWould } from '../../src/compat/fix.ts';
@@ -925,6 +925,152 @@ describe('docker-media-types and BuildKit attestations', () => {
       assert.ok(report.account.some((a) => a.startsWith(`Not carried: attestation ${short(l.attestation)} `)));
       assert.ok(!report.account.some((a) => a.includes(`${short(l.attestation)} is now stored under tag`)), report.account.join('\n'));
     }
+  });
+});
+
+describe('statements under one cosign tag are left out one by one', () => {
+  const SPDX = 'https://spdx.dev/Document';
+  const PROVENANCE = 'https://slsa.dev/provenance/v1';
+
+  /** The layers of the manifest under `tag` in `store`, each as the predicate type and subject count of its statement. */
+  async function statementsUnder(store: ContentStore, tag: string): Promise<string[]> {
+    const m = await store.getManifest(tag);
+    assert.ok(m.kind === 'manifest');
+    const out: string[] = [];
+    for (const l of m.manifest.layers) {
+      const text = new TextDecoder().decode(await collect(await store.readBlob(l), 1 << 24, l.digest));
+      const body = JSON.parse(text) as { payload?: string; predicateType?: string; subject?: unknown[] };
+      const s = (body.payload === undefined ? body : JSON.parse(Buffer.from(body.payload, 'base64').toString('utf8'))) as typeof body;
+      out.push(`${s.predicateType} about ${s.subject?.length ?? 0}`);
+    }
+    return out;
+  }
+
+  it('keeps the subject-less BuildKit statements of an image whose .att tag also took a signed statement about it as it was', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO });
+    const [amd64, arm64] = made.images as [Stored, Stored];
+    // As BuildKit's OCI exporter writes them for an image without a name: `subject: []`.
+    const index = await storeAttestations(
+      src,
+      made.root,
+      made.images.map((m, i) => ({ manifest: m, statements: [statement(PROVENANCE, { builder: 'bk', image: i }, [])] })),
+      'buildkit',
+    );
+    await src.putManifest(index, { tags: ['bk'], keepAsRoot: true });
+    const buildkit = new Map<Digest, Digest>();
+    assert.ok(index.kind === 'index');
+    for (const e of index.index.manifests) {
+      const ref = e.annotations?.[Annotation.DockerReferenceDigest] as Digest | undefined;
+      if (ref !== undefined) buildkit.set(ref, e.digest);
+    }
+    const alone = await fixImage(src, 'bk', await layout(), target('docker-engine@18.03'), { tags: ['fixed'], probe: false });
+    assert.deepEqual(alone.statementsLeftOut, [], alone.account.join('\n'));
+
+    // A statement about the amd64 image as built, signed, as `attest` stores one: a cosign 3 referrer.
+    const keys = generateSigningKeyPair();
+    await attestImage(src, amd64.digest, [statement(SPDX, { about: 'amd64' }, [{ name: 'example.org/app', digest: amd64.digest }])], {
+      signer: new KeySigner(keys.privateKey),
+      storage: 'referrers',
+    });
+    const referrer = (await findAttachments(src, [amd64.digest], undefined)).find((a) => a.kind === 'attestation')!;
+    const dst = await layout();
+    const report = await fixImage(src, 'bk', dst, target('docker-engine@18.03'), { tags: ['fixed'], probe: false });
+    assert.equal(report.after?.verdict, 'accepted', report.account.join('\n'));
+    const fixed = (d: Digest) => report.renamed.find((r) => r.from === d)!.to;
+    // BuildKit's statements follow their images: both .att tags are written, each holding its provenance only.
+    assert.deepEqual(await statementsUnder(dst, cosignTagOf(fixed(amd64.digest), 'att')), [`${PROVENANCE} about 0`]);
+    assert.deepEqual(await statementsUnder(dst, cosignTagOf(fixed(arm64.digest), 'att')), [`${PROVENANCE} about 0`]);
+    // The signed statement alone is left out, named as what it is and why.
+    assert.deepEqual(report.statementsLeftOut, [
+      { attestation: referrer.digest, predicateTypes: [SPDX], about: amd64.digest, replacedBy: fixed(amd64.digest) },
+    ]);
+    const account = report.account.join('\n');
+    assert.match(
+      account,
+      new RegExp(
+        `Not carried: attestation ${short(referrer.digest)} \\(${SPDX.replaceAll('.', '\\.')}\\), because its statements are about ${amd64.digest}`,
+      ),
+    );
+    assert.doesNotMatch(account, new RegExp(`Not carried: attestation ${short(buildkit.get(amd64.digest)!)}`));
+    assert.doesNotMatch(account, /its layers were added to the manifest/);
+    const written = await dst.listTags();
+    for (const tag of account.match(/sha256-[0-9a-f]{64}\.(att|sig|sbom)/g) ?? [])
+      assert.ok(written.includes(tag), `the account names ${tag}, not written`);
+  });
+
+  it('keeps, of one BuildKit attestation, the statement that names no subject and leaves out the one about the image as it was', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO, layer: 'zstd' });
+    const [amd64] = made.images as [Stored, Stored];
+    const statements = [
+      statement(PROVENANCE, { builder: 'bk' }, [{ name: 'example.org/app', digest: amd64.digest }]),
+      statement(SPDX, { spdxVersion: 'SPDX-2.3' }, []),
+    ];
+    const index = await storeAttestations(src, made.root, [{ manifest: amd64, statements }], 'buildkit');
+    await src.putManifest(index, { tags: ['bk'], keepAsRoot: true });
+    assert.ok(index.kind === 'index');
+    const attestation = index.index.manifests.find((e) => e.annotations?.[Annotation.DockerReferenceDigest] === amd64.digest)!.digest;
+    const dst = await layout();
+    const report = await fixImage(src, 'bk', dst, target('docker-engine@20.10'), { tags: ['fixed'], probe: false });
+    assert.equal(report.after?.verdict, 'accepted', report.account.join('\n'));
+    const fixed = report.renamed.find((r) => r.from === amd64.digest)!.to;
+    assert.deepEqual(report.statementsLeftOut, [{ attestation, predicateTypes: [PROVENANCE], about: amd64.digest, replacedBy: fixed }]);
+    assert.ok(
+      report.dropped.some(
+        (x) => x.digest === attestation && x.what === `1 of the 2 statements of attestation ${short(attestation)} (${PROVENANCE})`,
+      ),
+      report.account.join('\n'),
+    );
+    // The index lists the attestation, with the SBOM alone, about the fixed image.
+    const root = await dst.getManifest('fixed');
+    assert.ok(root.kind === 'index');
+    const entry = root.index.manifests.find((e) => e.annotations?.[Annotation.DockerReferenceDigest] === fixed);
+    assert.ok(entry !== undefined, report.account.join('\n'));
+    const att = await dst.getManifest(entry.digest);
+    assert.ok(att.kind === 'manifest');
+    assert.deepEqual(
+      att.manifest.layers.map((l) => l.digest),
+      [digestOf(statements[1]!.bytes)],
+    );
+  });
+
+  it('says of each attestation merged under a tag that is left out what it is, and names no tag that is not written', async () => {
+    // BuildKit's provenance about each image, and signed statements about the amd64 image as built
+    // (`build --attestations buildkit --sign`): all under the one .att tag of the image for Artifactory 6.
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO, attestations: 'legacy' });
+    const [amd64] = made.images as [Stored, Stored];
+    const keys = generateSigningKeyPair();
+    for (const type of [SPDX, 'https://cyclonedx.org/bom']) {
+      await attestImage(src, amd64.digest, [statement(type, { type }, [{ name: 'example.org/app', digest: amd64.digest }])], {
+        signer: new KeySigner(keys.privateKey),
+        storage: 'referrers',
+      });
+    }
+    const signed = (await findAttachments(src, [amd64.digest], undefined)).filter(
+      (a) => a.kind === 'attestation' && a.storage === 'referrers',
+    );
+    assert.equal(signed.length, 2);
+    const dst = await layout();
+    const report = await fixImage(src, made.tag, dst, target('artifactory@6.23.38'), { tags: ['fixed'], probe: false });
+    assert.equal(report.written, true, report.account.join('\n'));
+    const fixed = report.renamed.find((r) => r.from === amd64.digest)!.to;
+    const about = (l: { attestation: Digest }) => report.statementsLeftOut.find((x) => x.attestation === l.attestation);
+    // Each attestation with its own statements' types, once each.
+    assert.deepEqual(about({ attestation: made.attestations.get(amd64.digest)!.digest })?.predicateTypes, [PROVENANCE]);
+    for (const s of signed) {
+      const l = about({ attestation: s.digest });
+      assert.equal(l?.predicateTypes.length, 1, report.account.join('\n'));
+      assert.equal(l?.about, amd64.digest);
+      const entry = report.dropped.find((x) => x.digest === s.digest);
+      assert.ok(entry?.why.includes(`its statements are about ${amd64.digest}`), JSON.stringify(entry));
+    }
+    assert.equal(report.statementsLeftOut.length, 4, JSON.stringify(report.statementsLeftOut));
+    // Nothing was left to write under the amd64 image's .att tag, and nothing says there is.
+    assert.ok(!(await dst.listTags()).includes(cosignTagOf(fixed, 'att')));
+    assert.doesNotMatch(report.account.join('\n'), /added to the manifest under/);
+    assert.ok(!report.dropped.some((x) => x.why.includes('added to the manifest under')));
   });
 });
 
