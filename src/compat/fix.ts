@@ -239,7 +239,10 @@ export interface FixReport {
         readonly fixed?: Digest;
       }
     | undefined;
-  /** The fixes run, in order, with the rules that asked for each. */
+  /**
+   * The fixes run, in order, with the rules that asked for each: none for the `single-manifest` that
+   * keeps the platform asked for of an index written to a docker-archive, which holds one image.
+   */
   readonly applied: ReadonlyArray<{ readonly fix: FixId; readonly with: Params; readonly rules: readonly string[] }>;
   readonly changes: readonly Change[];
   readonly dropped: readonly Dropped[];
@@ -316,13 +319,28 @@ export async function fixImage(
   const source = { location: src.location, reference, digest: graph.root.digest };
 
   let plan = withoutMissingEntries(planFromGraph(graph), graph);
+  const oneImage = dst.holdsAttachments === false && graph.root.kind === 'index' && !applied.some((a) => a.fix === 'single-manifest');
   const context = {
     platforms: t.profile.platforms,
     platform: options.platform,
     force: options.force,
     location: src.location,
     bundles: await bundlesIn(src, plan, options),
+    oneImage: oneImage ? `${dst.location} holds one platform's image` : undefined,
   };
+  if (oneImage) {
+    // A docker-archive holds one platform's image, as `docker save` writes it: an index goes in as
+    // the platform asked for, as `crane pull --platform` and `skopeo copy --override-arch` write
+    // one. Refused before anything is read when none is named (a refusal with no fix says so first).
+    if (options.platform === undefined && (unfixable.length === 0 || options.force === true)) {
+      const offered = graph.images.map((i) => (i.platform === undefined ? '(no platform)' : formatPlatform(i.platform)));
+      throw new ProvenantError('USAGE', `a docker-archive holds one platform's image, and ${reference} is an index`, {
+        where: dst.location,
+        hint: `name the platform to write with --platform (it has ${offered.join(', ') || 'none'}), or fix into a registry or an oci:DIR`,
+      });
+    }
+    applied.unshift({ fix: 'single-manifest', with: { attestations: 'referrers' }, rules: [] });
+  }
   if (options.platform !== undefined && !applied.some((a) => a.fix === 'single-manifest')) {
     // Said rather than ignored: the platform asked for is kept only when a fix picks one.
     options.logger?.warn(

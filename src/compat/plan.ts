@@ -113,6 +113,11 @@ export interface TransformContext {
    * must keep one platform, finding none the target runs, keeps the only one there is.
    */
   readonly force?: boolean | undefined;
+  /**
+   * Why `single-manifest` keeps one manifest when the target's rules did not ask for it: the
+   * destination holds one image (a docker-archive). The target's refusal of an index by default.
+   */
+  readonly oneImage?: string | undefined;
   /** Where the image is read from (a store location), for the place an error names. */
   readonly location?: string | undefined;
   /** gzip versions of layers (by the original layer's digest), made beforehand by the writer. */

@@ -116,7 +116,8 @@ export const TRANSFORMS: Record<FixId, Transform> = {
     const platform = chosen.platform ? formatPlatform(chosen.platform) : 'chosen';
     const entries = docsWhere(d, (doc) => doc.placement?.type === 'index-entry');
     const indexDigest = rootDoc.stored.digest;
-    d.drop(indexDigest, `index ${short(indexDigest)}`, `the target takes a single manifest; the ${platform} manifest takes its place`);
+    const why = context.oneImage ?? 'the target takes a single manifest';
+    d.drop(indexDigest, `index ${short(indexDigest)}`, `${why}; the ${platform} manifest takes its place`);
     for (const nested of docsWhere(d, (doc) => doc.role === 'index')) {
       d.drop(
         nested.stored.digest,
