@@ -40,7 +40,7 @@ import { isBundleMediaType } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import { type CheckOptions, checkGraph, checkImage, type Problem, resolveProbe, type TargetReport } from './check.ts';
 import { short } from './detectors.ts';
-import { readImageGraph } from './graph.ts';
+import { type ImageGraph, readImageGraph } from './graph.ts';
 import { type FixId, listParam, type Params } from './params.ts';
 import {
   attestationConfig,
@@ -197,6 +197,13 @@ export interface SigningReport {
    * its manifest unchanged is not in `unsigned`.
    */
   readonly moved: readonly RemadeAttestation[];
+  /**
+   * Of `moved`, the attestations (as the fixed image holds them) that an index listing them in the
+   * source was signed: its signature covered their statements, and moved, none does unless they are
+   * signed again. Of an index nothing signed, moving them took no signature away, and the account
+   * says nothing of one.
+   */
+  readonly movedFromSigned: readonly Digest[];
   /** The above in one or two sentences. */
   readonly statement: string;
 }
@@ -397,6 +404,7 @@ export async function fixImage(
     const left = await withoutStaleStatements(new PlannedStore(src, plan), plan, options);
     plan = await withStatementsMadeAgain(src, left.plan, left.leftOut, applied, { ...context, gzipped }, options);
     const moved = movedOutOfIndex(graph, plan);
+    const fromSigned = listedBySignedIndex(graph, plan, moved);
     // Signed again only with the image's digests: the same key or identity (see FixOptions.attest).
     const toAttest = options.attest !== undefined && options.resign !== undefined ? moved : [];
     const signing0 = signingNeeds(plan, graph.root.digest, {
@@ -424,10 +432,11 @@ export async function fixImage(
         replacedRoot: signing0.replacedRoot,
         remade: w.written ? (w.remade ?? []) : [],
         moved: w.written ? moved : [],
+        movedFromSigned: w.written ? fromSigned : [],
         statement: w.written
           ? [
               signingStatement(w.resigned, unsigned, signing0, options.resign !== undefined),
-              ...movedLines(moved, w.remade ?? [], w.resigned),
+              ...movedLines(moved, w.remade ?? [], w.resigned, fromSigned),
             ].join(' ')
           : notWrittenStatement(w.after !== undefined && options.resign !== undefined ? signing0.unsigned : []),
       };
@@ -1369,6 +1378,19 @@ function movedOutOfIndex(
   return out;
 }
 
+/**
+ * Of `moved`, the attestations (by their digest in `plan`) that an index of the source listing
+ * them was signed (see {@link SigningReport.movedFromSigned}): the root index or a nested one, a
+ * signature of it found as a referrer or under its cosign `.sig` tag.
+ */
+function listedBySignedIndex(graph: ImageGraph, plan: Plan, moved: readonly RemadeAttestation[]): Digest[] {
+  const signed = new Set(graph.attachments.filter((a) => a.attachment.kind === 'signature').map((a) => a.attachment.subject));
+  const indexes = [graph.root, ...graph.nested.map((n) => n.stored)].filter((i) => i.kind === 'index' && signed.has(i.digest));
+  const listed = new Set(indexes.flatMap((i) => (i.kind === 'index' ? i.index.manifests.map((m) => m.digest) : [])));
+  const origin = new Map(finalRenames(plan).map((r) => [r.to, r.from] as const));
+  return moved.map((m) => m.attestation).filter((d) => listed.has(origin.get(d) ?? d));
+}
+
 /** The predicate types of the statements of each of `moved`, by the manifest they are about (the check before writing plans their attestations). */
 function predicateTypesOf(moved: readonly RemadeAttestation[], plan: Plan): Map<Digest, string[]> {
   const out = new Map<Digest, string[]>();
@@ -1427,18 +1449,31 @@ function remadeOf(plan: Plan, moved: readonly RemadeAttestation[], signed: reado
  * were signed again; those signed as manifests only (a fix given `resign` and no `attest`); and
  * plainly, those no signature covers any more, with how to sign them.
  */
-function movedLines(moved: readonly RemadeAttestation[], remade: readonly RemadeAttestation[], resigned: readonly SignedInfo[]): string[] {
-  return moved.map((m) =>
-    remade.some((r) => r.attestation === m.attestation)
-      ? resigned.some((r) => r.subject === m.attestation)
-        ? `Attestation ${short(m.attestation)}, which the fix moved, is signed as said; its statements are signed again as attestations of ${short(m.about)}.`
-        : `Not signed: attestation ${short(m.attestation)}, which the fix moved; its statements are signed again as attestations of ${short(m.about)}.`
-      : resigned.some((r) => r.subject === m.attestation)
-        ? `Attestation ${short(m.attestation)} of ${short(m.about)}, which the fix moved out of the index, is signed as said, as a manifest; ` +
-          `its statements are not signed again as attestations of ${short(m.about)}, where a verifier of ${short(m.about)}'s attestations looks.`
-        : `No signature covers attestation ${short(m.attestation)} of ${short(m.about)} any more: the fix moved it out of the index, ` +
-          `whose signature covered its statements; a fix given a key or identity (fix --key or --keyless) signs them again as attestations of ${short(m.about)}.`,
-  );
+function movedLines(
+  moved: readonly RemadeAttestation[],
+  remade: readonly RemadeAttestation[],
+  resigned: readonly SignedInfo[],
+  fromSigned: readonly Digest[],
+): string[] {
+  return moved.flatMap((m) => {
+    const again = remade.some((r) => r.attestation === m.attestation);
+    const signed = resigned.some((r) => r.subject === m.attestation);
+    if (again && signed)
+      return `Attestation ${short(m.attestation)}, which the fix moved, is signed as said; its statements are signed again as attestations of ${short(m.about)}.`;
+    if (again)
+      return `Not signed: attestation ${short(m.attestation)}, which the fix moved; its statements are signed again as attestations of ${short(m.about)}.`;
+    if (signed)
+      return (
+        `Attestation ${short(m.attestation)} of ${short(m.about)}, which the fix moved out of the index, is signed as said, as a manifest; ` +
+        `its statements are not signed again as attestations of ${short(m.about)}, where a verifier of ${short(m.about)}'s attestations looks.`
+      );
+    // Moved out of an index nothing signed, its statements lost no signature: nothing to say.
+    if (!fromSigned.includes(m.attestation)) return [];
+    return (
+      `No signature covers attestation ${short(m.attestation)} of ${short(m.about)} any more: the fix moved it out of the index, ` +
+      `whose signature covered its statements; a fix given a key or identity (fix --key or --keyless) signs them again as attestations of ${short(m.about)}.`
+    );
+  });
 }
 
 /** True for an attestation under a cosign tag whose every layer is a DSSE envelope (signed in itself). */
@@ -1695,7 +1730,10 @@ export function signedAfterFix(report: FixReport, after: SignedAfterFix): FixRep
     resigned: all,
     unsigned,
     remade: remadeAttestations,
-    statement: [signingStatement(all, stillUnsigned, report.signing, true), ...movedLines(moved, remadeAttestations, all)].join(' '),
+    statement: [
+      signingStatement(all, stillUnsigned, report.signing, true),
+      ...movedLines(moved, remadeAttestations, all, report.signing.movedFromSigned),
+    ].join(' '),
   };
   // An attestation left out each of whose statements was made again about the manifest written in its subject's place.
   const remade = (l: StatementLeftOut): boolean => predicateTypesCovered(l.predicateTypes, after.statements.get(l.replacedBy) ?? []);

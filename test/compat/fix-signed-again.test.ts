@@ -246,3 +246,26 @@ describe('a BuildKit attestation the fix moved for ECR, fixed with a key (fix --
     assert.ok(text.includes(`its statements are signed again as attestations of ${short(amd64)}.`), text);
   });
 });
+
+describe('a BuildKit attestation the fix moved out of an index nothing signed', () => {
+  const signer = new KeySigner(generateSigningKeyPair().privateKey);
+
+  for (const signed of [false, true]) {
+    const said = signed
+      ? 'the index signed: says no signature covers its statements any more'
+      : 'nothing signed: never says a signature covered its statements';
+    it(`aws-lambda, ${said}`, async () => {
+      const src = await layout();
+      const made = await synth(src, { attestations: 'legacy', tag: 'bk' });
+      if (signed) await signImage(src, 'bk', { signer, dockerReference: 'example.org/app', storages: ['referrers'] });
+      const report = await fixImage(src, 'bk', await layout(), lambda, { tags: ['fixed'], probe: false });
+      assert.equal(report.written, true, report.account.join('\n'));
+      assert.equal(report.signing.moved.length, 1, report.account.join('\n'));
+      const moved = report.signing.moved[0]!;
+      assert.equal(moved.about, made.images[0]!.digest);
+      assert.deepEqual(report.signing.movedFromSigned, signed ? [moved.attestation] : []);
+      const lost = report.signing.statement.includes(`No signature covers attestation ${short(moved.attestation)}`);
+      assert.equal(lost, signed, report.signing.statement);
+    });
+  }
+});
