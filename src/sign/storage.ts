@@ -67,12 +67,17 @@ const SIGNATURE_LIMIT = 4 * 1024 * 1024;
  * - a layer no larger than a signature (every signature, most attestations) is always read, where
  *   it is listed: no junk, however large, keeps a signature from being checked (what such layers
  *   cost is bounded by how many a pusher lists, each a descriptor in a manifest of at most 4 MiB);
- * - the larger ones are read after all the others, smallest first (one blob listed again read
- *   once), until their listed sizes add up to this bound: junk of 64 MiB listed before a 10 MiB
- *   SBOM attestation is read after it, and to keep that attestation from being read a pusher must
- *   push more than a gibibyte of distinct blobs no larger than it. One not read is found with an
- *   error that says so, so a verification that needed it fails and says why. A blob that turns
- *   out to be missing costs nothing.
+ * - the larger ones are read after all the others, smallest first, until the bytes read of them
+ *   add up to this bound: junk of 64 MiB listed before a 10 MiB SBOM attestation is read after it.
+ *   What is charged is what was read, not what was listed; a descriptor listed again is not read
+ *   again, whether its read ended well or not; and a large blob's size is asked of the store
+ *   first, so that one listed under a size it does not have is not read at all (a small blob
+ *   listed as a large one, however often, costs nothing, nor does a missing one, nor a large one
+ *   the store holds listed under other sizes). So to keep that attestation from being read a
+ *   pusher must push more than a gibibyte of distinct blobs no larger than it. (A store that does
+ *   not say a blob's size, a registry whose HEAD has no Content-Length, has such a listing read up
+ *   to its size, once.) One not read is found with an error that says so, so a verification that
+ *   needed it fails and says why.
  *
  * 16 statements' worth (a gibibyte, some seconds of a fast link): the bound was 256 MiB when it
  * was also what every blob read was held in until the last was read, and memory was its reason.
@@ -716,8 +721,7 @@ function cosignLayer(store: ContentStore, l: Descriptor, source: string, storage
     found: (read) => {
       // As for a bundle: this layer is malformed, the others are still checked.
       if (!(read instanceof Uint8Array)) {
-        const error = read.code === 'NOT_FOUND' ? `the layer blob ${l.digest} is missing from ${store.location}` : read.message;
-        return { ...base, layer: undefined, error };
+        return { ...base, layer: undefined, error: unreadBlob(store, l, 'layer', read) };
       }
       return { ...base, layer: { mediaType: l.mediaType, payload: read, annotations: { ...l.annotations } } };
     },
@@ -752,8 +756,7 @@ function bundleLayer(store: ContentStore, l: Descriptor, source: string, predica
     limit: STATEMENT_LIMIT,
     found: (read) => {
       if (!(read instanceof Uint8Array)) {
-        const error = read.code === 'NOT_FOUND' ? `the bundle blob ${l.digest} is missing from ${store.location}` : read.message;
-        return { ...base, bundle: undefined, error };
+        return { ...base, bundle: undefined, error: unreadBlob(store, l, 'bundle', read) };
       }
       try {
         return { ...base, bundle: parseBundle(read) };
@@ -762,6 +765,11 @@ function bundleLayer(store: ContentStore, l: Descriptor, source: string, predica
       }
     },
   };
+}
+
+/** Why the `what` blob `l` could not be read, for what is found in its place. */
+function unreadBlob(store: ContentStore, l: Descriptor, what: 'layer' | 'bundle', err: ProvenantError): string {
+  return err.code === 'NOT_FOUND' ? `the ${what} blob ${l.digest} is missing from ${store.location}` : err.message;
 }
 
 /**
@@ -792,6 +800,16 @@ class SignatureReads {
   /** Blobs read, by digest, oldest first; {@link #cachedBytes} their size together. */
   readonly #cache = new Map<Digest, Uint8Array>();
   #cachedBytes = 0;
+  /**
+   * The outcome of every blob read, past the cache: the size of each read whole or stated by the
+   * store (by digest), and the error of each that failed (by digest and listed size: a blob listed
+   * under a wrong size fails for that size only, and must not spoil the listing of its right size).
+   */
+  readonly #lengths = new Map<Digest, number>();
+  /** The large blobs whose size the store was asked for ({@link #stat}), and those it said it lacks. */
+  readonly #statted = new Set<Digest>();
+  readonly #absent = new Set<Digest>();
+  readonly #failed = new Map<string, ProvenantError>();
 
   constructor(store: ContentStore, options: OperationOptions) {
     this.#store = store;
@@ -832,28 +850,71 @@ class SignatureReads {
     const where = `${this.#store.location}@${d.digest}`;
     if (d.size > limit)
       throw new ProvenantError('INVALID_MANIFEST', `a signature layer of ${d.size} bytes is larger than ${limit}`, { where });
-    const held = this.#cache.get(d.digest);
-    if (held !== undefined && held.length === d.size) return held;
+    const failed = this.#failed.get(`${d.digest} ${d.size}`);
+    if (failed !== undefined) throw failed;
     const large = d.size > SIGNATURE_LIMIT;
-    if (large && d.size > this.#left) {
+    if (large) await this.#stat(d.digest);
+    const length = this.#lengths.get(d.digest);
+    if (length !== undefined && length !== d.size)
+      throw new ProvenantError('SIZE_MISMATCH', `blob ${d.digest} has ${length} bytes, expected ${d.size}`, {
+        where,
+        hint: 'the descriptor that lists it says another size than the blob has',
+      });
+    const held = this.#cache.get(d.digest);
+    if (held !== undefined) return held;
+    // One the store says it lacks is asked for all the same, whatever is left: it costs nothing.
+    if (large && d.size > this.#left && !this.#absent.has(d.digest)) {
       throw new ProvenantError(
         'INVALID_MANIFEST',
         `a layer of ${d.size} bytes is not read: the layers over ${SIGNATURE_LIMIT} bytes listed for this image, read smallest first, came to ${LARGE_READ_LIMIT - this.#left} of the ${LARGE_READ_LIMIT} bytes read for one image (a tag or referrer pushed beside its signatures may list them)`,
         { where },
       );
     }
-    // Taken before the read, so that one that fails half way (not its digest) counts too; given
-    // back when the blob is missing, which costs nothing.
-    if (large) this.#left -= d.size;
+    // What was read is charged, whether the read ends well or not (one that fails half way, not
+    // its digest, cost its bytes); not what was listed: a small blob listed as a large one fails
+    // after its few bytes, and a missing one costs nothing.
+    let read = 0;
+    const counted = async function* (stream: AsyncIterable<Uint8Array>) {
+      for await (const chunk of stream) {
+        read += chunk.byteLength;
+        yield chunk;
+      }
+    };
     let bytes: Uint8Array;
     try {
-      bytes = await collect(await this.#store.readBlob(d, this.#options), limit, where);
+      bytes = await collect(counted(await this.#store.readBlob(d, this.#options)), limit, where);
     } catch (err) {
-      if (large && err instanceof ProvenantError && err.code === 'NOT_FOUND') this.#left += d.size;
+      // Bad content stays bad: the same descriptor listed again is found with the same error, unread.
+      if (isBadContent(err)) this.#failed.set(`${d.digest} ${d.size}`, err);
       throw err;
+    } finally {
+      if (large) this.#left -= read;
     }
+    this.#lengths.set(d.digest, bytes.length);
     this.#keep(d.digest, bytes);
     return bytes;
+  }
+
+  /**
+   * Asks the store for the size of a large blob, once per digest, before it is read: one listed
+   * under a size it does not have then fails unread. Else a blob the store holds (an image's own
+   * layer, the attestation itself) listed under many sizes smaller than its own would be read up
+   * to each before failing, a gibibyte of reads for a few hundred descriptors. A store that
+   * cannot say (a registry's HEAD without Content-Length) leaves it to the read; one it says it
+   * lacks is still asked for (the read says it is missing, and costs nothing).
+   */
+  async #stat(digest: Digest): Promise<void> {
+    if (this.#lengths.has(digest) || this.#statted.has(digest)) return;
+    this.#statted.add(digest);
+    let stored: Descriptor | undefined;
+    try {
+      stored = await this.#store.statBlob(digest, this.#options);
+    } catch (err) {
+      if (!isBadContent(err)) throw err;
+      return;
+    }
+    if (stored === undefined) this.#absent.add(digest);
+    else if (stored.size >= 0) this.#lengths.set(digest, stored.size);
   }
 
   #keep(digest: Digest, bytes: Uint8Array): void {

@@ -14,8 +14,9 @@ import fc from 'fast-check';
 import { statement } from '../../src/attest/storage.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { type ByteStream, bytesSource, type OperationOptions } from '../../src/io/types.ts';
+import { verifyStream } from '../../src/io/verify.ts';
 import { cosignTag, encodeJson, parseStored, referrersTag, type Stored } from '../../src/oci/content.ts';
-import { type Digest, digestOf } from '../../src/oci/digest.ts';
+import { type Digest, Digester, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/oci/types.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
@@ -58,29 +59,66 @@ function counting(store: ContentStore): { store: ContentStore; reads: string[] }
   return { store: wrapped, reads };
 }
 
+/** A blob a pusher pushed, made as it is read: `size` bytes, zeros and then its label. */
+interface Junk {
+  label: string;
+  size: number;
+  digest: Digest;
+}
+
+const JUNK_ZEROS = new Uint8Array(1024 * 1024);
+
+function* junkChunks(label: string, size: number): Generator<Uint8Array> {
+  const tail = new TextEncoder().encode(label);
+  for (let left = size - tail.length; left > 0; left -= JUNK_ZEROS.length) yield JUNK_ZEROS.subarray(0, Math.min(left, JUNK_ZEROS.length));
+  yield tail;
+}
+
+/** Junk blobs of one `size` and distinct labels of one length, with their real digests (the zeros hashed once). */
+function junkBlobs(labels: readonly string[], size: number): Junk[] {
+  const zeros = new Digester();
+  const width = labels[0]?.length ?? 0;
+  for (const c of junkChunks('', size - width)) zeros.update(c);
+  return labels.map((label) => {
+    assert.equal(label.length, width);
+    const d = zeros.copy();
+    d.update(new TextEncoder().encode(label));
+    return { label, size, digest: d.digest() };
+  });
+}
+
 /**
- * A store that counts the reads of each blob, and serves `junk` (digests of blobs it does not
- * hold) as zeros of the size their descriptor says, made as they are read: junk a pusher listed,
- * without a gibibyte on disk. `served.bytes` is how much of it was read.
+ * A store that counts the reads of each blob, and holds `junk` besides what `store` holds, made
+ * as it is read: a pusher's blobs without a gibibyte on disk. It checks what it serves as a real
+ * store does, against the descriptor asked for (its digest and size), and says each blob's size
+ * when asked, unless `sizes` is false (a registry whose HEAD has no Content-Length).
+ * `served.bytes` is how much junk was read.
  */
 function servingJunk(
   store: ContentStore,
-  junk: readonly Digest[],
+  junk: readonly Junk[],
+  { sizes = true }: { sizes?: boolean } = {},
 ): { store: ContentStore; reads: Map<Digest, number>; served: { bytes: number } } {
   const reads = new Map<Digest, number>();
   const served = { bytes: 0 };
-  const zeros = new Uint8Array(1024 * 1024);
+  const held = new Map(junk.map((j) => [j.digest, j]));
   const wrapped = counting(store).store;
+  wrapped.statBlob = async (digest, o) => {
+    const j = held.get(digest);
+    const stat = j === undefined ? await store.statBlob(digest, o) : { mediaType: 'application/octet-stream', digest, size: j.size };
+    return stat === undefined || sizes ? stat : { ...stat, size: -1 };
+  };
   wrapped.readBlob = async (d, o) => {
     reads.set(d.digest, (reads.get(d.digest) ?? 0) + 1);
-    if (!junk.includes(d.digest)) return store.readBlob(d, o);
-    return (async function* () {
-      for (let left = d.size; left > 0; left -= zeros.length) {
-        const chunk = left < zeros.length ? zeros.subarray(0, left) : zeros;
+    const j = held.get(d.digest);
+    if (j === undefined) return store.readBlob(d, o);
+    const chunks = (async function* () {
+      for (const chunk of junkChunks(j.label, j.size)) {
         served.bytes += chunk.length;
         yield chunk;
       }
     })();
+    return verifyStream(chunks, d, `junk@${d.digest}`);
   };
   return { store: wrapped, reads, served };
 }
@@ -698,20 +736,20 @@ describe('signing with a key', () => {
       // 63 MiB blob listed six times, and 20 more of 64 MiB: more than a gibibyte, served by the
       // store as it is read (none on disk).
       const missing = [0, 1, 2, 3].map((i) => ({ mediaType: dsse, digest: digestOf(`never stored ${i}`), size: mib64 }));
-      const junk = Array.from({ length: 21 }, (_, i) => ({
-        mediaType: dsse,
-        digest: digestOf(`junk ${i}`),
-        size: i === 0 ? mib64 - 1048576 : mib64,
-      }));
+      const pushed = [
+        ...junkBlobs(['junk 00'], mib64 - 1048576),
+        ...junkBlobs(
+          Array.from({ length: 20 }, (_, i) => `junk ${String(i + 1).padStart(2, '0')}`),
+          mib64,
+        ),
+      ];
+      const junk = pushed.map((j) => ({ mediaType: dsse, digest: j.digest, size: j.size }));
       const config = { mediaType: MediaType.OciEmpty, digest: digestOf(new TextEncoder().encode('{}')), size: 2 };
       const layers = [...missing, ...Array(6).fill(junk[0]!), ...junk.slice(1)];
       await layout.putManifest(parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers })), {
         tags: [cosignTag(d, 'att')],
       });
-      const { store, reads, served } = servingJunk(
-        layout,
-        junk.map((j) => j.digest),
-      );
+      const { store, reads, served } = servingJunk(layout, pushed);
       const found: { source: string; error: string | undefined }[] = [];
       for await (const f of eachSignature(store, d)) found.push({ source: f.source, error: f.error });
       // Each blob read at most once, the one listed six times too; the missing ones cost nothing.
@@ -738,6 +776,91 @@ describe('signing with a key', () => {
         [[found[1]!.source, 'https://spdx.dev/Document']],
       );
       assertVerified(await verifyImage(store, d, { policy: { key: alice.publicKey } }));
+    });
+
+    /** An image signed by alice in its .sig tag, with a 5 MiB-predicate attestation of hers as a bundle referrer (read last, as large). */
+    async function withLargeAttestation(): Promise<{ layout: LayoutStore; d: Digest; bundle: Descriptor }> {
+      const layout = await tempLayout();
+      const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+      const d = made.root.digest;
+      await signImage(layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF, storages: ['cosign'] });
+      const sbom = statement('https://spdx.dev/Document', { pad: 'x'.repeat(5 * 1024 * 1024) }, [{ name: 'app', digest: d }]);
+      await attestImage(layout, 'v1', [sbom], { signer: new KeySigner(alice.privateKey), storage: 'referrers' });
+      const [referrer] = await layout.referrers(d);
+      const stored = await layout.getManifest(referrer!.digest);
+      assert.ok(stored.kind === 'manifest' && stored.manifest.layers[0] !== undefined);
+      return { layout, d, bundle: stored.manifest.layers[0] };
+    }
+
+    async function listInAtt(layout: LayoutStore, d: Digest, layers: Descriptor[]): Promise<void> {
+      const config = { mediaType: MediaType.OciEmpty, digest: digestOf(new TextEncoder().encode('{}')), size: 2 };
+      await layout.putManifest(parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers })), {
+        tags: [cosignTag(d, 'att')],
+      });
+    }
+
+    it('a blob listed under a size it does not have is not read, however often: a small one listed as large, or the attestation itself under smaller sizes, keeps it from nothing', async () => {
+      const { layout, d, bundle } = await withLargeAttestation();
+      const dsse = 'application/vnd.dsse.envelope.v1+json';
+      const mib4 = 4 * 1024 * 1024;
+      const tiny = new TextEncoder().encode('x');
+      const tinyDescriptor: Descriptor = { mediaType: 'application/octet-stream', digest: digestOf(tiny), size: 1 };
+      await layout.putBlob(bytesSource(tinyDescriptor, tiny));
+      // Ahead of it: in the .att tag, a blob of one byte listed 257 times as a DSSE layer of 4 MiB
+      // and a byte; in 300 referrers (a manifest lists a digest under one size only), the
+      // attestation's own bundle blob under sizes smaller than its own. Each read up to its size
+      // before it failed, they came to more than a gibibyte.
+      assert.ok(mib4 + 300 * 1000 < bundle.size);
+      await listInAtt(layout, d, Array<Descriptor>(257).fill({ mediaType: dsse, digest: tinyDescriptor.digest, size: mib4 + 1 }));
+      const config = { mediaType: MediaType.OciEmpty, digest: digestOf(new TextEncoder().encode('{}')), size: 2 };
+      const root = await layout.resolve('v1');
+      for (let i = 0; i < 300; i++) {
+        const layers = [{ mediaType: dsse, digest: bundle.digest, size: mib4 + 1 + i * 1000 }];
+        const m = { schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: dsse, config, layers, subject: root };
+        await layout.putManifest(parseStored(encodeJson(m)), { tags: [] });
+      }
+      const atts = await verifyImage(layout, d, { policy: { key: alice.publicKey }, kind: 'attestation' });
+      assert.deepEqual(
+        atts.verified.map((c) => c.predicateType),
+        ['https://spdx.dev/Document'],
+      );
+      // The store said their sizes: none of those listings read, the bundle read once, where it is listed right.
+      const { store, reads } = servingJunk(layout, []);
+      const found = await findSignatures(store, d);
+      assert.equal(reads.get(tinyDescriptor.digest), undefined);
+      assert.equal(reads.get(bundle.digest), 1);
+      assert.equal(found.filter((f) => /^blob sha256:[0-9a-f]{64} has \d+ bytes, expected \d+$/.test(f.error ?? '')).length, 557);
+    });
+
+    it('where the store does not say sizes, a large listing costs what was read of it, and one that failed is not read again', async () => {
+      const { layout, d } = await withLargeAttestation();
+      const dsse = 'application/vnd.dsse.envelope.v1+json';
+      const mib4 = 4 * 1024 * 1024;
+      // 257 distinct blobs of a few bytes, each listed as 4 MiB and a byte (charged at their listed
+      // sizes, more than a gibibyte), and the first listed 256 times more.
+      const small = Array.from({ length: 257 }, (_, i) => new TextEncoder().encode(`small ${i}`));
+      const descriptors = small.map((b) => ({ mediaType: 'application/octet-stream', digest: digestOf(b), size: b.length }));
+      for (const [i, b] of small.entries()) await layout.putBlob(bytesSource(descriptors[i]!, b));
+      const listed = descriptors.map((x) => ({ mediaType: dsse, digest: x.digest, size: mib4 + 1 }));
+      await listInAtt(layout, d, [...listed, ...Array<Descriptor>(256).fill(listed[0]!)]);
+      const { store, reads } = servingJunk(layout, [], { sizes: false });
+      const found = await findSignatures(store, d);
+      // Each read once, the one listed 257 times too, and every copy found with the same error.
+      assert.ok(
+        descriptors.every((x) => reads.get(x.digest) === 1),
+        JSON.stringify([...reads]),
+      );
+      const copies = found.filter((f) => f.error?.includes(descriptors[0]!.digest) === true);
+      assert.equal(copies.length, 257);
+      assert.deepEqual(
+        new Set(copies.map((f) => f.error)),
+        new Set([`blob ${descriptors[0]!.digest} has only 7 bytes, expected ${mib4 + 1}`]),
+      );
+      const atts = await verifyImage(store, d, { policy: { key: alice.publicKey }, kind: 'attestation' });
+      assert.deepEqual(
+        atts.verified.map((c) => c.predicateType),
+        ['https://spdx.dev/Document'],
+      );
     });
 
     it('finds one signature at a time: a blob is read when the next is asked for, not before', async () => {
@@ -767,19 +890,16 @@ describe('signing with a key', () => {
       const d = made.root.digest;
       await signImage(layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF, storages: ['cosign'] });
       // Listed after the signature: five .att layers a pusher put there.
-      const junk = Array.from({ length: 5 }, (_, i) => ({
-        mediaType: 'application/vnd.dsse.envelope.v1+json',
-        digest: digestOf(`junk ${i}`),
-        size: 1024 * 1024,
-      }));
+      const pushed = junkBlobs(
+        [0, 1, 2, 3, 4].map((i) => `junk ${i}`),
+        1024 * 1024,
+      );
+      const junk = pushed.map((j) => ({ mediaType: 'application/vnd.dsse.envelope.v1+json', digest: j.digest, size: j.size }));
       const config = { mediaType: MediaType.OciEmpty, digest: digestOf(new TextEncoder().encode('{}')), size: 2 };
       await layout.putManifest(parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: junk })), {
         tags: [cosignTag(d, 'att')],
       });
-      const { store, reads } = servingJunk(
-        layout,
-        junk.map((j) => j.digest),
-      );
+      const { store, reads } = servingJunk(layout, pushed);
       const again = await signImage(store, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF, storages: ['cosign'] });
       assert.deepEqual(
         again.map((e) => [e.added, e.location]),
