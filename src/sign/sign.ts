@@ -173,18 +173,13 @@ export async function signImage(store: ContentStore, target: string, options: Si
     const storages = options.storagesOf?.(subject.digest) ?? defaults;
     const payload = simpleSigningPayload(options.dockerReference, subject.digest, options.annotations);
     const statement = cosignSignStatement(subject.digest, options.annotations);
-    const [dupSig, dupRef] = await duplicates(
-      store,
-      subject.digest,
-      [
-        { where: 'cosign', payload, wanted: storages.includes('cosign') },
-        { where: 'referrers', payload: statement, wanted: storages.includes('referrers') },
-      ],
-      options.signer,
-      options,
-    );
+    const wanted: Wanted[] = [];
+    if (storages.includes('cosign')) wanted.push({ where: 'cosign', payload });
+    if (storages.includes('referrers')) wanted.push({ where: 'referrers', payload: statement });
+    const dups = await duplicates(store, subject.digest, wanted, options.signer, options);
+    const dupOf = (where: Where) => dups[wanted.findIndex((w) => w.where === where)];
     if (storages.includes('cosign')) {
-      const dup = dupSig;
+      const dup = dupOf('cosign');
       if (dup !== undefined) {
         out.push({ digest: subject.digest, storage: 'cosign', added: false, location: dup });
       } else {
@@ -195,7 +190,7 @@ export async function signImage(store: ContentStore, target: string, options: Si
       }
     }
     if (storages.includes('referrers')) {
-      const dup = dupRef;
+      const dup = dupOf('referrers');
       if (dup !== undefined) {
         out.push({ digest: subject.digest, storage: 'referrers', added: false, location: dup });
       } else {
@@ -238,7 +233,7 @@ export async function attestImage(
   const dups = await duplicates(
     store,
     subject.digest,
-    statements.map((s) => ({ where, payload: s.bytes, wanted: true })),
+    statements.map((s) => ({ where, payload: s.bytes })),
     options.signer,
     options,
   );
@@ -362,8 +357,14 @@ async function children(store: ContentStore, index: Stored, options: OperationOp
 
 type Where = 'cosign' | 'cosign-att' | 'referrers';
 
+/** A signature wanted: in which storage, over which payload. */
+interface Wanted {
+  where: Where;
+  payload: Uint8Array;
+}
+
 /**
- * For each of `wanted` (those it wants), where an equal signature by the signer's key already
+ * For each of `wanted`, where an equal signature by the signer's key already
  * is, undefined where there is none: the same payload (simple-signing payload or statement),
  * and a signature over it that verifies with the key, as verification
  * judges it (a DSSE envelope when any of its signatures does, as cosign), and a cosign layer's
@@ -377,19 +378,19 @@ type Where = 'cosign' | 'cosign-att' | 'referrers';
 async function duplicates(
   store: ContentStore,
   subject: Digest,
-  wanted: readonly { where: Where; payload: Uint8Array; wanted: boolean }[],
+  wanted: readonly Wanted[],
   signer: Signer,
   options: OperationOptions,
 ): Promise<(string | undefined)[]> {
   const out: (string | undefined)[] = wanted.map(() => undefined);
   const key = signer.publicKey;
-  const open = () => wanted.some((w, i) => w.wanted && out[i] === undefined);
+  const open = () => out.includes(undefined);
   if (key === undefined || !open()) return out;
   // The signatures there read one at a time, each kept only as where an equal one is: what a
   // pusher lists beside them costs no memory, and reading stops once each payload has its equal.
   for await (const f of eachSignature(store, subject, options)) {
     for (const [i, w] of wanted.entries()) {
-      if (!w.wanted || out[i] !== undefined || !equalSignature(f, key, w.where, w.payload)) continue;
+      if (out[i] !== undefined || !equalSignature(f, key, w.where, w.payload)) continue;
       if (signer.transparencyLog === true && !(await logged(store, subject, f, key, signer.trustedRoot, options))) continue;
       out[i] = f.source;
     }
