@@ -340,7 +340,7 @@ export {
   type TokenSource,
   type WitnessOptions,
 } from './sign/signer.ts';
-export { type FoundSignature, findSignatures } from './sign/storage.ts';
+export { eachSignature, type FoundSignature, findSignatures } from './sign/storage.ts';
 export { type EmbeddedTrustedRoot, parseTrustedRoot, publicGoodTrustedRoot, type TrustedRoot } from './sign/trust.ts';
 export {
   assertVerified,
