@@ -5,7 +5,7 @@
  * {@link actionHint}.
  */
 import { apkArchToPlatform } from '../builder/arch.ts';
-import { INCLUDE_ROOT_HINT } from '../builder/config.ts';
+import { INCLUDE_ROOT_HINT, INCLUDE_ROOT_OPTION_HINT } from '../builder/config.ts';
 import { LockArchitectureError } from '../builder/plan.ts';
 import { NAME_A_PLATFORM } from '../compat/transforms.ts';
 import type { ProvenantError } from '../errors.ts';
@@ -46,6 +46,11 @@ const ACTION_WORDS: ReadonlyMap<string, string> = new Map([
   [
     INCLUDE_ROOT_HINT,
     "an included file must be under the root config's folder (a symbolic link counts where it points): move it there, or keep the configuration in the workspace, from anywhere in which it may include",
+  ],
+  // A configuration in the workspace: run.ts names the workspace as includeRoot, which the user never sees.
+  [
+    INCLUDE_ROOT_OPTION_HINT,
+    'a configuration in the workspace includes files from the workspace only (a symbolic link counts where it points): move the file into the repository, or have an earlier step copy it into the workspace',
   ],
   // A fix keeps a platform the target takes; which ones the image has is the platforms input's.
   [NAME_A_PLATFORM, 'build for one the target takes too (the platforms input)'],

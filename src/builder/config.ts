@@ -35,6 +35,13 @@ const MAX_INCLUDE_DEPTH = 32;
 export const INCLUDE_ROOT_HINT =
   "an included file must be under the root config's folder (a symbolic link counts where it points): move it there, or name a wider folder with --include-root DIR (includeRoot in the library)";
 
+/**
+ * The hint of an include outside the `includeRoot` folder the caller named, in the library's
+ * terms; exported, as {@link INCLUDE_ROOT_HINT}, so that an adapter that names the folder itself
+ * (the Action names the workspace) can say what that folder is.
+ */
+export const INCLUDE_ROOT_OPTION_HINT = 'an included file must be under the includeRoot folder (a symbolic link counts where it points)';
+
 function sha256Hex(text: string): string {
   return digestHex(digestOf(text));
 }
@@ -191,10 +198,7 @@ export async function loadConfig(path: string, options: LoadConfigOptions): Prom
     }
     if (!isWithin(includeRoot, target)) {
       throw new ConfigError('INVALID_CONFIG', from, 'include', `${file} is outside ${includeRoot}, the folder includes are read from`, {
-        hint:
-          options.includeRoot === undefined
-            ? INCLUDE_ROOT_HINT
-            : 'an included file must be under the includeRoot folder (a symbolic link counts where it points)',
+        hint: options.includeRoot === undefined ? INCLUDE_ROOT_HINT : INCLUDE_ROOT_OPTION_HINT,
       });
     }
   };

@@ -909,6 +909,14 @@ describe('the Action’s sources, includes', () => {
     r = await run('app/out.yaml');
     assert.notEqual(r.code, 0);
     assert.match(r.stdout, /outside\.yaml is outside .*workspace, the folder includes are read from/);
+    // The hint says the folder is the workspace: the library's includeRoot is not the workflow's word.
+    const hint = /%0Ahint: (.*)$/m.exec(r.stdout)?.[1] ?? '';
+    assert.match(
+      hint,
+      /^a configuration in the workspace includes files from the workspace only .*: move the file into the repository/,
+      r.stdout,
+    );
+    assert.doesNotMatch(hint, /includeRoot|--include-root/, hint);
     // A configuration an earlier step wrote to RUNNER_TEMP, with its base beside it.
     const made = join(job.runnerTemp, 'made');
     await mkdir(made);
