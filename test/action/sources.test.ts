@@ -1009,6 +1009,31 @@ describe('the Action’s sources, keyless against a local Sigstore', () => {
     }
   });
 
+  it('a runner token that is not a JWT: the error says the runner’s token, and id-token: write, not "pass the token itself"', async () => {
+    const requestToken = 'runner-request-token-0123456789';
+    const token = 'notajwt-secretvalue';
+    const endpoint = await startTokenEndpoint(requestToken, token);
+    const fulcio = mock.requests.fulcio;
+    try {
+      const inputs = { config: job.config, platforms: 'linux/amd64', sign: 'keyless', 'fulcio-url': mock.url, 'rekor-url': mock.url };
+      const env = { ACTIONS_ID_TOKEN_REQUEST_URL: endpoint.url, ACTIONS_ID_TOKEN_REQUEST_TOKEN: requestToken };
+      const run = await runSources(job, runnerEnv(job, inputs, env));
+      assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
+      const error = (/^::error(?: [^:]*)?::(.*)$/m.exec(run.stdout)?.[1] ?? '').replaceAll('%0A', '\n');
+      assert.match(
+        error,
+        /^the OIDC token the runner gave the job is not a JWT \(19 characters, 1 dot-separated part; a JWT has 3\)/,
+        error,
+      );
+      assert.match(error, /\nhint: the token is the runner's, not an input: check that the job has `permissions: id-token: write`/, error);
+      assert.doesNotMatch(error, /file name|--identity-token|pass the token/, error);
+      assert.ok(!error.includes(token), 'the error repeats the token');
+      assert.equal(mock.requests.fulcio, fulcio, 'Fulcio was asked with a token that is not one');
+    } finally {
+      await endpoint.stop();
+    }
+  });
+
   it('aws-lambda, fix: the amd64 manifest the fix writes in place of the index keeps the signatures the build made, and is not signed again', async () => {
     const identity = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
     const requestToken = 'runner-request-token-0123456789';
