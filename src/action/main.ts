@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as core from '@actions/core';
 import { isProvenantError, ProvenantError } from '../errors.ts';
+import { whyUnreadable } from '../io/files.ts';
 import { useEnvProxy } from '../net.ts';
 import { githubActionsToken, type TokenSource } from '../sign/signer.ts';
 import { registryAccess } from '../store/registry-access.ts';
@@ -16,10 +17,10 @@ import { annotationOf } from './annotation.ts';
 import { actionHint } from './hints.ts';
 import { readInputs, unreadSigningInputs } from './inputs.ts';
 import { actionOutputs } from './metadata.ts';
-import { PartialWriteError, runAction } from './run.ts';
+import { type ActionOutcome, PartialWriteError, runAction } from './run.ts';
 import { addSummary } from './summary.ts';
 
-const { existsSync, readFileSync } = process.getBuiltinModule('node:fs');
+const { constants, existsSync, readFileSync } = process.getBuiltinModule('node:fs');
 
 /**
  * Runs the Action; failures are reported as an error annotation (on the file and line of a
@@ -60,7 +61,7 @@ export async function run(): Promise<void> {
     core.setOutput('report', outcome.reportPath);
     core.info(`digest: ${outputs.digest}`);
     core.info(`report: ${outcome.reportPath}`);
-    if (env.GITHUB_STEP_SUMMARY) await addSummary(core.summary, outcome).write();
+    if (env.GITHUB_STEP_SUMMARY) await writeSummary(outcome, env.GITHUB_STEP_SUMMARY);
   } catch (err) {
     // The image is at its digest even when the run failed after writing it (untagged, say, when
     // signing failed): a later step may clean it up or retry by digest.
@@ -77,6 +78,30 @@ export async function run(): Promise<void> {
         process.exitCode = core.ExitCode.Failure;
       }
     }
+  }
+}
+
+/**
+ * Writes the job summary. The summary reports on what the step did: by now the image is written
+ * and the outputs are set, so a summary file that cannot be written is a warning, naming the file
+ * and why, and the step keeps its result. @actions/core says only that it cannot access the file,
+ * so the file is asked again for the reason.
+ */
+async function writeSummary(outcome: ActionOutcome, path: string): Promise<void> {
+  try {
+    await addSummary(core.summary, outcome).write();
+  } catch (err) {
+    let why = whyUnreadable(err).why;
+    if ((err as { code?: unknown } | undefined)?.code === undefined) {
+      const { access } = process.getBuiltinModule('node:fs/promises');
+      why = await access(path, constants.R_OK | constants.W_OK).then(
+        () => why,
+        (e: unknown) => whyUnreadable(e).why,
+      );
+    }
+    core.warning(
+      `the job summary was not written: GITHUB_STEP_SUMMARY names ${path}, which cannot be written (${why}); the image and the outputs are as above`,
+    );
   }
 }
 

@@ -881,6 +881,40 @@ describe('the Action’s sources, two steps in one job', () => {
   });
 });
 
+describe('the Action’s sources, a job summary that cannot be written', () => {
+  let job: Job;
+  before(async () => {
+    job = await makeJob();
+  });
+  after(async () => {
+    if (job !== undefined) await rm(job.root, { recursive: true, force: true });
+  });
+
+  it('warns, naming the file and why, and the step keeps its result and outputs', async () => {
+    const inputs = { config: job.config, platforms: 'linux/amd64', targets: 'ghcr' };
+    for (const [summary, why] of [
+      // @actions/core refuses it as a file it cannot access, without the reason: asked again.
+      [join(job.root, 'missing', 'summary.md'), 'there is no such file'],
+      // Accessible, but appending to it fails.
+      [job.workspace, 'it is a folder'],
+    ] as const) {
+      await writeFile(job.outputFile, '');
+      const run = await runSources(job, runnerEnv(job, inputs, { GITHUB_STEP_SUMMARY: summary }));
+      assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+      assert.doesNotMatch(run.stdout, /^::error/m, run.stdout);
+      const warning = /^::warning::(the job summary .*)$/m.exec(run.stdout)?.[1] ?? '';
+      assert.equal(
+        warning,
+        `the job summary was not written: GITHUB_STEP_SUMMARY names ${summary}, which cannot be written (${why}); the image and the outputs are as above`,
+        run.stdout,
+      );
+      const outputs = await readOutputs(job.outputFile);
+      assert.match(outputs.digest ?? '', /^sha256:[0-9a-f]{64}$/);
+      assert.ok((await readFile(outputs.report!, 'utf8')).includes(outputs.digest!), 'the report describes the image');
+    }
+  });
+});
+
 describe('the Action’s sources, includes', () => {
   let job: Job;
   before(async () => {
