@@ -168,7 +168,14 @@ const FALSE = ['false', 'False', 'FALSE'];
 /**
  * `provenance` as build-push-action takes it: a boolean as `core.getBooleanInput` reads one
  * (`true`: mode=min), or BuildKit's attribute list (`mode=min|max`, `version=v1|v0.2`,
- * comma-separated).
+ * `inline-only=true|false`, comma-separated).
+ *
+ * `inline-only` is taken and changes nothing. In BuildKit it decides whether an exporter that
+ * cannot store attestations with the image (`local`, `tar`) gets the provenance as a file beside
+ * the output; the Action has no such output: it writes an image, to a registry or an OCI layout,
+ * and the provenance goes with it (where the `attestations` input says), as `inline-only=true`
+ * asks. With `false` there is no other output to write it to either. build-push-action's default
+ * in a private repository is `mode=min,inline-only=true`, so a workflow moving over may say it.
  */
 export function parseProvenanceInput(text: string): false | { mode: 'min' | 'max'; version: 'v1' | 'v0.2' } {
   if (FALSE.includes(text)) return false;
@@ -178,7 +185,13 @@ export function parseProvenanceInput(text: string): false | { mode: 'min' | 'max
     const [k, v, ...extra] = part.trim().split('=');
     if (extra.length === 0 && k === 'mode' && (v === 'min' || v === 'max')) out.mode = v;
     else if (extra.length === 0 && k === 'version' && (v === 'v1' || v === 'v0.2')) out.version = v;
-    else throw usage('provenance', `does not understand ${JSON.stringify(part)}: write true, false, or mode=min|max,version=v1|v0.2`);
+    else if (extra.length === 0 && k === 'inline-only' && v !== undefined && (TRUE.includes(v) || FALSE.includes(v))) continue;
+    else {
+      throw usage(
+        'provenance',
+        `does not understand ${JSON.stringify(part)}: write true, false, or mode=min|max,version=v1|v0.2 (inline-only=true|false is taken too: the provenance is always stored with the image)`,
+      );
+    }
   }
   return out;
 }

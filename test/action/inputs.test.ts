@@ -208,8 +208,18 @@ describe('the Action’s inputs', () => {
     );
   });
 
+  it('takes build-push-action’s inline-only, which changes nothing: the provenance is always stored with the image', () => {
+    // docs/action.md quotes build-push-action's default in a private repository.
+    assert.deepEqual(parseProvenanceInput('mode=min,inline-only=true'), { mode: 'min', version: 'v1' });
+    assert.deepEqual(parseProvenanceInput('mode=max, inline-only=true'), { mode: 'max', version: 'v1' });
+    assert.deepEqual(parseProvenanceInput('inline-only=false,version=v0.2'), { mode: 'min', version: 'v0.2' });
+    for (const text of ['inline-only=yes', 'inline-only', 'inline-only=true=1']) {
+      assert.throws(() => parseProvenanceInput(text), /inline-only=true\|false is taken too/, text);
+    }
+  });
+
   it('reads any provenance attribute list of known keys, and refuses anything else', () => {
-    const attr = fc.constantFrom('mode=min', 'mode=max', 'version=v1', 'version=v0.2');
+    const attr = fc.constantFrom('mode=min', 'mode=max', 'version=v1', 'version=v0.2', 'inline-only=true', 'inline-only=false');
     fc.assert(
       fc.property(fc.array(attr, { minLength: 1, maxLength: 4 }), (attrs) => {
         const p = parseProvenanceInput(attrs.join(','));
@@ -231,7 +241,7 @@ describe('the Action’s inputs', () => {
           assert.ok(
             p === false ||
               ['true', 'True', 'TRUE'].includes(text) ||
-              /^(mode=(min|max)|version=(v1|v0\.2))( *, *(mode=(min|max)|version=(v1|v0\.2)))*$/.test(
+              /^(mode=(min|max)|version=(v1|v0\.2)|inline-only=(true|True|TRUE|false|False|FALSE))(,(mode=(min|max)|version=(v1|v0\.2)|inline-only=(true|True|TRUE|false|False|FALSE)))*$/.test(
                 text
                   .split(',')
                   .map((s) => s.trim())
