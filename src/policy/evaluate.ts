@@ -40,7 +40,7 @@ import {
 import type { ContentStore } from '../store/types.ts';
 import { UNFETCHABLE } from './attestation-rule.ts';
 import { type CelBudget, celBudget } from './cel-budget.ts';
-import { globMatches } from './glob.ts';
+import { globMatches, policyImageName } from './glob.ts';
 import { type DatedPackage, type ImagePackages, imagePackages, sbomPackages } from './packages.ts';
 import type { AttestationRule, Authority, BuiltinCheck, Identity, ImagePolicy, KeyAuthority, KeylessAuthority, Matcher } from './types.ts';
 
@@ -79,8 +79,13 @@ export interface EvaluateOptions extends OperationOptions {
 
 /** The outcome for one image. */
 export interface PolicyReport {
-  /** The image's name as given (what the globs were matched against). */
+  /** The image's name as given. */
   image: string;
+  /**
+   * What the globs were matched against: the repository and the digest the name resolves to
+   * (`REPOSITORY@sha256:…`, tag dropped), as policy-controller matches them; a store location as given.
+   */
+  name: string;
   digest: Digest;
   /** True when every enforced rule holds: the exit status is 0 exactly then. */
   passed: boolean;
@@ -147,9 +152,10 @@ export interface AttestationOutcome {
 }
 
 /**
- * Evaluates `policies` for the image `digest` in `store`, named `image` (a registry reference is
- * normalized as go-containerregistry names it before matching globs; any other name is matched
- * as it is).
+ * Evaluates `policies` for the image `digest` in `store`, named `image`. As policy-controller
+ * resolves a tag to its digest before matching, the globs are matched against
+ * {@link policyImageName}: the repository and the digest (`index`'s when given, the image the
+ * name resolves to), tag dropped; a store location that is not a registry's is matched as given.
  *
  * @throws ProvenantError `USAGE` for an `index` that neither is the image nor lists it; else only
  *   for a store that cannot be read: everything about signatures and conditions is in the report
@@ -172,6 +178,7 @@ export async function evaluatePolicies(
       hint: `give the index ${digest} is listed in, or none`,
     });
   }
+  const name = policyImageName(image, given?.digest ?? digest);
   const ctx: EvalCtx = {
     store,
     digest,
@@ -186,7 +193,7 @@ export async function evaluatePolicies(
   const failures: string[] = [];
   const warnings: string[] = [];
   for (const policy of policies) {
-    const glob = policy.images.find((g) => globMatches(g.pattern, image));
+    const glob = policy.images.find((g) => globMatches(g.pattern, name));
     if (glob === undefined) continue;
     throwIfAborted(options.signal);
     const evaluated: Evaluated[] = [];
@@ -201,13 +208,15 @@ export async function evaluatePolicies(
   }
   if (outcomes.length === 0) {
     const noMatch = options.noMatch ?? 'fail';
-    const line = `no policy covers ${image}: none of the ${policies.length} policies has a glob that matches it`;
+    const as = name === image ? '' : ` (matched as ${name}, the tag resolved to its digest)`;
+    const line = `no policy covers ${image}${as}: none of the ${policies.length} policies has a glob that matches it`;
     if (noMatch === 'fail') failures.push(line);
     if (noMatch === 'warn') warnings.push(line);
   }
   const passed = failures.length === 0;
   return {
     image,
+    name,
     digest,
     passed,
     verdict: !passed ? 'fail' : warnings.length > 0 ? 'warn' : 'pass',

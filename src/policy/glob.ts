@@ -13,6 +13,12 @@
  * it would pass a glob for `dev/**` while naming no image a registry serves (none has `..` in its
  * path). A store location (`oci:DIR:TAG`, `oci-archive:`, `docker-archive:`), which
  * policy-controller never sees, is matched as written.
+ *
+ * What an evaluation matches is not the reference as typed but {@link policyImageName}: the
+ * repository and the digest the reference resolves to, tag dropped. policy-controller's webhook
+ * resolves a pod's tag to its digest first and matches its policies against `ref.Name()` of that
+ * digest reference (so the fallback above never applies there): a glob for `app:v*` does not
+ * cover `app:v1`, and a glob without `*` at its end (`registry.test/app`) covers no image at all.
  */
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { parseLocation } from '../ref/location.ts';
@@ -49,6 +55,24 @@ export function canonicalImageName(image: string): string | undefined {
   const host = ref.registry.toLowerCase().replace(/:443$/, '');
   const base = `${ggcrRegistryName(host)}/${ref.repository}`;
   return ref.digest !== undefined ? `${base}@${ref.digest}` : `${base}:${ref.tag ?? 'latest'}`;
+}
+
+/**
+ * The name policy-controller matches globs against for the image `image` whose manifest (or
+ * index) is `digest`: `REPOSITORY@DIGEST` as go-containerregistry names it (registry host in
+ * lower case, without `:443`), the tag dropped. A digest written in `image` is the one named.
+ * A store location that is not a registry's is returned as written.
+ *
+ * @throws ProvenantError `INVALID_REFERENCE` when `image` is neither an image reference nor a
+ *   store location
+ */
+export function policyImageName(image: string, digest: string): string {
+  const name = canonicalImageName(image);
+  if (name === undefined) {
+    assertLocation(image);
+    return image;
+  }
+  return name.includes('@') ? name : `${name.slice(0, name.lastIndexOf(':'))}@${digest}`;
 }
 
 /**

@@ -20,7 +20,7 @@ export {
   type PolicyReport,
   type SignatureOutcome,
 } from './evaluate.ts';
-export { canonicalImageName, compileGlob, globMatches } from './glob.ts';
+export { canonicalImageName, compileGlob, globMatches, policyImageName } from './glob.ts';
 export { loadPolicyFile, type ParsePolicyOptions, POLICY_API_VERSIONS, parsePolicies } from './load.ts';
 export { type DatedPackage, type ImagePackages, imagePackages, sbomPackages } from './packages.ts';
 export { formatPolicyReport } from './report.ts';

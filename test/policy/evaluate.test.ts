@@ -179,7 +179,7 @@ describe('example: GitHub Actions keyless for one repository', () => {
       trustedRoot: mock.trustedRoot,
     });
     assert.deepEqual(uncovered.failures, [
-      'no policy covers registry.example/other/app:v1: none of the 1 policies has a glob that matches it',
+      `no policy covers registry.example/other/app:v1 (matched as registry.example/other/app@${good.digest}, the tag resolved to its digest): none of the 1 policies has a glob that matches it`,
     ]);
     const warned = await evaluatePolicies(good.layout, good.digest, 'registry.example/other/app:v1', policies, { noMatch: 'warn' });
     assert.deepEqual([warned.passed, warned.verdict], [true, 'warn']);
@@ -706,10 +706,32 @@ describe('policies, authorities and modes', () => {
     );
     assert.match(
       formatPolicyReport(r3),
-      /: WARN\n.*\n.*\n {2}policy frozen \(warn, glob "registry\.test\/\*\*"\): failed \(mode: warn, not enforced\)/,
+      /: WARN\n {2}globs matched against registry\.test\/acme\/app@sha256:[0-9a-f]{64}\n.*\n.*\n {2}policy frozen \(warn, glob "registry\.test\/\*\*"\): failed \(mode: warn, not enforced\)/,
     );
     // The report is plain data: --format json prints it as it is.
     assert.deepEqual(JSON.parse(JSON.stringify(r3)), r3);
+  });
+
+  // policy-controller's webhook resolves the tag to a digest and matches the globs against
+  // `REPOSITORY@DIGEST`, the tag dropped: a glob naming a tag covers no image there.
+  it('globs are matched against the repository and the digest, the tag resolved, as policy-controller matches them', async () => {
+    const img = await image();
+    const cip = (name: string, glob: string, action: string) =>
+      `---\napiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {name: ${name}}\nspec:\n  images: [{glob: "${glob}"}]\n  authorities: [{static: {action: ${action}}}]\n`;
+    const policies = await load(cip('releases', 'registry.test/team/app:v*', 'fail') + cip('anything', 'registry.test/**', 'pass'));
+    const r = await evaluatePolicies(img.layout, img.digest, 'registry.test/team/app:v1', policies);
+    assert.deepEqual([r.passed, r.name, r.policies.map((p) => p.policy)], [true, `registry.test/team/app@${img.digest}`, ['anything']]);
+    // A digest written is the name's; `app*` covers `app@sha256:…`, the bare repository does not.
+    const repo = await load(cip('bare', 'registry.test/team/app', 'pass') + cip('star', 'registry.test/team/app*', 'pass'));
+    const d = await evaluatePolicies(img.layout, img.digest, `registry.test/team/app:v1@${img.digest}`, repo);
+    assert.deepEqual([d.name, d.policies.map((p) => p.policy)], [`registry.test/team/app@${img.digest}`, ['star']]);
+    // Docker Hub's `busybox` is index.docker.io/library/busybox@…: a glob `busybox` does not cover it.
+    const hub = await evaluatePolicies(img.layout, img.digest, 'busybox', await load(cip('short', 'busybox', 'pass')));
+    assert.deepEqual([hub.passed, hub.policies.length], [false, 0]);
+    assert.match(hub.failures[0]!, /^no policy covers busybox \(matched as index\.docker\.io\/library\/busybox@sha256:/);
+    // A store location is matched as given.
+    const oci = await evaluatePolicies(img.layout, img.digest, 'oci:out:v1', await load(cip('local', 'oci:out:v*', 'pass')));
+    assert.deepEqual([oci.passed, oci.name], [true, 'oci:out:v1']);
   });
 
   it('signatureFormat keeps to one format, legacy when not given; bundle needs keyless; ctlog with a key needs a trusted root', async () => {
@@ -740,6 +762,7 @@ describe('the text form', () => {
     const fake = '\n      ok   attestation provenance (https://slsa.dev/provenance/v1): holds';
     const report: PolicyReport = {
       image: 'img',
+      name: 'img',
       digest: `sha256:${'0'.repeat(64)}`,
       passed: false,
       verdict: 'fail',
