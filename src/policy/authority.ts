@@ -116,8 +116,10 @@ export async function readAuthority(ctx: Ctx, node: YNode | undefined, path: str
   }
   const ctlogEntry = f.get('ctlog');
   let ctlog: { url: string | undefined } | undefined;
-  if (ctlogEntry !== undefined) {
-    const c = isNull(ctlogEntry.node) ? new Map<string, Entry>() : fields(ctx, ctlogEntry.node, ctlogEntry.path, CTLOG, 'ctlog');
+  // `ctlog: null` is no ctlog, as Go's JSON decoding leaves the pointer nil; `ctlog: {}` is one
+  // that names no log, which policy-controller reads as "no Rekor" (types.ts).
+  if (ctlogEntry !== undefined && !isNull(ctlogEntry.node)) {
+    const c = fields(ctx, ctlogEntry.node, ctlogEntry.path, CTLOG, 'ctlog');
     ctlog = { url: url(ctx, c.get('url')) };
   }
   const names = new Map<string, string>();

@@ -345,17 +345,29 @@ async function evaluateAuthority(ctx: EvalCtx, a: Authority): Promise<Evaluated>
   return reached({ ...base, passed: failed.length === 0, message, signatures: result.checked, attestations });
 }
 
+/**
+ * Whether `a`'s signatures must each carry a transparency log entry, as policy-controller's
+ * rekorClientAndKeysFromAuthority decides (pkg/webhook/validator.go): a key authority when its
+ * `ctlog` names a log (`url`); a keyless one unless its `ctlog` names none (`ctlog: {}`, where
+ * policy-controller has no Rekor and ignores the log), which counts in the legacy format only:
+ * with bundles policy-controller still checks the log.
+ */
+function logRequired(a: KeyAuthority | KeylessAuthority): boolean {
+  if (a.kind === 'key') return a.ctlog?.url !== undefined;
+  return a.ctlog === undefined || a.ctlog.url !== undefined || a.signatureFormat === 'bundle';
+}
+
 /** The trusted root `a` is verified with: the one given, else the default for what needs one. */
 function rootFor(ctx: EvalCtx, a: KeyAuthority | KeylessAuthority): TrustedRoot | undefined {
   if (ctx.options.trustedRoot !== undefined) return ctx.options.trustedRoot;
-  return a.kind === 'keyless' || a.ctlog !== undefined ? ctx.options.defaultTrustedRoot : undefined;
+  return a.kind === 'keyless' || logRequired(a) ? ctx.options.defaultTrustedRoot : undefined;
 }
 
 function trustProblem(ctx: EvalCtx, a: KeyAuthority | KeylessAuthority): string | undefined {
   if (rootFor(ctx, a) !== undefined) return undefined;
   if (a.kind === 'keyless')
     return 'keyless verification needs a trusted root (the Fulcio CAs and Rekor keys to check against), and none was given';
-  if (a.ctlog !== undefined)
+  if (logRequired(a))
     return 'ctlog asks for transparency log entries, which need a trusted root (the Rekor keys) to be checked, and none was given';
   return undefined;
 }
@@ -381,7 +393,7 @@ async function verifyWithKey(ctx: EvalCtx, a: KeyAuthority, kind: 'signature' | 
     ...operation(ctx),
     policy: { key: a.key.key },
     trustedRoot: rootFor(ctx, a),
-    requireTransparencyLog: a.ctlog !== undefined,
+    requireTransparencyLog: logRequired(a),
   };
   // The index's signatures with the key, verified here to pick the one in the authority's
   // format that vouches for its statements (see coverStatements).
@@ -452,12 +464,19 @@ async function verifyKeyless(ctx: EvalCtx, a: KeylessAuthority, kind: 'signature
   // index with none about it is not read further, as verifyImage does not read it then.
   const indexSignatures =
     index?.kind === 'index' && holdsStatementsAbout(index, ctx.digest)
-      ? await verifyImage(ctx.store, index.digest, { ...operation(ctx), policy: any, trustedRoot: rootFor(ctx, a), kind: 'signature' })
+      ? await verifyImage(ctx.store, index.digest, {
+          ...operation(ctx),
+          policy: any,
+          trustedRoot: rootFor(ctx, a),
+          requireTransparencyLog: logRequired(a),
+          kind: 'signature',
+        })
       : undefined;
   const report = await verifyImage(ctx.store, ctx.digest, {
     ...operation(ctx),
     policy: any,
     trustedRoot: rootFor(ctx, a),
+    requireTransparencyLog: logRequired(a),
     kind,
     index,
     indexSignatures,

@@ -34,7 +34,12 @@ interface VerifyingAuthority extends AuthorityBase {
    * policy-controller has it); undefined: legacy, policy-controller's default, said so in messages.
    */
   signatureFormat: 'legacy' | 'bundle' | undefined;
-  /** `ctlog` was given: with a key, every signature must carry a transparency log entry. */
+  /**
+   * `ctlog` as given. With a `url`, a key authority's signatures must each carry a transparency
+   * log entry. Without one (`ctlog: {}`), as policy-controller reads it (no Rekor: the log is not
+   * checked): a key authority asks for no entry, and a keyless one in the legacy format neither,
+   * its certificate's time then taken from a timestamp authority (see {@link logRequired}).
+   */
   ctlog: { url: string | undefined } | undefined;
   /** Required attestations; none means the image's signatures are verified instead. */
   attestations: AttestationRule[];

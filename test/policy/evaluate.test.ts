@@ -22,7 +22,7 @@ import { parsePolicies } from '../../src/policy/load.ts';
 import { formatPolicyReport } from '../../src/policy/report.ts';
 import { generateSigningKeyPair, publicKeyPem } from '../../src/sign/keys.ts';
 import { attestImage, signImage } from '../../src/sign/sign.ts';
-import { KeySigner } from '../../src/sign/signer.ts';
+import { KeylessSigner, KeySigner } from '../../src/sign/signer.ts';
 import type { LayoutStore } from '../../src/store/layout.ts';
 import { makeImage } from '../helpers/images.ts';
 import { tempLayout } from '../sign/helpers.ts';
@@ -126,6 +126,40 @@ describe('example: GitHub Actions keyless for one repository', () => {
     await mock?.stop();
   });
   const signer = (subject: string, issuer = GITHUB) => mockSigner(mock, subject, issuer);
+
+  it('ctlog: {} names no log: a keyless signature timestamped but not logged passes in the legacy format only, as in policy-controller', async () => {
+    const img = await image();
+    // Timestamped by the mock's TSA, logged nowhere.
+    const unlogged = new KeylessSigner({
+      fulcioURL: mock.url,
+      rekorURL: undefined,
+      tsaURL: mock.url,
+      identityToken: mock.token(WORKFLOW, GITHUB),
+      trustedRoot: mock.trustedRoot,
+    });
+    await signImage(img.layout, 'v1', { signer: unlogged, dockerReference: 'registry.example/acme/app' });
+    const policy = (ctlog: string, format = 'legacy') =>
+      load(`apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: nolog}
+spec:
+  images: [{glob: "**"}]
+  authorities:
+  - keyless:
+      identities: [{issuer: "${GITHUB}", subject: "${WORKFLOW}"}]
+    signatureFormat: ${format}
+${ctlog}`);
+    const run = async (ctlog: string, format?: string) =>
+      (
+        await evaluatePolicies(img.layout, img.digest, 'registry.example/acme/app:v1', await policy(ctlog, format), {
+          trustedRoot: mock.trustedRoot,
+        })
+      ).passed;
+    assert.deepEqual(
+      [await run('    ctlog: {}\n'), await run(''), await run('    ctlog: null\n'), await run('    ctlog: {}\n', 'bundle')],
+      [true, false, false, false],
+    );
+  });
 
   it('passes for a workflow of the repository, fails naming the rule for a fork, another issuer, and without a trusted root', async () => {
     const policies = await load(await docExample('github-actions'));
@@ -754,6 +788,18 @@ describe('policies, authorities and modes', () => {
     const logged = await load(doc('logged', `${aliceKey}    ctlog: {url: https://rekor.sigstore.dev}\n`));
     const r2 = await evaluatePolicies(img.layout, img.digest, `${REF}:v1`, logged);
     assert.match(r2.failures[0]!, /^logged \/ alice: ctlog asks for transparency log entries, which need a trusted root/);
+    // `ctlog: {}` names no log: policy-controller has no Rekor then and skips the log (validator.go).
+    const legacy = await image();
+    await signImage(legacy.layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF, storages: ['cosign'] });
+    for (const empty of ['{}', 'null']) {
+      const r = await evaluatePolicies(
+        legacy.layout,
+        legacy.digest,
+        `${REF}:v1`,
+        await load(doc('nolog', `${aliceKey}    ctlog: ${empty}\n`)),
+      );
+      assert.deepEqual([r.passed, r.failures], [true, []], empty);
+    }
   });
 });
 
