@@ -9,6 +9,7 @@ import { type EvaluateOptions, evaluatePolicies, type PolicyReport } from '../po
 import { loadPolicyFile } from '../policy/load.ts';
 import { formatPolicyReport } from '../policy/report.ts';
 import { formatLocation, parseLocation } from '../ref/location.ts';
+import { parseReference } from '../ref/reference.ts';
 import { publicGoodTrustedRoot, type TrustedRoot } from '../sign/trust.ts';
 import type { FlagSpec, ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
@@ -27,14 +28,18 @@ export const POLICY_CHECK_FLAGS: Record<string, FlagSpec> = {
   'image-name': {
     type: 'string',
     description:
-      'match the globs against this name instead of REF (one REF only): an image in a layout tested as the registry will name it',
+      "match the globs against this name instead of REF (one REF only): an image in a layout tested as the registry will name it; a tag is resolved to the image's digest, as policy-controller does",
   },
   platform: {
     type: 'string',
     description:
       'test this platform image of an index (os/arch[/variant]) instead of the index, with the statements the index lists for it',
   },
-  'no-match': { type: 'string', description: 'an image no policy covers: fail (default, as policy-controller), warn or pass' },
+  'no-match': {
+    type: 'string',
+    description:
+      "an image no policy covers: policy-controller's no-match-policy deny (default), warn or allow; fail and pass are deny's and allow's other names",
+  },
   format: FORMAT_FLAG,
 };
 
@@ -57,10 +62,38 @@ export async function trustedRootArg(args: ParsedArgs): Promise<TrustedRoot | un
   return path === undefined ? undefined : readTrustedRoot(path);
 }
 
+/** `--no-match`, in policy-controller's words (`deny`, `warn`, `allow`) or Provenant's (`fail`, `pass`). */
+const NO_MATCH: Record<string, NonNullable<EvaluateOptions['noMatch']>> = {
+  deny: 'fail',
+  fail: 'fail',
+  warn: 'warn',
+  allow: 'pass',
+  pass: 'pass',
+};
+
 function noMatchArg(args: ParsedArgs): EvaluateOptions['noMatch'] {
-  const v = (args.values['no-match'] as string | undefined) ?? 'fail';
-  if (v !== 'fail' && v !== 'warn' && v !== 'pass') throw new ProvenantError('USAGE', `--no-match must be fail, warn or pass, not "${v}"`);
-  return v;
+  const v = (args.values['no-match'] as string | undefined) ?? 'deny';
+  const mode = Object.hasOwn(NO_MATCH, v) ? NO_MATCH[v] : undefined;
+  if (mode === undefined) throw new ProvenantError('USAGE', `--no-match must be deny, warn or allow (or fail, pass), not "${v}"`);
+  return mode;
+}
+
+/**
+ * Refuses `--image-name REPO@DIGEST` naming another digest than the image's: the globs would be
+ * matched against a name that is not this image's.
+ */
+function checkImageName(imageName: string, digest: string, ref: string): void {
+  let named: string | undefined;
+  try {
+    named = parseReference(imageName.startsWith('docker://') ? imageName.slice('docker://'.length) : imageName).digest;
+  } catch {
+    return; // not a reference: evaluating says why
+  }
+  if (named !== undefined && named !== digest) {
+    throw new ProvenantError('USAGE', `--image-name ${imageName} names the digest ${named}, but ${ref} is ${digest}`, {
+      hint: "give the name without a digest (the image's is used), or with the image's digest",
+    });
+  }
 }
 
 /**
@@ -90,6 +123,7 @@ export async function checkPolicies(args: ParsedArgs, io: CliIo, policyFile: str
       // With --platform, that image of the index; the index goes along, for the BuildKit
       // statements it lists under its signature.
       const subject = await subjectOf(opened.store, resolved.digest, args, io.signal);
+      if (imageName !== undefined) checkImageName(imageName, subject.root.digest, text);
       out.push(
         await evaluatePolicies(opened.store, subject.digest, imageName ?? formatLocation(parseLocation(text)), policies, {
           ...trust,

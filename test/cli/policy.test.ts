@@ -86,6 +86,36 @@ describe('provenant policy test', () => {
     assert.match(reports[1].failures[0], /^signed-with-our-key \/ release-key: none of the 2 signatures verified/);
   });
 
+  it("--no-match takes policy-controller's deny, warn and allow; --image-name's tag is resolved, another digest refused naming both", async () => {
+    const { ref, digest, store } = await image();
+    await store.close();
+    const policy = join(dir, 'other.yaml');
+    await writeFile(
+      policy,
+      'apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {name: other}\nspec:\n  images: [{glob: "registry.example/other/**"}]\n  authorities: [{static: {action: pass}}]\n',
+    );
+    const status = async (...args: string[]) => (await provenant(['policy', 'test', ...args, policy, ref])).status;
+    assert.deepEqual(
+      [
+        await status('--no-match', 'deny'),
+        await status('--no-match', 'allow'),
+        await status('--no-match', 'pass'),
+        await status('--no-match', 'nope'),
+      ],
+      [1, 0, 0, 2],
+    );
+    const named = await provenant(['policy', 'test', '--image-name', 'registry.example/other/app:v1', policy, ref]);
+    assert.equal(named.status, 0, named.stdout + named.stderr);
+    assert.match(named.stdout, new RegExp(`^ {2}globs matched against registry\\.example/other/app@${digest}$`, 'm'));
+    const wrong = `sha256:${'0'.repeat(64)}`;
+    const other = await provenant(['policy', 'test', '--image-name', `registry.example/other/app@${wrong}`, policy, ref]);
+    assert.equal(other.status, 2, other.stdout + other.stderr);
+    assert.ok(other.stderr.includes(wrong) && other.stderr.includes(digest), other.stderr);
+    // A policy file that is not there is a file not found, as an image is (docs/policy.md).
+    const missing = await provenant(['policy', 'test', join(dir, 'no-such.yaml'), ref]);
+    assert.equal(missing.status, 3, missing.stderr);
+  });
+
   describe('GitHub Actions keyless for one repository', () => {
     let mock: MockSigstore;
     before(async () => {

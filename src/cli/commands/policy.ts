@@ -8,7 +8,7 @@ import { REGISTRY_FLAGS } from '../options.ts';
 import { checkPolicies, POLICY_CHECK_FLAGS } from '../policy-check.ts';
 
 const USAGE =
-  'provenant policy test POLICY.yaml REF... [--platform OS/ARCH] [--trusted-root FILE] [--image-name NAME] [--no-match fail|warn|pass] [--format json]';
+  'provenant policy test POLICY.yaml REF... [--platform OS/ARCH] [--trusted-root FILE] [--image-name NAME] [--no-match deny|warn|allow] [--format json]';
 
 export const spec: CommandSpec = {
   summary: 'test images against a policy file (policy-controller ClusterImagePolicy, CEL conditions; exit 1 when a rule fails)',
