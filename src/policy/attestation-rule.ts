@@ -101,9 +101,11 @@ async function readCondition(ctx: Ctx, e: Entry): Promise<Condition> {
   const scalar = dataEntry!.node as Scalar;
   if (!('run' in compiled)) {
     const place = compiled.line === undefined ? whereOf(ctx, scalar) : celPlace(ctx, scalar, compiled.line, compiled.column ?? 1);
+    // The place in the first line, the line of the expression under it with a caret at the column.
+    const excerpt = compiled.line === undefined ? '' : caretExcerpt(expression, compiled.line, compiled.column ?? 1);
     throw new ProvenantError(
       'INVALID_CONFIG',
-      `${dataEntry!.path}: the CEL condition (document ${ctx.document}) does not compile: ${compiled.message}`,
+      `${dataEntry!.path}: the CEL condition (document ${ctx.document}) does not compile (${place}): ${compiled.message}${excerpt}`,
       {
         where: place,
         hint: 'a condition is a CEL expression over predicateType, predicate, subject, statement and now that is true or false',
@@ -111,6 +113,18 @@ async function readCondition(ctx: Ctx, e: Entry): Promise<Condition> {
     );
   }
   return { kind: 'cel', expression, program: compiled, where: whereOf(ctx, scalar) };
+}
+
+/**
+ * Line `line` of `expression`, indented, and a caret under its `column`th character (both
+ * 1-based, in code points), each on a line of its own; the text printable (control characters
+ * escaped, the caret moved by what the escapes add).
+ */
+export function caretExcerpt(expression: string, line: number, column: number): string {
+  const text = [...(expression.split('\n')[line - 1] ?? '')];
+  const shown = printableLine(text.join(''));
+  const before = printableLine(text.slice(0, column - 1).join(''));
+  return `\n      ${shown}\n      ${' '.repeat([...before].length)}^`;
 }
 
 /** The file position of line:column of a CEL expression held in `scalar`. */

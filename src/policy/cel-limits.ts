@@ -352,10 +352,15 @@ const COMPILE_UNITS = 32;
  * compiled, by {@link re2SizeBound} (`"a{1,1000}"` repeated a hundred times is 900 characters
  * and 200,000 instructions, some 0.5 s to compile).
  */
+/** The units compiling `pattern` costs, for a program of `instructions`. */
+export function patternCompileCost(pattern: string, instructions: number): number {
+  return pattern.length + 1 + COMPILE_UNITS * (instructions + 1);
+}
+
 function compilePattern(pattern: string): CompiledPattern {
   const known = meter?.patterns.get(pattern);
   if (known !== undefined) return known;
-  const cost = (instructions: number) => pattern.length + 1 + COMPILE_UNITS * (instructions + 1);
+  const cost = (instructions: number) => patternCompileCost(pattern, instructions);
   if (cost(re2SizeBound(pattern)) >= left()) charge(cost(re2SizeBound(pattern)));
   let compiled: CompiledPattern;
   try {

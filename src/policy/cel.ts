@@ -9,10 +9,12 @@
  */
 import { type CelInput, celEnv, isCelError, parse, plan, unparse } from '@bufbuild/cel';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { RE2JS } from '@bufbuild/re2';
 import { ProvenantError } from '../errors.ts';
 import { suggest } from '../yaml.ts';
 import { CEL_LIMITS, type CelBudget } from './cel-budget.ts';
-import { childrenOf, globalMatches, instrument, meteredEnv, staticLimitProblem, withBudget } from './cel-limits.ts';
+import { childrenOf, globalMatches, instrument, meteredEnv, patternCompileCost, staticLimitProblem, withBudget } from './cel-limits.ts';
+import { re2SizeBound } from './re2-size.ts';
 
 type Expr = ReturnType<typeof parse>['expr'];
 
@@ -64,10 +66,15 @@ export function compileCel(expression: string, options: CelOptions = {}): CelPro
     // The parser recurses once per level of nesting: ((((... overflows the stack before any tree.
     if (err instanceof RangeError)
       return { message: `the expression nests too deeply to parse (at most ${CEL_LIMITS.maxDepth} levels are allowed)` };
+    // The parser's own message names where it gave up, often after backtracking past the
+    // mistake (`a == "x` is "found =", `1 == 1 &&` is "found &"): the two commonest mistakes are
+    // said first, where they are.
+    const known = syntaxProblem(expression);
+    if (known !== undefined) return known;
     const e = err as { rawMessage?: unknown; message?: unknown; location?: { start?: { line?: number; column?: number } } };
     const message = typeof e.rawMessage === 'string' ? e.rawMessage : String(e.message ?? err);
     const start = e.location?.start;
-    const out: CelCompileError = { message: message.replace(/^<input>:\d+:\d+: /, '') };
+    const out: CelCompileError = { message: `syntax error: ${message.replace(/^<input>:\d+:\d+: /, '')}` };
     if (typeof start?.line === 'number') out.line = start.line;
     if (typeof start?.column === 'number') out.column = start.column;
     return out;
@@ -76,13 +83,20 @@ export function compileCel(expression: string, options: CelOptions = {}): CelPro
   // Before the checks below, which recurse over the tree.
   const tooLarge = staticLimitProblem(parsed.expr);
   if (tooLarge !== undefined) return { message: tooLarge };
-  const unknown = freeVariables(parsed.expr).filter((v) => !(CEL_VARIABLES as readonly string[]).includes(v) && !TYPE_NAMES.has(v));
+  const positions = parsed.sourceInfo?.positions ?? {};
+  const macro = macroProblem(parsed.expr, expression, positions);
+  if (macro !== undefined) return macro;
+  const unknown = [...freeVariables(parsed.expr)].filter(([v]) => !(CEL_VARIABLES as readonly string[]).includes(v) && !TYPE_NAMES.has(v));
   if (unknown.length > 0) {
     return {
-      message: `unknown variable ${unknown.map((v) => JSON.stringify(v)).join(', ')}; a condition sees ${CEL_VARIABLES.join(', ')}`,
+      message: `unknown variable ${unknown.map(([v]) => JSON.stringify(v)).join(', ')}; a condition sees ${CEL_VARIABLES.join(', ')}`,
+      ...placeOf(expression, positions, unknown[0]![1]),
     };
   }
-  const mistake = callProblem(parsed.expr, expression, parsed.sourceInfo?.positions ?? {}) ?? resultProblem(parsed.expr, expression);
+  const mistake =
+    callProblem(parsed.expr, expression, positions) ??
+    patternProblem(parsed.expr, expression, positions, budget) ??
+    resultProblem(parsed.expr, expression);
   if (mistake !== undefined) return mistake;
   let program: ReturnType<typeof plan>;
   try {
@@ -144,15 +158,138 @@ const PLANNED_CALLS = new Set(['_&&_', '_||_', '_?_:_', '_[_]', '_[?_]', '_?._',
 /** The functions a condition may call by name (operators aside), for suggestions. */
 const FUNCTION_NAMES = [...new Set([...env.funcs].map((f) => f.name))].filter((n) => /^[a-z]/i.test(n)).sort();
 
+/** Where `e` is in `expression` (1-based line and column, in characters), when the parser said. */
+function placeOf(expression: string, positions: Record<string, number>, e: Expr): Pick<CelCompileError, 'line' | 'column'> {
+  const offset = positions[String(e.id)];
+  if (offset === undefined) return {};
+  return placeAt(expression, offset);
+}
+
+/** The 1-based line and column of the `offset`th character (code point) of `expression`. */
+function placeAt(expression: string, offset: number): Pick<CelCompileError, 'line' | 'column'> {
+  const before = [...expression].slice(0, offset);
+  const newline = before.lastIndexOf('\n');
+  return { line: before.filter((c) => c === '\n').length + 1, column: offset - newline };
+}
+
+/** Every call in `root`, depth first in the order written. */
+function* calls(root: Expr): Generator<{ e: Expr; call: Extract<Expr['exprKind'], { case: 'callExpr' }>['value'] }> {
+  const stack = [root];
+  while (stack.length > 0) {
+    const e = stack.pop()!;
+    stack.push(...childrenOf(e).reverse());
+    if (e.exprKind.case === 'callExpr') yield { e, call: e.exprKind.value };
+  }
+}
+
+/**
+ * The two syntax mistakes the parser's message hides, when `expression` holds one: a string not
+ * closed, and an operator with nothing after it.
+ */
+function syntaxProblem(expression: string): CelCompileError | undefined {
+  const chars = [...expression];
+  let i = 0;
+  while (i < chars.length) {
+    const c = chars[i]!;
+    if (c === '/' && chars[i + 1] === '/') {
+      while (i < chars.length && chars[i] !== '\n') i++;
+      continue;
+    }
+    if (c !== '"' && c !== "'") {
+      i++;
+      continue;
+    }
+    // A string: "...", '...', or tripled, which may span lines; a raw one (r"...") has no escapes.
+    const raw = i > 0 && /[rR]/.test(chars[i - 1]!) && !/[A-Za-z0-9_]/.test(chars[i - 2] ?? '');
+    const triple = chars[i + 1] === c && chars[i + 2] === c;
+    const start = i;
+    i += triple ? 3 : 1;
+    let closed = false;
+    while (i < chars.length) {
+      if (!raw && chars[i] === '\\') {
+        i += 2;
+        continue;
+      }
+      if (!triple && chars[i] === '\n') break;
+      if (chars[i] === c && (!triple || (chars[i + 1] === c && chars[i + 2] === c))) {
+        i += triple ? 3 : 1;
+        closed = true;
+        break;
+      }
+      i++;
+    }
+    if (!closed) {
+      const quote = triple ? c.repeat(3) : c;
+      return {
+        message: `a string is not closed: the ${quote} here has no closing ${quote}${triple ? '' : ' on its line'}`,
+        ...placeAt(expression, start),
+      };
+    }
+  }
+  const tail = /(&&|\|\||==|!=|<=|>=|[<>+\-*/%!?:.,([{]|\bin)\s*(\/\/[^\n]*\s*)*$/.exec(expression);
+  if (tail !== null && tail.index > 0) {
+    return {
+      message: `the condition ends with ${JSON.stringify(tail[1])}, which needs something after it`,
+      ...placeAt(expression, [...expression.slice(0, tail.index)].length),
+    };
+  }
+  return undefined;
+}
+
+/** CEL's macros: a variable, then an expression over it (`map` may take a filter between). */
+const MACROS: Record<string, number[]> = { all: [2], exists: [2], exists_one: [2], existsOne: [2], filter: [2], map: [2, 3] };
+
+/**
+ * A macro called with the wrong number of arguments (`subject.exists(s)`), which CEL then reads
+ * as a call of no function, its variable as an unknown one.
+ */
+function macroProblem(root: Expr, expression: string, positions: Record<string, number>): CelCompileError | undefined {
+  for (const { e, call } of calls(root)) {
+    const counts = Object.hasOwn(MACROS, call.function) ? MACROS[call.function] : undefined;
+    if (counts === undefined || call.target === undefined || counts.includes(call.args.length)) continue;
+    const form = `LIST.${call.function}(x, ${call.function === 'map' ? 'EXPRESSION' : 'CONDITION'})`;
+    return {
+      message: `${call.function} is written ${form}: a variable, then ${call.function === 'map' ? 'what to make of each element' : 'a condition on it'}; here it has ${call.args.length} argument${call.args.length === 1 ? '' : 's'}${textOf(e)}`,
+      ...placeOf(expression, positions, e),
+    };
+  }
+  return undefined;
+}
+
+/**
+ * A pattern of `matches` written as a string that RE2 refuses: without this check the condition
+ * would load, and then fail on every image. Compiling costs what it costs at evaluation, from the
+ * condition's cost budget (`budget`): a pattern the budget cannot pay for is left to the
+ * evaluation, which refuses it before compiling it (cel-limits.ts).
+ */
+function patternProblem(root: Expr, expression: string, positions: Record<string, number>, budget: number): CelCompileError | undefined {
+  let left = budget;
+  const seen = new Set<string>();
+  for (const { call } of calls(root)) {
+    if (call.function !== 'matches') continue;
+    const arg = call.target !== undefined ? call.args[0] : call.args[1];
+    if (arg?.exprKind.case !== 'constExpr' || arg.exprKind.value.constantKind.case !== 'stringValue') continue;
+    const pattern = arg.exprKind.value.constantKind.value;
+    if (seen.has(pattern)) continue;
+    seen.add(pattern);
+    const cost = patternCompileCost(pattern, re2SizeBound(pattern));
+    if (cost >= left) continue;
+    left -= cost;
+    try {
+      RE2JS.compile(pattern);
+    } catch (err) {
+      return {
+        message: `the regular expression ${JSON.stringify(pattern)} of matches is not one RE2 reads: ${err instanceof Error ? err.message : String(err)}`,
+        ...placeOf(expression, positions, arg),
+      };
+    }
+  }
+  return undefined;
+}
+
 /** The first call of a function `env` does not have, or not in the form written. */
 function callProblem(root: Expr, expression: string, positions: Record<string, number>): CelCompileError | undefined {
-  const place = (e: Expr): Pick<CelCompileError, 'line' | 'column'> => {
-    const offset = positions[String(e.id)];
-    if (offset === undefined) return {};
-    const before = [...expression].slice(0, offset).join('');
-    const line = before.split('\n').length;
-    return { line, column: offset - (before.lastIndexOf('\n') + 1) + 1 };
-  };
+  const place = (e: Expr) => placeOf(expression, positions, e);
   const stack = [root];
   while (stack.length > 0) {
     const e = stack.pop()!;
@@ -299,14 +436,15 @@ function describeValue(v: unknown): string {
 }
 
 /** Identifiers an expression reads that no comprehension binds. */
-function freeVariables(root: Expr): string[] {
-  const out = new Set<string>();
+function freeVariables(root: Expr): Map<string, Expr> {
+  // Each name with its first use, for the message to point at.
+  const out = new Map<string, Expr>();
   const walk = (e: Expr | undefined, bound: ReadonlySet<string>): void => {
     if (e === undefined) return;
     const k = e.exprKind;
     switch (k.case) {
       case 'identExpr':
-        if (!bound.has(k.value.name)) out.add(k.value.name);
+        if (!bound.has(k.value.name) && !out.has(k.value.name)) out.set(k.value.name, e);
         return;
       case 'selectExpr':
         walk(k.value.operand, bound);
@@ -342,5 +480,5 @@ function freeVariables(root: Expr): string[] {
     }
   };
   walk(root, new Set());
-  return [...out];
+  return out;
 }

@@ -137,9 +137,10 @@ describe('CEL cost budget', () => {
     for (const e of [
       '"abc".matches("b")',
       '"abc".matches("^b")',
-      '"a".matches("(")',
+      // A pattern RE2 refuses, made at evaluation (one written as a string is refused at load: load.test.ts).
+      '"a".matches("(" + "")',
       '["a", "b", "c"].all(s, s.matches("^[ab]$"))',
-      '["a", "b"].all(s, s.matches("[ab"))',
+      '["a", "b"].all(s, s.matches("[a" + s))',
       '["a", "B"].exists(s, s.matches("(?i)^b$"))',
     ])
       assert.deepEqual(spent(e).result, plainly(e), e);

@@ -567,8 +567,47 @@ describe('CEL conditions are compiled when the policy loads', () => {
 
   it('a syntax error is placed in the file: on the line, and on the line of a block', async () => {
     await refused(withCel('"predicate.a == "'), 'policy.yaml:16:28', /does not compile/);
-    await refused(withCel('predicate.a ==== 1'), 'policy.yaml:16:27', /does not compile: found = but expecting end of input/);
+    await refused(
+      withCel('predicate.a ==== 1'),
+      'policy.yaml:16:27',
+      /does not compile \(policy\.yaml:16:27\): syntax error: found = but expecting end of input/,
+    );
     await refused(withCel('|\n          predicate.a == 1 &&\n            predicate.b +\n'), 'policy.yaml:18:25', /does not compile/);
+  });
+
+  // @bufbuild/cel's parser names where it gave up, after backtracking: "found =" for a string not
+  // closed, "found &" for an `&&` with nothing after it.
+  it('a syntax mistake is said as what it is, at its place in the file, under the line of the expression with a caret', async () => {
+    const open = await refused(
+      withCel('|\n          true &&\n          predicate.a == "x\n'),
+      'policy.yaml:18:26',
+      /a string is not closed/,
+    );
+    assert.ok(open.message.endsWith('\n      predicate.a == "x\n                     ^'), open.message);
+    await refused(withCel("'1 == 1 &&'"), 'policy.yaml:16:23', /the condition ends with "&&", which needs something after it/);
+    await refused(
+      withCel('|\n          subject.exists(s)\n'),
+      'policy.yaml:17:18',
+      /exists is written LIST\.exists\(x, CONDITION\): a variable, then a condition on it; here it has 1 argument/,
+    );
+    // On the line of the block it is on, not at the block's `|`.
+    const unknown = await refused(withCel('|\n          true &&\n            x.y\n'), 'policy.yaml:18:13', /unknown variable "x"/);
+    assert.ok(unknown.message.endsWith('\n        x.y\n        ^'), unknown.message);
+  });
+
+  it('a pattern of matches written as a string is compiled at load: one RE2 refuses is refused at its place', async () => {
+    await refused(
+      withCel(`'predicate.a.matches("(")'`),
+      'policy.yaml:16:36',
+      /the regular expression "\(" of matches is not one RE2 reads: .*missing closing \)/,
+    );
+    await refused(
+      withCel(`|\n          true &&\n          matches(predicate.a, '[')\n`),
+      'policy.yaml:18:32',
+      /the regular expression "\[" of matches/,
+    );
+    // A pattern computed at evaluation is left to it.
+    await parse(withCel(`'predicate.a.matches(predicate.b) && predicate.a.matches("^(a|b)$")'`));
   });
 
   it('an unknown variable is named, with the variables there are', async () => {
@@ -587,7 +626,7 @@ describe('CEL conditions are compiled when the policy loads', () => {
     await refused(
       withCel('|\n          predicate.a == 1 &&\n            predicate.b.startswith("x")'),
       'policy.yaml:18:24',
-      /^spec\.authorities\[0\]\.attestations\[0\]\.policy\.data: the CEL condition \(document 1\) does not compile: unknown function startswith \(did you mean startsWith\?\), in predicate\.b\.startswith\("x"\)/,
+      /^spec\.authorities\[0\]\.attestations\[0\]\.policy\.data: the CEL condition \(document 1\) does not compile \(policy\.yaml:18:24\): unknown function startswith \(did you mean startsWith\?\), in predicate\.b\.startswith\("x"\)/,
     );
     await refused(
       withCel('\'startsWith(predicate.b, "x")\''),
@@ -596,7 +635,11 @@ describe('CEL conditions are compiled when the policy loads', () => {
     );
     // In the second document of the file, which the message names.
     const second = `${HEAD}  - static: {action: pass}\n---\n${withCel('\'"1"\'').replace('name: p', 'name: q')}`;
-    await refused(second, 'policy.yaml:26:15', /\(document 2\) does not compile: the condition "1" gives a string, never true or false/);
+    await refused(
+      second,
+      'policy.yaml:26:15',
+      /\(document 2\) does not compile \(policy\.yaml:26:15\): the condition "1" gives a string, never true or false/,
+    );
     await refused(withCel('size(predicate.materials)'), 'policy.yaml:16:15', /gives an int \(what size returns\), never true or false/);
     await refused(withCel('predicate.materials.map(m, m.uri)'), 'policy.yaml:16:15', /gives a list, never true or false/);
     // What may be true or false at evaluation loads: fields, indexing, macros, the functions there are.
