@@ -115,7 +115,10 @@ export async function parsePolicies(text: string, file: string, options: ParsePo
     }
     const root = deref(ctx, doc.contents, '');
     if (isNull(root)) continue;
-    out.push(await readPolicy(ctx, root!));
+    // `kubectl get clusterimagepolicies -o yaml` writes the policies as the items of a List.
+    const items = listItems(ctx, root!);
+    if (items === undefined) out.push(await readPolicy(ctx, root!));
+    else for (const item of items) out.push(await readPolicy(ctx, item));
   }
   if (out.length === 0) {
     throw new ProvenantError('INVALID_CONFIG', 'the file holds no ClusterImagePolicy', {
@@ -138,11 +141,48 @@ export async function parsePolicies(text: string, file: string, options: ParsePo
 
 // ---- the document -----------------------------------------------------------------------------
 
-const DOCUMENT: MapSpec = {
-  known: ['apiVersion', 'kind', 'metadata', 'spec'],
-  unsupported: { status: ['status is written by the cluster, not part of a policy', 'remove it'] },
-};
-const METADATA: MapSpec = { known: ['name', 'namespace', 'labels', 'annotations'] };
+// `status` is written by the cluster, and policy-controller reads only the spec: a policy as
+// `kubectl get -o yaml` exports it loads as the one applied.
+const DOCUMENT: MapSpec = { known: ['apiVersion', 'kind', 'metadata', 'spec', 'status'] };
+/**
+ * Kubernetes' ObjectMeta: `name` names the policy; the others (what the cluster writes, as
+ * `uid` and `resourceVersion`, and `labels`, `annotations`) have no effect, as in policy-controller.
+ */
+const OBJECT_META = [
+  'name',
+  'namespace',
+  'labels',
+  'annotations',
+  'generateName',
+  'selfLink',
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'ownerReferences',
+  'finalizers',
+  'managedFields',
+];
+const METADATA: MapSpec = { known: OBJECT_META };
+const LIST: MapSpec = { known: ['apiVersion', 'kind', 'metadata', 'items'] };
+
+/**
+ * The items of a Kubernetes List (`apiVersion: v1`, `kind: List`, as `kubectl get -o yaml`
+ * writes several resources), or undefined for a document that is not one.
+ */
+function listItems(ctx: Ctx, root: YNode): YNode[] | undefined {
+  if (!isMap(root) || root.get('kind') !== 'List') return undefined;
+  const top = fields(ctx, root, '', LIST, 'a List');
+  const apiEntry = top.get('apiVersion');
+  const apiVersion = required(ctx, apiEntry, root, '', 'apiVersion');
+  if (apiVersion !== 'v1') fail(ctx, apiEntry!.node, 'apiVersion', `${JSON.stringify(apiVersion)} is not the apiVersion of a List, v1`);
+  return list(ctx, top.get('items')).map(({ node, path }) => {
+    if (node === undefined || isNull(node)) fail(ctx, node ?? root, path, 'expected a ClusterImagePolicy, got nothing');
+    return node;
+  });
+}
 const SPEC: MapSpec = {
   known: ['images', 'authorities', 'mode'],
   unsupported: {

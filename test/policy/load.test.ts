@@ -420,7 +420,18 @@ describe('refusals, each naming the field and its place', () => {
       'policy.yaml:11:22',
       [/hashAlgorithm "sha512" is not supported/],
     ],
-    ['status', `${HEAD}  - static: {action: pass}\nstatus: {}\n`, 'policy.yaml:10:1', [/status is written by the cluster/]],
+    [
+      'a List of another apiVersion',
+      `apiVersion: v2\nkind: List\nitems:\n- ${HEAD.trimEnd().split('\n').join('\n  ')}\n    - static: {action: pass}\n`,
+      'policy.yaml:1:13',
+      [/"v2" is not the apiVersion of a List, v1/],
+    ],
+    [
+      'a List holding something else',
+      `apiVersion: v1\nkind: List\nitems:\n- apiVersion: apps/v1\n  kind: Deployment\n`,
+      'policy.yaml:5:9',
+      [/"Deployment" is not read here/],
+    ],
     ['a TrustRoot', HEAD.replace('ClusterImagePolicy', 'TrustRoot'), 'policy.yaml:2:7', [/"TrustRoot" is not read here/, /--trusted-root/]],
     ['another apiVersion', HEAD.replace('v1beta1', 'v2'), 'policy.yaml:1:13', [/"policy\.sigstore\.dev\/v2" is not one of/]],
     [
@@ -547,6 +558,27 @@ describe('refusals, each naming the field and its place', () => {
       await refused(text, where, ...patterns);
     });
   }
+
+  it('a policy as kubectl exports it loads: the metadata the cluster writes, status, and a List of policies', async () => {
+    const exported = HEAD.replace(
+      '  name: p\n',
+      '  name: p\n  uid: 0b5c6f1e\n  resourceVersion: "123"\n  generation: 2\n  creationTimestamp: "2026-12-01T10:00:00Z"\n  managedFields: [{manager: kubectl}]\n',
+    );
+    assert.ok(exported !== HEAD);
+    const [one] = await parse(`${exported}  - static: {action: pass}\nstatus: {conditions: []}\n`);
+    assert.equal(one!.name, 'p');
+    // `kubectl get cip -o yaml` of several: a List, each item a policy, placed at its line.
+    const item = (name: string) =>
+      `- ${HEAD.replace('name: p', `name: ${name}`).trimEnd().split('\n').join('\n  ')}\n    - static: {action: pass}\n`;
+    const listed = await parse(`apiVersion: v1\nkind: List\nmetadata: {resourceVersion: ""}\nitems:\n${item('a')}${item('b')}`);
+    assert.deepEqual(
+      listed.map((p) => [p.name, p.where]),
+      [
+        ['a', 'policy.yaml:5:3'],
+        ['b', 'policy.yaml:14:3'],
+      ],
+    );
+  });
 
   it('several documents in one file load in order; empty documents are skipped', async () => {
     const text = `---\n${HEAD}  - static: {action: pass}\n---\n---\n${HEAD.replace('name: p', 'name: q')}  - static: {action: fail, message: no}\n  mode: warn\n`;
