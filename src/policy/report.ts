@@ -15,7 +15,10 @@ const MARK = { pass: 'PASS', warn: 'WARN', fail: 'FAIL' } as const;
 export function formatPolicyReport(report: PolicyReport): string {
   const out: string[] = [`${report.image} (${report.digest}): ${MARK[report.verdict]}`];
   // The tag resolved to its digest, as policy-controller matches globs.
-  if (report.name !== report.image) out.push(`  globs matched against ${one(report.name)}`);
+  if (report.name !== report.image) {
+    const resolved = report.image.includes('@') ? '' : ' (the tag resolved to its digest, as policy-controller matches)';
+    out.push(`  globs matched against ${one(report.name)}${resolved}`);
+  }
   for (const p of report.policies) {
     const state = p.passed ? 'passed' : p.mode === 'warn' ? 'failed (mode: warn, not enforced)' : 'failed';
     out.push(`  policy ${p.policy} (${p.mode}, glob ${JSON.stringify(p.glob)}): ${state}`);

@@ -106,7 +106,13 @@ describe('provenant policy test', () => {
     );
     const named = await provenant(['policy', 'test', '--image-name', 'registry.example/other/app:v1', policy, ref]);
     assert.equal(named.status, 0, named.stdout + named.stderr);
-    assert.match(named.stdout, new RegExp(`^ {2}globs matched against registry\\.example/other/app@${digest}$`, 'm'));
+    assert.match(
+      named.stdout,
+      new RegExp(
+        `^ {2}globs matched against registry\\.example/other/app@${digest} \\(the tag resolved to its digest, as policy-controller matches\\)$`,
+        'm',
+      ),
+    );
     const wrong = `sha256:${'0'.repeat(64)}`;
     const other = await provenant(['policy', 'test', '--image-name', `registry.example/other/app@${wrong}`, policy, ref]);
     assert.equal(other.status, 2, other.stdout + other.stderr);

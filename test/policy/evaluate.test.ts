@@ -740,7 +740,7 @@ describe('policies, authorities and modes', () => {
     );
     assert.match(
       formatPolicyReport(r3),
-      /: WARN\n {2}globs matched against registry\.test\/acme\/app@sha256:[0-9a-f]{64}\n.*\n.*\n {2}policy frozen \(warn, glob "registry\.test\/\*\*"\): failed \(mode: warn, not enforced\)/,
+      /: WARN\n {2}globs matched against registry\.test\/acme\/app@sha256:[0-9a-f]{64} \(the tag resolved to its digest, as policy-controller matches\)\n.*\n.*\n {2}policy frozen \(warn, glob "registry\.test\/\*\*"\): failed \(mode: warn, not enforced\)/,
     );
     // The report is plain data: --format json prints it as it is.
     assert.deepEqual(JSON.parse(JSON.stringify(r3)), r3);
