@@ -6,7 +6,7 @@
  */
 import type { ReadStream } from 'node:tty';
 import { RE2JS } from '@bufbuild/re2';
-import { ProvenantError, redactCredentials, urlWithoutUserInfo } from '../errors.ts';
+import { isProvenantError, ProvenantError, redactCredentials, urlWithoutUserInfo } from '../errors.ts';
 import type { Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { Location } from '../ref/location.ts';
@@ -464,35 +464,41 @@ export function renderVerified(name: string, report: VerificationReport): string
 }
 
 /**
- * How many attestations (of `predicateType`, when given) are attached to `subject` unsigned, as
- * `inspect` shows them: `attest` without `--key` or `--sign` attaches its statement so, and
- * `verify-attestation` checks signed ones only. `root` is the target as read, whose BuildKit
- * entries are attachments too.
+ * How many attestations (of `predicateType`, when given) are attached to `subject` unsigned, in
+ * a cosign `.att` tag or as referrers, as `inspect` shows them: `attest` without `--key` or
+ * `--sign` attaches its statement so, and `verify-attestation` checks signed ones only. For the
+ * failure's message alone: BuildKit's statements are among those the verification checked (so it
+ * never gets here with any), and whatever keeps this count from being read counts none, so that
+ * the verification's own failure is the one said.
  */
 export async function unsignedAttestationsOf(
   store: ContentStore,
-  root: Stored,
   subject: Digest,
   predicateType: string | undefined,
   signal: AbortSignal,
 ): Promise<number> {
   // Loaded only for a verification that found nothing: attachments.ts and inspect.ts read much.
-  const [{ findAttachments }, { summarizeSignatures }] = await Promise.all([
+  const [{ findAttachments }, { ownSummaries, summarizeSignatures }, { cosignTagsByName }] = await Promise.all([
     import('../attest/attachments.ts'),
     import('../sign/inspect.ts'),
+    import('../store/tag-list.ts'),
   ]);
-  const index = root.kind === 'index' ? root.index : undefined;
-  const found = await findAttachments(store, [subject], index, { signal });
-  const summaries = await summarizeSignatures(store, subject, { signal });
-  return found.filter((a) => {
-    if (a.kind !== 'attestation') return false;
-    if (predicateType !== undefined && !a.predicateTypes.includes(predicateType)) return false;
-    // Its signatures as inspect reads them: a cosign tag's layers, a referrer's own bundle; a
-    // BuildKit statement has none of its own.
-    const own = a.storage === 'cosign' ? `${a.tag} layer ` : `referrer ${a.digest}`;
-    if (a.storage === 'buildkit') return true;
-    return !summaries.some((s) => s.storage === a.storage && s.source.startsWith(own) && s.signed);
-  }).length;
+  try {
+    // The subject's cosign tags asked for by name, not the repository's every tag listed.
+    const tags = await cosignTagsByName(store, [subject], { signal });
+    const found = await findAttachments(store, [subject], undefined, { signal, tags });
+    const summaries = await summarizeSignatures(store, subject, { signal });
+    return found.filter(
+      (a) =>
+        a.kind === 'attestation' &&
+        a.storage !== 'buildkit' &&
+        (predicateType === undefined || a.predicateTypes.includes(predicateType)) &&
+        !ownSummaries({ ...a, storage: a.storage }, summaries).some((s) => s.signed),
+    ).length;
+  } catch (err) {
+    if (!isProvenantError(err) || err.code === 'ABORTED') throw err;
+    return 0;
+  }
 }
 
 /** The error of a verification where nothing verified: one line per signature tried, with why. */

@@ -13,7 +13,7 @@ import type { Digest } from '../oci/digest.ts';
 import { isManifestLike } from '../oci/mediatypes.ts';
 import { configPlatform, formatPlatform } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
-import { type SignatureSummary, summarizeSignatures } from '../sign/inspect.ts';
+import { ownSummaries, type SignatureSummary, summarizeSignatures } from '../sign/inspect.ts';
 import type { ContentStore } from '../store/types.ts';
 import { platformFromConfig } from './config-platform.ts';
 import { CONFIG_LIMIT, hasImageConfig, type RunSettings, readImageConfig, runSettings } from './image-config.ts';
@@ -282,8 +282,6 @@ async function addSigners(store: ContentStore, attachments: InspectedAttachment[
       a.signatures = (await summariesOf(a.digest)).filter((s) => s.kind === 'signature');
       continue;
     }
-    // cosign: `<tag> layer <i>`; referrers: `referrer <digest>`, or its layers for cosign's OCI 1.1 form.
-    const own = a.storage === 'cosign' ? `${a.tag} layer ` : `referrer ${a.digest}`;
-    a.signatures = (await summariesOf(a.subject)).filter((s) => s.storage === a.storage && s.source.startsWith(own));
+    a.signatures = ownSummaries({ ...a, storage: a.storage }, await summariesOf(a.subject));
   }
 }

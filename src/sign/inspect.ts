@@ -31,6 +31,18 @@ export interface SignatureSummary {
   error?: string;
 }
 
+/**
+ * The summaries, among those of its subject, that are an attachment's own: a cosign tag's
+ * layers (`<tag> layer <i>`), a referrer's bundle or, in cosign's OCI 1.1 form, its layers.
+ */
+export function ownSummaries(
+  a: { storage: 'cosign' | 'referrers'; digest: Digest; tag?: string | undefined },
+  summaries: readonly SignatureSummary[],
+): SignatureSummary[] {
+  const own = a.storage === 'cosign' ? `${a.tag} layer ` : `referrer ${a.digest}`;
+  return summaries.filter((s) => s.storage === a.storage && s.source.startsWith(own));
+}
+
 /** Summaries of every signature and attestation of `subject`, unverified. */
 export async function summarizeSignatures(
   store: ContentStore,

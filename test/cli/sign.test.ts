@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RE2JS } from '@bufbuild/re2';
 import { unsignedAttestationsOf, verificationFailure } from '../../src/cli/signing.ts';
+import { ProvenantError } from '../../src/errors.ts';
 import { cosignTag, encodeJson, parseStored } from '../../src/oci/content.ts';
 import type { ImageIndex } from '../../src/oci/types.ts';
 import { encryptPrivateKey } from '../../src/sign/keys.ts';
@@ -271,10 +272,10 @@ describe('unsigned attestations: counted, and a verification that finds none sig
       assert.ok(root.kind === 'index');
       const image = root.index.manifests[0]?.digest ?? root.digest;
       const signal = new AbortController().signal;
-      assert.equal(await unsignedAttestationsOf(store, root, image, SLSA, signal), 1);
-      assert.equal(await unsignedAttestationsOf(store, root, image, undefined, signal), 1, 'the signed custom one is not counted');
-      assert.equal(await unsignedAttestationsOf(store, root, image, 'https://cosign.sigstore.dev/attestation/v1', signal), 0);
-      assert.equal(await unsignedAttestationsOf(store, root, root.digest, SLSA, signal), 0, 'the index itself has none');
+      assert.equal(await unsignedAttestationsOf(store, image, SLSA, signal), 1);
+      assert.equal(await unsignedAttestationsOf(store, image, undefined, signal), 1, 'the signed custom one is not counted');
+      assert.equal(await unsignedAttestationsOf(store, image, 'https://cosign.sigstore.dev/attestation/v1', signal), 0);
+      assert.equal(await unsignedAttestationsOf(store, root.digest, SLSA, signal), 0, 'the index itself has none');
       const report = { subject: image, kind: 'attestation' as const, checked: [], verified: [] };
       const e = verificationFailure('oci:layout:latest', report, { predicateType: SLSA, unsigned: 1 });
       assert.equal(e.code, 'SIGNATURE');
@@ -283,6 +284,21 @@ describe('unsigned attestations: counted, and a verification that finds none sig
         /has 1 unsigned https:\/\/slsa\.dev\/provenance\/v0\.2 attestation and no signed one: verify-attestation checks signed attestations only/,
       );
       assert.match(String(e.hint), /attest again with --key or --sign/);
+      // A store that fails while counting counts none, so that the verification's own failure
+      // is what is said; a cancel still ends it.
+      const failing = (code: 'NETWORK' | 'ABORTED') =>
+        new Proxy(store, {
+          get(target, key, receiver) {
+            if (key === 'referrers') return () => Promise.reject(new ProvenantError(code, 'the registry went away'));
+            const v = Reflect.get(target, key, receiver);
+            return typeof v === 'function' ? v.bind(target) : v;
+          },
+        });
+      assert.equal(await unsignedAttestationsOf(failing('NETWORK'), image, SLSA, signal), 0);
+      await assert.rejects(
+        unsignedAttestationsOf(failing('ABORTED'), image, SLSA, signal),
+        (e) => e instanceof ProvenantError && e.code === 'ABORTED',
+      );
       // Without unsigned ones, the hint is still to attest it first.
       assert.match(String(verificationFailure('x', report, { predicateType: SLSA, unsigned: 0 }).hint), /attest it first/);
     } finally {

@@ -89,7 +89,7 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
       const signedPlatforms = unsigned ? await signedImagesOf(opened.store, subject.root, io.signal) : undefined;
       // attest without --key or --sign attaches its statements unsigned: say so, rather than "none".
       const none = kind === 'attestation' && report.checked.length === 0;
-      const unsignedCount = none ? await unsignedAttestationsOf(opened.store, subject.root, subject.digest, predicateType, io.signal) : 0;
+      const unsignedCount = none ? await unsignedAttestationsOf(opened.store, subject.digest, predicateType, io.signal) : 0;
       results.push({
         name,
         report,
