@@ -162,6 +162,7 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
   const leftOut = new Set<string>();
   const spill = options.spill;
   const named = namedPaths(tree);
+  const shared = sharedFolders(tree);
   // Parsed once for the install: a kept package's md5sums is parsed again at each use (./kept.ts).
   const md5sums = spill !== undefined || pkg.md5sums instanceof Map ? pkg.md5sums : new Map(pkg.md5sums);
   // The entry being installed, for an error of the tree's, which knows no package.
@@ -169,6 +170,15 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
   const docDir = `usr/share/doc/${pkg.name}`;
   let copyrightLicense: string | undefined;
   let docLink: string | undefined;
+  /** Lists the entry in the record. */
+  const list = ({ path, header: h }: PackageEntry): void => {
+    if (spill === undefined) files.push({ path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, md5: md5sums.get(path) });
+  };
+  /** Leaves the entry out of the tree and of dpkg's database, for a package that replaces this one; the record still lists it. */
+  const leaveOut = (entry: PackageEntry): void => {
+    leftOut.add(entry.path);
+    list(entry);
+  };
   try {
     for (const entry of pkg.entries) {
       current = entry.path;
@@ -185,34 +195,30 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
       // A folder over a symlink to a folder, or a symlink over a folder, changes nothing (below): nothing to check.
       if (spill !== undefined && !keepsFolder && !(h.type === 'dir' && existing?.type === 'symlink' && existingIsDir))
         spill.check(tree, entry.path, h.type);
-      // Anything but a folder or a symlink where another package installed a folder: dpkg refuses
-      // it ("trying to overwrite directory ... with nondirectory") unless one replaces the other.
-      // This package's Replaces takes the folder (an empty one) over; the other's keeps it.
-      if (
-        existing?.type === 'dir' &&
-        h.type !== 'dir' &&
-        !keepsFolder &&
-        existing.owner !== undefined &&
-        existing.owner !== 'build' &&
-        existing.owner !== owner
-      ) {
-        if (!replaces(existing.owner)) {
-          if (!replacedBy(existing.owner)) {
-            throw new ProvenantError(
-              'FILE_CONFLICT',
-              `${pkg.name} installs /${entry.path} as a ${h.type}, and ${existing.owner} installs /${named.get(at) ?? at} as a folder${samePath(entry.path, named.get(at) ?? at, at)}`,
-              {
-                where,
-                hint: `dpkg refuses to replace a folder with anything but a folder; one of the two packages must declare "Replaces" naming the other`,
-              },
-            );
-          }
-          leftOut.add(entry.path);
-          if (spill === undefined)
-            files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, md5: md5sums.get(entry.path) });
+      // Anything but a folder or a symlink where other packages installed a folder: dpkg asks each
+      // of them, the latest first, and refuses it ("trying to overwrite directory ... with
+      // nondirectory") unless each replaces this package or this one replaces it. Where one
+      // replaces this package its folder stays; else this package's entry takes the (empty)
+      // folder over from all of them.
+      if (existing?.type === 'dir' && h.type !== 'dir' && !keepsFolder) {
+        const others = folderPackages(shared, at, existing, owner);
+        const unsettled = others.find((o) => !replaces(o) && !replacedBy(o));
+        if (unsettled !== undefined) {
+          throw new ProvenantError(
+            'FILE_CONFLICT',
+            `${pkg.name} installs /${entry.path} as ${KIND[h.type]}, and ${unsettled} installs /${named.get(at) ?? at} as a folder${samePath(entry.path, named.get(at) ?? at, at)}`,
+            {
+              where,
+              hint: `dpkg refuses to replace a folder with anything but a folder; one of the two packages must declare "Replaces" naming the other`,
+            },
+          );
+        }
+        if (others.some((o) => !replaces(o))) {
+          leaveOut(entry);
           continue;
         }
-        addTo(takenOver, existing.owner, entry.path);
+        for (const o of others) addTo(takenOver, o, entry.path);
+        shared.delete(at);
       }
       if (existing !== undefined && existing.type !== 'dir' && existing.owner !== undefined && existing.owner !== owner) {
         if (!(h.type === 'dir' && existingIsDir) && !replaces(existing.owner) && !sameBuildLink(existing, h, entry.path)) {
@@ -231,9 +237,7 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
           // lists the path as this package's (`leftOut`). The record still lists it (as a package
           // whose file was replaced later keeps it there), so that the inventory is the one a list
           // made from the package's entries gives.
-          leftOut.add(entry.path);
-          if (spill === undefined)
-            files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, md5: md5sums.get(entry.path) });
+          leaveOut(entry);
           if (h.type === 'file' && existing.type === 'file') {
             mine.set(entry.path, at);
             keptForReplacer.add(at);
@@ -260,9 +264,10 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
           // dpkg follows a symlink to a folder rather than replacing it with the package's folder,
           // and leaves a folder another package installed as it is: its mode and owners stay the
           // first package's. The time is the last's, as the folder's time is that of its last change.
-          if (existing?.type === 'dir' && existing.owner !== undefined && existing.owner !== 'build' && existing.owner !== owner) {
+          if (existing?.type === 'dir' && installedByAnother(existing, owner)) {
             const { mode: m, uid: u, gid: g, owner: o, xattrs: x } = existing;
             tree.put(entry.path, { type: 'dir', mode: m, uid: u, gid: g, mtime, owner: o, xattrs: x });
+            shareFolder(shared, at, o, owner);
           } else if (existing?.type !== 'symlink' || !existingIsDir) {
             tree.put(entry.path, { type: 'dir', mode, uid, gid, mtime, owner, xattrs });
           }
@@ -302,8 +307,7 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
         if (at === entry.path) named.delete(at);
         else named.set(at, entry.path);
       }
-      if (spill === undefined)
-        files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, md5: md5sums.get(entry.path) });
+      list(entry);
     }
   } catch (err) {
     throw namingPackage(err, where, current);
@@ -439,6 +443,55 @@ function namedPaths(tree: Tree): Map<string, string> {
   }
   return named;
 }
+
+/**
+ * The packages that installed each folder two or more packages install, by place, in the order
+ * they installed it (the first is the folder node's `owner`): dpkg asks each of them about
+ * anything else at that place. An entry only for a folder packages share, and its list holds the
+ * names the packages already have: what it costs grows with the folders shared, not the files.
+ */
+const sharedFoldersOf = new WeakMap<Tree, Map<string, string[]>>();
+
+function sharedFolders(tree: Tree): Map<string, string[]> {
+  let shared = sharedFoldersOf.get(tree);
+  if (shared === undefined) {
+    shared = new Map();
+    sharedFoldersOf.set(tree, shared);
+  }
+  return shared;
+}
+
+/** Notes that `pkg` installs the folder at `at` as well, which `first` installed. */
+function shareFolder(shared: Map<string, string[]>, at: string, first: string, pkg: string): void {
+  const packages = shared.get(at);
+  // A list that does not start with the folder's owner is that of a folder since removed.
+  if (packages === undefined || packages[0] !== first) shared.set(at, [first, pkg]);
+  else if (!packages.includes(pkg)) packages.push(pkg);
+}
+
+/** The packages other than `pkg` that installed the folder `node` at `at`, the latest first, as dpkg asks them. */
+function folderPackages(shared: ReadonlyMap<string, string[]>, at: string, node: FsNode, pkg: string): string[] {
+  if (!installedByAnother(node, pkg)) return [];
+  const packages = shared.get(at);
+  if (packages?.[0] !== node.owner) return [node.owner];
+  return packages.filter((p) => p !== pkg).reverse();
+}
+
+/** Whether another package than `pkg` installed `node` (not the build, nor a base image). */
+function installedByAnother(node: FsNode, pkg: string): node is FsNode & { owner: string } {
+  return node.owner !== undefined && node.owner !== 'build' && node.owner !== pkg;
+}
+
+/** Each kind of entry, as an error names it. */
+const KIND: Record<FsNode['type'], string> = {
+  file: 'a file',
+  dir: 'a folder',
+  symlink: 'a symbolic link',
+  hardlink: 'a hard link',
+  char: 'a character device',
+  block: 'a block device',
+  fifo: 'a named pipe (FIFO)',
+};
 
 /** `: one path in the image, /<at>`, when `mine` or `theirs` is not `at`. */
 function samePath(mine: string, theirs: string, at: string): string {

@@ -1123,6 +1123,23 @@ describe('packages that replace one another, a folder two install, as dpkg leave
     da: await craftedBytes('da', [dir('./opt/'), folder('./opt/dd/', 0o700, 1, 2), file('./opt/dd/a', 'a\n')], m, { arch }),
     db: await craftedBytes('db', [dir('./opt/'), folder('./opt/dd/', 0o755), file('./opt/dd/b', 'b\n')], m, { arch }),
   });
+  /**
+   * /opt/zz a folder of `sa` and `sb` (and `sbr`, which Replaces `fa`), and a file of `fa`, which
+   * Replaces `sa`, of `fab`, which Replaces both, and of `fn`, which Replaces neither.
+   */
+  const sharedThenFile = async (arch = 'amd64') => {
+    const own = (n: string) => file(`./opt/own-${n}`, `${n}\n`);
+    const shares = (n: string, extra = '') => craftedBytes(n, [dir('./opt/'), dir('./opt/zz/'), own(n)], `${m}${extra}`, { arch });
+    const overs = (n: string, extra: string) => craftedBytes(n, [dir('./opt/'), file('./opt/zz', 'x\n'), own(n)], `${m}${extra}`, { arch });
+    return {
+      sa: await shares('sa'),
+      sb: await shares('sb'),
+      sbr: await shares('sbr', 'Replaces: fa\n'),
+      fa: await overs('fa', 'Replaces: sa\n'),
+      fab: await overs('fab', 'Replaces: sa, sb\n'),
+      fn: await overs('fn', ''),
+    };
+  };
   const dpkgDeb = (arch = 'amd64') => craftedBytes('dpkg', [dir('./var/'), dir('./var/lib/'), dir('./var/lib/dpkg/')], m, { arch });
   /** The packages installed in this order through a source, dpkg last: the database is dpkg's. */
   async function built(debs: Uint8Array[]): Promise<Tree> {
@@ -1192,6 +1209,44 @@ describe('packages that replace one another, a folder two install, as dpkg leave
     assert.equal(text(kept, 'var/lib/dpkg/info/ft.md5sums'), `${md5('ft\n')}  opt/own-ft\n`);
   });
 
+  it('asks every package that installed a folder, the latest first, and takes the path from each list, as dpkg does', async () => {
+    const { sa, sb, sbr, fa, fab, fn } = await sharedThenFile();
+    // fa replaces sa alone: sb's folder refuses it.
+    await assert.rejects(built([sa, sb, fa]), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'FILE_CONFLICT'), String(err));
+      assert.equal(err.message, 'fa installs /opt/zz as a file, and sb installs /opt/zz as a folder');
+      return true;
+    });
+    // Neither replaced: the latest is named, as dpkg names it.
+    await assert.rejects(built([sa, sb, fn]), /fn installs \/opt\/zz as a file, and sb installs \/opt\/zz as a folder/);
+    // fab replaces both: the file takes the folder over, and neither lists it any more.
+    const taken = await built([sa, sb, fab, await dpkgDeb()]);
+    assert.equal(taken.get('opt/zz')?.type, 'file');
+    assert.equal(text(taken, 'var/lib/dpkg/info/sa.list'), '/.\n/opt\n/opt/own-sa\n');
+    assert.equal(text(taken, 'var/lib/dpkg/info/sb.list'), '/.\n/opt\n/opt/own-sb\n');
+    assert.equal(text(taken, 'var/lib/dpkg/info/fab.list'), '/.\n/opt\n/opt/zz\n/opt/own-fab\n');
+    // sbr replaces fa: the folder stays, listed by both that ship it, and fa's file is left out.
+    const kept = await built([sa, sbr, fa, await dpkgDeb()]);
+    assert.equal(kept.get('opt/zz')?.type, 'dir');
+    assert.equal(text(kept, 'var/lib/dpkg/info/sa.list'), '/.\n/opt\n/opt/zz\n/opt/own-sa\n');
+    assert.equal(text(kept, 'var/lib/dpkg/info/sbr.list'), '/.\n/opt\n/opt/zz\n/opt/own-sbr\n');
+    assert.equal(text(kept, 'var/lib/dpkg/info/fa.list'), '/.\n/opt\n/opt/own-fa\n');
+  });
+
+  it('names the kind of entry a folder refuses in words', async () => {
+    const { sa } = await sharedThenFile();
+    const dev = await craftedBytes(
+      'dev',
+      [dir('./opt/'), { header: tarHeader({ name: './opt/zz', type: 'char', mode: 0o600, devmajor: 1, devminor: 3 }) }],
+      m,
+    );
+    await assert.rejects(built([sa, dev]), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'FILE_CONFLICT'), String(err));
+      assert.equal(err.message, 'dev installs /opt/zz as a character device, and sa installs /opt/zz as a folder');
+      return true;
+    });
+  });
+
   it('keeps the mode and owners of the first package that installs a folder', async () => {
     const { da, db } = await sharedFolder();
     for (const [first, second, want] of [
@@ -1241,6 +1296,7 @@ describe('packages that replace one another, a folder two install, as dpkg leave
     const { old, new: replacer } = await replacing(arch);
     const { ds, ft, dsr, ftr } = await folderOrFile(arch);
     const { da, db } = await sharedFolder(arch);
+    const { sa, sb, sbr, fa, fab, fn } = await sharedThenFile(arch);
     const dpkg = await dpkgDeb(arch);
     const tmp = mkdtempSync(join(tmpdir(), 'deb-replaces-'));
     try {
@@ -1253,14 +1309,16 @@ describe('packages that replace one another, a folder two install, as dpkg leave
         'dsr ft': [dsr, ft],
         'da db': [da, db],
         'db da': [db, da],
+        'sa sb fab': [sa, sb, fab],
+        'sa sbr fa': [sa, sbr, fa],
       })) {
         const all = [...debs, dpkg];
         const tree = await built(all);
-        const root = join(tmp, label.replace(' ', '-'));
+        const root = join(tmp, label.replaceAll(' ', '-'));
         for (const d of ['updates', 'info']) mkdirSync(join(root, 'var/lib/dpkg', d), { recursive: true });
         writeFileSync(join(root, 'var/lib/dpkg/status'), '');
         const paths = all.map((deb, i) => {
-          const path = join(tmp, `${label.replace(' ', '-')}-${i}.deb`);
+          const path = join(tmp, `${label.replaceAll(' ', '-')}-${i}.deb`);
           writeFileSync(path, deb);
           return path;
         });
@@ -1292,6 +1350,24 @@ describe('packages that replace one another, a folder two install, as dpkg leave
           );
           if (node?.type === 'file') assert.equal(dec(node.body), readFileSync(join(root, p), 'utf8'), `${label}: /${p}`);
         }
+      }
+      // Where dpkg refuses the last package, the same package's folder refuses it.
+      for (const [label, debs, theirs] of [
+        ['sa sb fa', [sa, sb, fa], 'sb'],
+        ['sa sb fn', [sa, sb, fn], 'sb'],
+      ] as const) {
+        const root = join(tmp, label.replaceAll(' ', '-'));
+        for (const d of ['updates', 'info']) mkdirSync(join(root, 'var/lib/dpkg', d), { recursive: true });
+        writeFileSync(join(root, 'var/lib/dpkg/status'), '');
+        const paths = debs.map((deb, i) => {
+          const path = join(tmp, `${label.replaceAll(' ', '-')}-${i}.deb`);
+          writeFileSync(path, deb);
+          return path;
+        });
+        const r = spawnSync('dpkg', [`--root=${root}`, '--force-script-chrootless', '--install', ...paths], { encoding: 'utf8' });
+        assert.notEqual(r.status, 0, label);
+        assert.match(r.stderr, new RegExp(`trying to overwrite directory '/opt/zz' in package ${theirs} 1\\.0 with nondirectory`), label);
+        await assert.rejects(built([...debs]), new RegExp(`installs /opt/zz as a file, and ${theirs} installs /opt/zz as a folder`), label);
       }
     } finally {
       rmSync(tmp, { recursive: true, force: true });
