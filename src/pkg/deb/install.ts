@@ -133,13 +133,14 @@ const encoder = new TextEncoder();
  * this package `Replaces` that one (at the installed version, when `installedVersions` says it),
  * and then this package's wins; or unless that one `Replaces` this package at its version (from
  * `installedReplaces`), and then the installed one stays and this package's is left out, so that
- * the order of the two changes nothing (dpkg's database then lists the path as the replacing
- * package's alone, {@link writeDebDatabase}); the same for anything but a folder or a symlink
- * where another package installed a folder, which dpkg refuses otherwise; folders merge, a folder
- * keeping the mode and owners of the first package that installed it; a folder in the package
- * where the tree has a symlink to a folder keeps the symlink (so merged-/usr links survive), and a
- * symlink in the package where the tree has a folder keeps the folder; a hardlink must point at a
- * file this package installed.
+ * the file that stays is the same in either order (dpkg's database then lists the path as the
+ * replacing package's alone, {@link writeDebDatabase}; the md5sums dpkg makes for a package that
+ * ships none, and a shared folder's mode, do depend on the order, as with dpkg); the same for
+ * anything but a folder or a symlink where packages installed a folder (each of them asked),
+ * which dpkg refuses otherwise; folders merge, a folder keeping the mode and owners of the first
+ * package that installed it; a folder in the package where the tree has a symlink to a folder
+ * keeps the symlink (so merged-/usr links survive), and a symlink in the package where the tree
+ * has a folder keeps the folder; a hardlink must point at a file this package installed.
  *
  * @throws ProvenantError `FILE_CONFLICT` naming both packages and the path each installs;
  *   `UNSAFE_PATH` for a hardlink to something this package did not install, a folder part that is
