@@ -80,12 +80,21 @@ export function parseSourceLine(line: string, options: ParseSourceOptions = {}):
   // keeps the second spelling, which every reader of a file URL takes.
   const url = /^file:\/(?!\/)/i.test(written) ? `file:///${written.slice('file:/'.length)}` : written;
   if (!/^(https?|file):\/\//i.test(url)) {
-    throw bad(`has the URL ${quote(url)}, which is not http://, https:// or file:/ (file:///)`);
+    throw bad(`has the URL ${quote(written)}, which is not http://, https:// or file:/ (file:///)`);
   }
+  let parsed: URL;
   try {
-    new URL(url);
+    parsed = new URL(url);
   } catch (err) {
-    throw new ProvenantError('INVALID_CONFIG', `the repository URL ${quote(url)} is malformed`, { where, cause: err });
+    throw new ProvenantError('INVALID_CONFIG', `the repository URL ${quote(written)} is malformed`, { where, cause: err });
+  }
+  // apt's file method reads a folder of this machine and refuses a URL with a host ("local URIS
+  // must not start with //"); `localhost` is taken here, as a file URL reader takes it.
+  if (parsed.protocol === 'file:' && parsed.host !== '' && parsed.host !== 'localhost') {
+    throw bad(
+      `has the URL ${quote(written)}, which names the host ${quote(parsed.host)}: a file: URL is a folder of this machine`,
+      `write file:${parsed.pathname} or file://${parsed.pathname}`,
+    );
   }
   if (suite === undefined) throw bad('has no suite (bookworm, bookworm-updates...)');
   if (suite.endsWith('/')) throw bad(`names the flat repository ${quote(suite)}; only repositories with dists/ are supported`);
@@ -95,7 +104,7 @@ export function parseSourceLine(line: string, options: ParseSourceOptions = {}):
     if (!NAME.test(c) || c.split('/').includes('..')) throw bad(`has the component ${quote(c)}, which is not a valid component name`);
   }
   const base = url.replace(/\/+$/, '');
-  if (!/^[a-z]+:\/\/./i.test(base)) throw bad(`has the URL ${quote(url)}, which names no host or path`);
+  if (!/^[a-z]+:\/\/./i.test(base)) throw bad(`has the URL ${quote(written)}, which names no host or path`);
   return { url: base, suite, components, ...source };
 }
 

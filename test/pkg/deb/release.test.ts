@@ -62,6 +62,8 @@ describe('sources.list entries', () => {
     assert.deepEqual(parseSourceLine('deb [signed-by=/k.gpg] FILE:/srv/repo t main').url, 'file:///srv/repo');
     assert.deepEqual(parseSourceLine('deb [signed-by=/k.gpg] file:///srv/repo t main'), s);
     assert.equal(formatSourceLine(s), 'deb [signed-by=/k.gpg] file:///srv/repo t main');
+    // localhost is this machine, as a file URL reader takes it.
+    assert.equal(parseSourceLine('deb [signed-by=/k.gpg] file://localhost/srv/repo t main').url, 'file://localhost/srv/repo');
   });
 
   it('refuses trusted=yes unless allowed, and says so', () => {
@@ -85,7 +87,11 @@ describe('sources.list entries', () => {
       ['deb ftp://m.invalid/d bookworm main', /not http/],
       ['deb http:// bookworm main', /malformed/],
       ['deb file:/// bookworm main', /no host or path/],
-      ['deb file:/ bookworm main', /no host or path/],
+      ['deb file:/ bookworm main', /the URL "file:\/", which names no host or path/],
+      ['deb file:srv/repo bookworm main', /the URL "file:srv\/repo", which is not http/],
+      // apt's file method refuses a host ("local URIS must not start with //").
+      ['deb file://host/srv/r bookworm main', /the URL "file:\/\/host\/srv\/r", which names the host "host"/],
+      ['deb FILE://m.invalid/ bookworm main', /names the host "m\.invalid"/],
       ['deb file:srv/repo bookworm main', /not http.*file:\//],
       ['deb http://m.invalid/d', /no suite/],
       ['deb http://m.invalid/d bookworm', /no component/],
