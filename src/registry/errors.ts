@@ -30,7 +30,7 @@ export function parseErrorBody(text: string, sent: readonly string[] = []): Dist
   return list
     .filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null)
     .map((e) => {
-      const detail = e.detail === undefined || sent.length === 0 ? e.detail : maskedDetail(e.detail, sent);
+      const detail = sent.length === 0 ? e.detail : maskedDetail(e.detail, sent);
       return {
         code: typeof e.code === 'string' ? e.code : 'UNKNOWN',
         message: typeof e.message === 'string' ? maskSent(e.message, sent) : '',
@@ -39,13 +39,18 @@ export function parseErrorBody(text: string, sent: readonly string[] = []): Dist
     });
 }
 
-/** `detail` with the secrets of `sent` masked in its strings; undefined when masking breaks it. */
-function maskedDetail(detail: unknown, sent: readonly string[]): unknown {
-  try {
-    return JSON.parse(maskSent(JSON.stringify(detail), sent));
-  } catch {
-    return undefined;
-  }
+/**
+ * `detail` with the secrets of `sent` masked in each of its strings (keys too), walked rather than
+ * masked as JSON text: a secret with `"` or `\` in it is written escaped there, and an escape
+ * before it (`\n`) would read as a letter next to it ({@link maskSent} masks whole tokens only).
+ */
+function maskedDetail(detail: unknown, sent: readonly string[], depth = 0): unknown {
+  if (typeof detail === 'string') return maskSent(detail, sent);
+  if (typeof detail !== 'object' || detail === null) return detail;
+  // Deeper than any registry's detail: dropped rather than walked without bound.
+  if (depth > 32) return undefined;
+  if (Array.isArray(detail)) return detail.map((v) => maskedDetail(v, sent, depth + 1));
+  return Object.fromEntries(Object.entries(detail).map(([k, v]) => [maskSent(k, sent), maskedDetail(v, sent, depth + 1)]));
 }
 
 /**
@@ -56,8 +61,12 @@ const MIN_SECRET = 4;
 
 /**
  * `text` with every secret of `sent` (what the client itself sent: a password, an identity token,
- * a bearer token; see {@link sentSecrets}) replaced by `…`, as written and URL-encoded. A server
- * may echo them in words no pattern of {@link maskCredentials} knows (`wrong password s3cret`).
+ * a bearer token; see {@link sentSecrets}) replaced by `…`, as written, URL-encoded and escaped
+ * as in a JSON string (a body quoted in a message). A server may echo them in words no pattern of
+ * {@link maskCredentials} knows (`wrong password s3cret`). Only whole tokens are masked: an
+ * occurrence inside a longer run of letters and digits is a word that contains the secret, not
+ * the secret (a password `test` leaves `tag latest` alone), and a server that echoes a secret
+ * sets it apart.
  */
 export function maskSent(text: string, sent: readonly string[]): string {
   const forms = new Set<string>();
@@ -65,11 +74,34 @@ export function maskSent(text: string, sent: readonly string[]): string {
     if (secret.length < MIN_SECRET) continue;
     forms.add(secret);
     forms.add(encodeURIComponent(secret));
+    forms.add(JSON.stringify(secret).slice(1, -1));
   }
   let out = text;
   // The longest first, so that a secret inside another leaves no part of the longer one.
-  for (const form of [...forms].sort((a, b) => b.length - a.length)) out = out.split(form).join('…');
+  for (const form of [...forms].sort((a, b) => b.length - a.length)) out = maskWhole(out, form);
   return out;
+}
+
+const WORD_START = /^[\p{L}\p{N}]/u;
+const WORD_END = /[\p{L}\p{N}]$/u;
+
+/** `text` with each occurrence of `form` that is not part of a longer run of letters and digits replaced by `…`. */
+function maskWhole(text: string, form: string): string {
+  // Only an edge of `form` that is a letter or digit can continue a run: `-pw-` in `a-pw-b` stands apart.
+  const checkBefore = WORD_START.test(form);
+  const checkAfter = WORD_END.test(form);
+  let out = '';
+  let from = 0;
+  for (let at = text.indexOf(form); at >= 0; at = text.indexOf(form, at + 1)) {
+    if (at < from) continue;
+    const end = at + form.length;
+    // Two code units: a letter outside the BMP is a surrogate pair.
+    if (checkBefore && WORD_END.test(text.slice(Math.max(0, at - 2), at))) continue;
+    if (checkAfter && WORD_START.test(text.slice(end, end + 2))) continue;
+    out += `${text.slice(from, at)}…`;
+    from = end;
+  }
+  return out + text.slice(from);
 }
 
 /**

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
 import { isLoopbackHost } from '../../src/net.ts';
 import { parseChallenges, quote } from '../../src/registry/challenge.ts';
-import { parseErrorBody, plainErrorText, RegistryResponseError, responseError } from '../../src/registry/errors.ts';
+import { maskSent, parseErrorBody, plainErrorText, RegistryResponseError, responseError } from '../../src/registry/errors.ts';
 import { redactUrl } from '../../src/registry/http.ts';
 import { nextLink, parseLinks } from '../../src/registry/link.ts';
 import { backoffDelay, parseHttpDate, retryAfterWait } from '../../src/registry/retry.ts';
@@ -328,5 +328,32 @@ describe('registry helpers', () => {
     assert.equal(plainErrorText('refresh_token=SECRETrefresh&scope=pull'), 'refresh_token=…&scope=pull');
     assert.equal(plainErrorText(`invalid token ${jwt}`), 'invalid token <token>');
     assert.equal(plainErrorText('blob unknown to registry'), 'blob unknown to registry');
+  });
+
+  // A final review: a password `test` made "tag latest" read "tag la…", and a secret with `"` in it
+  // was masked in no error's detail (which is masked as JSON, where it is written escaped).
+  it('masks a secret the client sent where it stands as a token, not inside a word, also JSON-escaped', () => {
+    assert.equal(maskSent('manifest unknown: tag latest (test: attested)', ['test']), 'manifest unknown: tag latest (…: attested)');
+    assert.equal(maskSent('wrong password test for alice', ['test']), 'wrong password … for alice');
+    assert.equal(maskSent('user=alice&password=test&x=1', ['test']), 'user=alice&password=…&x=1');
+    assert.equal(maskSent('"password":"test"', ['test']), '"password":"…"');
+    // A secret that starts or ends with something other than a letter or digit stands apart there.
+    assert.equal(maskSent('xx-pw-yy and -pw-', ['-pw-']), 'xx…yy and …');
+    // Letters beyond ASCII are letters too.
+    assert.equal(maskSent('testé é test', ['test']), 'testé é …');
+    const quoted = 'pa"ss\\wörd';
+    for (const sent of [[quoted], ['latest-build', quoted]]) {
+      const escaped = JSON.stringify(quoted).slice(1, -1);
+      // Quoted from a JSON body in a plain message, and in a spec entry's message and detail.
+      assert.equal(maskSent(`body {"password":"${escaped}"}`, sent), 'body {"password":"…"}');
+      const body = JSON.stringify({
+        errors: [{ code: 'DENIED', message: `bad ${quoted}`, detail: { said: `line\n${quoted}`, [quoted]: [quoted, 1, null] } }],
+      });
+      const [entry] = parseErrorBody(body, sent);
+      assert.equal(entry?.message, 'bad …');
+      assert.deepEqual(entry?.detail, { said: 'line\n…', '…': ['…', 1, null] });
+      const message = responseError(500, body, { registry: 'r.example', where: 'w', what: 'x', hadCredentials: true, sent }).message;
+      assert.ok(!message.includes(quoted) && !message.includes(escaped), message);
+    }
   });
 });
