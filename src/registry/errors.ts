@@ -139,6 +139,17 @@ export interface ErrorContext {
   what: string;
   /** Credentials were sent (a 401 then means they are wrong, a 403 that they lack permission). */
   hadCredentials: boolean;
+  /**
+   * Credentials for the registry were found but did not go with the request: the registry
+   * answered before asking for them (its `/v2/` ping, a registry that reads anonymously), or
+   * another host answered ({@link answeredBy}). A 403 then says nothing of them.
+   */
+  heldCredentials?: boolean | undefined;
+  /**
+   * The host that answered, when it is not the registry (where a redirect led: blob storage, a
+   * CDN), to which the registry's credentials never go.
+   */
+  answeredBy?: string | undefined;
   /** The answer's `Allow` header, for a 405. */
   allow?: string | null | undefined;
   /** What the client sent that is secret ({@link sentSecrets}): masked wherever the answer repeats it. */
@@ -200,14 +211,8 @@ export function responseError(status: number, bodyText: string, ctx: ErrorContex
   const at = { where: ctx.where };
   if (status === 401) return unauthorized(ctx);
   if (status === 403 || first?.code === 'DENIED') {
-    return new ProvenantError('DENIED', `${ctx.registry} denied ${ctx.what}: ${detail}`, {
-      ...at,
-      // Without credentials (none found, or a request the registry answered before asking for
-      // them, such as its /v2/ ping) a 403 says nothing of them.
-      hint: ctx.hadCredentials
-        ? 'the credentials are valid but lack permission for this repository; check the account or token scopes'
-        : `no credentials went with the request; if the repository is private, log in first (docker login ${ctx.registry})`,
-    });
+    const credentials = ctx.hadCredentials ? 'sent' : ctx.heldCredentials === true ? 'held' : 'none';
+    return new RegistryDeniedError(`${ctx.registry} denied ${ctx.what}: ${detail}`, ctx.where, ctx.registry, credentials, ctx.answeredBy);
   }
   if (status === 429 || first?.code === 'TOOMANYREQUESTS') {
     return new ProvenantError('TOO_MANY_REQUESTS', `${ctx.registry} is rate limiting requests (${detail})`, {
@@ -232,6 +237,41 @@ export function responseError(status: number, bodyText: string, ctx: ErrorContex
             ? 'the registry failed; retry later'
             : undefined;
   return new RegistryResponseError(code, `${ctx.registry} refused ${ctx.what}: ${detail}`, { ...at, hint }, status, errors);
+}
+
+/**
+ * DENIED from a registry (a 403, or its DENIED code). The hint says what the refusal says of the
+ * credentials, which depends on whether they went with the request: sent, they are valid (a 401 would
+ * say they are wrong) but lack permission; found but not sent (the registry refused before asking
+ * for them, or another host refused), logging in changes nothing; none found, logging in may. The
+ * last names the command line's way to log in; `registry` and `credentials` let another front end
+ * (the Action) say its own.
+ */
+export class RegistryDeniedError extends ProvenantError {
+  /** The registry as users write it (`127.0.0.1:5000`). */
+  readonly registry: string;
+  /** Whether credentials went with the request (`sent`), were found but did not (`held`), or none were found. */
+  readonly credentials: 'sent' | 'held' | 'none';
+  /** The host that refused, when it is not the registry (see {@link ErrorContext.answeredBy}). */
+  readonly answeredBy: string | undefined;
+
+  constructor(message: string, where: string, registry: string, credentials: 'sent' | 'held' | 'none', answeredBy: string | undefined) {
+    super('DENIED', message, {
+      where,
+      hint:
+        credentials === 'sent'
+          ? 'the credentials are valid but lack permission for this repository; check the account or token scopes'
+          : // The registry let the request through, to a host that refused it: no login changes that.
+            answeredBy !== undefined
+            ? `the refusal came from ${answeredBy}, not from ${registry} (a blob or CDN host it redirected to), where the registry's credentials never go; retry, and if it persists, tell the registry's operator`
+            : credentials === 'held'
+              ? `${registry} refused before asking for credentials, so the ones found for it were not sent; check the repository name, and that the registry serves it to this account`
+              : `no credentials were found for ${registry}; if the repository is private, log in first (docker login ${registry})`,
+    });
+    this.registry = registry;
+    this.credentials = credentials;
+    this.answeredBy = answeredBy;
+  }
 }
 
 /**

@@ -393,11 +393,17 @@ export class Transport {
     const creds = await this.auth.credentialsFor(req.repository);
     const sent = req.explicitCredentials === true || (authorization !== undefined && creds !== undefined && this.#ownOrigin(url));
     const own = Object.entries(req.headers ?? {}).find(([k]) => k.toLowerCase() === 'authorization')?.[1];
+    // Another host answered: where a redirect led, or where a request with the registry's
+    // credentials went directly (an upload Location elsewhere). A token server answering its own
+    // request is the host the request was for.
+    const elsewhere = !this.#ownOrigin(url) && (url.origin !== req.url.origin || req.noAuth !== true);
     return responseError(res.status, text, {
       registry: this.registry,
       where: req.where,
       what: req.what,
       hadCredentials: sent,
+      heldCredentials: !sent && creds !== undefined,
+      answeredBy: elsewhere ? url.host : undefined,
       allow: res.headers.get('allow'),
       // Whatever the answer's host may echo of what the client knows it sent, or could have.
       sent: [...sentSecrets([authorization, own], creds), ...(req.secrets ?? [])],

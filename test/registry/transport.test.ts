@@ -524,7 +524,8 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
     await assert.rejects(client.listTags('a/b'), (e) => isProvenantError(e, 'DENIED'));
   });
 
-  it('says the credentials are valid on a 403 only when credentials went with the request', async () => {
+  // A final review: with credentials found but not asked for, a 403 said "log in first".
+  it('says on a 403 whether the credentials were sent, found but not asked for, refused by another host, or not found', async () => {
     const denied = (res: ServerResponse) =>
       void res.writeHead(403, { 'content-type': 'application/json' }).end('{"errors":[{"code":"DENIED","message":"no"}]}');
     // Reads anonymously, refuses this repository to anyone; Basic once a write asks for it.
@@ -535,19 +536,36 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
     const basic = await fakeServer((req, res) =>
       req.headers.authorization === BASIC ? denied(res) : void res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' }).end(),
     );
+    // Takes the credentials, and sends the request on to a host that refuses it (a CDN whose signed link expired).
+    const cdn = await fakeServer((_req, res) => denied(res));
+    const redirecting = await fakeServer((req, res) =>
+      req.headers.authorization === BASIC
+        ? void res.writeHead(307, { location: `http://${cdn.host}/signed?sig=x` }).end()
+        : void res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' }).end(),
+    );
     const withPassword = () => new StaticKeychain({ username: 'user', password: 'pass' });
+    const SENT = /^the credentials are valid but lack permission/;
+    const HELD = /refused before asking for credentials, so the ones found for it were not sent/;
+    const NONE = /^no credentials were found for .*; if the repository is private, log in first \(docker login /;
     const cases = [
-      { host: anonymous.host, keychain: undefined, sent: false },
-      { host: anonymous.host, keychain: withPassword(), sent: false },
-      { host: pingDenied.host, keychain: withPassword(), sent: false },
-      { host: basic.host, keychain: withPassword(), sent: true },
+      { host: anonymous.host, keychain: undefined, hint: NONE },
+      { host: anonymous.host, keychain: withPassword(), hint: HELD },
+      { host: pingDenied.host, keychain: withPassword(), hint: HELD },
+      { host: pingDenied.host, keychain: undefined, hint: NONE },
+      { host: basic.host, keychain: withPassword(), hint: SENT },
+      {
+        host: redirecting.host,
+        keychain: withPassword(),
+        hint: new RegExp(`^the refusal came from ${cdn.host.replaceAll('.', '\\.')}, not from `),
+      },
     ];
-    for (const { host, keychain, sent } of cases) {
+    for (const { host, keychain, hint } of cases) {
       const client = new RegistryClient(host, { keychain, retry: FAST_RETRY });
       await assert.rejects(client.listTags('a/b'), (e) => {
         assert.ok(isProvenantError(e, 'DENIED'), String(e));
-        assert.equal(/credentials are valid/.test(e.hint ?? ''), sent, `${host} ${e.hint}`);
-        if (!sent) assert.match(e.hint ?? '', /no credentials went with the request/);
+        assert.match(e.hint ?? '', hint, `${host} ${keychain === undefined ? 'without' : 'with'} credentials`);
+        // Only where none were found is logging in the advice.
+        assert.equal(/docker login/.test(e.hint ?? ''), hint === NONE, `${host} ${e.hint}`);
         return true;
       });
     }
