@@ -11,7 +11,7 @@ import { NAME_A_PLATFORM } from '../compat/transforms.ts';
 import type { ProvenantError } from '../errors.ts';
 import { CA_HINT } from '../net.ts';
 import { formatPlatform } from '../oci/platform.ts';
-import { RATE_LIMIT_HINT, RegistryAuthError } from '../registry/errors.ts';
+import { RATE_LIMIT_HINT, RegistryAuthError, RegistryDeniedError } from '../registry/errors.ts';
 import { REFUSED_TOKEN_HINT } from '../sign/signer.ts';
 
 /**
@@ -61,8 +61,9 @@ const FLAG = /(?<![\w-])--[a-z][a-z0-9-]*(?![\w-])/g;
 
 /**
  * The hint for `err` as the Action's user can follow it. The library's hints for a registry that
- * refused the login name the command line's ways to log in (`--username`, `--password-stdin`),
- * which the Action has no input for: it reads the docker config docker/login-action writes. As
+ * refused the login, or refused access with no login found ({@link RegistryDeniedError}), name
+ * the command line's ways to log in (`docker login`, `--username`, `--password-stdin`), which the
+ * Action has no input for: it reads the docker config docker/login-action writes. As
  * for `key-password` (run.ts), the Action says its own; the error may have been wrapped on the
  * way (PartialWriteError keeps its cause's hint), so its causes are searched. So is a lock made
  * for other archs ({@link LockArchitectureError}): the command line's `--arch` is the `platforms`
@@ -76,6 +77,10 @@ export function actionHint(err: ProvenantError): string | undefined {
     if (e instanceof LockArchitectureError && e.hint === err.hint) {
       const platforms = e.lockedArchs.map((a) => formatPlatform(apkArchToPlatform(a)));
       return `lock again with ${e.architecture} in archs (${e.relock}), or ${platforms.length > 0 ? `build only for what it holds (platforms: ${platforms.join(',')})` : 'give platforms only the architectures it holds'}`;
+    }
+    // A 403 with no credentials found: the command line's hint says `docker login`.
+    if (e instanceof RegistryDeniedError && e.hint === err.hint && e.credentials === 'none' && e.answeredBy === undefined) {
+      return `no login for ${e.registry} was found: if the repository is private, log in with docker/login-action (registry: ${e.registry}) before this step; the Action reads the docker config it writes`;
     }
     if (!(e instanceof RegistryAuthError) || e.hint !== err.hint) continue;
     return e.hadCredentials

@@ -14,7 +14,7 @@ import { actionHint, INPUT_OF_FLAG } from '../../src/action/hints.ts';
 import { PushCheckError } from '../../src/action/run.ts';
 import { isProvenantError, ProvenantError } from '../../src/errors.ts';
 import { checkStanza, indexDebStanzas } from '../../src/pkg/deb/stanza-index.ts';
-import { RegistryAuthError } from '../../src/registry/errors.ts';
+import { RegistryAuthError, responseError } from '../../src/registry/errors.ts';
 import { generateEncryptedKeyPair, keyId, parsePublicKey } from '../../src/sign/keys.ts';
 import { cliOk, runCli } from '../helpers/cli.ts';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
@@ -159,6 +159,28 @@ describe('the Action’s sources: a hint names inputs, never the command line’
     ]);
     assert.doesNotMatch(two.hint ?? '', /--username|--password-stdin|docker login/);
     assert.equal(actionHint(two), two.hint);
+  });
+
+  // A final review: only RegistryAuthError was rewritten, and a 403 with no login said `docker login`.
+  it('a 403 with no login found: docker/login-action, not docker login; the other 403s keep their hint', () => {
+    const body = '{"errors":[{"code":"DENIED","message":"no"}]}';
+    const ctx = { registry: 'ghcr.invalid', where: 'ghcr.invalid/acme/app:1', what: 'get manifest 1' };
+    const none = responseError(403, body, { ...ctx, hadCredentials: false });
+    assert.match(none.hint ?? '', /docker login ghcr\.invalid/, 'the library’s hint is the command line’s');
+    const hint = actionHint(none);
+    assert.match(hint ?? '', /log in with docker\/login-action \(registry: ghcr\.invalid\) before this step/, String(hint));
+    assert.doesNotMatch(hint ?? '', /docker login|--username/, String(hint));
+    // Wrapped on the way, as PartialWriteError keeps its cause's hint.
+    const wrapped = new ProvenantError('REGISTRY', 'push failed', { cause: none, hint: none.hint });
+    assert.equal(actionHint(wrapped), hint);
+    // Credentials sent, or found and not asked for: no login step helps, and the hint names none.
+    for (const other of [
+      responseError(403, body, { ...ctx, hadCredentials: true }),
+      responseError(403, body, { ...ctx, hadCredentials: false, heldCredentials: true }),
+    ]) {
+      assert.equal(actionHint(other), other.hint);
+      assert.doesNotMatch(other.hint ?? '', /docker login|login-action/, String(other.hint));
+    }
   });
 
   it('a damaged Debian index in the cache: an empty cache-dir input, not --cache-dir', () => {
