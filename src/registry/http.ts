@@ -52,7 +52,11 @@ export interface Req {
   noAuth?: boolean;
   /** Credentials were sent in `headers` (token requests): a 401 means they are wrong. */
   explicitCredentials?: boolean;
-  /** Secrets the request sends besides an Authorization header (a refresh token in a form), masked in its errors. */
+  /**
+   * Secrets the request sends (a refresh token in a form, the password of its own Authorization),
+   * masked in its errors; the transport adds those of every Authorization it sends and of the
+   * keychain's credentials itself, so listing them here too is harmless.
+   */
   secrets?: readonly string[];
   op: Op;
 }

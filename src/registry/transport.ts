@@ -392,7 +392,6 @@ export class Transport {
     // 403 then means they lack permission, not that they are missing.
     const creds = await this.auth.credentialsFor(req.repository);
     const sent = req.explicitCredentials === true || (authorization !== undefined && creds !== undefined && this.#ownOrigin(url));
-    const own = Object.entries(req.headers ?? {}).find(([k]) => k.toLowerCase() === 'authorization')?.[1];
     // Another host answered: where a redirect led, or where a request with the registry's
     // credentials went directly (an upload Location elsewhere). A token server answering its own
     // request is the host the request was for.
@@ -406,7 +405,7 @@ export class Transport {
       answeredBy: elsewhere ? url.host : undefined,
       allow: res.headers.get('allow'),
       // Whatever the answer's host may echo of what the client knows it sent, or could have.
-      sent: [...sentSecrets([authorization, own], creds), ...(req.secrets ?? [])],
+      sent: [...sentSecrets([authorization, ownAuthorization(req)], creds), ...(req.secrets ?? [])],
     });
   }
 
@@ -419,21 +418,19 @@ export class Transport {
     for (const [k, v] of Object.entries(req.headers ?? {})) headers[k.toLowerCase()] = v;
     // Credentials the request carries itself (a token request's Basic) are for the origin it was
     // sent to, as the registry's are for the registry's.
-    const own = headers.authorization;
+    const own = ownAuthorization(req);
     const follow = method === 'GET' || method === 'HEAD';
     for (let hop = 0; ; hop++) {
       this.#checkScheme(url, req.where);
       // A redirect to another origin (blob storage, a CDN, a token server's other host, plain HTTP)
       // must not receive the credentials; one on the same origin (a token server that moved its
-      // endpoint) still needs them, and gets them, as skopeo sends them.
+      // endpoint) still needs them, and gets them, as skopeo sends them. A hop that comes back to
+      // the origin after leaving it gets them again, as Go's client gives them (it compares each
+      // hop with the first request, not with the hop before): they reach only the origin they are
+      // for, and the other host chooses no more than which GET or HEAD there they go with, reads
+      // they allow anyway.
       const credential =
-        authorization !== undefined
-          ? this.#base !== undefined && url.origin === this.#base.origin
-            ? authorization
-            : undefined
-          : url.origin === req.url.origin
-            ? own
-            : undefined;
+        authorization !== undefined ? (this.#ownOrigin(url) ? authorization : undefined) : url.origin === req.url.origin ? own : undefined;
       if (credential !== undefined) headers.authorization = credential;
       else if (hop > 0) delete headers.authorization;
       const body = hop === 0 && req.body !== undefined ? await req.body() : undefined;
@@ -500,6 +497,11 @@ export function answeredInPlainHttp(err: unknown): boolean {
     if (code === 'EPROTO' && typeof message === 'string' && /wrong version number/i.test(message)) return true;
   }
   return false;
+}
+
+/** The Authorization header a request carries itself (a token request's Basic), whatever the case of its name. */
+function ownAuthorization(req: Req): string | undefined {
+  return Object.entries(req.headers ?? {}).find(([k]) => k.toLowerCase() === 'authorization')?.[1];
 }
 
 /** True when `to` is `from`'s host over HTTPS, both on their scheme's default port (http://h → https://h). */
