@@ -420,17 +420,18 @@ export class Transport {
     // sent to, as the registry's are for the registry's.
     const own = ownAuthorization(req);
     const follow = method === 'GET' || method === 'HEAD';
+    // Set once a hop has left the origin the credentials are for.
+    let left = false;
     for (let hop = 0; ; hop++) {
       this.#checkScheme(url, req.where);
       // A redirect to another origin (blob storage, a CDN, a token server's other host, plain HTTP)
       // must not receive the credentials; one on the same origin (a token server that moved its
-      // endpoint) still needs them, and gets them, as skopeo sends them. A hop that comes back to
-      // the origin after leaving it gets them again, as Go's client gives them (it compares each
-      // hop with the first request, not with the hop before): they reach only the origin they are
-      // for, and the other host chooses no more than which GET or HEAD there they go with, reads
-      // they allow anyway.
-      const credential =
-        authorization !== undefined ? (this.#ownOrigin(url) ? authorization : undefined) : url.origin === req.url.origin ? own : undefined;
+      // endpoint) still needs them, and gets them, as skopeo sends them. Once a hop has left the
+      // origin, a redirect back to it does not get them again: another host chose that URL. Go's
+      // client keeps them off the same way since CVE-2024-45336, having restored them on a later
+      // hop before (https://pkg.go.dev/vuln/GO-2025-3420).
+      if (authorization !== undefined ? !this.#ownOrigin(url) : url.origin !== req.url.origin) left = true;
+      const credential = left ? undefined : (authorization ?? own);
       if (credential !== undefined) headers.authorization = credential;
       else if (hop > 0) delete headers.authorization;
       const body = hop === 0 && req.body !== undefined ? await req.body() : undefined;

@@ -140,6 +140,31 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
     assert.equal(storage.requests[0]?.headers.authorization, undefined, 'the credentials followed the redirect');
   });
 
+  // A final review: a redirect back to the registry from another host got the credentials again.
+  it('sends no credentials to the registry on a redirect back from another host, which chose that URL', async () => {
+    let registryHost = '';
+    const other = await fakeServer((_req, res) => void res.writeHead(302, { location: `http://${registryHost}/v2/a/b/tags/back` }).end());
+    const registry = await fakeServer((req, res) => {
+      if (req.url === '/v2/a/b/tags/back') {
+        return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"name":"a/b","tags":["x"]}');
+      }
+      if (req.headers.authorization !== BASIC) return void res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' }).end();
+      if (req.url?.startsWith('/v2/a/b/tags/list')) return void res.writeHead(307, { location: `http://${other.host}/away` }).end();
+      res.writeHead(200).end();
+    });
+    registryHost = registry.host;
+    const client = new RegistryClient(registry.host, {
+      keychain: new StaticKeychain({ username: 'user', password: 'pass' }),
+      retry: FAST_RETRY,
+    });
+    assert.deepEqual(await client.listTags('a/b'), ['x']);
+    const list = registry.requests.find((r) => r.url.startsWith('/v2/a/b/tags/list') && r.headers.authorization === BASIC);
+    assert.ok(list !== undefined, 'the registry itself got the credentials');
+    assert.equal(other.requests[0]?.headers.authorization, undefined);
+    const back = registry.requests.find((r) => r.url === '/v2/a/b/tags/back');
+    assert.equal(back?.headers.authorization, undefined, 'the credentials came back with the redirect');
+  });
+
   it("takes no challenge from where a redirect led: the registry's credentials never reach another host's token server", async () => {
     const bytes = pseudoRandomBytes(1000, 9);
     const d: Descriptor = { mediaType: MediaType.OciLayerGzip, digest: digestOf(bytes), size: bytes.byteLength };
