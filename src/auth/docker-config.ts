@@ -154,8 +154,10 @@ export interface KeychainPaths {
  * `/run/containers/$UID/auth.json`), then `$XDG_CONFIG_HOME/containers/auth.json` (default
  * `~/.config/containers/auth.json`).
  *
- * `uid` is the user's id for the `/run/containers` file; without it (the caller gave none, or
- * there is no such id, as on Windows) that file is left out.
+ * `uid` is the user's id for the `/run/containers` file; without it (the caller gave none) that
+ * file is left out. The CLI and the Action pass `process.getuid()` on every system that has it,
+ * not only Linux: on macOS the file does not exist and is not found, as any missing file; on
+ * Windows there is no user id, so no such file.
  *
  * Order: Docker's config first (most CI logins write it), unless REGISTRY_AUTH_FILE is set: a
  * file the user pointed at explicitly wins.
