@@ -22,7 +22,7 @@
 import { type Bundle, bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
 import { STATEMENT_LIMIT } from '../attest/attachments.ts';
 import { isProvenantError, ProvenantError, sleep } from '../errors.ts';
-import { bytesSource, type OperationOptions } from '../io/types.ts';
+import { type ByteStream, bytesSource, type OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
 import { cosignTag, parseStored, referrersTag, type Stored } from '../oci/content.ts';
 import { type Digest, digestOf } from '../oci/digest.ts';
@@ -73,11 +73,13 @@ const SIGNATURE_LIMIT = 4 * 1024 * 1024;
  *   again, whether its read ended well or not; and a large blob's size is asked of the store
  *   first, so that one listed under a size it does not have is not read at all (a small blob
  *   listed as a large one, however often, costs nothing, nor does a missing one, nor a large one
- *   the store holds listed under other sizes). So to keep that attestation from being read a
- *   pusher must push more than a gibibyte of distinct blobs no larger than it. (A store that does
- *   not say a blob's size, a registry whose HEAD has no Content-Length, has such a listing read up
- *   to its size, once.) One not read is found with an error that says so, so a verification that
- *   needed it fails and says why.
+ *   the store holds listed under other sizes). A store that does not say a blob's size (a
+ *   registry's HEAD without Content-Length, or refused) has it read once, whole, by its digest,
+ *   and every listing judged by its length. So to keep that attestation from being read a pusher
+ *   must push more than a gibibyte of distinct blobs: no larger than it where the store says
+ *   sizes; where it does not, a blob listed under a smaller size than its own is read whole. One
+ *   not read is found with an error that says so, so a verification that needed it fails and
+ *   says why.
  *
  * 16 statements' worth (a gibibyte, some seconds of a fast link): the bound was 256 MiB when it
  * was also what every blob read was held in until the last was read, and memory was its reason.
@@ -803,12 +805,12 @@ class SignatureReads {
   /**
    * The outcome of every blob read, past the cache: the size of each read whole or stated by the
    * store (by digest), and the error of each that failed (by digest and listed size: a blob listed
-   * under a wrong size fails for that size only, and must not spoil the listing of its right size).
+   * under a wrong size fails for that size only, and must not spoil the listing of its right size;
+   * by digest alone for one read whole, its size unknown, which fails every listing of it).
    */
   readonly #lengths = new Map<Digest, number>();
-  /** The large blobs whose size the store was asked for ({@link #stat}), and those it said it lacks. */
-  readonly #statted = new Set<Digest>();
-  readonly #absent = new Set<Digest>();
+  /** What the store said of each large blob whose size it was asked for ({@link #stat}). */
+  readonly #statted = new Map<Digest, 'known' | 'unknown' | 'absent'>();
   readonly #failed = new Map<string, ProvenantError>();
 
   constructor(store: ContentStore, options: OperationOptions) {
@@ -850,44 +852,65 @@ class SignatureReads {
     const where = `${this.#store.location}@${d.digest}`;
     if (d.size > limit)
       throw new ProvenantError('INVALID_MANIFEST', `a signature layer of ${d.size} bytes is larger than ${limit}`, { where });
-    const failed = this.#failed.get(`${d.digest} ${d.size}`);
+    const failed = this.#failed.get(`${d.digest} ${d.size}`) ?? this.#failed.get(d.digest);
     if (failed !== undefined) throw failed;
     const large = d.size > SIGNATURE_LIMIT;
-    if (large) await this.#stat(d.digest);
+    this.#checkLength(d, where);
+    const held = this.#cache.get(d.digest);
+    if (held !== undefined) return held;
+    if (!large) return this.#readListed(d, limit, where, false);
+    // Past what is left, not read, nor its size asked for: every listing after a spent bound
+    // would else cost a HEAD.
+    if (d.size > this.#left) throw this.#notRead(d, where);
+    const size = await this.#stat(d.digest);
+    this.#checkLength(d, where);
+    // A store that cannot say the size has the blob read once, whole, by its digest alone: then
+    // every listing of it is judged by its length, unread. Read at each listed size in turn, one
+    // blob the store holds, listed under a few hundred sizes smaller than its own, was read up to
+    // each before it failed: a gibibyte of reads of one pushed blob.
+    if (size === 'unknown') return this.#readWhole(d, limit, where);
+    // One the store says it lacks is read all the same (a registry's HEAD may say 404 where its
+    // GET serves the blob), and charged: a missing one costs nothing.
+    return this.#readListed(d, limit, where, true);
+  }
+
+  /** SIZE_MISMATCH when `d`'s blob is known to have another size than `d` says. */
+  #checkLength(d: Descriptor, where: string): void {
     const length = this.#lengths.get(d.digest);
     if (length !== undefined && length !== d.size)
       throw new ProvenantError('SIZE_MISMATCH', `blob ${d.digest} has ${length} bytes, expected ${d.size}`, {
         where,
         hint: 'the descriptor that lists it says another size than the blob has',
       });
-    const held = this.#cache.get(d.digest);
-    if (held !== undefined) return held;
-    // One the store says it lacks is asked for all the same, whatever is left: it costs nothing.
-    if (large && d.size > this.#left && !this.#absent.has(d.digest)) {
-      throw new ProvenantError(
-        'INVALID_MANIFEST',
-        `a layer of ${d.size} bytes is not read: the layers over ${SIGNATURE_LIMIT} bytes listed for this image, read smallest first, came to ${LARGE_READ_LIMIT - this.#left} of the ${LARGE_READ_LIMIT} bytes read for one image (a tag or referrer pushed beside its signatures may list them)`,
-        { where },
-      );
-    }
-    // What was read is charged, whether the read ends well or not (one that fails half way, not
-    // its digest, cost its bytes); not what was listed: a small blob listed as a large one fails
-    // after its few bytes, and a missing one costs nothing.
+  }
+
+  #notRead(d: Descriptor, where: string): ProvenantError {
+    const spent = Math.min(LARGE_READ_LIMIT, LARGE_READ_LIMIT - this.#left);
+    return new ProvenantError(
+      'INVALID_MANIFEST',
+      `a layer of ${d.size} bytes is not read: the layers over ${SIGNATURE_LIMIT} bytes listed for this image, read smallest first, came to ${spent} of the ${LARGE_READ_LIMIT} bytes read for one image (a tag or referrer pushed beside its signatures may list them)`,
+      { where },
+    );
+  }
+
+  /** The blob of `d` read as listed, up to `d.size`; what was read charged to the bound when `large`. */
+  async #readListed(d: Descriptor, limit: number, where: string, large: boolean): Promise<Uint8Array> {
     let read = 0;
-    const counted = async function* (stream: AsyncIterable<Uint8Array>) {
-      for await (const chunk of stream) {
-        read += chunk.byteLength;
-        yield chunk;
-      }
-    };
     let bytes: Uint8Array;
     try {
-      bytes = await collect(counted(await this.#store.readBlob(d, this.#options)), limit, where);
+      bytes = await collect(
+        countBytes(await this.#store.readBlob(d, this.#options), (n) => (read += n)),
+        limit,
+        where,
+      );
     } catch (err) {
       // Bad content stays bad: the same descriptor listed again is found with the same error, unread.
       if (isBadContent(err)) this.#failed.set(`${d.digest} ${d.size}`, err);
       throw err;
     } finally {
+      // What was read is charged, whether the read ends well or not (one that fails half way, not
+      // its digest, cost its bytes); not what was listed: a small blob listed as a large one fails
+      // after its few bytes, and a missing one costs nothing.
       if (large) this.#left -= read;
     }
     this.#lengths.set(d.digest, bytes.length);
@@ -896,25 +919,62 @@ class SignatureReads {
   }
 
   /**
+   * The blob of `d`, whose size the store did not say, read whole by its digest (up to `limit`
+   * and to what is left of the bound, charged): its length is then known, and its bytes kept
+   * like any read's. What fails fails every listing of the digest.
+   */
+  async #readWhole(d: Descriptor, limit: number, where: string): Promise<Uint8Array> {
+    const cap = Math.min(limit, this.#left);
+    let read = 0;
+    let bytes: Uint8Array;
+    try {
+      const stream = await this.#store.readBlob({ ...d, size: -1 }, this.#options);
+      bytes = await collect(
+        countBytes(stream, (n) => (read += n)),
+        cap,
+        where,
+        () =>
+          cap < limit
+            ? this.#notRead(d, where)
+            : new ProvenantError('INVALID_MANIFEST', `blob ${d.digest} is larger than ${limit} bytes`, { where }),
+      );
+    } catch (err) {
+      // Not its own failure when the bound ran out: every listing after it is not read anyway.
+      if (isBadContent(err) && read <= this.#left) this.#failed.set(d.digest, err);
+      throw err;
+    } finally {
+      this.#left -= read;
+    }
+    this.#lengths.set(d.digest, bytes.length);
+    this.#keep(d.digest, bytes);
+    this.#checkLength(d, where);
+    return bytes;
+  }
+
+  /**
    * Asks the store for the size of a large blob, once per digest, before it is read: one listed
    * under a size it does not have then fails unread. Else a blob the store holds (an image's own
    * layer, the attestation itself) listed under many sizes smaller than its own would be read up
-   * to each before failing, a gibibyte of reads for a few hundred descriptors. A store that
-   * cannot say (a registry's HEAD without Content-Length) leaves it to the read; one it says it
-   * lacks is still asked for (the read says it is missing, and costs nothing).
+   * to each before failing, a gibibyte of reads for a few hundred descriptors. 'unknown' when the
+   * store cannot say: a registry's HEAD without Content-Length, or one the registry refuses
+   * (405) while its GET serves the blob; the network, credentials or a cancel still stop the
+   * search, as they would stop the read. 'absent' when the store says it lacks the blob.
    */
-  async #stat(digest: Digest): Promise<void> {
-    if (this.#lengths.has(digest) || this.#statted.has(digest)) return;
-    this.#statted.add(digest);
+  async #stat(digest: Digest): Promise<'known' | 'unknown' | 'absent'> {
+    if (this.#lengths.has(digest)) return 'known';
+    const asked = this.#statted.get(digest);
+    if (asked !== undefined) return asked;
     let stored: Descriptor | undefined;
     try {
       stored = await this.#store.statBlob(digest, this.#options);
     } catch (err) {
-      if (!isBadContent(err)) throw err;
-      return;
+      if (!isBadContent(err) && !(err instanceof ProvenantError && err.code === 'REGISTRY')) throw err;
+      stored = { mediaType: 'application/octet-stream', digest, size: -1 };
     }
-    if (stored === undefined) this.#absent.add(digest);
-    else if (stored.size >= 0) this.#lengths.set(digest, stored.size);
+    const answer = stored === undefined ? 'absent' : stored.size >= 0 ? 'known' : 'unknown';
+    if (stored !== undefined && stored.size >= 0) this.#lengths.set(digest, stored.size);
+    this.#statted.set(digest, answer);
+    return answer;
   }
 
   #keep(digest: Digest, bytes: Uint8Array): void {
@@ -927,5 +987,13 @@ class SignatureReads {
       this.#cache.delete(old);
       this.#cachedBytes -= b.length;
     }
+  }
+}
+
+/** `stream`, telling `count` the size of each chunk as it passes. */
+async function* countBytes(stream: ByteStream, count: (n: number) => void): ByteStream {
+  for await (const chunk of stream) {
+    count(chunk.byteLength);
+    yield chunk;
   }
 }

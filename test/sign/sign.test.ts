@@ -12,7 +12,7 @@ import { PublicKeyDetails } from '@sigstore/protobuf-specs';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
 import fc from 'fast-check';
 import { statement } from '../../src/attest/storage.ts';
-import { isProvenantError } from '../../src/errors.ts';
+import { isProvenantError, ProvenantError } from '../../src/errors.ts';
 import { type ByteStream, bytesSource, type OperationOptions } from '../../src/io/types.ts';
 import { verifyStream } from '../../src/io/verify.ts';
 import { cosignTag, encodeJson, parseStored, referrersTag, type Stored } from '../../src/oci/content.ts';
@@ -90,26 +90,35 @@ function junkBlobs(labels: readonly string[], size: number): Junk[] {
 /**
  * A store that counts the reads of each blob, and holds `junk` besides what `store` holds, made
  * as it is read: a pusher's blobs without a gibibyte on disk. It checks what it serves as a real
- * store does, against the descriptor asked for (its digest and size), and says each blob's size
- * when asked, unless `sizes` is false (a registry whose HEAD has no Content-Length).
- * `served.bytes` is how much junk was read.
+ * store does, against the descriptor asked for (its digest and size; a size of -1 by the blob's
+ * own, as a registry's GET by its Content-Length), and says each blob's size when asked, unless
+ * `head` says its HEAD has no Content-Length ('unsized'), is refused ('refused', a 405) or says
+ * every blob is missing ('absent'). `served.bytes` is how much junk was read.
  */
 function servingJunk(
   store: ContentStore,
   junk: readonly Junk[],
-  { sizes = true }: { sizes?: boolean } = {},
-): { store: ContentStore; reads: Map<Digest, number>; served: { bytes: number } } {
+  { head = 'sized' }: { head?: 'sized' | 'unsized' | 'refused' | 'absent' } = {},
+): { store: ContentStore; reads: Map<Digest, number>; served: { bytes: number }; heads: { count: number } } {
   const reads = new Map<Digest, number>();
   const served = { bytes: 0 };
+  const heads = { count: 0 };
   const held = new Map(junk.map((j) => [j.digest, j]));
+  const sizeOf = async (digest: Digest, o?: OperationOptions) => {
+    const j = held.get(digest);
+    return j === undefined ? await store.statBlob(digest, o) : { mediaType: 'application/octet-stream', digest, size: j.size };
+  };
   const wrapped = counting(store).store;
   wrapped.statBlob = async (digest, o) => {
-    const j = held.get(digest);
-    const stat = j === undefined ? await store.statBlob(digest, o) : { mediaType: 'application/octet-stream', digest, size: j.size };
-    return stat === undefined || sizes ? stat : { ...stat, size: -1 };
+    heads.count++;
+    if (head === 'refused') throw new ProvenantError('REGISTRY', `registry.invalid refused check blob ${digest}: HTTP 405`);
+    if (head === 'absent') return undefined;
+    const stat = await sizeOf(digest, o);
+    return stat === undefined || head === 'sized' ? stat : { ...stat, size: -1 };
   };
-  wrapped.readBlob = async (d, o) => {
-    reads.set(d.digest, (reads.get(d.digest) ?? 0) + 1);
+  wrapped.readBlob = async (asked, o) => {
+    reads.set(asked.digest, (reads.get(asked.digest) ?? 0) + 1);
+    const d = asked.size >= 0 ? asked : { ...asked, size: (await sizeOf(asked.digest, o))?.size ?? 0 };
     const j = held.get(d.digest);
     if (j === undefined) return store.readBlob(d, o);
     const chunks = (async function* () {
@@ -120,7 +129,7 @@ function servingJunk(
     })();
     return verifyStream(chunks, d, `junk@${d.digest}`);
   };
-  return { store: wrapped, reads, served };
+  return { store: wrapped, reads, served, heads };
 }
 
 async function readAll(stream: ByteStream): Promise<Buffer> {
@@ -721,21 +730,59 @@ describe('signing with a key', () => {
       assert.equal(summary.filter((s) => s.error !== undefined).length, 4);
     });
 
-    it('large layers pushed beside an attestation, missing, repeated or not, are read once each, smallest first, within a bound, and never keep a smaller real one from being verified', async () => {
+    /** An image signed by alice in its .sig tag, with a 5 MiB-predicate attestation of hers as a bundle referrer (read last, as large). */
+    async function withLargeAttestation(): Promise<{ layout: LayoutStore; d: Digest; bundle: Descriptor }> {
       const layout = await tempLayout();
       const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
       const d = made.root.digest;
       await signImage(layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF, storages: ['cosign'] });
-      // A real attestation larger than a signature (a 5 MiB predicate, as an SBOM's), as a bundle
-      // referrer: listed after the .att tag.
       const sbom = statement('https://spdx.dev/Document', { pad: 'x'.repeat(5 * 1024 * 1024) }, [{ name: 'app', digest: d }]);
       await attestImage(layout, 'v1', [sbom], { signer: new KeySigner(alice.privateKey), storage: 'referrers' });
+      const [referrer] = await layout.referrers(d);
+      const stored = await layout.getManifest(referrer!.digest);
+      assert.ok(stored.kind === 'manifest' && stored.manifest.layers[0] !== undefined);
+      return { layout, d, bundle: stored.manifest.layers[0] };
+    }
+
+    const emptyConfig = { mediaType: MediaType.OciEmpty, digest: digestOf(new TextEncoder().encode('{}')), size: 2 };
+
+    /** `layers` in one manifest under `d`'s .att tag. */
+    async function listInAtt(layout: LayoutStore, d: Digest, layers: Descriptor[]): Promise<void> {
+      await layout.putManifest(
+        parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: emptyConfig, layers })),
+        {
+          tags: [cosignTag(d, 'att')],
+        },
+      );
+    }
+
+    /** Each of `layers` in a referrer of `d` of its own (a manifest lists a digest under one size only). */
+    async function listInReferrers(layout: LayoutStore, d: Digest, layers: Descriptor[]): Promise<void> {
+      const subject = await layout.resolve(d);
+      assert.ok(subject !== undefined);
+      for (const l of layers) {
+        const m = {
+          schemaVersion: 2,
+          mediaType: MediaType.OciManifest,
+          artifactType: l.mediaType,
+          config: emptyConfig,
+          layers: [l],
+          subject,
+        };
+        await layout.putManifest(parseStored(encodeJson(m)), { tags: [] });
+      }
+    }
+
+    it('large layers pushed beside an attestation, missing, repeated or not, are read once each, smallest first, within a bound, and never keep a smaller real one from being verified', async () => {
+      // A real attestation larger than a signature (a 5 MiB predicate, as an SBOM's), as a bundle
+      // referrer: listed after the .att tag.
+      const { layout, d } = await withLargeAttestation();
       const dsse = 'application/vnd.dsse.envelope.v1+json';
       const mib64 = 64 * 1024 * 1024;
-      // Ahead of it in the .att tag: four layers that say they hold 64 MiB and are not stored, a
+      // Ahead of it in the .att tag: four layers that say they hold 62 MiB and are not stored, a
       // 63 MiB blob listed six times, and 20 more of 64 MiB: more than a gibibyte, served by the
       // store as it is read (none on disk).
-      const missing = [0, 1, 2, 3].map((i) => ({ mediaType: dsse, digest: digestOf(`never stored ${i}`), size: mib64 }));
+      const missing = [0, 1, 2, 3].map((i) => ({ mediaType: dsse, digest: digestOf(`never stored ${i}`), size: mib64 - 2 * 1048576 }));
       const pushed = [
         ...junkBlobs(['junk 00'], mib64 - 1048576),
         ...junkBlobs(
@@ -744,12 +791,8 @@ describe('signing with a key', () => {
         ),
       ];
       const junk = pushed.map((j) => ({ mediaType: dsse, digest: j.digest, size: j.size }));
-      const config = { mediaType: MediaType.OciEmpty, digest: digestOf(new TextEncoder().encode('{}')), size: 2 };
-      const layers = [...missing, ...Array(6).fill(junk[0]!), ...junk.slice(1)];
-      await layout.putManifest(parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers })), {
-        tags: [cosignTag(d, 'att')],
-      });
-      const { store, reads, served } = servingJunk(layout, pushed);
+      await listInAtt(layout, d, [...missing, ...Array<Descriptor>(6).fill(junk[0]!), ...junk.slice(1)]);
+      const { store, reads, served, heads } = servingJunk(layout, pushed);
       const found: { source: string; error: string | undefined }[] = [];
       for await (const f of eachSignature(store, d)) found.push({ source: f.source, error: f.error });
       // Each blob read at most once, the one listed six times too; the missing ones cost nothing.
@@ -770,34 +813,23 @@ describe('signing with a key', () => {
       const notRead = found.filter((f) => /is not read: the layers over 4194304 bytes listed for this image/.test(f.error ?? ''));
       assert.equal(notRead.length, 6, found.map((f) => f.error).join('\n'));
       assert.equal(found.filter((f) => /is missing from/.test(f.error ?? '')).length, 4);
+      // The store asked the size of each large blob once, not of those past the bound: the
+      // attestation's bundle, the missing ones, the 63 MiB one and 14 of 64 MiB.
+      assert.equal(heads.count, 20);
       const atts = await verifyImage(store, d, { policy: { key: alice.publicKey }, kind: 'attestation' });
       assert.deepEqual(
         atts.verified.map((c) => [c.source, c.predicateType]),
         [[found[1]!.source, 'https://spdx.dev/Document']],
       );
       assertVerified(await verifyImage(store, d, { policy: { key: alice.publicKey } }));
+      // A store whose HEAD says every blob is missing while its GET serves it (a registry may)
+      // has them read within the same bound.
+      const absent = servingJunk(layout, pushed, { head: 'absent' });
+      const again = await findSignatures(absent.store, d);
+      assert.ok(absent.served.bytes <= 16 * mib64, `${absent.served.bytes} bytes of junk read`);
+      assert.equal(again.filter((f) => /is not read: the layers over/.test(f.error ?? '')).length, 6);
+      assert.equal(again[1]!.error, undefined);
     });
-
-    /** An image signed by alice in its .sig tag, with a 5 MiB-predicate attestation of hers as a bundle referrer (read last, as large). */
-    async function withLargeAttestation(): Promise<{ layout: LayoutStore; d: Digest; bundle: Descriptor }> {
-      const layout = await tempLayout();
-      const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
-      const d = made.root.digest;
-      await signImage(layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF, storages: ['cosign'] });
-      const sbom = statement('https://spdx.dev/Document', { pad: 'x'.repeat(5 * 1024 * 1024) }, [{ name: 'app', digest: d }]);
-      await attestImage(layout, 'v1', [sbom], { signer: new KeySigner(alice.privateKey), storage: 'referrers' });
-      const [referrer] = await layout.referrers(d);
-      const stored = await layout.getManifest(referrer!.digest);
-      assert.ok(stored.kind === 'manifest' && stored.manifest.layers[0] !== undefined);
-      return { layout, d, bundle: stored.manifest.layers[0] };
-    }
-
-    async function listInAtt(layout: LayoutStore, d: Digest, layers: Descriptor[]): Promise<void> {
-      const config = { mediaType: MediaType.OciEmpty, digest: digestOf(new TextEncoder().encode('{}')), size: 2 };
-      await layout.putManifest(parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers })), {
-        tags: [cosignTag(d, 'att')],
-      });
-    }
 
     it('a blob listed under a size it does not have is not read, however often: a small one listed as large, or the attestation itself under smaller sizes, keeps it from nothing', async () => {
       const { layout, d, bundle } = await withLargeAttestation();
@@ -812,13 +844,11 @@ describe('signing with a key', () => {
       // before it failed, they came to more than a gibibyte.
       assert.ok(mib4 + 300 * 1000 < bundle.size);
       await listInAtt(layout, d, Array<Descriptor>(257).fill({ mediaType: dsse, digest: tinyDescriptor.digest, size: mib4 + 1 }));
-      const config = { mediaType: MediaType.OciEmpty, digest: digestOf(new TextEncoder().encode('{}')), size: 2 };
-      const root = await layout.resolve('v1');
-      for (let i = 0; i < 300; i++) {
-        const layers = [{ mediaType: dsse, digest: bundle.digest, size: mib4 + 1 + i * 1000 }];
-        const m = { schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: dsse, config, layers, subject: root };
-        await layout.putManifest(parseStored(encodeJson(m)), { tags: [] });
-      }
+      await listInReferrers(
+        layout,
+        d,
+        Array.from({ length: 300 }, (_, i) => ({ mediaType: dsse, digest: bundle.digest, size: mib4 + 1 + i * 1000 })),
+      );
       const atts = await verifyImage(layout, d, { policy: { key: alice.publicKey }, kind: 'attestation' });
       assert.deepEqual(
         atts.verified.map((c) => c.predicateType),
@@ -837,13 +867,14 @@ describe('signing with a key', () => {
       const dsse = 'application/vnd.dsse.envelope.v1+json';
       const mib4 = 4 * 1024 * 1024;
       // 257 distinct blobs of a few bytes, each listed as 4 MiB and a byte (charged at their listed
-      // sizes, more than a gibibyte), and the first listed 256 times more.
+      // sizes, more than a gibibyte; each is read whole by its digest, its few bytes), and the
+      // first listed 256 times more.
       const small = Array.from({ length: 257 }, (_, i) => new TextEncoder().encode(`small ${i}`));
       const descriptors = small.map((b) => ({ mediaType: 'application/octet-stream', digest: digestOf(b), size: b.length }));
       for (const [i, b] of small.entries()) await layout.putBlob(bytesSource(descriptors[i]!, b));
       const listed = descriptors.map((x) => ({ mediaType: dsse, digest: x.digest, size: mib4 + 1 }));
       await listInAtt(layout, d, [...listed, ...Array<Descriptor>(256).fill(listed[0]!)]);
-      const { store, reads } = servingJunk(layout, [], { sizes: false });
+      const { store, reads } = servingJunk(layout, [], { head: 'unsized' });
       const found = await findSignatures(store, d);
       // Each read once, the one listed 257 times too, and every copy found with the same error.
       assert.ok(
@@ -852,15 +883,46 @@ describe('signing with a key', () => {
       );
       const copies = found.filter((f) => f.error?.includes(descriptors[0]!.digest) === true);
       assert.equal(copies.length, 257);
-      assert.deepEqual(
-        new Set(copies.map((f) => f.error)),
-        new Set([`blob ${descriptors[0]!.digest} has only 7 bytes, expected ${mib4 + 1}`]),
-      );
+      assert.deepEqual(new Set(copies.map((f) => f.error)), new Set([`blob ${descriptors[0]!.digest} has 7 bytes, expected ${mib4 + 1}`]));
       const atts = await verifyImage(store, d, { policy: { key: alice.publicKey }, kind: 'attestation' });
       assert.deepEqual(
         atts.verified.map((c) => c.predicateType),
         ['https://spdx.dev/Document'],
       );
+    });
+
+    it('where the store does not say sizes, or refuses to be asked (a HEAD answered 405), a large blob is read once, whole, and each listing of it judged by its length', async () => {
+      const { layout, d, bundle } = await withLargeAttestation();
+      const mib4 = 4 * 1024 * 1024;
+      // One pushed blob of 4 MiB and a byte, never listed at its own size: in 300 referrers, under
+      // sizes up to 300,000 bytes larger, all smaller than the attestation's bundle. Read up to each
+      // listed size, they came to a gibibyte, and the attestation was not read; a HEAD refused
+      // stopped the verification.
+      const blob = junkBlobs(['junk'], mib4 + 1)[0]!;
+      assert.ok(mib4 + 1 + 300 * 1000 < bundle.size);
+      const sizes = Array.from({ length: 300 }, (_, i) => mib4 + 1 + (i + 1) * 1000);
+      await listInReferrers(
+        layout,
+        d,
+        sizes.map((size) => ({ mediaType: 'application/vnd.dsse.envelope.v1+json', digest: blob.digest, size })),
+      );
+      for (const head of ['unsized', 'refused'] as const) {
+        const { store, reads, served } = servingJunk(layout, [blob], { head });
+        const found = await findSignatures(store, d);
+        assert.equal(reads.get(blob.digest), 1, head);
+        assert.equal(served.bytes, mib4 + 1, head);
+        assert.deepEqual(
+          found.filter((f) => f.error?.includes(blob.digest) === true).map((f) => f.error),
+          sizes.map((size): string => `blob ${blob.digest} has ${mib4 + 1} bytes, expected ${size}`),
+          head,
+        );
+        const atts = await verifyImage(store, d, { policy: { key: alice.publicKey }, kind: 'attestation' });
+        assert.deepEqual(
+          atts.verified.map((c) => c.predicateType),
+          ['https://spdx.dev/Document'],
+          head,
+        );
+      }
     });
 
     it('finds one signature at a time: a blob is read when the next is asked for, not before', async () => {
@@ -895,10 +957,7 @@ describe('signing with a key', () => {
         1024 * 1024,
       );
       const junk = pushed.map((j) => ({ mediaType: 'application/vnd.dsse.envelope.v1+json', digest: j.digest, size: j.size }));
-      const config = { mediaType: MediaType.OciEmpty, digest: digestOf(new TextEncoder().encode('{}')), size: 2 };
-      await layout.putManifest(parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: junk })), {
-        tags: [cosignTag(d, 'att')],
-      });
+      await listInAtt(layout, d, junk);
       const { store, reads } = servingJunk(layout, pushed);
       const again = await signImage(store, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF, storages: ['cosign'] });
       assert.deepEqual(
