@@ -25,7 +25,7 @@ import { isManifestLike } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
 import { isObject } from '../oci/validate.ts';
-import { type SignatureSummary, summarize, summarizeSignatures } from '../sign/inspect.ts';
+import { type SignatureSummary, summarize } from '../sign/inspect.ts';
 import { eachSignature, type FoundSignature, isBundleMediaType } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import type {
@@ -330,7 +330,10 @@ async function attachmentsOf(
  */
 async function manifestSignatures(store: ContentStore, a: Attachment, options: OperationOptions): Promise<SignatureSummary[]> {
   if (a.storage !== 'buildkit') return [];
-  return (await summarizeSignatures(store, a.digest, options)).filter((s) => s.kind === 'signature');
+  // Its attestations are read (eachSignature finds them) but not summarised, only to be dropped.
+  const out: SignatureSummary[] = [];
+  for await (const f of eachSignature(store, a.digest, options)) if (f.kind === 'signature') out.push(summarize(f));
+  return out;
 }
 
 /**
