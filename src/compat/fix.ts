@@ -34,7 +34,7 @@ import { collect } from '../io/verify.ts';
 import { cosignTag, descriptorOf, encodeJson, type Stored } from '../oci/content.ts';
 import { type Digest, Digester, digestMismatch, digestOf } from '../oci/digest.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
-import { formatPlatform } from '../oci/platform.ts';
+import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageManifest, type Platform } from '../oci/types.ts';
 import { isBundleMediaType } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -125,7 +125,10 @@ export type Remaker = (
 export interface FixOptions extends OperationOptions {
   /** Tags for the fixed image at the destination. */
   tags?: readonly string[] | undefined;
-  /** The platform to keep when the fix picks one (default: the target's, in its order). */
+  /**
+   * The platform to keep when the fix picks one (default: the target's, in its order; into a
+   * docker-archive, which holds one platform's image, this machine's when the index has none of those).
+   */
   platform?: Platform | undefined;
   /** Fix refusals only (default), or warnings too. */
   include?: 'refusals' | 'all' | undefined;
@@ -327,27 +330,34 @@ export async function fixImage(
 
   let plan = withoutMissingEntries(planFromGraph(graph), graph);
   const oneImage = dst.holdsAttachments === false && graph.root.kind === 'index' && !applied.some((a) => a.fix === 'single-manifest');
-  const context = {
-    platforms: t.profile.platforms,
-    platform: options.platform,
-    force: options.force,
-    location: src.location,
-    bundles: await bundlesIn(src, plan, options),
-    oneImage: oneImage ? `${dst.location} holds one platform's image` : undefined,
-  };
+  // A docker-archive holds one platform's image, as `docker save` writes it: an index goes in as
+  // the platform asked for, as `crane pull --platform` and `skopeo copy --override-arch` write
+  // one; else the target's, in its order, that the index has; else this machine's, as `copy`
+  // takes. Refused before anything is read when none is there (a refusal with no fix says so first).
+  const platform = oneImage ? (options.platform ?? archivePlatform(graph, t.profile.platforms)) : options.platform;
   if (oneImage) {
-    // A docker-archive holds one platform's image, as `docker save` writes it: an index goes in as
-    // the platform asked for, as `crane pull --platform` and `skopeo copy --override-arch` write
-    // one. Refused before anything is read when none is named (a refusal with no fix says so first).
-    if (options.platform === undefined && (unfixable.length === 0 || options.force === true)) {
+    if (platform === undefined && (unfixable.length === 0 || options.force === true)) {
       const offered = graph.images.map((i) => (i.platform === undefined ? '(no platform)' : formatPlatform(i.platform)));
-      throw new ProvenantError('USAGE', `a docker-archive holds one platform's image, and ${reference} is an index`, {
+      const host = formatPlatform(hostPlatform(process.arch));
+      const lacks =
+        t.profile.platforms.length === 0
+          ? `without this machine's platform (${host})`
+          : `with neither a platform ${t.label} runs (${t.profile.platforms.map(formatPlatform).join(', ')}) nor this machine's (${host})`;
+      throw new ProvenantError('USAGE', `a docker-archive holds one platform's image, and ${reference} is an index ${lacks}`, {
         where: dst.location,
         hint: `name the platform to write with --platform (it has ${offered.join(', ') || 'none'}), or fix into a registry or an oci:DIR`,
       });
     }
     applied.unshift({ fix: 'single-manifest', with: { attestations: 'referrers' }, rules: [] });
   }
+  const context = {
+    platforms: t.profile.platforms,
+    platform,
+    force: options.force,
+    location: src.location,
+    bundles: await bundlesIn(src, plan, options),
+    oneImage: oneImage ? `${dst.location} holds one platform's image` : undefined,
+  };
   if (options.platform !== undefined && !applied.some((a) => a.fix === 'single-manifest')) {
     // Said rather than ignored: the platform asked for is kept only when a fix picks one.
     options.logger?.warn(
@@ -1035,6 +1045,16 @@ export async function attachmentStoragesFor(
       ]),
     );
   return { signatures: choices(by.signatures), attestations: choices(by.attestations) };
+}
+
+/**
+ * The platform of the index `graph` to write into a docker-archive when none is named: the first
+ * of the target's `platforms` (in its order) that it has, else this machine's, as `copy` into a
+ * docker-archive takes; undefined when it has neither.
+ */
+function archivePlatform(graph: ImageGraph, platforms: readonly Platform[]): Platform | undefined {
+  const has = (p: Platform): boolean => graph.images.some((i) => i.platform !== undefined && platformMatches(p, i.platform));
+  return [...platforms, hostPlatform(process.arch)].find(has);
 }
 
 /** The largest Sigstore bundle {@link bundlesIn} reads: a bundle holds one signed statement. */
