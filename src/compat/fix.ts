@@ -671,9 +671,7 @@ async function withoutStaleStatements(
       gone.push(doc.stored.digest);
     } else {
       const layers = m.layers.filter((_, i) => stale[i] === undefined);
-      // An image config over the layers (cosign's `.att` image, BuildKit's) lists those kept.
-      const config =
-        m.config.digest === digestOf(attestationConfig(m.layers)) ? d.blob(attestationConfig(layers), m.config.mediaType) : m.config;
+      const config = await configOfKept(store, d, m, (_, i) => stale[i] === undefined, options);
       const kept = new Set(layers.map((l) => l.digest));
       const merged = (doc.merged ?? [])
         .map((p) => ({ ...p, layers: p.layers.filter((l) => kept.has(l)) }))
@@ -740,6 +738,35 @@ async function withoutStaleStatements(
   const about = (c: Change): boolean =>
     (c.attachment !== undefined && walked.has(c.attachment)) || (c.from !== undefined && c.to !== undefined && walked.has(c.to));
   return { plan: { ...next, dropped, changes: next.changes.filter((c) => !about(c)) }, leftOut: named.map((p) => p.l) };
+}
+
+/**
+ * The config of the attestation manifest `m` rewritten with the layers `keep` keeps: an image
+ * config over its layers (cosign's `.att` image, BuildKit's) lists those kept only, as the diff_ids
+ * it had for them (an attestation's layers are not compressed: each is its own diff_id). Provenant's
+ * own is made again; another's (cosign's) keeps its other fields. One that does not list a diff_id
+ * per layer is made as Provenant makes one. Any other config (OCI's empty one) is kept.
+ */
+async function configOfKept(
+  store: ContentStore,
+  d: Draft,
+  m: ImageManifest,
+  keep: (layer: Descriptor, i: number) => boolean,
+  options: OperationOptions,
+): Promise<Descriptor> {
+  const layers = m.layers.filter(keep);
+  const image =
+    m.artifactType === undefined && (m.config.mediaType === MediaType.OciConfig || m.config.mediaType === MediaType.DockerConfig);
+  if (!image) return m.config;
+  const own = d.blob(attestationConfig(layers), m.config.mediaType);
+  if (m.config.digest === digestOf(attestationConfig(m.layers))) return own;
+  const config = await readImageConfig(store, m.config, `${store.location}@${m.config.digest}`, options);
+  const ids = config.rootfs?.diff_ids;
+  if (!Array.isArray(ids) || ids.length !== m.layers.length) return own;
+  return d.blob(
+    encodeJson({ ...config, rootfs: { ...config.rootfs, diff_ids: ids.filter((_, i) => keep(m.layers[i]!, i)) } }),
+    m.config.mediaType,
+  );
 }
 
 /** The layers of an attachment manifest that one attachment brought: its own, or one merged into it under a cosign tag. */
@@ -1254,13 +1281,7 @@ function withPlannedAttachments(
 function assertNotNested(plan: Plan, location: string): void {
   const nested = [...plan.docs.values()].find((x) => x.role === 'index' && x.stored.digest !== plan.root);
   if (nested === undefined) return;
-  let source = nested.stored.digest;
-  // Back along the renames (as many hops as there are: a manifest replaced and replaced back loops).
-  for (let hops = 0; hops < plan.renames.length; hops++) {
-    const r = plan.renames.find((x) => x.to === source);
-    if (r === undefined) break;
-    source = r.from;
-  }
+  const source = sourceOf(plan, nested.stored.digest);
   throw new ProvenantError('INCOMPATIBLE', `the image lists the index ${source}, and a Docker manifest list cannot list an index`, {
     where: `${location}@${source}`,
     hint: `fix the nested index itself (name ${location}@${source}) instead; crane and regctl copy the nesting as it is`,

@@ -999,6 +999,46 @@ describe('statements under one cosign tag are left out one by one', () => {
       assert.ok(written.includes(tag), `the account names ${tag}, not written`);
   });
 
+  it("rewrites cosign's own config of a .att image it leaves a statement out of: its diff_ids are the layers kept", async () => {
+    const src = await layout();
+    const made = await synth(src, { tag: 'bk' });
+    const amd64 = made.root;
+    // cosign's .att image of the image as built, in cosign's config: a DSSE envelope of a statement
+    // about it, and one of a statement about another image.
+    const layers = [];
+    for (const digest of [amd64.digest, digestOf(new TextEncoder().encode('another image'))]) {
+      const about = statement(SPDX, {}, [{ name: 'example.org/app', digest }]);
+      const envelope = encodeJson({
+        payloadType: 'application/vnd.in-toto+json',
+        payload: Buffer.from(about.bytes).toString('base64'),
+        signatures: [],
+      });
+      const layer = { mediaType: ArtifactType.DsseEnvelope, digest: digestOf(envelope), size: envelope.byteLength };
+      await src.putBlob(bytesSource(layer, envelope));
+      layers.push(layer);
+    }
+    const cfg = encodeJson({ architecture: '', os: '', config: {}, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) } });
+    const cfgDesc = { mediaType: MediaType.OciConfig, digest: digestOf(cfg), size: cfg.byteLength };
+    await src.putBlob(bytesSource(cfgDesc, cfg));
+    const att = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: cfgDesc, layers }));
+    await src.putManifest(att, { tags: [cosignTagOf(amd64.digest, 'att')] });
+
+    const dst = await layout();
+    const report = await fixImage(src, 'bk', dst, target('docker-engine@18.03'), { tags: ['fixed'], probe: false });
+    assert.equal(report.after?.verdict, 'accepted', report.account.join('\n'));
+    const fixed = report.renamed.find((r) => r.from === amd64.digest)!.to;
+    const written = await dst.getManifest(cosignTagOf(fixed, 'att'));
+    assert.ok(written.kind === 'manifest');
+    assert.deepEqual(await statementsUnder(dst, cosignTagOf(fixed, 'att')), [`${SPDX} about 1`]);
+    const config = JSON.parse(new TextDecoder().decode(await collect(await dst.readBlob(written.manifest.config), 1 << 20, 'config')));
+    assert.deepEqual(
+      config.rootfs.diff_ids,
+      written.manifest.layers.map((l) => l.digest),
+    );
+    // cosign's fields are kept.
+    assert.equal(config.architecture, '');
+  });
+
   it('keeps, of one BuildKit attestation, the statement that names no subject and leaves out the one about the image as it was', async () => {
     const src = await layout();
     const made = await synth(src, { platforms: TWO, layer: 'zstd' });
