@@ -442,7 +442,7 @@ export async function fixImage(
         replacedRoot: signing0.replacedRoot,
         remade: w.written ? (w.remade ?? []) : [],
         moved: w.written ? moved : [],
-        movedFromSigned: w.written ? fromSigned : [],
+        movedFromSigned: w.written ? [...new Set(fromSigned.map((m) => m.attestation))] : [],
         statement: w.written
           ? [
               signingStatement(w.resigned, unsigned, signing0, options.resign !== undefined),
@@ -696,7 +696,9 @@ async function withoutStaleStatements(
       const types = stale.slice(g.from, g.to).filter((t): t is string => t !== undefined);
       if (types.length === 0) continue;
       const all = types.length === g.to - g.from;
-      const at = g.own ? d.dropped.findLastIndex((x) => x.digest === g.digest) : plan.dropped.findLastIndex((x) => x.digest === g.digest);
+      // One merged into the manifest was moved, not dropped (see Draft.detach): its statements left out are said here.
+      if (!g.own) d.dropped.push({ digest: g.digest, what: '', why: '' });
+      const at = d.dropped.findLastIndex((x) => x.digest === g.digest);
       parts.push({
         l: { attestation: sourceOf(plan, g.digest), predicateTypes: types, about: old, replacedBy: doc.subject! },
         entry: at,
@@ -1399,46 +1401,57 @@ function signingNeeds(
  * The attestation manifests of BuildKit's storage that the fix moved out of the index (see
  * {@link SigningReport.moved}): each attestation the source's index listed that the fixed image
  * holds as a referrer or under a cosign tag, by its digest there, with the manifest it is about.
- * One made of DSSE envelopes or Sigstore bundles carries its own signatures, and is not one.
+ * One merged into the manifest a cosign tag already named (see {@link PlannedDoc.merged}) is one
+ * too, with the layers it brought there. Statements stored as DSSE envelopes or Sigstore bundles
+ * carry their own signatures, and are not one.
  */
 function movedOutOfIndex(
   graph: { readonly indexEntries: readonly { readonly stored: Stored | undefined; readonly kind: AttachmentKind }[] },
   plan: Plan,
 ): RemadeAttestation[] {
   const listed = new Set(graph.indexEntries.filter((e) => e.kind === 'attestation' && e.stored !== undefined).map((e) => e.stored!.digest));
-  const origin = new Map(finalRenames(plan).map((r) => [r.to, r.from] as const));
   const out: RemadeAttestation[] = [];
   for (const doc of plan.docs.values()) {
     if (doc.role !== 'attachment' || doc.kind !== 'attestation' || doc.subject === undefined) continue;
     if (doc.placement === undefined || doc.placement.type === 'index-entry' || doc.stored.kind !== 'manifest') continue;
-    if (!listed.has(origin.get(doc.stored.digest) ?? doc.stored.digest)) continue;
-    const layers = doc.stored.manifest.layers;
-    if (layers.length === 0 || layers.some((l) => l.mediaType === ArtifactType.DsseEnvelope || isBundleMediaType(l.mediaType))) continue;
-    out.push({ attestation: doc.stored.digest, about: doc.subject });
+    const m = doc.stored.manifest;
+    const groups = layerOwners(doc, m);
+    for (const g of groups) {
+      const from = sourceOf(plan, g.digest);
+      const layers = m.layers.slice(g.from, g.to);
+      if (!listed.has(from) || (!g.own && g.kind !== 'attestation')) continue;
+      if (layers.length === 0 || layers.some((l) => l.mediaType === ArtifactType.DsseEnvelope || isBundleMediaType(l.mediaType))) continue;
+      const shared = groups.length === 1 ? {} : { layers: layers.map((l) => l.digest) };
+      out.push({ attestation: doc.stored.digest, about: doc.subject, ...shared, ...(g.own ? {} : { merged: from }) });
+    }
   }
   return out;
 }
 
+/** The layers of `m` (the moved attestation's manifest in the plan) that are its statements: all, unless it shares the manifest. */
+function movedLayers(plan: Plan, m: RemadeAttestation): Descriptor[] {
+  const doc = plan.docs.get(m.attestation);
+  if (doc?.stored.kind !== 'manifest') return [];
+  return doc.stored.manifest.layers.filter((l) => m.layers === undefined || m.layers.includes(l.digest));
+}
+
 /**
- * Of `moved`, the attestations (by their digest in `plan`) that an index of the source listing
- * them was signed (see {@link SigningReport.movedFromSigned}): the root index or a nested one, a
- * signature of it found as a referrer or under its cosign `.sig` tag.
+ * Of `moved`, those (as the fixed image holds them) that an index of the source listing them was
+ * signed (see {@link SigningReport.movedFromSigned}): the root index or a nested one, a signature
+ * of it found as a referrer or under its cosign `.sig` tag.
  */
-function listedBySignedIndex(graph: ImageGraph, plan: Plan, moved: readonly RemadeAttestation[]): Digest[] {
+function listedBySignedIndex(graph: ImageGraph, plan: Plan, moved: readonly RemadeAttestation[]): RemadeAttestation[] {
   const signed = new Set(graph.attachments.filter((a) => a.attachment.kind === 'signature').map((a) => a.attachment.subject));
   const indexes = [graph.root, ...graph.nested.map((n) => n.stored)].filter((i) => i.kind === 'index' && signed.has(i.digest));
   const listed = new Set(indexes.flatMap((i) => (i.kind === 'index' ? i.index.manifests.map((m) => m.digest) : [])));
-  const origin = new Map(finalRenames(plan).map((r) => [r.to, r.from] as const));
-  return moved.map((m) => m.attestation).filter((d) => listed.has(origin.get(d) ?? d));
+  return moved.filter((m) => listed.has(m.merged ?? sourceOf(plan, m.attestation)));
 }
 
 /** The predicate types of the statements of each of `moved`, by the manifest they are about (the check before writing plans their attestations). */
 function predicateTypesOf(moved: readonly RemadeAttestation[], plan: Plan): Map<Digest, string[]> {
   const out = new Map<Digest, string[]>();
   for (const m of moved) {
-    const doc = plan.docs.get(m.attestation);
-    if (doc?.stored.kind !== 'manifest') continue;
-    const types = doc.stored.manifest.layers.map((l) => l.annotations?.[Annotation.InTotoPredicateType] ?? 'unknown');
+    const types = movedLayers(plan, m).map((l) => l.annotations?.[Annotation.InTotoPredicateType] ?? 'unknown');
     out.set(m.about, [...(out.get(m.about) ?? []), ...types]);
   }
   return out;
@@ -1454,11 +1467,9 @@ const STATEMENT_READ_LIMIT = 64 * 1024 * 1024;
  * the attestation is then not said to be signed again (see {@link remadeOf}).
  */
 async function statementsOf(store: ContentStore, plan: Plan, m: RemadeAttestation, options: OperationOptions): Promise<StatementBlob[]> {
-  const doc = plan.docs.get(m.attestation);
-  if (doc?.stored.kind !== 'manifest') return [];
   const [alg, hex] = m.about.split(':') as [string, string];
   const out: StatementBlob[] = [];
-  for (const l of doc.stored.manifest.layers) {
+  for (const l of movedLayers(plan, m)) {
     throwIfAborted(options.signal);
     const bytes = await collect(await store.readBlob(l, options), STATEMENT_READ_LIMIT, `${store.location}@${l.digest}`);
     let parsed: { predicateType?: unknown; subject?: { digest?: Record<string, string> }[] } | undefined;
@@ -1478,11 +1489,22 @@ async function statementsOf(store: ContentStore, plan: Plan, m: RemadeAttestatio
 /** Those of `moved` each of whose statements (layers) is among `signed` as an attestation of its subject. */
 function remadeOf(plan: Plan, moved: readonly RemadeAttestation[], signed: readonly SignedStatement[]): RemadeAttestation[] {
   return moved.filter((m) => {
-    const doc = plan.docs.get(m.attestation);
-    if (doc?.stored.kind !== 'manifest') return false;
+    const layers = movedLayers(plan, m);
     const again = new Set(signed.filter((x) => x.about === m.about).map((x) => x.statement));
-    return doc.stored.manifest.layers.every((l) => again.has(l.digest));
+    return layers.length > 0 && layers.every((l) => again.has(l.digest));
   });
+}
+
+/** True when `a` and `b` name the same moved attestation: one manifest may hold the statements of several (see {@link RemadeAttestation.merged}). */
+function sameMoved(a: RemadeAttestation, b: RemadeAttestation): boolean {
+  return a.attestation === b.attestation && a.merged === b.merged;
+}
+
+/** What the account calls a moved attestation: by its digest, or, merged into another's manifest, by its own and where its statements are. */
+function movedName(m: RemadeAttestation): string {
+  return m.merged === undefined
+    ? `attestation ${short(m.attestation)}`
+    : `attestation ${short(m.merged)} (its statements now in attestation ${short(m.attestation)})`;
 }
 
 /**
@@ -1494,24 +1516,24 @@ function movedLines(
   moved: readonly RemadeAttestation[],
   remade: readonly RemadeAttestation[],
   resigned: readonly SignedInfo[],
-  fromSigned: readonly Digest[],
+  fromSigned: readonly RemadeAttestation[],
 ): string[] {
   return moved.flatMap((m) => {
-    const again = remade.some((r) => r.attestation === m.attestation);
+    const again = remade.some((r) => sameMoved(r, m));
     const signed = resigned.some((r) => r.subject === m.attestation);
+    const name = movedName(m);
     if (again && signed)
-      return `Attestation ${short(m.attestation)}, which the fix moved, is signed as said; its statements are signed again as attestations of ${short(m.about)}.`;
-    if (again)
-      return `Not signed: attestation ${short(m.attestation)}, which the fix moved; its statements are signed again as attestations of ${short(m.about)}.`;
+      return `${capitalized(name)}, which the fix moved, is signed as said; its statements are signed again as attestations of ${short(m.about)}.`;
+    if (again) return `Not signed: ${name}, which the fix moved; its statements are signed again as attestations of ${short(m.about)}.`;
     if (signed)
       return (
-        `Attestation ${short(m.attestation)} of ${short(m.about)}, which the fix moved out of the index, is signed as said, as a manifest; ` +
+        `${capitalized(name)} of ${short(m.about)}, which the fix moved out of the index, is signed as said, as a manifest; ` +
         `its statements are not signed again as attestations of ${short(m.about)}, where a verifier of ${short(m.about)}'s attestations looks.`
       );
     // Moved out of an index nothing signed, its statements lost no signature: nothing to say.
-    if (!fromSigned.includes(m.attestation)) return [];
+    if (!fromSigned.some((f) => sameMoved(f, m))) return [];
     return (
-      `No signature covers attestation ${short(m.attestation)} of ${short(m.about)} any more: the fix moved it out of the index, ` +
+      `No signature covers ${name} of ${short(m.about)} any more: the fix moved it out of the index, ` +
       `whose signature covered its statements; a fix given a key or identity (fix --key or --keyless) signs them again as attestations of ${short(m.about)}.`
     );
   });
@@ -1604,6 +1626,16 @@ export interface SignedAfterFix {
 export interface RemadeAttestation {
   readonly attestation: Digest;
   readonly about: Digest;
+  /**
+   * Its statements, the layers of `attestation` it brought, when that manifest holds others' too
+   * (cosign keeps one manifest per tag); absent when every layer is one of its statements.
+   */
+  readonly layers?: readonly Digest[] | undefined;
+  /**
+   * Its digest in the source, when its layers were added to the manifest a cosign tag already
+   * named there (`attestation`, which keeps that manifest's own layers): moved, not left out.
+   */
+  readonly merged?: Digest | undefined;
 }
 
 /** A statement signed as an attestation: the manifest it is about, and the digest of its bytes (the DSSE payload). */
@@ -1615,7 +1647,8 @@ export interface SignedStatement {
 /**
  * The attestation manifests the fix of `report` moved and left unsigned (BuildKit's, out of the
  * index, re-attached under a digest of their own) each of whose statements is among `signed` as
- * an attestation of the manifest it is attached to: every layer of the moved manifest, read from
+ * an attestation of the manifest it is attached to: every layer of the moved manifest (of those it
+ * brought, when the manifest holds others' too; see {@link RemadeAttestation.layers}), read from
  * `store` (the destination), by the digest of its bytes, which is the signed payload's digest when
  * the same statement was signed. Matched by statement rather than by predicate type, two statements
  * of one type (two SPDX documents) are two: one signed again does not vouch for the other. For
@@ -1638,7 +1671,8 @@ export async function attestationsSignedAgain(
     const about = m.kind === 'manifest' ? m.manifest.subject?.digest : undefined;
     if (m.kind !== 'manifest' || about === undefined || m.manifest.layers.length === 0) continue;
     const again = new Set(signed.filter((x) => x.about === about).map((x) => x.statement));
-    if (m.manifest.layers.every((l) => again.has(l.digest))) out.push({ attestation: r.attestation, about });
+    const layers = m.manifest.layers.filter((l) => r.layers === undefined || r.layers.includes(l.digest));
+    if (layers.length > 0 && layers.every((l) => again.has(l.digest))) out.push({ ...r, about });
   }
   return out;
 }
@@ -1762,9 +1796,10 @@ export function signedAfterFix(report: FixReport, after: SignedAfterFix): FixRep
   const unsigned = made.filter((d) => !resigned.some((r) => r.subject === d));
   const moved = report.signing.moved;
   const remadeAttestations = [...report.signing.remade, ...(after.remade ?? [])].filter(
-    (m, i, all) => moved.some((x) => x.attestation === m.attestation) && all.findIndex((x) => x.attestation === m.attestation) === i,
+    (m, i, all) => moved.some((x) => sameMoved(x, m)) && all.findIndex((x) => sameMoved(x, m)) === i,
   );
-  const stillUnsigned = unsigned.filter((d) => !remadeAttestations.some((m) => m.attestation === d));
+  // A manifest that holds others' statements too is not said for by those signed again of one.
+  const stillUnsigned = unsigned.filter((d) => !remadeAttestations.some((m) => m.attestation === d && m.layers === undefined));
   const all = [...report.signing.resigned, ...resigned];
   const signing: SigningReport = {
     ...report.signing,
@@ -1773,7 +1808,12 @@ export function signedAfterFix(report: FixReport, after: SignedAfterFix): FixRep
     remade: remadeAttestations,
     statement: [
       signingStatement(all, stillUnsigned, report.signing, true),
-      ...movedLines(moved, remadeAttestations, all, report.signing.movedFromSigned),
+      ...movedLines(
+        moved,
+        remadeAttestations,
+        all,
+        moved.filter((m) => report.signing.movedFromSigned.includes(m.attestation)),
+      ),
     ].join(' '),
   };
   // An attestation left out each of whose statements was made again about the manifest written in its subject's place.

@@ -39,7 +39,7 @@ export interface PlannedDoc {
   readonly placement?: Placement | undefined;
   /**
    * For a manifest under a cosign tag: the attachments whose layers were appended to it (cosign
-   * keeps one manifest per tag), each by its digest when it was merged (the one `dropped` names it
+   * keeps one manifest per tag), each by its digest when it was merged (the one the account names it
    * by) with the digests of the layers it brought. Its own layers are the others. A statement is
    * left out (or kept) as what it is, one of the attachment that brought it, not the whole manifest.
    */
@@ -565,11 +565,15 @@ export class Draft {
         layers,
       };
       next = manifestStored(merged);
-      this.drop(stored.digest, this.describe(doc), `its layers were added to the manifest under ${tag}`);
+      // Moved, not left out: its statements are carried in that manifest, which `merged` records
+      // (fix.ts reports it with those moved). Only what is attached to it is not carried.
+      const at = this.dropped.length;
+      this.drop(stored.digest, this.describe(doc), '');
+      this.dropped.splice(at, 1);
       this.replace(
         sharing.stored.digest,
         next,
-        `${this.describe(sharing)} under ${tag} now also holds the layers of ${short(stored.digest)}`,
+        `${this.describe(sharing)} under ${tag} now also holds the layers of ${this.describe(doc)}, moved there (cosign keeps one manifest per tag)`,
         this.fix,
         { merged: [...(sharing.merged ?? []), { digest: stored.digest, kind: doc.kind, layers: rest.layers.map((l) => l.digest) }] },
       );

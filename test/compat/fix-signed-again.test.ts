@@ -22,6 +22,7 @@ import { loadProfiles, selectTargets } from '../../src/compat/profile.ts';
 import { descriptorOf } from '../../src/oci/content.ts';
 import type { Digest } from '../../src/oci/digest.ts';
 import { parsePlatform } from '../../src/oci/platform.ts';
+import { Annotation } from '../../src/oci/types.ts';
 import { generateSigningKeyPair } from '../../src/sign/keys.ts';
 import { attesterOf, attestImage, resignerOf, type SignedEntry, signImage } from '../../src/sign/sign.ts';
 import { KeySigner } from '../../src/sign/signer.ts';
@@ -268,4 +269,68 @@ describe('a BuildKit attestation the fix moved out of an index nothing signed', 
       assert.equal(lost, signed, report.signing.statement);
     });
   }
+});
+
+describe('a BuildKit attestation the fix merged into the .att image its subject had already', () => {
+  const signer = new KeySigner(generateSigningKeyPair().privateKey);
+  const SLSA = 'https://slsa.dev/provenance/v1';
+
+  /**
+   * A signed two-platform index (Docker media types: the fix changes no image digest, and so no
+   * statement goes stale) with BuildKit's provenance of each image listed in it, the amd64 image
+   * with a signed SPDX statement under its cosign `.att` tag; fixed for Docker 18.03, which moves
+   * BuildKit's to the `.att` tags: the amd64 one's layers join the manifest that tag names.
+   */
+  const fixMerged = async (withKey: boolean) => {
+    const src = await layout();
+    const made = await synth(src, { platforms: [parsePlatform('linux/amd64'), parsePlatform('linux/arm64')], mediaTypes: 'docker' });
+    const amd64 = made.images[0]!.digest;
+    const statements = made.images.map((m) => ({
+      manifest: m,
+      statements: [statement(SLSA, { image: m.digest }, [{ name: 'example.org/app', digest: m.digest }])],
+    }));
+    const index = await storeAttestations(src, made.root, statements, 'buildkit');
+    await src.putManifest(index, { tags: ['bk'], keepAsRoot: true });
+    if (index.kind !== 'index') throw new Error('not an index');
+    const buildkit = index.index.manifests.find((e) => e.annotations?.[Annotation.DockerReferenceDigest] === amd64)!.digest;
+    await attestImage(src, amd64, [statement(SPDX, {}, [{ name: 'example.org/app', digest: amd64 }])], { signer, storage: 'cosign' });
+    await signImage(src, 'bk', { signer, dockerReference: 'example.org/app', storages: ['cosign'] });
+    const report = await fixImage(src, 'bk', await layout(), selectTargets(profiles, 'docker-engine@18.03')[0]!, {
+      tags: ['fixed'],
+      probe: false,
+      ...(withKey ? { resign: resignerOf(signer, { dockerReference: 'example.org/app' }), attest: attesterOf(signer) } : {}),
+    });
+    assert.equal(report.written, true, report.account.join('\n'));
+    assert.deepEqual(report.statementsLeftOut, [], report.account.join('\n'));
+    const merged = report.signing.moved.find((m) => m.about === amd64);
+    return { report, buildkit, merged, amd64 };
+  };
+
+  it('says it moved, where its statements are, and that the index signature no longer covers them', async () => {
+    const { report, buildkit, merged } = await fixMerged(false);
+    const text = report.account.join('\n');
+    assert.equal(merged?.merged, buildkit, text);
+    assert.equal(merged.layers?.length, 1);
+    assert.equal(report.signing.moved.length, 2, text);
+    assert.ok(report.signing.movedFromSigned.includes(merged.attestation), JSON.stringify(report.signing));
+    assert.ok(!report.dropped.some((d) => d.digest === buildkit), text);
+    assert.ok(!text.includes(`Not carried: attestation ${short(buildkit)}`), text);
+    assert.ok(
+      report.signing.statement.includes(
+        `No signature covers attestation ${short(buildkit)} (its statements now in attestation ${short(merged.attestation)}) of ${short(merged.about)} any more`,
+      ),
+      report.signing.statement,
+    );
+  });
+
+  it('given a key, signs its statements again as attestations of its image', async () => {
+    const { report, buildkit, merged } = await fixMerged(true);
+    const text = report.account.join('\n');
+    assert.ok(merged !== undefined, text);
+    assert.ok(
+      report.signing.remade.some((r) => r.merged === buildkit && r.attestation === merged.attestation),
+      JSON.stringify(report.signing),
+    );
+    assert.ok(text.includes(`its statements are signed again as attestations of ${short(merged.about)}.`), text);
+  });
 });
