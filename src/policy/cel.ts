@@ -61,7 +61,9 @@ export function compileCel(expression: string, options: CelOptions = {}): CelPro
     return { message: `the expression is ${expression.length} characters long; the limit is ${CEL_LIMITS.maxLength}` };
   let parsed: ReturnType<typeof parse>;
   try {
-    parsed = parse(expression);
+    // @bufbuild/cel's grammar ends a comment only at a newline, so `x == 1 // why` at the end of
+    // a one-line expression would be refused; cel-go ends one at the end of input too.
+    parsed = parse(expression.endsWith('\n') ? expression : `${expression}\n`);
   } catch (err) {
     // The parser recurses once per level of nesting: ((((... overflows the stack before any tree.
     if (err instanceof RangeError)
@@ -188,11 +190,14 @@ function* calls(root: Expr): Generator<{ e: Expr; call: Extract<Expr['exprKind']
  */
 function syntaxProblem(expression: string): CelCompileError | undefined {
   const chars = [...expression];
+  // The expression with its comments blanked, so that the trailing-operator check below does not
+  // read a comment's last character (`// see a.`) as an operator.
+  const code = [...chars];
   let i = 0;
   while (i < chars.length) {
     const c = chars[i]!;
     if (c === '/' && chars[i + 1] === '/') {
-      while (i < chars.length && chars[i] !== '\n') i++;
+      while (i < chars.length && chars[i] !== '\n') code[i++] = ' ';
       continue;
     }
     if (c !== '"' && c !== "'") {
@@ -226,11 +231,12 @@ function syntaxProblem(expression: string): CelCompileError | undefined {
       };
     }
   }
-  const tail = /(&&|\|\||==|!=|<=|>=|[<>+\-*/%!?:.,([{]|\bin)\s*(\/\/[^\n]*\s*)*$/.exec(expression);
+  const uncommented = code.join('');
+  const tail = /(&&|\|\||==|!=|<=|>=|[<>+\-*/%!?:.,([{]|\bin)\s*$/.exec(uncommented);
   if (tail !== null && tail.index > 0) {
     return {
       message: `the condition ends with ${JSON.stringify(tail[1])}, which needs something after it`,
-      ...placeAt(expression, [...expression.slice(0, tail.index)].length),
+      ...placeAt(expression, [...uncommented.slice(0, tail.index)].length),
     };
   }
   return undefined;

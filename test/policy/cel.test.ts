@@ -45,3 +45,31 @@ describe('CEL on JSON', () => {
     assert.deepEqual(run('[[1, 2], [3]][0][1] == 2', {}), { value: true });
   });
 });
+
+describe('CEL syntax mistakes', () => {
+  it('places a mistake where it is, not at a comment that ends with an operator’s character', () => {
+    assert.deepEqual(compileCel('predicateType == == "x" // see a.'), {
+      message: 'syntax error: found = but expecting end of input',
+      line: 1,
+      column: 15,
+    });
+    // An operator before the comment is still the one named, on its own line.
+    assert.deepEqual(compileCel('predicateType == "x" &&\n// and then a.\n'), {
+      message: 'the condition ends with "&&", which needs something after it',
+      line: 1,
+      column: 22,
+    });
+    // `//` inside a string is no comment.
+    assert.deepEqual(compileCel('predicateType == "a // b." &&'), {
+      message: 'the condition ends with "&&", which needs something after it',
+      line: 1,
+      column: 28,
+    });
+  });
+
+  it('takes a comment at the end of the expression, with no newline after it, as cel-go does', () => {
+    for (const e of ['predicateType == "x" // why', 'predicateType == "x"\n// why']) {
+      assert.deepEqual(run(e, {}), { value: true }, e);
+    }
+  });
+});
