@@ -345,6 +345,11 @@ function chargeCall(name: string, target: unknown, args: readonly unknown[]): vo
  */
 const COMPILE_UNITS = 32;
 
+/** The units compiling `pattern` costs, for a program of `instructions`. */
+export function patternCompileCost(pattern: string, instructions: number): number {
+  return pattern.length + 1 + COMPILE_UNITS * (instructions + 1);
+}
+
 /**
  * `pattern` compiled, from this evaluation's cache or charged: its length (the parse) and
  * {@link COMPILE_UNITS} per instruction of its program. Compiling cannot be stopped half way, so
@@ -352,11 +357,6 @@ const COMPILE_UNITS = 32;
  * compiled, by {@link re2SizeBound} (`"a{1,1000}"` repeated a hundred times is 900 characters
  * and 200,000 instructions, some 0.5 s to compile).
  */
-/** The units compiling `pattern` costs, for a program of `instructions`. */
-export function patternCompileCost(pattern: string, instructions: number): number {
-  return pattern.length + 1 + COMPILE_UNITS * (instructions + 1);
-}
-
 function compilePattern(pattern: string): CompiledPattern {
   const known = meter?.patterns.get(pattern);
   if (known !== undefined) return known;

@@ -296,12 +296,7 @@ function patternProblem(root: Expr, expression: string, positions: Record<string
 /** The first call of a function `env` does not have, or not in the form written. */
 function callProblem(root: Expr, expression: string, positions: Record<string, number>): CelCompileError | undefined {
   const place = (e: Expr) => placeOf(expression, positions, e);
-  const stack = [root];
-  while (stack.length > 0) {
-    const e = stack.pop()!;
-    stack.push(...childrenOf(e).reverse());
-    if (e.exprKind.case !== 'callExpr') continue;
-    const call = e.exprKind.value;
+  for (const { e, call } of calls(root)) {
     if (PLANNED_CALLS.has(call.function)) continue;
     const group = env.funcs.find(call.function);
     if (group === undefined) {
