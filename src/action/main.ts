@@ -125,22 +125,8 @@ function identityToken(env: Record<string, string | undefined>): TokenSource | u
   return async () => {
     const value = await fetchToken();
     core.setSecret(value);
-    return runnerJwt(value);
+    return value;
   };
-}
-
-/**
- * The runner's token, when it has a JWT's three parts. The library's own check would tell the
- * user to pass the token itself, not a file name: here the runner passed it, so the error says
- * that, and what in the workflow decides it. Like the library, it gives the token's shape only.
- */
-function runnerJwt(token: string): string {
-  const parts = token.split('.').length;
-  if (parts === 3) return token;
-  const shape = `${token.length} characters, ${parts} dot-separated part${parts === 1 ? '' : 's'}; a JWT has 3`;
-  throw new ProvenantError('CREDENTIALS', `the OIDC token the runner gave the job is not a JWT (${shape})`, {
-    hint: "the token is the runner's, not an input: check that the job has `permissions: id-token: write`, and that no `env:` of the workflow sets ACTIONS_ID_TOKEN_REQUEST_URL or ACTIONS_ID_TOKEN_REQUEST_TOKEN",
-  });
 }
 
 function sourceDateEpoch(text: string | undefined): number | undefined {

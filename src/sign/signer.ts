@@ -334,7 +334,9 @@ class CertifiedKey implements SigstoreSigner {
 /**
  * A token source for GitHub Actions: asks the job's OIDC endpoint for a token with audience
  * `sigstore` (what cosign and sigstore-js do). The caller passes the job's
- * `ACTIONS_ID_TOKEN_REQUEST_URL` and `ACTIONS_ID_TOKEN_REQUEST_TOKEN`.
+ * `ACTIONS_ID_TOKEN_REQUEST_URL` and `ACTIONS_ID_TOKEN_REQUEST_TOKEN`. A token that is not a JWT
+ * is refused here, as the runner's: the signer's own check ({@link checkedToken}) would tell the
+ * user to pass the token itself, which no one did.
  */
 export function githubActionsToken(requestURL: string, requestToken: string, audience = 'sigstore'): () => Promise<string> {
   return async () => {
@@ -355,6 +357,17 @@ export function githubActionsToken(requestURL: string, requestToken: string, aud
     const body = (await response.json().catch(() => undefined)) as { value?: unknown } | undefined;
     if (typeof body?.value !== 'string')
       throw new ProvenantError('CREDENTIALS', 'the GitHub Actions OIDC endpoint returned no token', { where: url.origin });
+    if (body.value.split('.').length !== 3) {
+      // Its shape only, as of any token (tokenShape); the hint says what in the workflow decides it.
+      throw new ProvenantError(
+        'CREDENTIALS',
+        `the OIDC token the GitHub Actions runner gave the job is not a JWT (${tokenShape(body.value)}; a JWT has 3)`,
+        {
+          where: url.origin,
+          hint: "the token is the runner's, not one passed in: check that the job has `permissions: id-token: write`, and that no `env:` of the workflow sets ACTIONS_ID_TOKEN_REQUEST_URL or ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        },
+      );
+    }
     return body.value;
   };
 }

@@ -1056,10 +1056,14 @@ describe('the Action’s sources, keyless against a local Sigstore', () => {
       const error = (/^::error(?: [^:]*)?::(.*)$/m.exec(run.stdout)?.[1] ?? '').replaceAll('%0A', '\n');
       assert.match(
         error,
-        /^the OIDC token the runner gave the job is not a JWT \(19 characters, 1 dot-separated part; a JWT has 3\)/,
+        /^the OIDC token the GitHub Actions runner gave the job is not a JWT \(19 characters, 1 dot-separated part; a JWT has 3\)/,
         error,
       );
-      assert.match(error, /\nhint: the token is the runner's, not an input: check that the job has `permissions: id-token: write`/, error);
+      assert.match(
+        error,
+        /\nhint: the token is the runner's, not one passed in: check that the job has `permissions: id-token: write`/,
+        error,
+      );
       assert.doesNotMatch(error, /file name|--identity-token|pass the token/, error);
       assert.ok(!error.includes(token), 'the error repeats the token');
       assert.equal(mock.requests.fulcio, fulcio, 'Fulcio was asked with a token that is not one');

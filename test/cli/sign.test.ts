@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RE2JS } from '@bufbuild/re2';
@@ -589,6 +591,36 @@ describe('keyless with a --fulcio-url that carries a password, or a Fulcio that 
       assert.ok(wrong.stderr.includes(server.url), wrong.stderr);
     } finally {
       await server.stop();
+    }
+  });
+});
+
+describe('sign in a GitHub Actions job whose runner gives a token that is not a JWT', () => {
+  it('exits 4 saying the token is the runner’s and to check id-token: write; never "pass the token itself", never the token', async () => {
+    const dir = await tempDir();
+    await cp(exampleDir, join(dir, 'layout'), { recursive: true });
+    const mock = await startMockSigstore({ dir });
+    const endpoint = createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ value: 'not-a-jwt-token-value' }));
+    });
+    await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve));
+    try {
+      const env = {
+        ACTIONS_ID_TOKEN_REQUEST_URL: `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/token`,
+        ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'job-bearer',
+      };
+      const r = await provenant(['sign', '--fulcio-url', mock.url, '--rekor-url', mock.url, 'oci:layout:latest'], { cwd: dir, env });
+      assert.equal(r.status, 4, r.stderr);
+      assert.match(
+        r.stderr,
+        /the OIDC token the GitHub Actions runner gave the job is not a JWT \(21 characters, 1 dot-separated part; a JWT has 3\)/,
+      );
+      assert.match(r.stderr, /the token is the runner's, not one passed in: check that the job has `permissions: id-token: write`/);
+      assert.doesNotMatch(r.stderr, /file name|pass the token|not-a-jwt/);
+      assert.equal(mock.requests.fulcio, 0);
+    } finally {
+      await new Promise<void>((resolve) => endpoint.close(() => resolve()));
+      await mock.stop();
     }
   });
 });

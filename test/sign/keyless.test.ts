@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Bundle } from '@sigstore/bundle';
 import { RFC3161Timestamp, X509Certificate } from '@sigstore/core';
@@ -17,7 +19,7 @@ import { summarizeSignatures } from '../../src/sign/inspect.ts';
 import { generateSigningKeyPair, pemDecodeAll } from '../../src/sign/keys.ts';
 import { encodeEnvelope, IN_TOTO_PAYLOAD_TYPE, parseEnvelope, simpleSigningPayload } from '../../src/sign/payload.ts';
 import { attestImage, signImage } from '../../src/sign/sign.ts';
-import { KeylessSigner, KeySigner, REFUSED_TOKEN_HINT } from '../../src/sign/signer.ts';
+import { githubActionsToken, KeylessSigner, KeySigner, REFUSED_TOKEN_HINT } from '../../src/sign/signer.ts';
 import { appendCosignLayer, attestationLayer, CosignAnnotation, findSignatures, writeBundleReferrer } from '../../src/sign/storage.ts';
 import { type VerificationPolicy, verifyImage } from '../../src/sign/verify.ts';
 import { makeImage } from '../helpers/images.ts';
@@ -759,6 +761,40 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
       });
     }
     assert.equal(mock.requests.fulcio, before, 'Fulcio was not asked');
+  });
+
+  it('a GitHub Actions runner token that is not a JWT: CREDENTIALS naming the runner and id-token: write, never the token', async () => {
+    let value = 'not-a-jwt-token-value';
+    const endpoint = createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ value }));
+    });
+    await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/token`;
+    try {
+      const layout = await tempLayout();
+      const stored = parseStored(encodeJson({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] }));
+      await layout.putManifest(stored, { tags: ['v1'] });
+      const before = mock.requests.fulcio;
+      const s = new KeylessSigner({ fulcioURL: mock.url, rekorURL: mock.url, identityToken: githubActionsToken(url, 'job-bearer') });
+      await assert.rejects(signImage(layout, 'v1', { signer: s, dockerReference: REF }), (e: unknown) => {
+        assert.ok(isProvenantError(e, 'CREDENTIALS'), String(e));
+        assert.equal(
+          e.message,
+          'the OIDC token the GitHub Actions runner gave the job is not a JWT (21 characters, 1 dot-separated part; a JWT has 3)',
+        );
+        assert.match(
+          String(e.hint),
+          /^the token is the runner's, not one passed in: check that the job has `permissions: id-token: write`/,
+        );
+        assert.doesNotMatch(`${e.message} ${e.hint}`, /file name|pass the token|not-a-jwt/);
+        return true;
+      });
+      assert.equal(mock.requests.fulcio, before, 'Fulcio was asked with a token that is not one');
+      value = mock.token(IDENTITY);
+      assert.equal(await githubActionsToken(url, 'job-bearer')(), value);
+    } finally {
+      await new Promise<void>((resolve) => endpoint.close(() => resolve()));
+    }
   });
 
   it('a Fulcio, Rekor or timestamp authority that answers an error: the code its status means, naming the URL without its password', async () => {
