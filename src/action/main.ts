@@ -85,11 +85,13 @@ export async function run(): Promise<void> {
  * Writes the job summary. The summary reports on what the step did: by now the image is written
  * and the outputs are set, so a summary file that cannot be written is a warning, naming the file
  * and why, and the step keeps its result. @actions/core says only that it cannot access the file,
- * so the file is asked again for the reason.
+ * so the file is asked again for the reason. Only the write is that warning: an error while the
+ * summary is made is a bug of ours, and fails the step as one. Exported for its tests.
  */
-async function writeSummary(outcome: ActionOutcome, path: string): Promise<void> {
+export async function writeSummary(outcome: ActionOutcome, path: string): Promise<void> {
+  const summary = addSummary(core.summary, outcome);
   try {
-    await addSummary(core.summary, outcome).write();
+    await summary.write();
   } catch (err) {
     let why = whyUnreadable(err).why;
     if ((err as { code?: unknown } | undefined)?.code === undefined) {

@@ -1,7 +1,9 @@
 // Who the Action's summary says signed an attachment (src/action/summary.ts, signersOf).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { SigningOutcome } from '../../src/action/run.ts';
+import * as core from '@actions/core';
+import { writeSummary } from '../../src/action/main.ts';
+import type { ActionOutcome, SigningOutcome } from '../../src/action/run.ts';
 import { signersOf } from '../../src/action/summary.ts';
 import type { ReportAttachment } from '../../src/report/data.ts';
 
@@ -89,5 +91,13 @@ describe("the summary's signers of a BuildKit attestation manifest", () => {
       signersOf(signed, keyed(`sha256-${'a'.repeat(64)}.sig`)),
       'a key the signature does not name (a signature of the manifest)<br>key <code>KEYID</code> (a signature of the manifest)',
     );
+  });
+});
+
+describe('writing the summary', () => {
+  it('an error while the summary is made is thrown, as a bug, not said as a file that cannot be written', async () => {
+    // An outcome without its destinations: addSummary fails on it, before any file is touched.
+    await assert.rejects(writeSummary({} as ActionOutcome, '/nonexistent/summary.md'), TypeError);
+    core.summary.emptyBuffer();
   });
 });
