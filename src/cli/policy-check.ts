@@ -9,7 +9,6 @@ import { type EvaluateOptions, evaluatePolicies, type PolicyReport } from '../po
 import { loadPolicyFile } from '../policy/load.ts';
 import { formatPolicyReport } from '../policy/report.ts';
 import { formatLocation, parseLocation } from '../ref/location.ts';
-import { parseReference } from '../ref/reference.ts';
 import { publicGoodTrustedRoot, type TrustedRoot } from '../sign/trust.ts';
 import type { FlagSpec, ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
@@ -79,24 +78,6 @@ function noMatchArg(args: ParsedArgs): EvaluateOptions['noMatch'] {
 }
 
 /**
- * Refuses `--image-name REPO@DIGEST` naming another digest than the image's: the globs would be
- * matched against a name that is not this image's.
- */
-function checkImageName(imageName: string, digest: string, ref: string): void {
-  let named: string | undefined;
-  try {
-    named = parseReference(imageName.startsWith('docker://') ? imageName.slice('docker://'.length) : imageName).digest;
-  } catch {
-    return; // not a reference: evaluating says why
-  }
-  if (named !== undefined && named !== digest) {
-    throw new ProvenantError('USAGE', `--image-name ${imageName} names the digest ${named}, but ${ref} is ${digest}`, {
-      hint: "give the name without a digest (the image's is used), or with the image's digest",
-    });
-  }
-}
-
-/**
  * Evaluates the policies of `policyFile` for each image of `refs` and prints the reports (text,
  * or with `--format json` a list of PolicyReport, one per image). Returns 0 when every enforced
  * rule holds for every image, else 1.
@@ -123,7 +104,6 @@ export async function checkPolicies(args: ParsedArgs, io: CliIo, policyFile: str
       // With --platform, that image of the index; the index goes along, for the BuildKit
       // statements it lists under its signature.
       const subject = await subjectOf(opened.store, resolved.digest, args, io.signal);
-      if (imageName !== undefined) checkImageName(imageName, subject.root.digest, text);
       out.push(
         await evaluatePolicies(opened.store, subject.digest, imageName ?? formatLocation(parseLocation(text)), policies, {
           ...trust,

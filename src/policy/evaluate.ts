@@ -40,7 +40,7 @@ import {
 import type { ContentStore } from '../store/types.ts';
 import { UNFETCHABLE } from './attestation-rule.ts';
 import { type CelBudget, celBudget } from './cel-budget.ts';
-import { globMatches, policyImageName } from './glob.ts';
+import { canonicalImageName, globMatches, policyImageName } from './glob.ts';
 import { type DatedPackage, type ImagePackages, imagePackages, sbomPackages } from './packages.ts';
 import type { AttestationRule, Authority, BuiltinCheck, Identity, ImagePolicy, KeyAuthority, KeylessAuthority, Matcher } from './types.ts';
 
@@ -157,8 +157,9 @@ export interface AttestationOutcome {
  * {@link policyImageName}: the repository and the digest (`index`'s when given, the image the
  * name resolves to), tag dropped; a store location that is not a registry's is matched as given.
  *
- * @throws ProvenantError `USAGE` for an `index` that neither is the image nor lists it; else only
- *   for a store that cannot be read: everything about signatures and conditions is in the report
+ * @throws ProvenantError `USAGE` for an `index` that neither is the image nor lists it, and for an
+ *   `image` that names a digest neither the image's nor the index's; else only for a store that
+ *   cannot be read: everything about signatures and conditions is in the report
  */
 export async function evaluatePolicies(
   store: ContentStore,
@@ -176,6 +177,16 @@ export async function evaluatePolicies(
     throw new ProvenantError('USAGE', `the index given for ${image} does not list it`, {
       where: `${store.location}@${given.digest}`,
       hint: `give the index ${digest} is listed in, or none`,
+    });
+  }
+  // A digest written in the name is what the globs see: one that is neither the image's nor its
+  // index's would have them match another image's name.
+  const written = canonicalImageName(image);
+  const named = written?.includes('@') ? written.slice(written.indexOf('@') + 1) : undefined;
+  if (named !== undefined && named !== digest && named !== given?.digest) {
+    const is = given === undefined || given.digest === digest ? digest : `${digest}, of the index ${given.digest}`;
+    throw new ProvenantError('USAGE', `the name ${image} names the digest ${named}, but the image is ${is}`, {
+      hint: "name it without a digest (the image's is then used), or with the image's digest",
     });
   }
   const name = policyImageName(image, given?.digest ?? digest);

@@ -759,6 +759,15 @@ describe('policies, authorities and modes', () => {
     const repo = await load(cip('bare', 'registry.test/team/app', 'pass') + cip('star', 'registry.test/team/app*', 'pass'));
     const d = await evaluatePolicies(img.layout, img.digest, `registry.test/team/app:v1@${img.digest}`, repo);
     assert.deepEqual([d.name, d.policies.map((p) => p.policy)], [`registry.test/team/app@${img.digest}`, ['star']]);
+    // Another image's digest is refused, not matched: the globs would see another image's name.
+    const other = `sha256:${'0'.repeat(64)}`;
+    for (const name of [`registry.test/team/app@${other}`, `docker://registry.test/team/app:v1@${other}`]) {
+      await assert.rejects(evaluatePolicies(img.layout, img.digest, name, repo), (err: unknown) => {
+        assert.ok(isProvenantError(err, 'USAGE'), String(err));
+        assert.equal(err.message, `the name ${name} names the digest ${other}, but the image is ${img.digest}`);
+        return true;
+      });
+    }
     // Docker Hub's `busybox` is index.docker.io/library/busybox@…: a glob `busybox` does not cover it.
     const hub = await evaluatePolicies(img.layout, img.digest, 'busybox', await load(cip('short', 'busybox', 'pass')));
     assert.deepEqual([hub.passed, hub.policies.length], [false, 0]);

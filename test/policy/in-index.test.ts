@@ -202,6 +202,25 @@ describe('attestation rules met through a signed index', () => {
     }
   });
 
+  it('a name with a digest: the platform image’s or the index’s is taken, as written; another is refused, naming both', async () => {
+    const policies = await policyWith(KEY);
+    const { store, index, amd64 } = await attested();
+    const repo = 'registry.test/acme/app';
+    for (const d of [amd64, index.digest]) {
+      const r = await evaluatePolicies(store, amd64, `${repo}@${d}`, policies, { index });
+      assert.equal(r.name, `${repo}@${d}`);
+    }
+    const other = `sha256:${'0'.repeat(64)}`;
+    await assert.rejects(evaluatePolicies(store, amd64, `${repo}@${other}`, policies, { index }), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'USAGE'), String(err));
+      assert.equal(
+        err.message,
+        `the name ${repo}@${other} names the digest ${other}, but the image is ${amd64}, of the index ${index.digest}`,
+      );
+      return true;
+    });
+  });
+
   describe('keyless', () => {
     let mock: MockSigstore;
     before(async () => {
