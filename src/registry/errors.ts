@@ -63,24 +63,32 @@ const MIN_SECRET = 4;
  * `text` with every secret of `sent` (what the client itself sent: a password, an identity token,
  * a bearer token; see {@link sentSecrets}) replaced by `…`, as written, URL-encoded and escaped
  * as in a JSON string (a body quoted in a message). A server may echo them in words no pattern of
- * {@link maskCredentials} knows (`wrong password s3cret`). Only whole tokens are masked: an
- * occurrence inside a longer run of letters and digits is a word that contains the secret, not
- * the secret (a password `test` leaves `tag latest` alone), and a server that echoes a secret
- * sets it apart.
+ * {@link maskCredentials} knows (`wrong password s3cret`). A secret of {@link WORD_SAFE} characters
+ * or more is masked wherever it occurs. A shorter one only where it stands as a whole token: an
+ * occurrence inside a longer run of letters and digits is a word that contains it (a password
+ * `test` leaves `tag latest` alone), which a secret that long is not; a longer one may follow an
+ * escape that ends in a letter or digit (`%3D`, `\n`), so it is not judged by its neighbours.
  */
 export function maskSent(text: string, sent: readonly string[]): string {
-  const forms = new Set<string>();
+  // Each form, and whether it is masked only as a whole token (a short secret's).
+  const forms = new Map<string, boolean>();
   for (const secret of sent) {
     if (secret.length < MIN_SECRET) continue;
-    forms.add(secret);
-    forms.add(encodeURIComponent(secret));
-    forms.add(JSON.stringify(secret).slice(1, -1));
+    const whole = secret.length < WORD_SAFE;
+    for (const form of [secret, encodeURIComponent(secret), JSON.stringify(secret).slice(1, -1)]) {
+      forms.set(form, (forms.get(form) ?? true) && whole);
+    }
   }
   let out = text;
   // The longest first, so that a secret inside another leaves no part of the longer one.
-  for (const form of [...forms].sort((a, b) => b.length - a.length)) out = maskWhole(out, form);
+  for (const [form, whole] of [...forms].sort(([a], [b]) => b.length - a.length)) {
+    out = whole ? maskWhole(out, form) : out.split(form).join('…');
+  }
   return out;
 }
+
+/** Secrets this long or longer are masked wherever they occur ({@link maskSent}). */
+const WORD_SAFE = 8;
 
 const WORD_START = /^[\p{L}\p{N}]/u;
 const WORD_END = /[\p{L}\p{N}]$/u;

@@ -341,6 +341,22 @@ describe('registry helpers', () => {
     assert.equal(maskSent('xx-pw-yy and -pw-', ['-pw-']), 'xx…yy and …');
     // Letters beyond ASCII are letters too.
     assert.equal(maskSent('testé é test', ['test']), 'testé é …');
+    // A secret of eight characters or more is no word: masked wherever it is, even right after
+    // an escape that ends in a letter or digit (a final read found these let through).
+    const long = 's3cretPW';
+    for (const around of [
+      '?q=%22X%22',
+      'password%3DX',
+      'space%20X',
+      'https%3A%2F%2Fuser%3AX%40registry.invalid',
+      '{"detail":"line\\nX"}',
+      '"\\u0022X"',
+      'aXb',
+    ]) {
+      const masked = maskSent(around.replace('X', long), [long]);
+      assert.ok(!masked.includes(long), masked);
+      assert.equal(masked, around.replace('X', '…'));
+    }
     const quoted = 'pa"ss\\wörd';
     for (const sent of [[quoted], ['latest-build', quoted]]) {
       const escaped = JSON.stringify(quoted).slice(1, -1);
