@@ -79,7 +79,7 @@ export function actionHint(err: ProvenantError): string | undefined {
       return `lock again with ${e.architecture} in archs (${e.relock}), or ${platforms.length > 0 ? `build only for what it holds (platforms: ${platforms.join(',')})` : 'give platforms only the architectures it holds'}`;
     }
     // A 403 with no credentials found: the command line's hint says `docker login`.
-    if (e instanceof RegistryDeniedError && e.hint === err.hint && e.credentials === 'none' && e.answeredBy === undefined) {
+    if (e instanceof RegistryDeniedError && e.hint === err.hint && e.loginMayHelp) {
       return `no login for ${e.registry} was found: if the repository is private, log in with docker/login-action (registry: ${e.registry}) before this step; the Action reads the docker config it writes`;
     }
     if (!(e instanceof RegistryAuthError) || e.hint !== err.hint) continue;

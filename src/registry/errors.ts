@@ -262,8 +262,11 @@ export class RegistryDeniedError extends ProvenantError {
   readonly credentials: 'sent' | 'held' | 'none';
   /** The host that refused, when it is not the registry (see {@link ErrorContext.answeredBy}). */
   readonly answeredBy: string | undefined;
+  /** Whether logging in may help: the registry itself refused, and no credentials for it were found. */
+  readonly loginMayHelp: boolean;
 
   constructor(message: string, where: string, registry: string, credentials: 'sent' | 'held' | 'none', answeredBy: string | undefined) {
+    const loginMayHelp = credentials === 'none' && answeredBy === undefined;
     super('DENIED', message, {
       where,
       hint:
@@ -272,10 +275,11 @@ export class RegistryDeniedError extends ProvenantError {
           : // The registry let the request through, to a host that refused it: no login changes that.
             answeredBy !== undefined
             ? `the refusal came from ${answeredBy}, not from ${registry} (a blob or CDN host it redirected to), where the registry's credentials never go; retry, and if it persists, tell the registry's operator`
-            : credentials === 'held'
-              ? `${registry} refused before asking for credentials, so the ones found for it were not sent; check the repository name, and that the registry serves it to this account`
-              : `no credentials were found for ${registry}; if the repository is private, log in first (docker login ${registry})`,
+            : loginMayHelp
+              ? `no credentials were found for ${registry}; if the repository is private, log in first (docker login ${registry})`
+              : `${registry} refused before asking for credentials, so the ones found for it were not sent; check the repository name, and that the registry serves it to this account`,
     });
+    this.loginMayHelp = loginMayHelp;
     this.registry = registry;
     this.credentials = credentials;
     this.answeredBy = answeredBy;
