@@ -73,10 +73,17 @@ export function compileCel(expression: string, options: CelOptions = {}): CelPro
     // said first, where they are.
     const known = syntaxProblem(expression);
     if (known !== undefined) return known;
-    const e = err as { rawMessage?: unknown; message?: unknown; location?: { start?: { line?: number; column?: number } } };
+    const e = err as {
+      rawMessage?: unknown;
+      message?: unknown;
+      location?: { start?: { line?: number; column?: number; offset?: number } };
+    };
     const message = typeof e.rawMessage === 'string' ? e.rawMessage : String(e.message ?? err);
     const start = e.location?.start;
     const out: CelCompileError = { message: `syntax error: ${message.replace(/^<input>:\d+:\d+: /, '')}` };
+    // The end of the input is the end of the expression as written, not of the newline added above.
+    const end = [...expression].length;
+    if (typeof start?.offset === 'number' && start.offset >= end) return { ...out, ...placeAt(expression, end) };
     if (typeof start?.line === 'number') out.line = start.line;
     if (typeof start?.column === 'number') out.column = start.column;
     return out;

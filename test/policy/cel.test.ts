@@ -72,4 +72,15 @@ describe('CEL syntax mistakes', () => {
       assert.deepEqual(run(e, {}), { value: true }, e);
     }
   });
+
+  it('places a mistake at the end of the input at the end of the expression, not on a line after it', () => {
+    for (const [e, column] of [
+      ['[1, 2', 6],
+      ['(predicate.x == 1', 18],
+    ] as const) {
+      const r = compileCel(e);
+      assert.ok(!('run' in r), e);
+      assert.deepEqual([r.line, r.column], [1, column], `${e}: ${r.message}`);
+    }
+  });
 });
