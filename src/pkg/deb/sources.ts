@@ -89,8 +89,9 @@ export function parseSourceLine(line: string, options: ParseSourceOptions = {}):
     throw new ProvenantError('INVALID_CONFIG', `the repository URL ${quote(written)} is malformed`, { where, cause: err });
   }
   // apt's file method reads a folder of this machine and refuses a URL with a host ("local URIS
-  // must not start with //"); `localhost` is taken here, as a file URL reader takes it.
-  if (parsed.protocol === 'file:' && parsed.host !== '' && parsed.host !== 'localhost') {
+  // must not start with //"); `localhost` is taken here, as a file URL reader takes it (the URL
+  // parser gives it as no host).
+  if (parsed.protocol === 'file:' && parsed.host !== '') {
     throw bad(
       `has the URL ${quote(written)}, which names the host ${quote(parsed.host)}: a file: URL is a folder of this machine`,
       `write file:${parsed.pathname} or file://${parsed.pathname}`,

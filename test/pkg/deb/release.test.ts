@@ -88,11 +88,10 @@ describe('sources.list entries', () => {
       ['deb http:// bookworm main', /malformed/],
       ['deb file:/// bookworm main', /no host or path/],
       ['deb file:/ bookworm main', /the URL "file:\/", which names no host or path/],
-      ['deb file:srv/repo bookworm main', /the URL "file:srv\/repo", which is not http/],
+      ['deb file:srv/repo bookworm main', /the URL "file:srv\/repo", which is not http.*file:\//],
       // apt's file method refuses a host ("local URIS must not start with //").
       ['deb file://host/srv/r bookworm main', /the URL "file:\/\/host\/srv\/r", which names the host "host"/],
       ['deb FILE://m.invalid/ bookworm main', /names the host "m\.invalid"/],
-      ['deb file:srv/repo bookworm main', /not http.*file:\//],
       ['deb http://m.invalid/d', /no suite/],
       ['deb http://m.invalid/d bookworm', /no component/],
       ['deb http://m.invalid/d ./', /flat repository/],
