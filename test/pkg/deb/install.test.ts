@@ -1124,8 +1124,9 @@ describe('packages that replace one another, a folder two install, as dpkg leave
     db: await craftedBytes('db', [dir('./opt/'), folder('./opt/dd/', 0o755), file('./opt/dd/b', 'b\n')], m, { arch }),
   });
   /**
-   * /opt/zz a folder of `sa` and `sb` (and `sbr`, which Replaces `fa`), and a file of `fa`, which
-   * Replaces `sa`, of `fab`, which Replaces both, and of `fn`, which Replaces neither.
+   * /opt/zz a folder of `sa` and `sb` (and `sbr`, which Replaces `fa`), a symlink of `cl`, and a
+   * file of `fa`, which Replaces `sa`, of `fab`, which Replaces both, of `facl`, which Replaces `sa`
+   * and `cl`, and of `fn`, which Replaces neither.
    */
   const sharedThenFile = async (arch = 'amd64') => {
     const own = (n: string) => file(`./opt/own-${n}`, `${n}\n`);
@@ -1138,6 +1139,13 @@ describe('packages that replace one another, a folder two install, as dpkg leave
       fa: await overs('fa', 'Replaces: sa\n'),
       fab: await overs('fab', 'Replaces: sa, sb\n'),
       fn: await overs('fn', ''),
+      cl: await craftedBytes(
+        'cl',
+        [dir('./opt/'), own('cl'), { header: tarHeader({ name: './opt/zz', type: 'symlink', linkname: 'own-cl' }) }],
+        m,
+        { arch },
+      ),
+      facl: await overs('facl', 'Replaces: sa, cl\n'),
     };
   };
   const dpkgDeb = (arch = 'amd64') => craftedBytes('dpkg', [dir('./var/'), dir('./var/lib/'), dir('./var/lib/dpkg/')], m, { arch });
@@ -1233,6 +1241,37 @@ describe('packages that replace one another, a folder two install, as dpkg leave
     assert.equal(text(kept, 'var/lib/dpkg/info/fa.list'), '/.\n/opt\n/opt/own-fa\n');
   });
 
+  it('asks a package whose symlink left the folder where it was, and takes the path from its list, as dpkg does', async () => {
+    const { sa, cl, fa, facl } = await sharedThenFile();
+    // cl's symlink kept sa's folder, and cl's list has the path: cl refuses fa's file.
+    await assert.rejects(built([sa, cl, fa]), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'FILE_CONFLICT'), String(err));
+      assert.equal(err.message, 'fa installs /opt/zz as a file, and cl installs /opt/zz as a folder');
+      return true;
+    });
+    const taken = await built([sa, cl, facl, await dpkgDeb()]);
+    assert.equal(taken.get('opt/zz')?.type, 'file');
+    assert.equal(text(taken, 'var/lib/dpkg/info/sa.list'), '/.\n/opt\n/opt/own-sa\n');
+    assert.equal(text(taken, 'var/lib/dpkg/info/cl.list'), '/.\n/opt\n/opt/own-cl\n');
+  });
+
+  it('names each package that shares a folder of a merged /usr with the path it installed', async () => {
+    const ua = await crafted('ua', [dir('./usr/'), dir('./usr/lib/'), dir('./usr/lib/zz/')]);
+    const lb = await crafted('lb', [dir('./lib/'), dir('./lib/zz/')]);
+    const fz = await crafted('fz', [dir('./usr/'), dir('./usr/lib/'), file('./usr/lib/zz', 'z\n')], `${m}Replaces: ua\n`);
+    const tree = new Tree();
+    tree.mkdirAll('usr/lib');
+    tree.put('lib', { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 0, linkname: 'usr/lib', owner: 'build' });
+    installDeb(tree, ua);
+    installDeb(tree, lb);
+    assert.throws(
+      () => installDeb(tree, fz),
+      (err: unknown) =>
+        isProvenantError(err, 'FILE_CONFLICT') &&
+        err.message === 'fz installs /usr/lib/zz as a file, and lb installs /lib/zz as a folder: one path in the image, /usr/lib/zz',
+    );
+  });
+
   it('names the kind of entry a folder refuses in words', async () => {
     const { sa } = await sharedThenFile();
     const dev = await craftedBytes(
@@ -1296,9 +1335,22 @@ describe('packages that replace one another, a folder two install, as dpkg leave
     const { old, new: replacer } = await replacing(arch);
     const { ds, ft, dsr, ftr } = await folderOrFile(arch);
     const { da, db } = await sharedFolder(arch);
-    const { sa, sb, sbr, fa, fab, fn } = await sharedThenFile(arch);
+    const { sa, sb, sbr, fa, fab, fn, cl, facl } = await sharedThenFile(arch);
     const dpkg = await dpkgDeb(arch);
     const tmp = mkdtempSync(join(tmpdir(), 'deb-replaces-'));
+    /** An empty dpkg root for `label`, and the paths of `debs` written beside it. */
+    const scratch = (label: string, debs: readonly Uint8Array[]) => {
+      const name = label.replaceAll(' ', '-');
+      const root = join(tmp, name);
+      for (const d of ['updates', 'info']) mkdirSync(join(root, 'var/lib/dpkg', d), { recursive: true });
+      writeFileSync(join(root, 'var/lib/dpkg/status'), '');
+      const paths = debs.map((deb, i) => {
+        const path = join(tmp, `${name}-${i}.deb`);
+        writeFileSync(path, deb);
+        return path;
+      });
+      return { root, paths };
+    };
     try {
       for (const [label, debs] of Object.entries({
         'old new': [old, replacer],
@@ -1311,17 +1363,12 @@ describe('packages that replace one another, a folder two install, as dpkg leave
         'db da': [db, da],
         'sa sb fab': [sa, sb, fab],
         'sa sbr fa': [sa, sbr, fa],
+        'sa cl': [sa, cl],
+        'sa cl facl': [sa, cl, facl],
       })) {
         const all = [...debs, dpkg];
         const tree = await built(all);
-        const root = join(tmp, label.replaceAll(' ', '-'));
-        for (const d of ['updates', 'info']) mkdirSync(join(root, 'var/lib/dpkg', d), { recursive: true });
-        writeFileSync(join(root, 'var/lib/dpkg/status'), '');
-        const paths = all.map((deb, i) => {
-          const path = join(tmp, `${label.replaceAll(' ', '-')}-${i}.deb`);
-          writeFileSync(path, deb);
-          return path;
-        });
+        const { root, paths } = scratch(label, all);
         for (const args of [
           ['--install', ...paths],
           ['--configure', '--pending'],
@@ -1355,15 +1402,9 @@ describe('packages that replace one another, a folder two install, as dpkg leave
       for (const [label, debs, theirs] of [
         ['sa sb fa', [sa, sb, fa], 'sb'],
         ['sa sb fn', [sa, sb, fn], 'sb'],
+        ['sa cl fa', [sa, cl, fa], 'cl'],
       ] as const) {
-        const root = join(tmp, label.replaceAll(' ', '-'));
-        for (const d of ['updates', 'info']) mkdirSync(join(root, 'var/lib/dpkg', d), { recursive: true });
-        writeFileSync(join(root, 'var/lib/dpkg/status'), '');
-        const paths = debs.map((deb, i) => {
-          const path = join(tmp, `${label.replaceAll(' ', '-')}-${i}.deb`);
-          writeFileSync(path, deb);
-          return path;
-        });
+        const { root, paths } = scratch(label, debs);
         const r = spawnSync('dpkg', [`--root=${root}`, '--force-script-chrootless', '--install', ...paths], { encoding: 'utf8' });
         assert.notEqual(r.status, 0, label);
         assert.match(r.stderr, new RegExp(`trying to overwrite directory '/opt/zz' in package ${theirs} 1\\.0 with nondirectory`), label);
