@@ -895,59 +895,75 @@ class SignatureReads {
 
   /** The blob of `d` read as listed, up to `d.size`; what was read charged to the bound when `large`. */
   async #readListed(d: Descriptor, limit: number, where: string, large: boolean): Promise<Uint8Array> {
-    let read = 0;
-    let bytes: Uint8Array;
-    try {
-      bytes = await collect(
-        countBytes(await this.#store.readBlob(d, this.#options), (n) => (read += n)),
-        limit,
-        where,
-      );
-    } catch (err) {
-      // Bad content stays bad: the same descriptor listed again is found with the same error, unread.
-      if (isBadContent(err)) this.#failed.set(`${d.digest} ${d.size}`, err);
-      throw err;
-    } finally {
-      // What was read is charged, whether the read ends well or not (one that fails half way, not
-      // its digest, cost its bytes); not what was listed: a small blob listed as a large one fails
-      // after its few bytes, and a missing one costs nothing.
-      if (large) this.#left -= read;
-    }
-    this.#lengths.set(d.digest, bytes.length);
-    this.#keep(d.digest, bytes);
-    return bytes;
+    // Bad content stays bad: the same descriptor listed again is found with the same error, unread.
+    return this.#readCounted(d, limit, where, {
+      charge: large,
+      failed: (err) => this.#failed.set(`${d.digest} ${d.size}`, err),
+    });
   }
 
   /**
    * The blob of `d`, whose size the store did not say, read whole by its digest (up to `limit`
    * and to what is left of the bound, charged): its length is then known, and its bytes kept
-   * like any read's. What fails fails every listing of the digest.
+   * like any read's. What fails fails every listing of the digest. Only a registry answers a
+   * size of -1 (a HEAD without Content-Length) or refuses the HEAD (REGISTRY), and it reads a
+   * blob asked for with size -1 (ContentStore.readBlob).
    */
   async #readWhole(d: Descriptor, limit: number, where: string): Promise<Uint8Array> {
-    const cap = Math.min(limit, this.#left);
+    const left = this.#left;
+    const cap = Math.min(limit, left);
+    let stopped: ProvenantError | undefined;
+    const bytes = await this.#readCounted({ ...d, size: -1 }, cap, where, {
+      charge: true,
+      // Not its own failure when the bound ran out: every listing after it is not read anyway.
+      failed: (err) => {
+        if (err !== stopped) this.#failed.set(d.digest, err);
+      },
+      tooLarge: (read) => {
+        if (cap === limit) return new ProvenantError('INVALID_MANIFEST', `blob ${d.digest} is larger than ${limit} bytes`, { where });
+        stopped = new ProvenantError(
+          'INVALID_MANIFEST',
+          `the read of blob ${d.digest} (listed as ${d.size} bytes, its size not said by the store) stopped after ${read} bytes: past the ${left} bytes left of the ${LARGE_READ_LIMIT} bytes read for one image, the layers over ${SIGNATURE_LIMIT} bytes listed for this image, read smallest first, having come to ${LARGE_READ_LIMIT - left} (a tag or referrer pushed beside its signatures may list them)`,
+          { where },
+        );
+        return stopped;
+      },
+    });
+    this.#checkLength(d, where);
+    return bytes;
+  }
+
+  /**
+   * The blob `asked` for, read up to `limit` bytes (`tooLarge` says what went past it), its
+   * length and bytes kept. What was read is charged to the bound when `charge`, whether the read
+   * ends well or not (one that fails half way, not its digest, cost its bytes); not what was
+   * listed: a small blob listed as a large one fails after its few bytes, and a missing one costs
+   * nothing. `failed` hears of bad content, before it is charged.
+   */
+  async #readCounted(
+    asked: Descriptor,
+    limit: number,
+    where: string,
+    o: { charge: boolean; failed: (err: ProvenantError) => void; tooLarge?: (read: number) => ProvenantError },
+  ): Promise<Uint8Array> {
     let read = 0;
     let bytes: Uint8Array;
+    const { tooLarge } = o;
     try {
-      const stream = await this.#store.readBlob({ ...d, size: -1 }, this.#options);
       bytes = await collect(
-        countBytes(stream, (n) => (read += n)),
-        cap,
+        countBytes(await this.#store.readBlob(asked, this.#options), (n) => (read += n)),
+        limit,
         where,
-        () =>
-          cap < limit
-            ? this.#notRead(d, where)
-            : new ProvenantError('INVALID_MANIFEST', `blob ${d.digest} is larger than ${limit} bytes`, { where }),
+        tooLarge && (() => tooLarge(read)),
       );
     } catch (err) {
-      // Not its own failure when the bound ran out: every listing after it is not read anyway.
-      if (isBadContent(err) && read <= this.#left) this.#failed.set(d.digest, err);
+      if (isBadContent(err)) o.failed(err);
       throw err;
     } finally {
-      this.#left -= read;
+      if (o.charge) this.#left -= read;
     }
-    this.#lengths.set(d.digest, bytes.length);
-    this.#keep(d.digest, bytes);
-    this.#checkLength(d, where);
+    this.#lengths.set(asked.digest, bytes.length);
+    this.#keep(asked.digest, bytes);
     return bytes;
   }
 

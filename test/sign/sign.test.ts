@@ -925,6 +925,36 @@ describe('signing with a key', () => {
       }
     });
 
+    it('where the store does not say sizes, a blob read whole is stopped at what is left of the bound, and says how far it was read', async () => {
+      const { layout, d } = await withLargeAttestation();
+      const mib = 1024 * 1024;
+      // 18 blobs of 63 MiB, each listed as 4 MiB and a byte: 16 are read whole (1008 MiB), the
+      // 17th is stopped past the 16 MiB left, and the 18th is not read.
+      const pushed = junkBlobs(
+        Array.from({ length: 18 }, (_, i) => `junk ${String(i).padStart(2, '0')}`),
+        63 * mib,
+      );
+      await listInReferrers(
+        layout,
+        d,
+        pushed.map((j) => ({ mediaType: 'application/vnd.dsse.envelope.v1+json', digest: j.digest, size: 4 * mib + 1 })),
+      );
+      const { store, served } = servingJunk(layout, pushed, { head: 'unsized' });
+      const errors = (await findSignatures(store, d)).map((f) => f.error ?? '');
+      const said = new RegExp(
+        '^the read of blob sha256:[0-9a-f]{64} \\(listed as 4194305 bytes, its size not said by the store\\) stopped after (\\d+) bytes: ' +
+          'past the 16777216 bytes left of the 1073741824 bytes read for one image, the layers over 4194304 bytes listed for this image, ' +
+          'read smallest first, having come to 1056964608 ',
+      );
+      const stopped = errors.map((e) => said.exec(e)).filter((m) => m !== null);
+      assert.equal(stopped.length, 1, errors.join('\n'));
+      const read = Number(stopped[0]![1]);
+      assert.ok(read > 16 * mib && read < 63 * mib, `${read}`);
+      assert.equal(served.bytes, 16 * 63 * mib + read);
+      assert.equal(errors.filter((e) => /^a layer of 4194305 bytes is not read: /.test(e)).length, 1);
+      assert.equal(errors.filter((e) => /^blob sha256:[0-9a-f]{64} has 66060288 bytes, expected 4194305$/.test(e)).length, 16);
+    });
+
     it('finds one signature at a time: a blob is read when the next is asked for, not before', async () => {
       const layout = await tempLayout();
       const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
