@@ -104,9 +104,18 @@ export interface ContentStore {
    */
   readonly holdsAttachments?: boolean | undefined;
 
-  /** The blob's descriptor as stored (size known), or undefined when absent. */
+  /**
+   * The blob's descriptor as stored, or undefined when absent. Its size is -1 when the store
+   * cannot say it: only a registry does so (a HEAD without Content-Length); local stores always
+   * know it.
+   */
   statBlob(digest: Digest, options?: OperationOptions): Promise<Descriptor | undefined>;
-  /** A verified stream of the blob's bytes from `offset`. NOT_FOUND when absent. */
+  /**
+   * A verified stream of the blob's bytes from `offset`. NOT_FOUND when absent. A descriptor
+   * with size -1 (one its statBlob could not size) is taken only by a store that can answer so,
+   * a registry: the blob is then checked by its digest alone. Other stores fail it with
+   * SIZE_MISMATCH; callers read those with the size statBlob gives.
+   */
   readBlob(descriptor: Descriptor, options?: OperationOptions & { offset?: number }): Promise<ByteStream>;
   /** Stores a blob, verifying its digest and size; a no-op when it is already there. */
   putBlob(source: BlobSource, options?: PutBlobOptions): Promise<'stored' | 'exists' | 'mounted'>;
