@@ -493,7 +493,7 @@ export async function unsignedAttestationsOf(
         a.kind === 'attestation' &&
         a.storage !== 'buildkit' &&
         (predicateType === undefined || a.predicateTypes.includes(predicateType)) &&
-        !ownSummaries({ ...a, storage: a.storage }, summaries).some((s) => s.signed),
+        !ownSummaries(a, summaries).some((s) => s.signed),
     ).length;
   } catch (err) {
     if (!isProvenantError(err) || err.code === 'ABORTED') throw err;

@@ -13,7 +13,7 @@ import type { Digest } from '../oci/digest.ts';
 import { isManifestLike } from '../oci/mediatypes.ts';
 import { configPlatform, formatPlatform } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
-import { ownSummaries, type SignatureSummary, summarizeSignatures } from '../sign/inspect.ts';
+import { attestationManifestSignatures, ownSummaries, type SignatureSummary, summarizeSignatures } from '../sign/inspect.ts';
 import type { ContentStore } from '../store/types.ts';
 import { platformFromConfig } from './config-platform.ts';
 import { CONFIG_LIMIT, hasImageConfig, type RunSettings, readImageConfig, runSettings } from './image-config.ts';
@@ -260,15 +260,16 @@ function detailsMissing(err: unknown, entry: boolean): string | undefined {
 
 /** Fills in each signature's and attestation's signers, read once per subject. */
 async function addSigners(store: ContentStore, attachments: InspectedAttachment[], options: OperationOptions): Promise<void> {
+  // A malformed signature image must not hide the rest of the image; inspect shows what it can.
+  const shown = (err: unknown): SignatureSummary[] => {
+    if (isProvenantError(err) && err.code !== 'ABORTED') return [];
+    throw err;
+  };
   const bySubject = new Map<Digest, SignatureSummary[]>();
   const summariesOf = async (subject: Digest): Promise<SignatureSummary[]> => {
     let summaries = bySubject.get(subject);
     if (summaries === undefined) {
-      summaries = await summarizeSignatures(store, subject, options).catch((err: unknown) => {
-        // A malformed signature image must not hide the rest of the image; inspect shows what it can.
-        if (isProvenantError(err) && err.code !== 'ABORTED') return [];
-        throw err;
-      });
+      summaries = await summarizeSignatures(store, subject, options).catch(shown);
       bySubject.set(subject, summaries);
     }
     return summaries;
@@ -279,9 +280,9 @@ async function addSigners(store: ContentStore, attachments: InspectedAttachment[
       // BuildKit's statements carry no signature of their own, but the attestation manifest is
       // signed as the images are (`sign --recursive`, `build --sign`, the Action): its own
       // signatures, as `report` shows them and `verify` checks them.
-      a.signatures = (await summariesOf(a.digest)).filter((s) => s.kind === 'signature');
+      a.signatures = await attestationManifestSignatures(store, a.digest, options).catch(shown);
       continue;
     }
-    a.signatures = ownSummaries({ ...a, storage: a.storage }, await summariesOf(a.subject));
+    a.signatures = ownSummaries(a, await summariesOf(a.subject));
   }
 }

@@ -25,7 +25,7 @@ import { isManifestLike } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
 import { isObject } from '../oci/validate.ts';
-import { type SignatureSummary, summarize } from '../sign/inspect.ts';
+import { attestationManifestSignatures, type SignatureSummary, summarize } from '../sign/inspect.ts';
 import { eachSignature, type FoundSignature, isBundleMediaType } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import type {
@@ -322,18 +322,9 @@ async function attachmentsOf(
   return { rows, statements };
 }
 
-/**
- * The signatures of a BuildKit attestation manifest itself. Its statements are plain in-toto
- * layers with no signature of their own, but the manifest is listed in the index beside the
- * images and is signed as they are (`build --sign`, `sign --recursive` and the Action sign it;
- * `verify` checks it): its `.sig` tag and signature referrers, found as an image's are.
- */
+/** The signatures of `a` itself when it is a BuildKit attestation manifest, none else. */
 async function manifestSignatures(store: ContentStore, a: Attachment, options: OperationOptions): Promise<SignatureSummary[]> {
-  if (a.storage !== 'buildkit') return [];
-  // Its attestations are read (eachSignature finds them) but not summarised, only to be dropped.
-  const out: SignatureSummary[] = [];
-  for await (const f of eachSignature(store, a.digest, options)) if (f.kind === 'signature') out.push(summarize(f));
-  return out;
+  return a.storage === 'buildkit' ? attestationManifestSignatures(store, a.digest, options) : [];
 }
 
 /**

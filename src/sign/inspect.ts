@@ -3,6 +3,7 @@
  * whether it is signed at all, and by which key id or certificate identity it says it is. These
  * are claims read off the signature material; {@link verifyImage} is what checks them.
  */
+import type { AttachmentStorage } from '../attest/attachments.ts';
 import type { OperationOptions } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -33,12 +34,15 @@ export interface SignatureSummary {
 
 /**
  * The summaries, among those of its subject, that are an attachment's own: a cosign tag's
- * layers (`<tag> layer <i>`), a referrer's bundle or, in cosign's OCI 1.1 form, its layers.
+ * layers (`<tag> layer <i>`), a referrer's bundle or, in cosign's OCI 1.1 form, its layers. A
+ * BuildKit attestation manifest has none among its subject's (its statements are not signed;
+ * the manifest's own signatures are {@link attestationManifestSignatures}).
  */
 export function ownSummaries(
-  a: { storage: 'cosign' | 'referrers'; digest: Digest; tag?: string | undefined },
+  a: { storage: AttachmentStorage; digest: Digest; tag?: string | undefined },
   summaries: readonly SignatureSummary[],
 ): SignatureSummary[] {
+  if (a.storage === 'buildkit') return [];
   const own = a.storage === 'cosign' ? `${a.tag} layer ` : `referrer ${a.digest}`;
   return summaries.filter((s) => s.storage === a.storage && s.source.startsWith(own));
 }
@@ -52,6 +56,23 @@ export async function summarizeSignatures(
   // Each summarised as it is read, and its bytes let go.
   const out: SignatureSummary[] = [];
   for await (const f of eachSignature(store, subject, options)) out.push(summarize(f));
+  return out;
+}
+
+/**
+ * The signatures of a BuildKit attestation manifest itself, summarised. Its statements are plain
+ * in-toto layers with no signature of their own, but the manifest is listed in the index beside
+ * the images and is signed as they are (`build --sign`, `sign --recursive` and the Action sign
+ * it; `verify` checks it): its `.sig` tag and signature referrers, found as an image's are. Its
+ * attestations are read (eachSignature finds them) but not summarised, only to be dropped.
+ */
+export async function attestationManifestSignatures(
+  store: ContentStore,
+  manifest: Digest,
+  options: OperationOptions = {},
+): Promise<SignatureSummary[]> {
+  const out: SignatureSummary[] = [];
+  for await (const f of eachSignature(store, manifest, options)) if (f.kind === 'signature') out.push(summarize(f));
   return out;
 }
 
