@@ -905,9 +905,9 @@ class SignatureReads {
   /**
    * The blob of `d`, whose size the store did not say, read whole by its digest (up to `limit`
    * and to what is left of the bound, charged): its length is then known, and its bytes kept
-   * like any read's. What fails fails every listing of the digest. Only a registry answers a
-   * size of -1 (a HEAD without Content-Length) or refuses the HEAD (REGISTRY), and it reads a
-   * blob asked for with size -1 (ContentStore.readBlob).
+   * like any read's. What fails fails every listing of the digest. Only a registry (or a
+   * store passing on its answers) says a size of -1 (a HEAD without Content-Length) or refuses
+   * the HEAD (REGISTRY), and it reads a blob asked for with size -1 (ContentStore.readBlob).
    */
   async #readWhole(d: Descriptor, limit: number, where: string): Promise<Uint8Array> {
     const left = this.#left;

@@ -106,15 +106,16 @@ export interface ContentStore {
 
   /**
    * The blob's descriptor as stored, or undefined when absent. Its size is -1 when the store
-   * cannot say it: only a registry does so (a HEAD without Content-Length); local stores always
-   * know it.
+   * cannot say it: a registry whose HEAD has no Content-Length (or a store that passes on a
+   * registry's answer); a layout or archive always knows it.
    */
   statBlob(digest: Digest, options?: OperationOptions): Promise<Descriptor | undefined>;
   /**
    * A verified stream of the blob's bytes from `offset`. NOT_FOUND when absent. A descriptor
-   * with size -1 (one its statBlob could not size) is taken only by a store that can answer so,
-   * a registry: the blob is then checked by its digest alone. Other stores fail it with
-   * SIZE_MISMATCH; callers read those with the size statBlob gives.
+   * with size -1, for a blob whose statBlob said -1, is taken only by a store that can answer so
+   * (a registry, or one passing its reads on to a registry): the blob is then checked by its
+   * digest alone. A layout or archive fails it with SIZE_MISMATCH; read there with the size
+   * statBlob gives.
    */
   readBlob(descriptor: Descriptor, options?: OperationOptions & { offset?: number }): Promise<ByteStream>;
   /** Stores a blob, verifying its digest and size; a no-op when it is already there. */
