@@ -45,6 +45,7 @@ import { type FixId, listParam, type Params } from './params.ts';
 import {
   attestationConfig,
   type Change,
+  configOver,
   Draft,
   type Dropped,
   manifestStored,
@@ -746,8 +747,9 @@ async function withoutStaleStatements(
  * The config of the attestation manifest `m` rewritten with the layers `keep` keeps: an image
  * config over its layers (cosign's `.att` image, BuildKit's) lists those kept only, as the diff_ids
  * it had for them (an attestation's layers are not compressed: each is its own diff_id). Provenant's
- * own is made again; another's (cosign's) keeps its other fields. One that does not list a diff_id
- * per layer is made as Provenant makes one. Any other config (OCI's empty one) is kept.
+ * own is made again; another's (cosign's) keeps its other fields, and the history entries of the
+ * layers kept (see configOver). One that does not pair a diff_id (and a history entry, when it has
+ * a history) with each layer is made as Provenant makes one. Any other config (OCI's empty one) is kept.
  */
 async function configOfKept(
   store: ContentStore,
@@ -763,12 +765,8 @@ async function configOfKept(
   const own = d.blob(attestationConfig(layers), m.config.mediaType);
   if (m.config.digest === digestOf(attestationConfig(m.layers))) return own;
   const config = await readImageConfig(store, m.config, `${store.location}@${m.config.digest}`, options);
-  const ids = config.rootfs?.diff_ids;
-  if (!Array.isArray(ids) || ids.length !== m.layers.length) return own;
-  return d.blob(
-    encodeJson({ ...config, rootfs: { ...config.rootfs, diff_ids: ids.filter((_, i) => keep(m.layers[i]!, i)) } }),
-    m.config.mediaType,
-  );
+  const bytes = configOver(config, m.layers, (i) => keep(m.layers[i]!, i));
+  return bytes === undefined ? own : d.blob(bytes, m.config.mediaType);
 }
 
 /** The layers of an attachment manifest that one attachment brought: its own, or one merged into it under a cosign tag. */

@@ -688,6 +688,44 @@ export function attestationConfig(layers: readonly Descriptor[]): Uint8Array {
   });
 }
 
+/**
+ * `config`, an image config over the layers `was` that Provenant did not make (cosign's `.att`
+ * image's), over the layers of `was` that `keep` keeps, then `added`: its `rootfs.diff_ids` and the
+ * `history` entries that pair with layers follow them, its other fields are kept. As the OCI image
+ * spec pairs them, the entries not marked `empty_layer` are the layers', in order; one marked so is
+ * of no layer, and stays where it is. An added layer is its own diff_id (an attestation's layers are
+ * not compressed), with the entry `addedHistory` gives (from its own config), else an empty one.
+ * Undefined when `config` does not list a diff_id per layer of `was`, or has a history whose
+ * entries of layers are not one per layer: the caller makes Provenant's own.
+ */
+export function configOver(
+  config: Record<string, unknown>,
+  was: readonly Descriptor[],
+  keep: (i: number) => boolean,
+  added: readonly Descriptor[] = [],
+  addedHistory?: readonly unknown[],
+): Uint8Array | undefined {
+  const rootfs = config.rootfs as Record<string, unknown> | undefined;
+  const ids = rootfs?.diff_ids;
+  if (!Array.isArray(ids) || ids.length !== was.length) return undefined;
+  const history = config.history;
+  if (history !== undefined && (!Array.isArray(history) || layerEntries(history) !== was.length)) return undefined;
+  const diffIds = [...ids.filter((_, i) => keep(i)), ...added.map((l) => l.digest)];
+  if (history === undefined) return encodeJson({ ...config, rootfs: { ...rootfs, diff_ids: diffIds } });
+  let layer = 0;
+  const kept = (history as unknown[]).filter((h) => isEmptyLayer(h) || keep(layer++));
+  const more = added.map((_, i) => addedHistory?.[i] ?? {});
+  return encodeJson({ ...config, rootfs: { ...rootfs, diff_ids: diffIds }, history: [...kept, ...more] });
+}
+
+function layerEntries(history: readonly unknown[]): number {
+  return history.filter((h) => !isEmptyLayer(h)).length;
+}
+
+function isEmptyLayer(entry: unknown): boolean {
+  return typeof entry === 'object' && entry !== null && (entry as { empty_layer?: unknown }).empty_layer === true;
+}
+
 /** The digests an index names: its entries, and the manifests BuildKit's attestation entries are about. */
 function namedBy(index: Stored): Set<string> {
   const out = new Set<string>();

@@ -1017,7 +1017,15 @@ describe('statements under one cosign tag are left out one by one', () => {
       await src.putBlob(bytesSource(layer, envelope));
       layers.push(layer);
     }
-    const cfg = encodeJson({ architecture: '', os: '', config: {}, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) } });
+    // One history entry per layer, as cosign writes, and one of no layer between them.
+    const history = [{ created_by: 'first' }, { empty_layer: true, comment: 'no layer' }, { created_by: 'second' }];
+    const cfg = encodeJson({
+      architecture: '',
+      os: '',
+      config: {},
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
+      history,
+    });
     const cfgDesc = { mediaType: MediaType.OciConfig, digest: digestOf(cfg), size: cfg.byteLength };
     await src.putBlob(bytesSource(cfgDesc, cfg));
     const att = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: cfgDesc, layers }));
@@ -1035,8 +1043,9 @@ describe('statements under one cosign tag are left out one by one', () => {
       config.rootfs.diff_ids,
       written.manifest.layers.map((l) => l.digest),
     );
-    // cosign's fields are kept.
+    // cosign's fields are kept; of the history, the entry of the layer kept, and the one of no layer.
     assert.equal(config.architecture, '');
+    assert.deepEqual(config.history, [history[1], history[2]]);
   });
 
   it('keeps, of one BuildKit attestation, the statement that names no subject and leaves out the one about the image as it was', async () => {
