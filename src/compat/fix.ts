@@ -27,7 +27,7 @@ import { type Attested, attestationReferrer, type StatementBlob } from '../attes
 import { formatBytes } from '../bytes.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { copyImage, tagImage } from '../image/copy.ts';
-import { hasImageConfig, readImageConfig } from '../image/image-config.ts';
+import { hasImageConfig, parseImageConfig, readImageConfig } from '../image/image-config.ts';
 import { looseLayerStatement } from '../image/statements.ts';
 import type { ByteStream, OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
@@ -48,6 +48,7 @@ import {
   configOver,
   Draft,
   type Dropped,
+  isImageConfig,
   manifestStored,
   type Plan,
   type PlannedBlob,
@@ -357,6 +358,7 @@ export async function fixImage(
     force: options.force,
     location: src.location,
     bundles: await bundlesIn(src, plan, options),
+    configs: await configsIn(src, plan, options),
     oneImage: oneImage ? `${dst.location} holds one platform's image` : undefined,
   };
   if (options.platform !== undefined && !applied.some((a) => a.fix === 'single-manifest')) {
@@ -759,9 +761,7 @@ async function configOfKept(
   options: OperationOptions,
 ): Promise<Descriptor> {
   const layers = m.layers.filter(keep);
-  const image =
-    m.artifactType === undefined && (m.config.mediaType === MediaType.OciConfig || m.config.mediaType === MediaType.DockerConfig);
-  if (!image) return m.config;
+  if (!isImageConfig(m)) return m.config;
   const own = d.blob(attestationConfig(layers), m.config.mediaType);
   if (m.config.digest === digestOf(attestationConfig(m.layers))) return own;
   const config = await readImageConfig(store, m.config, `${store.location}@${m.config.digest}`, options);
@@ -1113,6 +1113,30 @@ async function bundlesIn(store: ContentStore, plan: Plan, options: OperationOpti
   return out;
 }
 
+/**
+ * The image configs of the attachments of `plan` (cosign's `.att` images, BuildKit's attestations),
+ * by their digest, from the plan's own blobs or `store`: layers merged into a `.att` image are
+ * added to its own config (Draft.detach), and transforms do not read. One that cannot be read, or
+ * is no JSON object, is left out; the config is then made as Provenant makes one.
+ */
+async function configsIn(store: ContentStore, plan: Plan, options: OperationOptions): Promise<Map<Digest, Record<string, unknown>>> {
+  const out = new Map<Digest, Record<string, unknown>>();
+  for (const doc of plan.docs.values()) {
+    if (doc.role !== 'attachment' || doc.stored.kind !== 'manifest' || !isImageConfig(doc.stored.manifest)) continue;
+    const c = doc.stored.manifest.config;
+    if (out.has(c.digest)) continue;
+    const where = `${store.location}@${c.digest}`;
+    const planned = plan.blobs.get(c.digest)?.bytes;
+    try {
+      out.set(c.digest, planned === undefined ? await readImageConfig(store, c, where, options) : parseImageConfig(planned, where));
+    } catch (err) {
+      if (!isProvenantError(err) || !['NOT_FOUND', 'DIGEST_MISMATCH', 'SIZE_MISMATCH', 'TOO_LARGE', 'INVALID_CONFIG'].includes(err.code))
+        throw err;
+    }
+  }
+  return out;
+}
+
 /** An attachment not written yet: a referrer's manifest, the blobs it names, and what it is. */
 export interface PendingAttachment {
   readonly stored: Stored;
@@ -1157,7 +1181,12 @@ export async function storeAsFixWould(
   );
   // The bundles are read only for a move to a tag, the one step that reads them.
   if (moves.length > 0) {
-    const context = { platforms: [], location: store.location, bundles: await bundlesIn(store, plan, options) };
+    const context = {
+      platforms: [],
+      location: store.location,
+      bundles: await bundlesIn(store, plan, options),
+      configs: await configsIn(store, plan, options),
+    };
     for (const m of moves) plan = TRANSFORMS[m.id](plan, m.with, context);
   }
   await copyImage(new PlannedStore(store, plan), plan.root, store, { tags: [], withReferrers: true, ...options });

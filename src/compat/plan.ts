@@ -127,6 +127,11 @@ export interface TransformContext {
    * writer: an attestation moved under a cosign tag is rewritten from them (see {@link Draft.detach}).
    */
   readonly bundles?: ReadonlyMap<Digest, Uint8Array> | undefined;
+  /**
+   * The image configs of the attachments (by the config's digest), read beforehand by the writer:
+   * layers merged into a cosign `.att` image are added to its own config (see {@link Draft.detach}).
+   */
+  readonly configs?: ReadonlyMap<Digest, Record<string, unknown>> | undefined;
 }
 
 /** A transform. */
@@ -479,7 +484,7 @@ export class Draft {
     given: PlannedDoc,
     to: 'referrers' | 'cosign-tag',
     config: 'keep' | 'image',
-    bundles: ReadonlyMap<Digest, Uint8Array> = new Map(),
+    read: Pick<TransformContext, 'bundles' | 'configs'> = {},
   ): boolean {
     // The subject may be an index that still lists a manifest replaced before: rewrite it first,
     // so that the subject named is the index as it will be written (and the attachment as it is then).
@@ -513,7 +518,7 @@ export class Draft {
     // What became of the layers under a tag: kept, or a bundle's rewritten in cosign 2's shape.
     let layersSaid = 'its layers are unchanged';
     if (to === 'cosign-tag' && m.layers.some((l) => isBundleMediaType(l.mediaType))) {
-      const moved = this.cosignAttestation(m, bundles);
+      const moved = this.cosignAttestation(m, read.bundles ?? new Map());
       if (typeof moved === 'string') {
         this.drop(stored.digest, this.describe(doc), moved);
         return false;
@@ -561,7 +566,7 @@ export class Draft {
       const layers = [...sharing.stored.manifest.layers, ...rest.layers];
       const merged: ImageManifest = {
         ...sharing.stored.manifest,
-        config: this.blob(attestationConfig(layers), MediaType.OciConfig),
+        config: this.mergedConfig(sharing.stored.manifest, rest, read.configs ?? new Map()),
         layers,
       };
       next = manifestStored(merged);
@@ -598,6 +603,38 @@ export class Draft {
       );
     }
     return true;
+  }
+
+  /**
+   * The config of the manifest `into` (under a cosign tag) once the layers of `from` are added to
+   * it, as the statements left out of one are (fix.ts, configOfKept): cosign's own config, read in
+   * `configs`, keeps its fields and lists the layers added after its own (see configOver), each with
+   * the history entry `from`'s config gave it; Provenant's, or one that does not pair with its
+   * layers, is made again as Provenant makes one.
+   */
+  private mergedConfig(into: ImageManifest, from: ImageManifest, configs: ReadonlyMap<Digest, Record<string, unknown>>): Descriptor {
+    const layers = [...into.layers, ...from.layers];
+    const own = (): Descriptor => this.blob(attestationConfig(layers), MediaType.OciConfig);
+    const cosign = isImageConfig(into) && into.config.digest !== digestOf(attestationConfig(into.layers));
+    const config = cosign ? this.configOf(into.config.digest, configs) : undefined;
+    if (config === undefined) return own();
+    const theirs = isImageConfig(from) ? this.configOf(from.config.digest, configs) : undefined;
+    const history = theirs === undefined ? undefined : layerHistory(theirs, from.layers.length);
+    const bytes = configOver(config, into.layers, () => true, from.layers, history);
+    return bytes === undefined ? own() : this.blob(bytes, into.config.mediaType);
+  }
+
+  /** The image config `digest`, as read beforehand or made by this plan (a merge before this one); undefined when neither has it. */
+  private configOf(digest: Digest, configs: ReadonlyMap<Digest, Record<string, unknown>>): Record<string, unknown> | undefined {
+    const read = configs.get(digest);
+    const bytes = this.blobs.get(digest)?.bytes;
+    if (read !== undefined || bytes === undefined) return read;
+    try {
+      const value: unknown = JSON.parse(new TextDecoder().decode(bytes));
+      return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -716,6 +753,18 @@ export function configOver(
   const kept = (history as unknown[]).filter((h) => isEmptyLayer(h) || keep(layer++));
   const more = added.map((_, i) => addedHistory?.[i] ?? {});
   return encodeJson({ ...config, rootfs: { ...rootfs, diff_ids: diffIds }, history: [...kept, ...more] });
+}
+
+/** The history entries of an image config that pair with its layers, in order: those not `empty_layer`. */
+function layerHistory(config: Record<string, unknown>, layers: number): unknown[] | undefined {
+  const history = config.history;
+  if (!Array.isArray(history) || layerEntries(history) !== layers) return undefined;
+  return history.filter((h) => !isEmptyLayer(h));
+}
+
+/** Whether `m` is an image (cosign's `.att` image, BuildKit's attestation): an image config, no artifact type. */
+export function isImageConfig(m: ImageManifest): boolean {
+  return m.artifactType === undefined && (m.config.mediaType === MediaType.OciConfig || m.config.mediaType === MediaType.DockerConfig);
 }
 
 function layerEntries(history: readonly unknown[]): number {

@@ -58,7 +58,7 @@ function moveIndexEntries(
   });
   for (const e of moving) {
     const current = d.docs.get(e.stored.digest);
-    if (current !== undefined) d.detach(current, to, config, context.bundles);
+    if (current !== undefined) d.detach(current, to, config, context);
   }
 }
 
@@ -135,7 +135,7 @@ export const TRANSFORMS: Record<FixId, Transform> = {
     for (const e of entries) {
       const current = d.docs.get(e.stored.digest);
       if (current === undefined) continue;
-      if (current.subject === chosenDigest) d.detach(current, to, 'keep', context.bundles);
+      if (current.subject === chosenDigest) d.detach(current, to, 'keep', context);
     }
     for (const other of images.filter((i) => i !== chosen)) {
       const p = other.platform ? formatPlatform(other.platform) : 'other';
@@ -168,7 +168,7 @@ export const TRANSFORMS: Record<FixId, Transform> = {
     // A referrer moved "to referrers" stays where it is; only cosign tags take them elsewhere.
     if (to === 'cosign-tag') {
       const picked = new Set(referrers.map((r) => r.stored.digest));
-      for (const doc of eachWhere(d, (x) => picked.has(x.stored.digest))) d.detach(doc, 'cosign-tag', config, context.bundles);
+      for (const doc of eachWhere(d, (x) => picked.has(x.stored.digest))) d.detach(doc, 'cosign-tag', config, context);
     } else if (referrers.length > 0) d.note(`${referrers.length} referrer(s) are already referrers; left as they are`);
     return d.finish();
   },
@@ -237,7 +237,7 @@ export const TRANSFORMS: Record<FixId, Transform> = {
     // registries; so does this, before the rewrite below gives them Docker media types.
     // eachWhere picks the referrers before the first detach and skips any one an earlier detach
     // dropped or moved.
-    for (const r of eachWhere(d, (x) => x.placement?.type === 'referrer')) d.detach(r, 'cosign-tag', 'image', context.bundles);
+    for (const r of eachWhere(d, (x) => x.placement?.type === 'referrer')) d.detach(r, 'cosign-tag', 'image', context);
     for (const doc of eachWhere(d, (x) => x.stored.kind === 'manifest' && (x.role === 'image' || x.placement?.type === 'tag'))) {
       const m = (doc.stored as Stored & { kind: 'manifest' }).manifest;
       let config = m.config;

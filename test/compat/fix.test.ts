@@ -1048,6 +1048,59 @@ describe('statements under one cosign tag are left out one by one', () => {
     assert.deepEqual(config.history, [history[1], history[2]]);
   });
 
+  it("adds the layers of attestations it merges into a cosign .att image to cosign's own config, with a history entry each", async () => {
+    const src = await layout();
+    // Docker media types: the fix changes no image digest, and so leaves no statement out.
+    const made = await synth(src, { platforms: TWO, mediaTypes: 'docker' });
+    const amd64 = made.images[0]!.digest;
+    const about = (m: Stored) => [statement('https://slsa.dev/provenance/v1', {}, [{ name: 'example.org/app', digest: m.digest }])];
+    const index = await storeAttestations(
+      src,
+      made.root,
+      made.images.map((m) => ({ manifest: m, statements: about(m) })),
+      'buildkit',
+    );
+    await src.putManifest(index, { tags: ['bk'], keepAsRoot: true });
+    // cosign's .att image of the amd64 image, in cosign's config with a history entry for its layer.
+    const spdx = statement(SPDX, {}, [{ name: 'example.org/app', digest: amd64 }]);
+    const envelope = encodeJson({
+      payloadType: 'application/vnd.in-toto+json',
+      payload: Buffer.from(spdx.bytes).toString('base64'),
+      signatures: [],
+    });
+    const layer = { mediaType: ArtifactType.DsseEnvelope, digest: digestOf(envelope), size: envelope.byteLength };
+    await src.putBlob(bytesSource(layer, envelope));
+    const history = [{ created_by: 'cosign' }];
+    const cfg = encodeJson({ architecture: '', os: '', config: {}, rootfs: { type: 'layers', diff_ids: [layer.digest] }, history });
+    const cfgDesc = { mediaType: MediaType.OciConfig, digest: digestOf(cfg), size: cfg.byteLength };
+    await src.putBlob(bytesSource(cfgDesc, cfg));
+    const att = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: cfgDesc, layers: [layer] }));
+    await src.putManifest(att, { tags: [cosignTagOf(amd64, 'att')] });
+    // And a referrer of it: merged into the same manifest after BuildKit's, so into a config this fix made.
+    const referrer = attestationReferrer({
+      manifest: made.images[0]!,
+      statements: [statement(SPDX, {}, [{ name: 'example.org/app', digest: amd64 }])],
+    })!;
+    for (const b of referrer.blobs) await src.putBlob(bytesSource(b.descriptor, b.bytes));
+    await src.putManifest(referrer.stored);
+
+    const dst = await layout();
+    const report = await fixImage(src, 'bk', dst, target('docker-engine@18.03'), { tags: ['fixed'], probe: false });
+    assert.equal(report.written, true, report.account.join('\n'));
+    assert.deepEqual(report.statementsLeftOut, [], report.account.join('\n'));
+    const written = await dst.getManifest(cosignTagOf(amd64, 'att'));
+    assert.ok(written.kind === 'manifest');
+    assert.equal(written.manifest.layers.length, 3, report.account.join('\n'));
+    const config = JSON.parse(new TextDecoder().decode(await collect(await dst.readBlob(written.manifest.config), 1 << 20, 'config')));
+    assert.deepEqual(
+      config.rootfs.diff_ids,
+      written.manifest.layers.map((l) => l.digest),
+    );
+    // cosign's fields and history are kept; each layer added has an entry of its own.
+    assert.equal(config.architecture, '');
+    assert.deepEqual(config.history, [history[0], {}, {}]);
+  });
+
   it('keeps, of one BuildKit attestation, the statement that names no subject and leaves out the one about the image as it was', async () => {
     const src = await layout();
     const made = await synth(src, { platforms: TWO, layer: 'zstd' });
