@@ -664,13 +664,14 @@ async function withoutStaleStatements(
     const suffix = doc.placement?.type === 'tag' ? doc.placement.suffix : undefined;
     const name = (g: LayerOwner): string => `${g.kind ?? 'attachment'} ${short(sourceOf(plan, g.digest))}`;
     const holding = (g: LayerOwner, left: boolean): boolean => stale.slice(g.from, g.to).some((t) => (t !== undefined) === left);
+    // Where in `dropped` the entry about its own statements left out goes.
+    let ownAt = d.dropped.length;
     if (whole) {
       if (doc.placement?.type === 'index-entry') listed.add(doc.stored.digest);
-      // Its entry is said below, once what the statements' subject was replaced by is known; a
-      // manifest that held no statement of its own, only those merged into it, has none.
-      const at = d.dropped.length;
-      d.drop(doc.stored.digest, d.describe(doc), '');
-      if (!groups.some((g) => g.own && g.to > g.from)) d.dropped.splice(at, 1);
+      // Its entry is said below (before those of what is attached to it), once what the statements'
+      // subject was replaced by is known; a manifest that held no statement of its own, only those
+      // merged into it, has none.
+      d.without(doc.stored.digest);
       gone.push(doc.stored.digest);
     } else {
       const layers = m.layers.filter((_, i) => stale[i] === undefined);
@@ -693,18 +694,16 @@ async function withoutStaleStatements(
         merged: merged.length === 0 ? undefined : merged,
       });
       // Its own statements left out are not carried, though the manifest is: said as those merged into it are.
-      if (own !== undefined) d.dropped.push({ digest: own.digest, what: '', why: '' });
+      if (own !== undefined) ownAt = d.dropped.length;
     }
     for (const g of groups) {
       const types = stale.slice(g.from, g.to).filter((t): t is string => t !== undefined);
       if (types.length === 0) continue;
       const all = types.length === g.to - g.from;
       // One merged into the manifest was moved, not dropped (see Draft.detach): its statements left out are said here.
-      if (!g.own) d.dropped.push({ digest: g.digest, what: '', why: '' });
-      const at = d.dropped.findLastIndex((x) => x.digest === g.digest);
       parts.push({
         l: { attestation: sourceOf(plan, g.digest), predicateTypes: types, about: old, replacedBy: doc.subject! },
-        entry: at,
+        entry: g.own ? ownAt : d.dropped.length,
         kind: g.kind,
         own: g.own,
         of: g.to - g.from,
@@ -726,9 +725,12 @@ async function withoutStaleStatements(
   const next = d.finish();
   const last = new Map(finalRenames(next).map((r) => [r.from, r.to] as const));
   const named = parts.map((p) => ({ ...p, l: { ...p.l, replacedBy: last.get(p.l.about) ?? p.l.replacedBy } }));
-  const dropped = next.dropped.map((x, i): Dropped => {
-    const p = named.find((y) => y.entry === i);
-    return p === undefined ? x : { digest: p.l.attestation, what: leftOutWhat(p), why: partWhy(p) };
+  // Each entry goes where it was said; of those said at one place, the manifest's own first, and
+  // each put in moves the places after it on by one.
+  const dropped: Dropped[] = [...next.dropped];
+  const placed = named.map((p, i) => ({ p, i })).sort((a, b) => a.p.entry - b.p.entry || Number(b.p.own) - Number(a.p.own) || a.i - b.i);
+  placed.forEach(({ p }, k) => {
+    dropped.splice(p.entry + k, 0, { digest: p.l.attestation, what: leftOutWhat(p), why: partWhy(p) });
   });
   // The lines that said where each one went, under whatever digest it had on the way, go too.
   const back = new Map<Digest, Digest[]>();
@@ -816,7 +818,7 @@ function sourceOf(plan: Plan, digest: Digest): Digest {
 /** The statements one attachment brought that {@link withoutStaleStatements} left out, and the entry of `dropped` that says so. */
 interface LeftOutPart {
   readonly l: StatementLeftOut;
-  /** The position in the plan's `dropped` of the entry about them. */
+  /** Where in the plan's `dropped` the entry about them goes: before the entry at that position (as the draft made it). */
   readonly entry: number;
   readonly kind: AttachmentKind | undefined;
   /** Brought by the manifest itself, not merged into it. */

@@ -455,10 +455,17 @@ export class Draft {
 
   /** Leaves a manifest out, with everything attached to it. */
   drop(digest: Digest, what: string, why: string, signs?: Digest): void {
-    const doc = this.docs.get(digest);
-    if (doc === undefined) return;
-    this.docs.delete(digest);
+    if (!this.docs.has(digest)) return;
     this.dropped.push({ digest, what, why, ...(signs === undefined ? {} : { signs }) });
+    this.without(digest);
+  }
+
+  /**
+   * Leaves a manifest out as {@link drop} does, everything attached to it said in `dropped`, but
+   * not the manifest itself: its caller says what became of it (moved, or its statements left out).
+   */
+  without(digest: Digest): void {
+    if (!this.docs.delete(digest)) return;
     for (const a of this.attachedTo(digest)) {
       this.drop(
         a.stored.digest,
@@ -572,9 +579,7 @@ export class Draft {
       next = manifestStored(merged);
       // Moved, not left out: its statements are carried in that manifest, which `merged` records
       // (fix.ts reports it with those moved). Only what is attached to it is not carried.
-      const at = this.dropped.length;
-      this.drop(stored.digest, this.describe(doc), '');
-      this.dropped.splice(at, 1);
+      this.without(stored.digest);
       this.replace(
         sharing.stored.digest,
         next,
