@@ -487,14 +487,13 @@ export async function unsignedAttestationsOf(
     // The subject's cosign tags asked for by name, not the repository's every tag listed.
     const tags = await cosignTagsByName(store, [subject], { signal });
     const found = await findAttachments(store, [subject], undefined, { signal, tags });
+    const ofType = found.filter(
+      (a) => a.kind === 'attestation' && (predicateType === undefined || a.predicateTypes.includes(predicateType)),
+    );
+    // Usually none: then the signatures the verification just read are not read again.
+    if (ofType.length === 0) return 0;
     const summaries = await summarizeSignatures(store, subject, { signal });
-    return found.filter(
-      (a) =>
-        a.kind === 'attestation' &&
-        a.storage !== 'buildkit' &&
-        (predicateType === undefined || a.predicateTypes.includes(predicateType)) &&
-        !ownSummaries(a, summaries).some((s) => s.signed),
-    ).length;
+    return ofType.filter((a) => !ownSummaries(a, summaries).some((s) => s.signed)).length;
   } catch (err) {
     if (!isProvenantError(err) || err.code === 'ABORTED') throw err;
     return 0;

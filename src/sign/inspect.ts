@@ -42,7 +42,6 @@ export function ownSummaries(
   a: { storage: AttachmentStorage; digest: Digest; tag?: string | undefined },
   summaries: readonly SignatureSummary[],
 ): SignatureSummary[] {
-  if (a.storage === 'buildkit') return [];
   const own = a.storage === 'cosign' ? `${a.tag} layer ` : `referrer ${a.digest}`;
   return summaries.filter((s) => s.storage === a.storage && s.source.startsWith(own));
 }
