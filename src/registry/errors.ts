@@ -252,16 +252,12 @@ export function responseError(status: number, bodyText: string, ctx: ErrorContex
  * credentials, which depends on whether they went with the request: sent, they are valid (a 401 would
  * say they are wrong) but lack permission; found but not sent (the registry refused before asking
  * for them, or another host refused), logging in changes nothing; none found, logging in may. The
- * last names the command line's way to log in; `registry` and `credentials` let another front end
+ * last names the command line's way to log in; `registry` and `loginMayHelp` let another front end
  * (the Action) say its own.
  */
 export class RegistryDeniedError extends ProvenantError {
   /** The registry as users write it (`127.0.0.1:5000`). */
   readonly registry: string;
-  /** Whether credentials went with the request (`sent`), were found but did not (`held`), or none were found. */
-  readonly credentials: 'sent' | 'held' | 'none';
-  /** The host that refused, when it is not the registry (see {@link ErrorContext.answeredBy}). */
-  readonly answeredBy: string | undefined;
   /** Whether logging in may help: the registry itself refused, and no credentials for it were found. */
   readonly loginMayHelp: boolean;
 
@@ -281,8 +277,6 @@ export class RegistryDeniedError extends ProvenantError {
     });
     this.loginMayHelp = loginMayHelp;
     this.registry = registry;
-    this.credentials = credentials;
-    this.answeredBy = answeredBy;
   }
 }
 
