@@ -809,8 +809,11 @@ class SignatureReads {
    * by digest alone for one read whole, its size unknown, which fails every listing of it).
    */
   readonly #lengths = new Map<Digest, number>();
-  /** What the store said of each large blob whose size it was asked for ({@link #stat}). */
-  readonly #statted = new Map<Digest, 'known' | 'unknown' | 'absent'>();
+  /**
+   * Each large blob the store was asked the size of ({@link #stat}) and gave none: whether it
+   * could not say (true) or said it lacks the blob (false). One it gave is in `#lengths`.
+   */
+  readonly #unsized = new Map<Digest, boolean>();
   readonly #failed = new Map<string, ProvenantError>();
 
   constructor(store: ContentStore, options: OperationOptions) {
@@ -862,13 +865,13 @@ class SignatureReads {
     // Past what is left, not read, nor its size asked for: every listing after a spent bound
     // would else cost a HEAD.
     if (d.size > this.#left) throw this.#notRead(d, where);
-    const size = await this.#stat(d.digest);
+    const sizeUnknown = await this.#stat(d.digest);
     this.#checkLength(d, where);
     // A store that cannot say the size has the blob read once, whole, by its digest alone: then
     // every listing of it is judged by its length, unread. Read at each listed size in turn, one
     // blob the store holds, listed under a few hundred sizes smaller than its own, was read up to
     // each before it failed: a gibibyte of reads of one pushed blob.
-    if (size === 'unknown') return this.#readWhole(d, limit, where);
+    if (sizeUnknown) return this.#readWhole(d, limit, where);
     // One the store says it lacks is read all the same (a registry's HEAD may say 404 where its
     // GET serves the blob), and charged: a missing one costs nothing.
     return this.#readListed(d, limit, where, true);
@@ -971,14 +974,14 @@ class SignatureReads {
    * Asks the store for the size of a large blob, once per digest, before it is read: one listed
    * under a size it does not have then fails unread. Else a blob the store holds (an image's own
    * layer, the attestation itself) listed under many sizes smaller than its own would be read up
-   * to each before failing, a gibibyte of reads for a few hundred descriptors. 'unknown' when the
+   * to each before failing, a gibibyte of reads for a few hundred descriptors. True when the
    * store cannot say: a registry's HEAD without Content-Length, or one the registry refuses
    * (405) while its GET serves the blob; the network, credentials or a cancel still stop the
-   * search, as they would stop the read. 'absent' when the store says it lacks the blob.
+   * search, as they would stop the read. False when it says the size, or that it lacks the blob.
    */
-  async #stat(digest: Digest): Promise<'known' | 'unknown' | 'absent'> {
-    if (this.#lengths.has(digest)) return 'known';
-    const asked = this.#statted.get(digest);
+  async #stat(digest: Digest): Promise<boolean> {
+    if (this.#lengths.has(digest)) return false;
+    const asked = this.#unsized.get(digest);
     if (asked !== undefined) return asked;
     let stored: Descriptor | undefined;
     try {
@@ -987,10 +990,13 @@ class SignatureReads {
       if (!isBadContent(err) && !(err instanceof ProvenantError && err.code === 'REGISTRY')) throw err;
       stored = { mediaType: 'application/octet-stream', digest, size: -1 };
     }
-    const answer = stored === undefined ? 'absent' : stored.size >= 0 ? 'known' : 'unknown';
-    if (stored !== undefined && stored.size >= 0) this.#lengths.set(digest, stored.size);
-    this.#statted.set(digest, answer);
-    return answer;
+    if (stored !== undefined && stored.size >= 0) {
+      this.#lengths.set(digest, stored.size);
+      return false;
+    }
+    const unknown = stored !== undefined;
+    this.#unsized.set(digest, unknown);
+    return unknown;
   }
 
   #keep(digest: Digest, bytes: Uint8Array): void {
