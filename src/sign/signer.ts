@@ -544,7 +544,7 @@ function signingError(err: unknown, o: ServiceOptions, secrets: readonly string[
     // HTTPError's message is `(status) what the server said`.
     const said = detail(e.cause?.message).replace(/^\(\d+\)\s*/, '');
     const answered = `${service.name} answered ${status}${said === '' ? '' : `: ${said}`}`;
-    const retries = o.retries ?? 2;
+    const retries = fetchOptionsOf(o).retry;
     const retried = retries === 0 ? answered : `${answered}, after ${retries} retr${retries === 1 ? 'y' : 'ies'}`;
     if ((status === 401 || status === 403) && service.url === 'fulcioURL') {
       const why = `HTTP ${status}${said === '' ? '' : `: ${said}`}`;
