@@ -120,7 +120,7 @@ async function readCondition(ctx: Ctx, e: Entry): Promise<Condition> {
  * 1-based, in code points), each on a line of its own; the text printable (control characters
  * escaped, the caret moved by what the escapes add).
  */
-export function caretExcerpt(expression: string, line: number, column: number): string {
+function caretExcerpt(expression: string, line: number, column: number): string {
   const text = [...(expression.split('\n')[line - 1] ?? '')];
   const shown = printableLine(text.join(''));
   const before = printableLine(text.slice(0, column - 1).join(''));
