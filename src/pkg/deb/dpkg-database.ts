@@ -245,7 +245,9 @@ export function dpkgConffiles(pkg: DebPackage, replaced: ReadonlySet<string> = n
     const m = /^(\S+)\s+(\/.*)$/.exec(line);
     return m === null ? { path: line } : { path: m[2] as string, flag: m[1] };
   });
-  const paths = new Set(wanted.map((c) => c.path.slice(1)));
+  // Only a conffile with neither flag nor replacement gets its hash: the others' bodies are not read.
+  const hashed = wanted.filter((c) => c.flag === undefined && !replaced.has(c.path.slice(1)));
+  const paths = new Set(hashed.map((c) => c.path.slice(1)));
   const hashes = new Map<string, string>();
   const reader = new BodyReader();
   const createHash = process.getBuiltinModule('node:crypto').createHash;

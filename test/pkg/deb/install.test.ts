@@ -15,6 +15,7 @@ import { isProvenantError } from '../../../src/errors.ts';
 import { writeAr } from '../../../src/pkg/deb/ar.ts';
 import { parseControlStanzas } from '../../../src/pkg/deb/control.ts';
 import { type DebPackage, readDeb } from '../../../src/pkg/deb/deb.ts';
+import { dpkgConffiles } from '../../../src/pkg/deb/dpkg-database.ts';
 import {
   caBundle,
   type DebInstallOptions,
@@ -1412,6 +1413,26 @@ describe('packages that replace one another, a folder two install, as dpkg leave
       }
     } finally {
       rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('reads no body of a conffile whose hash the status file does not give (one another package replaced)', async () => {
+    const pkg = await crafted('c', [dir('./etc/'), file('./etc/kept.conf', 'kept\n'), file('./etc/taken.conf', 'taken\n')], m, {
+      conffiles: '/etc/kept.conf\n/etc/taken.conf\n',
+    });
+    const at = mkdtempSync(join(tmpdir(), 'conffiles-'));
+    try {
+      const kept = onDisk(pkg, at);
+      // The replaced conffile's bytes are gone from the cache: reading them would fail the build.
+      const taken = [...kept.entries].find((e) => e.path === 'etc/taken.conf')?.body;
+      assert.ok(taken !== undefined && !(taken instanceof Uint8Array));
+      rmSync(taken.path);
+      assert.deepEqual(dpkgConffiles(kept, new Set(['etc/taken.conf'])), [
+        { path: '/etc/kept.conf', hash: md5('kept\n'), flag: undefined },
+        { path: '/etc/taken.conf', hash: 'newconffile', flag: undefined, obsolete: true },
+      ]);
+    } finally {
+      rmSync(at, { recursive: true, force: true });
     }
   });
 });
