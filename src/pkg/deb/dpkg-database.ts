@@ -239,7 +239,7 @@ function dpkgInfoName(pkg: Pick<DebPackage, 'name' | 'architecture' | 'multiArch
  * package was unpacked and not yet configured when dpkg marked them, as `dpkg --install` of all
  * the packages leaves them, in either order; `dpkg --verify` passes them over.
  */
-export function dpkgConffiles(pkg: DebPackage, replaced: ReadonlySet<string> = new Set()): DpkgConffile[] {
+export function dpkgConffiles(pkg: DebPackage, replaced: ReadonlySet<string>): DpkgConffile[] {
   if (pkg.conffiles.length === 0) return [];
   const wanted = pkg.conffiles.map((line) => {
     const m = /^(\S+)\s+(\/.*)$/.exec(line);
@@ -310,14 +310,10 @@ const DPKG_SCRIPTS = new Set(['preinst', 'postinst', 'prerm', 'postrm', 'config'
  *   to run when the package is removed or upgraded in an image built on this one, and `triggers`
  *   for its interests (see {@link dpkgTriggerFiles}).
  */
-export function dpkgInfoFiles(
-  pkg: DebPackage,
-  elided: ReadonlySet<string> = new Set(),
-  leftOut: ReadonlySet<string> = new Set(),
-): DpkgFile[] {
+export function dpkgInfoFiles(pkg: DebPackage, elided: ReadonlySet<string> | undefined, leftOut: ReadonlySet<string>): DpkgFile[] {
   const name = dpkgInfoName(pkg);
   const list: string[] = ['/.'];
-  for (const e of pkg.entries) if (!elided.has(e.path) && !leftOut.has(e.path)) list.push(`/${e.path}`);
+  for (const e of pkg.entries) if (!elided?.has(e.path) && !leftOut.has(e.path)) list.push(`/${e.path}`);
   const out: DpkgFile[] = [{ path: `${DPKG_INFO}/${name}.list`, body: encoder.encode(`${list.join('\n')}\n`), mode: 0o644 }];
   // A made one is written even when the package has no regular file (empty), as dpkg does.
   out.push({ path: `${DPKG_INFO}/${name}.md5sums`, body: pkg.md5sumsFile ?? pkg.md5sumsBytes ?? madeMd5sums(pkg, leftOut), mode: 0o644 });
