@@ -82,8 +82,9 @@ export function compileCel(expression: string, options: CelOptions = {}): CelPro
     const start = e.location?.start;
     const out: CelCompileError = { message: `syntax error: ${message.replace(/^<input>:\d+:\d+: /, '')}` };
     // The end of the input is the end of the expression as written, not of the newline added above.
-    const end = [...expression].length;
-    if (typeof start?.offset === 'number' && start.offset >= end) return { ...out, ...placeAt(expression, end) };
+    // (The parser's offset counts UTF-16 units, as `length` does; placeAt counts characters.)
+    if (typeof start?.offset === 'number' && start.offset >= expression.length)
+      return { ...out, ...placeAt(expression, [...expression].length) };
     if (typeof start?.line === 'number') out.line = start.line;
     if (typeof start?.column === 'number') out.column = start.column;
     return out;

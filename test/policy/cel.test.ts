@@ -82,5 +82,10 @@ describe('CEL syntax mistakes', () => {
       assert.ok(!('run' in r), e);
       assert.deepEqual([r.line, r.column], [1, column], `${e}: ${r.message}`);
     }
+    // Characters outside the BMP (two UTF-16 units each) before a mistake on a middle line leave it there.
+    const astral = `"${'😀'.repeat(40)}" == predicate.x &&\n  1 ) 2\n  && true`;
+    const r = compileCel(astral);
+    assert.ok(!('run' in r));
+    assert.equal(r.line, 2, r.message);
   });
 });
