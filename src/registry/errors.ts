@@ -66,8 +66,8 @@ const MIN_SECRET = 4;
  * {@link maskCredentials} knows (`wrong password s3cret`). A secret of {@link WORD_SAFE} characters
  * or more is masked wherever it occurs. A shorter one only where it stands as a whole token: an
  * occurrence inside a longer run of letters and digits is a word that contains it (a password
- * `test` leaves `tag latest` alone), which a secret that long is not; a longer one may follow an
- * escape that ends in a letter or digit (`%3D`, `\n`), so it is not judged by its neighbours.
+ * `test` leaves `tag latest` alone), which a secret that long is not. A URL or JSON escape just
+ * before a short one (`%3D`, `\n`, `\u0022`) sets it apart, although it ends in a letter or digit.
  */
 export function maskSent(text: string, sent: readonly string[]): string {
   // Each form, and whether it is masked only as a whole token (a short secret's).
@@ -90,6 +90,8 @@ export function maskSent(text: string, sent: readonly string[]): string {
 /** Secrets this long or longer are masked wherever they occur ({@link maskSent}). */
 const WORD_SAFE = 8;
 
+/** A URL or JSON escape at the end of a text: `%XX`, `\n` and the like, `\uXXXX`. */
+const ESCAPE_END = /(%[0-9A-Fa-f]{2}|\\[bfnrt]|\\u[0-9A-Fa-f]{4})$/;
 const WORD_START = /^[\p{L}\p{N}]/u;
 const WORD_END = /[\p{L}\p{N}]$/u;
 
@@ -103,8 +105,10 @@ function maskWhole(text: string, form: string): string {
   for (let at = text.indexOf(form); at >= 0; at = text.indexOf(form, at + 1)) {
     if (at < from) continue;
     const end = at + form.length;
-    // Two code units: a letter outside the BMP is a surrogate pair.
-    if (checkBefore && WORD_END.test(text.slice(Math.max(0, at - 2), at))) continue;
+    // Two code units: a letter outside the BMP is a surrogate pair. An escape that ends in a
+    // letter or digit (`%3D`, `\n`, `\u0022`) ends what comes before, as a space would.
+    if (checkBefore && WORD_END.test(text.slice(Math.max(0, at - 2), at)) && !ESCAPE_END.test(text.slice(Math.max(0, at - 6), at)))
+      continue;
     if (checkAfter && WORD_START.test(text.slice(end, end + 2))) continue;
     out += `${text.slice(from, at)}…`;
     from = end;

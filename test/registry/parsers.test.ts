@@ -357,6 +357,11 @@ describe('registry helpers', () => {
       assert.ok(!masked.includes(long), masked);
       assert.equal(masked, around.replace('X', '…'));
     }
+    // A short secret right after an escape that ends in a letter or digit stands apart there too.
+    for (const around of ['password%3DX', 'x%22X%22', '{"detail":"bad\\nX"}', '"\\u0022X"', 'a%20X b']) {
+      assert.equal(maskSent(around.replace('X', 'hunter2'), ['hunter2']), around.replace('X', '…'));
+    }
+    assert.equal(maskSent('%20latest tag', ['test']), '%20latest tag');
     const quoted = 'pa"ss\\wörd';
     for (const sent of [[quoted], ['latest-build', quoted]]) {
       const escaped = JSON.stringify(quoted).slice(1, -1);
