@@ -46,15 +46,16 @@ export function ownSummaries(
   return summaries.filter((s) => s.storage === a.storage && s.source.startsWith(own));
 }
 
-/** Summaries of every signature and attestation of `subject`, unverified. */
+/** Summaries of every signature and attestation of `subject` (of `kind` alone, when given), unverified. */
 export async function summarizeSignatures(
   store: ContentStore,
   subject: Digest,
   options: OperationOptions = {},
+  kind?: FoundSignature['kind'],
 ): Promise<SignatureSummary[]> {
   // Each summarised as it is read, and its bytes let go.
   const out: SignatureSummary[] = [];
-  for await (const f of eachSignature(store, subject, options)) out.push(summarize(f));
+  for await (const f of eachSignature(store, subject, options)) if (kind === undefined || f.kind === kind) out.push(summarize(f));
   return out;
 }
 
@@ -65,14 +66,12 @@ export async function summarizeSignatures(
  * it; `verify` checks it): its `.sig` tag and signature referrers, found as an image's are. Its
  * attestations are read (eachSignature finds them) but not summarised, only to be dropped.
  */
-export async function attestationManifestSignatures(
+export function attestationManifestSignatures(
   store: ContentStore,
   manifest: Digest,
   options: OperationOptions = {},
 ): Promise<SignatureSummary[]> {
-  const out: SignatureSummary[] = [];
-  for await (const f of eachSignature(store, manifest, options)) if (f.kind === 'signature') out.push(summarize(f));
-  return out;
+  return summarizeSignatures(store, manifest, options, 'signature');
 }
 
 /** The summary of one found signature. */
