@@ -275,7 +275,8 @@ export function dpkgConffiles(pkg: DebPackage, replaced: ReadonlySet<string>): D
     const obsolete = c.flag === undefined && replaced.has(c.path.slice(1));
     return {
       path: c.path,
-      hash: (c.flag === undefined && !obsolete ? hashes.get(c.path.slice(1)) : undefined) ?? 'newconffile',
+      // Only those with neither flag nor replacement were hashed (see `hashed`).
+      hash: hashes.get(c.path.slice(1)) ?? 'newconffile',
       flag: c.flag,
       ...(obsolete ? { obsolete } : {}),
     };
