@@ -8,7 +8,8 @@
  * stays valid for the old digest only).
  */
 import { ArtifactType, type AttachmentKind } from '../attest/attachments.ts';
-import { ProvenantError } from '../errors.ts';
+import { isProvenantError, ProvenantError } from '../errors.ts';
+import { parseImageConfig } from '../image/image-config.ts';
 import { cosignTag, descriptorOf, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import { type Digest, digestOf } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
@@ -635,10 +636,10 @@ export class Draft {
     const bytes = this.blobs.get(digest)?.bytes;
     if (read !== undefined || bytes === undefined) return read;
     try {
-      const value: unknown = JSON.parse(new TextDecoder().decode(bytes));
-      return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-    } catch {
-      return undefined;
+      return parseImageConfig(bytes, digest);
+    } catch (err) {
+      if (isProvenantError(err, 'INVALID_CONFIG')) return undefined;
+      throw err;
     }
   }
 
