@@ -49,6 +49,7 @@ import {
   Draft,
   type Dropped,
   isImageConfig,
+  isOwnConfig,
   manifestStored,
   type Plan,
   type PlannedBlob,
@@ -765,7 +766,7 @@ async function configOfKept(
   const layers = m.layers.filter(keep);
   if (!isImageConfig(m)) return m.config;
   const own = d.blob(attestationConfig(layers), m.config.mediaType);
-  if (m.config.digest === digestOf(attestationConfig(m.layers))) return own;
+  if (isOwnConfig(m)) return own;
   const config = await readImageConfig(store, m.config, `${store.location}@${m.config.digest}`, options);
   const bytes = configOver(config, m.layers, (i) => keep(m.layers[i]!, i));
   return bytes === undefined ? own : d.blob(bytes, m.config.mediaType);

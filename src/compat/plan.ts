@@ -621,7 +621,7 @@ export class Draft {
   private mergedConfig(into: ImageManifest, from: ImageManifest, configs: ReadonlyMap<Digest, Record<string, unknown>>): Descriptor {
     const layers = [...into.layers, ...from.layers];
     const own = (): Descriptor => this.blob(attestationConfig(layers), MediaType.OciConfig);
-    const cosign = isImageConfig(into) && into.config.digest !== digestOf(attestationConfig(into.layers));
+    const cosign = isImageConfig(into) && !isOwnConfig(into);
     const config = cosign ? this.configOf(into.config.digest, configs) : undefined;
     if (config === undefined) return own();
     const theirs = isImageConfig(from) ? this.configOf(from.config.digest, configs) : undefined;
@@ -729,6 +729,11 @@ export function attestationConfig(layers: readonly Descriptor[]): Uint8Array {
     config: {},
     rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
   });
+}
+
+/** Whether the config of `m` is the one Provenant makes over its layers ({@link attestationConfig}), not another tool's. */
+export function isOwnConfig(m: ImageManifest): boolean {
+  return m.config.digest === digestOf(attestationConfig(m.layers));
 }
 
 /**
