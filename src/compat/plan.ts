@@ -757,11 +757,11 @@ export function configOver(
   const ids = rootfs?.diff_ids;
   if (!Array.isArray(ids) || ids.length !== was.length) return undefined;
   const history = config.history;
-  if (history !== undefined && (!Array.isArray(history) || layerEntries(history) !== was.length)) return undefined;
+  if (history !== undefined && !pairsWith(history, was.length)) return undefined;
   const diffIds = [...ids.filter((_, i) => keep(i)), ...added.map((l) => l.digest)];
   if (history === undefined) return encodeJson({ ...config, rootfs: { ...rootfs, diff_ids: diffIds } });
   let layer = 0;
-  const kept = (history as unknown[]).filter((h) => isEmptyLayer(h) || keep(layer++));
+  const kept = history.filter((h) => isEmptyLayer(h) || keep(layer++));
   const more = added.map((_, i) => addedHistory?.[i] ?? {});
   return encodeJson({ ...config, rootfs: { ...rootfs, diff_ids: diffIds }, history: [...kept, ...more] });
 }
@@ -769,7 +769,7 @@ export function configOver(
 /** The history entries of an image config that pair with its layers, in order: those not `empty_layer`. */
 function layerHistory(config: Record<string, unknown>, layers: number): unknown[] | undefined {
   const history = config.history;
-  if (!Array.isArray(history) || layerEntries(history) !== layers) return undefined;
+  if (!pairsWith(history, layers)) return undefined;
   return history.filter((h) => !isEmptyLayer(h));
 }
 
@@ -778,8 +778,9 @@ export function isImageConfig(m: ImageManifest): boolean {
   return m.artifactType === undefined && (m.config.mediaType === MediaType.OciConfig || m.config.mediaType === MediaType.DockerConfig);
 }
 
-function layerEntries(history: readonly unknown[]): number {
-  return history.filter((h) => !isEmptyLayer(h)).length;
+/** Whether `history` is a config's history with one entry of a layer (not `empty_layer`) per layer of its `layers`. */
+function pairsWith(history: unknown, layers: number): history is unknown[] {
+  return Array.isArray(history) && history.filter((h) => !isEmptyLayer(h)).length === layers;
 }
 
 function isEmptyLayer(entry: unknown): boolean {
