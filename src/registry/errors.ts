@@ -66,8 +66,9 @@ const MIN_SECRET = 4;
  * {@link maskCredentials} knows (`wrong password s3cret`). A secret of {@link WORD_SAFE} characters
  * or more is masked wherever it occurs. A shorter one only where it stands as a whole token: an
  * occurrence inside a longer run of letters and digits is a word that contains it (a password
- * `test` leaves `tag latest` alone), which a secret that long is not. A URL or JSON escape just
- * before a short one (`%3D`, `\n`, `\u0022`) sets it apart, although it ends in a letter or digit.
+ * `test` leaves `tag latest` alone), which a secret that long is not. A URL or JSON escape of a
+ * character that is no letter or digit just before a short one (`%3D`, `\n`, `\u0022`) sets it
+ * apart, although the escape ends in a letter or digit.
  */
 export function maskSent(text: string, sent: readonly string[]): string {
   // Each form, and whether it is masked only as a whole token (a short secret's).
@@ -90,8 +91,26 @@ export function maskSent(text: string, sent: readonly string[]): string {
 /** Secrets this long or longer are masked wherever they occur ({@link maskSent}). */
 const WORD_SAFE = 8;
 
-/** A URL or JSON escape at the end of a text: `%XX`, `\n` and the like, `\uXXXX`. */
-const ESCAPE_END = /(%[0-9A-Fa-f]{2}|\\[bfnrt]|\\u[0-9A-Fa-f]{4})$/;
+/** A URL or JSON escape at the end of a text: `%XX`; a run of backslashes and `b`, `n`, ..., or `uXXXX`. */
+const ESCAPE_END = /%([0-9A-Fa-f]{2})$|(\\+)(?:[bfnrt]|u([0-9A-Fa-f]{4}))$/;
+
+/**
+ * Whether `before` ends in an escape of a character that is no letter or digit (`%3D`, `\n`,
+ * `\u0022`), which ends a word as that character would although the escape ends in one. Not an
+ * escaped backslash followed by a letter (`\\n`), nor the escape of a letter (`%41`, `\u00e9`, a
+ * byte of a UTF-8 sequence such as `%C3%A9`).
+ */
+function endsInEscapedEdge(before: string): boolean {
+  const m = ESCAPE_END.exec(before);
+  if (m === null) return false;
+  if (m[1] !== undefined) {
+    const byte = Number.parseInt(m[1], 16);
+    return byte < 0x80 && !/[A-Za-z0-9]/.test(String.fromCharCode(byte));
+  }
+  // An even run of backslashes is escaped backslashes, and the letter after them is a letter.
+  if (m[2]!.length % 2 === 0) return false;
+  return m[3] === undefined || !WORD_END.test(String.fromCharCode(Number.parseInt(m[3], 16)));
+}
 const WORD_START = /^[\p{L}\p{N}]/u;
 const WORD_END = /[\p{L}\p{N}]$/u;
 
@@ -105,10 +124,8 @@ function maskWhole(text: string, form: string): string {
   for (let at = text.indexOf(form); at >= 0; at = text.indexOf(form, at + 1)) {
     if (at < from) continue;
     const end = at + form.length;
-    // Two code units: a letter outside the BMP is a surrogate pair. An escape that ends in a
-    // letter or digit (`%3D`, `\n`, `\u0022`) ends what comes before, as a space would.
-    if (checkBefore && WORD_END.test(text.slice(Math.max(0, at - 2), at)) && !ESCAPE_END.test(text.slice(Math.max(0, at - 6), at)))
-      continue;
+    // Two code units: a letter outside the BMP is a surrogate pair.
+    if (checkBefore && WORD_END.test(text.slice(Math.max(0, at - 2), at)) && !endsInEscapedEdge(text.slice(0, at))) continue;
     if (checkAfter && WORD_START.test(text.slice(end, end + 2))) continue;
     out += `${text.slice(from, at)}…`;
     from = end;

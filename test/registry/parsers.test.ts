@@ -362,6 +362,9 @@ describe('registry helpers', () => {
       assert.equal(maskSent(around.replace('X', 'hunter2'), ['hunter2']), around.replace('X', '…'));
     }
     assert.equal(maskSent('%20latest tag', ['test']), '%20latest tag');
+    // An escaped backslash before a letter, and the escape of a letter, continue a word.
+    for (const word of ['{"p":"C:\\\\ntest"}', '\\u00e9test', 'caf%C3%A9test', '%41test']) assert.equal(maskSent(word, ['test']), word);
+    assert.equal(maskSent('{"p":"C:\\\\\\ntest"}', ['test']), '{"p":"C:\\\\\\n…"}');
     const quoted = 'pa"ss\\wörd';
     for (const sent of [[quoted], ['latest-build', quoted]]) {
       const escaped = JSON.stringify(quoted).slice(1, -1);
