@@ -275,8 +275,9 @@ export function dpkgConffiles(pkg: DebPackage, replaced: ReadonlySet<string>): D
     const obsolete = c.flag === undefined && replaced.has(c.path.slice(1));
     return {
       path: c.path,
-      // Only those with neither flag nor replacement were hashed (see `hashed`).
-      hash: hashes.get(c.path.slice(1)) ?? 'newconffile',
+      // Only those with neither flag nor replacement were hashed (see `hashed`); a flagged line
+      // is never hashed, even when its path is listed again without a flag.
+      hash: (c.flag === undefined ? hashes.get(c.path.slice(1)) : undefined) ?? 'newconffile',
       flag: c.flag,
       ...(obsolete ? { obsolete } : {}),
     };

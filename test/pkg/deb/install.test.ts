@@ -1435,4 +1435,14 @@ describe('packages that replace one another, a folder two install, as dpkg leave
       rmSync(at, { recursive: true, force: true });
     }
   });
+
+  it('gives a flagged conffile line no hash, even when its path is listed again without a flag', async () => {
+    const pkg = await crafted('d', [dir('./etc/'), file('./etc/a.conf', 'a\n')], m, {
+      conffiles: 'remove-on-upgrade /etc/a.conf\n/etc/a.conf\n',
+    });
+    assert.deepEqual(dpkgConffiles(pkg, new Set()), [
+      { path: '/etc/a.conf', hash: 'newconffile', flag: 'remove-on-upgrade' },
+      { path: '/etc/a.conf', hash: md5('a\n'), flag: undefined },
+    ]);
+  });
 });
