@@ -52,7 +52,10 @@ export function canonicalImageName(image: string): string | undefined {
   } catch {
     return undefined;
   }
-  const host = ref.registry.toLowerCase().replace(/:443$/, '');
+  const normal = ref.registry.toLowerCase().replace(/:443$/, '');
+  // Only where it still reads as a host (parseReference's rule): `myreg:443` or `MYREG` made
+  // `myreg` would read as a Docker Hub namespace, and a Docker Hub glob would cover its images.
+  const host = normal.includes('.') || normal.includes(':') || normal === 'localhost' ? normal : ref.registry;
   const base = `${ggcrRegistryName(host)}/${ref.repository}`;
   return ref.digest !== undefined ? `${base}@${ref.digest}` : `${base}:${ref.tag ?? 'latest'}`;
 }
@@ -60,7 +63,7 @@ export function canonicalImageName(image: string): string | undefined {
 /**
  * The name policy-controller matches globs against for the image `image` whose manifest (or
  * index) is `digest`: `REPOSITORY@DIGEST` as go-containerregistry names it (registry host in
- * lower case, without `:443`), the tag dropped. A digest written in `image` is the one named.
+ * lower case, without `:443`, where it still reads as a host then), the tag dropped. A digest written in `image` is the one named.
  * A store location that is not a registry's is returned as written.
  *
  * @throws ProvenantError `INVALID_REFERENCE` when `image` is neither an image reference nor a

@@ -19,6 +19,16 @@ describe('image globs', () => {
     assert.equal(canonicalImageName('registry.test:443/prod/app:v1'), 'registry.test/prod/app:v1');
     assert.equal(canonicalImageName('registry.test:5000/prod/app:v1'), 'registry.test:5000/prod/app:v1');
     assert.equal(globMatches('registry.test/prod/**', 'Registry.Test:443/prod/app:v1'), true);
+    // A host without a dot keeps the spelling that makes it a host: lowered or without its port
+    // it would read as a Docker Hub namespace, which Docker Hub's globs cover.
+    for (const image of ['myreg:443/app:v1', 'MYREG/app:v1']) {
+      const name = canonicalImageName(image);
+      assert.ok(name !== undefined && canonicalImageName(name) === name, `${image} → ${name}`);
+      assert.equal(globMatches('index.docker.io/**', image), false, image);
+      assert.equal(globMatches('*/*', image), false, image);
+    }
+    assert.equal(canonicalImageName('myreg:443/app:v1'), 'myreg:443/app:v1');
+    assert.equal(canonicalImageName('LOCALHOST:443/app:v1'), 'localhost/app:v1');
     // The CLI's docker:// prefix names the same image.
     assert.equal(canonicalImageName('docker://busybox'), 'index.docker.io/library/busybox:latest');
     assert.equal(globMatches('**', 'docker://busybox'), true);
