@@ -22,7 +22,7 @@
  */
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { parseLocation } from '../ref/location.ts';
-import { DOCKER_HUB_INDEX, ggcrRegistryName, parseReference } from '../ref/reference.ts';
+import { DOCKER_HUB, DOCKER_HUB_API, DOCKER_HUB_INDEX, parseReference, readsAsRegistryHost } from '../ref/reference.ts';
 
 const VALID_GLOB = /^[a-zA-Z0-9\-_:/*.@]+$/;
 
@@ -52,11 +52,16 @@ export function canonicalImageName(image: string): string | undefined {
   } catch {
     return undefined;
   }
-  const normal = ref.registry.toLowerCase().replace(/:443$/, '');
-  // Only where it still reads as a host (parseReference's rule): `myreg:443` or `MYREG` made
-  // `myreg` would read as a Docker Hub namespace, and a Docker Hub glob would cover its images.
-  const host = normal.includes('.') || normal.includes(':') || normal === 'localhost' ? normal : ref.registry;
-  const base = `${ggcrRegistryName(host)}/${ref.repository}`;
+  // In lower case and without `:443` where it still reads as a host then: `myreg:443` made
+  // `myreg`, or `MYREG` made `myreg`, would read as a Docker Hub namespace, which Docker Hub's
+  // globs cover.
+  const lower = ref.registry.toLowerCase();
+  const host = [lower.replace(/:443$/, ''), lower].find(readsAsRegistryHost) ?? ref.registry;
+  // Docker Hub however spelled (`DOCKER.IO/busybox`, `index.docker.io:443/busybox`), with its
+  // `library/` namespace, as parseReference gives it in lower case.
+  const hub = host === DOCKER_HUB || host === DOCKER_HUB_INDEX || host === DOCKER_HUB_API;
+  const repository = hub && !ref.repository.includes('/') ? `library/${ref.repository}` : ref.repository;
+  const base = `${hub ? DOCKER_HUB_INDEX : host}/${repository}`;
   return ref.digest !== undefined ? `${base}@${ref.digest}` : `${base}:${ref.tag ?? 'latest'}`;
 }
 

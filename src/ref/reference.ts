@@ -35,6 +35,14 @@ export const DOCKER_HUB_INDEX = 'index.docker.io';
 export const DOCKER_HUB_API = 'registry-1.docker.io';
 export const DOCKER_HUB_ALIASES: ReadonlySet<string> = new Set([DOCKER_HUB, DOCKER_HUB_INDEX, DOCKER_HUB_API, 'registry.hub.docker.com']);
 
+/**
+ * Whether the first component of a name is its registry host, as Docker reads it: it has a dot
+ * or a port, is `localhost`, or has a capital letter; anything else is a Docker Hub namespace.
+ */
+export function readsAsRegistryHost(first: string): boolean {
+  return first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase();
+}
+
 /** A registry as go-containerregistry's `Name()` writes it: Docker Hub as `index.docker.io`, any other as it is. */
 export function ggcrRegistryName(registry: string): string {
   return registry === DOCKER_HUB ? DOCKER_HUB_INDEX : registry;
@@ -73,7 +81,7 @@ export function parseReference(text: string): ImageReference {
   const slash = rest.indexOf('/');
   if (slash >= 0) {
     const first = rest.slice(0, slash);
-    if (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase()) {
+    if (readsAsRegistryHost(first)) {
       registry = first;
       repository = rest.slice(slash + 1);
     }

@@ -28,7 +28,14 @@ describe('image globs', () => {
       assert.equal(globMatches('*/*', image), false, image);
     }
     assert.equal(canonicalImageName('myreg:443/app:v1'), 'myreg:443/app:v1');
+    assert.equal(canonicalImageName('MYREG:443/app:v1'), 'myreg:443/app:v1');
+    assert.equal(globMatches('myreg:443/**', 'MyReg:443/app:v1'), true);
     assert.equal(canonicalImageName('LOCALHOST:443/app:v1'), 'localhost/app:v1');
+    // Docker Hub however its host is spelled, with its library/ namespace; the same name read again.
+    for (const image of ['DOCKER.IO/busybox', 'INDEX.DOCKER.IO/busybox', 'index.docker.io:443/busybox', 'busybox']) {
+      assert.equal(canonicalImageName(image), 'index.docker.io/library/busybox:latest', image);
+      assert.equal(globMatches('*', image), true, image);
+    }
     // The CLI's docker:// prefix names the same image.
     assert.equal(canonicalImageName('docker://busybox'), 'index.docker.io/library/busybox:latest');
     assert.equal(globMatches('**', 'docker://busybox'), true);
