@@ -154,14 +154,16 @@ export function toolMissing(cmd: string): string | false {
 }
 
 /**
- * Stores `body` as an unsigned in-toto statement referrer of `subject` (one layer, the empty
- * config), whatever the body is, and returns the referrer's digest.
+ * Stores `body` as an unsigned in-toto statement referrer of `subject` (one
+ * `application/vnd.in-toto+json` layer, annotated with `predicateType` when given, and the empty
+ * config: BuildKit's artifact-typed storage, other tools' too), whatever the body is, and returns
+ * the referrer's digest.
  */
 export async function attachReferrer(
   store: ContentStore,
   subject: { mediaType: string; digest: string; bytes: Uint8Array },
   body: Uint8Array,
-  predicateType: string,
+  predicateType?: string,
 ): Promise<string> {
   const l = { mediaType: 'application/vnd.in-toto+json', digest: digestOf(body), size: body.length };
   await store.putBlob(bytesSource(l, body));
@@ -173,7 +175,7 @@ export async function attachReferrer(
     mediaType: MediaType.OciManifest,
     artifactType: 'application/vnd.in-toto+json',
     config: c,
-    layers: [{ ...l, annotations: { 'in-toto.io/predicate-type': predicateType } }],
+    layers: [predicateType === undefined ? l : { ...l, annotations: { 'in-toto.io/predicate-type': predicateType } }],
     subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.bytes.byteLength },
   };
   const stored = parseStored(encodeJson(referrer));

@@ -8,7 +8,7 @@ import { attestationSummaries, imageSbom } from '../../src/image/attestations.ts
 import { inspectImage } from '../../src/image/inspect.ts';
 import { looseLayerStatement, readStatements } from '../../src/image/statements.ts';
 import { bytesSource } from '../../src/io/types.ts';
-import { encodeJson, parseStored } from '../../src/oci/content.ts';
+import { encodeJson } from '../../src/oci/content.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { generateSigningKeyPair } from '../../src/sign/keys.ts';
@@ -46,34 +46,6 @@ describe('readStatements', () => {
   });
 });
 
-/**
- * Attaches `body` to `subject` as a referrer holding it in one `application/vnd.in-toto+json`
- * layer (BuildKit's artifact-typed storage; other tools' too), and returns the referrer's digest.
- */
-async function attachInTotoLayer(
-  store: Awaited<ReturnType<typeof tempLayout>>,
-  subject: { mediaType: string; digest: string; bytes: Uint8Array },
-  body: Uint8Array,
-  predicateType?: string,
-) {
-  const l = { mediaType: 'application/vnd.in-toto+json', digest: digestOf(body), size: body.length };
-  await store.putBlob(bytesSource(l, body));
-  const empty = new TextEncoder().encode('{}');
-  const c = { mediaType: MediaType.OciEmpty, digest: digestOf(empty), size: empty.length };
-  await store.putBlob(bytesSource(c, empty));
-  const referrer = {
-    schemaVersion: 2,
-    mediaType: MediaType.OciManifest,
-    artifactType: 'application/vnd.in-toto+json',
-    config: c,
-    layers: [predicateType === undefined ? l : { ...l, annotations: { 'in-toto.io/predicate-type': predicateType } }],
-    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.bytes.byteLength },
-  };
-  const stored = parseStored(encodeJson(referrer));
-  await store.putManifest(stored);
-  return stored.digest;
-}
-
 describe('a DSSE envelope in an in-toto layer', () => {
   it('is read as the statement it carries, signed when it lists a signature, as looseLayerStatement reads it', async () => {
     const store = await tempLayout();
@@ -85,7 +57,7 @@ describe('a DSSE envelope in an in-toto layer', () => {
       payload: Buffer.from(body).toString('base64'),
       signatures: [{ keyid: '', sig: 'c2ln' }],
     };
-    await attachInTotoLayer(store, subject, encodeJson(envelope));
+    await attachReferrer(store, subject, encodeJson(envelope));
     const inspected = await inspectImage(store, 'v1', 'img');
     const [attachment] = inspected.manifests[0]!.attachments;
     assert.ok(attachment !== undefined);
@@ -104,7 +76,7 @@ describe('a DSSE envelope in an in-toto layer', () => {
     // A plain statement in such a layer is read as it is, and carries no signature of its own.
     const plain = await tempLayout();
     const other = await makeImage(plain, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
-    await attachInTotoLayer(plain, other.manifests[0]!, body);
+    await attachReferrer(plain, other.manifests[0]!, body);
     const [a] = (await inspectImage(plain, 'v1', 'img')).manifests[0]!.attachments;
     assert.deepEqual(await readStatements(plain, a!), [
       { predicateType: SPDX, statement: JSON.parse(Buffer.from(body).toString('utf8')), signed: false },
@@ -164,7 +136,7 @@ describe('copies of one statement', () => {
     const signer = new KeySigner(generateSigningKeyPair().privateKey);
     // As a signed BuildKit build stores it: unsigned first (in the index), then its signed bundle.
     const same = statement(SPDX, SPDX_DOC, [{ name: 'img', digest }]);
-    await attachInTotoLayer(store, subject, same.bytes, SPDX);
+    await attachReferrer(store, subject, same.bytes, SPDX);
     await attestImage(store, digest, [same], { signer, storage: 'referrers' });
     const warnings: string[] = [];
     const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
