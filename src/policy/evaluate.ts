@@ -40,7 +40,7 @@ import {
 import type { ContentStore } from '../store/types.ts';
 import { UNFETCHABLE } from './attestation-rule.ts';
 import { type CelBudget, celBudget } from './cel-budget.ts';
-import { canonicalImageName, globMatches, policyImageName } from './glob.ts';
+import { canonicalImageName, policyImageName } from './glob.ts';
 import { type DatedPackage, type ImagePackages, imagePackages, sbomPackages } from './packages.ts';
 import type { AttestationRule, Authority, BuiltinCheck, Identity, ImagePolicy, KeyAuthority, KeylessAuthority, Matcher } from './types.ts';
 
@@ -204,7 +204,8 @@ export async function evaluatePolicies(
   const failures: string[] = [];
   const warnings: string[] = [];
   for (const policy of policies) {
-    const glob = policy.images.find((g) => globMatches(g.pattern, name));
+    // `name` is already what the globs see (policyImageName), and reads back as itself.
+    const glob = policy.images.find((g) => g.pattern.test(name));
     if (glob === undefined) continue;
     throwIfAborted(options.signal);
     const evaluated: Evaluated[] = [];
