@@ -21,6 +21,8 @@ interface HostEntry {
   mode: number;
   /** A joined file (see {@link joinEntries}): the host files whose bytes it holds, in order. */
   parts?: string[];
+  /** A piece of a split file (see {@link splitEntries}): where its bytes lie in `source`. */
+  range?: { offset: number; length: number };
 }
 
 /**
@@ -46,6 +48,27 @@ function joinEntries(entries: readonly HostEntry[], mb: number): HostEntry[] {
     }
     current.parts!.push(e.source);
     current.size += e.size;
+  }
+  return out;
+}
+
+/**
+ * The regular files of `entries` cut, in order, into files of `kb` KB each (the last piece of a
+ * file shorter), under the file's own path with a numbered suffix, symlinks kept: the same bytes
+ * in many more files, to tell what a build's memory owes to its number of files at a given size.
+ */
+function splitEntries(entries: readonly HostEntry[], kb: number): HostEntry[] {
+  const out: HostEntry[] = [];
+  const piece = kb * 1024;
+  for (const e of entries) {
+    if (e.type !== 'file') {
+      out.push(e);
+      continue;
+    }
+    for (let offset = 0, n = 0; offset < e.size || n === 0; offset += piece, n++) {
+      const length = Math.min(piece, e.size - offset);
+      out.push({ ...e, path: `${e.path}.${String(n).padStart(5, '0')}`, size: length, range: { offset, length } });
+    }
   }
   return out;
 }
@@ -116,7 +139,8 @@ export interface ApkInput {
  * /usr/lib and /usr/share when those fall short), cut in name order into `packageCount` signed
  * packages of about the same size, with a signed index, a key, and `image.yaml` that installs them
  * (with `extra` lines added, such as a layering). With `joinMb`, the same bytes come as files of
- * about that many MB each (see {@link joinEntries}).
+ * about that many MB each (see {@link joinEntries}); with `splitKb`, as files of that many KB
+ * ({@link splitEntries}).
  */
 export async function makeApkInput(
   dir: string,
@@ -124,21 +148,22 @@ export async function makeApkInput(
   packageCount: number,
   extra: readonly string[] = [],
   joinMb?: number,
+  splitKb?: number,
 ): Promise<ApkInput> {
   const budget = sizeMb * 1024 * 1024;
   const seen = new Set<string>();
-  const entries = [
+  const host = [
     ...hostEntries('/usr/lib/x86_64-linux-gnu', Math.round(budget * 0.7), seen),
     ...hostEntries('/usr/bin', Math.round(budget * 0.3), seen),
   ];
-  let bytes = entries.reduce((n, e) => n + e.size, 0);
+  let bytes = host.reduce((n, e) => n + e.size, 0);
   for (const more of ['/usr/lib', '/usr/share']) {
     if (bytes >= budget * 0.98) break;
     const found = hostEntries(more, budget - bytes, seen);
-    entries.push(...found);
+    host.push(...found);
     bytes += found.reduce((n, e) => n + e.size, 0);
   }
-  if (joinMb !== undefined) entries.splice(0, entries.length, ...joinEntries(entries, joinMb));
+  const entries = joinMb !== undefined ? joinEntries(host, joinMb) : splitKb !== undefined ? splitEntries(host, splitKb) : host;
   const key = generateApkKeyPair('bench', { bits: 2048 });
   const signing = { privateKeyPem: key.privateKeyPem, name: key.name };
   await mkdir(join(dir, 'keys'), { recursive: true });
@@ -161,11 +186,21 @@ export async function makeApkInput(
   }
   const names = groups.map((_, i) => `bench-${String(i).padStart(2, '0')}`);
   const apks = new Map<number, { file: string; bytes: Uint8Array }>();
+  /** The last host file read whole, for the pieces of a split file that follow it. */
+  let lastRead: { source: string; bytes: Buffer } | undefined;
+  const hostBytes = (source: string): Buffer => {
+    if (lastRead?.source !== source) lastRead = { source, bytes: readFileSync(source) };
+    return lastRead.bytes;
+  };
   const make = async (i: number, release: number, changed?: string): Promise<Uint8Array> => {
     const files: ApkFileSpec[] = groups[i]!.map((e) => {
       if (e.type === 'symlink') return { path: e.path, type: 'symlink', target: readlinkSync(e.source) };
       let body =
-        e.parts === undefined ? new Uint8Array(readFileSync(e.source)) : new Uint8Array(Buffer.concat(e.parts.map((f) => readFileSync(f))));
+        e.range !== undefined
+          ? new Uint8Array(hostBytes(e.source).subarray(e.range.offset, e.range.offset + e.range.length))
+          : e.parts === undefined
+            ? new Uint8Array(readFileSync(e.source))
+            : new Uint8Array(Buffer.concat(e.parts.map((f) => readFileSync(f))));
       if (e.path === changed) body = Uint8Array.from([...new TextEncoder().encode(`release ${release}\n`), ...body]);
       return { path: e.path, type: 'file', mode: e.mode, body };
     });

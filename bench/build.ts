@@ -24,6 +24,8 @@ const { values } = parseArgs({
     packages: { type: 'string' },
     // The same bytes joined into files of about this many MB (memory against bytes, not files).
     'join-mb': { type: 'string' },
+    // The same bytes cut into files of this many KB (memory against the number of files at one size).
+    'split-kb': { type: 'string' },
     runs: { type: 'string' },
     'no-profile': { type: 'boolean' },
     // Only the builds, the floor and their memory: no buildah, no library cases (the 1 GB run).
@@ -150,6 +152,8 @@ async function main(): Promise<void> {
   const sizeMb = Number(values['size-mb'] ?? 200);
   const packageCount = Number(values.packages ?? 20);
   const joinMb = values['join-mb'] === undefined ? undefined : Number(values['join-mb']);
+  const splitKb = values['split-kb'] === undefined ? undefined : Number(values['split-kb']);
+  if (joinMb !== undefined && splitKb !== undefined) throw new Error('--join-mb and --split-kb cannot be given together');
   const runs = Number(values.runs ?? 3);
   if (process.getuid?.() !== 0) throw new Error('run as root: buildah uses vfs storage and the layer is unpacked with its owners');
   const peers = values['no-peers'] !== true;
@@ -166,7 +170,7 @@ async function main(): Promise<void> {
   const loadBefore = loadavg()[0]!;
   try {
     const t0 = process.hrtime.bigint();
-    const input = await makeApkInput(join(work, 'in'), sizeMb, packageCount, [], joinMb);
+    const input = await makeApkInput(join(work, 'in'), sizeMb, packageCount, [], joinMb, splitKb);
     const inputSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
 
     const cache = join(work, 'cache');
@@ -307,10 +311,10 @@ async function main(): Promise<void> {
       `Machine: ${cpus().length} × ${cpu} (availableParallelism ${availableParallelism()}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; ` +
         `Node ${process.version}; ${peers ? `${sh('buildah', ['--version']).trim()}; ` : ''}${sh('pigz', ['--version']).trim()}; ${sh('tar', ['--version']).split('\n')[0]}; ` +
         `1-minute load average at the start and after each run: ${loads.map((l) => l.toFixed(2)).join(', ')}.\n` +
-        `Input: ${input.packageCount} signed apk packages of ${input.files} files and ${input.symlinks} symlinks from the host${joinMb === undefined ? '' : ` (its files joined into files of about ${joinMb} MB)`}, ` +
+        `Input: ${input.packageCount} signed apk packages of ${input.files} files and ${input.symlinks} symlinks from the host${joinMb === undefined ? '' : ` (its files joined into files of about ${joinMb} MB)`}${splitKb === undefined ? '' : ` (its files cut into files of ${splitKb} KB)`}, ` +
         `${mb(input.bytes)} MB of file data, ${mb(input.apkBytes)} MB of .apk (made in ${inputSeconds.toFixed(1)} s); ` +
         `layer tar ${mb(tarSize)} MB. Median of ${runs} runs. linux/amd64 manifest ${digest}.\n` +
-        `Command: node bench/build.ts --size-mb ${sizeMb} --packages ${packageCount}${joinMb === undefined ? '' : ` --join-mb ${joinMb}`} --runs ${runs}${peers ? '' : ' --no-peers'}\n\n` +
+        `Command: node bench/build.ts --size-mb ${sizeMb} --packages ${packageCount}${joinMb === undefined ? '' : ` --join-mb ${joinMb}`}${splitKb === undefined ? '' : ` --split-kb ${splitKb}`} --runs ${runs}${peers ? '' : ' --no-peers'}\n\n` +
         '| case | median seconds | runs (s) | max RSS (MB) | layer (MB) | × cached build |\n|---|---|---|---|---|---|\n',
     );
     for (const [name, samples] of Object.entries(results)) {
