@@ -129,7 +129,9 @@ export interface DebianIndex {
  * suite and keyring is refused (see {@link checkNotOlder}).
  *
  * @throws ProvenantError as {@link readRelease} and {@link readPackagesIndex}; `SIGNATURE` for a
- *   Release older than one seen before; `NOT_FOUND` when the suite or an index does not exist; `NETWORK` when the mirror cannot be reached; `ABORTED`
+ *   Release older than one seen before; `UNTRUSTED_KEY` for a Release with no signature (no
+ *   InRelease, no Release.gpg); `NOT_FOUND` when the suite or an index does not exist; `NETWORK`
+ *   when the mirror cannot be reached; `ABORTED`
  */
 export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promise<DebianIndex> {
   const { url, suite, arch, signal } = options;
@@ -160,8 +162,18 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
       throw err2;
     }
     detachedSignature = await fetchFile(joinLocation(dists, 'Release.gpg'), releaseFetch(signal)).catch((err3: unknown) => {
-      if (options.allowUnsigned === true && err3 instanceof ProvenantError && err3.code === 'NOT_FOUND') return undefined;
-      throw err3;
+      if (!(err3 instanceof ProvenantError) || err3.code !== 'NOT_FOUND') throw err3;
+      if (options.allowUnsigned === true) return undefined;
+      // A Release with neither InRelease nor Release.gpg: apt says "The repository ... is not signed".
+      throw new ProvenantError(
+        'UNTRUSTED_KEY',
+        `the suite ${suite} is not signed: it has a Release but neither InRelease nor Release.gpg`,
+        {
+          where: safeLocation(releaseUrl),
+          cause: err3,
+          hint: 'apt refuses an unsigned repository too: the repository must publish an InRelease, or a Release.gpg, signed by a key of the keyring',
+        },
+      );
     });
   }
   progress({ file: releaseUrl.slice(dists.length + 1), url: safeLocation(releaseUrl), cached: false });
@@ -258,7 +270,8 @@ async function verifiedOnce(
   const { bytes } = release;
   // v2: the expiry counts a signing subkey's own, not only its primary key's. v3: an InRelease
   // with text outside its signed message is refused (keyring.ts), so a check kept before is made again.
-  const key = `deb-release-verified:v3:${release.sha256}:${detached === undefined ? '-' : digestHex(digestOf(detached))}:${keyring.id}`;
+  // v4: blank lines around it, an unescaped dash line and an unframed Release.gpg are refused too.
+  const key = `deb-release-verified:v4:${release.sha256}:${detached === undefined ? '-' : digestHex(digestOf(detached))}:${keyring.id}`;
   const kept = await cache.get(key).catch(() => undefined);
   if (kept !== undefined) {
     try {

@@ -4,7 +4,7 @@
  * of the keyring is needed, and none by a key of the keyring may be bad.
  */
 import { createHash } from 'node:crypto';
-import type { PublicKey, verify } from 'openpgp';
+import type { CleartextMessage as CleartextMessageType, PublicKey, SignaturePacket, Signature as SignatureType, verify } from 'openpgp';
 import { isProvenantError, ProvenantError } from '../../errors.ts';
 import { fetchTrustedFile, safeLocation } from '../fetch.ts';
 
@@ -30,6 +30,13 @@ function openpgpKey(key: OpenPgpPublicKey): PublicKey {
   return key as PublicKey;
 }
 
+/** Each armored public key block of `text`, from its BEGIN line to its END line. */
+function armoredKeyBlocks(text: string): string[] {
+  return [...text.matchAll(/^-----BEGIN PGP PUBLIC KEY BLOCK-----[ \t\r]*\n[\s\S]*?^-----END PGP PUBLIC KEY BLOCK-----[ \t\r]*$/gm)].map(
+    (m) => m[0],
+  );
+}
+
 /** OpenPGP public keys trusted to sign a repository's Release. */
 export class DebKeyring {
   /** The keys, in the order they were read. */
@@ -49,13 +56,14 @@ export class DebKeyring {
 
   /**
    * Reads a keyring file's bytes: binary OpenPGP packets (`.gpg`, as `gpg --export` and
-   * `debian-archive-keyring` write them) or an armored key block (`.asc`).
+   * `debian-archive-keyring` write them) or armored key blocks (`.asc`). Every armored block is
+   * read (`cat a.asc b.asc` is a keyring of both, as apt and gpg read it), and text around them
+   * (a comment line before the armor, say) is skipped, as gpg skips it.
    *
    * @throws ProvenantError `UNTRUSTED_KEY` when the bytes hold no OpenPGP public key (a GnuPG
    *   keybox, say)
    */
   static async fromBytes(bytes: Uint8Array, where: string): Promise<DebKeyring> {
-    const head = new TextDecoder().decode(bytes.subarray(0, 64)).trimStart();
     // A GnuPG keybox (pubring.kbx, `gpg --no-default-keyring --keyring x.gpg --import` output) has
     // "KBXf" at offset 8; apt cannot read those either.
     if (bytes[8] === 0x4b && bytes[9] === 0x42 && bytes[10] === 0x58 && bytes[11] === 0x66) {
@@ -66,9 +74,16 @@ export class DebKeyring {
     }
     try {
       const { readKeys } = await import('openpgp');
-      const keys = head.startsWith('-----BEGIN PGP PUBLIC KEY BLOCK-----')
-        ? await readKeys({ armoredKeys: new TextDecoder().decode(bytes) })
-        : await readKeys({ binaryKeys: bytes });
+      let keys: PublicKey[];
+      // An OpenPGP packet's first byte has its high bit set (RFC 9580, section 4.2); text never does.
+      if (((bytes[0] ?? 0) & 0x80) !== 0) keys = await readKeys({ binaryKeys: bytes });
+      else {
+        const blocks = armoredKeyBlocks(new TextDecoder().decode(bytes));
+        if (blocks.length === 0)
+          throw new Error('it is neither binary OpenPGP packets nor holds a -----BEGIN PGP PUBLIC KEY BLOCK----- armor');
+        keys = [];
+        for (const block of blocks) keys.push(...(await readKeys({ armoredKeys: block })));
+      }
       if (keys.length === 0) throw new Error('no key');
       return new DebKeyring(keys, [where]);
     } catch (err) {
@@ -170,12 +185,24 @@ const utf8 = new TextDecoder('utf-8');
 type VerificationResult = Awaited<ReturnType<typeof verify>>['signatures'][number];
 
 /**
+ * How far ahead of the clock a Release's `Date`, and the creation time of its signature, may be:
+ * apt's Acquire::Max-FutureTime default. (apt runs gpgv with `--ignore-time-conflict`, so the
+ * signature's time is not what refuses a Release from the future: its `Date` is, release.ts.)
+ */
+export const MAX_FUTURE_MS = 10_000;
+
+/**
  * The signed text and the keys of the keyring that made good signatures over it and are valid at
- * `now` (signatures by keys expired or revoked by then are ignored, as apt ignores gpgv's
- * EXPKEYSIG and REVKEYSIG).
+ * `now`, as apt counts gpgv's answers: a signature whose bytes do not match (BADSIG) by a key of
+ * the keyring refuses the Release whatever else signed it; one that is worthless (by a key expired
+ * or revoked by `now`, not a signing key or too weak; made with SHA-1; made after `now` and its
+ * {@link MAX_FUTURE_MS}) is neither good nor bad, and a good one by another key of the keyring is
+ * enough. Signatures by keys not in the keyring are ignored.
  *
- * @throws ProvenantError `SIGNATURE` when a signature by a key of the keyring is bad or the bytes
- *   are not a signed message; `UNTRUSTED_KEY` when no valid key of the keyring signed them
+ * @throws ProvenantError `SIGNATURE` when a signature by a key of the keyring does not match the
+ *   text, or the bytes are not a signed message as apt splits them (text or blank lines around it,
+ *   an unescaped dash line; a binary or unframed detached signature); `UNTRUSTED_KEY` when no key
+ *   of the keyring made a good signature, naming why each signature by one was refused
  */
 export async function verifySignedText(
   bytes: Uint8Array,
@@ -186,22 +213,30 @@ export async function verifySignedText(
 ): Promise<{ text: string; signers: DebSigner[] }> {
   let text: string;
   let results: VerificationResult[];
+  // openpgp.js refuses a signature made after the date it is given: the clock may be behind.
+  const date = new Date(now.getTime() + MAX_FUTURE_MS);
   try {
-    const { createMessage, readCleartextMessage, readSignature, verify } = await import('openpgp');
+    const { CleartextMessage, createMessage, readSignature, Signature, PacketList, verify } = await import('openpgp');
+    // Each armored signature block as apt splits them, read into one list of signatures.
+    const signatures = async (armors: string[]) => {
+      const packets = new PacketList<InstanceType<typeof Signature>['packets'][number]>();
+      for (const armor of armors) packets.push(...(await readSignature({ armoredSignature: armor })).packets);
+      return new Signature(packets);
+    };
     if (detached === undefined) {
-      const cleartext = utf8.decode(bytes);
-      checkClearsignedFrame(cleartext, where);
-      const message = await readCleartextMessage({ cleartextMessage: cleartext });
-      const out = await verify({ message, verificationKeys: keyring.keys.map(openpgpKey), date: now });
+      const split = splitClearsigned(utf8.decode(bytes), where);
+      // The signed text as apt gives it to gpgv: the armor headers (Hash, Comment) are not signed,
+      // and apt ignores them, as here.
+      // The constructor openpgp.js's readCleartextMessage calls, which its types leave out.
+      const Cleartext = CleartextMessage as unknown as new (text: string, signature: SignatureType) => CleartextMessageType;
+      const message = new Cleartext(split.text, await signatures(split.armors));
+      const out = await verify({ message, verificationKeys: keyring.keys.map(openpgpKey), date });
       text = out.data;
       results = out.signatures;
     } else {
-      const armored = utf8.decode(detached.subarray(0, 64)).trimStart().startsWith('-----BEGIN PGP SIGNATURE-----');
-      const signature = armored
-        ? await readSignature({ armoredSignature: utf8.decode(detached) })
-        : await readSignature({ binarySignature: detached });
+      const signature = await signatures(splitDetached(detached, where));
       const message = await createMessage({ binary: bytes });
-      const out = await verify({ message, signature, verificationKeys: keyring.keys.map(openpgpKey), date: now, format: 'binary' });
+      const out = await verify({ message, signature, verificationKeys: keyring.keys.map(openpgpKey), date, format: 'binary' });
       text = utf8.decode(bytes);
       results = out.signatures;
     }
@@ -216,30 +251,25 @@ export async function verifySignedText(
   const settled = await Promise.allSettled(results.map((r) => r.verified));
   const signers: DebSigner[] = [];
   const unknown: string[] = [];
-  // Good signatures by keys of the keyring that are not valid now (gpgv's EXPKEYSIG, REVKEYSIG):
-  // apt counts them as worthless, neither good nor bad.
+  const bad: { keyID: string; reason: unknown }[] = [];
+  // Signatures by keys of the keyring that are neither good nor bad (gpgv's EXPKEYSIG, REVKEYSIG,
+  // ERRSIG): apt counts them as worthless.
   const worthless: string[] = [];
   for (let i = 0; i < results.length; i++) {
     const result = results[i] as VerificationResult;
     const outcome = settled[i] as PromiseSettledResult<true>;
     const keyID = result.keyID.toHex();
-    if (!keyring.has(keyID)) {
+    const primary = keyring.keys.find((k) => k.getKeys().some((sub) => sub.getKeyID().toHex() === keyID));
+    if (primary === undefined) {
       unknown.push(keyID);
       continue;
     }
+    const packet = (await result.signature.catch(() => undefined))?.packets[0];
     if (outcome.status === 'rejected') {
-      throw new ProvenantError(
-        'SIGNATURE',
-        `the Release's signature by key ${keyID} does not verify: ${(outcome.reason as Error).message}`,
-        {
-          where,
-          cause: outcome.reason,
-          hint: 'the Release was changed after it was signed, or the download is corrupt',
-        },
-      );
+      if (doesNotMatch(outcome.reason)) bad.push({ keyID, reason: outcome.reason });
+      else worthless.push(`${keyID} (${await whyRefused(openpgpKey(primary), result.keyID, packet, outcome.reason, now)})`);
+      continue;
     }
-    const primary = keyring.keys.find((k) => k.getKeys().some((sub) => sub.getKeyID().toHex() === keyID));
-    if (primary === undefined) continue;
     // openpgp.js checks the key as it was when the signature was made (RFC 9580, section 5.2.3.18:
     // the signature's creation time), so a key that has expired or been revoked since, or a
     // signature dated back into its life, verifies. apt (gpgv) refuses both: the key must be valid now.
@@ -250,10 +280,18 @@ export async function verifySignedText(
     }
     signers.push({ keyID, fingerprint: primary.getFingerprint(), userID: primary.getUserIDs()[0] ?? '' });
   }
+  const first = bad[0];
+  if (first !== undefined) {
+    throw new ProvenantError(
+      'SIGNATURE',
+      `the Release's signature by key ${first.keyID} does not verify: ${(first.reason as Error).message}`,
+      { where, cause: first.reason, hint: 'the Release was changed after it was signed, or the download is corrupt' },
+    );
+  }
   if (signers.length === 0 && worthless.length > 0) {
-    throw new ProvenantError('UNTRUSTED_KEY', `the Release is signed only by keys that are not valid now: ${worthless.join(', ')}`, {
+    throw new ProvenantError('UNTRUSTED_KEY', `the Release has no good signature by a key of the keyring: ${worthless.join('; ')}`, {
       where,
-      hint: `the mirror is stale, or the keyring is out of date (update it: debian-archive-keyring for Debian); trusted: ${keyring.sources.join(', ') || 'no keyring file'}`,
+      hint: `the mirror may be stale, or the keyring out of date (update it: debian-archive-keyring for Debian); trusted: ${keyring.sources.join(', ') || 'no keyring file'}`,
     });
   }
   if (signers.length === 0) {
@@ -269,8 +307,42 @@ export async function verifySignedText(
 }
 
 /**
+ * True when openpgp.js refused a signature because it does not match the signed bytes (gpgv's
+ * BADSIG): the hash's first two bytes differ, or the signature over the hash does not verify.
+ * Any other refusal is about the key, the digest algorithm or the time: worthless, not bad.
+ */
+function doesNotMatch(reason: unknown): boolean {
+  const message = reason instanceof Error ? reason.message : '';
+  return message === 'Signed digest did not match' || message === 'Signature verification failed';
+}
+
+/** Why a signature by `primary`'s (sub)key `keyID` that matches the bytes is not good, in words. */
+async function whyRefused(
+  primary: PublicKey,
+  keyID: VerificationResult['keyID'],
+  packet: SignaturePacket | undefined,
+  reason: unknown,
+  now: Date,
+): Promise<string> {
+  const invalid = await invalidNow(primary, keyID, now);
+  if (invalid !== undefined) return invalid;
+  const message = reason instanceof Error ? reason.message : String(reason);
+  if (packet !== undefined) {
+    const { enums } = await import('openpgp');
+    const hash = packet.hashAlgorithm === null ? 'an unknown hash' : String(enums.read(enums.hash, packet.hashAlgorithm)).toUpperCase();
+    if (/Insecure (message )?hash algorithm|Hash algorithm too weak/i.test(message)) return `made with ${hash}, a digest too weak to trust`;
+    if (packet.created !== null && packet.created.getTime() > now.getTime() + MAX_FUTURE_MS)
+      return `made at ${packet.created.toISOString()}, after ${now.toISOString()}: check this machine's clock`;
+    const expires = packet.getExpirationTime();
+    if (expires instanceof Date && expires.getTime() <= now.getTime() + MAX_FUTURE_MS)
+      return `the signature expired at ${expires.toISOString()}`;
+  }
+  return message;
+}
+
+/**
  * Why the (sub)key `keyID` of `primary` cannot sign at `now` (expired, revoked, not a signing
- * key), or undefined when it can.
+ * key, too weak), or undefined when it can.
  */
 async function invalidNow(primary: PublicKey, keyID: VerificationResult['keyID'], now: Date): Promise<string | undefined> {
   try {
@@ -279,49 +351,131 @@ async function invalidNow(primary: PublicKey, keyID: VerificationResult['keyID']
   } catch (err) {
     const expiry = await signingKeyExpiry(primary, keyID.toHex(), now);
     if (expiry !== undefined && expiry.getTime() <= now.getTime()) return `expired at ${expiry.toISOString()}`;
-    return `not valid for signing at ${now.toISOString()}: ${(err as Error).message}`;
+    const message = (err as Error).message;
+    if (/Primary key is revoked/.test(message)) return 'the key is revoked';
+    if (/Subkey is revoked/.test(message)) return 'the signing subkey is revoked';
+    const weak = /RSA keys shorter than (\d+) bits/.exec(message);
+    if (weak !== null) return `an RSA key of ${primary.getAlgorithmInfo().bits ?? '?'} bits, too weak: at least ${weak[1]} are needed`;
+    if (/^Could not find valid signing key packet in key [0-9a-f]+$/.test(message))
+      return 'not a signing key: its key flags do not allow signing';
+    return `not valid for signing at ${now.toISOString()}: ${message}`;
   }
+}
+
+/** A line as apt's LineBuffer reads it: without its line end, and trailing blanks (RFC 9580, section 7.2). */
+function aptLines(text: string): string[] {
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  return lines.map((l) => l.replace(/\r+$/, '').replace(/[ \t]+$/, ''));
+}
+
+const SIGNED = '-----BEGIN PGP SIGNED MESSAGE-----';
+const BEGIN = '-----BEGIN PGP SIGNATURE-----';
+const END = '-----END PGP SIGNATURE-----';
+
+/**
+ * Splits a clearsigned Release into its signed text and its armored signature blocks as apt does
+ * before it calls gpgv (apt-pkg/contrib/gpgv.cc, SplitClearSignedFile), refusing what apt refuses:
+ * anything before the `-----BEGIN PGP SIGNED MESSAGE-----` line, blank lines included; an armor
+ * header starting with a dash; a line of the signed text starting with a dash that is not
+ * dash-escaped (`- `); in a signature, a line starting with a dash other than its end; after
+ * the last signature, anything but another signature block (a blank line, unsigned text, a second
+ * signed message). A file with no signed message at all is openpgp.js's to refuse: an error page.
+ * Armor headers (Hash, Comment) are skipped, as apt skips them: they are not signed.
+ *
+ * @throws ProvenantError `SIGNATURE` naming the first line apt refuses
+ */
+function splitClearsigned(input: string, where: string): { text: string; armors: string[] } {
+  const lines = aptLines(input);
+  if (lines[0] !== SIGNED) {
+    const header = lines.indexOf(SIGNED);
+    if (header === -1) throw new Error(`it does not start with ${SIGNED}`);
+    throw frame(where, 'InRelease', 0, `${kind(lines[0])} before its signed message`, `the file should start with ${SIGNED}`);
+  }
+  let i = 1;
+  for (; i < lines.length && lines[i] !== ''; i++) {
+    if (lines[i]?.startsWith('-'))
+      throw frame(where, 'InRelease', i, 'an armor header starting with a dash', 'armor headers never start with one');
+  }
+  if (i >= lines.length) throw frame(where, 'InRelease', i - 1, 'no signed text', 'the file ends in its armor headers');
+  const text: string[] = [];
+  for (i++; i < lines.length && lines[i] !== BEGIN; i++) {
+    const line = lines[i] as string;
+    if (line.startsWith('- ')) text.push(line.slice(2));
+    else if (line.startsWith('-'))
+      throw frame(
+        where,
+        'InRelease',
+        i,
+        'a line of its signed text starting with a dash that is not dash-escaped',
+        'such a line must start with "- "',
+      );
+    else text.push(line);
+  }
+  if (i >= lines.length) throw frame(where, 'InRelease', i - 1, 'no signature', `the signed text should end at a ${BEGIN} line`);
+  const armors = signatureBlocks(lines, i, where, 'InRelease', (at) =>
+    frame(
+      where,
+      'InRelease',
+      at,
+      lines[at] === SIGNED ? 'a second signed message after its signature' : `${kind(lines[at])} after its signature`,
+      `the file should end with ${END}`,
+    ),
+  );
+  return { text: text.join('\n'), armors };
 }
 
 /**
- * Refuses a clearsigned Release with anything but blank lines before its signed message or after
- * its signature, as apt does (apt-pkg/contrib/gpgv.cc, SplitClearSignedFile: "does not start with
- * a signed message block", "contains unsigned lines"). openpgp.js reads the first signed message
- * and ignores the rest, so only the signed text was ever parsed; but a file apt refuses must not
- * build here, and text outside the signature (a second signed message appended, say) is what a
- * reader of the file might take for the Release. A line counts as blank when it holds only spaces,
- * tabs and a carriage return. Inside the message, a line of the signed text that starts with a dash
- * is dash-escaped (RFC 9580, section 7.1), so the first line that is the armor's end line is the
- * end of the first signature.
+ * The armored signature blocks of a detached Release.gpg, as apt checks it before it calls gpgv
+ * (ExecGPGV): ASCII-armored only, nothing before, between or after the blocks, no line in a block
+ * starting with a dash but its end.
  *
- * @throws ProvenantError `SIGNATURE` naming the first line outside the signed message
+ * @throws ProvenantError `SIGNATURE` for a binary signature or a line apt refuses
  */
-function checkClearsignedFrame(text: string, where: string): void {
-  const lines = text.split('\n').map((l) => l.replace(/[ \t\r]+$/, ''));
-  const start = lines.findIndex((l) => l !== '');
-  if (start === -1) return; // nothing at all: openpgp.js says it is no signed message
-  if (lines[start] !== '-----BEGIN PGP SIGNED MESSAGE-----') {
-    // Not a clearsigned file at all (an error page, say) is openpgp.js's to say; text before one is ours.
-    const header = lines.indexOf('-----BEGIN PGP SIGNED MESSAGE-----');
-    if (header === -1) return;
-    throw outside(where, start, 'unsigned text before its signed message', 'the file should start with -----BEGIN PGP SIGNED MESSAGE-----');
+function splitDetached(bytes: Uint8Array, where: string): string[] {
+  const lines = aptLines(utf8.decode(bytes));
+  const start = lines.indexOf(BEGIN);
+  // apt: "is in unsupported binary format" (an old-format packet tag, as gpg writes).
+  if (start === -1 && ((bytes[0] ?? 0) & 0x80) !== 0) {
+    throw new ProvenantError('SIGNATURE', 'the Release.gpg is a binary signature, which apt refuses', {
+      where,
+      hint: 'apt takes only an ASCII-armored Release.gpg (gpg --armor --detach-sign)',
+    });
   }
-  const end = lines.indexOf('-----END PGP SIGNATURE-----', start);
-  if (end === -1) return; // an unterminated signature: openpgp.js refuses it
-  const after = lines.findIndex((l, i) => i > end && l !== '');
-  if (after === -1) return;
-  throw outside(
-    where,
-    after,
-    lines[after] === '-----BEGIN PGP SIGNED MESSAGE-----'
-      ? 'a second signed message after its signature'
-      : 'unsigned text after its signature',
-    'the file should end with -----END PGP SIGNATURE-----',
+  if (start === -1) throw new Error(`the Release.gpg holds no ${BEGIN} block`);
+  if (start !== 0) throw frame(where, 'Release.gpg', 0, `${kind(lines[0])} before its signature`, `the file should start with ${BEGIN}`);
+  return signatureBlocks(lines, 0, where, 'Release.gpg', (at) =>
+    frame(where, 'Release.gpg', at, `${kind(lines[at])} after its signature`, `the file should end with ${END}`),
   );
 }
 
-function outside(where: string, index: number, what: string, should: string): ProvenantError {
-  return new ProvenantError('SIGNATURE', `the InRelease holds ${what} (line ${index + 1}), which apt refuses`, {
+/** The signature blocks from `lines[start]` (a BEGIN line) to the end, which must be more of them. */
+function signatureBlocks(lines: string[], start: number, where: string, file: string, after: (at: number) => ProvenantError): string[] {
+  const armors: string[] = [];
+  let block: string[] | undefined;
+  for (let i = start; i < lines.length; i++) {
+    const line = lines[i] as string;
+    if (block === undefined) {
+      if (line !== BEGIN) throw after(i);
+      block = [line];
+    } else if (line === END) {
+      block.push(line);
+      armors.push(block.join('\n'));
+      block = undefined;
+    } else if (line.startsWith('-')) {
+      throw frame(where, file, i, 'a line starting with a dash inside its signature', 'base64 never starts with one');
+    } else block.push(line);
+  }
+  if (block !== undefined) throw frame(where, file, lines.length - 1, 'a signature that is not closed', `it should end with ${END}`);
+  return armors;
+}
+
+function kind(line: string | undefined): string {
+  return line === '' ? 'a blank line' : 'unsigned text';
+}
+
+function frame(where: string, file: string, index: number, what: string, should: string): ProvenantError {
+  return new ProvenantError('SIGNATURE', `the ${file} holds ${what} (line ${index + 1}), which apt refuses`, {
     where,
     hint: `${should}: the mirror or a proxy changed it, or the repository's signing tool is broken`,
   });
@@ -341,10 +495,20 @@ export async function signingKeyExpiry(primaryKey: OpenPgpPublicKey, keyID: stri
   return first;
 }
 
-/** The text of a Release whose signature is not checked (`trusted=yes`). */
-export async function unverifiedText(bytes: Uint8Array, detached: boolean): Promise<string> {
+/**
+ * The text of a Release whose signature is not checked (`trusted=yes`): an InRelease is split as
+ * apt splits it (its frame is checked, as apt checks it even then), anything else is the text.
+ *
+ * @throws ProvenantError `SIGNATURE` for an InRelease apt would not split
+ */
+export async function unverifiedText(bytes: Uint8Array, detached: boolean, where = 'the Release'): Promise<string> {
   const text = utf8.decode(bytes);
-  if (detached || !text.trimStart().startsWith('-----BEGIN PGP SIGNED MESSAGE-----')) return text;
-  const { readCleartextMessage } = await import('openpgp');
-  return (await readCleartextMessage({ cleartextMessage: text })).getText();
+  if (detached) return text;
+  try {
+    return splitClearsigned(text, where).text;
+  } catch (err) {
+    // No signed message at all: an unsigned Release, read as it is.
+    if (isProvenantError(err)) throw err;
+    return text;
+  }
 }

@@ -16,7 +16,7 @@ import { noteBytesMoved } from '../../io/memory.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
 import type { DownloadCache } from '../fetch.ts';
 import { parseControlStanzas } from './control.ts';
-import { type DebKeyring, type DebSigner, LazyDebKeyring, unverifiedText, verifySignedText } from './keyring.ts';
+import { type DebKeyring, type DebSigner, LazyDebKeyring, MAX_FUTURE_MS, unverifiedText, verifySignedText } from './keyring.ts';
 import { decompressIndex, decompressIndexChunks, type IndexCompression } from './xz.ts';
 
 /** One file of the Release's SHA256 section. */
@@ -81,9 +81,6 @@ export interface ReadReleaseOptions {
 
 const utf8 = new TextDecoder('utf-8');
 
-/** How far ahead of the clock a Release's `Date` may be: apt's Acquire::Max-FutureTime default. */
-const MAX_FUTURE_MS = 10_000;
-
 /**
  * Verifies and parses a Release: an InRelease (cleartext-signed), or a Release with
  * `options.detachedSignature`. The fields are read from the signed text only.
@@ -114,7 +111,7 @@ export async function readRelease(
     signers = verified.signers;
   } catch (err) {
     if (options.allowUnsigned !== true || !(err instanceof ProvenantError)) throw err;
-    text = await unverifiedText(bytes, options.detachedSignature !== undefined);
+    text = await unverifiedText(bytes, options.detachedSignature !== undefined, where);
   }
   const stanza = parseControlStanzas(text, where)[0];
   if (stanza === undefined) throw new ProvenantError('INVALID_PACKAGE', 'the Release is empty', { where });

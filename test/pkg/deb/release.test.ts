@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
-import { createCleartextMessage, generateKey, type PrivateKey, type PublicKey, sign } from 'openpgp';
+import { createCleartextMessage, createMessage, generateKey, type PrivateKey, type PublicKey, revokeKey, sign } from 'openpgp';
 import { planBuild } from '../../../src/builder/plan.ts';
 import { isProvenantError, RepairableError } from '../../../src/errors.ts';
 import { type DebCandidate, debCandidate } from '../../../src/pkg/deb/candidates.ts';
@@ -354,13 +354,19 @@ describe("Release signatures and the keys' validity now", () => {
       refused(/unsigned text before its signed message \(line 1\), which apt refuses$/),
     );
     await assert.rejects(read(`${signed}Origin: Other\n`), refused(new RegExp(`unsigned text after its signature \\(line ${lines}\\)`)));
-    await assert.rejects(
-      read(`${signed}\n${other}`),
-      refused(new RegExp(`a second signed message after its signature \\(line ${lines + 1}\\)`)),
-    );
-    // Blank lines (spaces, tabs, CRs) around it are no text, for apt as here; the text read is the signed one.
+    await assert.rejects(read(`${signed}${other}`), refused(new RegExp(`a second signed message after its signature \\(line ${lines}\\)`)));
+    // A blank line (spaces, tabs, a CR) before or after it is refused too, as apt refuses it (NOSPLIT, "unsigned lines").
+    await assert.rejects(read(`\n \t\r\n${signed}`), refused(/a blank line before its signed message \(line 1\)/));
+    await assert.rejects(read(`${signed} \r\n`), refused(new RegExp(`a blank line after its signature \\(line ${lines}\\)`)));
+    // Trailing blanks on a line, and CRLF line ends, are not: apt strips them.
     assert.equal((await read(signed)).origin, 'Test');
-    assert.equal((await read(`\n \t\r\n${signed}\n\r\n  \n`)).origin, 'Test');
+    assert.equal((await read(signed.replaceAll('\n', ' \t\r\n'))).origin, 'Test');
+    // A line of the signed text starting with a dash must be dash-escaped (gpg writes "- -X"), as apt wants it.
+    const dashed = (line: string) => signed.replace('\n-----BEGIN PGP SIGNATURE-----', `\n${line}\n-----BEGIN PGP SIGNATURE-----`);
+    await assert.rejects(read(dashed('-X-Foo: bar')), refused(/a line of its signed text starting with a dash that is not dash-escaped/));
+    // (escaped, it is signed text: the signature no longer matches it, which is another refusal)
+    await assert.rejects(read(dashed('- -X-Foo: bar')), refused(/signature by key [0-9a-f]{16} does not verify/));
+    await assert.rejects(read(dashed('-')), refused(/not dash-escaped/));
     // What is no signed message at all is still said so.
     await assert.rejects(read('<html>404</html>'), refused(/is not an OpenPGP-signed message/));
   });
@@ -387,6 +393,198 @@ describe("Release signatures and the keys' validity now", () => {
       assert.equal((await fetchAt(new Date('2020-01-01T13:00:00Z'))).packages.length, 1);
       // ... and not taken from the cache once it has expired.
       await assert.rejects(fetchAt(), code('UNTRUSTED_KEY'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Release signatures as apt counts them: good, bad (BADSIG) or worthless', () => {
+  const packages = new TextEncoder().encode('Package: a\nVersion: 1\nArchitecture: amd64\n');
+  const text = releaseText('stable', packages);
+  const enc = (t: string) => new TextEncoder().encode(t);
+  const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+  const created = new Date('2020-01-01T00:00:00Z');
+  const during = new Date('2020-01-01T11:00:00Z');
+  // The clock of these reads: the Release's Date, 2020-01-01T12:00:00Z.
+  const now = new Date('2020-01-01T12:00:00Z');
+  const read = (bytes: Uint8Array, keys: object[], options: { detachedSignature?: Uint8Array } = {}) =>
+    readRelease(bytes, new DebKeyring(keys as PublicKey[], ['keys.gpg']), 'InRelease', { now, ...options });
+  /** `text` clearsigned by `key` at `date`, its armored signature block appended to `inRelease` when given: apt takes several blocks. */
+  const signedBy = async (key: PrivateKey, date: Date, inRelease?: Uint8Array, config?: object) => {
+    const signed = await sign({
+      message: await createCleartextMessage({ text }),
+      signingKeys: key,
+      date,
+      ...(config === undefined ? {} : { config }),
+    });
+    return inRelease === undefined ? enc(signed) : enc(dec(inRelease) + signed.slice(signed.indexOf('-----BEGIN PGP SIGNATURE-----')));
+  };
+  const refused = (c: string, pattern: RegExp) => (err: unknown) => {
+    code(c)(err);
+    assert.ok(isProvenantError(err));
+    assert.match(err.message, pattern);
+    assert.doesNotMatch(err.hint ?? '', /changed after it was signed/);
+    return true;
+  };
+
+  it('ignores a worthless signature beside a good one, and names why it is worthless when it is alone (UNTRUSTED_KEY)', async () => {
+    const good = await pgpKey('good', { date: created });
+    const revoking = await pgpKey('revoked', { date: created });
+    const { publicKey: revoked } = await revokeKey({ key: revoking.privateKey, date: during, format: 'object' });
+    const weak = await generateKey({
+      type: 'rsa',
+      rsaBits: 1024,
+      userIDs: [{ name: 'weak' }],
+      date: created,
+      format: 'object',
+      config: { minRSABits: 1024 },
+    });
+    const ahead = await pgpKey('ahead', { date: created });
+    const cases: [string, PrivateKey, object, Date, RegExp, object?][] = [
+      ['revoked', revoking.privateKey, revoked, during, /the key is revoked/],
+      ['weak', weak.privateKey, weak.publicKey, during, /an RSA key of 1024 bits, too weak/, { minRSABits: 1024 }],
+      [
+        'ahead',
+        ahead.privateKey,
+        ahead.publicKey,
+        new Date('2020-01-01T13:00:00Z'),
+        /made at 2020-01-01T13:00:00.000Z, after 2020-01-01T12:00:00.000Z/,
+      ],
+    ];
+    for (const [name, priv, pub, date, why, config] of cases) {
+      const alone = await signedBy(priv, date, undefined, config);
+      const keyID = (pub as PublicKey).getKeyID().toHex();
+      await assert.rejects(
+        read(alone, [good.publicKey, pub]),
+        refused('UNTRUSTED_KEY', new RegExp(`no good signature by a key of the keyring: ${keyID} \\(${why.source}`)),
+        name,
+      );
+      // Beside a good signature (before it or after it), as gpgv's EXPKEYSIG, REVKEYSIG and ERRSIG are to apt: the good one counts.
+      for (const both of [
+        await signedBy(good.privateKey, during, alone),
+        await signedBy(priv, date, await signedBy(good.privateKey, during), config),
+      ]) {
+        const r = await read(both, [good.publicKey, pub]);
+        assert.deepEqual(
+          r.signers.map((s) => s.keyID),
+          [good.publicKey.getKeyID().toHex()],
+          name,
+        );
+      }
+    }
+  });
+
+  it('refuses a signature that does not match the text (BADSIG) even beside a good one: SIGNATURE', async () => {
+    const good = await pgpKey('good', { date: created });
+    const other = await pgpKey('other', { date: created });
+    const good1 = await signedBy(good.privateKey, during);
+    // other's signature over another text, spliced under good's.
+    const forged = await sign({
+      message: await createCleartextMessage({ text: text.replace('Test', 'Evil') }),
+      signingKeys: other.privateKey,
+      date: during,
+    });
+    const spliced = enc(dec(good1) + forged.slice(forged.indexOf('-----BEGIN PGP SIGNATURE-----')));
+    await assert.rejects(read(spliced, [good.publicKey, other.publicKey]), (err: unknown) => {
+      code('SIGNATURE')(err);
+      assert.ok(isProvenantError(err));
+      assert.match(err.message, new RegExp(`signature by key ${other.publicKey.getKeyID().toHex()} does not verify`));
+      assert.match(err.hint ?? '', /changed after it was signed/);
+      return true;
+    });
+    // By a key not in the keyring, it is not looked at, as with apt.
+    assert.equal((await read(spliced, [good.publicKey])).signers.length, 1);
+  });
+
+  it('takes a signature made up to 10 s ahead of the clock, as a Date is taken', async () => {
+    const good = await pgpKey('good', { date: created });
+    const r = await read(await signedBy(good.privateKey, new Date(now.getTime() + 5000)), [good.publicKey]);
+    assert.equal(r.signers.length, 1);
+    await assert.rejects(
+      read(await signedBy(good.privateKey, new Date(now.getTime() + 11_000)), [good.publicKey]),
+      refused('UNTRUSTED_KEY', /made at 2020-01-01T12:00:11.000Z, after 2020-01-01T12:00:00.000Z/),
+    );
+  });
+
+  it("ignores the armor headers, as apt does: a Comment, a Hash that is not the signature's; refuses one starting with a dash", async () => {
+    const good = await pgpKey('good', { date: created });
+    const signed = dec(await signedBy(good.privateKey, during));
+    assert.match(signed, /^Hash: SHA512$/m);
+    const headers = signed.replace(/^Hash: .*$/m, 'Hash: SHA1\nComment: signed by hand');
+    assert.equal((await read(enc(headers), [good.publicKey])).origin, 'Test');
+    await assert.rejects(
+      read(enc(signed.replace(/^Hash: .*$/m, '$&\n-Comment: x')), [good.publicKey]),
+      refused('SIGNATURE', /an armor header starting with a dash \(line 3\), which apt refuses/),
+    );
+  });
+
+  it('takes an armored Release.gpg of one or more blocks alone, as apt: not a binary one, nor text around it', async () => {
+    const good = await pgpKey('good', { date: created });
+    const other = await pgpKey('other', { date: created });
+    const release = enc(text);
+    const detach = async (key: PrivateKey) =>
+      sign({ message: await createMessage({ binary: release }), signingKeys: key, date: during, detached: true });
+    const armored = await detach(good.privateKey);
+    const keys = [good.publicKey, other.publicKey];
+    const withSig = (sig: string | Uint8Array) => read(release, keys, { detachedSignature: typeof sig === 'string' ? enc(sig) : sig });
+    assert.equal((await withSig(armored)).signers.length, 1);
+    assert.equal((await withSig(armored + (await detach(other.privateKey)))).signers.length, 2);
+    const binary = await sign({
+      message: await createMessage({ binary: release }),
+      signingKeys: good.privateKey,
+      date: during,
+      detached: true,
+      format: 'binary',
+    });
+    await assert.rejects(withSig(binary as Uint8Array), refused('SIGNATURE', /the Release.gpg is a binary signature, which apt refuses/));
+    const lines = armored.split('\n').length;
+    await assert.rejects(
+      withSig(`${armored}junk\n`),
+      refused('SIGNATURE', new RegExp(`Release.gpg holds unsigned text after its signature \\(line ${lines}\\)`)),
+    );
+    await assert.rejects(withSig(`${armored}\n`), refused('SIGNATURE', /Release.gpg holds a blank line after its signature/));
+    await assert.rejects(
+      withSig(`comment\n${armored}`),
+      refused('SIGNATURE', /Release.gpg holds unsigned text before its signature \(line 1\)/),
+    );
+  });
+
+  it('reads every key block of an armored keyring, and skips text around them, as gpg does', async () => {
+    const a = await pgpKey('a');
+    const b = await pgpKey('b');
+    const file = `Keys of the repository, from example.org\n\n${a.publicKey.armor()}${b.publicKey.armor()}\n`;
+    const keyring = await DebKeyring.fromBytes(enc(file), 'keys.asc');
+    assert.deepEqual(
+      keyring.keys.map((k) => k.getFingerprint()),
+      [a.publicKey.getFingerprint(), b.publicKey.getFingerprint()],
+    );
+    await assert.rejects(DebKeyring.fromBytes(enc('no key here\n'), 'keys.asc'), code('UNTRUSTED_KEY'));
+  });
+
+  it('says a repository with a Release but neither InRelease nor Release.gpg is not signed: UNTRUSTED_KEY', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-unsigned-'));
+    try {
+      const k = await pgpKey('archive');
+      await mkdir(join(dir, 'dists', 'stable', 'main', 'binary-amd64'), { recursive: true });
+      await writeFile(join(dir, 'dists', 'stable', 'main', 'binary-amd64', 'Packages'), packages);
+      await writeFile(join(dir, 'dists', 'stable', 'Release'), text);
+      const fetchIt = (allowUnsigned?: boolean) =>
+        fetchDebianIndex({
+          url: dir,
+          suite: 'stable',
+          components: ['main'],
+          arch: 'amd64',
+          keyring: new DebKeyring([k.publicKey as PublicKey], ['archive.gpg']),
+          now,
+          ...(allowUnsigned === undefined ? {} : { allowUnsigned }),
+        });
+      await assert.rejects(
+        fetchIt(),
+        refused('UNTRUSTED_KEY', /the suite stable is not signed: it has a Release but neither InRelease nor Release\.gpg/),
+      );
+      // trusted=yes reads it.
+      assert.equal((await fetchIt(true)).packages.length, 1);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
