@@ -204,30 +204,46 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
     const file = selectPackagesFile(release, component, arch);
     const fileUrl = joinLocation(dists, file.path);
     const where = safeLocation(fileUrl);
+    if (file.entry.sha256 === undefined) {
+      // A Release that lists only SHA-512s (apt takes one): checked against those, neither looked
+      // up in nor kept in the cache, which is addressed by SHA-256; its provenance gives the
+      // SHA-256 of the files so checked.
+      const compressed = await fetchIndexFile(file, release, dists, undefined, options, progress);
+      const packagesBytes = await verifiedPackagesBytes(compressed, release, file, { where, signal });
+      throwIfAborted(signal);
+      const source = { url: where, sha256: digestHex(digestOf(compressed)), size: file.entry.size, path: file.path };
+      indexes.push(packagesIndex(component, arch, source, packagesBytes, digestHex(digestOf(packagesBytes)), where));
+      files.push({ url: source.url, sha256: source.sha256, size: source.size });
+      continue;
+    }
     const source = { url: where, sha256: file.entry.sha256, size: file.entry.size, path: file.path };
+    // The uncompressed file's entry (the Release has its SHA-256, since it has the compressed one's).
+    const plain =
+      file.uncompressed?.entry.sha256 === undefined ? undefined : { ...file.uncompressed, sha256: file.uncompressed.entry.sha256 };
     // The decompressed index, under the SHA-256 the signed Release gives it: checked against it
     // when it was stored, and each stanza read from it against its stanza index (see keptFile).
-    const kept = cache === undefined || file.uncompressed === undefined ? undefined : await keptFile(cache, file.uncompressed.entry);
-    if (kept !== undefined && file.uncompressed !== undefined) {
-      progress({ file: file.uncompressed.path, url: where, cached: true });
-      indexes.push(packagesIndex(component, arch, source, kept, file.uncompressed.entry.sha256, where));
+    const kept = cache === undefined || plain === undefined ? undefined : await keptFile(cache, plain.entry);
+    if (kept !== undefined && plain !== undefined) {
+      progress({ file: plain.path, url: where, cached: true });
+      indexes.push(packagesIndex(component, arch, source, kept, plain.sha256, where));
       files.push({ url: source.url, sha256: source.sha256, size: source.size });
       continue;
     }
     const compressed = await fetchIndexFile(file, release, dists, cache, options, progress);
-    if (cache !== undefined && file.uncompressed !== undefined && file.compression !== 'none') {
+    if (cache !== undefined && plain !== undefined && file.compression !== 'none') {
       // Decompressed into the cache as it is decoded, then read as a kept one is.
-      const kept = await keepPackagesFile(compressed, release, { ...file, uncompressed: file.uncompressed }, cache, { where, signal });
-      indexes.push(packagesIndex(component, arch, source, kept, file.uncompressed.entry.sha256, where));
+      const uncompressed = { path: plain.path, entry: plain.entry };
+      const kept = await keepPackagesFile(compressed, release, { ...file, uncompressed }, cache, { where, signal });
+      indexes.push(packagesIndex(component, arch, source, kept, plain.sha256, where));
       files.push({ url: source.url, sha256: source.sha256, size: source.size });
       continue;
     }
     const packagesBytes = await verifiedPackagesBytes(compressed, release, file, { where, signal });
-    if (cache !== undefined && file.uncompressed !== undefined && packagesBytes !== compressed)
-      await cache.put(`sha256:${file.uncompressed.entry.sha256}`, packagesBytes);
+    if (cache !== undefined && plain !== undefined && packagesBytes !== compressed)
+      await cache.put(`sha256:${plain.sha256}`, packagesBytes);
     throwIfAborted(signal);
     // The uncompressed file's digest, from the Release when it lists one (it was checked).
-    const sha256 = file.uncompressed?.entry.sha256 ?? digestHex(digestOf(packagesBytes));
+    const sha256 = plain?.sha256 ?? digestHex(digestOf(packagesBytes));
     indexes.push(packagesIndex(component, arch, source, packagesBytes, sha256, where));
     files.push({ url: source.url, sha256: source.sha256, size: source.size });
   }
@@ -409,6 +425,7 @@ function packagesIndex(
  * (docs/build.md, "Caches").
  */
 async function keptFile(cache: DownloadCache, entry: DebReleaseFile): Promise<{ path: string; size: number } | undefined> {
+  if (entry.sha256 === undefined) return undefined;
   const kept = await cache.locate(keptPackagesKey(entry.sha256));
   return kept !== undefined && kept.sha256 === entry.sha256 && kept.size === entry.size ? { path: kept.path, size: kept.size } : undefined;
 }
@@ -436,7 +453,12 @@ async function fetchIndexFile(
   // the new Packages for the old Release (the Debian wiki's DebianRepository/Format page, "indices acquisition via hashsums").
   const candidates =
     byHash === 'force' || (byHash === 'yes' && release.acquireByHash)
-      ? [joinLocation(dists, dir, 'by-hash', 'SHA256', file.entry.sha256), ...(byHash === 'force' ? [] : [plainUrl])]
+      ? [
+          file.entry.sha256 === undefined
+            ? joinLocation(dists, dir, 'by-hash', 'SHA512', file.entry.sha512 ?? '')
+            : joinLocation(dists, dir, 'by-hash', 'SHA256', file.entry.sha256),
+          ...(byHash === 'force' ? [] : [plainUrl]),
+        ]
       : [plainUrl];
   let bytes: Uint8Array | undefined;
   let lastError: unknown;
@@ -446,7 +468,7 @@ async function fetchIndexFile(
       // download cut short is resumed by the next run; either way it stops as soon as it passes
       // the size the Release gives, and is checked against the Release.
       bytes =
-        cache === undefined
+        cache === undefined || file.entry.sha256 === undefined
           ? await fetchFile(candidate, { signal: options.signal, ...listedSize(file.entry.size, 'the Release gives it') })
           : await cache.download(
               candidate,
@@ -472,6 +494,7 @@ async function fetchIndexFile(
  * own check and ours.
  */
 async function readCachedBlob(cache: DownloadCache, entry: DebReleaseFile): Promise<Uint8Array | undefined> {
+  if (entry.sha256 === undefined) return undefined;
   let bytes: Uint8Array;
   try {
     // Refused unless a regular file (a named pipe is never waited on): a miss, fetched again.

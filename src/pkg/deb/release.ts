@@ -3,11 +3,12 @@
  * `Release.gpg`), and the `Packages` indexes it lists.
  *
  * The chain of trust is apt's (the Debian wiki's DebianRepository/Format page): the Release file
- * is OpenPGP-signed by a key of the repository's keyring; its SHA256 section lists every index
- * file with its size and SHA-256; each Packages stanza lists a .deb's SHA-256. Here the signature
- * is checked with openpgp.js against the keyring, the Release's `Valid-Until`, suite and
- * architectures are checked, and an index file is checked against the Release (size, then
- * SHA-256) before it is decompressed, so no unverified byte reaches the xz decoder.
+ * is OpenPGP-signed by a key of the repository's keyring; its SHA256 section (or SHA512, in one
+ * without) lists every index file with its size and digest; each Packages stanza lists a .deb's
+ * SHA-256. Here the signature is checked with openpgp.js against the keyring, the Release's
+ * `Valid-Until`, suite and architectures are checked, and an index file is checked against the
+ * Release (size, then digest) before it is decompressed, so no unverified byte reaches the xz
+ * decoder.
  *
  * Fetching them is ./fetch-index.ts; the keyring and the signature check are ./keyring.ts.
  */
@@ -19,10 +20,12 @@ import { parseControlStanzas } from './control.ts';
 import { type DebKeyring, type DebSigner, LazyDebKeyring, MAX_FUTURE_MS, unverifiedText, verifySignedText } from './keyring.ts';
 import { decompressIndex, decompressIndexChunks, type IndexCompression } from './xz.ts';
 
-/** One file of the Release's SHA256 section. */
+/** One file of the Release's SHA256 section (or, in a Release without one, of its SHA512 section). */
 export interface DebReleaseFile {
-  /** Lowercase hex. */
-  sha256: string;
+  /** Lowercase hex; undefined when the Release has no SHA256 section, only a SHA512 one. */
+  sha256: string | undefined;
+  /** Lowercase hex, from the SHA512 section when the Release has no SHA256 one (apt takes that). */
+  sha512?: string | undefined;
   size: number;
 }
 
@@ -47,7 +50,7 @@ export interface DebRelease {
   components: string[];
   /** `Acquire-By-Hash: yes`: index files are also published under `by-hash/SHA256/<hex>`. */
   acquireByHash: boolean;
-  /** The SHA256 section: path relative to `dists/SUITE/` → size and SHA-256. */
+  /** The SHA256 section (SHA512 without one): path relative to `dists/SUITE/` → size and digest. */
   files: ReadonlyMap<string, DebReleaseFile>;
   /** Every field of the Release, names lowercased. */
   fields: Readonly<Record<string, string>>;
@@ -57,7 +60,7 @@ export interface DebRelease {
 
 /** Options of {@link readRelease}. */
 export interface ReadReleaseOptions {
-  /** `Release.gpg` (armored or binary) when `bytes` is a `Release` rather than an InRelease. */
+  /** `Release.gpg` (ASCII-armored: apt refuses a binary one) when `bytes` is a `Release` rather than an InRelease. */
   detachedSignature?: Uint8Array | undefined;
   /** The suite asked for: the Release's `Suite` or `Codename` must be this. */
   suite?: string | undefined;
@@ -92,7 +95,7 @@ const utf8 = new TextDecoder('utf-8');
  *   text was changed), the data is not a signed message, or the Release is past its
  *   `Valid-Until` or dated after `options.now`; `UNTRUSTED_KEY` when no key of the keyring that is valid at `options.now`
  *   (not expired, not revoked) signed it; `INVALID_PACKAGE` when
- *   the Release is malformed, has no SHA256 section or is for another suite; `NOT_FOUND` when it
+ *   the Release is malformed, has neither a SHA256 nor a SHA512 section or is for another suite; `NOT_FOUND` when it
  *   does not list `options.arch`
  */
 export async function readRelease(
@@ -130,7 +133,7 @@ export async function readRelease(
     architectures: words(field('architectures')),
     components: words(field('components')),
     acquireByHash: field('acquire-by-hash').toLowerCase() === 'yes',
-    files: parseSha256Section(stanza.sha256, where),
+    files: parseHashSection(stanza, where),
     fields: stanza,
     signers,
   };
@@ -203,26 +206,39 @@ export class UnpublishedArchitectureError extends ProvenantError {
   }
 }
 
-/** Lines of `<sha256> <size> <path>`. */
-function parseSha256Section(section: string | undefined, where: string): Map<string, DebReleaseFile> {
-  if (section === undefined) {
-    throw new ProvenantError('INVALID_PACKAGE', 'the Release has no SHA256 section', {
+/**
+ * The files of the SHA256 section, lines of `<sha256> <size> <path>`; without one, of the SHA512
+ * section, as apt takes a Release that lists only SHA512 (MD5Sum and SHA1 alone it refuses, "weak
+ * security information").
+ */
+function parseHashSection(stanza: Readonly<Record<string, string>>, where: string): Map<string, DebReleaseFile> {
+  const algorithm = stanza.sha256 !== undefined ? 'sha256' : stanza.sha512 !== undefined ? 'sha512' : undefined;
+  if (algorithm === undefined) {
+    throw new ProvenantError('INVALID_PACKAGE', 'the Release has no SHA256 or SHA512 section', {
       where,
-      hint: 'MD5Sum and SHA1 are not trusted; the repository must list SHA-256 checksums',
+      hint: 'MD5Sum and SHA1 are not trusted (apt refuses them too); the repository must list SHA-256 or SHA-512 checksums',
     });
   }
+  const name = algorithm.toUpperCase();
+  const hex = algorithm === 'sha256' ? 64 : 128;
+  const line = new RegExp(`^([0-9a-fA-F]{${hex}})\\s+(\\d+)\\s+(\\S+)$`);
   const files = new Map<string, DebReleaseFile>();
-  for (const line of section.split('\n')) {
-    const t = line.trim();
+  for (const text of (stanza[algorithm] as string).split('\n')) {
+    const t = text.trim();
     if (t === '') continue;
-    const m = /^([0-9a-fA-F]{64})\s+(\d+)\s+(\S+)$/.exec(t);
+    const m = line.exec(t);
     if (m === null)
       throw new ProvenantError(
         'INVALID_PACKAGE',
-        `the Release's SHA256 line ${JSON.stringify(t.slice(0, 120))} is not "<sha256> <size> <path>"`,
+        `the Release's ${name} line ${JSON.stringify(t.slice(0, 160))} is not "<${algorithm}> <size> <path>"`,
         { where },
       );
-    files.set(m[3] as string, { sha256: (m[1] as string).toLowerCase(), size: Number(m[2]) });
+    const digest = (m[1] as string).toLowerCase();
+    files.set(m[3] as string, {
+      sha256: algorithm === 'sha256' ? digest : undefined,
+      ...(algorithm === 'sha512' ? { sha512: digest } : {}),
+      size: Number(m[2]),
+    });
   }
   return files;
 }
@@ -236,29 +252,41 @@ function parseSha256Section(section: string | undefined, where: string): Map<str
 export function checkReleaseFile(bytes: Uint8Array, release: DebRelease, path: string, where: string): DebReleaseFile {
   const entry = release.files.get(path);
   if (entry === undefined) throw new ProvenantError('NOT_FOUND', `the Release does not list ${path}`, { where: release.where });
-  checkReleaseEntry(entry, path, bytes.length, () => digestHex(digestOf(bytes)), where);
+  checkReleaseEntry(entry, path, bytes.length, (algorithm) => digestHex(digestOf(bytes, algorithm)), where);
   return entry;
 }
 
 /**
- * Checks a file of `size` bytes against the Release's `entry` of `path`; its SHA-256 (hex) is
- * asked for only when the size is right.
+ * Checks a file of `size` bytes against the Release's `entry` of `path`; its SHA-256 (or SHA-512,
+ * for a Release that lists only those) is asked for only when the size is right.
  *
- * @throws ProvenantError `DIGEST_MISMATCH` when the size or the SHA-256 differs
+ * @throws ProvenantError `DIGEST_MISMATCH` when the size or the digest differs
  */
-function checkReleaseEntry(entry: DebReleaseFile, path: string, size: number, sha256: () => string, where: string): void {
+function checkReleaseEntry(
+  entry: DebReleaseFile,
+  path: string,
+  size: number,
+  digest: (algorithm: 'sha256' | 'sha512') => string,
+  where: string,
+): void {
   if (size !== entry.size) {
     throw new ProvenantError('DIGEST_MISMATCH', `${path} is ${size} bytes, but the Release says ${entry.size}`, {
       where,
       hint: 'the download is truncated, or the mirror is being updated; try again',
     });
   }
-  const actual = sha256();
-  if (actual !== entry.sha256) {
-    throw new ProvenantError('DIGEST_MISMATCH', `${path} has SHA-256 ${actual}, but the Release says ${entry.sha256}`, {
-      where,
-      hint: 'the mirror is being updated or serves a corrupt file; try again',
-    });
+  const [algorithm, expected] =
+    entry.sha256 !== undefined ? (['sha256', entry.sha256] as const) : (['sha512', entry.sha512 ?? ''] as const);
+  const actual = digest(algorithm);
+  if (actual !== expected) {
+    throw new ProvenantError(
+      'DIGEST_MISMATCH',
+      `${path} has ${algorithm === 'sha256' ? 'SHA-256' : 'SHA-512'} ${actual}, but the Release says ${expected}`,
+      {
+        where,
+        hint: 'the mirror is being updated or serves a corrupt file; try again',
+      },
+    );
   }
 }
 
@@ -365,6 +393,10 @@ export async function keepPackagesFile(
 ): Promise<{ path: string; size: number }> {
   checkReleaseFile(bytes, release, file.path, options.where);
   const { entry, path } = file.uncompressed;
+  const sha256 = entry.sha256;
+  // Kept under the SHA-256 the Release gives: a Release with only SHA-512s is read without keeping.
+  if (sha256 === undefined)
+    throw new ProvenantError('INVALID_PACKAGE', `the Release gives ${path} no SHA-256 to keep it under`, { where: release.where });
   const writer = await cache.writer();
   try {
     const chunks = decompressIndexChunks(bytes, file.compression, { where: options.where, maxBytes: entry.size, signal: options.signal });
@@ -374,7 +406,7 @@ export async function keepPackagesFile(
     }
     // The writer hashes what it writes: checked before it is kept.
     checkReleaseEntry(entry, path, writer.size, () => writer.sha256(), `${options.where} (decompressed)`);
-    const kept = await writer.finish(keptPackagesKey(entry.sha256));
+    const kept = await writer.finish(keptPackagesKey(sha256));
     return { path: kept.path, size: kept.size };
   } catch (err) {
     await writer.abort();

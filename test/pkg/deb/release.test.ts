@@ -562,6 +562,55 @@ describe('Release signatures as apt counts them: good, bad (BADSIG) or worthless
     await assert.rejects(DebKeyring.fromBytes(enc('no key here\n'), 'keys.asc'), code('UNTRUSTED_KEY'));
   });
 
+  it('reads a Release that lists only SHA512 checksums, as apt does, checking the index against them', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-sha512-'));
+    try {
+      const k = await pgpKey('archive', { date: created });
+      const sha512 = createHash('sha512').update(packages).digest('hex');
+      const only512 = releaseText('stable', packages).replace(
+        /^SHA256:\n.*$/m,
+        `SHA512:\n ${sha512} ${packages.length} main/binary-amd64/Packages`,
+      );
+      assert.doesNotMatch(only512, /SHA256/);
+      const signed = await sign({ message: await createCleartextMessage({ text: only512 }), signingKeys: k.privateKey, date: during });
+      await writeRepo(dir, packages, enc(signed));
+      const fetchIt = (cacheDir?: string) =>
+        fetchDebianIndex({
+          url: dir,
+          suite: 'stable',
+          components: ['main'],
+          arch: 'amd64',
+          keyring: new DebKeyring([k.publicKey as PublicKey], ['archive.gpg']),
+          now,
+          ...(cacheDir === undefined ? {} : { cacheDir }),
+        });
+      for (const cacheDir of [undefined, join(dir, 'cache'), join(dir, 'cache')]) {
+        const index = await fetchIt(cacheDir);
+        assert.deepEqual(
+          index.packages.map((p) => p.package),
+          ['a'],
+        );
+        // Its provenance still names the file by its SHA-256, of the bytes checked against the SHA-512.
+        assert.equal(index.files[1]?.sha256, createHash('sha256').update(packages).digest('hex'));
+      }
+      await writeFile(join(dir, 'dists', 'stable', 'main', 'binary-amd64', 'Packages'), enc(dec(packages).replace('1', '2')));
+      await assert.rejects(
+        fetchIt(join(dir, 'cache')),
+        refused('DIGEST_MISMATCH', /Packages has SHA-512 [0-9a-f]{128}, but the Release says [0-9a-f]{128}/),
+      );
+      // MD5Sum and SHA1 alone are refused, as apt refuses them.
+      const weak = releaseText('stable', packages).replace(
+        /^SHA256:\n.*$/m,
+        `SHA1:\n ${createHash('sha1').update(packages).digest('hex')} ${packages.length} main/binary-amd64/Packages`,
+      );
+      const weakSigned = await sign({ message: await createCleartextMessage({ text: weak }), signingKeys: k.privateKey, date: during });
+      await writeRepo(dir, packages, enc(weakSigned));
+      await assert.rejects(fetchIt(), refused('INVALID_PACKAGE', /the Release has no SHA256 or SHA512 section/));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('says a repository with a Release but neither InRelease nor Release.gpg is not signed: UNTRUSTED_KEY', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-unsigned-'));
     try {
@@ -987,7 +1036,7 @@ describe('Debian repository metadata (the real mirror)', { skip: debianMissing }
     );
     assert.match(release.digest, /^sha256:[0-9a-f]{64}$/);
     const xz = release.files.get('main/binary-amd64/Packages.xz');
-    assert.ok(xz !== undefined && /^[0-9a-f]{64}$/.test(xz.sha256) && xz.size > 1_000_000);
+    assert.ok(xz !== undefined && /^[0-9a-f]{64}$/.test(xz.sha256 ?? '') && xz.size > 1_000_000);
     assert.ok(release.files.size > 100);
   });
 
@@ -1160,7 +1209,7 @@ describe('Debian repository metadata (the real mirror)', { skip: debianMissing }
       const cache = new DownloadCache(cacheDir);
       const uncompressed = { ...file, uncompressed: file.uncompressed };
       const kept = await keepPackagesFile(xz, release, uncompressed, cache, { where: 'Packages.xz' });
-      assert.equal(kept.path, join(cacheDir, 'sha256', file.uncompressed.entry.sha256));
+      assert.equal(kept.path, join(cacheDir, 'sha256', file.uncompressed.entry.sha256 ?? ''));
       assert.deepEqual(new Uint8Array(await readFile(kept.path)), await decompressXz(xz));
       // A Release whose uncompressed entry says otherwise: refused, and nothing left in the cache.
       const other = join(dir, 'keep-other');
