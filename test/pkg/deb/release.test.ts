@@ -8,7 +8,21 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
-import { createCleartextMessage, createMessage, generateKey, type PrivateKey, type PublicKey, revokeKey, sign } from 'openpgp';
+import {
+  armor,
+  config,
+  createCleartextMessage,
+  createMessage,
+  enums,
+  generateKey,
+  LiteralDataPacket,
+  PacketList,
+  type PrivateKey,
+  type PublicKey,
+  revokeKey,
+  SignaturePacket,
+  sign,
+} from 'openpgp';
 import { planBuild } from '../../../src/builder/plan.ts';
 import { isProvenantError, RepairableError } from '../../../src/errors.ts';
 import { type DebCandidate, debCandidate } from '../../../src/pkg/deb/candidates.ts';
@@ -441,31 +455,48 @@ describe('Release signatures as apt counts them: good, bad (BADSIG) or worthless
       config: { minRSABits: 1024 },
     });
     const ahead = await pgpKey('ahead', { date: created });
-    const cases: [string, PrivateKey, object, Date, RegExp, object?][] = [
-      ['revoked', revoking.privateKey, revoked, during, /the key is revoked/],
-      ['weak', weak.privateKey, weak.publicKey, during, /an RSA key of 1024 bits, too weak/, { minRSABits: 1024 }],
+    // openpgp.js signs with SHA-1 no more: the packet is made by hand (with the packet methods its
+    // types keep private), by an RSA key, since EdDSA takes no hash that short.
+    const sha1 = await generateKey({ type: 'rsa', rsaBits: 2048, userIDs: [{ name: 'sha1' }], date: created, format: 'object' });
+    const sha1Packet = new SignaturePacket();
+    sha1Packet.signatureType = enums.signature.text;
+    sha1Packet.publicKeyAlgorithm = sha1.privateKey.keyPacket.algorithm;
+    sha1Packet.hashAlgorithm = enums.hash.sha1;
+    const literal = new LiteralDataPacket();
+    Reflect.apply(Reflect.get(literal, 'setText'), literal, [(await createCleartextMessage({ text })).getText()]);
+    const noSalt = { ...config, nonDeterministicSignaturesViaNotation: false };
+    await Reflect.apply(sha1Packet.sign, sha1Packet, [sha1.privateKey.keyPacket, literal, during, true, noSalt]);
+    const sha1Packets = new PacketList<SignaturePacket>();
+    sha1Packets.push(sha1Packet);
+    const block = (inRelease: Uint8Array) => dec(inRelease).slice(dec(inRelease).indexOf('-----BEGIN PGP SIGNATURE-----'));
+    const cases: [string, object, string, RegExp][] = [
+      ['revoked', revoked, block(await signedBy(revoking.privateKey, during)), /the key is revoked/],
+      [
+        'weak',
+        weak.publicKey,
+        block(await signedBy(weak.privateKey, during, undefined, { minRSABits: 1024 })),
+        /an RSA key of 1024 bits, too weak/,
+      ],
       [
         'ahead',
-        ahead.privateKey,
         ahead.publicKey,
-        new Date('2020-01-01T13:00:00Z'),
+        block(await signedBy(ahead.privateKey, new Date('2020-01-01T13:00:00Z'))),
         /made at 2020-01-01T13:00:00.000Z, after 2020-01-01T12:00:00.000Z/,
       ],
+      ['sha1', sha1.publicKey, armor(enums.armor.signature, sha1Packets.write()), /made with SHA1, a digest too weak to trust/],
     ];
-    for (const [name, priv, pub, date, why, config] of cases) {
-      const alone = await signedBy(priv, date, undefined, config);
+    const goodOne = dec(await signedBy(good.privateKey, during));
+    const message = goodOne.slice(0, goodOne.indexOf('-----BEGIN PGP SIGNATURE-----'));
+    for (const [name, pub, signature, why] of cases) {
       const keyID = (pub as PublicKey).getKeyID().toHex();
       await assert.rejects(
-        read(alone, [good.publicKey, pub]),
+        read(enc(message + signature), [good.publicKey, pub]),
         refused('UNTRUSTED_KEY', new RegExp(`no good signature by a key of the keyring: ${keyID} \\(${why.source}`)),
         name,
       );
       // Beside a good signature (before it or after it), as gpgv's EXPKEYSIG, REVKEYSIG and ERRSIG are to apt: the good one counts.
-      for (const both of [
-        await signedBy(good.privateKey, during, alone),
-        await signedBy(priv, date, await signedBy(good.privateKey, during), config),
-      ]) {
-        const r = await read(both, [good.publicKey, pub]);
+      for (const both of [goodOne + signature, message + signature + block(enc(goodOne))]) {
+        const r = await read(enc(both), [good.publicKey, pub]);
         assert.deepEqual(
           r.signers.map((s) => s.keyID),
           [good.publicKey.getKeyID().toHex()],
