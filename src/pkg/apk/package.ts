@@ -14,7 +14,7 @@ import { ProvenantError } from '../../errors.ts';
 import type { PackageEntry } from '../unpacked.ts';
 import type { ApkPackageInfo } from './apkindex.ts';
 import { CONTROL_MAX, DATA_MAX, type GzipMember, gzipMemberAt, splitGzipMembers } from './members.ts';
-import { ApkKeyring, type ApkSignature, signaturesOf, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
+import { ApkKeyring, type ApkSignature, signaturesOf, trustedSignature, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
 import { tarFiles } from './tarfiles.ts';
 
 /** `.PKGINFO`: `key = value` lines; keys that repeat (depend, provides, license, ...) keep every value. */
@@ -177,7 +177,7 @@ export async function verifyControl(
   if (
     options.expectedChecksum !== undefined &&
     options.keyring !== undefined &&
-    signatures.some((s) => options.keyring?.get(s.keyName) !== undefined)
+    trustedSignature(signatures, options.keyring) !== undefined
   ) {
     // Vouched for by the index already; a signature by a trusted key must still verify.
     signedBy = verifyApkSignatures(signatures, control.compressed, options.keyring, where);

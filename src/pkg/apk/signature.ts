@@ -2,9 +2,10 @@
  * apk signatures: RSA PKCS#1 v1.5 over compressed bytes, in a tar of `.SIGN.<TYPE>.<keyname>`
  * entries that forms the first gzip member of an index or package.
  *
- * `.SIGN.RSA.` entries hash with SHA-1 and `.SIGN.RSA256.` with SHA-256 (apk-tools' and abuild's
- * `--type RSA256`). The key is chosen by its file name: a signature names `foo.rsa.pub` and only
- * the key the keyring holds under that name can verify it, as apk-tools does with /etc/apk/keys.
+ * `.SIGN.RSA.` entries hash with SHA-1, `.SIGN.RSA256.` with SHA-256 (apk-tools' and abuild's
+ * `--type RSA256`), `.SIGN.RSA512.` with SHA-512. The key is chosen by its file name: a signature
+ * names `foo.rsa.pub` and only the key the keyring holds under that name can verify it, as
+ * apk-tools does with /etc/apk/keys.
  */
 import { createPublicKey, type KeyObject, verify } from 'node:crypto';
 import { ProvenantError } from '../../errors.ts';
@@ -75,11 +76,25 @@ export class ApkKeyring {
   }
 }
 
+/**
+ * The signature types apk-tools 2 knows, and the digest each signs (`signature_type[]` of its
+ * src/extract_v2.c, formerly package.c): RSA512, RSA256, RSA and DSA, the last two SHA-1. The key
+ * is what verifies, whatever the type says: `.SIGN.DSA.` by an RSA key of /etc/apk/keys is checked
+ * as an RSA SHA-1 signature there too. An entry of any other type is skipped, not refused.
+ */
+const SIGNATURE_DIGESTS = { RSA512: 'sha512', RSA256: 'sha256', RSA: 'sha1', DSA: 'sha1' } as const;
+
+/** A signature type apk-tools verifies. */
+export type ApkSignatureType = keyof typeof SIGNATURE_DIGESTS;
+
 /** One signature found in a signature member. */
 export interface ApkSignature {
-  /** `RSA` (SHA-1) or `RSA256` (SHA-256). */
-  type: 'RSA' | 'RSA256';
-  /** The key's file name, as the signature names it. */
+  /**
+   * The type its entry name gives: one of {@link ApkSignatureType} (`RSA` is SHA-1, `RSA256`
+   * SHA-256, `RSA512` SHA-512, `DSA` SHA-1), or another that apk skips, as the text found.
+   */
+  type: string;
+  /** The key's file name, as the signature names it (empty for an entry of a type apk skips). */
   keyName: string;
   /** The raw signature bytes. */
   signature: Uint8Array;
@@ -87,30 +102,47 @@ export interface ApkSignature {
 
 /** The outcome of {@link verifyApkSignatures}: which signature verified. */
 export interface VerifiedSignature {
-  type: 'RSA' | 'RSA256';
+  type: ApkSignatureType;
   keyName: string;
 }
 
-const SIGN_ENTRY = /^\.SIGN\.(RSA|RSA256)\.(.+)$/;
+/** A signature entry of a type apk verifies: `.SIGN.<TYPE>.<key file name>`. */
+const SIGN_ENTRY = /^\.SIGN\.(RSA512|RSA256|RSA|DSA)\.(.*)$/s;
 
-/**
- * Parses one entry name of a signature member. Returns undefined for names that are not
- * signatures (which a signature member must not hold).
- */
-function parseSignatureName(name: string): { type: 'RSA' | 'RSA256'; keyName: string } | undefined {
-  const m = SIGN_ENTRY.exec(name);
-  if (m === null || m[2] === undefined || m[2].includes('/')) return undefined;
-  return { type: m[1] as 'RSA' | 'RSA256', keyName: m[2] };
+function isKnownType(type: string): type is ApkSignatureType {
+  return Object.hasOwn(SIGNATURE_DIGESTS, type);
 }
 
 /**
- * Verifies `signed` against the signatures, with the keys of `keyring`. One signature made with a
- * key the keyring holds and that verifies is enough (an index may carry several, for key
- * rotation). A signature whose key the keyring holds but that does not verify is a failure, not
- * something to skip: the bytes were changed, or the key name collides.
+ * Parses one entry name of a signature member (every one starts with `.SIGN.`). An entry of a
+ * type apk does not know keeps that type and no key name: apk-tools passes over it.
+ */
+function parseSignatureName(name: string): { type: string; keyName: string } | undefined {
+  // apk-tools takes a name with a slash for the start of the package's data, not a signature.
+  if (name.includes('/')) return undefined;
+  const m = SIGN_ENTRY.exec(name);
+  if (m === null) return { type: name.slice('.SIGN.'.length), keyName: '' };
+  return { type: m[1]!, keyName: m[2]! };
+}
+
+/**
+ * The signature apk-tools would check: the first, in the member's order, of a type it knows and
+ * by a key that `keyring` holds (extract_v2.c stops looking at the first key it can load). Any
+ * later signature, good or bad, is not read.
+ */
+export function trustedSignature(signatures: readonly ApkSignature[], keyring: ApkKeyring): ApkSignature | undefined {
+  return signatures.find((s) => isKnownType(s.type) && s.keyName !== '' && keyring.get(s.keyName) !== undefined);
+}
+
+/**
+ * Verifies `signed` against the signatures, with the keys of `keyring`, as apk-tools does: the
+ * first signature of a known type by a key of the keyring ({@link trustedSignature}) decides; it
+ * verifies or the file is refused, and the signatures after it are not read. An index may carry
+ * several (key rotation); a signature of a type apk does not know is passed over, as one by a key
+ * the keyring lacks.
  *
- * @throws ProvenantError `SIGNATURE` when there are no signatures or one with a trusted key
- *   fails, `UNTRUSTED_KEY` when no signature names a key of the keyring
+ * @throws ProvenantError `SIGNATURE` when there are no signatures or the deciding one does not
+ *   verify, `UNTRUSTED_KEY` when no signature of a known type names a key of the keyring
  */
 export function verifyApkSignatures(
   signatures: readonly ApkSignature[],
@@ -124,27 +156,31 @@ export function verifyApkSignatures(
       hint: 'sign a package with `provenant apk build --key KEY.rsa`, an index with `provenant apk index --key KEY.rsa` (or abuild-sign), and list KEY.rsa.pub in contents.keyring',
     });
   }
-  let verified: VerifiedSignature | undefined;
-  for (const sig of signatures) {
-    const key = keyring.get(sig.keyName);
-    if (key === undefined) continue;
-    const ok = verify(sig.type === 'RSA' ? 'sha1' : 'sha256', signed, key, sig.signature);
-    if (!ok) {
-      throw new ProvenantError('SIGNATURE', `the ${sig.type} signature by ${sig.keyName} does not verify`, {
+  const sig = trustedSignature(signatures, keyring);
+  if (sig === undefined) {
+    const known = signatures.filter((s) => isKnownType(s.type));
+    const unknown = signatures.filter((s) => !isKnownType(s.type)).map((s) => `.SIGN.${s.type}`);
+    const skipped = unknown.length === 0 ? '' : ` (apk skips ${unknown.join(', ')}: a type it does not verify)`;
+    const names = known.map((s) => s.keyName).join(', ');
+    throw new ProvenantError(
+      'UNTRUSTED_KEY',
+      known.length === 0
+        ? `it carries no signature of a type apk verifies (RSA, RSA256, RSA512, DSA)${skipped}`
+        : `it is signed by ${names}, and none of those keys is in the keyring${skipped}`,
+      {
         where,
-        hint: 'the content was changed after signing, or a different key has the same file name',
-      });
-    }
-    verified ??= { type: sig.type, keyName: sig.keyName };
+        hint: `add the repository's public key to contents.keyring (trusted now: ${keyring.names().join(', ') || 'none'})`,
+      },
+    );
   }
-  if (verified === undefined) {
-    const names = signatures.map((s) => s.keyName).join(', ');
-    throw new ProvenantError('UNTRUSTED_KEY', `it is signed by ${names}, and none of those keys is in the keyring`, {
+  const type = sig.type as ApkSignatureType;
+  if (!verify(SIGNATURE_DIGESTS[type], signed, keyring.get(sig.keyName)!, sig.signature)) {
+    throw new ProvenantError('SIGNATURE', `the ${type} signature by ${sig.keyName} does not verify`, {
       where,
-      hint: `add the repository's public key to contents.keyring (trusted now: ${keyring.names().join(', ') || 'none'})`,
+      hint: 'the content was changed after signing, or a different key has the same file name (apk checks the first signature by a trusted key, and only that one)',
     });
   }
-  return verified;
+  return { type, keyName: sig.keyName };
 }
 
 /**
@@ -152,7 +188,7 @@ export function verifyApkSignatures(
  * entry is a `.SIGN.*` file, or undefined when the member is something else (an unsigned index
  * or package starts with its content).
  *
- * @throws ProvenantError `INVALID_PACKAGE` for a `.SIGN.` entry that names no type and key
+ * @throws ProvenantError `INVALID_PACKAGE` for a `.SIGN.` entry whose name holds a slash
  */
 export function signaturesOf(files: readonly { name: string; body: Uint8Array }[], where: string): ApkSignature[] | undefined {
   if (files.length === 0 || !files.every((f) => f.name.startsWith('.SIGN.'))) return undefined;
@@ -161,7 +197,7 @@ export function signaturesOf(files: readonly { name: string; body: Uint8Array }[
     if (parsed === undefined) {
       throw new ProvenantError(
         'INVALID_PACKAGE',
-        `the signature entry ${JSON.stringify(f.name)} is not .SIGN.RSA.<key> or .SIGN.RSA256.<key>`,
+        `the signature entry ${JSON.stringify(f.name)} holds a slash: it is no .SIGN.<TYPE>.<key file name>`,
         { where },
       );
     }

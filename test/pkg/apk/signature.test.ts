@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { createPrivateKey, sign } from 'node:crypto';
+import { before, describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { tarBytes, tarHeader } from '../../../src/archive/tar.ts';
+import { isProvenantError } from '../../../src/errors.ts';
+import { readApkIndex } from '../../../src/pkg/apk/apkindex.ts';
+import { type ApkKeyPair, generateApkKeyPair } from '../../../src/pkg/apk/keys.ts';
+import { DATA_MAX, splitGzipMembers } from '../../../src/pkg/apk/members.ts';
+import { readApkPackage } from '../../../src/pkg/apk/package.ts';
+import { ApkKeyring } from '../../../src/pkg/apk/signature.ts';
+import { type ApkSpec, buildApk, buildApkIndex } from '../../../src/pkg/apk/write.ts';
+
+const utf8 = new TextEncoder();
+const code = (c: string) => (err: unknown) => isProvenantError(err, c as never);
+
+const hello: ApkSpec = {
+  name: 'hello',
+  version: '1.0-r0',
+  arch: 'x86_64',
+  files: [{ path: 'usr/share/hello.txt', type: 'file', body: utf8.encode('hello\n') }],
+};
+
+let trusted: ApkKeyPair;
+let stranger: ApkKeyPair;
+let keyring: ApkKeyring;
+
+before(() => {
+  trusted = generateApkKeyPair('trusted', { bits: 2048 });
+  stranger = generateApkKeyPair('stranger', { bits: 2048 });
+  keyring = new ApkKeyring().add(trusted.name, trusted.publicKeyPem);
+});
+
+/** One `.SIGN.` entry: `type` signed over `signed` with `by`'s key and `digest`, or bytes that verify nothing. */
+interface Entry {
+  type: string;
+  by: ApkKeyPair;
+  digest?: string;
+  corrupt?: boolean;
+}
+
+/** A signature member of `entries`, in their order, over `signed` (as abuild-sign makes one, one entry each). */
+function signatureMember(signed: Uint8Array, entries: readonly Entry[]): Promise<Uint8Array> {
+  const files = entries.map((e) => {
+    const body =
+      e.corrupt === true
+        ? new Uint8Array(256).fill(7)
+        : new Uint8Array(sign(e.digest ?? 'sha256', signed, createPrivateKey(e.by.privateKeyPem)));
+    return { header: tarHeader({ name: `.SIGN.${e.type}.${e.by.name}`, size: body.length }), body };
+  });
+  return tarBytes(files).then((tar) => gzipSync(tar));
+}
+
+/** An index of one package, signed with `entries` in their order. */
+async function index(entries: readonly Entry[]): Promise<Uint8Array> {
+  const { bytes } = await buildApkIndex([await buildApk(hello)]);
+  return Buffer.concat([await signatureMember(bytes, entries), bytes]);
+}
+
+/** The package, signed with `entries` in their order (over its control member). */
+async function apk(entries: readonly Entry[]): Promise<Uint8Array> {
+  const unsigned = await buildApk(hello);
+  const [control] = splitGzipMembers(unsigned, { maxOutput: DATA_MAX });
+  return Buffer.concat([await signatureMember(control!.compressed, entries), unsigned]);
+}
+
+describe('apk signature types, as apk-tools reads them', () => {
+  it('passes over a signature of a type apk does not know, beside one by a trusted key', async () => {
+    for (const skipped of [
+      { type: 'ECDSA', by: trusted },
+      { type: 'FOO', by: stranger },
+    ]) {
+      const read = await readApkIndex(await index([skipped, { type: 'RSA256', by: trusted }]), { keyring, where: 'index' });
+      assert.deepEqual(read.signedBy, { type: 'RSA256', keyName: trusted.name });
+      const pkg = await readApkPackage(await apk([skipped, { type: 'RSA256', by: trusted }]), { keyring, where: 'apk' });
+      assert.deepEqual(pkg.signedBy, { type: 'RSA256', keyName: trusted.name });
+    }
+  });
+
+  it('verifies RSA512 with SHA-512, and DSA with SHA-1, by the key the name gives', async () => {
+    const read = await readApkIndex(await index([{ type: 'RSA512', by: trusted, digest: 'sha512' }]), { keyring, where: 'index' });
+    assert.deepEqual(read.signedBy, { type: 'RSA512', keyName: trusted.name });
+    const pkg = await readApkPackage(await apk([{ type: 'RSA512', by: trusted, digest: 'sha512' }]), { keyring, where: 'apk' });
+    assert.deepEqual(pkg.signedBy, { type: 'RSA512', keyName: trusted.name });
+    // An RSA512 entry signed with SHA-256 is no RSA512 signature.
+    await assert.rejects(readApkIndex(await index([{ type: 'RSA512', by: trusted }]), { keyring, where: 'index' }), code('SIGNATURE'));
+    // apk-tools checks `.SIGN.DSA.` with SHA-1 and whatever key the name loads (an RSA one here).
+    const dsa = await readApkIndex(await index([{ type: 'DSA', by: trusted, digest: 'sha1' }]), { keyring, where: 'index' });
+    assert.deepEqual(dsa.signedBy, { type: 'DSA', keyName: trusted.name });
+    // Of an untrusted key, a DSA or RSA512 entry is passed over for the next.
+    for (const type of ['DSA', 'RSA512']) {
+      const read = await readApkIndex(
+        await index([
+          { type, by: stranger, corrupt: true },
+          { type: 'RSA256', by: trusted },
+        ]),
+        {
+          keyring,
+          where: 'index',
+        },
+      );
+      assert.deepEqual(read.signedBy, { type: 'RSA256', keyName: trusted.name });
+    }
+  });
+
+  it('lets the first signature by a trusted key decide: one after it is not read', async () => {
+    const goodThenBad: Entry[] = [
+      { type: 'RSA256', by: trusted },
+      { type: 'RSA', by: trusted, corrupt: true },
+    ];
+    assert.deepEqual((await readApkIndex(await index(goodThenBad), { keyring, where: 'index' })).signedBy, {
+      type: 'RSA256',
+      keyName: trusted.name,
+    });
+    assert.deepEqual((await readApkPackage(await apk(goodThenBad), { keyring, where: 'apk' })).signedBy, {
+      type: 'RSA256',
+      keyName: trusted.name,
+    });
+    // A bad first one fails the file, though a good one follows (apk-tools does not look further).
+    const badThenGood = [...goodThenBad].reverse();
+    await assert.rejects(readApkIndex(await index(badThenGood), { keyring, where: 'index' }), code('SIGNATURE'));
+    await assert.rejects(readApkPackage(await apk(badThenGood), { keyring, where: 'apk' }), code('SIGNATURE'));
+    // A bad one by a key the keyring lacks is passed over.
+    const strangerFirst: Entry[] = [
+      { type: 'RSA256', by: stranger, corrupt: true },
+      { type: 'RSA256', by: trusted },
+    ];
+    assert.equal((await readApkIndex(await index(strangerFirst), { keyring, where: 'index' })).signedBy?.keyName, trusted.name);
+  });
+
+  it('still refuses a file that no trusted key signed, whatever types it carries', async () => {
+    for (const entries of [
+      [{ type: 'ECDSA', by: trusted }],
+      [
+        { type: 'RSA512', by: stranger, digest: 'sha512' },
+        { type: 'FOO', by: trusted },
+      ],
+    ]) {
+      await assert.rejects(readApkIndex(await index(entries), { keyring, where: 'index' }), (err: unknown) => {
+        assert.ok(isProvenantError(err, 'UNTRUSTED_KEY'), String(err));
+        assert.equal(err.where, 'index');
+        return true;
+      });
+      await assert.rejects(readApkPackage(await apk(entries), { keyring, where: 'apk' }), code('UNTRUSTED_KEY'));
+    }
+  });
+});
