@@ -13,25 +13,49 @@ import { ProvenantError } from '../../errors.ts';
 /** A PEM block of a private key: PKCS#8, PKCS#1 or encrypted, RSA or any other. */
 const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
 
+/** The label of a PEM block's first line: `PUBLIC KEY` in `-----BEGIN PUBLIC KEY-----`. */
+const PEM_LABEL = /-----BEGIN ([A-Z0-9 ]+)-----/;
+
 /** Trusted public keys, by the file name that signatures use to refer to them. */
 export class ApkKeyring {
-  readonly #keys = new Map<string, { key: KeyObject; pem: string }>();
+  readonly #keys = new Map<string, { key: KeyObject; pem: string; where: string }>();
 
   /**
-   * Adds a PEM public key (SPKI `PUBLIC KEY` or PKCS#1 `RSA PUBLIC KEY`) under `name`, the key's
-   * file name (a path is cut to its last part).
+   * Adds a PEM public key (SPKI, `-----BEGIN PUBLIC KEY-----`) under `name`, the key's file name (a
+   * path is cut to its last part). The same text added again under its name is one key.
    *
-   * @throws ProvenantError `UNTRUSTED_KEY` when the text is not an RSA public key, or holds a
-   *   private key
+   * @throws ProvenantError `UNTRUSTED_KEY` when the text is not an SPKI RSA public key (a PKCS#1
+   *   `RSA PUBLIC KEY` among them), holds a private key, or when another key has the same file name
    */
   add(name: string, pem: string, where?: string): this {
     const base = name.slice(name.lastIndexOf('/') + 1);
+    const at = where ?? name;
     // A private key would pass for its public one (createPublicKey derives it), and the text is
     // written where keys are published: the lock, the provenance, /etc/apk/keys of the image.
     if (PRIVATE_KEY.test(pem)) {
       throw new ProvenantError('UNTRUSTED_KEY', `the key ${JSON.stringify(base)} is a private key: the keyring takes public keys`, {
-        where: where ?? name,
+        where: at,
         hint: 'name the public key (abuild and melange write it beside the private one, as NAME.rsa.pub)',
+      });
+    }
+    // The text goes into /etc/apk/keys as it is: apk-tools reads it with PEM_read_bio_PUBKEY and
+    // apko with x509.ParsePKIXPublicKey, which both take SPKI only. Node reads a PKCS#1 key or a
+    // certificate as well, so a key that verifies here would be one the image's apk cannot load.
+    const label = PEM_LABEL.exec(pem)?.[1];
+    if (label === 'RSA PUBLIC KEY') {
+      throw new ProvenantError(
+        'UNTRUSTED_KEY',
+        `the key ${JSON.stringify(base)} (${at}) is a PKCS#1 RSA PUBLIC KEY, which apk and apko cannot read from /etc/apk/keys`,
+        {
+          where: at,
+          hint: `convert it to an SPKI PUBLIC KEY under the same file name (signatures name it): openssl rsa -RSAPublicKey_in -in ${base} -pubout -out ${base}.new && mv ${base}.new ${base}`,
+        },
+      );
+    }
+    if (label !== undefined && label !== 'PUBLIC KEY') {
+      throw new ProvenantError('UNTRUSTED_KEY', `the key ${JSON.stringify(base)} (${at}) is a PEM ${label}, not a PUBLIC KEY`, {
+        where: at,
+        hint: 'apk reads keys as SPKI PEM (-----BEGIN PUBLIC KEY-----), what openssl rsa -pubout writes',
       });
     }
     let key: KeyObject;
@@ -39,7 +63,7 @@ export class ApkKeyring {
       key = createPublicKey(pem);
     } catch (err) {
       throw new ProvenantError('UNTRUSTED_KEY', `the key ${JSON.stringify(base)} is not a PEM public key`, {
-        where: where ?? name,
+        where: at,
         cause: err,
       });
     }
@@ -48,11 +72,26 @@ export class ApkKeyring {
         'UNTRUSTED_KEY',
         `the key ${JSON.stringify(base)} is ${key.asymmetricKeyType ?? 'not'} an RSA key; apk signs with RSA`,
         {
-          where: where ?? name,
+          where: at,
         },
       );
     }
-    this.#keys.set(base, { key, pem });
+    // apk finds a key by its file name, and /etc/apk/keys holds one file of a name: two keys
+    // under one name cannot both be trusted in the image, and keeping either one silently would
+    // trust a key other than the one named (and record the other's text in the lock).
+    const before = this.#keys.get(base);
+    if (before !== undefined) {
+      if (before.pem.trim() === pem.trim()) return this;
+      throw new ProvenantError(
+        'UNTRUSTED_KEY',
+        `the keyring holds two different keys named ${JSON.stringify(base)}: ${before.where} and ${at}`,
+        {
+          where: at,
+          hint: 'apk finds a key by its file name in /etc/apk/keys, which holds one file of a name: keep one of them, or give the other key a name of its own (and sign with it under that name)',
+        },
+      );
+    }
+    this.#keys.set(base, { key, pem, where: at });
     return this;
   }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createPrivateKey, sign } from 'node:crypto';
+import { createPrivateKey, createPublicKey, sign } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { tarBytes, tarHeader } from '../../../src/archive/tar.ts';
@@ -143,5 +143,50 @@ describe('apk signature types, as apk-tools reads them', () => {
       });
       await assert.rejects(readApkPackage(await apk(entries), { keyring, where: 'apk' }), code('UNTRUSTED_KEY'));
     }
+  });
+});
+
+describe('the apk keyring', () => {
+  it('refuses a PKCS#1 RSA PUBLIC KEY, which apk-tools and apko cannot read from /etc/apk/keys, naming the entry', () => {
+    const pkcs1 = createPublicKey(trusted.publicKeyPem).export({ type: 'pkcs1', format: 'pem' }).toString();
+    assert.match(pkcs1, /^-----BEGIN RSA PUBLIC KEY-----/);
+    assert.throws(
+      () => new ApkKeyring().add('k1.rsa.pub', pkcs1, 'keys/k1.rsa.pub'),
+      (err: unknown) => {
+        assert.ok(isProvenantError(err, 'UNTRUSTED_KEY'), String(err));
+        assert.equal(err.where, 'keys/k1.rsa.pub');
+        assert.match(err.message, /"k1\.rsa\.pub" \(keys\/k1\.rsa\.pub\) is a PKCS#1 RSA PUBLIC KEY/);
+        assert.match(err.hint ?? '', /openssl rsa -RSAPublicKey_in -in k1\.rsa\.pub -pubout/);
+        return true;
+      },
+    );
+    // Neither is a certificate, which node:crypto would read a public key from.
+    const cert = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    assert.throws(
+      () => new ApkKeyring().add('c.rsa.pub', cert),
+      (err: unknown) => isProvenantError(err, 'UNTRUSTED_KEY') && /CERTIFICATE/.test(err.message),
+    );
+    // The SPKI text of the same key is taken.
+    assert.deepEqual(new ApkKeyring().add('k1.rsa.pub', trusted.publicKeyPem).names(), ['k1.rsa.pub']);
+  });
+
+  it('refuses two different keys under one file name, naming both entries, and takes the same key twice as one', () => {
+    assert.throws(
+      () =>
+        new ApkKeyring()
+          .add('k1.rsa.pub', trusted.publicKeyPem, './keys/a/k1.rsa.pub')
+          .add('k1.rsa.pub', stranger.publicKeyPem, './keys/b/k1.rsa.pub'),
+      (err: unknown) => {
+        assert.ok(isProvenantError(err, 'UNTRUSTED_KEY'), String(err));
+        assert.equal(err.message, 'the keyring holds two different keys named "k1.rsa.pub": ./keys/a/k1.rsa.pub and ./keys/b/k1.rsa.pub');
+        assert.equal(err.where, './keys/b/k1.rsa.pub');
+        return true;
+      },
+    );
+    const kr = new ApkKeyring()
+      .add('k1.rsa.pub', trusted.publicKeyPem, './keys/a/k1.rsa.pub')
+      .add('k1.rsa.pub', `${trusted.publicKeyPem}\n`, './keys/b/k1.rsa.pub');
+    assert.deepEqual(kr.names(), ['k1.rsa.pub']);
+    assert.equal(kr.pem('k1.rsa.pub'), trusted.publicKeyPem);
   });
 });

@@ -4,7 +4,7 @@
  * caller (the CLI, the Action) reads to say which of its inputs chose the architecture.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import { join, normalize } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isProvenantError } from '../../../src/errors.ts';
 import { silentLogger } from '../../../src/io/types.ts';
+import { generateApkKeyPair } from '../../../src/pkg/apk/keys.ts';
 import { type ApkSource, openApkSource } from '../../../src/pkg/apk/source.ts';
 import { MissingArchitectureError } from '../../../src/pkg/source.ts';
 import { writeFixtureRepo } from '../../action/fixture-repo.ts';
@@ -148,5 +149,55 @@ describe('ApkSource.requestRefusal, for a repository tag', () => {
     for (const text of ['hello@local', 'hello=1.0-r0@testing', 'hello']) assert.equal(refusal(source, text), undefined, text);
     // Parsing is not judging: a rebuild from a provenance reads its entries whatever their tag (../../../src/builder/plan.ts).
     assert.equal(source.request('hello@edge', 'image.yaml').tag, 'edge');
+  });
+});
+
+describe('openApkSource, with two keyring entries of one file name', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'provenant-apk-samename-'));
+    const [a, b] = [generateApkKeyPair('k1.rsa', { bits: 2048 }), generateApkKeyPair('k1.rsa', { bits: 2048 })];
+    for (const [sub, pem] of [
+      ['a', a.publicKeyPem],
+      ['b', b.publicKeyPem],
+      ['c', a.publicKeyPem],
+    ] as const) {
+      await mkdir(join(dir, 'keys', sub), { recursive: true });
+      await writeFile(join(dir, 'keys', sub, 'k1.rsa.pub'), pem);
+    }
+  });
+  after(async () => {
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+  const open = (keyring: string[]) =>
+    openApkSource({
+      repositories: [],
+      keyring,
+      packages: [],
+      configPath: 'image.yaml',
+      baseDir: dir,
+      cache: undefined,
+      logger: silentLogger,
+    });
+
+  it('refuses two different keys, naming both entries: apk finds a key by its file name, and /etc/apk/keys holds one', async () => {
+    await assert.rejects(open(['./keys/a/k1.rsa.pub', './keys/b/k1.rsa.pub']), (e) => {
+      assert.ok(isProvenantError(e, 'UNTRUSTED_KEY'), String(e));
+      assert.equal(e.message, 'the keyring holds two different keys named "k1.rsa.pub": ./keys/a/k1.rsa.pub and ./keys/b/k1.rsa.pub');
+      return true;
+    });
+  });
+
+  it('takes the same key under one name twice as one, and the lock records its text for both entries', async () => {
+    const source = await open(['./keys/a/k1.rsa.pub', './keys/c/k1.rsa.pub']);
+    const text = await readFile(join(dir, 'keys', 'a', 'k1.rsa.pub'), 'utf8');
+    assert.deepEqual(
+      source.lockSources(['x86_64']).keyring.map((k) => k.content),
+      [text, text],
+    );
+    assert.deepEqual(
+      source.keys().map((k) => k.name),
+      ['k1.rsa.pub'],
+    );
   });
 });
