@@ -62,6 +62,11 @@ export interface ReadApkPackageOptions {
    * match is the proof of origin (the index was verified), as in apk-tools.
    */
   expectedChecksum?: string | undefined;
+  /**
+   * Where `expectedChecksum` comes from, named in the error when the package does not match it:
+   * `the index URL` (the default, `the index`) or `the lock FILE`.
+   */
+  checksumFrom?: string | undefined;
   /** Keys to verify the package's own signature with, when no `expectedChecksum` vouches for it. */
   keyring?: ApkKeyring | undefined;
   /** Accept a package that neither a checksum nor a trusted signature vouches for. */
@@ -160,11 +165,13 @@ export async function verifyControl(
   let signedBy: VerifiedSignature | undefined;
   if (options.expectedChecksum !== undefined) {
     if (checksum !== options.expectedChecksum) {
-      // The expected checksum is the package's lock entry: the lock file given, or the one the
-      // build resolved from the verified index.
-      throw new ProvenantError('DIGEST_MISMATCH', `the control checksum is ${checksum}, the lock names ${options.expectedChecksum}`, {
+      // Said as where the checksum came from: a build given no lock has it from the verified index.
+      const from = options.checksumFrom ?? 'the index';
+      throw new ProvenantError('DIGEST_MISMATCH', `the control checksum is ${checksum}, ${from} names ${options.expectedChecksum}`, {
         where,
-        hint: 'the package is not the one its lock entry names (from the lock file, or resolved from the verified index): it was changed or the mirror is inconsistent',
+        hint: from.startsWith('the lock')
+          ? 'the package is not the one the lock names: it was changed since the lock was made, or the mirror is inconsistent (lock again if the new file is the right one)'
+          : 'the package is not the one the verified index lists: it was changed after the index was made, or the mirror is inconsistent',
       });
     }
   } else {

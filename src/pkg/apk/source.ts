@@ -269,7 +269,13 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     // without one, it is read and held whole for the build.
     if (cache !== undefined) return this.#streamed(cache, p, key, where, signed, replaced);
     const bytes = await fetchFile(this.#fetchUrl(p.url), { baseDir, signal });
-    const pkg = await readApkPackage(bytes, { expectedChecksum: p.checksum, keyring: this.#keyring, where, requireSignature: signed });
+    const pkg = await readApkPackage(bytes, {
+      expectedChecksum: p.checksum,
+      checksumFrom: this.#checksumFrom(p),
+      keyring: this.#keyring,
+      where,
+      requireSignature: signed,
+    });
     const info = apkPackageInfo(pkg, bytes.length, where);
     checkIdentity(info, p, where);
     const ranges = {
@@ -350,7 +356,13 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
   ): Promise<Omit<FetchedPackage<ApkFetched>, 'cached'>> {
     const writer = await cache.writer();
     try {
-      const options = { expectedChecksum: p.checksum, keyring: this.#keyring, where, requireSignature: signed };
+      const options = {
+        expectedChecksum: p.checksum,
+        checksumFrom: this.#checksumFrom(p),
+        keyring: this.#keyring,
+        where,
+        requireSignature: signed,
+      };
       const read = await streamApkFile(file.path, file.size, writer, options, this.#options.signal);
       if (file.sha256 !== undefined && read.sha256 !== file.sha256) {
         throw new ProvenantError('DIGEST_MISMATCH', `${where} hashes to ${read.sha256} on disk, not ${file.sha256}`, { where });
@@ -393,6 +405,18 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       url,
       this.#repositories.map((r) => r.url),
     );
+  }
+
+  /**
+   * Where a package's expected checksum comes from, for the error when the file does not match
+   * it: the lock the build was given (its keys come with it), else the index the package was
+   * resolved from, beside the package in its repository.
+   */
+  #checksumFrom(p: LockedPackage): string {
+    const { lockedKeys, lockPath } = this.#options;
+    if (lockedKeys !== undefined || lockPath !== undefined) return lockPath === undefined ? 'the lock' : `the lock ${lockPath}`;
+    const at = p.url.lastIndexOf('/');
+    return at < 0 ? 'the index' : `the index ${safeLocation(joinLocation(p.url.slice(0, at), 'APKINDEX.tar.gz'))}`;
   }
 
   /**

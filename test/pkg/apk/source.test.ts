@@ -14,6 +14,8 @@ import { isProvenantError } from '../../../src/errors.ts';
 import { silentLogger } from '../../../src/io/types.ts';
 import { generateApkKeyPair } from '../../../src/pkg/apk/keys.ts';
 import { type ApkSource, openApkSource } from '../../../src/pkg/apk/source.ts';
+import { buildApk, buildApkIndex } from '../../../src/pkg/apk/write.ts';
+import { DownloadCache } from '../../../src/pkg/fetch.ts';
 import { MissingArchitectureError } from '../../../src/pkg/source.ts';
 import { writeFixtureRepo } from '../../action/fixture-repo.ts';
 
@@ -199,5 +201,62 @@ describe('openApkSource, with two keyring entries of one file name', () => {
       source.keys().map((k) => k.name),
       ['k1.rsa.pub'],
     );
+  });
+});
+
+describe('ApkSource.fetch, for a package file that is not the one its checksum names', () => {
+  let dir: string;
+  let pem: string;
+  let checksum: string;
+  const url = './repo/x86_64/hello-1.0-r0.apk';
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'provenant-apk-checksum-from-'));
+    const key = generateApkKeyPair('k.rsa', { bits: 2048 });
+    pem = key.publicKeyPem;
+    const signing = { privateKeyPem: key.privateKeyPem, name: key.name };
+    const spec = { name: 'hello', version: '1.0-r0', arch: 'x86_64', files: [] };
+    const listed = await buildApk(spec, { key: signing });
+    const served = await buildApk({ ...spec, description: 'changed' }, { key: signing });
+    const index = await buildApkIndex([listed], { key: signing });
+    checksum = index.packages[0]!.checksum;
+    await mkdir(join(dir, 'keys'));
+    await mkdir(join(dir, 'repo', 'x86_64'), { recursive: true });
+    await writeFile(join(dir, 'keys', key.name), pem);
+    await writeFile(join(dir, 'repo', 'x86_64', 'APKINDEX.tar.gz'), index.bytes);
+    await writeFile(join(dir, url), served);
+  });
+  after(async () => {
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+  const open = (lock: { lockPath?: string; lockedKeys?: { name: string; content: string }[] }, cache: boolean) =>
+    openApkSource({
+      repositories: ['./repo'],
+      keyring: ['./keys/k.rsa.pub'],
+      packages: ['hello'],
+      configPath: join(dir, 'image.yaml'),
+      baseDir: dir,
+      cache: cache ? new DownloadCache(join(dir, 'cache')) : undefined,
+      logger: silentLogger,
+      ...lock,
+    });
+  const locked = () => ({ name: 'hello', version: '1.0-r0', architecture: 'x86_64', url, checksum });
+
+  it("says the checksum is the index's in a build given no lock, and the lock's in one given a lock", async () => {
+    for (const cache of [false, true]) {
+      const fromIndex = await open({}, cache);
+      await assert.rejects(fromIndex.fetch(locked()), (e) => {
+        assert.ok(isProvenantError(e, 'DIGEST_MISMATCH'), String(e));
+        assert.match(e.message, new RegExp(`, the index \\./repo/x86_64/APKINDEX\\.tar\\.gz names ${checksum.replace(/[+/]/g, '\\$&')}$`));
+        assert.doesNotMatch(e.message, /lock/);
+        return true;
+      });
+      const fromLock = await open({ lockPath: 'image.lock.json', lockedKeys: [{ name: './keys/k.rsa.pub', content: pem }] }, cache);
+      await assert.rejects(fromLock.fetch(locked()), (e) => {
+        assert.ok(isProvenantError(e, 'DIGEST_MISMATCH'), String(e));
+        assert.match(e.message, / the lock image\.lock\.json names Q1/);
+        assert.match(e.hint ?? '', /since the lock was made/);
+        return true;
+      });
+    }
   });
 });
