@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { cliOk, MAIN, runCli } from '../helpers/cli.ts';
@@ -141,22 +141,105 @@ describe('apk: -o - is standard output', () => {
     runBytes([...build, '-o', 'x.apk'], dir, env);
     assert.deepEqual(piped.stdout, await readFile(join(dir, 'x.apk')));
 
-    const index = runBytes(['apk', 'index', 'x.apk', '-o', '-'], dir, env);
+    // x.apk is unsigned: indexed as apk index --allow-untrusted does.
+    const index = runBytes(['apk', 'index', 'x.apk', '--allow-untrusted', '-o', '-'], dir, env);
     assert.equal(index.status, 0, index.stderr.toString());
     assert.equal(existsSync(join(dir, '-')), false);
-    runBytes(['apk', 'index', 'x.apk'], dir, env);
+    runBytes(['apk', 'index', 'x.apk', '--allow-untrusted'], dir, env);
     assert.deepEqual(index.stdout, await readFile(join(dir, 'APKINDEX.tar.gz')));
 
     // A JSON report asked for too has no room there; PROVENANT_FORMAT, set for every command, is left alone.
     const json = await runCli([...build, '-o', '-', '--format', 'json'], { cwd: dir });
     assert.equal(json.status, 2, json.stderr);
     assertMessage(json.stderr, /^provenant apk: apk build -o - writes the \.apk to standard output, which cannot hold a JSON report too$/);
-    const fromEnv = runBytes(['apk', 'index', 'x.apk', '-o', '-'], dir, { ...env, PROVENANT_FORMAT: 'json' });
+    const fromEnv = runBytes(['apk', 'index', 'x.apk', '--allow-untrusted', '-o', '-'], dir, { ...env, PROVENANT_FORMAT: 'json' });
     assert.deepEqual(fromEnv.stdout, index.stdout);
 
     const keygen = await runCli(['apk', 'keygen', '-o', '-'], { cwd: dir });
     assert.equal(keygen.status, 2, keygen.stderr);
     assertMessage(keygen.stderr, /^provenant apk: apk keygen writes two files, which standard output \(-o -\) cannot hold$/);
     assert.equal(existsSync(join(dir, '-')), false);
+  });
+});
+
+describe('apk index: packages no trusted key signed', () => {
+  let dir: string;
+  before(async () => {
+    dir = await tempDir();
+    await cliOk(['apk', 'keygen', '--name', 'repo.rsa', '-o', 'keys'], { cwd: dir });
+    await cliOk(['apk', 'keygen', '--name', 'other.rsa', '-o', 'other'], { cwd: dir });
+    // A key of another owner under the repository key's name: its signatures name repo.rsa.pub
+    // and do not verify with it, as a package changed after signing.
+    await mkdir(join(dir, 'forged'));
+    await writeFile(join(dir, 'forged', 'repo.rsa'), await readFile(join(dir, 'other', 'other.rsa')));
+    await mkdir(join(dir, 'content'));
+    await writeFile(join(dir, 'content', 'a.txt'), 'a\n');
+    const build = (name: string, key: string[]) =>
+      cliOk(['apk', 'build', 'content', '--name', name, '--version', '1-r0', '--arch', 'noarch', ...key, '-o', `${name}.apk`], {
+        cwd: dir,
+      });
+    await build('good', ['--key', 'keys/repo.rsa']);
+    await build('theirs', ['--key', 'other/other.rsa']);
+    await build('unsigned', []);
+    await build('bad', ['--key', 'forged/repo.rsa']);
+  });
+  const index = (args: string[]) => runCli(['apk', 'index', ...args, '--key', 'keys/repo.rsa', '-o', 'APKINDEX.tar.gz'], { cwd: dir });
+
+  it('indexes packages signed by the key the index is signed with, or by a --keyring key', async () => {
+    assert.equal((await index(['good.apk'])).status, 0);
+    const r = await index(['good.apk', 'theirs.apk', '--keyring', 'other/other.rsa.pub', '--format', 'json']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).packages, 2);
+    // The signing key's public key listed again is the same key under its name.
+    assert.equal((await index(['good.apk', '--keyring', 'keys/repo.rsa.pub'])).status, 0);
+  });
+
+  it('refuses one no trusted key signed, naming it, unless --allow-untrusted', async () => {
+    for (const [apk, by] of [
+      ['theirs.apk', /signed by other\.rsa\.pub/],
+      ['unsigned.apk', /signed by no key apk verifies/],
+    ] as const) {
+      await rm(join(dir, 'APKINDEX.tar.gz'), { force: true });
+      const r = await index(['good.apk', apk]);
+      assert.equal(r.status, 5, r.stderr);
+      assertMessage(r.stderr, new RegExp(`^provenant apk: ${apk.replace('.', '\\.')} is ${by.source}, which the keyring does not hold`));
+      assert.match(
+        r.stderr,
+        /hint: trust the key that signs it with --keyring KEY\.rsa\.pub .*trusted now: repo\.rsa\.pub\), or index it anyway with --allow-untrusted/,
+      );
+      assert.equal(existsSync(join(dir, 'APKINDEX.tar.gz')), false);
+      const allowed = await index(['good.apk', apk, '--allow-untrusted']);
+      assert.equal(allowed.status, 0, allowed.stderr);
+    }
+    // Without --key or --keyring, nothing is trusted.
+    const none = await runCli(['apk', 'index', 'good.apk', '-o', '-'], { cwd: dir });
+    assert.equal(none.status, 5, none.stderr);
+    assert.match(none.stderr, /good\.apk is signed by repo\.rsa\.pub, which the keyring does not hold/);
+  });
+
+  it('never indexes a package whose signature by a trusted key does not verify, --allow-untrusted or not', async () => {
+    for (const extra of [[], ['--allow-untrusted']]) {
+      await rm(join(dir, 'APKINDEX.tar.gz'), { force: true });
+      const r = await index(['good.apk', 'bad.apk', ...extra]);
+      assert.equal(r.status, 5, r.stderr);
+      assertMessage(r.stderr, /^provenant apk: the RSA256 signature by repo\.rsa\.pub does not verify \(bad\.apk\)$/);
+      assert.equal(existsSync(join(dir, 'APKINDEX.tar.gz')), false);
+    }
+  });
+
+  it("refuses a --keyring key apk cannot read, or another key under the signing key's name", async () => {
+    const pkcs1 = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'pkcs1', format: 'pem' });
+    await writeFile(join(dir, 'pkcs1.rsa.pub'), pkcs1);
+    const r = await index(['good.apk', '--keyring', 'pkcs1.rsa.pub']);
+    assert.equal(r.status, 5, r.stderr);
+    assert.match(r.stderr, /PKCS#1 RSA PUBLIC KEY/);
+    await mkdir(join(dir, 'elsewhere'), { recursive: true });
+    await writeFile(join(dir, 'elsewhere', 'repo.rsa.pub'), await readFile(join(dir, 'other', 'other.rsa.pub')));
+    const twice = await index(['good.apk', '--keyring', 'elsewhere/repo.rsa.pub']);
+    assert.equal(twice.status, 5, twice.stderr);
+    assert.match(
+      twice.stderr,
+      /two different keys named "repo\.rsa\.pub": elsewhere\/repo\.rsa\.pub and the public key of keys\/repo\.rsa/,
+    );
   });
 });

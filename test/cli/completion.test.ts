@@ -55,7 +55,14 @@ describe('provenant completion', () => {
     assert.match((await cliOk(['help', 'report'])).stdout, /--format html\|json\n/);
     // A subcommand's own flags, as help lists them; all of the command's before one is given.
     assert.deepEqual(await complete('provenant', 'apk', 'keygen', '--'), ['--output', '--name', '--force', '--format']);
-    assert.deepEqual(await complete('provenant', 'apk', 'index', '--'), ['--output', '--key', '--description', '--format']);
+    assert.deepEqual(await complete('provenant', 'apk', 'index', '--'), [
+      '--output',
+      '--key',
+      '--description',
+      '--keyring',
+      '--allow-untrusted',
+      '--format',
+    ]);
     assert.ok((await complete('provenant', 'apk', '--')).includes('--depends'));
     assert.deepEqual(await complete('provenant', 'index', '--at'), ['--attestations']);
     assert.deepEqual(await complete('provenant', 'completion', ''), ['bash', 'zsh', 'fish']);

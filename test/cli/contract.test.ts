@@ -145,7 +145,7 @@ describe('apk', () => {
     const spec = await runCli(['apk', 'build', 'spec.yaml', '-o', 'spec.yaml'], { cwd: dir });
     assert.equal(spec.status, 2, spec.stderr);
     assert.match(spec.stderr, /-o spec\.yaml is the spec it reads/);
-    await cliOk(['apk', 'index', 'y.apk', '-o', 'APKINDEX.tar.gz'], { cwd: dir });
+    await cliOk(['apk', 'index', 'y.apk', '--allow-untrusted', '-o', 'APKINDEX.tar.gz'], { cwd: dir });
   });
 });
 

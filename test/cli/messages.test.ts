@@ -156,7 +156,12 @@ describe('messages and exit codes', () => {
     });
 
     it('an unsigned index: the subject first, and how to sign it (no option that does not exist)', async () => {
-      await cliOk(['apk', 'index', 'repo/x86_64/hello-1.0-r0.apk', '-o', 'unsigned/x86_64/APKINDEX.tar.gz'], { cwd: dir });
+      await cliOk(
+        ['apk', 'index', 'repo/x86_64/hello-1.0-r0.apk', '--keyring', 'keys/test.rsa.pub', '-o', 'unsigned/x86_64/APKINDEX.tar.gz'],
+        {
+          cwd: dir,
+        },
+      );
       await cliOk(
         ['apk', 'build', 'content', '--name', 'hello', '--version', '1.0-r0', '--arch', 'x86_64', '-o', 'unsigned/x86_64/hello-1.0-r0.apk'],
         {

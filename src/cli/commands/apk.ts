@@ -1,10 +1,11 @@
 /** `provenant apk keygen|build|index`: making signing keys, signed packages and signed repositories. */
-import { createPrivateKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ProvenantError } from '../../errors.ts';
 import { makeFolder, makeFolderError, writeFileAtomic, writeFilesAtomic } from '../../io/files.ts';
 import { generateApkKeyPair } from '../../pkg/apk/keys.ts';
+import { ApkKeyring } from '../../pkg/apk/signature.ts';
 import { parseApkSpecYaml } from '../../pkg/apk/spec.ts';
 import { buildApk, buildApkFromDirectory, buildApkIndex } from '../../pkg/apk/write.ts';
 import { envName, type ParsedArgs } from '../args.ts';
@@ -31,9 +32,11 @@ export const spec: CommandSpec = {
       flags: ['key', 'name', 'version', 'arch', 'depends', 'provides', 'description', 'license', 'output', 'format'],
     },
     index: {
-      summary: 'make a signed APKINDEX.tar.gz of .apk files, the index of a repository folder',
-      usage: 'provenant apk index FILE.apk... [--key KEY.rsa] [--description TEXT] [-o APKINDEX.tar.gz]',
-      flags: ['key', 'description', 'output', 'format'],
+      summary:
+        'make a signed APKINDEX.tar.gz of .apk files, the index of a repository folder; each package must be signed by a trusted key (--keyring, or the --key the index is signed with), as apk index requires, unless --allow-untrusted',
+      usage:
+        'provenant apk index FILE.apk... [--key KEY.rsa] [--keyring KEY.rsa.pub]... [--allow-untrusted] [--description TEXT] [-o APKINDEX.tar.gz]',
+      flags: ['key', 'description', 'keyring', 'allow-untrusted', 'output', 'format'],
     },
   },
   flags: {
@@ -57,6 +60,17 @@ export const spec: CommandSpec = {
     description: { type: 'string', description: 'build of a folder: the package description; index: the DESCRIPTION text' },
     license: { type: 'string', description: 'build of a folder: the license (an SPDX expression)' },
     force: { type: 'boolean', description: 'keygen: replace NAME.rsa and NAME.rsa.pub when they exist' },
+    keyring: {
+      type: 'string',
+      multiple: true,
+      description:
+        "index: a public key (NAME.rsa.pub) trusted to sign the packages, known by its file name as in contents.keyring (apk index's /etc/apk/keys); the public key of --key is trusted too",
+    },
+    'allow-untrusted': {
+      type: 'boolean',
+      description:
+        'index: list packages that no trusted key signed too (apk index --allow-untrusted); a bad signature by a trusted key is still refused',
+    },
     format: FORMAT_FLAG,
   },
 };
@@ -155,11 +169,17 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       const out = (v.output as string | undefined) ?? 'APKINDEX.tar.gz';
       const toStdout = out === '-';
       if (toStdout) refuseReportOnStdout(format, io.env, 'apk index', 'the index');
-      else refuseOverInput(out, [...rest.map((f) => ({ path: f, what: 'a package it indexes' })), keyInput(v.key)]);
+      else {
+        const trusted = ((v.keyring as string[] | undefined) ?? []).map((f) => ({ path: f, what: 'a trusted key' }));
+        refuseOverInput(out, [...rest.map((f) => ({ path: f, what: 'a package it indexes' })), keyInput(v.key), ...trusted]);
+      }
       const packages = await Promise.all(rest.map((f) => readPackage(f)));
       const key = await signingKey(v.key as string | undefined);
+      const keyring = await trustedKeys((v.keyring as string[] | undefined) ?? [], key, v.key as string | undefined);
       const result = await buildApkIndex(packages, {
         key,
+        keyring,
+        allowUntrusted: v['allow-untrusted'] === true,
         names: rest,
         ...(v.description === undefined ? {} : { description: v.description as string }),
         ...(epoch === undefined ? {} : { mtime: epoch }),
@@ -296,6 +316,36 @@ async function readPackage(path: string): Promise<Uint8Array> {
       cause: err,
     });
   }
+}
+
+/**
+ * The keys `apk index` trusts to have signed the packages: each `--keyring` file under its file
+ * name, as apk-tools reads /etc/apk/keys, and the public key of the `--key` the index is signed
+ * with, under the name its signatures give (a package signed with it is one its owner made).
+ *
+ * @throws ProvenantError `NOT_FOUND` for a key file that cannot be read; `UNTRUSTED_KEY` for one
+ *   that is no SPKI RSA public key, or two different keys of one file name
+ */
+async function trustedKeys(
+  paths: readonly string[],
+  signing: { privateKeyPem: string; name: string } | undefined,
+  signingPath: string | undefined,
+): Promise<ApkKeyring> {
+  const keyring = new ApkKeyring();
+  for (const path of paths) {
+    let pem: string;
+    try {
+      pem = await readFile(path, 'utf8');
+    } catch (err) {
+      throw new ProvenantError('NOT_FOUND', `cannot read the trusted key ${path}`, { where: path, cause: err });
+    }
+    keyring.add(basename(path), pem, path);
+  }
+  if (signing !== undefined) {
+    const pem = createPublicKey(createPrivateKey(signing.privateKeyPem)).export({ type: 'spki', format: 'pem' }).toString();
+    keyring.add(signing.name, pem, `the public key of ${signingPath ?? signing.name}`);
+  }
+  return keyring;
 }
 
 /** A private key file `NAME.rsa`; signatures name its public key, `NAME.rsa.pub`. */

@@ -69,7 +69,11 @@ export interface ReadApkPackageOptions {
   checksumFrom?: string | undefined;
   /** Keys to verify the package's own signature with, when no `expectedChecksum` vouches for it. */
   keyring?: ApkKeyring | undefined;
-  /** Accept a package that neither a checksum nor a trusted signature vouches for. */
+  /**
+   * Accept a package that neither a checksum nor a trusted signature vouches for, as apk's
+   * `--allow-untrusted` does: one that carries no signature by a key of `keyring`. A signature
+   * by such a key must still verify (apk-tools allows a missing key, never a bad signature).
+   */
   allowUntrusted?: boolean;
   /**
    * Require a signature by a trusted key even with `expectedChecksum`: the checksum then comes
@@ -175,10 +179,9 @@ export async function verifyControl(
       });
     }
   } else {
-    try {
-      signedBy = verifyApkSignatures(signatures, control.compressed, options.keyring ?? new ApkKeyring(), where);
-    } catch (err) {
-      if (!options.allowUntrusted) throw err;
+    const keyring = options.keyring ?? new ApkKeyring();
+    if (options.allowUntrusted !== true || trustedSignature(signatures, keyring) !== undefined) {
+      signedBy = verifyApkSignatures(signatures, control.compressed, keyring, where);
     }
   }
   if (

@@ -27,7 +27,7 @@ import { digestHex, digestOf } from '../../oci/digest.ts';
 import { compareBytes } from '../../vfs/tree.ts';
 import { type ApkPackageInfo, formatApkIndexText, parseApkIndexText } from './apkindex.ts';
 import { checkKeyName } from './keys.ts';
-import { apkPackageInfo, readApkPackage } from './package.ts';
+import { type ApkPackage, apkPackageInfo, checkDataHash, readApkPackage } from './package.ts';
 import type { ApkKeyring } from './signature.ts';
 import { type ApkDependency, compareApkVersions, isValidApkVersion, parseApkDependency } from './version.ts';
 
@@ -493,6 +493,27 @@ export function fsError(err: unknown, where: string): ProvenantError {
 // Indexes
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Refuses a package that no key of the keyring signed, as `apk index` does without
+ * `--allow-untrusted`: an index signs the `C:` checksums it lists, and apk then installs what it
+ * lists as if the repository's key had signed each package.
+ *
+ * @throws ProvenantError `UNTRUSTED_KEY` naming the keys that signed it, if any
+ */
+function refuseUntrusted(pkg: Pick<ApkPackage, 'signatures' | 'signedBy'>, keyring: ApkKeyring | undefined, where: string): void {
+  if (pkg.signedBy !== undefined) return;
+  const names = pkg.signatures.map((s) => s.keyName).filter((n) => n !== '');
+  const trusted = keyring?.names() ?? [];
+  throw new ProvenantError(
+    'UNTRUSTED_KEY',
+    `${where} is ${names.length === 0 ? 'signed by no key apk verifies' : `signed by ${names.join(', ')}`}, which the keyring does not hold: an index vouches for each package it lists, and apk index refuses one no trusted key signed`,
+    {
+      where,
+      hint: `trust the key that signs it with --keyring KEY.rsa.pub (the --key the index is signed with is trusted; trusted now: ${trusted.join(', ') || 'none'}), or index it anyway with --allow-untrusted`,
+    },
+  );
+}
+
 /** Options of {@link buildApkIndex}. */
 export interface BuildApkIndexOptions {
   /** Sign the index (as `abuild-sign APKINDEX.tar.gz` does); apk refuses unsigned indexes. */
@@ -504,11 +525,17 @@ export interface BuildApkIndexOptions {
   /** The time of the tar entries; 0 by default. */
   mtime?: number | undefined;
   /**
-   * Verify each package's signature with these keys. Without it, packages are indexed as they
-   * are, as `apk index --allow-untrusted` does; their `datahash` and file checksums are checked
-   * either way.
+   * Verify each package's signature with these keys: a package that no key of it signed is
+   * refused, as `apk index` refuses it, unless `allowUntrusted`. Their `datahash` and file
+   * checksums are checked either way.
    */
   keyring?: ApkKeyring | undefined;
+  /**
+   * Index packages that no key of `keyring` signed too, as `apk index --allow-untrusted` does;
+   * a signature by a key of `keyring` must still verify. True by default without a keyring
+   * (nothing can be verified then), false with one.
+   */
+  allowUntrusted?: boolean | undefined;
   /** Names for the packages in errors (file names), in the order of `packages`. */
   names?: readonly string[] | undefined;
   workers?: number | undefined;
@@ -521,8 +548,9 @@ export interface BuildApkIndexOptions {
  * member over those compressed bytes when a key is given. Stanzas are sorted by name, then
  * version (apk's ordering), then checksum.
  *
- * @throws ProvenantError from {@link readApkPackage} for a package that is malformed (or, with a
- *   keyring, not signed by one of its keys); `USAGE` for a bad key or option
+ * @throws ProvenantError from {@link readApkPackage} for a package that is malformed, or whose
+ *   signature by a key of the keyring does not verify; `UNTRUSTED_KEY` for one that no key of the
+ *   keyring signed (unless `allowUntrusted`); `USAGE` for a bad key or option
  */
 export async function buildApkIndex(
   packages: readonly Uint8Array[],
@@ -531,10 +559,17 @@ export async function buildApkIndex(
   const mtime = options.mtime ?? 0;
   checkInteger(mtime, 'options.mtime', Number.MIN_SAFE_INTEGER);
   const gz = (data: Uint8Array): Promise<Uint8Array> => pinnedGzipBytes(data, { workers: options.workers, signal: options.signal });
+  const allowUntrusted = options.allowUntrusted ?? options.keyring === undefined;
   const read: { info: ApkPackageInfo; where: string }[] = [];
   for (const [i, bytes] of packages.entries()) {
     const where = options.names?.[i] ?? `package ${i + 1}`;
-    const pkg = await readApkPackage(bytes, { where, keyring: options.keyring, allowUntrusted: options.keyring === undefined });
+    // Read as untrusted, which still refuses a bad signature by a key of the keyring: the
+    // refusal of an untrusted package below names what an index maker can do about it.
+    const pkg = await readApkPackage(bytes, { where, keyring: options.keyring, allowUntrusted: true });
+    if (!allowUntrusted) {
+      refuseUntrusted(pkg, options.keyring, where);
+      checkDataHash(pkg.pkginfo, pkg.dataHash, { where });
+    }
     read.push({ info: apkPackageInfo(pkg, bytes.length, where), where });
   }
   read.sort(

@@ -190,3 +190,28 @@ describe('the apk keyring', () => {
     assert.equal(kr.pem('k1.rsa.pub'), trusted.publicKeyPem);
   });
 });
+
+describe('untrusted packages allowed, as apk --allow-untrusted allows them', () => {
+  it('takes a package no trusted key signed, never one whose trusted signature is bad', async () => {
+    const theirs = await apk([{ type: 'RSA256', by: stranger }]);
+    assert.equal((await readApkPackage(theirs, { keyring, where: 'apk', allowUntrusted: true })).signedBy, undefined);
+    const bad = await apk([{ type: 'RSA256', by: trusted, corrupt: true }]);
+    await assert.rejects(readApkPackage(bad, { keyring, where: 'apk', allowUntrusted: true }), code('SIGNATURE'));
+  });
+
+  it('buildApkIndex refuses a package no key of its keyring signed, unless allowUntrusted, and a bad signature always', async () => {
+    const good = await apk([{ type: 'RSA256', by: trusted }]);
+    const theirs = await buildApk({ ...hello, name: 'theirs' }, { key: { privateKeyPem: stranger.privateKeyPem, name: stranger.name } });
+    const bad = await apk([{ type: 'RSA256', by: trusted, corrupt: true }]);
+    assert.equal((await buildApkIndex([good], { keyring })).packages.length, 1);
+    await assert.rejects(buildApkIndex([good, theirs], { keyring, names: ['good.apk', 'theirs.apk'] }), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'UNTRUSTED_KEY'), String(err));
+      assert.equal(err.where, 'theirs.apk');
+      return true;
+    });
+    assert.equal((await buildApkIndex([good, theirs], { keyring, allowUntrusted: true })).packages.length, 2);
+    for (const allowUntrusted of [false, true]) {
+      await assert.rejects(buildApkIndex([bad], { keyring, allowUntrusted }), code('SIGNATURE'));
+    }
+  });
+});
