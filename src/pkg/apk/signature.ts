@@ -43,12 +43,14 @@ export class ApkKeyring {
     // certificate as well, so a key that verifies here would be one the image's apk cannot load.
     const label = PEM_LABEL.exec(pem)?.[1];
     if (label === 'RSA PUBLIC KEY') {
+      // The file to convert: the entry as given when it is a path, else (a URL) its file name.
+      const file = /^[a-z][a-z0-9+.-]*:/i.test(at) ? base : at;
       throw new ProvenantError(
         'UNTRUSTED_KEY',
         `the key ${JSON.stringify(base)} (${at}) is a PKCS#1 RSA PUBLIC KEY, which apk and apko cannot read from /etc/apk/keys`,
         {
           where: at,
-          hint: `convert it to an SPKI PUBLIC KEY under the same file name (signatures name it): openssl rsa -RSAPublicKey_in -in ${base} -pubout -out ${base}.new && mv ${base}.new ${base}`,
+          hint: `convert it to an SPKI PUBLIC KEY under the same file name (signatures name it): openssl rsa -RSAPublicKey_in -in ${file} -pubout -out ${file}.new && mv ${file}.new ${file}`,
         },
       );
     }

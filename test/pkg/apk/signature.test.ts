@@ -156,7 +156,7 @@ describe('the apk keyring', () => {
         assert.ok(isProvenantError(err, 'UNTRUSTED_KEY'), String(err));
         assert.equal(err.where, 'keys/k1.rsa.pub');
         assert.match(err.message, /"k1\.rsa\.pub" \(keys\/k1\.rsa\.pub\) is a PKCS#1 RSA PUBLIC KEY/);
-        assert.match(err.hint ?? '', /openssl rsa -RSAPublicKey_in -in k1\.rsa\.pub -pubout/);
+        assert.match(err.hint ?? '', /openssl rsa -RSAPublicKey_in -in keys\/k1\.rsa\.pub -pubout -out keys\/k1\.rsa\.pub\.new && mv /);
         return true;
       },
     );
