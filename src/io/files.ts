@@ -299,20 +299,8 @@ function writeError(err: unknown, tmp: string, path: string, where: string, sign
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ABORT_ERR' || signal?.aborted) return fileError(err, where, signal);
   const folder = dirname(path);
-  if (code === 'EACCES' || code === 'EPERM') {
-    return new ProvenantError('IO', `cannot write ${where}: permission denied; nothing was written`, {
-      where,
-      cause: err,
-      hint: `this user may not make files in ${folder}: write elsewhere, or change the folder's permissions (ls -ld ${folder})`,
-    });
-  }
-  if (code === 'EROFS') {
-    return new ProvenantError('IO', `cannot write ${where}: ${folder} is on a read-only file system; nothing was written`, {
-      where,
-      cause: err,
-      hint: 'write it to a writable folder',
-    });
-  }
+  const refused = refusedWrite(err, where, folder, '; nothing was written');
+  if (refused !== undefined) return refused;
   if (code === 'ENOENT' && namesFolderQuietly(folder)) {
     // The folder is there and still answers ENOENT: a file system that makes no new files (procfs, sysfs).
     return new ProvenantError('IO', `cannot write ${where}: ${folder} takes no new files; nothing was written`, {
@@ -527,12 +515,105 @@ export async function hashFile(path: string, where: string, signal?: AbortSignal
   return { sha256: hash.digest('hex'), size };
 }
 
-/** A file system error as a ProvenantError: ABORTED for a cancelled write, IO otherwise. */
+/**
+ * A file system error as a ProvenantError: ABORTED for a cancelled write; a write refused for want
+ * of permission, of a writable file system or of space said as {@link refusedWrite} says it
+ * (naming `where` and the folder, never the file of the system's message, which may be a lock or
+ * a temporary file the user never chose); IO in the system's words otherwise.
+ */
 export function fileError(err: unknown, where: string, signal?: AbortSignal): ProvenantError {
   if (err instanceof ProvenantError) return err;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ABORT_ERR' || signal?.aborted) return new ProvenantError('ABORTED', 'the operation was cancelled', { where, cause: err });
+  if (isWriteRefusal(err)) {
+    const path = (err as NodeJS.ErrnoException).path;
+    const refused = refusedWrite(err, where, path === undefined ? undefined : dirname(path));
+    if (refused !== undefined) return refused;
+  }
   return new ProvenantError('IO', `${(err as Error)?.message ?? String(err)}`, { where, cause: err });
+}
+
+/** System calls that only ever change the file system: a permission they are refused is a refused write. */
+const WRITING_CALLS: ReadonlySet<string> = new Set([
+  'mkdir',
+  'mkdtemp',
+  'rmdir',
+  'rename',
+  'unlink',
+  'link',
+  'symlink',
+  'utime',
+  'write',
+  'copyfile',
+  'ftruncate',
+]);
+
+/**
+ * Whether `err` is a write the file system refused: always so for no space (ENOSPC, EDQUOT) and a
+ * read-only file system (EROFS); for a refused permission (EACCES, EPERM) when the call only writes,
+ * or opened a file that is not there (so it was to be made), not when a file that is there could
+ * not be read.
+ */
+function isWriteRefusal(err: unknown): boolean {
+  const e = err as NodeJS.ErrnoException | undefined;
+  if (e?.code === 'EROFS' || e?.code === 'ENOSPC' || e?.code === 'EDQUOT') return true;
+  if (e?.code !== 'EACCES' && e?.code !== 'EPERM') return false;
+  if (e.syscall !== undefined && WRITING_CALLS.has(e.syscall)) return true;
+  if (e.syscall !== 'open' || e.path === undefined) return false;
+  try {
+    return statSync(e.path, { throwIfNoEntry: false }) === undefined;
+  } catch {
+    return false;
+  }
+}
+
+/** What a write refused for want of space lacked, in words (`no space left on device`), or undefined for another error. */
+export function lackOfSpace(err: unknown): string | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' ? 'no space left on device' : code === 'EDQUOT' ? 'the disk quota is used up' : undefined;
+}
+
+/**
+ * A write refused by the file system, in words with a hint where the user can act, or undefined
+ * for any other error: permission denied (EACCES, EPERM), a read-only file system (EROFS), no
+ * space left (ENOSPC) or the disk quota used up (EDQUOT). Names `where` (what the user asked to
+ * write) and `folder` (where it was refused, when known), never the file the system names. The
+ * one reading of these for every writer: `-o` files ({@link writeFileAtomic}), layouts, their
+ * locks and the archives' work folders ({@link fileError}).
+ *
+ * @param outcome what the writer guarantees, appended to the message (`; nothing was written`)
+ */
+export function refusedWrite(err: unknown, where: string, folder: string | undefined, outcome = ''): ProvenantError | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new ProvenantError('IO', `cannot write ${where}: permission denied${outcome}`, {
+      where,
+      cause: err,
+      hint:
+        folder === undefined
+          ? 'this user may not write there: write elsewhere, or change the permissions'
+          : `this user may not make files in ${folder}: write elsewhere, or change the folder's permissions (ls -ld ${folder})`,
+    });
+  }
+  if (code === 'EROFS') {
+    return new ProvenantError('IO', `cannot write ${where}: ${folder ?? 'it'} is on a read-only file system${outcome}`, {
+      where,
+      cause: err,
+      hint: 'write it to a writable folder',
+    });
+  }
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    const why = lackOfSpace(err)!;
+    return new ProvenantError('IO', `cannot write ${where}: ${why}${folder === undefined ? '' : ` (in ${folder})`}${outcome}`, {
+      where,
+      cause: err,
+      hint:
+        folder === undefined
+          ? 'free space on the file system written to (df -h), or write elsewhere'
+          : `free space on the file system of ${folder} (df -h ${folder}), or write elsewhere`,
+    });
+  }
+  return undefined;
 }
 
 /** True for a file system error that says the file is not there. */

@@ -208,12 +208,26 @@ const LOCK_NOTICE_MS = 2_000;
 export class LayoutLock {
   readonly #path: string;
   readonly #id: string;
+  /** The inode of the lock file when it holds no owner line (a full disk: see createExclusive), by which it is told as this lock's. */
+  readonly #bareIno: number | undefined;
   readonly #timer: NodeJS.Timeout;
 
-  private constructor(path: string, id: string) {
+  private constructor(path: string, id: string, bareIno: number | undefined) {
     this.#path = path;
     this.#id = id;
+    this.#bareIno = bareIno;
     this.#timer = keepFresh(path, LOCK_REFRESH_MS);
+  }
+
+  /**
+   * Whether `seen` is this lock's file: its owner line names this lock, or it is the very empty
+   * file this lock made without one (an empty file another process made in its place after
+   * breaking this lock has another inode, unless the system reused it at once).
+   */
+  #isOwn(seen: Seen | undefined): boolean {
+    if (seen === undefined) return false;
+    if (this.#bareIno !== undefined) return seen.text === '' && seen.ino === this.#bareIno;
+    return seen.owner?.id === this.#id;
   }
 
   /** Waits for the lock of the layout at `dir` (or the lock `options.name` there) and takes it. */
@@ -226,7 +240,8 @@ export class LayoutLock {
     let noticed = false;
     for (let attempt = 0; ; attempt++) {
       options.signal?.throwIfAborted();
-      if (await createExclusive(path, `${ownerLine(id)}\n`)) return new LayoutLock(path, id);
+      const made = await createExclusive(path, `${ownerLine(id)}\n`, true);
+      if (made !== undefined) return new LayoutLock(path, id, made.written ? undefined : made.ino);
       const seen = await readOwnerFile(path);
       if (seen === undefined) continue; // released in between: try again at once
       if (isStale(seen.owner, seen.mtimeMs, LOCK_STALE_MS)) {
@@ -268,7 +283,7 @@ export class LayoutLock {
    */
   async assertHeld(where: string, outcome: string): Promise<void> {
     const seen = await readOwnerFile(this.#path);
-    if (seen?.owner?.id === this.#id) return;
+    if (this.#isOwn(seen)) return;
     const now =
       seen === undefined
         ? 'nobody holds it now'
@@ -285,7 +300,7 @@ export class LayoutLock {
   async release(): Promise<void> {
     clearInterval(this.#timer);
     const seen = await readOwnerFile(this.#path).catch(() => undefined);
-    if (seen?.owner?.id === this.#id) await fsp().rm(this.#path, { force: true });
+    if (this.#isOwn(seen)) await fsp().rm(this.#path, { force: true });
   }
 }
 
@@ -306,28 +321,47 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return process.getBuiltinModule('node:timers/promises').setTimeout(ms, undefined, signal === undefined ? {} : { signal });
 }
 
-/** Creates `path` with `text` unless it exists; false when it exists. */
-async function createExclusive(path: string, text: string): Promise<boolean> {
+/**
+ * Creates `path` with `text` unless it exists: its inode, and whether `text` is in it; undefined
+ * when it exists.
+ *
+ * With `bare`, a file whose text cannot be written for want of space (ENOSPC, EDQUOT, or EFBIG
+ * under a file size limit) is kept empty instead: the exclusive create, which needs no byte of
+ * data, is what excludes others, and an owner-less file is judged by its age as one of another
+ * host is (see isStale), which its holder keeps fresh. For a lock: `gc` on a full disk is what
+ * frees space, and a lock that needed bytes kept it from running.
+ */
+async function createExclusive(path: string, text: string, bare = false): Promise<{ ino: number; written: boolean } | undefined> {
   let handle: FileHandle;
   try {
     handle = await fsp().open(path, 'wx');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
     throw err;
   }
+  let written = true;
   try {
-    await handle.writeFile(text);
+    try {
+      await handle.writeFile(text);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (!bare || (code !== 'ENOSPC' && code !== 'EDQUOT' && code !== 'EFBIG')) throw err;
+      // A part of the line may be in: none is, rather than half an owner.
+      await handle.truncate(0);
+      written = false;
+    }
+    const { ino } = await handle.stat();
     await handle.close();
+    return { ino, written };
   } catch (err) {
     await handle.close().catch(() => undefined);
     await fsp().rm(path, { force: true });
     throw err;
   }
-  return true;
 }
 
 async function breakStale(breaker: string, path: string, seen: Seen): Promise<void> {
-  if (!(await createExclusive(breaker, `${ownerLine('break')}\n`))) {
+  if ((await createExclusive(breaker, `${ownerLine('break')}\n`, true)) === undefined) {
     // Someone else is breaking it; a breaker left by a crash goes after a while.
     const other = await readOwnerFile(breaker);
     if (other !== undefined && isStale(other.owner, other.mtimeMs, BREAK_STALE_MS)) await fsp().rm(breaker, { force: true });
@@ -371,7 +405,7 @@ export class WriterSession {
   static async start(dir: string): Promise<WriterSession> {
     const id = randomHex(8);
     const path = join(dir, `${WRITER_PREFIX}${id}`);
-    if (!(await createExclusive(path, `${ownerLine(id)}\n`))) throw new Error(`${path} exists`);
+    if ((await createExclusive(path, `${ownerLine(id)}\n`)) === undefined) throw new Error(`${path} exists`);
     return new WriterSession(path, id);
   }
 

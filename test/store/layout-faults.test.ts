@@ -1,0 +1,108 @@
+// A layout written where the file system refuses: a disk that fills (a file size limit stands in
+// for it: RLIMIT_FSIZE fails a write past it as a full disk fails any), a folder that takes no
+// new files, a creation cut short. What fails is said in words and leaves no state that every
+// later run refuses.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmod, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { isProvenantError } from '../../src/errors.ts';
+import { fileError } from '../../src/io/files.ts';
+import { bytesSource } from '../../src/io/types.ts';
+import { describe as descriptorOf } from '../../src/oci/content.ts';
+import { digestHex, digestOf } from '../../src/oci/digest.ts';
+import { openOciArchive } from '../../src/store/archive.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { makeImage } from '../helpers/images.ts';
+import { useTempDir } from '../helpers/temp.ts';
+
+const tempDir = useTempDir('layout-faults');
+const layoutModule = join(import.meta.dirname, '..', '..', 'src', 'store', 'layout.ts');
+
+const prlimit = spawnSync('prlimit', ['--version']).status === 0;
+
+/** Runs `body` (a module's text, with `LayoutStore` imported and `dir` set) in a Node whose files may hold at most `bytes` bytes. */
+function underFileLimit(bytes: number, dir: string, body: string): { status: number | null; stdout: string; stderr: string } {
+  const script = `import { LayoutStore } from ${JSON.stringify(layoutModule)};\nconst dir = ${JSON.stringify(dir)};\n${body}`;
+  const r = spawnSync('prlimit', [`--fsize=${bytes}`, '--', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A folder that takes no new files, even from root (immutable), or undefined where that cannot be had; and what undoes it. */
+async function refuseNewFiles(dir: string): Promise<(() => Promise<void>) | undefined> {
+  if (process.getuid?.() !== 0) {
+    await chmod(dir, 0o555);
+    return () => chmod(dir, 0o755);
+  }
+  if (spawnSync('chattr', ['+i', dir]).status !== 0) return undefined;
+  return async () => {
+    spawnSync('chattr', ['-i', dir]);
+  };
+}
+
+describe('gc where the lock file cannot be written', () => {
+  it('still frees space, and leaves no lock behind', async (t) => {
+    if (!prlimit) return t.skip('no prlimit here');
+    const dir = await tempDir();
+    const path = join(dir, 'l');
+    const store = await LayoutStore.open(path, { create: true });
+    await makeImage(store, { platforms: [{ os: 'linux', architecture: 'amd64' }], layers: 1, tag: 'v1' });
+    const junk = new Uint8Array(5000).fill(7);
+    await store.putBlob(bytesSource(descriptorOf(junk, 'application/octet-stream'), junk));
+    await store.close();
+    // Not one byte may be written: the lock's owner line is refused, as on a full disk.
+    const r = underFileLimit(
+      1,
+      path,
+      'const s = await LayoutStore.open(dir); const g = await s.gc(); console.log(JSON.stringify(g.removed));',
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), [digestOf(junk)]);
+    assert.ok(!(await readdir(path)).some((n) => n.startsWith('.provenant-')), 'the lock is gone');
+    await assert.rejects(readFile(join(path, 'blobs', 'sha256', digestHex(digestOf(junk)))), { code: 'ENOENT' });
+  });
+});
+
+describe('a folder that refuses new files', () => {
+  it('is said in words with a hint for a layout and an archive, never naming a file of ours', async (t) => {
+    const dir = await tempDir();
+    const path = join(dir, 'l');
+    const store = await LayoutStore.open(path, { create: true });
+    await store.close();
+    const folder = join(dir, 'ro');
+    await mkdir(folder);
+    const undo = await refuseNewFiles(path);
+    const undoFolder = await refuseNewFiles(folder);
+    if (undo === undefined || undoFolder === undefined) return t.skip('no folder here refuses a new file');
+    const refused = (e: unknown) =>
+      isProvenantError(e, 'IO') &&
+      /^cannot write (oci|oci-archive):.*: permission denied$/.test(e.message) &&
+      /ls -ld /.test(e.hint ?? '') &&
+      !`${e.message} ${e.hint}`.includes('.provenant-');
+    try {
+      await assert.rejects(LayoutStore.open(path, { create: true }), refused);
+      await assert.rejects(async () => (await LayoutStore.open(path)).gc(), refused);
+      await assert.rejects(LayoutStore.open(join(folder, 'new'), { create: true }), refused);
+      await assert.rejects(openOciArchive(join(folder, 'a.tar'), { write: true }), refused);
+    } finally {
+      await undo();
+      await undoFolder();
+    }
+    await rm(folder, { recursive: true });
+  });
+
+  // No folder fills up or turns read-only on demand in a test: the system's errors as it gives them.
+  it('and a full or read-only file system too, in the words -o uses', () => {
+    const raise = (code: string, syscall: string, path?: string) =>
+      Object.assign(new Error(`${code}: boom, ${syscall}${path === undefined ? '' : ` '${path}'`}`), { code, syscall, path });
+    const full = fileError(raise('ENOSPC', 'write'), 'oci:lay');
+    assert.equal(full.message, 'cannot write oci:lay: no space left on device');
+    assert.match(full.hint ?? '', /free space/);
+    const ro = fileError(raise('EROFS', 'open', 'm1/lay/.provenant-writer-0123'), 'oci:m1/lay');
+    assert.equal(ro.message, 'cannot write oci:m1/lay: m1/lay is on a read-only file system');
+    assert.equal(ro.hint, 'write it to a writable folder');
+    // A file that is there and cannot be read is not a refused write.
+    assert.match(fileError(raise('EACCES', 'open', import.meta.filename), 'x').message, /^EACCES/);
+  });
+});
