@@ -8,8 +8,8 @@ import { basename, dirname, join } from 'node:path';
 import { type Compression, compressionOf, decompressCommand, MAGIC_BYTES } from '../archive/compression.ts';
 import { gunzip, unzstd, zstdDecoder } from '../archive/gzip.ts';
 import { TarView } from '../archive/view.ts';
-import { ProvenantError } from '../errors.ts';
-import { fileError, openRegularHandle, RefusedFile } from '../io/files.ts';
+import { isProvenantError, ProvenantError } from '../errors.ts';
+import { fileError, lackOfSpace, openRegularHandle, RefusedFile } from '../io/files.ts';
 import { readWriters, WriterSession } from './layout-lock.ts';
 
 const { createReadStream, createWriteStream } = process.getBuiltinModule('node:fs');
@@ -49,6 +49,39 @@ export class WorkFolder {
     await this.#session.end().catch(() => undefined);
     await rm(this.path, { recursive: true, force: true });
   }
+}
+
+/**
+ * `err`, or, when it is a write refused in the temporary folder for want of space or for a
+ * read-only file system, an `IO` error that says so there: an archive store puts the archive
+ * together in a {@link WorkFolder} under TMPDIR (its blobs as a layout, or a compressed archive
+ * decompressed), and only then packs it into a file beside `archive` that is renamed over it. A
+ * full TMPDIR was said as "cannot write oci-archive:out/a.tar: no space left on device" while the
+ * archive's folder had room. (The work stays in TMPDIR rather than beside the archive: there
+ * removeStaleWork finds what a killed writer left, the user's folder never holds a whole image's
+ * blobs, and the archive's own file system needs room for the archive alone; the rename that makes
+ * the write atomic is that of the packed file, which is beside the archive either way.)
+ *
+ * Only for errors of the work: of putting blobs and manifests into the work folder's layout, and
+ * of making and filling the work folder; the packed file's own write names the archive.
+ */
+export function stagingError(err: unknown, where: string, archive: string): unknown {
+  const cause = isProvenantError(err, 'IO') ? err.cause : err;
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  const why = lackOfSpace(cause) ?? (code === 'EROFS' ? 'it is on a read-only file system' : undefined);
+  // A system error of making the work folder (permission denied in TMPDIR) is said as one too,
+  // not passed bare to be taken for a bug.
+  if (why === undefined) return code !== undefined && !isProvenantError(err) ? fileError(err, where) : err;
+  const tmp = tmpdir();
+  return new ProvenantError(
+    'IO',
+    `cannot put ${where} together in the temporary folder ${tmp}: ${why}; ${archive} was not written (an archive is put together there, then packed beside it)`,
+    {
+      where,
+      cause: err,
+      hint: `free space in ${tmp}, or set TMPDIR to a folder with room for the image (the archive's folder, say)`,
+    },
+  );
 }
 
 /**

@@ -19,6 +19,7 @@ import {
   openArchiveView,
   removeStalePartials,
   removeStaleWork,
+  stagingError,
   WorkFolder,
 } from './archive-work.ts';
 import { LayoutStore } from './layout.ts';
@@ -100,7 +101,7 @@ export async function openOciArchive(
   } catch (err) {
     await work?.remove();
     await lock.release();
-    throw err;
+    throw stagingError(err, location, path);
   }
 }
 
@@ -448,6 +449,11 @@ function withPackOnClose(
   corrupt: Map<Digest, ProvenantError>,
 ): LayoutStore {
   const close = store.close.bind(store);
+  // What is put into the store goes to the work folder, in TMPDIR: a write refused there is its.
+  const putBlob = store.putBlob.bind(store);
+  const putManifest = store.putManifest.bind(store);
+  store.putBlob = (...args) => putBlob(...args).catch((err: unknown) => Promise.reject(stagingError(err, where, path)));
+  store.putManifest = (...args) => putManifest(...args).catch((err: unknown) => Promise.reject(stagingError(err, where, path)));
   let closed = false;
   store.close = async (options: CloseOptions = {}) => {
     if (closed) return;

@@ -13,7 +13,7 @@ import { isForeignLayer, MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { DOCKER_HUB, type ImageReference, parseReference } from '../ref/reference.ts';
 import { archiveFile, archiveTarget, lockArchive, packDirectory } from './archive.ts';
-import { openArchiveView, removeStalePartials, removeStaleWork, WorkFolder } from './archive-work.ts';
+import { openArchiveView, removeStalePartials, removeStaleWork, stagingError, WorkFolder } from './archive-work.ts';
 import { LayoutStore } from './layout.ts';
 import type { LayoutLock } from './layout-lock.ts';
 import type { CloseOptions, ContentStore, PutBlobOptions, PutManifestOptions } from './types.ts';
@@ -178,7 +178,7 @@ export class DockerArchiveStore implements ContentStore {
     } catch (err) {
       await work?.remove();
       await lock.release();
-      throw err;
+      throw stagingError(err, store.location, path);
     }
   }
 
@@ -269,7 +269,8 @@ export class DockerArchiveStore implements ContentStore {
   async putBlob(source: BlobSource, options: PutBlobOptions = {}): Promise<'stored' | 'exists'> {
     if (!this.#blobs) this.#readOnly();
     this.#refuseAlgorithm(source.descriptor.digest);
-    return this.#blobs.putBlob(source, options);
+    // Into the work folder, in TMPDIR: a write refused there is its.
+    return this.#blobs.putBlob(source, options).catch((err: unknown) => Promise.reject(stagingError(err, this.location, this.#path)));
   }
 
   /**
