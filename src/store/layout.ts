@@ -1,7 +1,7 @@
 /** `oci:DIR`: an OCI image layout folder as a content store, safe for several writers and a gc at once. */
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import { isProvenantError, ProvenantError } from '../errors.ts';
-import { fileError, fsp, isNotFound, linkFileAtomic, makeFolder, randomHex, writeFileAtomic } from '../io/files.ts';
+import { fileError, fsp, isNotFound, linkFileAtomic, makeFolder, randomHex, readSmallFile, writeFileAtomic } from '../io/files.ts';
 import { type BlobSource, type ByteStream, type Logger, type OperationOptions, streamOf } from '../io/types.ts';
 import { MANIFEST_LIMIT, untilAborted, verifyStream } from '../io/verify.ts';
 import { children, cosignTagSubject, descriptorOf, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
@@ -603,9 +603,23 @@ export class LayoutStore extends LayoutReader {
       // What is left refers to an image in the layout that nothing else keeps (the image a tag
       // named before a rebuild moved it): its entry goes, as a registry drops referrers with
       // their subject, and what it alone reached is collected below.
-      const dropped = [...referrers.keys()];
+      let dropped = [...referrers.keys()];
       if (dropped.length > 0 && !dryRun) {
-        await this.#writeIndex(lock, { ...current.index, manifests: current.index.manifests.filter((m) => !referrers.has(m)) });
+        try {
+          await this.#writeIndex(lock, { ...current.index, manifests: current.index.manifests.filter((m) => !referrers.has(m)) });
+        } catch (err) {
+          if (!isOutOfRoom(err)) throw err;
+          // No room for the new index.json (a full disk, which is what gc is run to relieve): the
+          // referrers stay, with all they reach, as they were; the rest is freed all the same.
+          warn(
+            `index.json could not be written without ${dropped.length} referrer(s) of images nothing keeps (${(err as Error).message}): they stay for now; run gc again once there is room to drop them`,
+          );
+          for (const [m, r] of referrers) {
+            live.add(m.digest);
+            await this.#walk(r.loaded ?? (await this.#load(m, at, false, true, warn)), live, at, false, warn);
+          }
+          dropped = [];
+        }
       }
 
       const trash = join(this.path, TRASH_DIR);
@@ -929,6 +943,12 @@ async function readLayoutFile(path: string, where: string): Promise<Uint8Array |
 /**
  * Creates an empty layout at `path` under its lock, unless another process made it meanwhile
  * (then undefined: open what is there). Several copies into one new layout may race here.
+ *
+ * A creation that fails (a full disk, a file size limit) takes away what it made: the files and
+ * folders it wrote, the layout's folder and those above it when it made them; what was there
+ * before stays. One cut short before it could (killed) leaves what {@link isUnfinishedLayout}
+ * recognises, which the next creation finishes: before, either left a folder that every later
+ * run refused as "not empty and not an OCI layout".
  */
 async function createLayout(path: string, where: string, options: LayoutOpenOptions): Promise<IndexRead | undefined> {
   const existed = await fsp()
@@ -949,6 +969,34 @@ async function createLayout(path: string, where: string, options: LayoutOpenOpti
   await makeFolder(path).catch((err: unknown) => {
     throw fileError(err, where);
   });
+  try {
+    return await createLayoutIn(path, where, options, existed, madeParents);
+  } catch (err) {
+    // Emptied of what this creation made (under the lock, now released): the folders it made go
+    // too, nearest first, each only while empty (another creator may be at work in it).
+    if (!existed) {
+      for (const folder of [path, ...madeParents]) {
+        const gone = await fsp()
+          .rmdir(folder)
+          .then(
+            () => true,
+            () => false,
+          );
+        if (!gone) break;
+      }
+    }
+    throw err;
+  }
+}
+
+/** {@link createLayout} once the layout's folder is there. */
+async function createLayoutIn(
+  path: string,
+  where: string,
+  options: LayoutOpenOptions,
+  existed: boolean,
+  madeParents: string[],
+): Promise<IndexRead | undefined> {
   const list = () =>
     fsp()
       .readdir(path)
@@ -958,25 +1006,96 @@ async function createLayout(path: string, where: string, options: LayoutOpenOpti
   const entries = await list();
   if (entries.includes(LAYOUT_FILE)) return undefined;
   // Files but no oci-layout and no lock (which a creator holds until oci-layout is written):
-  // not a layout, and nobody is making one.
-  if (!entries.includes(LOCK_FILE) && layoutFiles(entries).length > 0) throw notLayout(path, where);
+  // not a layout, and nobody is making one, unless a creation cut short left them.
+  if (!entries.includes(LOCK_FILE) && !(await isUnfinishedLayout(path, layoutFiles(entries)))) throw notLayout(path, where);
   const waiting = lockOptions(where, options);
   const lock = await LayoutLock.acquire(path, waiting).catch((err: unknown) => {
     throw fileError(err, where, waiting.signal);
   });
+  const made: string[] = [];
   try {
-    if ((await readLayoutFile(path, where)) !== undefined) return undefined;
-    // Under the lock nobody is half-way through making it.
-    if (layoutFiles(await list()).length > 0) throw notLayout(path, where);
-    await makeFolder(join(path, 'blobs', 'sha256'));
-    const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
-    await writeFileAtomic(join(path, 'index.json'), encodeJson(index));
+    if ((await readLayoutFile(path, where)) !== undefined) {
+      await lock.release();
+      return undefined;
+    }
+    // Under the lock nobody is half-way through making it: what is there was left by a
+    // creation that ended without finishing, or is not a layout.
+    const present = layoutFiles(await list());
+    if (!(await isUnfinishedLayout(path, present))) throw notLayout(path, where);
+    for (const folder of [join(path, 'blobs'), join(path, 'blobs', 'sha256')]) {
+      if (await absent(folder)) {
+        await makeFolder(folder);
+        made.unshift(folder);
+      }
+    }
+    if (!present.includes('index.json')) {
+      await writeFileAtomic(join(path, 'index.json'), EMPTY_INDEX, { where });
+      made.unshift(join(path, 'index.json'));
+    }
     // oci-layout last: its presence says the layout is complete.
-    await writeFileAtomic(join(path, LAYOUT_FILE), encodeJson({ imageLayoutVersion: LAYOUT_VERSION }));
+    await writeFileAtomic(join(path, LAYOUT_FILE), encodeJson({ imageLayoutVersion: LAYOUT_VERSION }), { where });
+  } catch (err) {
+    // What this creation made goes, last made first; a folder only while empty.
+    for (const thing of made) {
+      await (thing.endsWith('index.json') ? removeFile(thing) : fsp().rmdir(thing)).catch(() => undefined);
+    }
+    await lock.release();
+    throw fileError(err, where);
+  }
+  try {
     return { ...(await readIndexJson(path, where)), created: existed ? 'contents' : 'folder', madeParents };
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * Whether `err` (or the system error it wraps) is a write that found no room: no space left
+ * (ENOSPC), the disk quota used up (EDQUOT), or the file size limit reached (EFBIG).
+ */
+function isOutOfRoom(err: unknown): boolean {
+  const cause = isProvenantError(err) ? err.cause : err;
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG';
+}
+
+/** The index.json of a new layout, as {@link createLayout} writes it. */
+const EMPTY_INDEX = encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] } satisfies ImageIndex);
+
+/** Whether `folder` is not there (anything else, even an error, is taken as there). */
+function absent(folder: string): Promise<boolean> {
+  return fsp()
+    .lstat(folder)
+    .then(
+      () => false,
+      (err: unknown) => isNotFound(err),
+    );
+}
+
+/**
+ * Whether `names`, the files of the layout's folder besides Provenant's own, are no more than
+ * what {@link createLayout} makes before it writes oci-layout: none, `blobs/` holding at most an
+ * empty `sha256/`, and `index.json` as it writes it, byte for byte. Such a folder is an empty
+ * layout whose creation was cut short, and is finished rather than refused; anything else in it
+ * (a blob, another index.json) is someone's, and is not taken for a layout.
+ */
+async function isUnfinishedLayout(path: string, names: readonly string[]): Promise<boolean> {
+  const list = (folder: string) =>
+    fsp()
+      .readdir(folder, { withFileTypes: true })
+      .catch(() => undefined);
+  for (const name of names) {
+    if (name === 'blobs') {
+      const inner = await list(join(path, 'blobs'));
+      if (inner === undefined || inner.some((e) => e.name !== 'sha256' || !e.isDirectory())) return false;
+      if (inner.length > 0 && (await list(join(path, 'blobs', 'sha256')))?.length !== 0) return false;
+    } else if (name === 'index.json') {
+      // Opened without blocking and refused unless a small regular file (a named pipe waits for ever).
+      const bytes = await readSmallFile(join(path, name), EMPTY_INDEX.length, 'index.json').catch(() => undefined);
+      if (bytes === undefined || Buffer.compare(bytes, EMPTY_INDEX) !== 0) return false;
+    } else return false;
+  }
+  return true;
 }
 
 /** How a store opened with `options` waits for its layout's lock: as long, as cancellable and as said as they ask. */

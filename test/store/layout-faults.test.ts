@@ -4,21 +4,23 @@
 // later run refuses.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmod, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
 import { fileError } from '../../src/io/files.ts';
 import { bytesSource } from '../../src/io/types.ts';
-import { describe as descriptorOf } from '../../src/oci/content.ts';
+import { describe as descriptorOf, encodeJson } from '../../src/oci/content.ts';
 import { digestHex, digestOf } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
 import { openOciArchive } from '../../src/store/archive.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
-import { makeImage } from '../helpers/images.ts';
+import { makeImage, makeReferrer } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const tempDir = useTempDir('layout-faults');
 const layoutModule = join(import.meta.dirname, '..', '..', 'src', 'store', 'layout.ts');
+const EMPTY_INDEX = encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] });
 
 const prlimit = spawnSync('prlimit', ['--version']).status === 0;
 
@@ -41,6 +43,65 @@ async function refuseNewFiles(dir: string): Promise<(() => Promise<void>) | unde
   };
 }
 
+describe('creating a layout', () => {
+  it('finishes an empty layout whose creation was cut short, and still refuses a folder of other files', async () => {
+    const dir = await tempDir();
+    // What a creation killed before oci-layout leaves: blobs/sha256/, and index.json or not.
+    for (const [name, withIndex] of [
+      ['both', true],
+      ['folders', false],
+    ] as const) {
+      const path = join(dir, name);
+      await mkdir(join(path, 'blobs', 'sha256'), { recursive: true });
+      if (withIndex) await writeFile(join(path, 'index.json'), EMPTY_INDEX);
+      const store = await LayoutStore.open(path, { create: true });
+      await store.close();
+      assert.deepEqual((await readdir(path)).sort(), ['blobs', 'index.json', 'oci-layout'], name);
+    }
+    // A blob, or an index.json that lists something, is someone's: not taken for a layout.
+    const withBlob = join(dir, 'blob');
+    await mkdir(join(withBlob, 'blobs', 'sha256'), { recursive: true });
+    await writeFile(join(withBlob, 'blobs', 'sha256', digestHex(digestOf('x'))), 'x');
+    const otherIndex = join(dir, 'index');
+    await mkdir(otherIndex);
+    await writeFile(join(otherIndex, 'index.json'), encodeJson({ schemaVersion: 2, manifests: [{}] }));
+    for (const path of [withBlob, otherIndex]) {
+      await assert.rejects(
+        LayoutStore.open(path, { create: true }),
+        (e: unknown) => isProvenantError(e, 'INVALID_LAYOUT') && /is not empty and is not an OCI layout/.test(e.message),
+      );
+    }
+  });
+
+  it('takes away what it made when a write fails, so that the next run makes it', async (t) => {
+    if (!prlimit) return t.skip('no prlimit here');
+    const dir = await tempDir();
+    const path = join(dir, 'new', 'sub');
+    // 40 bytes: oci-layout (30) fits, index.json (88) does not.
+    const r = underFileLimit(
+      40,
+      path,
+      'try { await LayoutStore.open(dir, { create: true }); console.log("opened"); } catch (e) { console.log(e.code, e.message); }',
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^IO cannot write oci:.*: file too large; nothing was written$/m, r.stdout);
+    assert.deepEqual(await readdir(dir), [], 'the folders it made are gone');
+    const store = await LayoutStore.open(path, { create: true });
+    await store.close();
+    assert.deepEqual((await readdir(path)).sort(), ['blobs', 'index.json', 'oci-layout']);
+  });
+
+  it('takes away only what it made: a folder that was there stays, with what was in it', async (t) => {
+    if (!prlimit) return t.skip('no prlimit here');
+    const dir = await tempDir();
+    await mkdir(join(dir, 'blobs'));
+    const r = underFileLimit(40, dir, 'await LayoutStore.open(dir, { create: true }).catch((e) => console.log(e.code));');
+    assert.equal(r.stdout.trim(), 'IO', r.stderr);
+    assert.deepEqual(await readdir(dir), ['blobs']);
+    assert.deepEqual(await readdir(join(dir, 'blobs')), []);
+  });
+});
+
 describe('gc where the lock file cannot be written', () => {
   it('still frees space, and leaves no lock behind', async (t) => {
     if (!prlimit) return t.skip('no prlimit here');
@@ -61,6 +122,37 @@ describe('gc where the lock file cannot be written', () => {
     assert.deepEqual(JSON.parse(r.stdout), [digestOf(junk)]);
     assert.ok(!(await readdir(path)).some((n) => n.startsWith('.provenant-')), 'the lock is gone');
     await assert.rejects(readFile(join(path, 'blobs', 'sha256', digestHex(digestOf(junk)))), { code: 'ENOENT' });
+  });
+});
+
+describe('gc where index.json cannot be written', () => {
+  it('keeps the referrers it would drop, with what they reach, and frees the rest', async (t) => {
+    if (!prlimit) return t.skip('no prlimit here');
+    const path = join(await tempDir(), 'l');
+    const store = await LayoutStore.open(path, { create: true });
+    // A tag moved to a rebuild: the first build's attestation is one gc drops, with the first image.
+    const first = await makeImage(store, { platforms: [{ os: 'linux', architecture: 'amd64' }], layers: 1, tag: 'v1', seed: 1 });
+    const att = await makeReferrer(store, first.root, 'application/vnd.example.att', 'att 1');
+    await makeImage(store, { platforms: [{ os: 'linux', architecture: 'amd64' }], layers: 1, tag: 'v1', seed: 2 });
+    const junk = new Uint8Array(5000).fill(7);
+    await store.putBlob(bytesSource(descriptorOf(junk, 'application/octet-stream'), junk));
+    await store.close();
+    const before = await readFile(join(path, 'index.json'));
+    const r = underFileLimit(
+      1,
+      path,
+      'const warnings = []; const s = await LayoutStore.open(dir); const g = await s.gc({ logger: { warn: (m) => warnings.push(m), info() {}, debug() {} } }); console.log(JSON.stringify({ removed: g.removed, dropped: g.dropped, warnings }));',
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { removed: string[]; dropped: string[]; warnings: string[] };
+    assert.deepEqual([out.removed, out.dropped], [[digestOf(junk)], []]);
+    assert.match(out.warnings.join('\n'), /index\.json could not be written without 1 referrer/);
+    assert.deepEqual(await readFile(join(path, 'index.json')), before);
+    const again = await LayoutStore.open(path);
+    assert.deepEqual((await again.getManifest(att.digest)).bytes, att.bytes);
+    assert.deepEqual((await again.getManifest(first.root.digest)).bytes, first.root.bytes);
+    // With room, the next gc drops them.
+    assert.deepEqual((await again.gc()).dropped, [att.digest]);
   });
 });
 
