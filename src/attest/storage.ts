@@ -98,6 +98,12 @@ export interface StoreAttestationsOptions extends OperationOptions {
   verifyExisting?: boolean | undefined;
   /** Parallel blob writes (default 4, as copyImage's). */
   concurrency?: number | undefined;
+  /**
+   * In-index storage: take out of an image's attestation manifest the statements there of the
+   * predicate types given for it (by their layers' `in-toto.io/predicate-type`), as `attest
+   * --replace` asks. Referrers already written are not taken out (`referrers` ignores it).
+   */
+  replace?: boolean | undefined;
 }
 
 /**
@@ -137,13 +143,16 @@ export async function storeAttestations(
     // attaching again merges into the one there (and any duplicates an older attach left).
     const replaces =
       isInIndexMode(mode) && index.kind === 'index' ? await existingEntries(store, index.index, a.manifest.digest, form, options) : [];
+    // --replace: the statements there of the types attached now go (those attached now stay).
+    const types = new Set(a.statements.map((s) => s.predicateType));
+    const fresh = new Set(a.statements.map((s) => ('bytes' in s ? digestOf(s.bytes) : s.blob.descriptor.digest)));
+    const there = replaces.flatMap((r) => r.layers);
+    const kept =
+      options.replace === true
+        ? there.filter((l) => fresh.has(l.digest) || !types.has(l.annotations?.[Annotation.InTotoPredicateType] ?? ''))
+        : there;
     // Every statement there already, in the one manifest for this platform: nothing to change.
-    const merged = attestationManifest(
-      a,
-      form,
-      replaces.flatMap((r) => r.layers),
-      replaces.length > 1,
-    );
+    const merged = attestationManifest(a, form, kept, replaces.length > 1 || kept.length < there.length);
     if (merged !== undefined) manifests.push({ subject: a.manifest, ...merged, replaces: replaces.map((r) => r.entry) });
   }
   // Every blob at once (each once: the empty config is every artifact's), then the manifests in

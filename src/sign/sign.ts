@@ -32,6 +32,7 @@ import {
   CosignAnnotation,
   eachSignature,
   type FoundSignature,
+  isAttestationOf,
   signatureLayer,
   writeBundleReferrer,
 } from './storage.ts';
@@ -56,6 +57,8 @@ export interface SignedEntry {
   location: string;
   /** The predicate type, for attestations. */
   predicateType?: string;
+  /** How many attestations of its predicate type it took the place of (`attest --replace`, `.att` only). */
+  replaced?: number;
   /**
    * For attestations, the digest of the statement's bytes (the DSSE payload signed): what tells
    * two statements of one predicate type apart, and a statement stored unsigned from its signed copy.
@@ -212,6 +215,14 @@ export interface AttestImageOptions extends OperationOptions {
   dockerMediaTypes?: boolean | undefined;
   /** The bundle referrers' creation time (default now). */
   created?: Date | undefined;
+  /**
+   * `cosign` storage: take out of the `.att` image the attestations there of the statements'
+   * predicate types as these go in, as `cosign attest --replace` does (pkg/cosign/remote
+   * ReplaceOp). A statement is then signed and written even when an equal one is there, so that
+   * one of each type is left. Referrers cannot be taken out: `referrers` storage ignores it, as
+   * cosign does (the caller says so).
+   */
+  replace?: boolean | undefined;
 }
 
 /**
@@ -230,13 +241,30 @@ export async function attestImage(
   const root = await store.getManifest(target, options);
   const subject = descriptorOf(root);
   const where: Where = options.storage === 'cosign' ? 'cosign-att' : 'referrers';
-  const dups = await duplicates(
-    store,
-    subject.digest,
-    statements.map((s) => ({ where, payload: s.bytes })),
-    options.signer,
-    options,
-  );
+  const replacing = options.replace === true && options.storage === 'cosign';
+  const dups = replacing
+    ? statements.map(() => undefined)
+    : await duplicates(
+        store,
+        subject.digest,
+        statements.map((s) => ({ where, payload: s.bytes })),
+        options.signer,
+        options,
+      );
+  // What --replace takes out: the `.att` layers of these types this call did not write.
+  const types = new Set(statements.map((s) => s.predicateType));
+  const written = new Set<Digest>();
+  const judged = new Map<Digest, boolean>();
+  const dropping = async (layer: Descriptor): Promise<boolean> => {
+    if (written.has(layer.digest)) return false;
+    let of = judged.get(layer.digest);
+    if (of === undefined) {
+      of = false;
+      for (const t of types) if (!of) of = await isAttestationOf(store, layer, t, options);
+      judged.set(layer.digest, of);
+    }
+    return of;
+  };
   const out: SignedEntry[] = [];
   for (const [i, s] of statements.entries()) {
     throwIfAborted(options.signal);
@@ -256,8 +284,17 @@ export async function attestImage(
     }
     // The layer is the envelope as it was logged, not one written again in cosign 2's field
     // order: cosign takes the log entry for the layer only when it records the layer's hash.
-    const r = await appendCosignLayer(store, subject.digest, 'att', attestationLayer(s.predicateType, signed), options);
-    out.push({ digest: subject.digest, storage: 'cosign', added: r.added, location: r.tag, ...what });
+    const layer = attestationLayer(s.predicateType, signed);
+    written.add(digestOf(layer.payload));
+    const r = await appendCosignLayer(store, subject.digest, 'att', layer, { ...options, ...(replacing ? { dropping } : {}) });
+    out.push({
+      digest: subject.digest,
+      storage: 'cosign',
+      added: r.added,
+      location: r.tag,
+      ...what,
+      ...(r.dropped > 0 ? { replaced: r.dropped } : {}),
+    });
   }
   return out;
 }

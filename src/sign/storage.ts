@@ -192,8 +192,8 @@ export function annotatedTimestamp(text: string): Uint8Array | undefined {
     : undefined;
 }
 
-/** What {@link appendCosignLayer} did. */
-export type AppendResult = { added: boolean; tag: string; manifest: Digest };
+/** What {@link appendCosignLayer} did; `dropped`, how many layers {@link AppendOptions.dropping} took out. */
+export type AppendResult = { added: boolean; tag: string; manifest: Digest; dropped: number };
 
 /** Options of {@link appendCosignLayer}. */
 export interface AppendOptions extends OperationOptions {
@@ -204,6 +204,12 @@ export interface AppendOptions extends OperationOptions {
    * types, as cosign appends to the image it finds.
    */
   dockerMediaTypes?: boolean | undefined;
+  /**
+   * The layers already under the tag to take out as the new one goes in (those this call writes
+   * are kept): what `attest --replace` drops, as cosign's ReplaceOp. Asked again for the layers
+   * another writer's image holds when one is written over this one meanwhile.
+   */
+  dropping?: ((layer: Descriptor) => Promise<boolean>) | undefined;
 }
 
 /** How many times {@link addCosignLayers} writes its layers into an image other writers keep replacing. */
@@ -237,7 +243,36 @@ export async function appendCosignLayer(
     lacking: 'this signature',
     hint: 'sign again: signing adds what is missing and nothing twice',
   });
-  return { added: r.added > 0, tag, manifest: r.manifest };
+  return { added: r.added > 0, tag, manifest: r.manifest, dropped: r.dropped };
+}
+
+/**
+ * Whether the `.att` layer `layer` is an attestation of `predicateType`, as cosign's `attest
+ * --replace` decides (pkg/cosign/remote ReplaceOp): by the predicate type of the statement its
+ * envelope signs, not by its annotation, which anyone may set; a layer whose statement cannot be
+ * read (missing, malformed) by its annotation.
+ *
+ * @throws ProvenantError what reading the layer raises but bad or missing content (a network
+ *   failure, a cancel)
+ */
+export async function isAttestationOf(
+  store: ContentStore,
+  layer: Descriptor,
+  predicateType: string,
+  options: OperationOptions = {},
+): Promise<boolean> {
+  if (layer.mediaType !== DSSE_MEDIA_TYPE) return false;
+  let named: unknown;
+  try {
+    const bytes = await collect(await store.readBlob(layer, options), STATEMENT_LIMIT, layer.digest);
+    const envelope = JSON.parse(Buffer.from(bytes).toString('utf8')) as { payload?: unknown };
+    const payload = b64decode(envelope.payload);
+    if (payload !== undefined) named = (JSON.parse(Buffer.from(payload).toString('utf8')) as { predicateType?: unknown }).predicateType;
+  } catch (err) {
+    if (err instanceof ProvenantError && err.code !== 'NOT_FOUND' && !isBadContent(err)) throw err;
+    // Unreadable: its annotation says what it is, below.
+  }
+  return (typeof named === 'string' ? named : layer.annotations?.[CosignAnnotation.PredicateType]) === predicateType;
 }
 
 /**
@@ -308,6 +343,8 @@ interface AddLayersOptions extends OperationOptions {
   like: TagImage | CosignImageTypes;
   /** Stores the blobs of the layers, once, before the first write; absent when they are stored already. */
   storeBlobs?: (() => Promise<unknown>) | undefined;
+  /** The layers there to take out (see {@link AppendOptions.dropping}). */
+  dropping?: ((layer: Descriptor) => Promise<boolean>) | undefined;
   /** What a conflict leaves out of the tag, and what to do about it, for the error. */
   lacking: string;
   hint: string;
@@ -334,28 +371,41 @@ async function addCosignLayers(
   tag: string,
   layers: readonly Descriptor[],
   options: AddLayersOptions,
-): Promise<{ manifest: Digest; added: number }> {
-  const { from, like, storeBlobs, lacking, hint, ...rest } = options;
+): Promise<{ manifest: Digest; added: number; dropped: number }> {
+  const { from, like, storeBlobs, lacking, hint, dropping, ...rest } = options;
   const conditional = store.conditionalTags === true;
   // The layers of `layers` this call wrote into the tag (those another writer had put there are not counted).
   const added = new Set<Descriptor>();
+  // The layers `dropping` took out of what the tag named, by digest and annotations (once each).
+  const dropped = new Set<string>();
   let written = 'written' in from ? from.written : undefined;
   let blobsStored = storeBlobs === undefined;
   // One read more than writes: the last write is read back too.
   for (let attempt = 1; attempt <= APPEND_ATTEMPTS + 1; attempt++) {
     if (written !== undefined) {
-      if (conditional) return { manifest: written, added: added.size };
+      if (conditional) return { manifest: written, added: added.size, dropped: dropped.size };
       await sleep(APPEND_RECHECK_MS * attempt * (0.5 + Math.random()), rest.signal);
     }
     const existing = attempt === 1 && 'read' in from ? from.read : await readTagManifest(store, tag, rest, written);
-    const merged = existing === undefined ? [] : [...existing.manifest.layers];
+    const merged: Descriptor[] = [];
+    let takenOut = 0;
+    for (const m of existing?.manifest.layers ?? []) {
+      if (dropping !== undefined && !layers.some((l) => sameDescriptor(m, l)) && (await dropping(m))) {
+        dropped.add(`${m.digest} ${JSON.stringify(m.annotations ?? {})}`);
+        takenOut++;
+        continue;
+      }
+      merged.push(m);
+    }
     const missing: Descriptor[] = [];
     for (const l of layers) {
       if (merged.some((m) => sameDescriptor(m, l))) continue;
       merged.push(l);
       missing.push(l);
     }
-    if (existing !== undefined && missing.length === 0) return { manifest: existing.digest, added: added.size };
+    if (existing !== undefined && missing.length === 0 && takenOut === 0) {
+      return { manifest: existing.digest, added: added.size, dropped: dropped.size };
+    }
     if (attempt > APPEND_ATTEMPTS) break;
     if (!blobsStored) {
       await storeBlobs?.();
