@@ -115,12 +115,16 @@ describe('build --sign with a key', { skip: fixturesMissing }, () => {
       ).stdout,
     );
     assert.equal(json.checked[0].statement.predicate.runDetails.builder.id.length > 0, true);
-    // The index has no provenance of its own: the error says where the attestations are.
+    // The index has no provenance of its own (its SBOM only, which the error names, as cosign's
+    // "found: ..."): the error says where the attestations are.
     const onIndex = await provenant(['verify-attestation', '--key', 'cosign.pub', '--type', 'slsaprovenance1', 'oci:layout:latest'], {
       cwd: dir,
     });
     assert.equal(onIndex.status, 5, onIndex.stderr);
-    assert.match(onIndex.stderr, /has no https:\/\/slsa\.dev\/provenance\/v1 attestations\n {2}hint: .*--platform/);
+    assert.match(
+      onIndex.stderr,
+      /has no https:\/\/slsa\.dev\/provenance\/v1 attestations; found: https:\/\/spdx\.dev\/Document\n {2}hint: .*--platform/,
+    );
   });
 
   it('an attestation copied onto another image fails, saying so', async () => {

@@ -23,7 +23,7 @@ import {
 } from '../signing.ts';
 import { TRUST_FLAGS } from '../signing-flags.ts';
 import { targetOf, withStores } from '../stores.ts';
-import { warningLogger } from '../visible.ts';
+import { visibleLine, warningLogger } from '../visible.ts';
 
 export const spec: CommandSpec = {
   summary: "verify an image's signed attestations of a predicate type (cosign 2 .att, cosign 3 bundles, BuildKit's in a signed index)",
@@ -60,7 +60,15 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
   const trust = await trustFromFlags(args);
   // verify's -a: annotations its signatures' payloads must carry (verify-attestation has no -a).
   const annotations = kind === 'signature' ? parseAnnotations((args.values.annotations as string[] | undefined) ?? []) : undefined;
-  const results: { name: string; report: VerificationReport; index: boolean; signedPlatforms?: string[]; unsigned?: number }[] = [];
+  const results: {
+    name: string;
+    report: VerificationReport;
+    index: boolean;
+    signedPlatforms?: string[];
+    unsigned?: number;
+    /** The predicate types of the attestations there when none is of --type. */
+    found?: string[];
+  }[] = [];
   // What a store passes over while listing referrers (a layout's manifest that cannot be read) is said here.
   const logger = warningLogger(io);
   // One withStores for every image: images of one layout are read through one store (stores.ts).
@@ -90,11 +98,17 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
       // attest without --key or --sign attaches its statements unsigned: say so, rather than "none".
       const none = kind === 'attestation' && report.checked.length === 0;
       const unsignedCount = none ? await unsignedAttestationsOf(opened.store, subject.digest, predicateType, io.signal) : 0;
+      // None of --type: the types there are, as cosign's "found: ..." says, so a wrong --type shows.
+      const found =
+        none && predicateType !== undefined && unsignedCount === 0
+          ? foundTypes(await verifyImage(opened.store, subject.digest, { ...options, predicateType: undefined }))
+          : [];
       results.push({
         name,
         report,
         index: subject.index,
         unsigned: unsignedCount,
+        found,
         ...(signedPlatforms === undefined ? {} : { signedPlatforms }),
       });
       if (format === 'text' && report.verified.length > 0) io.stdout.write(renderVerified(name, report));
@@ -106,9 +120,20 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
   }
   const failed = results.filter((r) => r.report.verified.length === 0);
   if (failed.length === 0) return;
-  const errors = failed.map((f) =>
-    verificationFailure(f.name, f.report, { predicateType, index: f.index, signedPlatforms: f.signedPlatforms, unsigned: f.unsigned }),
-  );
+  const errors = failed.map((f) => {
+    const e = verificationFailure(f.name, f.report, {
+      predicateType,
+      index: f.index,
+      signedPlatforms: f.signedPlatforms,
+      unsigned: f.unsigned,
+    });
+    const found = f.found ?? [];
+    if (found.length === 0) return e;
+    return new ProvenantError(e.code, `${e.message}; found: ${found.join(', ')}`, {
+      hint: `check --type (it takes a cosign short name or a URI), or leave it out to verify every type${e.hint === undefined ? '' : `; ${e.hint}`}`,
+      cause: e,
+    });
+  });
   if (errors.length === 1) throw errors[0];
   throw new ProvenantError('SIGNATURE', errors.map((e) => e.message).join('\n'));
 }
@@ -127,4 +152,10 @@ async function signedImagesOf(store: ContentStore, root: Stored, signal: AbortSi
     }
   }
   return out;
+}
+
+/** The predicate types of the attestations `report` checked, each once, in the order found (whoever pushed them named them: made visible). */
+function foundTypes(report: VerificationReport): string[] {
+  const types = report.checked.map((c) => visibleLine(c.predicateType ?? '(no predicate type)'));
+  return types.filter((t, i) => types.indexOf(t) === i);
 }
