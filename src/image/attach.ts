@@ -5,17 +5,20 @@
  * referrer).
  */
 
-import { nestsDeeperThan, STATEMENT_DEPTH_LIMIT } from '../attest/attachments.ts';
+import { findAttachments, nestsDeeperThan, STATEMENT_DEPTH_LIMIT } from '../attest/attachments.ts';
 import { type AttestationMode, type Attested, statement, storeAttestations } from '../attest/storage.ts';
 import { ProvenantError, sleep } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import type { Stored } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
-import { parsePredicateType } from '../sign/payload.ts';
+import { PREDICATE_TYPES, parsePredicateType } from '../sign/payload.ts';
 import { attestImage, type SignedEntry, signImage } from '../sign/sign.ts';
 import type { Signer } from '../sign/signer.ts';
 import type { ContentStore } from '../store/types.ts';
 import { inspectImage } from './inspect.ts';
+
+/** The SPDX predicate type, whose predicate cosign's `spdx` makes a string (see {@link checkPredicate}). */
+const SPDX_PREDICATE_TYPE = PREDICATE_TYPES.spdx as string;
 
 /** Reads of each moved tag at most, when other writers keep moving it over this attach's index. */
 const TAG_ATTEMPTS = 5;
@@ -29,7 +32,10 @@ export interface AttachPredicateOptions extends OperationOptions {
    * not one of the CLI's short names (`spdx`), which {@link parsePredicateType} maps to theirs.
    */
   predicateType: string;
-  /** The predicate, any value JSON.stringify writes (no BigInt, no cycle). */
+  /**
+   * The predicate: an object JSON.stringify writes (no BigInt, no cycle), or for
+   * `https://spdx.dev/Document` a string, an SPDX document's text as cosign's `spdx` stores it.
+   */
   predicate: unknown;
   /** The image's name in the statements' subjects (`registry/repo:tag`, `oci:dir:tag`). */
   name: string;
@@ -48,6 +54,13 @@ export interface AttachPredicateOptions extends OperationOptions {
   dockerReference?: string | undefined;
   /** The bundle referrers' creation time (default now). */
   created?: Date | undefined;
+  /**
+   * Take the place of the attestations of the predicate type there, as `cosign attest --replace`:
+   * in the `.att` tag (`cosign`) and in the index's attestation manifests (`buildkit`,
+   * `buildkit-artifact`) they are taken out as the new one goes in. A referrer written cannot be
+   * taken out (`referrers`): it stays, as cosign leaves it, and a warning counts those of the type.
+   */
+  replace?: boolean | undefined;
 }
 
 /** What {@link attachPredicate} did. */
@@ -56,23 +69,34 @@ export interface AttachResult {
   mode: AttestationMode;
   /** The platform images that got a statement. */
   images: Digest[];
+  /**
+   * The index the target names, when it got a statement of its own too (`referrers` and `cosign`
+   * storage of an index: as cosign attests the digest a reference names).
+   */
+  index?: Digest;
   /** The image's digest afterwards: the same for referrers, a new index for buildkit. */
   digest: Digest;
   /** What signing wrote, with a signer. */
   signed?: SignedEntry[];
+  /**
+   * With `replace` in `referrers` storage: how many attestations of the type were referrers of
+   * the images already, and stay.
+   */
+  kept?: number;
 }
 
 /**
- * Attaches `predicate` to every platform image of the image `target` names in `store`: one
- * statement per image, naming it by `name` and digest. BuildKit storage rewrites the index, and
+ * Attaches `predicate` to every platform image of the image `target` names in `store`, and in
+ * `referrers` and `cosign` storage to the index `target` names too: one statement per image,
+ * naming it by `name` and digest. BuildKit storage rewrites the index, and
  * the new index takes over `tags` (last: written by digest and, with a signer, signed first, so a
  * failure, of signing too, leaves each tag on the index it named), and
  * each tag is read again until it names an index holding the statements (another attach running
  * at the same time may have moved it over this one's; {@link settleTags}).
  *
  * @throws ProvenantError as {@link storeAttestations} does; `USAGE` for `cosign` without a signer,
- *   a predicate type that is not a URI or a predicate that is not JSON (before anything is read or
- *   written); `TAG_CONFLICT` when other writers keep a tag from holding the statements
+ *   a predicate type that is not a URI or a predicate that is not a JSON object (a string for
+ *   the SPDX type; before anything is read or written); `TAG_CONFLICT` when other writers keep a tag from holding the statements
  */
 export async function attachPredicate(store: ContentStore, target: string, options: AttachPredicateOptions): Promise<AttachResult> {
   checkPredicate(options.predicateType, options.predicate);
@@ -82,17 +106,41 @@ export async function attachPredicate(store: ContentStore, target: string, optio
   const root = inspected.raw;
   const images: Stored[] = [];
   for (const m of inspected.manifests) images.push(await store.getManifest(m.digest, call));
-  const attested = images.map((manifest) => ({
+  // The index too, where the statement can stay about it: cosign attests the digest the reference
+  // names, and that is the digest policy-controller checks an attestation requirement against (the
+  // tag resolves to the index). In the index (BuildKit's storages) it cannot: BuildKit attests
+  // platform images only, and the index is rewritten, so a statement about it would name no image.
+  const indexToo = root.kind === 'index' && (mode === 'referrers' || mode === 'cosign') && !images.some((i) => i.digest === root.digest);
+  const attested = [...(indexToo ? [root] : []), ...images].map((manifest) => ({
     manifest,
     statements: [statement(options.predicateType, options.predicate, [{ name: options.name, digest: manifest.digest }])],
   }));
-  const result = { predicateType: options.predicateType, mode, images: images.map((i) => i.digest) };
+  const replace = options.replace === true;
+  const kept = replace && mode === 'referrers' ? await referrerAttestations(store, attested, options.predicateType, call) : undefined;
+  if (kept !== undefined && kept > 0) {
+    options.logger?.warn(
+      `--replace cannot take out the ${kept} attestation(s) of ${options.predicateType} already there as OCI referrers: a referrer once pushed stays (cosign's --replace leaves them too); this one is added beside them`,
+    );
+  }
+  const result = {
+    ...(kept === undefined ? {} : { kept }),
+    predicateType: options.predicateType,
+    mode,
+    images: images.map((i) => i.digest),
+    ...(indexToo ? { index: root.digest } : {}),
+  };
   const signer = options.signer;
   if (signer !== undefined && (mode === 'cosign' || mode === 'referrers')) {
     const signed: SignedEntry[] = [];
     for (const a of attested) {
       signed.push(
-        ...(await attestImage(store, a.manifest.digest, a.statements, { ...call, signer, storage: mode, created: options.created })),
+        ...(await attestImage(store, a.manifest.digest, a.statements, {
+          ...call,
+          signer,
+          storage: mode,
+          created: options.created,
+          replace,
+        })),
       );
     }
     return { ...result, digest: root.digest, signed };
@@ -102,7 +150,7 @@ export async function attachPredicate(store: ContentStore, target: string, optio
       hint: 'sign them (--key FILE, or keyless), or use --attestations referrers',
     });
   }
-  let index = await storeAttestations(store, root, attested, mode);
+  let index = await storeAttestations(store, root, attested, mode, { ...call, replace });
   const signing = signer !== undefined && mode !== 'none';
   const signed: SignedEntry[] = [];
   const sealed = new Set<Digest>();
@@ -125,7 +173,7 @@ export async function attachPredicate(store: ContentStore, target: string, optio
     };
     await seal(index);
     await store.putManifest(index, { ...call, tags, present: signing });
-    if (tags.length > 0) index = await settleTags(store, tags, attested, mode, call, seal);
+    if (tags.length > 0) index = await settleTags(store, tags, attested, mode, { ...call, replace }, seal);
   }
   if (!signing) return { ...result, digest: index.digest };
   // The index the statements were already in, or the one another attach at the same time wrote
@@ -136,7 +184,8 @@ export async function attachPredicate(store: ContentStore, target: string, optio
 
 /**
  * Refuses what the statements could not carry: a predicate type that is not a URI (the CLI maps
- * its short names before; a caller of the library passes the URI), a predicate JSON cannot write.
+ * its short names before; a caller of the library passes the URI), a predicate JSON cannot write
+ * or that is not an object.
  *
  * @throws ProvenantError `USAGE`
  */
@@ -166,6 +215,15 @@ function checkPredicate(predicateType: string, predicate: unknown): void {
     throw new ProvenantError('USAGE', `the predicate is not JSON: ${(err as Error).message}`, { cause: err });
   }
   if (text === undefined) throw new ProvenantError('USAGE', `the predicate is not JSON: it is ${typeof predicate}`);
+  // An in-toto predicate is an object (cosign reads every one into a map), save cosign's `spdx`
+  // form: an SPDX document's text as a string (generateSPDXStatement, for tag-value documents).
+  const isObject = typeof predicate === 'object' && predicate !== null && !Array.isArray(predicate);
+  if (!isObject && !(typeof predicate === 'string' && predicateType === SPDX_PREDICATE_TYPE)) {
+    const kind = predicate === null ? 'null' : Array.isArray(predicate) ? 'an array' : `a ${typeof predicate}`;
+    throw new ProvenantError('USAGE', `the predicate is not a JSON object (it is ${kind}): an in-toto predicate is an object`, {
+      hint: `only an ${SPDX_PREDICATE_TYPE} predicate may be a string, an SPDX document's text as cosign attests it with --type spdx`,
+    });
+  }
   // What every reader of statements refuses to read (../image/statements.ts) is not written: the
   // statement holding the predicate is one level more.
   if (nestsDeeperThan(text, STATEMENT_DEPTH_LIMIT - 1)) {
@@ -207,7 +265,7 @@ async function settleTags(
   tags: readonly string[],
   attested: readonly Attested[],
   mode: AttestationMode,
-  call: OperationOptions,
+  call: OperationOptions & { replace: boolean },
   seal: (index: Stored) => Promise<void>,
 ): Promise<Stored> {
   let lacking: string[] = [...tags];
@@ -243,4 +301,24 @@ async function settleTags(
     where: lacking.map((t) => `${store.location}:${t}`).join(', '),
     hint: `the statements are not in the index the tag names; run the attach again (${TAG_ATTEMPTS} attempts were made)`,
   });
+}
+
+/**
+ * How many attestations of `predicateType` the subjects of `attested` have as OCI referrers
+ * (signed bundles and BuildKit-typed statements alike), by what their manifests say.
+ */
+async function referrerAttestations(
+  store: ContentStore,
+  attested: readonly Attested[],
+  predicateType: string,
+  call: OperationOptions,
+): Promise<number> {
+  // No cosign tags listed: the `.att` tag is not where these are.
+  const found = await findAttachments(
+    store,
+    attested.map((a) => a.manifest.digest),
+    undefined,
+    { ...call, tags: [] },
+  );
+  return found.filter((a) => a.storage === 'referrers' && a.kind === 'attestation' && a.predicateTypes.includes(predicateType)).length;
 }

@@ -232,7 +232,7 @@ describe('attest with a key', () => {
     assert.equal(cosign.status, 0, cosign.stderr);
     assert.match(
       cosign.stdout,
-      /attached https:\/\/cosign\.sigstore\.dev\/attestation\/vuln\/v1 to 2 image\(s\) of oci:layout:latest \(cosign, signed with key /,
+      /attached https:\/\/cosign\.sigstore\.dev\/attestation\/vuln\/v1 to the index and its 2 platform image\(s\) of oci:layout:latest \(cosign, signed with key /,
     );
     assert.match(cosign.stdout, /cosign +attestation https:\/\/cosign\.sigstore\.dev\/attestation\/vuln\/v1 +sha256-[0-9a-f]{64}\.att/);
     const referrers = await attest('referrers');

@@ -180,9 +180,12 @@ describe('a manifest of the layout that cannot be read and names another image',
     const args = ['attest', '--key', 'other.key', '--predicate', 'predicate.json', '--type', PREDICATE, copy];
     const r = await provenant(args, { cwd: dir, env: { COSIGN_PASSWORD: PASSWORD } });
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /^attached https:\/\/example\.org\/predicate\/v1 to 1 image\(s\) of .* \(referrers, signed with /);
+    assert.match(
+      r.stdout,
+      /^attached https:\/\/example\.org\/predicate\/v1 to the index and its 1 platform image\(s\) of .* \(referrers, signed with /,
+    );
     assertWarnedOnce(r.stderr);
-    // attest attaches to each platform image.
+    // attest attaches to each platform image (and to the index, as cosign attests the digest named).
     const check = ['verify-attestation', '--key', 'other.pub', '--type', PREDICATE, '--platform', 'linux/amd64', copy];
     const verified = await provenant(check, { cwd: dir });
     assert.equal(verified.status, 0, verified.stderr);

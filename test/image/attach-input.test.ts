@@ -1,6 +1,6 @@
 // attachPredicate refuses, before it reads or writes anything, what a statement cannot carry: a
 // predicate type that is not a URI (the CLI's short names are the CLI's) and a predicate that is
-// not JSON, with a ProvenantError rather than whatever JSON.stringify throws.
+// not JSON, with a ProvenantError rather than whatever JSON.stringify throws, or not an object.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
@@ -58,18 +58,32 @@ describe('attachPredicate: its predicate type and predicate', () => {
     await refused(SPDX, undefined, /^the predicate is not JSON: it is undefined$/);
   });
 
-  it('takes a URI and any JSON value', async () => {
-    const store = await tempLayout();
-    await makeImage(store, { tag: 'v1', layers: 1, layerBytes: 64, platforms: [{ os: 'linux', architecture: 'amd64' }] });
-    const r = await attachPredicate(store, 'v1', { predicateType: SPDX, predicate: [1, 'two', null], name: 'img' });
-    assert.equal(r.predicateType, SPDX);
-    const [attachment, ...more] = await attachments(store);
-    assert.ok(attachment !== undefined && more.length === 0);
-    const statements = await readStatements(store, attachment);
-    assert.deepEqual(
-      statements.map((s) => [s.statement.predicateType, s.statement.predicate]),
-      [[SPDX, [1, 'two', null]]],
+  it("refuses a predicate that is JSON but no object, save a string for SPDX (cosign's --type spdx)", async () => {
+    await refused(SPDX, [1, 'two', null], /^the predicate is not a JSON object \(it is an array\): an in-toto predicate is an object$/);
+    await refused(SPDX, null, /it is null/);
+    await refused('https://example.org/p/v1', 3, /it is a number/);
+    await refused(
+      'https://example.org/p/v1',
+      'SPDXVersion: SPDX-2.3',
+      /it is a string/,
+      /only an https:\/\/spdx\.dev\/Document predicate may be a string/,
     );
-    await store.close();
+  });
+
+  it("takes a URI and a JSON object, or for SPDX a document's text", async () => {
+    for (const predicate of [{ spdxVersion: 'SPDX-2.3' }, 'SPDXVersion: SPDX-2.3\n']) {
+      const store = await tempLayout();
+      await makeImage(store, { tag: 'v1', layers: 1, layerBytes: 64, platforms: [{ os: 'linux', architecture: 'amd64' }] });
+      const r = await attachPredicate(store, 'v1', { predicateType: SPDX, predicate, name: 'img' });
+      assert.equal(r.predicateType, SPDX);
+      const [attachment, ...more] = await attachments(store);
+      assert.ok(attachment !== undefined && more.length === 0);
+      const statements = await readStatements(store, attachment);
+      assert.deepEqual(
+        statements.map((s) => [s.statement.predicateType, s.statement.predicate]),
+        [[SPDX, predicate]],
+      );
+      await store.close();
+    }
   });
 });

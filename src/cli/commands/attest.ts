@@ -1,4 +1,8 @@
-/** `provenant attest REF --predicate FILE --type URI`: one more statement on every platform image of an image, signed with --key or keyless. */
+/**
+ * `provenant attest REF --predicate FILE --type URI`: one more statement on every platform image
+ * of an image and, in referrers and cosign storage, on the index REF names, signed with --key or
+ * keyless.
+ */
 import { readFile } from 'node:fs/promises';
 import { cosignCustomPredicate, isInIndexMode, parseAttestationMode } from '../../attest/storage.ts';
 import { ProvenantError } from '../../errors.ts';
@@ -16,14 +20,15 @@ import { targetOf, withStores } from '../stores.ts';
 import { warningLogger } from '../visible.ts';
 
 export const spec: CommandSpec = {
-  summary: 'attach an in-toto attestation (a predicate file) to every platform image of an image, signed with --key or keyless',
+  summary: "attach an in-toto attestation (a predicate file) to an image's index and platform images, signed with --key or keyless",
   usage:
-    'provenant attest REF --predicate FILE --type URI [--attestations referrers|cosign|buildkit|buildkit-artifact] [--key cosign.key | --sign [--identity-token TOKEN]]',
+    'provenant attest REF --predicate FILE --type URI [--attestations referrers|cosign|buildkit|buildkit-artifact] [--replace] [--key cosign.key | --sign [--identity-token TOKEN]]',
   prints: 'result',
   flags: {
     predicate: {
       type: 'string',
-      description: 'the predicate, a JSON file (any text with --type custom, which cosign wraps with the time)',
+      description:
+        'the predicate, a file of a JSON object (with --type spdx an SPDX document, tag-value too, kept as text; with --type custom any text, which cosign wraps with the time)',
     },
     type: {
       type: 'string',
@@ -33,6 +38,11 @@ export const spec: CommandSpec = {
       type: 'string',
       description:
         "where to store it: referrers (default; signed: a Sigstore bundle), cosign (signed only: the .att tag), or in the index (rewritten and retagged; unsigned there, and the new index is signed) as buildkit (BuildKit's legacy form) or buildkit-artifact (its 0.32 OCI-artifact form)",
+    },
+    replace: {
+      type: 'boolean',
+      description:
+        "replace the attestations of this predicate type there instead of adding one, as cosign's --replace: in the .att tag (cosign) and in the index (buildkit, buildkit-artifact); referrers once pushed stay (a warning counts them)",
     },
     sign: { type: 'boolean', description: 'sign the statements: with --key, else keyless' },
     ...SIGNING_FLAGS,
@@ -80,16 +90,12 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   if (predicateType === PREDICATE_TYPES.custom) {
     // As cosign: the file's text wrapped with the time, whatever it holds.
     predicate = cosignCustomPredicate(predicateText, epoch === undefined ? new Date() : new Date(epoch * 1000));
+  } else if (typeText === 'spdx') {
+    // As cosign's `spdx` (generateSPDXStatement with parseJSON false): the document's text as a
+    // string predicate, tag-value or JSON alike; `spdxjson` is the one read as a JSON object.
+    predicate = predicateText;
   } else {
-    try {
-      predicate = JSON.parse(predicateText);
-    } catch (err) {
-      throw new ProvenantError('USAGE', `the predicate ${predicatePath} is not JSON: ${(err as Error).message}`, {
-        where: predicatePath,
-        cause: err,
-        hint: '--type custom takes any text, as cosign does',
-      });
-    }
+    predicate = predicateObject(predicatePath, predicateText);
   }
   const mode = parseAttestationMode((args.values.attestations as string | undefined) ?? 'referrers');
   const location = parseLocation(text);
@@ -112,6 +118,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       signer: chosen?.signer,
       dockerReference: dockerReferenceOf(location, args),
       created: epoch === undefined ? undefined : new Date(epoch * 1000),
+      replace: args.values.replace === true,
       signal: io.signal,
       // What a store passes over while listing referrers (a layout's manifest that cannot be read) is said here.
       logger: warningLogger(io),
@@ -127,6 +134,42 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     writeJson(io, { name, ...result });
     return;
   }
-  io.stdout.write(`attached ${predicateType} to ${result.images.length} image(s) of ${name} (${mode}, ${how})\n`);
+  const what =
+    result.index === undefined ? `${result.images.length} image(s)` : `the index and its ${result.images.length} platform image(s)`;
+  io.stdout.write(`attached ${predicateType} to ${what} of ${name} (${mode}, ${how})\n`);
+  const replaced = (result.signed ?? []).reduce((n, e) => n + (e.replaced ?? 0), 0);
+  if (replaced > 0) io.stdout.write(`replaced ${replaced} attestation(s) of ${predicateType} that were there\n`);
   if (result.signed !== undefined) io.stdout.write(renderSigned(result.signed));
+}
+
+/**
+ * The predicate a file holds for a type whose predicate is JSON: an object, as an in-toto
+ * statement's predicate is and as cosign reads it (into a map: an array, a number, a string or
+ * null is refused).
+ *
+ * @throws ProvenantError `USAGE` naming the file, for text that is not JSON or JSON that is no object
+ */
+function predicateObject(path: string, text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new ProvenantError('USAGE', `the predicate ${path} is not JSON: ${(err as Error).message}`, {
+      where: path,
+      cause: err,
+      hint: `--type spdx takes an SPDX document as text (tag-value too); any other text only --type custom, which wraps it and makes the predicate type ${PREDICATE_TYPES.custom}`,
+    });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+    throw new ProvenantError(
+      'USAGE',
+      `the predicate ${path} is JSON but not an object (it is ${kind}): an in-toto predicate is an object`,
+      {
+        where: path,
+        hint: `wrap it in an object, or attest it as text with --type custom (whose predicate type is ${PREDICATE_TYPES.custom})`,
+      },
+    );
+  }
+  return value as Record<string, unknown>;
 }

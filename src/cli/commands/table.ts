@@ -9,7 +9,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     load: () => import('./apk.ts'),
   },
   attest: {
-    summary: 'attach an in-toto attestation (a predicate file) to every platform image of an image, signed with --key or keyless',
+    summary: "attach an in-toto attestation (a predicate file) to an image's index and platform images, signed with --key or keyless",
     load: () => import('./attest.ts'),
   },
   blob: {

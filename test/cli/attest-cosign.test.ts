@@ -1,0 +1,407 @@
+// `attest` and `verify-attestation` where cosign sets the behaviour: `--type spdx` takes an SPDX
+// document's text as it is, a predicate must be a JSON object, an index is attested by its own
+// digest too (what policy-controller checks), `--replace`, and a `--type` that matches nothing
+// names the types there are.
+import assert from 'node:assert/strict';
+import { cp, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import type { Digest } from '../../src/oci/digest.ts';
+import { findSignatures } from '../../src/sign/storage.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { useTempDir } from '../helpers/temp.ts';
+import { exampleDir, provenant } from './provenant.ts';
+
+const tempDir = useTempDir('cli-attest-cosign');
+const PASSWORD = 'correct horse battery staple';
+const env = { COSIGN_PASSWORD: PASSWORD, SOURCE_DATE_EPOCH: '1700000000' };
+const SPDX = 'https://spdx.dev/Document';
+const VULN = 'https://cosign.sigstore.dev/attestation/vuln/v1';
+
+/** A folder with a key pair (`cosign.key`, `cosign.pub`) and the example two-platform image as `layout`. */
+async function workspace(): Promise<string> {
+  const dir = await tempDir();
+  await cp(exampleDir, join(dir, 'layout'), { recursive: true });
+  const r = await provenant(['generate-key-pair'], { cwd: dir, env });
+  assert.equal(r.status, 0, r.stderr);
+  await writeFile(join(dir, 'vuln.json'), JSON.stringify({ scanner: { uri: 'x', version: '1' }, metadata: {} }));
+  return dir;
+}
+
+/** The index `latest` names and its platform images. */
+async function digests(dir: string): Promise<{ index: Digest; images: Digest[] }> {
+  const store = await LayoutStore.open(join(dir, 'layout'));
+  try {
+    const root = await store.getManifest('latest');
+    assert.equal(root.kind, 'index');
+    return { index: root.digest, images: root.kind === 'index' ? root.index.manifests.map((m) => m.digest) : [] };
+  } finally {
+    await store.close();
+  }
+}
+
+/** The statements of the signed attestations of `digest` (both storages), each as its parsed JSON. */
+async function statementsOf(dir: string, digest: Digest): Promise<{ predicateType: string; predicate: unknown; storage: string }[]> {
+  const store = await LayoutStore.open(join(dir, 'layout'));
+  try {
+    const out = [];
+    for (const f of await findSignatures(store, digest)) {
+      if (f.kind !== 'attestation') continue;
+      const payload =
+        f.format === 'bundle' && f.bundle?.content.$case === 'dsseEnvelope'
+          ? f.bundle.content.dsseEnvelope.payload
+          : f.format !== 'cosign-layer' || f.layer === undefined
+            ? undefined
+            : Buffer.from((JSON.parse(Buffer.from(f.layer.payload).toString('utf8')) as { payload: string }).payload, 'base64');
+      if (payload === undefined) continue;
+      const st = JSON.parse(Buffer.from(payload).toString('utf8')) as { predicateType: string; predicate: unknown };
+      out.push({ predicateType: st.predicateType, predicate: st.predicate, storage: f.storage });
+    }
+    return out;
+  } finally {
+    await store.close();
+  }
+}
+
+/** A ClusterImagePolicy: cosign.pub's attestation of `predicateType` whose scanner is `x`, on every image. */
+function policy(predicateType: string): string {
+  return `apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata:
+  name: scanned
+spec:
+  images:
+  - glob: "**"
+  authorities:
+  - key:
+      secretRef:
+        name: cosign.pub
+    attestations:
+    - name: scan
+      predicateType: ${predicateType}
+      policy:
+        type: cel
+        data: predicate.scanner.uri == "x"
+`;
+}
+
+const TAG_VALUE = `SPDXVersion: SPDX-2.3
+DataLicense: CC0-1.0
+SPDXID: SPDXRef-DOCUMENT
+DocumentName: hello
+DocumentNamespace: https://example.org/spdx/hello
+Creator: Tool: provenant-test
+Created: 2023-11-14T22:13:20Z
+`;
+
+describe('attest --type spdx and spdxjson, as cosign', () => {
+  it('spdx keeps the document as text (tag-value, and JSON too), and it verifies; spdxjson wants JSON', async () => {
+    const dir = await workspace();
+    await writeFile(join(dir, 'sbom.spdx'), TAG_VALUE);
+    const json = JSON.stringify({ spdxVersion: 'SPDX-2.3', name: 'hello' });
+    await writeFile(join(dir, 'sbom.spdx.json'), json);
+    for (const file of ['sbom.spdx', 'sbom.spdx.json']) {
+      const r = await provenant(
+        ['attest', 'oci:layout:latest', '--predicate', file, '--type', 'spdx', '--key', 'cosign.key', '--attestations', 'cosign'],
+        { cwd: dir, env },
+      );
+      assert.equal(r.status, 0, r.stderr);
+    }
+    const { images } = await digests(dir);
+    const found = await statementsOf(dir, images[0] as Digest);
+    // cosign's generateSPDXStatement(..., false): the file's text as the predicate, a string.
+    assert.deepEqual(
+      found.map((s) => [s.predicateType, s.predicate]),
+      [
+        [SPDX, TAG_VALUE],
+        [SPDX, json],
+      ],
+    );
+    const v = await provenant(['verify-attestation', 'oci:layout:latest', '--type', 'spdx', '--key', 'cosign.pub'], { cwd: dir, env });
+    assert.equal(v.status, 0, v.stderr);
+    // spdxjson reads the file as a JSON object, as cosign's generateSPDXStatement(..., true).
+    const refused = await provenant(
+      ['attest', 'oci:layout:latest', '--predicate', 'sbom.spdx', '--type', 'spdxjson', '--key', 'cosign.key'],
+      { cwd: dir, env },
+    );
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.match(refused.stderr, /the predicate sbom\.spdx is not JSON/);
+    assert.match(refused.stderr, /--type spdx takes an SPDX document as text/);
+    assert.doesNotMatch(refused.stderr, /as cosign does/);
+    const ok = await provenant(
+      [
+        'attest',
+        'oci:layout:latest',
+        '--predicate',
+        'sbom.spdx.json',
+        '--type',
+        'spdxjson',
+        '--key',
+        'cosign.key',
+        '--attestations',
+        'cosign',
+      ],
+      { cwd: dir, env },
+    );
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.deepEqual((await statementsOf(dir, images[0] as Digest))[2]?.predicate, JSON.parse(json));
+  });
+});
+
+describe('attest: a predicate that is JSON but no object', () => {
+  it('is refused, naming the file, before anything is written; custom still wraps it as text', async () => {
+    const dir = await workspace();
+    const before = await digests(dir);
+    for (const [text, kind] of [
+      ['[1,2]', 'an array'],
+      ['null', 'null'],
+      ['3', 'a number'],
+      ['"text"', 'a string'],
+    ] as const) {
+      await writeFile(join(dir, 'p.json'), text);
+      for (const type of ['https://example.org/p/v1', 'spdxjson', 'vuln']) {
+        const r = await provenant(['attest', 'oci:layout:latest', '--predicate', 'p.json', '--type', type, '--key', 'cosign.key'], {
+          cwd: dir,
+          env,
+        });
+        assert.equal(r.status, 2, `${text} ${type}: ${r.stderr}`);
+        assert.match(r.stderr, new RegExp(`the predicate p\\.json is JSON but not an object \\(it is ${kind}\\)`));
+      }
+    }
+    const store = await LayoutStore.open(join(dir, 'layout'));
+    try {
+      assert.deepEqual(await findSignatures(store, before.index), []);
+      for (const d of before.images) assert.deepEqual(await findSignatures(store, d), []);
+    } finally {
+      await store.close();
+    }
+    await writeFile(join(dir, 'p.json'), '[1,2]');
+    const custom = await provenant(
+      ['attest', 'oci:layout:latest', '--predicate', 'p.json', '--type', 'custom', '--key', 'cosign.key', '--attestations', 'cosign'],
+      { cwd: dir, env },
+    );
+    assert.equal(custom.status, 0, custom.stderr);
+    assert.deepEqual(
+      (await statementsOf(dir, before.index)).map((s) => s.predicate),
+      [{ Data: '[1,2]', Timestamp: '2023-11-14T22:13:20Z' }],
+    );
+  });
+});
+
+describe('attest on an index', () => {
+  for (const mode of ['referrers', 'cosign'] as const) {
+    it(`${mode}: attests the index the reference names as well as its platform images; verify-attestation passes on the index and a platform${mode === 'cosign' ? ', policy test on the index' : ''}`, async () => {
+      const dir = await workspace();
+      const r = await provenant(
+        ['attest', 'oci:layout:latest', '--predicate', 'vuln.json', '--type', 'vuln', '--key', 'cosign.key', '--attestations', mode],
+        { cwd: dir, env },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`attached ${VULN} to the index and its 2 platform image\\(s\\) of oci:layout:latest`));
+      const { index, images } = await digests(dir);
+      for (const d of [index, ...images]) {
+        assert.deepEqual(
+          (await statementsOf(dir, d)).map((s) => [s.predicateType, s.storage]),
+          [[VULN, mode]],
+          d,
+        );
+      }
+      const json = await provenant(
+        [
+          'attest',
+          'oci:layout:latest',
+          '--predicate',
+          'vuln.json',
+          '--type',
+          'vuln',
+          '--key',
+          'cosign.key',
+          '--attestations',
+          mode,
+          '--format',
+          'json',
+        ],
+        { cwd: dir, env },
+      );
+      assert.equal(json.status, 0, json.stderr);
+      assert.equal((JSON.parse(json.stdout) as { index?: string }).index, index);
+      for (const extra of [[], ['--platform', 'linux/amd64']]) {
+        const v = await provenant(['verify-attestation', 'oci:layout:latest', ...extra, '--type', 'vuln', '--key', 'cosign.pub'], {
+          cwd: dir,
+          env,
+        });
+        assert.equal(v.status, 0, `${extra.join(' ')}: ${v.stderr}`);
+      }
+      // A ClusterImagePolicy with an attestation requirement checks the digest the tag names: the
+      // index. A key authority reads the legacy format (the .att tag) only.
+      if (mode !== 'cosign') return;
+      await writeFile(join(dir, 'pol.yaml'), policy(VULN));
+      const p = await provenant(['policy', 'test', 'pol.yaml', 'oci:layout:latest'], { cwd: dir, env });
+      assert.equal(p.status, 0, p.stdout + p.stderr);
+    });
+  }
+
+  it('buildkit: the statements stay about the platform images (the index is rewritten), and the output says so', async () => {
+    const dir = await workspace();
+    const r = await provenant(['attest', 'oci:layout:latest', '--predicate', 'vuln.json', '--type', 'vuln', '--attestations', 'buildkit'], {
+      cwd: dir,
+      env,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`attached ${VULN} to 2 image\\(s\\) of oci:layout:latest \\(buildkit, unsigned\\)`));
+  });
+});
+
+describe('attest on an index in a registry', { skip: registryMissing }, () => {
+  const reg = useRegistry();
+
+  it('the tag resolves to the index, which policy test checks: attested in the .att tag, it passes', async () => {
+    const dir = await workspace();
+    const ref = `${reg.host}/acme/attest-index:v1`;
+    const copied = await provenant(['copy', '--quiet', 'oci:layout:latest', ref], { cwd: dir, env });
+    assert.equal(copied.status, 0, copied.stderr);
+    await writeFile(join(dir, 'pol.yaml'), policy(VULN));
+    const before = await provenant(['policy', 'test', 'pol.yaml', ref], { cwd: dir, env });
+    assert.equal(before.status, 1, before.stdout + before.stderr);
+    const r = await provenant(
+      ['attest', ref, '--predicate', 'vuln.json', '--type', 'vuln', '--key', 'cosign.key', '--attestations', 'cosign'],
+      { cwd: dir, env },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const p = await provenant(['policy', 'test', 'pol.yaml', ref], { cwd: dir, env });
+    assert.equal(p.status, 0, p.stdout + p.stderr);
+    assert.match(r.stdout, /to the index and its 2 platform image\(s\)/);
+    for (const extra of [[], ['--platform', 'linux/arm64']]) {
+      const v = await provenant(['verify-attestation', ref, ...extra, '--type', 'vuln', '--key', 'cosign.pub'], { cwd: dir, env });
+      assert.equal(v.status, 0, `${extra.join(' ')}: ${v.stderr}`);
+    }
+  });
+});
+
+describe('verify-attestation --type that matches none', () => {
+  it('names the predicate types it found, as cosign says "found: ..."', async () => {
+    const dir = await workspace();
+    const r = await provenant(
+      ['attest', 'oci:layout:latest', '--predicate', 'vuln.json', '--type', 'vuln', '--key', 'cosign.key', '--attestations', 'cosign'],
+      { cwd: dir, env },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    await writeFile(join(dir, 'note.txt'), 'hello');
+    const c = await provenant(['attest', 'oci:layout:latest', '--predicate', 'note.txt', '--type', 'custom', '--key', 'cosign.key'], {
+      cwd: dir,
+      env,
+    });
+    assert.equal(c.status, 0, c.stderr);
+    const v = await provenant(['verify-attestation', 'oci:layout:latest', '--type', 'slsaprovenance1', '--key', 'cosign.pub'], {
+      cwd: dir,
+      env,
+    });
+    assert.equal(v.status, 5, v.stderr);
+    assert.match(
+      v.stderr,
+      /has no https:\/\/slsa\.dev\/provenance\/v1 attestations; found: https:\/\/cosign\.sigstore\.dev\/attestation\/vuln\/v1, https:\/\/cosign\.sigstore\.dev\/attestation\/v1/,
+    );
+    assert.match(v.stderr, /check --type/);
+    // Nothing at all: no list.
+    const bare = await workspace();
+    const none = await provenant(['verify-attestation', 'oci:layout:latest', '--type', 'vuln', '--key', 'cosign.pub'], { cwd: bare, env });
+    assert.equal(none.status, 5, none.stderr);
+    assert.doesNotMatch(none.stderr, /found:/);
+  });
+});
+
+describe('attest --replace', () => {
+  const attest = (dir: string, file: string, type: string, mode: string, ...more: string[]) =>
+    provenant(['attest', 'oci:layout:latest', '--predicate', file, '--type', type, '--attestations', mode, ...more], { cwd: dir, env });
+  const scans = async (dir: string): Promise<void> => {
+    for (const n of [1, 2, 3]) {
+      await writeFile(join(dir, `scan${n}.json`), JSON.stringify({ scanner: { uri: `scan${n}`, version: '1' }, metadata: {} }));
+    }
+    await writeFile(join(dir, 'note.txt'), 'hello');
+  };
+
+  it('cosign: takes the attestations of the type out of the .att tag as the new one goes in; others stay', async () => {
+    const dir = await workspace();
+    await scans(dir);
+    for (const [file, type] of [
+      ['scan1.json', 'vuln'],
+      ['scan2.json', 'vuln'],
+      ['note.txt', 'custom'],
+    ]) {
+      const r = await attest(dir, file as string, type as string, 'cosign', '--key', 'cosign.key');
+      assert.equal(r.status, 0, r.stderr);
+    }
+    const { index, images } = await digests(dir);
+    const kinds = async (d: Digest) =>
+      (await statementsOf(dir, d)).map((s) =>
+        s.predicateType === VULN ? (s.predicate as { scanner: { uri: string } }).scanner.uri : s.predicateType,
+      );
+    assert.deepEqual(await kinds(index), ['scan1', 'scan2', 'https://cosign.sigstore.dev/attestation/v1']);
+    const r = await attest(dir, 'scan3.json', 'vuln', 'cosign', '--key', 'cosign.key', '--replace');
+    assert.equal(r.status, 0, r.stderr);
+    // Two of the type on the index and on each of its two images.
+    assert.match(r.stdout, new RegExp(`replaced 6 attestation\\(s\\) of ${VULN} that were there`));
+    for (const d of [index, ...images]) assert.deepEqual(await kinds(d), ['https://cosign.sigstore.dev/attestation/v1', 'scan3'], d);
+    // The same statement again: still one of the type (signed anew, as cosign does).
+    const again = await attest(dir, 'scan3.json', 'vuln', 'cosign', '--key', 'cosign.key', '--replace');
+    assert.equal(again.status, 0, again.stderr);
+    for (const d of [index, ...images]) assert.deepEqual(await kinds(d), ['https://cosign.sigstore.dev/attestation/v1', 'scan3'], d);
+    const v = await provenant(['verify-attestation', 'oci:layout:latest', '--type', 'vuln', '--key', 'cosign.pub'], { cwd: dir, env });
+    assert.equal(v.status, 0, v.stderr);
+    assert.match(v.stdout, /1 of 1 attestations verified/);
+  });
+
+  it('buildkit: takes the statements of the type out of the attestation manifests in the index', async () => {
+    const dir = await workspace();
+    await scans(dir);
+    for (const file of ['scan1.json', 'scan2.json']) assert.equal((await attest(dir, file, 'vuln', 'buildkit')).status, 0);
+    assert.equal((await attest(dir, 'note.txt', 'custom', 'buildkit')).status, 0);
+    const layers = async (): Promise<string[][]> => {
+      const store = await LayoutStore.open(join(dir, 'layout'));
+      try {
+        const root = await store.getManifest('latest');
+        const out: string[][] = [];
+        for (const e of root.kind === 'index' ? root.index.manifests : []) {
+          if (e.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest') continue;
+          const m = await store.getManifest(e.digest);
+          out.push(m.kind === 'manifest' ? m.manifest.layers.map((l) => l.annotations?.['in-toto.io/predicate-type'] ?? '') : []);
+        }
+        return out;
+      } finally {
+        await store.close();
+      }
+    };
+    const custom = 'https://cosign.sigstore.dev/attestation/v1';
+    assert.deepEqual(await layers(), [
+      [VULN, VULN, custom],
+      [VULN, VULN, custom],
+    ]);
+    const r = await attest(dir, 'scan3.json', 'vuln', 'buildkit', '--replace');
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(await layers(), [
+      [custom, VULN],
+      [custom, VULN],
+    ]);
+  });
+
+  it('referrers: a referrer pushed cannot be taken out; a warning counts those that stay', async () => {
+    const dir = await workspace();
+    await scans(dir);
+    assert.equal((await attest(dir, 'scan1.json', 'vuln', 'referrers', '--key', 'cosign.key')).status, 0);
+    const r = await attest(dir, 'scan2.json', 'vuln', 'referrers', '--key', 'cosign.key', '--replace');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(`warning: --replace cannot take out the 3 attestation\\(s\\) of ${VULN} already there as OCI referrers`),
+    );
+    const { index } = await digests(dir);
+    assert.equal((await statementsOf(dir, index)).length, 2);
+    // Nothing of the type there: nothing to say.
+    const fresh = await workspace();
+    await scans(fresh);
+    const quiet = await attest(fresh, 'scan1.json', 'vuln', 'referrers', '--key', 'cosign.key', '--replace');
+    assert.equal(quiet.status, 0, quiet.stderr);
+    assert.doesNotMatch(quiet.stderr, /--replace/);
+  });
+});
