@@ -191,6 +191,15 @@ type VerificationResult = Awaited<ReturnType<typeof verify>>['signatures'][numbe
  */
 export const MAX_FUTURE_MS = 10_000;
 
+/** Why a signature by a key of the keyring is worthless, and what to do about it. */
+interface Worthless {
+  why: string;
+  hint: string;
+}
+
+/** The hint of a refusal with no more specific one. */
+const STALE = 'the mirror may be stale, or the keyring out of date (update it: debian-archive-keyring for Debian)';
+
 /**
  * The signed text and the keys of the keyring that made good signatures over it and are valid at
  * `now`, as apt counts gpgv's answers: a signature whose bytes do not match (BADSIG) by a key of
@@ -254,7 +263,7 @@ export async function verifySignedText(
   const bad: { keyID: string; reason: unknown }[] = [];
   // Signatures by keys of the keyring that are neither good nor bad (gpgv's EXPKEYSIG, REVKEYSIG,
   // ERRSIG): apt counts them as worthless.
-  const worthless: string[] = [];
+  const worthless: (Worthless & { keyID: string })[] = [];
   for (let i = 0; i < results.length; i++) {
     const result = results[i] as VerificationResult;
     const outcome = settled[i] as PromiseSettledResult<true>;
@@ -267,7 +276,7 @@ export async function verifySignedText(
     const packet = (await result.signature.catch(() => undefined))?.packets[0];
     if (outcome.status === 'rejected') {
       if (doesNotMatch(outcome.reason)) bad.push({ keyID, reason: outcome.reason });
-      else worthless.push(`${keyID} (${await whyRefused(openpgpKey(primary), result.keyID, packet, outcome.reason, now)})`);
+      else worthless.push({ keyID, ...(await whyRefused(openpgpKey(primary), result.keyID, packet, outcome.reason, now)) });
       continue;
     }
     // openpgp.js checks the key as it was when the signature was made (RFC 9580, section 5.2.3.18:
@@ -275,7 +284,7 @@ export async function verifySignedText(
     // signature dated back into its life, verifies. apt (gpgv) refuses both: the key must be valid now.
     const invalid = await invalidNow(openpgpKey(primary), result.keyID, now);
     if (invalid !== undefined) {
-      worthless.push(`${keyID} (${invalid})`);
+      worthless.push({ keyID, ...invalid });
       continue;
     }
     signers.push({ keyID, fingerprint: primary.getFingerprint(), userID: primary.getUserIDs()[0] ?? '' });
@@ -289,9 +298,11 @@ export async function verifySignedText(
     );
   }
   if (signers.length === 0 && worthless.length > 0) {
-    throw new ProvenantError('UNTRUSTED_KEY', `the Release has no good signature by a key of the keyring: ${worthless.join('; ')}`, {
+    const why = worthless.map((w) => `${w.keyID} (${w.why})`).join('; ');
+    const hints = [...new Set(worthless.map((w) => w.hint))].join('; ');
+    throw new ProvenantError('UNTRUSTED_KEY', `the Release has no good signature by a key of the keyring: ${why}`, {
       where,
-      hint: `the mirror may be stale, or the keyring out of date (update it: debian-archive-keyring for Debian); trusted: ${keyring.sources.join(', ') || 'no keyring file'}`,
+      hint: `${hints}; trusted: ${keyring.sources.join(', ') || 'no keyring file'}`,
     });
   }
   if (signers.length === 0) {
@@ -316,49 +327,76 @@ function doesNotMatch(reason: unknown): boolean {
   return message === 'Signed digest did not match' || message === 'Signature verification failed';
 }
 
-/** Why a signature by `primary`'s (sub)key `keyID` that matches the bytes is not good, in words. */
+/** Why a signature by `primary`'s (sub)key `keyID` that matches the bytes is not good, in words, with a hint true of that reason. */
 async function whyRefused(
   primary: PublicKey,
   keyID: VerificationResult['keyID'],
   packet: SignaturePacket | undefined,
   reason: unknown,
   now: Date,
-): Promise<string> {
+): Promise<Worthless> {
   const invalid = await invalidNow(primary, keyID, now);
   if (invalid !== undefined) return invalid;
   const message = reason instanceof Error ? reason.message : String(reason);
   if (packet !== undefined) {
     const { enums } = await import('openpgp');
     const hash = packet.hashAlgorithm === null ? 'an unknown hash' : String(enums.read(enums.hash, packet.hashAlgorithm)).toUpperCase();
-    if (/Insecure (message )?hash algorithm|Hash algorithm too weak/i.test(message)) return `made with ${hash}, a digest too weak to trust`;
+    if (/Insecure (message )?hash algorithm|Hash algorithm too weak/i.test(message))
+      return {
+        why: `made with ${hash}, a digest too weak to trust`,
+        hint: 'the repository must sign with SHA-256 or a stronger digest (apt counts a SHA-1 signature as worthless too)',
+      };
     if (packet.created !== null && packet.created.getTime() > now.getTime() + MAX_FUTURE_MS)
-      return `made at ${packet.created.toISOString()}, after ${now.toISOString()}: check this machine's clock`;
+      return {
+        why: `made at ${packet.created.toISOString()}, after ${now.toISOString()}: check this machine's clock`,
+        hint: "check this machine's clock: a signature made more than 10 s after it is refused here (apt takes it, and refuses the Release by its Date instead)",
+      };
     const expires = packet.getExpirationTime();
     if (expires instanceof Date && expires.getTime() <= now.getTime() + MAX_FUTURE_MS)
-      return `the signature expired at ${expires.toISOString()}`;
+      return {
+        why: `the signature expired at ${expires.toISOString()}`,
+        hint: "the mirror may be stale (the repository made this signature to be good only until then), or this machine's clock ahead",
+      };
   }
-  return message;
+  return { why: message, hint: STALE };
 }
 
 /**
  * Why the (sub)key `keyID` of `primary` cannot sign at `now` (expired, revoked, not a signing
- * key, too weak), or undefined when it can.
+ * key, too weak), with a hint true of that reason, or undefined when it can.
  */
-async function invalidNow(primary: PublicKey, keyID: VerificationResult['keyID'], now: Date): Promise<string | undefined> {
+async function invalidNow(primary: PublicKey, keyID: VerificationResult['keyID'], now: Date): Promise<Worthless | undefined> {
   try {
     await primary.getSigningKey(keyID, now);
     return undefined;
   } catch (err) {
     const expiry = await signingKeyExpiry(primary, keyID.toHex(), now);
-    if (expiry !== undefined && expiry.getTime() <= now.getTime()) return `expired at ${expiry.toISOString()}`;
+    if (expiry !== undefined && expiry.getTime() <= now.getTime())
+      return {
+        why: `expired at ${expiry.toISOString()}`,
+        hint: 'the keyring may be out of date (update it: debian-archive-keyring for Debian), or the mirror stale, still serving a Release signed with an old key',
+      };
     const message = (err as Error).message;
-    if (/Primary key is revoked/.test(message)) return 'the key is revoked';
-    if (/Subkey is revoked/.test(message)) return 'the signing subkey is revoked';
+    const revoked = {
+      hint: 'the repository must sign with another key: the mirror may be stale, or the keyring lack the new key (update it: debian-archive-keyring for Debian)',
+    };
+    if (/Primary key is revoked/.test(message)) return { why: 'the key is revoked', ...revoked };
+    if (/Subkey is revoked/.test(message)) return { why: 'the signing subkey is revoked', ...revoked };
     const weak = /RSA keys shorter than (\d+) bits/.exec(message);
-    if (weak !== null) return `an RSA key of ${primary.getAlgorithmInfo().bits ?? '?'} bits, too weak: at least ${weak[1]} are needed`;
+    if (weak !== null) {
+      // The key that signed: a signing subkey's size, not its primary key's.
+      const signing = primary.getKeys(keyID)[0] ?? primary;
+      return {
+        why: `an RSA key of ${signing.getAlgorithmInfo().bits ?? '?'} bits, too weak: at least ${weak[1]} are needed`,
+        hint: 'the repository must sign with a stronger key (openpgp.js refuses RSA under 2047 bits)',
+      };
+    }
     if (/^Could not find valid signing key packet in key [0-9a-f]+$/.test(message))
-      return 'not a signing key: its key flags do not allow signing';
-    return `not valid for signing at ${now.toISOString()}: ${message}`;
+      return {
+        why: 'not a signing key: its key flags do not allow signing',
+        hint: 'the keyring may hold an old copy of the key, without the signing subkey (update it), or the repository signs with a key not meant to',
+      };
+    return { why: `not valid for signing at ${now.toISOString()}: ${message}`, hint: STALE };
   }
 }
 

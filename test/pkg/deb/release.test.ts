@@ -19,6 +19,7 @@ import {
   PacketList,
   type PrivateKey,
   type PublicKey,
+  readSignature,
   revokeKey,
   SignaturePacket,
   sign,
@@ -454,6 +455,23 @@ describe('Release signatures as apt counts them: good, bad (BADSIG) or worthless
       format: 'object',
       config: { minRSABits: 1024 },
     });
+    // A strong primary key whose signing subkey is weak: the subkey's size is named.
+    const weakSub = await generateKey({
+      type: 'rsa',
+      rsaBits: 2048,
+      subkeys: [{ type: 'rsa', rsaBits: 1024, sign: true }],
+      userIDs: [{ name: 'weak subkey' }],
+      date: created,
+      format: 'object',
+      config: { minRSABits: 1024 },
+    });
+    const weakSubSigned = await sign({
+      message: await createCleartextMessage({ text }),
+      signingKeys: weakSub.privateKey,
+      signingKeyIDs: [weakSub.privateKey.subkeys[0]?.getKeyID() ?? weakSub.privateKey.getKeyID()],
+      date: during,
+      config: { minRSABits: 1024 },
+    });
     const ahead = await pgpKey('ahead', { date: created });
     // openpgp.js signs with SHA-1 no more: the packet is made by hand (with the packet methods its
     // types keep private), by an RSA key, since EdDSA takes no hash that short.
@@ -469,29 +487,56 @@ describe('Release signatures as apt counts them: good, bad (BADSIG) or worthless
     const sha1Packets = new PacketList<SignaturePacket>();
     sha1Packets.push(sha1Packet);
     const block = (inRelease: Uint8Array) => dec(inRelease).slice(dec(inRelease).indexOf('-----BEGIN PGP SIGNATURE-----'));
-    const cases: [string, object, string, RegExp][] = [
-      ['revoked', revoked, block(await signedBy(revoking.privateKey, during)), /the key is revoked/],
+    // Each with the reason named and a hint true of it: a stale mirror explains a revoked key, not a weak one.
+    const cases: [string, object, string, RegExp, RegExp][] = [
+      [
+        'revoked',
+        revoked,
+        block(await signedBy(revoking.privateKey, during)),
+        /the key is revoked/,
+        /^the repository must sign with another key/,
+      ],
       [
         'weak',
         weak.publicKey,
         block(await signedBy(weak.privateKey, during, undefined, { minRSABits: 1024 })),
         /an RSA key of 1024 bits, too weak/,
+        /^the repository must sign with a stronger key \(openpgp\.js refuses RSA under 2047 bits\); trusted: keys\.gpg$/,
+      ],
+      [
+        'weak subkey',
+        weakSub.publicKey,
+        block(enc(weakSubSigned)),
+        /an RSA key of 1024 bits, too weak/,
+        /^the repository must sign with a stronger key/,
       ],
       [
         'ahead',
         ahead.publicKey,
         block(await signedBy(ahead.privateKey, new Date('2020-01-01T13:00:00Z'))),
         /made at 2020-01-01T13:00:00.000Z, after 2020-01-01T12:00:00.000Z/,
+        /^check this machine's clock: a signature made more than 10 s after it is refused here \(apt takes it/,
       ],
-      ['sha1', sha1.publicKey, armor(enums.armor.signature, sha1Packets.write()), /made with SHA1, a digest too weak to trust/],
+      [
+        'sha1',
+        sha1.publicKey,
+        armor(enums.armor.signature, sha1Packets.write()),
+        /made with SHA1, a digest too weak to trust/,
+        /^the repository must sign with SHA-256 or a stronger digest/,
+      ],
     ];
     const goodOne = dec(await signedBy(good.privateKey, during));
     const message = goodOne.slice(0, goodOne.indexOf('-----BEGIN PGP SIGNATURE-----'));
-    for (const [name, pub, signature, why] of cases) {
-      const keyID = (pub as PublicKey).getKeyID().toHex();
+    for (const [name, pub, signature, why, hint] of cases) {
+      // The (sub)key that signed.
+      const keyID = (await readSignature({ armoredSignature: signature })).getSigningKeyIDs()[0]?.toHex() ?? '';
       await assert.rejects(
         read(enc(message + signature), [good.publicKey, pub]),
-        refused('UNTRUSTED_KEY', new RegExp(`no good signature by a key of the keyring: ${keyID} \\(${why.source}`)),
+        (err: unknown) => {
+          refused('UNTRUSTED_KEY', new RegExp(`no good signature by a key of the keyring: ${keyID} \\(${why.source}`))(err);
+          assert.match((err as Error & { hint?: string }).hint ?? '', hint, name);
+          return true;
+        },
         name,
       );
       // Beside a good signature (before it or after it), as gpgv's EXPKEYSIG, REVKEYSIG and ERRSIG are to apt: the good one counts.
