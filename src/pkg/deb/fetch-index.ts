@@ -13,7 +13,7 @@ import { digestHex, digestOf } from '../../oci/digest.ts';
 import { readCacheFile } from '../cache-files.ts';
 import { DownloadCache, type FetchFileOptions, fetchFile, joinLocation, listedSize, safeLocation } from '../fetch.ts';
 import { parseControlStanzas } from './control.ts';
-import { DEBIAN_ARCHIVE_KEYRING, type DebKeyring, type DebSigner, LazyDebKeyring, signingKeyExpiry, verifySignedText } from './keyring.ts';
+import { DEBIAN_ARCHIVE_KEYRING, type DebKeyring, type DebSigner, LazyDebKeyring, verifySignedText } from './keyring.ts';
 import {
   checkReleaseFile,
   type DebRelease,
@@ -263,14 +263,15 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
 interface KeptVerification {
   text: string;
   signers: DebSigner[];
-  /** When the first of the signing keys expires (ms since the epoch), or null when none does. */
+  /** When the first of the good signatures stops being good (ms since the epoch), or null when none does. */
   expires: number | null;
 }
 
 /**
  * The Release's signature check, done once per Release and keyring: its outcome is kept in the
  * cache under the SHA-256 of the Release's bytes (and of its detached signature) and of the
- * keyring's files, until the first signing key expires. A warm build then fetches the InRelease
+ * keyring's files, until the first good signature stops being good (its own expiry, or its
+ * signing key's). A warm build then fetches the InRelease
  * (which says whether the indexes changed) but does not load openpgp.js to check it again.
  *
  * @throws ProvenantError as {@link verifySignedText}
@@ -287,7 +288,8 @@ async function verifiedOnce(
   // v2: the expiry counts a signing subkey's own, not only its primary key's. v3: an InRelease
   // with text outside its signed message is refused (keyring.ts), so a check kept before is made again.
   // v4: blank lines around it, an unescaped dash line and an unframed Release.gpg are refused too.
-  const key = `deb-release-verified:v4:${release.sha256}:${detached === undefined ? '-' : digestHex(digestOf(detached))}:${keyring.id}`;
+  // v5: the expiry counts the signatures' own expiry too, not only their keys'.
+  const key = `deb-release-verified:v5:${release.sha256}:${detached === undefined ? '-' : digestHex(digestOf(detached))}:${keyring.id}`;
   const kept = await cache.get(key).catch(() => undefined);
   if (kept !== undefined) {
     try {
@@ -298,18 +300,18 @@ async function verifiedOnce(
     }
   }
   const keys = keyring instanceof LazyDebKeyring ? await keyring.load() : keyring;
-  const verified = await verifySignedText(bytes, keys, where, detached, now);
+  const { text, signers, goodUntil } = await verifySignedText(bytes, keys, where, detached, now);
+  // apt trusts the Release while one good signature is left: one past its own expiry (gpgv's
+  // EXPSIG) or by a key expired since (EXPKEYSIG) is worthless, not bad, so the Release stops
+  // being trusted when the last good one lapses. But the kept check also names the signers (a
+  // provenance records them), which change when the first lapses: so it is kept until then, and
+  // made again from then on, which finds the signatures still good, or refuses the Release after
+  // the last, as apt would.
   let expires: number | null = null;
-  // verifySignedText counts only keys valid now; the kept check lasts until the first of them
-  // (a signing subkey or its primary key) expires, and is made again from then on.
-  for (const signer of verified.signers) {
-    const primary = keys.keys.find((k) => k.getFingerprint() === signer.fingerprint);
-    const at = primary === undefined ? undefined : await signingKeyExpiry(primary, signer.keyID, now);
-    if (at !== undefined && (expires === null || at.getTime() < expires)) expires = at.getTime();
-  }
-  const record: KeptVerification = { ...verified, expires };
+  for (const at of goodUntil) if (at !== undefined && (expires === null || at.getTime() < expires)) expires = at.getTime();
+  const record: KeptVerification = { text, signers, expires };
   await cache.put(key, new TextEncoder().encode(JSON.stringify(record))).catch(() => {});
-  return verified;
+  return { text, signers };
 }
 
 /** What the cache keeps of the newest Release seen for a repository, suite and keyring. */

@@ -191,6 +191,21 @@ type VerificationResult = Awaited<ReturnType<typeof verify>>['signatures'][numbe
  */
 export const MAX_FUTURE_MS = 10_000;
 
+/** What {@link verifySignedText} found. */
+export interface VerifiedText {
+  /** The signed text. */
+  text: string;
+  /** The keys of the keyring that made good signatures over it. */
+  signers: DebSigner[];
+  /**
+   * For each of {@link signers} (same order), when its signature stops being good, as checked
+   * again: when its signing subkey or its primary key expires, or {@link MAX_FUTURE_MS} before
+   * the signature's own expiry (openpgp.js checks that at the clock plus those 10 s, see
+   * {@link verifySignedText}); undefined when none of them expires.
+   */
+  goodUntil: (Date | undefined)[];
+}
+
 /** Why a signature by a key of the keyring is worthless, and what to do about it. */
 interface Worthless {
   why: string;
@@ -202,11 +217,14 @@ const STALE = 'the mirror may be stale, or the keyring out of date (update it: d
 
 /**
  * The signed text and the keys of the keyring that made good signatures over it and are valid at
- * `now`, as apt counts gpgv's answers: a signature whose bytes do not match (BADSIG) by a key of
- * the keyring refuses the Release whatever else signed it; one that is worthless (by a key expired
- * or revoked by `now`, not a signing key or too weak; made with SHA-1; made after `now` and its
- * {@link MAX_FUTURE_MS}) is neither good nor bad, and a good one by another key of the keyring is
- * enough. Signatures by keys not in the keyring are ignored.
+ * `now` (with when each stops being good), as apt counts gpgv's answers: a signature whose bytes
+ * do not match (BADSIG) by a key of the keyring refuses the Release whatever else signed it; one
+ * that is worthless (by a key expired or revoked by `now`, not a signing key or too weak; made
+ * with SHA-1; made after `now` and its {@link MAX_FUTURE_MS}; past its own expiry, gpgv's EXPSIG)
+ * is neither good nor bad, and a good one by another key of the keyring is enough. Signatures by
+ * keys not in the keyring are ignored. openpgp.js checks a signature's expiry at `now` plus
+ * {@link MAX_FUTURE_MS}, the date it checks the creation time against, so a signature is taken
+ * as expired 10 s before apt would take it so.
  *
  * @throws ProvenantError `SIGNATURE` when a signature by a key of the keyring does not match the
  *   text, or the bytes are not a signed message as apt splits them (text or blank lines around it,
@@ -219,7 +237,7 @@ export async function verifySignedText(
   where: string,
   detached: Uint8Array | undefined,
   now: Date,
-): Promise<{ text: string; signers: DebSigner[] }> {
+): Promise<VerifiedText> {
   let text: string;
   let results: VerificationResult[];
   // openpgp.js refuses a signature made after the date it is given: the clock may be behind.
@@ -259,6 +277,7 @@ export async function verifySignedText(
   }
   const settled = await Promise.allSettled(results.map((r) => r.verified));
   const signers: DebSigner[] = [];
+  const goodUntil: (Date | undefined)[] = [];
   const unknown: string[] = [];
   const bad: { keyID: string; reason: unknown }[] = [];
   // Signatures by keys of the keyring that are neither good nor bad (gpgv's EXPKEYSIG, REVKEYSIG,
@@ -288,6 +307,13 @@ export async function verifySignedText(
       continue;
     }
     signers.push({ keyID, fingerprint: primary.getFingerprint(), userID: primary.getUserIDs()[0] ?? '' });
+    const expires = packet?.getExpirationTime();
+    goodUntil.push(
+      earliest(
+        await signingKeyExpiry(primary, keyID, now),
+        expires instanceof Date ? new Date(expires.getTime() - MAX_FUTURE_MS) : undefined,
+      ),
+    );
   }
   const first = bad[0];
   if (first !== undefined) {
@@ -314,7 +340,13 @@ export async function verifySignedText(
       { where, hint: `give the repository's keyring with signed-by=; trusted: ${keyring.sources.join(', ') || 'no keyring file'}` },
     );
   }
-  return { text, signers };
+  return { text, signers, goodUntil };
+}
+
+/** The earlier of two times, either of which may be none. */
+function earliest(a: Date | undefined, b: Date | undefined): Date | undefined {
+  if (a === undefined) return b;
+  return b === undefined || a <= b ? a : b;
 }
 
 /**

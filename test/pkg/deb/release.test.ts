@@ -286,6 +286,32 @@ async function clearsign(text: string, keys: PrivateKey[], options: { date?: Dat
   return new TextEncoder().encode(signed);
 }
 
+/**
+ * An armored signature over `text` as an InRelease signs it, by `key` at `date`, that expires
+ * `seconds` later (gpg's --default-sig-expire): openpgp.js's sign() makes none, so the packet is
+ * made by hand, with the packet methods its types keep private.
+ */
+async function expiringSignature(key: PrivateKey, text: string, date: Date, seconds: number): Promise<string> {
+  const packet = new SignaturePacket();
+  packet.signatureType = enums.signature.text;
+  packet.publicKeyAlgorithm = key.keyPacket.algorithm;
+  packet.hashAlgorithm = enums.hash.sha256;
+  packet.signatureExpirationTime = seconds;
+  packet.signatureNeverExpires = false;
+  const literal = new LiteralDataPacket();
+  Reflect.apply(Reflect.get(literal, 'setText'), literal, [(await createCleartextMessage({ text })).getText()]);
+  await Reflect.apply(packet.sign, packet, [
+    key.keyPacket,
+    literal,
+    date,
+    true,
+    { ...config, nonDeterministicSignaturesViaNotation: false },
+  ]);
+  const packets = new PacketList<SignaturePacket>();
+  packets.push(packet);
+  return armor(enums.armor.signature, packets.write());
+}
+
 /** An Ed25519 key pair created at `date` (past dates give keys that expired long before this run, whatever the clock). */
 async function pgpKey(name: string, options: { date?: Date; keyExpirationTime?: number; subkeys?: object[] } = {}) {
   return generateKey({ type: 'ecc', curve: 'ed25519Legacy', userIDs: [{ name }], format: 'object', ...options });
@@ -408,6 +434,53 @@ describe("Release signatures and the keys' validity now", () => {
       assert.equal((await fetchAt(new Date('2020-01-01T13:00:00Z'))).packages.length, 1);
       // ... and not taken from the cache once it has expired.
       await assert.rejects(fetchAt(), code('UNTRUSTED_KEY'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps a signature check in the cache only until a signature of its own expires, and takes the Release while a good one is left (apt: EXPSIG)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-sigexpiry-'));
+    try {
+      // Keys that never expire; their signatures do, one after a day, the other after two.
+      const a = await pgpKey('a', { date: created });
+      const b = await pgpKey('b', { date: created });
+      const signed = new TextDecoder().decode(await clearsign(text, [a.privateKey], { date: during }));
+      const message = signed.slice(0, signed.indexOf('-----BEGIN PGP SIGNATURE-----'));
+      const repo = join(dir, 'repo');
+      const inRelease =
+        message +
+        (await expiringSignature(a.privateKey, text, during, 86400)) +
+        (await expiringSignature(b.privateKey, text, during, 2 * 86400));
+      await writeRepo(repo, packages, new TextEncoder().encode(inRelease));
+      const keyringFile = join(dir, 'ab.gpg');
+      await writeFile(keyringFile, Buffer.concat([a.publicKey.write(), b.publicKey.write()]));
+      const fetchAt = async (now: Date) =>
+        fetchDebianIndex({
+          url: repo,
+          suite: 'stable',
+          components: ['main'],
+          arch: 'amd64',
+          keyring: await LazyDebKeyring.read([keyringFile]),
+          cacheDir: join(dir, 'cache'),
+          now,
+        });
+      const signers = async (now: Date) => (await fetchAt(now)).release.signers.map((s) => s.userID);
+      // Both good, and kept so ...
+      assert.deepEqual(await signers(new Date('2020-01-01T13:00:00Z')), ['a', 'b']);
+      // ... until a's signature expires: checked again, b's alone is good, and enough.
+      assert.deepEqual(await signers(new Date('2020-01-02T13:00:00Z')), ['b']);
+      // Once b's has expired too, the Release is refused, the kept check notwithstanding.
+      await assert.rejects(fetchAt(new Date('2020-01-03T13:00:00Z')), (err: unknown) => {
+        code('UNTRUSTED_KEY')(err);
+        assert.ok(isProvenantError(err));
+        assert.match(
+          err.message,
+          /\(the signature expired at 2020-01-02T12:00:00\.000Z\); [0-9a-f]{16} \(the signature expired at 2020-01-03T12:00:00\.000Z\)/,
+        );
+        assert.match(err.hint ?? '', /^the mirror may be stale \(the repository made this signature to be good only until then\)/);
+        return true;
+      });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
