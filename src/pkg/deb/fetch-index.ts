@@ -142,7 +142,7 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
 
   let releaseBytes: Uint8Array;
   let releaseUrl = joinLocation(dists, 'InRelease');
-  let detachedSignature: Uint8Array | undefined;
+  let detachedSignature: { bytes: Uint8Array; where: string } | undefined;
   try {
     releaseBytes = await fetchFile(releaseUrl, releaseFetch(signal));
   } catch (err) {
@@ -161,7 +161,8 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
       }
       throw err2;
     }
-    detachedSignature = await fetchFile(joinLocation(dists, 'Release.gpg'), releaseFetch(signal)).catch((err3: unknown) => {
+    const signatureUrl = joinLocation(dists, 'Release.gpg');
+    const signature = await fetchFile(signatureUrl, releaseFetch(signal)).catch((err3: unknown) => {
       if (!(err3 instanceof ProvenantError) || err3.code !== 'NOT_FOUND') throw err3;
       if (options.allowUnsigned === true) return undefined;
       // A Release with neither InRelease nor Release.gpg: apt says "The repository ... is not signed".
@@ -175,6 +176,7 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
         },
       );
     });
+    detachedSignature = signature === undefined ? undefined : { bytes: signature, where: safeLocation(signatureUrl) };
   }
   progress({ file: releaseUrl.slice(dists.length + 1), url: safeLocation(releaseUrl), cached: false });
   const now = options.now ?? new Date();
@@ -186,7 +188,8 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
       : await verifiedOnce(cache, keyring, { bytes: releaseBytes, sha256 }, detachedSignature, safeLocation(releaseUrl), now);
   const release = await readRelease(releaseBytes, keyring, safeLocation(releaseUrl), {
     sha256,
-    detachedSignature,
+    detachedSignature: detachedSignature?.bytes,
+    detachedSignatureWhere: detachedSignature?.where,
     suite,
     arch,
     now,
@@ -280,7 +283,7 @@ async function verifiedOnce(
   cache: DownloadCache,
   keyring: DebKeyring | LazyDebKeyring,
   release: { bytes: Uint8Array; sha256: string },
-  detached: Uint8Array | undefined,
+  detached: { bytes: Uint8Array; where: string } | undefined,
   where: string,
   now: Date,
 ): Promise<{ text: string; signers: DebSigner[] }> {
@@ -289,7 +292,7 @@ async function verifiedOnce(
   // with text outside its signed message is refused (keyring.ts), so a check kept before is made again.
   // v4: blank lines around it, an unescaped dash line and an unframed Release.gpg are refused too.
   // v5: the expiry counts the signatures' own expiry too, not only their keys'.
-  const key = `deb-release-verified:v5:${release.sha256}:${detached === undefined ? '-' : digestHex(digestOf(detached))}:${keyring.id}`;
+  const key = `deb-release-verified:v5:${release.sha256}:${detached === undefined ? '-' : digestHex(digestOf(detached.bytes))}:${keyring.id}`;
   const kept = await cache.get(key).catch(() => undefined);
   if (kept !== undefined) {
     try {

@@ -226,6 +226,8 @@ const STALE = 'the mirror may be stale, or the keyring out of date (update it: d
  * {@link MAX_FUTURE_MS}, the date it checks the creation time against, so a signature is taken
  * as expired 10 s before apt would take it so.
  *
+ * `detached` is a Release.gpg's bytes and where they come from: its refusals name it.
+ *
  * @throws ProvenantError `SIGNATURE` when a signature by a key of the keyring does not match the
  *   text, or the bytes are not a signed message as apt splits them (text or blank lines around it,
  *   an unescaped dash line; a binary or unframed detached signature); `UNTRUSTED_KEY` when no key
@@ -235,13 +237,15 @@ export async function verifySignedText(
   bytes: Uint8Array,
   keyring: DebKeyring,
   where: string,
-  detached: Uint8Array | undefined,
+  detached: { bytes: Uint8Array; where: string } | undefined,
   now: Date,
 ): Promise<VerifiedText> {
   let text: string;
   let results: VerificationResult[];
   // openpgp.js refuses a signature made after the date it is given: the clock may be behind.
   const date = new Date(now.getTime() + MAX_FUTURE_MS);
+  // What a failure to read the signature names: the Release.gpg, for a detached one.
+  const signatureWhere = detached?.where ?? where;
   try {
     const { CleartextMessage, createMessage, readSignature, Signature, PacketList, verify } = await import('openpgp');
     // Each armored signature block as apt splits them, read into one list of signatures.
@@ -261,7 +265,7 @@ export async function verifySignedText(
       text = out.data;
       results = out.signatures;
     } else {
-      const signature = await signatures(splitDetached(detached, where));
+      const signature = await signatures(splitDetached(detached.bytes, detached.where));
       const message = await createMessage({ binary: bytes });
       const out = await verify({ message, signature, verificationKeys: keyring.keys.map(openpgpKey), date, format: 'binary' });
       text = utf8.decode(bytes);
@@ -269,8 +273,9 @@ export async function verifySignedText(
     }
   } catch (err) {
     if (isProvenantError(err)) throw err;
-    throw new ProvenantError('SIGNATURE', `the Release is not an OpenPGP-signed message: ${(err as Error).message}`, {
-      where,
+    const what = detached === undefined ? 'the Release is not an OpenPGP-signed message' : 'the Release.gpg is not an OpenPGP signature';
+    throw new ProvenantError('SIGNATURE', `${what}: ${(err as Error).message}`, {
+      where: signatureWhere,
       cause: err,
       hint: 'the mirror may have answered with an error page or a partial file',
     });

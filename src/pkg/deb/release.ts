@@ -62,6 +62,8 @@ export interface DebRelease {
 export interface ReadReleaseOptions {
   /** `Release.gpg` (ASCII-armored: apt refuses a binary one) when `bytes` is a `Release` rather than an InRelease. */
   detachedSignature?: Uint8Array | undefined;
+  /** Where {@link detachedSignature} comes from, which its refusals name: `where` with `.gpg` appended by default. */
+  detachedSignatureWhere?: string | undefined;
   /** The suite asked for: the Release's `Suite` or `Codename` must be this. */
   suite?: string | undefined;
   /** An architecture that the Release's `Architectures` must list. */
@@ -109,7 +111,11 @@ export async function readRelease(
   let signers: DebSigner[] = [];
   try {
     const keys = async (): Promise<DebKeyring> => (keyring instanceof LazyDebKeyring ? keyring.load() : keyring);
-    const verified = options.verified ?? (await verifySignedText(bytes, await keys(), where, options.detachedSignature, now));
+    const detached =
+      options.detachedSignature === undefined
+        ? undefined
+        : { bytes: options.detachedSignature, where: options.detachedSignatureWhere ?? `${where}.gpg` };
+    const verified = options.verified ?? (await verifySignedText(bytes, await keys(), where, detached, now));
     text = verified.text;
     signers = verified.signers;
   } catch (err) {

@@ -496,7 +496,7 @@ describe('Release signatures as apt counts them: good, bad (BADSIG) or worthless
   const during = new Date('2020-01-01T11:00:00Z');
   // The clock of these reads: the Release's Date, 2020-01-01T12:00:00Z.
   const now = new Date('2020-01-01T12:00:00Z');
-  const read = (bytes: Uint8Array, keys: object[], options: { detachedSignature?: Uint8Array } = {}) =>
+  const read = (bytes: Uint8Array, keys: object[], options: { detachedSignature?: Uint8Array; detachedSignatureWhere?: string } = {}) =>
     readRelease(bytes, new DebKeyring(keys as PublicKey[], ['keys.gpg']), 'InRelease', { now, ...options });
   /** `text` clearsigned by `key` at `date`, its armored signature block appended to `inRelease` when given: apt takes several blocks. */
   const signedBy = async (key: PrivateKey, date: Date, inRelease?: Uint8Array, config?: object) => {
@@ -687,6 +687,12 @@ describe('Release signatures as apt counts them: good, bad (BADSIG) or worthless
       format: 'binary',
     });
     await assert.rejects(withSig(binary as Uint8Array), refused('SIGNATURE', /the Release.gpg is a binary signature, which apt refuses/));
+    // Its refusals name the Release.gpg, not the Release.
+    await assert.rejects(withSig(binary as Uint8Array), (err: unknown) => isProvenantError(err) && err.where === 'InRelease.gpg');
+    await assert.rejects(
+      read(release, keys, { detachedSignature: enc(`junk\n${armored}`), detachedSignatureWhere: 'x/Release.gpg' }),
+      (err: unknown) => isProvenantError(err, 'SIGNATURE') && err.where === 'x/Release.gpg',
+    );
     const lines = armored.split('\n').length;
     await assert.rejects(
       withSig(`${armored}junk\n`),
@@ -783,6 +789,21 @@ describe('Release signatures as apt counts them: good, bad (BADSIG) or worthless
       );
       // trusted=yes reads it.
       assert.equal((await fetchIt(true)).packages.length, 1);
+      // A Release.gpg that is refused is named, not the Release.
+      const signatureFile = join(dir, 'dists', 'stable', 'Release.gpg');
+      for (const content of [
+        'comment\n-----BEGIN PGP SIGNATURE-----\n',
+        '-----BEGIN PGP SIGNATURE-----\n\nnot base64\n-----END PGP SIGNATURE-----\n',
+      ]) {
+        await writeFile(signatureFile, content);
+        await assert.rejects(fetchIt(), (err: unknown) => {
+          code('SIGNATURE')(err);
+          assert.ok(isProvenantError(err));
+          assert.equal(err.where, signatureFile);
+          assert.match(err.message, /the Release\.gpg /);
+          return true;
+        });
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
