@@ -15,9 +15,10 @@ import { DownloadCache, type FetchFileOptions, fetchFile, joinLocation, listedSi
 import { parseControlStanzas } from './control.ts';
 import { DEBIAN_ARCHIVE_KEYRING, type DebKeyring, type DebSigner, LazyDebKeyring, verifySignedText } from './keyring.ts';
 import {
+  cacheablePackagesFile,
   checkReleaseFile,
   type DebRelease,
-  type DebReleaseFile,
+  type DebReleaseFileSha256,
   keepPackagesFile,
   keptPackagesKey,
   type PackagesFile,
@@ -207,10 +208,10 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
     const file = selectPackagesFile(release, component, arch);
     const fileUrl = joinLocation(dists, file.path);
     const where = safeLocation(fileUrl);
-    if (file.entry.sha256 === undefined) {
-      // A Release that lists only SHA-512s (apt takes one): checked against those, neither looked
-      // up in nor kept in the cache, which is addressed by SHA-256; its provenance gives the
-      // SHA-256 of the files so checked.
+    const cacheable = cacheablePackagesFile(file);
+    if (cacheable === undefined) {
+      // A Release that lists only SHA-512s: checked against those, without the cache (see
+      // cacheablePackagesFile); its provenance gives the SHA-256 of the files so checked.
       const compressed = await fetchIndexFile(file, release, dists, undefined, options, progress);
       const packagesBytes = await verifiedPackagesBytes(compressed, release, file, { where, signal });
       throwIfAborted(signal);
@@ -219,34 +220,33 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
       files.push({ url: source.url, sha256: source.sha256, size: source.size });
       continue;
     }
-    const source = { url: where, sha256: file.entry.sha256, size: file.entry.size, path: file.path };
-    // The uncompressed file's entry (the Release has its SHA-256, since it has the compressed one's).
-    const plain =
-      file.uncompressed?.entry.sha256 === undefined ? undefined : { ...file.uncompressed, sha256: file.uncompressed.entry.sha256 };
+    const source = { url: where, sha256: cacheable.entry.sha256, size: file.entry.size, path: file.path };
+    // The uncompressed file's entry, when the Release lists it.
+    const plain = cacheable.uncompressed;
     // The decompressed index, under the SHA-256 the signed Release gives it: checked against it
     // when it was stored, and each stanza read from it against its stanza index (see keptFile).
     const kept = cache === undefined || plain === undefined ? undefined : await keptFile(cache, plain.entry);
     if (kept !== undefined && plain !== undefined) {
       progress({ file: plain.path, url: where, cached: true });
-      indexes.push(packagesIndex(component, arch, source, kept, plain.sha256, where));
+      indexes.push(packagesIndex(component, arch, source, kept, plain.entry.sha256, where));
       files.push({ url: source.url, sha256: source.sha256, size: source.size });
       continue;
     }
-    const compressed = await fetchIndexFile(file, release, dists, cache, options, progress);
+    const into = cache === undefined ? undefined : { cache, entry: cacheable.entry };
+    const compressed = await fetchIndexFile(file, release, dists, into, options, progress);
     if (cache !== undefined && plain !== undefined && file.compression !== 'none') {
       // Decompressed into the cache as it is decoded, then read as a kept one is.
-      const uncompressed = { path: plain.path, entry: plain.entry };
-      const kept = await keepPackagesFile(compressed, release, { ...file, uncompressed }, cache, { where, signal });
-      indexes.push(packagesIndex(component, arch, source, kept, plain.sha256, where));
+      const kept = await keepPackagesFile(compressed, release, { ...cacheable, uncompressed: plain }, cache, { where, signal });
+      indexes.push(packagesIndex(component, arch, source, kept, plain.entry.sha256, where));
       files.push({ url: source.url, sha256: source.sha256, size: source.size });
       continue;
     }
     const packagesBytes = await verifiedPackagesBytes(compressed, release, file, { where, signal });
     if (cache !== undefined && plain !== undefined && packagesBytes !== compressed)
-      await cache.put(`sha256:${plain.sha256}`, packagesBytes);
+      await cache.put(`sha256:${plain.entry.sha256}`, packagesBytes);
     throwIfAborted(signal);
     // The uncompressed file's digest, from the Release when it lists one (it was checked).
-    const sha256 = plain?.sha256 ?? digestHex(digestOf(packagesBytes));
+    const sha256 = plain?.entry.sha256 ?? digestHex(digestOf(packagesBytes));
     indexes.push(packagesIndex(component, arch, source, packagesBytes, sha256, where));
     files.push({ url: source.url, sha256: source.sha256, size: source.size });
   }
@@ -429,27 +429,29 @@ function packagesIndex(
  * file rewritten on purpose, by someone who can write the cache and so its index as well
  * (docs/build.md, "Caches").
  */
-async function keptFile(cache: DownloadCache, entry: DebReleaseFile): Promise<{ path: string; size: number } | undefined> {
-  if (entry.sha256 === undefined) return undefined;
+async function keptFile(cache: DownloadCache, entry: DebReleaseFileSha256): Promise<{ path: string; size: number } | undefined> {
   const kept = await cache.locate(keptPackagesKey(entry.sha256));
   return kept !== undefined && kept.sha256 === entry.sha256 && kept.size === entry.size ? { path: kept.path, size: kept.size } : undefined;
 }
 
-/** The compressed index file, from the cache or the mirror, checked against the Release. */
+/**
+ * The compressed index file, from the cache or the mirror, checked against the Release; through
+ * `cached.cache`, under the SHA-256 of `cached.entry` (see cacheablePackagesFile), when given.
+ */
 async function fetchIndexFile(
   file: PackagesFile,
   release: DebRelease,
   dists: string,
-  cache: DownloadCache | undefined,
+  cached: { cache: DownloadCache; entry: DebReleaseFileSha256 } | undefined,
   options: FetchDebianIndexOptions,
   progress: NonNullable<FetchDebianIndexOptions['onProgress']>,
 ): Promise<Uint8Array> {
   const plainUrl = joinLocation(dists, file.path);
-  if (cache !== undefined) {
-    const cached = await readCachedBlob(cache, file.entry);
-    if (cached !== undefined) {
+  if (cached !== undefined) {
+    const blob = await readCachedBlob(cached.cache, cached.entry);
+    if (blob !== undefined) {
       progress({ file: file.path, url: safeLocation(plainUrl), cached: true });
-      return cached;
+      return blob;
     }
   }
   const byHash = options.byHash ?? 'yes';
@@ -473,11 +475,11 @@ async function fetchIndexFile(
       // download cut short is resumed by the next run; either way it stops as soon as it passes
       // the size the Release gives, and is checked against the Release.
       bytes =
-        cache === undefined || file.entry.sha256 === undefined
+        cached === undefined
           ? await fetchFile(candidate, { signal: options.signal, ...listedSize(file.entry.size, 'the Release gives it') })
-          : await cache.download(
+          : await cached.cache.download(
               candidate,
-              { sha256: file.entry.sha256, size: file.entry.size },
+              { sha256: cached.entry.sha256, size: cached.entry.size },
               { signal: options.signal, ...listedSize(file.entry.size, 'the Release gives it') },
             );
       progress({ file: file.path, url: safeLocation(candidate), cached: false });
@@ -498,8 +500,7 @@ async function fetchIndexFile(
  * here against the Release's size and digest: one hash of the content rather than the cache's
  * own check and ours.
  */
-async function readCachedBlob(cache: DownloadCache, entry: DebReleaseFile): Promise<Uint8Array | undefined> {
-  if (entry.sha256 === undefined) return undefined;
+async function readCachedBlob(cache: DownloadCache, entry: DebReleaseFileSha256): Promise<Uint8Array | undefined> {
   let bytes: Uint8Array;
   try {
     // Refused unless a regular file (a named pipe is never waited on): a miss, fetched again.

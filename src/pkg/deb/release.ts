@@ -329,6 +329,36 @@ export function selectPackagesFile(release: DebRelease, component: string, arch:
   });
 }
 
+/** An entry of the Release with its SHA-256: what the cache keeps a file under. */
+export type DebReleaseFileSha256 = DebReleaseFile & { sha256: string };
+
+/** A {@link PackagesFile} the cache can keep: its entries have a SHA-256. */
+export interface CacheablePackagesFile extends PackagesFile {
+  entry: DebReleaseFileSha256;
+  uncompressed: { path: string; entry: DebReleaseFileSha256 } | undefined;
+}
+
+/**
+ * `file` as the cache keeps it, or undefined for a Release that lists only SHA-512s (apt takes
+ * one): the cache is addressed by SHA-256, so such a Release's files are checked against their
+ * SHA-512s but neither looked up in nor kept in it (its provenance gives the SHA-256 of the files
+ * so checked). The one place of that rule: what is given a {@link CacheablePackagesFile} need not
+ * ask again.
+ */
+export function cacheablePackagesFile(file: PackagesFile): CacheablePackagesFile | undefined {
+  const { entry, uncompressed } = file;
+  if (entry.sha256 === undefined) return undefined;
+  return {
+    ...file,
+    entry: { ...entry, sha256: entry.sha256 },
+    // A Release with a SHA256 section gives every file one; a file it does not list is not kept.
+    uncompressed:
+      uncompressed?.entry.sha256 === undefined
+        ? undefined
+        : { path: uncompressed.path, entry: { ...uncompressed.entry, sha256: uncompressed.entry.sha256 } },
+  };
+}
+
 /** Options of {@link readPackagesIndex}. */
 export interface ReadPackagesIndexOptions {
   /** Where the bytes come from, for errors. */
@@ -385,7 +415,8 @@ export function keptPackagesKey(sha256: string): string {
 /**
  * Checks a compressed Packages file against its Release, and decompresses it into `cache` as it
  * is decoded (never whole in memory: Debian main's is 50 MB), checked against the Release's
- * entry of the uncompressed file before it is kept, under its SHA-256 and under
+ * entry of the uncompressed file before it is kept, under its SHA-256 (see
+ * {@link cacheablePackagesFile}) and under
  * {@link keptPackagesKey} with its size and CRC-32. Gives where it is.
  *
  * @throws ProvenantError as {@link verifiedPackagesBytes}; `IO` when the cache cannot be written
@@ -393,16 +424,12 @@ export function keptPackagesKey(sha256: string): string {
 export async function keepPackagesFile(
   bytes: Uint8Array,
   release: DebRelease,
-  file: PackagesFile & { uncompressed: NonNullable<PackagesFile['uncompressed']> },
+  file: CacheablePackagesFile & { uncompressed: NonNullable<CacheablePackagesFile['uncompressed']> },
   cache: DownloadCache,
   options: ReadPackagesIndexOptions,
 ): Promise<{ path: string; size: number }> {
   checkReleaseFile(bytes, release, file.path, options.where);
   const { entry, path } = file.uncompressed;
-  const sha256 = entry.sha256;
-  // Kept under the SHA-256 the Release gives: a Release with only SHA-512s is read without keeping.
-  if (sha256 === undefined)
-    throw new ProvenantError('INVALID_PACKAGE', `the Release gives ${path} no SHA-256 to keep it under`, { where: release.where });
   const writer = await cache.writer();
   try {
     const chunks = decompressIndexChunks(bytes, file.compression, { where: options.where, maxBytes: entry.size, signal: options.signal });
@@ -412,7 +439,7 @@ export async function keepPackagesFile(
     }
     // The writer hashes what it writes: checked before it is kept.
     checkReleaseEntry(entry, path, writer.size, () => writer.sha256(), `${options.where} (decompressed)`);
-    const kept = await writer.finish(keptPackagesKey(sha256));
+    const kept = await writer.finish(keptPackagesKey(entry.sha256));
     return { path: kept.path, size: kept.size };
   } catch (err) {
     await writer.abort();
