@@ -118,12 +118,13 @@ export class ApkKeyring {
 }
 
 /**
- * The signature types apk-tools 2 knows, and the digest each signs (`signature_type[]` of its
- * src/extract_v2.c, formerly package.c): RSA512, RSA256, RSA and DSA, the last two SHA-1. The key
- * is what verifies, whatever the type says: `.SIGN.DSA.` by an RSA key of /etc/apk/keys is checked
- * as an RSA SHA-1 signature there too. An entry of any other type is skipped, not refused.
+ * The signature types apk-tools 2 verifies, and the digest each signs (`signature_type[]` of its
+ * src/extract_v2.c, formerly package.c): RSA512, RSA256 and RSA (SHA-1). Its table lists DSA too,
+ * by `NID_dsa`, but it asks OpenSSL for a digest of that NID, and OpenSSL 3 has none (as
+ * `EVP_get_digestbyname("DSA")` is NULL): apk passes a `.SIGN.DSA.` entry over, as it passes over
+ * an entry of any other type, so it neither verifies a file nor fails one here.
  */
-const SIGNATURE_DIGESTS = { RSA512: 'sha512', RSA256: 'sha256', RSA: 'sha1', DSA: 'sha1' } as const;
+const SIGNATURE_DIGESTS = { RSA512: 'sha512', RSA256: 'sha256', RSA: 'sha1' } as const;
 
 /** A signature type apk-tools verifies. */
 export type ApkSignatureType = keyof typeof SIGNATURE_DIGESTS;
@@ -132,7 +133,7 @@ export type ApkSignatureType = keyof typeof SIGNATURE_DIGESTS;
 export interface ApkSignature {
   /**
    * The type its entry name gives: one of {@link ApkSignatureType} (`RSA` is SHA-1, `RSA256`
-   * SHA-256, `RSA512` SHA-512, `DSA` SHA-1), or another that apk skips, as the text found.
+   * SHA-256, `RSA512` SHA-512), or another that apk skips (`DSA` among them), as the text found.
    */
   type: string;
   /** The key's file name, as the signature names it (empty for an entry of a type apk skips). */
@@ -148,7 +149,7 @@ export interface VerifiedSignature {
 }
 
 /** A signature entry of a type apk verifies: `.SIGN.<TYPE>.<key file name>`. */
-const SIGN_ENTRY = /^\.SIGN\.(RSA512|RSA256|RSA|DSA)\.(.*)$/s;
+const SIGN_ENTRY = /^\.SIGN\.(RSA512|RSA256|RSA)\.(.*)$/s;
 
 function isKnownType(type: string): type is ApkSignatureType {
   return Object.hasOwn(SIGNATURE_DIGESTS, type);
@@ -206,7 +207,7 @@ export function verifyApkSignatures(
     throw new ProvenantError(
       'UNTRUSTED_KEY',
       known.length === 0
-        ? `it carries no signature of a type apk verifies (RSA, RSA256, RSA512, DSA)${skipped}`
+        ? `it carries no signature of a type apk verifies (RSA, RSA256, RSA512)${skipped}`
         : `it is signed by ${names}, and none of those keys is in the keyring${skipped}`,
       {
         where,
