@@ -72,7 +72,8 @@ export interface ReadApkPackageOptions {
   /**
    * Accept a package that neither a checksum nor a trusted signature vouches for, as apk's
    * `--allow-untrusted` does: one that carries no signature by a key of `keyring`. A signature
-   * by such a key must still verify (apk-tools allows a missing key, never a bad signature).
+   * by such a key must still verify, unlike in apk-tools, which with `--allow-untrusted` checks
+   * no signature at all (extract_v2.c): a bad one is a changed package, whatever else is allowed.
    */
   allowUntrusted?: boolean;
   /**
