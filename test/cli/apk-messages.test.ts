@@ -192,6 +192,11 @@ describe('apk index: packages no trusted key signed', () => {
     assert.equal(JSON.parse(r.stdout).packages, 2);
     // The signing key's public key listed again is the same key under its name.
     assert.equal((await index(['good.apk', '--keyring', 'keys/repo.rsa.pub'])).status, 0);
+    // So it is in another text: CRLF line endings (the key is compared, not its text).
+    await mkdir(join(dir, 'crlf'), { recursive: true });
+    await writeFile(join(dir, 'crlf', 'repo.rsa.pub'), (await readFile(join(dir, 'keys', 'repo.rsa.pub'), 'utf8')).replace(/\n/g, '\r\n'));
+    const crlf = await index(['good.apk', '--keyring', 'crlf/repo.rsa.pub']);
+    assert.equal(crlf.status, 0, crlf.stderr);
   });
 
   it('refuses one no trusted key signed, naming it, unless --allow-untrusted', async () => {

@@ -22,7 +22,8 @@ export class ApkKeyring {
 
   /**
    * Adds a PEM public key (SPKI, `-----BEGIN PUBLIC KEY-----`) under `name`, the key's file name (a
-   * path is cut to its last part). The same text added again under its name is one key.
+   * path is cut to its last part). The same key added again under its name is one key, whatever
+   * its text (line endings, wrapping, a comment before it): the first text is kept.
    *
    * @throws ProvenantError `UNTRUSTED_KEY` when the text is not an SPKI RSA public key (a PKCS#1
    *   `RSA PUBLIC KEY` among them), holds a private key, or when another key has the same file name
@@ -80,10 +81,11 @@ export class ApkKeyring {
     }
     // apk finds a key by its file name, and /etc/apk/keys holds one file of a name: two keys
     // under one name cannot both be trusted in the image, and keeping either one silently would
-    // trust a key other than the one named (and record the other's text in the lock).
+    // trust a key other than the one named (and record the other's text in the lock). The keys
+    // are compared, not their text: apk reads the same key from either file.
     const before = this.#keys.get(base);
     if (before !== undefined) {
-      if (before.pem.trim() === pem.trim()) return this;
+      if (before.key.equals(key)) return this;
       throw new ProvenantError(
         'UNTRUSTED_KEY',
         `the keyring holds two different keys named ${JSON.stringify(base)}: ${before.where} and ${at}`,
@@ -114,6 +116,18 @@ export class ApkKeyring {
 
   get size(): number {
     return this.#keys.size;
+  }
+}
+
+/**
+ * Whether two PEM texts hold the same public key (compared as keys, so line endings, wrapping or a
+ * comment before the key do not count); false when either is no public key.
+ */
+export function samePublicKey(a: string, b: string): boolean {
+  try {
+    return createPublicKey(a).equals(createPublicKey(b));
+  } catch {
+    return false;
   }
 }
 

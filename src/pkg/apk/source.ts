@@ -48,7 +48,7 @@ import { ApkFiles } from './files.ts';
 import { baseLayout, entriesInventory, type InstalledApk, installApk, installedStanza, writeApkDatabase } from './install.ts';
 import { apkDependencies, apkInventoryPackage } from './inventory.ts';
 import { type ApkPackage, apkPackageInfo, readApkPackage } from './package.ts';
-import { ApkKeyring, trustedSignature, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
+import { ApkKeyring, samePublicKey, trustedSignature, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
 import { readAt, streamApkFile } from './stream.ts';
 import { parseApkDependency } from './version.ts';
 
@@ -98,7 +98,9 @@ export async function openApkSource(options: PackageSourceOptions): Promise<ApkS
       }
     };
     const pem = locked !== undefined && options.lockVouches === true ? locked : await read();
-    if (locked !== undefined && locked.trim() !== pem.trim()) {
+    // The lock records the text of the key the keyring kept under the name (the first entry's,
+    // for two entries of one name holding one key): another text of the same key is that key.
+    if (locked !== undefined && locked.trim() !== pem.trim() && !samePublicKey(locked, pem)) {
       const lockPath = options.lockPath ?? 'the lock';
       throw new ProvenantError(
         'UNTRUSTED_KEY',

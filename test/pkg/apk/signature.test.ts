@@ -31,6 +31,17 @@ before(() => {
   keyring = new ApkKeyring().add(trusted.name, trusted.publicKeyPem);
 });
 
+/** Other texts of the PEM public key `pem` that hold the same key, by what differs. */
+function otherTexts(pem: string): Record<string, string> {
+  const body = pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
+  const wrapped = body.match(/.{1,76}/g)!.join('\n');
+  return {
+    crlf: pem.replace(/\n/g, '\r\n'),
+    rewrapped: `-----BEGIN PUBLIC KEY-----\n${wrapped}\n-----END PUBLIC KEY-----\n`,
+    comment: `# the repository's key\n${pem}`,
+  };
+}
+
 /** One `.SIGN.` entry: `type` signed over `signed` with `by`'s key and `digest`, or bytes that verify nothing. */
 interface Entry {
   type: string;
@@ -212,6 +223,16 @@ describe('the apk keyring', () => {
       .add('k1.rsa.pub', `${trusted.publicKeyPem}\n`, './keys/b/k1.rsa.pub');
     assert.deepEqual(kr.names(), ['k1.rsa.pub']);
     assert.equal(kr.pem('k1.rsa.pub'), trusted.publicKeyPem);
+  });
+
+  it('takes the same key in another text as the same key: line endings, wrapping, a comment before it', () => {
+    for (const [what, text] of Object.entries(otherTexts(trusted.publicKeyPem))) {
+      assert.notEqual(text.trim(), trusted.publicKeyPem.trim(), what);
+      const kr = new ApkKeyring().add('k1.rsa.pub', trusted.publicKeyPem, 'a/k1.rsa.pub').add('k1.rsa.pub', text, 'b/k1.rsa.pub');
+      assert.deepEqual(kr.names(), ['k1.rsa.pub'], what);
+      // The first entry's text is the one kept, for /etc/apk/keys and the lock.
+      assert.equal(kr.pem('k1.rsa.pub'), trusted.publicKeyPem, what);
+    }
   });
 });
 

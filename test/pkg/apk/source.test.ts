@@ -204,6 +204,66 @@ describe('openApkSource, with two keyring entries of one file name', () => {
   });
 });
 
+describe('openApkSource, with one key in two texts under one file name', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'provenant-apk-sametext-'));
+    const a = generateApkKeyPair('k1.rsa', { bits: 2048 });
+    for (const [sub, pem] of [
+      ['a', a.publicKeyPem],
+      ['crlf', a.publicKeyPem.replace(/\n/g, '\r\n')],
+    ] as const) {
+      await mkdir(join(dir, 'keys', sub), { recursive: true });
+      await writeFile(join(dir, 'keys', sub, 'k1.rsa.pub'), pem);
+    }
+  });
+  after(async () => {
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+  const open = (lockedKeys?: { name: string; content: string | undefined }[]) =>
+    openApkSource({
+      repositories: [],
+      keyring: ['./keys/a/k1.rsa.pub', './keys/crlf/k1.rsa.pub'],
+      packages: [],
+      configPath: 'image.yaml',
+      baseDir: dir,
+      cache: undefined,
+      logger: silentLogger,
+      ...(lockedKeys === undefined ? {} : { lockedKeys, lockPath: 'image.lock.json' }),
+    });
+
+  it('takes them as one key, records the first text for both, and takes that lock back', async () => {
+    const source = await open();
+    const text = await readFile(join(dir, 'keys', 'a', 'k1.rsa.pub'), 'utf8');
+    const locked = source.lockSources(['x86_64']).keyring;
+    assert.deepEqual(
+      locked.map((k) => k.content),
+      [text, text],
+    );
+    // The lock holds the first entry's text for the second entry too: the same key, not another.
+    const again = await open(locked.map((k) => ({ name: k.name, content: k.content })));
+    assert.deepEqual(
+      again.keys().map((k) => k.pem),
+      [text],
+    );
+  });
+
+  it('still refuses a lock that holds another key under the name', async () => {
+    const other = generateApkKeyPair('k1.rsa', { bits: 2048 }).publicKeyPem;
+    await assert.rejects(
+      open([
+        { name: './keys/a/k1.rsa.pub', content: other },
+        { name: './keys/crlf/k1.rsa.pub', content: other },
+      ]),
+      (e) => {
+        assert.ok(isProvenantError(e, 'UNTRUSTED_KEY'), String(e));
+        assert.match(e.message, /^image\.lock\.json contents\.keyring\[0\] holds another key than/);
+        return true;
+      },
+    );
+  });
+});
+
 describe('ApkSource.fetch, for a package file that is not the one its checksum names', () => {
   let dir: string;
   let pem: string;
