@@ -72,7 +72,10 @@ export interface ReadApkIndexOptions {
   keyring: ApkKeyring;
   /** Where the index comes from, for errors (a URL without credentials, or a path). */
   where: string;
-  /** Accept an index with no signature by a trusted key. Off by default: verify by default. */
+  /**
+   * Accept an index with no signature by a trusted key. Off by default: verify by default. A
+   * signature by a trusted key must verify either way ({@link verifyApkSignatures}).
+   */
   allowUntrusted?: boolean;
 }
 
@@ -82,7 +85,8 @@ export interface ReadApkIndexOptions {
  * bytes of everything after the first member.
  *
  * @throws ProvenantError `SIGNATURE` or `UNTRUSTED_KEY` when it does not verify (unless
- *   `allowUntrusted`), `INVALID_PACKAGE` when it is malformed, `TRUNCATED` when cut short
+ *   `allowUntrusted` and no trusted key signed it), `INVALID_PACKAGE` when it is malformed,
+ *   `TRUNCATED` when cut short
  */
 export async function readApkIndex(bytes: Uint8Array, options: ReadApkIndexOptions): Promise<ApkIndex> {
   const { where } = options;
@@ -109,12 +113,7 @@ export async function readApkIndex(bytes: Uint8Array, options: ReadApkIndexOptio
     first === undefined || first.data.length > SIGNATURE_MAX ? undefined : signaturesOf(await tarFiles(first.data, where), where);
   const signatures: ApkSignature[] = found ?? [];
   const signedStart = found !== undefined && first !== undefined ? first.end : 0;
-  let signedBy: VerifiedSignature | undefined;
-  try {
-    signedBy = verifyApkSignatures(signatures, bytes.subarray(signedStart), options.keyring, where);
-  } catch (err) {
-    if (!untrusted) throw err;
-  }
+  const signedBy = verifyApkSignatures(signatures, bytes.subarray(signedStart), options.keyring, where, { allowUntrusted: untrusted });
   const content = { where, maxOutput: INDEX_MAX, what: 'the index' };
   const contentMembers =
     found === undefined && first !== undefined

@@ -180,10 +180,9 @@ export async function verifyControl(
       });
     }
   } else {
-    const keyring = options.keyring ?? new ApkKeyring();
-    if (options.allowUntrusted !== true || trustedSignature(signatures, keyring) !== undefined) {
-      signedBy = verifyApkSignatures(signatures, control.compressed, keyring, where);
-    }
+    signedBy = verifyApkSignatures(signatures, control.compressed, options.keyring ?? new ApkKeyring(), where, {
+      allowUntrusted: options.allowUntrusted,
+    });
   }
   if (
     options.expectedChecksum !== undefined &&

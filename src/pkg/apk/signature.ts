@@ -190,22 +190,51 @@ export function trustedSignature(signatures: readonly ApkSignature[], keyring: A
   return signatures.find((s) => isKnownType(s.type) && s.keyName !== '' && keyring.get(s.keyName) !== undefined);
 }
 
+/** Options of {@link verifyApkSignatures}. */
+export interface VerifyApkSignaturesOptions {
+  /**
+   * Take a file that no key of the keyring signed (unsigned, or signed by other keys only), as
+   * apk's `--allow-untrusted` does: nothing verified then, and undefined returned. A signature by
+   * a key of the keyring must still verify, unlike in apk-tools, which with `--allow-untrusted`
+   * checks no signature at all: a bad one means the file was changed, whatever else is allowed.
+   */
+  allowUntrusted?: boolean | undefined;
+}
+
 /**
  * Verifies `signed` against the signatures, with the keys of `keyring`, as apk-tools does: the
  * first signature of a known type by a key of the keyring ({@link trustedSignature}) decides; it
  * verifies or the file is refused, and the signatures after it are not read. An index may carry
  * several (key rotation); a signature of a type apk does not know is passed over, as one by a key
- * the keyring lacks.
+ * the keyring lacks. This is the one place that rule is applied, for indexes and packages alike.
  *
+ * @returns the signature that verified; undefined only with `allowUntrusted`, for a file no key of
+ *   the keyring signed
  * @throws ProvenantError `SIGNATURE` when there are no signatures or the deciding one does not
- *   verify, `UNTRUSTED_KEY` when no signature of a known type names a key of the keyring
+ *   verify, `UNTRUSTED_KEY` when no signature of a known type names a key of the keyring (neither
+ *   of those two with `allowUntrusted`)
  */
 export function verifyApkSignatures(
   signatures: readonly ApkSignature[],
   signed: Uint8Array,
   keyring: ApkKeyring,
   where: string,
-): VerifiedSignature {
+): VerifiedSignature;
+export function verifyApkSignatures(
+  signatures: readonly ApkSignature[],
+  signed: Uint8Array,
+  keyring: ApkKeyring,
+  where: string,
+  options: VerifyApkSignaturesOptions,
+): VerifiedSignature | undefined;
+export function verifyApkSignatures(
+  signatures: readonly ApkSignature[],
+  signed: Uint8Array,
+  keyring: ApkKeyring,
+  where: string,
+  options: VerifyApkSignaturesOptions = {},
+): VerifiedSignature | undefined {
+  if (options.allowUntrusted === true && trustedSignature(signatures, keyring) === undefined) return undefined;
   if (signatures.length === 0) {
     throw new ProvenantError('SIGNATURE', `${where} is not signed, and Provenant installs nothing unsigned`, {
       where,

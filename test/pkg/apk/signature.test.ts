@@ -244,6 +244,22 @@ describe('untrusted packages allowed, as apk --allow-untrusted allows them', () 
     await assert.rejects(readApkPackage(bad, { keyring, where: 'apk', allowUntrusted: true }), code('SIGNATURE'));
   });
 
+  it('takes an index no trusted key signed, never one whose trusted signature is bad: the rule packages follow', async () => {
+    const theirs = await index([{ type: 'RSA256', by: stranger }]);
+    assert.equal((await readApkIndex(theirs, { keyring, where: 'index', allowUntrusted: true })).signedBy, undefined);
+    // A good one after the bad one changes nothing: the first by a trusted key decides.
+    for (const entries of [
+      [{ type: 'RSA256', by: trusted, corrupt: true }],
+      [
+        { type: 'RSA256', by: trusted, corrupt: true },
+        { type: 'RSA256', by: trusted },
+      ],
+    ]) {
+      await assert.rejects(readApkIndex(await index(entries), { keyring, where: 'index', allowUntrusted: true }), code('SIGNATURE'));
+      await assert.rejects(readApkPackage(await apk(entries), { keyring, where: 'apk', allowUntrusted: true }), code('SIGNATURE'));
+    }
+  });
+
   it('buildApkIndex refuses a package no key of its keyring signed, unless allowUntrusted, and a bad signature always', async () => {
     const good = await apk([{ type: 'RSA256', by: trusted }]);
     const theirs = await buildApk({ ...hello, name: 'theirs' }, { key: { privateKeyPem: stranger.privateKeyPem, name: stranger.name } });
