@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import { ProvenantError } from '../../errors.ts';
 import { makeFolder, makeFolderError, writeFileAtomic, writeFilesAtomic } from '../../io/files.ts';
 import { generateApkKeyPair } from '../../pkg/apk/keys.ts';
-import { ApkKeyring } from '../../pkg/apk/signature.ts';
+import { ApkKeyring, UntrustedApkError } from '../../pkg/apk/signature.ts';
 import { parseApkSpecYaml } from '../../pkg/apk/spec.ts';
 import { buildApk, buildApkFromDirectory, buildApkIndex } from '../../pkg/apk/write.ts';
 import { envName, type ParsedArgs } from '../args.ts';
@@ -183,6 +183,8 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
         names: rest,
         ...(v.description === undefined ? {} : { description: v.description as string }),
         ...(epoch === undefined ? {} : { mtime: epoch }),
+      }).catch((err: unknown) => {
+        throw err instanceof UntrustedApkError ? withTrustFlags(err, keyring) : err;
       });
       if (toStdout) {
         io.stdout.write(result.bytes);
@@ -346,6 +348,20 @@ async function trustedKeys(
     keyring.add(signing.name, pem, `the public key of ${signingPath ?? signing.name}`);
   }
   return keyring;
+}
+
+/** The refusal of a package no trusted key signed, with the flags of `apk index` that answer it. */
+function withTrustFlags(err: UntrustedApkError, keyring: ApkKeyring): UntrustedApkError {
+  return new UntrustedApkError(
+    err.code,
+    err.message,
+    {
+      where: err.where,
+      cause: err.cause,
+      hint: `trust the key that signs it with --keyring KEY.rsa.pub (the --key the index is signed with is trusted; trusted now: ${keyring.names().join(', ') || 'none'}), or index it anyway with --allow-untrusted`,
+    },
+    err,
+  );
 }
 
 /** A private key file `NAME.rsa`; signatures name its public key, `NAME.rsa.pub`. */

@@ -8,7 +8,7 @@
  * apk-tools does with /etc/apk/keys.
  */
 import { createPublicKey, type KeyObject, verify } from 'node:crypto';
-import { ProvenantError } from '../../errors.ts';
+import { type ErrorDetails, ProvenantError } from '../../errors.ts';
 
 /** A PEM block of a private key: PKCS#8, PKCS#1 or encrypted, RSA or any other. */
 const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
@@ -190,6 +190,30 @@ export function trustedSignature(signatures: readonly ApkSignature[], keyring: A
   return signatures.find((s) => isKnownType(s.type) && s.keyName !== '' && keyring.get(s.keyName) !== undefined);
 }
 
+/**
+ * The refusal of a file that no key of the keyring signed (`SIGNATURE` when it carries no
+ * signature, else `UNTRUSTED_KEY`), with what it does carry: a caller that asks for trust in its
+ * own terms (`apk index`'s packages) says so from these, never from the message's text.
+ */
+export class UntrustedApkError extends ProvenantError {
+  declare readonly code: 'SIGNATURE' | 'UNTRUSTED_KEY';
+  /** The key names of its signatures of a type apk verifies, in order. */
+  readonly signers: readonly string[];
+  /** Its signature entries of a type apk passes over, as `.SIGN.<TYPE>...`. */
+  readonly skipped: readonly string[];
+
+  constructor(
+    code: 'SIGNATURE' | 'UNTRUSTED_KEY',
+    message: string,
+    details: ErrorDetails,
+    found: { signers: readonly string[]; skipped: readonly string[] },
+  ) {
+    super(code, message, details);
+    this.signers = found.signers;
+    this.skipped = found.skipped;
+  }
+}
+
 /** Options of {@link verifyApkSignatures}. */
 export interface VerifyApkSignaturesOptions {
   /**
@@ -236,26 +260,31 @@ export function verifyApkSignatures(
 ): VerifiedSignature | undefined {
   if (options.allowUntrusted === true && trustedSignature(signatures, keyring) === undefined) return undefined;
   if (signatures.length === 0) {
-    throw new ProvenantError('SIGNATURE', `${where} is not signed, and Provenant installs nothing unsigned`, {
-      where,
-      hint: 'sign a package with `provenant apk build --key KEY.rsa`, an index with `provenant apk index --key KEY.rsa` (or abuild-sign), and list KEY.rsa.pub in contents.keyring',
-    });
+    throw new UntrustedApkError(
+      'SIGNATURE',
+      `${where} is not signed, and Provenant installs nothing unsigned`,
+      {
+        where,
+        hint: 'sign a package with `provenant apk build --key KEY.rsa`, an index with `provenant apk index --key KEY.rsa` (or abuild-sign), and list KEY.rsa.pub in contents.keyring',
+      },
+      { signers: [], skipped: [] },
+    );
   }
   const sig = trustedSignature(signatures, keyring);
   if (sig === undefined) {
-    const known = signatures.filter((s) => isKnownType(s.type));
+    const signers = signatures.filter((s) => isKnownType(s.type)).map((s) => s.keyName);
     const unknown = signatures.filter((s) => !isKnownType(s.type)).map((s) => `.SIGN.${s.type}`);
     const skipped = unknown.length === 0 ? '' : ` (apk skips ${unknown.join(', ')}: a type it does not verify)`;
-    const names = known.map((s) => s.keyName).join(', ');
-    throw new ProvenantError(
+    throw new UntrustedApkError(
       'UNTRUSTED_KEY',
-      known.length === 0
+      signers.length === 0
         ? `it carries no signature of a type apk verifies (RSA, RSA256, RSA512)${skipped}`
-        : `it is signed by ${names}, and none of those keys is in the keyring${skipped}`,
+        : `it is signed by ${signers.join(', ')}, and none of those keys is in the keyring${skipped}`,
       {
         where,
         hint: `add the repository's public key to contents.keyring (trusted now: ${keyring.names().join(', ') || 'none'})`,
       },
+      { signers, skipped: unknown },
     );
   }
   const type = sig.type as ApkSignatureType;

@@ -27,8 +27,8 @@ import { digestHex, digestOf } from '../../oci/digest.ts';
 import { compareBytes } from '../../vfs/tree.ts';
 import { type ApkPackageInfo, formatApkIndexText, parseApkIndexText } from './apkindex.ts';
 import { checkKeyName } from './keys.ts';
-import { type ApkPackage, apkPackageInfo, checkDataHash, readApkPackage } from './package.ts';
-import type { ApkKeyring } from './signature.ts';
+import { apkPackageInfo, readApkPackage } from './package.ts';
+import { type ApkKeyring, UntrustedApkError } from './signature.ts';
 import { type ApkDependency, compareApkVersions, isValidApkVersion, parseApkDependency } from './version.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -494,23 +494,30 @@ export function fsError(err: unknown, where: string): ProvenantError {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Refuses a package that no key of the keyring signed, as `apk index` does without
- * `--allow-untrusted`: an index signs the `C:` checksums it lists, and apk then installs what it
- * lists as if the repository's key had signed each package.
- *
- * @throws ProvenantError `UNTRUSTED_KEY` naming the keys that signed it, if any
+ * The refusal of a package that no key of the keyring signed, said as a maker of indexes hears it:
+ * an index vouches for the `C:` checksum of each package it lists, and apk then installs what it
+ * lists as if the repository's key had signed each one, so `apk index` refuses such a package
+ * without `--allow-untrusted`.
  */
-function refuseUntrusted(pkg: Pick<ApkPackage, 'signatures' | 'signedBy'>, keyring: ApkKeyring | undefined, where: string): void {
-  if (pkg.signedBy !== undefined) return;
-  const names = pkg.signatures.map((s) => s.keyName).filter((n) => n !== '');
-  const trusted = keyring?.names() ?? [];
-  throw new ProvenantError(
+function untrustedPackage(err: UntrustedApkError, keyring: ApkKeyring | undefined, where: string): UntrustedApkError {
+  const { signers, skipped } = err;
+  const carries =
+    signers.length === 1
+      ? `is signed by ${signers[0]}, which is not a trusted key`
+      : signers.length > 1
+        ? `is signed by ${signers.join(', ')}, none of them a trusted key`
+        : skipped.length > 0
+          ? `carries no signature apk verifies (apk skips ${skipped.join(', ')})`
+          : 'is not signed';
+  return new UntrustedApkError(
     'UNTRUSTED_KEY',
-    `${where} is ${names.length === 0 ? 'signed by no key apk verifies' : `signed by ${names.join(', ')}`}, which the keyring does not hold: an index vouches for each package it lists, and apk index refuses one no trusted key signed`,
+    `${where} ${carries}: an index vouches for every package it lists, so it lists only packages a trusted key signed`,
     {
       where,
-      hint: `trust the key that signs it with --keyring KEY.rsa.pub (the --key the index is signed with is trusted; trusted now: ${trusted.join(', ') || 'none'}), or index it anyway with --allow-untrusted`,
+      cause: err,
+      hint: `trust the key that signs it, or allow untrusted packages (trusted now: ${keyring?.names().join(', ') || 'none'})`,
     },
+    err,
   );
 }
 
@@ -563,13 +570,11 @@ export async function buildApkIndex(
   const read: { info: ApkPackageInfo; where: string }[] = [];
   for (const [i, bytes] of packages.entries()) {
     const where = options.names?.[i] ?? `package ${i + 1}`;
-    // Read as untrusted, which still refuses a bad signature by a key of the keyring: the
-    // refusal of an untrusted package below names what an index maker can do about it.
-    const pkg = await readApkPackage(bytes, { where, keyring: options.keyring, allowUntrusted: true });
-    if (!allowUntrusted) {
-      refuseUntrusted(pkg, options.keyring, where);
-      checkDataHash(pkg.pkginfo, pkg.dataHash, { where });
-    }
+    // Read with the option itself, so that every check it gates is made here as in a build; only
+    // the refusal of an untrusted package is said again, in an index maker's terms.
+    const pkg = await readApkPackage(bytes, { where, keyring: options.keyring, allowUntrusted }).catch((err: unknown) => {
+      throw err instanceof UntrustedApkError ? untrustedPackage(err, options.keyring, where) : err;
+    });
     read.push({ info: apkPackageInfo(pkg, bytes.length, where), where });
   }
   read.sort(

@@ -268,11 +268,40 @@ describe('untrusted packages allowed, as apk --allow-untrusted allows them', () 
     await assert.rejects(buildApkIndex([good, theirs], { keyring, names: ['good.apk', 'theirs.apk'] }), (err: unknown) => {
       assert.ok(isProvenantError(err, 'UNTRUSTED_KEY'), String(err));
       assert.equal(err.where, 'theirs.apk');
+      assert.equal(
+        err.message,
+        `theirs.apk is signed by ${stranger.name}, which is not a trusted key: an index vouches for every package it lists, so it lists only packages a trusted key signed`,
+      );
+      // The library names no flag of the CLI's: the CLI adds those.
+      assert.equal(err.hint, `trust the key that signs it, or allow untrusted packages (trusted now: ${trusted.name})`);
       return true;
     });
+    const said = (bytes: Uint8Array) =>
+      buildApkIndex([bytes], { keyring, names: ['p.apk'] }).then(
+        () => assert.fail('indexed'),
+        (err: unknown) => {
+          assert.ok(isProvenantError(err, 'UNTRUSTED_KEY'), String(err));
+          return err.message.slice(0, err.message.indexOf(':'));
+        },
+      );
+    assert.equal(await said(await buildApk(hello)), 'p.apk is not signed');
+    assert.equal(
+      await said(await apk([{ type: 'DSA', by: trusted, digest: 'sha1' }])),
+      `p.apk carries no signature apk verifies (apk skips .SIGN.DSA.${trusted.name})`,
+    );
     assert.equal((await buildApkIndex([good, theirs], { keyring, allowUntrusted: true })).packages.length, 2);
     for (const allowUntrusted of [false, true]) {
       await assert.rejects(buildApkIndex([bad], { keyring, allowUntrusted }), code('SIGNATURE'));
     }
+  });
+
+  it('buildApkIndex reads packages with its own allowUntrusted: one no trusted key signed is refused before its data is read', async () => {
+    const theirs = await buildApk({ ...hello, name: 'theirs' }, { key: { privateKeyPem: stranger.privateKeyPem, name: stranger.name } });
+    // A byte of the data member's gzip trailer changed: its datahash no longer matches.
+    const changed = new Uint8Array(theirs);
+    changed[changed.length - 6]! ^= 0x01;
+    await assert.rejects(buildApkIndex([changed], { keyring }), code('UNTRUSTED_KEY'));
+    // Allowed, it is read through: its data does not match its datahash.
+    await assert.rejects(buildApkIndex([changed], { keyring, allowUntrusted: true }), code('DIGEST_MISMATCH'));
   });
 });
