@@ -11,7 +11,12 @@
  * - EPIPE: the reader is gone (`provenant tags REPO | head -1`). There is no one left to read the
  *   rest, so it is dropped, and the command ends as it would have (its status, its cleanup)
  *   rather than with a stack trace.
+ *
+ * Any other failure (ENOSPC of a full disk or `> /dev/full`, EIO, EROFS, EBADF of a closed
+ * descriptor) is an IO error that says standard output could not be written and why: the command
+ * fails with one line, and nothing more is written to it.
  */
+import { ProvenantError } from '../errors.ts';
 import type { Output } from './io.ts';
 
 const { writeSync } = process.getBuiltinModule('node:fs');
@@ -24,6 +29,8 @@ export class FdOutput implements Output {
   readonly #stream: () => NodeJS.WritableStream;
   #fallback: Stream | undefined;
   #closed = false;
+  /** The stream's failure, thrown by the next write or flushed(). */
+  #failed: ProvenantError | undefined;
   #tty: boolean | undefined;
 
   /** `fd` is written with writeSync; `stream()` gives the stream that takes over when it would block. */
@@ -39,6 +46,7 @@ export class FdOutput implements Output {
   }
 
   write(chunk: string | Uint8Array): void {
+    if (this.#failed !== undefined) throw this.#failed;
     if (this.#closed) return;
     if (this.#fallback !== undefined) {
       this.#fallback.write(chunk);
@@ -55,7 +63,10 @@ export class FdOutput implements Output {
           this.#closed = true;
           return;
         }
-        if (code !== 'EAGAIN') throw err;
+        if (code !== 'EAGAIN') {
+          this.#closed = true;
+          throw outputError(err);
+        }
         this.#fallback = this.#takeOver();
         this.#fallback.write(bytes.subarray(done));
         return;
@@ -64,26 +75,52 @@ export class FdOutput implements Output {
   }
 
   flushed(): Promise<boolean> {
+    if (this.#failed !== undefined) return Promise.reject(this.#failed);
     const stream = this.#fallback;
     if (stream?.writableNeedDrain !== true || this.#closed) return Promise.resolve(!this.#closed);
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const done = (): void => {
         stream.off('drain', done);
         stream.off('close', done);
-        resolve(!this.#closed);
+        if (this.#failed === undefined) resolve(!this.#closed);
+        else reject(this.#failed);
       };
       stream.on('drain', done);
       stream.on('close', done);
     });
   }
 
-  /** The stream, with a reader that went away (EPIPE) ending the output as it does for writeSync. */
+  /**
+   * The stream, with a reader that went away (EPIPE) ending the output as it does for writeSync,
+   * and any other failure kept for the next write or flushed() to throw.
+   */
   #takeOver(): Stream {
     const stream = this.#stream() as Stream;
     stream.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EPIPE') throw err;
       this.#closed = true;
+      if (err.code !== 'EPIPE') this.#failed = outputError(err);
     });
     return stream;
   }
+}
+
+/** What a user can do when standard output fails with `code`. */
+const HINTS: Record<string, string> = {
+  ENOSPC: 'the file system standard output goes to is full: free space there, or redirect the output elsewhere',
+  EROFS: 'standard output goes to a read-only file system: redirect it to a writable file',
+  EDQUOT: 'the disk quota of the file system standard output goes to is used up: free space, or redirect the output elsewhere',
+  EFBIG: 'the file standard output goes to cannot grow that large: redirect the output elsewhere',
+};
+
+/** IO for a write to standard output that failed: the system's words without the syscall, and a hint. */
+function outputError(err: unknown): ProvenantError {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  // "ENOSPC: no space left on device, write" says "no space left on device (ENOSPC)".
+  const words = /^[A-Z0-9]+: ([^,]+)/.exec(message)?.[1] ?? message;
+  const reason = typeof code === 'string' && !words.includes(code) ? `${words} (${code})` : words;
+  return new ProvenantError('IO', `cannot write standard output: ${reason}`, {
+    cause: err,
+    hint: code === undefined ? undefined : HINTS[code],
+  });
 }

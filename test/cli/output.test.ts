@@ -1,8 +1,10 @@
 // Standard output written with writeSync (src/cli/output.ts): a pipe in non-blocking mode (EAGAIN)
-// still gets every byte in order, and a reader that goes away (EPIPE) ends the command quietly.
+// still gets every byte in order, a reader that goes away (EPIPE) ends the command quietly, and
+// any other failure (a full disk) is one line that says standard output could not be written.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { bytesSource } from '../../src/io/types.ts';
 import { digestOf } from '../../src/oci/digest.ts';
@@ -70,5 +72,28 @@ describe('standard output', () => {
     });
     assert.equal(r.stderr, '');
     assert.equal(r.status, 0);
+  });
+
+  it('fails with one line that says why when standard output cannot be written (a full disk)', async () => {
+    const { location, digest } = await blob();
+    // /dev/full answers every write with ENOSPC, as a file on a full file system does.
+    const full = openSync('/dev/full', 'w');
+    try {
+      for (const args of [['blob', location, digest], ['version']]) {
+        const r = spawnSync(process.execPath, [MAIN, ...args], {
+          env: { PATH: process.env.PATH ?? '', HOME: NO_HOME },
+          stdio: ['ignore', full, 'pipe'],
+          encoding: 'utf8',
+        });
+        assert.equal(
+          r.stderr,
+          `provenant ${args[0]}: cannot write standard output: no space left on device (ENOSPC)\n` +
+            '  hint: the file system standard output goes to is full: free space there, or redirect the output elsewhere\n',
+        );
+        assert.equal(r.status, 1);
+      }
+    } finally {
+      closeSync(full);
+    }
   });
 });
