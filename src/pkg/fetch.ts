@@ -498,7 +498,7 @@ export class DownloadCache {
     const folder = await this.#contentFolder();
     const tmp = join(folder, `put.${ownerTag()}-${randomBytes(4).toString('hex')}.tmp`);
     const failed = (err: unknown, doing: string): ProvenantError => {
-      const typed = this.#unwritable(err);
+      const typed = this.#unwritable(err, false, doing === 'write');
       return isProvenantError(typed)
         ? typed
         : new ProvenantError('IO', `cannot ${doing} ${tmp}: ${(err as Error)?.message ?? String(err)}`, { where: tmp, cause: err });
@@ -689,7 +689,13 @@ export class DownloadCache {
         hash.update(chunk);
         crc = crc32(chunk, crc);
         size += chunk.length;
-        await writeAll(fh, chunk);
+        try {
+          await writeAll(fh, chunk);
+        } catch (err) {
+          // The cache's failure (a full disk), never its reader's: a package read into the cache
+          // as it is unpacked would otherwise be said to be unreadable (../archive/tar-source.ts).
+          throw this.#unwritable(err, false, true);
+        }
       },
       finish: async (key) => {
         await close();
@@ -765,13 +771,17 @@ export class DownloadCache {
     try {
       for (let fresh = false; ; fresh = true) {
         const from = fresh ? 0 : await sizeOf(partial);
-        await receive(location, where, partial, from, limits, options.signal);
+        await receive(location, where, partial, from, limits, options.signal, (err) => this.#unwritable(err, false, true));
         const { sha256: actual, size } = await hashFile(partial, where);
         if (actual === expected.sha256 && (expected.size === undefined || size === expected.size)) {
           const final = join(this.dir, 'sha256', expected.sha256);
-          await makeFolder(dirname(final));
-          await renameInto(partial, final);
-          if (options.key !== undefined) await atomicWrite(this.keyPath(options.key), `${expected.sha256}\n`);
+          try {
+            await makeFolder(dirname(final));
+            await renameInto(partial, final);
+            if (options.key !== undefined) await atomicWrite(this.keyPath(options.key), `${expected.sha256}\n`);
+          } catch (err) {
+            throw this.#unwritable(err);
+          }
           return { sha256: actual, path: final, size };
         }
         // Resumed bytes that do not add up: the file changed on the server since the first part,
@@ -848,12 +858,30 @@ export class DownloadCache {
   /**
    * `err` as the error of a cache folder that cannot be made or written: `IO` naming the cache
    * folder, with a hint, for a system error that says so (no permission, a read-only file system,
-   * a file in the way); any other error as it is.
+   * a file in the way), and for a write that failed (a full disk; with `writing`, any system
+   * error of a write), which is the cache's failure, not that of what was being read into it; any
+   * other error as it is.
    */
-  #unwritable(err: unknown, making = false): unknown {
+  #unwritable(err: unknown, making = false, writing = false): unknown {
     if (isProvenantError(err)) return err;
     const why = refusal(err, making);
-    if (why === undefined) return err;
+    if (why === undefined) {
+      const code = (err as NodeJS.ErrnoException | undefined)?.code;
+      if (typeof code !== 'string' || !(WRITE_FAILURES.has(code) || (writing && /^E[A-Z0-9]+$/.test(code)))) return err;
+      const message = err instanceof Error ? err.message : String(err);
+      // "ENOSPC: no space left on device, write" says "no space left on device (ENOSPC)".
+      const words = /^[A-Z0-9]+: ([^,]+)/.exec(message)?.[1] ?? message;
+      return new ProvenantError('IO', `cannot write to the download cache ${this.dir}: ${words} (${code})`, {
+        where: this.dir,
+        cause: err,
+        hint:
+          code === 'ENOSPC' || code === 'EDQUOT'
+            ? `the disk ${this.dir} is on is full: free space on it, or point the cache at another disk (another --cache-dir)`
+            : code === 'EFBIG'
+              ? 'a file of the cache is over the size this process may write (ulimit -f) or its file system holds: raise the limit, or point the cache elsewhere (another --cache-dir)'
+              : `check the disk ${this.dir} is on, or point the cache at another disk (another --cache-dir)`,
+      });
+    }
     // `where` is the folder as given, for an adapter to name its own setting instead.
     return new ProvenantError('IO', `cannot use ${this.dir} as the download cache: ${why}`, {
       where: this.dir,
@@ -904,6 +932,9 @@ export class DownloadCache {
     return join(this.dir, 'keys', createHash('sha256').update(key).digest('hex'));
   }
 }
+
+/** System errors that only a write meets: the disk or the file is full. */
+const WRITE_FAILURES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
 
 /**
  * Why a cache folder cannot be used, for a system error that says so (`making`: one from making
@@ -980,7 +1011,8 @@ function digestMismatch(where: string, actual: string, length: number, expected:
  * Appends the rest of `location` from byte `from` to the file at `path` (all of it from 0 when
  * the server ignores the Range, or answers a range that does not start there). A 416 (the range
  * starts at or past the end) leaves the file as it is, for the digest to decide. The file is
- * closed in every case.
+ * closed in every case. A failure to open or write the file is given to `writeError`, which
+ * says it is the cache's.
  */
 async function receive(
   location: string,
@@ -989,6 +1021,7 @@ async function receive(
   from: number,
   limits: { maxBytes: number; size: number | undefined; tooLarge: FetchFileOptions['tooLarge'] },
   signal: AbortSignal | undefined,
+  writeError: (err: unknown) => unknown,
 ): Promise<void> {
   // A partial file that is whole already (the run was killed between the last byte and the rename).
   if (limits.size !== undefined && from >= limits.size) return;
@@ -1011,7 +1044,7 @@ async function receive(
     fh = await open(path, start > 0 ? 'a' : 'w');
   } catch (err) {
     await res.body?.cancel().catch(() => {});
-    throw new ProvenantError('IO', `cannot write ${path}: ${(err as Error).message}`, { where: path, cause: err });
+    throw writeError(err);
   }
   try {
     let total = start;
@@ -1037,7 +1070,7 @@ async function receive(
       try {
         await fh.write(next.value);
       } catch (err) {
-        throw new ProvenantError('IO', `cannot write ${path}: ${(err as Error).message}`, { where: path, cause: err });
+        throw writeError(err);
       }
     }
   } catch (err) {

@@ -1,5 +1,6 @@
 // A --cache-dir that cannot be a folder: one USAGE-free line naming the folder (IO, exit 1),
-// never an internal error with a stack, and never a build that spins.
+// never an internal error with a stack, and never a build that spins. A cache whose disk refuses
+// a write is said to be the cache's failure, not the package's.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -50,5 +51,30 @@ describe('provenant build with a cache folder that cannot be made', () => {
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, /^provenant build: cannot use \/proc\/provenant-cache as the download cache: no folder can be made there/);
     assert.doesNotMatch(r.stderr, /internal error|\n\s+at /);
+  });
+});
+
+describe('provenant build with a cache that cannot be written to the end', () => {
+  const tempDir = useTempDir('cache-full');
+
+  // A file size limit (RLIMIT_FSIZE, which Node meets as EFBIG) is the full disk a test can make
+  // without mounting one: the package's data tar, 8 MiB as it is unpacked into the cache, is over
+  // it, and everything else the build writes (the compressed layer, the image) is under it.
+  it('says the cache could not be written, not that the package could not be read', { timeout: 60_000 }, async () => {
+    const dir = await tempDir();
+    await makeApkProject(dir, { size: 8 << 20 });
+    const cacheDir = join(dir, 'cache');
+    const r = await runCli(['build', 'image.yaml', '-o', `oci:${join(dir, 'out.oci')}`, '--cache-dir', cacheDir, '--quiet'], {
+      cwd: dir,
+      env: { SOURCE_DATE_EPOCH: '1700000000' },
+      // `ulimit -f` counts blocks of 512 bytes in dash and of 1024 in bash: 2 or 4 MiB.
+      command: ['sh', '-c', 'ulimit -f 4096 && exec "$@"', 'sh', process.execPath, MAIN],
+    });
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(
+      r.stderr,
+      `provenant build: cannot write to the download cache ${cacheDir}: file too large (EFBIG)\n` +
+        '  hint: a file of the cache is over the size this process may write (ulimit -f) or its file system holds: raise the limit, or point the cache elsewhere (another --cache-dir)\n',
+    );
   });
 });
