@@ -550,6 +550,16 @@ describe('readTar', () => {
     await rejectsWith(() => readAll(createReadStream('/nonexistent/provenant.tar')), 'NOT_FOUND');
   });
 
+  it('does not blame the archive for a write its input failed (a full disk where it is unpacked to)', async () => {
+    async function* writing() {
+      yield new Uint8Array(10);
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    }
+    const err = await rejectsWith(() => readAll(writing(), 'x.apk'), 'IO');
+    assert.equal(err.message, 'cannot write what the tar archive gave: ENOSPC: no space left on device, write');
+    assert.equal(err.where, 'x.apk');
+  });
+
   it('refuses input that yields strings', async () => {
     await rejectsWith(() => readAll(['not bytes' as unknown as Uint8Array]), 'INVALID_ARCHIVE');
   });
