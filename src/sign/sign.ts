@@ -66,6 +66,50 @@ export interface SignedEntry {
   statement?: Digest;
 }
 
+/**
+ * A signing that failed after it had written signatures or attestations: the failure, and what
+ * it wrote before it (`written`, each whole and verifiable), which stays in the store. The
+ * message says both, in place of a file write's "nothing was written" (../io/files.ts), which is
+ * true of that one file only.
+ */
+export class PartlySignedError extends ProvenantError {
+  /** What was added before the failure. */
+  readonly written: readonly SignedEntry[];
+  /** The failure's own message, without the account of what was written. */
+  readonly failure: string;
+
+  constructor(err: ProvenantError, written: readonly SignedEntry[]) {
+    const failure = (err instanceof PartlySignedError ? err.failure : err.message).replace(/; nothing was written$/, '');
+    super(err.code, `${failure}; ${writtenBefore(written)}`, { where: err.where, hint: err.hint, cause: err });
+    this.written = written;
+    this.failure = failure;
+  }
+}
+
+/** What a signing wrote before it failed, as the message of a {@link PartlySignedError} says it. */
+function writtenBefore(written: readonly SignedEntry[]): string {
+  const one = (e: SignedEntry): string =>
+    e.predicateType !== undefined
+      ? `the ${e.predicateType} attestation of ${e.digest} (${e.storage === 'cosign' ? e.location : `referrer ${e.location}`})`
+      : e.storage === 'cosign'
+        ? `the cosign signature of ${e.digest} (${e.location})`
+        : `the signature of ${e.digest} as referrer ${e.location}`;
+  const shown = written.slice(0, 3).map(one);
+  if (written.length > shown.length) shown.push(`${written.length - shown.length} more`);
+  return `before it, written and kept: ${shown.join(', ')}; the rest was not written`;
+}
+
+/**
+ * `err` as a {@link PartlySignedError} when `done` added something before it: what a signing that
+ * failed leaves in the store is said, not thrown away. Any other error as it is.
+ */
+function partly(err: unknown, done: readonly SignedEntry[]): unknown {
+  if (!(err instanceof ProvenantError) || err.code === 'ABORTED') return err;
+  const before = done.filter((e) => e.added);
+  const written = err instanceof PartlySignedError ? [...before, ...err.written] : before;
+  return written.length === 0 ? err : new PartlySignedError(err, written);
+}
+
 /** Options of {@link signImage}. */
 export interface SignImageOptions extends OperationOptions {
   signer: Signer;
@@ -171,6 +215,22 @@ export async function signImage(store: ContentStore, target: string, options: Si
   const subjects: Descriptor[] = [descriptorOf(root)];
   if (options.recursive && root.kind === 'index') subjects.push(...(await children(store, root, options)));
   const out: SignedEntry[] = [];
+  try {
+    await signEach(store, subjects, defaults, options, out);
+  } catch (err) {
+    throw partly(err, out);
+  }
+  return out;
+}
+
+/** Signs each of `subjects` as {@link signImage} does, adding to `out` what each step did. */
+async function signEach(
+  store: ContentStore,
+  subjects: readonly Descriptor[],
+  defaults: readonly SignatureStorage[],
+  options: SignImageOptions,
+  out: SignedEntry[],
+): Promise<void> {
   for (const subject of subjects) {
     throwIfAborted(options.signal);
     const storages = options.storagesOf?.(subject.digest) ?? defaults;
@@ -203,7 +263,6 @@ export async function signImage(store: ContentStore, target: string, options: Si
       }
     }
   }
-  return out;
 }
 
 /** Options of {@link attestImage}. */
@@ -266,35 +325,39 @@ export async function attestImage(
     return of;
   };
   const out: SignedEntry[] = [];
-  for (const [i, s] of statements.entries()) {
-    throwIfAborted(options.signal);
-    assertNames(s, subject.digest);
-    const what = { predicateType: s.predicateType, statement: digestOf(s.bytes) };
-    const dup = dups[i];
-    if (dup !== undefined) {
-      out.push({ digest: subject.digest, storage: options.storage, added: false, location: dup, ...what });
-      continue;
+  try {
+    for (const [i, s] of statements.entries()) {
+      throwIfAborted(options.signal);
+      assertNames(s, subject.digest);
+      const what = { predicateType: s.predicateType, statement: digestOf(s.bytes) };
+      const dup = dups[i];
+      if (dup !== undefined) {
+        out.push({ digest: subject.digest, storage: options.storage, added: false, location: dup, ...what });
+        continue;
+      }
+      const timestamp = options.storage === 'cosign' ? 'envelope' : 'signature';
+      const signed = await options.signer.sign({ kind: 'dsse', payloadType: IN_TOTO_PAYLOAD_TYPE, payload: s.bytes, timestamp }, options);
+      if (options.storage === 'referrers') {
+        const referrer = await writeBundleReferrer(store, subject, signed.bundle, s.predicateType, options);
+        out.push({ digest: subject.digest, storage: 'referrers', added: true, location: referrer, ...what });
+        continue;
+      }
+      // The layer is the envelope as it was logged, not one written again in cosign 2's field
+      // order: cosign takes the log entry for the layer only when it records the layer's hash.
+      const layer = attestationLayer(s.predicateType, signed);
+      written.add(digestOf(layer.payload));
+      const r = await appendCosignLayer(store, subject.digest, 'att', layer, { ...options, ...(replacing ? { dropping } : {}) });
+      out.push({
+        digest: subject.digest,
+        storage: 'cosign',
+        added: r.added,
+        location: r.tag,
+        ...what,
+        ...(r.dropped > 0 ? { replaced: r.dropped } : {}),
+      });
     }
-    const timestamp = options.storage === 'cosign' ? 'envelope' : 'signature';
-    const signed = await options.signer.sign({ kind: 'dsse', payloadType: IN_TOTO_PAYLOAD_TYPE, payload: s.bytes, timestamp }, options);
-    if (options.storage === 'referrers') {
-      const referrer = await writeBundleReferrer(store, subject, signed.bundle, s.predicateType, options);
-      out.push({ digest: subject.digest, storage: 'referrers', added: true, location: referrer, ...what });
-      continue;
-    }
-    // The layer is the envelope as it was logged, not one written again in cosign 2's field
-    // order: cosign takes the log entry for the layer only when it records the layer's hash.
-    const layer = attestationLayer(s.predicateType, signed);
-    written.add(digestOf(layer.payload));
-    const r = await appendCosignLayer(store, subject.digest, 'att', layer, { ...options, ...(replacing ? { dropping } : {}) });
-    out.push({
-      digest: subject.digest,
-      storage: 'cosign',
-      added: r.added,
-      location: r.tag,
-      ...what,
-      ...(r.dropped > 0 ? { replaced: r.dropped } : {}),
-    });
+  } catch (err) {
+    throw partly(err, out);
   }
   return out;
 }
@@ -352,13 +415,18 @@ export async function signBuild(
   });
   if (options.attestations === 'none') return entries;
   const storage: SignatureStorage = options.attestations === 'cosign' ? 'cosign' : 'referrers';
-  for (const a of attested) {
-    if (a.statements.length === 0) continue;
-    const where = options.attestationStorageOf?.(a.manifest.digest) ?? storage;
-    const dockerMediaTypes = options.dockerMediaTypesOf?.(a.manifest.digest, 'attestations') === true;
-    entries.push(
-      ...(await attestImage(store, a.manifest.digest, a.statements, { ...call, signer, storage: where, dockerMediaTypes, created })),
-    );
+  try {
+    for (const a of attested) {
+      if (a.statements.length === 0) continue;
+      const where = options.attestationStorageOf?.(a.manifest.digest) ?? storage;
+      const dockerMediaTypes = options.dockerMediaTypesOf?.(a.manifest.digest, 'attestations') === true;
+      entries.push(
+        ...(await attestImage(store, a.manifest.digest, a.statements, { ...call, signer, storage: where, dockerMediaTypes, created })),
+      );
+    }
+  } catch (err) {
+    // The image signatures and the attestations written before the failure stay: said, with it.
+    throw partly(err, entries);
   }
   return entries;
 }

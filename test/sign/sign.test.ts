@@ -23,7 +23,7 @@ import { RegistryClient } from '../../src/registry/client.ts';
 import { summarizeSignatures } from '../../src/sign/inspect.ts';
 import { generateSigningKeyPair, keyId } from '../../src/sign/keys.ts';
 import { cosignSignStatement, encodeEnvelope, pae, parseEnvelope, parseStatement, simpleSigningPayload } from '../../src/sign/payload.ts';
-import { attestImage, signImage } from '../../src/sign/sign.ts';
+import { attestImage, type PartlySignedError, signImage } from '../../src/sign/sign.ts';
 import { KeySigner } from '../../src/sign/signer.ts';
 import { appendCosignLayer, eachSignature, findSignatures, writeBundleReferrer } from '../../src/sign/storage.ts';
 import { emptyTrustedRoot } from '../../src/sign/trust.ts';
@@ -173,6 +173,39 @@ describe('signing with a key', () => {
         [],
       );
     }
+  });
+
+  it('a failure after the .sig was written says what was written and keeps it, verifiable; not "nothing was written"', async () => {
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    // A full disk met at the referrer, after the .sig image went in: no real store fills up on
+    // demand, so the layout's own putManifest fails there with the error a full disk gives it.
+    const full = counting(layout).store;
+    full.putManifest = async (m, o) => {
+      if (m.kind === 'manifest' && m.manifest.subject !== undefined) {
+        throw new ProvenantError('IO', `cannot write ${layout.location}/index.json: no space left on device; nothing was written`);
+      }
+      return layout.putManifest(m, o);
+    };
+    const err = await signImage(full, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF }).then(
+      () => assert.fail('signing should fail'),
+      (e: unknown) => e,
+    );
+    assert.ok(isProvenantError(err, 'IO'), String(err));
+    const tag = cosignTag(made.root.digest, 'sig');
+    assert.equal(
+      err.message,
+      `cannot write ${layout.location}/index.json: no space left on device; before it, written and kept: the cosign signature of ${made.root.digest} (${tag}); the rest was not written`,
+    );
+    assert.deepEqual(
+      ((err as PartlySignedError).written ?? []).map((e) => [e.storage, e.location]),
+      [['cosign', tag]],
+    );
+    const report = await verifyImage(layout, made.root.digest, { policy: { key: alice.publicKey } });
+    assert.deepEqual(
+      report.checked.map((c) => [c.storage, c.verified]),
+      [['cosign', true]],
+    );
   });
 
   it("a key's validity window needs a verified time: a signature without one does not pass for one made inside it", async () => {
