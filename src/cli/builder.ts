@@ -97,6 +97,12 @@ export interface RunBuildOptions {
   progress: Progress;
   /** Called with the architectures to build once the configuration is read, before anything is resolved. */
   check?: (archs: readonly string[]) => void;
+  /**
+   * Given, the lock `--write-lock` asks for is not written when the build is done but handed to
+   * this, for the caller to write once the image is written: a build whose output then fails
+   * leaves the lock it would have replaced as it was.
+   */
+  lockAfter?: ((write: () => Promise<void>) => void) | undefined;
 }
 
 /** `--include-root`: the folder a configuration's includes may be read from (default its own folder). */
@@ -220,8 +226,12 @@ async function buildFromConfig(configPath: string, args: ParsedArgs, io: CliIo, 
     throw withArchHint(err, outside, loaded.config.archs);
   });
   if (writeLock !== undefined) {
-    await writeLockFile(writeLock, result.lock, io.signal);
-    if (previousLock !== undefined) writeLockChanges(io, writeLock, lockChanges(previousLock, result.lock));
+    const write = async (): Promise<void> => {
+      await writeLockFile(writeLock, result.lock, io.signal);
+      if (previousLock !== undefined) writeLockChanges(io, writeLock, lockChanges(previousLock, result.lock));
+    };
+    if (extra.lockAfter === undefined) await write();
+    else extra.lockAfter(write);
   }
   return result;
 }

@@ -1,6 +1,7 @@
 // `provenant lock` through the CLI, over a small signed apk repository made with `provenant apk`:
 // replacing a lock tells on standard error what changed against it, per architecture.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -173,6 +174,43 @@ describe('provenant lock over an existing lock', () => {
     assert.match(r.stderr, /^written\.lock\.json: changes against the lock it replaces$/m);
     assert.match(r.stderr, /^ {4}- old 1\.0-r0$/m);
     await requesting('hello, old');
+  });
+
+  it('leaves the lock build --write-lock would replace as it was when the image cannot be written', async () => {
+    await lock('-o', 'kept.lock.json');
+    const before = await readFile(join(dir, 'kept.lock.json'), 'utf8');
+    await requesting('hello');
+    // The output is opened once the build is done, and fails then: a file stands where its folder would be.
+    await writeFile(join(dir, 'in-the-way'), 'a file');
+    const r = await runCli(
+      ['build', 'image.yaml', '--cache-dir', 'cache', '-q', '-o', 'oci:in-the-way/out', '--write-lock', 'kept.lock.json'],
+      { cwd: dir, env },
+    );
+    await requesting('hello, old');
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /in-the-way/);
+    assert.equal(await readFile(join(dir, 'kept.lock.json'), 'utf8'), before);
+    assert.doesNotMatch(r.stderr, /changes against the lock it replaces/);
+  });
+
+  it('says the image is written when the lock build --write-lock writes after it cannot be', {
+    skip: existsSync('/proc/self') ? false : 'no /proc',
+  }, async () => {
+    await requesting('hello');
+    const r = await runCli(
+      ['build', 'image.yaml', '--cache-dir', 'cache', '-q', '-o', 'oci:lockless-out', '--write-lock', '/proc/x.lock.json'],
+      {
+        cwd: dir,
+        env,
+      },
+    );
+    await requesting('hello, old');
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /^provenant build: cannot write \/proc\/x\.lock\.json: \/proc takes no new files; the image is written as oci:lockless-out@sha256:[0-9a-f]{64}; the lock is not\n/,
+    );
+    assert.doesNotMatch(r.stderr, /nothing was written/);
   });
 
   it('says why build --lock cannot read the lock: not there, a folder', async () => {

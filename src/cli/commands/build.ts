@@ -131,9 +131,15 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   }
   const progress = progressReporter(io, { quiet: args.values.quiet === true });
   try {
+    let writeLock: (() => Promise<void>) | undefined;
     const result = await runBuild(configPath, args, io, {
       sourceDateEpoch: epoch,
       progress,
+      // --write-lock's lock is written once the image is: a build whose output fails (a full
+      // disk) leaves the lock it would have replaced as it was.
+      lockAfter: (write) => {
+        writeLock = write;
+      },
       // A docker-archive holds one image of one platform (`docker load` takes no index): say so
       // before anything is downloaded.
       check: (archs) => {
@@ -182,6 +188,12 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       },
     });
     progress.finish();
+    if (writeLock !== undefined) {
+      const image = `${formatLocation(out)}@${(written.held ?? written.descriptor).digest}`;
+      await writeLock().catch((err: unknown) => {
+        throw alsoWritten(err, `the image is written as ${image}; the lock is not`);
+      });
+    }
     // Each image as the output holds it: after a fix, and in a docker-archive as its manifest.
     const { held } = written;
     const viaFix = heldAs(written.fix);
@@ -470,10 +482,15 @@ async function signedAfter(
 
 /** A signing failure after the image was written by digest: the cause, and where the image is, untagged. */
 function untagged(err: unknown, location: string, digest: string, tags: readonly string[]): unknown {
+  return alsoWritten(err, `the image is written as ${location}@${digest}, not tagged ${tags.join(', ')}`);
+}
+
+/**
+ * `err` with `account` (what the output holds and what it does not) in place of a file write's
+ * "nothing was written" (io/files.ts), which is true of that one file only.
+ */
+function alsoWritten(err: unknown, account: string): unknown {
   if (!isProvenantError(err)) return err;
-  return new ProvenantError(err.code, `${err.message}; the image is written as ${location}@${digest}, not tagged ${tags.join(', ')}`, {
-    where: err.where,
-    hint: err.hint,
-    cause: err,
-  });
+  const message = err.message.replace(/; nothing was written$/, '');
+  return new ProvenantError(err.code, `${message}; ${account}`, { where: err.where, hint: err.hint, cause: err });
 }
