@@ -299,18 +299,24 @@ async function writeSigned(
         attestations: unsigned,
         signal: io.signal,
         onProgress: how.progress.update,
+      }).catch(async (err: unknown) => {
+        throw how.out.kind === 'oci' ? await layoutAccount(err, dst.store, built, tags, io.signal) : err;
       });
       result = { descriptor, targetedJson: {}, targetedText: '' };
     } else {
       const { compat, target } = targeted;
-      const t = await compat.writeBuildFor(built, dst.store, tagsNow, target, {
-        attestations: unsigned,
-        // Unsigned, the statements about the images a fix rewrites are made again and attached by
-        // the fix; signed, they are made again below, and signed.
-        describe: signer === undefined ? attestations?.describe : undefined,
-        reference: how.outText,
-        signal: io.signal,
-      });
+      const t = await compat
+        .writeBuildFor(built, dst.store, tagsNow, target, {
+          attestations: unsigned,
+          // Unsigned, the statements about the images a fix rewrites are made again and attached by
+          // the fix; signed, they are made again below, and signed.
+          describe: signer === undefined ? attestations?.describe : undefined,
+          reference: how.outText,
+          signal: io.signal,
+        })
+        .catch(async (err: unknown) => {
+          throw how.out.kind === 'oci' ? await layoutAccount(err, dst.store, built, tags, io.signal) : err;
+        });
       targetedBuild = t;
       result = { descriptor: t.descriptor, targetedJson: compat.targetedJson(t), targetedText: compat.renderTargeted(t), fix: t.fix };
       if (t.fix !== undefined) replaced = new Map(t.fix.renamed.filter((r) => r.role !== 'attachment').map((r) => [r.from, r.to]));
@@ -483,6 +489,41 @@ async function signedAfter(
 /** A signing failure after the image was written by digest: the cause, and where the image is, untagged. */
 function untagged(err: unknown, location: string, digest: string, tags: readonly string[]): unknown {
   return alsoWritten(err, `the image is written as ${location}@${digest}, not tagged ${tags.join(', ')}`);
+}
+
+/**
+ * `err` of a write into a layout that failed part way (a full disk), with what the layout holds of
+ * the build now and what it does not: the image, its referrers (SBOM, provenance), its tags. A
+ * layout is written to in steps (blobs, manifests, each referrer's index.json entry, the tags
+ * last), and a step that failed does not undo those before it.
+ */
+async function layoutAccount(
+  err: unknown,
+  store: ContentStore,
+  built: BuildResult,
+  tags: readonly string[],
+  signal: AbortSignal,
+): Promise<unknown> {
+  if (!isProvenantError(err) || err.code === 'ABORTED' || built.index === undefined) return err;
+  const root = built.index.digest;
+  try {
+    let referrers = 0;
+    for (const d of new Set([root, ...built.images.map((i) => i.manifest.digest)]))
+      referrers += (await store.referrers(d, { signal })).length;
+    const some = `${referrers} referrer${referrers === 1 ? '' : 's'} (SBOM, provenance)`;
+    if ((await store.resolve(root, { signal })) === undefined) {
+      const though = referrers === 0 ? '' : `, though ${some} of its images ${referrers === 1 ? 'is' : 'are'}`;
+      return alsoWritten(err, `the image ${root} is not in ${store.location}${though}`);
+    }
+    const untagged = [];
+    for (const tag of tags) if ((await store.resolve(tag, { signal }))?.digest !== root) untagged.push(tag);
+    const referred = referrers === 0 ? '' : ` with ${some}`;
+    const tagged = untagged.length === 0 ? `tagged ${tags.join(', ')}` : `not tagged ${untagged.join(', ')}`;
+    return alsoWritten(err, `the image is written as ${store.location}@${root}${referred}, ${tagged}`);
+  } catch {
+    // The layout cannot be read either: the failure alone.
+    return err;
+  }
 }
 
 /**
