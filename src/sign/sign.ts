@@ -86,17 +86,27 @@ export class PartlySignedError extends ProvenantError {
   }
 }
 
-/** What a signing wrote before it failed, as the message of a {@link PartlySignedError} says it. */
+/**
+ * What a signing wrote before it failed, as the message of a {@link PartlySignedError} says it:
+ * each, up to two; more, counted (a build signs an index, each image and each statement).
+ */
 function writtenBefore(written: readonly SignedEntry[]): string {
+  if (written.length > 2) {
+    const statements = written.filter((e) => e.predicateType !== undefined).length;
+    const signatures = written.length - statements;
+    const counted = [
+      ...(signatures === 0 ? [] : [`${signatures} signature${signatures === 1 ? '' : 's'}`]),
+      ...(statements === 0 ? [] : [`${statements} attestation${statements === 1 ? '' : 's'}`]),
+    ];
+    return `before it, written and kept: ${counted.join(' and ')} (provenant verify lists them); the rest was not written`;
+  }
   const one = (e: SignedEntry): string =>
     e.predicateType !== undefined
       ? `the ${e.predicateType} attestation of ${e.digest} (${e.storage === 'cosign' ? e.location : `referrer ${e.location}`})`
       : e.storage === 'cosign'
         ? `the cosign signature of ${e.digest} (${e.location})`
         : `the signature of ${e.digest} as referrer ${e.location}`;
-  const shown = written.slice(0, 3).map(one);
-  if (written.length > shown.length) shown.push(`${written.length - shown.length} more`);
-  return `before it, written and kept: ${shown.join(', ')}; the rest was not written`;
+  return `before it, written and kept: ${written.map(one).join(', ')}; the rest was not written`;
 }
 
 /**

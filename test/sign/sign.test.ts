@@ -206,6 +206,27 @@ describe('signing with a key', () => {
       report.checked.map((c) => [c.storage, c.verified]),
       [['cosign', true]],
     );
+
+    // Signed recursively, the failure met at the image's referrer, after three: counted.
+    const again = await tempLayout();
+    await makeImage(again, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    let referrers = 0;
+    const fills = counting(again).store;
+    fills.putManifest = async (m, o) => {
+      if (m.kind === 'manifest' && m.manifest.subject !== undefined && ++referrers === 2) {
+        throw new ProvenantError('IO', 'cannot write index.json: no space left on device; nothing was written');
+      }
+      return again.putManifest(m, o);
+    };
+    const counted = await signImage(fills, 'v1', { signer: new KeySigner(bob.privateKey), dockerReference: REF, recursive: true }).then(
+      () => assert.fail('signing should fail'),
+      (e: unknown) => e,
+    );
+    assert.ok(isProvenantError(counted, 'IO'), String(counted));
+    assert.equal(
+      counted.message,
+      'cannot write index.json: no space left on device; before it, written and kept: 3 signatures (provenant verify lists them); the rest was not written',
+    );
   });
 
   it("a key's validity window needs a verified time: a signature without one does not pass for one made inside it", async () => {
