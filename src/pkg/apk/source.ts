@@ -111,7 +111,9 @@ export async function openApkSource(options: PackageSourceOptions): Promise<ApkS
         },
       );
     }
-    keyring.add(basename(key), pem, safeLocation(key));
+    // With a lock, the image gets the text the lock holds, not the file's other text of the same
+    // key: one lock makes one image.
+    keyring.add(basename(key), locked ?? pem, safeLocation(key));
   }
   return new ApkSource(options, keyring);
 }

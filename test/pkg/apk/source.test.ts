@@ -248,6 +248,27 @@ describe('openApkSource, with one key in two texts under one file name', () => {
     );
   });
 
+  it('puts the text the lock holds into the image when the file holds the same key in another text', async () => {
+    // The lock was made when the file read as ./keys/a's text; the file now reads with CRLF.
+    const text = await readFile(join(dir, 'keys', 'a', 'k1.rsa.pub'), 'utf8');
+    const source = await openApkSource({
+      repositories: [],
+      keyring: ['./keys/crlf/k1.rsa.pub'],
+      packages: [],
+      configPath: 'image.yaml',
+      baseDir: dir,
+      cache: undefined,
+      logger: silentLogger,
+      lockedKeys: [{ name: './keys/crlf/k1.rsa.pub', content: text }],
+      lockPath: 'image.lock.json',
+    });
+    // /etc/apk/keys gets the lock's bytes: a build from one lock makes one image.
+    assert.deepEqual(
+      source.keys().map((k) => k.pem),
+      [text],
+    );
+  });
+
   it('still refuses a lock that holds another key under the name', async () => {
     const other = generateApkKeyPair('k1.rsa', { bits: 2048 }).publicKeyPem;
     await assert.rejects(
