@@ -15,7 +15,7 @@ import { spdxDocument, timestampFromEpoch } from '../sbom/spdx.ts';
 import type { ContentStore } from '../store/types.ts';
 import { type InspectResult, inspectImage } from './inspect.ts';
 import { datedImageInventory } from './inventory.ts';
-import { type ReadStatement, statementsOrNone } from './statements.ts';
+import { predicateDocument, type ReadStatement, statementsOrNone } from './statements.ts';
 
 const SPDX = 'https://spdx.dev/Document';
 const CYCLONEDX = 'https://cyclonedx.org/bom';
@@ -35,7 +35,8 @@ export interface ImageSbomOptions extends OperationOptions {
 }
 
 /**
- * The SBOM of one platform image: the attached one in `format` (the first in the image's
+ * The SBOM of one platform image: the attached one in `format` (its predicate as attested: an
+ * object, or the document's text when cosign's `attest --type spdx` kept it as a string; the first in the image's
  * attachment order when several are, as `inspect --format json` shows: {@link firstOf}), else one
  * made from the image's apk or dpkg database. A made one is dated `sourceDateEpoch`, else when the
  * image config says the image was created (deterministic, and true of the image), else 1970; it
@@ -108,7 +109,8 @@ export async function attestationSummaries(
     );
     if (spdx !== undefined || cyclonedx !== undefined) {
       sbom[key] = {
-        ...(spdx === undefined ? {} : { SPDX: spdx.statement.predicate }),
+        // As buildx shows it, the document: a JSON one kept as text (cosign's --type spdx) parsed.
+        ...(spdx === undefined ? {} : { SPDX: predicateDocument(spdx.statement.predicate) }),
         ...(cyclonedx === undefined ? {} : { CycloneDX: cyclonedx.statement.predicate }),
       };
     }

@@ -217,3 +217,16 @@ function parseObject(text: string): Record<string, unknown> {
   }
   return value as Record<string, unknown>;
 }
+
+/**
+ * A predicate's document for a reader of its content (report's packages, inspect's `SBOM`): a
+ * string predicate (cosign's `attest --type spdx` keeps an SPDX document's text, tag-value or
+ * JSON) parsed when its text is a JSON object, as the document it holds; a tag-value text, or
+ * any other predicate, as it is. A printer of the predicate (`sbom`) takes the text itself, not
+ * this.
+ */
+export function predicateDocument(predicate: unknown): unknown {
+  if (typeof predicate !== 'string') return predicate;
+  if (!predicate.trimStart().startsWith('{')) return predicate;
+  return jsonObject(predicate) ?? predicate;
+}

@@ -18,7 +18,7 @@ import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { imageSbom } from '../image/attestations.ts';
 import { parseImageConfig, readConfigBytes, runSettings } from '../image/image-config.ts';
 import { type InspectedManifest, inspectImage } from '../image/inspect.ts';
-import { statementsOrNone } from '../image/statements.ts';
+import { predicateDocument, statementsOrNone } from '../image/statements.ts';
 import type { Logger, OperationOptions } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isManifestLike } from '../oci/mediatypes.ts';
@@ -203,8 +203,8 @@ async function gatherPlatform(
         source: made.generated ? 'generated' : 'attached',
         format: 'spdx',
         attachment: undefined,
-        packages: spdxPackages(made.document),
-        system: spdxSystem(made.document),
+        packages: spdxPackages(predicateDocument(made.document)),
+        system: spdxSystem(predicateDocument(made.document)),
         note: undefined,
       };
     } catch (err) {

@@ -4,6 +4,7 @@
  * Every value is untrusted JSON, read field by field; what is missing or of the wrong type is left out.
  */
 import { SLSA_V1, SLSA_V02 } from '../attest/provenance.ts';
+import { predicateDocument } from '../image/statements.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isObject } from '../oci/validate.ts';
 import { cycloneDxInstalled, spdxInstalled } from '../sbom/installed.ts';
@@ -54,8 +55,9 @@ export function sbomFrom(statements: readonly FoundStatement[]): ReportSbom | un
       source: 'attached',
       format: 'spdx',
       attachment: spdx.attachment,
-      packages: spdxPackages(spdx.predicate),
-      system: spdxSystem(spdx.predicate),
+      // cosign's `attest --type spdx` keeps the document's text: a JSON one is read as its document.
+      packages: spdxPackages(predicateDocument(spdx.predicate)),
+      system: spdxSystem(predicateDocument(spdx.predicate)),
       note: undefined,
     };
   }

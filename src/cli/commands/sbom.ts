@@ -62,5 +62,8 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   );
   if (sbom.generated)
     io.stderr.write(`no ${type} SBOM attached to ${visibleLine(sbom.platform)}; made one from the image's package database\n`);
-  await writeData(io, args, `${JSON.stringify(sbom.document, null, 2)}\n`);
+  // A document attested as text (cosign's `attest --type spdx`: tag-value, or JSON) is printed as
+  // it was attested, byte for byte; an object as JSON.
+  const out = typeof sbom.document === 'string' ? sbom.document : `${JSON.stringify(sbom.document, null, 2)}\n`;
+  await writeData(io, args, out);
 }
