@@ -6,16 +6,18 @@
  */
 
 import { findAttachments, nestsDeeperThan, STATEMENT_DEPTH_LIMIT } from '../attest/attachments.ts';
-import { type AttestationMode, type Attested, statement, storeAttestations } from '../attest/storage.ts';
+import { type AttestationMode, type Attested, isInIndexMode, statement, storeAttestations } from '../attest/storage.ts';
 import { ProvenantError, sleep } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import type { Stored } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import { PREDICATE_TYPES, parsePredicateType } from '../sign/payload.ts';
-import { attestImage, type SignedEntry, signImage } from '../sign/sign.ts';
+import { attestImage, partly, type SignedEntry, signImage } from '../sign/sign.ts';
 import type { Signer } from '../sign/signer.ts';
+import { replacedAttestations } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import { inspectImage } from './inspect.ts';
+import { predicateDocument } from './statements.ts';
 
 /** The SPDX predicate type, whose predicate cosign's `spdx` makes a string (see {@link checkPredicate}). */
 const SPDX_PREDICATE_TYPE = PREDICATE_TYPES.spdx as string;
@@ -110,10 +112,13 @@ export async function attachPredicate(store: ContentStore, target: string, optio
   // names, and that is the digest policy-controller checks an attestation requirement against (the
   // tag resolves to the index). In the index (BuildKit's storages) it cannot: BuildKit attests
   // platform images only, and the index is rewritten, so a statement about it would name no image.
-  const indexToo = root.kind === 'index' && (mode === 'referrers' || mode === 'cosign') && !images.some((i) => i.digest === root.digest);
-  const attested = [...(indexToo ? [root] : []), ...images].map((manifest) => ({
+  const indexToo = root.kind === 'index' && (mode === 'referrers' || mode === 'cosign');
+  const predicate = storedPredicate(options.predicateType, options.predicate, mode);
+  // The index last: a registry that refuses a referrer of an index (ECR) then has the platform
+  // images' statements, which it takes, before it refuses the index's (see refusedIndexReferrer).
+  const attested = [...images, ...(indexToo ? [root] : [])].map((manifest) => ({
     manifest,
-    statements: [statement(options.predicateType, options.predicate, [{ name: options.name, digest: manifest.digest }])],
+    statements: [statement(options.predicateType, predicate, [{ name: options.name, digest: manifest.digest }])],
   }));
   const replace = options.replace === true;
   const kept = replace && mode === 'referrers' ? await referrerAttestations(store, attested, options.predicateType, call) : undefined;
@@ -131,19 +136,60 @@ export async function attachPredicate(store: ContentStore, target: string, optio
   };
   const signer = options.signer;
   if (signer !== undefined && (mode === 'cosign' || mode === 'referrers')) {
+    // --replace reads every image's `.att` layers before any is signed: one it cannot read fails
+    // the attach with nothing written (attestImage reads them again, for what came meanwhile).
+    if (replace && mode === 'cosign') {
+      for (const a of attested) await replacedAttestations(store, a.manifest.digest, new Set([options.predicateType]), call);
+    }
     const signed: SignedEntry[] = [];
-    for (const a of attested) {
-      signed.push(
-        ...(await attestImage(store, a.manifest.digest, a.statements, {
-          ...call,
-          signer,
-          storage: mode,
-          created: options.created,
-          replace,
-        })),
-      );
+    let current: Stored | undefined;
+    try {
+      for (const a of attested) {
+        current = a.manifest;
+        signed.push(
+          ...(await attestImage(store, a.manifest.digest, a.statements, {
+            ...call,
+            signer,
+            storage: mode,
+            created: options.created,
+            replace,
+          })),
+        );
+      }
+    } catch (err) {
+      // What the platform images got stays, and is said (a PartlySignedError), whatever failed after it.
+      const refused = mode === 'referrers' && current === root ? refusedIndexReferrer(err, root.digest) : undefined;
+      throw partly(refused ?? err, signed);
     }
     return { ...result, digest: root.digest, signed };
+  }
+  if (mode === 'referrers' && indexToo) {
+    // The platform images' referrers, then the index's: a refusal of the index's is told apart.
+    await storeAttestations(
+      store,
+      root,
+      attested.filter((a) => a.manifest !== root),
+      mode,
+      { ...call, replace },
+    );
+    try {
+      await storeAttestations(
+        store,
+        root,
+        attested.filter((a) => a.manifest === root),
+        mode,
+        { ...call, replace },
+      );
+    } catch (err) {
+      throw (
+        refusedIndexReferrer(
+          err,
+          root.digest,
+          `before it, written and kept: the statements of its ${images.length} platform image(s), as referrers; the rest was not written`,
+        ) ?? err
+      );
+    }
+    return { ...result, digest: root.digest };
   }
   if (mode === 'cosign') {
     throw new ProvenantError('USAGE', 'cosign attestation storage holds signed attestations, and no signer was given', {
@@ -183,6 +229,68 @@ export async function attachPredicate(store: ContentStore, target: string, optio
 }
 
 /**
+ * The predicate a file's `text` holds for a predicate type whose predicate is JSON: an object, as
+ * an in-toto statement's predicate is and as cosign reads it (into a map: an array, a number, a
+ * string or null is refused). `source` names the file in the errors. The CLI's `attest` reads a
+ * predicate file through it; {@link attachPredicate} checks the object as {@link checkPredicate}.
+ *
+ * @throws ProvenantError `USAGE` naming `source`, for text that is not JSON or JSON that is no object
+ */
+export function parsePredicate(text: string, source: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new ProvenantError('USAGE', `the predicate ${source} is not JSON: ${(err as Error).message}`, {
+      where: source,
+      cause: err,
+      hint: `--type spdx takes an SPDX document as text (tag-value too); any other text only --type custom, which wraps it and makes the predicate type ${PREDICATE_TYPES.custom}`,
+    });
+  }
+  checkObject(value, undefined, source);
+  return value as Record<string, unknown>;
+}
+
+/**
+ * Refuses a predicate that is not a JSON object, save cosign's `spdx` form for the SPDX type
+ * (`predicateType`): an SPDX document's text as a string (generateSPDXStatement, for tag-value
+ * documents). The one check of {@link parsePredicate} and {@link checkPredicate}; `source`, the
+ * file the predicate was read from.
+ *
+ * @throws ProvenantError `USAGE`
+ */
+function checkObject(predicate: unknown, predicateType: string | undefined, source?: string): void {
+  if (typeof predicate === 'object' && predicate !== null && !Array.isArray(predicate)) return;
+  if (typeof predicate === 'string' && predicateType === SPDX_PREDICATE_TYPE) return;
+  const kind = predicate === null ? 'null' : Array.isArray(predicate) ? 'an array' : `a ${typeof predicate}`;
+  if (source !== undefined) {
+    throw new ProvenantError(
+      'USAGE',
+      `the predicate ${source} is JSON but not an object (it is ${kind}): an in-toto predicate is an object`,
+      {
+        where: source,
+        hint: `wrap it in an object, or attest it as text with --type custom (whose predicate type is ${PREDICATE_TYPES.custom})`,
+      },
+    );
+  }
+  throw new ProvenantError('USAGE', `the predicate is not a JSON object (it is ${kind}): an in-toto predicate is an object`, {
+    hint: `only an ${SPDX_PREDICATE_TYPE} predicate may be a string, an SPDX document's text as cosign attests it with --type spdx`,
+  });
+}
+
+/**
+ * The predicate as `mode` stores it: an SPDX document kept as text (cosign's `--type spdx`) is
+ * cosign's form, for cosign's storages (the `.att` tag, referrers); BuildKit writes an SPDX
+ * document into the index as a JSON object, so there a JSON document's text is its object (a
+ * tag-value one, which has no object, stays text).
+ */
+function storedPredicate(predicateType: string, predicate: unknown, mode: AttestationMode): unknown {
+  if (!isInIndexMode(mode) || predicateType !== SPDX_PREDICATE_TYPE) return predicate;
+  const document = predicateDocument(predicate);
+  return typeof document === 'object' ? document : predicate;
+}
+
+/**
  * Refuses what the statements could not carry: a predicate type that is not a URI (the CLI maps
  * its short names before; a caller of the library passes the URI), a predicate JSON cannot write
  * or that is not an object.
@@ -215,15 +323,7 @@ function checkPredicate(predicateType: string, predicate: unknown): void {
     throw new ProvenantError('USAGE', `the predicate is not JSON: ${(err as Error).message}`, { cause: err });
   }
   if (text === undefined) throw new ProvenantError('USAGE', `the predicate is not JSON: it is ${typeof predicate}`);
-  // An in-toto predicate is an object (cosign reads every one into a map), save cosign's `spdx`
-  // form: an SPDX document's text as a string (generateSPDXStatement, for tag-value documents).
-  const isObject = typeof predicate === 'object' && predicate !== null && !Array.isArray(predicate);
-  if (!isObject && !(typeof predicate === 'string' && predicateType === SPDX_PREDICATE_TYPE)) {
-    const kind = predicate === null ? 'null' : Array.isArray(predicate) ? 'an array' : `a ${typeof predicate}`;
-    throw new ProvenantError('USAGE', `the predicate is not a JSON object (it is ${kind}): an in-toto predicate is an object`, {
-      hint: `only an ${SPDX_PREDICATE_TYPE} predicate may be a string, an SPDX document's text as cosign attests it with --type spdx`,
-    });
-  }
+  checkObject(predicate, predicateType);
   // What every reader of statements refuses to read (../image/statements.ts) is not written: the
   // statement holding the predicate is one level more.
   if (nestsDeeperThan(text, STATEMENT_DEPTH_LIMIT - 1)) {
@@ -232,6 +332,30 @@ function checkPredicate(predicateType: string, predicate: unknown): void {
       `the predicate nests lists and objects more than ${STATEMENT_DEPTH_LIMIT - 1} levels deep (its statement may nest ${STATEMENT_DEPTH_LIMIT})`,
     );
   }
+}
+
+/** The HTTP status ECR answers a referrer whose subject is an index with (src/compat/profiles/amazon-ecr.yaml, referrer-of-index). */
+const REFUSED_STATUS = 405;
+
+/**
+ * `err` said as the refusal of the index's referrer, when it is the answer a registry that takes no
+ * referrer of an index gives (ECR: 405, aws/containers-roadmap#2783), after the `images` platform
+ * images got theirs: they stay (`kept` says so, or the PartlySignedError the caller makes of it),
+ * and the hint says where the index's statement can go. Undefined
+ * for any other failure. The status is read off the registry's error (registry/errors.ts's
+ * RegistryResponseError), which this module does not import.
+ */
+function refusedIndexReferrer(err: unknown, index: Digest, kept?: string): ProvenantError | undefined {
+  if (!(err instanceof ProvenantError) || (err as { status?: unknown }).status !== REFUSED_STATUS) return undefined;
+  return new ProvenantError(
+    err.code,
+    `the registry refused the referrer of the index ${index} (${err.message})${kept === undefined ? '' : `; ${kept}`}`,
+    {
+      where: err.where,
+      cause: err,
+      hint: "a registry such as Amazon ECR takes no referrer of an index: attest with --attestations cosign, which keeps the index's statement under its .att tag, or move it there with provenant fix --target amazon-ecr",
+    },
+  );
 }
 
 /** `err` saying that the new index is written by digest only, and the tags were not moved. */

@@ -7,27 +7,18 @@
  * test/cli/package.test.ts).
  */
 
-import { ArtifactType, type Attachment, nestsDeeperThan, STATEMENT_DEPTH_LIMIT, STATEMENT_LIMIT } from '../attest/attachments.ts';
+import { type Attachment, STATEMENT_LIMIT } from '../attest/attachments.ts';
 import { decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
-import { Annotation, type Descriptor, type ImageManifest } from '../oci/types.ts';
-import { BundleAnnotation, isBundleMediaType, parseBundle } from '../sign/storage.ts';
-import type { ContentStore } from '../store/types.ts';
+import type { Descriptor, ImageManifest } from '../oci/types.ts';
+import { dsseOf, isBundleMediaType, jsonObject, layerStatement, predicateTypeOf, type ReadStatement } from '../sign/storage.ts';
 
-/** One statement read back. */
-export interface ReadStatement {
-  predicateType: string;
-  statement: { predicateType?: string; subject?: unknown; predicate?: unknown };
-  /**
-   * Whether it was read out of a DSSE envelope (bare or in a Sigstore bundle) that carries a
-   * signature, not verified: what lets a reader that shows one of two copies of a statement
-   * prefer the signed copy. A statement in BuildKit's index is covered by the index's signature,
-   * if any, not by one of its own, and is not counted as signed here.
-   */
-  signed: boolean;
-}
+// Read as sign/storage.ts reads a layer's statement, for attest --replace too: one rule.
+export { layerStatement, type ReadStatement };
+
+import type { ContentStore } from '../store/types.ts';
 
 /**
  * The in-toto statements an attachment holds, unverified: `application/vnd.in-toto+json` layers
@@ -53,47 +44,6 @@ export async function readStatements(
     if (statement !== undefined) out.push(statement);
   }
   return out;
-}
-
-/**
- * The in-toto statement one layer of an attachment's `manifest` holds, unverified, as
- * {@link readStatements} reads each; undefined for a layer of another media type, or a bundle
- * holding a message signature. Its predicate type is the layer's annotation where it has one,
- * else the statement's, else the bundle manifest's annotation, else `''`.
- *
- * @throws as {@link readStatements}: a ProvenantError when the blob cannot be read (missing, not
- *   matching its digest, larger than {@link STATEMENT_LIMIT}), another error when it is read but
- *   holds no statement
- */
-export async function layerStatement(
-  store: ContentStore,
-  manifest: ImageManifest,
-  layer: Descriptor,
-  options: OperationOptions = {},
-): Promise<ReadStatement | undefined> {
-  const isInToto = layer.mediaType === ArtifactType.InToto;
-  const isDsse = layer.mediaType === ArtifactType.DsseEnvelope;
-  const isBundle = isBundleMediaType(layer.mediaType);
-  if (!isInToto && !isDsse && !isBundle) return undefined;
-  const bytes = await collect(await store.readBlob(layer, options), STATEMENT_LIMIT, `${store.location}@${layer.digest}`);
-  let value: Record<string, unknown>;
-  let signed = false;
-  if (isBundle) {
-    const content = parseBundle(bytes).content;
-    if (content.$case !== 'dsseEnvelope') return undefined;
-    value = parseObject(decodeUtf8(content.dsseEnvelope.payload));
-    signed = content.dsseEnvelope.signatures.length > 0;
-  } else {
-    value = parseObject(decodeUtf8(bytes));
-    // A DSSE layer holds an envelope by its media type; an in-toto layer holds one when other
-    // tools put it there, as looseLayerStatement reads it too.
-    const envelope = dsseOf(value, isDsse);
-    if (envelope !== undefined) {
-      value = parseObject(envelope.payload);
-      signed = envelope.signed;
-    }
-  }
-  return { predicateType: predicateTypeOf(manifest, layer, value), statement: value as ReadStatement['statement'], signed };
 }
 
 /**
@@ -137,39 +87,6 @@ export async function looseLayerStatement(
 }
 
 /**
- * The statement text a DSSE envelope carries base64-encoded in `payload`
- * (https://github.com/secure-systems-lab/dsse/blob/master/envelope.md), and whether it carries a
- * signature; undefined when `value` is not an envelope: no string `payload` and `payloadType`
- * (no in-toto statement has them), or no `payload` in a layer whose media type says it holds an
- * envelope (`inDsseLayer`). {@link layerStatement} and {@link looseLayerStatement} both unwrap an
- * envelope through it, so that they find the same statement in the same layer.
- */
-function dsseOf(value: object | undefined, inDsseLayer = false): { payload: string; signed: boolean } | undefined {
-  const v = value as { payload?: unknown; payloadType?: unknown; signatures?: unknown } | undefined;
-  if (typeof v?.payload !== 'string' || (!inDsseLayer && typeof v.payloadType !== 'string')) return undefined;
-  return { payload: Buffer.from(v.payload, 'base64').toString('utf8'), signed: hasSignatures(v) };
-}
-
-/** Whether a DSSE envelope lists a signature (any: none is verified here). */
-function hasSignatures(envelope: { signatures?: unknown }): boolean {
-  return Array.isArray(envelope.signatures) && envelope.signatures.length > 0;
-}
-
-/**
- * A statement's predicate type: its layer's annotation where it has one, else the statement's,
- * else the bundle manifest's annotation, else `''`.
- */
-function predicateTypeOf(manifest: ImageManifest, layer: Descriptor, value: { predicateType?: unknown }): string {
-  return (
-    layer.annotations?.[Annotation.InTotoPredicateType] ??
-    layer.annotations?.predicateType ??
-    (typeof value.predicateType === 'string' ? value.predicateType : undefined) ??
-    manifest.annotations?.[BundleAnnotation.PredicateType] ??
-    ''
-  );
-}
-
-/**
  * {@link readStatements}, or none when the attachment's layers are not statements (not JSON, not
  * a JSON object, a bundle that is not one): that is the attachment's problem, which `onProblem`
  * is told, not the command's. A ProvenantError (a blob that cannot be read) passes through.
@@ -187,35 +104,6 @@ export async function statementsOrNone(
     onProblem(`the statements of ${attachment.digest} are not in-toto statements: ${(err as Error).message}`);
     return [];
   }
-}
-
-/** `text` as JSON that is an object, or undefined when it is not JSON or JSON of another kind. */
-function jsonObject(text: string): Record<string, unknown> | undefined {
-  try {
-    return parseObject(text);
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * `text` as JSON that is an object, as a statement or an envelope is.
- *
- * @throws SyntaxError when it is not JSON, JSON of another kind (`null`, a number, a list), or
- *   JSON nesting deeper than {@link STATEMENT_DEPTH_LIMIT} (which every walk of it downstream would
- *   overflow the stack on): callers report each as a statement that is not one
- */
-function parseObject(text: string): Record<string, unknown> {
-  if (nestsDeeperThan(text)) {
-    throw new SyntaxError(`the statement nests lists and objects more than ${STATEMENT_DEPTH_LIMIT} levels deep`);
-  }
-  const value: unknown = JSON.parse(text);
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new SyntaxError(
-      `the statement is ${value === null ? 'null' : Array.isArray(value) ? 'a list' : `a ${typeof value}`}, not a JSON object`,
-    );
-  }
-  return value as Record<string, unknown>;
 }
 
 /**

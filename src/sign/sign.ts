@@ -11,9 +11,9 @@ import { RFC3161Timestamp } from '@sigstore/core';
 import type { AttestationMode, Attested, StatementBlob } from '../attest/storage.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
-import { descriptorOf, type Stored } from '../oci/content.ts';
+import { cosignTag, descriptorOf, type Stored } from '../oci/content.ts';
 import { type Digest, digestOf } from '../oci/digest.ts';
-import type { Descriptor } from '../oci/types.ts';
+import type { Descriptor, ImageManifest } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
 import {
   b64decode,
@@ -33,6 +33,8 @@ import {
   eachSignature,
   type FoundSignature,
   isAttestationOf,
+  layerKey,
+  replacedAttestations,
   signatureLayer,
   writeBundleReferrer,
 } from './storage.ts';
@@ -113,7 +115,7 @@ function writtenBefore(written: readonly SignedEntry[]): string {
  * `err` as a {@link PartlySignedError} when `done` added something before it: what a signing that
  * failed leaves in the store is said, not thrown away. Any other error as it is.
  */
-function partly(err: unknown, done: readonly SignedEntry[]): unknown {
+export function partly(err: unknown, done: readonly SignedEntry[]): unknown {
   if (!(err instanceof ProvenantError) || err.code === 'ABORTED') return err;
   const before = done.filter((e) => e.added);
   const written = err instanceof PartlySignedError ? [...before, ...err.written] : before;
@@ -320,19 +322,17 @@ export async function attestImage(
         options.signer,
         options,
       );
-  // What --replace takes out: the `.att` layers of these types this call did not write.
+  // What --replace takes out: the `.att` layers of these types this call did not write, each
+  // judged by the statement it holds, read before anything is signed or written (a layer that
+  // cannot be read fails it, as cosign's ReplaceOp); one another writer adds meanwhile, when met.
   const types = new Set(statements.map((s) => s.predicateType));
+  const replaced = replacing ? await replacedAttestations(store, subject.digest, types, options) : new Set<string>();
   const written = new Set<Digest>();
-  const judged = new Map<Digest, boolean>();
-  const dropping = async (layer: Descriptor): Promise<boolean> => {
+  const tag = cosignTag(subject.digest, 'att');
+  const dropping = async (layer: Descriptor, manifest: ImageManifest): Promise<boolean> => {
     if (written.has(layer.digest)) return false;
-    let of = judged.get(layer.digest);
-    if (of === undefined) {
-      of = false;
-      for (const t of types) if (!of) of = await isAttestationOf(store, layer, t, options);
-      judged.set(layer.digest, of);
-    }
-    return of;
+    if (replaced.has(layerKey(layer))) return true;
+    return isAttestationOf(store, tag, manifest, layer, types, options);
   };
   const out: SignedEntry[] = [];
   try {

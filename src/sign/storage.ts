@@ -20,14 +20,15 @@
  *   referrers are found (the referrers API, the referrers tag schema, a layout's index).
  */
 import { type Bundle, bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
-import { STATEMENT_LIMIT } from '../attest/attachments.ts';
+import { ArtifactType, nestsDeeperThan, STATEMENT_DEPTH_LIMIT, STATEMENT_LIMIT } from '../attest/attachments.ts';
+import { decodeUtf8 } from '../bytes.ts';
 import { isProvenantError, ProvenantError, sleep } from '../errors.ts';
 import { type ByteStream, bytesSource, type OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
 import { cosignTag, parseStored, referrersTag, type Stored } from '../oci/content.ts';
 import { type Digest, digestOf } from '../oci/digest.ts';
 import { isIndexType, isManifestType, MediaType } from '../oci/mediatypes.ts';
-import type { Descriptor, ImageManifest } from '../oci/types.ts';
+import { Annotation, type Descriptor, type ImageManifest } from '../oci/types.ts';
 import type { ContentStore, PutManifestOptions } from '../store/types.ts';
 import { pemEncode } from './keys.ts';
 import { loggedEnvelope } from './material.ts';
@@ -207,9 +208,10 @@ export interface AppendOptions extends OperationOptions {
   /**
    * The layers already under the tag to take out as the new one goes in (those this call writes
    * are kept): what `attest --replace` drops, as cosign's ReplaceOp. Asked again for the layers
-   * another writer's image holds when one is written over this one meanwhile.
+   * another writer's image holds when one is written over this one meanwhile; `manifest`, the
+   * image that lists the layer.
    */
-  dropping?: ((layer: Descriptor) => Promise<boolean>) | undefined;
+  dropping?: ((layer: Descriptor, manifest: ImageManifest) => Promise<boolean>) | undefined;
 }
 
 /** How many times {@link addCosignLayers} writes its layers into an image other writers keep replacing. */
@@ -247,32 +249,83 @@ export async function appendCosignLayer(
 }
 
 /**
- * Whether the `.att` layer `layer` is an attestation of `predicateType`, as cosign's `attest
- * --replace` decides (pkg/cosign/remote ReplaceOp): by the predicate type of the statement its
- * envelope signs, not by its annotation, which anyone may set; a layer whose statement cannot be
- * read (missing, malformed) by its annotation.
+ * An attestation of the `.att` image that `attest --replace` cannot read, so cannot tell whether
+ * it is of the type replaced: as cosign's ReplaceOp (pkg/cosign/remote), which fails on a layer
+ * whose statement it cannot decode, the replacement fails with nothing written, naming the layer.
+ * Its code is the read's (`NOT_FOUND` for a blob the store lacks, `DIGEST_MISMATCH`, ...), else
+ * `SIGNATURE` for a layer that holds no statement.
+ */
+export class UnreadableAttestationError extends ProvenantError {
+  /** The layer's digest. */
+  readonly layer: Digest;
+
+  constructor(tag: string, layer: Digest, cause: unknown) {
+    super(
+      cause instanceof ProvenantError ? cause.code : 'SIGNATURE',
+      `--replace cannot read the attestation ${layer} of ${tag}, so cannot tell whether to replace it: ${(cause as Error).message}; nothing was written`,
+      {
+        where: `${tag} ${layer}`,
+        cause,
+        hint: 'as cosign attest --replace: push the missing blob again, or attest without --replace (the new one is added beside it)',
+      },
+    );
+    this.layer = layer;
+  }
+}
+
+/**
+ * Whether the `.att` layer `layer` of `manifest` (the image the tag `tag` names) is an
+ * attestation of one of `predicateTypes`, as `attest --replace` decides: by the predicate type
+ * {@link layerStatement} reads, the rule every reader of statements follows.
  *
- * @throws ProvenantError what reading the layer raises but bad or missing content (a network
- *   failure, a cancel)
+ * @throws UnreadableAttestationError when its statement cannot be read (a blob missing or not
+ *   matching its digest, no statement in it); what reading raises otherwise (a network failure, a cancel)
  */
 export async function isAttestationOf(
   store: ContentStore,
+  tag: string,
+  manifest: ImageManifest,
   layer: Descriptor,
-  predicateType: string,
+  predicateTypes: ReadonlySet<string>,
   options: OperationOptions = {},
 ): Promise<boolean> {
   if (layer.mediaType !== DSSE_MEDIA_TYPE) return false;
-  let named: unknown;
+  let read: ReadStatement | undefined;
   try {
-    const bytes = await collect(await store.readBlob(layer, options), STATEMENT_LIMIT, layer.digest);
-    const envelope = JSON.parse(Buffer.from(bytes).toString('utf8')) as { payload?: unknown };
-    const payload = b64decode(envelope.payload);
-    if (payload !== undefined) named = (JSON.parse(Buffer.from(payload).toString('utf8')) as { predicateType?: unknown }).predicateType;
+    read = await layerStatement(store, manifest, layer, options);
   } catch (err) {
-    if (err instanceof ProvenantError && err.code !== 'NOT_FOUND' && !isBadContent(err)) throw err;
-    // Unreadable: its annotation says what it is, below.
+    if (err instanceof ProvenantError && !isBadContent(err)) throw err;
+    throw new UnreadableAttestationError(tag, layer.digest, err);
   }
-  return (typeof named === 'string' ? named : layer.annotations?.[CosignAnnotation.PredicateType]) === predicateType;
+  return read !== undefined && predicateTypes.has(read.predicateType);
+}
+
+/**
+ * The layers of `subject`'s `.att` image that `attest --replace` of `predicateTypes` takes out,
+ * each as its digest and annotations ({@link layerKey}): read before anything is signed or
+ * written, so that one that cannot be read fails the replacement with nothing written.
+ *
+ * @throws as {@link isAttestationOf}
+ */
+export async function replacedAttestations(
+  store: ContentStore,
+  subject: Digest,
+  predicateTypes: ReadonlySet<string>,
+  options: OperationOptions = {},
+): Promise<Set<string>> {
+  const tag = cosignTag(subject, 'att');
+  const there = await readTagManifest(store, tag, options);
+  const out = new Set<string>();
+  if (there === undefined) return out;
+  for (const layer of there.manifest.layers) {
+    if (await isAttestationOf(store, tag, there.manifest, layer, predicateTypes, options)) out.add(layerKey(layer));
+  }
+  return out;
+}
+
+/** A layer of a `.att` image as --replace tells it apart: one blob listed twice, under two annotations, is two. */
+export function layerKey(layer: Descriptor): string {
+  return JSON.stringify([layer.digest, layer.mediaType, layer.annotations ?? {}]);
 }
 
 /**
@@ -344,7 +397,7 @@ interface AddLayersOptions extends OperationOptions {
   /** Stores the blobs of the layers, once, before the first write; absent when they are stored already. */
   storeBlobs?: (() => Promise<unknown>) | undefined;
   /** The layers there to take out (see {@link AppendOptions.dropping}). */
-  dropping?: ((layer: Descriptor) => Promise<boolean>) | undefined;
+  dropping?: ((layer: Descriptor, manifest: ImageManifest) => Promise<boolean>) | undefined;
   /** What a conflict leaves out of the tag, and what to do about it, for the error. */
   lacking: string;
   hint: string;
@@ -389,8 +442,9 @@ async function addCosignLayers(
     const existing = attempt === 1 && 'read' in from ? from.read : await readTagManifest(store, tag, rest, written);
     const merged: Descriptor[] = [];
     let takenOut = 0;
-    for (const m of existing?.manifest.layers ?? []) {
-      if (dropping !== undefined && !layers.some((l) => sameDescriptor(m, l)) && (await dropping(m))) {
+    const there = existing?.manifest;
+    for (const m of there?.layers ?? []) {
+      if (dropping !== undefined && there !== undefined && !layers.some((l) => sameDescriptor(m, l)) && (await dropping(m, there))) {
         dropped.add(`${m.digest} ${JSON.stringify(m.annotations ?? {})}`);
         takenOut++;
         continue;
@@ -1068,4 +1122,123 @@ async function* countBytes(stream: ByteStream, count: (n: number) => void): Byte
     count(chunk.byteLength);
     yield chunk;
   }
+}
+
+// The statements of attestation layers, read for every reader: image/statements.ts (inspect, sbom,
+// report) and attest --replace here (which layers of the .att tag hold a statement of a type).
+
+/** One statement read back. */
+export interface ReadStatement {
+  predicateType: string;
+  statement: { predicateType?: string; subject?: unknown; predicate?: unknown };
+  /**
+   * Whether it was read out of a DSSE envelope (bare or in a Sigstore bundle) that carries a
+   * signature, not verified: what lets a reader that shows one of two copies of a statement
+   * prefer the signed copy. A statement in BuildKit's index is covered by the index's signature,
+   * if any, not by one of its own, and is not counted as signed here.
+   */
+  signed: boolean;
+}
+
+/**
+ * The in-toto statement one layer of an attachment's `manifest` holds, unverified, as
+ * image/statements.ts's readStatements reads each; undefined for a layer of another media type, or a bundle
+ * holding a message signature. Its predicate type is the layer's annotation where it has one,
+ * else the statement's, else the bundle manifest's annotation, else `''`.
+ *
+ * @throws as image/statements.ts's readStatements: a ProvenantError when the blob cannot be read (missing, not
+ *   matching its digest, larger than {@link STATEMENT_LIMIT}), another error when it is read but
+ *   holds no statement
+ */
+export async function layerStatement(
+  store: ContentStore,
+  manifest: ImageManifest,
+  layer: Descriptor,
+  options: OperationOptions = {},
+): Promise<ReadStatement | undefined> {
+  const isInToto = layer.mediaType === ArtifactType.InToto;
+  const isDsse = layer.mediaType === ArtifactType.DsseEnvelope;
+  const isBundle = isBundleMediaType(layer.mediaType);
+  if (!isInToto && !isDsse && !isBundle) return undefined;
+  const bytes = await collect(await store.readBlob(layer, options), STATEMENT_LIMIT, `${store.location}@${layer.digest}`);
+  let value: Record<string, unknown>;
+  let signed = false;
+  if (isBundle) {
+    const content = parseBundle(bytes).content;
+    if (content.$case !== 'dsseEnvelope') return undefined;
+    value = parseObject(decodeUtf8(content.dsseEnvelope.payload));
+    signed = content.dsseEnvelope.signatures.length > 0;
+  } else {
+    value = parseObject(decodeUtf8(bytes));
+    // A DSSE layer holds an envelope by its media type; an in-toto layer holds one when other
+    // tools put it there, as looseLayerStatement reads it too.
+    const envelope = dsseOf(value, isDsse);
+    if (envelope !== undefined) {
+      value = parseObject(envelope.payload);
+      signed = envelope.signed;
+    }
+  }
+  return { predicateType: predicateTypeOf(manifest, layer, value), statement: value as ReadStatement['statement'], signed };
+}
+
+/**
+ * The statement text a DSSE envelope carries base64-encoded in `payload`
+ * (https://github.com/secure-systems-lab/dsse/blob/master/envelope.md), and whether it carries a
+ * signature; undefined when `value` is not an envelope: no string `payload` and `payloadType`
+ * (no in-toto statement has them), or no `payload` in a layer whose media type says it holds an
+ * envelope (`inDsseLayer`). {@link layerStatement} and {@link looseLayerStatement} both unwrap an
+ * envelope through it, so that they find the same statement in the same layer.
+ */
+export function dsseOf(value: object | undefined, inDsseLayer = false): { payload: string; signed: boolean } | undefined {
+  const v = value as { payload?: unknown; payloadType?: unknown; signatures?: unknown } | undefined;
+  if (typeof v?.payload !== 'string' || (!inDsseLayer && typeof v.payloadType !== 'string')) return undefined;
+  return { payload: Buffer.from(v.payload, 'base64').toString('utf8'), signed: hasSignatures(v) };
+}
+
+/** Whether a DSSE envelope lists a signature (any: none is verified here). */
+function hasSignatures(envelope: { signatures?: unknown }): boolean {
+  return Array.isArray(envelope.signatures) && envelope.signatures.length > 0;
+}
+
+/**
+ * A statement's predicate type: its layer's annotation where it has one, else the statement's,
+ * else the bundle manifest's annotation, else `''`.
+ */
+export function predicateTypeOf(manifest: ImageManifest, layer: Descriptor, value: { predicateType?: unknown }): string {
+  return (
+    layer.annotations?.[Annotation.InTotoPredicateType] ??
+    layer.annotations?.predicateType ??
+    (typeof value.predicateType === 'string' ? value.predicateType : undefined) ??
+    manifest.annotations?.[BundleAnnotation.PredicateType] ??
+    ''
+  );
+}
+
+/** `text` as JSON that is an object, or undefined when it is not JSON or JSON of another kind. */
+export function jsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    return parseObject(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `text` as JSON that is an object, as a statement or an envelope is.
+ *
+ * @throws SyntaxError when it is not JSON, JSON of another kind (`null`, a number, a list), or
+ *   JSON nesting deeper than {@link STATEMENT_DEPTH_LIMIT} (which every walk of it downstream would
+ *   overflow the stack on): callers report each as a statement that is not one
+ */
+function parseObject(text: string): Record<string, unknown> {
+  if (nestsDeeperThan(text)) {
+    throw new SyntaxError(`the statement nests lists and objects more than ${STATEMENT_DEPTH_LIMIT} levels deep`);
+  }
+  const value: unknown = JSON.parse(text);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new SyntaxError(
+      `the statement is ${value === null ? 'null' : Array.isArray(value) ? 'a list' : `a ${typeof value}`}, not a JSON object`,
+    );
+  }
+  return value as Record<string, unknown>;
 }

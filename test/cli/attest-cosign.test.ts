@@ -3,9 +3,10 @@
 // digest too (what policy-controller checks), `--replace`, and a `--type` that matches nothing
 // names the types there are.
 import assert from 'node:assert/strict';
-import { cp, writeFile } from 'node:fs/promises';
+import { cp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { collect } from '../../src/io/verify.ts';
 import type { Digest } from '../../src/oci/digest.ts';
 import { findSignatures } from '../../src/sign/storage.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
@@ -300,7 +301,8 @@ describe('verify-attestation --type that matches none', () => {
     assert.equal(v.status, 5, v.stderr);
     assert.match(
       v.stderr,
-      /has no https:\/\/slsa\.dev\/provenance\/v1 attestations; found: https:\/\/cosign\.sigstore\.dev\/attestation\/vuln\/v1, https:\/\/cosign\.sigstore\.dev\/attestation\/v1/,
+      // In the image's attachment order (inspect's): its referrers, then its cosign tags.
+      /has no https:\/\/slsa\.dev\/provenance\/v1 attestations; found: https:\/\/cosign\.sigstore\.dev\/attestation\/v1, https:\/\/cosign\.sigstore\.dev\/attestation\/vuln\/v1\n/,
     );
     assert.match(v.stderr, /check --type/);
     // Nothing at all: no list.
@@ -403,5 +405,151 @@ describe('attest --replace', () => {
     const quiet = await attest(fresh, 'scan1.json', 'vuln', 'referrers', '--key', 'cosign.key', '--replace');
     assert.equal(quiet.status, 0, quiet.stderr);
     assert.doesNotMatch(quiet.stderr, /--replace/);
+  });
+});
+
+describe('an SPDX document attested as text (--type spdx), read back', () => {
+  // Spaced as a file on disk is, not as JSON.stringify writes it: printed back byte for byte.
+  const JSON_SPDX = `{
+  "spdxVersion": "SPDX-2.3",
+  "SPDXID": "SPDXRef-DOCUMENT",
+  "name": "hello",
+  "documentDescribes": ["SPDXRef-image"],
+  "packages": [
+    { "SPDXID": "SPDXRef-image", "name": "image", "primaryPackagePurpose": "CONTAINER" },
+    { "SPDXID": "SPDXRef-hello", "name": "hello", "versionInfo": "2.12-r0", "primaryPackagePurpose": "LIBRARY" }
+  ]
+}
+`;
+
+  it('sbom prints the text as attested (tag-value or JSON); report and inspect read a JSON one as its document', async () => {
+    for (const [file, text] of [
+      ['sbom.spdx', TAG_VALUE],
+      ['sbom.spdx.json', JSON_SPDX],
+    ] as const) {
+      const dir = await workspace();
+      await writeFile(join(dir, file), text);
+      const a = await provenant(
+        ['attest', 'oci:layout:latest', '--predicate', file, '--type', 'spdx', '--key', 'cosign.key', '--attestations', 'cosign'],
+        { cwd: dir, env },
+      );
+      assert.equal(a.status, 0, a.stderr);
+      const s = await provenant(['sbom', 'oci:layout:latest'], { cwd: dir, env });
+      assert.equal(s.status, 0, s.stderr);
+      assert.equal(s.stdout, text, file);
+      if (text !== JSON_SPDX) continue;
+      const r = await provenant(['report', 'oci:layout:latest', '--format', 'json', '--target', 'none'], { cwd: dir, env });
+      assert.equal(r.status, 0, r.stderr);
+      const data = JSON.parse(r.stdout) as { platforms: { sbom: { source: string; packages: { name: string; version: string }[] } }[] };
+      assert.deepEqual(
+        data.platforms.map((p) => [p.sbom.source, p.sbom.packages.map((x) => `${x.name} ${x.version}`)]),
+        [
+          ['attached', ['hello 2.12-r0']],
+          ['attached', ['hello 2.12-r0']],
+        ],
+      );
+      const i = await provenant(['inspect', 'oci:layout:latest', '--format', 'json'], { cwd: dir, env });
+      assert.equal(i.status, 0, i.stderr);
+      const sboms = Object.values((JSON.parse(i.stdout) as { SBOM: Record<string, { SPDX: unknown }> }).SBOM);
+      assert.equal(sboms.length, 2);
+      for (const x of sboms) assert.deepEqual(x.SPDX, JSON.parse(JSON_SPDX));
+    }
+  });
+
+  it('in BuildKit storage a JSON document is stored as its object, as BuildKit writes SPDX; tag-value stays text', async () => {
+    const dir = await workspace();
+    await writeFile(join(dir, 'sbom.spdx.json'), JSON_SPDX);
+    await writeFile(join(dir, 'sbom.spdx'), TAG_VALUE);
+    const predicates = async (): Promise<unknown[]> => {
+      const store = await LayoutStore.open(join(dir, 'layout'));
+      try {
+        const root = await store.getManifest('latest');
+        const out: unknown[] = [];
+        for (const e of root.kind === 'index' ? root.index.manifests : []) {
+          if (e.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest') continue;
+          const m = await store.getManifest(e.digest);
+          for (const l of m.kind === 'manifest' ? m.manifest.layers : []) {
+            const bytes = await collect(await store.readBlob(l), 1 << 20, l.digest);
+            out.push((JSON.parse(Buffer.from(bytes).toString('utf8')) as { predicate: unknown }).predicate);
+          }
+        }
+        return out;
+      } finally {
+        await store.close();
+      }
+    };
+    for (const file of ['sbom.spdx.json', 'sbom.spdx']) {
+      const r = await provenant(['attest', 'oci:layout:latest', '--predicate', file, '--type', 'spdx', '--attestations', 'buildkit'], {
+        cwd: dir,
+        env,
+      });
+      assert.equal(r.status, 0, r.stderr);
+    }
+    const object = JSON.parse(JSON_SPDX) as unknown;
+    assert.deepEqual(await predicates(), [object, TAG_VALUE, object, TAG_VALUE]);
+    // Cosign's storages keep cosign's form: the text.
+    const c = await provenant(
+      ['attest', 'oci:layout:latest', '--predicate', 'sbom.spdx.json', '--type', 'spdx', '--key', 'cosign.key', '--attestations', 'cosign'],
+      { cwd: dir, env },
+    );
+    assert.equal(c.status, 0, c.stderr);
+    const { images } = await digests(dir);
+    assert.deepEqual(
+      (await statementsOf(dir, images[0] as Digest)).map((s) => s.predicate),
+      [JSON_SPDX],
+    );
+  });
+});
+
+describe('attest --replace and an attestation it cannot read', () => {
+  it('fails naming the layer, with nothing written, as cosign does (a missing blob is not judged by its annotation)', async () => {
+    const dir = await workspace();
+    const attest = (...more: string[]) =>
+      provenant(
+        [
+          'attest',
+          'oci:layout:latest',
+          '--predicate',
+          'vuln.json',
+          '--type',
+          'vuln',
+          '--key',
+          'cosign.key',
+          '--attestations',
+          'cosign',
+          ...more,
+        ],
+        {
+          cwd: dir,
+          env,
+        },
+      );
+    assert.equal((await attest()).status, 0);
+    const { index, images } = await digests(dir);
+    const tags = [index, ...images].map((d) => `sha256-${d.slice(7)}.att`);
+    const attTags = async (): Promise<(string | undefined)[]> => {
+      const store = await LayoutStore.open(join(dir, 'layout'));
+      try {
+        return await Promise.all(tags.map(async (t) => (await store.resolve(t))?.digest));
+      } finally {
+        await store.close();
+      }
+    };
+    const before = await attTags();
+    // The second platform image's attestation loses its blob.
+    const store = await LayoutStore.open(join(dir, 'layout'));
+    const att = await store.getManifest(tags[2] as string);
+    await store.close();
+    const layer = att.kind === 'manifest' ? att.manifest.layers[0]?.digest : undefined;
+    assert.ok(layer !== undefined);
+    await rm(join(dir, 'layout', 'blobs', 'sha256', layer.slice(7)));
+    const r = await attest('--replace');
+    assert.equal(r.status, 3, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(`--replace cannot read the attestation ${layer} of ${tags[2]}, so cannot tell whether to replace it`),
+    );
+    assert.match(r.stderr, /nothing was written/);
+    assert.deepEqual(await attTags(), before);
   });
 });

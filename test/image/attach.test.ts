@@ -6,14 +6,17 @@ import { isProvenantError } from '../../src/errors.ts';
 import { attachPredicate } from '../../src/image/attach.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
 import { readStatements } from '../../src/image/statements.ts';
+import type { Stored } from '../../src/oci/content.ts';
+import type { Digest } from '../../src/oci/digest.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
+import { RegistryResponseError } from '../../src/registry/errors.ts';
 import { generateSigningKeyPair } from '../../src/sign/keys.ts';
-import { signImage } from '../../src/sign/sign.ts';
+import { PartlySignedError, signImage } from '../../src/sign/sign.ts';
 import { KeySigner } from '../../src/sign/signer.ts';
 import { verifyImage } from '../../src/sign/verify.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
-import type { ContentStore } from '../../src/store/types.ts';
+import type { ContentStore, PutManifestOptions } from '../../src/store/types.ts';
 import { makeImage } from '../helpers/images.ts';
 import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { useTempDir } from '../helpers/temp.ts';
@@ -161,4 +164,71 @@ describe('attachPredicate', () => {
       }
     });
   });
+});
+
+/**
+ * `store`, refusing as ECR does (a 405, aws/containers-roadmap#2783) a referrer whose subject is
+ * `index`: what a registry gives that the test registry, which takes it, cannot.
+ */
+function refusingReferrersOf(store: ContentStore, index: Digest): ContentStore {
+  return new Proxy(store, {
+    get(target, property) {
+      if (property === 'putManifest') {
+        return async (stored: Stored, options?: PutManifestOptions) => {
+          const subject = (stored.kind === 'manifest' ? stored.manifest : stored.index).subject;
+          if (subject?.digest === index) {
+            const message = `registry.invalid refused put manifest ${stored.digest}: HTTP 405 Method Not Allowed`;
+            throw new RegistryResponseError('REGISTRY', message, { where: 'registry.invalid/img' }, 405, []);
+          }
+          return target.putManifest(stored, options);
+        };
+      }
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+describe('attachPredicate where a registry refuses a referrer of an index (ECR)', () => {
+  for (const signed of [true, false]) {
+    it(`${signed ? 'signed' : 'unsigned'}: the platform images get theirs first, kept, and the refusal of the index's says so with a hint`, async () => {
+      const layout = await LayoutStore.open(join(await tempDir(), 'l'), { create: true });
+      const made = await makeImage(layout, { tag: 'v1' });
+      const store = refusingReferrersOf(layout, made.root.digest);
+      const key = generateSigningKeyPair();
+      const err = await attachPredicate(store, 'v1', {
+        predicateType: VULN,
+        predicate: { scanner: 'x' },
+        name: 'img',
+        ...(signed ? { signer: new KeySigner(key.privateKey) } : {}),
+      }).then(
+        () => assert.fail('the index referrer was refused, and attach succeeded'),
+        (e: unknown) => e,
+      );
+      assert.ok(isProvenantError(err, 'REGISTRY'), String(err));
+      assert.equal(err instanceof PartlySignedError, signed);
+      assert.match(
+        err.message,
+        new RegExp(`^the registry refused the referrer of the index ${made.root.digest} \\(registry\\.invalid refused`),
+      );
+      assert.match(
+        err.message,
+        signed ? /before it, written and kept: the \S+ attestation of sha256:/ : /2 platform image\(s\), as referrers/,
+      );
+      assert.match(err.hint ?? '', /--attestations cosign/);
+      assert.match(err.hint ?? '', /provenant fix --target amazon-ecr/);
+      for (const m of made.manifests) {
+        if (signed) {
+          const report = await verifyImage(layout, m.digest, { policy: { key: key.publicKey }, kind: 'attestation', predicateType: VULN });
+          assert.equal(report.verified.length, 1, m.digest);
+        } else {
+          const inspected = await inspectImage(layout, m.digest, 'img');
+          assert.ok(
+            inspected.manifests[0]?.attachments.some((a) => a.predicateTypes.includes(VULN)),
+            m.digest,
+          );
+        }
+      }
+    });
+  }
 });

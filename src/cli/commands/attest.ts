@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { cosignCustomPredicate, isInIndexMode, parseAttestationMode } from '../../attest/storage.ts';
 import { ProvenantError } from '../../errors.ts';
-import { attachPredicate } from '../../image/attach.ts';
+import { attachPredicate, parsePredicate } from '../../image/attach.ts';
 import { formatLocation, type Location, parseLocation } from '../../ref/location.ts';
 import { statementImageName } from '../../ref/reference.ts';
 import { PREDICATE_TYPES, parsePredicateType } from '../../sign/payload.ts';
@@ -95,7 +95,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     // string predicate, tag-value or JSON alike; `spdxjson` is the one read as a JSON object.
     predicate = predicateText;
   } else {
-    predicate = predicateObject(predicatePath, predicateText);
+    predicate = parsePredicate(predicateText, predicatePath);
   }
   const mode = parseAttestationMode((args.values.attestations as string | undefined) ?? 'referrers');
   const location = parseLocation(text);
@@ -140,36 +140,4 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const replaced = (result.signed ?? []).reduce((n, e) => n + (e.replaced ?? 0), 0);
   if (replaced > 0) io.stdout.write(`replaced ${replaced} attestation(s) of ${predicateType} that were there\n`);
   if (result.signed !== undefined) io.stdout.write(renderSigned(result.signed));
-}
-
-/**
- * The predicate a file holds for a type whose predicate is JSON: an object, as an in-toto
- * statement's predicate is and as cosign reads it (into a map: an array, a number, a string or
- * null is refused).
- *
- * @throws ProvenantError `USAGE` naming the file, for text that is not JSON or JSON that is no object
- */
-function predicateObject(path: string, text: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new ProvenantError('USAGE', `the predicate ${path} is not JSON: ${(err as Error).message}`, {
-      where: path,
-      cause: err,
-      hint: `--type spdx takes an SPDX document as text (tag-value too); any other text only --type custom, which wraps it and makes the predicate type ${PREDICATE_TYPES.custom}`,
-    });
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
-    throw new ProvenantError(
-      'USAGE',
-      `the predicate ${path} is JSON but not an object (it is ${kind}): an in-toto predicate is an object`,
-      {
-        where: path,
-        hint: `wrap it in an object, or attest it as text with --type custom (whose predicate type is ${PREDICATE_TYPES.custom})`,
-      },
-    );
-  }
-  return value as Record<string, unknown>;
 }

@@ -2,6 +2,7 @@
 import { ProvenantError } from '../../errors.ts';
 import { isAttachedEntry } from '../../image/index-entries.ts';
 import type { Stored } from '../../oci/content.ts';
+import type { Digest } from '../../oci/digest.ts';
 import { formatPlatform } from '../../oci/platform.ts';
 import { formatLocation, parseLocation } from '../../ref/location.ts';
 import { parsePredicateType } from '../../sign/payload.ts';
@@ -100,9 +101,7 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
       const unsignedCount = none ? await unsignedAttestationsOf(opened.store, subject.digest, predicateType, io.signal) : 0;
       // None of --type: the types there are, as cosign's "found: ..." says, so a wrong --type shows.
       const found =
-        none && predicateType !== undefined && unsignedCount === 0
-          ? foundTypes(await verifyImage(opened.store, subject.digest, { ...options, predicateType: undefined }))
-          : [];
+        none && predicateType !== undefined && unsignedCount === 0 ? await attestationTypesOf(opened.store, subject, io.signal) : [];
       results.push({
         name,
         report,
@@ -154,8 +153,21 @@ async function signedImagesOf(store: ContentStore, root: Stored, signal: AbortSi
   return out;
 }
 
-/** The predicate types of the attestations `report` checked, each once, in the order found (whoever pushed them named them: made visible). */
-function foundTypes(report: VerificationReport): string[] {
-  const types = report.checked.map((c) => visibleLine(c.predicateType ?? '(no predicate type)'));
+/**
+ * The predicate types of the attestations attached to `subject` (in the index it is read through
+ * too), each once, in the order found, as their manifests and layers name them (whoever pushed
+ * them named them: made visible). Listed, not verified again: the verification already found none
+ * of --type among them.
+ */
+async function attestationTypesOf(store: ContentStore, subject: { digest: Digest; root: Stored }, signal: AbortSignal): Promise<string[]> {
+  // Loaded only for a verification that found nothing, as unsignedAttestationsOf loads them.
+  const [{ findAttachments }, { cosignTagsByName }] = await Promise.all([
+    import('../../attest/attachments.ts'),
+    import('../../store/tag-list.ts'),
+  ]);
+  const tags = await cosignTagsByName(store, [subject.digest], { signal });
+  const index = subject.root.kind === 'index' ? subject.root.index : undefined;
+  const found = await findAttachments(store, [subject.digest], index, { signal, tags });
+  const types = found.filter((a) => a.kind === 'attestation').flatMap((a) => a.predicateTypes.map((t) => visibleLine(t)));
   return types.filter((t, i) => types.indexOf(t) === i);
 }
