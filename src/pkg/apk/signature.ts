@@ -16,6 +16,78 @@ const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
 /** The label of a PEM block's first line: `PUBLIC KEY` in `-----BEGIN PUBLIC KEY-----`. */
 const PEM_LABEL = /-----BEGIN ([A-Z0-9 ]+)-----/;
 
+/**
+ * Why a text is not a key the keyring takes: a private key, a PKCS#1 `RSA PUBLIC KEY`, another
+ * PEM block, no public key Node can read, or a key that is not RSA.
+ */
+type KeyTextFault =
+  | { kind: 'private' }
+  | { kind: 'pkcs1' }
+  | { kind: 'label'; label: string }
+  | { kind: 'unreadable'; cause: unknown }
+  | { kind: 'type'; type: string | undefined };
+
+/** The RSA public key an SPKI PEM text holds, or why the keyring does not take the text. */
+function readKeyText(pem: string): { key: KeyObject } | { fault: KeyTextFault } {
+  // A private key would pass for its public one (createPublicKey derives it), and the text is
+  // written where keys are published: the lock, the provenance, /etc/apk/keys of the image.
+  if (PRIVATE_KEY.test(pem)) return { fault: { kind: 'private' } };
+  // The text goes into /etc/apk/keys as it is: apk-tools reads it with PEM_read_bio_PUBKEY and
+  // apko with x509.ParsePKIXPublicKey, which both take SPKI only. Node reads a PKCS#1 key or a
+  // certificate as well, so a key that verifies here would be one the image's apk cannot load.
+  const label = PEM_LABEL.exec(pem)?.[1];
+  if (label === 'RSA PUBLIC KEY') return { fault: { kind: 'pkcs1' } };
+  if (label !== undefined && label !== 'PUBLIC KEY') return { fault: { kind: 'label', label } };
+  let key: KeyObject;
+  try {
+    key = createPublicKey(pem);
+  } catch (cause) {
+    return { fault: { kind: 'unreadable', cause } };
+  }
+  if (key.asymmetricKeyType !== 'rsa') return { fault: { kind: 'type', type: key.asymmetricKeyType } };
+  return { key };
+}
+
+/** What a text holds, for a message about where it was found ("it holds a private key"). */
+function faultText(fault: KeyTextFault): string {
+  switch (fault.kind) {
+    case 'private':
+      return 'a private key';
+    case 'pkcs1':
+      return 'a PKCS#1 RSA PUBLIC KEY';
+    case 'label':
+      return `a PEM ${fault.label}`;
+    case 'unreadable':
+      return 'no public key';
+    case 'type':
+      return `a key of type ${fault.type ?? 'unknown'}`;
+  }
+}
+
+/**
+ * A lock's text of one SPKI public key: the PEM block alone, its lines ended and wrapped any way.
+ * Text before or after it (a comment, another block) is not what a lock is checked to hold.
+ */
+const BARE_PUBLIC_KEY = /^\s*-----BEGIN PUBLIC KEY-----[A-Za-z0-9+/=\s]+-----END PUBLIC KEY-----\s*$/;
+
+/**
+ * Whether two keys are one: compared as keys, not as texts, since apk reads the same key from
+ * either text (line endings, wrapping, a comment before it). The keyring's one comparison.
+ */
+function sameKey(a: KeyObject, b: KeyObject): boolean {
+  return a.equals(b);
+}
+
+/** The text a lock recorded for a keyring entry, and where, for {@link ApkKeyring.add}. */
+export interface LockedKeyText {
+  /** The text the lock holds. */
+  text: string;
+  /** The lock file, where an error about the text is. */
+  where: string;
+  /** The lock's entry, as an error names it (`contents.keyring[0]`). */
+  entry: string;
+}
+
 /** Trusted public keys, by the file name that signatures use to refer to them. */
 export class ApkKeyring {
   readonly #keys = new Map<string, { key: KeyObject; pem: string; where: string }>();
@@ -25,67 +97,28 @@ export class ApkKeyring {
    * path is cut to its last part). The same key added again under its name is one key, whatever
    * its text (line endings, wrapping, a comment before it): the first text is kept.
    *
+   * With `locked`, the text a lock recorded for the entry is kept in place of `pem`'s, so that a
+   * build from one lock writes one /etc/apk/keys: the lock's text when it is `pem` or the text
+   * kept under the name already (what Provenant writes into a lock), else only when it is an SPKI
+   * public key's PEM block alone, of the key `pem` holds.
+   *
    * @throws ProvenantError `UNTRUSTED_KEY` when the text is not an SPKI RSA public key (a PKCS#1
-   *   `RSA PUBLIC KEY` among them), holds a private key, or when another key has the same file name
+   *   `RSA PUBLIC KEY` among them), holds a private key, or when another key has the same file
+   *   name; at the lock when the lock's text is not taken
    */
-  add(name: string, pem: string, where?: string): this {
+  add(name: string, pem: string, where?: string, locked?: LockedKeyText): this {
     const base = name.slice(name.lastIndexOf('/') + 1);
     const at = where ?? name;
-    // A private key would pass for its public one (createPublicKey derives it), and the text is
-    // written where keys are published: the lock, the provenance, /etc/apk/keys of the image.
-    if (PRIVATE_KEY.test(pem)) {
-      throw new ProvenantError('UNTRUSTED_KEY', `the key ${JSON.stringify(base)} is a private key: the keyring takes public keys`, {
-        where: at,
-        hint: 'name the public key (abuild and melange write it beside the private one, as NAME.rsa.pub)',
-      });
-    }
-    // The text goes into /etc/apk/keys as it is: apk-tools reads it with PEM_read_bio_PUBKEY and
-    // apko with x509.ParsePKIXPublicKey, which both take SPKI only. Node reads a PKCS#1 key or a
-    // certificate as well, so a key that verifies here would be one the image's apk cannot load.
-    const label = PEM_LABEL.exec(pem)?.[1];
-    if (label === 'RSA PUBLIC KEY') {
-      // The file to convert: the entry as given when it is a path, else (a URL) its file name.
-      const file = /^[a-z][a-z0-9+.-]*:/i.test(at) ? base : at;
-      throw new ProvenantError(
-        'UNTRUSTED_KEY',
-        `the key ${JSON.stringify(base)} (${at}) is a PKCS#1 RSA PUBLIC KEY, which apk and apko cannot read from /etc/apk/keys`,
-        {
-          where: at,
-          hint: `convert it to an SPKI PUBLIC KEY under the same file name (signatures name it): openssl rsa -RSAPublicKey_in -in ${file} -pubout -out ${file}.new && mv ${file}.new ${file}`,
-        },
-      );
-    }
-    if (label !== undefined && label !== 'PUBLIC KEY') {
-      throw new ProvenantError('UNTRUSTED_KEY', `the key ${JSON.stringify(base)} (${at}) is a PEM ${label}, not a PUBLIC KEY`, {
-        where: at,
-        hint: 'apk reads keys as SPKI PEM (-----BEGIN PUBLIC KEY-----), what openssl rsa -pubout writes',
-      });
-    }
-    let key: KeyObject;
-    try {
-      key = createPublicKey(pem);
-    } catch (err) {
-      throw new ProvenantError('UNTRUSTED_KEY', `the key ${JSON.stringify(base)} is not a PEM public key`, {
-        where: at,
-        cause: err,
-      });
-    }
-    if (key.asymmetricKeyType !== 'rsa') {
-      throw new ProvenantError(
-        'UNTRUSTED_KEY',
-        `the key ${JSON.stringify(base)} is ${key.asymmetricKeyType ?? 'not'} an RSA key; apk signs with RSA`,
-        {
-          where: at,
-        },
-      );
-    }
+    const read = readKeyText(pem);
+    if ('fault' in read) throw keyFault(read.fault, base, at);
+    const { key } = read;
+    const before = this.#keys.get(base);
+    const text = locked === undefined || locked.text === pem || locked.text === before?.pem ? pem : lockedText(locked, key, at);
     // apk finds a key by its file name, and /etc/apk/keys holds one file of a name: two keys
     // under one name cannot both be trusted in the image, and keeping either one silently would
-    // trust a key other than the one named (and record the other's text in the lock). The keys
-    // are compared, not their text: apk reads the same key from either file.
-    const before = this.#keys.get(base);
+    // trust a key other than the one named (and record the other's text in the lock).
     if (before !== undefined) {
-      if (before.key.equals(key)) return this;
+      if (sameKey(before.key, key)) return this;
       throw new ProvenantError(
         'UNTRUSTED_KEY',
         `the keyring holds two different keys named ${JSON.stringify(base)}: ${before.where} and ${at}`,
@@ -95,7 +128,7 @@ export class ApkKeyring {
         },
       );
     }
-    this.#keys.set(base, { key, pem, where: at });
+    this.#keys.set(base, { key, pem: text, where: at });
     return this;
   }
 
@@ -119,16 +152,72 @@ export class ApkKeyring {
   }
 }
 
-/**
- * Whether two PEM texts hold the same public key (compared as keys, so line endings, wrapping or a
- * comment before the key do not count); false when either is no public key.
- */
-export function samePublicKey(a: string, b: string): boolean {
-  try {
-    return createPublicKey(a).equals(createPublicKey(b));
-  } catch {
-    return false;
+/** The refusal of a key file's text (`at`, the entry as given) that the keyring does not take. */
+function keyFault(fault: KeyTextFault, base: string, at: string): ProvenantError {
+  const named = JSON.stringify(base);
+  switch (fault.kind) {
+    case 'private':
+      return new ProvenantError('UNTRUSTED_KEY', `the key ${named} is a private key: the keyring takes public keys`, {
+        where: at,
+        hint: 'name the public key (abuild and melange write it beside the private one, as NAME.rsa.pub)',
+      });
+    case 'pkcs1': {
+      // The file to convert: the entry as given when it is a path, else (a URL) its file name.
+      const file = /^[a-z][a-z0-9+.-]*:/i.test(at) ? base : at;
+      return new ProvenantError(
+        'UNTRUSTED_KEY',
+        `the key ${named} (${at}) is a PKCS#1 RSA PUBLIC KEY, which apk and apko cannot read from /etc/apk/keys`,
+        {
+          where: at,
+          hint: `convert it to an SPKI PUBLIC KEY under the same file name (signatures name it): openssl rsa -RSAPublicKey_in -in ${file} -pubout -out ${file}.new && mv ${file}.new ${file}`,
+        },
+      );
+    }
+    case 'label':
+      return new ProvenantError('UNTRUSTED_KEY', `the key ${named} (${at}) is a PEM ${fault.label}, not a PUBLIC KEY`, {
+        where: at,
+        hint: 'apk reads keys as SPKI PEM (-----BEGIN PUBLIC KEY-----), what openssl rsa -pubout writes',
+      });
+    case 'unreadable':
+      return new ProvenantError('UNTRUSTED_KEY', `the key ${named} is not a PEM public key`, { where: at, cause: fault.cause });
+    case 'type':
+      return new ProvenantError('UNTRUSTED_KEY', `the key ${named} is ${fault.type ?? 'not'} an RSA key; apk signs with RSA`, {
+        where: at,
+      });
   }
+}
+
+/**
+ * The text a lock recorded for the key file `at`, whose key is `key`, when it is not that file's
+ * text: taken when it is an SPKI public key's PEM block alone, of that key. Anything else is the
+ * lock's fault, not the file's: Provenant writes a key file's own text there.
+ */
+function lockedText(locked: LockedKeyText, key: KeyObject, at: string): string {
+  const read = readKeyText(locked.text);
+  const hint =
+    "a lock records the text of each key file as Provenant read it: lock again (provenant lock) rather than edit the lock's keys";
+  if ('fault' in read) {
+    throw new ProvenantError(
+      'UNTRUSTED_KEY',
+      `${locked.where} ${locked.entry} (${at}) is not an SPKI RSA public key: it holds ${faultText(read.fault)}`,
+      { where: locked.where, hint },
+    );
+  }
+  if (!sameKey(read.key, key)) {
+    throw new ProvenantError('UNTRUSTED_KEY', `${locked.where} ${locked.entry} holds another key than ${at} under its name`, {
+      where: locked.where,
+      hint: 'the key changed since the lock was made, or the lock was edited: lock again (provenant lock) if the new key is the right one',
+    });
+  }
+  // Text around the block would go into /etc/apk/keys from the lock alone: it is neither the
+  // file's text nor a key.
+  if (!BARE_PUBLIC_KEY.test(locked.text)) {
+    throw new ProvenantError('UNTRUSTED_KEY', `${locked.where} ${locked.entry} holds other text than the public key of ${at}`, {
+      where: locked.where,
+      hint,
+    });
+  }
+  return locked.text;
 }
 
 /**

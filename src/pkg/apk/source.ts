@@ -48,7 +48,7 @@ import { ApkFiles } from './files.ts';
 import { baseLayout, entriesInventory, type InstalledApk, installApk, installedStanza, writeApkDatabase } from './install.ts';
 import { apkDependencies, apkInventoryPackage } from './inventory.ts';
 import { type ApkPackage, apkPackageInfo, readApkPackage } from './package.ts';
-import { ApkKeyring, samePublicKey, trustedSignature, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
+import { ApkKeyring, trustedSignature, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
 import { readAt, streamApkFile } from './stream.ts';
 import { parseApkDependency } from './version.ts';
 
@@ -98,22 +98,15 @@ export async function openApkSource(options: PackageSourceOptions): Promise<ApkS
       }
     };
     const pem = locked !== undefined && options.lockVouches === true ? locked : await read();
-    // The lock records the text of the key the keyring kept under the name (the first entry's,
-    // for two entries of one name holding one key): another text of the same key is that key.
-    if (locked !== undefined && locked.trim() !== pem.trim() && !samePublicKey(locked, pem)) {
-      const lockPath = options.lockPath ?? 'the lock';
-      throw new ProvenantError(
-        'UNTRUSTED_KEY',
-        `${lockPath} contents.keyring[${at}] holds another key than ${safeLocation(key)} under its name`,
-        {
-          where: lockPath,
-          hint: 'the key changed since the lock was made, or the lock was edited: lock again (provenant lock) if the new key is the right one',
-        },
-      );
-    }
     // With a lock, the image gets the text the lock holds, not the file's other text of the same
-    // key: one lock makes one image.
-    keyring.add(basename(key), locked ?? pem, safeLocation(key));
+    // key (one lock makes one image), once the keyring has checked that text as the lock's.
+    const lockPath = options.lockPath ?? 'the lock';
+    keyring.add(
+      basename(key),
+      pem,
+      safeLocation(key),
+      locked === undefined ? undefined : { text: locked, where: lockPath, entry: `contents.keyring[${at}]` },
+    );
   }
   return new ApkSource(options, keyring);
 }

@@ -4,6 +4,7 @@
  * caller (the CLI, the Action) reads to say which of its inputs chose the architecture.
  */
 import assert from 'node:assert/strict';
+import { createPublicKey } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -281,6 +282,84 @@ describe('openApkSource, with one key in two texts under one file name', () => {
         assert.match(e.message, /^image\.lock\.json contents\.keyring\[0\] holds another key than/);
         return true;
       },
+    );
+  });
+});
+
+describe('openApkSource, with a lock whose key text is not what Provenant writes', () => {
+  let dir: string;
+  let pair: ReturnType<typeof generateApkKeyPair>;
+  const COMMENTED = '# the repository key\n';
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'provenant-apk-lockedtext-'));
+    pair = generateApkKeyPair('k1.rsa', { bits: 2048 });
+    for (const [sub, pem] of [
+      ['spki', pair.publicKeyPem],
+      ['commented', COMMENTED + pair.publicKeyPem],
+    ] as const) {
+      await mkdir(join(dir, 'keys', sub), { recursive: true });
+      await writeFile(join(dir, 'keys', sub, 'k1.rsa.pub'), pem);
+    }
+  });
+  after(async () => {
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+  const open = (keyring: string[], texts: string[]) =>
+    openApkSource({
+      repositories: [],
+      keyring,
+      packages: [],
+      configPath: 'image.yaml',
+      baseDir: dir,
+      cache: undefined,
+      logger: silentLogger,
+      lockedKeys: keyring.map((name, i) => ({ name, content: texts[i] })),
+      lockPath: 'image.lock.json',
+    });
+
+  it("refuses the same key as a PKCS#1 key or with its private key as the lock's fault, not the key file's", async () => {
+    const pkcs1 = createPublicKey(pair.publicKeyPem).export({ type: 'pkcs1', format: 'pem' }) as string;
+    for (const [text, holds] of [
+      [pkcs1, 'a PKCS#1 RSA PUBLIC KEY'],
+      [pair.privateKeyPem, 'a private key'],
+    ] as const) {
+      await assert.rejects(open(['./keys/spki/k1.rsa.pub'], [text]), (e) => {
+        assert.ok(isProvenantError(e, 'UNTRUSTED_KEY'), String(e));
+        assert.equal(
+          e.message,
+          `image.lock.json contents.keyring[0] (./keys/spki/k1.rsa.pub) is not an SPKI RSA public key: it holds ${holds}`,
+        );
+        assert.equal(e.where, 'image.lock.json');
+        // The file is an SPKI key: nothing tells to convert it.
+        assert.doesNotMatch(e.hint ?? '', /openssl/);
+        return true;
+      });
+    }
+  });
+
+  it('refuses the same key with other text around it, which would go into /etc/apk/keys from the lock alone', async () => {
+    for (const text of [`${pair.publicKeyPem}not a key\n`, `# from the lock\n${pair.publicKeyPem}`]) {
+      await assert.rejects(open(['./keys/spki/k1.rsa.pub'], [text]), (e) => {
+        assert.ok(isProvenantError(e, 'UNTRUSTED_KEY'), String(e));
+        assert.equal(e.message, 'image.lock.json contents.keyring[0] holds other text than the public key of ./keys/spki/k1.rsa.pub');
+        assert.equal(e.where, 'image.lock.json');
+        return true;
+      });
+    }
+  });
+
+  it("takes what Provenant writes: a file's own text, around text and all, for each entry of its name, and a key's block in other line endings", async () => {
+    const commented = COMMENTED + pair.publicKeyPem;
+    const both = await open(['./keys/commented/k1.rsa.pub', './keys/spki/k1.rsa.pub'], [commented, commented]);
+    assert.deepEqual(
+      both.keys().map((k) => k.pem),
+      [commented],
+    );
+    const crlf = pair.publicKeyPem.replace(/\n/g, '\r\n');
+    const other = await open(['./keys/commented/k1.rsa.pub'], [crlf]);
+    assert.deepEqual(
+      other.keys().map((k) => k.pem),
+      [crlf],
     );
   });
 });
