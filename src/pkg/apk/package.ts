@@ -14,7 +14,7 @@ import { ProvenantError } from '../../errors.ts';
 import type { PackageEntry } from '../unpacked.ts';
 import type { ApkPackageInfo } from './apkindex.ts';
 import { CONTROL_MAX, DATA_MAX, type GzipMember, gzipMemberAt, splitGzipMembers } from './members.ts';
-import { ApkKeyring, type ApkSignature, signaturesOf, trustedSignature, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
+import { ApkKeyring, type ApkSignature, signaturesOf, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
 import { tarFiles } from './tarfiles.ts';
 
 /** `.PKGINFO`: `key = value` lines; keys that repeat (depend, provides, license, ...) keep every value. */
@@ -167,7 +167,6 @@ export async function verifyControl(
 ): Promise<ApkControlFacts> {
   const { where } = options;
   const checksum = `Q1${createHash('sha1').update(control.compressed).digest('base64')}`;
-  let signedBy: VerifiedSignature | undefined;
   if (options.expectedChecksum !== undefined) {
     if (checksum !== options.expectedChecksum) {
       // Said as where the checksum came from: a build given no lock has it from the verified index.
@@ -179,22 +178,12 @@ export async function verifyControl(
           : 'the package is not the one the verified index lists: it was changed after the index was made, or the mirror is inconsistent',
       });
     }
-  } else {
-    signedBy = verifyApkSignatures(signatures, control.compressed, options.keyring ?? new ApkKeyring(), where, {
-      allowUntrusted: options.allowUntrusted,
-    });
   }
-  if (
-    options.expectedChecksum !== undefined &&
-    options.keyring !== undefined &&
-    trustedSignature(signatures, options.keyring) !== undefined
-  ) {
-    // Vouched for by the index already; a signature by a trusted key must still verify.
-    signedBy = verifyApkSignatures(signatures, control.compressed, options.keyring, where);
-  }
-  if (options.requireSignature === true && signedBy === undefined) {
-    signedBy = verifyApkSignatures(signatures, control.compressed, options.keyring ?? new ApkKeyring(), where);
-  }
+  // A package the index (or lock) vouches for by its checksum may be signed by no key of the
+  // keyring, as may one read with allowUntrusted, unless a signature is required; a signature by
+  // a key of the keyring must verify whichever.
+  const allowUntrusted = options.requireSignature !== true && (options.expectedChecksum !== undefined || options.allowUntrusted === true);
+  const signedBy = verifyApkSignatures(signatures, control.compressed, options.keyring ?? new ApkKeyring(), where, { allowUntrusted });
 
   const controlFiles = await tarFiles(control.data, where);
   const info = controlFiles.find((f) => f.name === '.PKGINFO');

@@ -244,6 +244,25 @@ describe('untrusted packages allowed, as apk --allow-untrusted allows them', () 
     await assert.rejects(readApkPackage(bad, { keyring, where: 'apk', allowUntrusted: true }), code('SIGNATURE'));
   });
 
+  it("takes a package an index's checksum vouches for, whoever signed it, unless a signature is required; never one whose trusted signature is bad", async () => {
+    const theirs = await apk([{ type: 'RSA256', by: stranger }]);
+    const mine = await apk([{ type: 'RSA256', by: trusted }]);
+    const bad = await apk([{ type: 'RSA256', by: trusted, corrupt: true }]);
+    const q1 = async (bytes: Uint8Array) => (await readApkPackage(bytes, { where: 'apk', allowUntrusted: true })).checksum;
+    const vouched = async (bytes: Uint8Array, requireSignature?: boolean) =>
+      readApkPackage(bytes, { keyring, where: 'apk', expectedChecksum: await q1(bytes), requireSignature });
+    assert.equal((await vouched(theirs)).signedBy, undefined);
+    assert.deepEqual((await vouched(mine)).signedBy, { type: 'RSA256', keyName: trusted.name });
+    // A checksum from a lock no verified index confirms vouches for nothing: a trusted key must have signed.
+    await assert.rejects(vouched(theirs, true), code('UNTRUSTED_KEY'));
+    assert.deepEqual((await vouched(mine, true)).signedBy, { type: 'RSA256', keyName: trusted.name });
+    for (const requireSignature of [false, true]) await assert.rejects(vouched(bad, requireSignature), code('SIGNATURE'));
+    // Without a keyring, a package the checksum vouches for is taken, and a required signature is refused.
+    const q = await q1(mine);
+    assert.equal((await readApkPackage(mine, { where: 'apk', expectedChecksum: q })).signedBy, undefined);
+    await assert.rejects(readApkPackage(mine, { where: 'apk', expectedChecksum: q, requireSignature: true }), code('UNTRUSTED_KEY'));
+  });
+
   it('takes an index no trusted key signed, never one whose trusted signature is bad: the rule packages follow', async () => {
     const theirs = await index([{ type: 'RSA256', by: stranger }]);
     assert.equal((await readApkIndex(theirs, { keyring, where: 'index', allowUntrusted: true })).signedBy, undefined);
