@@ -288,29 +288,36 @@ async function clearsign(text: string, keys: PrivateKey[], options: { date?: Dat
 }
 
 /**
- * An armored signature over `text` as an InRelease signs it, by `key` at `date`, that expires
- * `seconds` later (gpg's --default-sig-expire): openpgp.js's sign() makes none, so the packet is
- * made by hand, with the packet methods its types keep private.
+ * An armored signature over `text` as an InRelease signs it, by the key packet `keyPacket` at
+ * `date`, made by hand with the packet methods openpgp.js's types keep private, for what its
+ * sign() does not make: one that expires `seconds` later (gpg's --default-sig-expire), one with
+ * another digest, one by a key not meant to sign.
  */
-async function expiringSignature(key: PrivateKey, text: string, date: Date, seconds: number): Promise<string> {
+async function signatureByHand(
+  keyPacket: PrivateKey['keyPacket'] | NonNullable<PrivateKey['subkeys'][number]>['keyPacket'],
+  text: string,
+  date: Date,
+  options: { seconds?: number; hash?: number } = {},
+): Promise<string> {
   const packet = new SignaturePacket();
   packet.signatureType = enums.signature.text;
-  packet.publicKeyAlgorithm = key.keyPacket.algorithm;
-  packet.hashAlgorithm = enums.hash.sha256;
-  packet.signatureExpirationTime = seconds;
-  packet.signatureNeverExpires = false;
+  packet.publicKeyAlgorithm = keyPacket.algorithm;
+  packet.hashAlgorithm = options.hash ?? enums.hash.sha256;
+  if (options.seconds !== undefined) {
+    packet.signatureExpirationTime = options.seconds;
+    packet.signatureNeverExpires = false;
+  }
   const literal = new LiteralDataPacket();
   Reflect.apply(Reflect.get(literal, 'setText'), literal, [(await createCleartextMessage({ text })).getText()]);
-  await Reflect.apply(packet.sign, packet, [
-    key.keyPacket,
-    literal,
-    date,
-    true,
-    { ...config, nonDeterministicSignaturesViaNotation: false },
-  ]);
+  await Reflect.apply(packet.sign, packet, [keyPacket, literal, date, true, { ...config, nonDeterministicSignaturesViaNotation: false }]);
   const packets = new PacketList<SignaturePacket>();
   packets.push(packet);
   return armor(enums.armor.signature, packets.write());
+}
+
+/** {@link signatureByHand} by `key`, expiring `seconds` after `date`. */
+function expiringSignature(key: PrivateKey, text: string, date: Date, seconds: number): Promise<string> {
+  return signatureByHand(key.keyPacket, text, date, { seconds });
 }
 
 /** An Ed25519 key pair created at `date` (past dates give keys that expired long before this run, whatever the clock). */
@@ -550,16 +557,23 @@ describe('Release signatures as apt counts them: good, bad (BADSIG) or worthless
     // openpgp.js signs with SHA-1 no more: the packet is made by hand (with the packet methods its
     // types keep private), by an RSA key, since EdDSA takes no hash that short.
     const sha1 = await generateKey({ type: 'rsa', rsaBits: 2048, userIDs: [{ name: 'sha1' }], date: created, format: 'object' });
-    const sha1Packet = new SignaturePacket();
-    sha1Packet.signatureType = enums.signature.text;
-    sha1Packet.publicKeyAlgorithm = sha1.privateKey.keyPacket.algorithm;
-    sha1Packet.hashAlgorithm = enums.hash.sha1;
-    const literal = new LiteralDataPacket();
-    Reflect.apply(Reflect.get(literal, 'setText'), literal, [(await createCleartextMessage({ text })).getText()]);
-    const noSalt = { ...config, nonDeterministicSignaturesViaNotation: false };
-    await Reflect.apply(sha1Packet.sign, sha1Packet, [sha1.privateKey.keyPacket, literal, during, true, noSalt]);
-    const sha1Packets = new PacketList<SignaturePacket>();
-    sha1Packets.push(sha1Packet);
+    const sha1Signature = await signatureByHand(sha1.privateKey.keyPacket, text, during, { hash: enums.hash.sha1 });
+    // Expired at 11:30, after it signed at 11:00 and before the reads' 12:00.
+    const expired = await pgpKey('expired', { date: created, keyExpirationTime: 41_400 });
+    // An RSA key's encryption subkey signs (by hand, as openpgp.js would not): its key flags do not allow it.
+    const encrypting = await generateKey({
+      type: 'rsa',
+      rsaBits: 2048,
+      userIDs: [{ name: 'encrypting' }],
+      date: created,
+      format: 'object',
+    });
+    const encryptingSubkey = encrypting.privateKey.subkeys[0]?.keyPacket;
+    assert.ok(encryptingSubkey !== undefined);
+    const byEncrypting = await signatureByHand(encryptingSubkey, text, during);
+    // A key made 5 s after the reads' clock, within the 10 s a signature may be ahead: not valid
+    // yet at 12:00, for no reason the others name.
+    const later = await pgpKey('later', { date: new Date('2020-01-01T12:00:05Z') });
     const block = (inRelease: Uint8Array) => dec(inRelease).slice(dec(inRelease).indexOf('-----BEGIN PGP SIGNATURE-----'));
     // Each with the reason named and a hint true of it: a stale mirror explains a revoked key, not a weak one.
     const cases: [string, object, string, RegExp, RegExp][] = [
@@ -594,9 +608,30 @@ describe('Release signatures as apt counts them: good, bad (BADSIG) or worthless
       [
         'sha1',
         sha1.publicKey,
-        armor(enums.armor.signature, sha1Packets.write()),
+        sha1Signature,
         /made with SHA1, a digest too weak to trust/,
         /^the repository must sign with SHA-256 or a stronger digest/,
+      ],
+      [
+        'expired',
+        expired.publicKey,
+        block(await signedBy(expired.privateKey, during)),
+        /expired at 2020-01-01T11:30:00\.000Z/,
+        /^the keyring may be out of date \(update it: debian-archive-keyring for Debian\), or the mirror stale, still serving a Release signed with an old key; trusted: keys\.gpg$/,
+      ],
+      [
+        'not a signing key',
+        encrypting.publicKey,
+        byEncrypting,
+        /not a signing key: its key flags do not allow signing/,
+        /^the keyring may hold an old copy of the key, without the signing subkey \(update it\), or the repository signs with a key not meant to; trusted: keys\.gpg$/,
+      ],
+      [
+        'not valid yet',
+        later.publicKey,
+        block(await signedBy(later.privateKey, new Date('2020-01-01T12:00:05Z'))),
+        /not valid for signing at 2020-01-01T12:00:00\.000Z: Could not find valid self-signature in key [0-9a-f]{16}: Signature creation time is in the future/,
+        /^the mirror may be stale, or the keyring out of date \(update it: debian-archive-keyring for Debian\); trusted: keys\.gpg$/,
       ],
     ];
     const goodOne = dec(await signedBy(good.privateKey, during));
