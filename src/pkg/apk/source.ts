@@ -48,7 +48,7 @@ import { ApkFiles } from './files.ts';
 import { baseLayout, entriesInventory, type InstalledApk, installApk, installedStanza, writeApkDatabase } from './install.ts';
 import { apkDependencies, apkInventoryPackage } from './inventory.ts';
 import { type ApkPackage, apkPackageInfo, readApkPackage } from './package.ts';
-import { ApkKeyring, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
+import { ApkKeyring, trustedSignature, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
 import { readAt, streamApkFile } from './stream.ts';
 import { parseApkDependency } from './version.ts';
 
@@ -425,13 +425,14 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
   async #stillVouched(meta: ApkKept, key: string, where: string): Promise<VerifiedSignature | undefined | false> {
     const file = await this.#options.cache?.locate(key);
     if (file === undefined || file.sha256 !== meta.sha256) return false;
+    const { signatures } = meta.pkg;
+    // Signed by no key of this keyring: vouched for by an index alone, if at all. (The signer an
+    // earlier build recorded was a key of that build's keyring.) Said before the control member
+    // is read, which only a signature to check needs.
+    if (trustedSignature(signatures, this.#keyring) === undefined) return undefined;
     const [start, end] = meta.pkg.ranges.control;
     try {
-      // Signed by no key of this keyring: vouched for by an index alone, if at all (undefined). The
-      // signer an earlier build recorded was a key of that build's keyring.
-      return verifyApkSignatures(meta.pkg.signatures, await readAt(file.path, start, end + 1 - start, where), this.#keyring, where, {
-        allowUntrusted: true,
-      });
+      return verifyApkSignatures(signatures, await readAt(file.path, start, end + 1 - start, where), this.#keyring, where);
     } catch {
       return false;
     }
