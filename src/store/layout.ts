@@ -862,15 +862,7 @@ export class LayoutStore extends LayoutReader {
     if (removed && created === 'folder') {
       // And the folders above it that it made too (`oci:new/a/b`), up to the first that is not
       // empty or not there any more.
-      for (const folder of [this.path, ...this.#madeParents]) {
-        const gone = await fsp()
-          .rmdir(folder)
-          .then(
-            () => true,
-            () => false,
-          );
-        if (!gone) break;
-      }
+      await removeEmptyFolders([this.path, ...this.#madeParents]);
     }
   }
 }
@@ -944,11 +936,14 @@ async function readLayoutFile(path: string, where: string): Promise<Uint8Array |
  * Creates an empty layout at `path` under its lock, unless another process made it meanwhile
  * (then undefined: open what is there). Several copies into one new layout may race here.
  *
- * A creation that fails (a full disk, a file size limit) takes away what it made: the files and
- * folders it wrote, the layout's folder and those above it when it made them; what was there
- * before stays. One cut short before it could (killed) leaves what {@link isUnfinishedLayout}
- * recognises, which the next creation finishes: before, either left a folder that every later
- * run refused as "not empty and not an OCI layout".
+ * A creation that fails (a full disk, a file size limit) takes away, under the lock, the files
+ * and the folders inside the layout's that it made; what was there before stays. The layout's
+ * own folder and those above it stay too, empty: only the lock guards a folder, and it is in
+ * that folder, so no creation could remove it without racing another's creation between its
+ * mkdir and its lock; the next run finishes an empty folder. One cut short before it could
+ * (killed) leaves what {@link isUnfinishedLayout} recognises, which the next creation finishes
+ * too: before, either left a folder that every later run refused as "not empty and not an OCI
+ * layout".
  */
 async function createLayout(path: string, where: string, options: LayoutOpenOptions): Promise<IndexRead | undefined> {
   const existed = await fsp()
@@ -958,34 +953,41 @@ async function createLayout(path: string, where: string, options: LayoutOpenOpti
       (err: unknown) => (isNotFound(err) ? false : Promise.reject(fileError(err, where))),
     );
   const madeParents: string[] = [];
-  const missing = (folder: string) =>
-    fsp()
-      .stat(folder)
-      .then(
-        () => false,
-        (err: unknown) => isNotFound(err),
-      );
   if (!existed) for (let p = dirname(path); p !== dirname(p) && (await missing(p)); p = dirname(p)) madeParents.push(p);
-  await makeFolder(path).catch((err: unknown) => {
-    throw fileError(err, where);
+  // A store that discards the empty layout it made removes the folder once it let go of the lock
+  // (see close): made again, then, if it goes between this mkdir and this lock.
+  for (let attempt = 0; ; attempt++) {
+    await makeFolder(path).catch((err: unknown) => {
+      throw fileError(err, where);
+    });
+    const made = await createLayoutIn(path, where, options, existed, madeParents);
+    if (made !== VANISHED || attempt === 4) return made === VANISHED ? Promise.reject(vanished(path, where)) : made;
+  }
+}
+
+/** What {@link createLayoutIn} returns when the layout's folder went before it could take the lock. */
+const VANISHED = Symbol('vanished');
+
+function vanished(path: string, where: string): ProvenantError {
+  return new ProvenantError('IO', `cannot create ${where}: ${path} was removed again and again while it was made`, {
+    where,
+    hint: 'another process is removing that folder: stop it, or write elsewhere',
   });
-  try {
-    return await createLayoutIn(path, where, options, existed, madeParents);
-  } catch (err) {
-    // Emptied of what this creation made (under the lock, now released): the folders it made go
-    // too, nearest first, each only while empty (another creator may be at work in it).
-    if (!existed) {
-      for (const folder of [path, ...madeParents]) {
-        const gone = await fsp()
-          .rmdir(folder)
-          .then(
-            () => true,
-            () => false,
-          );
-        if (!gone) break;
-      }
-    }
-    throw err;
+}
+
+/**
+ * Removes `folders` in order while each is empty, up to the first that is not (or is not there):
+ * the folders a store made for a layout it discards, nearest first.
+ */
+async function removeEmptyFolders(folders: readonly string[]): Promise<void> {
+  for (const folder of folders) {
+    const gone = await fsp()
+      .rmdir(folder)
+      .then(
+        () => true,
+        () => false,
+      );
+    if (!gone) return;
   }
 }
 
@@ -996,53 +998,54 @@ async function createLayoutIn(
   options: LayoutOpenOptions,
   existed: boolean,
   madeParents: string[],
-): Promise<IndexRead | undefined> {
+): Promise<IndexRead | undefined | typeof VANISHED> {
   const list = () =>
     fsp()
       .readdir(path)
       .catch((err: unknown) => Promise.reject(fileError(err, where)));
   const layoutFiles = (names: string[]) => names.filter((n) => !n.startsWith(COORDINATION_PREFIX));
   // One listing decides, not two: another creator may add files between two looks.
-  const entries = await list();
+  const entries = await fsp()
+    .readdir(path)
+    .catch((err: unknown) => (isNotFound(err) ? VANISHED : Promise.reject(fileError(err, where))));
+  if (entries === VANISHED) return VANISHED;
   if (entries.includes(LAYOUT_FILE)) return undefined;
   // Files but no oci-layout and no lock (which a creator holds until oci-layout is written):
   // not a layout, and nobody is making one, unless a creation cut short left them.
   if (!entries.includes(LOCK_FILE) && !(await isUnfinishedLayout(path, layoutFiles(entries)))) throw notLayout(path, where);
   const waiting = lockOptions(where, options);
-  const lock = await LayoutLock.acquire(path, waiting).catch((err: unknown) => {
-    throw fileError(err, where, waiting.signal);
-  });
-  const made: string[] = [];
+  const lock = await LayoutLock.acquire(path, waiting).catch((err: unknown) =>
+    isNotFound(err) && !waiting.signal?.aborted ? VANISHED : Promise.reject(fileError(err, where, waiting.signal)),
+  );
+  if (lock === VANISHED) return VANISHED;
   try {
-    if ((await readLayoutFile(path, where)) !== undefined) {
-      await lock.release();
-      return undefined;
-    }
+    if ((await readLayoutFile(path, where)) !== undefined) return undefined;
     // Under the lock nobody is half-way through making it: what is there was left by a
     // creation that ended without finishing, or is not a layout.
     const present = layoutFiles(await list());
     if (!(await isUnfinishedLayout(path, present))) throw notLayout(path, where);
-    for (const folder of [join(path, 'blobs'), join(path, 'blobs', 'sha256')]) {
-      if (await absent(folder)) {
-        await makeFolder(folder);
-        made.unshift(folder);
+    const made: string[] = [];
+    try {
+      for (const folder of [join(path, 'blobs'), join(path, 'blobs', 'sha256')]) {
+        if (await missing(folder)) {
+          await makeFolder(folder);
+          made.unshift(folder);
+        }
       }
+      if (!present.includes('index.json')) {
+        await writeFileAtomic(join(path, 'index.json'), EMPTY_INDEX, { where });
+        made.unshift(join(path, 'index.json'));
+      }
+      // oci-layout last: its presence says the layout is complete.
+      await writeFileAtomic(join(path, LAYOUT_FILE), encodeJson({ imageLayoutVersion: LAYOUT_VERSION }), { where });
+    } catch (err) {
+      // What this creation made goes, last made first, while it holds the lock: nobody else
+      // works inside a layout that has no oci-layout yet without it.
+      for (const thing of made) {
+        await (thing.endsWith('index.json') ? removeFile(thing) : fsp().rmdir(thing)).catch(() => undefined);
+      }
+      throw fileError(err, where);
     }
-    if (!present.includes('index.json')) {
-      await writeFileAtomic(join(path, 'index.json'), EMPTY_INDEX, { where });
-      made.unshift(join(path, 'index.json'));
-    }
-    // oci-layout last: its presence says the layout is complete.
-    await writeFileAtomic(join(path, LAYOUT_FILE), encodeJson({ imageLayoutVersion: LAYOUT_VERSION }), { where });
-  } catch (err) {
-    // What this creation made goes, last made first; a folder only while empty.
-    for (const thing of made) {
-      await (thing.endsWith('index.json') ? removeFile(thing) : fsp().rmdir(thing)).catch(() => undefined);
-    }
-    await lock.release();
-    throw fileError(err, where);
-  }
-  try {
     return { ...(await readIndexJson(path, where)), created: existed ? 'contents' : 'folder', madeParents };
   } finally {
     await lock.release();
@@ -1063,7 +1066,7 @@ function isOutOfRoom(err: unknown): boolean {
 const EMPTY_INDEX = encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] } satisfies ImageIndex);
 
 /** Whether `folder` is not there (anything else, even an error, is taken as there). */
-function absent(folder: string): Promise<boolean> {
+function missing(folder: string): Promise<boolean> {
   return fsp()
     .lstat(folder)
     .then(
