@@ -21,6 +21,16 @@ import { isDigest } from '../oci/digest.ts';
 // by a second O_EXCL file, and the breaker checks the lock is still the very one it judged
 // stale before removing it, so two waiters cannot both break it and remove a fresh one.
 //
+// On a full disk the lock file is made empty (see createExclusive): the exclusive create needs
+// no byte of data, and `gc`, which frees space, needs the lock. Such a lock names no owner, so it
+// is judged by its age alone, as a lock of another host is: its holder refreshes it every
+// LOCK_REFRESH_MS while it runs (utimes needs no space), so age breaks only a holder that stopped
+// (killed, or Ctrl-Z). Its holder tells it as its own by the file's identity: device, inode, and
+// birth time where the file system gives one (else the change time it saw after its own last
+// refresh), never the inode alone, which ext4 gives to the next file made at once: a stopped
+// holder whose empty lock was broken and made again by another would otherwise take the new lock
+// for its own when it resumes, write under it and remove it.
+//
 // Every file of ours in a layout starts with `.provenant-`; none is there while nobody is
 // writing (the layout stays exactly what the image-layout spec describes).
 
@@ -120,7 +130,29 @@ interface Seen {
   text: string;
   owner: Owner | undefined;
   mtimeMs: number;
-  ino: number;
+  file: FileId;
+}
+
+/** Which file a lock file is: see {@link sameFile}. */
+interface FileId {
+  dev: bigint;
+  ino: bigint;
+  /** 0 where the file system keeps no birth time. */
+  birthNs: bigint;
+  ctimeNs: bigint;
+}
+
+function fileIdOf(s: import('node:fs').BigIntStats): FileId {
+  return { dev: s.dev, ino: s.ino, birthNs: s.birthtimeNs, ctimeNs: s.ctimeNs };
+}
+
+/**
+ * Whether `a` and `b` are one file: one device and inode, and one birth time, or where there is
+ * none, one change time (which every refresh moves: the holder keeps the one it last saw).
+ */
+function sameFile(a: FileId, b: FileId): boolean {
+  if (a.dev !== b.dev || a.ino !== b.ino) return false;
+  return a.birthNs !== 0n || b.birthNs !== 0n ? a.birthNs === b.birthNs : a.ctimeNs === b.ctimeNs;
 }
 
 /**
@@ -161,7 +193,8 @@ async function readOwnerFile(path: string): Promise<Seen | undefined> {
   try {
     if (s.size > OWNER_FILE_LIMIT) throw refuse(`${s.size} bytes`);
     const text = await handle.readFile('utf8');
-    return { text, owner: parseOwner(text.split('\n', 1)[0]), mtimeMs: s.mtimeMs, ino: s.ino };
+    const file = fileIdOf(await handle.stat({ bigint: true }));
+    return { text, owner: parseOwner(text.split('\n', 1)[0]), mtimeMs: s.mtimeMs, file };
   } finally {
     await handle.close();
   }
@@ -208,25 +241,45 @@ const LOCK_NOTICE_MS = 2_000;
 export class LayoutLock {
   readonly #path: string;
   readonly #id: string;
-  /** The inode of the lock file when it holds no owner line (a full disk: see createExclusive), by which it is told as this lock's. */
-  readonly #bareIno: number | undefined;
+  /**
+   * The lock file when it holds no owner line (a full disk: see createExclusive), by which it is
+   * told as this lock's (see the header comment); its change time follows this lock's refreshes.
+   */
+  #bare: FileId | undefined;
   readonly #timer: NodeJS.Timeout;
 
-  private constructor(path: string, id: string, bareIno: number | undefined) {
+  private constructor(path: string, id: string, bare: FileId | undefined) {
     this.#path = path;
     this.#id = id;
-    this.#bareIno = bareIno;
-    this.#timer = keepFresh(path, LOCK_REFRESH_MS);
+    this.#bare = bare;
+    this.#timer = bare === undefined ? keepFresh(path, LOCK_REFRESH_MS) : this.#keepBareFresh();
+  }
+
+  /**
+   * Refreshes an empty lock while it is still this lock's file: a holder that resumes after its
+   * lock was broken leaves the new holder's alone.
+   */
+  #keepBareFresh(): NodeJS.Timeout {
+    const { lstat, utimes } = fsp();
+    const refresh = async () => {
+      const own = this.#bare;
+      if (own === undefined || !sameFile(fileIdOf(await lstat(this.#path, { bigint: true })), own)) return;
+      const now = new Date();
+      await utimes(this.#path, now, now);
+      this.#bare = { ...own, ctimeNs: (await lstat(this.#path, { bigint: true })).ctimeNs };
+    };
+    const timer = setInterval(() => void refresh().catch(() => undefined), LOCK_REFRESH_MS);
+    timer.unref();
+    return timer;
   }
 
   /**
    * Whether `seen` is this lock's file: its owner line names this lock, or it is the very empty
-   * file this lock made without one (an empty file another process made in its place after
-   * breaking this lock has another inode, unless the system reused it at once).
+   * file this lock made without one (see {@link sameFile}).
    */
   #isOwn(seen: Seen | undefined): boolean {
     if (seen === undefined) return false;
-    if (this.#bareIno !== undefined) return seen.text === '' && seen.ino === this.#bareIno;
+    if (this.#bare !== undefined) return seen.text === '' && sameFile(seen.file, this.#bare);
     return seen.owner?.id === this.#id;
   }
 
@@ -241,7 +294,7 @@ export class LayoutLock {
     for (let attempt = 0; ; attempt++) {
       options.signal?.throwIfAborted();
       const made = await createExclusive(path, `${ownerLine(id)}\n`, true);
-      if (made !== undefined) return new LayoutLock(path, id, made.written ? undefined : made.ino);
+      if (made !== undefined) return new LayoutLock(path, id, made.written ? undefined : made.file);
       const seen = await readOwnerFile(path);
       if (seen === undefined) continue; // released in between: try again at once
       if (isStale(seen.owner, seen.mtimeMs, LOCK_STALE_MS)) {
@@ -322,8 +375,8 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /**
- * Creates `path` with `text` unless it exists: its inode, and whether `text` is in it; undefined
- * when it exists.
+ * Creates `path` with `text` unless it exists: which file it is (see sameFile), and whether
+ * `text` is in it; undefined when it exists.
  *
  * With `bare`, a file whose text cannot be written for want of space (ENOSPC, EDQUOT, or EFBIG
  * under a file size limit) is kept empty instead: the exclusive create, which needs no byte of
@@ -331,7 +384,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * host is (see isStale), which its holder keeps fresh. For a lock: `gc` on a full disk is what
  * frees space, and a lock that needed bytes kept it from running.
  */
-async function createExclusive(path: string, text: string, bare = false): Promise<{ ino: number; written: boolean } | undefined> {
+async function createExclusive(path: string, text: string, bare = false): Promise<{ file: FileId; written: boolean } | undefined> {
   let handle: FileHandle;
   try {
     handle = await fsp().open(path, 'wx');
@@ -350,9 +403,9 @@ async function createExclusive(path: string, text: string, bare = false): Promis
       await handle.truncate(0);
       written = false;
     }
-    const { ino } = await handle.stat();
+    const file = fileIdOf(await handle.stat({ bigint: true }));
     await handle.close();
-    return { ino, written };
+    return { file, written };
   } catch (err) {
     await handle.close().catch(() => undefined);
     await fsp().rm(path, { force: true });
@@ -371,7 +424,7 @@ async function breakStale(breaker: string, path: string, seen: Seen): Promise<vo
   try {
     const now = await readOwnerFile(path);
     // Still the lock judged stale (the same file, the same text)? Then nobody took it since.
-    if (now !== undefined && now.ino === seen.ino && now.text === seen.text && now.mtimeMs === seen.mtimeMs) {
+    if (now !== undefined && sameFile(now.file, seen.file) && now.text === seen.text && now.mtimeMs === seen.mtimeMs) {
       await fsp().rm(path, { force: true });
     }
   } finally {

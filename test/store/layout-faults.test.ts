@@ -3,8 +3,8 @@
 // new files, a creation cut short. What fails is said in words and leaves no state that every
 // later run refuses.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
@@ -202,5 +202,50 @@ describe('a folder that refuses new files', () => {
     assert.equal(ro.hint, 'write it to a writable folder');
     // A file that is there and cannot be read is not a refused write.
     assert.match(fileError(raise('EACCES', 'open', import.meta.filename), 'x').message, /^EACCES/);
+  });
+});
+
+describe('a lock taken on a full disk (empty: no room for its owner line)', () => {
+  it('is not taken for its holder’s once broken and made again, even in the same inode', async (t) => {
+    if (!prlimit) return t.skip('no prlimit here');
+    const dir = await tempDir();
+    const lockFile = join(dir, '.provenant-lock');
+    const lockModule = join(import.meta.dirname, '..', '..', 'src', 'store', 'layout-lock.ts');
+    // A holder whose file size limit leaves no room for the owner line; told when to look again.
+    const script = `import { LayoutLock } from ${JSON.stringify(lockModule)};
+const lock = await LayoutLock.acquire(${JSON.stringify(dir)});
+console.log('held');
+process.stdin.once('data', async () => {
+  const still = await lock.assertHeld('oci:x', 'nothing').then(() => 'still held', () => 'lost');
+  await lock.release();
+  console.log(still);
+  process.exit(0);
+});`;
+    const holder = spawn('prlimit', ['--fsize=10', '--', process.execPath, '--input-type=module', '-e', script], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    let out = '';
+    holder.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+    });
+    const ended = new Promise((resolve) => holder.on('close', resolve));
+    const held = await new Promise<boolean>((resolve) => {
+      holder.stdout.on('data', () => out.includes('held') && resolve(true));
+      void ended.then(() => resolve(false));
+    });
+    assert.ok(held, `the holder took the lock: ${out}`);
+    const before = await stat(lockFile);
+    assert.equal(before.size, 0, 'the lock holds no owner line');
+    // Broken as a stopped holder's is after a minute, and made again by the next waiter.
+    await rm(lockFile);
+    await writeFile(lockFile, '');
+    if ((await stat(lockFile)).ino !== before.ino) {
+      holder.kill();
+      return t.skip('this file system gave the new lock another inode: the case needs one that reuses it at once (ext4)');
+    }
+    holder.stdin.write('look\n');
+    await ended;
+    assert.match(out, /^lost$/m, 'the old holder knows it lost the lock');
+    assert.equal((await stat(lockFile)).size, 0, 'and left the new holder’s lock in place');
   });
 });
