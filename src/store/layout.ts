@@ -647,9 +647,14 @@ export class LayoutStore extends LayoutReader {
             },
           );
       let writers: Writers;
+      // Where the trash folder cannot be made for want of room (mkdir needs a block on ext4, and
+      // gc is what a full disk needs), blobs are moved beside it instead, as files of the layout's
+      // own folder (see restoreTrash), until that folder takes no more names either.
+      let beside = false;
+      let full = false;
       try {
         for (const algorithm of algorithms) {
-          if (!algorithm.isDirectory()) continue;
+          if (!algorithm.isDirectory() || full) continue;
           const dir = join(this.path, 'blobs', algorithm.name);
           for (const entry of await fsp().readdir(dir, { withFileTypes: true })) {
             const name = entry.name;
@@ -671,9 +676,22 @@ export class LayoutStore extends LayoutReader {
               if (size !== undefined) trashed.set(digest, { path: join(dir, name), size });
               continue;
             }
-            const moved = join(trash, algorithm.name, name);
-            await makeFolder(join(trash, algorithm.name));
-            const size = await moveIfPresent(join(dir, name), moved);
+            if (!beside) {
+              await makeFolder(join(trash, algorithm.name)).catch((err: unknown) => {
+                if (!isOutOfRoom(err)) throw err;
+                beside = true;
+              });
+            }
+            const moved = beside ? join(this.path, besideTrash(algorithm.name, name)) : join(trash, algorithm.name, name);
+            const size = await moveIfPresent(join(dir, name), moved).catch((err: unknown) => {
+              if (!beside || !isOutOfRoom(err)) throw err;
+              full = true;
+              return undefined;
+            });
+            if (full) {
+              warn('the disk is too full to move more blobs aside: run gc again to free the rest');
+              break;
+            }
             if (size !== undefined) trashed.set(digest, { path: moved, size });
           }
         }
@@ -1247,14 +1265,29 @@ async function restoreBlob(from: string, to: string): Promise<void> {
   await removeFile(from);
 }
 
+/** The name, in the layout's folder, of a blob a gc moved aside where it could not make its trash folder. */
+function besideTrash(algorithm: string, hex: string): string {
+  return `${TRASH_DIR}-${algorithm}-${hex}`;
+}
+
 /**
  * Moves back everything a gc moved aside and did not get to delete or restore. Runs at every
- * taking of the lock, so its usual cost is one lstat: no trash.
+ * taking of the lock, so its usual cost is one listing of the layout's folder (a handful of
+ * names) and one lstat: no trash.
  *
  * @throws ProvenantError `UNSAFE_PATH` when the trash, a folder in it, `blobs/` or the
  *   `blobs/<algorithm>` a blob goes back to is a link: the files where it points would be moved
  */
 async function restoreTrash(path: string, where: string): Promise<void> {
+  // Blobs a gc on a full disk moved beside the trash folder (see besideTrash).
+  for (const name of await fsp().readdir(path)) {
+    if (!name.startsWith(`${TRASH_DIR}-`)) continue;
+    const [algorithm = '', hex = ''] = name.slice(TRASH_DIR.length + 1).split('-', 2);
+    if (!isDigest(`${algorithm}:${hex}`) || name !== besideTrash(algorithm, hex)) continue;
+    await ownFolder(path, 'blobs', where);
+    await ownFolder(path, join('blobs', algorithm), where);
+    await restoreBlob(join(path, name), join(path, 'blobs', algorithm, hex));
+  }
   if (!(await ownFolder(path, TRASH_DIR, where))) return;
   const trash = join(path, TRASH_DIR);
   for (const algorithm of await fsp().readdir(trash, { withFileTypes: true })) {

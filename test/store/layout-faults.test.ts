@@ -4,7 +4,7 @@
 // later run refuses.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
@@ -247,5 +247,72 @@ process.stdin.once('data', async () => {
     await ended;
     assert.match(out, /^lost$/m, 'the old holder knows it lost the lock');
     assert.equal((await stat(lockFile)).size, 0, 'and left the new holder’s lock in place');
+  });
+});
+
+describe('gc on a full ext4 file system', () => {
+  // A real full disk: a small ext4 image mounted through a loop device, which only root can do.
+  // There mkdir needs a block, so gc could make neither the owner line of its lock nor its trash.
+  const root = process.getuid?.() === 0;
+  const tools = spawnSync('mkfs.ext4', ['-V']).status === 0;
+
+  it('frees the blobs nothing keeps all the same, and keeps the rest', async (t) => {
+    if (!root || !tools) return t.skip('needs root and mkfs.ext4 to mount a small ext4 image');
+    const dir = await tempDir();
+    const image = join(dir, 'disk.img');
+    const mount = join(dir, 'mnt');
+    await mkdir(mount);
+    await writeFile(image, new Uint8Array(0));
+    if (spawnSync('truncate', ['-s', '4M', image]).status !== 0) return t.skip('no truncate here');
+    if (spawnSync('mkfs.ext4', ['-q', '-F', '-b', '1024', '-N', '128', '-m', '0', image]).status !== 0) return t.skip('mkfs.ext4 failed');
+    if (spawnSync('mount', ['-o', 'loop', image, mount]).status !== 0) return t.skip('this system mounts no loop device');
+    try {
+      const path = join(mount, 'l');
+      const store = await LayoutStore.open(path, { create: true });
+      await makeImage(store, { platforms: [{ os: 'linux', architecture: 'amd64' }], layers: 1, tag: 'kept' });
+      const kept = (await readdir(join(path, 'blobs', 'sha256'))).sort();
+      // Unreferenced blobs until the disk is full.
+      const garbage: string[] = [];
+      for (let i = 0; ; i++) {
+        const bytes = new Uint8Array(256 * 1024).fill(i % 256);
+        bytes[0] = i >> 8;
+        const d = descriptorOf(bytes, 'application/octet-stream');
+        const full = await store.putBlob(bytesSource(d, bytes)).then(
+          () => false,
+          () => true,
+        );
+        if (full) break;
+        garbage.push(d.digest);
+      }
+      await store.close();
+      // Every block taken, even the last ones a small write could still have had.
+      for (;;) {
+        const full = await appendFile(join(mount, 'fill'), new Uint8Array(1024)).then(
+          () => false,
+          () => true,
+        );
+        if (full) break;
+      }
+      assert.ok(garbage.length > 0);
+      const again = await LayoutStore.open(path);
+      const result = await again.gc();
+      await again.close();
+      assert.ok(result.removed.length > 0, 'gc freed blobs');
+      assert.deepEqual(
+        result.removed.filter((d) => !garbage.includes(d)),
+        [],
+        'only blobs nothing keeps',
+      );
+      const left = await readdir(join(path, 'blobs', 'sha256'));
+      for (const hex of kept) assert.ok(left.includes(hex), 'what the tag keeps stays');
+      assert.deepEqual((await readdir(path)).sort(), ['blobs', 'index.json', 'oci-layout'], 'no trash and no lock left');
+      // A second gc, with room now, frees the rest.
+      const last = await LayoutStore.open(path);
+      await last.gc();
+      await last.close();
+      assert.deepEqual((await readdir(join(path, 'blobs', 'sha256'))).sort(), kept);
+    } finally {
+      spawnSync('umount', [mount]);
+    }
   });
 });
