@@ -1028,9 +1028,10 @@ async function createLayoutIn(
     .catch((err: unknown) => (isNotFound(err) ? VANISHED : Promise.reject(fileError(err, where))));
   if (entries === VANISHED) return VANISHED;
   if (entries.includes(LAYOUT_FILE)) return undefined;
-  // Files but no oci-layout and no lock (which a creator holds until oci-layout is written):
-  // not a layout, and nobody is making one, unless a creation cut short left them.
-  if (!entries.includes(LOCK_FILE) && !(await isUnfinishedLayout(path, layoutFiles(entries)))) throw notLayout(path, where);
+  // Files but no oci-layout and no lock (which a creator holds until oci-layout is written, and
+  // leaves when it is killed): not a layout, and nobody is making one.
+  const creatorSeen = entries.includes(LOCK_FILE);
+  if (!creatorSeen && layoutFiles(entries).length > 0) throw notLayout(path, where);
   const waiting = lockOptions(where, options);
   const lock = await LayoutLock.acquire(path, waiting).catch((err: unknown) =>
     isNotFound(err) && !waiting.signal?.aborted ? VANISHED : Promise.reject(fileError(err, where, waiting.signal)),
@@ -1041,9 +1042,11 @@ async function createLayoutIn(
     // Under the lock nobody is half-way through making it: what is there was left by a
     // creation that ended without finishing, or is not a layout.
     const present = layoutFiles(await list());
-    if (!(await isUnfinishedLayout(path, present))) throw notLayout(path, where);
+    if (!(await isUnfinishedLayout(path, present, creatorSeen))) throw notLayout(path, where);
     const made: string[] = [];
     try {
+      // A killed creation's temporary files: nobody writes them but a creator under this lock.
+      for (const name of present) if (name.includes(TMP_PREFIX)) await removeFile(join(path, name));
       for (const folder of [join(path, 'blobs'), join(path, 'blobs', 'sha256')]) {
         if (await missing(folder)) {
           await makeFolder(folder);
@@ -1057,9 +1060,12 @@ async function createLayoutIn(
       // oci-layout last: its presence says the layout is complete.
       await writeFileAtomic(join(path, LAYOUT_FILE), encodeJson({ imageLayoutVersion: LAYOUT_VERSION }), { where });
     } catch (err) {
-      // What this creation made goes, last made first, while it holds the lock: nobody else
-      // works inside a layout that has no oci-layout yet without it.
-      for (const thing of made) {
+      // What this creation made goes, and what a killed one left that it took on, last made
+      // first, while it holds the lock: nobody else works inside a layout that has no
+      // oci-layout yet without it. An empty folder is what a later run finishes without a lock
+      // seen (see isUnfinishedLayout), what it left of another's would not be.
+      const leftovers = present.includes('index.json') ? [join(path, 'index.json')] : [];
+      for (const thing of [...made, ...leftovers, join(path, 'blobs', 'sha256'), join(path, 'blobs')]) {
         await (thing.endsWith('index.json') ? removeFile(thing) : fsp().rmdir(thing)).catch(() => undefined);
       }
       throw fileError(err, where);
@@ -1095,16 +1101,28 @@ function missing(folder: string): Promise<boolean> {
 
 /**
  * Whether `names`, the files of the layout's folder besides Provenant's own, are no more than
- * what {@link createLayout} makes before it writes oci-layout: none, `blobs/` holding at most an
- * empty `sha256/`, and `index.json` as it writes it, byte for byte. Such a folder is an empty
- * layout whose creation was cut short, and is finished rather than refused; anything else in it
- * (a blob, another index.json) is someone's, and is not taken for a layout.
+ * what {@link createLayout} leaves when it is killed before it writes oci-layout: `blobs/`
+ * holding at most an empty `sha256/`, `index.json` as it writes it, byte for byte, and the
+ * temporary files of index.json and oci-layout. Such a folder is an empty layout whose creation
+ * was cut short, and is finished rather than refused, but only when `creatorSeen`: the lock
+ * file was there before this creation took the lock, as a killed creator leaves it. A user makes
+ * no lock file, and might make an empty `blobs/`; a folder with nothing in it is taken always.
+ * Anything else (a blob, another index.json) is someone's, and is not taken for a layout.
  */
-async function isUnfinishedLayout(path: string, names: readonly string[]): Promise<boolean> {
+async function isUnfinishedLayout(path: string, names: readonly string[], creatorSeen: boolean): Promise<boolean> {
+  if (names.length === 0) return true;
+  if (!creatorSeen) return false;
   const list = (folder: string) =>
     fsp()
       .readdir(folder, { withFileTypes: true })
       .catch(() => undefined);
+  const isFile = (name: string) =>
+    fsp()
+      .lstat(join(path, name))
+      .then(
+        (s) => s.isFile(),
+        () => false,
+      );
   for (const name of names) {
     if (name === 'blobs') {
       const inner = await list(join(path, 'blobs'));
@@ -1114,7 +1132,9 @@ async function isUnfinishedLayout(path: string, names: readonly string[]): Promi
       // Opened without blocking and refused unless a small regular file (a named pipe waits for ever).
       const bytes = await readSmallFile(join(path, name), EMPTY_INDEX.length, 'index.json').catch(() => undefined);
       if (bytes === undefined || Buffer.compare(bytes, EMPTY_INDEX) !== 0) return false;
-    } else return false;
+    } else if (!(name.startsWith(`index.json${TMP_PREFIX}`) || name.startsWith(`${LAYOUT_FILE}${TMP_PREFIX}`)) || !(await isFile(name))) {
+      return false;
+    }
   }
   return true;
 }
