@@ -549,14 +549,14 @@ const WRITING_CALLS: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * Whether `err` is a write the file system refused: always so for no space (ENOSPC, EDQUOT) and a
+ * Whether `err` is a write the file system refused: always so for no room (see lackOfSpace) and a
  * read-only file system (EROFS); for a refused permission (EACCES, EPERM) when the call only writes,
  * or opened a file that is not there (so it was to be made), not when a file that is there could
  * not be read.
  */
 function isWriteRefusal(err: unknown): boolean {
   const e = err as NodeJS.ErrnoException | undefined;
-  if (e?.code === 'EROFS' || e?.code === 'ENOSPC' || e?.code === 'EDQUOT') return true;
+  if (e?.code === 'EROFS' || isOutOfRoom(e)) return true;
   if (e?.code !== 'EACCES' && e?.code !== 'EPERM') return false;
   if (e.syscall !== undefined && WRITING_CALLS.has(e.syscall)) return true;
   if (e.syscall !== 'open' || e.path === undefined) return false;
@@ -567,16 +567,30 @@ function isWriteRefusal(err: unknown): boolean {
   }
 }
 
-/** What a write refused for want of space lacked, in words (`no space left on device`), or undefined for another error. */
+/**
+ * What a write that found no room lacked, in words (`no space left on device`), or undefined for
+ * another error: no space left (ENOSPC), the disk quota used up (EDQUOT), or a file larger than
+ * the file system or the process's file size limit allows (EFBIG). `err` may be a ProvenantError
+ * wrapping the system's error. The one list of these codes: every writer asks here.
+ */
 export function lackOfSpace(err: unknown): string | undefined {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ENOSPC' ? 'no space left on device' : code === 'EDQUOT' ? 'the disk quota is used up' : undefined;
+  const cause = err instanceof ProvenantError ? err.cause : err;
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC') return 'no space left on device';
+  if (code === 'EDQUOT') return 'the disk quota is used up';
+  if (code === 'EFBIG') return 'the file would be larger than the file system or the file size limit (ulimit -f) allows';
+  return undefined;
+}
+
+/** Whether `err` (or the system error it wraps) is a write that found no room: see {@link lackOfSpace}. */
+export function isOutOfRoom(err: unknown): boolean {
+  return lackOfSpace(err) !== undefined;
 }
 
 /**
  * A write refused by the file system, in words with a hint where the user can act, or undefined
  * for any other error: permission denied (EACCES, EPERM), a read-only file system (EROFS), no
- * space left (ENOSPC) or the disk quota used up (EDQUOT). Names `where` (what the user asked to
+ * room (see {@link lackOfSpace}). Names `where` (what the user asked to
  * write) and `folder` (where it was refused, when known), never the file the system names. The
  * one reading of these for every writer: `-o` files ({@link writeFileAtomic}), layouts, their
  * locks and the archives' work folders ({@link fileError}).
@@ -602,15 +616,17 @@ export function refusedWrite(err: unknown, where: string, folder: string | undef
       hint: 'write it to a writable folder',
     });
   }
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
-    const why = lackOfSpace(err)!;
+  const why = lackOfSpace(err);
+  if (why !== undefined) {
     return new ProvenantError('IO', `cannot write ${where}: ${why}${folder === undefined ? '' : ` (in ${folder})`}${outcome}`, {
       where,
       cause: err,
       hint:
-        folder === undefined
-          ? 'free space on the file system written to (df -h), or write elsewhere'
-          : `free space on the file system of ${folder} (df -h ${folder}), or write elsewhere`,
+        code === 'EFBIG'
+          ? 'raise the file size limit (ulimit -f), or write to a file system that takes larger files'
+          : folder === undefined
+            ? 'free space on the file system written to (df -h), or write elsewhere'
+            : `free space on the file system of ${folder} (df -h ${folder}), or write elsewhere`,
     });
   }
   return undefined;

@@ -3,7 +3,7 @@ import type { Dirent } from 'node:fs';
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { isProvenantError, namesPlace, ProvenantError, throwIfAborted } from '../errors.ts';
-import { isWithin, writeFileAtomic } from '../io/files.ts';
+import { isWithin, lackOfSpace, writeFileAtomic } from '../io/files.ts';
 import { Limiter } from '../io/limit.ts';
 import type { Logger, OperationOptions } from '../io/types.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
@@ -481,9 +481,7 @@ function writeError(err: unknown, file: string, written: readonly string[]): unk
       ? `the system does not allow it (${cause.code})`
       : cause?.code === 'EROFS'
         ? 'the file system is read-only'
-        : cause?.code === 'ENOSPC'
-          ? 'there is no space left on the device'
-          : err.message;
+        : (lackOfSpace(cause) ?? err.message);
   const before = written.length === 0 ? 'no other file was written' : `written before it: ${written.join(', ')}`;
   return new ProvenantError('IO', `cannot write the pinned file: ${why}; it was left as it was (${before})`, {
     where: file,

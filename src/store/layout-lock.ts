@@ -2,7 +2,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProvenantError } from '../errors.ts';
-import { fsp, openRegularHandle, RefusedFile, randomHex } from '../io/files.ts';
+import { fsp, isOutOfRoom, openRegularHandle, RefusedFile, randomHex } from '../io/files.ts';
 import { type Place, pidRunning, pidVisible, processStat, thisPlace } from '../io/place.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isDigest } from '../oci/digest.ts';
@@ -378,11 +378,11 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * Creates `path` with `text` unless it exists: which file it is (see sameFile), and whether
  * `text` is in it; undefined when it exists.
  *
- * With `bare`, a file whose text cannot be written for want of space (ENOSPC, EDQUOT, or EFBIG
- * under a file size limit) is kept empty instead: the exclusive create, which needs no byte of
- * data, is what excludes others, and an owner-less file is judged by its age as one of another
- * host is (see isStale), which its holder keeps fresh. For a lock: `gc` on a full disk is what
- * frees space, and a lock that needed bytes kept it from running.
+ * With `bare`, a file whose text cannot be written for want of room (see isOutOfRoom: a full
+ * disk, a used-up quota, a file size limit) is kept empty instead: the exclusive create, which
+ * needs no byte of data, is what excludes others, and an owner-less file is judged by its age
+ * as one of another host is (see isStale), which its holder keeps fresh. For a lock: `gc` on a
+ * full disk is what frees space, and a lock that needed bytes kept it from running.
  */
 async function createExclusive(path: string, text: string, bare = false): Promise<{ file: FileId; written: boolean } | undefined> {
   let handle: FileHandle;
@@ -397,8 +397,7 @@ async function createExclusive(path: string, text: string, bare = false): Promis
     try {
       await handle.writeFile(text);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (!bare || (code !== 'ENOSPC' && code !== 'EDQUOT' && code !== 'EFBIG')) throw err;
+      if (!bare || !isOutOfRoom(err)) throw err;
       // A part of the line may be in: none is, rather than half an owner.
       await handle.truncate(0);
       written = false;

@@ -1,7 +1,17 @@
 /** `oci:DIR`: an OCI image layout folder as a content store, safe for several writers and a gc at once. */
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import { isProvenantError, ProvenantError } from '../errors.ts';
-import { fileError, fsp, isNotFound, linkFileAtomic, makeFolder, randomHex, readSmallFile, writeFileAtomic } from '../io/files.ts';
+import {
+  fileError,
+  fsp,
+  isNotFound,
+  isOutOfRoom,
+  linkFileAtomic,
+  makeFolder,
+  randomHex,
+  readSmallFile,
+  writeFileAtomic,
+} from '../io/files.ts';
 import { type BlobSource, type ByteStream, type Logger, type OperationOptions, streamOf } from '../io/types.ts';
 import { MANIFEST_LIMIT, untilAborted, verifyStream } from '../io/verify.ts';
 import { children, cosignTagSubject, descriptorOf, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
@@ -1074,16 +1084,6 @@ async function createLayoutIn(
   } finally {
     await lock.release();
   }
-}
-
-/**
- * Whether `err` (or the system error it wraps) is a write that found no room: no space left
- * (ENOSPC), the disk quota used up (EDQUOT), or the file size limit reached (EFBIG).
- */
-function isOutOfRoom(err: unknown): boolean {
-  const cause = isProvenantError(err) ? err.cause : err;
-  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG';
 }
 
 /** The index.json of a new layout, as {@link createLayout} writes it. */

@@ -99,7 +99,11 @@ describe('creating a layout', () => {
       'try { await LayoutStore.open(dir, { create: true }); console.log("opened"); } catch (e) { console.log(e.code, e.message); }',
     );
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /^IO cannot write oci:.*: file too large; nothing was written$/m, r.stdout);
+    assert.match(
+      r.stdout,
+      /^IO cannot write oci:.*: the file would be larger than .* \(ulimit -f\) allows \(in .*\); nothing was written$/m,
+      r.stdout,
+    );
     // The folders stay, empty: removing them after its lock is gone could take another
     // creator's folder between that creator's mkdir and its lock.
     assert.deepEqual(await readdir(path), [], 'the files it made are gone, its folder stays');
@@ -210,6 +214,10 @@ describe('a folder that refuses new files', () => {
     const full = fileError(raise('ENOSPC', 'write'), 'oci:lay');
     assert.equal(full.message, 'cannot write oci:lay: no space left on device');
     assert.match(full.hint ?? '', /free space/);
+    // A file size limit (or a file system's largest file) is no room either, said as such.
+    const big = fileError(raise('EFBIG', 'write'), 'oci:lay');
+    assert.match(big.message, /^cannot write oci:lay: the file would be larger than .*ulimit -f/);
+    assert.match(big.hint ?? '', /raise the file size limit/);
     const ro = fileError(raise('EROFS', 'open', 'm1/lay/.provenant-writer-0123'), 'oci:m1/lay');
     assert.equal(ro.message, 'cannot write oci:m1/lay: m1/lay is on a read-only file system');
     assert.equal(ro.hint, 'write it to a writable folder');
