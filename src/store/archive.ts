@@ -80,6 +80,8 @@ export async function openOciArchive(
     await removeStaleWork();
     work = await WorkFolder.make('provenant-archive-');
     const layoutDir = join(work.path, 'layout');
+    // What is put into the store goes to the work folder, in TMPDIR: a write refused there is its.
+    const writeError = (err: unknown) => stagingError(err, location, path);
     // Taken before the archive is read: a program that does not take the lock (skopeo, a
     // second copy of an older version) may still replace it meanwhile, which close() then sees.
     const stamp = await archiveStamp(file, location);
@@ -90,12 +92,12 @@ export async function openOciArchive(
       await refuseCompressed(file, location);
       const old = await OciArchiveStore.open(file, location);
       try {
-        ({ layout: store, corrupt } = await layoutFrom(old, layoutDir, location));
+        ({ layout: store, corrupt } = await layoutFrom(old, layoutDir, location, writeError));
       } finally {
         await old.close();
       }
     } else {
-      store = await LayoutStore.open(layoutDir, { create: true, location });
+      store = await LayoutStore.open(layoutDir, { create: true, location, writeError });
     }
     return withPackOnClose(store, file, location, work, lock, stamp, corrupt);
   } catch (err) {
@@ -354,12 +356,13 @@ async function layoutFrom(
   archive: OciArchiveStore,
   dir: string,
   location: string,
+  writeError: (err: unknown) => unknown,
 ): Promise<{ layout: LayoutStore; corrupt: Map<Digest, ProvenantError> }> {
   const files = archive.layoutFiles();
   await makeFolder(dir);
   await writeFileAtomic(join(dir, LAYOUT_FILE), files.layout);
   await writeFileAtomic(join(dir, 'index.json'), files.index);
-  const layout = await LayoutStore.open(dir, { location });
+  const layout = await LayoutStore.open(dir, { location, writeError });
   const corrupt = new Map<Digest, ProvenantError>();
   for (const descriptor of archive.blobs()) {
     try {
@@ -449,11 +452,6 @@ function withPackOnClose(
   corrupt: Map<Digest, ProvenantError>,
 ): LayoutStore {
   const close = store.close.bind(store);
-  // What is put into the store goes to the work folder, in TMPDIR: a write refused there is its.
-  const putBlob = store.putBlob.bind(store);
-  const putManifest = store.putManifest.bind(store);
-  store.putBlob = (...args) => putBlob(...args).catch((err: unknown) => Promise.reject(stagingError(err, where, path)));
-  store.putManifest = (...args) => putManifest(...args).catch((err: unknown) => Promise.reject(stagingError(err, where, path)));
   let closed = false;
   store.close = async (options: CloseOptions = {}) => {
     if (closed) return;

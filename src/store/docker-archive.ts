@@ -171,7 +171,12 @@ export class DockerArchiveStore implements ContentStore {
       await removeStaleWork();
       await refuseExisting(store.#file, store.location);
       work = await WorkFolder.make('provenant-docker-archive-');
-      store.#blobs = await LayoutStore.open(join(work.path, 'out'), { create: true, location: store.location });
+      store.#blobs = await LayoutStore.open(join(work.path, 'out'), {
+        create: true,
+        location: store.location,
+        // Into the work folder, in TMPDIR: a write refused there is its.
+        writeError: (err) => stagingError(err, store.location, path),
+      });
       store.#work = work;
       store.#lock = lock;
       return store;
@@ -269,8 +274,7 @@ export class DockerArchiveStore implements ContentStore {
   async putBlob(source: BlobSource, options: PutBlobOptions = {}): Promise<'stored' | 'exists'> {
     if (!this.#blobs) this.#readOnly();
     this.#refuseAlgorithm(source.descriptor.digest);
-    // Into the work folder, in TMPDIR: a write refused there is its.
-    return this.#blobs.putBlob(source, options).catch((err: unknown) => Promise.reject(stagingError(err, this.location, this.#path)));
+    return this.#blobs.putBlob(source, options);
   }
 
   /**

@@ -59,6 +59,11 @@ export interface LayoutOpenOptions {
   signal?: AbortSignal | undefined;
   /** Says (`warn`, once per wait) what a wait for the layout's lock of a few seconds waits for. */
   logger?: Logger | undefined;
+  /**
+   * How an error of `putBlob` and `putManifest` is said; default as it is. An archive's work
+   * layout, in TMPDIR, names that folder when a write there is refused (see stagingError).
+   */
+  writeError?: ((err: unknown) => unknown) | undefined;
 }
 
 /** What {@link LayoutStore.gc} deleted, or with `dryRun` would delete. */
@@ -125,6 +130,8 @@ export class LayoutStore extends LayoutReader {
   readonly #created: 'folder' | 'contents' | undefined;
   /** Folders above the layout's that this store made for it, nearest first (see {@link IndexRead.madeParents}). */
   readonly #madeParents: readonly string[];
+  /** See {@link LayoutOpenOptions.writeError}. */
+  readonly #writeError: (err: unknown) => unknown;
 
   private constructor(path: string, read: IndexRead, options: LayoutOpenOptions) {
     super(read.index);
@@ -134,6 +141,7 @@ export class LayoutStore extends LayoutReader {
     this.#lockOptions = lockOptions(this.location, options);
     this.#created = read.created;
     this.#madeParents = read.madeParents ?? [];
+    this.#writeError = options.writeError ?? ((err) => err);
   }
 
   /** Opens (or with `create`, makes) a layout at `path`. */
@@ -319,7 +327,11 @@ export class LayoutStore extends LayoutReader {
    * is hashed first (once per digest for this store) and written again when it does not match:
    * a blob corrupted on disk is otherwise trusted by its name for ever.
    */
-  async putBlob(source: BlobSource, options: PutBlobOptions = {}): Promise<'stored' | 'exists'> {
+  putBlob(source: BlobSource, options: PutBlobOptions = {}): Promise<'stored' | 'exists'> {
+    return this.#putBlob(source, options).catch((err: unknown) => Promise.reject(this.#writeError(err)));
+  }
+
+  async #putBlob(source: BlobSource, options: PutBlobOptions): Promise<'stored' | 'exists'> {
     const d = source.descriptor;
     // Recorded before looking, so a gc from now on keeps what is found or written (see gc).
     await this.#record(d);
@@ -394,10 +406,14 @@ export class LayoutStore extends LayoutReader {
     return linkFileAtomic(path, this.#blobPath(d.digest), { temporary, where, check: (stream) => verifyStream(stream, d, where) });
   }
 
-  async putManifest(stored: Stored, options: PutManifestOptions = {}): Promise<void> {
+  putManifest(stored: Stored, options: PutManifestOptions = {}): Promise<void> {
+    return this.#putManifest(stored, options).catch((err: unknown) => Promise.reject(this.#writeError(err)));
+  }
+
+  async #putManifest(stored: Stored, options: PutManifestOptions): Promise<void> {
     const desc = descriptorOf(stored);
     // A manifest is small: one that is there is always checked before it is trusted.
-    await this.putBlob({ descriptor: desc, open: async () => streamOf(stored.bytes) }, { ...options, verifyExisting: true });
+    await this.#putBlob({ descriptor: desc, open: async () => streamOf(stored.bytes) }, { ...options, verifyExisting: true });
     const tags = options.tags ?? [];
     const subject = subjectOf(stored);
     if (tags.length === 0 && subject === undefined && !options.keepAsRoot) return;
