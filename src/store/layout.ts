@@ -266,7 +266,14 @@ export class LayoutStore extends LayoutReader {
           () => true,
           () => false,
         );
-    if (await present(join(TRASH_DIR, digestAlgorithm(digest), digestHex(digest)))) {
+    // In the trash folder, or beside it where a gc on a full disk could not make it.
+    const beside = besideTrash(digestAlgorithm(digest), digestHex(digest));
+    const inTrash = (await present(join(TRASH_DIR, digestAlgorithm(digest), digestHex(digest))))
+      ? `${TRASH_DIR}/`
+      : (await present(beside))
+        ? beside
+        : undefined;
+    if (inTrash !== undefined) {
       // A reader takes no lock, so it does not move the blob back itself: a gc running now may be
       // about to delete it, and a reader may not be allowed to write the layout at all.
       const restore =
@@ -275,7 +282,7 @@ export class LayoutStore extends LayoutReader {
           : 'any command that writes to the layout';
       return new ProvenantError(
         'NOT_FOUND',
-        `blob ${digest} is not in the layout: it is in ${TRASH_DIR}/, where a gc moves blobs before deleting them`,
+        `blob ${digest} is not in the layout: it is in ${inTrash}, where a gc moves blobs before deleting them`,
         {
           where,
           hint: `when no gc is running, one was interrupted and left it there: run ${restore}, which puts it back, then this command again`,

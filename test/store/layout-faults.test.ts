@@ -4,7 +4,7 @@
 // later run refuses.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFile, chmod, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
@@ -335,5 +335,28 @@ describe('gc on a full ext4 file system', () => {
     } finally {
       spawnSync('umount', [mount]);
     }
+  });
+});
+
+describe('a blob a gc on a full disk left beside its trash folder', () => {
+  it('is said to be there, and put back by the next command that writes', async () => {
+    const dir = join(await tempDir(), 'img');
+    const writer = await LayoutStore.open(dir, { create: true });
+    const made = await makeImage(writer, { platforms: [{ os: 'linux', architecture: 'amd64' }], layers: 1, tag: 'app' });
+    await writer.close();
+    const [digest, bytes] = [...made.blobs].find(([d]) => d !== made.root.digest && !made.manifests.some((m) => m.digest === d))!;
+    const d = descriptorOf(bytes, 'application/octet-stream');
+    assert.equal(d.digest, digest);
+    // As a gc that could not make its trash folder leaves it when it dies before putting it back.
+    const beside = `.provenant-gc-trash-sha256-${digestHex(d.digest)}`;
+    await rename(join(dir, 'blobs', 'sha256', digestHex(d.digest)), join(dir, beside));
+    await assert.rejects(
+      (await LayoutStore.open(dir)).readBlob(d),
+      (e: unknown) => isProvenantError(e, 'NOT_FOUND') && e.message.includes(`it is in ${beside}, where a gc moves blobs`),
+    );
+    const result = await (await LayoutStore.open(dir)).gc();
+    assert.deepEqual(result.removed, []);
+    assert.deepEqual((await readdir(dir)).sort(), ['blobs', 'index.json', 'oci-layout']);
+    assert.deepEqual(await readFile(join(dir, 'blobs', 'sha256', digestHex(d.digest))), Buffer.from(bytes));
   });
 });
