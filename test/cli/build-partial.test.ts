@@ -3,9 +3,11 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { cliOk, MAIN, makeApkProject, runCli } from '../helpers/cli.ts';
+import { type FaultProxy, startFaultProxy } from '../helpers/fault-proxy.ts';
 import { useTempDir } from '../helpers/temp.ts';
+import { type MockSigstore, startMockSigstore } from '../sign/mock-sigstore.ts';
 
 /** The file size limit the second build runs under, in KiB (bash's `ulimit -f` counts KiB). */
 const LIMIT_KIB = 64;
@@ -43,5 +45,46 @@ describe('provenant build into a layout that fills up part way', () => {
       /^provenant build: cannot write out\/index\.json: file too large; the image sha256:[0-9a-f]{64} is not in oci:out, though 1 referrer \(SBOM, provenance\) of its images is\n$/,
     );
     assert.doesNotMatch(r.stderr, /nothing was written/);
+  });
+});
+
+describe('provenant build --sign into an oci-archive whose signing fails part way', () => {
+  const tempDir = useTempDir('build-partial-archive');
+  const env = { COSIGN_PASSWORD: 'archive-key', SOURCE_DATE_EPOCH: '1700000000' };
+  let dir: string;
+  let mock: MockSigstore;
+  let proxy: FaultProxy;
+  before(async () => {
+    dir = await tempDir();
+    await makeApkProject(dir);
+    await cliOk(['generate-key-pair'], { cwd: dir, env });
+    mock = await startMockSigstore({ dir });
+    // The log takes the first two signatures and refuses every one after: signing fails once it
+    // has written some into the archive's work folder.
+    let logged = 0;
+    proxy = await startFaultProxy(new URL(mock.url).host, {
+      match: (method) => method === 'POST' && ++logged > 2,
+      status500Every: 1,
+    });
+  });
+  after(async () => {
+    await proxy?.stop();
+    await mock?.stop();
+  });
+
+  it('says nothing was written: the archive and what was signed into it are discarded', { timeout: 120_000 }, async () => {
+    const r = await runCli(
+      ['build', 'image.yaml', '--cache-dir', 'cache', '-q', '-o', 'oci-archive:a.tar', '--sign', '--key', 'cosign.key'].concat([
+        '--tlog-upload',
+        '--rekor-url',
+        proxy.url,
+      ]),
+      { cwd: dir, env },
+    );
+    assert.equal(r.status, 6, r.stderr);
+    assert.ok(proxy.stats().faults > 0, 'the log refused a signature');
+    await assert.rejects(readFile(join(dir, 'a.tar')), { code: 'ENOENT' });
+    assert.match(r.stderr, /^provenant build: signing failed: Rekor answered 500\b.*; nothing was written\b/);
+    assert.doesNotMatch(r.stderr, /written and kept/);
   });
 });

@@ -343,7 +343,7 @@ async function writeSigned(
     if (signer === undefined && indexWritten && indexSbom !== undefined && attestations !== undefined && isInIndexMode(attestations.mode))
       how.progress.message(indexSbomNotWritten(attestations.mode));
     if (signer !== undefined) {
-      const { signBuild } = await import('../../sign/sign.ts');
+      const { PartlySignedError, signBuild } = await import('../../sign/sign.ts');
       // A fix for a target may leave out platform images (Lambda takes one): only the statements
       // about images that were written are signed.
       const kept = [];
@@ -366,7 +366,10 @@ async function writeSigned(
         dockerMediaTypesOf: storages?.dockerMediaTypesOf,
         signal: io.signal,
       }).catch((err: unknown) => {
-        throw signFirst ? untagged(err, dst.store.location, result.descriptor.digest, tags) : err;
+        if (signFirst) throw untagged(err, dst.store.location, result.descriptor.digest, tags);
+        // An archive is discarded on a failure (withStores): the signatures signBuild wrote
+        // before it went with the rest, and its account of them ("written and kept") is not so.
+        throw err instanceof PartlySignedError ? nothingKept(err) : err;
       });
       // Checked again with the signatures there, before a tag names the image: a target may refuse
       // every storage of a signature, and then the build fails (exit 7) as an unsigned one it
@@ -489,6 +492,21 @@ async function signedAfter(
 /** A signing failure after the image was written by digest: the cause, and where the image is, untagged. */
 function untagged(err: unknown, location: string, digest: string, tags: readonly string[]): unknown {
   return alsoWritten(err, `the image is written as ${location}@${digest}, not tagged ${tags.join(', ')}`);
+}
+
+/**
+ * A signing failure of an output that is discarded on a failure (an archive), as the failure
+ * alone and that nothing was written: `failure` without what signing wrote before it, which was
+ * written into the archive's work folder and went with it.
+ */
+function nothingKept(err: ProvenantError & { failure: string }): ProvenantError {
+  // The failure may say so already: a full TMPDIR's says that the archive was not written.
+  const said = /\bwas not written\b/.test(err.failure);
+  return new ProvenantError(err.code, said ? err.failure : `${err.failure}; nothing was written`, {
+    where: err.where,
+    hint: err.hint,
+    cause: err,
+  });
 }
 
 /**
