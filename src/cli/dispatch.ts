@@ -53,6 +53,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     if (name === 'help' || name === '--help' || name === '-h') {
       name = 'help';
       await help(rest, io);
+      await io.stdout.flushed();
       return 0;
     }
     if (name === '--version') return run(['version', ...rest], io);
@@ -69,6 +70,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       // `apk keygen --help`: the subcommand's help when the first word names one.
       const sub = flags[0] !== undefined && command.spec.subcommands?.[flags[0]] !== undefined ? [flags[0]] : [];
       await help([name, ...sub], io);
+      await io.stdout.flushed();
       return 0;
     }
     // A result is text for people and scripts, parts of it from outside (visible.ts); data
@@ -76,6 +78,10 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     // main() made, so that nothing is made before it is used.
     const runIo: CliIo = command.spec.prints === 'result' ? Object.create(io, { stdout: { value: visibleOutput(io.stdout) } }) : io;
     const status = await command.run(await parseCommandArgs(rest, command.spec.flags, io.env, name), runIo, context(name));
+    // Standard output written by a stream (a pipe that would block, output.ts) may fail after the
+    // command's last write returned: the command has not done what it said until it is taken, and
+    // a failure then is its failure (the output is cut short), thrown here as the write's own.
+    await io.stdout.flushed();
     return typeof status === 'number' ? status : 0;
   } catch (err) {
     io.stderr.write(visible(formatError(name, err, io.env.PROVENANT_DEBUG !== undefined && io.env.PROVENANT_DEBUG !== '')));

@@ -21,16 +21,18 @@ import type { Output } from './io.ts';
 
 const { writeSync } = process.getBuiltinModule('node:fs');
 
-type Stream = NodeJS.WritableStream & { writableNeedDrain?: boolean };
-
 /** Writes to a file descriptor synchronously, falling back to a stream when the descriptor would block. */
 export class FdOutput implements Output {
   readonly #fd: number;
   readonly #stream: () => NodeJS.WritableStream;
-  #fallback: Stream | undefined;
+  #fallback: NodeJS.WritableStream | undefined;
   #closed = false;
   /** The stream's failure, thrown by the next write or flushed(). */
   #failed: ProvenantError | undefined;
+  /** Writes the stream has not finished yet (each is counted off when its callback comes). */
+  #pending = 0;
+  /** flushed() calls waiting for the stream to finish every write, or to fail. */
+  #waiting: (() => void)[] = [];
   #tty: boolean | undefined;
 
   /** `fd` is written with writeSync; `stream()` gives the stream that takes over when it would block. */
@@ -49,7 +51,7 @@ export class FdOutput implements Output {
     if (this.#failed !== undefined) throw this.#failed;
     if (this.#closed) return;
     if (this.#fallback !== undefined) {
-      this.#fallback.write(chunk);
+      this.#send(chunk);
       return;
     }
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
@@ -68,38 +70,61 @@ export class FdOutput implements Output {
           throw outputError(err);
         }
         this.#fallback = this.#takeOver();
-        this.#fallback.write(bytes.subarray(done));
+        this.#send(bytes.subarray(done));
         return;
       }
     }
   }
 
+  /**
+   * Settles once the stream that took over (EAGAIN) has finished every write so far: true, false
+   * when the reader is gone (EPIPE), or rejected with the stream's failure. A failure can come
+   * after the last write returned (the stream writes later), so dispatch awaits this before it
+   * says how the command ended.
+   */
   flushed(): Promise<boolean> {
     if (this.#failed !== undefined) return Promise.reject(this.#failed);
-    const stream = this.#fallback;
-    if (stream?.writableNeedDrain !== true || this.#closed) return Promise.resolve(!this.#closed);
+    if (this.#pending === 0 || this.#closed) return Promise.resolve(!this.#closed);
     return new Promise((resolve, reject) => {
-      const done = (): void => {
-        stream.off('drain', done);
-        stream.off('close', done);
+      this.#waiting.push(() => {
         if (this.#failed === undefined) resolve(!this.#closed);
         else reject(this.#failed);
-      };
-      stream.on('drain', done);
-      stream.on('close', done);
+      });
     });
+  }
+
+  /** Writes `chunk` to the stream that took over, counted until its callback comes. */
+  #send(chunk: string | Uint8Array): void {
+    this.#pending++;
+    this.#fallback?.write(chunk, (err?: Error | null) => {
+      this.#pending--;
+      // The callback comes before the stream's 'error' event: the failure is kept here first.
+      if (err) this.#fail(err as NodeJS.ErrnoException);
+      if (this.#pending === 0 || this.#closed) this.#wake();
+    });
+  }
+
+  /** Ends the output: dropped quietly for a reader that is gone (EPIPE), else kept to be thrown. */
+  #fail(err: NodeJS.ErrnoException): void {
+    this.#closed = true;
+    if (err.code !== 'EPIPE') this.#failed ??= outputError(err);
+  }
+
+  #wake(): void {
+    for (const waiter of this.#waiting.splice(0)) waiter();
   }
 
   /**
    * The stream, with a reader that went away (EPIPE) ending the output as it does for writeSync,
    * and any other failure kept for the next write or flushed() to throw.
    */
-  #takeOver(): Stream {
-    const stream = this.#stream() as Stream;
+  #takeOver(): NodeJS.WritableStream {
+    const stream = this.#stream();
     stream.on('error', (err: NodeJS.ErrnoException) => {
-      this.#closed = true;
-      if (err.code !== 'EPIPE') this.#failed = outputError(err);
+      this.#fail(err);
+      this.#wake();
     });
+    stream.on('close', () => this.#wake());
     return stream;
   }
 }

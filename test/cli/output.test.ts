@@ -5,7 +5,10 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
+import { PassThrough, Writable } from 'node:stream';
 import { describe, it } from 'node:test';
+import { run } from '../../src/cli/dispatch.ts';
+import { FdOutput } from '../../src/cli/output.ts';
 import { bytesSource } from '../../src/io/types.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MAIN } from '../helpers/cli.ts';
@@ -94,6 +97,43 @@ describe('standard output', () => {
       }
     } finally {
       closeSync(full);
+    }
+  });
+
+  it('fails the command when the stream that took over (EAGAIN) fails after its last write', async () => {
+    // A non-blocking pipe nobody reads: writeSync meets EAGAIN once it is full, and the stream
+    // takes over. It takes what was written before the command and fails the command's own write
+    // a moment later, once the command has returned.
+    const child = spawn('sleep', ['30'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    try {
+      const fd = (child.stdin as unknown as { _handle: { fd: number } })._handle.fd;
+      let writes = 0;
+      const failing = new Writable({
+        write(_chunk, _encoding, callback) {
+          if (++writes === 1) callback();
+          else setTimeout(() => callback(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' })), 10);
+        },
+      });
+      const stdout = new FdOutput(fd, () => failing);
+      stdout.write(new Uint8Array(1 << 20));
+      const stderr = new PassThrough();
+      let said = '';
+      stderr.setEncoding('utf8').on('data', (d: string) => {
+        said += d;
+      });
+      const code = await run(['version'], {
+        env: {},
+        stdout,
+        stderr,
+        stdin: new PassThrough(),
+        homedir: NO_HOME,
+        signal: new AbortController().signal,
+      });
+      assert.equal(writes, 2, 'the command wrote to the stream');
+      assert.equal(said, 'provenant version: cannot write standard output: i/o error (EIO)\n');
+      assert.equal(code, 1);
+    } finally {
+      child.kill();
     }
   });
 });
