@@ -42,7 +42,72 @@ describe('provenant build into a layout that fills up part way', () => {
     // One referrer of the platform image went in before index.json outgrew the limit.
     assert.match(
       r.stderr,
-      /^provenant build: cannot write out\/index\.json: file too large; the image sha256:[0-9a-f]{64} is not in oci:out, though 1 referrer \(SBOM, provenance\) of its images is\n$/,
+      /^provenant build: cannot write out\/index\.json: file too large; the image sha256:[0-9a-f]{64} is not in oci:out, though 1 of the 2 referrers the build made \(SPDX SBOM, CycloneDX SBOM, SLSA provenance v1\) is\n$/,
+    );
+    assert.doesNotMatch(r.stderr, /nothing was written/);
+  });
+});
+
+describe('provenant build into a layout that fills up, of an image signed there before', () => {
+  const tempDir = useTempDir('build-partial-signed-before');
+  const env = { COSIGN_PASSWORD: 'layout-key', SOURCE_DATE_EPOCH: '1700000000' };
+  let dir: string;
+  before(async () => {
+    dir = await tempDir();
+    await makeApkProject(dir);
+    await cliOk(['generate-key-pair'], { cwd: dir, env });
+    await cliOk(['build', 'image.yaml', '--cache-dir', 'cache', '-q', '-o', 'oci:out:v1'], { cwd: dir, env });
+    // A signature of the image, in the layout as a referrer of its index: not the build's.
+    await cliOk(['sign', '--key', 'cosign.key', 'oci:out:v1'], { cwd: dir, env });
+    // Room for no more entries: the same build again writes nothing new but its tag.
+    const path = join(dir, 'out', 'index.json');
+    const index = JSON.parse(await readFile(path, 'utf8')) as { annotations?: Record<string, string> };
+    const size = Buffer.byteLength(JSON.stringify(index));
+    index.annotations = { ...index.annotations, 'org.example.padding': 'x'.repeat(LIMIT_KIB * 1024 - size - 100) };
+    await writeFile(path, JSON.stringify(index));
+  });
+
+  it('counts the referrers the build made, not the signature there before', { timeout: 60_000 }, async () => {
+    const r = await runCli(['build', 'image.yaml', '--cache-dir', 'cache', '-q', '-o', 'oci:out:v2'], {
+      cwd: dir,
+      env,
+      command: ['bash', '-c', `ulimit -f ${LIMIT_KIB} && exec "$@"`, 'bash', process.execPath, MAIN],
+    });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /^provenant build: cannot write out\/index\.json: file too large; the image is written as oci:out@sha256:[0-9a-f]{64} with the 2 referrers the build made \(SPDX SBOM, CycloneDX SBOM, SLSA provenance v1\), not tagged v2\n$/,
+    );
+  });
+});
+
+describe('provenant build --sign into a layout whose index.json reaches its cap', () => {
+  const tempDir = useTempDir('build-partial-cap');
+  const env = { COSIGN_PASSWORD: 'cap-key', SOURCE_DATE_EPOCH: '1700000000' };
+  let dir: string;
+  before(async () => {
+    dir = await tempDir();
+    await makeApkProject(dir);
+    await cliOk(['generate-key-pair'], { cwd: dir, env });
+    await cliOk(['build', 'image.yaml', '--cache-dir', 'cache', '-q', '-o', 'oci:out:v1'], { cwd: dir, env });
+    // index.json a little under the 4 MiB a layout's index.json may be (store/layout.ts): the
+    // next build's image goes in by digest, with some of its signatures, and then no more.
+    const path = join(dir, 'out', 'index.json');
+    const index = JSON.parse(await readFile(path, 'utf8')) as { annotations?: Record<string, string> };
+    const size = Buffer.byteLength(JSON.stringify(index));
+    index.annotations = { ...index.annotations, 'org.example.padding': 'x'.repeat(4 * 1024 * 1024 - size - 1200) };
+    await writeFile(path, JSON.stringify(index));
+  });
+
+  it('says the image and its first signatures are written, and its hint no longer says nothing was', { timeout: 60_000 }, async () => {
+    const r = await runCli(['build', 'image.yaml', '--cache-dir', 'cache', '-q', '-o', 'oci:out:v2', '--sign', '--key', 'cosign.key'], {
+      cwd: dir,
+      env: { ...env, SOURCE_DATE_EPOCH: '1700000001' },
+    });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /^provenant build: index\.json would be \d+ bytes .*; before it, written and kept: .*; the image is written as oci:out@sha256:[0-9a-f]{64}, not tagged v2 \(oci:out\/index\.json\)\n {2}hint: remove tags \(and run gc\)/,
     );
     assert.doesNotMatch(r.stderr, /nothing was written/);
   });

@@ -1,6 +1,6 @@
 /** `provenant build CONFIG.yaml`: a multi-arch image from an apko-style configuration, with its SBOMs and provenance. */
 import { basename } from 'node:path';
-import { type AttestationMode, type Attested, isInIndexMode } from '../../attest/storage.ts';
+import { type AttestationMode, type Attested, attestationReferrer, isInIndexMode } from '../../attest/storage.ts';
 import { type BuildResult, writeBuild } from '../../builder/build.ts';
 import type { SigningStorages } from '../../compat/build-storages.ts';
 import type { TargetReport } from '../../compat/check.ts';
@@ -286,6 +286,8 @@ async function writeSigned(
     // storages keep theirs in the index, the storage asked for, which the index's signature covers.
     const unsigned =
       attestations?.mode === 'cosign' || (signer !== undefined && attestations?.mode === 'referrers') ? undefined : attestations;
+    /** The referrers the build writes (unsigned; signed, signBuild writes them). */
+    const referrers = unsigned?.mode === 'referrers' ? unsigned.attested : [];
     const indexSbom = attestations?.attested.find((a) => a.manifest.digest === built.index?.digest);
     /** The statements the build made, each about a manifest it built (what a fix may leave out). */
     const made = attestations?.attested ?? [];
@@ -300,7 +302,7 @@ async function writeSigned(
         signal: io.signal,
         onProgress: how.progress.update,
       }).catch(async (err: unknown) => {
-        throw how.out.kind === 'oci' ? await layoutAccount(err, dst.store, built, tags, io.signal) : err;
+        throw how.out.kind === 'oci' ? await layoutAccount(err, dst.store, built, referrers, tags, io.signal) : err;
       });
       result = { descriptor, targetedJson: {}, targetedText: '' };
     } else {
@@ -315,7 +317,7 @@ async function writeSigned(
           signal: io.signal,
         })
         .catch(async (err: unknown) => {
-          throw how.out.kind === 'oci' ? await layoutAccount(err, dst.store, built, tags, io.signal) : err;
+          throw how.out.kind === 'oci' ? await layoutAccount(err, dst.store, built, referrers, tags, io.signal) : err;
         });
       targetedBuild = t;
       result = { descriptor: t.descriptor, targetedJson: compat.targetedJson(t), targetedText: compat.renderTargeted(t), fix: t.fix };
@@ -511,31 +513,47 @@ function nothingKept(err: ProvenantError & { failure: string }): ProvenantError 
 
 /**
  * `err` of a write into a layout that failed part way (a full disk), with what the layout holds of
- * the build now and what it does not: the image, its referrers (SBOM, provenance), its tags. A
- * layout is written to in steps (blobs, manifests, each referrer's index.json entry, the tags
- * last), and a step that failed does not undo those before it.
+ * the build now and what it does not: the image, the referrers it wrote (`attested`, its SBOMs and
+ * provenance), its tags. A layout is written to in steps (blobs, manifests, each referrer's
+ * index.json entry, the tags last), and a step that failed does not undo those before it. Only
+ * this build's referrers are counted: the layout may hold others of the same image (a signature
+ * made of an earlier build of it), which this build did not write.
  */
 async function layoutAccount(
   err: unknown,
   store: ContentStore,
   built: BuildResult,
+  attested: readonly Attested[],
   tags: readonly string[],
   signal: AbortSignal,
 ): Promise<unknown> {
   if (!isProvenantError(err) || err.code === 'ABORTED' || built.index === undefined) return err;
   const root = built.index.digest;
   try {
-    let referrers = 0;
+    // Each referrer by the digest of the manifest the build made of its statements (as
+    // storeAttestations makes it), which the layout lists if it went in.
+    const ours = new Map<string, Attested>();
+    for (const a of attested) {
+      const referrer = attestationReferrer(a);
+      if (referrer !== undefined) ours.set(referrer.stored.digest, a);
+    }
+    const held: Attested[] = [];
     for (const d of new Set([root, ...built.images.map((i) => i.manifest.digest)]))
-      referrers += (await store.referrers(d, { signal })).length;
-    const some = `${referrers} referrer${referrers === 1 ? '' : 's'} (SBOM, provenance)`;
+      for (const r of await store.referrers(d, { signal })) {
+        const a = ours.get(r.digest);
+        if (a !== undefined && !held.includes(a)) held.push(a);
+      }
+    const { predicateName } = await import('../../attest/attachments.ts');
+    const kinds = [...new Set(held.flatMap((a) => a.statements.map((s) => predicateName(s.predicateType) ?? s.predicateType)))];
+    const all = `${ours.size} referrer${ours.size === 1 ? '' : 's'} the build made`;
+    const some = `${held.length === ours.size ? `the ${all}` : `${held.length} of the ${all}`} (${kinds.join(', ')})`;
     if ((await store.resolve(root, { signal })) === undefined) {
-      const though = referrers === 0 ? '' : `, though ${some} of its images ${referrers === 1 ? 'is' : 'are'}`;
+      const though = held.length === 0 ? '' : `, though ${some} ${held.length === 1 ? 'is' : 'are'}`;
       return alsoWritten(err, `the image ${root} is not in ${store.location}${though}`);
     }
     const untagged = [];
     for (const tag of tags) if ((await store.resolve(tag, { signal }))?.digest !== root) untagged.push(tag);
-    const referred = referrers === 0 ? '' : ` with ${some}`;
+    const referred = held.length === 0 ? '' : ` with ${some}`;
     const tagged = untagged.length === 0 ? `tagged ${tags.join(', ')}` : `not tagged ${untagged.join(', ')}`;
     return alsoWritten(err, `the image is written as ${store.location}@${root}${referred}, ${tagged}`);
   } catch {
@@ -546,10 +564,13 @@ async function layoutAccount(
 
 /**
  * `err` with `account` (what the output holds and what it does not) in place of a file write's
- * "nothing was written" (io/files.ts), which is true of that one file only.
+ * "nothing was written" (io/files.ts) or a layout's index.json's (store/layout.ts), which is true
+ * of that one file only.
  */
 function alsoWritten(err: unknown, account: string): unknown {
   if (!isProvenantError(err)) return err;
   const message = err.message.replace(/; nothing was written$/, '');
-  return new ProvenantError(err.code, `${message}; ${account}`, { where: err.where, hint: err.hint, cause: err });
+  // The hint may say it too (a layout's index.json over its cap): only the advice stays.
+  const hint = err.hint?.replace(/^nothing was written; /, '');
+  return new ProvenantError(err.code, `${message}; ${account}`, { where: err.where, hint, cause: err });
 }
