@@ -97,12 +97,6 @@ export interface RunBuildOptions {
   progress: Progress;
   /** Called with the architectures to build once the configuration is read, before anything is resolved. */
   check?: (archs: readonly string[]) => void;
-  /**
-   * Given, the lock `--write-lock` asks for is not written when the build is done but handed to
-   * this, for the caller to write once the image is written: a build whose output then fails
-   * leaves the lock it would have replaced as it was.
-   */
-  lockAfter?: ((write: () => Promise<void>) => void) | undefined;
 }
 
 /** `--include-root`: the folder a configuration's includes may be read from (default its own folder). */
@@ -130,8 +124,15 @@ export function parseCompat(text: string | undefined): BuildCompat | undefined {
   });
 }
 
+/**
+ * What {@link runBuild} built, and with `--write-lock` the write of its lock, for the caller to
+ * make once the image is written: a build whose output fails leaves the lock it would have
+ * replaced as it was.
+ */
+export type RunBuildResult = BuildResult & { writeLock?: (() => Promise<void>) | undefined };
+
 /** Loads the configuration and builds (or, with `lockOnly`, resolves and fetches). */
-export async function runBuild(configPath: string, args: ParsedArgs, io: CliIo, extra: RunBuildOptions): Promise<BuildResult> {
+export async function runBuild(configPath: string, args: ParsedArgs, io: CliIo, extra: RunBuildOptions): Promise<RunBuildResult> {
   // The process is the CLI's: its peak memory should not grow with the image (io/memory.ts).
   holdYoungGeneration();
   try {
@@ -175,7 +176,7 @@ function withArchHint(err: unknown, outside: readonly string[], listed: readonly
   return hinted;
 }
 
-async function buildFromConfig(configPath: string, args: ParsedArgs, io: CliIo, extra: RunBuildOptions): Promise<BuildResult> {
+async function buildFromConfig(configPath: string, args: ParsedArgs, io: CliIo, extra: RunBuildOptions): Promise<RunBuildResult> {
   const includeRoot = args.values['include-root'] as string | undefined;
   const loaded = await loadConfig(configPath, { hostArch: process.arch, ...(includeRoot === undefined ? {} : { includeRoot }) });
   const archs = requestedArchs(args);
@@ -225,15 +226,12 @@ async function buildFromConfig(configPath: string, args: ParsedArgs, io: CliIo, 
   }).catch((err: unknown) => {
     throw withArchHint(err, outside, loaded.config.archs);
   });
-  if (writeLock !== undefined) {
-    const write = async (): Promise<void> => {
-      await writeLockFile(writeLock, result.lock, io.signal);
-      if (previousLock !== undefined) writeLockChanges(io, writeLock, lockChanges(previousLock, result.lock));
-    };
-    if (extra.lockAfter === undefined) await write();
-    else extra.lockAfter(write);
-  }
-  return result;
+  if (writeLock === undefined) return result;
+  const write = async (): Promise<void> => {
+    await writeLockFile(writeLock, result.lock, io.signal);
+    if (previousLock !== undefined) writeLockChanges(io, writeLock, lockChanges(previousLock, result.lock));
+  };
+  return { ...result, writeLock: write };
 }
 
 /**

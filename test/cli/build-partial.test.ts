@@ -113,20 +113,19 @@ describe('provenant build --sign into a layout whose index.json reaches its cap'
   });
 });
 
-describe('provenant build --sign into an oci-archive whose signing fails part way', () => {
+describe('provenant build --sign whose signing fails part way', () => {
   const tempDir = useTempDir('build-partial-archive');
   const env = { COSIGN_PASSWORD: 'archive-key', SOURCE_DATE_EPOCH: '1700000000' };
   let dir: string;
   let mock: MockSigstore;
   let proxy: FaultProxy;
+  /** Signatures the log took since the test began: it takes two, and refuses every one after. */
+  let logged = 0;
   before(async () => {
     dir = await tempDir();
     await makeApkProject(dir);
     await cliOk(['generate-key-pair'], { cwd: dir, env });
     mock = await startMockSigstore({ dir });
-    // The log takes the first two signatures and refuses every one after: signing fails once it
-    // has written some into the archive's work folder.
-    let logged = 0;
     proxy = await startFaultProxy(new URL(mock.url).host, {
       match: (method) => method === 'POST' && ++logged > 2,
       status500Every: 1,
@@ -137,7 +136,8 @@ describe('provenant build --sign into an oci-archive whose signing fails part wa
     await mock?.stop();
   });
 
-  it('says nothing was written: the archive and what was signed into it are discarded', { timeout: 120_000 }, async () => {
+  it('into an archive, says nothing was written: the archive and what was signed into it are discarded', { timeout: 120_000 }, async () => {
+    logged = 0;
     const r = await runCli(
       ['build', 'image.yaml', '--cache-dir', 'cache', '-q', '-o', 'oci-archive:a.tar', '--sign', '--key', 'cosign.key'].concat([
         '--tlog-upload',
@@ -151,5 +151,36 @@ describe('provenant build --sign into an oci-archive whose signing fails part wa
     await assert.rejects(readFile(join(dir, 'a.tar')), { code: 'ENOENT' });
     assert.match(r.stderr, /^provenant build: signing failed: Rekor answered 500\b.*; nothing was written\b/);
     assert.doesNotMatch(r.stderr, /written and kept/);
+  });
+
+  it('into a layout, writes the --write-lock lock with the image, and says so', { timeout: 120_000 }, async () => {
+    logged = 0;
+    const r = await runCli(
+      [
+        'build',
+        'image.yaml',
+        '--cache-dir',
+        'cache',
+        '-q',
+        '-o',
+        'oci:out:v1',
+        '--write-lock',
+        'out.lock.json',
+        '--sign',
+        '--key',
+        'cosign.key',
+      ].concat(['--tlog-upload', '--rekor-url', proxy.url]),
+      { cwd: dir, env },
+    );
+    assert.equal(r.status, 6, r.stderr);
+    assert.match(
+      r.stderr,
+      /^provenant build: signing failed: Rekor answered 500\b.*; before it, written and kept: .*; the image is written as oci:out@sha256:[0-9a-f]{64}, not tagged v1; the lock is written to out\.lock\.json\b/,
+    );
+    const lock = JSON.parse(await readFile(join(dir, 'out.lock.json'), 'utf8')) as { contents: { packages: { name: string }[] } };
+    assert.deepEqual(
+      lock.contents.packages.map((p) => p.name),
+      ['hello'],
+    );
   });
 });

@@ -45,7 +45,11 @@ export const spec: CommandSpec = {
       description: "build only these architectures (apk or OCI names); default the config's archs",
     },
     lock: { type: 'string', description: 'build exactly the packages this lock file pins, resolving nothing' },
-    'write-lock': { type: 'string', description: 'also write the lock of this build to FILE' },
+    'write-lock': {
+      type: 'string',
+      description:
+        'also write the lock of this build to FILE, once the image is in the output: an output or push that fails leaves FILE as it was',
+    },
     'cache-dir': CACHE_DIR_FLAG,
     compat: COMPAT_FLAG,
     'include-root': INCLUDE_ROOT_FLAG,
@@ -131,15 +135,9 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   }
   const progress = progressReporter(io, { quiet: args.values.quiet === true });
   try {
-    let writeLock: (() => Promise<void>) | undefined;
-    const result = await runBuild(configPath, args, io, {
+    const { writeLock, ...result } = await runBuild(configPath, args, io, {
       sourceDateEpoch: epoch,
       progress,
-      // --write-lock's lock is written once the image is: a build whose output fails (a full
-      // disk) leaves the lock it would have replaced as it was.
-      lockAfter: (write) => {
-        writeLock = write;
-      },
       // A docker-archive holds one image of one platform (`docker load` takes no index): say so
       // before anything is downloaded.
       check: (archs) => {
@@ -174,7 +172,8 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     const leftOut = single && attestations !== undefined;
     if (leftOut) attestations = undefined;
     const built = single ? { ...result, index: result.images[0]!.manifest } : result;
-    const { written, signed } = await writeSigned(built, args, io, {
+    const lockPath = args.values['write-lock'] as string | undefined;
+    const { written, signed, lock } = await writeSigned(built, args, io, {
       outText,
       out,
       targeted,
@@ -182,17 +181,21 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       attestations,
       epoch,
       progress,
+      lock: writeLock === undefined || lockPath === undefined ? undefined : { write: writeLock, path: lockPath },
       opened: () => {
         if (leftOut)
           progress.message(`note: a docker-archive cannot hold SBOMs or provenance; write to oci:DIR or oci-archive:FILE to keep them`);
       },
     });
     progress.finish();
-    if (writeLock !== undefined) {
+    // --write-lock's lock is written once the image is: into a registry or a layout, as soon as
+    // it is there (writeSigned); an archive is written whole when it is closed, and the lock
+    // after it. A build whose output fails (a full disk) leaves the lock it would have replaced
+    // as it was.
+    const locked = lock !== undefined || writeLock === undefined ? lock : await writeLock().then(() => 'written' as const, failure);
+    if (locked !== undefined && locked !== 'written') {
       const image = `${formatLocation(out)}@${(written.held ?? written.descriptor).digest}`;
-      await writeLock().catch((err: unknown) => {
-        throw alsoWritten(err, `the image is written as ${image}; the lock is not`);
-      });
+      throw alsoWritten(locked.err, `the image is written as ${image}; the lock is not`);
     }
     // Each image as the output holds it: after a fix, and in a docker-archive as its manifest.
     const { held } = written;
@@ -265,11 +268,17 @@ async function writeSigned(
     progress: Progress;
     /** Called once the destination is open, before anything is written to it. */
     opened?: (() => void) | undefined;
+    /**
+     * `--write-lock`: written here once the image is in a registry or a layout (even if its
+     * signing fails then); for an archive, left to the caller.
+     */
+    lock?: { write: () => Promise<void>; path: string } | undefined;
   },
-): Promise<{ written: Written; signed: SignedEntry[] | undefined }> {
+): Promise<{ written: Written; signed: SignedEntry[] | undefined; lock: LockOutcome }> {
   const { signer, targeted } = how;
   let attestations = how.attestations;
   let signed: SignedEntry[] | undefined;
+  let lock: LockOutcome;
   const written = await withStores(args, io, [how.outText], async (stores) => {
     const dst = await stores.open(how.outText, { write: true, makes: 'build' });
     how.opened?.();
@@ -323,6 +332,17 @@ async function writeSigned(
       result = { descriptor: t.descriptor, targetedJson: compat.targetedJson(t), targetedText: compat.renderTargeted(t), fix: t.fix };
       if (t.fix !== undefined) replaced = new Map(t.fix.renamed.filter((r) => r.role !== 'attachment').map((r) => [r.from, r.to]));
     }
+    // The image is in a registry or a layout now (untagged, to be signed): so is the lock. A
+    // lock that cannot be written stops nothing: it is said once the rest is done.
+    if (how.lock !== undefined && (how.out.kind === 'registry' || how.out.kind === 'oci'))
+      lock = await how.lock.write().then(() => 'written' as const, failure);
+    /** What a failure from here on says of the lock besides the image. */
+    const lockNote =
+      lock === 'written'
+        ? `; the lock is written to ${how.lock?.path}`
+        : lock === undefined
+          ? ''
+          : `; the lock is not (${lock.err instanceof Error ? lock.err.message : String(lock.err)})`;
     // BuildKit's storages write an index of their own, the built one with the attestation entries
     // added, and a fix for the target may write an index and images of its own: signed, the
     // statements are about those, which are the ones signed and tagged.
@@ -368,7 +388,7 @@ async function writeSigned(
         dockerMediaTypesOf: storages?.dockerMediaTypesOf,
         signal: io.signal,
       }).catch((err: unknown) => {
-        if (signFirst) throw untagged(err, dst.store.location, result.descriptor.digest, tags);
+        if (signFirst) throw untagged(err, dst.store.location, result.descriptor.digest, tags, lockNote);
         // An archive is discarded on a failure (withStores): the signatures signBuild wrote
         // before it went with the rest, and its account of them ("written and kept") is not so.
         throw err instanceof PartlySignedError ? nothingKept(err) : err;
@@ -395,7 +415,7 @@ async function writeSigned(
           `${targeted.target.label} refuses the image as written and signed (${refused.map((p) => p.rule).join(', ')})`,
           { where: how.outText, hint: refused.map((p) => `${p.rule}: ${p.findings.map((f) => f.detail).join('; ') || p.why}`).join(' ') },
         );
-        throw signFirst ? untagged(err, dst.store.location, result.descriptor.digest, tags) : err;
+        throw signFirst ? untagged(err, dst.store.location, result.descriptor.digest, tags, lockNote) : err;
       }
       if (signFirst) await (await import('../../image/copy.ts')).tagImage(dst.store, result.descriptor.digest, tags, { signal: io.signal });
       if (targeted !== undefined) {
@@ -432,7 +452,15 @@ async function writeSigned(
     if (held !== undefined && held.digest !== result.descriptor.digest) result = { ...result, held };
     return result;
   });
-  return { written, signed };
+  return { written, signed, lock };
+}
+
+/** Whether writeSigned wrote the lock, or its failure (undefined: it was not its to write). */
+type LockOutcome = 'written' | { err: unknown } | undefined;
+
+/** A lock write's failure, kept to be said once the rest is done. */
+function failure(err: unknown): { err: unknown } {
+  return { err };
 }
 
 /**
@@ -491,9 +519,12 @@ async function signedAfter(
   return signedAfterFix(fix, { signatures, statements, checked, notSigned, remade });
 }
 
-/** A signing failure after the image was written by digest: the cause, and where the image is, untagged. */
-function untagged(err: unknown, location: string, digest: string, tags: readonly string[]): unknown {
-  return alsoWritten(err, `the image is written as ${location}@${digest}, not tagged ${tags.join(', ')}`);
+/**
+ * A signing failure after the image was written by digest: the cause, and where the image is,
+ * untagged (and `also`, the lock written with it).
+ */
+function untagged(err: unknown, location: string, digest: string, tags: readonly string[], also = ''): unknown {
+  return alsoWritten(err, `the image is written as ${location}@${digest}, not tagged ${tags.join(', ')}${also}`);
 }
 
 /**
