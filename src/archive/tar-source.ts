@@ -1,6 +1,7 @@
 /** Bytes read in order for the tar reader: from a stream, or from a file on disk by offset. */
 import type { FileHandle } from 'node:fs/promises';
 import { ProvenantError } from '../errors.ts';
+import { isWriteFailure } from '../io/write-failures.ts';
 
 /** Bytes read in order, from a stream or a file. */
 export interface Source {
@@ -15,18 +16,14 @@ export interface Source {
   close(): Promise<void>;
 }
 
-/**
- * Failures of writes only: a source that writes what it gives as it goes (a package unpacked into
- * a cache) failed at its writing, and the archive is not to blame.
- */
-const WRITE_FAILURES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS']);
-
 /** A failure of the input as `IO` (`NOT_FOUND` for a missing file); a ProvenantError as it is. */
 export function ioError(err: unknown, where: string | undefined): ProvenantError {
   if (err instanceof ProvenantError) return err;
   const code = (err as { code?: unknown })?.code;
   const message = err instanceof Error ? err.message : String(err);
-  if (typeof code === 'string' && WRITE_FAILURES.has(code)) {
+  // A source that writes what it gives as it goes (a package unpacked into a cache) failed at
+  // its writing, and the archive is not to blame.
+  if (isWriteFailure(err)) {
     return new ProvenantError('IO', `cannot write what the tar archive gave: ${message}`, { where, cause: err });
   }
   return new ProvenantError(code === 'ENOENT' ? 'NOT_FOUND' : 'IO', `cannot read the tar archive: ${message}`, { where, cause: err });

@@ -17,6 +17,7 @@
  * fails with one line, and nothing more is written to it.
  */
 import { ProvenantError } from '../errors.ts';
+import { systemWords } from '../io/write-failures.ts';
 import type { Output } from './io.ts';
 
 const { writeSync } = process.getBuiltinModule('node:fs');
@@ -140,9 +141,8 @@ const HINTS: Record<string, string> = {
 /** IO for a write to standard output that failed: the system's words without the syscall, and a hint. */
 function outputError(err: unknown): ProvenantError {
   const code = (err as NodeJS.ErrnoException)?.code;
-  const message = err instanceof Error ? err.message : String(err);
   // "ENOSPC: no space left on device, write" says "no space left on device (ENOSPC)".
-  const words = /^[A-Z0-9]+: ([^,]+)/.exec(message)?.[1] ?? message;
+  const words = systemWords(err);
   const reason = typeof code === 'string' && !words.includes(code) ? `${words} (${code})` : words;
   return new ProvenantError('IO', `cannot write standard output: ${reason}`, {
     cause: err,

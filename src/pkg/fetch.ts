@@ -18,6 +18,7 @@ import { isProvenantError, ProvenantError } from '../errors.ts';
 import { fileChunksReused, hashFile, makeFolder } from '../io/files.ts';
 import { noteBytesMoved } from '../io/memory.ts';
 import { collect } from '../io/verify.ts';
+import { isWriteFailure, systemWords } from '../io/write-failures.ts';
 import { certificateError, type HttpResponse, isBlockedPort, isLoopbackHost, sendRequest } from '../net.ts';
 import { atomicWrite, ownerOf, ownerTag, readCacheFile, regularSize, renameInto, writerGone } from './cache-files.ts';
 
@@ -867,11 +868,11 @@ export class DownloadCache {
     const why = refusal(err, making);
     if (why === undefined) {
       const code = (err as NodeJS.ErrnoException | undefined)?.code;
-      if (typeof code !== 'string' || !(WRITE_FAILURES.has(code) || (writing && /^E[A-Z0-9]+$/.test(code)))) return err;
-      const message = err instanceof Error ? err.message : String(err);
-      // "ENOSPC: no space left on device, write" says "no space left on device (ENOSPC)".
-      const words = /^[A-Z0-9]+: ([^,]+)/.exec(message)?.[1] ?? message;
-      return new ProvenantError('IO', `cannot write to the download cache ${this.dir}: ${words} (${code})`, {
+      if (typeof code !== 'string' || !(isWriteFailure(err) || (writing && /^E[A-Z0-9]+$/.test(code)))) return err;
+      // "ENOSPC: no space left on device, write" says "no space left on device (ENOSPC)". The
+      // folder in brackets, where the error's place would name it again; "the cache": layers and
+      // what the build made are kept in it too, not downloads alone.
+      return new ProvenantError('IO', `cannot write to the cache (${this.dir}): ${systemWords(err)} (${code})`, {
         where: this.dir,
         cause: err,
         hint:
@@ -932,9 +933,6 @@ export class DownloadCache {
     return join(this.dir, 'keys', createHash('sha256').update(key).digest('hex'));
   }
 }
-
-/** System errors that only a write meets: the disk or the file is full. */
-const WRITE_FAILURES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
 
 /**
  * Why a cache folder cannot be used, for a system error that says so (`making`: one from making
