@@ -42,7 +42,7 @@ describe('provenant build into a layout that fills up part way', () => {
     // One referrer of the platform image went in before index.json outgrew the limit.
     assert.match(
       r.stderr,
-      /^provenant build: cannot write out\/index\.json: file too large; the image sha256:[0-9a-f]{64} is not in oci:out, though 1 of the 2 referrers the build made \(SPDX SBOM, CycloneDX SBOM, SLSA provenance v1\) is\n$/,
+      /^provenant build: cannot write out\/index\.json: the file would be larger than the file system or the file size limit \(ulimit -f\) allows \(in out\); the image sha256:[0-9a-f]{64} is not in oci:out, though 1 of the 2 referrers the build made \(SPDX SBOM, CycloneDX SBOM, SLSA provenance v1\) is\n {2}hint: raise the file size limit \(ulimit -f\), or write to a file system that takes larger files\n$/,
     );
     assert.doesNotMatch(r.stderr, /nothing was written/);
   });
@@ -76,7 +76,7 @@ describe('provenant build into a layout that fills up, of an image signed there 
     assert.equal(r.status, 1, r.stderr);
     assert.match(
       r.stderr,
-      /^provenant build: cannot write out\/index\.json: file too large; the image is written as oci:out@sha256:[0-9a-f]{64} with the 2 referrers the build made \(SPDX SBOM, CycloneDX SBOM, SLSA provenance v1\), not tagged v2\n$/,
+      /^provenant build: cannot write out\/index\.json: the file would be larger than the file system or the file size limit \(ulimit -f\) allows \(in out\); the image is written as oci:out@sha256:[0-9a-f]{64} with the 2 referrers the build made \(SPDX SBOM, CycloneDX SBOM, SLSA provenance v1\), not tagged v2\n {2}hint: raise the file size limit \(ulimit -f\), or write to a file system that takes larger files\n$/,
     );
   });
 });
