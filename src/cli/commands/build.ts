@@ -48,7 +48,7 @@ export const spec: CommandSpec = {
     'write-lock': {
       type: 'string',
       description:
-        'also write the lock of this build to FILE, once the image is in the output: an output or push that fails leaves FILE as it was',
+        'also write the lock of this build to FILE, once the output is whole (written, signed and tagged): a build that fails leaves FILE as it was',
     },
     'cache-dir': CACHE_DIR_FLAG,
     compat: COMPAT_FLAG,
@@ -173,7 +173,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     if (leftOut) attestations = undefined;
     const built = single ? { ...result, index: result.images[0]!.manifest } : result;
     const lockPath = args.values['write-lock'] as string | undefined;
-    const { written, signed, lock } = await writeSigned(built, args, io, {
+    const { written, signed } = await writeSigned(built, args, io, {
       outText,
       out,
       targeted,
@@ -181,21 +181,21 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       attestations,
       epoch,
       progress,
-      lock: writeLock === undefined || lockPath === undefined ? undefined : { write: writeLock, path: lockPath },
+      lockPath: writeLock === undefined ? undefined : lockPath,
       opened: () => {
         if (leftOut)
           progress.message(`note: a docker-archive cannot hold SBOMs or provenance; write to oci:DIR or oci-archive:FILE to keep them`);
       },
     });
     progress.finish();
-    // --write-lock's lock is written once the image is: into a registry or a layout, as soon as
-    // it is there (writeSigned); an archive is written whole when it is closed, and the lock
-    // after it. A build whose output fails (a full disk) leaves the lock it would have replaced
-    // as it was.
-    const locked = lock !== undefined || writeLock === undefined ? lock : await writeLock().then(() => 'written' as const, failure);
-    if (locked !== undefined && locked !== 'written') {
-      const image = `${formatLocation(out)}@${(written.held ?? written.descriptor).digest}`;
-      throw alsoWritten(locked.err, `the image is written as ${image}; the lock is not`);
+    // --write-lock's lock is written once the build's output is whole: written, signed and
+    // tagged (an archive closed). A build that fails on the way (a full disk, a push refused, a
+    // signing that fails) leaves the lock it would have replaced as it was.
+    if (writeLock !== undefined) {
+      await writeLock().catch((err: unknown) => {
+        const image = `${formatLocation(out)}@${(written.held ?? written.descriptor).digest}`;
+        throw alsoWritten(err, `the image is written as ${image}; the lock is not`);
+      });
     }
     // Each image as the output holds it: after a fix, and in a docker-archive as its manifest.
     const { held } = written;
@@ -268,17 +268,13 @@ async function writeSigned(
     progress: Progress;
     /** Called once the destination is open, before anything is written to it. */
     opened?: (() => void) | undefined;
-    /**
-     * `--write-lock`: written here once the image is in a registry or a layout (even if its
-     * signing fails then); for an archive, left to the caller.
-     */
-    lock?: { write: () => Promise<void>; path: string } | undefined;
+    /** `--write-lock`'s file, which the caller writes once the output is whole: said of on a failure. */
+    lockPath?: string | undefined;
   },
-): Promise<{ written: Written; signed: SignedEntry[] | undefined; lock: LockOutcome }> {
+): Promise<{ written: Written; signed: SignedEntry[] | undefined }> {
   const { signer, targeted } = how;
   let attestations = how.attestations;
   let signed: SignedEntry[] | undefined;
-  let lock: LockOutcome;
   const written = await withStores(args, io, [how.outText], async (stores) => {
     const dst = await stores.open(how.outText, { write: true, makes: 'build' });
     how.opened?.();
@@ -332,17 +328,8 @@ async function writeSigned(
       result = { descriptor: t.descriptor, targetedJson: compat.targetedJson(t), targetedText: compat.renderTargeted(t), fix: t.fix };
       if (t.fix !== undefined) replaced = new Map(t.fix.renamed.filter((r) => r.role !== 'attachment').map((r) => [r.from, r.to]));
     }
-    // The image is in a registry or a layout now (untagged, to be signed): so is the lock. A
-    // lock that cannot be written stops nothing: it is said once the rest is done.
-    if (how.lock !== undefined && (how.out.kind === 'registry' || how.out.kind === 'oci'))
-      lock = await how.lock.write().then(() => 'written' as const, failure);
-    /** What a failure from here on says of the lock besides the image. */
-    const lockNote =
-      lock === 'written'
-        ? `; the lock is written to ${how.lock?.path}`
-        : lock === undefined
-          ? ''
-          : `; the lock is not (${lock.err instanceof Error ? lock.err.message : String(lock.err)})`;
+    /** What a failure from here on says of the lock besides the image: it is written only once the build is whole. */
+    const lockNote = how.lockPath === undefined ? '' : `; the lock ${how.lockPath} is left as it was`;
     // BuildKit's storages write an index of their own, the built one with the attestation entries
     // added, and a fix for the target may write an index and images of its own: signed, the
     // statements are about those, which are the ones signed and tagged.
@@ -452,15 +439,7 @@ async function writeSigned(
     if (held !== undefined && held.digest !== result.descriptor.digest) result = { ...result, held };
     return result;
   });
-  return { written, signed, lock };
-}
-
-/** Whether writeSigned wrote the lock, or its failure (undefined: it was not its to write). */
-type LockOutcome = 'written' | { err: unknown } | undefined;
-
-/** A lock write's failure, kept to be said once the rest is done. */
-function failure(err: unknown): { err: unknown } {
-  return { err };
+  return { written, signed };
 }
 
 /**
