@@ -266,7 +266,10 @@ export class UnreadableAttestationError extends ProvenantError {
       {
         where: `${tag} ${layer}`,
         cause,
-        hint: 'as cosign attest --replace: push the missing blob again, or attest without --replace (the new one is added beside it)',
+        hint:
+          cause instanceof ProvenantError
+            ? 'as cosign attest --replace: push the missing blob again, or attest without --replace (the new one is added beside it)'
+            : 'as cosign attest --replace: attest without --replace (the new one is added beside it)',
       },
     );
     this.layer = layer;
@@ -275,11 +278,14 @@ export class UnreadableAttestationError extends ProvenantError {
 
 /**
  * Whether the `.att` layer `layer` of `manifest` (the image the tag `tag` names) is an
- * attestation of one of `predicateTypes`, as `attest --replace` decides: by the predicate type
- * {@link layerStatement} reads, the rule every reader of statements follows.
+ * attestation of one of `predicateTypes`, as `attest --replace` decides: by the `predicateType`
+ * of the statement it holds, as cosign's ReplaceOp reads it, never by the layer's annotation (which
+ * whoever pushed the layer wrote, unsigned: a layer annotated one type holding a statement of
+ * another is that other's).
  *
  * @throws UnreadableAttestationError when its statement cannot be read (a blob missing or not
- *   matching its digest, no statement in it); what reading raises otherwise (a network failure, a cancel)
+ *   matching its digest, no statement in it, a statement without a string `predicateType`, on
+ *   which cosign's ReplaceOp fails too); what reading raises otherwise (a network failure, a cancel)
  */
 export async function isAttestationOf(
   store: ContentStore,
@@ -290,14 +296,17 @@ export async function isAttestationOf(
   options: OperationOptions = {},
 ): Promise<boolean> {
   if (layer.mediaType !== DSSE_MEDIA_TYPE) return false;
-  let read: ReadStatement | undefined;
+  let predicateType: string;
   try {
-    read = await layerStatement(store, manifest, layer, options);
+    const read = await layerStatement(store, manifest, layer, options);
+    const type = read?.statement.predicateType;
+    if (typeof type !== 'string') throw new Error('its statement has no predicateType');
+    predicateType = type;
   } catch (err) {
     if (err instanceof ProvenantError && !isBadContent(err)) throw err;
     throw new UnreadableAttestationError(tag, layer.digest, err);
   }
-  return read !== undefined && predicateTypes.has(read.predicateType);
+  return predicateTypes.has(predicateType);
 }
 
 /**

@@ -7,7 +7,8 @@ import { cp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { collect } from '../../src/io/verify.ts';
-import type { Digest } from '../../src/oci/digest.ts';
+import { parseStored } from '../../src/oci/content.ts';
+import { type Digest, digestOf } from '../../src/oci/digest.ts';
 import { findSignatures } from '../../src/sign/storage.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { registryMissing, useRegistry } from '../helpers/registry.ts';
@@ -551,5 +552,91 @@ describe('attest --replace and an attestation it cannot read', () => {
     );
     assert.match(r.stderr, /nothing was written/);
     assert.deepEqual(await attTags(), before);
+  });
+});
+
+describe('attest --replace judges a layer by its statement, as cosign does', () => {
+  const CUSTOM = 'https://cosign.sigstore.dev/attestation/v1';
+  const attest = (dir: string, type: string, ...more: string[]) =>
+    provenant(
+      [
+        'attest',
+        'oci:layout:latest',
+        '--predicate',
+        'vuln.json',
+        '--type',
+        type,
+        '--key',
+        'cosign.key',
+        '--attestations',
+        'cosign',
+        ...more,
+      ],
+      { cwd: dir, env },
+    );
+  /** Rewrites the index's `.att` manifest through `change`, under its tag. */
+  const craft = async (dir: string, index: Digest, change: (layers: Record<string, unknown>[]) => void): Promise<void> => {
+    const store = await LayoutStore.open(join(dir, 'layout'));
+    try {
+      const tag = `sha256-${index.slice(7)}.att`;
+      const att = await store.getManifest(tag);
+      assert.equal(att.kind, 'manifest');
+      const manifest = structuredClone(att.kind === 'manifest' ? att.manifest : undefined) as unknown as {
+        layers: Record<string, unknown>[];
+      };
+      change(manifest.layers);
+      await store.putManifest(parseStored(new TextEncoder().encode(JSON.stringify(manifest))), { tags: [tag] });
+    } finally {
+      await store.close();
+    }
+  };
+
+  it('a layer annotated custom that holds a vuln statement stays on --replace --type custom', async () => {
+    const dir = await workspace();
+    assert.equal((await attest(dir, 'vuln')).status, 0);
+    const { index } = await digests(dir);
+    await craft(dir, index, (layers) => {
+      for (const l of layers) l.annotations = { ...(l.annotations as object), predicateType: CUSTOM };
+    });
+    const r = await attest(dir, 'custom', '--replace');
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual((await statementsOf(dir, index)).map((s) => s.predicateType).sort(), [CUSTOM, VULN].sort());
+  });
+
+  it('a layer whose statement has no predicateType fails --replace naming it, as cosign ReplaceOp fails', async () => {
+    const dir = await workspace();
+    assert.equal((await attest(dir, 'vuln')).status, 0);
+    const { index } = await digests(dir);
+    const statement = {
+      _type: 'https://in-toto.io/Statement/v0.1',
+      subject: [{ name: 'x', digest: { sha256: index.slice(7) } }],
+      predicate: {},
+    };
+    const envelope = new TextEncoder().encode(
+      JSON.stringify({
+        payloadType: 'application/vnd.in-toto+json',
+        payload: Buffer.from(JSON.stringify(statement)).toString('base64'),
+        signatures: [],
+      }),
+    );
+    const digest = digestOf(envelope);
+    await writeFile(join(dir, 'layout', 'blobs', 'sha256', digest.slice(7)), envelope);
+    await craft(dir, index, (layers) => {
+      layers.push({
+        mediaType: 'application/vnd.dsse.envelope.v1+json',
+        digest,
+        size: envelope.length,
+        annotations: { predicateType: VULN },
+      });
+    });
+    const r = await attest(dir, 'vuln', '--replace');
+    assert.equal(r.status, 5, r.stderr);
+    assert.doesNotMatch(r.stderr, /missing blob/);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `--replace cannot read the attestation ${digest} of sha256-${index.slice(7)}\\.att, so cannot tell whether to replace it: its statement has no predicateType`,
+      ),
+    );
   });
 });
