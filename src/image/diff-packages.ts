@@ -10,7 +10,7 @@ import { cycloneDxInstalled, spdxInstalled } from '../sbom/installed.ts';
 import { compareText } from './diff-config.ts';
 import type { FileDiff, PackageChange, PackageDiff, PackageOrigin, PackageRef } from './diff-types.ts';
 import { inventoryFromFilesystem, isPackageDatabasePath, type LayerFilesystem } from './filesystem.ts';
-import type { ReadStatement } from './statements.ts';
+import { predicateDocument, type ReadStatement } from './statements.ts';
 
 /** A package as both sources describe it. */
 export interface PackageInfo {
@@ -80,7 +80,8 @@ export function packagesFromFilesystem(fs: LayerFilesystem, image: { name: strin
 
 /** The packages an attached SPDX 2.x or CycloneDX SBOM lists; undefined when none is attached. */
 export function packagesFromSbom(statements: readonly ReadStatement[]): PackageView | undefined {
-  const spdx = statements.find((s) => s.predicateType === SPDX)?.statement.predicate as
+  // A JSON document attested as text (cosign's --type spdx) is read as the document it holds.
+  const spdx = predicateDocument(statements.find((s) => s.predicateType === SPDX)?.statement.predicate) as
     | {
         packages?: {
           name?: unknown;

@@ -10,6 +10,7 @@
 import { isBuildkitAttestation } from '../attest/attachments.ts';
 import { throwIfAborted } from '../errors.ts';
 import { imageInventory } from '../image/inventory.ts';
+import { predicateDocument } from '../image/statements.ts';
 import type { OperationOptions } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import { formatPlatform } from '../oci/platform.ts';
@@ -99,11 +100,13 @@ export async function imagePackages(store: ContentStore, digest: Digest, options
  * The packages an SPDX 2.x document names, each with its `builtDate` when it has one; the
  * document itself (SPDX `DOCUMENT` packages describe the image, not a package) is included as
  * written, since SBOM writers differ in how they mark it. A CycloneDX document's components,
- * undated.
+ * undated. A JSON document attested as text is read as its document ({@link predicateDocument}).
  */
 export function sbomPackages(predicate: unknown): DatedPackage[] {
-  if (typeof predicate !== 'object' || predicate === null) return [];
-  const doc = predicate as { packages?: unknown; components?: unknown };
+  // A JSON document attested as text (cosign's --type spdx) is read as the document it holds.
+  const document = predicateDocument(predicate);
+  if (typeof document !== 'object' || document === null) return [];
+  const doc = document as { packages?: unknown; components?: unknown };
   const out: DatedPackage[] = [];
   if (Array.isArray(doc.packages)) {
     for (const p of doc.packages as { name?: unknown; versionInfo?: unknown; builtDate?: unknown; primaryPackagePurpose?: unknown }[]) {

@@ -31,4 +31,20 @@ describe('sbomPackages', () => {
       [['busybox', '1.36.1-r2']],
     );
   });
+
+  it('reads a JSON SPDX document attested as text (cosign attest --type spdx), with its dates', () => {
+    const document = {
+      spdxVersion: 'SPDX-2.3',
+      packages: [
+        { name: 'image', primaryPackagePurpose: 'CONTAINER' },
+        { name: 'bash', versionInfo: '5.2.15-2+b2', builtDate: '2023-01-01T00:00:00Z' },
+      ],
+    };
+    const packages = sbomPackages(JSON.stringify(document, null, 2));
+    assert.deepEqual(
+      packages.map((p) => [p.name, p.version, p.builtAt?.toISOString()]),
+      [['bash', '5.2.15-2+b2', '2023-01-01T00:00:00.000Z']],
+    );
+    assert.deepEqual(packages, sbomPackages(document));
+  });
 });
