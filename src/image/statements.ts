@@ -14,11 +14,10 @@ import type { OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
 import type { Descriptor, ImageManifest } from '../oci/types.ts';
 import { dsseOf, isBundleMediaType, jsonObject, layerStatement, predicateTypeOf, type ReadStatement } from '../sign/storage.ts';
-
-// Read as sign/storage.ts reads a layer's statement, for attest --replace too: one rule.
-export { layerStatement, type ReadStatement };
-
 import type { ContentStore } from '../store/types.ts';
+
+// A layer's statement is read as sign/storage.ts reads it (layerStatement), for attest --replace too.
+export type { ReadStatement };
 
 /**
  * The in-toto statements an attachment holds, unverified: `application/vnd.in-toto+json` layers
