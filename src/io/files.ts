@@ -8,6 +8,7 @@ import { basename, dirname, isAbsolute, relative, sep } from 'node:path';
 import { abortedError, isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { BlobSource, ByteStream } from './types.ts';
+import { systemWords } from './write-failures.ts';
 
 /**
  * node:fs/promises, taken on first use: loading it (with its watchers and readline) costs about
@@ -310,8 +311,7 @@ function writeError(err: unknown, tmp: string, path: string, where: string, sign
     });
   }
   // The system's words without the syscall and the temporary file's name ("EIO: i/o error, open 'x.tmp-…'").
-  const message = err instanceof Error ? err.message : String(err);
-  const reason = /^[A-Z0-9]+: ([^,]+),/.exec(message)?.[1] ?? message.replaceAll(tmp, path);
+  const reason = systemWords(err).replaceAll(tmp, path);
   return new ProvenantError('IO', `cannot write ${where}: ${reason}; nothing was written`, { where, cause: err });
 }
 
