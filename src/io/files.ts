@@ -8,7 +8,7 @@ import { basename, dirname, isAbsolute, relative, sep } from 'node:path';
 import { abortedError, isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { BlobSource, ByteStream } from './types.ts';
-import { systemWords } from './write-failures.ts';
+import { NO_ROOM, systemWords } from './write-failures.ts';
 
 /**
  * node:fs/promises, taken on first use: loading it (with its watchers and readline) costs about
@@ -567,19 +567,22 @@ function isWriteRefusal(err: unknown): boolean {
   }
 }
 
+/** The words of each of {@link NO_ROOM}'s codes. */
+const NO_ROOM_WORDS: Readonly<Record<string, string>> = {
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'the disk quota is used up',
+  EFBIG: 'the file would be larger than the file system or the file size limit (ulimit -f) allows',
+};
+
 /**
  * What a write that found no room lacked, in words (`no space left on device`), or undefined for
- * another error: no space left (ENOSPC), the disk quota used up (EDQUOT), or a file larger than
- * the file system or the process's file size limit allows (EFBIG). `err` may be a ProvenantError
- * wrapping the system's error. The one list of these codes: every writer asks here.
+ * another error: one of {@link NO_ROOM}'s codes (./write-failures.ts, the one list of them). `err`
+ * may be a ProvenantError wrapping the system's error.
  */
 export function lackOfSpace(err: unknown): string | undefined {
   const cause = err instanceof ProvenantError ? err.cause : err;
   const code = (cause as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ENOSPC') return 'no space left on device';
-  if (code === 'EDQUOT') return 'the disk quota is used up';
-  if (code === 'EFBIG') return 'the file would be larger than the file system or the file size limit (ulimit -f) allows';
-  return undefined;
+  return typeof code === 'string' && NO_ROOM.has(code) ? NO_ROOM_WORDS[code] : undefined;
 }
 
 /** Whether `err` (or the system error it wraps) is a write that found no room: see {@link lackOfSpace}. */

@@ -5,11 +5,17 @@
  */
 
 /**
- * System errors only a write meets: the disk or the quota is full, the file is over the size the
- * process may write, the file system is read-only. Met while something was being read into a
- * file, they are the file's failure, never the reader's.
+ * System errors of a write that found no room: the disk or the quota is full, the file is over
+ * the size the process may write or its file system holds (said in words by ./files.ts's
+ * lackOfSpace).
  */
-export const WRITE_FAILURES: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS']);
+export const NO_ROOM: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
+
+/**
+ * System errors only a write meets: no room ({@link NO_ROOM}), or a read-only file system. Met
+ * while something was being read into a file, they are the file's failure, never the reader's.
+ */
+export const WRITE_FAILURES: ReadonlySet<string> = new Set([...NO_ROOM, 'EROFS']);
 
 /** Whether `err` is a system error that only a write meets ({@link WRITE_FAILURES}). */
 export function isWriteFailure(err: unknown): boolean {
