@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cliOk, MAIN, makeApkProject, runCli } from '../helpers/cli.ts';
 import { type FaultProxy, startFaultProxy } from '../helpers/fault-proxy.ts';
+import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import { type MockSigstore, startMockSigstore } from '../sign/mock-sigstore.ts';
 
@@ -183,6 +184,48 @@ describe('provenant build --sign whose signing fails part way', () => {
       /^provenant build: signing failed: Rekor answered 500\b.*; before it, written and kept: .*; the image is written as oci:out@sha256:[0-9a-f]{64}, not tagged v1; the lock out\.lock\.json is left as it was\b/,
     );
     // The build did not finish: the lock it would have replaced describes what the output still names.
+    assert.equal(await readFile(join(dir, 'out.lock.json'), 'utf8'), before);
+  });
+});
+
+describe('provenant build --sign into a registry that refuses the tag', () => {
+  const tempDir = useTempDir('build-partial-tag');
+  const env = { COSIGN_PASSWORD: 'k', SOURCE_DATE_EPOCH: '1700000000' };
+  let dir: string;
+  let registry: TestRegistry;
+  let proxy: FaultProxy;
+  before(async () => {
+    dir = await tempDir();
+    await makeApkProject(dir);
+    await cliOk(['generate-key-pair'], { cwd: dir, env });
+    registry = await startRegistry();
+    // Every push of the tag v1 is answered 500; blobs, the manifest by digest and signatures go in.
+    proxy = await startFaultProxy(registry.host, { match: (m, p) => m === 'PUT' && /\/manifests\/v1$/.test(p), status500Every: 1 });
+  });
+  after(async () => {
+    await proxy?.stop();
+    await registry?.stop();
+  });
+
+  it('says the image and its signatures are there by digest, and that the lock is left as it was', { timeout: 120_000 }, async () => {
+    // A lock there before, written on one line to be told from the one the build would write.
+    await cliOk(['lock', 'image.yaml', '-o', 'out.lock.json', '--cache-dir', 'cache', '-q'], { cwd: dir, env });
+    const before = JSON.stringify(JSON.parse(await readFile(join(dir, 'out.lock.json'), 'utf8')));
+    await writeFile(join(dir, 'out.lock.json'), before);
+    const r = await runCli(
+      ['build', 'image.yaml', '--cache-dir', 'cache', '-q', '-o', `${proxy.host}/img:v1`, '--write-lock', 'out.lock.json'].concat([
+        '--sign',
+        '--key',
+        'cosign.key',
+      ]),
+      { cwd: dir, env },
+    );
+    assert.notEqual(r.status, 0, r.stderr);
+    assert.ok(proxy.stats().faults > 0, `the registry refused the tag: ${r.stderr}`);
+    assert.match(
+      r.stderr,
+      /; the image and its signatures are written as [^ ]+\/img@sha256:[0-9a-f]{64}; the lock out\.lock\.json is left as it was\b/,
+    );
     assert.equal(await readFile(join(dir, 'out.lock.json'), 'utf8'), before);
   });
 });

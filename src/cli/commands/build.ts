@@ -404,7 +404,17 @@ async function writeSigned(
         );
         throw signFirst ? untagged(err, dst.store.location, result.descriptor.digest, tags, lockNote) : err;
       }
-      if (signFirst) await (await import('../../image/copy.ts')).tagImage(dst.store, result.descriptor.digest, tags, { signal: io.signal });
+      if (signFirst) {
+        // Signed and in its output by digest: a tag the output then refuses leaves both there.
+        await (await import('../../image/copy.ts'))
+          .tagImage(dst.store, result.descriptor.digest, tags, { signal: io.signal })
+          .catch((err: unknown) => {
+            throw alsoWritten(
+              err,
+              `the image and its signatures are written as ${dst.store.location}@${result.descriptor.digest}${lockNote}`,
+            );
+          });
+      }
       if (targeted !== undefined) {
         // The account was of an image nothing had signed yet: said again of what the build signed,
         // with the target's verdict on the image as signed.
