@@ -564,19 +564,23 @@ export class LayoutStore extends LayoutReader {
    * lock (not none, as readers take) keeps index.json and the writers' lists from changing between
    * the walk and the listing; the lock file goes with the lock. A trash left by a gc that died is
    * not put back (that would change the layout), and what it holds may be live: a dry run then
-   * refuses to plan (`INVALID_LAYOUT`) rather than list a live image's blobs.
+   * refuses to plan (`INVALID_LAYOUT`) rather than list a live image's blobs. The same for the
+   * `.provenant-gc-trash-<algorithm>-<hex>` files a gc on a full disk moved blobs to, beside the
+   * trash folder it could not make: they are that gc's trash too.
    */
   async gc(options: { logger?: Logger | undefined; dryRun?: boolean | undefined } = {}): Promise<GcResult> {
     const dryRun = options.dryRun === true;
     return this.#lockedRestoring(!dryRun, async (lock) => {
       // What the trash holds may be live (a manifest whose layers the walk would then miss):
       // without putting it back, which a dry run does not, no plan would be right.
-      if (dryRun && (await ownFolder(this.path, TRASH_DIR, this.location))) {
+      // The trash folder, or the files beside it that a gc on a full disk moved blobs to.
+      const left = dryRun ? await trashLeft(this.path, this.location) : undefined;
+      if (left !== undefined) {
         throw new ProvenantError(
           'INVALID_LAYOUT',
           'a gc that was interrupted left blobs in its trash, which a dry run does not put back: no plan is made',
           {
-            where: join(this.path, TRASH_DIR),
+            where: join(this.path, left),
             hint: 'a gc without --dry-run, or any command that writes to the layout, puts them back first; then --dry-run plans again',
           },
         );
@@ -1313,6 +1317,26 @@ function besideTrash(algorithm: string, hex: string): string {
   return `${TRASH_DIR}-${algorithm}-${hex}`;
 }
 
+/** Whether `name`, a file of the layout's folder, is a blob a gc moved aside as {@link besideTrash} names it. */
+function isBesideTrash(name: string): boolean {
+  if (!name.startsWith(`${TRASH_DIR}-`)) return false;
+  const [algorithm = '', hex = ''] = name.slice(TRASH_DIR.length + 1).split('-', 2);
+  return isDigest(`${algorithm}:${hex}`) && name === besideTrash(algorithm, hex);
+}
+
+/**
+ * What a gc that died left in the layout at `path`, as its folder names it: the trash folder,
+ * else the first blob it moved beside it (see besideTrash); undefined when it left nothing.
+ * What {@link restoreTrash} puts back.
+ */
+async function trashLeft(path: string, where: string): Promise<string | undefined> {
+  if (await ownFolder(path, TRASH_DIR, where)) return TRASH_DIR;
+  const names = await fsp()
+    .readdir(path)
+    .catch((err: unknown) => Promise.reject(fileError(err, where)));
+  return names.find(isBesideTrash);
+}
+
 /**
  * Moves back everything a gc moved aside and did not get to delete or restore. Runs at every
  * taking of the lock, so its usual cost is one listing of the layout's folder (a handful of
@@ -1324,9 +1348,8 @@ function besideTrash(algorithm: string, hex: string): string {
 async function restoreTrash(path: string, where: string): Promise<void> {
   // Blobs a gc on a full disk moved beside the trash folder (see besideTrash).
   for (const name of await fsp().readdir(path)) {
-    if (!name.startsWith(`${TRASH_DIR}-`)) continue;
+    if (!isBesideTrash(name)) continue;
     const [algorithm = '', hex = ''] = name.slice(TRASH_DIR.length + 1).split('-', 2);
-    if (!isDigest(`${algorithm}:${hex}`) || name !== besideTrash(algorithm, hex)) continue;
     await ownFolder(path, 'blobs', where);
     await ownFolder(path, join('blobs', algorithm), where);
     await restoreBlob(join(path, name), join(path, 'blobs', algorithm, hex));

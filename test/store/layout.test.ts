@@ -640,6 +640,32 @@ describe('LayoutStore', () => {
     assert.ok(!fs.existsSync(join(dir, '.provenant-gc-trash')));
   });
 
+  it('a gc dry run refuses to plan over the blobs a gc on a full disk moved beside its trash folder, as over the folder', async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    const made = await makeImage(store, { tag: 'app' });
+    await store.close();
+    // The tagged index itself moved aside: a plan without it would list the whole image.
+    const beside = `.provenant-gc-trash-sha256-${digestHex(made.root.digest)}`;
+    fs.renameSync(join(dir, 'blobs', 'sha256', digestHex(made.root.digest)), join(dir, beside));
+    const index = await readFile(join(dir, 'index.json'), 'utf8');
+    const again = await LayoutStore.open(dir);
+    await assert.rejects(again.gc({ dryRun: true }), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'INVALID_LAYOUT'), String(err));
+      assert.match(err.message, /a gc that was interrupted left blobs in its trash/);
+      assert.equal(err.where, join(dir, beside));
+      return true;
+    });
+    assert.equal(await readFile(join(dir, 'index.json'), 'utf8'), index);
+    assert.deepEqual(fs.readdirSync(dir).sort(), [beside, 'blobs', 'index.json', 'oci-layout']);
+    // The real gc puts it back first, and the image is whole.
+    const result = await again.gc();
+    await again.close();
+    assert.deepEqual(result.removed, []);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['blobs', 'index.json', 'oci-layout']);
+    assert.deepEqual((await (await LayoutStore.open(dir)).getManifest('app')).bytes, made.root.bytes);
+  });
+
   it('gc keeps the whole subject of a referrer, whichever index.json entry comes first', async () => {
     const dir = join(await tempDir(), 'img');
     const store = await LayoutStore.open(dir, { create: true });
