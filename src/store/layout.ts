@@ -146,27 +146,33 @@ export class LayoutStore extends LayoutReader {
 
   /** Opens (or with `create`, makes) a layout at `path`. */
   static async open(path: string, options: LayoutOpenOptions = {}): Promise<LayoutStore> {
-    const store = new LayoutStore(path, await openIndex(path, options), options);
-    if (options.create === true && store.topIndex.manifests.length === 0) await store.#claimEmpty();
-    return store;
+    for (let attempt = 0; ; attempt++) {
+      const store = new LayoutStore(path, await openIndex(path, options), options);
+      if (options.create !== true || store.topIndex.manifests.length > 0 || (await store.#claimEmpty())) return store;
+      // The process that made it discarded it (a command that failed) before this one could
+      // register: made anew, as createLayout makes again a folder that goes before its lock.
+      if (attempt === 4) throw vanished(path, store.location);
+    }
   }
 
   /**
    * Registers this store as a writer of the empty layout it opened to write, under the lock: a
    * store that made the layout and is discarded takes it away only while no other writer is
-   * registered (close). One that took it away first is seen here (no oci-layout any more).
+   * registered (close). False when one took it away first: its files (no oci-layout any more),
+   * or its folder too (no lock to take).
    */
-  async #claimEmpty(): Promise<void> {
-    await this.#locked(async () => {
-      if ((await readLayoutFile(this.path, this.location)) === undefined) {
-        throw new ProvenantError('IO', 'the layout was removed while this command opened it: the command that made it failed', {
-          where: this.location,
-          hint: 'run the command again: it makes the layout anew',
-        });
-      }
-      this.#writer = WriterSession.start(this.path);
-      await this.#writer;
-    });
+  async #claimEmpty(): Promise<boolean> {
+    return this.#locked(
+      async () => {
+        if ((await readLayoutFile(this.path, this.location)) === undefined) return false;
+        this.#writer = WriterSession.start(this.path);
+        await this.#writer;
+        return true;
+      },
+      this.#lockOptions,
+      true,
+      () => false,
+    );
   }
 
   /**
@@ -512,12 +518,20 @@ export class LayoutStore extends LayoutReader {
 
   /**
    * Runs `task` holding the layout's lock, after undoing what a gc that died left half-done.
-   * `waiting`: how to wait for it, when not as the store was opened to.
+   * `waiting`: how to wait for it, when not as the store was opened to. `gone`: what to return
+   * instead when the layout's folder is not there to hold the lock; by default that is said
+   * (see {@link removedLayout}), never a bare ENOENT on the lock file.
    */
-  async #locked<T>(task: (lock: LayoutLock) => Promise<T>, waiting: LockOptions = this.#lockOptions, restore = true): Promise<T> {
-    const lock = await LayoutLock.acquire(this.path, waiting).catch((err: unknown) => {
-      throw fileError(err, this.location, waiting.signal);
-    });
+  async #locked<T>(
+    task: (lock: LayoutLock) => Promise<T>,
+    waiting: LockOptions = this.#lockOptions,
+    restore = true,
+    gone: () => T = () => {
+      throw removedLayout(this.path, this.location);
+    },
+  ): Promise<T> {
+    const lock = await takeLock(this.path, this.location, waiting);
+    if (lock === VANISHED) return gone();
     try {
       if (restore) await restoreTrash(this.path, this.location);
       return await task(lock);
@@ -1020,8 +1034,28 @@ async function createLayout(path: string, where: string, options: LayoutOpenOpti
   }
 }
 
-/** What {@link createLayoutIn} returns when the layout's folder went before it could take the lock. */
+/** What {@link takeLock} returns when the layout's folder is not there to hold the lock. */
 const VANISHED = Symbol('vanished');
+
+/**
+ * The lock of the layout at `path`, or VANISHED when its folder is gone: the lock file is made
+ * in it, and a store that discards the empty layout it made removes the folder (close), as
+ * anyone may. Every taking of a layout's lock comes here, so that no caller meets a bare ENOENT
+ * on `.provenant-lock`: a creator makes the folder again, the rest say it (removedLayout).
+ */
+async function takeLock(path: string, where: string, waiting: LockOptions): Promise<LayoutLock | typeof VANISHED> {
+  return LayoutLock.acquire(path, waiting).catch((err: unknown) =>
+    isNotFound(err) && !waiting.signal?.aborted ? VANISHED : Promise.reject(fileError(err, where, waiting.signal)),
+  );
+}
+
+/** The layout's folder went while a store used it (see {@link takeLock}): said, with what removes one. */
+function removedLayout(path: string, where: string): ProvenantError {
+  return new ProvenantError('IO', `the layout was removed while this command used it: ${path} is not there any more`, {
+    where,
+    hint: 'another process removed it (a command that made it and failed takes it away again), or someone did by hand: run the command again',
+  });
+}
 
 function vanished(path: string, where: string): ProvenantError {
   return new ProvenantError('IO', `cannot create ${where}: ${path} was removed again and again while it was made`, {
@@ -1069,10 +1103,7 @@ async function createLayoutIn(
   // leaves when it is killed): not a layout, and nobody is making one.
   const creatorSeen = entries.includes(LOCK_FILE);
   if (!creatorSeen && layoutFiles(entries).length > 0) throw notLayout(path, where);
-  const waiting = lockOptions(where, options);
-  const lock = await LayoutLock.acquire(path, waiting).catch((err: unknown) =>
-    isNotFound(err) && !waiting.signal?.aborted ? VANISHED : Promise.reject(fileError(err, where, waiting.signal)),
-  );
+  const lock = await takeLock(path, where, lockOptions(where, options));
   if (lock === VANISHED) return VANISHED;
   try {
     if ((await readLayoutFile(path, where)) !== undefined) return undefined;

@@ -4,6 +4,7 @@
 // later run refuses.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { appendFile, chmod, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -358,5 +359,68 @@ describe('a blob a gc on a full disk left beside its trash folder', () => {
     assert.deepEqual(result.removed, []);
     assert.deepEqual((await readdir(dir)).sort(), ['blobs', 'index.json', 'oci-layout']);
     assert.deepEqual(await readFile(join(dir, 'blobs', 'sha256', digestHex(d.digest))), Buffer.from(bytes));
+  });
+});
+
+describe('a layout whose folder goes while it is opened or used', () => {
+  /**
+   * Runs `body` while the first exclusive create of `dir`'s lock file first removes `dir` (or, with
+   * `keepFolder`, all in it), as a creator discarding the layout it made does.
+   */
+  async function removedBeforeLock<T>(dir: string, body: () => Promise<T>, keepFolder = false): Promise<T> {
+    const fsp = process.getBuiltinModule('node:fs/promises');
+    const open = fsp.open;
+    let removed = false;
+    fsp.open = ((file: Parameters<typeof open>[0], flags?: Parameters<typeof open>[1], mode?: Parameters<typeof open>[2]) => {
+      if (!removed && file === join(dir, '.provenant-lock') && flags === 'wx') {
+        removed = true;
+        for (const name of keepFolder ? readdirSync(dir) : []) rmSync(join(dir, name), { recursive: true });
+        if (!keepFolder) rmSync(dir, { recursive: true });
+      }
+      return open(file, flags, mode);
+    }) as typeof open;
+    try {
+      return await body();
+    } finally {
+      fsp.open = open;
+      assert.ok(removed, 'the folder was removed before the lock was taken');
+    }
+  }
+
+  it('an open to write makes the layout again when its maker discards it before this open registers', async () => {
+    const dir = join(await tempDir(), 'a', 'b');
+    await (await LayoutStore.open(dir, { create: true })).close();
+    // The layout is found, empty; its folder goes before this open takes the lock to register.
+    const store = await removedBeforeLock(dir, () => LayoutStore.open(dir, { create: true }));
+    assert.deepEqual((await readdir(dir)).filter((n) => !n.startsWith('.provenant-writer-')).sort(), ['blobs', 'index.json', 'oci-layout']);
+    // It made it, so a discarding close takes it away again.
+    await store.close({ discard: true });
+    assert.equal(existsSync(dir), false);
+    // Its files gone and its folder left (a maker that found the folder there leaves it).
+    await (await LayoutStore.open(dir, { create: true })).close();
+    const again = await removedBeforeLock(dir, () => LayoutStore.open(dir, { create: true }), true);
+    assert.deepEqual((await readdir(dir)).filter((n) => !n.startsWith('.provenant-writer-')).sort(), ['blobs', 'index.json', 'oci-layout']);
+    await again.close();
+  });
+
+  it('a gc whose layout was removed says so, not a bare ENOENT on the lock file', async () => {
+    const dir = join(await tempDir(), 'img');
+    const maker = await LayoutStore.open(dir, { create: true });
+    await makeImage(maker, { tag: 'v1' });
+    await maker.close();
+    const store = await LayoutStore.open(dir);
+    const said = (err: unknown) => {
+      assert.ok(isProvenantError(err, 'IO'), String(err));
+      assert.equal(err.message, `the layout was removed while this command used it: ${dir} is not there any more`);
+      assert.equal(err.where, `oci:${dir}`);
+      return true;
+    };
+    await assert.rejects(
+      removedBeforeLock(dir, () => store.gc()),
+      said,
+    );
+    // Again, the folder gone for good.
+    await assert.rejects(store.gc({ dryRun: true }), said);
+    assert.equal(existsSync(dir), false);
   });
 });
