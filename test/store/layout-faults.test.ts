@@ -403,6 +403,35 @@ describe('a layout whose folder goes while it is opened or used', () => {
     await again.close();
   });
 
+  it('an open to write makes the folder again when it goes between the mkdir that finds it there and the look at it', async () => {
+    const dir = join(await tempDir(), 'a');
+    await mkdir(dir);
+    const fsp = process.getBuiltinModule('node:fs/promises');
+    const make = fsp.mkdir;
+    let removed = false;
+    fsp.mkdir = (async (...args: Parameters<typeof make>) => {
+      try {
+        return await make(...args);
+      } catch (err) {
+        // Another creator's folder, found there, then discarded by it.
+        if (!removed && args[0] === dir && (err as NodeJS.ErrnoException).code === 'EEXIST') {
+          removed = true;
+          rmSync(dir, { recursive: true });
+        }
+        throw err;
+      }
+    }) as typeof make;
+    let store: LayoutStore;
+    try {
+      store = await LayoutStore.open(dir, { create: true });
+    } finally {
+      fsp.mkdir = make;
+    }
+    assert.ok(removed, 'the folder was removed after the mkdir that found it');
+    assert.deepEqual((await readdir(dir)).filter((n) => !n.startsWith('.provenant-writer-')).sort(), ['blobs', 'index.json', 'oci-layout']);
+    await store.close();
+  });
+
   it('a gc whose layout was removed says so, not a bare ENOENT on the lock file', async () => {
     const dir = join(await tempDir(), 'img');
     const maker = await LayoutStore.open(dir, { create: true });
