@@ -147,11 +147,14 @@ export class LayoutStore extends LayoutReader {
   /** Opens (or with `create`, makes) a layout at `path`. */
   static async open(path: string, options: LayoutOpenOptions = {}): Promise<LayoutStore> {
     for (let attempt = 0; ; attempt++) {
-      const store = new LayoutStore(path, await openIndex(path, options), options);
-      if (options.create !== true || store.topIndex.manifests.length > 0 || (await store.#claimEmpty())) return store;
-      // The process that made it discarded it (a command that failed) before this one could
-      // register: made anew, as createLayout makes again a folder that goes before its lock.
-      if (attempt === 4) throw vanished(path, store.location);
+      const read = await openIndex(path, options);
+      const store = read === VANISHED ? undefined : new LayoutStore(path, read, options);
+      if (store !== undefined && (options.create !== true || store.topIndex.manifests.length > 0 || (await store.#claimEmpty())))
+        return store;
+      // The process that made it discarded it (a command that failed) while this one opened it,
+      // or before this one could register: made anew, as createLayout makes again a folder that
+      // goes before its lock.
+      if (attempt === 4) throw vanished(path, options.location ?? `oci:${path}`);
     }
   }
 
@@ -955,7 +958,7 @@ interface IndexRead {
  * oci-layout file is checked; with `create`, that of a new empty layout made there when there is
  * none.
  */
-async function openIndex(path: string, options: LayoutOpenOptions): Promise<IndexRead> {
+async function openIndex(path: string, options: LayoutOpenOptions): Promise<IndexRead | typeof VANISHED> {
   const where = options.location ?? `oci:${path}`;
   let layoutFile = await readLayoutFile(path, where);
   if (layoutFile === undefined) {
@@ -967,11 +970,19 @@ async function openIndex(path: string, options: LayoutOpenOptions): Promise<Inde
     }
     const created = await createLayout(path, where, options);
     if (created !== undefined) return created;
+    // Made by another process, which may have discarded it since (see close): VANISHED, made anew.
     layoutFile = await readLayoutFile(path, where);
-    if (layoutFile === undefined) throw new ProvenantError('INVALID_LAYOUT', `${LAYOUT_FILE} vanished while opening`, { where });
+    if (layoutFile === undefined) return VANISHED;
   }
   checkLayoutFile(layoutFile, where);
-  return readIndexJson(path, where);
+  try {
+    return await readIndexJson(path, where);
+  } catch (err) {
+    // index.json missing because the whole layout went (its maker discarded it: oci-layout goes
+    // first), where this open would make one: made anew, not refused as a broken layout.
+    if (options.create === true && (await readLayoutFile(path, where).catch(() => layoutFile)) === undefined) return VANISHED;
+    throw err;
+  }
 }
 
 /** The index.json of the layout at `path` read again, or undefined when its stamp is still `stamp`. */

@@ -4,7 +4,7 @@
 // later run refuses.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { appendFile, chmod, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -428,6 +428,70 @@ describe('a layout whose folder goes while it is opened or used', () => {
       fsp.mkdir = make;
     }
     assert.ok(removed, 'the folder was removed after the mkdir that found it');
+    assert.deepEqual((await readdir(dir)).filter((n) => !n.startsWith('.provenant-writer-')).sort(), ['blobs', 'index.json', 'oci-layout']);
+    await store.close();
+  });
+
+  it('an open to write makes the layout again when its maker discards it between oci-layout and index.json', async () => {
+    const dir = join(await tempDir(), 'a');
+    await (await LayoutStore.open(dir, { create: true })).close();
+    const fs = process.getBuiltinModule('node:fs');
+    const openSync = fs.openSync;
+    let removed = false;
+    fs.openSync = ((...args: Parameters<typeof openSync>) => {
+      if (!removed && args[0] === join(dir, 'index.json')) {
+        removed = true;
+        rmSync(dir, { recursive: true });
+      }
+      return openSync(...args);
+    }) as typeof openSync;
+    let store: LayoutStore;
+    try {
+      store = await LayoutStore.open(dir, { create: true });
+    } finally {
+      fs.openSync = openSync;
+    }
+    assert.ok(removed, 'the layout was removed after its oci-layout was read');
+    assert.deepEqual((await readdir(dir)).filter((n) => !n.startsWith('.provenant-writer-')).sort(), ['blobs', 'index.json', 'oci-layout']);
+    await store.close({ discard: true });
+    assert.equal(existsSync(dir), false, 'made by this open, so taken away by its discarding close');
+  });
+
+  it('an open to write makes the layout again when another made it meanwhile and discards it before it is read', async () => {
+    const dir = join(await tempDir(), 'a');
+    await (await LayoutStore.open(dir, { create: true })).close();
+    const stash = `${dir}.oci-layout`;
+    const fs = process.getBuiltinModule('node:fs');
+    const fsp = process.getBuiltinModule('node:fs/promises');
+    const { openSync } = fs;
+    const { readdir: list } = fsp;
+    let opens = 0;
+    let listed = false;
+    // Not there at the first look (its maker is writing it), there when creation lists the folder
+    // (so this open takes it as made), gone when it is read (its maker discarded it).
+    fs.openSync = ((...args: Parameters<typeof openSync>) => {
+      if (args[0] === join(dir, 'oci-layout')) {
+        opens++;
+        if (opens === 1) renameSync(join(dir, 'oci-layout'), stash);
+        if (opens === 2) rmSync(dir, { recursive: true });
+      }
+      return openSync(...args);
+    }) as typeof openSync;
+    fsp.readdir = ((...args: Parameters<typeof list>) => {
+      if (!listed && args[0] === dir) {
+        listed = true;
+        renameSync(stash, join(dir, 'oci-layout'));
+      }
+      return list(...args);
+    }) as typeof list;
+    let store: LayoutStore;
+    try {
+      store = await LayoutStore.open(dir, { create: true });
+    } finally {
+      fs.openSync = openSync;
+      fsp.readdir = list;
+    }
+    assert.ok(opens >= 2 && listed, 'made meanwhile, then removed');
     assert.deepEqual((await readdir(dir)).filter((n) => !n.startsWith('.provenant-writer-')).sort(), ['blobs', 'index.json', 'oci-layout']);
     await store.close();
   });
