@@ -180,7 +180,7 @@ export * from './pin/index.ts';
 export { type ApkIndex, type ApkPackageInfo, type ReadApkIndexOptions, readApkIndex } from './pkg/apk/apkindex.ts';
 export { type ApkKeyPair, type GenerateApkKeyPairOptions, generateApkKeyPair } from './pkg/apk/keys.ts';
 export { type ApkPackage, type ReadApkPackageOptions, readApkPackage } from './pkg/apk/package.ts';
-export { ApkKeyring } from './pkg/apk/signature.ts';
+export { ApkKeyring, type LockedKeyText } from './pkg/apk/signature.ts';
 export { type ApkDependency, compareApkVersions, parseApkDependency } from './pkg/apk/version.ts';
 export {
   type ApkFileSpec,
