@@ -41,7 +41,38 @@ export function randomHex(bytes: number): string {
  *   that could not be made
  */
 export async function makeFolder(path: string): Promise<void> {
-  const { mkdir, stat } = fsp();
+  // A folder another process made and removed between this mkdir (EEXIST) and the look at it
+  // (ENOENT) is made again, a few times: what is there is decided by the mkdir, not the look.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await makeFolderOnce(path);
+      return;
+    } catch (err) {
+      if (!(err instanceof GoneMeanwhile)) throw err;
+      if (attempt === 4) throw err.cause;
+    }
+  }
+}
+
+/** A folder found by mkdir (EEXIST) that the look after it no longer found. */
+class GoneMeanwhile extends Error {
+  constructor(cause: unknown) {
+    super('gone meanwhile', { cause });
+  }
+}
+
+/** Whether what is at `path` is a folder, after a mkdir found something there (EEXIST). */
+async function isFolderFound(path: string): Promise<boolean> {
+  try {
+    return (await fsp().stat(path)).isDirectory();
+  } catch (err) {
+    throw isNotFound(err) ? new GoneMeanwhile(err) : err;
+  }
+}
+
+/** {@link makeFolder} once: each folder tried at most twice. */
+async function makeFolderOnce(path: string): Promise<void> {
+  const { mkdir } = fsp();
   try {
     await mkdir(path);
     return;
@@ -50,18 +81,18 @@ export async function makeFolder(path: string): Promise<void> {
     if (code === 'EEXIST') {
       // Something is there: a folder (or a link to one) is what was asked for, anything else
       // stays EEXIST, as the recursive mkdir says it.
-      if ((await stat(path)).isDirectory()) return;
+      if (await isFolderFound(path)) return;
       throw err;
     }
     const parent = dirname(path);
     if (code !== 'ENOENT' || parent === path) throw err;
-    await makeFolder(parent);
+    await makeFolderOnce(parent);
   }
   try {
     await mkdir(path);
   } catch (err) {
     // Made meanwhile by another process; a second ENOENT with the parent there is final.
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !(await stat(path)).isDirectory()) throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !(await isFolderFound(path))) throw err;
   }
 }
 
@@ -116,6 +147,7 @@ export interface WriteFileOptions {
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array | ByteStream, options: WriteFileOptions = {}): Promise<void> {
   const where = options.where ?? path;
+  heldErrors(data);
   refuseEmptyName(path, where);
   refuseFolderName(path, where);
   refuseFolder(path, where);
@@ -129,6 +161,17 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array | 
   }
   await writeTemporary(tmp, path, data, where, written);
   await renameTemporary(tmp, path, where, options.signal, options.beforeRename);
+}
+
+/**
+ * Keeps a Node stream's error for its reader: a stream that fails before it is read (a source
+ * file gone, found while this write still opens its own file) emits `error` with no listener,
+ * which Node throws as an uncaught exception; read later, the stream throws the same error
+ * (`readable.errored`), and the write says it as the data's.
+ */
+function heldErrors(data: unknown): void {
+  const stream = data as { on?: unknown; once?: (event: string, f: () => void) => unknown };
+  if (typeof stream.on === 'function' && typeof stream.once === 'function') stream.once('error', () => undefined);
 }
 
 /** One file of {@link writeFilesAtomic}. */

@@ -1037,13 +1037,11 @@ async function createLayout(path: string, where: string, options: LayoutOpenOpti
   // A store that discards the empty layout it made removes the folder once it let go of the lock
   // (see close): made again, then, if it goes between this mkdir and this lock.
   for (let attempt = 0; ; attempt++) {
-    // Or between the mkdir that found it there (another creator's) and the look that checks it
-    // is a folder: gone as well.
-    const there = await makeFolder(path).then(
-      () => true,
-      (err: unknown) => (isNotFound(err) ? false : Promise.reject(fileError(err, where))),
-    );
-    const made = there ? await createLayoutIn(path, where, options, existed, madeParents) : VANISHED;
+    // (One that goes between the mkdir that found it there and the look at it, makeFolder makes again.)
+    await makeFolder(path).catch((err: unknown) => {
+      throw fileError(err, where);
+    });
+    const made = await createLayoutIn(path, where, options, existed, madeParents);
     if (made !== VANISHED || attempt === 4) return made === VANISHED ? Promise.reject(vanished(path, where)) : made;
   }
 }

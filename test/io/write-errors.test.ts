@@ -96,6 +96,21 @@ describe('writeFileAtomic errors', () => {
       });
     }
 
+    it('a source stream that fails while the write still opens its own file rejects the write, never as an uncaught error', async () => {
+      const dir = await tempDir();
+      for (let i = 0; i < 20; i++) {
+        const stream = createReadStream(`${dir}/no-such-input`);
+        // The stream's open fails while the write looks at the file it replaces (keepMode).
+        await new Promise((resolve) => setImmediate(resolve));
+        await assert.rejects(writeFileAtomic(`${dir}/out`, stream, { keepMode: true }), (e: unknown) => {
+          assert.ok(isProvenantError(e), String(e));
+          assert.equal((e.cause as NodeJS.ErrnoException | undefined)?.code, 'ENOENT');
+          return true;
+        });
+      }
+      assert.deepEqual(await readdir(dir), []);
+    });
+
     it("nor does what beforeRename throws: it is not the rename's", async () => {
       const dir = await tempDir();
       const beforeRename = async () => {

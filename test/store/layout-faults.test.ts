@@ -517,3 +517,20 @@ describe('a layout whose folder goes while it is opened or used', () => {
     assert.equal(existsSync(dir), false);
   });
 });
+
+describe('a layout that cannot be made', () => {
+  it('in a folder that makes no new files (procfs) says so, not that another process removed it', async (t) => {
+    if (
+      !(await stat('/proc/self').then(
+        () => true,
+        () => false,
+      ))
+    )
+      return t.skip('no procfs here');
+    await assert.rejects(LayoutStore.open('/proc/provenant-test', { create: true }), (e: unknown) => {
+      assert.ok(e instanceof Error);
+      assert.doesNotMatch(e.message, /removed again and again/);
+      return true;
+    });
+  });
+});

@@ -1,0 +1,50 @@
+// makeFolder: a folder removed between the mkdir that found it and the look at it is made again;
+// a folder that cannot be made at all is the system's error, as it was.
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { makeFolder } from '../../src/io/files.ts';
+import { useTempDir } from '../helpers/temp.ts';
+
+const tempDir = useTempDir('make-folder');
+
+describe('makeFolder', () => {
+  it('makes again a folder another process removes between the mkdir that found it and the look at it', async () => {
+    const dir = join(await tempDir(), 'a');
+    await mkdir(dir);
+    const fsp = process.getBuiltinModule('node:fs/promises');
+    const make = fsp.mkdir;
+    let removed = false;
+    fsp.mkdir = (async (...args: Parameters<typeof make>) => {
+      try {
+        return await make(...args);
+      } catch (err) {
+        if (!removed && args[0] === dir && (err as NodeJS.ErrnoException).code === 'EEXIST') {
+          removed = true;
+          rmSync(dir, { recursive: true });
+        }
+        throw err;
+      }
+    }) as typeof make;
+    try {
+      await makeFolder(dir);
+    } finally {
+      fsp.mkdir = make;
+    }
+    assert.ok(removed, 'the folder was removed after the mkdir that found it');
+    assert.ok((await stat(dir)).isDirectory());
+  });
+
+  it('gives a folder that cannot be made (procfs) as the system ENOENT, once', async (t) => {
+    if (
+      !(await stat('/proc/self').then(
+        () => true,
+        () => false,
+      ))
+    )
+      return t.skip('no procfs here');
+    await assert.rejects(makeFolder('/proc/provenant-test/x'), { code: 'ENOENT' });
+  });
+});
