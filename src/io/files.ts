@@ -91,9 +91,22 @@ async function makeFolderOnce(path: string): Promise<void> {
   try {
     await mkdir(path);
   } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // The parent just made, removed meanwhile by another process: made again, as a folder that goes.
+    if (code === 'ENOENT' && !(await isFolderThere(dirname(path)))) throw new GoneMeanwhile(err);
     // Made meanwhile by another process; a second ENOENT with the parent there is final.
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !(await isFolderFound(path))) throw err;
+    if (code !== 'EEXIST' || !(await isFolderFound(path))) throw err;
   }
+}
+
+/** Whether `path` is a folder now (false for nothing there, or anything else). */
+async function isFolderThere(path: string): Promise<boolean> {
+  return fsp()
+    .stat(path)
+    .then(
+      (st) => st.isDirectory(),
+      () => false,
+    );
 }
 
 /**

@@ -37,6 +37,30 @@ describe('makeFolder', () => {
     assert.ok((await stat(dir)).isDirectory());
   });
 
+  it('makes again a parent another process removes between making it and making the folder in it', async () => {
+    const parent = join(await tempDir(), 'a');
+    const dir = join(parent, 'b');
+    const fsp = process.getBuiltinModule('node:fs/promises');
+    const make = fsp.mkdir;
+    let removed = false;
+    fsp.mkdir = (async (...args: Parameters<typeof make>) => {
+      const made = await make(...args);
+      // Another creator's empty parent, discarded by it right after it was made.
+      if (!removed && args[0] === parent) {
+        removed = true;
+        rmSync(parent, { recursive: true });
+      }
+      return made;
+    }) as typeof make;
+    try {
+      await makeFolder(dir);
+    } finally {
+      fsp.mkdir = make;
+    }
+    assert.ok(removed, 'the parent was removed after it was made');
+    assert.ok((await stat(dir)).isDirectory());
+  });
+
   it('gives a folder that cannot be made (procfs) as the system ENOENT, once', async (t) => {
     if (
       !(await stat('/proc/self').then(
