@@ -1123,31 +1123,24 @@ async function createLayoutIn(
     // creation that ended without finishing, or is not a layout.
     const present = layoutFiles(await list());
     if (!(await isUnfinishedLayout(path, present, creatorSeen))) throw notLayout(path, where);
-    const made: string[] = [];
     try {
       // A killed creation's temporary files: nobody writes them but a creator under this lock.
       for (const name of present) if (name.includes(TMP_PREFIX)) await removeFile(join(path, name));
-      for (const folder of [join(path, 'blobs'), join(path, 'blobs', 'sha256')]) {
-        if (await missing(folder)) {
-          await makeFolder(folder);
-          made.unshift(folder);
-        }
-      }
-      if (!present.includes('index.json')) {
-        await writeFileAtomic(join(path, 'index.json'), EMPTY_INDEX, { where });
-        made.unshift(join(path, 'index.json'));
-      }
+      for (const folder of [join(path, 'blobs'), join(path, 'blobs', 'sha256')]) if (await missing(folder)) await makeFolder(folder);
+      if (!present.includes('index.json')) await writeFileAtomic(join(path, 'index.json'), EMPTY_INDEX, { where });
       // oci-layout last: its presence says the layout is complete.
       await writeFileAtomic(join(path, LAYOUT_FILE), encodeJson({ imageLayoutVersion: LAYOUT_VERSION }), { where });
     } catch (err) {
-      // What this creation made goes, and what a killed one left that it took on, last made
+      // What this creation made goes, and what a killed one left that it took on (its empty
+      // index.json, its empty folders: the only things isUnfinishedLayout takes on), last made
       // first, while it holds the lock: nobody else works inside a layout that has no
       // oci-layout yet without it. An empty folder is what a later run finishes without a lock
       // seen (see isUnfinishedLayout), what it left of another's would not be.
-      const leftovers = present.includes('index.json') ? [join(path, 'index.json')] : [];
-      for (const thing of [...made, ...leftovers, join(path, 'blobs', 'sha256'), join(path, 'blobs')]) {
-        await (thing.endsWith('index.json') ? removeFile(thing) : fsp().rmdir(thing)).catch(() => undefined);
-      }
+      await removeFile(join(path, 'index.json')).catch(() => undefined);
+      for (const folder of [join(path, 'blobs', 'sha256'), join(path, 'blobs')])
+        await fsp()
+          .rmdir(folder)
+          .catch(() => undefined);
       throw fileError(err, where);
     }
     return { ...(await readIndexJson(path, where)), created: existed ? 'contents' : 'folder', madeParents };
@@ -1360,11 +1353,11 @@ function besideTrash(algorithm: string, hex: string): string {
   return `${TRASH_DIR}-${algorithm}-${hex}`;
 }
 
-/** Whether `name`, a file of the layout's folder, is a blob a gc moved aside as {@link besideTrash} names it. */
-function isBesideTrash(name: string): boolean {
-  if (!name.startsWith(`${TRASH_DIR}-`)) return false;
+/** The blob `name`, a file of the layout's folder, is when a gc moved it aside as {@link besideTrash} names it; else undefined. */
+function besideTrashBlob(name: string): { algorithm: string; hex: string } | undefined {
+  if (!name.startsWith(`${TRASH_DIR}-`)) return undefined;
   const [algorithm = '', hex = ''] = name.slice(TRASH_DIR.length + 1).split('-', 2);
-  return isDigest(`${algorithm}:${hex}`) && name === besideTrash(algorithm, hex);
+  return isDigest(`${algorithm}:${hex}`) && name === besideTrash(algorithm, hex) ? { algorithm, hex } : undefined;
 }
 
 /**
@@ -1377,7 +1370,7 @@ async function trashLeft(path: string, where: string): Promise<string | undefine
   const names = await fsp()
     .readdir(path)
     .catch((err: unknown) => Promise.reject(fileError(err, where)));
-  return names.find(isBesideTrash);
+  return names.find((name) => besideTrashBlob(name) !== undefined);
 }
 
 /**
@@ -1391,8 +1384,9 @@ async function trashLeft(path: string, where: string): Promise<string | undefine
 async function restoreTrash(path: string, where: string): Promise<void> {
   // Blobs a gc on a full disk moved beside the trash folder (see besideTrash).
   for (const name of await fsp().readdir(path)) {
-    if (!isBesideTrash(name)) continue;
-    const [algorithm = '', hex = ''] = name.slice(TRASH_DIR.length + 1).split('-', 2);
+    const blob = besideTrashBlob(name);
+    if (blob === undefined) continue;
+    const { algorithm, hex } = blob;
     await ownFolder(path, 'blobs', where);
     await ownFolder(path, join('blobs', algorithm), where);
     await restoreBlob(join(path, name), join(path, 'blobs', algorithm, hex));
