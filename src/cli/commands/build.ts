@@ -301,14 +301,16 @@ async function writeSigned(
     let targetedBuild: TargetedBuild | undefined;
     /** Each built manifest a fix wrote another in place of, and that one (see aboutWrittenIndex). */
     let replaced: Map<string, string> | undefined;
+    /** A write into a layout that fails part way says what the layout holds of the build. */
+    const accountOfLayout = async (err: unknown): Promise<never> => {
+      throw how.out.kind === 'oci' ? await layoutAccount(err, dst.store, built, referrers, tags, io.signal) : err;
+    };
     if (targeted === undefined) {
       const descriptor = await writeBuild(built, dst.store, tagsNow, {
         attestations: unsigned,
         signal: io.signal,
         onProgress: how.progress.update,
-      }).catch(async (err: unknown) => {
-        throw how.out.kind === 'oci' ? await layoutAccount(err, dst.store, built, referrers, tags, io.signal) : err;
-      });
+      }).catch(accountOfLayout);
       result = { descriptor, targetedJson: {}, targetedText: '' };
     } else {
       const { compat, target } = targeted;
@@ -321,9 +323,7 @@ async function writeSigned(
           reference: how.outText,
           signal: io.signal,
         })
-        .catch(async (err: unknown) => {
-          throw how.out.kind === 'oci' ? await layoutAccount(err, dst.store, built, referrers, tags, io.signal) : err;
-        });
+        .catch(accountOfLayout);
       targetedBuild = t;
       result = { descriptor: t.descriptor, targetedJson: compat.targetedJson(t), targetedText: compat.renderTargeted(t), fix: t.fix };
       if (t.fix !== undefined) replaced = new Map(t.fix.renamed.filter((r) => r.role !== 'attachment').map((r) => [r.from, r.to]));
