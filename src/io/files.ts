@@ -35,7 +35,9 @@ export function randomHex(bytes: number): string {
  * the child again, forever, when a folder that exists cannot hold a new one: procfs answers
  * ENOENT to a mkdir of any new name (`--cache-dir /proc/nope` spun a thread of the pool for good,
  * and nothing waiting on it ever heard of a cancel). Here each folder is tried at most twice:
- * once, and once more after its parent was made.
+ * once, and once more after its parent was made; and the whole is done again, at most five
+ * times, only when another process removed a folder between the mkdir that made or found it and
+ * the next step.
  *
  * @throws the file system's error (ENOENT, ENOTDIR, EACCES...) as mkdir gives it, for the folder
  *   that could not be made
