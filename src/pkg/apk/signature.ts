@@ -347,7 +347,8 @@ export function verifyApkSignatures(
   where: string,
   options: VerifyApkSignaturesOptions = {},
 ): VerifiedSignature | undefined {
-  if (options.allowUntrusted === true && trustedSignature(signatures, keyring) === undefined) return undefined;
+  const sig = trustedSignature(signatures, keyring);
+  if (options.allowUntrusted === true && sig === undefined) return undefined;
   if (signatures.length === 0) {
     throw new UntrustedApkError(
       'SIGNATURE',
@@ -359,7 +360,6 @@ export function verifyApkSignatures(
       { signers: [], skipped: [] },
     );
   }
-  const sig = trustedSignature(signatures, keyring);
   if (sig === undefined) {
     const signers = signatures.filter((s) => isKnownType(s.type)).map((s) => s.keyName);
     const unknown = signatures.filter((s) => !isKnownType(s.type)).map((s) => `.SIGN.${s.type}`);

@@ -560,7 +560,7 @@ function frame(where: string, file: string, index: number, what: string, should:
  * When the key that signs as `keyID` stops being valid: the earlier of its primary key's expiry
  * and, for a subkey, the subkey's own; undefined when neither expires.
  */
-export async function signingKeyExpiry(primaryKey: OpenPgpPublicKey, keyID: string, now: Date): Promise<Date | undefined> {
+async function signingKeyExpiry(primaryKey: OpenPgpPublicKey, keyID: string, now: Date): Promise<Date | undefined> {
   const primary = openpgpKey(primaryKey);
   const times: unknown[] = [await primary.getExpirationTime().catch(() => null)];
   const subkey = primary.subkeys.find((s) => s.getKeyID().toHex() === keyID);
