@@ -199,12 +199,13 @@ async function gatherPlatform(
         toolVersion: options.toolVersion ?? 'unknown',
         sourceDateEpoch: options.sourceDateEpoch,
       });
+      const document = predicateDocument(made.document);
       sbom = {
         source: made.generated ? 'generated' : 'attached',
         format: 'spdx',
         attachment: undefined,
-        packages: spdxPackages(predicateDocument(made.document)),
-        system: spdxSystem(predicateDocument(made.document)),
+        packages: spdxPackages(document),
+        system: spdxSystem(document),
         note: undefined,
       };
     } catch (err) {

@@ -51,13 +51,14 @@ function pick(statements: readonly FoundStatement[], ...types: string[]): FoundS
 export function sbomFrom(statements: readonly FoundStatement[]): ReportSbom | undefined {
   const spdx = pick(statements, SPDX);
   if (spdx !== undefined) {
+    // cosign's `attest --type spdx` keeps the document's text: a JSON one is read as its document.
+    const document = predicateDocument(spdx.predicate);
     return {
       source: 'attached',
       format: 'spdx',
       attachment: spdx.attachment,
-      // cosign's `attest --type spdx` keeps the document's text: a JSON one is read as its document.
-      packages: spdxPackages(predicateDocument(spdx.predicate)),
-      system: spdxSystem(predicateDocument(spdx.predicate)),
+      packages: spdxPackages(document),
+      system: spdxSystem(document),
       note: undefined,
     };
   }
