@@ -125,6 +125,57 @@ describe('an InRelease or Release.gpg of any lines, as apt splits it (property-b
   });
 });
 
+describe('a Release of any fields, taken unsigned (trusted=yes) (property-based)', () => {
+  const fieldLine = fc.oneof(
+    fc.constantFrom(
+      'SHA256:',
+      'SHA512:',
+      'MD5Sum:',
+      `SHA256: ${sha} 1 x`,
+      ` ${sha} ${packages.length} main/binary-amd64/Packages`,
+      ` ${sha} -1 main/binary-amd64/Packages`,
+      ` ${sha} 1e3 main/binary-amd64/Packages`,
+      ` ${sha.slice(1)} 12 main/binary-amd64/Packages`,
+      ` ${sha} 12`,
+      ' ',
+      ' .',
+      '',
+      'Valid-Until: Sat, 01 Jan 2000 00:00:00 UTC',
+      'Valid-Until: never',
+      'Date: tomorrow',
+      'Date: Sat, 01 Jan 2100 00:00:00 UTC',
+      'Architectures: amd64 arm64',
+      'Components:',
+      'Suite: stable',
+      'Acquire-By-Hash: yes',
+      'NotAutomatic: yes',
+      '#comment',
+      ':',
+      'No colon',
+    ),
+    fc.tuple(fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,8}$/), fc.string({ maxLength: 20 })).map(([k, v]) => `${k}: ${v}`),
+    fc.string({ maxLength: 30 }).map((v) => ` ${v}`),
+  );
+
+  it('is read, or refused with a typed error: any fields, hash lines and dates, any line ends', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fieldLine, lineEnd), { maxLength: 12 }), fc.boolean(), async (lines, asInRelease) => {
+        const body = lines.map(([l, e]) => l + e).join('');
+        // Unsigned as a plain Release, or framed as an InRelease whose signature is no good.
+        const bytes = enc(asInRelease ? `${SIGNED}\n\n${body.replace(/^-/gm, '- -')}\n${BEGIN}\n\nAAAA\n${END}\n` : body);
+        await readsOrRefuses(
+          () => read(bytes, { allowUnsigned: true }),
+          ['SIGNATURE', 'UNTRUSTED_KEY', 'INVALID_PACKAGE', 'NOT_FOUND'],
+          (r) => {
+            for (const [, f] of r.files) assert.ok(Number.isSafeInteger(f.size) && f.size >= 0);
+          },
+        );
+      }),
+      { numRuns: 400 },
+    );
+  });
+});
+
 describe('a signed Release changed by one byte (property-based)', () => {
   const mutation = (length: () => number) =>
     fc.record({ at: fc.nat({ max: 1_000_000 }).map((n) => n % length()), xor: fc.integer({ min: 1, max: 255 }) });
