@@ -3,13 +3,19 @@
 // read from it. A JSON document's text reads as the document, whatever its whitespace; any other
 // text stays text; any JSON, however it nests or whatever it holds, is read without a crash.
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { STATEMENT_DEPTH_LIMIT } from '../../src/attest/attachments.ts';
+import { attachPredicate } from '../../src/image/attach.ts';
+import { imageSbom } from '../../src/image/attestations.ts';
 import { packagesFromSbom } from '../../src/image/diff-packages.ts';
 import { predicateDocument } from '../../src/image/statements.ts';
 import { sbomPackages } from '../../src/policy/packages.ts';
 import { type FoundStatement, sbomFrom, spdxPackages, spdxSystem } from '../../src/report/statements.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { makeImage } from '../helpers/images.ts';
+import { useTempDir } from '../helpers/temp.ts';
 
 const SPDX = 'https://spdx.dev/Document';
 
@@ -150,6 +156,53 @@ describe('an SPDX document attested as text, as its readers read it (property-ba
         readings(predicate, false);
       }),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe('an SPDX document attested as text and read back (property-based)', () => {
+  const tempDir = useTempDir('spdx-text');
+  const tagValue = fc
+    .array(
+      fc.tuple(
+        fc.constantFrom('SPDXVersion', 'PackageName', 'PackageVersion', 'PackageComment'),
+        fc.string({ unit: 'binary', maxLength: 12 }),
+      ),
+      {
+        minLength: 1,
+        maxLength: 5,
+      },
+    )
+    .chain((pairs) => fc.constantFrom('\n', '\r\n').map((eol) => `${pairs.map(([k, v]) => `${k}: ${v}`).join(eol)}${eol}`));
+
+  it("reads back what attest wrote: the text byte for byte in cosign's storages, a JSON document's object in BuildKit's", async () => {
+    const dir = await tempDir();
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          tagValue,
+          fc.string({ unit: 'binary', maxLength: 40 }),
+          fc.tuple(spdxDocument, jsonSpace).map(([doc, space]) => `${space}${JSON.stringify(doc, null, 1)}${space}`),
+        ),
+        fc.constantFrom('referrers' as const, 'buildkit' as const),
+        async (text, mode) => {
+          // A layout of its own each time, whose image holds this statement alone.
+          const store = await LayoutStore.open(join(dir, `l${n++}`), { create: true });
+          try {
+            await makeImage(store, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }], layers: 1, layerBytes: 16 });
+            await attachPredicate(store, 'v1', { predicateType: SPDX, predicate: text, name: 'oci:l:v1', mode });
+            const read = await imageSbom(store, 'v1', 'oci:l:v1', { format: 'spdx', toolVersion: 'test' });
+            assert.equal(read.generated, false);
+            const document = predicateDocument(text);
+            if (mode === 'buildkit' && typeof document === 'object') assert.deepEqual(read.document, document);
+            else assert.equal(read.document, text);
+          } finally {
+            await store.close();
+          }
+        },
+      ),
+      { numRuns: 10 },
     );
   });
 });
