@@ -263,6 +263,34 @@ describe('an armored keyring of several key blocks (property-based)', () => {
     );
   });
 
+  it('a keyring changed by one byte is refused, or checks the InRelease with a typed answer, good only by a key it holds', async () => {
+    const armored = enc(keys.map((k) => k.publicKey.armor()).join(''));
+    const binary = new Uint8Array(Buffer.concat(keys.map((k) => k.publicKey.write())));
+    await fc.assert(
+      fc.asyncProperty(fc.boolean(), fc.nat(), fc.integer({ min: 1, max: 255 }), async (isBinary, at, xor) => {
+        const bytes = (isBinary ? binary : armored).slice();
+        const i = at % bytes.length;
+        bytes[i] = (bytes[i] as number) ^ xor;
+        let changed: DebKeyring;
+        try {
+          changed = await DebKeyring.fromBytes(bytes, 'keys.gpg');
+        } catch (err) {
+          assert.ok(isProvenantError(err, 'UNTRUSTED_KEY'), `not UNTRUSTED_KEY: ${(err as Error)?.stack ?? String(err)}`);
+          return;
+        }
+        await readsOrRefuses(
+          () => readRelease(enc(inRelease), changed, 'InRelease', { now, checkValidUntil: false }),
+          ['SIGNATURE', 'UNTRUSTED_KEY'],
+          (r) => {
+            assert.deepEqual(r.fields, expected.fields);
+            for (const s of r.signers) assert.ok(changed.keys.some((k) => k.getFingerprint() === s.fingerprint));
+          },
+        );
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('reads or refuses with UNTRUSTED_KEY: any bytes, and armor lines put anywhere in a keyring', async () => {
     const armored = keys.map((k) => k.publicKey.armor()).join('');
     const keyLine = fc.oneof(fc.constantFrom(KEY_BEGIN, KEY_END, '', '=abcd', 'Comment: x'), fc.string({ maxLength: 16 }));
