@@ -5,6 +5,7 @@
  * comes from the same databases (apk's `R:` lines, dpkg's `info/*.list`, status.d's `.md5sums`).
  */
 
+import { isObject } from '../oci/validate.ts';
 import { apkChecksum } from '../pkg/apk/inventory.ts';
 import { cycloneDxInstalled, spdxInstalled } from '../sbom/installed.ts';
 import { compareText } from './diff-config.ts';
@@ -81,33 +82,23 @@ export function packagesFromFilesystem(fs: LayerFilesystem, image: { name: strin
 /** The packages an attached SPDX 2.x or CycloneDX SBOM lists; undefined when none is attached. */
 export function packagesFromSbom(statements: readonly ReadStatement[]): PackageView | undefined {
   // A JSON document attested as text (cosign's --type spdx) is read as the document it holds.
-  const spdx = predicateDocument(statements.find((s) => s.predicateType === SPDX)?.statement.predicate) as
-    | {
-        packages?: {
-          name?: unknown;
-          versionInfo?: unknown;
-          primaryPackagePurpose?: unknown;
-          externalRefs?: { referenceType?: unknown; referenceLocator?: unknown }[];
-        }[];
-      }
-    | undefined;
-  if (spdx !== undefined && Array.isArray(spdx.packages)) {
+  const spdx = predicateDocument(statements.find((s) => s.predicateType === SPDX)?.statement.predicate);
+  if (isObject(spdx) && Array.isArray(spdx.packages)) {
     const packages: PackageInfo[] = [];
+    // An attestation is anyone's JSON: what is not an object where one belongs is passed over.
     for (const p of spdx.packages) {
-      if (!spdxInstalled(p.primaryPackagePurpose)) continue;
-      const purl = (p.externalRefs ?? []).find((r) => r.referenceType === 'purl')?.referenceLocator;
-      if (typeof p.name !== 'string') continue;
+      if (!isObject(p) || typeof p.name !== 'string' || !spdxInstalled(p.primaryPackagePurpose)) continue;
+      const refs = (Array.isArray(p.externalRefs) ? p.externalRefs : []).filter(isObject);
+      const purl = refs.find((r) => r.referenceType === 'purl')?.referenceLocator;
       packages.push(fromPurl(p.name, typeof p.versionInfo === 'string' ? p.versionInfo : '', typeof purl === 'string' ? purl : undefined));
     }
     return { source: 'sbom', packages: packages.filter((p) => p.ecosystem !== 'oci'), owners: new Map() };
   }
-  const cdx = statements.find((s) => s.predicateType === CYCLONEDX)?.statement.predicate as
-    | { components?: { type?: unknown; name?: unknown; version?: unknown; purl?: unknown }[] }
-    | undefined;
-  if (cdx !== undefined && Array.isArray(cdx.components)) {
+  const cdx = statements.find((s) => s.predicateType === CYCLONEDX)?.statement.predicate;
+  if (isObject(cdx) && Array.isArray(cdx.components)) {
     const packages: PackageInfo[] = [];
     for (const c of cdx.components) {
-      if (typeof c.name !== 'string' || !cycloneDxInstalled(c.type)) continue;
+      if (!isObject(c) || typeof c.name !== 'string' || !cycloneDxInstalled(c.type)) continue;
       packages.push(fromPurl(c.name, typeof c.version === 'string' ? c.version : '', typeof c.purl === 'string' ? c.purl : undefined));
     }
     return { source: 'sbom', packages, owners: new Map() };
