@@ -161,7 +161,8 @@ export interface TagWritten {
 export function renderCopy(r: CopyResult, dst: string, tags: readonly TagWritten[] = []): string {
   // Signatures and attestations: those this copy wrote, and those the destination had already.
   const held = r.referrersExisted.length;
-  const brought = r.referrers.length - held + r.cosignTags.length;
+  // A cosign tag holds one signature or attestation per layer: counted by layer, not by tag.
+  const brought = r.referrers.length - held + r.cosignSignatures;
   const heldSaid = held > 0 ? [`${held} signature(s)/attestation(s) already there`] : [];
   if (r.blobs.stored + r.blobs.mounted + r.manifests.stored === 0 && r.manifests.existed > 0 && brought === 0) {
     const changed = tags.filter((t) => t.before !== r.digest);

@@ -95,6 +95,12 @@ export interface CopyResult {
   /** cosign `sha256-<hex>.sig`/`.att`/`.sbom` tags written at the destination (a `.sig` or `.att` there already is merged into, never replaced). */
   cosignTags: string[];
   /**
+   * What the `cosignTags` brought: the signatures and attestations (the layers) of a `.sig` or
+   * `.att` image new at the destination, those a merge added, and one per `.sbom`. A tag holds
+   * one per signer, so the tags alone undercount them.
+   */
+  cosignSignatures: number;
+  /**
    * cosign tags left as the destination had them, naming another image than the source's: a
    * `.sbom` (one document, which a copy does not replace) or a tag that names an index.
    */
@@ -140,6 +146,7 @@ export async function copyImage(src: ContentStore, target: string, dst: ContentS
     referrers: [],
     referrersExisted: [],
     cosignTags: [],
+    cosignSignatures: 0,
     cosignTagsKept: [],
   };
   let root = await src.getManifest(target, options);
@@ -296,6 +303,16 @@ interface CopyContext {
   referrersRead?: Map<string, Descriptor[]>;
   /** The source's tag list, or its refusal to list them: read once, by {@link sourceTags}. */
   tagList?: Promise<string[] | ProvenantError>;
+  /** What each of `result.cosignTags` brought, taken off `cosignSignatures` if the tag is kept after all (keptIndexAfterWrite). */
+  cosignCounts?: Map<string, number>;
+}
+
+/** `tag` written at the destination, bringing `count` signatures or attestations. */
+function cosignTagWritten(ctx: CopyContext, tag: string, count: number): void {
+  ctx.result.cosignTags.push(tag);
+  ctx.result.cosignSignatures += count;
+  ctx.cosignCounts ??= new Map();
+  ctx.cosignCounts.set(tag, count);
 }
 
 /**
@@ -576,7 +593,7 @@ async function copyReferrers(ctx: CopyContext, subjects: Digest[]): Promise<void
       continue;
     }
     await ctx.dst.putManifest(stored, { ...ctx.options, tags: [tag], keepAsRoot: false });
-    ctx.result.cosignTags.push(tag);
+    cosignTagWritten(ctx, tag, 1);
   }
 }
 
@@ -636,7 +653,7 @@ async function copyCosignTagNew(
     if (now.digest !== stored.digest) await copyCosignTagOnto(ctx, tag, suffix, stored, now.digest);
     return;
   }
-  ctx.result.cosignTags.push(tag);
+  cosignTagWritten(ctx, tag, stored.manifest.layers.length);
   // Loaded only here and for a merge, as countSignatures does: a copy without cosign tags never loads signing code.
   const { settleCosignTag } = await import('../sign/storage.ts');
   try {
@@ -659,6 +676,8 @@ async function keptIndexAfterWrite(ctx: CopyContext, tag: string, err: unknown):
   const now = await ctx.dst.resolve(tag, ctx.options);
   if (now === undefined || !isIndexType(now.mediaType)) return false;
   ctx.result.cosignTags = ctx.result.cosignTags.filter((t) => t !== tag);
+  ctx.result.cosignSignatures -= ctx.cosignCounts?.get(tag) ?? 0;
+  ctx.cosignCounts?.delete(tag);
   ctx.result.cosignTagsKept.push(tag);
   ctx.options.logger?.warn(
     `${ctx.dst.location}: ${err.message}; the index was kept, and the signatures copied are not under the tag, as when a copy finds an index there at its first read (${err.hint ?? 'point the tag at a signature image to change that'})`,
@@ -704,7 +723,7 @@ async function copyCosignTagOnto(
     if (await keptIndexAfterWrite(ctx, tag, err)) return;
     throw err;
   }
-  if (merged.added > 0) ctx.result.cosignTags.push(tag);
+  if (merged.added > 0) cosignTagWritten(ctx, tag, merged.added);
 }
 
 /** How many signatures and attestations `digest` has in `src`; 0 when they cannot be read (the copy goes on). */

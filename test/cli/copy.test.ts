@@ -1,7 +1,7 @@
 // `provenant copy` (and `tags`) against the real registry and to a docker-archive: what a destination asks for is what is written, or the command fails.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { cp, readdir } from 'node:fs/promises';
+import { cp, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { LayoutStore } from '../../src/store/layout.ts';
@@ -56,6 +56,52 @@ describe('provenant copy: destinations', { skip: registryMissing }, () => {
     assert.equal(d.stdout.trim(), exampleDigest);
     const only = await provenant(['copy', '--quiet', example, `${reg.host}/dst/only@${exampleDigest}`]);
     assert.equal(only.status, 0, only.stderr);
+  });
+
+  it('counts the signatures and attestations in the cosign tags it copies, not the tags', async () => {
+    // Two keys' signatures in one .sig image, and a statement in the .att of the index and of each
+    // of its two platform images: five, in four tags.
+    const dir = await tempDir();
+    await cp(exampleDir, join(dir, 'layout'), { recursive: true });
+    const env = { COSIGN_PASSWORD: 'pw' };
+    for (const keys of ['k1', 'k2']) {
+      await mkdir(join(dir, keys));
+      assert.equal((await provenant(['generate-key-pair'], { cwd: join(dir, keys), env })).status, 0);
+      const signed = await provenant(['sign', '--key', `${keys}/cosign.key`, '--new-bundle-format', 'false', 'oci:layout:latest'], {
+        cwd: dir,
+        env,
+      });
+      assert.equal(signed.status, 0, signed.stderr);
+    }
+    await writeFile(join(dir, 'p.json'), '{"a":1}');
+    const attested = await provenant(
+      [
+        'attest',
+        'oci:layout:latest',
+        '--predicate',
+        'p.json',
+        '--type',
+        'https://example.org/p/v1',
+        '--key',
+        'k1/cosign.key',
+        '--attestations',
+        'cosign',
+      ],
+      { cwd: dir, env },
+    );
+    assert.equal(attested.status, 0, attested.stderr);
+    const to = `${reg.host}/dst/cosign-tags:v1`;
+    const r = await provenant(['copy', '-q', '--with-referrers', 'oci:layout:latest', to], { cwd: dir });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /, 5 signature\(s\)\/attestation\(s\) copied\n$/);
+    const json = await provenant(
+      ['copy', '-q', '--format', 'json', '--with-referrers', 'oci:layout:latest', `${reg.host}/dst/cosign-json:v1`],
+      { cwd: dir },
+    );
+    assert.equal(json.status, 0, json.stderr);
+    const result = JSON.parse(json.stdout);
+    assert.equal(result.cosignTags.length, 4);
+    assert.equal(result.cosignSignatures, 5);
   });
 });
 
