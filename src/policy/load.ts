@@ -60,8 +60,12 @@ export async function loadPolicyFile(path: string): Promise<ImagePolicy[]> {
   } catch (cause) {
     if (cause instanceof RefusedFile)
       throw new ProvenantError('INVALID_CONFIG', `the policy file ${cause.problem}`, { where: path, cause });
-    const code = (cause as { code?: unknown }).code === 'ENOENT' ? 'NOT_FOUND' : 'IO';
-    throw new ProvenantError(code, `cannot read the policy file: ${(cause as Error).message}`, { where: path, cause });
+    // A path through a file (ENOTDIR) names no file either: not found, as attest's --predicate says it.
+    const code = (cause as { code?: unknown }).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new ProvenantError('NOT_FOUND', `the policy file ${path} does not exist`, { where: path, cause });
+    }
+    throw new ProvenantError('IO', `cannot read the policy file: ${(cause as Error).message}`, { where: path, cause });
   }
   let text: string;
   try {

@@ -314,7 +314,9 @@ async function readKeyFile(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (cause) {
-    const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
+    // A path through a file (ENOTDIR) names no file either: not found, as a missing one.
+    const code = (cause as NodeJS.ErrnoException).code;
+    const missing = code === 'ENOENT' || code === 'ENOTDIR';
     throw new ProvenantError(
       missing ? 'NOT_FOUND' : 'IO',
       missing ? 'the key file does not exist' : `the key file cannot be read: ${(cause as Error).message}`,

@@ -120,6 +120,10 @@ describe('provenant policy test', () => {
     // A policy file that is not there is a file not found, as an image is (docs/policy.md).
     const missing = await provenant(['policy', 'test', join(dir, 'no-such.yaml'), ref]);
     assert.equal(missing.status, 3, missing.stderr);
+    assert.match(missing.stderr, /the policy file .*no-such\.yaml does not exist/);
+    // A path through a file names no file either (ENOTDIR): not found too, as for attest's --predicate.
+    const through = await provenant(['policy', 'test', join(policy, 'x.yaml'), ref]);
+    assert.equal(through.status, 3, through.stderr);
   });
 
   describe('GitHub Actions keyless for one repository', () => {

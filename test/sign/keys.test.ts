@@ -237,6 +237,11 @@ describe('key files on disk', { skip: fixturesMissing }, () => {
       loadPrivateKeyFile(`${file}.missing`, ''),
       (e: unknown) => isProvenantError(e, 'NOT_FOUND') && e.where === `${file}.missing`,
     );
+    // A path through a file (ENOTDIR) names no file either: not found, as a missing one.
+    await assert.rejects(
+      loadPublicKeyFile(`${file}/cosign.pub`),
+      (e: unknown) => isProvenantError(e, 'NOT_FOUND') && e.message.startsWith('the key file does not exist'),
+    );
     await assert.rejects(loadPublicKeyFile(sig('conf-managed-key-wrong-key_fail.key.pub')), (e: unknown) =>
       isProvenantError(e, 'INVALID_CONFIG'),
     );
