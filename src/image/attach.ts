@@ -14,7 +14,7 @@ import { type Digest, isDigest } from '../oci/digest.ts';
 import { PREDICATE_TYPES, parsePredicateType } from '../sign/payload.ts';
 import { attestImage, partly, type SignedEntry, signImage } from '../sign/sign.ts';
 import type { Signer } from '../sign/signer.ts';
-import { replacedAttestations } from '../sign/storage.ts';
+import { replaceVerdicts } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import { inspectImage } from './inspect.ts';
 import { predicateDocument } from './statements.ts';
@@ -137,9 +137,13 @@ export async function attachPredicate(store: ContentStore, target: string, optio
   const signer = options.signer;
   if (signer !== undefined && (mode === 'cosign' || mode === 'referrers')) {
     // --replace reads every image's `.att` layers before any is signed: one it cannot read fails
-    // the attach with nothing written (attestImage reads them again, for what came meanwhile).
+    // the attach with nothing written. attestImage takes what was read, and reads only a layer
+    // another writer adds meanwhile.
+    const verdicts = new Map<Digest, Map<string, boolean>>();
     if (replace && mode === 'cosign') {
-      for (const a of attested) await replacedAttestations(store, a.manifest.digest, new Set([options.predicateType]), call);
+      for (const a of attested) {
+        verdicts.set(a.manifest.digest, await replaceVerdicts(store, a.manifest.digest, new Set([options.predicateType]), call));
+      }
     }
     const signed: SignedEntry[] = [];
     let current: Stored | undefined;
@@ -153,6 +157,7 @@ export async function attachPredicate(store: ContentStore, target: string, optio
             storage: mode,
             created: options.created,
             replace,
+            replaceVerdicts: verdicts.get(a.manifest.digest),
           })),
         );
       }

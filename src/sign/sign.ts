@@ -34,7 +34,7 @@ import {
   type FoundSignature,
   isAttestationOf,
   layerKey,
-  replacedAttestations,
+  replaceVerdicts,
   signatureLayer,
   writeBundleReferrer,
 } from './storage.ts';
@@ -294,6 +294,12 @@ export interface AttestImageOptions extends OperationOptions {
    * cosign does (the caller says so).
    */
   replace?: boolean | undefined;
+  /**
+   * With `replace`: what {@link replaceVerdicts} said of the `.att` image for the statements'
+   * predicate types, when the caller read it already (attaching to several images, it reads all
+   * of them before signing any), so that no layer is read again.
+   */
+  replaceVerdicts?: ReadonlyMap<string, boolean> | undefined;
 }
 
 /**
@@ -324,15 +330,23 @@ export async function attestImage(
       );
   // What --replace takes out: the `.att` layers of these types this call did not write, each
   // judged by the statement it holds, read before anything is signed or written (a layer that
-  // cannot be read fails it, as cosign's ReplaceOp); one another writer adds meanwhile, when met.
+  // cannot be read fails it, as cosign's ReplaceOp), once: one another writer adds meanwhile is
+  // read when met.
   const types = new Set(statements.map((s) => s.predicateType));
-  const replaced = replacing ? await replacedAttestations(store, subject.digest, types, options) : new Set<string>();
+  const verdicts = new Map(
+    replacing ? (options.replaceVerdicts ?? (await replaceVerdicts(store, subject.digest, types, options))) : undefined,
+  );
   const written = new Set<Digest>();
   const tag = cosignTag(subject.digest, 'att');
   const dropping = async (layer: Descriptor, manifest: ImageManifest): Promise<boolean> => {
     if (written.has(layer.digest)) return false;
-    if (replaced.has(layerKey(layer))) return true;
-    return isAttestationOf(store, tag, manifest, layer, types, options);
+    const key = layerKey(layer);
+    let verdict = verdicts.get(key);
+    if (verdict === undefined) {
+      verdict = await isAttestationOf(store, tag, manifest, layer, types, options);
+      verdicts.set(key, verdict);
+    }
+    return verdict;
   };
   const out: SignedEntry[] = [];
   try {

@@ -310,24 +310,27 @@ export async function isAttestationOf(
 }
 
 /**
- * The layers of `subject`'s `.att` image that `attest --replace` of `predicateTypes` takes out,
- * each as its digest and annotations ({@link layerKey}): read before anything is signed or
- * written, so that one that cannot be read fails the replacement with nothing written.
+ * What `attest --replace` of `predicateTypes` decides of each layer of `subject`'s `.att` image,
+ * by {@link layerKey}: true for one it takes out ({@link isAttestationOf}). Read before anything
+ * is signed or written, so that a layer that cannot be read fails the replacement with nothing
+ * written; a verdict holds for good (a layer's statement is its blob's, fixed by the digest), so
+ * the write that follows asks again only about a layer another writer added meanwhile.
  *
  * @throws as {@link isAttestationOf}
  */
-export async function replacedAttestations(
+export async function replaceVerdicts(
   store: ContentStore,
   subject: Digest,
   predicateTypes: ReadonlySet<string>,
   options: OperationOptions = {},
-): Promise<Set<string>> {
+): Promise<Map<string, boolean>> {
   const tag = cosignTag(subject, 'att');
   const there = await readTagManifest(store, tag, options);
-  const out = new Set<string>();
+  const out = new Map<string, boolean>();
   if (there === undefined) return out;
   for (const layer of there.manifest.layers) {
-    if (await isAttestationOf(store, tag, there.manifest, layer, predicateTypes, options)) out.add(layerKey(layer));
+    const key = layerKey(layer);
+    if (!out.has(key)) out.set(key, await isAttestationOf(store, tag, there.manifest, layer, predicateTypes, options));
   }
   return out;
 }

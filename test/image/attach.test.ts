@@ -232,3 +232,43 @@ describe('attachPredicate where a registry refuses a referrer of an index (ECR)'
     });
   }
 });
+
+describe('attachPredicate --replace in cosign storage', () => {
+  it("reads each .att layer's statement once, however many images it attests", async () => {
+    const layout = await LayoutStore.open(join(await tempDir(), 'l'), { create: true });
+    const made = await makeImage(layout, { tag: 'v1' });
+    const signer = new KeySigner(generateSigningKeyPair().privateKey);
+    const attach = (store: ContentStore, predicateType: string, predicate: unknown) =>
+      attachPredicate(store, 'v1', { predicateType, predicate, name: 'img', mode: 'cosign', signer, replace: true });
+    // Two of the type and one of another on the index and on each platform image.
+    for (const [type, predicate] of [
+      [VULN, { scanner: 'a' }],
+      [VULN, { scanner: 'b' }],
+      ['https://example.org/other/v1', { x: 1 }],
+    ] as const) {
+      await attachPredicate(layout, 'v1', { predicateType: type, predicate, name: 'img', mode: 'cosign', signer });
+    }
+    // The store as attach sees it, counting the reads of each blob (the .att layers among them).
+    const reads = new Map<string, number>();
+    const counted = new Proxy(layout, {
+      get(target, key, receiver) {
+        if (key === 'readBlob') {
+          return (d: { digest: string }, options?: object) => {
+            reads.set(d.digest, (reads.get(d.digest) ?? 0) + 1);
+            return target.readBlob(d as never, options as never);
+          };
+        }
+        const value = Reflect.get(target, key, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as ContentStore;
+    const r = await attach(counted, VULN, { scanner: 'c' });
+    assert.equal(
+      (r.signed ?? []).reduce((n, e) => n + (e.replaced ?? 0), 0),
+      2 * (made.manifests.length + 1),
+    );
+    const twice = [...reads].filter(([, n]) => n > 1);
+    assert.deepEqual(twice, [], 'no blob read twice');
+    await layout.close();
+  });
+});
