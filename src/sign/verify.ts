@@ -200,6 +200,13 @@ export interface VerificationReport {
   checked: CheckedSignature[];
   /** What verified. */
   verified: CheckedSignature[];
+  /**
+   * With `predicateType`: the predicate types of the attestations passed over for being of
+   * another, each once, in the order met, as the check read each (its statement's, where the check
+   * got that far, as `attest --replace` judges a layer; else what its storage says): what cosign's
+   * verify-attestation lists as "found" when none is of the type.
+   */
+  passedOver?: string[];
 }
 
 /**
@@ -242,17 +249,27 @@ export async function verifyImage(store: ContentStore, subject: Digest, options:
     return subjectBytes;
   };
   const checked: CheckedSignature[] = [];
+  const passedOver = new Set<string>();
   // Each checked as it is read, and only its outcome kept: what a pusher lists beside the
   // signatures costs no memory here.
   for await (const f of eachSignature(store, subject, options)) {
     const result = await verifyFound(f, subject, options, loadSubject);
     if (result.kind !== kind) continue;
-    if (kind === 'attestation' && options.predicateType !== undefined && result.predicateType !== options.predicateType) continue;
+    if (kind === 'attestation' && options.predicateType !== undefined && result.predicateType !== options.predicateType) {
+      if (result.predicateType !== undefined) passedOver.add(result.predicateType);
+      continue;
+    }
     checked.push(result);
   }
   if (kind === 'attestation' && options.index?.kind === 'index')
-    checked.push(...(await verifyInIndex(store, options.index, subject, options)));
-  return { subject, kind, checked, verified: checked.filter((c) => c.verified) };
+    checked.push(...(await verifyInIndex(store, options.index, subject, options, passedOver)));
+  return {
+    subject,
+    kind,
+    checked,
+    verified: checked.filter((c) => c.verified),
+    ...(options.predicateType === undefined || kind !== 'attestation' ? {} : { passedOver: [...passedOver] }),
+  };
 }
 
 /**
@@ -303,13 +320,15 @@ export function holdsStatementsAbout(index: StoredIndex, subject: Digest): boole
  * and the entry's `vnd.docker.reference.digest` naming the image, so a signature over the index
  * vouches for the statements and for which image each is about. A statement must still name that
  * image, or nothing at all: BuildKit's OCI exporter writes `subject: []` for an image without a
- * name, and the entry is then what says which image it is about.
+ * name, and the entry is then what says which image it is about. The predicate types of those not
+ * of `options.predicateType` go into `passedOver` (see VerificationReport.passedOver).
  */
 async function verifyInIndex(
   store: ContentStore,
   index: StoredIndex,
   subject: Digest,
   options: VerifyOptions,
+  passedOver: Set<string>,
 ): Promise<CheckedSignature[]> {
   const entries = statementEntries(index, subject);
   if (entries.length === 0) return [];
@@ -341,7 +360,10 @@ async function verifyInIndex(
       }
       const predicateType = statement?.predicateType ?? found.predicateType;
       if (predicateType === COSIGN_SIGN_PREDICATE_TYPE) continue;
-      if (options.predicateType !== undefined && predicateType !== options.predicateType) continue;
+      if (options.predicateType !== undefined && predicateType !== options.predicateType) {
+        if (predicateType !== undefined) passedOver.add(predicateType);
+        continue;
+      }
       const base: CheckedSignature = {
         storage: 'buildkit',
         format: 'in-toto',

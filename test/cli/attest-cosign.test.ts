@@ -302,8 +302,8 @@ describe('verify-attestation --type that matches none', () => {
     assert.equal(v.status, 5, v.stderr);
     assert.match(
       v.stderr,
-      // In the image's attachment order (inspect's): its referrers, then its cosign tags.
-      /has no https:\/\/slsa\.dev\/provenance\/v1 attestations; found: https:\/\/cosign\.sigstore\.dev\/attestation\/v1, https:\/\/cosign\.sigstore\.dev\/attestation\/vuln\/v1\n/,
+      // In the order the verification met them: its cosign tags, then its referrers.
+      /has no https:\/\/slsa\.dev\/provenance\/v1 attestations; found: https:\/\/cosign\.sigstore\.dev\/attestation\/vuln\/v1, https:\/\/cosign\.sigstore\.dev\/attestation\/v1\n/,
     );
     assert.match(v.stderr, /check --type/);
     // Nothing at all: no list.
@@ -601,6 +601,21 @@ describe('attest --replace judges a layer by its statement, as cosign does', () 
     const r = await attest(dir, 'custom', '--replace');
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual((await statementsOf(dir, index)).map((s) => s.predicateType).sort(), [CUSTOM, VULN].sort());
+  });
+
+  it("verify-attestation's found: reads that layer's type from its statement too, as cosign lists what it checked", async () => {
+    const dir = await workspace();
+    assert.equal((await attest(dir, 'vuln')).status, 0);
+    const { index } = await digests(dir);
+    await craft(dir, index, (layers) => {
+      for (const l of layers) l.annotations = { ...(l.annotations as object), predicateType: CUSTOM };
+    });
+    const v = await provenant(['verify-attestation', 'oci:layout:latest', '--type', 'slsaprovenance1', '--key', 'cosign.pub'], {
+      cwd: dir,
+      env,
+    });
+    assert.equal(v.status, 5, v.stderr);
+    assert.match(v.stderr, new RegExp(`; found: ${VULN.replaceAll('.', '\\.')}\n`));
   });
 
   it('a layer whose statement has no predicateType fails --replace naming it, as cosign ReplaceOp fails', async () => {

@@ -2,7 +2,6 @@
 import { ProvenantError } from '../../errors.ts';
 import { isAttachedEntry } from '../../image/index-entries.ts';
 import type { Stored } from '../../oci/content.ts';
-import type { Digest } from '../../oci/digest.ts';
 import { formatPlatform } from '../../oci/platform.ts';
 import { formatLocation, parseLocation } from '../../ref/location.ts';
 import { parsePredicateType } from '../../sign/payload.ts';
@@ -99,9 +98,10 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
       // attest without --key or --sign attaches its statements unsigned: say so, rather than "none".
       const none = kind === 'attestation' && report.checked.length === 0;
       const unsignedCount = none ? await unsignedAttestationsOf(opened.store, subject.digest, predicateType, io.signal) : 0;
-      // None of --type: the types there are, as cosign's "found: ..." says, so a wrong --type shows.
-      const found =
-        none && predicateType !== undefined && unsignedCount === 0 ? await attestationTypesOf(opened.store, subject, io.signal) : [];
+      // None of --type: the types the verification passed over, as cosign's "found: ..." says, so a
+      // wrong --type shows; read as the verification read them (the statement's, where it got
+      // that far), so nothing is listed or read again.
+      const found = none && unsignedCount === 0 ? (report.passedOver ?? []).map((t) => visibleLine(t)) : [];
       results.push({
         name,
         report,
@@ -151,23 +151,4 @@ async function signedImagesOf(store: ContentStore, root: Stored, signal: AbortSi
     }
   }
   return out;
-}
-
-/**
- * The predicate types of the attestations attached to `subject` (in the index it is read through
- * too), each once, in the order found, as their manifests and layers name them (whoever pushed
- * them named them: made visible). Listed, not verified again: the verification already found none
- * of --type among them.
- */
-async function attestationTypesOf(store: ContentStore, subject: { digest: Digest; root: Stored }, signal: AbortSignal): Promise<string[]> {
-  // Loaded only for a verification that found nothing, as unsignedAttestationsOf loads them.
-  const [{ findAttachments }, { cosignTagsByName }] = await Promise.all([
-    import('../../attest/attachments.ts'),
-    import('../../store/tag-list.ts'),
-  ]);
-  const tags = await cosignTagsByName(store, [subject.digest], { signal });
-  const index = subject.root.kind === 'index' ? subject.root.index : undefined;
-  const found = await findAttachments(store, [subject.digest], index, { signal, tags });
-  const types = found.filter((a) => a.kind === 'attestation').flatMap((a) => a.predicateTypes.map((t) => visibleLine(t)));
-  return types.filter((t, i) => types.indexOf(t) === i);
 }
