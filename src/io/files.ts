@@ -717,6 +717,31 @@ export function fileVersion(path: string): string | undefined {
 }
 
 /**
+ * A file's bytes (from `start`, to `end` inclusive), in chunks of `highWaterMark` (1 MiB), from a
+ * read stream made only when the first chunk is asked for. A read stream opens its file as soon
+ * as it is made, and one made in advance that meets its file gone (a blob a gc removed between
+ * the read's start and its first chunk) emits `error` before anyone listens, which Node throws as
+ * an uncaught exception: the command ended in a bare ENOENT. Here the open's error is its
+ * reader's, thrown where it iterates; and a stream never read opens nothing.
+ */
+export async function* fileChunks(path: string, range: { start?: number; end?: number; highWaterMark?: number } = {}): ByteStream {
+  yield* createReadStream(path, { highWaterMark: 1 << 20, ...range }) as AsyncIterable<Uint8Array>;
+}
+
+/**
+ * {@link fileChunks} of the file at `path` from `offset`, for a {@link fileSource}: opened when
+ * its store reads it, which may be after the file went (a cache pruned meanwhile), and then said
+ * as the file's failure, not the store's write.
+ */
+async function* fileRead(path: string, offset: number): ByteStream {
+  try {
+    yield* fileChunks(path, { start: offset });
+  } catch (err) {
+    throw new ProvenantError('IO', `cannot read ${path}: ${systemWords(err)}`, { where: path, cause: err });
+  }
+}
+
+/**
  * A {@link BlobSource} over a whole file on disk (a layer a build wrote into its cache), read in
  * 1 MiB chunks: the file is never held in memory. The store it is put into checks its digest.
  */
@@ -725,7 +750,7 @@ export function fileSource(descriptor: Descriptor, path: string): BlobSource & {
     descriptor,
     path,
     async open(offset = 0) {
-      return createReadStream(path, { start: offset, highWaterMark: 1 << 20 });
+      return fileRead(path, offset);
     },
   };
 }

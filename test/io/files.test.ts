@@ -1,11 +1,12 @@
 // writeFileAtomic: the one way files are replaced; a reader sees the old file or the whole new one.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { link, mkdir, readdir, readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isProvenantError, ProvenantError } from '../../src/errors.ts';
-import { fileChunksReused, fileVersion, hashFile, writeFileAtomic, writeFilesAtomic } from '../../src/io/files.ts';
+import { fileChunksReused, fileSource, fileVersion, hashFile, writeFileAtomic, writeFilesAtomic } from '../../src/io/files.ts';
+import { digestOf } from '../../src/oci/digest.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const tempDir = useTempDir('files');
@@ -262,5 +263,31 @@ describe('hashFile', () => {
       return isProvenantError(err, 'IO') && err.where === 'the absent file' && err.message.startsWith('cannot read the absent file');
     });
     await assert.rejects(hashFile(path, 'the file', AbortSignal.abort()), (err: unknown) => isProvenantError(err, 'ABORTED'));
+  });
+});
+
+describe('fileSource', () => {
+  it('opens its file when read: one gone before its reader came fails that reader, typed, not the process', async () => {
+    const dir = await tempDir();
+    const path = join(dir, 'layer');
+    const bytes = new TextEncoder().encode('a cached layer');
+    await writeFile(path, bytes);
+    const source = fileSource({ mediaType: 'application/octet-stream', digest: digestOf(bytes), size: bytes.length }, path);
+    // As a store does: opened, then its folder made and its own file opened before the first read.
+    const stream = await source.open();
+    await rm(path);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await assert.rejects(
+      (async () => {
+        for await (const _ of stream);
+      })(),
+      (err: unknown) =>
+        isProvenantError(err, 'IO') && err.message === `cannot read ${path}: no such file or directory` && err.where === path,
+    );
+    // Read whole, from an offset, when it is there.
+    await writeFile(path, bytes);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of await source.open(2)) chunks.push(chunk);
+    assert.equal(Buffer.concat(chunks).toString(), 'cached layer');
   });
 });
