@@ -2,6 +2,7 @@
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import {
+  fileChunks,
   fileError,
   fsp,
   isNotFound,
@@ -33,7 +34,7 @@ import {
 import { checkLayoutFile, LAYOUT_FILE, LayoutReader, parseIndexJson } from './layout-reader.ts';
 import type { CloseOptions, PutBlobOptions, PutManifestOptions } from './types.ts';
 
-const { closeSync, createReadStream } = process.getBuiltinModule('node:fs');
+const { closeSync } = process.getBuiltinModule('node:fs');
 
 const LAYOUT_VERSION = '1.0.0';
 const TMP_PREFIX = '.tmp-';
@@ -245,14 +246,14 @@ export class LayoutStore extends LayoutReader {
       throw isNotFound(err) ? await this.#missingBlob(descriptor.digest, where) : fileError(err, where);
     }
     const offset = options.offset ?? 0;
-    const prefix = offset > 0 ? typedFileErrors(createReadStream(path, { start: 0, end: offset - 1 }), where) : undefined;
+    // The file is opened when its reader asks for the first chunk (fileChunks), which may be
+    // after a gc removed it: said as a blob not there, to that reader.
+    const failed = async (err: unknown) =>
+      isNotFound(err) ? this.#missingBlob(descriptor.digest, where) : fileError(err, where, options.signal);
+    const prefix = offset > 0 ? typedFileErrors(fileChunks(path, { start: 0, end: offset - 1 }), failed) : undefined;
     // 1 MiB reads: large blobs move in fewer, larger chunks (fewer hash and socket calls).
     return verifyStream(
-      typedFileErrors(
-        untilAborted(createReadStream(path, { start: offset, highWaterMark: 1 << 20 }), options.signal),
-        where,
-        options.signal,
-      ),
+      typedFileErrors(untilAborted(fileChunks(path, { start: offset }), options.signal), failed),
       descriptor,
       where,
       prefix,
@@ -268,6 +269,17 @@ export class LayoutStore extends LayoutReader {
    * reader again finds the trash as it was. Else the layout lacks it, as it always did.
    */
   async #missingBlob(digest: Digest, where: string): Promise<ProvenantError> {
+    const gone = await layoutGone(this.path, this.location);
+    if (gone !== undefined) {
+      return new ProvenantError(
+        'NOT_FOUND',
+        `blob ${digest} is not in the layout: the layout was removed while this command used it (${gone})`,
+        {
+          where,
+          hint: removedHint,
+        },
+      );
+    }
     const present = (name: string) =>
       fsp()
         .lstat(join(this.path, name))
@@ -1062,11 +1074,22 @@ async function takeLock(path: string, where: string, waiting: LockOptions): Prom
 }
 
 /** The layout's folder went while a store used it (see {@link takeLock}): said, with what removes one. */
-function removedLayout(path: string, where: string): ProvenantError {
-  return new ProvenantError('IO', `the layout was removed while this command used it: ${path} is not there any more`, {
-    where,
-    hint: 'another process removed it (a command that made it and failed takes it away again), or someone did by hand: run the command again',
-  });
+function removedLayout(path: string, where: string, gone = `${path} is not there any more`): ProvenantError {
+  return new ProvenantError('IO', `the layout was removed while this command used it: ${gone}`, { where, hint: removedHint });
+}
+
+const removedHint =
+  'another process removed it (a command that made it and failed takes it away again), or someone did by hand: run the command again';
+
+/**
+ * How the layout at `path` is gone, as a clause (`PATH is not there any more`, `PATH holds no
+ * oci-layout file any more`), or undefined while its oci-layout file is there, or cannot be told
+ * (an error reading it is no sign that it went).
+ */
+async function layoutGone(path: string, where: string): Promise<string | undefined> {
+  const file = await readLayoutFile(path, where).catch(() => new Uint8Array());
+  if (file !== undefined) return undefined;
+  return (await missing(path)) ? `${path} is not there any more` : `${path} holds no ${LAYOUT_FILE} file any more`;
 }
 
 function vanished(path: string, where: string): ProvenantError {
@@ -1455,13 +1478,13 @@ function layoutEntry(stored: Stored): Descriptor {
 }
 
 /**
- * A file's read stream failing as its open does, with a typed error (IO, or ABORTED once `signal`
- * has fired): a folder in a blob's place opens, and its first read failed with Node's bare EISDIR.
+ * A file's read stream failing as its open does, with the typed error `failed` makes of the
+ * system's: a folder in a blob's place opens, and its first read failed with Node's bare EISDIR.
  */
-async function* typedFileErrors(stream: ByteStream, where: string, signal?: AbortSignal): ByteStream {
+async function* typedFileErrors(stream: ByteStream, failed: (err: unknown) => Promise<ProvenantError>): ByteStream {
   try {
     yield* stream;
   } catch (err) {
-    throw fileError(err, where, signal);
+    throw await failed(err);
   }
 }

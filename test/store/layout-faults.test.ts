@@ -534,3 +534,65 @@ describe('a layout that cannot be made', () => {
     });
   });
 });
+
+describe('a blob read whose file goes before it is read', () => {
+  /** A layout holding one image, and a layer of it. */
+  async function oneImage(): Promise<{ dir: string; layer: ReturnType<typeof descriptorOf> }> {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    const made = await makeImage(store, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    await store.close();
+    const manifest = made.manifests[0];
+    return { dir, layer: manifest?.kind === 'manifest' ? manifest.manifest.layers[0]! : assert.fail('no image manifest') };
+  }
+
+  /** Lets the streams a read made in advance open (and fail) before anyone reads them. */
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
+
+  for (const [name, offset] of [
+    ['from its start', 0],
+    ['from an offset', 10],
+  ] as const) {
+    it(`says which blob of which layout, to its reader, not as an uncaught error (${name})`, async () => {
+      const { dir, layer } = await oneImage();
+      const store = await LayoutStore.open(dir);
+      const stream = await store.readBlob(layer, { offset });
+      // As a gc does between the read's opening and its first chunk.
+      rmSync(join(dir, 'blobs', 'sha256', digestHex(layer.digest)));
+      await settle();
+      await assert.rejects(
+        (async () => {
+          for await (const _ of stream);
+        })(),
+        (err: unknown) => {
+          assert.ok(isProvenantError(err, 'NOT_FOUND'), String(err));
+          assert.match(err.message, new RegExp(`^blob ${layer.digest} is not in the layout`));
+          assert.equal(err.where, `oci:${dir}@${layer.digest}`);
+          return true;
+        },
+      );
+    });
+  }
+
+  it('says the layout was removed when the whole layout went', async () => {
+    const { dir, layer } = await oneImage();
+    const store = await LayoutStore.open(dir);
+    const stream = await store.readBlob(layer);
+    rmSync(dir, { recursive: true });
+    await settle();
+    await assert.rejects(
+      (async () => {
+        for await (const _ of stream);
+      })(),
+      (err: unknown) => {
+        assert.ok(isProvenantError(err, 'NOT_FOUND'), String(err));
+        assert.equal(
+          err.message,
+          `blob ${layer.digest} is not in the layout: the layout was removed while this command used it (${dir} is not there any more)`,
+        );
+        assert.equal(err.where, `oci:${dir}@${layer.digest}`);
+        return true;
+      },
+    );
+  });
+});
