@@ -14,8 +14,10 @@
  * destination's attachments onto themselves.
  */
 import { ProvenantError } from '../errors.ts';
+import { fileChunks } from '../io/files.ts';
 import type { ByteStream, OperationOptions } from '../io/types.ts';
 import { verifyStream } from '../io/verify.ts';
+import { systemWords } from '../io/write-failures.ts';
 import { cosignTag, cosignTagSubject, descriptorOf, type Stored, subjectOf } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
@@ -24,8 +26,6 @@ import { cosignTagsByName, listingRefused } from '../store/tag-list.ts';
 import type { ContentStore, ReferrersOptions } from '../store/types.ts';
 
 import type { Plan } from './plan.ts';
-
-const { createReadStream } = process.getBuiltinModule('node:fs');
 
 /** See the module comment. */
 export class PlannedStore implements ContentStore {
@@ -74,8 +74,21 @@ export class PlannedStore implements ContentStore {
       );
     }
     if (planned?.file !== undefined) {
-      const prefix = offset > 0 ? createReadStream(planned.file, { start: 0, end: offset - 1 }) : undefined;
-      return verifyStream(createReadStream(planned.file, { start: offset, highWaterMark: 1 << 20 }), descriptor, where, prefix);
+      // Opened when first read (fileChunks): a read stream made here failed, when its file went
+      // before its reader came, with an uncaught exception.
+      const file = planned.file;
+      const read = async function* (range: { start: number; end?: number }): ByteStream {
+        try {
+          yield* fileChunks(file, range);
+        } catch (err) {
+          throw new ProvenantError('IO', `blob ${descriptor.digest}, made by the fix in ${file}, cannot be read: ${systemWords(err)}`, {
+            where,
+            cause: err,
+            hint: 'the fix keeps the blobs it makes in a temporary folder until it ends: run it again',
+          });
+        }
+      };
+      return verifyStream(read({ start: offset }), descriptor, where, offset > 0 ? read({ start: 0, end: offset - 1 }) : undefined);
     }
     return this.#src.readBlob(descriptor, options);
   }

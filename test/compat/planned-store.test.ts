@@ -1,14 +1,18 @@
 // PlannedStore shown over the destination it will be written to (fix's check before writing).
 import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Plan, PlannedDoc } from '../../src/compat/plan.ts';
 import { PlannedStore } from '../../src/compat/planned-store.ts';
-import { ProvenantError } from '../../src/errors.ts';
+import { isProvenantError, ProvenantError } from '../../src/errors.ts';
 import { parseStored } from '../../src/oci/content.ts';
 import { type Digest, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { ContentStore } from '../../src/store/types.ts';
+import { useTempDir } from '../helpers/temp.ts';
 
+const tempDir = useTempDir('planned-store');
 const bytesOf = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
 const config = { mediaType: 'application/vnd.oci.empty.v1+json', digest: digestOf(bytesOf({})), size: 2 };
 const stored = (layers: number) => {
@@ -50,4 +54,39 @@ describe('a planned image over its destination', () => {
     assert.deepEqual(await new PlannedStore(source, plan, refusing).listTags(), [attTag, sigTag]);
     assert.ok(asked.includes(attTag) && asked.includes(sigTag), asked.join(', '));
   });
+});
+
+describe('a planned blob whose file goes before it is read', () => {
+  for (const offset of [0, 3]) {
+    it(`fails its reader with a typed error naming the blob, not the command with an uncaught one (offset ${offset})`, async () => {
+      const bytes = new TextEncoder().encode('a recompressed layer');
+      const descriptor = { mediaType: MediaType.OciLayerGzip, digest: digestOf(bytes), size: bytes.length };
+      const file = join(await tempDir(), 'layer');
+      writeFileSync(file, bytes);
+      const image = stored(1);
+      const plan: Plan = {
+        root: image.digest,
+        docs: new Map([[image.digest, { stored: image, role: 'image' }]]),
+        blobs: new Map([[descriptor.digest, { descriptor, file }]]),
+        changes: [],
+        dropped: [],
+        renames: [],
+      };
+      const store = new PlannedStore({ location: 'oci:src' } as unknown as ContentStore, plan);
+      const stream = await store.readBlob(descriptor, { offset });
+      rmSync(file);
+      // Time for a read stream made in advance to open, fail and throw where nobody listens.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await assert.rejects(
+        (async () => {
+          for await (const _ of stream);
+        })(),
+        (err: unknown) => {
+          assert.ok(isProvenantError(err, 'IO'), String(err));
+          assert.equal(err.where, `oci:src (fixed)@${descriptor.digest}`);
+          return true;
+        },
+      );
+    });
+  }
 });
