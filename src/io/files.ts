@@ -68,7 +68,17 @@ async function isFolderFound(path: string): Promise<boolean> {
   try {
     return (await fsp().stat(path)).isDirectory();
   } catch (err) {
-    throw isNotFound(err) ? new GoneMeanwhile(err) : err;
+    if (!isNotFound(err)) throw err;
+    // A link to nothing is what mkdir found, and no folder: not one gone meanwhile, made again
+    // (five times over, each failing as the first did).
+    const link = await fsp()
+      .lstat(path)
+      .then(
+        (s) => s.isSymbolicLink(),
+        () => false,
+      );
+    if (link) return false;
+    throw new GoneMeanwhile(err);
   }
 }
 
@@ -612,7 +622,7 @@ const WRITING_CALLS: ReadonlySet<string> = new Set([
  * or opened a file that is not there (so it was to be made), not when a file that is there could
  * not be read.
  */
-function isWriteRefusal(err: unknown): boolean {
+export function isWriteRefusal(err: unknown): boolean {
   const e = err as NodeJS.ErrnoException | undefined;
   if (e?.code === 'EROFS' || isOutOfRoom(e)) return true;
   if (e?.code !== 'EACCES' && e?.code !== 'EPERM') return false;

@@ -2,7 +2,7 @@
 // a folder that cannot be made at all is the system's error, as it was.
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, stat, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { makeFolder } from '../../src/io/files.ts';
@@ -70,5 +70,24 @@ describe('makeFolder', () => {
     )
       return t.skip('no procfs here');
     await assert.rejects(makeFolder('/proc/provenant-test/x'), { code: 'ENOENT' });
+  });
+
+  it('takes a link to nothing for what mkdir says it is (EEXIST, no folder), not for a folder gone meanwhile, made again', async () => {
+    const dir = await tempDir();
+    const link = join(dir, 'out');
+    await symlink(join(dir, 'gone'), link);
+    const fsp = process.getBuiltinModule('node:fs/promises');
+    const make = fsp.mkdir;
+    let tries = 0;
+    fsp.mkdir = ((...args: Parameters<typeof make>) => {
+      if (args[0] === link) tries++;
+      return make(...args);
+    }) as typeof make;
+    try {
+      await assert.rejects(makeFolder(link), { code: 'EEXIST', syscall: 'mkdir' });
+    } finally {
+      fsp.mkdir = make;
+    }
+    assert.equal(tries, 1);
   });
 });
