@@ -7,6 +7,7 @@ import {
   fsp,
   isNotFound,
   isOutOfRoom,
+  isWriteRefusal,
   linkFileAtomic,
   makeFolder,
   randomHex,
@@ -15,6 +16,7 @@ import {
 } from '../io/files.ts';
 import { type BlobSource, type ByteStream, type Logger, type OperationOptions, streamOf } from '../io/types.ts';
 import { MANIFEST_LIMIT, untilAborted, verifyStream } from '../io/verify.ts';
+import { systemWords } from '../io/write-failures.ts';
 import { children, cosignTagSubject, descriptorOf, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
 import { isManifestLike, MediaType } from '../oci/mediatypes.ts';
@@ -1042,7 +1044,7 @@ async function createLayout(path: string, where: string, options: LayoutOpenOpti
     .stat(path)
     .then(
       () => true,
-      (err: unknown) => (isNotFound(err) ? false : Promise.reject(fileError(err, where))),
+      async (err: unknown) => (isNotFound(err) ? false : Promise.reject(await cannotMake(err, path, where))),
     );
   const madeParents: string[] = [];
   if (!existed) for (let p = dirname(path); p !== dirname(p) && (await missing(p)); p = dirname(p)) madeParents.push(p);
@@ -1050,8 +1052,8 @@ async function createLayout(path: string, where: string, options: LayoutOpenOpti
   // (see close): made again, then, if it goes between this mkdir and this lock.
   for (let attempt = 0; ; attempt++) {
     // (One that goes between the mkdir that found it there and the look at it, makeFolder makes again.)
-    await makeFolder(path).catch((err: unknown) => {
-      throw fileError(err, where);
+    await makeFolder(path).catch(async (err: unknown) => {
+      throw await cannotMake(err, path, where);
     });
     const made = await createLayoutIn(path, where, options, existed, madeParents);
     if (made !== VANISHED || attempt === 4) return made === VANISHED ? Promise.reject(vanished(path, where)) : made;
@@ -1090,6 +1092,45 @@ async function layoutGone(path: string, where: string): Promise<string | undefin
   const file = await readLayoutFile(path, where).catch(() => new Uint8Array());
   if (file !== undefined) return undefined;
   return (await missing(path)) ? `${path} is not there any more` : `${path} holds no ${LAYOUT_FILE} file any more`;
+}
+
+/**
+ * Why the layout at `path` could not be made, in one line that says what and where (named as
+ * `where`, as a refused write and {@link vanished} name it, so the line needs no suffix): a refused
+ * write (permission, a read-only file system, no room) as every write says it (fileError); a
+ * link to nothing; a folder in which no folder can be made (procfs answers ENOENT to a mkdir of
+ * any new name); else the system's words, never its bare `ENOENT: ..., mkdir '...'`.
+ */
+async function cannotMake(err: unknown, path: string, where: string): Promise<ProvenantError> {
+  if (err instanceof ProvenantError || isWriteRefusal(err)) return fileError(err, where);
+  const e = err as NodeJS.ErrnoException;
+  const said = (why: string, hint?: string) =>
+    new ProvenantError('IO', `cannot make ${where}: ${why}`, { where, cause: err, ...(hint === undefined ? {} : { hint }) });
+  const target = await fsp()
+    .readlink(path)
+    .catch(() => undefined);
+  if (target !== undefined && (await missingThrough(path))) {
+    return said(`it is a symbolic link to ${target}, which is not there`, `make the folder it points to, or remove the link (${path})`);
+  }
+  if (e.code === 'ENOENT' && e.syscall === 'mkdir' && e.path !== undefined) {
+    return said(
+      `no folder can be made in ${dirname(e.path)} (${systemWords(err)})`,
+      'a file system such as /proc or /sys takes no new folders: write the layout elsewhere',
+    );
+  }
+  // What makeFolder gives up with after a folder went again and again under it.
+  if (e.code === 'ENOENT') return vanished(path, where);
+  return said(`${e.path !== undefined && e.path !== path ? `${e.path}: ` : ''}${systemWords(err)}`);
+}
+
+/** Whether nothing is at `path` once links are followed (a link to nothing). */
+function missingThrough(path: string): Promise<boolean> {
+  return fsp()
+    .stat(path)
+    .then(
+      () => false,
+      (err: unknown) => isNotFound(err),
+    );
 }
 
 function vanished(path: string, where: string): ProvenantError {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { appendFile, chmod, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
@@ -528,10 +528,33 @@ describe('a layout that cannot be made', () => {
     )
       return t.skip('no procfs here');
     await assert.rejects(LayoutStore.open('/proc/provenant-test', { create: true }), (e: unknown) => {
-      assert.ok(e instanceof Error);
-      assert.doesNotMatch(e.message, /removed again and again/);
+      assert.ok(isProvenantError(e, 'IO'), String(e));
+      assert.equal(e.message, 'cannot make oci:/proc/provenant-test: no folder can be made in /proc (no such file or directory)');
+      assert.equal(e.where, 'oci:/proc/provenant-test');
       return true;
     });
+    // Nor below a folder it would make there first.
+    await assert.rejects(LayoutStore.open('/proc/provenant-test/a/l', { create: true }), (e: unknown) => {
+      assert.ok(isProvenantError(e, 'IO'), String(e));
+      assert.equal(e.message, 'cannot make oci:/proc/provenant-test/a/l: no folder can be made in /proc (no such file or directory)');
+      return true;
+    });
+  });
+
+  it('at a symbolic link to nothing says so, after one look, not that another process removed it', async () => {
+    const dir = await tempDir();
+    const path = join(dir, 'out.oci');
+    await symlink(join(dir, 'gone'), path);
+    await assert.rejects(LayoutStore.open(path, { create: true }), (e: unknown) => {
+      assert.ok(isProvenantError(e, 'IO'), String(e));
+      assert.equal(e.message, `cannot make oci:${path}: it is a symbolic link to ${join(dir, 'gone')}, which is not there`);
+      assert.equal(e.where, `oci:${path}`);
+      assert.match(e.hint ?? '', /make the folder it points to/);
+      return true;
+    });
+    // Nothing was made, and the link is as it was.
+    assert.deepEqual(await readdir(dir), ['out.oci']);
+    assert.equal(await readlink(path), join(dir, 'gone'));
   });
 });
 
