@@ -39,15 +39,19 @@ export function randomHex(bytes: number): string {
  * times, only when another process removed a folder between the mkdir that made or found it and
  * the next step.
  *
+ * `below`: a folder above `path` that is not made, nor any above it: the mkdir in it fails with
+ * ENOENT when it is not there (a layout's blob folder, whose layout was removed meanwhile, is
+ * not made again with it).
+ *
  * @throws the file system's error (ENOENT, ENOTDIR, EACCES...) as mkdir gives it, for the folder
  *   that could not be made
  */
-export async function makeFolder(path: string): Promise<void> {
+export async function makeFolder(path: string, options: { below?: string | undefined } = {}): Promise<void> {
   // A folder another process made and removed between this mkdir (EEXIST) and the look at it
   // (ENOENT) is made again, a few times: what is there is decided by the mkdir, not the look.
   for (let attempt = 0; ; attempt++) {
     try {
-      await makeFolderOnce(path);
+      await makeFolderOnce(path, options.below);
       return;
     } catch (err) {
       if (!(err instanceof GoneMeanwhile)) throw err;
@@ -82,8 +86,8 @@ async function isFolderFound(path: string): Promise<boolean> {
   }
 }
 
-/** {@link makeFolder} once: each folder tried at most twice. */
-async function makeFolderOnce(path: string): Promise<void> {
+/** {@link makeFolder} once: each folder tried at most twice; none at `below` or above it. */
+async function makeFolderOnce(path: string, below: string | undefined): Promise<void> {
   const { mkdir } = fsp();
   try {
     await mkdir(path);
@@ -97,8 +101,8 @@ async function makeFolderOnce(path: string): Promise<void> {
       throw err;
     }
     const parent = dirname(path);
-    if (code !== 'ENOENT' || parent === path) throw err;
-    await makeFolderOnce(parent);
+    if (code !== 'ENOENT' || parent === path || parent === below) throw err;
+    await makeFolderOnce(parent, below);
   }
   try {
     await mkdir(path);

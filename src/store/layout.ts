@@ -358,7 +358,20 @@ export class LayoutStore extends LayoutReader {
    * a blob corrupted on disk is otherwise trusted by its name for ever.
    */
   putBlob(source: BlobSource, options: PutBlobOptions = {}): Promise<'stored' | 'exists'> {
-    return this.#putBlob(source, options).catch((err: unknown) => Promise.reject(this.#writeError(err)));
+    return this.#putBlob(source, options).catch(async (err: unknown) => Promise.reject(this.#writeError(await this.#removedOr(err))));
+  }
+
+  /**
+   * `err`, a write's failure, or the layout's removal when that is what it met: the writer's
+   * list, a blob's folder or index.json not found (ENOENT, NOT_FOUND) in a layout whose folder or
+   * oci-layout file is gone now. Said as the lock says it (removedLayout), not as the file it
+   * first missed.
+   */
+  async #removedOr(err: unknown): Promise<unknown> {
+    const cause = err instanceof ProvenantError ? err.cause : undefined;
+    if (!isNotFound(err) && !isNotFound(cause) && !isProvenantError(err, 'NOT_FOUND')) return err;
+    const gone = await layoutGone(this.path, this.location);
+    return gone === undefined ? err : removedLayout(this.path, this.location, gone);
   }
 
   async #putBlob(source: BlobSource, options: PutBlobOptions): Promise<'stored' | 'exists'> {
@@ -415,7 +428,15 @@ export class LayoutStore extends LayoutReader {
       this.#checkedFolders.add(algorithm);
     }
     const dir = join(this.path, 'blobs', algorithm);
-    await makeFolder(dir);
+    // Never the layout's own folder again, nor blobs/ in it once the layout went (removed while
+    // this store wrote): what was written there would be lost, in a folder that every later open
+    // to write refuses (not empty, no oci-layout).
+    await makeFolder(dir, { below: join(this.path, 'blobs') }).catch(async (err: unknown) => {
+      if (!isNotFound(err)) throw err;
+      const gone = await layoutGone(this.path, this.location);
+      if (gone !== undefined) throw removedLayout(this.path, this.location, gone);
+      await makeFolder(dir, { below: this.path });
+    });
     return dir;
   }
 
@@ -437,7 +458,7 @@ export class LayoutStore extends LayoutReader {
   }
 
   putManifest(stored: Stored, options: PutManifestOptions = {}): Promise<void> {
-    return this.#putManifest(stored, options).catch((err: unknown) => Promise.reject(this.#writeError(err)));
+    return this.#putManifest(stored, options).catch(async (err: unknown) => Promise.reject(this.#writeError(await this.#removedOr(err))));
   }
 
   async #putManifest(stored: Stored, options: PutManifestOptions): Promise<void> {
@@ -1005,9 +1026,18 @@ async function changedIndex(path: string, where: string, stamp: string): Promise
   try {
     now = await stampOfFile(pathIn(path, 'index.json'));
   } catch (err) {
-    throw isNotFound(err) ? new ProvenantError('INVALID_LAYOUT', 'index.json is missing', { where }) : fileError(err, where);
+    throw isNotFound(err) ? await missingIndex(path, where) : fileError(err, where);
   }
   return now === stamp ? undefined : readIndexJson(path, where);
+}
+
+/**
+ * The error for a layout's index.json not found: the layout's removal when its folder or
+ * oci-layout went too (removed while a command used it), else a layout that lacks it.
+ */
+async function missingIndex(path: string, where: string): Promise<ProvenantError> {
+  const gone = await layoutGone(path, where);
+  return gone === undefined ? new ProvenantError('INVALID_LAYOUT', 'index.json is missing', { where }) : removedLayout(path, where, gone);
 }
 
 async function readLayoutFile(path: string, where: string): Promise<Uint8Array | undefined> {
@@ -1300,7 +1330,7 @@ async function readIndexJson(path: string, where: string): Promise<IndexRead> {
       inFolder: true,
     });
   } catch (err) {
-    throw isNotFound(err) ? new ProvenantError('INVALID_LAYOUT', 'index.json is missing', { where }) : fileError(err, where);
+    throw isNotFound(err) ? await missingIndex(path, where) : fileError(err, where);
   }
   return { index: parseIndexJson(read.bytes, `${where}/index.json`), stamp: read.stamp };
 }

@@ -518,6 +518,81 @@ describe('a layout whose folder goes while it is opened or used', () => {
   });
 });
 
+describe('a layout removed while a command writes it', () => {
+  const said = (dir: string) => (err: unknown) => {
+    assert.ok(isProvenantError(err, 'IO'), String(err));
+    assert.equal(err.message, `the layout was removed while this command used it: ${dir} is not there any more`);
+    assert.equal(err.where, `oci:${dir}`);
+    return true;
+  };
+
+  it('says so at the first write, and makes nothing again', async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    rmSync(dir, { recursive: true });
+    await assert.rejects(makeImage(store, { tag: 'v1' }), said(dir));
+    assert.equal(existsSync(dir), false);
+    await store.close();
+    assert.equal(existsSync(dir), false);
+  });
+
+  it('says so at a later write, and leaves no blobs/ folder where it was', async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    await makeImage(store, { tag: 'v1' });
+    rmSync(dir, { recursive: true });
+    // The same blobs again (recorded already), then new ones.
+    await assert.rejects(makeImage(store, { tag: 'v2' }), said(dir));
+    await assert.rejects(makeImage(store, { tag: 'v3', seed: 7 }), said(dir));
+    assert.equal(existsSync(dir), false);
+    await store.close();
+    assert.equal(existsSync(dir), false);
+  });
+
+  it('says so when only its files went, and puts no blobs/ in the folder left', async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    await makeImage(store, { tag: 'v1' });
+    for (const name of readdirSync(dir)) rmSync(join(dir, name), { recursive: true });
+    await assert.rejects(makeImage(store, { tag: 'v2', seed: 7 }), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'IO'), String(err));
+      assert.equal(err.message, `the layout was removed while this command used it: ${dir} holds no oci-layout file any more`);
+      return true;
+    });
+    // The writer's own list (made again by its next record) is the coordination file close removes.
+    assert.deepEqual(
+      readdirSync(dir).filter((n) => !n.startsWith('.provenant-writer-')),
+      [],
+    );
+    await store.close();
+    assert.deepEqual(readdirSync(dir), []);
+  });
+
+  it('says so when it goes under the lock, before index.json is read', async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    const made = await makeImage(store, { tag: 'v1' });
+    const fs = process.getBuiltinModule('node:fs');
+    const openSync = fs.openSync;
+    let removed = false;
+    fs.openSync = ((...args: Parameters<typeof openSync>) => {
+      if (!removed && args[0] === join(dir, 'index.json')) {
+        removed = true;
+        rmSync(dir, { recursive: true });
+      }
+      return openSync(...args);
+    }) as typeof openSync;
+    try {
+      await assert.rejects(store.putManifest(made.root, { tags: ['v2'] }), said(dir));
+    } finally {
+      fs.openSync = openSync;
+    }
+    assert.ok(removed);
+    assert.equal(existsSync(dir), false);
+    await store.close();
+  });
+});
+
 describe('a layout that cannot be made', () => {
   it('in a folder that makes no new files (procfs) says so, not that another process removed it', async (t) => {
     if (
