@@ -574,7 +574,8 @@ export class LayoutStore extends LayoutReader {
       if (restore) await restoreTrash(this.path, this.location);
       return await task(lock);
     } catch (err) {
-      throw fileError(err, this.location);
+      // A file not found under the lock, in a layout removed meanwhile (a gc listing its blobs): said so.
+      throw await this.#removedOr(fileError(err, this.location));
     } finally {
       await lock.release();
     }

@@ -593,6 +593,40 @@ describe('a layout removed while a command writes it', () => {
   });
 });
 
+describe('a gc whose layout is removed while it runs', () => {
+  it('says so, not a bare ENOENT on the folder it was listing', async () => {
+    const dir = join(await tempDir(), 'img');
+    const maker = await LayoutStore.open(dir, { create: true });
+    await makeImage(maker, { tag: 'v1' });
+    await makeImage(maker, { seed: 9 });
+    await maker.close();
+    const store = await LayoutStore.open(dir);
+    const fsp = process.getBuiltinModule('node:fs/promises');
+    const list = fsp.readdir;
+    let removed = false;
+    // Removed once gc has read index.json and walked what it keeps, as it lists the blobs.
+    fsp.readdir = ((...args: Parameters<typeof list>) => {
+      if (!removed && args[0] === join(dir, 'blobs')) {
+        removed = true;
+        rmSync(dir, { recursive: true });
+      }
+      return list(...args);
+    }) as typeof list;
+    try {
+      await assert.rejects(store.gc(), (err: unknown) => {
+        assert.ok(isProvenantError(err, 'IO'), String(err));
+        assert.equal(err.message, `the layout was removed while this command used it: ${dir} is not there any more`);
+        assert.equal(err.where, `oci:${dir}`);
+        return true;
+      });
+    } finally {
+      fsp.readdir = list;
+    }
+    assert.ok(removed);
+    assert.equal(existsSync(dir), false);
+  });
+});
+
 describe('a layout that cannot be made', () => {
   it('in a folder that makes no new files (procfs) says so, not that another process removed it', async (t) => {
     if (
