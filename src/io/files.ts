@@ -602,8 +602,31 @@ export function fileError(err: unknown, where: string, signal?: AbortSignal): Pr
     const refused = refusedWrite(err, where, path === undefined ? undefined : dirname(path));
     if (refused !== undefined) return refused;
   }
+  const e = err as NodeJS.ErrnoException | undefined;
+  if ((code === 'EACCES' || code === 'EPERM') && e?.path !== undefined) {
+    // A file that is there and may not be read (or a folder above it not entered): said as the
+    // file the system named, not in its bare `EACCES: permission denied, open '...'`.
+    const verb = ACCESS_VERBS[e.syscall ?? ''] ?? 'use';
+    return new ProvenantError('IO', `cannot ${verb} ${e.path}: permission denied`, {
+      where,
+      cause: err,
+      hint: `this user may not ${verb} it, or may not enter a folder above it: run as a user who may, or change the permissions (ls -ld ${e.path})`,
+    });
+  }
   return new ProvenantError('IO', `${(err as Error)?.message ?? String(err)}`, { where, cause: err });
 }
+
+/** What a system call that was refused a permission was doing to its path, for {@link fileError}. */
+const ACCESS_VERBS: Readonly<Record<string, string>> = {
+  open: 'open',
+  scandir: 'list',
+  opendir: 'list',
+  stat: 'look at',
+  lstat: 'look at',
+  realpath: 'resolve',
+  readlink: 'read the link',
+  read: 'read',
+};
 
 /** System calls that only ever change the file system: a permission they are refused is a refused write. */
 const WRITING_CALLS: ReadonlySet<string> = new Set([

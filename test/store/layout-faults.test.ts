@@ -222,8 +222,28 @@ describe('a folder that refuses new files', () => {
     const ro = fileError(raise('EROFS', 'open', 'm1/lay/.provenant-writer-0123'), 'oci:m1/lay');
     assert.equal(ro.message, 'cannot write oci:m1/lay: m1/lay is on a read-only file system');
     assert.equal(ro.hint, 'write it to a writable folder');
-    // A file that is there and cannot be read is not a refused write.
-    assert.match(fileError(raise('EACCES', 'open', import.meta.filename), 'x').message, /^EACCES/);
+    // A file that is there and cannot be read is not a refused write: said, as the file the system named.
+    const unread = fileError(raise('EACCES', 'open', import.meta.filename), 'x');
+    assert.equal(unread.message, `cannot open ${import.meta.filename}: permission denied`);
+    assert.match(unread.hint ?? '', /may not open it/);
+    assert.equal(fileError(raise('EACCES', 'scandir', '/a/b'), 'x').message, 'cannot list /a/b: permission denied');
+  });
+
+  it('a layout this user may not read is said in words, not as EACCES', async (t) => {
+    if (process.getuid?.() !== 0 || spawnSync('setpriv', ['--version']).status !== 0) return t.skip('needs root and setpriv');
+    const dir = await tempDir();
+    await chmod(dir, 0o755);
+    const path = join(dir, 'l');
+    const store = await LayoutStore.open(path, { create: true });
+    await store.close();
+    await chmod(path, 0o700);
+    const script = `import { LayoutStore } from ${JSON.stringify(layoutModule)};\nawait LayoutStore.open(${JSON.stringify(path)}).catch((e) => console.log(e.code, e.message));`;
+    const r = spawnSync(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, '--input-type=module', '-e', script],
+      { encoding: 'utf8' },
+    );
+    assert.equal(r.stdout.trim(), `IO cannot open ${path}/oci-layout: permission denied`, r.stderr);
   });
 });
 
