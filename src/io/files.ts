@@ -17,7 +17,8 @@ import { NO_ROOM, systemWords } from './write-failures.ts';
  */
 export const fsp = (): typeof import('node:fs/promises') => process.getBuiltinModule('node:fs/promises');
 
-const { closeSync, constants, createReadStream, fstatSync, openSync, readFileSync, statSync } = process.getBuiltinModule('node:fs');
+const { closeSync, constants, createReadStream, fstatSync, openSync, readFileSync, readlinkSync, statSync } =
+  process.getBuiltinModule('node:fs');
 
 /**
  * `bytes` random bytes in hex, for names of temporary files. node:crypto is taken on first use
@@ -327,6 +328,16 @@ async function removeTemporary(tmp: string): Promise<void> {
 export function makeFolderError(err: unknown, dir: string): ProvenantError {
   if (err instanceof ProvenantError) return err;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  // A link to nothing is what mkdir found (makeFolder takes it for no folder): said as that.
+  const found = (err as NodeJS.ErrnoException | undefined)?.path ?? dir;
+  const target = code === 'EEXIST' ? linkToNothing(found) : undefined;
+  if (target !== undefined) {
+    return new ProvenantError('IO', `${found} is a symbolic link to ${target}, which is not there; nothing was written`, {
+      where: dir,
+      cause: err,
+      hint: `make the folder it points to, or remove the link (${found})`,
+    });
+  }
   if (code === 'EEXIST') {
     return new ProvenantError('IO', `${dir} is a file, not a folder; nothing was written`, {
       where: dir,
@@ -335,6 +346,16 @@ export function makeFolderError(err: unknown, dir: string): ProvenantError {
     });
   }
   return unwritablePath(err, `${dir}/.`, dir);
+}
+
+/** Where the link at `path` points when nothing is there, else undefined (no link, or one to something). */
+function linkToNothing(path: string): string | undefined {
+  try {
+    const target = readlinkSync(path);
+    return statSync(path, { throwIfNoEntry: false }) === undefined ? target : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function folderError(where: string, cause?: unknown): ProvenantError {

@@ -2,7 +2,7 @@
 // words, with a hint where the user can act; an empty name is a usage error.
 import assert from 'node:assert/strict';
 import { createReadStream, openSync } from 'node:fs';
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir, symlink, writeFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
 import { writeFileAtomic, writeFilesAtomic } from '../../src/io/files.ts';
@@ -48,6 +48,18 @@ describe('writeFileAtomic errors', () => {
       (e: unknown) =>
         isProvenantError(e, 'IO') && e.message === 'cannot write /proc/provenant-test: /proc takes no new files; nothing was written',
     );
+  });
+
+  it('say a folder to make that is a link to nothing so, not that it is a file', async () => {
+    const dir = await tempDir();
+    await symlink(`${dir}/gone`, `${dir}/out`);
+    await assert.rejects(writeFileAtomic(`${dir}/out/f`, 'x', { mkdir: true }), (e: unknown) => {
+      assert.ok(isProvenantError(e, 'IO'), String(e));
+      assert.equal(e.message, `${dir}/out is a symbolic link to ${dir}/gone, which is not there; nothing was written`);
+      assert.match(e.hint ?? '', /make the folder it points to/);
+      return true;
+    });
+    assert.deepEqual((await readdir(dir)).sort(), ['out']);
   });
 
   it('still say a missing folder is missing (NOT_FOUND)', async () => {
