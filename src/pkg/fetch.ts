@@ -365,6 +365,10 @@ function tooLargeError(options: FetchFileOptions, where: string, maxBytes: numbe
 export interface ExpectedFile {
   sha256: string;
   size?: number | undefined;
+  /** Where `sha256` comes from (`the lock image.lock.json`), named when the file does not have it. */
+  from?: string | undefined;
+  /** The hint when the file does not have `sha256` (by default: the mirror may be being updated). */
+  hint?: string | undefined;
 }
 
 /** Options of {@link DownloadCache.download}. */
@@ -999,9 +1003,10 @@ async function fileSums(path: string, sha256: boolean, size?: number): Promise<{
 
 function digestMismatch(where: string, actual: string, length: number, expected: ExpectedFile): ProvenantError {
   const size = expected.size === undefined || expected.size === length ? '' : ` and ${length} bytes, not ${expected.size}`;
-  return new ProvenantError('DIGEST_MISMATCH', `${where} has SHA-256 ${actual}${size}, expected ${expected.sha256}`, {
+  const said = expected.from === undefined ? `expected ${expected.sha256}` : `${expected.from} names ${expected.sha256}`;
+  return new ProvenantError('DIGEST_MISMATCH', `${where} has SHA-256 ${actual}${size}, ${said}`, {
     where,
-    hint: 'the mirror is being updated or serves a corrupt file; try again',
+    hint: expected.hint ?? 'the mirror is being updated or serves a corrupt file; try again',
   });
 }
 

@@ -114,6 +114,8 @@ export interface ReadDebOptions {
   where: string;
   /** The SHA-256 (hex) that the verified Packages index gives; checked before anything is read. */
   expectedSha256?: string | undefined;
+  /** Where `expectedSha256` comes from (`the lock image.lock.json`, `the verified Packages index`), for the error when the file does not have it. */
+  checksumFrom?: string | undefined;
   /** Decodes xz members; by default `decompressXz` of ./xz.ts (xz-embedded in WebAssembly). */
   decompressXz?: XzDecoder | undefined;
   /** The most bytes one member may unpack to (2 GiB by default), against decompression bombs. */
@@ -174,7 +176,7 @@ const fromUtf8 = new TextDecoder('utf-8');
  */
 export async function readDeb(bytes: Uint8Array, options: ReadDebOptions): Promise<DebPackage & { entries: DebDataEntry[] }> {
   const { where } = options;
-  const sha256 = checkedSha256(bytes, options.expectedSha256, where);
+  const sha256 = checkSha256(digestHex(digestOf(bytes)), options.expectedSha256, where, options.checksumFrom);
   const { formatVersion, control, data, ignored } = debMembers(
     readAr(bytes, { where }).map((m) => ({ ...m, size: m.data.length })),
     (m, n) => m.data.subarray(0, n),
@@ -229,26 +231,30 @@ export function debPackageFacts(
   };
 }
 
-/** The file's SHA-256 (hex), checked against `expected` when given. */
-function checkedSha256(bytes: Uint8Array, expectedSha256: string | undefined, where: string): string {
-  return checkSha256(digestHex(digestOf(bytes)), expectedSha256, where);
-}
-
-/** `sha256`, the SHA-256 (hex) of a .deb, checked against `expectedSha256` when given. */
-export function checkSha256(sha256: string, expectedSha256: string | undefined, where: string): string {
+/**
+ * `sha256`, the SHA-256 (hex) of a .deb, checked against `expectedSha256` when given; the error
+ * names where that came from (`from`: the lock, or the Packages index a build without one
+ * resolved the package from).
+ */
+export function checkSha256(sha256: string, expectedSha256: string | undefined, where: string, from?: string): string {
   if (expectedSha256 !== undefined) {
     const expected = expectedSha256.toLowerCase();
     if (!/^[0-9a-f]{64}$/.test(expected)) {
       throw new ProvenantError('USAGE', `the expected SHA-256 ${JSON.stringify(expectedSha256)} is not 64 hex digits`, { where });
     }
     if (sha256 !== expected) {
-      throw new ProvenantError('DIGEST_MISMATCH', `the package's SHA-256 is ${sha256}, the lock names ${expected}`, {
-        where,
-        hint: 'the file is not the one its lock entry names (from the lock file, or resolved from the verified Packages index): it was changed, cut short, or the mirror is inconsistent',
-      });
+      const said = from === undefined ? `expected ${expected}` : `${from} names ${expected}`;
+      throw new ProvenantError('DIGEST_MISMATCH', `the package's SHA-256 is ${sha256}, ${said}`, { where, hint: debMismatchHint(from) });
     }
   }
   return sha256;
+}
+
+/** The hint for a .deb that does not have the SHA-256 `from` names (see {@link checkSha256}). */
+export function debMismatchHint(from: string | undefined): string {
+  return from?.startsWith('the lock') === true
+    ? 'the file is not the one the lock names: it was changed since the lock was made, or the mirror is inconsistent (lock again if the new file is the right one)'
+    : 'the file is not the one the verified Packages index lists: it was changed or cut short, or the mirror is being updated; try again';
 }
 
 /** A member of a .deb as {@link debMembers} needs it: name, header offset and body size. */

@@ -40,7 +40,7 @@ import { countEntries, countFiles, fileBodies, keepIndex, loadUnpacked, unpacked
 import { alternativesPaths, makeAlternatives, packageAlternatives } from './alternatives.ts';
 import { apkArchOfDeb, DEB_ARCH, DEB_NAMES, DEB_PLATFORM } from './arch.ts';
 import { type DebCandidate, type DebPackagesFile, debCandidateIndex, debVersionScheme } from './candidates.ts';
-import { type DebPackage, readDeb } from './deb.ts';
+import { type DebPackage, debMismatchHint, readDeb } from './deb.ts';
 import { type DebPackagesIndex, fetchDebianIndex } from './fetch-index.ts';
 import {
   CERTS_CONF,
@@ -457,7 +457,7 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     // without one, it is read and held whole for the build.
     if (cache !== undefined) return this.#streamed(cache, p, key, sha256, where);
     const bytes = await fetchFile(this.#fetchUrl(p.url), { baseDir, signal, ...debSizeLimit(p) });
-    const pkg = await readDeb(bytes, { where, expectedSha256: sha256 });
+    const pkg = await readDeb(bytes, { where, expectedSha256: sha256, checksumFrom: this.#checksumFrom() });
     return {
       package: pkg,
       locked: p,
@@ -486,7 +486,9 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     }
     // A download is written as it arrives and checked against the lock's SHA-256 before it is
     // kept, so that a build killed half way resumes it the next time.
-    const file = await cache.downloadFile(this.#fetchUrl(p.url), { sha256, size: p.size }, { baseDir, signal, key, ...debSizeLimit(p) });
+    const from = this.#checksumFrom();
+    const expected = { sha256, size: p.size, from, hint: debMismatchHint(from) };
+    const file = await cache.downloadFile(this.#fetchUrl(p.url), expected, { baseDir, signal, key, ...debSizeLimit(p) });
     return { ...(await this.#keepFile(cache, p, key, file.path, sha256, where)), cached: false };
   }
 
@@ -501,7 +503,12 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
   ): Promise<Omit<FetchedPackage<DebPackage>, 'cached'>> {
     const writer = await cache.writer();
     try {
-      const read = await streamDebFile(path, writer, { where, expectedSha256: sha256, signal: this.#options.signal });
+      const read = await streamDebFile(path, writer, {
+        where,
+        expectedSha256: sha256,
+        checksumFrom: this.#checksumFrom(),
+        signal: this.#options.signal,
+      });
       const kept = keptDebKey(key);
       const data = await writer.finish(unpackedDataKey(kept));
       // The data tar and the control files are kept under their keys from here; without the
@@ -516,6 +523,16 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
       await writer.abort();
       throw err;
     }
+  }
+
+  /**
+   * Where a package's expected SHA-256 comes from, for the error when the file does not have it:
+   * the lock the build was given, else the verified Packages index it was resolved from.
+   */
+  #checksumFrom(): string {
+    const { lockedKeys, lockPath } = this.#options;
+    if (lockedKeys === undefined && lockPath === undefined) return 'the verified Packages index';
+    return lockPath === undefined ? 'the lock' : `the lock ${lockPath}`;
   }
 
   /** Pre-Depends and Depends before dependents, as dpkg would unpack them. */

@@ -55,6 +55,8 @@ export interface StreamDebOptions {
   where: string;
   /** The SHA-256 (hex) that the verified Packages index gives. */
   expectedSha256?: string | undefined;
+  /** Where `expectedSha256` comes from, for the error when the file does not have it. */
+  checksumFrom?: string | undefined;
   /** The most bytes one member may unpack to (2 GiB by default). */
   maxUnpackedSize?: number | undefined;
   signal?: AbortSignal | undefined;
@@ -81,7 +83,7 @@ export async function streamDebFile(path: string, writer: CacheWriter, options: 
   const { where, signal } = options;
   const max = options.maxUnpackedSize ?? DEFAULT_MAX_UNPACKED;
   const { sha256, size } = await hashFile(path, where, signal);
-  checkSha256(sha256, options.expectedSha256, where);
+  checkSha256(sha256, options.expectedSha256, where, options.checksumFrom);
   let fd: number;
   try {
     // Without waiting for a writer: a named pipe put in its place since the hash is refused.

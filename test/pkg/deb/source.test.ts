@@ -54,7 +54,7 @@ async function craftDeb(arch: string): Promise<Uint8Array> {
  * Packages index and the .deb of hello built for it under pool/. Returns a source over it and the
  * .debs by architecture.
  */
-async function repository(d: string, archs: readonly string[]) {
+async function repository(d: string, archs: readonly string[], extra: { cache?: boolean; lockPath?: string } = {}) {
   const repo = join(d, 'repo');
   const k = await generateKey({ type: 'ecc', curve: 'ed25519Legacy', userIDs: [{ name: 'archive' }], format: 'object' });
   await writeFile(join(d, 'archive.gpg'), k.publicKey.write());
@@ -82,7 +82,8 @@ async function repository(d: string, archs: readonly string[]) {
     packages: ['hello'],
     configPath: join(d, 'image.yaml'),
     baseDir: d,
-    cache: new DownloadCache(join(d, 'cache')),
+    cache: extra.cache === false ? undefined : new DownloadCache(join(d, 'cache')),
+    lockPath: extra.lockPath,
     logger: { debug() {}, info() {}, warn() {} },
   });
   return { source, repo, debs };
@@ -155,6 +156,37 @@ describe('Debian architecture names, each mapped once', () => {
       return true;
     });
   });
+});
+
+// A final review: a build without a lock, whose .deb did not have the SHA-256 its Packages index
+// gives, said "the lock names ..." (without a cache) or only "expected ..." (with one).
+describe('a .deb that is not the file expected: the error says where the SHA-256 came from', () => {
+  for (const cache of [false, true]) {
+    it(`the Packages index without a lock, the lock with one (${cache ? 'with' : 'without'} a cache)`, async () => {
+      const d = await tempDir();
+      const { source, repo } = await repository(d, ['amd64'], { cache });
+      const entry = await lockedHello(source, 'x86_64');
+      // The mirror now serves another file of the same size under the name.
+      const path = join(repo, 'pool', 'hello_1.0-1_amd64.deb');
+      const bytes = await readFile(path);
+      bytes[bytes.length - 1] = (bytes.at(-1) ?? 0) ^ 1;
+      await writeFile(path, bytes);
+      const wanted = entry.checksum.replace('sha256:', '');
+      await assert.rejects(source.fetch(entry), (err: unknown) => {
+        assert.ok(isProvenantError(err, 'DIGEST_MISMATCH'), String(err));
+        assert.match(err.message, new RegExp(`${sha256(bytes)}.*the verified Packages index names ${wanted}$`));
+        assert.doesNotMatch(`${err.message} ${err.hint}`, /lock/);
+        return true;
+      });
+      const { source: locked } = await repository(await tempDir(), ['amd64'], { cache, lockPath: 'image.lock.json' });
+      await assert.rejects(locked.fetch({ ...entry, url: `file://${path}` }), (err: unknown) => {
+        assert.ok(isProvenantError(err, 'DIGEST_MISMATCH'), String(err));
+        assert.match(err.message, new RegExp(`the lock image\\.lock\\.json names ${wanted}$`));
+        assert.match(err.hint ?? '', /lock again/);
+        return true;
+      });
+    });
+  }
 });
 
 describe("a Debian source's keyring that cannot be read", () => {
