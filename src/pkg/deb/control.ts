@@ -21,6 +21,17 @@ export function parseControlStanzas(text: string, where: string): Record<string,
   return parseStanzas(text, where, undefined, undefined);
 }
 
+/**
+ * The first stanza of `text` as {@link parseControlStanzas} reads it, the rest not read: a
+ * Release, of which apt reads its first paragraph only (pkgTagFile's first section), so that
+ * whatever follows a blank line after it is never refused. Undefined when it has no stanza.
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` for a line of that stanza that is neither a field nor a continuation
+ */
+export function parseFirstControlStanza(text: string, where: string): Record<string, string> | undefined {
+  return parseStanzas(text, where, undefined, undefined, 1, 1)[0];
+}
+
 /** A stanza read by {@link scanControlStanzas}: some of its fields, and where it lies in the text. */
 export interface ScannedStanza {
   /** The fields asked for that the stanza has, as {@link parseControlStanzas} gives them. */
@@ -51,6 +62,7 @@ function parseStanzas(
   wanted: ReadonlySet<string> | undefined,
   spans: number[] | undefined,
   firstLine = 1,
+  limit = Number.POSITIVE_INFINITY,
 ): Record<string, string>[] {
   const stanzas: Record<string, string>[] = [];
   // Where the stanza being read starts (its first field line), for `spans`.
@@ -88,6 +100,7 @@ function parseStanzas(
       if (hasFields) {
         stanzas.push(current);
         spans?.push(stanzaStart, start > 0 ? start - 1 : 0);
+        if (stanzas.length >= limit) return stanzas;
       }
       stanzaStart = -1;
       keep = false;

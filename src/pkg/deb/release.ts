@@ -16,7 +16,7 @@ import { ProvenantError, throwIfAborted } from '../../errors.ts';
 import { noteBytesMoved } from '../../io/memory.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
 import type { DownloadCache } from '../fetch.ts';
-import { parseControlStanzas } from './control.ts';
+import { parseControlStanzas, parseFirstControlStanza } from './control.ts';
 import { type DebKeyring, type DebSigner, LazyDebKeyring, MAX_FUTURE_MS, unverifiedText, verifySignedText } from './keyring.ts';
 import { decompressIndex, decompressIndexChunks, type IndexCompression } from './xz.ts';
 
@@ -122,7 +122,8 @@ export async function readRelease(
     if (options.allowUnsigned !== true || !(err instanceof ProvenantError)) throw err;
     text = await unverifiedText(bytes, options.detachedSignature !== undefined, where);
   }
-  const stanza = parseControlStanzas(text, where)[0];
+  // apt reads the first paragraph only: what follows a blank line after it is neither read nor refused.
+  const stanza = parseFirstControlStanza(text, where);
   if (stanza === undefined) throw new ProvenantError('INVALID_PACKAGE', 'the Release is empty', { where });
   const field = (name: string): string => stanza[name] ?? '';
   const release: DebRelease = {

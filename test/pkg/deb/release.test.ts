@@ -420,6 +420,29 @@ describe("Release signatures and the keys' validity now", () => {
     await assert.rejects(read('<html>404</html>'), refused(/is not an OpenPGP-signed message/));
   });
 
+  // A final review: a dash-escaped line (`- -----BEGIN PGP SIGNATURE-----x`, as gpg escapes it)
+  // after the Release's paragraph was refused; apt 2.6.1 reads the first paragraph only (checked
+  // with apt-get update against such a repository: it takes it, and refuses the line in the first).
+  it("reads the Release's first paragraph only, as apt does: a dash-escaped line after it is not read, one in it is refused", async () => {
+    const k = await pgpKey('paragraph');
+    const keyring = new DebKeyring([k.publicKey as PublicKey], ['paragraph.gpg']);
+    const read = async (t: string) => readRelease(await clearsign(t, [k.privateKey]), keyring, 'InRelease', { checkValidUntil: false });
+    const line = '-----BEGIN PGP SIGNATURE-----x';
+    const signed = await clearsign(`${text}\n${line}\n`, [k.privateKey]);
+    assert.match(new TextDecoder().decode(signed), /\n- -----BEGIN PGP SIGNATURE-----x\r?\n/, 'dash-escaped in the InRelease');
+    const r = await readRelease(signed, keyring, 'InRelease', { checkValidUntil: false });
+    assert.equal(r.origin, 'Test');
+    assert.deepEqual([...r.files.keys()], ['main/binary-amd64/Packages']);
+    // Nor is any other text there, a field or not.
+    assert.equal((await read(`${text}\nOrigin: Other\nno field\n`)).origin, 'Test');
+    // In the paragraph, apt refuses it ("No Hash entry in Release file": its parse stops there).
+    await assert.rejects(read(text.replace('SHA256:', `${line}\nSHA256:`)), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'INVALID_PACKAGE'), String(err));
+      assert.match(err.message, /^line 7 is not a "Field: value" line: "-----BEGIN PGP SIGNATURE-----x"$/);
+      return true;
+    });
+  });
+
   it('keeps a signature check in the cache only until the signing subkey expires', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-expiry-'));
     try {
