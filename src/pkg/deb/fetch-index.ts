@@ -206,39 +206,33 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
   for (const component of options.components) {
     throwIfAborted(signal);
     const file = selectPackagesFile(release, component, arch);
-    const fileUrl = joinLocation(dists, file.path);
-    const where = safeLocation(fileUrl);
-    const cacheable = cacheablePackagesFile(file);
-    if (cacheable === undefined) {
-      // A Release that lists only SHA-512s: checked against those, without the cache (see
-      // cacheablePackagesFile); its provenance gives the SHA-256 of the files so checked.
-      const compressed = await fetchIndexFile(file, release, dists, undefined, options, progress);
-      const packagesBytes = await verifiedPackagesBytes(compressed, release, file, { where, signal });
-      throwIfAborted(signal);
-      const source = { url: where, sha256: digestHex(digestOf(compressed)), size: file.entry.size, path: file.path };
-      indexes.push(packagesIndex(component, arch, source, packagesBytes, digestHex(digestOf(packagesBytes)), where));
+    const where = safeLocation(joinLocation(dists, file.path));
+    const add = (sha256: string, content: Uint8Array | { path: string; size: number }, packagesSha256: string): void => {
+      const source = { url: where, sha256, size: file.entry.size, path: file.path };
+      indexes.push(packagesIndex(component, arch, source, content, packagesSha256, where));
       files.push({ url: source.url, sha256: source.sha256, size: source.size });
-      continue;
-    }
-    const source = { url: where, sha256: cacheable.entry.sha256, size: file.entry.size, path: file.path };
+    };
+    // Undefined for a Release that lists only SHA-512s: its files are checked against those,
+    // without the cache (see cacheablePackagesFile), and its provenance gives the SHA-256 of the
+    // files so checked.
+    const cacheable = cacheablePackagesFile(file);
     // The uncompressed file's entry, when the Release lists it.
-    const plain = cacheable.uncompressed;
+    const plain = cacheable?.uncompressed;
     // The decompressed index, under the SHA-256 the signed Release gives it: checked against it
     // when it was stored, and each stanza read from it against its stanza index (see keptFile).
     const kept = cache === undefined || plain === undefined ? undefined : await keptFile(cache, plain.entry);
-    if (kept !== undefined && plain !== undefined) {
+    if (cacheable !== undefined && kept !== undefined && plain !== undefined) {
       progress({ file: plain.path, url: where, cached: true });
-      indexes.push(packagesIndex(component, arch, source, kept, plain.entry.sha256, where));
-      files.push({ url: source.url, sha256: source.sha256, size: source.size });
+      add(cacheable.entry.sha256, kept, plain.entry.sha256);
       continue;
     }
-    const into = cache === undefined ? undefined : { cache, entry: cacheable.entry };
+    const into = cache === undefined || cacheable === undefined ? undefined : { cache, entry: cacheable.entry };
     const compressed = await fetchIndexFile(file, release, dists, into, options, progress);
-    if (cache !== undefined && plain !== undefined && file.compression !== 'none') {
+    const sha256 = cacheable?.entry.sha256 ?? digestHex(digestOf(compressed));
+    if (cacheable !== undefined && cache !== undefined && plain !== undefined && file.compression !== 'none') {
       // Decompressed into the cache as it is decoded, then read as a kept one is.
       const kept = await keepPackagesFile(compressed, release, { ...cacheable, uncompressed: plain }, cache, { where, signal });
-      indexes.push(packagesIndex(component, arch, source, kept, plain.entry.sha256, where));
-      files.push({ url: source.url, sha256: source.sha256, size: source.size });
+      add(sha256, kept, plain.entry.sha256);
       continue;
     }
     const packagesBytes = await verifiedPackagesBytes(compressed, release, file, { where, signal });
@@ -246,9 +240,7 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
       await cache.put(`sha256:${plain.entry.sha256}`, packagesBytes);
     throwIfAborted(signal);
     // The uncompressed file's digest, from the Release when it lists one (it was checked).
-    const sha256 = plain?.entry.sha256 ?? digestHex(digestOf(packagesBytes));
-    indexes.push(packagesIndex(component, arch, source, packagesBytes, sha256, where));
-    files.push({ url: source.url, sha256: source.sha256, size: source.size });
+    add(sha256, packagesBytes, plain?.entry.sha256 ?? digestHex(digestOf(packagesBytes)));
   }
   let packages: Record<string, string>[] | undefined;
   return {
