@@ -1,5 +1,5 @@
 /** `provenant apk keygen|build|index`: making signing keys, signed packages and signed repositories. */
-import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ProvenantError } from '../../errors.ts';
@@ -330,7 +330,7 @@ async function readPackage(path: string): Promise<Uint8Array> {
  */
 async function trustedKeys(
   paths: readonly string[],
-  signing: { privateKeyPem: string; name: string } | undefined,
+  signing: { privateKey: KeyObject; name: string } | undefined,
   signingPath: string | undefined,
 ): Promise<ApkKeyring> {
   const keyring = new ApkKeyring();
@@ -344,7 +344,7 @@ async function trustedKeys(
     keyring.add(basename(path), pem, path);
   }
   if (signing !== undefined) {
-    const pem = createPublicKey(createPrivateKey(signing.privateKeyPem)).export({ type: 'spki', format: 'pem' }).toString();
+    const pem = createPublicKey(signing.privateKey).export({ type: 'spki', format: 'pem' }).toString();
     keyring.add(signing.name, pem, `the public key of ${signingPath ?? signing.name}`);
   }
   return keyring;
@@ -364,8 +364,11 @@ function withTrustFlags(err: UntrustedApkError, keyring: ApkKeyring): UntrustedA
   );
 }
 
-/** A private key file `NAME.rsa`; signatures name its public key, `NAME.rsa.pub`. */
-async function signingKey(path: string | undefined): Promise<{ privateKeyPem: string; name: string } | undefined> {
+/**
+ * A private key file `NAME.rsa`, read and parsed once (`apk index` trusts its public key,
+ * {@link trustedKeys}); signatures name that public key `NAME.rsa.pub`.
+ */
+async function signingKey(path: string | undefined): Promise<{ privateKeyPem: string; privateKey: KeyObject; name: string } | undefined> {
   if (path === undefined) return undefined;
   let pem: string;
   try {
@@ -375,9 +378,9 @@ async function signingKey(path: string | undefined): Promise<{ privateKeyPem: st
   }
   // Checked here, where the file's name is known: the signer knows the key by the name its
   // signatures carry (NAME.rsa.pub), which is not the file the user gave.
-  let type: string | undefined;
+  let privateKey: KeyObject;
   try {
-    type = createPrivateKey(pem).asymmetricKeyType;
+    privateKey = createPrivateKey(pem);
   } catch (err) {
     throw new ProvenantError('USAGE', `the signing key ${path} is not a PEM private key`, {
       where: path,
@@ -385,11 +388,12 @@ async function signingKey(path: string | undefined): Promise<{ privateKeyPem: st
       hint: 'apk signs with an unencrypted RSA key: make one with provenant apk keygen',
     });
   }
+  const type = privateKey.asymmetricKeyType;
   if (type !== 'rsa') {
     throw new ProvenantError('USAGE', `the signing key ${path} is an ${type ?? 'unknown'} key; apk signs with RSA`, {
       where: path,
       hint: 'make an RSA key with provenant apk keygen',
     });
   }
-  return { privateKeyPem: pem, name: `${basename(path)}.pub` };
+  return { privateKeyPem: pem, privateKey, name: `${basename(path)}.pub` };
 }
