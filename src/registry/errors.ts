@@ -175,6 +175,12 @@ export interface ErrorContext {
    */
   heldCredentials?: boolean | undefined;
   /**
+   * The request was the API check (`GET /v2/`), which goes without credentials whatever the
+   * keychain holds, as go-containerregistry's and containers/image's go: a 403 to it says nothing
+   * of them, and logging in does not change it.
+   */
+  ping?: boolean | undefined;
+  /**
    * The host that answered, when it is not the registry (where a redirect led: blob storage, a
    * CDN), to which the registry's credentials never go.
    */
@@ -240,7 +246,7 @@ export function responseError(status: number, bodyText: string, ctx: ErrorContex
   const at = { where: ctx.where };
   if (status === 401) return unauthorized(ctx);
   if (status === 403 || first?.code === 'DENIED') {
-    const credentials = ctx.hadCredentials ? 'sent' : ctx.heldCredentials === true ? 'held' : 'none';
+    const credentials = ctx.hadCredentials ? 'sent' : ctx.ping === true ? 'never' : ctx.heldCredentials === true ? 'held' : 'none';
     return new RegistryDeniedError(`${ctx.registry} denied ${ctx.what}: ${detail}`, ctx.where, ctx.registry, credentials, ctx.answeredBy);
   }
   if (status === 429 || first?.code === 'TOOMANYREQUESTS') {
@@ -272,7 +278,8 @@ export function responseError(status: number, bodyText: string, ctx: ErrorContex
  * DENIED from a registry (a 403, or its DENIED code). The hint says what the refusal says of the
  * credentials, which depends on whether they went with the request: sent, they are valid (a 401 would
  * say they are wrong) but lack permission; found but not sent (the registry refused before asking
- * for them, or another host refused), logging in changes nothing; none found, logging in may. The
+ * for them, or another host refused), or never sent with such a request (the API check), logging
+ * in changes nothing; none found, logging in may. The
  * last names the command line's way to log in; `registry` and `loginMayHelp` let another front end
  * (the Action) say its own.
  */
@@ -282,7 +289,13 @@ export class RegistryDeniedError extends ProvenantError {
   /** Whether logging in may help: the registry itself refused, and no credentials for it were found. */
   readonly loginMayHelp: boolean;
 
-  constructor(message: string, where: string, registry: string, credentials: 'sent' | 'held' | 'none', answeredBy: string | undefined) {
+  constructor(
+    message: string,
+    where: string,
+    registry: string,
+    credentials: 'sent' | 'held' | 'never' | 'none',
+    answeredBy: string | undefined,
+  ) {
     const loginMayHelp = credentials === 'none' && answeredBy === undefined;
     super('DENIED', message, {
       where,
@@ -292,9 +305,11 @@ export class RegistryDeniedError extends ProvenantError {
           : // The registry let the request through, to a host that refused it: no login changes that.
             answeredBy !== undefined
             ? `the refusal came from ${answeredBy}, not from ${registry} (a blob or CDN host it redirected to), where the registry's credentials never go; retry, and if it persists, tell the registry's operator`
-            : loginMayHelp
-              ? `no credentials were found for ${registry}; if the repository is private, log in first (docker login ${registry})`
-              : `${registry} refused before asking for credentials, so the ones found for it were not sent; check the repository name, and that the registry serves it to this account`,
+            : credentials === 'never'
+              ? `${registry} refuses its API check (GET /v2/), which goes without credentials (as skopeo's and crane's do), so logging in does not change this; the registry, or a proxy in front of it, must answer it 200 or 401 (the distribution spec)`
+              : loginMayHelp
+                ? `no credentials were found for ${registry}; if the repository is private, log in first (docker login ${registry})`
+                : `${registry} refused before asking for credentials, so the ones found for it were not sent; check the repository name, and that the registry serves it to this account`,
     });
     this.loginMayHelp = loginMayHelp;
     this.registry = registry;

@@ -50,6 +50,8 @@ export interface Req {
   retry?: boolean;
   /** Send no registry Authorization (pings, token requests, other hosts). */
   noAuth?: boolean;
+  /** The API check (`GET /v2/`), which never carries credentials: a 403 to it is no matter of logging in. */
+  ping?: boolean;
   /** Credentials were sent in `headers` (token requests): a 401 means they are wrong. */
   explicitCredentials?: boolean;
   /**

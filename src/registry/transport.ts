@@ -198,6 +198,7 @@ export class Transport {
         what: 'ping',
         where,
         noAuth: true,
+        ping: true,
         op,
       };
       answer = await this.send(ping);
@@ -402,6 +403,7 @@ export class Transport {
       what: req.what,
       hadCredentials: sent,
       heldCredentials: !sent && creds !== undefined,
+      ping: req.ping,
       answeredBy: elsewhere ? url.host : undefined,
       allow: res.headers.get('allow'),
       // Whatever the answer's host may echo of what the client knows it sent, or could have.

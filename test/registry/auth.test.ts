@@ -19,6 +19,7 @@ import type { ProgressUpdate } from '../../src/io/types.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/oci/types.ts';
+import { RegistryDeniedError } from '../../src/registry/errors.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { makeImage, pseudoRandomBytes } from '../helpers/images.ts';
 import { registryMissing, useRegistry } from '../helpers/registry.ts';
@@ -198,6 +199,44 @@ describe('htpasswd (Basic) auth', { skip: registryMissing }, () => {
   it('says UNAUTHORIZED when no credentials are given', async () => {
     const store = storeAt(reg.host, 'auth/basic');
     await assert.rejects(store.resolve('v1'), (e) => isProvenantError(e, 'UNAUTHORIZED'));
+  });
+
+  // A final review: a registry whose front refuses the anonymous `GET /v2/` with 403 (anonymous
+  // access off) before any token exchange. go-containerregistry (transport/ping.go) and
+  // containers/image (docker_client.go) stop at such a ping with the registry's error, as this
+  // client does; its hint said to log in, which cannot change an answer to a request that never
+  // carries credentials (theirs neither).
+  it('stops at a 403 to its anonymous GET /v2/, as skopeo and crane do: DENIED, its hint no advice to log in', async () => {
+    const seen: string[] = [];
+    const front = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      if (req.url === '/v2/') {
+        return void res
+          .writeHead(403, { 'content-type': 'application/json' })
+          .end('{"errors":[{"code":"DENIED","message":"anonymous access is disabled"}]}');
+      }
+      forward(req, res, reg.host, req.url ?? '/');
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    try {
+      const host = hostOf(front);
+      for (const keychain of [undefined, staticKeychain(host, { username: reg.username!, password: reg.password! })]) {
+        seen.length = 0;
+        await assert.rejects(storeAt(host, 'auth/basic', { keychain }).resolve('v1'), (err: unknown) => {
+          assert.ok(err instanceof RegistryDeniedError, String(err));
+          assert.equal(err.message, `${host} denied ping: DENIED: anonymous access is disabled (HTTP 403)`);
+          assert.match(err.hint ?? '', /refuses its API check \(GET \/v2\/\), which goes without credentials/);
+          assert.doesNotMatch(err.hint ?? '', /docker login|repository name/);
+          assert.equal(err.loginMayHelp, false);
+          return true;
+        });
+        // Nothing went on past the ping, with or without credentials.
+        assert.ok(seen.length > 0 && seen.every((r) => r === 'GET /v2/'), seen.join(', '));
+      }
+    } finally {
+      front.closeAllConnections();
+      await new Promise((resolve) => front.close(resolve));
+    }
   });
 });
 
