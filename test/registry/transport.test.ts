@@ -10,6 +10,7 @@ import { Credentials } from '../../src/auth/credentials.ts';
 import { StaticKeychain } from '../../src/auth/keychain.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import type { BlobSource, Logger, ProgressUpdate } from '../../src/io/types.ts';
+import { collect } from '../../src/io/verify.ts';
 import { encodeJson } from '../../src/oci/content.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
@@ -338,6 +339,44 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
         (e) => isProvenantError(e, 'DIGEST_MISMATCH'),
       );
     }
+  });
+
+  // A final review asked whether a lying server can make a blob read unbounded: a body longer
+  // than the size the descriptor (or the GET's Content-Length) gives stops at the first chunk
+  // past it; one whose size nobody gives is bounded by its reader (a config, a bundle: collect's
+  // limit), as containers/image and go-containerregistry leave a blob of unknown size to theirs.
+  it('stops reading a blob body that runs past its size, and leaves one of no known size to the bound its reader sets', async () => {
+    const bytes = pseudoRandomBytes(100_000, 14);
+    const d: Descriptor = { mediaType: 'application/octet-stream', digest: digestOf(bytes), size: bytes.byteLength };
+    const CAP = 256 * 1024 * 1024;
+    let written = 0;
+    const registry = await fakeServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      if (req.method === 'HEAD') return void res.writeHead(200).end();
+      // Chunked, endless (up to CAP): the blob's bytes, then more for as long as the client reads.
+      res.writeHead(200, {});
+      written = 0;
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      const more = (): void => {
+        while (written < CAP) {
+          written += chunk.byteLength;
+          if (!res.write(written === chunk.byteLength ? Buffer.concat([bytes, chunk]) : chunk)) return void res.once('drain', more);
+        }
+        res.end();
+      };
+      more();
+    });
+    const client = new RegistryClient(registry.host, { retry: FAST_RETRY });
+    await assert.rejects(readAll(await client.readBlob('a/b', d)), (e) => isProvenantError(e, 'SIZE_MISMATCH'));
+    assert.ok(written < 32 * 1024 * 1024, `the server wrote ${written} bytes`);
+    // No size anywhere (a HEAD without Content-Length, a chunked GET): the reader's limit holds.
+    const stat = await new RegistryStore(client, 'a/b').statBlob(d.digest);
+    assert.equal(stat?.size, -1);
+    if (stat === undefined) return;
+    await assert.rejects(collect(await client.readBlob('a/b', stat), 4 * 1024 * 1024, 'config'), (e) =>
+      isProvenantError(e, 'TOO_LARGE', 'INVALID_MANIFEST'),
+    );
+    assert.ok(written < 32 * 1024 * 1024, `the server wrote ${written} bytes`);
   });
 
   it('follows a 303 of a HEAD with a HEAD: the blob is not downloaded to learn its size', async () => {
