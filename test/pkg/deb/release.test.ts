@@ -1097,6 +1097,68 @@ describe('downloads stop at the size they may have', () => {
     }
   });
 
+  // A final review asked whether a corrupt plain Packages whose by-hash copy is good is taken
+  // where apt refuses it: apt 2.6.1 (apt-get update against such a repository) asks for the
+  // by-hash copy alone where the Release says Acquire-By-Hash, and takes it; with
+  // Acquire::By-Hash=no, or a Release that does not say it, it asks for the plain file and
+  // refuses it (a hash sum mismatch). This reads it the same way.
+  it('takes the good by-hash copy as apt does, never asking for the corrupt plain file; refuses the plain one when by-hash is off', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-by-hash-'));
+    try {
+      const k = await pgpKey('archive', { date: new Date('2020-01-01T00:00:00Z') });
+      const packages = new TextEncoder().encode('Package: a\nVersion: 1\nArchitecture: amd64\n');
+      const corrupt = new TextEncoder().encode('Package: b\nVersion: 1\nArchitecture: amd64\n');
+      const sha256 = createHash('sha256').update(packages).digest('hex');
+      const base = '/debian/dists/stable';
+      for (const acquireByHash of [true, false]) {
+        const text = releaseText('stable', packages).replace(
+          'Components: main\n',
+          `Components: main\n${acquireByHash ? 'Acquire-By-Hash: yes\n' : ''}`,
+        );
+        const served = {
+          [`${base}/InRelease`]: await clearsign(text, [k.privateKey], { date: new Date('2020-01-01T12:00:00Z') }),
+          [`${base}/main/binary-amd64/Packages`]: corrupt,
+          [`${base}/main/binary-amd64/by-hash/SHA256/${sha256}`]: packages,
+        };
+        const server = await serve(served, []);
+        try {
+          for (const cached of [false, true]) {
+            for (const byHash of ['yes', 'no'] as const) {
+              // A cache of its own: one that holds the index already asks for nothing.
+              const cacheDir = cached ? join(dir, `cache-${acquireByHash}-${byHash}`) : undefined;
+              const urls: string[] = [];
+              const fetching = fetchDebianIndex({
+                url: `${server.url}/debian`,
+                suite: 'stable',
+                components: ['main'],
+                arch: 'amd64',
+                keyring: new DebKeyring([k.publicKey], ['archive.gpg']),
+                cacheDir,
+                byHash,
+                onProgress: (u) => urls.push(u.url.slice(server.url.length)),
+              });
+              const label = `Acquire-By-Hash: ${acquireByHash}, by-hash=${byHash}, cache: ${cacheDir !== undefined}`;
+              if (acquireByHash && byHash === 'yes') {
+                assert.deepEqual(
+                  (await fetching).packages.map((p) => p.package),
+                  ['a'],
+                  label,
+                );
+                assert.ok(urls.includes(`${base}/main/binary-amd64/by-hash/SHA256/${sha256}`), `${label}: ${urls.join(', ')}`);
+              } else {
+                await assert.rejects(fetching, (err: unknown) => isProvenantError(err, 'DIGEST_MISMATCH'), label);
+              }
+            }
+          }
+        } finally {
+          await server.close();
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('stops a Packages file as soon as it passes the size the Release gives, with and without a cache', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-flood-'));
     try {
