@@ -22,14 +22,18 @@ export function parseControlStanzas(text: string, where: string): Record<string,
 }
 
 /**
- * The first stanza of `text` as {@link parseControlStanzas} reads it, the rest not read: a
- * Release, of which apt reads its first paragraph only (pkgTagFile's first section), so that
- * whatever follows a blank line after it is never refused. Undefined when it has no stanza.
+ * The first stanza of `text` as apt reads a Release: its first paragraph only (pkgTagFile's first
+ * section), so that whatever follows an empty line after it is never refused. Unlike
+ * {@link parseControlStanzas}, a line of spaces and tabs after a field continues it, as apt's
+ * tag file reads it (Debian Policy 5.1 lets a parser take it for the paragraph's end, but apt does
+ * not, and a Release read otherwise would lose the fields after it: hashes, `NotAutomatic`); in an
+ * InRelease such a line is empty already, the cleartext signature's trailing spaces being removed.
+ * Undefined when it has no stanza.
  *
  * @throws ProvenantError `INVALID_PACKAGE` for a line of that stanza that is neither a field nor a continuation
  */
 export function parseFirstControlStanza(text: string, where: string): Record<string, string> | undefined {
-  return parseStanzas(text, where, undefined, undefined, 1, 1)[0];
+  return parseStanzas(text, where, undefined, undefined, 1, 1, true)[0];
 }
 
 /** A stanza read by {@link scanControlStanzas}: some of its fields, and where it lies in the text. */
@@ -63,6 +67,7 @@ function parseStanzas(
   spans: number[] | undefined,
   firstLine = 1,
   limit = Number.POSITIVE_INFINITY,
+  spacesContinue = false,
 ): Record<string, string>[] {
   const stanzas: Record<string, string>[] = [];
   // Where the stanza being read starts (its first field line), for `spans`.
@@ -95,7 +100,8 @@ function parseStanzas(
     pos = eol + 1;
 
     const c = start < end ? text.charCodeAt(start) : -1;
-    if (c === -1 || (isWhitespace(c) && blank(text, start, end))) {
+    const continues = spacesContinue && lastKey !== undefined && (c === 0x20 || c === 0x09);
+    if (c === -1 || (!continues && isWhitespace(c) && blank(text, start, end))) {
       if (keep) current[lastKey as string] = value;
       if (hasFields) {
         stanzas.push(current);

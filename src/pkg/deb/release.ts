@@ -122,7 +122,7 @@ export async function readRelease(
     if (options.allowUnsigned !== true || !(err instanceof ProvenantError)) throw err;
     text = await unverifiedText(bytes, options.detachedSignature !== undefined, where);
   }
-  // apt reads the first paragraph only: what follows a blank line after it is neither read nor refused.
+  // apt reads the first paragraph only: what follows an empty line after it is neither read nor refused.
   const stanza = parseFirstControlStanza(text, where);
   if (stanza === undefined) throw new ProvenantError('INVALID_PACKAGE', 'the Release is empty', { where });
   const field = (name: string): string => stanza[name] ?? '';

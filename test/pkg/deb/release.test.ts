@@ -33,6 +33,7 @@ import {
   cacheablePackagesFile,
   checkReleaseFile,
   type DebRelease,
+  debPinPriority,
   keepPackagesFile,
   readPackagesIndex,
   readRelease,
@@ -725,6 +726,25 @@ describe('Release signatures as apt counts them: good, bad (BADSIG) or worthless
       read(enc(signed.replace(/^Hash: .*$/m, '$&\n-Comment: x')), [good.publicKey]),
       refused('SIGNATURE', /an armor header starting with a dash \(line 3\), which apt refuses/),
     );
+  });
+
+  // A final review: a line of spaces and tabs in a Release (with a Release.gpg) ended its paragraph,
+  // so the fields after it were lost; apt 2.6.1 reads it as a continuation (checked with apt-get
+  // update: it took the Packages listed after it, and pinned a NotAutomatic suite after it at 1).
+  it('reads a line of spaces and tabs in a Release as a continuation, as apt: the fields after it are kept', async () => {
+    const good = await pgpKey('good', { date: created });
+    const sha = text.match(/ ([0-9a-f]{64}) /)?.[1] as string;
+    const listed = text.replace(`SHA256:\n ${sha}`, `SHA256:\n ${'0'.repeat(64)} 1 main/binary-amd64/Release\n \t\n ${sha}`);
+    const release = enc(`${listed}NotAutomatic: yes\n`);
+    const detached = await sign({
+      message: await createMessage({ binary: release }),
+      signingKeys: good.privateKey,
+      date: during,
+      detached: true,
+    });
+    const r = await read(release, [good.publicKey], { detachedSignature: enc(detached) });
+    assert.deepEqual([...r.files.keys()], ['main/binary-amd64/Release', 'main/binary-amd64/Packages']);
+    assert.equal(debPinPriority(r), 1);
   });
 
   it('takes an armored Release.gpg of one or more blocks alone, as apt: not a binary one, nor text around it', async () => {
