@@ -220,9 +220,9 @@ const STALE = 'the mirror may be stale, or the keyring out of date (update it: d
  * `now` (with when each stops being good), as apt counts gpgv's answers: a signature whose bytes
  * do not match (BADSIG) by a key of the keyring refuses the Release whatever else signed it; one
  * that is worthless (by a key expired or revoked by `now`, not a signing key or too weak; made
- * with SHA-1; made after `now` and its {@link MAX_FUTURE_MS}; past its own expiry, gpgv's EXPSIG)
- * is neither good nor bad, and a good one by another key of the keyring is enough. Signatures by
- * keys not in the keyring are ignored. openpgp.js checks a signature's expiry at `now` plus
+ * with SHA-1, or with a hash algorithm unknown to it, gpgv's ERRSIG; made after `now` and its
+ * {@link MAX_FUTURE_MS}; past its own expiry, gpgv's EXPSIG) is neither good nor bad, and a good
+ * one by another key of the keyring is enough. Signatures by keys not in the keyring are ignored. openpgp.js checks a signature's expiry at `now` plus
  * {@link MAX_FUTURE_MS}, the date it checks the creation time against, so a signature is taken
  * as expired 10 s before apt would take it so.
  *
@@ -377,7 +377,17 @@ async function whyRefused(
   const message = reason instanceof Error ? reason.message : String(reason);
   if (packet !== undefined) {
     const { enums } = await import('openpgp');
-    const hash = packet.hashAlgorithm === null ? 'an unknown hash' : String(enums.read(enums.hash, packet.hashAlgorithm)).toUpperCase();
+    // enums.read throws on a number it has no name for: the octet is any byte the signature holds.
+    const known = Object.entries(enums.hash).find(([, id]) => id === packet.hashAlgorithm)?.[0];
+    if (known === undefined)
+      // gpgv cannot hash with it either and answers ERRSIG, which apt counts as worthless (checked
+      // with apt 2.6.1: a Release is taken with a good signature before it; with it first or
+      // alone, gpgv stops at it and apt says the Release is not signed: the good one is taken here).
+      return {
+        why: `made with hash algorithm ${packet.hashAlgorithm ?? '?'}, which is unknown`,
+        hint: 'the signature is damaged (the mirror or a proxy changed it), or made with a digest neither gpgv nor openpgp.js knows',
+      };
+    const hash = known.toUpperCase();
     if (/Insecure (message )?hash algorithm|Hash algorithm too weak/i.test(message))
       return {
         why: `made with ${hash}, a digest too weak to trust`,

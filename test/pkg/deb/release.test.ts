@@ -599,6 +599,16 @@ describe('Release signatures as apt counts them: good, bad (BADSIG) or worthless
     // yet at 12:00, for no reason the others name.
     const later = await pgpKey('later', { date: new Date('2020-01-01T12:00:05Z') });
     const block = (inRelease: Uint8Array) => dec(inRelease).slice(dec(inRelease).indexOf('-----BEGIN PGP SIGNATURE-----'));
+    // A signature whose hash algorithm octet is 100, a number no digest has (byte 5 of the packet
+    // after its 2-byte header: version, type, public-key algorithm, hash algorithm): gpgv answers
+    // ERRSIG for it, which apt counts as worthless (checked with apt 2.6.1 after a good signature).
+    const unknownHashKey = await pgpKey('unknown hash', { date: created });
+    const unknownHash = async (armored: string) => {
+      const packets = (await readSignature({ armoredSignature: armored })).packets.write();
+      assert.ok(packets[0] === 0xc2 && (packets[1] ?? 255) < 192 && packets[2] === 4, 'one v4 signature packet, of a 2-byte header');
+      packets[5] = 100;
+      return armor(enums.armor.signature, packets);
+    };
     // Each with the reason named and a hint true of it: a stale mirror explains a revoked key, not a weak one.
     const cases: [string, object, string, RegExp, RegExp][] = [
       [
@@ -635,6 +645,13 @@ describe('Release signatures as apt counts them: good, bad (BADSIG) or worthless
         sha1Signature,
         /made with SHA1, a digest too weak to trust/,
         /^the repository must sign with SHA-256 or a stronger digest/,
+      ],
+      [
+        'unknown hash',
+        unknownHashKey.publicKey,
+        await unknownHash(block(await signedBy(unknownHashKey.privateKey, during))),
+        /made with hash algorithm 100, which is unknown/,
+        /^the signature is damaged \(the mirror or a proxy changed it\), or made with a digest neither gpgv nor openpgp\.js knows; trusted: keys\.gpg$/,
       ],
       [
         'expired',
@@ -682,6 +699,21 @@ describe('Release signatures as apt counts them: good, bad (BADSIG) or worthless
         );
       }
     }
+    // A Release.gpg of the same, as apt reads one: an unknown hash beside a good signature is worthless too.
+    const detachedBy = async (key: PrivateKey) =>
+      sign({ message: await createMessage({ binary: enc(text) }), signingKeys: key, date: during, detached: true });
+    const goodDetached = await detachedBy(good.privateKey);
+    const unknownDetached = await unknownHash(await detachedBy(unknownHashKey.privateKey));
+    const keys = [good.publicKey, unknownHashKey.publicKey];
+    const r = await read(enc(text), keys, { detachedSignature: enc(goodDetached + unknownDetached) });
+    assert.deepEqual(
+      r.signers.map((s) => s.keyID),
+      [good.publicKey.getKeyID().toHex()],
+    );
+    await assert.rejects(
+      read(enc(text), keys, { detachedSignature: enc(unknownDetached) }),
+      refused('UNTRUSTED_KEY', /: [0-9a-f]{16} \(made with hash algorithm 100, which is unknown\)$/),
+    );
   });
 
   it('refuses a signature that does not match the text (BADSIG) even beside a good one: SIGNATURE', async () => {
