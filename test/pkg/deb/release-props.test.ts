@@ -6,7 +6,7 @@ import { before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { createCleartextMessage, createMessage, generateKey, type PrivateKey, type PublicKey, sign } from 'openpgp';
 import { isProvenantError } from '../../../src/errors.ts';
-import { DebKeyring, unverifiedText } from '../../../src/pkg/deb/keyring.ts';
+import { armoredKeyBlocks, DebKeyring, unverifiedText } from '../../../src/pkg/deb/keyring.ts';
 import { type DebRelease, readRelease } from '../../../src/pkg/deb/release.ts';
 
 const enc = (t: string) => new TextEncoder().encode(t);
@@ -322,6 +322,50 @@ describe('an armored keyring of several key blocks (property-based)', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('finds the blocks the lazy regex it replaced found, on any arrangement of armor lines, blanks and line ends', () => {
+    const regex = (t: string) =>
+      [...t.matchAll(/^-----BEGIN PGP PUBLIC KEY BLOCK-----[ \t\r]*\n[\s\S]*?^-----END PGP PUBLIC KEY BLOCK-----[ \t\r]*$/gm)].map(
+        (m) => m[0],
+      );
+    const piece = fc.oneof(
+      fc.constantFrom(
+        KEY_BEGIN,
+        KEY_END,
+        KEY_BEGIN.slice(1),
+        KEY_END.slice(0, -1),
+        '\n',
+        '\r',
+        '\r\n',
+        ' ',
+        '\t',
+        '\u2028',
+        '\u2029',
+        'x',
+        '-',
+      ),
+      fc.string({ maxLength: 3 }),
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 30 }), (pieces) => {
+        const t = pieces.join('');
+        assert.deepEqual(armoredKeyBlocks(t), regex(t));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('reads 100,000 BEGIN lines with no END line as no block, and with an END after them as one (the regex took minutes)', async () => {
+    const begins = `${KEY_BEGIN}\n`.repeat(100_000);
+    assert.deepEqual(armoredKeyBlocks(begins), []);
+    await assert.rejects(DebKeyring.fromBytes(enc(begins), 'keys.asc'), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'UNTRUSTED_KEY'));
+      assert.match(err.message, /neither binary OpenPGP packets nor holds a -----BEGIN PGP PUBLIC KEY BLOCK----- armor/);
+      return true;
+    });
+    // From the first BEGIN line, to the END line with its blanks (a CR is one, as the regex took it).
+    assert.deepEqual(armoredKeyBlocks(`${begins}${KEY_END}\r\n${begins}`), [`${begins}${KEY_END}\r`]);
   });
 
   it('reads or refuses with UNTRUSTED_KEY: any bytes, and armor lines put anywhere in a keyring', async () => {
