@@ -6,10 +6,17 @@
 import { createHash } from 'node:crypto';
 import type { CleartextMessage as CleartextMessageType, PublicKey, SignaturePacket, Signature as SignatureType, verify } from 'openpgp';
 import { isProvenantError, ProvenantError } from '../../errors.ts';
-import { fetchTrustedFile, safeLocation } from '../fetch.ts';
+import { fetchTrustedFile, isRemote, safeLocation } from '../fetch.ts';
 
 /** Debian's archive keyring as the `debian-archive-keyring` package installs it. */
 export const DEBIAN_ARCHIVE_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+
+/**
+ * The most a keyring fetched by URL (`signed-by=https://...`) may be, 1 MiB: a repository's
+ * keyring is a few KB, Debian's archive keyring about 100 KB. The download stops at the first
+ * chunk past it (`TOO_LARGE`), as the Release's does, rather than hold what a server sends.
+ */
+export const MAX_KEYRING_URL_SIZE = 1024 * 1024;
 
 /**
  * An OpenPGP public key as openpgp.js reads it (its `PublicKey`), named by the part of it that
@@ -189,10 +196,12 @@ export class LazyDebKeyring {
 
   /**
    * Reads keyring files (`signed-by=`); relative paths are relative to `baseDir`. A URL must be
-   * https (or http to this machine): see {@link fetchTrustedFile}.
+   * https (or http to this machine): see {@link fetchTrustedFile}; and at most
+   * {@link MAX_KEYRING_URL_SIZE}.
    *
    * @throws ProvenantError `NOT_FOUND` for a missing file; `INSECURE` for a plain-http URL beyond
-   *   this machine (`configPath` says where it is configured)
+   *   this machine (`configPath` says where it is configured); `TOO_LARGE` for a URL whose body
+   *   is larger than {@link MAX_KEYRING_URL_SIZE}
    */
   static async read(
     paths: readonly string[],
@@ -200,8 +209,23 @@ export class LazyDebKeyring {
   ): Promise<LazyDebKeyring> {
     const files = [];
     const { configPath, ...fetchOptions } = options;
+    const sized = {
+      ...fetchOptions,
+      maxBytes: MAX_KEYRING_URL_SIZE,
+      tooLarge: (where: string, max: number) =>
+        new ProvenantError(
+          'TOO_LARGE',
+          `the signed-by keyring ${where} is larger than ${max} bytes (${max / 2 ** 20} MiB), the most a keyring fetched by URL may be`,
+          {
+            where: configPath === undefined ? where : `${configPath}: ${where}`,
+            hint: "check the URL: a keyring is a few KB (Debian's archive keyring about 100 KB); for a larger one, download it, check it and give its path",
+          },
+        ),
+    };
     for (const path of paths) {
-      files.push({ where: safeLocation(path), bytes: await fetchTrustedFile(path, 'the signed-by keyring', configPath, fetchOptions) });
+      // A local file is the user's own, read whole as it is; a URL's body is what a server sends.
+      const bytes = await fetchTrustedFile(path, 'the signed-by keyring', configPath, isRemote(path) ? sized : fetchOptions);
+      files.push({ where: safeLocation(path), bytes });
     }
     return new LazyDebKeyring(files);
   }

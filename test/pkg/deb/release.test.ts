@@ -28,7 +28,13 @@ import { planBuild } from '../../../src/builder/plan.ts';
 import { isProvenantError, RepairableError } from '../../../src/errors.ts';
 import { type DebCandidate, debCandidate } from '../../../src/pkg/deb/candidates.ts';
 import { fetchDebianIndex, MAX_RELEASE_FILE_SIZE } from '../../../src/pkg/deb/fetch-index.ts';
-import { DEBIAN_ARCHIVE_KEYRING, DebKeyring, type DebKeyring as DebKeyringType, LazyDebKeyring } from '../../../src/pkg/deb/keyring.ts';
+import {
+  DEBIAN_ARCHIVE_KEYRING,
+  DebKeyring,
+  type DebKeyring as DebKeyringType,
+  LazyDebKeyring,
+  MAX_KEYRING_URL_SIZE,
+} from '../../../src/pkg/deb/keyring.ts';
 import {
   cacheablePackagesFile,
   checkReleaseFile,
@@ -1146,6 +1152,42 @@ describe('downloads stop at the size they may have', () => {
       } finally {
         await server.close();
       }
+    }
+  });
+
+  it('stops a signed-by keyring fetched by URL at 1 MiB: TOO_LARGE naming the URL and the limit; takes one of 1 MiB', async () => {
+    const k = await pgpKey('archive', { date: new Date('2020-01-01T00:00:00Z') });
+    const armored = new TextEncoder().encode(k.publicKey.armor());
+    // A real key's armor padded with comment lines (text around the armor is skipped) to `size` bytes.
+    const padded = (size: number) => {
+      const out = new Uint8Array(size).fill(0x23);
+      for (let i = 1023; i < size; i += 1024) out[i] = 0x0a;
+      out.set(armored, size - armored.length);
+      out[size - armored.length - 1] = 0x0a;
+      return out;
+    };
+    const server = await serve({ '/exact.asc': padded(MAX_KEYRING_URL_SIZE), '/over.asc': padded(MAX_KEYRING_URL_SIZE + 1) }, [
+      '/flood.asc',
+    ]);
+    try {
+      assert.equal(MAX_KEYRING_URL_SIZE, 1024 * 1024);
+      const exact = await (await LazyDebKeyring.read([`${server.url}/exact.asc`])).load();
+      assert.deepEqual(
+        exact.keys.map((key) => key.getFingerprint()),
+        [k.publicKey.getFingerprint()],
+      );
+      for (const path of ['/over.asc', '/flood.asc']) {
+        await assert.rejects(LazyDebKeyring.read([`${server.url}${path}`], { configPath: 'image.yaml' }), (err: unknown) => {
+          assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
+          assert.equal(err.where, `image.yaml: ${server.url}${path}`);
+          assert.match(err.message, new RegExp(`^the signed-by keyring ${server.url}${path} is larger than 1048576 bytes \\(1 MiB\\)`));
+          return true;
+        });
+      }
+      // Dropped at the limit, not read to the end.
+      assert.ok((server.sent.get('/flood.asc') ?? 0) < 32 * 1024 * 1024, `${server.sent.get('/flood.asc')} bytes sent`);
+    } finally {
+      await server.close();
     }
   });
 
