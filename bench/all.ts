@@ -8,9 +8,9 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './lib.ts';
 
-const { values } = parseArgs({ options: { only: { type: 'string' }, quick: { type: 'boolean' } } });
+const values = benchArgs(import.meta.filename, { only: { type: 'string' }, quick: { type: 'boolean' } });
 const quick = values.quick === true;
 const root = join(import.meta.dirname, '..');
 

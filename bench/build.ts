@@ -2,9 +2,9 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { EPOCH, makeApkInput } from './apk-input.ts';
 import {
+  benchArgs,
   buildahCommit,
   buildDist,
   imageOf,
@@ -18,23 +18,21 @@ import {
   withoutMallocSettings,
 } from './lib.ts';
 
-const { values } = parseArgs({
-  options: {
-    'size-mb': { type: 'string' },
-    packages: { type: 'string' },
-    // The same bytes joined into files of about this many MB (memory against bytes, not files).
-    'join-mb': { type: 'string' },
-    // The same bytes cut into files of this many KB (memory against the number of files at one size).
-    'split-kb': { type: 'string' },
-    runs: { type: 'string' },
-    'no-profile': { type: 'boolean' },
-    // Only the builds, the floor and their memory: no buildah, no library cases (the 1 GB run).
-    'no-peers': { type: 'boolean' },
-    // Keep the temporary folder (input, cache, rootfs, profiles) and print where it is.
-    keep: { type: 'boolean' },
-    // Internal: one library build in this process (see libBuild).
-    'lib-build': { type: 'string' },
-  },
+const values = benchArgs(import.meta.filename, {
+  'size-mb': { type: 'string' },
+  packages: { type: 'string' },
+  // The same bytes joined into files of about this many MB (memory against bytes, not files).
+  'join-mb': { type: 'string' },
+  // The same bytes cut into files of this many KB (memory against the number of files at one size).
+  'split-kb': { type: 'string' },
+  runs: { type: 'string' },
+  'no-profile': { type: 'boolean' },
+  // Only the builds, the floor and their memory: no buildah, no library cases (the 1 GB run).
+  'no-peers': { type: 'boolean' },
+  // Keep the temporary folder (input, cache, rootfs, profiles) and print where it is.
+  keep: { type: 'boolean' },
+  // Internal: one library build in this process (see libBuild).
+  'lib-build': { type: 'string' },
 });
 const root = join(import.meta.dirname, '..');
 

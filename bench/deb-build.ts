@@ -1,8 +1,8 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
+  benchArgs,
   buildDist,
   has,
   imageOf,
@@ -17,14 +17,12 @@ import {
   withoutMallocSettings,
 } from './lib.ts';
 
-const { values } = parseArgs({
-  options: {
-    runs: { type: 'string' },
-    packages: { type: 'string' },
-    'no-mmdebstrap': { type: 'boolean' },
-    // Keep the temporary folder (config, caches, rootfs, outputs) and print where it is.
-    keep: { type: 'boolean' },
-  },
+const values = benchArgs(import.meta.filename, {
+  runs: { type: 'string' },
+  packages: { type: 'string' },
+  'no-mmdebstrap': { type: 'boolean' },
+  // Keep the temporary folder (config, caches, rootfs, outputs) and print where it is.
+  keep: { type: 'boolean' },
 });
 const root = join(import.meta.dirname, '..');
 const EPOCH = '1700000000';

@@ -22,7 +22,6 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { cpus, loadavg, release as osRelease, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { parseControlStanzas } from '../src/pkg/deb/control.ts';
 import { fetchDebianIndex } from '../src/pkg/deb/fetch-index.ts';
 import { DEBIAN_ARCHIVE_KEYRING, DebKeyring } from '../src/pkg/deb/keyring.ts';
@@ -30,16 +29,15 @@ import { readPackagesIndex, readRelease, selectPackagesFile } from '../src/pkg/d
 import { decodeStanzaIndex, encodeStanzaIndex, indexDebStanzas } from '../src/pkg/deb/stanza-index.ts';
 import { decompressXz } from '../src/pkg/deb/xz.ts';
 import { DownloadCache, fetchFile } from '../src/pkg/fetch.ts';
+import { benchArgs } from './lib.ts';
 
-const { values } = parseArgs({
-  options: {
-    runs: { type: 'string' },
-    'no-apt': { type: 'boolean' },
-    'no-network': { type: 'boolean' },
-    // Internal: one offline metadata step in this process, for the fresh-process figure.
-    once: { type: 'string' },
-    cache: { type: 'string' },
-  },
+const values = benchArgs(import.meta.filename, {
+  runs: { type: 'string' },
+  'no-apt': { type: 'boolean' },
+  'no-network': { type: 'boolean' },
+  // Internal: one offline metadata step in this process, for the fresh-process figure.
+  once: { type: 'string' },
+  cache: { type: 'string' },
 });
 
 const SUITE = 'bookworm';

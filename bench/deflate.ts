@@ -15,20 +15,18 @@ import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { PINNED_GZIP_BLOCK_SIZE, PINNED_GZIP_LEVEL, pinnedGzip } from '../src/archive/deflate.ts';
+import { benchArgs } from './lib.ts';
 
-const { values } = parseArgs({
-  options: {
-    'size-mb': { type: 'string' },
-    level: { type: 'string' },
-    'block-size': { type: 'string' },
-    workers: { type: 'string' },
-    sweep: { type: 'boolean' },
-    'sweep-mb': { type: 'string' },
-    runs: { type: 'string' },
-  },
+const values = benchArgs(import.meta.filename, {
+  'size-mb': { type: 'string' },
+  level: { type: 'string' },
+  'block-size': { type: 'string' },
+  workers: { type: 'string' },
+  sweep: { type: 'boolean' },
+  'sweep-mb': { type: 'string' },
+  runs: { type: 'string' },
 });
 const sizeMb = Number(values['size-mb'] ?? 100);
 const level = Number(values.level ?? PINNED_GZIP_LEVEL);

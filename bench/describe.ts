@@ -10,14 +10,14 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { buildImage } from '../src/builder/build.ts';
 import { loadConfig } from '../src/builder/config.ts';
 import { describeBuild } from '../src/builder/describe.ts';
 import { generateApkKeyPair } from '../src/pkg/apk/keys.ts';
 import { buildApk, buildApkIndex } from '../src/pkg/apk/write.ts';
+import { benchArgs } from './lib.ts';
 
-const { values } = parseArgs({ options: { packages: { type: 'string', default: '100' }, runs: { type: 'string', default: '5' } } });
+const values = benchArgs(import.meta.filename, { packages: { type: 'string', default: '100' }, runs: { type: 'string', default: '5' } });
 const count = Number(values.packages);
 const runs = Number(values.runs);
 

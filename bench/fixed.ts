@@ -15,17 +15,14 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { EPOCH, makeApkInput } from './apk-input.ts';
-import { buildahCommit, buildDist, has, imageOf, median, need, q, type Sample, sh, timed } from './lib.ts';
+import { benchArgs, buildahCommit, buildDist, has, imageOf, median, need, q, type Sample, sh, timed } from './lib.ts';
 
-const { values } = parseArgs({
-  options: {
-    runs: { type: 'string' },
-    'no-deb': { type: 'boolean' },
-    'no-buildah': { type: 'boolean' },
-    keep: { type: 'boolean' },
-  },
+const values = benchArgs(import.meta.filename, {
+  runs: { type: 'string' },
+  'no-deb': { type: 'boolean' },
+  'no-buildah': { type: 'boolean' },
+  keep: { type: 'boolean' },
 });
 const root = join(import.meta.dirname, '..');
 const GOAL_SECONDS = 0.25;

@@ -12,12 +12,11 @@ import { readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { startRegistry } from '../test/helpers/registry.ts';
 import { EPOCH, makeApkInput } from './apk-input.ts';
-import { buildDist, imageOf, median, need, q, type Sample, sh, timed } from './lib.ts';
+import { benchArgs, buildDist, imageOf, median, need, q, type Sample, sh, timed } from './lib.ts';
 
-const { values } = parseArgs({ options: { 'size-mb': { type: 'string' }, packages: { type: 'string' }, runs: { type: 'string' } } });
+const values = benchArgs(import.meta.filename, { 'size-mb': { type: 'string' }, packages: { type: 'string' }, runs: { type: 'string' } });
 const sizeMb = Number(values['size-mb'] ?? 200);
 const packageCount = Number(values.packages ?? 20);
 const runs = Number(values.runs ?? 3);

@@ -4,7 +4,38 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
+
+/**
+ * A bench script's options, as `parseArgs` reads them (strict: no positionals), but `--help` (or
+ * `-h`) prints them and exits 0, and an unknown or malformed one says so with them and exits 2,
+ * where parseArgs alone ends the script in a stack trace. `script` is the caller's
+ * `import.meta.filename`.
+ */
+export function benchArgs<const O extends ParseArgsOptionsConfig>(
+  script: string,
+  options: O,
+): ReturnType<typeof parseArgs<{ options: O }>>['values'] {
+  const usage = () =>
+    `usage: node bench/${basename(script)} ${Object.entries(options)
+      .filter(([name]) => !INTERNAL.has(name))
+      .map(([name, o]) => `[--${name}${o.type === 'string' ? ` ${o.default === undefined ? 'VALUE' : `VALUE (${o.default})`}` : ''}]`)
+      .join(' ')}\n(docs/benchmarks.md says what each measures)\n`;
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    process.stdout.write(usage());
+    process.exit(0);
+  }
+  try {
+    return parseArgs({ options }).values;
+  } catch (err) {
+    process.stderr.write(`bench/${basename(script)}: ${(err as Error).message}\n${usage()}`);
+    process.exit(2);
+  }
+}
+
+/** Options a bench script passes to itself in a child process: not offered in its usage. */
+const INTERNAL = new Set(['lib-build', 'once', 'cache']);
 
 /**
  * The glibc allocator settings that the checkout's launcher (bin/provenant) exports unless the

@@ -13,15 +13,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { bytesSource } from '../src/io/types.ts';
 import { encodeJson, parseStored } from '../src/oci/content.ts';
 import { digestOf } from '../src/oci/digest.ts';
 import { MediaType } from '../src/oci/mediatypes.ts';
 import { LayoutStore } from '../src/store/layout.ts';
-import { buildDist, has, median } from './lib.ts';
+import { benchArgs, buildDist, has, median } from './lib.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string' } } });
+const values = benchArgs(import.meta.filename, { runs: { type: 'string' } });
 const runs = Number(values.runs ?? 31);
 const root = join(import.meta.dirname, '..');
 

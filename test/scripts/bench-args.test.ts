@@ -1,0 +1,31 @@
+/**
+ * The bench scripts' command lines (bench/lib.ts, benchArgs): `--help` lists a script's options,
+ * and an unknown or malformed one is said in a line with them, exit 2, not a stack trace.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { it } from 'node:test';
+
+const bench = join(import.meta.dirname, '..', '..', 'bench');
+const run = (script: string, ...args: string[]) => spawnSync(process.execPath, [join(bench, script), ...args], { encoding: 'utf8' });
+
+it('bench/build.ts --help lists its options but those it passes to itself, and exits 0', () => {
+  const r = run('build.ts', '--help');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^usage: node bench\/build\.ts .*\[--split-kb VALUE\].*\[--keep\]/);
+  assert.doesNotMatch(r.stdout, /lib-build/);
+});
+
+it('an unknown option, or one without its value, is said with the usage, exit 2, and no stack', () => {
+  for (const [script, args, said] of [
+    ['build.ts', ['--nope'], /^bench\/build\.ts: Unknown option '--nope'/],
+    ['copy.ts', ['--runs'], /^bench\/copy\.ts: Option '--runs <value>' argument missing/],
+  ] as const) {
+    const r = run(script, ...args);
+    assert.equal(r.status, 2, `${script} ${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, said);
+    assert.match(r.stderr, /\nusage: node bench\//);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  }
+});
