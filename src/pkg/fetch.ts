@@ -131,16 +131,23 @@ export async function fetchFile(location: string, options: FetchFileOptions = {}
 }
 
 /**
+ * The most a key or keyring fetched by URL may be ({@link fetchTrustedFile}): a key is a few
+ * hundred bytes, Debian's archive keyring about 100 KB.
+ */
+export const MAX_TRUSTED_URL_SIZE = 1024 * 1024;
+
+/**
  * Reads a file whose bytes are trusted as they arrive, with nothing to check them against: a key
  * (`contents.keyring`, a Debian `signed-by=`). Whoever can change it in transit chooses what
  * every signature is checked with, so it must come from a local file, over https, or over plain
  * http only from this machine (localhost, 127.0.0.0/8, [::1]: test servers, a local mirror); a
- * redirect to plain http elsewhere is refused as well.
+ * redirect to plain http elsewhere is refused as well. A URL's body, which a server chooses, is
+ * read up to {@link MAX_TRUSTED_URL_SIZE}; a local file is the user's own, read whole.
  *
- * @param what What the location is, for the error: `the key`, `the keyring`.
+ * @param what What the location is, for the error: `the contents.keyring key`, `the signed-by keyring`.
  * @param configWhere Where the location is configured (the configuration file), for the error.
  * @throws ProvenantError `INSECURE` for a plain-http location beyond this machine, or a redirect
- *   to one; as {@link fetchFile} otherwise
+ *   to one; `TOO_LARGE` for a URL's body over {@link MAX_TRUSTED_URL_SIZE}; as {@link fetchFile} otherwise
  */
 export async function fetchTrustedFile(
   location: string,
@@ -149,13 +156,28 @@ export async function fetchTrustedFile(
   options: FetchFileOptions = {},
 ): Promise<Uint8Array> {
   const where = safeLocation(location);
+  const configured = configWhere === undefined ? where : `${configWhere}: ${where}`;
   if (/^http:\/\//i.test(location) && !(URL.canParse(location) && isLoopbackHost(new URL(location).host))) {
     throw new ProvenantError('INSECURE', `${what} ${where} is fetched over plain HTTP, which anyone on the way can change`, {
-      where: configWhere === undefined ? where : `${configWhere}: ${where}`,
+      where: configured,
       hint: 'fetch it over https, or download it, check its fingerprint, and give its path',
     });
   }
-  return fetchFile(location, { ...options, secure: true });
+  const sized: FetchFileOptions = isRemote(location)
+    ? {
+        maxBytes: MAX_TRUSTED_URL_SIZE,
+        tooLarge: (at, max) =>
+          new ProvenantError(
+            'TOO_LARGE',
+            `${what} ${at} is larger than ${max} bytes (${max / 2 ** 20} MiB), the most a key fetched by URL may be`,
+            {
+              where: configured,
+              hint: "check the URL: a key is a few hundred bytes and a keyring a few KB (Debian's archive keyring about 100 KB); for a larger one, download it, check it and give its path",
+            },
+          ),
+      }
+    : {};
+  return fetchFile(location, { ...options, ...sized, secure: true });
 }
 
 /**

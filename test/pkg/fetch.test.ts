@@ -23,6 +23,7 @@ import {
   fetchFile,
   fetchTrustedFile,
   localPath,
+  MAX_TRUSTED_URL_SIZE,
   streamFile,
   withRepositoryCredentials,
 } from '../../src/pkg/fetch.ts';
@@ -961,6 +962,42 @@ describe('keys and plain HTTP', () => {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  // A final review: the cap on a signed-by keyring by URL left apk's contents.keyring key at the
+  // 2 GiB default, and a server sending without end made a build hold about a GB.
+  it('reads an apk contents.keyring key by URL up to 1 MiB, as a signed-by keyring: TOO_LARGE past it, stopped there', async () => {
+    let sent = 0;
+    const server = createServer((_req, res) => {
+      const chunk = Buffer.alloc(64 * 1024, 0x41);
+      const more = () => {
+        while (sent < 256 * 1024 * 1024) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', more);
+        }
+        res.end();
+      };
+      more();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/signing.rsa.pub`;
+    const options = { repositories: [], packages: [], configPath: 'image.yaml', baseDir: tmpdir(), cache: undefined, logger: silentLogger };
+    try {
+      assert.equal(MAX_TRUSTED_URL_SIZE, 1024 * 1024);
+      await assert.rejects(openApkSource({ ...options, keyring: [url] }), (e: unknown) => {
+        assert.ok(isProvenantError(e, 'TOO_LARGE'), String(e));
+        assert.equal(e.where, `image.yaml: ${url}`);
+        assert.match(
+          e.message,
+          /^the contents\.keyring key .* is larger than 1048576 bytes \(1 MiB\), the most a key fetched by URL may be$/,
+        );
+        return true;
+      });
+      assert.ok(sent < 32 * 1024 * 1024, `${sent} bytes sent`);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
     }
   });
 

@@ -6,17 +6,10 @@
 import { createHash } from 'node:crypto';
 import type { CleartextMessage as CleartextMessageType, PublicKey, SignaturePacket, Signature as SignatureType, verify } from 'openpgp';
 import { isProvenantError, ProvenantError } from '../../errors.ts';
-import { fetchTrustedFile, isRemote, safeLocation } from '../fetch.ts';
+import { fetchTrustedFile, safeLocation } from '../fetch.ts';
 
 /** Debian's archive keyring as the `debian-archive-keyring` package installs it. */
 export const DEBIAN_ARCHIVE_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
-
-/**
- * The most a keyring fetched by URL (`signed-by=https://...`) may be, 1 MiB: a repository's
- * keyring is a few KB, Debian's archive keyring about 100 KB. The download stops at the first
- * chunk past it (`TOO_LARGE`), as the Release's does, rather than hold what a server sends.
- */
-export const MAX_KEYRING_URL_SIZE = 1024 * 1024;
 
 /**
  * An OpenPGP public key as openpgp.js reads it (its `PublicKey`), named by the part of it that
@@ -196,12 +189,11 @@ export class LazyDebKeyring {
 
   /**
    * Reads keyring files (`signed-by=`); relative paths are relative to `baseDir`. A URL must be
-   * https (or http to this machine): see {@link fetchTrustedFile}; and at most
-   * {@link MAX_KEYRING_URL_SIZE}.
+   * https (or http to this machine), and at most 1 MiB: see {@link fetchTrustedFile}.
    *
    * @throws ProvenantError `NOT_FOUND` for a missing file; `INSECURE` for a plain-http URL beyond
    *   this machine (`configPath` says where it is configured); `TOO_LARGE` for a URL whose body
-   *   is larger than {@link MAX_KEYRING_URL_SIZE}
+   *   is larger than 1 MiB
    */
   static async read(
     paths: readonly string[],
@@ -209,22 +201,8 @@ export class LazyDebKeyring {
   ): Promise<LazyDebKeyring> {
     const files = [];
     const { configPath, ...fetchOptions } = options;
-    const sized = {
-      ...fetchOptions,
-      maxBytes: MAX_KEYRING_URL_SIZE,
-      tooLarge: (where: string, max: number) =>
-        new ProvenantError(
-          'TOO_LARGE',
-          `the signed-by keyring ${where} is larger than ${max} bytes (${max / 2 ** 20} MiB), the most a keyring fetched by URL may be`,
-          {
-            where: configPath === undefined ? where : `${configPath}: ${where}`,
-            hint: "check the URL: a keyring is a few KB (Debian's archive keyring about 100 KB); for a larger one, download it, check it and give its path",
-          },
-        ),
-    };
     for (const path of paths) {
-      // A local file is the user's own, read whole as it is; a URL's body is what a server sends.
-      const bytes = await fetchTrustedFile(path, 'the signed-by keyring', configPath, isRemote(path) ? sized : fetchOptions);
+      const bytes = await fetchTrustedFile(path, 'the signed-by keyring', configPath, fetchOptions);
       files.push({ where: safeLocation(path), bytes });
     }
     return new LazyDebKeyring(files);

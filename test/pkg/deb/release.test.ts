@@ -28,13 +28,7 @@ import { planBuild } from '../../../src/builder/plan.ts';
 import { isProvenantError, RepairableError } from '../../../src/errors.ts';
 import { type DebCandidate, debCandidate } from '../../../src/pkg/deb/candidates.ts';
 import { fetchDebianIndex, MAX_RELEASE_FILE_SIZE } from '../../../src/pkg/deb/fetch-index.ts';
-import {
-  DEBIAN_ARCHIVE_KEYRING,
-  DebKeyring,
-  type DebKeyring as DebKeyringType,
-  LazyDebKeyring,
-  MAX_KEYRING_URL_SIZE,
-} from '../../../src/pkg/deb/keyring.ts';
+import { DEBIAN_ARCHIVE_KEYRING, DebKeyring, type DebKeyring as DebKeyringType, LazyDebKeyring } from '../../../src/pkg/deb/keyring.ts';
 import {
   cacheablePackagesFile,
   checkReleaseFile,
@@ -48,7 +42,7 @@ import {
 import { DebRepositorySource } from '../../../src/pkg/deb/source.ts';
 import { type DebSource, formatSourceLine, parseSourceLine, parseSourcesList } from '../../../src/pkg/deb/sources.ts';
 import { decompressIndex, decompressIndexChunks, decompressXz } from '../../../src/pkg/deb/xz.ts';
-import { DownloadCache, fetchFile } from '../../../src/pkg/fetch.ts';
+import { DownloadCache, fetchFile, MAX_TRUSTED_URL_SIZE } from '../../../src/pkg/fetch.ts';
 import type { CandidateIndex } from '../../../src/pkg/resolve/resolve.ts';
 import { MissingArchitectureError } from '../../../src/pkg/source.ts';
 import { debianCacheDir, debianMirrorUrl, debianMissing } from '../../helpers/debian.ts';
@@ -1166,11 +1160,11 @@ describe('downloads stop at the size they may have', () => {
       out[size - armored.length - 1] = 0x0a;
       return out;
     };
-    const server = await serve({ '/exact.asc': padded(MAX_KEYRING_URL_SIZE), '/over.asc': padded(MAX_KEYRING_URL_SIZE + 1) }, [
+    const server = await serve({ '/exact.asc': padded(MAX_TRUSTED_URL_SIZE), '/over.asc': padded(MAX_TRUSTED_URL_SIZE + 1) }, [
       '/flood.asc',
     ]);
     try {
-      assert.equal(MAX_KEYRING_URL_SIZE, 1024 * 1024);
+      assert.equal(MAX_TRUSTED_URL_SIZE, 1024 * 1024);
       const exact = await (await LazyDebKeyring.read([`${server.url}/exact.asc`])).load();
       assert.deepEqual(
         exact.keys.map((key) => key.getFingerprint()),
@@ -1180,7 +1174,12 @@ describe('downloads stop at the size they may have', () => {
         await assert.rejects(LazyDebKeyring.read([`${server.url}${path}`], { configPath: 'image.yaml' }), (err: unknown) => {
           assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
           assert.equal(err.where, `image.yaml: ${server.url}${path}`);
-          assert.match(err.message, new RegExp(`^the signed-by keyring ${server.url}${path} is larger than 1048576 bytes \\(1 MiB\\)`));
+          assert.match(
+            err.message,
+            new RegExp(
+              `^the signed-by keyring ${server.url}${path} is larger than 1048576 bytes \\(1 MiB\\), the most a key fetched by URL may be`,
+            ),
+          );
           return true;
         });
       }
