@@ -101,7 +101,9 @@ function parseStanzas(
 
     const c = start < end ? text.charCodeAt(start) : -1;
     const continues = spacesContinue && lastKey !== undefined && (c === 0x20 || c === 0x09);
-    if (c === -1 || (!continues && isWhitespace(c) && blank(text, start, end))) {
+    // Such a line adds nothing to its field: apt trims the value it ends (`Suite: x` then blanks is x).
+    if (continues && blank(text, start, end)) continue;
+    if (c === -1 || (isWhitespace(c) && blank(text, start, end))) {
       if (keep) current[lastKey as string] = value;
       if (hasFields) {
         stanzas.push(current);

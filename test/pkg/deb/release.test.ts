@@ -777,6 +777,22 @@ describe('Release signatures as apt counts them: good, bad (BADSIG) or worthless
     const r = await read(release, [good.publicKey], { detachedSignature: enc(detached) });
     assert.deepEqual([...r.files.keys()], ['main/binary-amd64/Release', 'main/binary-amd64/Packages']);
     assert.equal(debPinPriority(r), 1);
+    // And adds nothing to the field it continues, as apt trims it (a final review: `Suite: stable`
+    // then such a line was "stable\n " and refused as another suite; Acquire-By-Hash was not yes).
+    const trailing = enc(`${text.replace('Suite: stable\n', 'Suite: stable\n  \n')}Acquire-By-Hash: yes\n \t\n`);
+    const again = await sign({
+      message: await createMessage({ binary: trailing }),
+      signingKeys: good.privateKey,
+      date: during,
+      detached: true,
+    });
+    const t = await readRelease(trailing, new DebKeyring([good.publicKey as PublicKey], ['keys.gpg']), 'InRelease', {
+      now,
+      detachedSignature: enc(again),
+      suite: 'stable',
+    });
+    assert.equal(t.suite, 'stable');
+    assert.equal(t.acquireByHash, true);
   });
 
   it('takes an armored Release.gpg of one or more blocks alone, as apt: not a binary one, nor text around it', async () => {
