@@ -325,10 +325,10 @@ export async function reproduceImage(store: ContentStore, target: string, option
       signers,
       summary: verified
         ? `the provenance was verified: signed by ${signers.join(', ')}${replayed ? '' : '; no platform could be replayed from it'}`
-        : options.trust === undefined
-          ? 'the provenance was NOT verified: no key or identity was given, so nothing vouches for what it says; a match shows only that the image follows from it'
-          : read.length === 0
-            ? 'no provenance was found, so nothing was verified'
+        : read.length === 0
+          ? 'no provenance was found, so nothing was verified'
+          : options.trust === undefined
+            ? 'the provenance was NOT verified: no key or identity was given, so nothing vouches for what it says; a match shows only that the image follows from it'
             : 'the provenance was NOT all verified: a platform was read from a provenance no signature vouches for',
     },
     match: platforms.length > 0 && platforms.every((p) => p.status === 'match') && (index?.differences.length ?? 0) === 0,

@@ -381,6 +381,22 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
     }
   });
 
+  it('says that no provenance was found when there is none, with no key given too, rather than that it was not verified', async () => {
+    const store = await imageWith(() => []);
+    try {
+      const report = await reproduceImage(store, 'v1', local());
+      assert.deepEqual(
+        report.platforms.map((p) => p.status),
+        ['not-replayable', 'not-replayable'],
+      );
+      assert.equal(report.verification.verified, false);
+      assert.equal(report.verification.summary, 'no provenance was found, so nothing was verified');
+      assert.match(renderReproduce(report), /^provenance: no provenance was found, so nothing was verified$/m);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('refuses a provenance whose packages do not meet what its configuration asks for, as build --lock does', async () => {
     // tool is in contents.packages; nothing needs it, so a build from these entries alone would
     // leave it out and be compared as an image that lost it.
