@@ -549,7 +549,8 @@ export class LockArchitectureError extends ProvenantError {
  *
  * @throws ProvenantError `USAGE` naming the lock file when it holds none, and the architectures it
  *   does hold: a lock made for other archs ({@link LockArchitectureError}), or one whose entries
- *   spell the architecture another way (an apk lock's x86_64 where Debian's amd64 is read)
+ *   spell the architecture another way (an apk lock's x86_64 where Debian's amd64 is read); for a
+ *   lock that vouches for itself, {@link LockUnmetError} naming each request of the architecture
  */
 function lockedFor(options: PlanOptions, source: PackageSource, arch: string): LockedPackage[] {
   const lock = options.lock as Lock;
@@ -561,6 +562,22 @@ function lockedFor(options: PlanOptions, source: PackageSource, arch: string): L
   const locked = lock.contents.packages.filter(sameArch).map((p) => (p.architecture === name ? p : { ...p, architecture: name }));
   if (locked.length === 0) {
     const where = options.lockPath ?? 'the lock';
+    const spelled = name === arch ? arch : `${name} (${arch})`;
+    if (options.lockVouches === true && lock.contents.packages.length > 0) {
+      // A lock that vouches for itself (a rebuild's, made of a provenance's entries) is not one to
+      // lock again, and its path names a folder gone when the error is read: with none of it for
+      // this architecture, no request is met (`busybox (aarch64)`), as checkVouchedLock says of a
+      // lock that holds too little, and a rebuild refuses that platform alone.
+      const unmet = options.packages
+        .filter((p, i) => source.request(p, packageWhere(options, i), arch).conflict !== true)
+        .map((p) => `${p} (${arch})`);
+      if (unmet.length === 0) return [];
+      throw new LockUnmetError(`${where} holds no packages for ${spelled}: no locked package meets ${unmet.join(', ')}`, {
+        where,
+        hint: 'a lock that vouches for itself installs only what it holds: it must hold a package that meets each request',
+        unmet,
+      });
+    }
     if (lock.contents.packages.length === 0) {
       throw new ProvenantError('USAGE', `${where} holds no packages (contents.packages is empty)`, {
         where,
@@ -568,7 +585,6 @@ function lockedFor(options: PlanOptions, source: PackageSource, arch: string): L
       });
     }
     const held = [...new Set(lock.contents.packages.map((p) => p.architecture))].sort();
-    const spelled = name === arch ? arch : `${name} (${arch})`;
     const message = `${where} contents.packages has no packages for ${spelled}: its entries' architecture is only ${held.join(', ')}`;
     const relock = `provenant lock ${options.configPath} -o ${options.lockPath ?? 'LOCK'}`;
     if (held.includes(arch)) {

@@ -315,7 +315,8 @@ export async function reproduceImage(store: ContentStore, target: string, option
           rebuiltIndexes,
           platforms,
           unlistedPlatforms(inspected, readings),
-          new Set(jobs.map((j) => j.manifest.digest)),
+          // A platform refused once its group was read (its packages do not meet its requests) was not rebuilt.
+          new Set(jobs.filter((j) => results.get(j.manifest.digest)?.status !== 'not-replayable').map((j) => j.manifest.digest)),
         )
       : undefined;
   return {
@@ -384,19 +385,30 @@ async function checkSourceBlobs(
 
 /**
  * A build error with each fetched package file's path in the temporary folder (the lock's `url`)
- * put back as the location the provenance names: the folder is gone when the error is read.
+ * put back as the location the provenance names, and any other path there (the configuration's)
+ * as the provenance writes it (`present`): the folder is gone when the error is read.
  */
-function located<E>(err: E, origins: ReadonlyMap<string, string>): E {
+function located<E>(err: E, origins: ReadonlyMap<string, string>, present: (text: string) => string): E {
   if (!isProvenantError(err)) return err;
   const put = (text: string): string => {
     let out = text;
     for (const [local, origin] of origins) out = out.replaceAll(local, origin);
-    return out;
+    return present(out);
   };
   const message = put(err.message);
   const where = err.where === undefined ? undefined : put(err.where);
-  if (message === err.message && where === err.where) return err;
-  return new ProvenantError(err.code, message, { where, hint: err.hint, cause: err }) as E;
+  const hint = err.hint === undefined ? undefined : put(err.hint);
+  if (message === err.message && where === err.where && hint === err.hint) return err;
+  return new ProvenantError(err.code, message, { where, hint, cause: err }) as E;
+}
+
+/**
+ * Paths in the temporary folder, in a message, as the provenance writes them: relative to the
+ * root configuration file's folder (`img.yaml`, `../shared/common.yaml`).
+ */
+function presentPaths(temp: string, configDir: string): (text: string) => string {
+  const escaped = temp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return (text) => text.replace(new RegExp(`${escaped}[^\\s:'"]*`, 'g'), (p) => relative(configDir, p));
 }
 
 /** A provenance found for a platform image, and what it reads as. */
@@ -532,6 +544,7 @@ async function replayGroup(
   try {
     const configDir = configFolder(temp, plan);
     const configPath = join(configDir, plan.config.path);
+    const present = presentPaths(temp, configDir);
     const loaded = await loadFromPlan(plan, temp, configDir, configPath, (group[0] as Job).arch, options.repositoryOverrides ?? []);
     if (!('config' in loaded)) return refuse(loaded.reason, loaded.missing);
     const keyring = keyringFor(loaded, plan);
@@ -562,12 +575,26 @@ async function replayGroup(
     const archs = [...new Set(group.flatMap((j) => j.plan.archs))].filter((a) => group.some((j) => j.arch === a));
     // The build refuses a lock of these entries that does not meet a request of the configuration,
     // as `build --lock` refuses such a lock (../builder/plan.ts): it would install only what the
-    // entries hold and leave the request out without a word. Such a provenance is not replayable.
-    const unmetRefusal = (err: LockUnmetError) =>
-      refuse(
-        `the provenance's packages do not meet what its configuration asks for: no package it names meets ${err.unmet.join(', ')}`,
-        err.unmet.map((u) => `resolvedDependencies: a package that meets ${u}`),
-      );
+    // entries hold and leave the request out without a word. Such a provenance is not replayable:
+    // each platform of an architecture named unmet is refused (each platform's entries are its own
+    // provenance's), and the others are built without it. Returns whether any platform is left.
+    const refused = new Set<Job>();
+    const refuseUnmet = (err: LockUnmetError, among: readonly Job[]): boolean => {
+      const of = (j: Job) => err.unmet.filter((u) => u.endsWith(` (${j.arch})`));
+      // An unmet request of no architecture of these platforms: not known whose, so all are refused.
+      const hit = among.some((j) => of(j).length > 0) ? among.filter((j) => of(j).length > 0) : among;
+      for (const j of hit) {
+        const unmet = of(j).length > 0 ? of(j) : err.unmet;
+        refused.add(j);
+        results.set(j.manifest.digest, {
+          ...baseOf(j),
+          status: 'not-replayable',
+          reason: `the provenance's packages do not meet what its configuration asks for: no package it names meets ${unmet.join(', ')}`,
+          missing: unmet.map((u) => `resolvedDependencies: a package that meets ${u}`),
+        });
+      }
+      return group.some((j) => !refused.has(j));
+    };
     const lockOf = (locked: readonly LockedPackage[]): Lock => ({
       version: 'v1',
       config: { name: basename(plan.config.path), checksum: '' },
@@ -603,21 +630,34 @@ async function replayGroup(
     // then each platform is built alone, so that the others are still compared.
     const builds: BuildResult[] = [];
     const failed = new Map<string, string>();
-    try {
-      builds.push(await build(archs));
-    } catch (err) {
-      if (err instanceof LockUnmetError) return unmetRefusal(err);
-      if (fetched.changes.length === 0 || !isProvenantError(err) || err.code === 'ABORTED') throw located(err, fetched.origins);
-      for (const j of group) {
-        try {
-          builds.push(await build([j.arch]));
-        } catch (e) {
-          if (e instanceof LockUnmetError) return unmetRefusal(e);
-          if (changedFor(j).length === 0 || !isProvenantError(e) || e.code === 'ABORTED') throw located(e, fetched.origins);
-          failed.set(j.arch, located(e, fetched.origins).describe());
+    const left = () => group.filter((j) => !refused.has(j));
+    const place = <E>(err: E): E => located(err, fetched.origins, present);
+    for (;;) {
+      try {
+        builds.push(await build(archs.filter((a) => left().some((j) => j.arch === a))));
+        break;
+      } catch (err) {
+        if (err instanceof LockUnmetError) {
+          if (refuseUnmet(err, left())) continue;
+          return { results, overrides: fetched.overrides };
         }
+        if (fetched.changes.length === 0 || !isProvenantError(err) || err.code === 'ABORTED') throw place(err);
+        for (const j of left()) {
+          try {
+            builds.push(await build([j.arch]));
+          } catch (e) {
+            if (e instanceof LockUnmetError) {
+              refuseUnmet(e, [j]);
+              continue;
+            }
+            if (changedFor(j).length === 0 || !isProvenantError(e) || e.code === 'ABORTED') throw place(e);
+            failed.set(j.arch, place(e).describe());
+          }
+        }
+        break;
       }
     }
+    if (builds.length === 0 && failed.size === 0) return { results, overrides: fetched.overrides };
 
     rebuilt = await LayoutStore.open(join(temp, 'rebuilt'), { create: true });
     const writtenBuilds: Descriptor[] = [];
@@ -633,7 +673,7 @@ async function replayGroup(
     if (forTarget !== undefined && 'reason' in forTarget) return refuse(forTarget.reason, forTarget.missing);
     const writtenOf = (image: BuiltImage): Digest => (forTarget?.renamed.get(image.manifest.digest) ?? image.manifest.digest) as Digest;
 
-    for (const j of group) {
+    for (const j of left()) {
       throwIfAborted(options.signal);
       const base = baseOf(j);
       const changedPackageFiles = changedFor(j);
@@ -904,9 +944,7 @@ async function loadFromPlan(
   overrides: readonly (readonly [string, string])[],
 ): Promise<LoadedConfig | { reason: string; missing: string[] }> {
   const files = new Map(plan.config.files.map((f) => [resolve(configDir, f.path), withCredentials(f.content, overrides)]));
-  // Paths in messages as the provenance writes them: relative to the root file's folder.
-  const present = (text: string): string =>
-    text.replace(new RegExp(`${temp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^\\s:'"]*`, 'g'), (p) => relative(configDir, p));
+  const present = presentPaths(temp, configDir);
   const absent: string[] = [];
   /** The same, as the loader asked for them (a relative include joined to the folder of its file). */
   const absentAt: string[] = [];

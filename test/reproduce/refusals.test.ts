@@ -381,6 +381,65 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
     }
   });
 
+  it("refuses only the platform that carries another platform's provenance (one predicate on each), and rebuilds the other", async () => {
+    // attest gave each platform image amd64's predicate: it names amd64's packages alone.
+    const digests = result.images.map((image) => image.manifest.digest);
+    const store = await imageWith((i) => [
+      statement(SLSA_V1, provenance[0].predicate, [{ name: 'example/app', digest: digests[i] as Digest }]),
+    ]);
+    try {
+      const report = await reproduceImage(store, 'v1', local());
+      const text = renderReproduce(report);
+      assert.deepEqual(
+        report.platforms.map((p) => p.status),
+        ['match', 'not-replayable'],
+        text,
+      );
+      const arm = report.platforms[1] as PlatformNotReplayable;
+      assert.equal(
+        arm.reason,
+        "the provenance's packages do not meet what its configuration asks for: no package it names meets base (aarch64), data (aarch64), tool (aarch64)",
+      );
+      assert.deepEqual(arm.missing, [
+        'resolvedDependencies: a package that meets base (aarch64)',
+        'resolvedDependencies: a package that meets data (aarch64)',
+        'resolvedDependencies: a package that meets tool (aarch64)',
+      ]);
+      // The index is compared with the rebuild of amd64: arm64's entry is not known to belong.
+      assert.deepEqual(report.index?.differences, [], text);
+      assert.deepEqual(report.index?.notRebuilt, [`entry 1 (linux/arm64, ${digests[1]})`]);
+      assert.doesNotMatch(text, /provenant-reproduce-/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses only the platform whose own provenance lacks a package, naming that provenance, and rebuilds the other', async () => {
+    const store = await imageWith((i) => [
+      edited(i, (s) => {
+        const def = s.predicate.buildDefinition;
+        if (i === 1) def.resolvedDependencies = def.resolvedDependencies.filter((d: Json) => d.name !== 'data');
+      }),
+    ]);
+    try {
+      const report = await reproduceImage(store, 'v1', local());
+      assert.deepEqual(
+        report.platforms.map((p) => p.status),
+        ['match', 'not-replayable'],
+        renderReproduce(report),
+      );
+      const [amd, arm] = report.platforms as PlatformNotReplayable[];
+      assert.equal(
+        arm?.reason,
+        "the provenance's packages do not meet what its configuration asks for: no package it names meets data (aarch64)",
+      );
+      assert.notEqual(arm?.provenance?.source, amd?.provenance?.source);
+      assert.equal(report.match, false);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('says that no provenance was found when there is none, with no key given too, rather than that it was not verified', async () => {
     const store = await imageWith(() => []);
     try {
@@ -413,15 +472,15 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
         ['not-replayable', 'not-replayable'],
         renderReproduce(report),
       );
-      const p = report.platforms[0] as PlatformNotReplayable;
-      assert.equal(
-        p.reason,
-        "the provenance's packages do not meet what its configuration asks for: no package it names meets tool (x86_64), tool (aarch64)",
-      );
-      assert.deepEqual(p.missing, [
-        'resolvedDependencies: a package that meets tool (x86_64)',
-        'resolvedDependencies: a package that meets tool (aarch64)',
-      ]);
+      // Each platform is refused for what its own provenance lacks.
+      for (const [i, arch] of ['x86_64', 'aarch64'].entries()) {
+        const p = report.platforms[i] as PlatformNotReplayable;
+        assert.equal(
+          p.reason,
+          `the provenance's packages do not meet what its configuration asks for: no package it names meets tool (${arch})`,
+        );
+        assert.deepEqual(p.missing, [`resolvedDependencies: a package that meets tool (${arch})`]);
+      }
     } finally {
       await store.close();
     }
