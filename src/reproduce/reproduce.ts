@@ -869,6 +869,13 @@ function compareIndex(
     }
     paired.push(j);
     const r = made.manifests[j] as Descriptor;
+    // Paired with its rebuild, an image that differs is still not the image the rebuilt index
+    // lists: the index is not the rebuild's, whatever else of it is.
+    if (r.digest !== d.digest) {
+      differences.push(
+        `entry ${i} (${label(d)}, ${d.digest}) is not the image the rebuild lists there (${r.digest}): its platform differs`,
+      );
+    }
     const fields = [
       d.mediaType !== r.mediaType ? 'mediaType' : '',
       !sameJson(d.platform, r.platform) ? `platform (${platformDifference(d.platform, r.platform)})` : '',

@@ -250,6 +250,12 @@ describe('reproduce an apk image built and pushed to a registry, its provenance 
       assert.match(text, /linux\/amd64 {2}MISMATCH/);
       assert.match(text, /first file: {2}\/usr\/share\/data\/values\.txt differs in sha256 \(layer \d, package data\)/);
       assert.match(text, /package: {5}data 2\.1-r3: its file/);
+      // The rebuilt index lists the rebuilt amd64 image: the index is not the original's either.
+      assert.deepEqual(report.index?.differences, [
+        `entry 0 (linux/amd64, ${m.digest}) is not the image the rebuild lists there (${m.rebuilt}): its platform differs`,
+      ]);
+      assert.match(text, /^index {2}MISMATCH/m);
+      assert.doesNotMatch(text, /^index {2}match/m);
     } finally {
       await rm(join(served, 'repo'), { recursive: true, force: true });
       await rename(original, join(served, 'repo'));
