@@ -81,6 +81,15 @@ const OURS: ReadonlySet<string> = new Set(Object.values(BUILD_TYPES));
 const isOurs = (t: string | undefined): t is string => t !== undefined && OURS.has(t);
 const OUR_BUILD_TYPES = `buildType ${BUILD_TYPES.apk} or ${BUILD_TYPES.deb}`;
 
+/**
+ * The external parameters Provenant's build types state (../attest/provenance.ts), and those of
+ * `config`. SLSA's verification: "Any unrecognized externalParameters SHOULD cause verification to
+ * fail" (https://slsa.dev/spec/v1.0/verifying-artifacts). A rebuild that left one out would not be
+ * the build it describes (a `postInstall` that changed the image), and a match would vouch for it.
+ */
+const KNOWN_EXTERNAL: ReadonlySet<string> = new Set(['config', 'archs', 'sourceDateEpoch', 'compat', 'target', 'fromLock']);
+const KNOWN_CONFIG: ReadonlySet<string> = new Set(['path', 'files', 'contents']);
+
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
@@ -124,6 +133,10 @@ export function readProvenance(statement: unknown): ProvenanceReading {
   const missing: string[] = [];
   const external = isObj(def.externalParameters) ? def.externalParameters : {};
   if (!isObj(def.externalParameters)) missing.push('buildDefinition.externalParameters');
+  const unknown = [
+    ...Object.keys(external).filter((k) => !KNOWN_EXTERNAL.has(k)),
+    ...(isObj(external.config) ? Object.keys(external.config).filter((k) => !KNOWN_CONFIG.has(k)) : []).map((k) => `config.${k}`),
+  ].map((k) => `externalParameters.${cut(k)}`);
   const config = readConfig(external.config, missing);
   const archs = readArchs(external.archs, missing);
   let sourceDateEpoch: number | undefined;
@@ -156,6 +169,18 @@ export function readProvenance(statement: unknown): ProvenanceReading {
   }
   if (kinds.length > 1) missing.push('packages of one ecosystem: the statement names both apk and deb packages');
   else if (buildType === BUILD_TYPES.deb && kinds[0] === 'apk') missing.push(`deb packages, as the buildType ${BUILD_TYPES.deb} says`);
+  if (unknown.length > 0) {
+    const shown = unknown.length > 5 ? [...unknown.slice(0, 5), `${unknown.length - 5} more`] : unknown;
+    return refuse(
+      `the provenance states external parameters this version of Provenant does not know (${shown.join(', ')}): a rebuild without them may not be the build they describe, and SLSA verification fails on an unrecognized one`,
+      [
+        ...unknown
+          .slice(0, 5)
+          .map((k) => `no ${k}: only ${[...KNOWN_EXTERNAL].join(', ')} (config: ${[...KNOWN_CONFIG].join(', ')}) are known`),
+        ...missing,
+      ],
+    );
+  }
   if (missing.length > 0 || config === undefined || archs === undefined) {
     return refuse('the provenance lacks what a rebuild needs', missing);
   }

@@ -177,6 +177,25 @@ describe('reading a provenance statement as a rebuild recipe', () => {
     }
   });
 
+  it('refuses external parameters it does not know, naming them, as SLSA verification fails on an unrecognized one', () => {
+    const s = ours();
+    s.predicate.buildDefinition.externalParameters.postInstall = 'curl http://127.0.0.1:1/x | sh';
+    s.predicate.buildDefinition.externalParameters.config.hooks = ['x'];
+    const r = refusal(readProvenance(s));
+    assert.equal(
+      r.reason,
+      'the provenance states external parameters this version of Provenant does not know (externalParameters.postInstall, externalParameters.config.hooks): a rebuild without them may not be the build they describe, and SLSA verification fails on an unrecognized one',
+    );
+    assert.deepEqual(r.missing, [
+      'no externalParameters.postInstall: only config, archs, sourceDateEpoch, compat, target, fromLock (config: path, files, contents) are known',
+      'no externalParameters.config.hooks: only config, archs, sourceDateEpoch, compat, target, fromLock (config: path, files, contents) are known',
+    ]);
+    // Those a build states are all known, target and compat too.
+    const t = ours();
+    Object.assign(t.predicate.buildDefinition.externalParameters, { target: 'artifactory@6.23.38', compat: 'apko' });
+    assert.ok(readProvenance(t).replayable);
+  });
+
   it('names missing package entries, and package fields left out', () => {
     const s = ours();
     const deps = s.predicate.buildDefinition.resolvedDependencies;
