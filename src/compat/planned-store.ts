@@ -14,10 +14,9 @@
  * destination's attachments onto themselves.
  */
 import { ProvenantError } from '../errors.ts';
-import { fileChunks } from '../io/files.ts';
+import { fileChunks, unreadableWords } from '../io/files.ts';
 import type { ByteStream, OperationOptions } from '../io/types.ts';
 import { verifyStream } from '../io/verify.ts';
-import { systemWords } from '../io/write-failures.ts';
 import { cosignTag, cosignTagSubject, descriptorOf, type Stored, subjectOf } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
@@ -75,13 +74,14 @@ export class PlannedStore implements ContentStore {
     }
     if (planned?.file !== undefined) {
       // Opened when first read (fileChunks): a read stream made here failed, when its file went
-      // before its reader came, with an uncaught exception.
+      // before its reader came, with an uncaught exception. A named pipe or a folder in its place
+      // by then is refused, not waited on.
       const file = planned.file;
       const read = async function* (range: { start: number; end?: number }): ByteStream {
         try {
           yield* fileChunks(file, range);
         } catch (err) {
-          throw new ProvenantError('IO', `blob ${descriptor.digest}, made by the fix in ${file}, cannot be read: ${systemWords(err)}`, {
+          throw new ProvenantError('IO', `blob ${descriptor.digest}, made by the fix in ${file}, cannot be read: ${unreadableWords(err)}`, {
             where,
             cause: err,
             hint: 'the fix keeps the blobs it makes in a temporary folder until it ends: run it again',

@@ -776,14 +776,46 @@ export function fileVersion(path: string): string | undefined {
 
 /**
  * A file's bytes (from `start`, to `end` inclusive), in chunks of `highWaterMark` (1 MiB), from a
- * read stream made only when the first chunk is asked for. A read stream opens its file as soon
- * as it is made, and one made in advance that meets its file gone (a blob a gc removed between
- * the read's start and its first chunk) emits `error` before anyone listens, which Node throws as
- * an uncaught exception: the command ended in a bare ENOENT. Here the open's error is its
- * reader's, thrown where it iterates; and a stream never read opens nothing.
+ * file opened only when the first chunk is asked for. A read stream opens its file as soon as it
+ * is made, and one made in advance that meets its file gone (a blob a gc removed between the
+ * read's start and its first chunk) emits `error` before anyone listens, which Node throws as an
+ * uncaught exception: the command ended in a bare ENOENT. Here the open's error is its reader's,
+ * thrown where it iterates; and a stream never read opens nothing.
+ *
+ * Opened as {@link openRegularFile} opens (without waiting for a writer, refused unless a regular
+ * file), since what is there at the first chunk may not be what a check at the read's start saw:
+ * a named pipe put there meanwhile blocked the reader for good, past every signal but SIGKILL,
+ * and a folder failed at its first read in Node's bare EISDIR.
+ *
+ * @param open opens `path` and gives its descriptor, refusing anything but a regular file
+ *   (a layout's own refusal); {@link openRegularFile} by default
+ * @throws RefusedFile (by default) for a pipe, a device, a folder, a socket; the file system's own
+ *   error (ENOENT, EACCES, ...) unchanged
  */
-export async function* fileChunks(path: string, range: { start?: number; end?: number; highWaterMark?: number } = {}): ByteStream {
-  yield* createReadStream(path, { highWaterMark: 1 << 20, ...range }) as AsyncIterable<Uint8Array>;
+export async function* fileChunks(
+  path: string,
+  range: { start?: number; end?: number; highWaterMark?: number } = {},
+  open: (path: string) => number = (p) => openRegularFile(p).fd,
+): ByteStream {
+  const fd = open(path);
+  let stream: AsyncIterable<Uint8Array>;
+  try {
+    // The stream closes the descriptor when it ends, fails or its reader stops.
+    stream = createReadStream(path, { fd, highWaterMark: 1 << 20, ...range });
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  yield* stream;
+}
+
+/**
+ * Why a file could not be read, as a clause: `it is a named pipe, not a regular file` for a
+ * {@link RefusedFile}, the system's words (`no such file or directory`) otherwise.
+ */
+export function unreadableWords(err: unknown): string {
+  if (!(err instanceof RefusedFile)) return systemWords(err);
+  return err.problem.endsWith('not a regular file') ? `it ${err.problem}` : `it ${err.problem}, not a regular file`;
 }
 
 /**
@@ -795,7 +827,7 @@ async function* fileRead(path: string, offset: number): ByteStream {
   try {
     yield* fileChunks(path, { start: offset });
   } catch (err) {
-    throw new ProvenantError('IO', `cannot read ${path}: ${systemWords(err)}`, { where: path, cause: err });
+    throw new ProvenantError('IO', `cannot read ${path}: ${unreadableWords(err)}`, { where: path, cause: err });
   }
 }
 

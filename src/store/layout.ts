@@ -240,8 +240,9 @@ export class LayoutStore extends LayoutReader {
   async readBlob(descriptor: Descriptor, options: OperationOptions & { offset?: number } = {}): Promise<ByteStream> {
     const where = `${this.location}@${descriptor.digest}`;
     const path = await this.#containedBlobPath(descriptor.digest, where);
-    // Checked to be a regular file before a stream reads it: a named pipe in a blob's place
-    // blocked every reader for good (and the command's exit on a signal with it).
+    // Checked to be a regular file here, for an error before any byte is read, and again when the
+    // file is opened at the first chunk: a named pipe in a blob's place blocked every reader for
+    // good (and the command's exit on a signal with it).
     try {
       closeSync(openRegularFile(path, where, 'INVALID_LAYOUT').fd);
     } catch (err) {
@@ -249,13 +250,15 @@ export class LayoutStore extends LayoutReader {
     }
     const offset = options.offset ?? 0;
     // The file is opened when its reader asks for the first chunk (fileChunks), which may be
-    // after a gc removed it: said as a blob not there, to that reader.
+    // after a gc removed it: said as a blob not there, to that reader; refused as above when it
+    // is no regular file by then.
     const failed = async (err: unknown) =>
       isNotFound(err) ? this.#missingBlob(descriptor.digest, where) : fileError(err, where, options.signal);
-    const prefix = offset > 0 ? typedFileErrors(fileChunks(path, { start: 0, end: offset - 1 }), failed) : undefined;
+    const open = (file: string) => openRegularFile(file, where, 'INVALID_LAYOUT').fd;
+    const prefix = offset > 0 ? typedFileErrors(fileChunks(path, { start: 0, end: offset - 1 }, open), failed) : undefined;
     // 1 MiB reads: large blobs move in fewer, larger chunks (fewer hash and socket calls).
     return verifyStream(
-      typedFileErrors(untilAborted(fileChunks(path, { start: offset }), options.signal), failed),
+      typedFileErrors(untilAborted(fileChunks(path, { start: offset }, open), options.signal), failed),
       descriptor,
       where,
       prefix,

@@ -15,10 +15,10 @@ import { pathToFileURL } from 'node:url';
 const root = join(import.meta.dirname, '..', '..');
 const src = (path: string) => JSON.stringify(pathToFileURL(join(root, 'src', path)).href);
 
-/** What `script` prints as JSON, run in a child process with `dir` and `fifo` set. */
-function inChild(dir: string, fifo: string, script: string): unknown {
+/** What `script` prints as JSON, run in a child process with `dir` and `fifo` set, killed after `timeout` ms. */
+function inChild(dir: string, fifo: string, script: string, timeout = 30_000): unknown {
   const code = `const dir = ${JSON.stringify(dir)};\nconst fifo = ${JSON.stringify(fifo)};\n${script}`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout, killSignal: 'SIGKILL' });
   assert.equal(r.status, 0, `signal ${r.signal}: ${r.stderr}`);
   return JSON.parse(r.stdout);
 }
@@ -98,4 +98,104 @@ describe('a named pipe in the place of a cache file', () => {
       ],
     });
   });
+});
+
+/**
+ * A file read lazily (opened at the first chunk, so that one a gc removed meanwhile is said to its
+ * reader) that a named pipe or a folder replaced between the read's start and that chunk: refused
+ * as the check at the read's start refuses it, never waited on. Each in a child process killed
+ * after a while, as above: blocked in open, the reader outlives every signal but SIGKILL.
+ */
+describe('a named pipe or a folder put in the place of a file after its read began', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'provenant-fifo-lazy-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  /** Script lines that replace the file at `file` by what `into` names ('fifo', 'folder'). */
+  const replace = (file: string, into: string) =>
+    `renameSync(${file}, ${file} + '.kept');
+    if (${JSON.stringify(into)} === 'fifo') execFileSync('mkfifo', [${file}]); else mkdirSync(${file});`;
+  /** Script lines that read `stream` to its end and print what it threw, or "read". */
+  const readAll = `try { for await (const _ of stream); console.log('"read"'); }
+    catch (e) { console.log(JSON.stringify({ type: e.constructor.name, code: e.code, message: e.message, where: e.where })); }`;
+  const imports = `import { renameSync, mkdirSync, writeFileSync } from 'node:fs';
+    import { execFileSync } from 'node:child_process';`;
+  const layer = 'the bytes of a layer';
+  const digest = `sha256:${createHash('sha256').update(layer).digest('hex')}`;
+  const descriptor = JSON.stringify({ mediaType: 'application/octet-stream', digest, size: layer.length });
+
+  for (const into of ['fifo', 'folder']) {
+    for (const offset of [0, 10]) {
+      it(`in a layout's blob: refused as not a regular file, INVALID_LAYOUT (${into}, offset ${offset})`, () => {
+        const layout = join(dir, `layout-${into}-${offset}`);
+        const seen = inChild(
+          layout,
+          '',
+          `${imports}
+          import { LayoutStore } from ${src('store/layout.ts')};
+          import { putBytes } from ${JSON.stringify(pathToFileURL(join(root, 'test', 'helpers', 'images.ts')).href)};
+          const store = await LayoutStore.open(dir, { create: true });
+          const d = await putBytes(store, new TextEncoder().encode(${JSON.stringify(layer)}), 'application/octet-stream');
+          const file = dir + '/blobs/sha256/' + d.digest.slice(7);
+          const stream = await store.readBlob(d, { offset: ${offset} });
+          ${replace('file', into)}
+          ${readAll}
+          await store.close();`,
+          15_000,
+        );
+        assert.deepEqual(seen, {
+          type: 'ProvenantError',
+          code: 'INVALID_LAYOUT',
+          message: `${digest.slice(7)} is not a regular file`,
+          where: `oci:${layout}@${digest}`,
+        });
+      });
+    }
+
+    it(`in a file source (a cached layer): refused, IO naming the file (${into})`, () => {
+      const file = join(dir, `source-${into}`);
+      const seen = inChild(
+        file,
+        '',
+        `${imports}
+        import { fileSource } from ${src('io/files.ts')};
+        writeFileSync(dir, ${JSON.stringify(layer)});
+        const stream = await fileSource(${descriptor}, dir).open();
+        ${replace('dir', into)}
+        ${readAll}`,
+        15_000,
+      );
+      assert.deepEqual(seen, {
+        type: 'ProvenantError',
+        code: 'IO',
+        message: `cannot read ${file}: it ${into === 'fifo' ? 'is a named pipe' : 'is a directory'}, not a regular file`,
+        where: file,
+      });
+    });
+
+    it(`in a blob the fix made in a file: refused, IO naming the blob and the file (${into})`, () => {
+      const file = join(dir, `planned-${into}`);
+      const seen = inChild(
+        file,
+        '',
+        `${imports}
+        import { PlannedStore } from ${src('compat/planned-store.ts')};
+        writeFileSync(dir, ${JSON.stringify(layer)});
+        const descriptor = ${descriptor};
+        const plan = { root: 'sha256:' + '0'.repeat(64), docs: new Map(), blobs: new Map([[descriptor.digest, { descriptor, file: dir }]]), changes: [], dropped: [], renames: [] };
+        const stream = await new PlannedStore({ location: 'oci:src' }, plan).readBlob(descriptor);
+        ${replace('dir', into)}
+        ${readAll}`,
+        15_000,
+      );
+      assert.deepEqual(seen, {
+        type: 'ProvenantError',
+        code: 'IO',
+        message: `blob ${digest}, made by the fix in ${file}, cannot be read: it ${into === 'fifo' ? 'is a named pipe' : 'is a directory'}, not a regular file`,
+        where: `oci:src (fixed)@${digest}`,
+      });
+    });
+  }
 });
