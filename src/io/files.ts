@@ -4,7 +4,7 @@
  * metadata, archives, blobs written with `-o`), and file system errors as typed errors.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, relative, sep } from 'node:path';
+import { basename, dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { abortedError, isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { BlobSource, ByteStream } from './types.ts';
@@ -330,12 +330,12 @@ export function makeFolderError(err: unknown, dir: string): ProvenantError {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   // A link to nothing is what mkdir found (makeFolder takes it for no folder): said as that.
   const found = (err as NodeJS.ErrnoException | undefined)?.path ?? dir;
-  const target = code === 'EEXIST' ? linkToNothing(found) : undefined;
-  if (target !== undefined) {
-    return new ProvenantError('IO', `${found} is a symbolic link to ${target}, which is not there; nothing was written`, {
+  const link = code === 'EEXIST' ? linkToNothing(found) : undefined;
+  if (link !== undefined) {
+    return new ProvenantError('IO', `${found} is ${link}; nothing was written`, {
       where: dir,
       cause: err,
-      hint: `make the folder it points to, or remove the link (${found})`,
+      hint: linkToNothingHint(found),
     });
   }
   if (code === 'EEXIST') {
@@ -348,14 +348,42 @@ export function makeFolderError(err: unknown, dir: string): ProvenantError {
   return unwritablePath(err, `${dir}/.`, dir);
 }
 
-/** Where the link at `path` points when nothing is there, else undefined (no link, or one to something). */
-function linkToNothing(path: string): string | undefined {
+/**
+ * What the symbolic link at `path` is when nothing is at its end, as a clause: `a symbolic link to
+ * TARGET, which is not there`, or for a chain of links `a symbolic link to TARGET, a chain of
+ * links that ends at PATH, which is not there` (TARGET, the next link, is there). Undefined for
+ * no link, a link to something, or one that cannot be followed for another reason (a loop). The
+ * one reading of a link to nothing, for a folder mkdir found there (EEXIST) and makeFolder took
+ * for no folder: `-o DIR/FILE` and a layout to make.
+ */
+export function linkToNothing(path: string): string | undefined {
+  let first: string;
   try {
-    const target = readlinkSync(path);
-    return statSync(path, { throwIfNoEntry: false }) === undefined ? target : undefined;
+    first = readlinkSync(path);
+    if (statSync(path, { throwIfNoEntry: false }) !== undefined) return undefined;
   } catch {
     return undefined;
   }
+  // Followed link by link to the one whose target is not there (40, as the kernel's limit).
+  let end = resolve(dirname(path), first);
+  let hops = 1;
+  for (; hops < 40; hops++) {
+    let next: string;
+    try {
+      next = readlinkSync(end);
+    } catch {
+      break;
+    }
+    end = resolve(dirname(end), next);
+  }
+  return hops === 1
+    ? `a symbolic link to ${first}, which is not there`
+    : `a symbolic link to ${first}, a chain of links that ends at ${end}, which is not there`;
+}
+
+/** The hint for a folder to make that is {@link linkToNothing}, the link at `path`. */
+export function linkToNothingHint(path: string): string {
+  return `make the folder it points to, or remove the link (${path})`;
 }
 
 function folderError(where: string, cause?: unknown): ProvenantError {

@@ -9,6 +9,8 @@ import {
   isOutOfRoom,
   isWriteRefusal,
   linkFileAtomic,
+  linkToNothing,
+  linkToNothingHint,
   makeFolder,
   randomHex,
   readSmallFile,
@@ -1140,12 +1142,11 @@ async function cannotMake(err: unknown, path: string, where: string): Promise<Pr
   const e = err as NodeJS.ErrnoException;
   const said = (why: string, hint?: string) =>
     new ProvenantError('IO', `cannot make ${where}: ${why}`, { where, cause: err, ...(hint === undefined ? {} : { hint }) });
-  const target = await fsp()
-    .readlink(path)
-    .catch(() => undefined);
-  if (target !== undefined && (await missingThrough(path))) {
-    return said(`it is a symbolic link to ${target}, which is not there`, `make the folder it points to, or remove the link (${path})`);
-  }
+  // A link to nothing is what mkdir found (EEXIST, which makeFolder takes for no folder): the
+  // layout's own path, or a folder above it (its e.path).
+  const found = e.code === 'EEXIST' ? (e.path ?? path) : undefined;
+  const link = found === undefined ? undefined : linkToNothing(found);
+  if (found !== undefined && link !== undefined) return said(`${found === path ? 'it' : found} is ${link}`, linkToNothingHint(found));
   if (e.code === 'ENOENT' && e.syscall === 'mkdir' && e.path !== undefined) {
     return said(
       `no folder can be made in ${dirname(e.path)} (${systemWords(err)})`,
@@ -1155,16 +1156,6 @@ async function cannotMake(err: unknown, path: string, where: string): Promise<Pr
   // What makeFolder gives up with after a folder went again and again under it.
   if (e.code === 'ENOENT') return vanished(path, where);
   return said(`${e.path !== undefined && e.path !== path ? `${e.path}: ` : ''}${systemWords(err)}`);
-}
-
-/** Whether nothing is at `path` once links are followed (a link to nothing). */
-function missingThrough(path: string): Promise<boolean> {
-  return fsp()
-    .stat(path)
-    .then(
-      () => false,
-      (err: unknown) => isNotFound(err),
-    );
 }
 
 function vanished(path: string, where: string): ProvenantError {

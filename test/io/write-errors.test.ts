@@ -62,6 +62,22 @@ describe('writeFileAtomic errors', () => {
     assert.deepEqual((await readdir(dir)).sort(), ['out']);
   });
 
+  it('say a folder to make through a chain of links to nothing ends nowhere, naming where', async () => {
+    const dir = await tempDir();
+    await symlink('gone', `${dir}/dang`);
+    await symlink(`${dir}/dang`, `${dir}/out`);
+    await assert.rejects(writeFileAtomic(`${dir}/out/sub/f`, 'x', { mkdir: true }), (e: unknown) => {
+      assert.ok(isProvenantError(e, 'IO'), String(e));
+      assert.equal(
+        e.message,
+        `${dir}/out is a symbolic link to ${dir}/dang, a chain of links that ends at ${dir}/gone, which is not there; nothing was written`,
+      );
+      assert.equal(e.hint, `make the folder it points to, or remove the link (${dir}/out)`);
+      return true;
+    });
+    assert.deepEqual((await readdir(dir)).sort(), ['dang', 'out']);
+  });
+
   it('still say a missing folder is missing (NOT_FOUND)', async () => {
     const dir = await tempDir();
     await assert.rejects(

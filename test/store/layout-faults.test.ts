@@ -685,6 +685,36 @@ describe('a layout that cannot be made', () => {
     assert.deepEqual(await readdir(dir), ['out.oci']);
     assert.equal(await readlink(path), join(dir, 'gone'));
   });
+
+  it('below a symbolic link to nothing names that link, not the layout nor "file already exists"', async () => {
+    const dir = await tempDir();
+    const link = join(dir, 'dang');
+    await symlink(join(dir, 'gone'), link);
+    const path = join(link, 'sub', 'out.oci');
+    await assert.rejects(LayoutStore.open(path, { create: true }), (e: unknown) => {
+      assert.ok(isProvenantError(e, 'IO'), String(e));
+      assert.equal(e.message, `cannot make oci:${path}: ${link} is a symbolic link to ${join(dir, 'gone')}, which is not there`);
+      assert.equal(e.hint, `make the folder it points to, or remove the link (${link})`);
+      return true;
+    });
+    assert.deepEqual(await readdir(dir), ['dang']);
+  });
+
+  it('at a chain of links that ends at nothing names where it ends, not the next link as missing', async () => {
+    const dir = await tempDir();
+    await symlink('nowhere', join(dir, 'dang'));
+    await symlink('dang', join(dir, 'chain'));
+    const path = join(dir, 'chain');
+    await assert.rejects(LayoutStore.open(path, { create: true }), (e: unknown) => {
+      assert.ok(isProvenantError(e, 'IO'), String(e));
+      assert.equal(
+        e.message,
+        `cannot make oci:${path}: it is a symbolic link to dang, a chain of links that ends at ${join(dir, 'nowhere')}, which is not there`,
+      );
+      return true;
+    });
+    assert.deepEqual((await readdir(dir)).sort(), ['chain', 'dang']);
+  });
 });
 
 describe('a blob read whose file goes before it is read', () => {
