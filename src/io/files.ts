@@ -17,7 +17,7 @@ import { NO_ROOM, systemWords } from './write-failures.ts';
  */
 export const fsp = (): typeof import('node:fs/promises') => process.getBuiltinModule('node:fs/promises');
 
-const { closeSync, constants, createReadStream, fstatSync, openSync, readFileSync, readlinkSync, statSync } =
+const { accessSync, closeSync, constants, createReadStream, fstatSync, openSync, readFileSync, readlinkSync, statSync } =
   process.getBuiltinModule('node:fs');
 
 /**
@@ -656,13 +656,41 @@ export function fileError(err: unknown, where: string, signal?: AbortSignal): Pr
     // A file that is there and may not be read (or a folder above it not entered): said as the
     // file the system named, not in its bare `EACCES: permission denied, open '...'`.
     const verb = ACCESS_VERBS[e.syscall ?? ''] ?? 'use';
+    // The folder that refused, when one above it may not be entered: `ls -ld` of the file itself
+    // fails the same way.
+    const refuser = unenterableAbove(e.path);
     return new ProvenantError('IO', `cannot ${verb} ${e.path}: permission denied`, {
       where,
       cause: err,
-      hint: `this user may not ${verb} it, or may not enter a folder above it: run as a user who may, or change the permissions (ls -ld ${e.path})`,
+      hint:
+        refuser === undefined
+          ? `this user may not ${verb} it: run as a user who may, or change its permissions (ls -ld ${e.path})`
+          : `this user may not enter ${refuser}, a folder above it: run as a user who may, or change that folder's permissions (ls -ld ${refuser})`,
     });
   }
   return new ProvenantError('IO', `${(err as Error)?.message ?? String(err)}`, { where, cause: err });
+}
+
+/**
+ * The first folder above `path` (as it is written, from its top: `/`, or `.` for a relative one)
+ * that this user may not enter (search), or undefined when it may enter every one, or one cannot
+ * be looked at for another reason. For a refused permission only: a look per folder.
+ */
+function unenterableAbove(path: string): string | undefined {
+  const above: string[] = [];
+  for (let p = dirname(path); ; p = dirname(p)) {
+    above.unshift(p);
+    if (dirname(p) === p) break;
+  }
+  for (const folder of above) {
+    try {
+      accessSync(folder, constants.X_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      return code === 'EACCES' || code === 'EPERM' ? folder : undefined;
+    }
+  }
+  return undefined;
 }
 
 /** What a system call that was refused a permission was doing to its path, for {@link fileError}. */

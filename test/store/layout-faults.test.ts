@@ -229,21 +229,51 @@ describe('a folder that refuses new files', () => {
     assert.equal(fileError(raise('EACCES', 'scandir', '/a/b'), 'x').message, 'cannot list /a/b: permission denied');
   });
 
-  it('a layout this user may not read is said in words, not as EACCES', async (t) => {
+  it('a layout this user may not read is said in words, not as EACCES, with the folder or file that refused', async (t) => {
     if (process.getuid?.() !== 0 || spawnSync('setpriv', ['--version']).status !== 0) return t.skip('needs root and setpriv');
     const dir = await tempDir();
     await chmod(dir, 0o755);
+    /** What opening the layout at `path` says, as nobody (uid 65534). */
+    const asNobody = (path: string) => {
+      const script = `import { LayoutStore } from ${JSON.stringify(layoutModule)};\nawait LayoutStore.open(${JSON.stringify(path)}).then(() => console.log('{}'), (e) => console.log(JSON.stringify({ code: e.code, message: e.message, hint: e.hint })));`;
+      const r = spawnSync(
+        'setpriv',
+        ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, '--input-type=module', '-e', script],
+        { encoding: 'utf8' },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as { code: string; message: string; hint: string };
+    };
+    const made = async (path: string) => (await LayoutStore.open(path, { create: true })).close();
+    // The layout's own folder may not be entered.
     const path = join(dir, 'l');
-    const store = await LayoutStore.open(path, { create: true });
-    await store.close();
+    await made(path);
     await chmod(path, 0o700);
-    const script = `import { LayoutStore } from ${JSON.stringify(layoutModule)};\nawait LayoutStore.open(${JSON.stringify(path)}).catch((e) => console.log(e.code, e.message));`;
-    const r = spawnSync(
-      'setpriv',
-      ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, '--input-type=module', '-e', script],
-      { encoding: 'utf8' },
+    assert.deepEqual(asNobody(path), {
+      code: 'IO',
+      message: `cannot open ${path}/oci-layout: permission denied`,
+      hint: `this user may not enter ${path}, a folder above it: run as a user who may, or change that folder's permissions (ls -ld ${path})`,
+    });
+    // A folder above it may not be entered: that folder is named, not the file, which \`ls -ld\` could not show either.
+    const priv = join(dir, 'priv');
+    await made(join(priv, 'lay'));
+    await chmod(priv, 0o700);
+    const inPriv = asNobody(join(priv, 'lay'));
+    assert.equal(inPriv.code, 'IO');
+    assert.match(inPriv.message, /: permission denied$/);
+    assert.equal(
+      inPriv.hint,
+      `this user may not enter ${priv}, a folder above it: run as a user who may, or change that folder's permissions (ls -ld ${priv})`,
     );
-    assert.equal(r.stdout.trim(), `IO cannot open ${path}/oci-layout: permission denied`, r.stderr);
+    // Every folder may be entered, and the file may not be read: the file is named.
+    const own = join(dir, 'own');
+    await made(own);
+    await chmod(join(own, 'oci-layout'), 0o600);
+    assert.deepEqual(asNobody(own), {
+      code: 'IO',
+      message: `cannot open ${own}/oci-layout: permission denied`,
+      hint: `this user may not open it: run as a user who may, or change its permissions (ls -ld ${own}/oci-layout)`,
+    });
   });
 });
 
