@@ -464,19 +464,21 @@ export function renderVerified(name: string, report: VerificationReport): string
 }
 
 /**
- * How many attestations (of `predicateType`, when given) are attached to `subject` unsigned, in
- * a cosign `.att` tag or as referrers, as `inspect` shows them: `attest` without `--key` or
- * `--sign` attaches its statement so, and `verify-attestation` checks signed ones only. For the
- * failure's message alone: BuildKit's statements are among those the verification checked (so it
- * never gets here with any), and whatever keeps this count from being read counts none, so that
- * the verification's own failure is the one said.
+ * The attestations attached to `subject` unsigned, in a cosign `.att` tag or as referrers, as
+ * `inspect` shows them: how many are of `predicateType` (every one, when not given), and the
+ * predicate types of the others, each once in the order found, as they name themselves (nothing
+ * checks them). `attest` without `--key` or `--sign` attaches its statement so, and
+ * `verify-attestation` checks signed ones only. For the failure's message alone: BuildKit's
+ * statements are among those the verification checked (so it never gets here with any), and
+ * whatever keeps them from being read counts none, so that the verification's own failure is the
+ * one said.
  */
 export async function unsignedAttestationsOf(
   store: ContentStore,
   subject: Digest,
   predicateType: string | undefined,
   signal: AbortSignal,
-): Promise<number> {
+): Promise<{ count: number; otherTypes: string[] }> {
   // Loaded only for a verification that found nothing: attachments.ts and inspect.ts read much.
   const [{ findAttachments }, { ownSummaries, summarizeSignatures }, { cosignTagsByName }] = await Promise.all([
     import('../attest/attachments.ts'),
@@ -487,16 +489,17 @@ export async function unsignedAttestationsOf(
     // The subject's cosign tags asked for by name, not the repository's every tag listed.
     const tags = await cosignTagsByName(store, [subject], { signal });
     const found = await findAttachments(store, [subject], undefined, { signal, tags });
-    const ofType = found.filter(
-      (a) => a.kind === 'attestation' && (predicateType === undefined || a.predicateTypes.includes(predicateType)),
-    );
+    const attestations = found.filter((a) => a.kind === 'attestation');
     // Usually none: then the signatures the verification just read are not read again.
-    if (ofType.length === 0) return 0;
+    if (attestations.length === 0) return { count: 0, otherTypes: [] };
     const summaries = await summarizeSignatures(store, subject, { signal });
-    return ofType.filter((a) => !ownSummaries(a, summaries).some((s) => s.signed)).length;
+    const unsigned = attestations.filter((a) => !ownSummaries(a, summaries).some((s) => s.signed));
+    const ofType = (a: (typeof unsigned)[number]) => predicateType === undefined || a.predicateTypes.includes(predicateType);
+    const otherTypes = unsigned.filter((a) => !ofType(a)).flatMap((a) => a.predicateTypes);
+    return { count: unsigned.filter(ofType).length, otherTypes: otherTypes.filter((t, i) => otherTypes.indexOf(t) === i) };
   } catch (err) {
     if (!isProvenantError(err) || err.code === 'ABORTED') throw err;
-    return 0;
+    return { count: 0, otherTypes: [] };
   }
 }
 
@@ -507,6 +510,10 @@ export function verificationFailure(
   options: {
     predicateType?: string | undefined;
     index?: boolean;
+    /**
+     * For an index: the platforms of its images that have signatures (attestations of the type)
+     * of their own, as their storage names them, for the hint.
+     */
     signedPlatforms?: readonly string[] | undefined;
     /** How many attestations of the type are attached unsigned ({@link unsignedAttestationsOf}). */
     unsigned?: number | undefined;
@@ -530,8 +537,8 @@ export function verificationFailure(
         ? options.index && signed.length > 0
           ? `the index is not signed, but its ${signed.join(', ')} image${signed.length === 1 ? ' is' : 's are'} (an index made by index create is new until signed): verify one with --platform ${signed[0]}, or sign the index (provenant sign)`
           : 'sign it first (provenant sign), or check the reference'
-        : options.index
-          ? 'this is an index, and a build attests each platform image: add --platform os/arch'
+        : options.index && signed.length > 0
+          ? `its ${signed.join(', ')} image${signed.length === 1 ? ' has' : 's have'} ${type}attestations of ${signed.length === 1 ? 'its' : 'their'} own (a build attests each platform image): verify one with --platform ${signed[0]}`
           : 'attest it first, or check --type';
     return new ProvenantError('SIGNATURE', `${name} (${report.subject}) has no ${what}`, { hint });
   }

@@ -201,12 +201,14 @@ export interface VerificationReport {
   /** What verified. */
   verified: CheckedSignature[];
   /**
-   * With `predicateType`: the predicate types of the attestations passed over for being of
-   * another, each once, in the order met, as the check read each (its statement's, where the check
-   * got that far, as `attest --replace` judges a layer; else what its storage says): what cosign's
-   * verify-attestation lists as "found" when none is of the type.
+   * With `predicateType`: the attestations passed over for being of another type, each type once
+   * per outcome, in the order met. A verified one's type is its signed statement's: what cosign's
+   * verify-attestation lists as "found" when none is of the type (it lists verified ones only).
+   * One that did not verify is here too, so that a wrong key or identity shows as such rather than
+   * as nothing there; its type is what it says of itself, unchecked (its statement's where the
+   * check got that far, else its storage's annotation), and undefined where it says none.
    */
-  passedOver?: string[];
+  passedOver?: { predicateType: string | undefined; verified: boolean }[];
 }
 
 /**
@@ -249,14 +251,14 @@ export async function verifyImage(store: ContentStore, subject: Digest, options:
     return subjectBytes;
   };
   const checked: CheckedSignature[] = [];
-  const passedOver = new Set<string>();
+  const passedOver = new PassedOverSet();
   // Each checked as it is read, and only its outcome kept: what a pusher lists beside the
   // signatures costs no memory here.
   for await (const f of eachSignature(store, subject, options)) {
     const result = await verifyFound(f, subject, options, loadSubject);
     if (result.kind !== kind) continue;
     if (kind === 'attestation' && options.predicateType !== undefined && result.predicateType !== options.predicateType) {
-      if (result.predicateType !== undefined) passedOver.add(result.predicateType);
+      passedOver.add(result);
       continue;
     }
     checked.push(result);
@@ -268,8 +270,20 @@ export async function verifyImage(store: ContentStore, subject: Digest, options:
     kind,
     checked,
     verified: checked.filter((c) => c.verified),
-    ...(options.predicateType === undefined || kind !== 'attestation' ? {} : { passedOver: [...passedOver] }),
+    ...(options.predicateType === undefined || kind !== 'attestation' ? {} : { passedOver: passedOver.list() }),
   };
+}
+
+/** The attestations passed over (see VerificationReport.passedOver), each type once per outcome. */
+class PassedOverSet {
+  readonly #seen = new Map<string, { predicateType: string | undefined; verified: boolean }>();
+  add(c: { predicateType?: string | undefined; verified: boolean }): void {
+    const key = `${c.verified}\n${c.predicateType ?? ''}`;
+    if (!this.#seen.has(key)) this.#seen.set(key, { predicateType: c.predicateType, verified: c.verified });
+  }
+  list(): { predicateType: string | undefined; verified: boolean }[] {
+    return [...this.#seen.values()];
+  }
 }
 
 /**
@@ -328,7 +342,7 @@ async function verifyInIndex(
   index: StoredIndex,
   subject: Digest,
   options: VerifyOptions,
-  passedOver: Set<string>,
+  passedOver: PassedOverSet,
 ): Promise<CheckedSignature[]> {
   const entries = statementEntries(index, subject);
   if (entries.length === 0) return [];
@@ -361,7 +375,11 @@ async function verifyInIndex(
       const predicateType = statement?.predicateType ?? found.predicateType;
       if (predicateType === COSIGN_SIGN_PREDICATE_TYPE) continue;
       if (options.predicateType !== undefined && predicateType !== options.predicateType) {
-        if (predicateType !== undefined) passedOver.add(predicateType);
+        // Vouched for by the index's signature when one verifies, as the statement would be.
+        passedOver.add({
+          predicateType,
+          verified: cover !== undefined && statement !== undefined && aboutIndexedImage(statement, image.digest),
+        });
         continue;
       }
       const base: CheckedSignature = {

@@ -3,7 +3,7 @@
 // digest too (what policy-controller checks), `--replace`, and a `--type` that matches nothing
 // names the types there are.
 import assert from 'node:assert/strict';
-import { cp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { collect } from '../../src/io/verify.ts';
@@ -20,6 +20,8 @@ const PASSWORD = 'correct horse battery staple';
 const env = { COSIGN_PASSWORD: PASSWORD, SOURCE_DATE_EPOCH: '1700000000' };
 const SPDX = 'https://spdx.dev/Document';
 const VULN = 'https://cosign.sigstore.dev/attestation/vuln/v1';
+/** VULN as a pattern. */
+const VULN_RE = VULN.replaceAll('.', '\\.').replaceAll('/', '\\/');
 
 /** A folder with a key pair (`cosign.key`, `cosign.pub`) and the example two-platform image as `layout`. */
 async function workspace(): Promise<string> {
@@ -311,6 +313,98 @@ describe('verify-attestation --type that matches none', () => {
     const none = await provenant(['verify-attestation', 'oci:layout:latest', '--type', 'vuln', '--key', 'cosign.pub'], { cwd: bare, env });
     assert.equal(none.status, 5, none.stderr);
     assert.doesNotMatch(none.stderr, /found:/);
+    // Nothing on its images either: --platform would not help.
+    assert.doesNotMatch(none.stderr, /--platform/);
+    assert.match(none.stderr, /attest it first/);
+  });
+
+  it('an index whose platform image alone has one: the hint names that platform, to verify with --platform', async () => {
+    const dir = await workspace();
+    const { images } = await digests(dir);
+    const r = await provenant(
+      [
+        'attest',
+        `oci:layout@${images[1]}`,
+        '--predicate',
+        'vuln.json',
+        '--type',
+        'vuln',
+        '--key',
+        'cosign.key',
+        '--attestations',
+        'cosign',
+      ],
+      { cwd: dir, env },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const platform = JSON.parse((await provenant(['inspect', '--format', 'json', 'oci:layout:latest'], { cwd: dir })).stdout) as {
+      manifests: { platform: { os: string; architecture: string } }[];
+    };
+    const p = platform.manifests[1]?.platform;
+    assert.ok(p);
+    const v = await provenant(['verify-attestation', 'oci:layout:latest', '--type', 'vuln', '--key', 'cosign.pub'], { cwd: dir, env });
+    assert.equal(v.status, 5, v.stderr);
+    assert.match(
+      v.stderr,
+      new RegExp(
+        `has no ${VULN_RE} attestations\n  hint: its ${p.os}/${p.architecture} image has ${VULN_RE} attestations of its own .*: verify one with --platform ${p.os}/${p.architecture}\n`,
+      ),
+    );
+  });
+
+  it('names an unsigned one as such, and does not send an index that has one to --platform', async () => {
+    const dir = await workspace();
+    const r = await provenant(['attest', 'oci:layout:latest', '--predicate', 'vuln.json', '--type', 'vuln'], { cwd: dir, env });
+    assert.equal(r.status, 0, r.stderr);
+    const v = await provenant(['verify-attestation', 'oci:layout:latest', '--type', 'slsaprovenance1', '--key', 'cosign.pub'], {
+      cwd: dir,
+      env,
+    });
+    assert.equal(v.status, 5, v.stderr);
+    assert.match(v.stderr, new RegExp(`has no https://slsa\\.dev/provenance/v1 attestations; found: ${VULN_RE} \\(unsigned\\)\n`));
+    assert.match(v.stderr, /attest again with --key or --sign/);
+    assert.doesNotMatch(v.stderr, /--platform/);
+  });
+
+  it('names one that does not verify with the key given as not verified: it is there, and says its type unchecked', async () => {
+    const dir = await workspace();
+    const r = await provenant(
+      ['attest', 'oci:layout:latest', '--predicate', 'vuln.json', '--type', 'vuln', '--key', 'cosign.key', '--attestations', 'cosign'],
+      { cwd: dir, env },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const other = join(dir, 'other');
+    await mkdir(other);
+    assert.equal((await provenant(['generate-key-pair'], { cwd: other, env })).status, 0);
+    const v = await provenant(['verify-attestation', 'oci:layout:latest', '--type', 'slsaprovenance1', '--key', 'other/cosign.pub'], {
+      cwd: dir,
+      env,
+    });
+    assert.equal(v.status, 5, v.stderr);
+    assert.match(v.stderr, new RegExp(`; found: ${VULN_RE} \\(not verified\\)\n`));
+    assert.match(v.stderr, /leave it out to verify every type and see why those not verified fail/);
+    assert.doesNotMatch(v.stderr, /--platform/);
+    // Left out: the verification says why.
+    const all = await provenant(['verify-attestation', 'oci:layout:latest', '--key', 'other/cosign.pub'], { cwd: dir, env });
+    assert.equal(all.status, 5, all.stderr);
+    assert.match(all.stderr, /FAIL attestation .*wrong-key/);
+  });
+});
+
+describe('verify-attestation --type that matches none, in a registry', { skip: registryMissing }, () => {
+  const reg = useRegistry();
+
+  it('an index with only an unsigned attestation of another type (referrers): found (unsigned), no --platform hint', async () => {
+    const dir = await workspace();
+    const ref = `${reg.host}/acme/found-unsigned:v1`;
+    const copied = await provenant(['copy', '--quiet', 'oci:layout:latest', ref], { cwd: dir, env });
+    assert.equal(copied.status, 0, copied.stderr);
+    const r = await provenant(['attest', ref, '--predicate', 'vuln.json', '--type', 'vuln'], { cwd: dir, env });
+    assert.equal(r.status, 0, r.stderr);
+    const v = await provenant(['verify-attestation', ref, '--type', 'slsaprovenance1', '--key', 'cosign.pub'], { cwd: dir, env });
+    assert.equal(v.status, 5, v.stderr);
+    assert.match(v.stderr, new RegExp(`; found: ${VULN_RE} \\(unsigned\\)\n`));
+    assert.doesNotMatch(v.stderr, /--platform/);
   });
 });
 

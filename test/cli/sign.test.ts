@@ -274,11 +274,15 @@ describe('unsigned attestations: counted, and a verification that finds none sig
       assert.ok(root.kind === 'index');
       const image = root.index.manifests[0]?.digest ?? root.digest;
       const signal = new AbortController().signal;
-      assert.equal(await unsignedAttestationsOf(store, image, SLSA, signal), 1);
-      assert.equal(await unsignedAttestationsOf(store, image, undefined, signal), 1, 'the signed custom one is not counted');
-      assert.equal(await unsignedAttestationsOf(store, image, 'https://cosign.sigstore.dev/attestation/v1', signal), 0);
+      assert.equal((await unsignedAttestationsOf(store, image, SLSA, signal)).count, 1);
+      assert.equal((await unsignedAttestationsOf(store, image, undefined, signal)).count, 1, 'the signed custom one is not counted');
+      // Of another type: none counted, and the unsigned ones' types given (the signed one not among them).
+      assert.deepEqual(await unsignedAttestationsOf(store, image, 'https://cosign.sigstore.dev/attestation/v1', signal), {
+        count: 0,
+        otherTypes: [SLSA],
+      });
       assert.equal(
-        await unsignedAttestationsOf(store, root.digest, SLSA, signal),
+        (await unsignedAttestationsOf(store, root.digest, SLSA, signal)).count,
         1,
         'the index has its own, as cosign attests the digest REF names',
       );
@@ -300,7 +304,7 @@ describe('unsigned attestations: counted, and a verification that finds none sig
             return typeof v === 'function' ? v.bind(target) : v;
           },
         });
-      assert.equal(await unsignedAttestationsOf(failing('NETWORK'), image, SLSA, signal), 0);
+      assert.equal((await unsignedAttestationsOf(failing('NETWORK'), image, SLSA, signal)).count, 0);
       await assert.rejects(
         unsignedAttestationsOf(failing('ABORTED'), image, SLSA, signal),
         (e) => e instanceof ProvenantError && e.code === 'ABORTED',

@@ -5,7 +5,7 @@ import type { Stored } from '../../oci/content.ts';
 import { formatPlatform } from '../../oci/platform.ts';
 import { formatLocation, parseLocation } from '../../ref/location.ts';
 import { parsePredicateType } from '../../sign/payload.ts';
-import { eachSignature } from '../../sign/storage.ts';
+import { eachSignature, type FoundSignature } from '../../sign/storage.ts';
 import { type VerificationReport, verifyImage } from '../../sign/verify.ts';
 import type { ContentStore } from '../../store/types.ts';
 import type { ParsedArgs } from '../args.ts';
@@ -66,8 +66,8 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
     index: boolean;
     signedPlatforms?: string[];
     unsigned?: number;
-    /** The predicate types of the attestations there when none is of --type. */
-    found?: string[];
+    /** The attestations there when none is of --type ({@link foundTypes}). */
+    found?: Found[];
   }[] = [];
   // What a store passes over while listing referrers (a layout's manifest that cannot be read) is said here.
   const logger = warningLogger(io);
@@ -94,19 +94,29 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
       // An index merged from signed images (index create) is not signed itself until it is
       // signed: say which of its images are, so the hint can point at them.
       const unsigned = kind === 'signature' && subject.index && report.checked.length === 0;
-      const signedPlatforms = unsigned ? await signedImagesOf(opened.store, subject.root, io.signal) : undefined;
       // attest without --key or --sign attaches its statements unsigned: say so, rather than "none".
       const none = kind === 'attestation' && report.checked.length === 0;
-      const unsignedCount = none ? await unsignedAttestationsOf(opened.store, subject.digest, predicateType, io.signal) : 0;
-      // None of --type: the types the verification passed over, as cosign's "found: ..." says, so a
-      // wrong --type shows; read as the verification read them (the statement's, where it got
-      // that far), so nothing is listed or read again.
-      const found = none && unsignedCount === 0 ? (report.passedOver ?? []).map((t) => visibleLine(t)) : [];
+      // An index without attestations of --type: say which of its images have some (a build
+      // attests each platform image), so that the hint to add --platform is given where it helps.
+      const signedPlatforms =
+        unsigned || (none && subject.index)
+          ? await imagesWith(
+              opened.store,
+              subject.root,
+              (f) => f.kind === kind && (predicateType === undefined || f.predicateType === predicateType),
+              io.signal,
+            )
+          : undefined;
+      const unsignedOnes = none
+        ? await unsignedAttestationsOf(opened.store, subject.digest, predicateType, io.signal)
+        : { count: 0, otherTypes: [] };
+      // None of --type: the types there are, as cosign's "found: ..." says, so a wrong --type shows.
+      const found = none && unsignedOnes.count === 0 ? foundTypes(report, unsignedOnes.otherTypes) : [];
       results.push({
         name,
         report,
         index: subject.index,
-        unsigned: unsignedCount,
+        unsigned: unsignedOnes.count,
         found,
         ...(signedPlatforms === undefined ? {} : { signedPlatforms }),
       });
@@ -128,8 +138,17 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
     });
     const found = f.found ?? [];
     if (found.length === 0) return e;
-    return new ProvenantError(e.code, `${e.message}; found: ${found.join(', ')}`, {
-      hint: `check --type (it takes a cosign short name or a URI), or leave it out to verify every type${e.hint === undefined ? '' : `; ${e.hint}`}`,
+    // e's hint is kept where it names platform images that have attestations of --type.
+    const platforms = (f.signedPlatforms ?? []).length > 0 && e.hint !== undefined ? [e.hint] : [];
+    const failing = found.some((t) => t.state === 'not verified');
+    const unsigned = found.some((t) => t.state === 'unsigned');
+    const text = found.map((t) => (t.state === undefined ? t.type : `${t.type} (${t.state})`));
+    return new ProvenantError(e.code, `${e.message}; found: ${text.join(', ')}`, {
+      hint: [
+        `check --type (it takes a cosign short name or a URI), or leave it out to verify every type${failing ? ' and see why those not verified fail' : ''}`,
+        ...(unsigned ? ['attest again with --key or --sign (keyless) to sign the unsigned ones'] : []),
+        ...platforms,
+      ].join('; '),
       cause: e,
     });
   });
@@ -137,15 +156,53 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
   throw new ProvenantError('SIGNATURE', errors.map((e) => e.message).join('\n'));
 }
 
-/** The platforms of the images `root` (an index) lists that have a signature of their own, in any storage. */
-async function signedImagesOf(store: ContentStore, root: Stored, signal: AbortSignal): Promise<string[]> {
+/** One predicate type found where none was of --type: as the verification checked it (no state), or not. */
+interface Found {
+  /** Made visible: whoever pushed the attestation named it. */
+  type: string;
+  /**
+   * Unset: a signed attestation that verified, its type its signed statement's, as cosign lists
+   * what it found. Else the type is what the attestation says of itself, unchecked: one that did
+   * not verify with the key or identity given (so that a wrong one shows as such, not as nothing
+   * there), or one attached unsigned.
+   */
+  state?: 'not verified' | 'unsigned';
+}
+
+/**
+ * The attestations of other types than --type: those the verification passed over that verified,
+ * then those that did not, then the unsigned ones (`unsigned`); a type once, where it first shows.
+ */
+function foundTypes(report: VerificationReport, unsigned: readonly string[]): Found[] {
+  const passed = report.passedOver ?? [];
+  const all: Found[] = [
+    ...passed.filter((p) => p.verified).map((p) => ({ type: visibleLine(p.predicateType ?? '(no predicate type)') })),
+    ...passed
+      .filter((p) => !p.verified)
+      .map((p) => ({ type: visibleLine(p.predicateType ?? '(no predicate type)'), state: 'not verified' as const })),
+    ...unsigned.map((t) => ({ type: visibleLine(t), state: 'unsigned' as const })),
+  ];
+  return all.filter((f, i) => all.findIndex((g) => g.type === f.type) === i);
+}
+
+/**
+ * The platforms of the images `root` (an index) lists that have a signature (or attestation) of
+ * their own that `wanted` takes, in any storage: for a hint only, so each is taken as its storage
+ * names it, unverified.
+ */
+async function imagesWith(
+  store: ContentStore,
+  root: Stored,
+  wanted: (f: FoundSignature) => boolean,
+  signal: AbortSignal,
+): Promise<string[]> {
   if (root.kind !== 'index') return [];
   const out: string[] = [];
   for (const entry of root.index.manifests) {
     if (isAttachedEntry(entry) || entry.platform === undefined) continue;
-    // Read until the first signature: what follows it cannot change the answer.
+    // Read until the first one: what follows it cannot change the answer.
     for await (const f of eachSignature(store, entry.digest, { signal })) {
-      if (f.kind !== 'signature') continue;
+      if (!wanted(f)) continue;
       out.push(formatPlatform(entry.platform));
       break;
     }
