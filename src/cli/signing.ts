@@ -215,18 +215,23 @@ function urlFlag(args: ParsedArgs, flag: string, fallback: string | undefined): 
   return text.replace(/\/+$/, '');
 }
 
-/** Reads a trusted root file. */
+/**
+ * Reads a trusted root file (`--trusted-root`, of every command that takes one).
+ *
+ * @throws ProvenantError `NOT_FOUND` (exit 3) for a path to no file, a path through a file
+ *   (ENOTDIR) too, as for a key file; `USAGE` for a folder; `IO` else, naming the file
+ */
 export async function readTrustedRoot(path: string): Promise<TrustedRoot> {
   const { readFile } = await import('node:fs/promises');
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
   } catch (cause) {
-    const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new ProvenantError(missing ? 'NOT_FOUND' : 'IO', `cannot read the trusted root: ${(cause as Error).message}`, {
-      where: path,
-      cause,
-    });
+    // The error path only: files.ts is not loaded by every verification.
+    const { whyUnreadable } = await import('../io/files.ts');
+    const { code, why } = whyUnreadable(cause);
+    const message = code === 'NOT_FOUND' ? 'the trusted root file does not exist' : `the trusted root file cannot be read: ${why}`;
+    throw new ProvenantError(code, message, { where: path, cause });
   }
   return parseTrustedRoot(bytes, path);
 }
@@ -314,6 +319,8 @@ export async function trustFromFlags(args: ParsedArgs): Promise<Trust> {
     }
     const key = await loadPublicKeyFile(keyPath).catch((err: unknown) => {
       if (!(err instanceof ProvenantError) || (err.code !== 'INVALID_CONFIG' && err.code !== 'USAGE')) throw err;
+      // A file that cannot be read (a folder: USAGE) is said as read: these hints are about what it holds.
+      if (typeof (err.cause as NodeJS.ErrnoException | undefined)?.errno === 'number') throw err;
       // USAGE: a PEM of another type (a certificate, a private key).
       throw new ProvenantError(err.code, err.message, {
         where: keyPath,

@@ -314,16 +314,11 @@ async function readKeyFile(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (cause) {
-    // A path through a file (ENOTDIR) names no file either: not found, as a missing one.
-    const code = (cause as NodeJS.ErrnoException).code;
-    const missing = code === 'ENOENT' || code === 'ENOTDIR';
-    throw new ProvenantError(
-      missing ? 'NOT_FOUND' : 'IO',
-      missing ? 'the key file does not exist' : `the key file cannot be read: ${(cause as Error).message}`,
-      {
-        where: path,
-        cause,
-      },
-    );
+    // A path through a file (ENOTDIR) names no file either: not found, as a missing one (and as
+    // a trusted root file, read with the same judge). Loaded on the error path only.
+    const { whyUnreadable } = await import('../io/files.ts');
+    const { code, why } = whyUnreadable(cause);
+    const message = code === 'NOT_FOUND' ? 'the key file does not exist' : `the key file cannot be read: ${why}`;
+    throw new ProvenantError(code, message, { where: path, cause });
   }
 }

@@ -144,6 +144,25 @@ describe('generate-key-pair and public-key', () => {
     assert.match(signOther.stderr, /holds a "PRIVATE KEY" PEM block, not a cosign private key \(pkcs8\.key\)\n/);
   });
 
+  it('--trusted-root and --key are read as any named file: a path through a file is not found (exit 3), a folder a usage error (exit 2)', async () => {
+    const dir = await workspace();
+    await writeFile(join(dir, 'afile'), 'x');
+    await mkdir(join(dir, 'folder'));
+    const image = 'oci:layout:latest';
+    for (const command of ['verify', 'verify-attestation']) {
+      const through = await provenant([command, image, '--trusted-root', 'afile/x.json', '--key', 'cosign.pub'], { cwd: dir });
+      assert.equal(through.status, 3, through.stderr);
+      assert.match(through.stderr, new RegExp(`^provenant ${command}: the trusted root file does not exist \\(afile/x\\.json\\)\n`));
+      const folder = await provenant([command, image, '--trusted-root', 'folder', '--key', 'cosign.pub'], { cwd: dir });
+      assert.equal(folder.status, 2, folder.stderr);
+      assert.match(folder.stderr, /the trusted root file cannot be read: it is a folder \(folder\)\n/);
+      // A folder as --key: said as read, without the hints about what a key file holds.
+      const key = await provenant([command, image, '--key', 'folder'], { cwd: dir });
+      assert.equal(key.status, 2, key.stderr);
+      assert.match(key.stderr, /^provenant [a-z-]+: the key file cannot be read: it is a folder \(folder\)\n$/);
+    }
+  });
+
   it('without a password variable or a terminal: a usage error naming the variables; a wrong one: exit 4, never shown', async () => {
     const dir = await workspace();
     for (const args of [

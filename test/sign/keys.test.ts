@@ -242,6 +242,11 @@ describe('key files on disk', { skip: fixturesMissing }, () => {
       loadPublicKeyFile(`${file}/cosign.pub`),
       (e: unknown) => isProvenantError(e, 'NOT_FOUND') && e.message.startsWith('the key file does not exist'),
     );
+    // A folder: a usage error saying so, not the system's EISDIR.
+    await assert.rejects(
+      loadPublicKeyFile(import.meta.dirname),
+      (e: unknown) => isProvenantError(e, 'USAGE') && e.message === 'the key file cannot be read: it is a folder',
+    );
     await assert.rejects(loadPublicKeyFile(sig('conf-managed-key-wrong-key_fail.key.pub')), (e: unknown) =>
       isProvenantError(e, 'INVALID_CONFIG'),
     );
