@@ -10,7 +10,7 @@ import { basename, resolve } from 'node:path';
 import { RE2JS } from '@bufbuild/re2';
 import { RefusedFile, readSmallFile } from '../io/files.ts';
 import { keyId, parsePublicKey, pemDecodeAll, pemEncode } from '../sign/keys.ts';
-import { MAX_YAML_BYTES } from '../yaml.ts';
+import { locOf, MAX_YAML_BYTES } from '../yaml.ts';
 import { readAttestation } from './attestation-rule.ts';
 import {
   bool,
@@ -208,6 +208,22 @@ async function readKey(ctx: Ctx, e: Entry): Promise<KeyAuthority['key']> {
   str(ctx, r.get('namespace'));
   const path = resolve(ctx.baseDir, name);
   const refFail = (problem: string, hint?: string): never => fail(ctx, r.get('name')!.node, `${ref!.path}.name`, problem, hint);
+  // A key file that is not there is not found (exit 3), as the policy file itself and an image
+  // are: the policy may be right and the file not yet in place. A path through a file (ENOTDIR)
+  // names no file either. Anything else stays a refusal of the policy at this line.
+  const notThere = (cause: unknown): void => {
+    const code = (cause as { code?: unknown }).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') return;
+    const at = (cause as { path?: unknown }).path;
+    const problem =
+      typeof at === 'string' && at !== path
+        ? `the secret ${JSON.stringify(name)} (${path}) holds ${basename(at)}, a link that leads to no file`
+        : `the secret ${JSON.stringify(name)} does not exist: there is no file or folder ${path}`;
+    throw ctx.error('NOT_FOUND', locOf(ctx, r.get('name')!.node), `${ref!.path}.name`, problem, {
+      hint: "secretRef.name is a path from the policy file's folder",
+      cause,
+    });
+  };
   let files: string[];
   try {
     // A folder is read as Kubernetes mounts a Secret: each key a file named after it, which is a
@@ -230,6 +246,7 @@ async function readKey(ctx: Ctx, e: Entry): Promise<KeyAuthority['key']> {
         ).flat()
       : [path];
   } catch (cause) {
+    notThere(cause);
     return refFail(`the secret ${JSON.stringify(name)} cannot be read (${path}): ${(cause as Error).message}`);
   }
   if (files.length > 1) {
@@ -248,6 +265,7 @@ async function readKey(ctx: Ctx, e: Entry): Promise<KeyAuthority['key']> {
     text = new TextDecoder().decode(await readSmallFile(f, MAX_YAML_BYTES, 'a file of PEM public keys'));
   } catch (cause) {
     if (cause instanceof RefusedFile) return refFail(`${f} ${cause.problem}`);
+    notThere(cause);
     return refFail(`cannot read ${f}: ${(cause as Error).message}`);
   }
   return pemKey(text, f, (problem, hint) => refFail(`${f}: ${problem}`, hint));

@@ -124,6 +124,13 @@ describe('provenant policy test', () => {
     // A path through a file names no file either (ENOTDIR): not found too, as for attest's --predicate.
     const through = await provenant(['policy', 'test', join(policy, 'x.yaml'), ref]);
     assert.equal(through.status, 3, through.stderr);
+    // So is a key file the policy names, at the policy's line (docs/policy.md).
+    const keyless = join(dir, 'key-missing.yaml');
+    await writeFile(keyless, (await docExample('own-key')).replace(/name: cosign\.pub/, 'name: missing.pub'));
+    const noKey = await provenant(['policy', 'test', keyless, ref]);
+    assert.equal(noKey.status, 3, noKey.stderr);
+    assert.match(noKey.stderr, /the secret "missing\.pub" does not exist: there is no file or folder .*missing\.pub/);
+    assert.match(noKey.stderr, /key-missing\.yaml:\d+:\d+/);
   });
 
   describe('GitHub Actions keyless for one repository', () => {
