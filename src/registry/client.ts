@@ -4,7 +4,7 @@
  * uploads and referrers, over one {@link Transport}. The parts live beside it: transport.ts (the
  * connection, retries, redirects), auth.ts (challenges and tokens), uploads.ts, referrers.ts.
  */
-import { abortedError, ProvenantError, sleep } from '../errors.ts';
+import { abortedError, isProvenantError, ProvenantError, sleep } from '../errors.ts';
 import { Limiter } from '../io/limit.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { MANIFEST_LIMIT, verifyStream } from '../io/verify.ts';
@@ -14,6 +14,7 @@ import { type Digest, Digester, digestAlgorithm, digestMismatch, isDigest } from
 import { MANIFEST_ACCEPT } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { isValidTag } from '../ref/reference.ts';
+import { RegistryResponseError } from './errors.ts';
 import {
   type Answer,
   baseType,
@@ -32,8 +33,17 @@ import { nextLink } from './link.ts';
 import { listReferrers, probeReferrersEndpoint, type ReferrersEndpointAnswer, type ReferrersSupport } from './referrers.ts';
 import { backoffDelay, isNetworkError } from './retry.ts';
 import { repositoryScope } from './scope.ts';
+import { isSignatureTag, tagsHereHint } from './tags-hint.ts';
 import { Transport, type TransportOptions } from './transport.ts';
 import { checkPush, mountBlob, type UploadBlobOptions, uploadBlob } from './uploads.ts';
+
+/**
+ * The first page of tags asked for to name them in the hint of a tag that is not there: a
+ * registry that ignores `n` answers all of them, which the bytes bound (a tag is at most 128
+ * characters, so 1 MiB holds the 1000 asked for several times over).
+ */
+const HINT_TAGS = 1000;
+const HINT_BYTES = MiB;
 
 /** Options of a {@link RegistryClient}. */
 export interface RegistryClientOptions extends TransportOptions {
@@ -177,21 +187,27 @@ export class RegistryClient {
   async getManifest(repository: string, target: string, options: OperationOptions = {}): Promise<Stored> {
     const op = this.#t.op(options);
     const where = targetWhere(this.registry, repository, target);
-    const { res, bytes } = await this.#sendAndRead(
-      op,
-      'GET',
-      repository,
-      `manifests/${target}`,
-      {
-        // Every manifest type we read, OCI first: distribution 2.8 answers 404 (MANIFEST_UNKNOWN)
-        // for a manifest stored as OCI when Accept does not name its type (distribution#3099),
-        // and converts or refuses by Accept elsewhere.
-        headers: { accept: MANIFEST_ACCEPT },
-        accept: [200],
-        what: `get manifest ${target}`,
-      },
-      async (answer) => ({ res: answer.res, bytes: await readLimited(answer.res, MANIFEST_LIMIT, where) }),
-    );
+    let answered: { res: HttpResponse; bytes: Uint8Array };
+    try {
+      answered = await this.#sendAndRead(
+        op,
+        'GET',
+        repository,
+        `manifests/${target}`,
+        {
+          // Every manifest type we read, OCI first: distribution 2.8 answers 404 (MANIFEST_UNKNOWN)
+          // for a manifest stored as OCI when Accept does not name its type (distribution#3099),
+          // and converts or refuses by Accept elsewhere.
+          headers: { accept: MANIFEST_ACCEPT },
+          accept: [200],
+          what: `get manifest ${target}`,
+        },
+        async (answer) => ({ res: answer.res, bytes: await readLimited(answer.res, MANIFEST_LIMIT, where) }),
+      );
+    } catch (err) {
+      throw await this.#withTagsHint(err, repository, target, op);
+    }
+    const { res, bytes } = answered;
     const served = res.headers.get('docker-content-digest');
     const digest = isDigest(target) ? target : isDigest(served) ? served : undefined;
     return parseStored(bytes, { mediaType: res.headers.get('content-type') ?? undefined, digest, where });
@@ -234,6 +250,30 @@ export class RegistryClient {
     await drain(res);
   }
 
+  /**
+   * A tag that is not there, with the tags that are as its hint, as a layout says it: from one
+   * request for the first page of the tag list (bounded in tags and bytes, not retried), and
+   * without a hint when that fails. A digest, and a tag of signatures or attestations, which
+   * readers ask for expecting it may be missing, get none: no request is made for them.
+   */
+  async #withTagsHint(err: unknown, repository: string, target: string, op: Op): Promise<unknown> {
+    if (!(err instanceof RegistryResponseError) || err.code !== 'NOT_FOUND' || err.hint !== undefined) return err;
+    if (isDigest(target) || isSignatureTag(target)) return err;
+    let page: { tags: string[]; next: URL | undefined };
+    try {
+      const url = await this.#t.url(`/v2/${repository}/tags/list?n=${HINT_TAGS}`, op);
+      page = await this.#tagPage(repository, url, HINT_BYTES, op, `${this.registry}/${repository}`, false);
+    } catch (listErr) {
+      if (isProvenantError(listErr, 'ABORTED')) throw listErr;
+      op.logger.debug(`${this.registry}/${repository}: no tags for the hint (${(listErr as Error).message})`);
+      return err;
+    }
+    // A reference without a tag names latest, which one who wrote none may not know.
+    const latest = target === 'latest' ? '; a reference without a tag names latest' : '';
+    const hint = `${tagsHereHint(page.tags, { more: page.next !== undefined })}${latest}`;
+    return new RegistryResponseError(err.code, err.message, { where: err.where, hint, cause: err.cause }, err.status, err.registryErrors);
+  }
+
   /** Every tag of a repository, following `Link: <...>; rel="next"` pages. */
   async listTags(repository: string, options: OperationOptions = {}): Promise<string[]> {
     const op = this.#t.op(options);
@@ -249,25 +289,49 @@ export class RegistryClient {
         throw new ProvenantError('REGISTRY', `${this.registry} paginates the tag list in a loop`, { where });
       }
       seen.add(url.href);
-      const { answer, bytes } = await this.#t.sendAndRead(
-        { method: 'GET', url, scopes: [repositoryScope(repository, ['pull'])], repository, accept: [200], what: 'list tags', where, op },
-        async (a) => ({ answer: a, bytes: await readListPage(a.res, left, where, 'tag list') }),
-      );
-      left -= bytes.length;
-      const page = parseJsonObject(bytes, where, 'tag list');
-      const list = page.tags;
-      if (list !== null && list !== undefined) {
-        if (!Array.isArray(list)) throw new ProvenantError('REGISTRY', 'the tag list is not an array', { where });
-        // A tag is a name, not text: one that no reference could name (a newline, an escape
-        // sequence) is the registry's mistake, and would be a line of its own in a listing.
-        for (const t of list) {
-          if (typeof t === 'string' && isValidTag(t)) tags.push(t);
-          else op.logger.debug(`${where}: left out ${JSON.stringify(t)}, which is no tag`);
-        }
-      }
-      url = nextLink(answer.res.headers.get('link'), answer.url);
+      const page = await this.#tagPage(repository, url, left, op, where);
+      left -= page.size;
+      tags.push(...page.tags);
+      url = page.next;
     }
     return tags;
+  }
+
+  /** One page of the tag list: its tags, the next page's URL, and its size in bytes. */
+  async #tagPage(
+    repository: string,
+    url: URL,
+    left: number,
+    op: Op,
+    where: string,
+    retry?: false,
+  ): Promise<{ tags: string[]; next: URL | undefined; size: number }> {
+    const { answer, bytes } = await this.#t.sendAndRead(
+      {
+        method: 'GET',
+        url,
+        scopes: [repositoryScope(repository, ['pull'])],
+        repository,
+        accept: [200],
+        what: 'list tags',
+        where,
+        op,
+        ...(retry === false ? { retry } : {}),
+      },
+      async (a) => ({ answer: a, bytes: await readListPage(a.res, left, where, 'tag list') }),
+    );
+    const tags: string[] = [];
+    const list = parseJsonObject(bytes, where, 'tag list').tags;
+    if (list !== null && list !== undefined) {
+      if (!Array.isArray(list)) throw new ProvenantError('REGISTRY', 'the tag list is not an array', { where });
+      // A tag is a name, not text: one that no reference could name (a newline, an escape
+      // sequence) is the registry's mistake, and would be a line of its own in a listing.
+      for (const t of list) {
+        if (typeof t === 'string' && isValidTag(t)) tags.push(t);
+        else op.logger.debug(`${where}: left out ${JSON.stringify(t)}, which is no tag`);
+      }
+    }
+    return { tags, next: nextLink(answer.res.headers.get('link'), answer.url), size: bytes.length };
   }
 
   /**
