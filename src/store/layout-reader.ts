@@ -8,6 +8,7 @@ import { type Digest, isDigest } from '../oci/digest.ts';
 import { isManifestLike } from '../oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
 import { assertConsistentDescriptors, assertIndex, assertVerifiableDigests } from '../oci/validate.ts';
+import { tagsHereHint } from '../registry/tags-hint.ts';
 import type { ContentStore, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './types.ts';
 
 /** The name of an image layout's marker file. */
@@ -78,7 +79,7 @@ export abstract class LayoutReader implements ContentStore {
     if (desc === undefined) {
       throw new ProvenantError('NOT_FOUND', `${isDigest(target) ? 'manifest' : 'tag'} ${target} is not in the layout`, {
         where: this.location,
-        hint: isDigest(target) ? undefined : `tags here: ${this.#tagList() || '(none)'}`,
+        hint: isDigest(target) ? undefined : tagsHereHint(this.#tags()),
       });
     }
     return this.readManifest(desc);
@@ -146,10 +147,6 @@ export abstract class LayoutReader implements ContentStore {
   }
 
   /** The tags for a hint: each escaped as one field of a line, so a newline in one cannot split the list. */
-  #tagList(): string {
-    return this.#tags().map(printableLine).join(', ');
-  }
-
   #tags(): string[] {
     const tags = this.topIndex.manifests.map((m) => m.annotations?.[Annotation.RefName]).filter((t): t is string => t !== undefined);
     return [...new Set(tags)].sort();

@@ -8,6 +8,7 @@ import { tagsHereHint } from '../../src/registry/tags-hint.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { makeImage } from '../helpers/images.ts';
 import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { useTempLayout } from '../helpers/temp.ts';
 import { storeAt } from './common.ts';
 
 const isTagList = (_method: string, path: string) => path.endsWith('/tags/list');
@@ -59,6 +60,17 @@ describe('a tag that is not in the repository', { skip: registryMissing }, () =>
     assert.match(e.message, /get manifest nope: not found/);
     assert.equal(e.hint, undefined);
     assert.equal(proxy.stats().matched, 1, 'the tag list asked for once, not retried');
+  });
+});
+
+describe('a tag that is not in a layout', () => {
+  const layout = useTempLayout('missing-tag');
+  it('is said as for a registry: the same words, without signature and attestation tags', async () => {
+    const store = await layout();
+    const made = await makeImage(store, { tag: 'v1' });
+    await store.putManifest(made.root, { tags: [cosignTag(made.root.digest, 'sig'), referrersTag(made.root.digest)] });
+    assert.equal((await notFound(store.getManifest('nope'))).hint, 'tags here: v1');
+    await store.close();
   });
 });
 
