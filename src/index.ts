@@ -78,6 +78,7 @@ export {
   type ReferrersProbe,
   type Resigner,
   renderTargetsDoc,
+  type SelectTargetsOptions,
   type Severity,
   type SignedInfo,
   selectTargets,

@@ -47,6 +47,7 @@ export {
   parseProfile,
   type ReferrersApi,
   type Rule,
+  type SelectTargetsOptions,
   type Severity,
   selectTargets,
   type Target,

@@ -470,6 +470,15 @@ export function referrersApiOf(target: Target): ReferrersApi {
   return 'unknown';
 }
 
+/** Options of {@link selectTargets}. */
+export interface SelectTargetsOptions {
+  /**
+   * The closest of `known` to an unknown id, for its error's "did you mean" (the CLI's own
+   * guesser: compat/ may not import it); undefined for no guess.
+   */
+  suggest?: ((word: string, known: readonly string[]) => string | undefined) | undefined;
+}
+
 /**
  * Resolves `--target` text: comma-separated ids, each optionally `@version`
  * (`aws-lambda,artifactory@6.23.38`), each target once in the order first named.
@@ -477,7 +486,7 @@ export function referrersApiOf(target: Target): ReferrersApi {
  * @throws ProvenantError `USAGE` for an unknown id, a version on an unversioned target, or a
  *   malformed version
  */
-export function selectTargets(profiles: readonly Profile[], text: string): Target[] {
+export function selectTargets(profiles: readonly Profile[], text: string, options: SelectTargetsOptions = {}): Target[] {
   const out: Target[] = [];
   const parts = text
     .split(',')
@@ -492,7 +501,11 @@ export function selectTargets(profiles: readonly Profile[], text: string): Targe
     const version = at < 0 ? undefined : part.slice(at + 1);
     const profile = profiles.find((p) => p.id === id);
     if (profile === undefined) {
-      throw new ProvenantError('USAGE', `unknown target "${id}"`, { hint: `targets: ${profiles.map((p) => p.id).join(', ')}` });
+      const ids = profiles.map((p) => p.id);
+      const guess = options.suggest?.(id, ids);
+      throw new ProvenantError('USAGE', `unknown target "${id}"${guess === undefined ? '' : `: did you mean ${guess}?`}`, {
+        hint: `targets: ${ids.join(', ')}`,
+      });
     }
     // Named twice (or once bare and once at its assumed version), a target is checked once.
     const target = targetOf(profile, version);

@@ -373,7 +373,11 @@ describe('check and fix: what they refuse', () => {
     assert.match(r.stderr, /name a target with --target[\s\S]*aws-lambda/);
     r = await provenant(['check', ref, '--target', 'aws-lamda']);
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /unknown target "aws-lamda"/);
+    assert.match(r.stderr, /unknown target "aws-lamda": did you mean aws-lambda\?\n {2}hint: targets: .*aws-lambda/);
+    // As for a flag: a guess only when one is close.
+    r = await provenant(['check', ref, '--target', 'ghcr,nowhere@2']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /unknown target "nowhere"\n/);
     r = await provenant(['fix', ref, '--target', 'aws-lambda,ghcr', '-o', `oci:${join(dir, 'x')}`]);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /name one target, not 2/);
