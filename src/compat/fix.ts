@@ -143,6 +143,11 @@ export interface FixOptions extends OperationOptions {
   /** Signs the digests the fix changed; without it they are left unsigned, and the report says so. */
   resign?: Resigner | undefined;
   /**
+   * Who signs through `resign`, as the account names it (`key <id>`, `keyless (<Fulcio URL>)`, as
+   * `sign` says it); "the key or identity given" when unset. Shown: never a credential.
+   */
+  signedBy?: string | undefined;
+  /**
    * Signs again, as attestations of their subject, the statements of the BuildKit attestations
    * the fix moves out of the index (see {@link SigningReport.moved}); given with `resign` (the same
    * key or identity). Without it they are left with no signature covering them, and the report
@@ -449,10 +454,10 @@ export async function fixImage(
         movedFromSigned: w.written ? [...new Set(fromSigned.map((m) => m.attestation))] : [],
         statement: w.written
           ? [
-              signingStatement(w.resigned, unsigned, signing0, options.resign !== undefined),
+              signingStatement(w.resigned, unsigned, signing0, options.resign !== undefined, options.signedBy),
               ...movedLines(moved, w.remade ?? [], w.resigned, fromSigned),
             ].join(' ')
-          : notWrittenStatement(w.after !== undefined && options.resign !== undefined ? signing0.unsigned : []),
+          : notWrittenStatement(w.after !== undefined && options.resign !== undefined ? signing0.unsigned : [], options.signedBy),
       };
       const report = {
         source,
@@ -578,9 +583,9 @@ export async function fixImage(
  * check before writing counted the signatures to be made of `planned` (a key or identity was
  * given), that it did, since they may be what the target refuses.
  */
-function notWrittenStatement(planned: readonly Digest[]): string {
+function notWrittenStatement(planned: readonly Digest[], signedBy = GIVEN): string {
   if (planned.length === 0) return 'Nothing was signed.';
-  return `Nothing was signed, as nothing was written; the check before writing counted the signatures the key or identity given would have made of ${planned.map(short).join(', ')}.`;
+  return `Nothing was signed, as nothing was written; the check before writing counted the signatures ${signedBy} would have made of ${planned.map(short).join(', ')}.`;
 }
 
 /**
@@ -1590,18 +1595,22 @@ function hasCosignTag(plan: Plan, digest: Digest, suffix: 'sig' | 'att'): boolea
   return [...plan.docs.values()].some((d) => d.placement?.type === 'tag' && d.placement.suffix === suffix && d.subject === digest);
 }
 
+/** Who signed, when the caller did not say ({@link FixOptions.signedBy}). */
+const GIVEN = 'the key or identity given';
+
 function signingStatement(
   resigned: readonly SignedInfo[],
   unsigned: readonly Digest[],
   before: Pick<SigningReport, 'stale' | 'kept' | 'replacedRoot'>,
   hadSigner: boolean,
+  signedBy = GIVEN,
 ): string {
   const { stale, kept, replacedRoot: root } = before;
   const parts: string[] = [];
   if (resigned.length > 0) {
     const tagged = resigned.filter((r) => r.storage === 'cosign').map((r) => short(r.subject));
     const where = tagged.length === 0 ? '' : ` (${tagged.join(', ')} under cosign's .sig tag: the target refuses it as a referrer)`;
-    parts.push(`Signed ${resigned.map((r) => short(r.subject)).join(', ')} with the key or identity given${where}.`);
+    parts.push(`Signed ${resigned.map((r) => short(r.subject)).join(', ')} with ${signedBy}${where}.`);
   }
   if (unsigned.length > 0) {
     parts.push(

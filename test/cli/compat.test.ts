@@ -14,7 +14,7 @@ import type { FixReport } from '../../src/compat/fix.ts';
 import type { Digest } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { parsePlatform } from '../../src/oci/platform.ts';
-import { encryptPrivateKey, generateSigningKeyPair, publicKeyPem } from '../../src/sign/keys.ts';
+import { encryptPrivateKey, generateSigningKeyPair, keyId, publicKeyPem } from '../../src/sign/keys.ts';
 import { verifyImage } from '../../src/sign/verify.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import type { ContentStore } from '../../src/store/types.ts';
@@ -117,6 +117,9 @@ describe('check and fix of the real BuildKit image for AWS Lambda', { skip }, ()
     const report = JSON.parse(r.stdout) as FixReport;
     assert.deepEqual(report.signing.unsigned, []);
     assert.ok(report.signing.resigned.length > 0);
+    // The key named as sign names it, not "the key or identity given".
+    const statement = report.signing.statement;
+    assert.ok(/^Signed sha256:[0-9a-f]{12}/.test(statement) && statement.includes(` with key ${keyId(keys.publicKey)}`), statement);
     const [attestation] = await attestationsOf(`oci:${dst}:lambda`);
     assert.ok(attestation !== undefined);
     assert.ok(report.signing.resigned.some((s) => s.subject === attestation.digest));

@@ -58,7 +58,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const target = targets[0]!;
   // The signer is made before anything is read: a wrong password fails at once.
   if (args.values.key !== undefined && args.values.keyless === true) throw new ProvenantError('USAGE', 'give --key or --keyless, not both');
-  const signer = (await signerFromFlags(args, io, args.values.keyless === true))?.signer;
+  const chosen = await signerFromFlags(args, io, args.values.keyless === true);
   const dstLocation = parseLocation(dstText);
   const epoch = sourceDateEpoch(io);
   const created = epoch === undefined ? undefined : new Date(epoch * 1000);
@@ -74,11 +74,13 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
         force: args.values.force === true,
         reference: srcText,
         logger: warningLogger(io),
-        ...(signer === undefined
+        ...(chosen === undefined
           ? {}
           : {
-              resign: resignerOf(signer, { dockerReference: dockerReferenceOf(dstLocation, args), created, signal: io.signal }),
-              attest: attesterOf(signer, { created, signal: io.signal }),
+              resign: resignerOf(chosen.signer, { dockerReference: dockerReferenceOf(dstLocation, args), created, signal: io.signal }),
+              // Named as sign names it: `key <id>`, `keyless (<Fulcio URL>)`.
+              signedBy: chosen.label,
+              attest: attesterOf(chosen.signer, { created, signal: io.signal }),
             }),
         signal: io.signal,
       });
