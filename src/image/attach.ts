@@ -22,6 +22,17 @@ import { predicateDocument } from './statements.ts';
 /** The SPDX predicate type, whose predicate cosign's `spdx` makes a string (see {@link checkPredicate}). */
 const SPDX_PREDICATE_TYPE = PREDICATE_TYPES.spdx as string;
 
+/**
+ * The predicate types that describe one build of one image (cosign's `slsaprovenance*`, `spdx`,
+ * `spdxjson`, `cyclonedx`, `vuln`): stated about every platform image of an index, one of them
+ * is a false claim about the others (an amd64 build's materials on the arm64 image).
+ */
+const ONE_BUILD_TYPES: ReadonlySet<string> = new Set(
+  ['slsaprovenance', 'slsaprovenance02', 'slsaprovenance1', 'spdx', 'spdxjson', 'cyclonedx', 'vuln'].map(
+    (name) => PREDICATE_TYPES[name] as string,
+  ),
+);
+
 /** Reads of each moved tag at most, when other writers keep moving it over this attach's index. */
 const TAG_ATTEMPTS = 5;
 /** About how long after moving a tag it is read again (longer each attempt), to find a concurrent writer's. */
@@ -63,6 +74,12 @@ export interface AttachPredicateOptions extends OperationOptions {
    * taken out (`referrers`): it stays, as cosign leaves it, and a warning counts those of the type.
    */
   replace?: boolean | undefined;
+  /**
+   * Attest only this platform image of the index `target` names (the CLI's `--platform`): no
+   * statement about the index or its other platform images. Without it every platform image gets
+   * the same predicate, and a warning says so for a predicate type that describes one build.
+   */
+  image?: Digest | undefined;
 }
 
 /** What {@link attachPredicate} did. */
@@ -96,6 +113,8 @@ export interface AttachResult {
  * each tag is read again until it names an index holding the statements (another attach running
  * at the same time may have moved it over this one's; {@link settleTags}).
  *
+ * With `image`, only that platform image of the index gets a statement (in every storage).
+ *
  * @throws ProvenantError as {@link storeAttestations} does; `USAGE` for `cosign` without a signer,
  *   a predicate type that is not a URI or a predicate that is not a JSON object (a string for
  *   the SPDX type; before anything is read or written); `TAG_CONFLICT` when other writers keep a tag from holding the statements
@@ -106,13 +125,27 @@ export async function attachPredicate(store: ContentStore, target: string, optio
   const call: OperationOptions = { signal: options.signal, logger: options.logger, onProgress: options.onProgress };
   const inspected = await inspectImage(store, target, options.name, { ...call, attachments: false });
   const root = inspected.raw;
+  const chosen = options.image === undefined ? inspected.manifests : inspected.manifests.filter((m) => m.digest === options.image);
+  if (chosen.length === 0) {
+    throw new ProvenantError('NOT_FOUND', `${target} lists no platform image ${options.image}`, {
+      where: `${store.location}@${root.digest}`,
+      hint: 'name one of the platform images of the index',
+    });
+  }
   const images: Stored[] = [];
-  for (const m of inspected.manifests) images.push(await store.getManifest(m.digest, call));
+  for (const m of chosen) images.push(await store.getManifest(m.digest, call));
+  const platforms = new Set(images.map((i) => i.digest)).size;
+  if (options.image === undefined && root.kind === 'index' && platforms > 1 && ONE_BUILD_TYPES.has(options.predicateType)) {
+    options.logger?.warn(
+      `the same ${options.predicateType} predicate is stated about each of the ${platforms} platform images of the index: one build's provenance, SBOM or scan is a false claim about the others; attest each platform's own with --platform os/arch`,
+    );
+  }
   // The index too, where the statement can stay about it: cosign attests the digest the reference
   // names, and that is the digest policy-controller checks an attestation requirement against (the
   // tag resolves to the index). In the index (BuildKit's storages) it cannot: BuildKit attests
   // platform images only, and the index is rewritten, so a statement about it would name no image.
-  const indexToo = root.kind === 'index' && (mode === 'referrers' || mode === 'cosign');
+  // With `image` only that image: the index's statement would cover its other platforms too.
+  const indexToo = options.image === undefined && root.kind === 'index' && (mode === 'referrers' || mode === 'cosign');
   const predicate = storedPredicate(options.predicateType, options.predicate, mode);
   // The index last: a registry that refuses a referrer of an index (ECR) then has the platform
   // images' statements, which it takes, before it refuses the index's (see refusedIndexReferrer).

@@ -749,3 +749,156 @@ describe('attest --replace judges a layer by its statement, as cosign does', () 
     );
   });
 });
+
+describe('attest --platform: one platform build its own predicate, as cosign attests the digest named', () => {
+  const SLSA1 = 'https://slsa.dev/provenance/v1';
+  /** prov.json, an amd64 build's provenance (its materials are not the arm64 image's). */
+  async function provenanceFile(dir: string): Promise<void> {
+    await writeFile(
+      join(dir, 'prov.json'),
+      JSON.stringify({
+        buildDefinition: { buildType: 'https://example.org/build', externalParameters: { platform: 'linux/amd64' } },
+        runDetails: { builder: { id: 'https://example.org/builder' } },
+      }),
+    );
+  }
+
+  for (const mode of ['referrers', 'cosign'] as const) {
+    it(`${mode}: only that platform's image gets the statement, neither the index nor the other platform, and no warning`, async () => {
+      const dir = await workspace();
+      await provenanceFile(dir);
+      const r = await provenant(
+        [
+          'attest',
+          'oci:layout:latest',
+          '--platform',
+          'linux/amd64',
+          '--predicate',
+          'prov.json',
+          '--type',
+          'slsaprovenance1',
+          '--key',
+          'cosign.key',
+          '--attestations',
+          mode,
+        ],
+        { cwd: dir, env },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`attached ${SLSA1} to the linux/amd64 image of oci:layout:latest`));
+      assert.doesNotMatch(r.stderr, /warning/);
+      const { index, images } = await digests(dir);
+      const [amd64, arm64] = images as [Digest, Digest];
+      assert.deepEqual(
+        (await statementsOf(dir, amd64)).map((s) => s.predicateType),
+        [SLSA1],
+      );
+      assert.deepEqual(await statementsOf(dir, arm64), []);
+      assert.deepEqual(await statementsOf(dir, index), []);
+    });
+  }
+
+  it('buildkit: the index gets an attestation entry for that platform image only', async () => {
+    const dir = await workspace();
+    await provenanceFile(dir);
+    const r = await provenant(
+      [
+        'attest',
+        'oci:layout:latest',
+        '--platform',
+        'linux/arm64',
+        '--predicate',
+        'prov.json',
+        '--type',
+        'slsaprovenance1',
+        '--attestations',
+        'buildkit',
+      ],
+      { cwd: dir, env },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const { images } = await digests(dir);
+    const store = await LayoutStore.open(join(dir, 'layout'));
+    try {
+      const root = await store.getManifest('latest');
+      const about = (root.kind === 'index' ? root.index.manifests : [])
+        .filter((e) => e.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest')
+        .map((e) => e.annotations?.['vnd.docker.reference.digest']);
+      assert.deepEqual(about, [images[1]]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a platform the index lacks: exit 3 naming its platforms, nothing written', async () => {
+    const dir = await workspace();
+    await provenanceFile(dir);
+    const before = await digests(dir);
+    const r = await provenant(
+      [
+        'attest',
+        'oci:layout:latest',
+        '--platform',
+        'linux/s390x',
+        '--predicate',
+        'prov.json',
+        '--type',
+        'slsaprovenance1',
+        '--key',
+        'cosign.key',
+      ],
+      { cwd: dir, env },
+    );
+    assert.equal(r.status, 3, r.stderr);
+    assert.match(r.stderr, /no linux\/s390x manifest[\s\S]*linux\/amd64, linux\/arm64/);
+    assert.deepEqual(await digests(dir), before);
+    for (const d of [before.index, ...before.images]) assert.deepEqual(await statementsOf(dir, d), [], d);
+  });
+
+  it('without --platform a one-build predicate type warns that every platform gets the same; another type does not', async () => {
+    const dir = await workspace();
+    await provenanceFile(dir);
+    for (const [type, file] of [
+      ['slsaprovenance1', 'prov.json'],
+      ['slsaprovenance', 'prov.json'],
+      ['spdxjson', 'prov.json'],
+      ['cyclonedx', 'prov.json'],
+      ['vuln', 'vuln.json'],
+    ] as const) {
+      const r = await provenant(['attest', 'oci:layout:latest', '--predicate', file, '--type', type], { cwd: dir, env });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, /same .* predicate is stated about each of the 2 platform images[\s\S]*--platform/, type);
+    }
+    for (const type of ['link', 'custom']) {
+      const r = await provenant(['attest', 'oci:layout:latest', '--predicate', 'vuln.json', '--type', type], { cwd: dir, env });
+      assert.equal(r.status, 0, r.stderr);
+      assert.doesNotMatch(r.stderr, /--platform/, type);
+    }
+  });
+});
+
+describe('attest --platform in a registry', { skip: registryMissing }, () => {
+  const reg = useRegistry();
+
+  it("the tag's index and the other platform get nothing; verify-attestation of that platform passes, of the other fails", async () => {
+    const dir = await workspace();
+    await writeFile(join(dir, 'prov.json'), JSON.stringify({ buildDefinition: { buildType: 'https://example.org/build' } }));
+    const ref = `${reg.host}/team/app:v1`;
+    const copied = await provenant(['copy', '--quiet', 'oci:layout:latest', ref], { cwd: dir, env });
+    assert.equal(copied.status, 0, copied.stderr);
+    const r = await provenant(
+      ['attest', ref, '--platform', 'linux/amd64', '--predicate', 'prov.json', '--type', 'slsaprovenance1', '--key', 'cosign.key'],
+      { cwd: dir, env },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /to the linux\/amd64 image of /);
+    const verify = (...extra: string[]) =>
+      provenant(['verify-attestation', ref, ...extra, '--type', 'slsaprovenance1', '--key', 'cosign.pub'], { cwd: dir, env });
+    const amd64 = await verify('--platform', 'linux/amd64');
+    assert.equal(amd64.status, 0, amd64.stderr);
+    for (const extra of [['--platform', 'linux/arm64'], []]) {
+      const v = await verify(...extra);
+      assert.notEqual(v.status, 0, `${extra.join(' ')}: ${v.stdout}`);
+    }
+  });
+});

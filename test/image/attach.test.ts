@@ -74,6 +74,36 @@ describe('attachPredicate', () => {
     }
   });
 
+  it('with image: that platform image alone, not the index; one the index does not list is NOT_FOUND, nothing written', async () => {
+    const store = await LayoutStore.open(join(await tempDir(), 'l'), { create: true });
+    const made = await makeImage(store, { tag: 'v1' });
+    const [first, second] = made.manifests as [Stored, Stored];
+    const r = await attachPredicate(store, 'v1', {
+      predicateType: VULN,
+      predicate: { scanner: 'x' },
+      name: 'oci:l:v1',
+      image: second.digest,
+    });
+    assert.deepEqual(r.images, [second.digest]);
+    assert.equal(r.index, undefined);
+    const inspected = await inspectImage(store, 'v1', 'oci:l:v1');
+    const attested = (m: { attachments: { predicateTypes: string[] }[] }) => m.attachments.some((a) => a.predicateTypes.includes(VULN));
+    assert.deepEqual(
+      inspected.manifests.map((m) => [m.digest, attested(m)]),
+      [
+        [first.digest, false],
+        [second.digest, true],
+      ],
+    );
+    assert.equal(attested(inspected), false);
+    const err = await attachPredicate(store, 'v1', { predicateType: VULN, predicate: {}, name: 'oci:l:v1', image: made.root.digest }).then(
+      () => assert.fail('the index itself was taken for a platform image'),
+      (e: unknown) => e,
+    );
+    assert.ok(isProvenantError(err, 'NOT_FOUND'), String(err));
+    assert.equal((await inspectImage(store, 'v1', 'oci:l:v1')).manifests.filter(attested).length, 1);
+  });
+
   it('in BuildKit form: a new index that takes over the tag', async () => {
     const store = await LayoutStore.open(join(await tempDir(), 'l'), { create: true });
     const made = await makeImage(store, { tag: 'v1' });

@@ -1,19 +1,21 @@
 /**
  * `provenant attest REF --predicate FILE --type URI`: one more statement on every platform image
  * of an image and, in referrers and cosign storage, on the index REF names, signed with --key or
- * keyless.
+ * keyless; with --platform on that platform's image alone.
  */
 import { readFile } from 'node:fs/promises';
 import { cosignCustomPredicate, isInIndexMode, parseAttestationMode } from '../../attest/storage.ts';
 import { ProvenantError } from '../../errors.ts';
 import { attachPredicate, parsePredicate } from '../../image/attach.ts';
+import type { Digest } from '../../oci/digest.ts';
+import { formatPlatform, normalizePlatform } from '../../oci/platform.ts';
 import { formatLocation, type Location, parseLocation } from '../../ref/location.ts';
 import { statementImageName } from '../../ref/reference.ts';
 import { PREDICATE_TYPES, parsePredicateType } from '../../sign/payload.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import { FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS, sourceDateEpoch, writeJson } from '../options.ts';
+import { FORMAT_FLAG, formatOf, platformEntry, positional, REGISTRY_FLAGS, sourceDateEpoch, writeJson } from '../options.ts';
 import { dockerReferenceOf, renderSigned, signerFromFlags } from '../signing.ts';
 import { SIGNING_FLAGS } from '../signing-flags.ts';
 import { targetOf, withStores } from '../stores.ts';
@@ -22,7 +24,7 @@ import { warningLogger } from '../visible.ts';
 export const spec: CommandSpec = {
   summary: "attach an in-toto attestation (a predicate file) to an image's index and platform images, signed with --key or keyless",
   usage:
-    'provenant attest REF --predicate FILE --type URI [--attestations referrers|cosign|buildkit|buildkit-artifact] [--replace] [--key cosign.key | --sign [--identity-token TOKEN]]',
+    'provenant attest REF --predicate FILE --type URI [--platform os/arch] [--attestations referrers|cosign|buildkit|buildkit-artifact] [--replace] [--key cosign.key | --sign [--identity-token TOKEN]]',
   prints: 'result',
   flags: {
     predicate: {
@@ -33,6 +35,11 @@ export const spec: CommandSpec = {
     type: {
       type: 'string',
       description: 'the predicate type URI (e.g. https://slsa.dev/provenance/v1, or spdx, cyclonedx, slsaprovenance)',
+    },
+    platform: {
+      type: 'string',
+      description:
+        "attest only the image of this platform in an index (os/arch[/variant], or host), not the index nor its other platforms: for a predicate about one platform's build (its provenance, SBOM or scan)",
     },
     attestations: {
       type: 'string',
@@ -105,11 +112,21 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   if (chosen === undefined && mode === 'cosign') {
     throw new ProvenantError('USAGE', 'cosign storage holds signed attestations: sign with --key FILE, or --sign for keyless');
   }
+  const platform = args.values.platform as string | undefined;
+  let picked: string | undefined;
   const result = await withStores(args, io, [text], async (stores) => {
     const opened = await stores.open(text, { write: true });
     const target = await targetOf(opened);
     const tags = opened.tags.length > 0 ? opened.tags : undefined;
+    let image: Digest | undefined;
+    if (platform !== undefined) {
+      // The same parser and match as inspect's, digest's and manifest's --platform.
+      const entry = platformEntry(await opened.store.getManifest(target, { signal: io.signal }), platform, opened.store.location);
+      image = entry.digest;
+      picked = entry.platform === undefined ? platform : formatPlatform(normalizePlatform(entry.platform));
+    }
     return attachPredicate(opened.store, target, {
+      image,
       predicateType,
       predicate,
       name: subject,
@@ -135,7 +152,11 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     return;
   }
   const what =
-    result.index === undefined ? `${result.images.length} image(s)` : `the index and its ${result.images.length} platform image(s)`;
+    picked !== undefined
+      ? `the ${picked} image`
+      : result.index === undefined
+        ? `${result.images.length} image(s)`
+        : `the index and its ${result.images.length} platform image(s)`;
   io.stdout.write(`attached ${predicateType} to ${what} of ${name} (${mode}, ${how})\n`);
   const replaced = (result.signed ?? []).reduce((n, e) => n + (e.replaced ?? 0), 0);
   if (replaced > 0) io.stdout.write(`replaced ${replaced} attestation(s) of ${predicateType} that were there\n`);
