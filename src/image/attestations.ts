@@ -5,7 +5,7 @@
  * which has no SBOM writer to load.
  */
 
-import { type Attachment, predicateName } from '../attest/attachments.ts';
+import { predicateName } from '../attest/attachments.ts';
 import { ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
@@ -15,11 +15,10 @@ import { spdxDocument, timestampFromEpoch } from '../sbom/spdx.ts';
 import type { ContentStore } from '../store/types.ts';
 import { type InspectResult, inspectImage } from './inspect.ts';
 import { datedImageInventory } from './inventory.ts';
-import { predicateDocument, type ReadStatement, statementsOrNone } from './statements.ts';
+import { chosenStatement, imageStatements, isSlsaProvenance, predicateDocument } from './statements.ts';
 
 const SPDX = 'https://spdx.dev/Document';
 const CYCLONEDX = 'https://cyclonedx.org/bom';
-const SLSA = /^https:\/\/slsa\.dev\/provenance\//;
 
 /** Options of {@link imageSbom}. */
 export interface ImageSbomOptions extends OperationOptions {
@@ -37,7 +36,7 @@ export interface ImageSbomOptions extends OperationOptions {
 /**
  * The SBOM of one platform image: the attached one in `format` (its predicate as attested: an
  * object, or the document's text when cosign's `attest --type spdx` kept it as a string; the first in the image's
- * attachment order when several are, as `inspect --format json` shows: {@link firstOf}), else one
+ * attachment order when several are, as `inspect --format json` shows: {@link chosenStatement}), else one
  * made from the image's apk or dpkg database. A made one is dated `sourceDateEpoch`, else when the
  * image config says the image was created (deterministic, and true of the image), else 1970; it
  * names the image `name` only when that is a registry reference, not a file or layout location.
@@ -55,7 +54,7 @@ export async function imageSbom(
   const image = pickPlatform(inspected, options.platform);
   const wanted = options.format === 'cyclonedx' ? CYCLONEDX : SPDX;
   const found = (await imageStatements(store, image, options)).filter((f) => f.predicateType === wanted);
-  const taken = firstOf(found, predicateName(wanted) ?? wanted, platformName(image.platform), options);
+  const taken = chosenStatement(found, predicateName(wanted) ?? wanted, `the ${platformName(image.platform)} image`, options);
   if (taken !== undefined) return { generated: false, platform: platformName(image.platform), document: taken.statement.predicate };
   const dated = await datedImageInventory(store, image.digest, name, options);
   if (dated === undefined) {
@@ -76,7 +75,7 @@ export async function imageSbom(
  * The `Provenance` and `SBOM` fields of `buildx imagetools inspect --format json`: for one
  * platform `{SLSA: predicate}` and `{SPDX: document}`, for several a map keyed by platform. Of
  * several statements of one kind, the first in the image's attachment order, as `sbom` takes
- * ({@link firstOf}).
+ * ({@link chosenStatement}).
  */
 export async function attestationSummaries(
   store: ContentStore,
@@ -88,23 +87,23 @@ export async function attestationSummaries(
   for (const m of inspected.manifests) {
     const key = platformName(m.platform);
     const found = await imageStatements(store, m, options);
-    const slsa = firstOf(
-      found.filter((f) => SLSA.test(f.predicateType)),
+    const slsa = chosenStatement(
+      found.filter((f) => isSlsaProvenance(f.predicateType)),
       'SLSA provenance',
-      key,
+      `the ${key} image`,
       options,
     );
     if (slsa !== undefined) provenance[key] = { SLSA: slsa.statement.predicate };
-    const spdx = firstOf(
+    const spdx = chosenStatement(
       found.filter((f) => f.predicateType === SPDX),
       predicateName(SPDX) ?? SPDX,
-      key,
+      `the ${key} image`,
       options,
     );
-    const cyclonedx = firstOf(
+    const cyclonedx = chosenStatement(
       found.filter((f) => f.predicateType === CYCLONEDX),
       predicateName(CYCLONEDX) ?? CYCLONEDX,
-      key,
+      `the ${key} image`,
       options,
     );
     if (spdx !== undefined || cyclonedx !== undefined) {
@@ -123,61 +122,6 @@ export async function attestationSummaries(
   if (p !== undefined) out.Provenance = p;
   if (s !== undefined) out.SBOM = s;
   return out;
-}
-
-/** A statement read back, with the attachment that holds it. */
-interface FoundStatement extends ReadStatement {
-  attachment: Attachment;
-}
-
-/**
- * Every statement attached to one image (signatures left out), in the image's attachment order:
- * its BuildKit attestation manifests in the order of the index, then its OCI referrers in the
- * order the store lists them (a layout: the order of index.json, so the first written first),
- * then cosign's `.att` image; within an attachment, its layers in order (cosign appends a new
- * attestation as a new layer, so there too the first written comes first).
- */
-async function imageStatements(
-  store: ContentStore,
-  image: InspectResult['manifests'][number],
-  options: OperationOptions,
-): Promise<FoundStatement[]> {
-  const out: FoundStatement[] = [];
-  for (const a of image.attachments) {
-    if (a.kind === 'signature') continue;
-    for (const s of await statementsOrNone(store, a, options, (m) => options.logger?.warn(m))) out.push({ ...s, attachment: a });
-  }
-  return out;
-}
-
-/**
- * The one statement of a kind that `sbom` and `inspect --format json` both show: the first in
- * the image's attachment order ({@link imageStatements}), so that in the index or a layout the
- * SBOM or provenance a build attached is taken before one added later. A registry lists
- * referrers in an order of its own, hence the warning when several differ: it says how many and
- * which was taken. Copies of one statement (the same subject, predicate type and predicate, as a
- * signed BuildKit build stores each: in the index, covered by its signature, and as a Sigstore
- * bundle) are one statement, of which the signed copy is taken.
- */
-function firstOf(found: FoundStatement[], what: string, platform: string, options: OperationOptions): FoundStatement | undefined {
-  const distinct = new Map<string, FoundStatement>();
-  for (const f of found) {
-    // Compared as parsed JSON: the same statement in an envelope and in a layer may differ in
-    // spacing, and nothing a reader is shown depends on it.
-    const key = JSON.stringify([f.predicateType, f.statement.subject ?? null, f.statement.predicate ?? null]);
-    const seen = distinct.get(key);
-    if (seen === undefined || (f.signed && !seen.signed)) distinct.set(key, f);
-  }
-  const [first] = distinct.values();
-  if (first !== undefined && distinct.size > 1) {
-    const a = first.attachment;
-    const from =
-      a.storage === 'cosign'
-        ? `cosign tag ${a.tag ?? a.digest}`
-        : `${a.storage === 'buildkit' ? 'BuildKit attestation' : 'referrer'} ${a.digest}`;
-    options.logger?.warn(`${distinct.size} ${what} statements are attached to the ${platform} image; using the first, from ${from}`);
-  }
-  return first;
 }
 
 function pickPlatform(inspected: InspectResult, platform: Platform | undefined): InspectResult['manifests'][number] {

@@ -13,7 +13,7 @@ import { eachSignature, type FoundSignature } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import { compareText, mapChanges } from './diff-config.ts';
 import type { AttachmentDiff, AttachmentItem, Dependency, ProvenanceDiff, ValueChange } from './diff-types.ts';
-import { type ReadStatement, statementsOrNone } from './statements.ts';
+import { chosenStatement, imageStatements, isSlsaProvenance, type ReadStatement, statementsOrNone } from './statements.ts';
 
 /** What is attached to one manifest or index: the items, and the in-toto statements they hold. */
 export interface SideAttachments {
@@ -121,8 +121,6 @@ export function attachmentDiff(a: readonly AttachmentItem[], b: readonly Attachm
   return out;
 }
 
-const SLSA = /^https:\/\/slsa\.dev\/provenance\//;
-
 interface Provenance {
   predicateType: string;
   builderId: string;
@@ -138,14 +136,33 @@ interface Provenance {
  */
 const TIMESTAMP_PARAMETER = /(^|\.)(sourceDateEpoch|(build-arg:)?SOURCE_DATE_EPOCH)$/;
 
-/** The SLSA provenance of each side (v1 preferred), compared; with `ignoreTimestamps`, not its {@link TIMESTAMP_PARAMETER}s. */
+/**
+ * The SLSA provenance of one image, by the rule `inspect --format json` and `sbom` take
+ * (chosenStatement): the first in the image's attachment order, the build's own, not one attested
+ * later; several that differ are warned of, naming `image` ("the linux/amd64 image of REF").
+ * `attachments` as inspectImage lists them for the image.
+ */
+export async function provenanceStatement(
+  store: ContentStore,
+  attachments: readonly Attachment[],
+  image: string,
+  options: OperationOptions,
+): Promise<ReadStatement | undefined> {
+  const found = (await imageStatements(store, { attachments }, options)).filter((s) => isSlsaProvenance(s.predicateType));
+  return chosenStatement(found, 'SLSA provenance', image, options);
+}
+
+/**
+ * The SLSA provenance statements of two images (each {@link provenanceStatement}'s), compared;
+ * with `ignoreTimestamps`, not their {@link TIMESTAMP_PARAMETER}s.
+ */
 export function provenanceDiff(
-  a: readonly ReadStatement[],
-  b: readonly ReadStatement[],
+  a: ReadStatement | undefined,
+  b: ReadStatement | undefined,
   options: { ignoreTimestamps?: boolean | undefined } = {},
 ): ProvenanceDiff {
-  const pa = provenanceOf(a);
-  const pb = provenanceOf(b);
+  const pa = a === undefined ? undefined : provenanceOf(a);
+  const pb = b === undefined ? undefined : provenanceOf(b);
   const out: ProvenanceDiff = { changes: [], dependencies: { added: [], removed: [], changed: [] } };
   const head = (p: Provenance) => ({ predicateType: p.predicateType, builderId: p.builderId, buildType: p.buildType });
   if (pa !== undefined) out.a = head(pa);
@@ -180,10 +197,7 @@ function parseBack(c: ValueChange): ValueChange {
   return out;
 }
 
-function provenanceOf(statements: readonly ReadStatement[]): Provenance | undefined {
-  const slsa = statements.filter((s) => SLSA.test(s.predicateType));
-  const s = slsa.find((x) => x.predicateType.endsWith('/v1')) ?? slsa[0];
-  if (s === undefined) return undefined;
+function provenanceOf(s: ReadStatement): Provenance {
   const p = s.statement.predicate;
   const parameters = new Map<string, string>();
   const dependencies = new Map<string, Dependency>();

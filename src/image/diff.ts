@@ -13,7 +13,7 @@ import { type Digest, digestMismatch } from '../oci/digest.ts';
 import { formatPlatform, normalizePlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
-import { attachmentDiff, attachmentsOf, provenanceDiff, type SideAttachments } from './diff-attachments.ts';
+import { attachmentDiff, attachmentsOf, provenanceDiff, provenanceStatement, type SideAttachments } from './diff-attachments.ts';
 import { annotationMap, compareText, configChanges, layerDiff, mapChanges } from './diff-config.ts';
 import { addTextDiffs, compareFiles } from './diff-files.ts';
 import { isPackageMetadataPath, NO_PACKAGES, packageDiff, packagesFromFilesystem, packagesFromSbom } from './diff-packages.ts';
@@ -224,6 +224,9 @@ async function diffPlatform(a: Side, b: Side, pair: Pairing['pairs'][number], op
   const attB = await attachmentsOf(b.store, mb.digest, mb.attachments, options);
   const nameA = platformName(ma);
   const nameB = platformName(mb);
+  // The provenance inspect shows for each (the build's own, of several), warned of as inspect does.
+  const provenanceA = await provenanceStatement(a.store, ma.attachments, `the ${nameA} image of ${a.name}`, options);
+  const provenanceB = await provenanceStatement(b.store, mb.attachments, `the ${nameB} image of ${b.name}`, options);
   const out: PlatformDiff = {
     platform: nthEntry(nameA === nameB ? nameA : `${nameA} ↔ ${nameB}`, pair.nth),
     a: { digest: ma.digest, mediaType: ma.mediaType },
@@ -234,7 +237,7 @@ async function diffPlatform(a: Side, b: Side, pair: Pairing['pairs'][number], op
     files: { added: [], removed: [], changed: [] },
     packages: { source: { a: 'none', b: 'none' }, added: [], removed: [], changed: [] },
     attachments: attachmentDiff(attA.items, attB.items),
-    provenance: provenanceDiff(attA.statements, attB.statements, options),
+    provenance: provenanceDiff(provenanceA, provenanceB, options),
     notes: [],
   };
   if (ma.digest === mb.digest) {

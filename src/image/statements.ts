@@ -117,3 +117,74 @@ export function predicateDocument(predicate: unknown): unknown {
   if (!predicate.trimStart().startsWith('{')) return predicate;
   return jsonObject(predicate) ?? predicate;
 }
+
+/** SLSA provenance, any version (https://slsa.dev/provenance/v0.2, /v1). */
+const SLSA_PROVENANCE = /^https:\/\/slsa\.dev\/provenance\//;
+
+/** Whether `predicateType` is SLSA provenance's, of any version. */
+export function isSlsaProvenance(predicateType: string): boolean {
+  return SLSA_PROVENANCE.test(predicateType);
+}
+
+/** A statement read back, with the attachment that holds it. */
+export interface FoundStatement extends ReadStatement {
+  attachment: Attachment;
+}
+
+/**
+ * Every statement attached to one image (signatures left out), in the image's attachment order
+ * (`attachments` as inspectImage lists them for the image): its BuildKit attestation manifests in
+ * the order of the index, then its OCI referrers in the order the store lists them (a layout: the
+ * order of index.json, so the first written first), then cosign's `.att` image; within an
+ * attachment, its layers in order (cosign appends a new attestation as a new layer, so there too
+ * the first written comes first). An attachment that holds no statements is said to `logger`.
+ */
+export async function imageStatements(
+  store: ContentStore,
+  image: { attachments: readonly Attachment[] },
+  options: OperationOptions,
+): Promise<FoundStatement[]> {
+  const out: FoundStatement[] = [];
+  for (const a of image.attachments) {
+    if (a.kind === 'signature') continue;
+    for (const s of await statementsOrNone(store, a, options, (m) => options.logger?.warn(m))) out.push({ ...s, attachment: a });
+  }
+  return out;
+}
+
+/**
+ * The one statement of a kind (`found`, of {@link imageStatements}, filtered to it) that `sbom`,
+ * `inspect --format json` and `diff` all take: the first in the image's attachment order, so that
+ * in the index or a layout the SBOM or provenance a build attached is taken before one added
+ * later (an attest of another build's provenance, say). A registry lists referrers in an order
+ * of its own, hence the warning when several differ: it says how many, about which image
+ * (`image`, "the linux/amd64 image"), and which was taken. Copies of one statement (the same
+ * subject, predicate type and predicate, as a signed BuildKit build stores each: in the index,
+ * covered by its signature, and as a Sigstore bundle) are one statement, of which the signed copy
+ * is taken. `what` names the kind in the warning ("SLSA provenance").
+ */
+export function chosenStatement(
+  found: readonly FoundStatement[],
+  what: string,
+  image: string,
+  options: OperationOptions,
+): FoundStatement | undefined {
+  const distinct = new Map<string, FoundStatement>();
+  for (const f of found) {
+    // Compared as parsed JSON: the same statement in an envelope and in a layer may differ in
+    // spacing, and nothing a reader is shown depends on it.
+    const key = JSON.stringify([f.predicateType, f.statement.subject ?? null, f.statement.predicate ?? null]);
+    const seen = distinct.get(key);
+    if (seen === undefined || (f.signed && !seen.signed)) distinct.set(key, f);
+  }
+  const [first] = distinct.values();
+  if (first !== undefined && distinct.size > 1) {
+    const a = first.attachment;
+    const from =
+      a.storage === 'cosign'
+        ? `cosign tag ${a.tag ?? a.digest}`
+        : `${a.storage === 'buildkit' ? 'BuildKit attestation' : 'referrer'} ${a.digest}`;
+    options.logger?.warn(`${distinct.size} ${what} statements are attached to ${image}; using the first, from ${from}`);
+  }
+  return first;
+}

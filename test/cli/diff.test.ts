@@ -1,9 +1,15 @@
 // `provenant diff` through the CLI: two builds with one package changed, an image with itself, and trouble exiting 2 or more.
 import assert from 'node:assert/strict';
-import { symlink } from 'node:fs/promises';
+import { cp, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { statement } from '../../src/attest/storage.ts';
+import { inspectImage } from '../../src/image/inspect.ts';
+import { readStatements } from '../../src/image/statements.ts';
 import { digestOf } from '../../src/oci/digest.ts';
+import { generateSigningKeyPair } from '../../src/sign/keys.ts';
+import { attestImage } from '../../src/sign/sign.ts';
+import { KeySigner } from '../../src/sign/signer.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import { file, layer, putImage, putIndex } from '../image/diff-helpers.ts';
@@ -153,6 +159,54 @@ describe('provenant diff', () => {
     const broken = await provenant(['diff', `oci:${layout}:a`, `oci:${layout}:broken`]);
     assert.equal(broken.status, 2, broken.stderr);
     assert.match(broken.stderr, /^provenant diff: /);
+  });
+
+  it("of two SLSA statements on a platform compares the build's own, the one inspect shows, and warns as inspect does", async () => {
+    // A copy of the layout: a-later's image gets a second provenance, signed (read before the
+    // build's unsigned referrer by a walk of the signatures), that claims other materials.
+    const copy = join(await tempDir(), 'layout');
+    await cp(layout, copy, { recursive: true });
+    const store = await LayoutStore.open(copy);
+    try {
+      const [image] = (await inspectImage(store, 'a-later', 'img')).manifests;
+      const own = image?.attachments.find((x) => x.predicateTypes.some((t) => t.startsWith('https://slsa.dev/provenance/')));
+      assert.ok(image !== undefined && own !== undefined, 'the build attached its provenance');
+      const built = (await readStatements(store, own)).find((x) => x.predicateType.startsWith('https://slsa.dev/provenance/'));
+      assert.ok(built !== undefined);
+      const predicate = structuredClone(built.statement.predicate) as {
+        buildDefinition?: { resolvedDependencies: unknown[] };
+        materials?: unknown[];
+      };
+      const materials = [{ uri: 'pkg:apk/other@1?arch=aarch64', digest: { sha256: '0'.repeat(64) } }];
+      if (predicate.buildDefinition !== undefined) predicate.buildDefinition.resolvedDependencies = materials;
+      else predicate.materials = materials;
+      const signer = new KeySigner(generateSigningKeyPair().privateKey);
+      const other = statement(built.predicateType, predicate, [{ name: 'img', digest: image.digest }]);
+      await attestImage(store, image.digest, [other], { signer, storage: 'referrers' });
+    } finally {
+      await store.close();
+    }
+    const [a, later] = ['a', 'a-later'].map((t) => `oci:${copy}:${t}`) as [string, string];
+    const inspect = await provenant(['inspect', '--format', 'json', later]);
+    assert.equal(inspect.status, 0, inspect.stderr);
+    const taken = /2 SLSA provenance statements are attached to the linux\/amd64 image; using the first, from (referrer sha256:\S+)/.exec(
+      inspect.stderr,
+    );
+    assert.ok(taken, inspect.stderr);
+    // The attestation added is a difference (exit 1); the provenance compared is the build's, the same.
+    const r = await provenant(['diff', '--ignore-timestamps', '--format', 'json', a, later]);
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    type Compared = { platform: string; provenance: { changes: unknown[]; dependencies: unknown } };
+    const amd64 = (JSON.parse(r.stdout) as { images: Compared[] }).images.find((x) => x.platform === 'linux/amd64');
+    assert.ok(amd64 !== undefined, r.stdout);
+    assert.deepEqual(amd64.provenance.changes, []);
+    assert.deepEqual(amd64.provenance.dependencies, { added: [], removed: [], changed: [] });
+    assert.ok(
+      r.stderr.includes(
+        `2 SLSA provenance statements are attached to the linux/amd64 image of ${later}; using the first, from ${taken[1]}`,
+      ),
+      r.stderr,
+    );
   });
 
   it('names the layout as each argument spells it: a tag missing through a link to it, or not', async () => {
