@@ -488,7 +488,6 @@ export function oneOf<T extends string>(ctx: YamlContext, e: Entry, text: string
 
 /** Edit distance where swapping two neighbours counts as one edit (optimal string alignment). */
 function distance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 3) return Math.abs(a.length - b.length);
   const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
   for (let j = 0; j <= b.length; j++) d[0]![j] = j;
   for (let i = 1; i <= a.length; i++) {

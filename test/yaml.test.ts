@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Alias } from 'yaml';
 import { isProvenantError } from '../src/errors.ts';
-import { ConfigError, entries, MAX_YAML_BYTES, readYaml, scalarText } from '../src/yaml.ts';
+import { ConfigError, entries, MAX_YAML_BYTES, readYaml, scalarText, suggest } from '../src/yaml.ts';
 
 function caught(fn: () => unknown): ConfigError {
   try {
@@ -98,4 +98,15 @@ describe('readYaml', () => {
     // Fewer characters than the cap, more bytes: é is two bytes in UTF-8.
     assert.match(caught(() => readYaml(`a: ${'é'.repeat(MAX_YAML_BYTES / 2)}\n`, 'big.yaml')).message, /larger than 1 MiB/);
   });
+});
+
+// A final review: words of lengths 4 or more apart were given their length difference as their
+// distance, so a long word was "close" to any other long one (--target gke-autopilt: did you mean
+// google-cloud-run?, 13 edits away).
+it('suggests only a word a few edits away, whatever the lengths', () => {
+  const targets = ['aws-lambda', 'google-cloud-run', 'amazon-ecr', 'amazon-ecr-public', 'google-artifact-registry'];
+  assert.equal(suggest('gke-autopilt', targets), undefined);
+  assert.equal(suggest('aws-lamda', targets), 'aws-lambda');
+  assert.equal(suggest('google-cloud-runn', targets), 'google-cloud-run');
+  assert.equal(suggest('amazon-ecr-publc', targets), 'amazon-ecr-public');
 });
