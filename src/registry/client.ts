@@ -4,7 +4,7 @@
  * uploads and referrers, over one {@link Transport}. The parts live beside it: transport.ts (the
  * connection, retries, redirects), auth.ts (challenges and tokens), uploads.ts, referrers.ts.
  */
-import { abortedError, isProvenantError, ProvenantError, sleep } from '../errors.ts';
+import { abortedError, ProvenantError, sleep } from '../errors.ts';
 import { Limiter } from '../io/limit.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { MANIFEST_LIMIT, verifyStream } from '../io/verify.ts';
@@ -44,6 +44,11 @@ import { checkPush, mountBlob, type UploadBlobOptions, uploadBlob } from './uplo
  */
 const HINT_TAGS = 1000;
 const HINT_BYTES = MiB;
+/**
+ * How long the tag list asked for a hint may take: a registry that stalls it would otherwise hold
+ * a "not found" for as long as a request may (300 s idle), where without the hint it is said at once.
+ */
+const HINT_MS = 5000;
 
 /** Options of a {@link RegistryClient}. */
 export interface RegistryClientOptions extends TransportOptions {
@@ -260,11 +265,14 @@ export class RegistryClient {
     if (!(err instanceof RegistryResponseError) || err.code !== 'NOT_FOUND' || err.hint !== undefined) return err;
     if (isDigest(target) || isSignatureTag(target)) return err;
     let page: { tags: string[]; next: URL | undefined };
+    const deadline = AbortSignal.timeout(HINT_MS);
+    const hintOp = { ...op, signal: op.signal === undefined ? deadline : AbortSignal.any([op.signal, deadline]) };
     try {
-      const url = await this.#t.url(`/v2/${repository}/tags/list?n=${HINT_TAGS}`, op);
-      page = await this.#tagPage(repository, url, HINT_BYTES, op, `${this.registry}/${repository}`, false);
+      const url = await this.#t.url(`/v2/${repository}/tags/list?n=${HINT_TAGS}`, hintOp);
+      page = await this.#tagPage(repository, url, HINT_BYTES, hintOp, `${this.registry}/${repository}`, false);
     } catch (listErr) {
-      if (isProvenantError(listErr, 'ABORTED')) throw listErr;
+      // The caller's own abort ends the call; the hint's deadline only drops the hint.
+      if (op.signal?.aborted === true) throw listErr;
       op.logger.debug(`${this.registry}/${repository}: no tags for the hint (${(listErr as Error).message})`);
       return err;
     }

@@ -52,6 +52,26 @@ describe('a tag that is not in the repository', { skip: registryMissing }, () =>
     assert.equal(proxy.stats().matched, before);
   });
 
+  // A final review: a registry that stalled the tag list held the "not found" for as long as a
+  // request may idle (300 s); the hint has a deadline of its own, and the message goes without it.
+  it('says the tag is not there without the list when the tag list stalls', { timeout: 60_000 }, async () => {
+    let release = () => {};
+    const stalled = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const proxy = await startFaultProxy(reg.host, {
+      match: isTagList,
+      beforeForward: (_m, path) => (isTagList('GET', path) ? stalled : undefined),
+    });
+    stops.push(async () => {
+      release();
+      await proxy.stop();
+    });
+    const e = await notFound(storeAt(proxy.host, 'tags/stalled').getManifest('nope'));
+    assert.equal(e.hint, undefined);
+    assert.match(e.message, /not found/);
+  });
+
   it('keeps the message without the list when the tag list fails, asking once', async () => {
     await makeImage(storeAt(reg.host, 'tags/failing'), { tag: 'v1' });
     const proxy = await startFaultProxy(reg.host, { match: isTagList, status500Every: 1 });
