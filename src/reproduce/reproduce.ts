@@ -873,7 +873,7 @@ function compareIndex(
     // lists: the index is not the rebuild's, whatever else of it is.
     if (r.digest !== d.digest) {
       differences.push(
-        `entry ${i} (${label(d)}, ${d.digest}) is not the image the rebuild lists there (${r.digest}): its platform differs`,
+        `entry ${i} (${label(d)}, ${d.digest}) is not the image the rebuild lists there (${r.digest}): its image differs from its rebuild`,
       );
     }
     const fields = [
