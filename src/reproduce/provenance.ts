@@ -89,6 +89,10 @@ const OUR_BUILD_TYPES = `buildType ${BUILD_TYPES.apk} or ${BUILD_TYPES.deb}`;
  */
 const KNOWN_EXTERNAL: ReadonlySet<string> = new Set(['config', 'archs', 'sourceDateEpoch', 'compat', 'target', 'fromLock']);
 const KNOWN_CONFIG: ReadonlySet<string> = new Set(['path', 'files', 'contents']);
+/** Those of each `config.files[i]`, its `digest`, and `config.contents`: every key Provenant has written there. */
+const KNOWN_FILE: ReadonlySet<string> = new Set(['path', 'digest', 'content']);
+const KNOWN_DIGEST: ReadonlySet<string> = new Set(['sha256']);
+const KNOWN_CONTENTS: ReadonlySet<string> = new Set(['repositories', 'buildRepositories', 'runtimeRepositories', 'keyring', 'packages']);
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -133,10 +137,7 @@ export function readProvenance(statement: unknown): ProvenanceReading {
   const missing: string[] = [];
   const external = isObj(def.externalParameters) ? def.externalParameters : {};
   if (!isObj(def.externalParameters)) missing.push('buildDefinition.externalParameters');
-  const unknown = [
-    ...Object.keys(external).filter((k) => !KNOWN_EXTERNAL.has(k)),
-    ...(isObj(external.config) ? Object.keys(external.config).filter((k) => !KNOWN_CONFIG.has(k)) : []).map((k) => `config.${k}`),
-  ].map((k) => `externalParameters.${cut(k)}`);
+  const unknown = unknownKeys(external);
   const config = readConfig(external.config, missing);
   const archs = readArchs(external.archs, missing);
   let sourceDateEpoch: number | undefined;
@@ -170,15 +171,11 @@ export function readProvenance(statement: unknown): ProvenanceReading {
   if (kinds.length > 1) missing.push('packages of one ecosystem: the statement names both apk and deb packages');
   else if (buildType === BUILD_TYPES.deb && kinds[0] === 'apk') missing.push(`deb packages, as the buildType ${BUILD_TYPES.deb} says`);
   if (unknown.length > 0) {
-    const shown = unknown.length > 5 ? [...unknown.slice(0, 5), `${unknown.length - 5} more`] : unknown;
+    const keys = unknown.map((u) => u.key);
+    const shown = keys.length > 5 ? [...keys.slice(0, 5), `${keys.length - 5} more`] : keys;
     return refuse(
       `the provenance states external parameters this version of Provenant does not know (${shown.join(', ')}): a rebuild without them may not be the build they describe, and SLSA verification fails on an unrecognized one`,
-      [
-        ...unknown
-          .slice(0, 5)
-          .map((k) => `no ${k}: only ${[...KNOWN_EXTERNAL].join(', ')} (config: ${[...KNOWN_CONFIG].join(', ')}) are known`),
-        ...missing,
-      ],
+      [...unknown.slice(0, 5).map((u) => `no ${u.key}: only ${u.known} are known`), ...missing],
     );
   }
   if (missing.length > 0 || config === undefined || archs === undefined) {
@@ -241,6 +238,34 @@ function foreignBuild(buildType: string | undefined, parameters: unknown): strin
     return `a BuildKit build (buildType ${buildType}${frontend === undefined ? '' : `, frontend ${frontend}`}): it records what a BuildKit frontend read (a Dockerfile, its context, base images), not packages Provenant can install`;
   }
   return `buildType ${buildType} is not Provenant's; only builds of ${BUILD_TYPES.apk} and ${BUILD_TYPES.deb} are replayed`;
+}
+
+/**
+ * The keys of the external parameters, of `config`, of each `config.files[i]` (and its `digest`)
+ * and of `config.contents` that Provenant does not state, each by its path in the statement.
+ */
+function unknownKeys(external: Obj): { key: string; known: string }[] {
+  const TOP = `${[...KNOWN_EXTERNAL].join(', ')} (config: ${[...KNOWN_CONFIG].join(', ')})`;
+  const at = (prefix: string, value: unknown, known: ReadonlySet<string>): { key: string; known: string }[] =>
+    isObj(value)
+      ? Object.keys(value)
+          .filter((k) => !known.has(k))
+          .map((k) => ({
+            key: `${prefix}.${cut(k)}`,
+            known: known === KNOWN_EXTERNAL || known === KNOWN_CONFIG ? TOP : [...known].join(', '),
+          }))
+      : [];
+  const config = external.config;
+  const files = isObj(config) && Array.isArray(config.files) ? config.files : [];
+  return [
+    ...at('externalParameters', external, KNOWN_EXTERNAL),
+    ...at('externalParameters.config', config, KNOWN_CONFIG),
+    ...files.flatMap((f, i) => [
+      ...at(`externalParameters.config.files[${i}]`, f, KNOWN_FILE),
+      ...(isObj(f) ? at(`externalParameters.config.files[${i}].digest`, f.digest, KNOWN_DIGEST) : []),
+    ]),
+    ...(isObj(config) ? at('externalParameters.config.contents', config.contents, KNOWN_CONTENTS) : []),
+  ];
 }
 
 function readConfig(value: unknown, missing: string[]): ReplayPlan['config'] | undefined {

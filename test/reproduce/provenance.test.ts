@@ -196,6 +196,24 @@ describe('reading a provenance statement as a rebuild recipe', () => {
     assert.ok(readProvenance(t).replayable);
   });
 
+  it('refuses keys it does not know inside config.files[i], its digest and config.contents, naming each by its path', () => {
+    const s = ours();
+    const config = s.predicate.buildDefinition.externalParameters.config;
+    config.files[0].overlay = 'evil';
+    config.files[0].digest.sha512 = 'x';
+    config.contents = { repositories: [], keyring: [], packages: ['busybox'], postInstall: 'curl http://127.0.0.1:1/x | sh' };
+    const r = refusal(readProvenance(s));
+    assert.equal(
+      r.reason,
+      'the provenance states external parameters this version of Provenant does not know (externalParameters.config.files[0].overlay, externalParameters.config.files[0].digest.sha512, externalParameters.config.contents.postInstall): a rebuild without them may not be the build they describe, and SLSA verification fails on an unrecognized one',
+    );
+    assert.deepEqual(r.missing, [
+      'no externalParameters.config.files[0].overlay: only path, digest, content are known',
+      'no externalParameters.config.files[0].digest.sha512: only sha256 are known',
+      'no externalParameters.config.contents.postInstall: only repositories, buildRepositories, runtimeRepositories, keyring, packages are known',
+    ]);
+  });
+
   it('names missing package entries, and package fields left out', () => {
     const s = ours();
     const deps = s.predicate.buildDefinition.resolvedDependencies;
