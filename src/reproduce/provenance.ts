@@ -33,6 +33,11 @@ export interface ReplayPlan {
     path: string;
     /** Every file read, the root first; paths relative to the root's folder, normalized. */
     files: { path: string; sha256: string; content: string }[];
+    /**
+     * `config.contents` as the statement gives it (what a policy reads), unchecked: a rebuild
+     * checks it against the contents the files merge to. Undefined when the statement has none.
+     */
+    contents?: unknown;
   };
   /** The architectures of the build, in apk's spelling. */
   archs: string[];
@@ -310,7 +315,7 @@ function readConfig(value: unknown, missing: string[]): ReplayPlan['config'] | u
     missing.push(`externalParameters.config.path ${JSON.stringify(root)} as the first of config.files (found ${files[0].path})`);
   }
   if (missing.length > before || root === undefined) return undefined;
-  return { path: files[0]?.path ?? root, files };
+  return { path: files[0]?.path ?? root, files, ...(value.contents === undefined ? {} : { contents: value.contents }) };
 }
 
 /** A configuration path as the provenance writes it (relative to the root's folder), normalized; undefined when unsafe. */

@@ -24,7 +24,7 @@ import { LockUnmetError } from '../builder/plan.ts';
 import { checkImage } from '../compat/check.ts';
 import { fixImage } from '../compat/fix.ts';
 import { loadProfiles, selectTargets, type Target } from '../compat/profile.ts';
-import { isProvenantError, ProvenantError, throwIfAborted, urlWithoutUserInfo } from '../errors.ts';
+import { isProvenantError, ProvenantError, throwIfAborted, urlWithoutUserInfo, withoutUserInfo } from '../errors.ts';
 import { diffImages } from '../image/diff.ts';
 import { type InspectedManifest, inspectImage } from '../image/inspect.ts';
 import { type Logger, silentLogger } from '../io/types.ts';
@@ -556,6 +556,9 @@ async function replayGroup(
       ]);
     }
 
+    const stated = statedContentsDiffer(plan.config.contents, loaded.config.contents);
+    if (stated !== undefined) return refuse(stated.reason, stated.missing);
+
     const packages = group.flatMap((j) => j.plan.packages);
     const fetched = await fetchPackages(packages, {
       overrides: options.repositoryOverrides ?? [],
@@ -1012,6 +1015,52 @@ function withCredentials(text: string, overrides: readonly (readonly [string, st
     out = out.replace(new RegExp(`${escaped}(?![\\w.~%:@-])`, 'g'), () => to);
   }
   return out;
+}
+
+/**
+ * How the provenance's `config.contents` (what a policy reads: `config.contents.packages`) differs
+ * from the contents the configuration files merge to, which the rebuild makes: undefined when it
+ * is the same, as the build writes it (../attest/provenance.ts: locations without user info, the
+ * build and runtime repositories only when there are some), or when the statement has none.
+ */
+function statedContentsDiffer(
+  stated: unknown,
+  merged: LoadedConfig['config']['contents'],
+): { reason: string; missing: string[] } | undefined {
+  if (stated === undefined) return undefined;
+  const urls = [...merged.repositories, ...merged.buildRepositories, ...merged.runtimeRepositories, ...merged.keyring];
+  const clean = (l: string): string => withoutUserInfo(l, urls);
+  const expected: Record<string, string[]> = {
+    repositories: merged.repositories.map(clean),
+    buildRepositories: merged.buildRepositories.map(clean),
+    runtimeRepositories: merged.runtimeRepositories.map(clean),
+    keyring: merged.keyring.map(clean),
+    packages: [...merged.packages],
+  };
+  const given = typeof stated === 'object' && stated !== null && !Array.isArray(stated) ? (stated as Record<string, unknown>) : {};
+  const differ = Object.keys(expected).filter((k) => {
+    const v = given[k] ?? (k === 'buildRepositories' || k === 'runtimeRepositories' ? [] : undefined);
+    const list = Array.isArray(v) && v.every((x) => typeof x === 'string') ? v.map(clean) : undefined;
+    return list === undefined || !sameJson(list, expected[k]);
+  });
+  if (differ.length === 0) return undefined;
+  const said = (k: string): string => {
+    const v = given[k];
+    return Array.isArray(v)
+      ? v.length === 0
+        ? 'none'
+        : v.map((x) => (typeof x === 'string' ? x : shown(x))).join(', ')
+      : v === undefined
+        ? 'nothing'
+        : shown(v);
+  };
+  const list = (l: readonly string[]): string => (l.length === 0 ? 'none' : l.join(', '));
+  return {
+    reason: `the provenance's externalParameters.config.contents is not what its configuration files ask for (${differ
+      .map((k) => `${k}: it states ${said(k)}, the files give ${list(expected[k] ?? [])}`)
+      .join('; ')}): a policy that reads it would judge another build than the one the files describe`,
+    missing: differ.map((k) => `externalParameters.config.contents.${k} as the configuration files merge it: ${list(expected[k] ?? [])}`),
+  };
 }
 
 /** The lock's keyring: each key the configuration names, with the PEM text the provenance carries. */

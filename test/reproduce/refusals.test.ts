@@ -440,6 +440,31 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
     }
   });
 
+  it('refuses a provenance whose config.contents is not what its configuration files merge to, as a policy reads it', async () => {
+    const store = await imageWith((i) => [
+      edited(i, (s) => {
+        s.predicate.buildDefinition.externalParameters.config.contents.packages.push('curl');
+      }),
+    ]);
+    try {
+      const report = await reproduceImage(store, 'v1', local());
+      assert.deepEqual(
+        report.platforms.map((p) => p.status),
+        ['not-replayable', 'not-replayable'],
+        renderReproduce(report),
+      );
+      const p = report.platforms[0] as PlatformNotReplayable;
+      assert.equal(
+        p.reason,
+        "the provenance's externalParameters.config.contents is not what its configuration files ask for (packages: it states base, data, tool, curl, the files give base, data, tool): a policy that reads it would judge another build than the one the files describe",
+      );
+      assert.deepEqual(p.missing, ['externalParameters.config.contents.packages as the configuration files merge it: base, data, tool']);
+      assert.equal(report.match, false);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('says that no provenance was found when there is none, with no key given too, rather than that it was not verified', async () => {
     const store = await imageWith(() => []);
     try {
