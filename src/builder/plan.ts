@@ -445,11 +445,29 @@ export class LockForAnotherConfigError extends ProvenantError {
 export class LockUnmetError extends LockForAnotherConfigError {
   /** Each request no locked package meets, with its architecture: `tool (x86_64)`. */
   readonly unmet: readonly string[];
+  /**
+   * For a lock that holds nothing of an architecture: that architecture (apk's spelling), its
+   * repositories' name for it (`amd64`), and the names the lock's entries hold.
+   */
+  readonly architecture?: { arch: string; name: string; held: readonly string[] } | undefined;
+  /** When the entries name it as other repositories do: `its entries name x86_64, which these repositories spell amd64`. */
+  readonly spelling?: string | undefined;
 
-  constructor(message: string, options: { where: string; hint: string; unmet: readonly string[] }) {
+  constructor(
+    message: string,
+    options: {
+      where: string;
+      hint: string;
+      unmet: readonly string[];
+      architecture?: { arch: string; name: string; held: readonly string[] } | undefined;
+      spelling?: string | undefined;
+    },
+  ) {
     super(message, options);
     this.name = 'LockUnmetError';
     this.unmet = options.unmet;
+    this.architecture = options.architecture;
+    this.spelling = options.spelling;
   }
 }
 
@@ -572,11 +590,19 @@ function lockedFor(options: PlanOptions, source: PackageSource, arch: string): L
         .filter((p, i) => source.request(p, packageWhere(options, i), arch).conflict !== true)
         .map((p) => `${p} (${arch})`);
       if (unmet.length === 0) return [];
-      throw new LockUnmetError(`${where} holds no packages for ${spelled}: no locked package meets ${unmet.join(', ')}`, {
-        where,
-        hint: 'a lock that vouches for itself installs only what it holds: it must hold a package that meets each request',
-        unmet,
-      });
+      const held = [...new Set(lock.contents.packages.map((p) => p.architecture))].sort();
+      const spelling =
+        held.includes(arch) && name !== arch ? `its entries name ${arch}, which these repositories spell ${name}` : undefined;
+      throw new LockUnmetError(
+        `${where} holds no packages for ${spelled}: no locked package meets ${unmet.join(', ')}${spelling === undefined ? '' : ` (${spelling})`}`,
+        {
+          where,
+          hint: 'a lock that vouches for itself installs only what it holds: it must hold a package that meets each request',
+          unmet,
+          architecture: { arch, name, held },
+          spelling,
+        },
+      );
     }
     if (lock.contents.packages.length === 0) {
       throw new ProvenantError('USAGE', `${where} holds no packages (contents.packages is empty)`, {

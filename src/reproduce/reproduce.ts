@@ -589,11 +589,26 @@ async function replayGroup(
       for (const j of hit) {
         const unmet = of(j).length > 0 ? of(j) : err.unmet;
         refused.add(j);
+        const missing = unmet.map((u) => `resolvedDependencies: a package that meets ${u}`);
+        const base = baseOf(j);
+        // Of this platform's architecture, none of it: the entries spell it as another kind of
+        // repository does (x86_64 where Debian's is amd64), or they are all of another
+        // architecture's build (one predicate attested on every platform).
+        const named = err.architecture?.arch === j.arch ? err.architecture : undefined;
+        const own = [...new Set(j.plan.packages.map((p) => p.architecture))].sort();
+        const other = named !== undefined && err.spelling === undefined && own.length > 0 && !own.includes(named.name);
         results.set(j.manifest.digest, {
-          ...baseOf(j),
+          ...base,
           status: 'not-replayable',
-          reason: `the provenance's packages do not meet what its configuration asks for: no package it names meets ${unmet.join(', ')}`,
-          missing: unmet.map((u) => `resolvedDependencies: a package that meets ${u}`),
+          reason: other
+            ? `the provenance of the ${base.platform} image describes a build of another architecture: the packages it names are for ${own.join(', ')}, none for ${named.name}`
+            : `the provenance's packages do not meet what its configuration asks for: no package it names meets ${unmet.join(', ')}${named !== undefined && err.spelling !== undefined ? ` (${err.spelling}: written for another kind of repository, or edited)` : ''}`,
+          missing: other
+            ? [
+                `the ${base.platform} build's own provenance (attest each platform's image with its own: provenant attest --platform ${base.platform})`,
+                ...missing,
+              ]
+            : missing,
         });
       }
       return group.some((j) => !refused.has(j));

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BUILD_TYPES, SLSA_V1 } from '../../src/attest/provenance.ts';
-import type { Attested } from '../../src/attest/storage.ts';
+import { type Attested, statement } from '../../src/attest/storage.ts';
 import { buildImage, writeBuild } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
 import { describeBuild } from '../../src/builder/describe.ts';
@@ -24,6 +24,7 @@ describe('reproduce a Debian image from its provenance, packages fetched from th
   let dir: string;
   let store: LayoutStore;
   let attested: Attested[];
+  let result: Awaited<ReturnType<typeof buildImage>>;
   const cosign = generateSigningKeyPair();
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'provenant-reproduce-debian-'));
@@ -34,7 +35,7 @@ describe('reproduce a Debian image from its provenance, packages fetched from th
     // dependencies), whose provenance names its own architecture and its lock's apart.
     await writeFile(join(dir, 'image.yaml'), 'include: shell.yaml\ncontents:\n  packages: [sensible-utils]\n');
     const configPath = join(dir, 'image.yaml');
-    const result = await buildImage({
+    result = await buildImage({
       config: await loadConfig(configPath, { hostArch: 'x86_64' }),
       configPath,
       cacheDir: debianCacheDir,
@@ -82,6 +83,33 @@ describe('reproduce a Debian image from its provenance, packages fetched from th
         ?.externalRefs?.find((r: { referenceType: string }) => r.referenceType === 'purl')
         ?.referenceLocator.match(/[?&]arch=([^&]+)/)?.[1];
     for (const d of debs) assert.equal(d.annotations?.arch, sbomArch(d.name ?? ''), d.name);
+  });
+
+  it('refuses a provenance whose packages spell the architecture as apk does (x86_64), saying so', async () => {
+    const [image] = attested;
+    assert.ok(image);
+    const predicate = JSON.parse(new TextDecoder().decode(image.statements.find((b) => b.predicateType === SLSA_V1)?.bytes)).predicate;
+    for (const d of predicate.buildDefinition.resolvedDependencies) {
+      if (d.annotations?.kind !== 'deb') continue;
+      d.annotations.arch = 'x86_64';
+      delete d.annotations.lockArch;
+    }
+    const edited = await LayoutStore.open(join(dir, 'layout-x86_64'), { create: true });
+    try {
+      const statements = [statement(SLSA_V1, predicate, [{ name: 'example/debian-shell', digest: image.manifest.digest }])];
+      await writeBuild(result, edited, ['v1'], {
+        attestations: { attested: [{ manifest: image.manifest, statements }], mode: 'referrers' },
+      });
+      const report = await reproduceImage(edited, 'v1', {});
+      const p = report.platforms[0];
+      assert.equal(p?.status, 'not-replayable', renderReproduce(report));
+      assert.match(
+        p.reason,
+        /^the provenance's packages do not meet what its configuration asks for: no package it names meets .*\(x86_64\).* \(its entries name x86_64, which these repositories spell amd64: written for another kind of repository, or edited\)$/,
+      );
+    } finally {
+      await edited.close();
+    }
   });
 
   it('matches, the provenance verified through the signature of the index that holds it', async () => {

@@ -398,9 +398,10 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
       const arm = report.platforms[1] as PlatformNotReplayable;
       assert.equal(
         arm.reason,
-        "the provenance's packages do not meet what its configuration asks for: no package it names meets base (aarch64), data (aarch64), tool (aarch64)",
+        'the provenance of the linux/arm64 image describes a build of another architecture: the packages it names are for x86_64, none for aarch64',
       );
       assert.deepEqual(arm.missing, [
+        "the linux/arm64 build's own provenance (attest each platform's image with its own: provenant attest --platform linux/arm64)",
         'resolvedDependencies: a package that meets base (aarch64)',
         'resolvedDependencies: a package that meets data (aarch64)',
         'resolvedDependencies: a package that meets tool (aarch64)',
