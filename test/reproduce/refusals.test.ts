@@ -466,6 +466,28 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
     }
   });
 
+  // A final review: an image an earlier Provenant built from a file that includes one naming the
+  // key wrote the key's path from the root file's folder (./keys/x, where the files now give
+  // ./sub/keys/x), and matched before config.contents was compared; a key goes in by its name.
+  it('takes a provenance whose config.contents names its keys by another path to the same file name', async () => {
+    const store = await imageWith((i) => [
+      edited(i, (s) => {
+        const contents = s.predicate.buildDefinition.externalParameters.config.contents;
+        contents.keyring = contents.keyring.map((k: string) => `./elsewhere/${k.slice(k.lastIndexOf('/') + 1)}`);
+      }),
+    ]);
+    try {
+      const report = await reproduceImage(store, 'v1', local());
+      assert.deepEqual(
+        report.platforms.map((p) => p.status),
+        ['match', 'match'],
+        renderReproduce(report),
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
   it('says that no provenance was found when there is none, with no key given too, rather than that it was not verified', async () => {
     const store = await imageWith(() => []);
     try {
