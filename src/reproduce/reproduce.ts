@@ -1055,10 +1055,11 @@ function statedContentsDiffer(
   const given = typeof stated === 'object' && stated !== null && !Array.isArray(stated) ? (stated as Record<string, unknown>) : {};
   // A key goes into the image by its file name (/etc/apk/keys/NAME), and earlier builds wrote the
   // path of one an included file names otherwise (from the root file's folder; without `./` in
-  // a dot-folder): keys are compared by name, or the provenance of an image they built would be
-  // refused that matched before.
+  // a dot-folder): keys at relative paths are compared by name, or the provenance of an image
+  // they built would be refused that matched before. A URL or an absolute path is compared whole:
+  // where a key comes from is what a policy may judge.
   const named = (k: string, l: readonly string[]): readonly string[] =>
-    k === 'keyring' ? l.map((x) => x.slice(x.lastIndexOf('/') + 1)) : l;
+    k === 'keyring' ? l.map((x) => (/^[a-z][a-z0-9+.-]*:|^\//i.test(x) ? x : `./…/${x.slice(x.lastIndexOf('/') + 1)}`)) : l;
   const differ = Object.keys(expected).filter((k) => {
     const v = given[k] ?? (k === 'buildRepositories' || k === 'runtimeRepositories' ? [] : undefined);
     const list = Array.isArray(v) && v.every((x) => typeof x === 'string') ? v.map(clean) : undefined;

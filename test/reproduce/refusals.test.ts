@@ -488,6 +488,27 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
     }
   });
 
+  // A last read: by name alone, a key from any URL passed for the configuration's own.
+  it('refuses a provenance whose config.contents names a key at a URL where the files give a path', async () => {
+    const store = await imageWith((i) => [
+      edited(i, (s) => {
+        const contents = s.predicate.buildDefinition.externalParameters.config.contents;
+        contents.keyring = contents.keyring.map((k: string) => `https://keys.invalid/${k.slice(k.lastIndexOf('/') + 1)}`);
+      }),
+    ]);
+    try {
+      const report = await reproduceImage(store, 'v1', local());
+      assert.deepEqual(
+        report.platforms.map((p) => p.status),
+        ['not-replayable', 'not-replayable'],
+        renderReproduce(report),
+      );
+      assert.match((report.platforms[0] as PlatformNotReplayable).reason, /\(keyring: it states https:\/\/keys\.invalid\//);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('says that no provenance was found when there is none, with no key given too, rather than that it was not verified', async () => {
     const store = await imageWith(() => []);
     try {
