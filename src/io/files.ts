@@ -129,13 +129,16 @@ async function isFolderThere(path: string): Promise<boolean> {
 /**
  * Why a file the user named could not be read, as a clause for a message and the error code that
  * goes with it: `there is no such file` (`NOT_FOUND`, also for a path through a file), `it is a
- * folder` (`USAGE`), or the system's own message (`IO`). The one reading of a failed read of a
+ * folder` (`USAGE`), `permission denied: ...` (`IO`), or the system's own message (`IO`). The one reading of a failed read of a
  * named file for the CLI and the Action alike.
  */
 export function whyUnreadable(err: unknown): { code: 'NOT_FOUND' | 'USAGE' | 'IO'; why: string } {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOENT' || code === 'ENOTDIR') return { code: 'NOT_FOUND', why: 'there is no such file' };
   if (code === 'EISDIR') return { code: 'USAGE', why: 'it is a folder' };
+  // In words, as fileError says it: not the system's bare `EACCES: permission denied, open '...'`.
+  if (code === 'EACCES' || code === 'EPERM')
+    return { code: 'IO', why: 'permission denied: this user may not read it (or enter a folder above it)' };
   return { code: 'IO', why: err instanceof Error ? err.message : String(err) };
 }
 

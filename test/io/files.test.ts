@@ -5,7 +5,15 @@ import { link, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } f
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isProvenantError, ProvenantError } from '../../src/errors.ts';
-import { fileChunksReused, fileSource, fileVersion, hashFile, writeFileAtomic, writeFilesAtomic } from '../../src/io/files.ts';
+import {
+  fileChunksReused,
+  fileSource,
+  fileVersion,
+  hashFile,
+  whyUnreadable,
+  writeFileAtomic,
+  writeFilesAtomic,
+} from '../../src/io/files.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
@@ -289,5 +297,22 @@ describe('fileSource', () => {
     const chunks: Uint8Array[] = [];
     for await (const chunk of await source.open(2)) chunks.push(chunk);
     assert.equal(Buffer.concat(chunks).toString(), 'cached layer');
+  });
+});
+
+// A last read: `--key` and `--trusted-root` files this user may not read said the system's bare
+// "EACCES: permission denied, open '...'" (whyUnreadable gave the system's message for them).
+describe('whyUnreadable', () => {
+  it('says a refused read in words, a missing file, a path through a file and a folder by what they are', () => {
+    const error = (code: string) => Object.assign(new Error(`${code}: the system's words, open 'k.pub'`), { code });
+    for (const code of ['EACCES', 'EPERM']) {
+      const { code: c, why } = whyUnreadable(error(code));
+      assert.equal(c, 'IO');
+      assert.match(why, /^permission denied: this user may not read it/);
+      assert.doesNotMatch(why, /EACCES|EPERM|open '/);
+    }
+    assert.deepEqual(whyUnreadable(error('ENOENT')), { code: 'NOT_FOUND', why: 'there is no such file' });
+    assert.deepEqual(whyUnreadable(error('ENOTDIR')), { code: 'NOT_FOUND', why: 'there is no such file' });
+    assert.deepEqual(whyUnreadable(error('EISDIR')), { code: 'USAGE', why: 'it is a folder' });
   });
 });
