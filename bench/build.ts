@@ -18,22 +18,26 @@ import {
   withoutMallocSettings,
 } from './lib.ts';
 
-const values = benchArgs(import.meta.filename, {
-  'size-mb': { type: 'string' },
-  packages: { type: 'string' },
-  // The same bytes joined into files of about this many MB (memory against bytes, not files).
-  'join-mb': { type: 'string' },
-  // The same bytes cut into files of this many KB (memory against the number of files at one size).
-  'split-kb': { type: 'string' },
-  runs: { type: 'string' },
-  'no-profile': { type: 'boolean' },
-  // Only the builds, the floor and their memory: no buildah, no library cases (the 1 GB run).
-  'no-peers': { type: 'boolean' },
-  // Keep the temporary folder (input, cache, rootfs, profiles) and print where it is.
-  keep: { type: 'boolean' },
-  // Internal: one library build in this process (see libBuild).
-  'lib-build': { type: 'string' },
-});
+const values = benchArgs(
+  import.meta.filename,
+  {
+    'size-mb': { type: 'string' },
+    packages: { type: 'string' },
+    // The same bytes joined into files of about this many MB (memory against bytes, not files).
+    'join-mb': { type: 'string' },
+    // The same bytes cut into files of this many KB (memory against the number of files at one size).
+    'split-kb': { type: 'string' },
+    runs: { type: 'string' },
+    'no-profile': { type: 'boolean' },
+    // Only the builds, the floor and their memory: no buildah, no library cases (the 1 GB run).
+    'no-peers': { type: 'boolean' },
+    // Keep the temporary folder (input, cache, rootfs, profiles) and print where it is.
+    keep: { type: 'boolean' },
+    // Internal: one library build in this process (see libBuild).
+    'lib-build': { type: 'string' },
+  },
+  ['size-mb', 'packages', 'join-mb', 'split-kb', 'runs'],
+);
 const root = join(import.meta.dirname, '..');
 
 /**

@@ -24,7 +24,11 @@ import { RegistryStore } from '../src/store/registry.ts';
 import { startRegistry } from '../test/helpers/registry.ts';
 import { benchArgs, buildDist, median, type Sample, timed } from './lib.ts';
 
-const values = benchArgs(import.meta.filename, { 'size-mb': { type: 'string' }, layers: { type: 'string' }, runs: { type: 'string' } });
+const values = benchArgs(import.meta.filename, { 'size-mb': { type: 'string' }, layers: { type: 'string' }, runs: { type: 'string' } }, [
+  'size-mb',
+  'layers',
+  'runs',
+]);
 const sizeMb = Number(values['size-mb'] ?? 256);
 const layerCount = Number(values.layers ?? 8);
 const runs = Number(values.runs ?? 3);

@@ -17,13 +17,17 @@ import {
   withoutMallocSettings,
 } from './lib.ts';
 
-const values = benchArgs(import.meta.filename, {
-  runs: { type: 'string' },
-  packages: { type: 'string' },
-  'no-mmdebstrap': { type: 'boolean' },
-  // Keep the temporary folder (config, caches, rootfs, outputs) and print where it is.
-  keep: { type: 'boolean' },
-});
+const values = benchArgs(
+  import.meta.filename,
+  {
+    runs: { type: 'string' },
+    packages: { type: 'string' },
+    'no-mmdebstrap': { type: 'boolean' },
+    // Keep the temporary folder (config, caches, rootfs, outputs) and print where it is.
+    keep: { type: 'boolean' },
+  },
+  ['runs'],
+);
 const root = join(import.meta.dirname, '..');
 const EPOCH = '1700000000';
 const DEFAULT_PACKAGES = 'base-files,bash,coreutils,perl,python3-minimal,openssl,ca-certificates,tzdata,libstdc++6';

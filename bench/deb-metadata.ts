@@ -31,14 +31,18 @@ import { decompressXz } from '../src/pkg/deb/xz.ts';
 import { DownloadCache, fetchFile } from '../src/pkg/fetch.ts';
 import { benchArgs } from './lib.ts';
 
-const values = benchArgs(import.meta.filename, {
-  runs: { type: 'string' },
-  'no-apt': { type: 'boolean' },
-  'no-network': { type: 'boolean' },
-  // Internal: one offline metadata step in this process, for the fresh-process figure.
-  once: { type: 'string' },
-  cache: { type: 'string' },
-});
+const values = benchArgs(
+  import.meta.filename,
+  {
+    runs: { type: 'string' },
+    'no-apt': { type: 'boolean' },
+    'no-network': { type: 'boolean' },
+    // Internal: one offline metadata step in this process, for the fresh-process figure.
+    once: { type: 'string' },
+    cache: { type: 'string' },
+  },
+  ['runs'],
+);
 
 const SUITE = 'bookworm';
 const COMPONENT = 'main';

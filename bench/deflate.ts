@@ -19,15 +19,19 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { PINNED_GZIP_BLOCK_SIZE, PINNED_GZIP_LEVEL, pinnedGzip } from '../src/archive/deflate.ts';
 import { benchArgs } from './lib.ts';
 
-const values = benchArgs(import.meta.filename, {
-  'size-mb': { type: 'string' },
-  level: { type: 'string' },
-  'block-size': { type: 'string' },
-  workers: { type: 'string' },
-  sweep: { type: 'boolean' },
-  'sweep-mb': { type: 'string' },
-  runs: { type: 'string' },
-});
+const values = benchArgs(
+  import.meta.filename,
+  {
+    'size-mb': { type: 'string' },
+    level: { type: 'string' },
+    'block-size': { type: 'string' },
+    workers: { type: 'string' },
+    sweep: { type: 'boolean' },
+    'sweep-mb': { type: 'string' },
+    runs: { type: 'string' },
+  },
+  ['size-mb', 'level', 'block-size', 'sweep-mb', 'runs'],
+);
 const sizeMb = Number(values['size-mb'] ?? 100);
 const level = Number(values.level ?? PINNED_GZIP_LEVEL);
 const blockSize = Number(values['block-size'] ?? PINNED_GZIP_BLOCK_SIZE);

@@ -17,7 +17,10 @@ import { generateApkKeyPair } from '../src/pkg/apk/keys.ts';
 import { buildApk, buildApkIndex } from '../src/pkg/apk/write.ts';
 import { benchArgs } from './lib.ts';
 
-const values = benchArgs(import.meta.filename, { packages: { type: 'string', default: '100' }, runs: { type: 'string', default: '5' } });
+const values = benchArgs(import.meta.filename, { packages: { type: 'string', default: '100' }, runs: { type: 'string', default: '5' } }, [
+  'packages',
+  'runs',
+]);
 const count = Number(values.packages);
 const runs = Number(values.runs);
 

@@ -18,12 +18,16 @@ import { join } from 'node:path';
 import { EPOCH, makeApkInput } from './apk-input.ts';
 import { benchArgs, buildahCommit, buildDist, has, imageOf, median, need, q, type Sample, sh, timed } from './lib.ts';
 
-const values = benchArgs(import.meta.filename, {
-  runs: { type: 'string' },
-  'no-deb': { type: 'boolean' },
-  'no-buildah': { type: 'boolean' },
-  keep: { type: 'boolean' },
-});
+const values = benchArgs(
+  import.meta.filename,
+  {
+    runs: { type: 'string' },
+    'no-deb': { type: 'boolean' },
+    'no-buildah': { type: 'boolean' },
+    keep: { type: 'boolean' },
+  },
+  ['runs'],
+);
 const root = join(import.meta.dirname, '..');
 const GOAL_SECONDS = 0.25;
 /** A Debian package that depends on nothing, so that its image is one package. */

@@ -16,7 +16,11 @@ import { startRegistry } from '../test/helpers/registry.ts';
 import { EPOCH, makeApkInput } from './apk-input.ts';
 import { benchArgs, buildDist, imageOf, median, need, q, type Sample, sh, timed } from './lib.ts';
 
-const values = benchArgs(import.meta.filename, { 'size-mb': { type: 'string' }, packages: { type: 'string' }, runs: { type: 'string' } });
+const values = benchArgs(import.meta.filename, { 'size-mb': { type: 'string' }, packages: { type: 'string' }, runs: { type: 'string' } }, [
+  'size-mb',
+  'packages',
+  'runs',
+]);
 const sizeMb = Number(values['size-mb'] ?? 200);
 const packageCount = Number(values.packages ?? 20);
 const runs = Number(values.runs ?? 3);

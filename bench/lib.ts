@@ -11,11 +11,13 @@ import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
  * A bench script's options, as `parseArgs` reads them (strict: no positionals), but `--help` (or
  * `-h`) prints them and exits 0, and an unknown or malformed one says so with them and exits 2,
  * where parseArgs alone ends the script in a stack trace. `script` is the caller's
- * `import.meta.filename`.
+ * `import.meta.filename`; `numbers` names the options whose value must be a number (a count, a
+ * size), which a script would otherwise read as NaN.
  */
 export function benchArgs<const O extends ParseArgsOptionsConfig>(
   script: string,
   options: O,
+  numbers: readonly (keyof O & string)[] = [],
 ): ReturnType<typeof parseArgs<{ options: O }>>['values'] {
   const usage = () =>
     `usage: node bench/${basename(script)} ${Object.entries(options)
@@ -26,12 +28,21 @@ export function benchArgs<const O extends ParseArgsOptionsConfig>(
     process.stdout.write(usage());
     process.exit(0);
   }
+  let values: ReturnType<typeof parseArgs<{ options: O }>>['values'];
   try {
-    return parseArgs({ options }).values;
+    values = parseArgs({ options }).values;
   } catch (err) {
     process.stderr.write(`bench/${basename(script)}: ${(err as Error).message}\n${usage()}`);
     process.exit(2);
   }
+  for (const name of numbers) {
+    const v = (values as Record<string, unknown>)[name];
+    if (typeof v === 'string' && !/^\d+(\.\d+)?$/.test(v)) {
+      process.stderr.write(`bench/${basename(script)}: --${name} must be a number, not ${JSON.stringify(v)}\n${usage()}`);
+      process.exit(2);
+    }
+  }
+  return values;
 }
 
 /** Options a bench script passes to itself in a child process: not offered in its usage. */

@@ -20,7 +20,7 @@ import { MediaType } from '../src/oci/mediatypes.ts';
 import { LayoutStore } from '../src/store/layout.ts';
 import { benchArgs, buildDist, has, median } from './lib.ts';
 
-const values = benchArgs(import.meta.filename, { runs: { type: 'string' } });
+const values = benchArgs(import.meta.filename, { runs: { type: 'string' } }, ['runs']);
 const runs = Number(values.runs ?? 31);
 const root = join(import.meta.dirname, '..');
 

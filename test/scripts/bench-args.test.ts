@@ -21,6 +21,8 @@ it('an unknown option, or one without its value, is said with the usage, exit 2,
   for (const [script, args, said] of [
     ['build.ts', ['--nope'], /^bench\/build\.ts: Unknown option '--nope'/],
     ['copy.ts', ['--runs'], /^bench\/copy\.ts: Option '--runs <value>' argument missing/],
+    // A last read: a count that is not a number ran on as NaN (a table of zeros, or a stack).
+    ['describe.ts', ['--runs', 'abc'], /^bench\/describe\.ts: --runs must be a number, not "abc"/],
   ] as const) {
     const r = run(script, ...args);
     assert.equal(r.status, 2, `${script} ${args.join(' ')}: ${r.stderr}`);
