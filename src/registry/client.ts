@@ -12,6 +12,7 @@ import type { HttpResponse, Method } from '../net.ts';
 import { parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, Digester, digestAlgorithm, digestMismatch, isDigest } from '../oci/digest.ts';
 import { MANIFEST_ACCEPT } from '../oci/mediatypes.ts';
+import { isSignatureTag, tagsHereHint } from '../oci/tags-hint.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { isValidTag } from '../ref/reference.ts';
 import { RegistryResponseError } from './errors.ts';
@@ -33,7 +34,6 @@ import { nextLink } from './link.ts';
 import { listReferrers, probeReferrersEndpoint, type ReferrersEndpointAnswer, type ReferrersSupport } from './referrers.ts';
 import { backoffDelay, isNetworkError } from './retry.ts';
 import { repositoryScope } from './scope.ts';
-import { isSignatureTag, tagsHereHint } from './tags-hint.ts';
 import { Transport, type TransportOptions } from './transport.ts';
 import { checkPush, mountBlob, type UploadBlobOptions, uploadBlob } from './uploads.ts';
 

@@ -6,9 +6,9 @@ import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import { artifactTypeOf, COSIGN_TAG_RE, descriptorOf, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import { isManifestLike } from '../oci/mediatypes.ts';
+import { tagsHereHint } from '../oci/tags-hint.ts';
 import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
 import { assertConsistentDescriptors, assertIndex, assertVerifiableDigests } from '../oci/validate.ts';
-import { tagsHereHint } from '../registry/tags-hint.ts';
 import type { ContentStore, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './types.ts';
 
 /** The name of an image layout's marker file. */

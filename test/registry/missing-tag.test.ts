@@ -4,7 +4,7 @@ import { after, describe, it } from 'node:test';
 import { isProvenantError, type ProvenantError } from '../../src/errors.ts';
 import { cosignTag, referrersTag } from '../../src/oci/content.ts';
 import { digestOf } from '../../src/oci/digest.ts';
-import { tagsHereHint } from '../../src/registry/tags-hint.ts';
+import { tagsHereHint } from '../../src/oci/tags-hint.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { makeImage } from '../helpers/images.ts';
 import { registryMissing, useRegistry } from '../helpers/registry.ts';

@@ -1,9 +1,9 @@
 /**
  * The hint of a tag that is not there: the tags that are. Registries and layouts say it alike
- * (`tags here: v1, v2`), so it is made once, here (store/ may import registry/, not the reverse).
+ * (`tags here: v1, v2`), so it is made once, here, where both may import it (a layout command loads no registry code).
  */
 import { printableLine } from '../bytes.ts';
-import { COSIGN_TAG_RE } from '../oci/content.ts';
+import { COSIGN_TAG_RE } from './content.ts';
 
 /** How many tags a hint names; the others are counted. */
 const SHOWN = 20;
