@@ -108,5 +108,5 @@ it('suggests only a word a few edits away, whatever the lengths', () => {
   assert.equal(suggest('gke-autopilt', targets), undefined);
   assert.equal(suggest('aws-lamda', targets), 'aws-lambda');
   assert.equal(suggest('google-cloud-runn', targets), 'google-cloud-run');
-  assert.equal(suggest('amazon-ecr-publc', targets), 'amazon-ecr-public');
+  assert.equal(suggest('google-artifact-registy', targets), 'google-artifact-registry');
 });
