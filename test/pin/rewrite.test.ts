@@ -251,7 +251,8 @@ describe('scanUses on untrusted text', () => {
       }),
       { numRuns: 2000 },
     );
-    // The generator must reach the walk, or this test would prove nothing.
-    assert.ok(withSites > 500, `only ${withSites} of 2000 texts had uses sites`);
+    // The generator must reach the walk, or this test would prove nothing. About a quarter of its
+    // texts have sites (488 in one CI run), so the bound is well below that, not at it.
+    assert.ok(withSites > 250, `only ${withSites} of 2000 texts had uses sites`);
   });
 });
