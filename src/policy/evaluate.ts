@@ -40,7 +40,7 @@ import {
 import type { ContentStore } from '../store/types.ts';
 import { UNFETCHABLE } from './attestation-rule.ts';
 import { type CelBudget, celBudget } from './cel-budget.ts';
-import { canonicalImageName, policyImageName } from './glob.ts';
+import { namedDigest, policyImageName } from './glob.ts';
 import { type DatedPackage, type ImagePackages, imagePackages, sbomPackages } from './packages.ts';
 import type { AttestationRule, Authority, BuiltinCheck, Identity, ImagePolicy, KeyAuthority, KeylessAuthority, Matcher } from './types.ts';
 
@@ -181,8 +181,7 @@ export async function evaluatePolicies(
   }
   // A digest written in the name is what the globs see: one that is neither the image's nor its
   // index's would have them match another image's name.
-  const written = canonicalImageName(image);
-  const named = written?.includes('@') ? written.slice(written.indexOf('@') + 1) : undefined;
+  const named = namedDigest(image);
   if (named !== undefined && named !== digest && named !== given?.digest) {
     const is = given === undefined || given.digest === digest ? digest : `${digest}, of the index ${given.digest}`;
     throw new ProvenantError('USAGE', `the name ${image} names the digest ${named}, but the image is ${is}`, {

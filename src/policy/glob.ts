@@ -12,7 +12,9 @@
  * is refused, as policy-controller's Match refuses it: written `registry.test/dev/../prod/app`,
  * it would pass a glob for `dev/**` while naming no image a registry serves (none has `..` in its
  * path). A store location (`oci:DIR:TAG`, `oci-archive:`, `docker-archive:`), which
- * policy-controller never sees, is matched as written.
+ * policy-controller never sees, is matched as written, with or without its digest: read as the CLI
+ * reads it ({@link parseLocation}), never as the Docker Hub reference `oci:image.oci@sha256:…`
+ * also parses as.
  *
  * What an evaluation matches is not the reference as typed but {@link policyImageName}: the
  * repository and the digest the reference resolves to, tag dropped. policy-controller's webhook
@@ -21,8 +23,8 @@
  * cover `app:v1`, and a glob without `*` at its end (`registry.test/app`) covers no image at all.
  */
 import { isProvenantError, ProvenantError } from '../errors.ts';
-import { parseLocation } from '../ref/location.ts';
-import { DOCKER_HUB, DOCKER_HUB_API, DOCKER_HUB_INDEX, parseReference, readsAsRegistryHost } from '../ref/reference.ts';
+import { type Location, parseLocation } from '../ref/location.ts';
+import { DOCKER_HUB, DOCKER_HUB_API, DOCKER_HUB_INDEX, readsAsRegistryHost } from '../ref/reference.ts';
 
 const VALID_GLOB = /^[a-zA-Z0-9\-_:/*.@]+$/;
 
@@ -43,15 +45,22 @@ export function compileGlob(glob: string): RegExp {
   return new RegExp(`^${body}$`);
 }
 
-/** go-containerregistry's `ref.Name()` for a reference, or undefined when it is not a registry reference. */
+/**
+ * go-containerregistry's `ref.Name()` for a reference, or undefined when it is not a registry
+ * reference: a store location, or no name at all.
+ */
 export function canonicalImageName(image: string): string | undefined {
-  let ref: ReturnType<typeof parseReference>;
+  let location: Location;
   try {
-    // `docker://` names a registry's image as the CLI takes it (skopeo's transport prefix).
-    ref = parseReference(image.startsWith('docker://') ? image.slice('docker://'.length) : image);
+    // Read as the CLI reads it: `oci:image.oci@sha256:…` also parses as a reference (Docker
+    // Hub's library/oci, tag image.oci), which Docker Hub's globs would cover, but names a layout.
+    // `docker://` names a registry's image (skopeo's transport prefix).
+    location = parseLocation(image);
   } catch {
     return undefined;
   }
+  if (location.kind !== 'registry') return undefined;
+  const ref = location.reference;
   // In lower case and without `:443` where it still reads as a host then: `myreg:443` made
   // `myreg`, or `MYREG` made `myreg`, would read as a Docker Hub namespace, which Docker Hub's
   // globs cover.
@@ -63,6 +72,20 @@ export function canonicalImageName(image: string): string | undefined {
   const repository = hub && !ref.repository.includes('/') ? `library/${ref.repository}` : ref.repository;
   const base = `${hub ? DOCKER_HUB_INDEX : host}/${repository}`;
   return ref.digest !== undefined ? `${base}@${ref.digest}` : `${base}:${ref.tag ?? 'latest'}`;
+}
+
+/**
+ * The digest `image` names (`REPOSITORY@DIGEST`, `oci:DIR:TAG@DIGEST`), or undefined when it names
+ * none or is no name at all (which {@link policyImageName} refuses).
+ */
+export function namedDigest(image: string): string | undefined {
+  try {
+    const location = parseLocation(image);
+    if (location.kind === 'registry') return location.reference.digest;
+    return location.kind === 'docker-archive' ? undefined : location.digest;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -311,6 +311,29 @@ describe('provenant policy test', () => {
     assert.match(alone.stdout, /the image has no attestations/);
   });
 
+  // docs/getting-started.md names its layout `oci:image.oci@sha256:…`, which also parses as Docker
+  // Hub's library/oci (tag image.oci): matched so, Docker Hub's `*` covered the layout.
+  it('a layout named as getting-started names it is matched as given, by tag or digest, in both commands', async () => {
+    const cwd = join(dir, 'getting-started');
+    const store = await LayoutStore.open(join(cwd, 'image.oci'), { create: true });
+    const made = await makeImage(store, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    await store.close();
+    const cip = (name: string, glob: string, action: string) =>
+      `---\napiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {name: ${name}}\nspec:\n  images: [{glob: "${glob}"}]\n  authorities: [{static: {action: ${action}}}]\n`;
+    await writeFile(join(cwd, 'policy.yaml'), cip('hub', '*', 'fail') + cip('local', 'oci:image.oci**', 'pass'));
+    for (const name of ['oci:image.oci:v1', `oci:image.oci@${made.root.digest}`]) {
+      for (const command of [
+        ['policy', 'test'],
+        ['verify', '--policy'],
+      ]) {
+        const r = await provenant([...command, 'policy.yaml', '--format', 'json', name], { cwd });
+        assert.equal(r.status, 0, `${command.join(' ')} ${name}: ${r.stdout}${r.stderr}`);
+        const [report] = JSON.parse(r.stdout);
+        assert.deepEqual([report.name, report.policies.map((p: { policy: string }) => p.policy)], [name, ['local']]);
+      }
+    }
+  });
+
   it('exits 2 or more on trouble: a policy that does not load, a missing image, a bad command line', async () => {
     const broken = join(dir, 'broken.yaml');
     await writeFile(

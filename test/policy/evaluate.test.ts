@@ -775,6 +775,20 @@ describe('policies, authorities and modes', () => {
     // A store location is matched as given.
     const oci = await evaluatePolicies(img.layout, img.digest, 'oci:out:v1', await load(cip('local', 'oci:out:v*', 'pass')));
     assert.deepEqual([oci.passed, oci.name], [true, 'oci:out:v1']);
+    // With its digest too, and never as Docker Hub's library/oci (tag out), which `*` covers.
+    const byDigest = await load(cip('hub', '*', 'fail') + cip('local', 'oci:out**', 'pass'));
+    for (const name of [`oci:out@${img.digest}`, `oci:out:v1@${img.digest}`]) {
+      const r = await evaluatePolicies(img.layout, img.digest, name, byDigest);
+      assert.deepEqual([r.passed, r.name, r.policies.map((p) => p.policy)], [true, name, ['local']]);
+    }
+    const archive = await evaluatePolicies(img.layout, img.digest, `oci-archive:out.tar@${img.digest}`, byDigest);
+    assert.deepEqual([archive.passed, archive.policies.length], [false, 0]);
+    // Another image's digest in a store location is refused as in a reference.
+    await assert.rejects(evaluatePolicies(img.layout, img.digest, `oci:out@${other}`, byDigest), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'USAGE'), String(err));
+      assert.equal(err.message, `the name oci:out@${other} names the digest ${other}, but the image is ${img.digest}`);
+      return true;
+    });
   });
 
   it('signatureFormat keeps to one format, legacy when not given; bundle needs keyless; ctlog with a key needs a trusted root', async () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
-import { canonicalImageName, compileGlob, globMatches, globProblem } from '../../src/policy/glob.ts';
+import { canonicalImageName, compileGlob, globMatches, globProblem, policyImageName } from '../../src/policy/glob.ts';
 
 describe('image globs', () => {
   it('names images as go-containerregistry does', () => {
@@ -40,6 +40,28 @@ describe('image globs', () => {
     assert.equal(canonicalImageName('docker://busybox'), 'index.docker.io/library/busybox:latest');
     assert.equal(globMatches('**', 'docker://busybox'), true);
     assert.equal(globMatches('registry.test/dev/**', 'docker://registry.test/prod/app'), false);
+  });
+
+  // `oci:image.oci@sha256:…` also parses as a reference (Docker Hub's library/oci, tag image.oci):
+  // read so, Docker Hub's `*` covered a local layout, and `oci:image.oci**` its tag but not its digest.
+  it('matches a store location as given in every form, never as a Docker Hub name', () => {
+    const d = `sha256:${'c'.repeat(64)}`;
+    const stores: [string, string][] = [
+      ['oci:image.oci', 'oci:image.oci'],
+      ['oci:image.oci', 'oci:image.oci:latest'],
+      ['oci:image.oci', `oci:image.oci@${d}`],
+      ['oci:image.oci', `oci:image.oci:v1@${d}`],
+      ['oci-archive:image.oci.tar', `oci-archive:image.oci.tar@${d}`],
+      ['oci-archive:image.oci.tar', 'oci-archive:image.oci.tar:latest'],
+      ['docker-archive:image.docker.tar', 'docker-archive:image.docker.tar'],
+      ['docker-archive:image.docker.tar', 'docker-archive:image.docker.tar:app:v1'],
+    ];
+    for (const [place, image] of stores) {
+      assert.equal(canonicalImageName(image), undefined, image);
+      assert.equal(policyImageName(image, d), image, image);
+      assert.equal(globMatches(`${place}**`, image), true, image);
+      for (const glob of ['*', '*/*', 'index.docker.io/**']) assert.equal(globMatches(glob, image), false, `${glob} ${image}`);
+    }
   });
 
   const cases: [string, string, boolean][] = [
