@@ -14,6 +14,7 @@ import { holdYoungGeneration } from '../io/memory.ts';
 import type { Digest } from '../oci/digest.ts';
 import { hostPlatform } from '../oci/platform.ts';
 import { MissingArchitectureError } from '../pkg/source.ts';
+import { formatLocation, type Location } from '../ref/location.ts';
 import { VERSION } from '../version.ts';
 import type { ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
@@ -289,11 +290,21 @@ export async function writeLockFile(path: string, lock: Lock, signal?: AbortSign
   await writeFileAtomic(target, formatLock(lock), { mkdir: true, signal });
 }
 
+/**
+ * The output and the image it holds, as the build names them: `LOCATION@DIGEST`, which works as
+ * input (`oci-archive:image.oci.tar@sha256:…`). A docker-archive's name takes no digest
+ * (refuseArchiveDigest), so there the name works as input alone and the digest follows it after
+ * a space, as `copy` prints a destination.
+ */
+export function writtenAs(out: Location, digest: string): string {
+  return out.kind === 'docker-archive' ? `${formatLocation(out)} ${digest}` : `${formatLocation(out)}@${digest}`;
+}
+
 /** The build's summary: the image's digest, then one line per platform image the output holds (see `heldAs`). */
 export function renderBuild(
   result: BuildResult,
   digest: string,
-  where: string,
+  out: Location,
   format: 'text' | 'json',
   extra: Record<string, unknown> = {},
   heldAs: (image: Digest) => Digest | undefined = (image) => image,
@@ -312,8 +323,8 @@ export function renderBuild(
       },
     ];
   });
-  if (format === 'json') return `${JSON.stringify({ digest, location: where, images, ...extra }, null, 2)}\n`;
-  const lines = [`${where}@${digest}`];
+  if (format === 'json') return `${JSON.stringify({ digest, location: formatLocation(out), images, ...extra }, null, 2)}\n`;
+  const lines = [writtenAs(out, digest)];
   for (const i of images)
     lines.push(`  ${i.platform.padEnd(14)} ${i.digest}  ${i.packages.length} package${i.packages.length === 1 ? '' : 's'}`);
   const skipped = images[0]?.skippedScripts ?? [];

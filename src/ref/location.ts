@@ -18,7 +18,7 @@ export type Location =
  * may hold `/`, `:` and `@` (`oci:out:example.org/app:v1`, as `skopeo copy` writes it; see
  * {@link isLayoutTag}). A last `@sha256:…` or `@sha512:…` that is a whole digest is Provenant's
  * digest reference, not part of the tag: `:TAG@DIGEST` names both, as `REPO:TAG@DIGEST` does.
- * A docker-archive's name takes no digest ({@link refuseArchiveDigest}).
+ * A docker-archive's name takes no digest, after its NAME or its FILE ({@link refuseArchiveDigest}).
  */
 export function parseLocation(text: string): Location {
   for (const kind of ['oci', 'oci-archive'] as const) {
@@ -33,6 +33,10 @@ export function parseLocation(text: string): Location {
     const colon = body.indexOf(':');
     const path = colon < 0 ? body : body.slice(0, colon);
     if (path.length === 0) throw missingPath(text);
+    // `FILE@sha256:…` (as `oci-archive:FILE@DIGEST` is written): not the file `FILE@sha256`
+    // holding an image named by the hex digits, and refused as a digest after a NAME is.
+    const algorithm = /@(sha256|sha512)$/.exec(path);
+    if (algorithm !== null && colon >= 0) throw archiveDigest(`${algorithm[1]}${body.slice(colon)}`, text);
     const name = colon < 0 ? undefined : body.slice(colon + 1);
     const reference = name === undefined || name === '' ? undefined : parseReference(name);
     if (reference !== undefined) refuseArchiveDigest(reference, text);
@@ -98,10 +102,13 @@ export function isLayoutTag(tag: string): boolean {
  * @throws ProvenantError `INVALID_REFERENCE` (exit 2) naming the location
  */
 export function refuseArchiveDigest(reference: ImageReference, where: string): void {
-  if (reference.digest === undefined) return;
-  throw new ProvenantError('INVALID_REFERENCE', 'a docker-archive names its images by NAME:TAG, never by digest', {
+  if (reference.digest !== undefined) throw archiveDigest(reference.digest, where);
+}
+
+function archiveDigest(digest: string, where: string): ProvenantError {
+  return new ProvenantError('INVALID_REFERENCE', 'a docker-archive names its images by NAME:TAG, never by digest', {
     where,
-    hint: `leave out @${reference.digest} (provenant digest shows the archive's image's digest), or copy it to oci:DIR or oci-archive:FILE, which take @DIGEST`,
+    hint: `leave out @${digest} (provenant digest shows the archive's image's digest), or copy it to oci:DIR or oci-archive:FILE, which take @DIGEST`,
   });
 }
 

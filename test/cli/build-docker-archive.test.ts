@@ -31,8 +31,16 @@ describe('build into a docker-archive', () => {
       json.images.map((i) => i.digest),
       [held],
     );
+    // The name printed works as input (docs/cli.md): a docker-archive's takes no @DIGEST, so the
+    // digest follows it, as copy prints it; `FILE@DIGEST` is refused as a usage error, not looked for.
     const text = (await build('docker-archive:t.tar')).stdout;
-    assert.match(text, new RegExp(`^docker-archive:t\\.tar@${held}\\n {2}linux/amd64 +${held} `));
+    assert.match(text, new RegExp(`^docker-archive:t\\.tar ${held}\\n {2}linux/amd64 +${held} `));
+    const name = text.split(' ')[0]!;
+    assert.equal((await cliOk(['digest', name], { cwd: dir })).stdout.trim(), held);
+    const byDigest = await runCli(['digest', `docker-archive:t.tar@${held}`], { cwd: dir });
+    assert.equal(byDigest.status, 2, byDigest.stderr);
+    assert.match(byDigest.stderr, /^provenant digest: a docker-archive names its images by NAME:TAG, never by digest/);
+    assert.doesNotMatch(byDigest.stderr, /no archive/);
     // The same image copied from an OCI layout into a docker-archive: the same digest printed.
     const oci = JSON.parse((await build('oci:img.oci', ['--format', 'json'])).stdout) as { digest: string };
     assert.notEqual(oci.digest, held, 'an OCI manifest and a Docker one');

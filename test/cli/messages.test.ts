@@ -249,7 +249,7 @@ describe('messages and exit codes', () => {
       assert.match(two.stderr, /hint: choose one with --platform/);
       const one = await build(['image.yaml', '-o', 'docker-archive:one.tar']);
       assert.equal(one.status, 0, one.stderr);
-      assert.match(one.stdout, /^docker-archive:one\.tar@sha256:/);
+      assert.match(one.stdout, /^docker-archive:one\.tar sha256:/);
     });
   });
 

@@ -27,6 +27,23 @@ describe('a docker-archive name with a digest', () => {
     assert.equal(parseLocation('docker-archive:x.tar:busybox:1').kind, 'docker-archive');
   });
 
+  // `FILE@DIGEST` split at its first `:` read as the file `x.tar@sha256` holding an image named
+  // by the hex digits, and failed opening it ("no archive at x.tar@sha256", exit 3).
+  it('is INVALID_REFERENCE after the file, as after an image name', () => {
+    for (const digest of [OTHER, 'sha256:abc', `sha512:${'2'.repeat(128)}`]) {
+      assert.throws(
+        () => parseLocation(`docker-archive:x.tar@${digest}`),
+        (e: unknown) =>
+          isProvenantError(e, 'INVALID_REFERENCE') &&
+          /never by digest/.test(e.message) &&
+          e.where === `docker-archive:x.tar@${digest}` &&
+          (e.hint ?? '').includes(`leave out @${digest}`),
+      );
+    }
+    // A file whose name holds "@" is a file still.
+    assert.deepEqual(parseLocation('docker-archive:x@y.tar'), { kind: 'docker-archive', path: 'x@y.tar', reference: undefined });
+  });
+
   it('is refused when opened from a Location made by hand, to read and to write, and nothing is written', async () => {
     const dir = await tempDir();
     const layout = await LayoutStore.open(join(dir, 'l'), { create: true });

@@ -11,12 +11,12 @@ import { cosignTag } from '../../oci/content.ts';
 import type { Digest } from '../../oci/digest.ts';
 import { isIndexType } from '../../oci/mediatypes.ts';
 import type { Descriptor } from '../../oci/types.ts';
-import { formatLocation, type Location } from '../../ref/location.ts';
+import type { Location } from '../../ref/location.ts';
 import { statementImageName } from '../../ref/reference.ts';
 import type { SignedEntry } from '../../sign/sign.ts';
 import type { ContentStore } from '../../store/types.ts';
 import type { ParsedArgs } from '../args.ts';
-import { attestationsFor, COMPAT_FLAG, checkAttestationFlags, INCLUDE_ROOT_FLAG, renderBuild, runBuild } from '../builder.ts';
+import { attestationsFor, COMPAT_FLAG, checkAttestationFlags, INCLUDE_ROOT_FLAG, renderBuild, runBuild, writtenAs } from '../builder.ts';
 import type { CommandSpec } from '../command.ts';
 import type { TargetedBuild } from '../compat.ts';
 import { PROFILES_FLAG, TARGET_FLAG } from '../compat-flags.ts';
@@ -193,7 +193,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     // signing that fails) leaves the lock it would have replaced as it was.
     if (writeLock !== undefined) {
       await writeLock().catch((err: unknown) => {
-        const image = `${formatLocation(out)}@${(written.held ?? written.descriptor).digest}`;
+        const image = writtenAs(out, (written.held ?? written.descriptor).digest);
         throw alsoWritten(err, `the image is written as ${image}; the lock is not`);
       });
     }
@@ -207,7 +207,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
             const d = viaFix === undefined ? image : viaFix(image);
             return d === written.descriptor.digest ? held.digest : d;
           };
-    const rendered = renderBuild(result, (held ?? written.descriptor).digest, formatLocation(out), format, written.targetedJson, heldImage);
+    const rendered = renderBuild(result, (held ?? written.descriptor).digest, out, format, written.targetedJson, heldImage);
     if (signed === undefined || signer === undefined) io.stdout.write(rendered);
     else if (format === 'json') io.stdout.write(`${JSON.stringify({ ...JSON.parse(rendered), signer: signer.label, signed }, null, 2)}\n`);
     else io.stdout.write(`${rendered}signed with ${signer.label}:\n${signer.signing.renderSigned(signed)}`);
