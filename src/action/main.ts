@@ -75,7 +75,9 @@ export async function run(): Promise<void> {
       if (place === undefined) core.setFailed(message);
       else {
         core.error(message, place);
-        process.exitCode = core.ExitCode.Failure;
+        // What setFailed sets (ExitCode.Failure is 1), written out: @github/local-action's
+        // stand-in for @actions/core has no ExitCode, and reading it there threw a TypeError.
+        process.exitCode = 1;
       }
     }
   }

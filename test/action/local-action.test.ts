@@ -42,12 +42,12 @@ function dotenv(env: Record<string, string>): string {
  * Runs the Action through local-action with these inputs; never rejects, so that a failed step
  * can be asserted. Its stdout holds what the step logged, `::error::` lines included.
  */
-async function localAction(job: Job, inputs: Record<string, string>): Promise<{ code: number; stdout: string }> {
+async function localAction(job: Job, inputs: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   const { PATH: _path, ...env } = runnerEnv(job, inputs);
   const envFile = join(job.root, 'local-action.env');
   await writeFile(envFile, dotenv(env));
   try {
-    const { stdout } = await execFileP(process.execPath, [LOCAL_ACTION, 'run', ACTION_DIR, 'src/action/main.ts', envFile], {
+    const { stdout, stderr } = await execFileP(process.execPath, [LOCAL_ACTION, 'run', ACTION_DIR, 'src/action/main.ts', envFile], {
       cwd: ACTION_DIR,
       env: {
         PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
@@ -59,10 +59,10 @@ async function localAction(job: Job, inputs: Record<string, string>): Promise<{ 
       },
       maxBuffer: 64 * 1024 * 1024,
     });
-    return { code: 0, stdout };
+    return { code: 0, stdout, stderr };
   } catch (err) {
-    const e = err as { code?: number; stdout?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '' };
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
   }
 }
 
@@ -205,6 +205,20 @@ describe('the Action through @github/local-action, asked for an architecture the
       `the configuration's archs list riscv64; the repository ./repo has no index for riscv64: ${job.workspace}/repo/riscv64/APKINDEX.tar.gz does not exist (${job.workspace}/riscv.yaml: archs)\n` +
         "hint: the configuration's archs choose the architectures built, and the platforms input a part of them: remove riscv64 from archs, or give platforms only those the repository has (linux/amd64, say); or, if the repository should have it, check its location (is it built or checked out before this step?)",
     );
+  });
+
+  // main.ts set process.exitCode from the real core's ExitCode, which local-action's stand-in
+  // lacks: an error on a file's line threw a TypeError there instead of being reported.
+  it('a mistake on a line of the configuration is annotated there and fails the step, with no crash', async () => {
+    const config = await readFile(join(job.workspace, job.config), 'utf8');
+    await writeFile(join(job.workspace, 'typo.yaml'), `${config}archz: [x86_64]\n`);
+    const run = await localAction(job, { config: join(job.workspace, 'typo.yaml') });
+    assert.doesNotMatch(run.stdout + run.stderr, /TypeError|ExitCode/, run.stdout + run.stderr);
+    assert.match(run.stdout, /^::error title=Provenant,file=typo\.yaml,line=\d+,/m, run.stdout);
+    // The step fails, as on the runner (setFailed's stand-in exits 0, but this is no setFailed).
+    assert.equal(run.code, 1, run.stdout);
+    assert.match(errorOf(run.stdout), /archz/, run.stdout);
+    assert.equal(printedOutputs(run.stdout).digest, undefined, run.stdout);
   });
 
   it('with: platforms names one the configuration lists too: the input is named, and the configuration’s other archs', async () => {
