@@ -6,58 +6,37 @@ import { mkdir, stat, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { makeFolder } from '../../src/io/files.ts';
+import { atCall } from '../helpers/races.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const tempDir = useTempDir('make-folder');
+const fsp = process.getBuiltinModule('node:fs/promises');
 
 describe('makeFolder', () => {
   it('makes again a folder another process removes between the mkdir that found it and the look at it', async () => {
     const dir = join(await tempDir(), 'a');
     await mkdir(dir);
-    const fsp = process.getBuiltinModule('node:fs/promises');
-    const make = fsp.mkdir;
-    let removed = false;
-    fsp.mkdir = (async (...args: Parameters<typeof make>) => {
-      try {
-        return await make(...args);
-      } catch (err) {
-        if (!removed && args[0] === dir && (err as NodeJS.ErrnoException).code === 'EEXIST') {
-          removed = true;
-          rmSync(dir, { recursive: true });
-        }
-        throw err;
-      }
-    }) as typeof make;
-    try {
-      await makeFolder(dir);
-    } finally {
-      fsp.mkdir = make;
-    }
-    assert.ok(removed, 'the folder was removed after the mkdir that found it');
+    const { calls } = await atCall(
+      fsp,
+      'mkdir',
+      { at: (path) => path === dir, when: 'EEXIST', does: () => rmSync(dir, { recursive: true }) },
+      () => makeFolder(dir),
+    );
+    assert.equal(calls, 1, 'the folder was removed after the mkdir that found it');
     assert.ok((await stat(dir)).isDirectory());
   });
 
   it('makes again a parent another process removes between making it and making the folder in it', async () => {
     const parent = join(await tempDir(), 'a');
     const dir = join(parent, 'b');
-    const fsp = process.getBuiltinModule('node:fs/promises');
-    const make = fsp.mkdir;
-    let removed = false;
-    fsp.mkdir = (async (...args: Parameters<typeof make>) => {
-      const made = await make(...args);
-      // Another creator's empty parent, discarded by it right after it was made.
-      if (!removed && args[0] === parent) {
-        removed = true;
-        rmSync(parent, { recursive: true });
-      }
-      return made;
-    }) as typeof make;
-    try {
-      await makeFolder(dir);
-    } finally {
-      fsp.mkdir = make;
-    }
-    assert.ok(removed, 'the parent was removed after it was made');
+    // Another creator's empty parent, discarded by it right after it was made.
+    const { calls } = await atCall(
+      fsp,
+      'mkdir',
+      { at: (path) => path === parent, when: 'returned', does: () => rmSync(parent, { recursive: true }) },
+      () => makeFolder(dir),
+    );
+    assert.equal(calls, 1, 'the parent was removed after it was made');
     assert.ok((await stat(dir)).isDirectory());
   });
 
@@ -76,18 +55,9 @@ describe('makeFolder', () => {
     const dir = await tempDir();
     const link = join(dir, 'out');
     await symlink(join(dir, 'gone'), link);
-    const fsp = process.getBuiltinModule('node:fs/promises');
-    const make = fsp.mkdir;
-    let tries = 0;
-    fsp.mkdir = ((...args: Parameters<typeof make>) => {
-      if (args[0] === link) tries++;
-      return make(...args);
-    }) as typeof make;
-    try {
-      await assert.rejects(makeFolder(link), { code: 'EEXIST', syscall: 'mkdir' });
-    } finally {
-      fsp.mkdir = make;
-    }
+    const { calls: tries } = await atCall(fsp, 'mkdir', { at: (path) => path === link, times: Number.POSITIVE_INFINITY }, () =>
+      assert.rejects(makeFolder(link), { code: 'EEXIST', syscall: 'mkdir' }),
+    );
     assert.equal(tries, 1);
   });
 });

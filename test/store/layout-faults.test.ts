@@ -17,6 +17,7 @@ import { MediaType } from '../../src/oci/mediatypes.ts';
 import { openOciArchive } from '../../src/store/archive.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { makeImage, makeReferrer } from '../helpers/images.ts';
+import { atCall } from '../helpers/races.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const tempDir = useTempDir('layout-faults');
@@ -24,6 +25,9 @@ const layoutModule = join(import.meta.dirname, '..', '..', 'src', 'store', 'layo
 const EMPTY_INDEX = encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] });
 
 const prlimit = spawnSync('prlimit', ['--version']).status === 0;
+/** The modules src reads its file functions from at each call, where a test races it. */
+const fs = process.getBuiltinModule('node:fs');
+const fsp = process.getBuiltinModule('node:fs/promises');
 
 /** Runs `body` (a module's text, with `LayoutStore` imported and `dir` set) in a Node whose files may hold at most `bytes` bytes. */
 function underFileLimit(bytes: number, dir: string, body: string): { status: number | null; stdout: string; stderr: string } {
@@ -418,23 +422,21 @@ describe('a layout whose folder goes while it is opened or used', () => {
    * `keepFolder`, all in it), as a creator discarding the layout it made does.
    */
   async function removedBeforeLock<T>(dir: string, body: () => Promise<T>, keepFolder = false): Promise<T> {
-    const fsp = process.getBuiltinModule('node:fs/promises');
-    const open = fsp.open;
-    let removed = false;
-    fsp.open = ((file: Parameters<typeof open>[0], flags?: Parameters<typeof open>[1], mode?: Parameters<typeof open>[2]) => {
-      if (!removed && file === join(dir, '.provenant-lock') && flags === 'wx') {
-        removed = true;
-        for (const name of keepFolder ? readdirSync(dir) : []) rmSync(join(dir, name), { recursive: true });
-        if (!keepFolder) rmSync(dir, { recursive: true });
-      }
-      return open(file, flags, mode);
-    }) as typeof open;
-    try {
-      return await body();
-    } finally {
-      fsp.open = open;
-      assert.ok(removed, 'the folder was removed before the lock was taken');
-    }
+    const lockFile = join(dir, '.provenant-lock');
+    const { value, calls } = await atCall(
+      fsp,
+      'open',
+      {
+        at: (file, flags) => file === lockFile && flags === 'wx',
+        does: () => {
+          for (const name of keepFolder ? readdirSync(dir) : []) rmSync(join(dir, name), { recursive: true });
+          if (!keepFolder) rmSync(dir, { recursive: true });
+        },
+      },
+      body,
+    );
+    assert.equal(calls, 1, 'the folder was removed before the lock was taken');
+    return value;
   }
 
   it('an open to write makes the layout again when its maker discards it before this open registers', async () => {
@@ -456,28 +458,14 @@ describe('a layout whose folder goes while it is opened or used', () => {
   it('an open to write makes the folder again when it goes between the mkdir that finds it there and the look at it', async () => {
     const dir = join(await tempDir(), 'a');
     await mkdir(dir);
-    const fsp = process.getBuiltinModule('node:fs/promises');
-    const make = fsp.mkdir;
-    let removed = false;
-    fsp.mkdir = (async (...args: Parameters<typeof make>) => {
-      try {
-        return await make(...args);
-      } catch (err) {
-        // Another creator's folder, found there, then discarded by it.
-        if (!removed && args[0] === dir && (err as NodeJS.ErrnoException).code === 'EEXIST') {
-          removed = true;
-          rmSync(dir, { recursive: true });
-        }
-        throw err;
-      }
-    }) as typeof make;
-    let store: LayoutStore;
-    try {
-      store = await LayoutStore.open(dir, { create: true });
-    } finally {
-      fsp.mkdir = make;
-    }
-    assert.ok(removed, 'the folder was removed after the mkdir that found it');
+    // Another creator's folder, found there, then discarded by it.
+    const { value: store, calls } = await atCall(
+      fsp,
+      'mkdir',
+      { at: (path) => path === dir, when: 'EEXIST', does: () => rmSync(dir, { recursive: true }) },
+      () => LayoutStore.open(dir, { create: true }),
+    );
+    assert.equal(calls, 1, 'the folder was removed after the mkdir that found it');
     assert.deepEqual((await readdir(dir)).filter((n) => !n.startsWith('.provenant-writer-')).sort(), ['blobs', 'index.json', 'oci-layout']);
     await store.close();
   });
@@ -485,23 +473,13 @@ describe('a layout whose folder goes while it is opened or used', () => {
   it('an open to write makes the layout again when its maker discards it between oci-layout and index.json', async () => {
     const dir = join(await tempDir(), 'a');
     await (await LayoutStore.open(dir, { create: true })).close();
-    const fs = process.getBuiltinModule('node:fs');
-    const openSync = fs.openSync;
-    let removed = false;
-    fs.openSync = ((...args: Parameters<typeof openSync>) => {
-      if (!removed && args[0] === join(dir, 'index.json')) {
-        removed = true;
-        rmSync(dir, { recursive: true });
-      }
-      return openSync(...args);
-    }) as typeof openSync;
-    let store: LayoutStore;
-    try {
-      store = await LayoutStore.open(dir, { create: true });
-    } finally {
-      fs.openSync = openSync;
-    }
-    assert.ok(removed, 'the layout was removed after its oci-layout was read');
+    const { value: store, calls } = await atCall(
+      fs,
+      'openSync',
+      { at: (path) => path === join(dir, 'index.json'), does: () => rmSync(dir, { recursive: true }) },
+      () => LayoutStore.open(dir, { create: true }),
+    );
+    assert.equal(calls, 1, 'the layout was removed after its oci-layout was read');
     assert.deepEqual((await readdir(dir)).filter((n) => !n.startsWith('.provenant-writer-')).sort(), ['blobs', 'index.json', 'oci-layout']);
     await store.close({ discard: true });
     assert.equal(existsSync(dir), false, 'made by this open, so taken away by its discarding close');
@@ -511,37 +489,29 @@ describe('a layout whose folder goes while it is opened or used', () => {
     const dir = join(await tempDir(), 'a');
     await (await LayoutStore.open(dir, { create: true })).close();
     const stash = `${dir}.oci-layout`;
-    const fs = process.getBuiltinModule('node:fs');
-    const fsp = process.getBuiltinModule('node:fs/promises');
-    const { openSync } = fs;
-    const { readdir: list } = fsp;
-    let opens = 0;
-    let listed = false;
+    let listed = 0;
     // Not there at the first look (its maker is writing it), there when creation lists the folder
     // (so this open takes it as made), gone when it is read (its maker discarded it).
-    fs.openSync = ((...args: Parameters<typeof openSync>) => {
-      if (args[0] === join(dir, 'oci-layout')) {
-        opens++;
-        if (opens === 1) renameSync(join(dir, 'oci-layout'), stash);
-        if (opens === 2) rmSync(dir, { recursive: true });
-      }
-      return openSync(...args);
-    }) as typeof openSync;
-    fsp.readdir = ((...args: Parameters<typeof list>) => {
-      if (!listed && args[0] === dir) {
-        listed = true;
-        renameSync(stash, join(dir, 'oci-layout'));
-      }
-      return list(...args);
-    }) as typeof list;
-    let store: LayoutStore;
-    try {
-      store = await LayoutStore.open(dir, { create: true });
-    } finally {
-      fs.openSync = openSync;
-      fsp.readdir = list;
-    }
-    assert.ok(opens >= 2 && listed, 'made meanwhile, then removed');
+    const { value: store, calls: opens } = await atCall(
+      fs,
+      'openSync',
+      {
+        at: (path) => path === join(dir, 'oci-layout'),
+        times: 2,
+        does: (n) => (n === 1 ? renameSync(join(dir, 'oci-layout'), stash) : rmSync(dir, { recursive: true })),
+      },
+      async () => {
+        const made = await atCall(
+          fsp,
+          'readdir',
+          { at: (path) => path === dir, does: () => renameSync(stash, join(dir, 'oci-layout')) },
+          () => LayoutStore.open(dir, { create: true }),
+        );
+        listed = made.calls;
+        return made.value;
+      },
+    );
+    assert.ok(opens === 2 && listed === 1, 'made meanwhile, then removed');
     assert.deepEqual((await readdir(dir)).filter((n) => !n.startsWith('.provenant-writer-')).sort(), ['blobs', 'index.json', 'oci-layout']);
     await store.close();
   });
@@ -622,22 +592,13 @@ describe('a layout removed while a command writes it', () => {
     const dir = join(await tempDir(), 'img');
     const store = await LayoutStore.open(dir, { create: true });
     const made = await makeImage(store, { tag: 'v1' });
-    const fs = process.getBuiltinModule('node:fs');
-    const openSync = fs.openSync;
-    let removed = false;
-    fs.openSync = ((...args: Parameters<typeof openSync>) => {
-      if (!removed && args[0] === join(dir, 'index.json')) {
-        removed = true;
-        rmSync(dir, { recursive: true });
-      }
-      return openSync(...args);
-    }) as typeof openSync;
-    try {
-      await assert.rejects(store.putManifest(made.root, { tags: ['v2'] }), said(dir));
-    } finally {
-      fs.openSync = openSync;
-    }
-    assert.ok(removed);
+    const { calls } = await atCall(
+      fs,
+      'openSync',
+      { at: (path) => path === join(dir, 'index.json'), does: () => rmSync(dir, { recursive: true }) },
+      () => assert.rejects(store.putManifest(made.root, { tags: ['v2'] }), said(dir)),
+    );
+    assert.equal(calls, 1);
     assert.equal(existsSync(dir), false);
     await store.close();
   });
@@ -651,28 +612,20 @@ describe('a gc whose layout is removed while it runs', () => {
     await makeImage(maker, { seed: 9 });
     await maker.close();
     const store = await LayoutStore.open(dir);
-    const fsp = process.getBuiltinModule('node:fs/promises');
-    const list = fsp.readdir;
-    let removed = false;
     // Removed once gc has read index.json and walked what it keeps, as it lists the blobs.
-    fsp.readdir = ((...args: Parameters<typeof list>) => {
-      if (!removed && args[0] === join(dir, 'blobs')) {
-        removed = true;
-        rmSync(dir, { recursive: true });
-      }
-      return list(...args);
-    }) as typeof list;
-    try {
-      await assert.rejects(store.gc(), (err: unknown) => {
-        assert.ok(isProvenantError(err, 'IO'), String(err));
-        assert.equal(err.message, `the layout was removed while this command used it: ${dir} is not there any more`);
-        assert.equal(err.where, `oci:${dir}`);
-        return true;
-      });
-    } finally {
-      fsp.readdir = list;
-    }
-    assert.ok(removed);
+    const { calls } = await atCall(
+      fsp,
+      'readdir',
+      { at: (path) => path === join(dir, 'blobs'), does: () => rmSync(dir, { recursive: true }) },
+      () =>
+        assert.rejects(store.gc(), (err: unknown) => {
+          assert.ok(isProvenantError(err, 'IO'), String(err));
+          assert.equal(err.message, `the layout was removed while this command used it: ${dir} is not there any more`);
+          assert.equal(err.where, `oci:${dir}`);
+          return true;
+        }),
+    );
+    assert.equal(calls, 1);
     assert.equal(existsSync(dir), false);
   });
 });
