@@ -3,7 +3,7 @@
 // digest too (what policy-controller checks), `--replace`, and a `--type` that matches nothing
 // names the types there are.
 import assert from 'node:assert/strict';
-import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { collect } from '../../src/io/verify.ts';
@@ -11,9 +11,10 @@ import { parseStored } from '../../src/oci/content.ts';
 import { type Digest, digestOf } from '../../src/oci/digest.ts';
 import { findSignatures } from '../../src/sign/storage.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
-import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { exampleWorkspace, useRegistryWithExample } from '../helpers/example.ts';
+import { registryMissing } from '../helpers/registry.ts';
 import { useTempDir } from '../helpers/temp.ts';
-import { exampleDir, provenant } from './provenant.ts';
+import { provenant } from './provenant.ts';
 
 const tempDir = useTempDir('cli-attest-cosign');
 const PASSWORD = 'correct horse battery staple';
@@ -25,10 +26,7 @@ const VULN_RE = VULN.replaceAll('.', '\\.').replaceAll('/', '\\/');
 
 /** A folder with a key pair (`cosign.key`, `cosign.pub`) and the example two-platform image as `layout`. */
 async function workspace(): Promise<string> {
-  const dir = await tempDir();
-  await cp(exampleDir, join(dir, 'layout'), { recursive: true });
-  const r = await provenant(['generate-key-pair'], { cwd: dir, env });
-  assert.equal(r.status, 0, r.stderr);
+  const dir = await exampleWorkspace(await tempDir(), { password: PASSWORD });
   await writeFile(join(dir, 'vuln.json'), JSON.stringify({ scanner: { uri: 'x', version: '1' }, metadata: {} }));
   return dir;
 }
@@ -258,13 +256,11 @@ describe('attest on an index', () => {
 });
 
 describe('attest on an index in a registry', { skip: registryMissing }, () => {
-  const reg = useRegistry();
+  const { push } = useRegistryWithExample();
 
   it('the tag resolves to the index, which policy test checks: attested in the .att tag, it passes', async () => {
     const dir = await workspace();
-    const ref = `${reg.host}/acme/attest-index:v1`;
-    const copied = await provenant(['copy', '--quiet', 'oci:layout:latest', ref], { cwd: dir, env });
-    assert.equal(copied.status, 0, copied.stderr);
+    const ref = await push('acme/attest-index:v1');
     await writeFile(join(dir, 'pol.yaml'), policy(VULN));
     const before = await provenant(['policy', 'test', 'pol.yaml', ref], { cwd: dir, env });
     assert.equal(before.status, 1, before.stdout + before.stderr);
@@ -392,13 +388,11 @@ describe('verify-attestation --type that matches none', () => {
 });
 
 describe('verify-attestation --type that matches none, in a registry', { skip: registryMissing }, () => {
-  const reg = useRegistry();
+  const { push } = useRegistryWithExample();
 
   it('an index with only an unsigned attestation of another type (referrers): found (unsigned), no --platform hint', async () => {
     const dir = await workspace();
-    const ref = `${reg.host}/acme/found-unsigned:v1`;
-    const copied = await provenant(['copy', '--quiet', 'oci:layout:latest', ref], { cwd: dir, env });
-    assert.equal(copied.status, 0, copied.stderr);
+    const ref = await push('acme/found-unsigned:v1');
     const r = await provenant(['attest', ref, '--predicate', 'vuln.json', '--type', 'vuln'], { cwd: dir, env });
     assert.equal(r.status, 0, r.stderr);
     const v = await provenant(['verify-attestation', ref, '--type', 'slsaprovenance1', '--key', 'cosign.pub'], { cwd: dir, env });
@@ -878,14 +872,12 @@ describe('attest --platform: one platform build its own predicate, as cosign att
 });
 
 describe('attest --platform in a registry', { skip: registryMissing }, () => {
-  const reg = useRegistry();
+  const { push } = useRegistryWithExample();
 
   it("the tag's index and the other platform get nothing; verify-attestation of that platform passes, of the other fails", async () => {
     const dir = await workspace();
     await writeFile(join(dir, 'prov.json'), JSON.stringify({ buildDefinition: { buildType: 'https://example.org/build' } }));
-    const ref = `${reg.host}/team/app:v1`;
-    const copied = await provenant(['copy', '--quiet', 'oci:layout:latest', ref], { cwd: dir, env });
-    assert.equal(copied.status, 0, copied.stderr);
+    const ref = await push('team/app:v1');
     const r = await provenant(
       ['attest', ref, '--platform', 'linux/amd64', '--predicate', 'prov.json', '--type', 'slsaprovenance1', '--key', 'cosign.key'],
       { cwd: dir, env },

@@ -1,10 +1,11 @@
 // `provenant copy` (and `tags`) against the real registry and to a docker-archive: what a destination asks for is what is written, or the command fails.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { cp, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { LayoutStore } from '../../src/store/layout.ts';
+import { exampleWorkspace } from '../helpers/example.ts';
 import { makeImage, makeReferrer } from '../helpers/images.ts';
 import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { useTempDir } from '../helpers/temp.ts';
@@ -61,13 +62,10 @@ describe('provenant copy: destinations', { skip: registryMissing }, () => {
   it('counts the signatures and attestations in the cosign tags it copies, not the tags', async () => {
     // Two keys' signatures in one .sig image, and a statement in the .att of the index and of each
     // of its two platform images: five, in four tags.
-    const dir = await tempDir();
-    await cp(exampleDir, join(dir, 'layout'), { recursive: true });
+    const dir = await exampleWorkspace(await tempDir(), { password: 'pw', keys: ['k1', 'k2'] });
     const env = { COSIGN_PASSWORD: 'pw' };
-    for (const keys of ['k1', 'k2']) {
-      await mkdir(join(dir, keys));
-      assert.equal((await provenant(['generate-key-pair'], { cwd: join(dir, keys), env })).status, 0);
-      const signed = await provenant(['sign', '--key', `${keys}/cosign.key`, '--new-bundle-format', 'false', 'oci:layout:latest'], {
+    for (const key of ['k1', 'k2']) {
+      const signed = await provenant(['sign', '--key', `${key}.key`, '--new-bundle-format', 'false', 'oci:layout:latest'], {
         cwd: dir,
         env,
       });
@@ -83,7 +81,7 @@ describe('provenant copy: destinations', { skip: registryMissing }, () => {
         '--type',
         'https://example.org/p/v1',
         '--key',
-        'k1/cosign.key',
+        'k1.key',
         '--attestations',
         'cosign',
       ],

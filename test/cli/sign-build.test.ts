@@ -12,6 +12,7 @@ import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import { findSignatures } from '../../src/sign/storage.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { copyApkoRepository } from '../helpers/apk.ts';
+import { exampleWorkspace } from '../helpers/example.ts';
 import { fixturesMissing } from '../helpers/fixtures.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import { MOCK_ISSUER, type MockSigstore, startMockSigstore } from '../sign/mock-sigstore.ts';
@@ -206,11 +207,9 @@ describe('build --sign when signing fails', { skip: fixturesMissing }, () => {
 
 describe('attest with a key', () => {
   it('cosign (.att), referrers (bundle) and buildkit (unsigned in a new index, which is signed)', async () => {
-    const dir = await tempDir();
-    await cp(exampleDir, join(dir, 'layout'), { recursive: true });
+    const dir = await exampleWorkspace(await tempDir(), { password: PASSWORD });
     await writeFile(join(dir, 'vuln.json'), JSON.stringify({ scanner: { uri: 'https://scanner.example' } }));
     const env = { COSIGN_PASSWORD: PASSWORD };
-    assert.equal((await provenant(['generate-key-pair'], { cwd: dir, env })).status, 0);
     const attest = (mode: string, ...more: string[]) =>
       provenant(
         [
@@ -285,13 +284,11 @@ describe('attest with a key', () => {
 
 describe('attest with a key, a large predicate', () => {
   it('verifies what attest wrote: a 6 MB SBOM in cosign and referrers storage', async () => {
-    const dir = await tempDir();
-    await cp(exampleDir, join(dir, 'layout'), { recursive: true });
+    const dir = await exampleWorkspace(await tempDir(), { password: PASSWORD });
     // Over the 4 MiB a signature layer was once read up to, under the statement limit.
     const packages = Array.from({ length: 80_000 }, (_, i) => ({ SPDXID: `SPDXRef-p${i}`, name: `package-${i}`, versionInfo: '1.0.0-r0' }));
     await writeFile(join(dir, 'sbom.json'), JSON.stringify({ spdxVersion: 'SPDX-2.3', name: 'large', packages }));
     const env = { COSIGN_PASSWORD: PASSWORD };
-    assert.equal((await provenant(['generate-key-pair'], { cwd: dir, env })).status, 0);
     for (const mode of ['cosign', 'referrers']) {
       const r = await provenant(
         ['attest', 'oci:layout:latest', '--predicate', 'sbom.json', '--type', 'spdxjson', '--attestations', mode, '--key', 'cosign.key'],

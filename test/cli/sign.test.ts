@@ -16,9 +16,10 @@ import type { ImageIndex } from '../../src/oci/types.ts';
 import { encryptPrivateKey } from '../../src/sign/keys.ts';
 import { findSignatures } from '../../src/sign/storage.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
+import { exampleWorkspace, useRegistryWithExample } from '../helpers/example.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 import { toolMissing } from '../helpers/images.ts';
-import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { registryMissing } from '../helpers/registry.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import { MOCK_ISSUER, type MockSigstore, startMockSigstore } from '../sign/mock-sigstore.ts';
 import { startStatusServer } from '../sign/status-server.ts';
@@ -29,13 +30,7 @@ const PASSWORD = 'correct horse battery staple';
 
 /** A folder with a key pair (`cosign.key`, `cosign.pub`), another (`other.*`), and the example image as `layout`. */
 async function workspace(): Promise<string> {
-  const dir = await tempDir();
-  await cp(exampleDir, join(dir, 'layout'), { recursive: true });
-  for (const prefix of ['cosign', 'other']) {
-    const r = await provenant(['generate-key-pair', '--output-key-prefix', prefix], { cwd: dir, env: { COSIGN_PASSWORD: PASSWORD } });
-    assert.equal(r.status, 0, r.stderr);
-  }
-  return dir;
+  return exampleWorkspace(await tempDir(), { password: PASSWORD, keys: ['cosign', 'other'] });
 }
 
 describe('generate-key-pair and public-key', () => {
@@ -812,13 +807,12 @@ describe('keyless without the transparency log: --tlog-upload=false, PROVENANT_T
 });
 
 describe('sign and verify in a registry', { skip: registryMissing }, () => {
-  const reg = useRegistry();
+  const { registry: reg, push } = useRegistryWithExample();
 
   it('signs a pushed image, verifies it from the registry, and another key fails with exit 5', async () => {
     const dir = await workspace();
     const env = { COSIGN_PASSWORD: PASSWORD };
-    const ref = `${reg.host}/sign/app:1`;
-    assert.equal((await provenant(['copy', '--quiet', 'oci:layout:latest', ref], { cwd: dir })).status, 0);
+    const ref = await push('sign/app:1');
     const signed = await provenant(['sign', '--key', 'cosign.key', '--recursive', ref], { cwd: dir, env });
     assert.equal(signed.status, 0, signed.stderr);
     assert.match(signed.stdout, /6 signature\(s\) added/);
@@ -916,11 +910,10 @@ describe('verify-attestation: statements inside the index (BuildKit storage), th
   }
 
   describe('in a registry', { skip: registryMissing }, () => {
-    const reg = useRegistry();
+    const { push } = useRegistryWithExample();
     it('buildkit: the same, from the registry', async () => {
       const dir = await workspace();
-      const ref = `${reg.host}/sign/attested:1`;
-      assert.equal((await provenant(['copy', '--quiet', 'oci:layout:latest', ref], { cwd: dir })).status, 0);
+      const ref = await push('sign/attested:1');
       await attestSignVerify(dir, ref, 'buildkit');
     });
   });
