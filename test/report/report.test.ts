@@ -19,32 +19,12 @@ import { renderReport } from '../../src/report/html.ts';
 import { cyclonedxPackages, cyclonedxSystem, spdxPackages, spdxSystem } from '../../src/report/statements.ts';
 import type { ContentStore } from '../../src/store/types.ts';
 import { fixturesMissing } from '../helpers/fixtures.ts';
+import { countingReads } from '../helpers/stores.ts';
 import { chromiumMissing, launch } from './browser.ts';
 import { assertSelfContained } from './checks.ts';
 import { HOSTILE_DESCRIPTION, makeReportImage, type ReportImage } from './image.ts';
 
 const REFERENCE = 'registry.example/demo/app:1.0';
-
-/** A store that records every blob read. */
-function counting(store: ContentStore): { store: ContentStore; reads: string[] } {
-  const reads: string[] = [];
-  const wrapped: ContentStore = {
-    location: store.location,
-    statBlob: (d, o) => store.statBlob(d, o),
-    readBlob: (d, o) => {
-      reads.push(d.digest);
-      return store.readBlob(d, o);
-    },
-    putBlob: (s, o) => store.putBlob(s, o),
-    resolve: (t, o) => store.resolve(t, o),
-    getManifest: (t, o) => store.getManifest(t, o),
-    putManifest: (m, o) => store.putManifest(m, o),
-    listTags: (o) => store.listTags(o),
-    referrers: (d, o) => store.referrers(d, o),
-    close: () => store.close(),
-  };
-  return { store: wrapped, reads };
-}
 
 /** Where the test leaves its page and screenshot: PROVENANT_TEST_OUTPUT, else a new temporary folder. */
 async function outputDir(): Promise<string> {
@@ -198,7 +178,7 @@ describe('provenant report', { skip: fixturesMissing }, () => {
   });
 
   it('reads no layer when an SBOM is attached', async () => {
-    const { store, reads } = counting(image.store);
+    const { store, reads } = countingReads(image.store);
     await gatherReport(store, image.tag, { reference: REFERENCE });
     const layers = new Set(data.platforms.flatMap((p) => p.layers.map((l) => l.digest)));
     assert.ok(reads.length > 0);
@@ -207,7 +187,7 @@ describe('provenant report', { skip: fixturesMissing }, () => {
       [],
     );
     // Without one, it has to (and reads each layer once).
-    const bareCount = counting(bare.store);
+    const bareCount = countingReads(bare.store);
     await gatherReport(bareCount.store, bare.tag, { reference: REFERENCE, targets: [] });
     const bareLayers = (await gatherReport(bare.store, bare.tag, { targets: [] })).platforms.flatMap((p) => p.layers.map((l) => l.digest));
     assert.deepEqual(bareCount.reads.filter((d) => bareLayers.includes(d as never)).sort(), [...bareLayers].sort());

@@ -33,31 +33,11 @@ import { RegistryStore } from '../../src/store/registry.ts';
 import type { ContentStore } from '../../src/store/types.ts';
 import { makeImage } from '../helpers/images.ts';
 import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { countingReads } from '../helpers/stores.ts';
 import { putCosignLayer, tempLayout } from './helpers.ts';
 
 const REF = '127.0.0.1:5000/provenant/app';
 const BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
-
-/** A store that records every blob read, to prove verification never reads layers or configs. */
-function counting(store: ContentStore): { store: ContentStore; reads: string[] } {
-  const reads: string[] = [];
-  const wrapped: ContentStore = {
-    location: store.location,
-    statBlob: (d, o) => store.statBlob(d, o),
-    readBlob: (d: Descriptor, o?: Parameters<ContentStore['readBlob']>[1]): Promise<ByteStream> => {
-      reads.push(d.digest);
-      return store.readBlob(d, o);
-    },
-    putBlob: (s, o) => store.putBlob(s, o),
-    resolve: (t, o) => store.resolve(t, o),
-    getManifest: (t, o) => store.getManifest(t, o),
-    putManifest: (m, o) => store.putManifest(m, o),
-    listTags: (o) => store.listTags(o),
-    referrers: (d, o) => store.referrers(d, o),
-    close: () => store.close(),
-  };
-  return { store: wrapped, reads };
-}
 
 /** A blob a pusher pushed, made as it is read: `size` bytes, zeros and then its label. */
 interface Junk {
@@ -108,7 +88,7 @@ function servingJunk(
     const j = held.get(digest);
     return j === undefined ? await store.statBlob(digest, o) : { mediaType: 'application/octet-stream', digest, size: j.size };
   };
-  const wrapped = counting(store).store;
+  const wrapped = countingReads(store).store;
   wrapped.statBlob = async (digest, o) => {
     heads.count++;
     if (head === 'refused') throw new ProvenantError('REGISTRY', `registry.invalid refused check blob ${digest}: HTTP 405`);
@@ -156,7 +136,7 @@ describe('signing with a key', () => {
     assert.ok(entries.every((e) => e.added));
     const imageBlobs = new Set<string>(made.blobs.keys());
     for (const m of [made.root, ...made.manifests]) {
-      const { store, reads } = counting(layout);
+      const { store, reads } = countingReads(layout);
       const report = await verifyImage(store, m.digest, { policy: { key: alice.publicKey } });
       assert.deepEqual(
         report.checked.map((c) => [c.storage, c.verified, c.reason]),
@@ -180,7 +160,7 @@ describe('signing with a key', () => {
     const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
     // A full disk met at the referrer, after the .sig image went in: no real store fills up on
     // demand, so the layout's own putManifest fails there with the error a full disk gives it.
-    const full = counting(layout).store;
+    const full = countingReads(layout).store;
     full.putManifest = async (m, o) => {
       if (m.kind === 'manifest' && m.manifest.subject !== undefined) {
         throw new ProvenantError('IO', `cannot write ${layout.location}/index.json: no space left on device; nothing was written`);
@@ -211,7 +191,7 @@ describe('signing with a key', () => {
     const again = await tempLayout();
     await makeImage(again, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
     let referrers = 0;
-    const fills = counting(again).store;
+    const fills = countingReads(again).store;
     fills.putManifest = async (m, o) => {
       if (m.kind === 'manifest' && m.manifest.subject !== undefined && ++referrers === 2) {
         throw new ProvenantError('IO', 'cannot write index.json: no space left on device; nothing was written');
