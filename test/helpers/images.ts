@@ -9,6 +9,7 @@ import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
 import { type Digest, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor, ImageConfig, ImageManifest, Platform } from '../../src/oci/types.ts';
+import type { CosignLayer } from '../../src/sign/storage.ts';
 import type { ContentStore } from '../../src/store/types.ts';
 
 /** Deterministic pseudo-random bytes (xorshift), so generated images are the same every run. */
@@ -140,6 +141,20 @@ export async function makeReferrer(
   const stored = parseStored(encodeJson(manifest));
   await store.putManifest(stored);
   return stored;
+}
+
+/**
+ * A cosign `.sig` layer: the simple-signing payload `{"critical":{}}` with `signature` as its
+ * signature annotation (no real signature: what a copy merges and tags, not what verify checks).
+ * The same payload each time, so two layers differ in their signature alone, as one payload
+ * signed by two keys.
+ */
+export function simpleSigningLayer(signature = 'c2ln'): CosignLayer {
+  return {
+    mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+    payload: new TextEncoder().encode('{"critical":{}}'),
+    annotations: { 'dev.cosignproject.cosign/signature': signature },
+  };
 }
 
 /** Runs a command; returns status and output, never throws. */

@@ -21,7 +21,7 @@ import { RegistryStore } from '../../src/store/registry.ts';
 import type { ContentStore, PutManifestOptions } from '../../src/store/types.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
-import { makeImage, makeReferrer } from '../helpers/images.ts';
+import { makeImage, makeReferrer, simpleSigningLayer } from '../helpers/images.ts';
 import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { useTempLayout } from '../helpers/temp.ts';
 
@@ -184,11 +184,7 @@ describe('copy through the real registry', { skip: registryMissing }, () => {
     const made = await makeImage(src, { tag: 'v1', seed: 1 });
     const old = await makeImage(src, { tag: 'old', seed: 9 });
     const ref = await makeReferrer(src, made.root, 'application/vnd.dev.cosign.artifact.sig.v1+json', 'sig');
-    await appendCosignLayer(src, made.root.digest, 'sig', {
-      mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
-      payload: new TextEncoder().encode('{"critical":{}}'),
-      annotations: { 'dev.cosignproject.cosign/signature': 'c2ln' },
-    });
+    await appendCosignLayer(src, made.root.digest, 'sig', simpleSigningLayer());
     const sigTag = cosignTag(made.root.digest, 'sig');
     const repo = 'tags/last';
     const clean = store(reg.host, repo);
@@ -234,12 +230,7 @@ describe('copy through the real registry', { skip: registryMissing }, () => {
     const made = await makeImage(src, { tag: 'v1' });
     const remote = store(reg.host, 'cosign/merge');
     await copyImage(src, 'v1', remote, { tags: ['v1'] });
-    const payload = new TextEncoder().encode('{"critical":{}}');
-    const layer = (sig: string) => ({
-      mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
-      payload,
-      annotations: { 'dev.cosignproject.cosign/signature': sig },
-    });
+    const layer = simpleSigningLayer;
     // The image is there already, its signature not: the signature image's blobs must be sent.
     await appendCosignLayer(src, made.root.digest, 'sig', layer('first'));
     const r = await copyImage(src, 'v1', remote, { tags: ['v1'], withReferrers: true });
@@ -267,12 +258,7 @@ describe('copy through the real registry', { skip: registryMissing }, () => {
       const remote = store(reg.host, repo);
       await copyImage(src, 'v1', remote, { tags: ['v1'] });
       const tag = cosignTag(made.root.digest, 'sig');
-      const payload = new TextEncoder().encode('{"critical":{}}');
-      const layer = (sig: string) => ({
-        mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
-        payload,
-        annotations: { 'dev.cosignproject.cosign/signature': sig },
-      });
+      const layer = simpleSigningLayer;
       if (had === 'one signature') await appendCosignLayer(remote, made.root.digest, 'sig', layer('alice'));
       await appendCosignLayer(src, made.root.digest, 'sig', layer('copied'));
       const aliceOnly = await remote.resolve(tag);
@@ -330,11 +316,7 @@ describe('copy through the real registry', { skip: registryMissing }, () => {
       const remote = store(reg.host, repo);
       await copyImage(src, 'v1', remote, { tags: ['v1'] });
       const tag = cosignTag(made.root.digest, 'sig');
-      const layer = (sig: string) => ({
-        mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
-        payload: new TextEncoder().encode('{"critical":{}}'),
-        annotations: { 'dev.cosignproject.cosign/signature': sig },
-      });
+      const layer = simpleSigningLayer;
       if (had === 'one signature') await appendCosignLayer(remote, made.root.digest, 'sig', layer('alice'));
       const copied = await appendCosignLayer(src, made.root.digest, 'sig', layer('copied'));
       const child = made.manifests[0]!;
@@ -378,11 +360,7 @@ describe('copy through the real registry', { skip: registryMissing }, () => {
     it(`reads the cosign tags by name from a registry that refuses to list tags (${refusal}), and says so`, async () => {
       const repo = `nolist/${refusal.slice(0, 3)}`;
       const made = await makeImage(store(reg.host, repo), { tag: 'v1' });
-      const layer = {
-        mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
-        payload: new TextEncoder().encode('{"critical":{}}'),
-        annotations: { 'dev.cosignproject.cosign/signature': 'c2ln' },
-      };
+      const layer = simpleSigningLayer();
       await appendCosignLayer(store(reg.host, repo), made.root.digest, 'sig', layer);
       await appendCosignLayer(store(reg.host, repo), made.manifests[0]!.digest, 'att', layer);
       const proxy =
@@ -434,11 +412,7 @@ describe('copy through the real registry', { skip: registryMissing }, () => {
 
   it('fails, rather than leave the cosign tags behind, when listing tags fails otherwise (500)', async () => {
     const made = await makeImage(store(reg.host, 'nolist/failing'), { tag: 'v1' });
-    await appendCosignLayer(store(reg.host, 'nolist/failing'), made.root.digest, 'sig', {
-      mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
-      payload: new TextEncoder().encode('{"critical":{}}'),
-      annotations: { 'dev.cosignproject.cosign/signature': 'c2ln' },
-    });
+    await appendCosignLayer(store(reg.host, 'nolist/failing'), made.root.digest, 'sig', simpleSigningLayer());
     const proxy = await startFaultProxy(reg.host, { status500Every: 1, match: (_method, path) => path.endsWith('/tags/list') });
     try {
       const src = new RegistryStore(

@@ -19,7 +19,7 @@ import { DockerArchiveStore } from '../../src/store/docker-archive.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import type { PutManifestOptions } from '../../src/store/types.ts';
 import { synth } from '../compat/images.ts';
-import { makeImage, makeReferrer } from '../helpers/images.ts';
+import { makeImage, makeReferrer, simpleSigningLayer } from '../helpers/images.ts';
 import { useTempLayout } from '../helpers/temp.ts';
 
 const layout = useTempLayout('copy');
@@ -263,11 +263,7 @@ describe('copyImage between layouts', () => {
     await copyImage(src, 'v1', dst, { tags: ['v1'] });
     // One simple-signing payload signed by two keys: one layer digest, two signatures.
     const payload = new TextEncoder().encode('{"critical":{}}');
-    const layer = (sig: string) => ({
-      mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
-      payload,
-      annotations: { 'dev.cosignproject.cosign/signature': sig },
-    });
+    const layer = simpleSigningLayer;
     await appendCosignLayer(dst, made.root.digest, 'sig', layer('signed-at-destination'));
     await appendCosignLayer(src, made.root.digest, 'sig', layer('signed-at-source'));
     const envelope = (n: string) => ({
@@ -309,12 +305,7 @@ describe('copyImage between layouts', () => {
       const dst = await layout();
       await copyImage(src, 'v1', dst, { tags: ['v1'] });
       const tag = cosignTag(made.root.digest, 'sig');
-      const payload = new TextEncoder().encode('{"critical":{}}');
-      const layer = (sig: string) => ({
-        mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
-        payload,
-        annotations: { 'dev.cosignproject.cosign/signature': sig },
-      });
+      const layer = simpleSigningLayer;
       if (had === 'one signature') await appendCosignLayer(dst, made.root.digest, 'sig', layer('alice'));
       await appendCosignLayer(src, made.root.digest, 'sig', layer('copied'));
       // The overlap made to happen every time, not by timing: the copy has read the destination's
@@ -350,11 +341,7 @@ describe('copyImage between layouts', () => {
     const made = await makeImage(src, { tag: 'v1', seed: 1 });
     const old = await makeImage(src, { tag: 'old', seed: 9 });
     const ref = await makeReferrer(src, made.root, 'application/vnd.dev.cosign.artifact.sig.v1+json', 'sig');
-    await appendCosignLayer(src, made.root.digest, 'sig', {
-      mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
-      payload: new TextEncoder().encode('{"critical":{}}'),
-      annotations: { 'dev.cosignproject.cosign/signature': 'c2ln' },
-    });
+    await appendCosignLayer(src, made.root.digest, 'sig', simpleSigningLayer());
     const sigTag = cosignTag(made.root.digest, 'sig');
     const dst = await layout();
     await copyImage(src, 'old', dst, { tags: ['v1'] });
@@ -394,11 +381,7 @@ describe('copyImage between layouts', () => {
     const dst = await layout();
     await copyImage(src, 'v1', dst, { tags: ['v1'] });
     const tag = cosignTag(made.root.digest, 'sig');
-    const layer = (sig: string) => ({
-      mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
-      payload: new TextEncoder().encode('{"critical":{}}'),
-      annotations: { 'dev.cosignproject.cosign/signature': sig },
-    });
+    const layer = simpleSigningLayer;
     await appendCosignLayer(dst, made.root.digest, 'sig', layer('alice'));
     await appendCosignLayer(src, made.root.digest, 'sig', layer('copied'));
     const index = parseStored(
