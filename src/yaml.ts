@@ -501,20 +501,32 @@ function distance(a: string, b: string): number {
   return d[a.length]![b.length]!;
 }
 
-/** The known word closest to `word`, if one is close enough to be a typo (`-`, `_` and case ignored). */
-export function suggest(word: string, known: readonly string[]): string | undefined {
+/**
+ * The known words closest to `word`, if they are close enough to be a typo (`-`, `_` and case
+ * ignored): one word, or every word that ties for closest (`azure` is cut short from azure-aci,
+ * azure-acr and azure-functions alike), in `known`'s order; empty for none.
+ */
+export function suggestions(word: string, known: readonly string[]): string[] {
   const fold = (s: string) => s.toLowerCase().replace(/[-_]/g, '');
-  let best: string | undefined;
-  let bestScore = Number.POSITIVE_INFINITY;
-  for (const candidate of known) {
+  const scored = [...new Set(known)].map((candidate) => {
     const [w, c] = [fold(word), fold(candidate)];
     // A key cut short (home for homedir) is as close as a typo.
     const prefix = Math.min(w.length, c.length) >= 4 && (w.startsWith(c) || c.startsWith(w));
-    const score = w === c ? 0 : prefix ? 1 : distance(word.toLowerCase(), candidate.toLowerCase());
-    if (score < bestScore) {
-      best = candidate;
-      bestScore = score;
-    }
-  }
-  return best !== undefined && bestScore <= Math.max(1, Math.floor(Math.min(word.length, best.length) / 3)) ? best : undefined;
+    return { candidate, score: w === c ? 0 : prefix ? 1 : distance(word.toLowerCase(), candidate.toLowerCase()) };
+  });
+  const best = Math.min(...scored.map((s) => s.score));
+  return scored
+    .filter((s) => s.score === best && s.score <= Math.max(1, Math.floor(Math.min(word.length, s.candidate.length) / 3)))
+    .map((s) => s.candidate);
+}
+
+/**
+ * The known word closest to `word`, if one is close enough to be a typo and no other is as
+ * close: of words that tie, taking the first would guess at random (amazon-ecr-publc is as near
+ * amazon-ecr, cut short, as amazon-ecr-public, one edit away), so a tie suggests none. Use
+ * {@link suggestions} to name them all.
+ */
+export function suggest(word: string, known: readonly string[]): string | undefined {
+  const close = suggestions(word, known);
+  return close.length === 1 ? close[0] : undefined;
 }

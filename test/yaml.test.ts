@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Alias } from 'yaml';
 import { isProvenantError } from '../src/errors.ts';
-import { ConfigError, entries, MAX_YAML_BYTES, readYaml, scalarText, suggest } from '../src/yaml.ts';
+import { ConfigError, entries, MAX_YAML_BYTES, readYaml, scalarText, suggest, suggestions } from '../src/yaml.ts';
 
 function caught(fn: () => unknown): ConfigError {
   try {
@@ -109,4 +109,18 @@ it('suggests only a word a few edits away, whatever the lengths', () => {
   assert.equal(suggest('aws-lamda', targets), 'aws-lambda');
   assert.equal(suggest('google-cloud-runn', targets), 'google-cloud-run');
   assert.equal(suggest('google-artifact-registy', targets), 'google-artifact-registry');
+});
+
+// A final review: of words that tied, the first was suggested (--target azure: did you mean
+// azure-aci?, though azure-acr and azure-functions are as near; amazon-ecr-publc: amazon-ecr, cut
+// short, before amazon-ecr-public, one edit away). A tie names them all or, as one guess, none.
+it('names every word that ties for closest, and suggests none of them alone', () => {
+  const targets = ['amazon-ecr', 'amazon-ecr-public', 'azure-aci', 'azure-acr', 'azure-functions', 'aws-lambda'];
+  assert.deepEqual(suggestions('azure', targets), ['azure-aci', 'azure-acr', 'azure-functions']);
+  assert.equal(suggest('azure', targets), undefined);
+  assert.deepEqual(suggestions('amazon-ecr-publc', targets), ['amazon-ecr', 'amazon-ecr-public']);
+  assert.equal(suggest('amazon-ecr-publc', targets), undefined);
+  assert.deepEqual(suggestions('aws-lamda', targets), ['aws-lambda']);
+  assert.equal(suggest('aws-lamda', targets), 'aws-lambda');
+  assert.deepEqual(suggestions('gke-autopilt', targets), []);
 });

@@ -19,7 +19,7 @@ import { ProvenantError } from '../errors.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { LayoutStore } from '../store/layout.ts';
 import type { ContentStore } from '../store/types.ts';
-import { suggest } from '../yaml.ts';
+import { suggestions } from '../yaml.ts';
 import type { ParsedArgs } from './args.ts';
 
 /** The built-in profiles, and those of the `--profiles` folders. */
@@ -51,7 +51,7 @@ export async function targetsFrom(
     }
     return { profiles, targets: [] };
   }
-  const targets = selectTargets(profiles, text, { suggest });
+  const targets = selectTargets(profiles, text, { suggest: suggestions });
   if (options.one && targets.length > 1) {
     throw new ProvenantError('USAGE', `name one target, not ${targets.length} (${targets.map((t) => t.label).join(', ')})`, {
       hint: 'fix makes the image one target accepts; run it once per target, each to its own destination',

@@ -474,9 +474,11 @@ export function referrersApiOf(target: Target): ReferrersApi {
 export interface SelectTargetsOptions {
   /**
    * The closest of `known` to an unknown id, for its error's "did you mean" (the CLI's own
-   * guesser: compat/ may not import it); undefined for no guess.
+   * guesser: compat/ may not import it): every one that ties for closest, so `azure` names
+   * azure-aci, azure-acr and azure-functions rather than the first; none (or undefined) for no
+   * guess. One word alone is taken as before.
    */
-  suggest?: ((word: string, known: readonly string[]) => string | undefined) | undefined;
+  suggest?: ((word: string, known: readonly string[]) => string | readonly string[] | undefined) | undefined;
 }
 
 /**
@@ -502,8 +504,14 @@ export function selectTargets(profiles: readonly Profile[], text: string, option
     const profile = profiles.find((p) => p.id === id);
     if (profile === undefined) {
       const ids = profiles.map((p) => p.id);
-      const guess = options.suggest?.(id, ids);
-      throw new ProvenantError('USAGE', `unknown target "${id}"${guess === undefined ? '' : `: did you mean ${guess}?`}`, {
+      const guesses = [options.suggest?.(id, ids) ?? []].flat();
+      const guess =
+        guesses.length === 0
+          ? ''
+          : guesses.length === 1
+            ? `: did you mean ${guesses[0]}?`
+            : `: did you mean one of: ${guesses.join(', ')}?`;
+      throw new ProvenantError('USAGE', `unknown target "${id}"${guess}`, {
         hint: `targets: ${ids.join(', ')}`,
       });
     }

@@ -377,6 +377,10 @@ describe('check and fix: what they refuse', () => {
     r = await provenant(['check', ref, '--target', 'aws-lamda']);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /unknown target "aws-lamda": did you mean aws-lambda\?\n {2}hint: targets: .*aws-lambda/);
+    // Cut short, azure is as near each of the three Azure targets: all are named, not the first.
+    r = await provenant(['check', ref, '--target', 'azure']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /unknown target "azure": did you mean one of: azure-aci, azure-acr, azure-functions\?\n/);
     // As for a flag: a guess only when one is close.
     r = await provenant(['check', ref, '--target', 'ghcr,nowhere@2']);
     assert.equal(r.status, 2);
