@@ -5,7 +5,7 @@
 import { printableLine } from '../bytes.ts';
 import { COSIGN_TAG_RE } from './content.ts';
 
-/** How many tags a hint names; the others are counted. */
+/** How many tags a hint names; the others are counted (or, past a first page, said to be more). */
 const SHOWN = 20;
 
 /**
@@ -24,8 +24,9 @@ export function isSignatureTag(tag: string): boolean {
 
 /**
  * `tags here: a, b, c`: the tags of `tags` a person would name, sorted, at most 20 named and the
- * others counted. Signature and attestation tags ({@link isSignatureTag}) are left out: a
- * repository holds two or three per signed digest, and they buried the few a person pushed.
+ * others counted (past a first page, "and more": how many is not known). Signature and
+ * attestation tags ({@link isSignatureTag}) are left out: a repository holds two or three per
+ * signed digest, and they buried the few a person pushed.
  * `more`: the list is a first page of more.
  */
 export function tagsHereHint(tags: readonly string[], options: { more?: boolean | undefined } = {}): string {
@@ -35,6 +36,8 @@ export function tagsHereHint(tags: readonly string[], options: { more?: boolean 
     return `tags here: ${none}${options.more === true ? ' in the first page the registry answered' : ''}`;
   }
   const shown = names.slice(0, SHOWN).map(printableLine).join(', ');
+  // After a first page, how many more there are is not known: those past 20 are counted only
+  // when the page was the whole list.
   const rest = names.length - SHOWN;
-  return `tags here: ${shown}${rest > 0 ? `, and ${rest} more` : options.more === true ? ', and more' : ''}`;
+  return `tags here: ${shown}${options.more === true ? ', and more' : rest > 0 ? `, and ${rest} more` : ''}`;
 }

@@ -103,5 +103,8 @@ describe('tagsHereHint', () => {
     const many = Array.from({ length: 25 }, (_, i) => `t${String(i).padStart(2, '0')}`);
     assert.equal(tagsHereHint(many), `tags here: ${many.slice(0, 20).join(', ')}, and 5 more`);
     assert.equal(tagsHereHint(['a'], { more: true }), 'tags here: a, and more');
+    // A final review: past a first page (a Link to the next), the 5 beyond the 20 named were
+    // counted as all there were; how many the other pages hold is not known.
+    assert.equal(tagsHereHint(many, { more: true }), `tags here: ${many.slice(0, 20).join(', ')}, and more`);
   });
 });
