@@ -436,6 +436,12 @@ describe("Release signatures and the keys' validity now", () => {
     assert.deepEqual([...r.files.keys()], ['main/binary-amd64/Packages']);
     // Nor is any other text there, a field or not.
     assert.equal((await read(`${text}\nOrigin: Other\nno field\n`)).origin, 'Test');
+    // A blank line before the fields is not an empty first paragraph: apt 2.6.1 reads the fields
+    // after it, in a signed InRelease and in a Release alike (measured: its policy showed their
+    // origin and suite, and it checked the index against the hash they list).
+    const late = await read(`\n${text}`);
+    assert.equal(late.origin, 'Test');
+    assert.deepEqual([...late.files.keys()], ['main/binary-amd64/Packages']);
     // In the paragraph, apt refuses it ("No Hash entry in Release file": its parse stops there).
     await assert.rejects(read(text.replace('SHA256:', `${line}\nSHA256:`)), (err: unknown) => {
       assert.ok(isProvenantError(err, 'INVALID_PACKAGE'), String(err));
