@@ -8,9 +8,10 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { benchArgs } from './lib.ts';
+import { benchArgs, refuseArgs } from './lib.ts';
 
-const values = benchArgs(import.meta.filename, { only: { type: 'string' }, quick: { type: 'boolean' } });
+const OPTIONS = { only: { type: 'string' }, quick: { type: 'boolean' } } as const;
+const values = benchArgs(import.meta.filename, OPTIONS);
 const quick = values.quick === true;
 const root = join(import.meta.dirname, '..');
 
@@ -90,9 +91,15 @@ const BENCHMARKS: { name: string; rows: string; args: string[] }[] = [
   },
 ];
 
-const only = values.only?.split(',');
+const only = values.only?.split(',').map((n) => n.trim());
+// A name that is none (a typo, or one from an older list) is refused, not passed over: a run of
+// the others would look complete. Before, none known ended in a stack trace, and some in silence.
+const unknown = only?.filter((n) => !BENCHMARKS.some((b) => b.name === n)) ?? [];
+if (unknown.length > 0 || only?.length === 0) {
+  const named = unknown.length === 0 ? 'no benchmark' : unknown.map((n) => JSON.stringify(n)).join(', ');
+  refuseArgs(import.meta.filename, OPTIONS, `--only names ${named}; the benchmarks are ${BENCHMARKS.map((b) => b.name).join(', ')}`);
+}
 const chosen = BENCHMARKS.filter((b) => only === undefined || only.includes(b.name));
-if (chosen.length === 0) throw new Error(`--only names none of: ${BENCHMARKS.map((b) => b.name).join(', ')}`);
 const date = new Date().toISOString().replace(/[:.]/g, '-');
 mkdirSync(join(root, '.bench'), { recursive: true });
 const out = join(root, '.bench', `results-${date}.md`);

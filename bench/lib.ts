@@ -19,30 +19,39 @@ export function benchArgs<const O extends ParseArgsOptionsConfig>(
   options: O,
   numbers: readonly (keyof O & string)[] = [],
 ): ReturnType<typeof parseArgs<{ options: O }>>['values'] {
-  const usage = () =>
-    `usage: node bench/${basename(script)} ${Object.entries(options)
-      .filter(([name]) => !INTERNAL.has(name))
-      .map(([name, o]) => `[--${name}${o.type === 'string' ? ` ${o.default === undefined ? 'VALUE' : `VALUE (${o.default})`}` : ''}]`)
-      .join(' ')}\n(docs/benchmarks.md says what each measures)\n`;
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
-    process.stdout.write(usage());
+    process.stdout.write(usage(script, options));
     process.exit(0);
   }
   let values: ReturnType<typeof parseArgs<{ options: O }>>['values'];
   try {
     values = parseArgs({ options }).values;
   } catch (err) {
-    process.stderr.write(`bench/${basename(script)}: ${(err as Error).message}\n${usage()}`);
-    process.exit(2);
+    refuseArgs(script, options, (err as Error).message);
   }
   for (const name of numbers) {
     const v = (values as Record<string, unknown>)[name];
-    if (typeof v === 'string' && !/^\d+(\.\d+)?$/.test(v)) {
-      process.stderr.write(`bench/${basename(script)}: --${name} must be a number, not ${JSON.stringify(v)}\n${usage()}`);
-      process.exit(2);
-    }
+    if (typeof v === 'string' && !/^\d+(\.\d+)?$/.test(v))
+      refuseArgs(script, options, `--${name} must be a number, not ${JSON.stringify(v)}`);
   }
   return values;
+}
+
+/**
+ * Ends a bench script whose command line {@link benchArgs} read but the script refuses (a name it
+ * does not know): the message and the usage on standard error, exit 2, as benchArgs refuses an
+ * unknown option, not a stack trace.
+ */
+export function refuseArgs(script: string, options: ParseArgsOptionsConfig, message: string): never {
+  process.stderr.write(`bench/${basename(script)}: ${message}\n${usage(script, options)}`);
+  process.exit(2);
+}
+
+function usage(script: string, options: ParseArgsOptionsConfig): string {
+  return `usage: node bench/${basename(script)} ${Object.entries(options)
+    .filter(([name]) => !INTERNAL.has(name))
+    .map(([name, o]) => `[--${name}${o.type === 'string' ? ` ${o.default === undefined ? 'VALUE' : `VALUE (${o.default})`}` : ''}]`)
+    .join(' ')}\n(docs/benchmarks.md says what each measures)\n`;
 }
 
 /** Options a bench script passes to itself in a child process: not offered in its usage. */

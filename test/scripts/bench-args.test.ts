@@ -31,3 +31,18 @@ it('an unknown option, or one without its value, is said with the usage, exit 2,
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   }
 });
+
+// A last read: `--only nope` ended in a stack trace, and `--only start,nope` ran start alone, as
+// if nope were done.
+it('bench/all.ts refuses a name in --only that is no benchmark, listing them, exit 2, and runs none', () => {
+  for (const only of ['nope', 'start,nope']) {
+    const r = run('all.ts', '--only', only);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /^bench\/all\.ts: --only names "nope"; the benchmarks are start, copy, .*incremental\nusage: node bench\/all\.ts/,
+    );
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    assert.doesNotMatch(r.stderr, /== start/, 'nothing run');
+  }
+});
