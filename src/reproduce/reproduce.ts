@@ -596,19 +596,28 @@ async function replayGroup(
         // architecture's build (one predicate attested on every platform).
         const named = err.architecture?.arch === j.arch ? err.architecture : undefined;
         const own = [...new Set(j.plan.packages.map((p) => p.architecture))].sort();
-        const other = named !== undefined && err.spelling === undefined && own.length > 0 && !own.includes(named.name);
+        // noarch (all) is no build's architecture: entries of it alone, without the lock's (a
+        // provenance written without lockArch), say nothing of which build they are of.
+        const archs = own.filter((a) => !NO_ARCHITECTURE.has(a));
+        const known = named !== undefined && err.spelling === undefined && own.length > 0;
+        const other = known && archs.length > 0 && !archs.includes(named.name);
+        const archless = known && archs.length === 0;
         results.set(j.manifest.digest, {
           ...base,
           status: 'not-replayable',
           reason: other
-            ? `the provenance of the ${base.platform} image describes a build of another architecture: the packages it names are for ${own.join(', ')}, none for ${named.name}`
-            : `the provenance's packages do not meet what its configuration asks for: no package it names meets ${unmet.join(', ')}${named !== undefined && err.spelling !== undefined ? ` (${err.spelling}: written for another kind of repository, or edited)` : ''}`,
+            ? `the provenance of the ${base.platform} image describes a build of another architecture: the packages it names are for ${archs.join(', ')}, none for ${named.name}`
+            : archless
+              ? `the provenance of the ${base.platform} image names packages of no architecture alone (${own.join(', ')}), not the architecture its build locked them for: none is locked for ${named.name}`
+              : `the provenance's packages do not meet what its configuration asks for: no package it names meets ${unmet.join(', ')}${named !== undefined && err.spelling !== undefined ? ` (${err.spelling}: written for another kind of repository, or edited)` : ''}`,
           missing: other
             ? [
                 `the ${base.platform} build's own provenance (attest each platform's image with its own: provenant attest --platform ${base.platform})`,
                 ...missing,
               ]
-            : missing,
+            : archless
+              ? [`annotations.lockArch on each package: the architecture its build locked it for (${named.name})`, ...missing]
+              : missing,
         });
       }
       return group.some((j) => !refused.has(j));
@@ -861,7 +870,10 @@ function compareIndex(
         ? `no image of it was rebuilt from SLSA provenance${fromApko ? ' (an apko configuration rebuilds one platform at a time)' : ''}`
         : builds > 1
           ? `its images come from ${builds} different builds, so no one rebuild makes the index`
-          : 'the rebuild was split by platform, so it made no index';
+          : replayed.size === 0
+            ? // Refused as a whole (each platform's packages short of its requests): nothing was built, let alone split.
+              "no image of it was rebuilt: its build's provenance was refused for each platform"
+            : 'the rebuild was split by platform, so it made no index';
     return { compared: false, reason, differences };
   }
   const made = theRebuild.index;
@@ -933,6 +945,9 @@ function platformDifference(a: Platform | undefined, b: Platform | undefined): s
 function baseOf(j: Job): PlatformBase {
   return { platform: platformLabel(j.manifest), digest: j.manifest.digest, provenance: j.provenance };
 }
+
+/** A package's architecture that is no build's: apk's `noarch`, Debian's `all`. */
+const NO_ARCHITECTURE: ReadonlySet<string> = new Set(['noarch', 'all']);
 
 /** Lock entries once each (platforms name their own; a noarch file may be named by several). */
 function dedupe(locked: readonly LockedPackage[]): LockedPackage[] {

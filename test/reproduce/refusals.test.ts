@@ -415,6 +415,46 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
     }
   });
 
+  // A last read: a provenance whose packages are all noarch, without the architecture its build
+  // locked them for (lockArch, which another writer may leave out), was said to describe "a build
+  // of another architecture: the packages it names are for noarch" on its own platform.
+  it("says a provenance of noarch packages alone, without the architecture they were locked for, is not known to be this platform's, not that it is another's", async () => {
+    const store = await imageWith((i) => [
+      edited(i, (s) => {
+        for (const d of s.predicate.buildDefinition.resolvedDependencies) {
+          if (d.annotations.kind !== 'apk') continue;
+          d.annotations.arch = 'noarch';
+          delete d.annotations.lockArch;
+        }
+      }),
+    ]);
+    try {
+      const report = await reproduceImage(store, 'v1', local());
+      const text = renderReproduce(report);
+      for (const [i, p] of (report.platforms as PlatformNotReplayable[]).entries()) {
+        const [platform, arch] = [
+          ['linux/amd64', 'x86_64'],
+          ['linux/arm64', 'aarch64'],
+        ][i] as [string, string];
+        assert.equal(p.status, 'not-replayable', text);
+        assert.equal(
+          p.reason,
+          `the provenance of the ${platform} image names packages of no architecture alone (noarch), not the architecture its build locked them for: none is locked for ${arch}`,
+        );
+        assert.equal(p.missing[0], `annotations.lockArch on each package: the architecture its build locked it for (${arch})`);
+      }
+      assert.doesNotMatch(text, /another architecture/);
+      // Nothing was rebuilt, so nothing was split by platform either (as the index was said to be).
+      assert.deepEqual(report.index, {
+        compared: false,
+        reason: "no image of it was rebuilt: its build's provenance was refused for each platform",
+        differences: [],
+      });
+    } finally {
+      await store.close();
+    }
+  });
+
   it('refuses only the platform whose own provenance lacks a package, naming that provenance, and rebuilds the other', async () => {
     const store = await imageWith((i) => [
       edited(i, (s) => {
