@@ -441,6 +441,8 @@ export async function fixImage(
       held?: readonly Digest[];
       /** Of `moved`, those whose statements were signed again. */
       remade?: readonly RemadeAttestation[];
+      /** Of `moved`, those some of whose statements could not be signed again, and why. */
+      passedOver?: ReadonlyMap<RemadeAttestation, PassedOver>;
     }): FixReport => {
       const unsigned = (w.wrote ?? signing0.unsigned).filter((d) => !w.resigned.some((r) => r.subject === d));
       const signing: SigningReport = {
@@ -455,7 +457,7 @@ export async function fixImage(
         statement: w.written
           ? [
               signingStatement(w.resigned, unsigned, signing0, options.resign !== undefined, options.signedBy),
-              ...movedLines(moved, w.remade ?? [], w.resigned, fromSigned),
+              ...movedLines(moved, w.remade ?? [], w.resigned, fromSigned, w.passedOver ?? new Map(), toAttest.length > 0),
             ].join(' ')
           : notWrittenStatement(w.after !== undefined && options.resign !== undefined ? signing0.unsigned : [], options.signedBy),
       };
@@ -530,6 +532,7 @@ export async function fixImage(
       root.copied === undefined ? await writtenOf(dst, signing0.unsigned, call) : signing0.unsigned.filter((d) => d === root.copied);
     const resigned: SignedInfo[] = [];
     const statementsSigned: SignedStatement[] = [];
+    const passedOver = new Map<RemadeAttestation, PassedOver>();
     if (signFirst) {
       let signing: Digest | undefined;
       try {
@@ -543,7 +546,8 @@ export async function fixImage(
         // subject, where the target takes them (the check before writing counted them there).
         for (const m of toAttest) {
           signing = m.about;
-          const statements = await statementsOf(planned, plan, m, call);
+          const { statements, passedOver: over } = await statementsOf(planned, plan, m, call);
+          if (over.noSubject + over.other > 0) passedOver.set(m, over);
           if (statements.length === 0) continue;
           const storage = attestationStorages.get(m.about) ?? 'referrers';
           const how = { dockerMediaTypes: storage === 'cosign-docker' };
@@ -555,6 +559,14 @@ export async function fixImage(
         await tagImage(dst, root.digest, tags, call);
       } catch (err) {
         throw untaggedFix(err, dst.location, { root: root.digest, source: graph.root.digest, signing }, tags);
+      }
+    }
+    // Without a signer, of the statements a signed index covered, those a fix given one could not
+    // sign again either: the account says so with how to sign the others.
+    if (toAttest.length === 0) {
+      for (const m of fromSigned) {
+        const { passedOver: over } = await statementsOf(planned, plan, m, call);
+        if (over.noSubject + over.other > 0) passedOver.set(m, over);
       }
     }
     const afterReport = await checkImage(dst, root.digest, [t], checkOptions);
@@ -572,6 +584,7 @@ export async function fixImage(
       wrote,
       held,
       remade: remadeOf(plan, moved, statementsSigned),
+      passedOver,
     });
   } finally {
     await rm(temp, { recursive: true, force: true });
@@ -1495,16 +1508,34 @@ function predicateTypesOf(moved: readonly RemadeAttestation[], plan: Plan): Map<
 /** The largest statement {@link statementsOf} reads to sign again. */
 const STATEMENT_READ_LIMIT = 64 * 1024 * 1024;
 
+/** Of a moved attestation's statements, those {@link statementsOf} passed over, and why: for the account. */
+interface PassedOver {
+  /** Its statements (layers) in all. */
+  readonly total: number;
+  /** Those whose `subject` is empty or missing (BuildKit leaves it empty where it has none to name). */
+  readonly noSubject: number;
+  /** Those that name other manifests only, or are not statements at all (no JSON, no predicate type). */
+  readonly other: number;
+}
+
 /**
  * The in-toto statements of the moved attestation `m`, read from `store` (the planned image), each
  * with its predicate type, that name `m.about` as their subject: only those can be signed as its
  * attestations (a statement names its subject by digest). One that does not is left unsigned, and
- * the attestation is then not said to be signed again (see {@link remadeOf}).
+ * the attestation is then not said to be signed again (see {@link remadeOf}); `passedOver` counts
+ * them, by why, for the account to say.
  */
-async function statementsOf(store: ContentStore, plan: Plan, m: RemadeAttestation, options: OperationOptions): Promise<StatementBlob[]> {
+async function statementsOf(
+  store: ContentStore,
+  plan: Plan,
+  m: RemadeAttestation,
+  options: OperationOptions,
+): Promise<{ statements: StatementBlob[]; passedOver: PassedOver }> {
   const [alg, hex] = m.about.split(':') as [string, string];
   const out: StatementBlob[] = [];
-  for (const l of movedLayers(plan, m)) {
+  const layers = movedLayers(plan, m);
+  let noSubject = 0;
+  for (const l of layers) {
     throwIfAborted(options.signal);
     const bytes = await collect(await store.readBlob(l, options), STATEMENT_READ_LIMIT, `${store.location}@${l.digest}`);
     let parsed: { predicateType?: unknown; subject?: { digest?: Record<string, string> }[] } | undefined;
@@ -1513,12 +1544,20 @@ async function statementsOf(store: ContentStore, plan: Plan, m: RemadeAttestatio
     } catch {
       parsed = undefined;
     }
+    if (
+      parsed !== undefined &&
+      parsed !== null &&
+      (parsed.subject === undefined || (Array.isArray(parsed.subject) && parsed.subject.length === 0))
+    ) {
+      noSubject++;
+      continue;
+    }
     if (!Array.isArray(parsed?.subject) || !parsed.subject.some((x) => x?.digest?.[alg] === hex)) continue;
     const predicateType =
       l.annotations?.[Annotation.InTotoPredicateType] ?? (typeof parsed.predicateType === 'string' ? parsed.predicateType : undefined);
     if (predicateType !== undefined) out.push({ predicateType, bytes });
   }
-  return out;
+  return { statements: out, passedOver: { total: layers.length, noSubject, other: layers.length - out.length - noSubject } };
 }
 
 /** Those of `moved` each of whose statements (layers) is among `signed` as an attestation of its subject. */
@@ -1552,21 +1591,46 @@ function movedLines(
   remade: readonly RemadeAttestation[],
   resigned: readonly SignedInfo[],
   fromSigned: readonly RemadeAttestation[],
+  passedOver: ReadonlyMap<RemadeAttestation, PassedOver>,
+  attested: boolean,
 ): string[] {
   return moved.flatMap((m) => {
     const again = remade.some((r) => sameMoved(r, m));
     const signed = resigned.some((r) => r.subject === m.attestation);
     const name = movedName(m);
+    // Why statements were passed over when they were signed again: a statement is signed only
+    // about a manifest it names (signed about another, it would say what its maker did not).
+    const over = passedOver.get(m);
+    const some = over !== undefined && over.noSubject + over.other < over.total;
+    const why =
+      over === undefined
+        ? ''
+        : `: ${[
+            over.noSubject > 0 ? `${over.noSubject} of its ${over.total} name${over.noSubject === 1 ? 's' : ''} no subject` : '',
+            over.other > 0 ? `${over.other} of its ${over.total} name${over.other === 1 ? 's' : ''} no manifest it is about` : '',
+          ]
+            .filter((x) => x !== '')
+            .join(', ')}, and a statement is signed again only about a manifest it names`;
+    const notAgain = some ? 'not all of its statements are signed again' : 'its statements are not signed again';
     if (again && signed)
       return `${capitalized(name)}, which the fix moved, is signed as said; its statements are signed again as attestations of ${short(m.about)}.`;
     if (again) return `Not signed: ${name}, which the fix moved; its statements are signed again as attestations of ${short(m.about)}.`;
     if (signed)
       return (
         `${capitalized(name)} of ${short(m.about)}, which the fix moved out of the index, is signed as said, as a manifest; ` +
-        `its statements are not signed again as attestations of ${short(m.about)}, where a verifier of ${short(m.about)}'s attestations looks.`
+        `${notAgain} as attestations of ${short(m.about)}, where a verifier of ${short(m.about)}'s attestations looks${why}.`
       );
     // Moved out of an index nothing signed, its statements lost no signature: nothing to say.
     if (!fromSigned.some((f) => sameMoved(f, m))) return [];
+    const lost = `No signature covers ${name} of ${short(m.about)} any more: the fix moved it out of the index, whose signature covered its statements`;
+    if (over !== undefined && attested) return `${lost}; ${notAgain} as attestations of ${short(m.about)}${why}.`;
+    // Without a signer, a fix given one would not sign all of them again either: said with how.
+    if (over !== undefined) {
+      const would = some
+        ? `signs them again as attestations of ${short(m.about)}, but not all`
+        : `cannot sign them again as attestations of ${short(m.about)}`;
+      return `${lost}; a fix given a key or identity (fix --key or --keyless) ${would}${why}.`;
+    }
     return (
       `No signature covers ${name} of ${short(m.about)} any more: the fix moved it out of the index, ` +
       `whose signature covered its statements; a fix given a key or identity (fix --key or --keyless) signs them again as attestations of ${short(m.about)}.`
@@ -1852,6 +1916,9 @@ export function signedAfterFix(report: FixReport, after: SignedAfterFix): FixRep
         remadeAttestations,
         all,
         moved.filter((m) => report.signing.movedFromSigned.includes(m.attestation)),
+        // The build signs its own statements, each naming the image it made: none passed over.
+        new Map(),
+        after.remade !== undefined,
       ),
     ].join(' '),
   };

@@ -204,12 +204,16 @@ describe('a BuildKit attestation the fix moved for ECR, fixed with a key (fix --
   const SLSA = 'https://slsa.dev/provenance/v1';
 
   /** A two-platform index whose amd64 image has a BuildKit provenance statement, fixed for ECR with every attachment. */
-  const fixForEcr = async (withAttester: boolean) => {
+  const fixForEcr = async (withAttester: boolean, options: { withoutSubject?: number } = {}) => {
     const src = await layout();
     const made = await synth(src, { platforms: [parsePlatform('linux/amd64'), parsePlatform('linux/arm64')] });
     const amd64 = made.images[0]!;
     const s = statement(SLSA, {}, [{ name: 'example.org/app', digest: amd64.digest }]);
-    await src.putManifest(await storeAttestations(src, made.root, [{ manifest: amd64, statements: [s] }], 'buildkit'), { tags: ['1'] });
+    // BuildKit leaves a statement's subject empty where it has none to name.
+    const bare = Array.from({ length: options.withoutSubject ?? 0 }, (_, i) => statement(SPDX, { document: i }, []));
+    await src.putManifest(await storeAttestations(src, made.root, [{ manifest: amd64, statements: [s, ...bare] }], 'buildkit'), {
+      tags: ['1'],
+    });
     const dst = await layout();
     const report = await fixImage(src, '1', dst, ecr, {
       tags: ['fixed'],
@@ -245,6 +249,47 @@ describe('a BuildKit attestation the fix moved for ECR, fixed with a key (fix --
     assert.ok(!text.includes('No signature covers'), text);
     assert.deepEqual(report.signing.remade, [{ attestation: moved.attestation, about: amd64 }]);
     assert.ok(text.includes(`its statements are signed again as attestations of ${short(amd64)}.`), text);
+  });
+
+  // A last read: a statement with no subject was passed over when the statements were signed
+  // again, and the account said only that they were not, never why.
+  it('given an attester, says why statements that name no subject are not signed again', async () => {
+    const { report, moved, amd64 } = await fixForEcr(true, { withoutSubject: 2 });
+    const text = report.account.join('\n');
+    assert.deepEqual(report.signing.remade, [], text);
+    assert.ok(
+      text.includes(
+        `not all of its statements are signed again as attestations of ${short(amd64)}, where a verifier of ${short(amd64)}'s attestations looks: ` +
+          `2 of its 3 name no subject, and a statement is signed again only about a manifest it names.`,
+      ),
+      text,
+    );
+    assert.ok(
+      report.signing.resigned.some((r) => r.subject === moved.attestation),
+      text,
+    );
+  });
+
+  it('given no key, the index signed: says a fix given one would not sign again the statements that name no subject, and why', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: [parsePlatform('linux/amd64'), parsePlatform('linux/arm64')] });
+    const amd64 = made.images[0]!.digest;
+    const bare = [statement(SPDX, { document: 0 }, [])];
+    await src.putManifest(await storeAttestations(src, made.root, [{ manifest: made.images[0]!, statements: bare }], 'buildkit'), {
+      tags: ['1'],
+    });
+    await signImage(src, '1', { signer, dockerReference: 'example.org/app', storages: ['referrers'] });
+    const report = await fixImage(src, '1', await layout(), ecr, { tags: ['fixed'], probe: false, include: 'all' });
+    assert.equal(report.written, true, report.account.join('\n'));
+    const moved = report.signing.moved[0]!;
+    assert.ok(
+      report.signing.statement.includes(
+        `No signature covers attestation ${short(moved.attestation)} of ${short(amd64)} any more: the fix moved it out of the index, whose signature covered its statements; ` +
+          `a fix given a key or identity (fix --key or --keyless) cannot sign them again as attestations of ${short(amd64)}: ` +
+          '1 of its 1 names no subject, and a statement is signed again only about a manifest it names.',
+      ),
+      report.signing.statement,
+    );
   });
 });
 
