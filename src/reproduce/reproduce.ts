@@ -871,8 +871,8 @@ function compareIndex(
         : builds > 1
           ? `its images come from ${builds} different builds, so no one rebuild makes the index`
           : replayed.size === 0
-            ? // Refused as a whole (each platform's packages short of its requests): nothing was built, let alone split.
-              "no image of it was rebuilt: its build's provenance was refused for each platform"
+            ? // Refused as a whole (each platform's packages short of its requests, or its recipe): nothing was compared, let alone split.
+              'no image of it was compared with a rebuild: each platform of its build was refused, as its reason says'
             : 'the rebuild was split by platform, so it made no index';
     return { compared: false, reason, differences };
   }

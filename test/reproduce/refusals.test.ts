@@ -447,7 +447,7 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
       // Nothing was rebuilt, so nothing was split by platform either (as the index was said to be).
       assert.deepEqual(report.index, {
         compared: false,
-        reason: "no image of it was rebuilt: its build's provenance was refused for each platform",
+        reason: 'no image of it was compared with a rebuild: each platform of its build was refused, as its reason says',
         differences: [],
       });
     } finally {
