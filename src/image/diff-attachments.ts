@@ -13,28 +13,50 @@ import { eachSignature, type FoundSignature } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import { compareText, mapChanges } from './diff-config.ts';
 import type { AttachmentDiff, AttachmentItem, Dependency, ProvenanceDiff, ValueChange } from './diff-types.ts';
-import { chosenStatement, imageStatements, isSlsaProvenance, type ReadStatement, statementsOrNone } from './statements.ts';
+import {
+  chosenStatement,
+  type FoundStatement,
+  isSlsaProvenance,
+  type ReadStatement,
+  signatureStatement,
+  statementsOrNone,
+} from './statements.ts';
 
 /** What is attached to one manifest or index: the items, and the in-toto statements they hold. */
 export interface SideAttachments {
   items: AttachmentItem[];
+  /** The statements compared (an SBOM's packages, when the image has no package database). */
   statements: ReadStatement[];
+  /**
+   * For an image (`ofImage`): the statements of each of its attachments but its signatures, in
+   * its attachment order, as statements.ts's imageStatements reads them: what {@link provenanceStatement}
+   * chooses from, as `inspect` chooses. Empty for an index.
+   */
+  found: FoundStatement[];
 }
 
 /**
  * Everything attached to `subject`: signatures and attestations in cosign's tags and as
  * referrers (through {@link eachSignature}, with who they say signed them), and the BuildKit and
- * plain in-toto attestations and SBOMs `attachments` lists (from `inspectImage`).
+ * plain in-toto attestations and SBOMs `attachments` lists (from `inspectImage`). For an image
+ * (`ofImage`), the statements of all of them too, each blob read once: the statements of what
+ * eachSignature read are taken from what it read, and only the rest are read here (and an
+ * attachment whose statements are not statements warned of, as inspect warns).
  */
 export async function attachmentsOf(
   store: ContentStore,
   subject: Digest,
   attachments: readonly Attachment[],
   options: OperationOptions,
+  ofImage = false,
 ): Promise<SideAttachments> {
+  const own = attachments.filter((a) => a.subject === subject);
   const items: AttachmentItem[] = [];
   const statements: ReadStatement[] = [];
   const covered = new Set<string>();
+  // What eachSignature read of each attachment, in the order of its layers; undefined for one of
+  // which something could not be read or parsed: read again below, which says why.
+  const read = new Map<Attachment, { layer: number; statement: ReadStatement }[] | undefined>();
   // Each summarised as it is read, keeping its statement only (what is compared).
   for await (const f of eachSignature(store, subject, options)) {
     const s = summarize(f);
@@ -52,18 +74,67 @@ export async function attachmentsOf(
     if (referrer !== undefined) covered.add(referrer);
     const statement = statementOf(f);
     if (statement !== undefined) statements.push(statement);
+    if (ofImage) keepRead(read, f, own);
   }
-  for (const a of attachments) {
-    if (a.subject !== subject) continue;
+  const found: FoundStatement[] = [];
+  for (const a of own) {
     // cosign's .sig and .att tags and the referrers eachSignature read are listed above.
-    if ((a.storage === 'cosign' && a.kind !== 'sbom') || (a.storage === 'referrers' && covered.has(a.digest))) continue;
-    const types = a.predicateTypes.length > 0 ? a.predicateTypes : [a.artifactType];
-    for (const t of types) items.push(item(a.kind, a.storage, t, undefined));
+    const listed = (a.storage === 'cosign' && a.kind !== 'sbom') || (a.storage === 'referrers' && covered.has(a.digest));
+    if (!listed) {
+      const types = a.predicateTypes.length > 0 ? a.predicateTypes : [a.artifactType];
+      for (const t of types) items.push(item(a.kind, a.storage, t, undefined));
+    }
     // One that holds no statements (not JSON) is listed above by its type, and compared no further.
-    if (a.kind === 'attestation' || a.kind === 'sbom') statements.push(...(await statementsOrNone(store, a, options, () => {})));
+    const compared = !listed && (a.kind === 'attestation' || a.kind === 'sbom');
+    if (!ofImage) {
+      if (compared) statements.push(...(await statementsOrNone(store, a, options, () => {})));
+      continue;
+    }
+    if (a.kind === 'signature') continue;
+    const layers = read.get(a);
+    const held =
+      layers !== undefined
+        ? layers.sort((x, y) => x.layer - y.layer).map((x) => x.statement)
+        : await statementsOrNone(store, a, options, (m) => options.logger?.warn(m));
+    for (const statement of held) found.push({ ...statement, attachment: a });
+    if (compared) statements.push(...held);
   }
   items.sort((x, y) => compareText(x.label, y.label));
-  return { items, statements };
+  return { items, statements, found };
+}
+
+/**
+ * Keeps in `read` the statement `f` holds (see {@link signatureStatement}), under the attachment
+ * of `attachments` it was read from: a cosign tag's (its source `TAG layer N`) or a referrer's
+ * (`referrer DIGEST`, `referrer DIGEST layer N`). One found in neither (the referrers tag
+ * schema's index read directly, which inspect does not list) is not kept. eachSignature reads a
+ * bundle referrer's bundle layers and another's DSSE layers, which is all of the statements cosign
+ * writes there; an in-toto layer another tool might add beside them is not read a second time.
+ */
+function keepRead(
+  read: Map<Attachment, { layer: number; statement: ReadStatement }[] | undefined>,
+  f: FoundSignature,
+  attachments: readonly Attachment[],
+): void {
+  const m = /^(referrer )?(\S+)(?: layer (\d+))?$/.exec(f.source);
+  if (m === null) return;
+  const [, referrer, name, layer] = m;
+  const a =
+    f.storage === 'cosign'
+      ? attachments.find((x) => x.storage === 'cosign' && x.tag === name)
+      : referrer === undefined
+        ? undefined
+        : attachments.find((x) => x.storage === 'referrers' && x.digest === name);
+  if (a === undefined) return;
+  const kept = read.has(a) ? read.get(a) : [];
+  if (kept === undefined) return;
+  const statement = signatureStatement(f);
+  if (statement === 'unread') read.set(a, undefined);
+  else {
+    // A bundle referrer's layers are not numbered in its source: they come in their order.
+    if (statement !== undefined) kept.push({ layer: layer === undefined ? kept.length : Number(layer), statement });
+    read.set(a, kept);
+  }
 }
 
 function item(
@@ -140,16 +211,15 @@ const TIMESTAMP_PARAMETER = /(^|\.)(sourceDateEpoch|(build-arg:)?SOURCE_DATE_EPO
  * The SLSA provenance of one image, by the rule `inspect --format json` and `sbom` take
  * (chosenStatement): the first in the image's attachment order, the build's own, not one attested
  * later; several that differ are warned of, naming `image` ("the linux/amd64 image of REF").
- * `attachments` as inspectImage lists them for the image.
+ * `found` as {@link attachmentsOf} read it for the image.
  */
-export async function provenanceStatement(
-  store: ContentStore,
-  attachments: readonly Attachment[],
-  image: string,
-  options: OperationOptions,
-): Promise<ReadStatement | undefined> {
-  const found = (await imageStatements(store, { attachments }, options)).filter((s) => isSlsaProvenance(s.predicateType));
-  return chosenStatement(found, 'SLSA provenance', image, options);
+export function provenanceStatement(found: readonly FoundStatement[], image: string, options: OperationOptions): ReadStatement | undefined {
+  return chosenStatement(
+    found.filter((s) => isSlsaProvenance(s.predicateType)),
+    'SLSA provenance',
+    image,
+    options,
+  );
 }
 
 /**

@@ -210,7 +210,7 @@ function nthEntry(name: string, nth: number): string {
 /** The attachments of a top-level index (a single manifest's are its image's). */
 async function rootAttachmentsOf(side: Side, options: DiffOptions): Promise<SideAttachments> {
   const i = side.inspected;
-  if (i.raw.kind !== 'index') return { items: [], statements: [] };
+  if (i.raw.kind !== 'index') return { items: [], statements: [], found: [] };
   return attachmentsOf(side.store, i.digest, i.attachments, options);
 }
 
@@ -220,13 +220,13 @@ function attachmentsEqual(d: AttachmentDiff): boolean {
 
 async function diffPlatform(a: Side, b: Side, pair: Pairing['pairs'][number], options: DiffOptions): Promise<PlatformDiff> {
   const { a: ma, b: mb } = pair;
-  const attA = await attachmentsOf(a.store, ma.digest, ma.attachments, options);
-  const attB = await attachmentsOf(b.store, mb.digest, mb.attachments, options);
+  const attA = await attachmentsOf(a.store, ma.digest, ma.attachments, options, true);
+  const attB = await attachmentsOf(b.store, mb.digest, mb.attachments, options, true);
   const nameA = platformName(ma);
   const nameB = platformName(mb);
   // The provenance inspect shows for each (the build's own, of several), warned of as inspect does.
-  const provenanceA = await provenanceStatement(a.store, ma.attachments, `the ${nameA} image of ${a.name}`, options);
-  const provenanceB = await provenanceStatement(b.store, mb.attachments, `the ${nameB} image of ${b.name}`, options);
+  const provenanceA = provenanceStatement(attA.found, `the ${nameA} image of ${a.name}`, options);
+  const provenanceB = provenanceStatement(attB.found, `the ${nameB} image of ${b.name}`, options);
   const out: PlatformDiff = {
     platform: nthEntry(nameA === nameB ? nameA : `${nameA} ↔ ${nameB}`, pair.nth),
     a: { digest: ma.digest, mediaType: ma.mediaType },

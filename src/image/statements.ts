@@ -7,13 +7,21 @@
  * test/cli/package.test.ts).
  */
 
-import { type Attachment, STATEMENT_LIMIT } from '../attest/attachments.ts';
+import { ArtifactType, type Attachment, STATEMENT_LIMIT } from '../attest/attachments.ts';
 import { decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
-import type { Descriptor, ImageManifest } from '../oci/types.ts';
-import { dsseOf, isBundleMediaType, jsonObject, layerStatement, predicateTypeOf, type ReadStatement } from '../sign/storage.ts';
+import { Annotation, type Descriptor, type ImageManifest } from '../oci/types.ts';
+import {
+  dsseOf,
+  type FoundSignature,
+  isBundleMediaType,
+  jsonObject,
+  layerStatement,
+  predicateTypeOf,
+  type ReadStatement,
+} from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 
 // A layer's statement is read as sign/storage.ts reads it (layerStatement), for attest --replace too.
@@ -43,6 +51,47 @@ export async function readStatements(
     if (statement !== undefined) out.push(statement);
   }
   return out;
+}
+
+/**
+ * The in-toto statement a signature or attestation that `eachSignature` read holds, as
+ * {@link layerStatement} reads it from that layer, so that a reader that has walked the
+ * signatures (`diff`) need not read the same blobs again: a bundle's DSSE payload, a DSSE
+ * layer's envelope (or the statement itself, where the layer holds no envelope). Its predicate
+ * type is found as {@link predicateTypeOf} finds it: a cosign layer's annotation, else the
+ * statement's, else the bundle manifest's annotation (which the bundle's `predicateType` is).
+ *
+ * Undefined when it holds no statement (a message signature, a simple-signing payload);
+ * `'unread'` when its blob could not be read or its statement is not a JSON object: reading the
+ * attachment again ({@link statementsOrNone}) says why, as it would have.
+ */
+export function signatureStatement(found: FoundSignature): ReadStatement | undefined | 'unread' {
+  if (found.format === 'bundle') {
+    if (found.bundle === undefined) return 'unread';
+    const content = found.bundle.content;
+    if (content.$case !== 'dsseEnvelope') return undefined;
+    const value = jsonObject(decodeUtf8(content.dsseEnvelope.payload));
+    if (value === undefined) return 'unread';
+    const predicateType = (typeof value.predicateType === 'string' ? value.predicateType : undefined) ?? found.predicateType ?? '';
+    return { predicateType, statement: value, signed: content.dsseEnvelope.signatures.length > 0 };
+  }
+  const layer = found.layer;
+  if (layer === undefined) return 'unread';
+  if (layer.mediaType !== ArtifactType.DsseEnvelope) return undefined;
+  let value = jsonObject(decodeUtf8(layer.payload));
+  if (value === undefined) return 'unread';
+  let signed = false;
+  const envelope = dsseOf(value, true);
+  if (envelope !== undefined) {
+    value = jsonObject(envelope.payload);
+    if (value === undefined) return 'unread';
+    signed = envelope.signed;
+  }
+  const predicateType =
+    layer.annotations[Annotation.InTotoPredicateType] ??
+    layer.annotations.predicateType ??
+    (typeof value.predicateType === 'string' ? value.predicateType : '');
+  return { predicateType, statement: value, signed };
 }
 
 /**

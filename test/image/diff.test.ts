@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as zlib from 'node:zlib';
 import { tarHeader } from '../../src/archive/tar.ts';
+import { statement } from '../../src/attest/storage.ts';
 import { buildImage, writeBuild } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
 import { describeBuild } from '../../src/builder/describe.ts';
@@ -13,6 +14,7 @@ import { copyImage } from '../../src/image/copy.ts';
 import { diffImages } from '../../src/image/diff.ts';
 import { renderDiff } from '../../src/image/diff-render.ts';
 import { FILESYSTEM_LIMITS } from '../../src/image/filesystem.ts';
+import { inspectImage } from '../../src/image/inspect.ts';
 import { imageInventory } from '../../src/image/inventory.ts';
 import { bytesSource } from '../../src/io/types.ts';
 import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
@@ -22,6 +24,9 @@ import type { Descriptor } from '../../src/oci/types.ts';
 import { type ApkKeyPair, generateApkKeyPair } from '../../src/pkg/apk/keys.ts';
 import { type ApkSpec, buildApk, buildApkIndex } from '../../src/pkg/apk/write.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
+import { generateSigningKeyPair } from '../../src/sign/keys.ts';
+import { attestImage } from '../../src/sign/sign.ts';
+import { KeySigner } from '../../src/sign/signer.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
 import type { ContentStore } from '../../src/store/types.ts';
@@ -34,6 +39,7 @@ after(removeTemp);
 // ---- two builds of one config, one package changed ---------------------------------------
 
 const EPOCH = 1700000000;
+const SLSA_V1 = 'https://slsa.dev/provenance/v1';
 
 function packageP(version: string, script: string, data: string, extra: { path: string; body: string }): ApkSpec {
   return {
@@ -265,6 +271,69 @@ describe('diff of indexes that list one manifest twice', () => {
     assert.equal(second.attachments.common.length, 1);
     assert.equal(second.identical, true);
   });
+});
+
+// ---- attestations read once ----------------------------------------------------------------
+
+describe('diff of attested images', () => {
+  for (const storage of ['referrers', 'cosign'] as const) {
+    it(`reads each signed attestation once to list and compare it, beyond what inspect reads (${storage})`, async () => {
+      const dir = await tempDir();
+      const layoutStore = await LayoutStore.open(join(dir, 'l'), { create: true });
+      const made = await makeImage(layoutStore, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+      const digest = made.manifests[0]!.digest;
+      const signer = new KeySigner(generateSigningKeyPair().privateKey);
+      // Three signed provenance statements, each naming another builder: three Sigstore bundle
+      // referrers, or three layers of cosign's .att image.
+      for (const id of ['one', 'two', 'three']) {
+        const predicate = { buildDefinition: { buildType: 'test' }, runDetails: { builder: { id } } };
+        await attestImage(layoutStore, digest, [statement(SLSA_V1, predicate, [{ name: 'img', digest }])], { signer, storage });
+      }
+      // The store, counting the reads of each blob.
+      const reads = new Map<string, number>();
+      const store = new Proxy(layoutStore, {
+        get(target, key) {
+          if (key === 'readBlob') {
+            return (d: Descriptor, o?: object) => {
+              reads.set(d.digest, (reads.get(d.digest) ?? 0) + 1);
+              return target.readBlob(d, o);
+            };
+          }
+          const value: unknown = Reflect.get(target, key);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const inspected = await inspectImage(store, 'v1', 'img');
+      const blobs = new Set<string>();
+      for (const a of inspected.manifests[0]!.attachments) {
+        const stored = await layoutStore.getManifest(a.digest);
+        if (stored.kind === 'manifest') for (const l of stored.manifest.layers) blobs.add(l.digest);
+      }
+      assert.equal(blobs.size, 3);
+      const byInspect = [...blobs].map((d) => reads.get(d) ?? 0);
+      reads.clear();
+      const warnings: string[] = [];
+      const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
+      const diff = await diffImages({ store, target: 'v1', name: 'a' }, { store, target: 'v1', name: 'b' }, { logger });
+      assert.equal(diff.identical, true);
+      // Each side inspects its image, then reads each attestation once: for the list and for the provenance both.
+      assert.deepEqual(
+        [...blobs].map((d) => reads.get(d) ?? 0),
+        byInspect.map((n) => 2 * (n + 1)),
+      );
+      // The provenance compared is still the first attached, warned of as inspect does.
+      assert.equal(diff.images[0]?.provenance.a?.builderId, 'one');
+      assert.equal(
+        warnings.filter((w) =>
+          /^3 SLSA provenance statements are attached to the linux\/amd64 image of [ab]; using the first, from (referrer sha256:|cosign tag sha256-)/.test(
+            w,
+          ),
+        ).length,
+        2,
+        warnings.join('\n'),
+      );
+    });
+  }
 });
 
 // ---- memory ------------------------------------------------------------------------------
