@@ -123,7 +123,8 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       // The same parser and match as inspect's, digest's and manifest's --platform.
       const entry = platformEntry(await opened.store.getManifest(target, { signal: io.signal }), platform, opened.store.location);
       image = entry.digest;
-      picked = entry.platform === undefined ? platform : formatPlatform(normalizePlatform(entry.platform));
+      // platformEntry matches only entries that name a platform.
+      picked = formatPlatform(normalizePlatform(entry.platform!));
     }
     return attachPredicate(opened.store, target, {
       image,
