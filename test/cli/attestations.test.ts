@@ -112,6 +112,19 @@ describe('--attestations buildkit-artifact', () => {
     }
   });
 
+  it("attest --platform unknown/unknown says those are BuildKit's attestation manifests and names the images' platforms", async () => {
+    const ref = `oci:${join(dir, 'unknown')}:v1`;
+    let r = await provenant(['build', config, '-o', ref, '--attestations', 'buildkit', '--sbom', 'false'], { env: EPOCH });
+    assert.equal(r.status, 0, r.stderr);
+    const predicate = join(dir, 'unknown.json');
+    await import('node:fs/promises').then((fs) => fs.writeFile(predicate, '{}'));
+    r = await provenant(['attest', ref, '--predicate', predicate, '--type', 'vuln', '--platform', 'unknown/unknown']);
+    assert.equal(r.status, 3, r.stderr);
+    assert.match(r.stderr, /unknown\/unknown names BuildKit's attestation manifests in the index, not an image/);
+    assert.match(r.stderr, /hint: .*linux\/amd64, linux\/arm64/);
+    assert.equal((await inIndex(join(dir, 'unknown'), 'v1')).length, 2, 'the index is as built');
+  });
+
   it('refuses a storage it does not know, naming the ones it does', async () => {
     const r = await provenant(['build', config, '-o', `oci:${join(dir, 'x')}:v1`, '--attestations', 'buildkit-oci']);
     assert.equal(r.status, 2);
