@@ -124,7 +124,16 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
     }
   });
   if (format === 'json') {
-    const docs = results.map((r) => verificationJson(r.name, r.report, trust));
+    const docs = results.map((r) => {
+      const doc = verificationJson(r.name, r.report, trust) as Record<string, unknown>;
+      // What the text's "found: ..." lists, each with its state spelled out.
+      const found = r.found ?? [];
+      if (found.length === 0) return doc;
+      return {
+        ...doc,
+        found: found.map((f) => ({ ...(f.type === undefined ? {} : { predicateType: f.type }), state: f.state ?? 'verified' })),
+      };
+    });
     io.stdout.write(`${JSON.stringify(docs.length === 1 ? docs[0] : docs, null, 2)}\n`);
   }
   const failed = results.filter((r) => r.report.verified.length === 0);
@@ -142,7 +151,7 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
     const platforms = (f.signedPlatforms ?? []).length > 0 && e.hint !== undefined ? [e.hint] : [];
     const failing = found.some((t) => t.state === 'not verified');
     const unsigned = found.some((t) => t.state === 'unsigned');
-    const text = found.map((t) => (t.state === undefined ? t.type : `${t.type} (${t.state})`));
+    const text = found.map((t) => visibleLine(`${t.type ?? '(no predicate type)'}${t.state === undefined ? '' : ` (${t.state})`}`));
     return new ProvenantError(e.code, `${e.message}; found: ${text.join(', ')}`, {
       hint: [
         `check --type (it takes a cosign short name or a URI), or leave it out to verify every type${failing ? ' and see why those not verified fail' : ''}`,
@@ -158,8 +167,8 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
 
 /** One predicate type found where none was of --type: as the verification checked it (no state), or not. */
 interface Found {
-  /** Made visible: whoever pushed the attestation named it. */
-  type: string;
+  /** As found, when it names one: whoever pushed the attestation named it (made visible where it is printed). */
+  type: string | undefined;
   /**
    * Unset: a signed attestation that verified, its type its signed statement's, as cosign lists
    * what it found. Else the type is what the attestation says of itself, unchecked: one that did
@@ -176,11 +185,9 @@ interface Found {
 function foundTypes(report: VerificationReport, unsigned: readonly string[]): Found[] {
   const passed = report.passedOver ?? [];
   const all: Found[] = [
-    ...passed.filter((p) => p.verified).map((p) => ({ type: visibleLine(p.predicateType ?? '(no predicate type)') })),
-    ...passed
-      .filter((p) => !p.verified)
-      .map((p) => ({ type: visibleLine(p.predicateType ?? '(no predicate type)'), state: 'not verified' as const })),
-    ...unsigned.map((t) => ({ type: visibleLine(t), state: 'unsigned' as const })),
+    ...passed.filter((p) => p.verified).map((p) => ({ type: p.predicateType })),
+    ...passed.filter((p) => !p.verified).map((p) => ({ type: p.predicateType, state: 'not verified' as const })),
+    ...unsigned.map((t) => ({ type: t, state: 'unsigned' as const })),
   ];
   return all.filter((f, i) => all.findIndex((g) => g.type === f.type) === i);
 }

@@ -1,0 +1,53 @@
+// verify-attestation when nothing of --type verifies: what it found, in text and JSON.
+import assert from 'node:assert/strict';
+import { cp, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { useTempDir } from '../helpers/temp.ts';
+import { exampleDir, provenant } from './provenant.ts';
+
+const tempDir = useTempDir('cli-verify-attestation');
+const env = { COSIGN_PASSWORD: 'correct horse battery staple', SOURCE_DATE_EPOCH: '1700000000' };
+const VULN = 'https://cosign.sigstore.dev/attestation/vuln/v1';
+const CUSTOM = 'https://cosign.sigstore.dev/attestation/v1';
+
+/** A folder with a key pair (`cosign.key`, `cosign.pub`), a predicate `vuln.json` and the example two-platform image as `layout`. */
+async function workspace(): Promise<string> {
+  const dir = await tempDir();
+  await cp(exampleDir, join(dir, 'layout'), { recursive: true });
+  const r = await provenant(['generate-key-pair'], { cwd: dir, env });
+  assert.equal(r.status, 0, r.stderr);
+  await writeFile(join(dir, 'vuln.json'), JSON.stringify({ scanner: { uri: 'x', version: '1' }, metadata: {} }));
+  await writeFile(join(dir, 'note.txt'), 'hello');
+  return dir;
+}
+
+describe('verify-attestation --type that matches none', () => {
+  it('--format json lists what it found, as the text does, each with its state', async () => {
+    const dir = await workspace();
+    const attest = (...more: string[]) => provenant(['attest', 'oci:layout:latest', ...more], { cwd: dir, env });
+    let r = await attest('--predicate', 'vuln.json', '--type', 'vuln', '--key', 'cosign.key', '--attestations', 'cosign');
+    assert.equal(r.status, 0, r.stderr);
+    r = await attest('--predicate', 'note.txt', '--type', 'custom');
+    assert.equal(r.status, 0, r.stderr);
+    const verify = ['verify-attestation', 'oci:layout:latest', '--type', 'slsaprovenance1', '--key', 'cosign.pub'];
+    const text = await provenant(verify, { cwd: dir, env });
+    assert.equal(text.status, 5, text.stderr);
+    assert.ok(text.stderr.includes(`; found: ${VULN}, ${CUSTOM} (unsigned)\n`), text.stderr);
+    const json = await provenant([...verify, '--format', 'json'], { cwd: dir, env });
+    assert.equal(json.status, 5, json.stderr);
+    const doc = JSON.parse(json.stdout) as { verified: boolean; found?: unknown };
+    assert.equal(doc.verified, false);
+    assert.deepEqual(doc.found, [
+      { predicateType: VULN, state: 'verified' },
+      { predicateType: CUSTOM, state: 'unsigned' },
+    ]);
+    // Something of --type verified: nothing to list.
+    const ok = await provenant(['verify-attestation', 'oci:layout:latest', '--type', 'vuln', '--key', 'cosign.pub', '--format', 'json'], {
+      cwd: dir,
+      env,
+    });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.equal((JSON.parse(ok.stdout) as { found?: unknown }).found, undefined);
+  });
+});
