@@ -1,4 +1,4 @@
-// verify-attestation when nothing of --type verifies: what it found, in text and JSON.
+// verify-attestation when nothing of --type verifies: what it found, in text and JSON, and the hint to --platform.
 import assert from 'node:assert/strict';
 import { cp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -49,5 +49,36 @@ describe('verify-attestation --type that matches none', () => {
     });
     assert.equal(ok.status, 0, ok.stderr);
     assert.equal((JSON.parse(ok.stdout) as { found?: unknown }).found, undefined);
+  });
+
+  it('an index whose platform image has one unsigned: the hint names that platform, marked unsigned, to see with --platform', async () => {
+    const dir = await workspace();
+    const inspected = await provenant(['inspect', '--format', 'json', 'oci:layout:latest'], { cwd: dir });
+    const p = (JSON.parse(inspected.stdout) as { manifests: { platform: { os: string; architecture: string } }[] }).manifests[1]?.platform;
+    assert.ok(p !== undefined, inspected.stdout);
+    const platform = `${p.os}/${p.architecture}`;
+    const r = await provenant(['attest', 'oci:layout:latest', '--platform', platform, '--predicate', 'vuln.json', '--type', 'vuln'], {
+      cwd: dir,
+      env,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const v = await provenant(['verify-attestation', 'oci:layout:latest', '--type', 'vuln', '--key', 'cosign.pub'], { cwd: dir, env });
+    assert.equal(v.status, 5, v.stderr);
+    assert.ok(
+      v.stderr.includes(
+        `hint: its ${platform} (unsigned) image has ${VULN} attestations of its own (a build attests each platform image): verify one with --platform ${platform}; attest it again with --key or --sign (keyless) to sign it: verify-attestation checks signed attestations only`,
+      ),
+      v.stderr,
+    );
+    // That image, asked for, says what it has.
+    const one = await provenant(
+      ['verify-attestation', 'oci:layout:latest', '--platform', platform, '--type', 'vuln', '--key', 'cosign.pub'],
+      {
+        cwd: dir,
+        env,
+      },
+    );
+    assert.equal(one.status, 5, one.stderr);
+    assert.match(one.stderr, /has 1 unsigned .* attestation and no signed one/);
   });
 });

@@ -65,6 +65,8 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
     report: VerificationReport;
     index: boolean;
     signedPlatforms?: string[];
+    /** Of an index with none of --type: the platforms of its images that have them unsigned only. */
+    unsignedPlatforms?: string[];
     unsigned?: number;
     /** The attestations there when none is of --type ({@link foundTypes}). */
     found?: Found[];
@@ -110,6 +112,12 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
       const unsignedOnes = none
         ? await unsignedAttestationsOf(opened.store, subject.digest, predicateType, io.signal)
         : { count: 0, otherTypes: [] };
+      // Its images with attestations of --type attached unsigned: --platform shows them so (marked
+      // in the hint), where saying nothing would leave them unseen.
+      const unsignedPlatforms =
+        none && subject.index && unsignedOnes.count === 0
+          ? await imagesWithUnsigned(opened.store, subject.root, signedPlatforms ?? [], predicateType, io.signal)
+          : [];
       // None of --type: the types there are, as cosign's "found: ..." says, so a wrong --type shows.
       const found = none && unsignedOnes.count === 0 ? foundTypes(report, unsignedOnes.otherTypes) : [];
       results.push({
@@ -119,6 +127,7 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
         unsigned: unsignedOnes.count,
         found,
         ...(signedPlatforms === undefined ? {} : { signedPlatforms }),
+        ...(unsignedPlatforms.length === 0 ? {} : { unsignedPlatforms }),
       });
       if (format === 'text' && report.verified.length > 0) io.stdout.write(renderVerified(name, report));
     }
@@ -139,16 +148,24 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
   const failed = results.filter((r) => r.report.verified.length === 0);
   if (failed.length === 0) return;
   const errors = failed.map((f) => {
-    const e = verificationFailure(f.name, f.report, {
+    let e = verificationFailure(f.name, f.report, {
       predicateType,
       index: f.index,
       signedPlatforms: f.signedPlatforms,
       unsigned: f.unsigned,
     });
+    // The hint to add --platform, where an image of the index has attestations of --type: signed,
+    // as verificationFailure says, or unsigned only, marked so.
+    const platformHint =
+      (f.unsignedPlatforms ?? []).length > 0
+        ? unsignedPlatformHint(f.signedPlatforms ?? [], f.unsignedPlatforms ?? [], predicateType)
+        : (f.signedPlatforms ?? []).length > 0
+          ? e.hint
+          : undefined;
+    if (platformHint !== undefined && platformHint !== e.hint) e = new ProvenantError(e.code, e.message, { hint: platformHint });
     const found = f.found ?? [];
     if (found.length === 0) return e;
-    // e's hint is kept where it names platform images that have attestations of --type.
-    const platforms = (f.signedPlatforms ?? []).length > 0 && e.hint !== undefined ? [e.hint] : [];
+    const platforms = platformHint === undefined ? [] : [platformHint];
     const failing = found.some((t) => t.state === 'not verified');
     const unsigned = found.some((t) => t.state === 'unsigned');
     const text = found.map((t) => visibleLine(`${t.type ?? '(no predicate type)'}${t.state === undefined ? '' : ` (${t.state})`}`));
@@ -190,6 +207,47 @@ function foundTypes(report: VerificationReport, unsigned: readonly string[]): Fo
     ...unsigned.map((t) => ({ type: t, state: 'unsigned' as const })),
   ];
   return all.filter((f, i) => all.findIndex((g) => g.type === f.type) === i);
+}
+
+/**
+ * The platforms of the images `root` (an index) lists, but those in `signed`, that have
+ * attestations of `predicateType` (any, when not given) attached unsigned
+ * ({@link unsignedAttestationsOf}): for the hint only.
+ */
+async function imagesWithUnsigned(
+  store: ContentStore,
+  root: Stored,
+  signed: readonly string[],
+  predicateType: string | undefined,
+  signal: AbortSignal,
+): Promise<string[]> {
+  if (root.kind !== 'index') return [];
+  const out: string[] = [];
+  for (const entry of root.index.manifests) {
+    if (isAttachedEntry(entry) || entry.platform === undefined) continue;
+    const platform = formatPlatform(entry.platform);
+    if (signed.includes(platform) || out.includes(platform)) continue;
+    if ((await unsignedAttestationsOf(store, entry.digest, predicateType, signal)).count > 0) out.push(platform);
+  }
+  return out;
+}
+
+/**
+ * The hint of an index with no attestations of the type where some of its images have them
+ * (`signed`, or `unsigned` only): each platform, the unsigned ones marked; --platform with a
+ * signed one where there is one (it may verify), else with an unsigned one (which says how to
+ * sign it).
+ */
+function unsignedPlatformHint(signed: readonly string[], unsigned: readonly string[], predicateType: string | undefined): string {
+  const type = predicateType === undefined ? '' : `${predicateType} `;
+  const all = [...signed, ...unsigned.map((p) => `${p} (unsigned)`)];
+  const one = all.length === 1;
+  const them = unsigned.length === 1 ? 'it' : 'them';
+  const sign =
+    signed.length === 0
+      ? `; attest ${them} again with --key or --sign (keyless) to sign ${them}: verify-attestation checks signed attestations only`
+      : '';
+  return `its ${all.join(', ')} image${one ? ' has' : 's have'} ${type}attestations of ${one ? 'its' : 'their'} own (a build attests each platform image): verify one with --platform ${signed[0] ?? unsigned[0]}${sign}`;
 }
 
 /**
