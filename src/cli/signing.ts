@@ -7,6 +7,7 @@
 import type { ReadStream } from 'node:tty';
 import { RE2JS } from '@bufbuild/re2';
 import { isProvenantError, ProvenantError, redactCredentials, urlWithoutUserInfo } from '../errors.ts';
+import { readNamedFile } from '../io/named-file.ts';
 import type { Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { Location } from '../ref/location.ts';
@@ -138,10 +139,10 @@ export async function signerFromFlags(args: ParsedArgs, io: CliIo, keyless: bool
   const rootPath = v['trusted-root'] as string | undefined;
   if (keyPath !== undefined) {
     if (tokenFlag !== undefined) throw new ProvenantError('USAGE', '--key and --identity-token each choose a way to sign: give one');
-    const key = await loadPrivateKeyFile(keyPath, () => keyPassword(io, { file: keyPath }));
+    const key = await loadPrivateKeyFile(keyPath, () => keyPassword(io, { file: keyPath }), signalOf(io));
     if (v['tlog-upload'] !== true) return chosenKey(new KeySigner(key, { tsaURL, source: keyPath }));
     // The root an equal signature's log entry must verify with to count as logged already.
-    const trustedRoot = await signingRoot(rootPath);
+    const trustedRoot = await signingRoot(rootPath, io);
     return chosenKey(new KeySigner(key, { rekorURL, tsaURL, trustedRoot, source: keyPath }));
   }
   if (!keyless && tokenFlag === undefined) return undefined;
@@ -159,7 +160,7 @@ export async function signerFromFlags(args: ParsedArgs, io: CliIo, keyless: bool
       },
     );
   }
-  const trustedRoot = await signingRoot(rootPath);
+  const trustedRoot = await signingRoot(rootPath, io);
   const signer = new KeylessSigner({
     fulcioURL,
     rekorURL: logged ? rekorURL : undefined,
@@ -177,8 +178,21 @@ function chosenKey(signer: KeySigner): ChosenSigner {
 }
 
 /** `--trusted-root FILE`, else Sigstore's public-good root. */
-async function signingRoot(path: string | undefined): Promise<TrustedRoot> {
-  return path === undefined ? (await publicGoodTrustedRoot()).root : readTrustedRoot(path);
+async function signingRoot(path: string | undefined, io: Pick<CliIo, 'signal'>): Promise<TrustedRoot> {
+  return path === undefined ? (await publicGoodTrustedRoot()).root : readTrustedRoot(path, signalOf(io));
+}
+
+/**
+ * The interrupt signal of `io` for reading a file the user named, taken only if the read waits (a
+ * named pipe): the signal is made on demand (cli/dispatch.ts), and a command that only reads a
+ * key file should not make it.
+ */
+export function signalOf(io: Pick<CliIo, 'signal'>): { readonly signal: AbortSignal } {
+  return {
+    get signal() {
+      return io.signal;
+    },
+  };
 }
 
 function identityToken(flag: string | undefined, io: CliIo): TokenSource {
@@ -216,24 +230,14 @@ function urlFlag(args: ParsedArgs, flag: string, fallback: string | undefined): 
 }
 
 /**
- * Reads a trusted root file (`--trusted-root`, of every command that takes one).
+ * Reads a trusted root file (`--trusted-root`, of every command that takes one), as a key file is
+ * read: it may be a named pipe (`<(curl ...)`), whose wait `signal` ends.
  *
  * @throws ProvenantError `NOT_FOUND` (exit 3) for a path to no file, a path through a file
  *   (ENOTDIR) too, as for a key file; `USAGE` for a folder; `IO` else, naming the file
  */
-export async function readTrustedRoot(path: string): Promise<TrustedRoot> {
-  const { readFile } = await import('node:fs/promises');
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (cause) {
-    // The error path only: files.ts is not loaded by every verification.
-    const { whyUnreadable } = await import('../io/files.ts');
-    const { code, why } = whyUnreadable(cause);
-    const message = code === 'NOT_FOUND' ? 'the trusted root file does not exist' : `the trusted root file cannot be read: ${why}`;
-    throw new ProvenantError(code, message, { where: path, cause });
-  }
-  return parseTrustedRoot(bytes, path);
+export async function readTrustedRoot(path: string, options: { signal?: AbortSignal | undefined } = {}): Promise<TrustedRoot> {
+  return parseTrustedRoot(await readNamedFile(path, 'the trusted root file', options), path);
 }
 
 /**
@@ -295,16 +299,19 @@ export interface Trust {
  * `-regexp`, as cosign). Keyless verification without `--trusted-root` uses Sigstore's
  * public-good root as @sigstore/tuf embeds it.
  *
+ * @param io the interrupt signal that ends a wait on a named pipe given as `--key` or
+ *   `--trusted-root`; without it, such a wait ends at the interrupt's grace time (cli/dispatch.ts)
  * @throws ProvenantError `USAGE` when neither or both are given, or a pattern does not parse
  */
-export async function trustFromFlags(args: ParsedArgs): Promise<Trust> {
+export async function trustFromFlags(args: ParsedArgs, io?: Pick<CliIo, 'signal'>): Promise<Trust> {
   const v = args.values;
   const keyPath = v.key as string | undefined;
   const identity = exactOrPattern(args, 'certificate-identity');
   const issuer = exactOrPattern(args, 'certificate-oidc-issuer');
   const workflow = githubWorkflowFlags(args);
   const rootPath = v['trusted-root'] as string | undefined;
-  const fromFile = rootPath === undefined ? undefined : await readTrustedRoot(rootPath);
+  const read = io === undefined ? {} : signalOf(io);
+  const fromFile = rootPath === undefined ? undefined : await readTrustedRoot(rootPath, read);
   if (keyPath !== undefined) {
     if (identity !== undefined || issuer !== undefined) {
       throw new ProvenantError('USAGE', '--key and --certificate-* each say whom to trust: give one');
@@ -317,7 +324,7 @@ export async function trustFromFlags(args: ParsedArgs): Promise<Trust> {
         hint: `give ${flag} with --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp], or leave it out`,
       });
     }
-    const key = await loadPublicKeyFile(keyPath).catch((err: unknown) => {
+    const key = await loadPublicKeyFile(keyPath, read).catch((err: unknown) => {
       if (!(err instanceof ProvenantError) || (err.code !== 'INVALID_CONFIG' && err.code !== 'USAGE')) throw err;
       // A file that cannot be read (a folder: USAGE) is said as read: these hints are about what it holds.
       if (typeof (err.cause as NodeJS.ErrnoException | undefined)?.errno === 'number') throw err;

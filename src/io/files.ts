@@ -142,6 +142,31 @@ export function whyUnreadable(err: unknown): { code: 'NOT_FOUND' | 'USAGE' | 'IO
   return { code: 'IO', why: err instanceof Error ? err.message : String(err) };
 }
 
+/**
+ * Why the file the user named at `path` could not be read, as a clause completing its name ("the
+ * key file ..."), with the error code that goes with it and, where one helps, a hint: `does not
+ * exist` (`NOT_FOUND`, also for a path through a file), `is a symbolic link to T, which is not
+ * there` (`NOT_FOUND`, see {@link linkToNothing}), `cannot be read: it is a folder` (`USAGE`),
+ * `cannot be read: permission denied: ...` (`IO`, the hint naming the folder that refused, as
+ * {@link fileError} does), a {@link RefusedFile}'s problem (`USAGE`), or the system's own message
+ * (`IO`). The one reading of a failed read of a key, a trusted root or a policy's secret.
+ */
+export function unreadableNamed(
+  err: unknown,
+  path: string,
+): { code: 'NOT_FOUND' | 'USAGE' | 'IO'; problem: string; hint?: string | undefined } {
+  if (err instanceof RefusedFile) return { code: 'USAGE', problem: err.problem };
+  const { code, why } = whyUnreadable(err);
+  if (code === 'NOT_FOUND') {
+    const link = linkToNothing(path);
+    if (link === undefined) return { code, problem: 'does not exist' };
+    return { code, problem: `is ${link}`, hint: `make the file it points to, or name another (ls -l ${path})` };
+  }
+  const errno = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (errno === 'EACCES' || errno === 'EPERM') return { code, problem: `cannot be read: ${why}`, hint: refusedAccessHint(path, 'read') };
+  return { code, problem: `cannot be read: ${why}` };
+}
+
 /** Options of {@link writeFileAtomic}. */
 export interface WriteFileOptions {
   /** The new file's permission bits (before the umask); default 0o666. */
@@ -659,19 +684,24 @@ export function fileError(err: unknown, where: string, signal?: AbortSignal): Pr
     // A file that is there and may not be read (or a folder above it not entered): said as the
     // file the system named, not in its bare `EACCES: permission denied, open '...'`.
     const verb = ACCESS_VERBS[e.syscall ?? ''] ?? 'use';
-    // The folder that refused, when one above it may not be entered: `ls -ld` of the file itself
-    // fails the same way.
-    const refuser = unenterableAbove(e.path);
     return new ProvenantError('IO', `cannot ${verb} ${e.path}: permission denied`, {
       where,
       cause: err,
-      hint:
-        refuser === undefined
-          ? `this user may not ${verb} it: run as a user who may, or change its permissions (ls -ld ${e.path})`
-          : `this user may not enter ${refuser}, a folder above it: run as a user who may, or change that folder's permissions (ls -ld ${refuser})`,
+      hint: refusedAccessHint(e.path, verb),
     });
   }
   return new ProvenantError('IO', `${(err as Error)?.message ?? String(err)}`, { where, cause: err });
+}
+
+/**
+ * The hint for `path` that this user may not `verb` (read, open, list): the folder above it that
+ * may not be entered, when one may not (`ls -ld` of the file itself fails the same way), else the
+ * file's own permissions.
+ */
+function refusedAccessHint(path: string, verb: string): string {
+  const folder = unenterableAbove(path);
+  if (folder === undefined) return `this user may not ${verb} it: run as a user who may, or change its permissions (ls -ld ${path})`;
+  return `this user may not enter ${folder}, a folder above it: run as a user who may, or change that folder's permissions (ls -ld ${folder})`;
 }
 
 /**

@@ -16,9 +16,9 @@
  * The public key file is a PKIX `PUBLIC KEY` PEM.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, randomBytes, scrypt } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { secretbox } from '@noble/ciphers/salsa.js';
 import { ProvenantError } from '../errors.ts';
+import { readNamedFile } from '../io/named-file.ts';
 
 /** The PEM type cosign 2 and 3 write. */
 export const SIGSTORE_PRIVATE_KEY_PEM = 'ENCRYPTED SIGSTORE PRIVATE KEY';
@@ -289,36 +289,36 @@ export async function generateEncryptedKeyPair(
  * once the file is read and known to hold a cosign key: a missing file or another kind of PEM is
  * said at once, not after a prompt.
  *
- * @throws ProvenantError `NOT_FOUND` when the file is missing, `IO` when it cannot be read, and
- *   what {@link decryptPrivateKey} throws, naming the file
+ * The file may be a named pipe (`--key <(pass show cosign.key)`); see {@link readNamedFile} for
+ * how long it is waited on, and `options.signal` to end the wait.
+ *
+ * @throws ProvenantError `NOT_FOUND` when the file is missing, `IO` when it cannot be read,
+ *   `ABORTED` when `options.signal` ends a wait on a pipe, and what {@link decryptPrivateKey}
+ *   throws, naming the file
  */
 export async function loadPrivateKeyFile(
   path: string,
   password: string | Uint8Array | (() => Promise<string | Uint8Array>),
+  options: { signal?: AbortSignal | undefined } = {},
 ): Promise<KeyObject> {
-  const text = await readKeyFile(path);
+  const text = await readKeyFile(path, options);
   cosignKeyBlock(text, { where: path });
   return decryptPrivateKey(text, typeof password === 'function' ? await password() : password, path);
 }
 
 /**
- * Reads a public key file (`cosign.pub`: see {@link parsePublicKey}).
+ * Reads a public key file (`cosign.pub`: see {@link parsePublicKey}), which may be a named pipe,
+ * as for {@link loadPrivateKeyFile}.
  *
- * @throws ProvenantError `NOT_FOUND`, `IO`, or what {@link parsePublicKey} throws, naming the file
+ * @throws ProvenantError `NOT_FOUND`, `IO`, `ABORTED` when `options.signal` ends a wait on a pipe,
+ *   or what {@link parsePublicKey} throws, naming the file
  */
-export async function loadPublicKeyFile(path: string): Promise<KeyObject> {
-  return parsePublicKey(await readKeyFile(path), path);
+export async function loadPublicKeyFile(path: string, options: { signal?: AbortSignal | undefined } = {}): Promise<KeyObject> {
+  return parsePublicKey(await readKeyFile(path, options), path);
 }
 
-async function readKeyFile(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (cause) {
-    // A path through a file (ENOTDIR) names no file either: not found, as a missing one (and as
-    // a trusted root file, read with the same judge). Loaded on the error path only.
-    const { whyUnreadable } = await import('../io/files.ts');
-    const { code, why } = whyUnreadable(cause);
-    const message = code === 'NOT_FOUND' ? 'the key file does not exist' : `the key file cannot be read: ${why}`;
-    throw new ProvenantError(code, message, { where: path, cause });
-  }
+/** The text of a key file, read as every file the user names is (a trusted root file too). */
+async function readKeyFile(path: string, options: { signal?: AbortSignal | undefined }): Promise<string> {
+  // As readFile(path, 'utf8') read it: a byte order mark is kept, and refused as no PEM.
+  return new TextDecoder('utf-8', { ignoreBOM: true }).decode(await readNamedFile(path, 'the key file', options));
 }
