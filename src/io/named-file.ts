@@ -25,8 +25,8 @@ export interface ReadNamedFileOptions {
   /** The most bytes taken ({@link NAMED_FILE_MAX_BYTES} by default); a larger file is refused. */
   maxBytes?: number | undefined;
   /**
-   * When given, anything but a regular file is refused (`is a named pipe, not <regularOnly>`)
-   * rather than read: a policy's secret, which a cluster mounts as a file.
+   * When given, anything but a regular file is refused (`is a named pipe, not <regularOnly>`, `is
+   * a directory, not ...`) rather than read: a policy's secret, which a cluster mounts as a file.
    */
   regularOnly?: string | undefined;
 }
@@ -54,6 +54,10 @@ export async function readNamedFile(path: string, what: string, options: ReadNam
   try {
     handle = await process.getBuiltinModule('node:fs/promises').open(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     const info = await handle.stat();
+    if (options.regularOnly !== undefined && !info.isFile()) {
+      const { kindOf } = await import('./files.ts');
+      throw refusal(path, what, `is ${kindOf(info)}, not ${options.regularOnly}`);
+    }
     // A folder is read as a file: the system's EISDIR says what it is (see unreadableNamed).
     if (info.isFile() || info.isDirectory()) {
       if (info.size > maxBytes) throw refusal(path, what, tooLarge(maxBytes));
@@ -61,10 +65,6 @@ export async function readNamedFile(path: string, what: string, options: ReadNam
       // Grown since the stat: refused as well.
       if (bytes.length > maxBytes) throw refusal(path, what, tooLarge(maxBytes));
       return bytes;
-    }
-    if (options.regularOnly !== undefined) {
-      const { kindOf } = await import('./files.ts');
-      throw refusal(path, what, `is ${kindOf(info)}, not ${options.regularOnly}`);
     }
     return await readPipe(handle, path, what, maxBytes, options);
   } catch (cause) {

@@ -8,7 +8,9 @@ import type { KeyObject } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { RE2JS } from '@bufbuild/re2';
-import { RefusedFile, readSmallFile } from '../io/files.ts';
+import { ProvenantError } from '../errors.ts';
+import { unreadableNamed } from '../io/files.ts';
+import { readNamedFile } from '../io/named-file.ts';
 import { keyId, parsePublicKey, pemDecodeAll, pemEncode } from '../sign/keys.ts';
 import { locOf, MAX_YAML_BYTES } from '../yaml.ts';
 import { readAttestation } from './attestation-rule.ts';
@@ -210,17 +212,19 @@ async function readKey(ctx: Ctx, e: Entry): Promise<KeyAuthority['key']> {
   const refFail = (problem: string, hint?: string): never => fail(ctx, r.get('name')!.node, `${ref!.path}.name`, problem, hint);
   // A key file that is not there is not found (exit 3), as the policy file itself and an image
   // are: the policy may be right and the file not yet in place. A path through a file (ENOTDIR)
-  // names no file either. Anything else stays a refusal of the policy at this line.
-  const notThere = (cause: unknown): void => {
-    const code = (cause as { code?: unknown }).code;
-    if (code !== 'ENOENT' && code !== 'ENOTDIR') return;
-    const at = (cause as { path?: unknown }).path;
-    const problem =
-      typeof at === 'string' && at !== path
-        ? `the secret ${JSON.stringify(name)} (${path}) holds ${basename(at)}, a link that leads to no file`
-        : `the secret ${JSON.stringify(name)} does not exist: there is no file or folder ${path}`;
-    throw ctx.error('NOT_FOUND', locOf(ctx, r.get('name')!.node), `${ref!.path}.name`, problem, {
-      hint: "secretRef.name is a path from the policy file's folder",
+  // names no file either. What cannot be read is said as --key says it (io/files.ts,
+  // unreadableNamed): a link to nothing names its target, a refused permission is said in words
+  // with the folder that refused (IO). Anything else stays a refusal of the policy at this line.
+  const unreadable = (cause: unknown, at: string): never => {
+    const { code, problem, hint } = unreadableNamed(cause, at);
+    const secret = `the secret ${JSON.stringify(name)}`;
+    let message: string;
+    if (at !== path)
+      message = `${secret} (${path}) holds ${basename(at)}, ${problem.startsWith('is ') ? problem.slice(3) : `which ${problem}`}`;
+    else if (problem === 'does not exist') message = `${secret} does not exist: there is no file or folder ${path}`;
+    else message = `${secret} (${path}) ${problem}`;
+    throw ctx.error(code === 'USAGE' ? 'INVALID_CONFIG' : code, locOf(ctx, r.get('name')!.node), `${ref!.path}.name`, message, {
+      hint: hint ?? (code === 'NOT_FOUND' ? "secretRef.name is a path from the policy file's folder" : undefined),
       cause,
     });
   };
@@ -246,8 +250,8 @@ async function readKey(ctx: Ctx, e: Entry): Promise<KeyAuthority['key']> {
         ).flat()
       : [path];
   } catch (cause) {
-    notThere(cause);
-    return refFail(`the secret ${JSON.stringify(name)} cannot be read (${path}): ${(cause as Error).message}`);
+    const at = (cause as { path?: unknown }).path;
+    return unreadable(cause, typeof at === 'string' ? at : path);
   }
   if (files.length > 1) {
     // policy-controller inlines a Secret of one entry only (pkg/reconciler/clusterimagepolicy:
@@ -261,12 +265,22 @@ async function readKey(ctx: Ctx, e: Entry): Promise<KeyAuthority['key']> {
   if (f === undefined) return refFail(`the secret ${JSON.stringify(name)} (${path}) holds no public key`);
   let text: string;
   try {
-    // Links followed; what they reach must be a regular file no larger than a policy may be.
-    text = new TextDecoder().decode(await readSmallFile(f, MAX_YAML_BYTES, 'a file of PEM public keys'));
+    // Links followed; what they reach must be a regular file no larger than a policy may be (a
+    // named pipe is refused, not waited on: a cluster mounts a Secret as files).
+    text = new TextDecoder().decode(await readNamedFile(f, f, { maxBytes: MAX_YAML_BYTES, regularOnly: 'a file of PEM public keys' }));
   } catch (cause) {
-    if (cause instanceof RefusedFile) return refFail(`${f} ${cause.problem}`);
-    notThere(cause);
-    return refFail(`cannot read ${f}: ${(cause as Error).message}`);
+    if (!(cause instanceof ProvenantError)) throw cause;
+    // Said by readNamedFile, naming the file; a file refused for what it is refuses the policy.
+    throw ctx.error(
+      cause.code === 'USAGE' ? 'INVALID_CONFIG' : cause.code,
+      locOf(ctx, r.get('name')!.node),
+      `${ref!.path}.name`,
+      cause.message,
+      {
+        hint: cause.hint,
+        cause,
+      },
+    );
   }
   return pemKey(text, f, (problem, hint) => refFail(`${f}: ${problem}`, hint));
 }

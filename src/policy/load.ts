@@ -10,7 +10,7 @@
 import { dirname, resolve } from 'node:path';
 import { type Document, isMap, LineCounter, parseAllDocuments } from 'yaml';
 import { ProvenantError } from '../errors.ts';
-import { RefusedFile, readSmallFile } from '../io/files.ts';
+import { RefusedFile, readSmallFile, unreadableNamed } from '../io/files.ts';
 import { MAX_YAML_BYTES } from '../yaml.ts';
 import { readAuthority, TRUST_ROOT_HINT } from './authority.ts';
 import { compileGlob, globProblem } from './glob.ts';
@@ -60,12 +60,12 @@ export async function loadPolicyFile(path: string): Promise<ImagePolicy[]> {
   } catch (cause) {
     if (cause instanceof RefusedFile)
       throw new ProvenantError('INVALID_CONFIG', `the policy file ${cause.problem}`, { where: path, cause });
-    // A path through a file (ENOTDIR) names no file either: not found, as attest's --predicate says it.
-    const code = (cause as { code?: unknown }).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new ProvenantError('NOT_FOUND', `the policy file ${path} does not exist`, { where: path, cause });
-    }
-    throw new ProvenantError('IO', `cannot read the policy file: ${(cause as Error).message}`, { where: path, cause });
+    // Said as a key file is (unreadableNamed): a path through a file (ENOTDIR) names no file
+    // either, not found, as attest's --predicate says it; a link to nothing names its target; a
+    // refused permission is said in words, with the folder that refused.
+    const { code, problem, hint } = unreadableNamed(cause, path);
+    const message = problem === 'does not exist' ? `the policy file ${path} does not exist` : `the policy file ${problem}`;
+    throw new ProvenantError(code, message, { where: path, cause, hint });
   }
   let text: string;
   try {

@@ -7,10 +7,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { isProvenantError, ProvenantError } from '../../src/errors.ts';
@@ -178,7 +179,80 @@ describe('the documented examples', () => {
     const secret = join(dir, 'dangling');
     await mkdir(secret, { recursive: true });
     await symlink('..data/cosign.pub', join(secret, 'cosign.pub'));
-    await notFound('dangling', /the secret "dangling" \(.*dangling\) holds cosign\.pub, a link that leads to no file/);
+    // Each link to nothing names where it points, as --key does: one in a folder, and the secret itself.
+    await notFound(
+      'dangling',
+      /the secret "dangling" \(.*dangling\) holds cosign\.pub, a symbolic link to \.\.data\/cosign\.pub, which is not there$/,
+    );
+    await symlink('gone.pub', join(dir, 'link.pub'));
+    await notFound(
+      'link.pub',
+      /^spec\.authorities\[0\]\.key\.secretRef\.name: the secret "link\.pub" \(.*link\.pub\) is a symbolic link to gone\.pub, which is not there$/,
+    );
+  });
+
+  it('a key file this user may not read is said in words, as --key says it (IO), naming the folder that refused', async (t) => {
+    if (process.getuid?.() !== 0 || spawnSync('setpriv', ['--version']).status !== 0) return t.skip('needs root and setpriv');
+    const base = await mkdtemp(join(tmpdir(), 'provenant-policy-eacces-'));
+    try {
+      await chmod(base, 0o755);
+      await writeFile(join(base, 'own.pub'), alicePem, { mode: 0o600 });
+      await mkdir(join(base, 'locked'), { mode: 0o700 });
+      await writeFile(join(base, 'locked', 'cosign.pub'), alicePem, { mode: 0o644 });
+      await mkdir(join(base, 'secret'), { mode: 0o755 });
+      await symlink('../own.pub', join(base, 'secret', 'cosign.pub'));
+      /** What parsing a policy naming `name` says, as nobody (uid 65534). */
+      const asNobody = (name: string) => {
+        const module = JSON.stringify(pathToFileURL(join(import.meta.dirname, '..', '..', 'src', 'policy', 'load.ts')).href);
+        const text = JSON.stringify(`${HEAD}  - key:\n      secretRef: {name: ${name}}\n`);
+        const script = `import { parsePolicies } from ${module};\nawait parsePolicies(${text}, 'policy.yaml', { baseDir: ${JSON.stringify(base)} }).then(() => console.log('{}'), (e) => console.log(JSON.stringify({ code: e.code, message: e.message, where: e.where, hint: e.hint })));`;
+        const r = spawnSync(
+          'setpriv',
+          ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, '--input-type=module', '-e', script],
+          { encoding: 'utf8' },
+        );
+        assert.equal(r.status, 0, r.stderr);
+        return JSON.parse(r.stdout) as { code: string; message: string; where: string; hint: string };
+      };
+      const own = asNobody('own.pub');
+      assert.equal(own.code, 'IO', own.message);
+      assert.equal(own.where, 'policy.yaml:10:25');
+      assert.equal(
+        own.message,
+        `spec.authorities[0].key.secretRef.name: ${join(base, 'own.pub')} cannot be read: permission denied: this user may not read it (or enter a folder above it)`,
+      );
+      assert.match(own.hint, /^this user may not read it: run as a user who may, or change its permissions/);
+      // A folder above it may not be entered: that folder is named.
+      const locked = asNobody('locked/cosign.pub');
+      assert.equal(locked.code, 'IO', locked.message);
+      assert.doesNotMatch(locked.message, /EACCES/);
+      assert.match(locked.message, /the secret "locked\/cosign\.pub" \(.*\) cannot be read: permission denied/);
+      assert.match(locked.hint, new RegExp(`^this user may not enter ${join(base, 'locked')}, a folder above it`));
+      // A folder secret whose one key may not be read: the key is named.
+      const folder = asNobody('secret');
+      assert.equal(folder.code, 'IO', folder.message);
+      assert.doesNotMatch(folder.message, /EACCES/);
+      assert.match(folder.message, /cosign\.pub cannot be read: permission denied/);
+      // The policy file itself, as well.
+      const file = join(base, 'own.yaml');
+      await writeFile(file, HEAD, { mode: 0o600 });
+      const module = JSON.stringify(pathToFileURL(join(import.meta.dirname, '..', '..', 'src', 'policy', 'load.ts')).href);
+      const script = `import { loadPolicyFile } from ${module};\nawait loadPolicyFile(${JSON.stringify(file)}).catch((e) => console.log(JSON.stringify({ code: e.code, message: e.message, hint: e.hint })));`;
+      const r = spawnSync(
+        'setpriv',
+        ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, '--input-type=module', '-e', script],
+        {
+          encoding: 'utf8',
+        },
+      );
+      assert.deepEqual(JSON.parse(r.stdout), {
+        code: 'IO',
+        message: 'the policy file cannot be read: permission denied: this user may not read it (or enter a folder above it)',
+        hint: `this user may not read it: run as a user who may, or change its permissions (ls -ld ${file})`,
+      });
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
   });
 
   it('reads an RSA PUBLIC KEY (PKCS#1) block as --key does', async () => {
