@@ -17,7 +17,7 @@ import { NO_ROOM, systemWords } from './write-failures.ts';
  */
 export const fsp = (): typeof import('node:fs/promises') => process.getBuiltinModule('node:fs/promises');
 
-const { accessSync, closeSync, constants, createReadStream, fstatSync, openSync, readFileSync, readlinkSync, statSync } =
+const { accessSync, closeSync, constants, createReadStream, fstatSync, lstatSync, openSync, readFileSync, readlinkSync, statSync } =
   process.getBuiltinModule('node:fs');
 
 /**
@@ -699,23 +699,40 @@ export function fileError(err: unknown, where: string, signal?: AbortSignal): Pr
  * file's own permissions.
  */
 function refusedAccessHint(path: string, verb: string): string {
-  const folder = unenterableAbove(path);
-  if (folder === undefined) return `this user may not ${verb} it: run as a user who may, or change its permissions (ls -ld ${path})`;
-  return `this user may not enter ${folder}, a folder above it: run as a user who may, or change that folder's permissions (ls -ld ${folder})`;
+  const refuser = unenterableAbove(path);
+  if (refuser === undefined) return `this user may not ${verb} it: run as a user who may, or change its permissions (ls -ld ${path})`;
+  const { folder, link } = refuser;
+  const through = link === undefined ? '' : ` through the link ${link}`;
+  return `this user may not enter ${folder}, a folder above it${through}: run as a user who may, or change that folder's permissions (ls -ld ${folder})`;
 }
 
 /**
  * The first folder above `path` (as it is written, from its top: `/`, or `.` for a relative one)
  * that this user may not enter (search), or undefined when it may enter every one, or one cannot
- * be looked at for another reason. For a refused permission only: a look per folder.
+ * be looked at for another reason. When that folder is a symbolic link, the folder that refused is
+ * further along the link (the link's own folder was entered to read it): that real folder is
+ * named, with the `link` that led there. For a refused permission only: a look per folder.
  */
-function unenterableAbove(path: string): string | undefined {
+function unenterableAbove(path: string): { folder: string; link?: string } | undefined {
+  const folder = firstUnenterable(foldersTo(dirname(path)));
+  if (folder === undefined) return undefined;
+  const real = realRefuser(folder, 0);
+  return real === folder ? { folder } : { folder: real, link: folder };
+}
+
+/** `folder` and each folder above it, from the top (`/`, or `.` for a relative path). */
+function foldersTo(folder: string): string[] {
   const above: string[] = [];
-  for (let p = dirname(path); ; p = dirname(p)) {
+  for (let p = folder; ; p = dirname(p)) {
     above.unshift(p);
     if (dirname(p) === p) break;
   }
-  for (const folder of above) {
+  return above;
+}
+
+/** The first of `folders` this user may not enter; undefined when it may enter each, or one fails otherwise. */
+function firstUnenterable(folders: readonly string[]): string | undefined {
+  for (const folder of folders) {
     try {
       accessSync(folder, constants.X_OK);
     } catch (err) {
@@ -724,6 +741,24 @@ function unenterableAbove(path: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * The folder that refused entry when `folder`, which may not be entered, is a symbolic link: the
+ * first along its target (the folders above the target, then the target) that may not be entered,
+ * followed on when that is a link too (at most 40 links, as the kernel). `folder` itself when it is
+ * no link, or its target cannot be told.
+ */
+function realRefuser(folder: string, hops: number): string {
+  let target: string;
+  try {
+    if (hops >= 40 || !lstatSync(folder).isSymbolicLink()) return folder;
+    target = resolve(dirname(folder), readlinkSync(folder));
+  } catch {
+    return folder;
+  }
+  const refuser = firstUnenterable(foldersTo(target));
+  return refuser === undefined ? folder : realRefuser(refuser, hops + 1);
 }
 
 /** What a system call that was refused a permission was doing to its path, for {@link fileError}. */
