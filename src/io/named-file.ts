@@ -66,7 +66,7 @@ export async function readNamedFile(path: string, what: string, options: ReadNam
       if (bytes.length > maxBytes) throw refusal(path, what, tooLarge(maxBytes));
       return bytes;
     }
-    return await readPipe(handle, path, what, maxBytes, options);
+    return await readPipe(handle, path, what, maxBytes, info.isFIFO(), options);
   } catch (cause) {
     if (cause instanceof ProvenantError) throw cause;
     // The error path only: files.ts is not loaded by every verification.
@@ -91,12 +91,16 @@ function refusal(path: string, what: string, problem: string): ProvenantError {
 /** The longest pause between two reads of a pipe: short enough that the wait is not felt. */
 const MAX_PAUSE_MS = 100;
 
-/** A pipe (or a device) opened with O_NONBLOCK, read to its end: see {@link readNamedFile}. */
+/**
+ * A pipe (or a device) opened with O_NONBLOCK, read to its end: see {@link readNamedFile}. Only a
+ * `fifo` reads nothing until its writer comes; a device's nothing is its end.
+ */
 async function readPipe(
   handle: import('node:fs/promises').FileHandle,
   path: string,
   what: string,
   maxBytes: number,
+  fifo: boolean,
   options: ReadNamedFileOptions,
 ): Promise<Uint8Array> {
   const waitMs = options.pipeWaitMs ?? PIPE_WAIT_MS;
@@ -123,7 +127,8 @@ async function readPipe(
       if (length > maxBytes) throw refusal(path, what, tooLarge(maxBytes));
       pause = 1;
       continue;
-    } else if (writerCame) {
+    } else if (writerCame || !fifo) {
+      // The writer is done; or a device's end (/dev/null), which no writer comes to change.
       break;
     } else if (Date.now() - started >= waitMs) {
       const within = waitMs % 1000 === 0 ? `${waitMs / 1000} s` : `${waitMs} ms`;

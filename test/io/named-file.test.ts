@@ -61,6 +61,11 @@ describe('readNamedFile', () => {
     assert.equal(inChild(fifo, script), 'read late key');
   });
 
+  it('reads a device that ends at once (/dev/null) as empty, without waiting for a writer as for a pipe', () => {
+    // The wait for a pipe's writer is longer than the child is let run.
+    assert.equal(inChild(fifo, `readNamedFile('/dev/null', 'the key file', { pipeWaitMs: 600_000 })`), 'read ');
+  });
+
   it('refuses a device that never ends past its cap, and any pipe when only a regular file will do', () => {
     assert.equal(
       inChild(fifo, `readNamedFile('/dev/zero', 'the key file', { maxBytes: 1024 * 1024 })`),
