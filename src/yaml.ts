@@ -512,12 +512,16 @@ export function suggestions(word: string, known: readonly string[]): string[] {
     const [w, c] = [fold(word), fold(candidate)];
     // A key cut short (home for homedir) is as close as a typo.
     const prefix = Math.min(w.length, c.length) >= 4 && (w.startsWith(c) || c.startsWith(w));
-    return { candidate, score: w === c ? 0 : prefix ? 1 : distance(word.toLowerCase(), candidate.toLowerCase()) };
+    const edits = distance(word.toLowerCase(), candidate.toLowerCase());
+    // A word that runs on past a candidate (insecure-ignore-tlg past insecure) is near it only
+    // as words go on: a candidate a real edit as near (insecure-ignore-tlog) is the likelier.
+    const runsOn = w !== c && w.startsWith(c) && edits > 1;
+    return { candidate, score: w === c ? 0 : prefix ? Math.min(1, edits) : edits, runsOn };
   });
   const best = Math.min(...scored.map((s) => s.score));
-  return scored
-    .filter((s) => s.score === best && s.score <= Math.max(1, Math.floor(Math.min(word.length, s.candidate.length) / 3)))
-    .map((s) => s.candidate);
+  const close = scored.filter((s) => s.score === best && s.score <= Math.max(1, Math.floor(Math.min(word.length, s.candidate.length) / 3)));
+  const edited = close.filter((s) => !s.runsOn);
+  return (edited.length > 0 ? edited : close).map((s) => s.candidate);
 }
 
 /**

@@ -118,9 +118,21 @@ it('names every word that ties for closest, and suggests none of them alone', ()
   const targets = ['amazon-ecr', 'amazon-ecr-public', 'azure-aci', 'azure-acr', 'azure-functions', 'aws-lambda'];
   assert.deepEqual(suggestions('azure', targets), ['azure-aci', 'azure-acr', 'azure-functions']);
   assert.equal(suggest('azure', targets), undefined);
-  assert.deepEqual(suggestions('amazon-ecr-publc', targets), ['amazon-ecr', 'amazon-ecr-public']);
-  assert.equal(suggest('amazon-ecr-publc', targets), undefined);
+  // Running on past amazon-ecr, amazon-ecr-publc is one edit from amazon-ecr-public: that one.
+  assert.deepEqual(suggestions('amazon-ecr-publc', targets), ['amazon-ecr-public']);
+  assert.equal(suggest('amazon-ecr-publc', targets), 'amazon-ecr-public');
   assert.deepEqual(suggestions('aws-lamda', targets), ['aws-lambda']);
   assert.equal(suggest('aws-lamda', targets), 'aws-lambda');
   assert.deepEqual(suggestions('gke-autopilt', targets), []);
+});
+
+// A final read: a word one edit from a long name, that also runs on past a short one, tied the
+// two, and so got no guess: --insecure-ignore-tlg (insecure, insecure-ignore-tlog), arm64v8
+// (arm64, arm64/v8). A real edit is the likelier; running on past a word alone still suggests it.
+it('takes a word one edit away over one the typed word only runs on past', () => {
+  const flags = ['insecure', 'insecure-ignore-tlog', 'insecure-ignore-sct', 'key'];
+  assert.equal(suggest('insecure-ignore-tlg', flags), 'insecure-ignore-tlog');
+  assert.equal(suggest('arm64v8', ['amd64', 'arm64', 'arm64/v8', 'riscv64']), 'arm64/v8');
+  assert.equal(suggest('homedirs', ['homedir', 'shell']), 'homedir');
+  assert.deepEqual(suggestions('azure', ['azure-aci', 'azure-acr', 'azure-functions']), ['azure-aci', 'azure-acr', 'azure-functions']);
 });
