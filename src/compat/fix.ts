@@ -547,7 +547,7 @@ export async function fixImage(
         for (const m of toAttest) {
           signing = m.about;
           const { statements, passedOver: over } = await statementsOf(planned, plan, m, call);
-          if (over.noSubject + over.other > 0) passedOver.set(m, over);
+          if (passedOverCount(over) > 0) passedOver.set(m, over);
           if (statements.length === 0) continue;
           const storage = attestationStorages.get(m.about) ?? 'referrers';
           const how = { dockerMediaTypes: storage === 'cosign-docker' };
@@ -566,7 +566,7 @@ export async function fixImage(
     if (toAttest.length === 0) {
       for (const m of fromSigned) {
         const { passedOver: over } = await statementsOf(planned, plan, m, call);
-        if (over.noSubject + over.other > 0) passedOver.set(m, over);
+        if (passedOverCount(over) > 0) passedOver.set(m, over);
       }
     }
     const afterReport = await checkImage(dst, root.digest, [t], checkOptions);
@@ -1505,6 +1505,11 @@ function predicateTypesOf(moved: readonly RemadeAttestation[], plan: Plan): Map<
   return out;
 }
 
+/** How many of an attestation's statements were passed over, for whichever reason. */
+function passedOverCount(over: PassedOver): number {
+  return over.noSubject + over.elsewhere + over.notStatements;
+}
+
 /** The largest statement {@link statementsOf} reads to sign again. */
 const STATEMENT_READ_LIMIT = 64 * 1024 * 1024;
 
@@ -1514,8 +1519,10 @@ interface PassedOver {
   readonly total: number;
   /** Those whose `subject` is empty or missing (BuildKit leaves it empty where it has none to name). */
   readonly noSubject: number;
-  /** Those that name other manifests only, or are not statements at all (no JSON, no predicate type). */
-  readonly other: number;
+  /** Those whose subjects name other manifests only. */
+  readonly elsewhere: number;
+  /** Those that are no statements at all: no JSON object, or no predicate type. */
+  readonly notStatements: number;
 }
 
 /**
@@ -1535,6 +1542,8 @@ async function statementsOf(
   const out: StatementBlob[] = [];
   const layers = movedLayers(plan, m);
   let noSubject = 0;
+  let elsewhere = 0;
+  let notStatements = 0;
   for (const l of layers) {
     throwIfAborted(options.signal);
     const bytes = await collect(await store.readBlob(l, options), STATEMENT_READ_LIMIT, `${store.location}@${l.digest}`);
@@ -1544,20 +1553,25 @@ async function statementsOf(
     } catch {
       parsed = undefined;
     }
-    if (
-      parsed !== undefined &&
-      parsed !== null &&
-      (parsed.subject === undefined || (Array.isArray(parsed.subject) && parsed.subject.length === 0))
-    ) {
+    // Not a JSON object (no JSON, a string, a number, a list): no statement at all.
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      notStatements++;
+      continue;
+    }
+    if (parsed.subject === undefined || (Array.isArray(parsed.subject) && parsed.subject.length === 0)) {
       noSubject++;
       continue;
     }
-    if (!Array.isArray(parsed?.subject) || !parsed.subject.some((x) => x?.digest?.[alg] === hex)) continue;
+    if (!Array.isArray(parsed.subject) || !parsed.subject.some((x) => x?.digest?.[alg] === hex)) {
+      elsewhere++;
+      continue;
+    }
     const predicateType =
       l.annotations?.[Annotation.InTotoPredicateType] ?? (typeof parsed.predicateType === 'string' ? parsed.predicateType : undefined);
-    if (predicateType !== undefined) out.push({ predicateType, bytes });
+    if (predicateType === undefined) notStatements++;
+    else out.push({ predicateType, bytes });
   }
-  return { statements: out, passedOver: { total: layers.length, noSubject, other: layers.length - out.length - noSubject } };
+  return { statements: out, passedOver: { total: layers.length, noSubject, elsewhere, notStatements } };
 }
 
 /** Those of `moved` each of whose statements (layers) is among `signed` as an attestation of its subject. */
@@ -1601,13 +1615,16 @@ function movedLines(
     // Why statements were passed over when they were signed again: a statement is signed only
     // about a manifest it names (signed about another, it would say what its maker did not).
     const over = passedOver.get(m);
-    const some = over !== undefined && over.noSubject + over.other < over.total;
+    const some = over !== undefined && passedOverCount(over) < over.total;
     const why =
       over === undefined
         ? ''
         : `: ${[
             over.noSubject > 0 ? `${over.noSubject} of its ${over.total} name${over.noSubject === 1 ? 's' : ''} no subject` : '',
-            over.other > 0 ? `${over.other} of its ${over.total} name${over.other === 1 ? 's' : ''} no manifest it is about` : '',
+            over.elsewhere > 0 ? `${over.elsewhere} of its ${over.total} name${over.elsewhere === 1 ? 's' : ''} only other manifests` : '',
+            over.notStatements > 0
+              ? `${over.notStatements} of its ${over.total} ${over.notStatements === 1 ? 'is' : 'are'} no in-toto statement`
+              : '',
           ]
             .filter((x) => x !== '')
             .join(', ')}, and a statement is signed again only about a manifest it names`;
@@ -1618,7 +1635,9 @@ function movedLines(
     if (signed)
       return (
         `${capitalized(name)} of ${short(m.about)}, which the fix moved out of the index, is signed as said, as a manifest; ` +
-        `${notAgain} as attestations of ${short(m.about)}, where a verifier of ${short(m.about)}'s attestations looks${why}.`
+        // Only a fix that signed statements again passed some over: without an attester, none was.
+        `${attested ? notAgain : 'its statements are not signed again'} as attestations of ${short(m.about)}, ` +
+        `where a verifier of ${short(m.about)}'s attestations looks${attested ? why : ''}.`
       );
     // Moved out of an index nothing signed, its statements lost no signature: nothing to say.
     if (!fromSigned.some((f) => sameMoved(f, m))) return [];

@@ -204,16 +204,19 @@ describe('a BuildKit attestation the fix moved for ECR, fixed with a key (fix --
   const SLSA = 'https://slsa.dev/provenance/v1';
 
   /** A two-platform index whose amd64 image has a BuildKit provenance statement, fixed for ECR with every attachment. */
-  const fixForEcr = async (withAttester: boolean, options: { withoutSubject?: number } = {}) => {
+  const fixForEcr = async (withAttester: boolean, options: { withoutSubject?: number; notStatement?: boolean; signed?: boolean } = {}) => {
     const src = await layout();
     const made = await synth(src, { platforms: [parsePlatform('linux/amd64'), parsePlatform('linux/arm64')] });
     const amd64 = made.images[0]!;
     const s = statement(SLSA, {}, [{ name: 'example.org/app', digest: amd64.digest }]);
     // BuildKit leaves a statement's subject empty where it has none to name.
     const bare = Array.from({ length: options.withoutSubject ?? 0 }, (_, i) => statement(SPDX, { document: i }, []));
-    await src.putManifest(await storeAttestations(src, made.root, [{ manifest: amd64, statements: [s, ...bare] }], 'buildkit'), {
+    // JSON, but no object: no statement at all.
+    const odd = options.notStatement === true ? [{ predicateType: SPDX, bytes: new TextEncoder().encode('"no statement"') }] : [];
+    await src.putManifest(await storeAttestations(src, made.root, [{ manifest: amd64, statements: [s, ...bare, ...odd] }], 'buildkit'), {
       tags: ['1'],
     });
+    if (options.signed === true) await signImage(src, '1', { signer, dockerReference: 'example.org/app', storages: ['referrers'] });
     const dst = await layout();
     const report = await fixImage(src, '1', dst, ecr, {
       tags: ['fixed'],
@@ -268,6 +271,28 @@ describe('a BuildKit attestation the fix moved for ECR, fixed with a key (fix --
       report.signing.resigned.some((r) => r.subject === moved.attestation),
       text,
     );
+  });
+
+  // A final read: with a key to sign manifests again and no attester, none of the statements was
+  // signed again, yet the account said "not all of" them were, because one names no subject.
+  it('given a key and no attester, says the statements are not signed again, and no why of one that was not tried', async () => {
+    const { report, amd64 } = await fixForEcr(false, { withoutSubject: 1, signed: true });
+    const text = report.account.join('\n');
+    assert.deepEqual(report.signing.remade, [], text);
+    assert.ok(
+      text.includes(
+        `its statements are not signed again as attestations of ${short(amd64)}, where a verifier of ${short(amd64)}'s attestations looks.`,
+      ),
+      text,
+    );
+    assert.ok(!text.includes('not all of'), text);
+  });
+
+  // A final read: a layer that is JSON but no object was counted as naming no subject.
+  it('given an attester, tells a layer that is no statement from one that names no subject', async () => {
+    const { report } = await fixForEcr(true, { withoutSubject: 1, notStatement: true });
+    const text = report.account.join('\n');
+    assert.ok(text.includes('1 of its 3 names no subject, 1 of its 3 is no in-toto statement'), text);
   });
 
   it('given no key, the index signed: says a fix given one would not sign again the statements that name no subject, and why', async () => {
