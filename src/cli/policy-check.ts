@@ -105,7 +105,7 @@ export async function checkPolicies(args: ParsedArgs, io: CliIo, policyFile: str
       // statements it lists under its signature.
       const subject = await subjectOf(opened.store, resolved.digest, args, io.signal);
       out.push(
-        await evaluatePolicies(opened.store, subject.digest, imageName ?? formatLocation(parseLocation(text)), policies, {
+        await evaluatePolicies(opened.store, subject.digest, imageName ?? policyImageName(text), policies, {
           ...trust,
           noMatch,
           index: subject.root,
@@ -118,4 +118,14 @@ export async function checkPolicies(args: ParsedArgs, io: CliIo, policyFile: str
   });
   io.stdout.write(format === 'json' ? `${JSON.stringify(reports, null, 2)}\n` : `${reports.map(formatPolicyReport).join('\n\n')}\n`);
   return reports.every((r) => r.passed) ? 0 : 1;
+}
+
+/**
+ * The name a policy's globs are matched against for the image `text` names: a registry's as every
+ * command spells it (the matcher canonicalizes it as policy-controller does), a store location as
+ * typed (docs/policy.md), not with its docker-archive NAME made a Docker Hub name.
+ */
+export function policyImageName(text: string): string {
+  const location = parseLocation(text);
+  return location.kind === 'registry' ? formatLocation(location) : text;
 }

@@ -334,6 +334,33 @@ describe('provenant policy test', () => {
     }
   });
 
+  // A final read: a docker-archive's NAME was made a Docker Hub name (docker.io/library/app) before
+  // the globs were matched, so a glob written as the location is typed covered nothing.
+  it('a docker-archive named FILE:NAME:TAG is matched as given, in both commands', async () => {
+    const cwd = join(dir, 'named-archive');
+    const store = await LayoutStore.open(join(cwd, 'image.oci'), { create: true });
+    await makeImage(store, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    await store.close();
+    const copied = await provenant(['copy', 'oci:image.oci:v1', 'docker-archive:named.tar:app:v1'], { cwd });
+    assert.equal(copied.status, 0, copied.stderr);
+    const cip = (name: string, glob: string, action: string) =>
+      `---\napiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {name: ${name}}\nspec:\n  images: [{glob: "${glob}"}]\n  authorities: [{static: {action: ${action}}}]\n`;
+    await writeFile(
+      join(cwd, 'policy.yaml'),
+      cip('hub', '**docker.io/library/**', 'fail') + cip('local', 'docker-archive:named.tar:app:*', 'pass'),
+    );
+    const name = 'docker-archive:named.tar:app:v1';
+    for (const command of [
+      ['policy', 'test'],
+      ['verify', '--policy'],
+    ]) {
+      const r = await provenant([...command, 'policy.yaml', '--format', 'json', name], { cwd });
+      assert.equal(r.status, 0, `${command.join(' ')}: ${r.stdout}${r.stderr}`);
+      const [report] = JSON.parse(r.stdout);
+      assert.deepEqual([report.name, report.policies.map((p: { policy: string }) => p.policy)], [name, ['local']]);
+    }
+  });
+
   it('exits 2 or more on trouble: a policy that does not load, a missing image, a bad command line', async () => {
     const broken = join(dir, 'broken.yaml');
     await writeFile(
