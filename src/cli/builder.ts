@@ -14,7 +14,7 @@ import { holdYoungGeneration } from '../io/memory.ts';
 import type { Digest } from '../oci/digest.ts';
 import { hostPlatform } from '../oci/platform.ts';
 import { MissingArchitectureError } from '../pkg/source.ts';
-import { formatLocation, type Location } from '../ref/location.ts';
+import { formatLocation, type Location, locationWithDigest } from '../ref/location.ts';
 import { VERSION } from '../version.ts';
 import type { ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
@@ -297,7 +297,7 @@ export async function writeLockFile(path: string, lock: Lock, signal?: AbortSign
  * a space, as `copy` prints a destination.
  */
 export function writtenAs(out: Location, digest: string): string {
-  return out.kind === 'docker-archive' ? `${formatLocation(out)} ${digest}` : `${formatLocation(out)}@${digest}`;
+  return locationWithDigest(formatLocation(out), digest);
 }
 
 /** The build's summary: the image's digest, then one line per platform image the output holds (see `heldAs`). */

@@ -17,6 +17,7 @@ import { type FixReport, fixImage, type Remaker } from '../compat/fix.ts';
 import { loadProfiles, type Profile, selectTargets, type Target } from '../compat/profile.ts';
 import { ProvenantError } from '../errors.ts';
 import type { Descriptor } from '../oci/types.ts';
+import { locationWithDigest } from '../ref/location.ts';
 import { LayoutStore } from '../store/layout.ts';
 import type { ContentStore } from '../store/types.ts';
 import { suggestions } from '../yaml.ts';
@@ -135,7 +136,7 @@ export function renderFix(report: FixReport): string {
   for (const a of report.account) lines.push(`  ${a}`);
   if (report.destination !== undefined) {
     const tags = report.destination.tags.length === 0 ? '' : ` (tags ${report.destination.tags.join(', ')})`;
-    lines.push(`${report.destination.location}@${report.destination.digest}${tags}`);
+    lines.push(`${locationWithDigest(report.destination.location, report.destination.digest)}${tags}`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -36,6 +36,7 @@ import { type Digest, Digester, digestMismatch, digestOf } from '../oci/digest.t
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageManifest, type Platform } from '../oci/types.ts';
+import { locationWithDigest } from '../ref/location.ts';
 import { isBundleMediaType } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import { type CheckOptions, checkGraph, checkImage, type Problem, resolveProbe, type TargetReport } from './check.ts';
@@ -619,7 +620,7 @@ function untaggedFix(
   const signing = at.signing === undefined ? '' : `; signing ${at.signing} failed`;
   return new ProvenantError(
     c?.code ?? 'IO',
-    `${c?.message ?? String(err)}; the fixed image is written as ${location}@${at.root}${untagged}${same}${signing}`,
+    `${c?.message ?? String(err)}; the fixed image is written as ${locationWithDigest(location, at.root)}${untagged}${same}${signing}`,
     {
       where: c?.where ?? (at.signing === undefined ? `${location}@${at.root}` : `${location}@${at.signing}`),
       hint: c?.hint,

@@ -33,10 +33,11 @@ export function parseLocation(text: string): Location {
     const colon = body.indexOf(':');
     const path = colon < 0 ? body : body.slice(0, colon);
     if (path.length === 0) throw missingPath(text);
-    // `FILE@sha256:…` (as `oci-archive:FILE@DIGEST` is written): not the file `FILE@sha256`
-    // holding an image named by the hex digits, and refused as a digest after a NAME is.
+    // `FILE@sha256:HEX` (as `oci-archive:FILE@DIGEST` is written): not the file `FILE@sha256`
+    // holding an image named by the hex digits, and refused as a digest after a NAME is. A file
+    // so named holding a NAME:TAG (`y@sha256:app:v1`, which skopeo writes) is that.
     const algorithm = /@(sha256|sha512)$/.exec(path);
-    if (algorithm !== null && colon >= 0) throw archiveDigest(`${algorithm[1]}${body.slice(colon)}`, text);
+    if (algorithm !== null && /^:[0-9a-f]+$/i.test(body.slice(colon))) throw archiveDigest(`${algorithm[1]}${body.slice(colon)}`, text);
     const name = colon < 0 ? undefined : body.slice(colon + 1);
     const reference = name === undefined || name === '' ? undefined : parseReference(name);
     if (reference !== undefined) refuseArchiveDigest(reference, text);
@@ -114,6 +115,15 @@ function archiveDigest(digest: string, where: string): ProvenantError {
 
 function missingPath(text: string): ProvenantError {
   return new ProvenantError('INVALID_REFERENCE', 'the path is missing', { where: text, hint: 'for example oci:./out:latest' });
+}
+
+/**
+ * A printed location and the digest of the image written there, as input takes it back:
+ * `LOCATION@DIGEST`; a docker-archive's name takes no digest ({@link refuseArchiveDigest}), so
+ * there the name alone, and the digest after a space, as `copy` prints a destination.
+ */
+export function locationWithDigest(location: string, digest: string): string {
+  return location.startsWith('docker-archive:') ? `${location} ${digest}` : `${location}@${digest}`;
 }
 
 /** A location as a user would write it. */

@@ -47,6 +47,14 @@ describe('build into a docker-archive', () => {
     assert.equal((await cliOk(['digest', 'oci:img.oci'], { cwd: dir })).stdout.trim(), oci.digest);
     const copied = await cliOk(['copy', 'oci:img.oci', 'docker-archive:c.tar', '--format', 'json', '-q'], { cwd: dir });
     assert.equal((JSON.parse(copied.stdout) as { digest: string }).digest, held);
+    // A final read: fix printed its docker-archive destination as FILE@DIGEST, which no command takes.
+    const fixed = await runCli(['fix', 'oci:img.oci', '--target', 'aws-lambda', '--all', '--force', '-o', 'docker-archive:fixed.tar'], {
+      cwd: dir,
+    });
+    assert.equal(fixed.status, 0, fixed.stderr);
+    const line = fixed.stdout.split('\n').find((l) => l.startsWith('docker-archive:fixed.tar'));
+    assert.match(line ?? fixed.stdout, /^docker-archive:fixed\.tar sha256:[0-9a-f]{64}( |$)/);
+    assert.equal((await cliOk(['digest', 'docker-archive:fixed.tar'], { cwd: dir })).stdout.trim(), line?.split(' ')[1]);
   });
 
   it('refuses a file already there without first saying what the archive it never writes would leave out', async () => {

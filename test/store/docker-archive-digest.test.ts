@@ -42,6 +42,13 @@ describe('a docker-archive name with a digest', () => {
     }
     // A file whose name holds "@" is a file still.
     assert.deepEqual(parseLocation('docker-archive:x@y.tar'), { kind: 'docker-archive', path: 'x@y.tar', reference: undefined });
+    // A final read: so is a file named FILE@sha256 holding a NAME:TAG, which skopeo writes and reads.
+    const named = parseLocation('docker-archive:y@sha256:app:v1');
+    assert.deepEqual(named.kind === 'docker-archive' && [named.path, named.reference?.repository, named.reference?.tag], [
+      'y@sha256',
+      'library/app',
+      'v1',
+    ]);
   });
 
   it('is refused when opened from a Location made by hand, to read and to write, and nothing is written', async () => {
