@@ -3,16 +3,25 @@
  * /etc/os-release, and `paths`. Each takes the tree and the configuration and changes the tree;
  * nothing here reads the host.
  */
-import { createHash } from 'node:crypto';
 import { type ErrorCode, ProvenantError } from '../errors.ts';
 import type { InventoryFile } from '../pkg/inventory.ts';
 import { filesOnDemand, type InstalledPackage } from '../pkg/source.ts';
-import { type Body, readBody } from '../vfs/body.ts';
+import { ACCOUNTS_FILE_MAX, type Body, hashBody, readBodyUpTo } from '../vfs/body.ts';
 import { buildFile, type Tree, TreeRefusal } from '../vfs/tree.ts';
 import { ConfigError, type ConfigLocation } from '../yaml.ts';
 import type { ImageAccounts, ImageOsRelease, PathMutation } from './config-types.ts';
 
-const decode = (b: Body | undefined): string => (b === undefined ? '' : new TextDecoder().decode(readBody(b)));
+/**
+ * The text of the image's file at `path` (its folders and last part resolved; '' where there is
+ * none), refused past `max` bytes: a package's /etc/passwd or /etc/os-release is read whole.
+ *
+ * @throws ProvenantError `TOO_LARGE` naming the file and the package that installed it
+ */
+export function imageText(tree: Tree, path: string, max: number): string {
+  const at = tree.resolve(path);
+  const node = tree.get(at);
+  return node?.body === undefined ? '' : new TextDecoder().decode(readBodyUpTo(node.body, max, { path: at, owner: node.owner }));
+}
 
 /**
  * Adds the configured groups and users to /etc/group and /etc/passwd, keeping the lines packages
@@ -29,7 +38,7 @@ export function applyAccounts(
 ): void {
   const merge = (path: string, lines: string[]): void => {
     const existing = tree.get(tree.resolve(path));
-    const kept = decode(existing?.body)
+    const kept = imageText(tree, path, ACCOUNTS_FILE_MAX)
       .split('\n')
       .filter((l) => l !== '');
     const names = new Set(lines.map((l) => l.split(':')[0]));
@@ -353,10 +362,10 @@ export function changedByFinishing(tree: Tree, before: ReadonlyMap<string, FileA
       continue;
     }
     if (was.body === now.body) continue;
-    const bytes = readBody(now.body);
-    const digest = createHash('sha256').update(bytes).digest('hex');
-    if (createHash('sha256').update(readBody(was.body)).digest('hex') === digest) continue;
-    out.set(path, { sha1: createHash('sha1').update(bytes).digest('hex'), sha256: digest });
+    // Hashed piece by piece: a `paths` entry may name a package's file of any size.
+    const digest = hashBody(now.body, 'sha256');
+    if (hashBody(was.body, 'sha256') === digest) continue;
+    out.set(path, { sha1: hashBody(now.body, 'sha1'), sha256: digest });
   }
   return withAliases(tree, out);
 }

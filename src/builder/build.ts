@@ -29,12 +29,21 @@ import {
 } from '../pkg/source.ts';
 import { openPackageSource } from '../pkg/sources.ts';
 import type { ContentStore } from '../store/types.ts';
-import { readBody } from '../vfs/body.ts';
+import { ACCOUNTS_FILE_MAX, OS_RELEASE_MAX } from '../vfs/body.ts';
 import { SpilledFiles, SpillRefused } from '../vfs/spill.ts';
 import { Tree } from '../vfs/tree.ts';
 import type { ApkoImageFacts } from './apko.ts';
 import { renamedArchWarnings } from './arch.ts';
-import { applyAccounts, applyOsRelease, applyPaths, changedByFinishing, type FileDigests, filesAt, withFinishedFiles } from './assemble.ts';
+import {
+  applyAccounts,
+  applyOsRelease,
+  applyPaths,
+  changedByFinishing,
+  type FileDigests,
+  filesAt,
+  imageText,
+  withFinishedFiles,
+} from './assemble.ts';
 import { archsAsWritten, checkEcosystemKeys, checkLocalSources } from './config.ts';
 import type { ImageConfig, LoadedConfig } from './config-types.ts';
 import { imageFromWalks, imageOfLayers, makeIndex, resolveRunAs } from './image.ts';
@@ -639,7 +648,7 @@ async function assembleImage(
       using === undefined
         ? splitLayers(tree, groups, config.layering).map((paths) => () => treeWalk(tree, paths))
         : [() => using.walk(tree)];
-    const user = resolveRunAs(config.accounts.runAs, new TextDecoder().decode(readBody(tree.get(tree.resolve('etc/passwd'))?.body)));
+    const user = resolveRunAs(config.accounts.runAs, imageText(tree, 'etc/passwd', ACCOUNTS_FILE_MAX));
     const imageOptions = {
       config,
       configPath: options.configPath,
@@ -658,7 +667,7 @@ async function assembleImage(
       ...image,
       packages: installed,
       locked: fetched.map((f) => f.locked),
-      osRelease: new TextDecoder().decode(readBody(tree.get(tree.resolve('etc/os-release'))?.body)),
+      osRelease: assembled.osRelease,
       user,
       skippedScripts: skippedScriptsOf(installed),
     };
@@ -688,6 +697,8 @@ async function assemble(
   changed: Map<string, FileDigests | undefined>;
   /** The package that would have given /etc/os-release (PackageSource.osReleasePackage), when none did and the configuration gives none. */
   missingOsRelease: string | undefined;
+  /** The image's /etc/os-release, read before any layer is made: one too large to read stops the build here. */
+  osRelease: string;
 }> {
   const { config } = loaded;
   const tree = new Tree();
@@ -713,7 +724,8 @@ async function assemble(
     standIns: standIn ? new Set([tree.resolveParent('etc/os-release')]) : undefined,
     locations: loaded.locations,
   });
-  return { tree, installed, spill, changed: changedByFinishing(tree, before), missingOsRelease };
+  const osRelease = imageText(tree, 'etc/os-release', OS_RELEASE_MAX);
+  return { tree, installed, spill, changed: changedByFinishing(tree, before), missingOsRelease, osRelease };
 }
 
 /**

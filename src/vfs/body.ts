@@ -4,6 +4,7 @@
  * metadata and not their contents. A body on disk is read when the layer is written, and checked
  * against the CRC-32 it was stored with, which catches a cache file that changed on disk.
  */
+import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { ProvenantError } from '../errors.ts';
 import { openRegularFile } from '../io/files.ts';
@@ -59,6 +60,63 @@ export function readBody(body: Body | undefined): Uint8Array {
   }
   checkBody(body, out);
   return out;
+}
+
+/** Bytes of a body on disk read at once by {@link hashBody}. */
+const HASH_PIECE = 1024 * 1024;
+
+/**
+ * The hex digest of a body's bytes, a body on disk read piece by piece and checked as
+ * {@link readBody} checks it: a package's file may inflate to gigabytes (an apk's data to
+ * DATA_MAX), which read whole would take as much memory, and past 2 GiB fail in Node's read.
+ *
+ * @throws ProvenantError as {@link readBody}
+ */
+export function hashBody(body: Body | undefined, algorithm: 'sha1' | 'sha256'): string {
+  const hash = createHash(algorithm);
+  if (!isFileBody(body)) return hash.update(readBody(body)).digest('hex');
+  const reader = new BodyReader(0, 1);
+  try {
+    for (const piece of reader.pieces(body, HASH_PIECE)) hash.update(piece);
+  } finally {
+    reader.close();
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * What a build reads of an image's /etc/os-release at most. The file is a dozen KEY=value lines
+ * (Alpine's and Debian's are under 300 bytes; os-release(5) knows some 30 keys): 1 MiB leaves room
+ * for any real one.
+ */
+export const OS_RELEASE_MAX = 1 << 20;
+
+/**
+ * What a build reads of an image's /etc/passwd and /etc/group at most (and of the copies Debian's
+ * base-passwd installs them from). A distribution ships a few dozen lines (Debian's passwd.master:
+ * under 1 KiB); 8 MiB holds some 65,536 accounts of 120 bytes, every id of a 16-bit range, where
+ * the build holds the text, its lines and the text it writes again, a few times the file at once.
+ */
+export const ACCOUNTS_FILE_MAX = 8 << 20;
+
+/**
+ * The bytes of a body the build reads as text (/etc/passwd, /etc/os-release), refused past `max`
+ * bytes before any is read: a package may ship such a file of gigabytes, which read whole would
+ * take as much memory, or fail in Node past 2 GiB (as a read) or 512 MiB (as a string).
+ *
+ * @param file the file's path in the image and the package that installed it (`owner`), for the error
+ * @throws ProvenantError `TOO_LARGE` naming the file and its package; else as {@link readBody}
+ */
+export function readBodyUpTo(body: Body | undefined, max: number, file: { path: string; owner?: string | undefined }): Uint8Array {
+  const size = bodySize(body);
+  if (size > max) {
+    const from = file.owner === undefined || file.owner === 'build' ? '' : ` (installed by ${file.owner})`;
+    throw new ProvenantError('TOO_LARGE', `/${file.path}${from} is ${size} bytes, more than the ${max} read of it`, {
+      where: file.owner === undefined || file.owner === 'build' ? `/${file.path}` : `${file.owner}: /${file.path}`,
+      hint: `an image's /${file.path} is a few kilobytes; the package ships a file that is not one`,
+    });
+  }
+  return readBody(body);
 }
 
 /**

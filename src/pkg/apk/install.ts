@@ -9,7 +9,7 @@ import { cleanEntryPath } from '../../archive/paths.ts';
 import { tarBytes, tarHeader } from '../../archive/tar.ts';
 import { ByteBuilder } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
-import { type FileBody, readBody } from '../../vfs/body.ts';
+import { type FileBody, hashBody } from '../../vfs/body.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import { buildFile, type FsNode, type Tree } from '../../vfs/tree.ts';
 import { namingPackage } from '../install-error.ts';
@@ -79,7 +79,7 @@ export function entriesInventory(entries: Iterable<PackageEntry>): () => Invento
     const out: InventoryFile[] = [];
     for (const e of installedEntries(entries)) {
       if (e.header.type !== 'file') continue;
-      const sha1 = e.header.pax?.['APK-TOOLS.checksum.SHA1'] ?? createHash('sha1').update(readBody(e.body)).digest('hex');
+      const sha1 = e.header.pax?.['APK-TOOLS.checksum.SHA1'] ?? hashBody(e.body, 'sha1');
       out.push({ path: `/${e.path}`, sha1 });
     }
     return out;
@@ -216,7 +216,8 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
         if (!throughLink) tree.put(entry.path, { type: 'dir', mode, uid, gid, mtime, owner, xattrs });
         break;
       case 'file': {
-        sha1 = h.pax?.['APK-TOOLS.checksum.SHA1'] ?? createHash('sha1').update(readBody(entry.body)).digest('hex');
+        // Hashed piece by piece: a file without apk's checksum may inflate to gigabytes (DATA_MAX).
+        sha1 = h.pax?.['APK-TOOLS.checksum.SHA1'] ?? hashBody(entry.body, 'sha1');
         const node: FsNode = { type: 'file', mode, uid, gid, mtime, owner, xattrs, body: entry.body };
         if (spill?.takes(tree, at, node) !== true) tree.put(entry.path, node);
         break;

@@ -8,7 +8,7 @@
 import { basename } from 'node:path';
 import { isProvenantError, ProvenantError, RepairableError, urlWithoutUserInfo } from '../../errors.ts';
 import { noteRecordsDropped } from '../../io/memory.ts';
-import { readBody } from '../../vfs/body.ts';
+import { ACCOUNTS_FILE_MAX, bodySize, readBodyUpTo } from '../../vfs/body.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import type { Tree } from '../../vfs/tree.ts';
 import {
@@ -735,9 +735,11 @@ function baseAccounts(tree: Tree, mtime: number): void {
     const from = tree.read(tree.resolve(master));
     if (from?.type !== 'file') continue;
     const existing = tree.read(tree.resolve(path));
-    if (existing !== undefined && (existing.type !== 'file' || readBody(existing.body).length > 0)) continue;
+    if (existing !== undefined && (existing.type !== 'file' || bodySize(existing.body) > 0)) continue;
+    // Read whole, so refused past the cap the build reads /etc/passwd with (../../builder/assemble.ts).
+    const body = readBodyUpTo(from.body, ACCOUNTS_FILE_MAX, { path: tree.resolve(master), owner: from.owner });
     tree.mkdirAll('etc', { mode: 0o755, uid: 0, gid: 0, mtime, owner: 'build' });
-    tree.put(tree.resolve(path), { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime, body: readBody(from.body), owner: 'build' });
+    tree.put(tree.resolve(path), { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime, body, owner: 'build' });
   }
 }
 
