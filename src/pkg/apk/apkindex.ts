@@ -7,7 +7,15 @@
  */
 import { concatBytes } from '../../bytes.ts';
 import { isProvenantError, ProvenantError } from '../../errors.ts';
-import { type GzipMember, gzipMemberAt, INDEX_MAX, SIGNATURE_MAX, splitGzipMembers } from './members.ts';
+import {
+  type GzipMember,
+  gzipMemberAt,
+  INDEX_ENTRIES_MAX,
+  INDEX_MAX,
+  INDEX_NAMES_MAX,
+  SIGNATURE_MAX,
+  splitGzipMembers,
+} from './members.ts';
 import { type ApkKeyring, type ApkSignature, signaturesOf, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
 import { tarFiles } from './tarfiles.ts';
 
@@ -127,12 +135,75 @@ export async function readApkIndex(bytes: Uint8Array, options: ReadApkIndexOptio
   if (index === undefined) throw new ProvenantError('INVALID_PACKAGE', 'the archive has no APKINDEX member', { where });
   const description = files.find((f) => f.name === 'DESCRIPTION');
   const text = new TextDecoder('utf-8', { fatal: false }).decode(index.body);
+  checkIndexCounts(text, `${where}: APKINDEX`);
   return {
     description: description === undefined ? '' : new TextDecoder().decode(description.body).trim(),
     packages: parseApkIndexText(text, `${where}: APKINDEX`),
     signedBy,
     signatures,
   };
+}
+
+/**
+ * Refuses an index listing more packages than {@link INDEX_ENTRIES_MAX} or more names than
+ * {@link INDEX_NAMES_MAX}, counted over the text before any of it is parsed: what parsing holds
+ * grows with those counts, up to ten times the text and more, not with the text's size alone.
+ *
+ * @throws ProvenantError `TOO_LARGE` naming the line where the count went over
+ */
+function checkIndexCounts(text: string, where: string): void {
+  let entries = 0;
+  let names = 0;
+  let lineNo = 0;
+  for (let at = 0; at < text.length; ) {
+    lineNo++;
+    let end = text.indexOf('\n', at);
+    if (end < 0) end = text.length;
+    const letter = text[at];
+    if (end - at >= 2 && text[at + 1] === ':') {
+      if (letter === 'P' && ++entries > INDEX_ENTRIES_MAX) {
+        throw new ProvenantError('TOO_LARGE', `the index lists more than ${INDEX_ENTRIES_MAX} packages, more than are read into memory`, {
+          where: `${where}:${lineNo}`,
+        });
+      }
+      if (letter === 'D' || letter === 'p' || letter === 'i' || letter === 'r') {
+        // Names as the parser splits them: runs of characters between white space.
+        let inName = false;
+        for (let i = at + 2; i < end; i++) {
+          const space = isSpace(text.charCodeAt(i));
+          if (!space && !inName) names++;
+          inName = !space;
+        }
+        if (names > INDEX_NAMES_MAX) {
+          throw new ProvenantError(
+            'TOO_LARGE',
+            `the index lists more than ${INDEX_NAMES_MAX} dependency and provided names, more than are read into memory`,
+            {
+              where: `${where}:${lineNo}`,
+            },
+          );
+        }
+      }
+    }
+    at = end + 1;
+  }
+}
+
+/** Whether a UTF-16 code unit is white space as `\s` matches it (ASCII ones, and Unicode's). */
+function isSpace(c: number): boolean {
+  if (c <= 0x20) return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+  if (c < 0xa0) return false;
+  return (
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
 }
 
 /**
@@ -224,7 +295,11 @@ function applyField(current: Draft, letter: string, value: string, num: number |
     current[NUMBER_KEYS[letter as keyof typeof NUMBER_KEYS]] = num ?? 0;
   } else if (Object.hasOwn(LIST_KEYS, letter)) {
     const key = LIST_KEYS[letter as keyof typeof LIST_KEYS];
-    current[key] = [...(current[key] ?? []), ...value.split(/\s+/).filter((s) => s !== '')];
+    // Added to in place: a list copied at each line took time growing with the square of a
+    // stanza's lines of one field.
+    const list = current[key] ?? [];
+    current[key] = list;
+    for (const name of value.split(/\s+/)) if (name !== '') list.push(name);
   } else {
     const values = current.extra[letter];
     if (values === undefined) current.extra[letter] = [value];

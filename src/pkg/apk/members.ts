@@ -59,6 +59,19 @@ export const CONTROL_MAX = 16 * 1024 * 1024;
  */
 export const INDEX_MAX = 512 * 1024 * 1024;
 /**
+ * The packages (`P:` lines) one APKINDEX may list. Each costs about 2 KiB of memory once read (a
+ * build of a signed index of 1,000,000 stanzas of 92 bytes peaked at 2.1 GB), so the 5.5 million
+ * that fit under {@link INDEX_MAX} ran the heap out after minutes. 500,000 cost about 1 GB; Wolfi's
+ * index, the largest known, lists under a fifth of that.
+ */
+export const INDEX_ENTRIES_MAX = 500_000;
+/**
+ * The names one APKINDEX may list in its `D:`, `p:`, `i:` and `r:` fields, all stanzas together.
+ * Each costs about 190 bytes once read (100,000 stanzas providing 100 names each peaked at 2.0 GB),
+ * so 5,000,000 cost about 1 GB; a real stanza lists a few to a few hundred.
+ */
+export const INDEX_NAMES_MAX = 5_000_000;
+/**
  * A package's data members, inflated once `datahash` (over their compressed bytes) has been
  * checked: the largest packages (toolchains, models) unpack to a few GiB.
  */

@@ -199,7 +199,8 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       this.#indexes.set(folder, read === undefined || read === digest ? digest : '');
       const { candidates: found, skipped } = apkCandidates(index.packages, repo.url, repo.tag, order, where);
       for (const s of skipped) logger.warn(`${where}: left out ${s.name}-${s.version}: ${s.reason}`);
-      candidates.push(...found);
+      // One by one: a spread passes each entry as an argument, and an index of 250,000 overflowed the stack.
+      for (const c of found) candidates.push(c);
     }
     const read = { candidates, files };
     this.#kept?.set(arch, read);

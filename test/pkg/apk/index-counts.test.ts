@@ -1,0 +1,93 @@
+// An APKINDEX's cost once read grows with its packages and names, not with its bytes alone: the
+// 512 MiB its text may hold listed 5.5 million packages and ran the heap out. An index listing
+// more packages or names than are read into memory is refused with TOO_LARGE before parsing, and
+// one below the caps is read whole, its packages never passed as arguments (a spread of 250,000
+// overflowed the stack).
+import assert from 'node:assert/strict';
+import { sign } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { tarBytes, tarHeader } from '../../../src/archive/tar.ts';
+import { isProvenantError } from '../../../src/errors.ts';
+import { silentLogger } from '../../../src/io/types.ts';
+import { readApkIndex } from '../../../src/pkg/apk/apkindex.ts';
+import { generateApkKeyPair } from '../../../src/pkg/apk/keys.ts';
+import { ApkKeyring } from '../../../src/pkg/apk/signature.ts';
+import { openApkSource } from '../../../src/pkg/apk/source.ts';
+
+// The caps docs/security.md gives.
+const ENTRIES_MAX = 500_000;
+const NAMES_MAX = 5_000_000;
+
+/** `count` stanzas as short as an index allows, `extra` lines added to the first. */
+function stanzas(count: number, extra = ''): string {
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) out.push(`P:p${i}\nV:1.0-r0\nA:x86_64\nC:Q1${'A'.repeat(27)}=\n${i === 0 ? extra : ''}\n`);
+  return out.join('');
+}
+
+/** An index of `text` in one gzip member, unsigned. */
+async function indexOf(text: string): Promise<Uint8Array> {
+  const body = new TextEncoder().encode(text);
+  return gzipSync(await tarBytes([{ header: tarHeader({ name: 'APKINDEX', size: body.length }), body }]));
+}
+
+const key = generateApkKeyPair('counts.rsa', { bits: 2048 });
+
+/** An index of `text` signed with {@link key}, as abuild-sign makes it: a signature tar without end blocks, then the content. */
+async function signedIndexOf(text: string): Promise<Uint8Array> {
+  const content = await indexOf(text);
+  const signature = new Uint8Array(sign('sha256', content, key.privateKeyPem));
+  const tar = await tarBytes([{ header: tarHeader({ name: `.SIGN.RSA256.${key.name}`, size: signature.length }), body: signature }]);
+  return Buffer.concat([gzipSync(tar.subarray(0, tar.length - 1024)), content]);
+}
+
+const read = (bytes: Uint8Array) => readApkIndex(bytes, { keyring: new ApkKeyring(), where: 'index', allowUntrusted: true });
+
+describe('the counts an APKINDEX may hold', () => {
+  it(`refuses one more package than ${ENTRIES_MAX} with TOO_LARGE naming the line`, async () => {
+    await assert.rejects(read(await indexOf(stanzas(ENTRIES_MAX + 1))), (err) => {
+      assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
+      assert.match(err.message, /more than 500000 packages/);
+      assert.equal(err.where, `index: APKINDEX:${ENTRIES_MAX * 5 + 1}`);
+      return true;
+    });
+  });
+
+  it(`refuses one more name than ${NAMES_MAX}, however they are spaced`, async () => {
+    // Provided names apart by Unicode spaces, which the parser splits on too.
+    const names = `p:${'a '.repeat(NAMES_MAX / 2)}\np:${'b\u00a0'.repeat(NAMES_MAX / 2)}c\n`;
+    await assert.rejects(read(await indexOf(stanzas(1, names))), (err) => {
+      assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
+      assert.match(err.message, /more than 5000000 dependency and provided names/);
+      return true;
+    });
+  });
+
+  it('reads 200,000 packages of a signed index through a source, none passed as arguments', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'provenant-apk-counts-'));
+    try {
+      await mkdir(join(dir, 'repo', 'x86_64'), { recursive: true });
+      await mkdir(join(dir, 'keys'));
+      await writeFile(join(dir, 'keys', key.name), key.publicKeyPem);
+      await writeFile(join(dir, 'repo', 'x86_64', 'APKINDEX.tar.gz'), await signedIndexOf(stanzas(200_000)));
+      const source = await openApkSource({
+        repositories: ['./repo'],
+        keyring: [join(dir, 'keys', key.name)],
+        packages: ['p0'],
+        configPath: 'image.yaml',
+        baseDir: dir,
+        cache: undefined,
+        logger: silentLogger,
+      });
+      const { candidates } = await source.readIndex('x86_64');
+      assert.ok(Array.isArray(candidates));
+      assert.equal(candidates.length, 200_000);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
