@@ -299,7 +299,8 @@ export class RegistryClient {
       seen.add(url.href);
       const page = await this.#tagPage(repository, url, left, op, where);
       left -= page.size;
-      tags.push(...page.tags);
+      // One by one: a spread passes each tag as an argument, and a page of millions overflows the stack.
+      for (const t of page.tags) tags.push(t);
       url = page.next;
     }
     return tags;

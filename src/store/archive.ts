@@ -427,7 +427,7 @@ async function reachedOf(store: LayoutStore, wanted: ReadonlySet<Digest>): Promi
       if (isProvenantError(err, 'NOT_FOUND')) continue;
       return new Set(wanted);
     }
-    todo.push(...children(stored));
+    for (const c of children(stored)) todo.push(c);
     const subject = subjectOf(stored);
     if (subject !== undefined) todo.push(subject);
   }

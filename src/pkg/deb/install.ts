@@ -728,9 +728,10 @@ export function caBundle(tree: Tree, options: GeneratedFileOptions = {}): CaBund
       sources.push(path);
     }
   } else {
-    sources.push(...crtFiles(CERTS_DIR));
+    for (const p of crtFiles(CERTS_DIR)) sources.push(p);
   }
-  sources.push(...crtFiles(LOCAL_CERTS_DIR));
+  // One by one: a spread passes each path as an argument, and a package may ship any number.
+  for (const p of crtFiles(LOCAL_CERTS_DIR)) sources.push(p);
   if (sources.length === 0) return { path: undefined, sources, missing, certificates: 0 };
 
   const parts: Uint8Array[] = [];
