@@ -2,7 +2,7 @@
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import { forEachLimited, Limiter } from '../io/limit.ts';
 import type { BlobSource, OperationOptions } from '../io/types.ts';
-import { COSIGN_TAG_RE, cosignTagSubject, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
+import { COSIGN_TAG_RE, checkIndexDepth, cosignTagSubject, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isForeignLayer, isIndexType, isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { bestPlatformMatch, formatPlatform, normalizePlatform } from '../oci/platform.ts';
@@ -462,7 +462,8 @@ async function attachedTo(src: ContentStore, entry: Descriptor, options: Operati
  * Copies a manifest or index and all it references; returns every manifest digest in the tree.
  * `within`: an ancestor is at the destination already, and this walk only checks its subtree.
  */
-async function copyTree(ctx: CopyContext, stored: Stored, isRoot: boolean, within = false): Promise<Digest[]> {
+async function copyTree(ctx: CopyContext, stored: Stored, isRoot: boolean, within = false, depth = 1): Promise<Digest[]> {
+  if (stored.kind === 'index') checkIndexDepth(depth, ctx.src.location, stored.digest);
   throwIfAborted(ctx.options.signal);
   const digests: Digest[] = [stored.digest];
   if (ctx.done.has(stored.digest)) return digests;
@@ -493,7 +494,7 @@ async function copyTree(ctx: CopyContext, stored: Stored, isRoot: boolean, withi
         continue;
       }
       const childStored = await ctx.src.getManifest(child.digest, ctx.options);
-      digests.push(...(await copyTree(ctx, childStored, false, existing)));
+      for (const d of await copyTree(ctx, childStored, false, existing, depth + 1)) digests.push(d);
     }
   } else {
     const blobs = [stored.manifest.config, ...stored.manifest.layers];

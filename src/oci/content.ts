@@ -146,6 +146,33 @@ export function artifactTypeOf(doc: unknown): string | undefined {
   return typeof mediaType === 'string' ? mediaType : undefined;
 }
 
+/**
+ * How deep indexes may nest under the one named: the root index is level 1, an index it lists 2.
+ * Real images nest one or two (an index of platforms whose entries are indexes, as some build
+ * tools push); containers/image copies the entries of one index as images and nests no deeper.
+ * Without a cap, a layout or registry could name a chain of thousands, each walked in turn
+ * (20,000: a copy took minutes and 465 MB).
+ */
+export const INDEX_DEPTH_MAX = 8;
+
+/**
+ * Refuses an index at `depth` (the root index is 1) deeper than {@link INDEX_DEPTH_MAX}.
+ *
+ * @param where the reference the walk began at, and the digest of the index too deep
+ * @throws ProvenantError `INVALID_MANIFEST` naming the reference and the index
+ */
+export function checkIndexDepth(depth: number, where: string, digest: string): void {
+  if (depth <= INDEX_DEPTH_MAX) return;
+  throw new ProvenantError(
+    'INVALID_MANIFEST',
+    `${where} nests indexes more than ${INDEX_DEPTH_MAX} deep (the index ${digest} is at level ${depth})`,
+    {
+      where,
+      hint: 'an image index lists images, or indexes that list images; a chain of indexes this deep is not an image',
+    },
+  );
+}
+
 /** Every descriptor a stored document references directly (config, layers, manifests, subject). */
 export function children(stored: Stored): Descriptor[] {
   if (stored.kind === 'index') return [...stored.index.manifests];

@@ -11,7 +11,7 @@ import { RFC3161Timestamp } from '@sigstore/core';
 import type { AttestationMode, Attested, StatementBlob } from '../attest/storage.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
-import { cosignTag, descriptorOf, type Stored } from '../oci/content.ts';
+import { checkIndexDepth, cosignTag, descriptorOf, type Stored } from '../oci/content.ts';
 import { type Digest, digestOf } from '../oci/digest.ts';
 import type { Descriptor, ImageManifest } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -472,13 +472,14 @@ function assertNames(s: StatementBlob, digest: Digest): void {
 }
 
 /** Every manifest an index names, depth first (nested indexes too), as cosign's walk does. */
-async function children(store: ContentStore, index: Stored, options: OperationOptions): Promise<Descriptor[]> {
+async function children(store: ContentStore, index: Stored, options: OperationOptions, depth = 1): Promise<Descriptor[]> {
   if (index.kind !== 'index') return [];
+  checkIndexDepth(depth, store.location, index.digest);
   const out: Descriptor[] = [];
   for (const d of index.index.manifests) {
     out.push(d);
     if (d.mediaType.endsWith('index.v1+json') || d.mediaType.endsWith('manifest.list.v2+json')) {
-      out.push(...(await children(store, await store.getManifest(d.digest, options), options)));
+      for (const c of await children(store, await store.getManifest(d.digest, options), options, depth + 1)) out.push(c);
     }
   }
   return out;
