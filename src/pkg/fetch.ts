@@ -261,6 +261,16 @@ async function request(location: string, where: string, signal: AbortSignal | un
       await res.body?.cancel().catch(() => {});
       if (redirects >= MAX_REDIRECTS) throw new ProvenantError('NETWORK', `${where} redirects more than ${MAX_REDIRECTS} times`, { where });
       const to = new URL(next, url);
+      // Only http and https are fetched: a file: URL (file:///etc/passwd) went to node:http as a
+      // request to this machine's port 80.
+      if (to.protocol !== 'http:' && to.protocol !== 'https:') {
+        const shown = safeLocation(to.href);
+        throw new ProvenantError(
+          'NETWORK',
+          `${where} redirects to a ${to.protocol} URL (${shown.length > 200 ? `${shown.slice(0, 200)}…` : shown}), which is not followed`,
+          { where },
+        );
+      }
       if (to.protocol === 'http:' && (secure || url.protocol === 'https:') && !isLoopbackHost(to.host)) {
         throw new ProvenantError('INSECURE', `${where} redirects to plain HTTP (${safeLocation(to.href)}), which is not followed`, {
           where,

@@ -460,6 +460,16 @@ export class Transport {
 
   #checkScheme(url: URL, where: string): void {
     if (url.protocol === 'https:') return;
+    if (url.protocol !== 'http:') {
+      // A registry's misbehaviour (a redirect to file:///etc/passwd), not a usage error: the
+      // user's command and reference were right, and no flag makes it followable.
+      const shown = redactUrl(url);
+      const at = shown.length > 200 ? `${shown.slice(0, 200)}…` : shown;
+      throw new ProvenantError('REGISTRY', `${this.registry} redirected to a ${url.protocol} URL (${at}), which is not followed`, {
+        where,
+        hint: 'a registry redirects only to https (or http on this machine); this one sent a location no client fetches from a registry',
+      });
+    }
     // --insecure is for the registry the user named, not for whatever host it redirects to.
     if (url.protocol === 'http:' && (isLoopbackHost(url.host) || (this.#insecure && sameHostName(url, this.apiHost)))) return;
     throw new ProvenantError('INSECURE', `refusing to follow ${url.protocol.replace(':', '')} to ${url.host}`, {

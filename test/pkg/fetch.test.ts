@@ -1013,6 +1013,22 @@ describe('keys and plain HTTP', () => {
     );
   });
 
+  it('never follows a redirect to a URL that is not http or https', async () => {
+    const server = createServer((_req, res) => res.writeHead(302, { location: 'file:///etc/passwd' }).end());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/APKINDEX.tar.gz`;
+      await assert.rejects(fetchFile(url), (e) => {
+        assert.ok(isProvenantError(e, 'NETWORK'), String(e));
+        assert.match(e.message, /redirects to a file: URL \(file:\/\/\/etc\/passwd\), which is not followed/);
+        return true;
+      });
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   it('never follows a redirect from https to plain http beyond this machine, whatever is fetched', { skip: opensslMissing }, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'provenant-downgrade-'));
     const cert = await selfSignedCertificate(dir, 'mirror', '/CN=127.0.0.1', 'IP:127.0.0.1');

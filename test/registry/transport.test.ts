@@ -705,6 +705,19 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
     }
   });
 
+  it('refuses a redirect to a file: URL with REGISTRY, naming the scheme, not as a usage error', async () => {
+    const registry = await fakeServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      res.writeHead(307, { location: 'file:///etc/passwd' }).end();
+    });
+    const client = new RegistryClient(registry.host, { retry: FAST_RETRY });
+    await assert.rejects(client.getManifest('a/b', 'latest'), (e) => {
+      assert.ok(isProvenantError(e, 'REGISTRY'), String(e));
+      assert.match(e.message, /redirected to a file: URL \(file:\/\/\/etc\/passwd\), which is not followed/);
+      return true;
+    });
+  });
+
   it('gives up on a registry that is down with NETWORK, after retrying', async () => {
     const registry = await fakeServer((_req, res) => res.destroy());
     const events: ProgressUpdate[] = [];
