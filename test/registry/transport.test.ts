@@ -718,6 +718,17 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
     });
   });
 
+  it('lists a tag page of 300,000 tags, none passed as arguments (a spread of them overflowed the stack)', async () => {
+    const tags = Array.from({ length: 300_000 }, (_, i) => `t${i}`);
+    const body = JSON.stringify({ name: 'a/b', tags });
+    const registry = await fakeServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+    });
+    const client = new RegistryClient(registry.host, { retry: FAST_RETRY });
+    assert.equal((await client.listTags('a/b')).length, tags.length);
+  });
+
   it('gives up on a registry that is down with NETWORK, after retrying', async () => {
     const registry = await fakeServer((_req, res) => res.destroy());
     const events: ProgressUpdate[] = [];
