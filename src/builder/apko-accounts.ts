@@ -9,6 +9,7 @@
  */
 import { ProvenantError } from '../errors.ts';
 import type { ApkoFs } from '../pkg/apk/apko-fs.ts';
+import { ACCOUNTS_FILE_MAX } from '../vfs/body.ts';
 import { ConfigError } from '../yaml.ts';
 import { apkoPathPermissions } from './apko-config.ts';
 import { pathEntryRefusal } from './assemble.ts';
@@ -67,7 +68,7 @@ export function readGoUsers(bytes: Uint8Array | undefined, fields: 4 | 7): Map<n
 /** Reads a passwd, group or shadow file apko will rewrite (creating it empty), failing where apko does. */
 function readOrCreate(fs: ApkoFs, path: string, perm: number, fields: number): string[][] {
   if (fs.stat(path) === undefined) fs.writeFile(path, new Uint8Array(), perm);
-  return scanLines(fs.readFile(path)).map((line, i) => {
+  return scanLines(fs.readFileUpTo(path, ACCOUNTS_FILE_MAX)).map((line, i) => {
     const parsed = fields === 9 ? line.trim().split(':') : parseLine(line, fields);
     const why = Array.isArray(parsed)
       ? parsed.length === 9

@@ -20,7 +20,7 @@ import { ApkoFs } from '../pkg/apk/apko-fs.ts';
 import { type ApkoIndexEntry, apkoInstallOrder, setRepositories } from '../pkg/apk/apko-install.ts';
 import type { ApkFetched, ApkSource } from '../pkg/apk/source.ts';
 import type { FetchedPackage, InstalledPackage, LockedPackage } from '../pkg/source.ts';
-import { bodySize } from '../vfs/body.ts';
+import { ACCOUNTS_FILE_MAX, bodySize, OS_RELEASE_MAX } from '../vfs/body.ts';
 import { type FsNode, Tree } from '../vfs/tree.ts';
 import { apkoAccounts, apkoPaths, readGoUsers } from './apko-accounts.ts';
 import { apkoLockedConfig, goJson } from './apko-config.ts';
@@ -197,7 +197,7 @@ export async function apkoPlatformImage(
   };
   const configBytes = apkoImageConfig(imageInput);
   const descriptor = configDescriptor(configBytes);
-  const osRelease = fs.readFile('etc/os-release');
+  const osRelease = fs.readFileUpTo('etc/os-release', OS_RELEASE_MAX);
   return {
     arch,
     platform: apkArchToPlatform(arch),
@@ -322,8 +322,8 @@ function charDevices(fs: ApkoFs): void {
  * only on files and folders, and the names a package listed as hard links as links.
  */
 function apkoHeaders(fs: ApkoFs): (path: string, node: FsNode) => TarHeader {
-  const users = readGoUsers(fs.readFile('etc/passwd'), 7);
-  const groups = readGoUsers(fs.readFile('etc/group'), 4);
+  const users = readGoUsers(fs.readFileUpTo('etc/passwd', ACCOUNTS_FILE_MAX), 7);
+  const groups = readGoUsers(fs.readFileUpTo('etc/group', ACCOUNTS_FILE_MAX), 4);
   const links = fs.linkEntries();
   return (path, node) => {
     const link = links.get(path);

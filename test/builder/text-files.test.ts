@@ -20,7 +20,7 @@ const OS_RELEASE_MAX = 1 << 20;
 const ACCOUNTS_FILE_MAX = 8 << 20;
 
 /** Builds an image of one package `evil` that ships `path` with `body`; what the build threw, or undefined. */
-async function buildWith(path: string, body: Uint8Array): Promise<unknown> {
+async function buildWith(path: string, body: Uint8Array, compat?: 'apko'): Promise<unknown> {
   const dir = await tempDir();
   const key = generateApkKeyPair('text.rsa', { bits: 2048 });
   const signing = { privateKeyPem: key.privateKeyPem, name: key.name };
@@ -47,7 +47,7 @@ async function buildWith(path: string, body: Uint8Array): Promise<unknown> {
   );
   const config = await loadConfig(configPath, { hostArch: 'x86_64' });
   try {
-    await buildImage({ config, configPath, sourceDateEpoch: EPOCH, cacheDir: join(dir, 'cache') });
+    await buildImage({ config, configPath, sourceDateEpoch: EPOCH, cacheDir: join(dir, 'cache'), compat });
     return undefined;
   } catch (err) {
     return err;
@@ -78,5 +78,16 @@ describe('files the build reads as text', () => {
     const err = await buildWith('etc/passwd', text('u:x:1:1::/:/bin/sh\n', ACCOUNTS_FILE_MAX + 1));
     assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
     assert.match(err.message, /\/etc\/passwd \(installed by evil\)/);
+  });
+
+  it('refuses them alike in an apko-compatible build', async () => {
+    for (const [path, size, line] of [
+      ['etc/os-release', OS_RELEASE_MAX + 1, 'ID=evil\n'],
+      ['etc/passwd', ACCOUNTS_FILE_MAX + 1, 'u:x:1:1::/:/bin/sh\n'],
+    ] as const) {
+      const err = await buildWith(path, text(line, size), 'apko');
+      assert.ok(isProvenantError(err, 'TOO_LARGE'), `${path}: ${String(err)}`);
+      assert.match(err.message, new RegExp(`/${path} \\(installed by evil\\)`));
+    }
   });
 });

@@ -21,7 +21,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ProvenantError } from '../../errors.ts';
-import { type Body, bodySize, readBody } from '../../vfs/body.ts';
+import { type Body, bodySize, readBody, readBodyUpTo } from '../../vfs/body.ts';
 import type { FsNode, Tree } from '../../vfs/tree.ts';
 
 /** Who installed a package file, for apko's conflict rules. */
@@ -109,6 +109,18 @@ export class ApkoFs {
   readFile(path: string): Uint8Array | undefined {
     const node = this.stat(path);
     return node?.type === 'file' || node?.type === 'hardlink' ? readBody(node.body) : undefined;
+  }
+
+  /**
+   * The file's bytes as {@link readFile} gives them, refused past `max` bytes: for the files the
+   * build reads whole as text (/etc/passwd, /etc/os-release), which a package may ship huge.
+   *
+   * @throws ProvenantError `TOO_LARGE` naming the file and the package that installed it
+   */
+  readFileUpTo(path: string, max: number): Uint8Array | undefined {
+    const node = this.stat(path);
+    if (node?.type !== 'file' && node?.type !== 'hardlink') return undefined;
+    return readBodyUpTo(node.body, max, { path: this.resolve(path) ?? clean(path), owner: node.owner });
   }
 
   mkdir(path: string, perm: number): void {
