@@ -27,6 +27,7 @@ import {
   verifiedPackagesBytes,
 } from './release.ts';
 import { damagedKeptFile } from './stanza-index.ts';
+import { indexTooLarge, MAX_PACKAGES_INDEX_SIZE } from './xz.ts';
 
 const utf8 = new TextDecoder('utf-8');
 
@@ -207,6 +208,9 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
     throwIfAborted(signal);
     const file = selectPackagesFile(release, component, arch);
     const where = safeLocation(joinLocation(dists, file.path));
+    // Refused before it is fetched when the signed Release says it is too large to index.
+    const listed = file.uncompressed?.entry.size;
+    if (listed !== undefined && listed > MAX_PACKAGES_INDEX_SIZE) throw indexTooLarge(where, listed);
     const add = (sha256: string, content: Uint8Array | { path: string; size: number }, packagesSha256: string): void => {
       const source = { url: where, sha256, size: file.entry.size, path: file.path };
       indexes.push(packagesIndex(component, arch, source, content, packagesSha256, where));

@@ -16,6 +16,7 @@ import { openRegularFile, RefusedFile } from '../../io/files.ts';
 import { noteBytesMoved } from '../../io/memory.ts';
 import { type ScannedStanza, scanControlStanzas } from './control.ts';
 import { parseDebRelations } from './relations.ts';
+import { indexTooLarge, MAX_PACKAGES_INDEX_SIZE } from './xz.ts';
 
 const { closeSync, readSync } = process.getBuiltinModule('node:fs');
 
@@ -89,16 +90,19 @@ const INDEX_FIELDS: ReadonlySet<string> = new Set(['package', 'architecture', 'p
 /**
  * Indexes a Packages file: the line-by-line scan of the full parse (every line is checked), keeping
  * only the indexed fields. About 0.5 s for Debian main; a build keeps the index in its cache.
+ * Scanned a piece at a time, as {@link indexDebStanzaFile} scans a file: the text of the whole
+ * file is never made (V8 cannot make a string of more than 2^29 - 24 characters, and one of
+ * half that size costs its size again).
  *
- * @throws ProvenantError `INVALID_PACKAGE` for a line that is neither a field nor a continuation
+ * @throws ProvenantError `INVALID_PACKAGE` for a line that is neither a field nor a continuation;
+ *   `TOO_LARGE` for a file of more than {@link MAX_PACKAGES_INDEX_SIZE} bytes
  */
-export function indexDebStanzas(bytes: Uint8Array, where: string): DebStanzaIndex {
-  const index = new IndexBuilder();
-  index.add(scanBytes(bytes, where, 1), 0, bytes);
-  return index.finish();
+export function indexDebStanzas(bytes: Uint8Array, where: string, piece = PIECE): DebStanzaIndex {
+  const whole = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return indexInPieces(whole.length, (offset, length) => whole.subarray(offset, offset + length), where, piece);
 }
 
-/** Bytes of a Packages file on disk scanned at once by {@link indexDebStanzaFile}, before it cuts them after a blank line. */
+/** Bytes of a Packages file scanned at once, before they are cut after a blank line. */
 const PIECE = 4 * 1024 * 1024;
 
 /**
@@ -112,50 +116,71 @@ const PIECE = 4 * 1024 * 1024;
  *   the file cannot be read, or has not the SHA-256 given
  */
 export function indexDebStanzaFile(path: string, where: string, piece = PIECE, sha256?: string): DebStanzaIndex {
-  const index = new IndexBuilder();
   let fd: number | undefined;
   try {
     // Without waiting for a writer: a named pipe in the file's place is refused, as damaged.
     const opened = openRegularFile(path);
-    fd = opened.fd;
+    const file = opened.fd;
+    fd = file;
     const size = Number(opened.stat.size);
-    let offset = 0;
-    let line = 1;
     // One buffer for every piece (grown when a stanza does not fit): nothing of a piece is kept
     // once it is scanned, and a buffer per piece was 50 MB outside V8's heap for Debian main,
     // left until the collector came by.
-    let scratch = Buffer.allocUnsafe(Math.min(piece, size));
+    let scratch = Buffer.allocUnsafe(Math.min(piece, size, MAX_PACKAGES_INDEX_SIZE));
     const hash = sha256 === undefined ? undefined : createHash('sha256');
-    while (offset < size) {
-      let bytes: Buffer;
-      for (let want = piece; ; want *= 2) {
-        const length = Math.min(want, size - offset);
-        if (scratch.length < length) scratch = Buffer.allocUnsafe(length);
-        const read = readInto(fd, scratch, offset, length);
-        if (offset + read.length >= size) {
-          bytes = read;
-          break;
-        }
-        const blank = read.lastIndexOf('\n\n');
-        if (blank >= 0) {
-          bytes = read.subarray(0, blank + 2);
-          break;
-        }
-      }
-      index.add(scanBytes(bytes, where, line, offset === 0), offset, bytes);
-      hash?.update(bytes);
-      // Each piece leaves its text and the scan's objects dead: collected as they pile up.
-      noteBytesMoved(bytes.length);
-      for (let at = bytes.indexOf(0x0a); at >= 0; at = bytes.indexOf(0x0a, at + 1)) line++;
-      offset += bytes.length;
-    }
+    const read = (offset: number, length: number): Buffer => {
+      if (scratch.length < length) scratch = Buffer.allocUnsafe(length);
+      return readInto(file, scratch, offset, length);
+    };
+    const index = indexInPieces(size, read, where, piece, (bytes) => hash?.update(bytes));
     if (hash !== undefined && sha256 !== undefined && hash.digest('hex') !== sha256) throw damagedKeptFile(path, sha256, where);
+    return index;
   } catch (err) {
     if (isProvenantError(err)) throw err;
     if (err instanceof RefusedFile && sha256 !== undefined) throw damagedKeptFile(path, sha256, where);
     throw new ProvenantError('IO', `cannot read ${path}: ${(err as Error).message}`, { where, cause: err });
   } finally {
     if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * The index of a Packages file of `size` bytes, `read` a piece at a time (`length` bytes at
+ * `offset`, or fewer at its end), each piece cut after its last blank line (which ends a stanza),
+ * and given to `scanned` once it is scanned.
+ */
+function indexInPieces(
+  size: number,
+  read: (offset: number, length: number) => Buffer,
+  where: string,
+  piece: number,
+  scanned?: (bytes: Buffer) => void,
+): DebStanzaIndex {
+  if (size > MAX_PACKAGES_INDEX_SIZE) throw indexTooLarge(where);
+  const index = new IndexBuilder();
+  let offset = 0;
+  let line = 1;
+  while (offset < size) {
+    let bytes: Buffer;
+    for (let want = piece; ; want *= 2) {
+      const got = read(offset, Math.min(want, size - offset));
+      if (offset + got.length >= size || got.length < Math.min(want, size - offset)) {
+        bytes = got;
+        break;
+      }
+      const blank = got.lastIndexOf('\n\n');
+      if (blank >= 0) {
+        bytes = got.subarray(0, blank + 2);
+        break;
+      }
+    }
+    if (bytes.length === 0) break;
+    index.add(scanBytes(bytes, where, line, offset === 0), offset, bytes);
+    scanned?.(bytes);
+    // Each piece leaves its text and the scan's objects dead: collected as they pile up.
+    noteBytesMoved(bytes.length);
+    for (let at = bytes.indexOf(0x0a); at >= 0; at = bytes.indexOf(0x0a, at + 1)) line++;
+    offset += bytes.length;
   }
   return index.finish();
 }

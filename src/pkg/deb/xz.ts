@@ -19,7 +19,10 @@ import { ProvenantError, throwIfAborted } from '../../errors.ts';
 export interface DecompressOptions {
   /** For errors: where the data comes from (a URL without credentials or a path). */
   where?: string | undefined;
-  /** The most bytes the data may unpack to (2 GiB by default), against decompression bombs. */
+  /**
+   * The most bytes the data may unpack to (2 GiB by default), against decompression bombs. An
+   * index file stops at {@link MAX_PACKAGES_INDEX_SIZE} too, whatever this says.
+   */
   maxBytes?: number | undefined;
   signal?: AbortSignal | undefined;
 }
@@ -163,9 +166,42 @@ export async function* decompressIndexChunks(
   compression: IndexCompression,
   options: DecompressOptions = {},
 ): AsyncGenerator<Uint8Array> {
-  if (compression === 'xz') yield* xzChunks(bytes, options);
-  else if (compression === 'gzip') yield* gzipChunks(bytes, options);
-  else yield await decompressIndex(bytes, compression, options);
+  if (compression === 'none') {
+    yield await decompressIndex(bytes, compression, options);
+    return;
+  }
+  let total = 0;
+  // Counted as it is inflated: a bomb stops at the limit, not at the end of what it unpacks to.
+  for await (const chunk of compression === 'xz' ? xzChunks(bytes, options) : gzipChunks(bytes, options)) {
+    total += chunk.length;
+    if (total > MAX_PACKAGES_INDEX_SIZE) throw indexTooLarge(options.where);
+    yield chunk;
+  }
+}
+
+/**
+ * The most bytes a Packages index may unpack to, whatever size its Release gives it: 256 MiB.
+ * Debian main's for amd64 is about 60 MB unpacked (65,000 stanzas), and the largest known
+ * repositories' a few times less than this limit; it is scanned in pieces (./stanza-index.ts).
+ * Without this limit, one of up to 2 GiB was taken (a 386 KB Packages.xz unpacks to that), then
+ * failed as a string longer than V8 allows, after a minute and 6 GB of memory.
+ */
+export const MAX_PACKAGES_INDEX_SIZE = 256 * 1024 * 1024;
+
+/**
+ * `TOO_LARGE` for a Packages index at `where` over {@link MAX_PACKAGES_INDEX_SIZE} unpacked, found
+ * so as it is inflated, or from the size its Release gives it (`listed`).
+ */
+export function indexTooLarge(where: string | undefined, listed?: number): ProvenantError {
+  const size = listed === undefined ? 'more than' : `${listed} bytes unpacked, as the Release gives it: more than`;
+  return new ProvenantError(
+    'TOO_LARGE',
+    `${where ?? 'the Packages index'} is ${size} ${MAX_PACKAGES_INDEX_SIZE} bytes${listed === undefined ? ' unpacked' : ''} (256 MiB), the most a Packages index may be`,
+    {
+      where,
+      hint: "Debian main's Packages is about 60 MB unpacked: a larger one is a decompression bomb, or a repository Provenant cannot index",
+    },
+  );
 }
 
 /** Decompresses gzip data (one or more members) as it is inflated, refusing more than `maxBytes`. */
@@ -198,7 +234,8 @@ async function* gzipChunks(bytes: Uint8Array, options: DecompressOptions): Async
  * Decompresses an index file (`Packages.xz`, `Packages.gz` or `Packages`).
  *
  * @throws ProvenantError `INVALID_PACKAGE` when the data is corrupt or unpacks to more than
- *   `maxBytes`; `ABORTED` when cancelled
+ *   `maxBytes`; `TOO_LARGE` when it unpacks to more than {@link MAX_PACKAGES_INDEX_SIZE}, as soon
+ *   as it passes that; `ABORTED` when cancelled
  */
 export async function decompressIndex(
   bytes: Uint8Array,
@@ -208,13 +245,14 @@ export async function decompressIndex(
   const maxBytes = options.maxBytes ?? DEFAULT_MAX;
   switch (compression) {
     case 'xz':
-      return decompressXz(bytes, options);
+      return collectBytes(decompressIndexChunks(bytes, compression, options));
     case 'gzip':
       try {
         // zlib stops with an error once the output would pass maxOutputLength.
-        return new Uint8Array(gunzipSync(bytes, { maxOutputLength: Math.max(1, maxBytes) }));
+        return new Uint8Array(gunzipSync(bytes, { maxOutputLength: Math.max(1, Math.min(maxBytes, MAX_PACKAGES_INDEX_SIZE)) }));
       } catch (err) {
         const tooBig = (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+        if (tooBig && maxBytes > MAX_PACKAGES_INDEX_SIZE) throw indexTooLarge(options.where);
         throw new ProvenantError(
           'INVALID_PACKAGE',
           tooBig ? `the gzip data unpacks to more than ${maxBytes} bytes` : `the gzip data is corrupt: ${(err as Error).message}`,
@@ -222,6 +260,7 @@ export async function decompressIndex(
         );
       }
     case 'none':
+      if (bytes.length > MAX_PACKAGES_INDEX_SIZE) throw indexTooLarge(options.where);
       if (bytes.length > maxBytes) {
         throw new ProvenantError('INVALID_PACKAGE', `the data is larger than ${maxBytes} bytes`, { where: options.where });
       }

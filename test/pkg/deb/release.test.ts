@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -41,7 +42,7 @@ import {
 } from '../../../src/pkg/deb/release.ts';
 import { DebRepositorySource } from '../../../src/pkg/deb/source.ts';
 import { type DebSource, formatSourceLine, parseSourceLine, parseSourcesList } from '../../../src/pkg/deb/sources.ts';
-import { decompressIndex, decompressIndexChunks, decompressXz } from '../../../src/pkg/deb/xz.ts';
+import { decompressIndex, decompressIndexChunks, decompressXz, MAX_PACKAGES_INDEX_SIZE } from '../../../src/pkg/deb/xz.ts';
 import { DownloadCache, fetchFile, MAX_TRUSTED_URL_SIZE } from '../../../src/pkg/fetch.ts';
 import type { CandidateIndex } from '../../../src/pkg/resolve/resolve.ts';
 import { MissingArchitectureError } from '../../../src/pkg/source.ts';
@@ -267,6 +268,51 @@ describe('index decompression', () => {
     await assert.rejects(collect(decompressIndexChunks(gz.subarray(0, 2000), 'gzip')), code('INVALID_PACKAGE'));
     await assert.rejects(collect(decompressIndexChunks(Buffer.concat([gz, Buffer.from('garbage')]), 'gzip')), code('INVALID_PACKAGE'));
     assert.deepEqual((await collect(decompressIndexChunks(text, 'none'))).data, Buffer.from(text));
+  });
+});
+
+describe('a Packages index over 256 MiB unpacked', () => {
+  /** A stanza, then line feeds to `size` bytes: what a 386 KB Packages.xz unpacked to 2047 MiB. */
+  const bomb = (size: number): Buffer => {
+    const out = Buffer.alloc(size, 0x0a);
+    out.write('Package: a\nVersion: 1\nArchitecture: amd64\n');
+    return out;
+  };
+  const collect = async (chunks: AsyncIterable<Uint8Array>) => {
+    let total = 0;
+    for await (const c of chunks) total += c.length;
+    return total;
+  };
+  const tooLarge = (where: string) => (err: unknown) => {
+    assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
+    assert.equal(err.where, where);
+    assert.match(err.message, new RegExp(`^${where} is more than ${MAX_PACKAGES_INDEX_SIZE} bytes unpacked \\(256 MiB\\)`));
+    return true;
+  };
+
+  it('is refused as it inflates, whatever size the Release gives it: TOO_LARGE naming it and the limit', async () => {
+    assert.equal(MAX_PACKAGES_INDEX_SIZE, 256 * 1024 * 1024);
+    const where = 'http://127.0.0.1/debian/dists/stable/main/binary-amd64/Packages.gz';
+    const gz = gzipSync(bomb(MAX_PACKAGES_INDEX_SIZE + 1), { level: 1 });
+    // One of exactly the limit is taken.
+    assert.equal(
+      await collect(decompressIndexChunks(gzipSync(bomb(MAX_PACKAGES_INDEX_SIZE), { level: 1 }), 'gzip')),
+      MAX_PACKAGES_INDEX_SIZE,
+    );
+    for (const maxBytes of [undefined, 2 ** 31 - 1]) {
+      await assert.rejects(decompressIndex(gz, 'gzip', { where, maxBytes }), tooLarge(where));
+      await assert.rejects(collect(decompressIndexChunks(gz, 'gzip', { where, maxBytes })), tooLarge(where));
+      await assert.rejects(decompressIndex(bomb(MAX_PACKAGES_INDEX_SIZE + 1), 'none', { where, maxBytes }), tooLarge(where));
+    }
+    // A smaller size the Release gives is still the limit, as before.
+    await assert.rejects(decompressIndex(gz, 'gzip', { where, maxBytes: 1000 }), code('INVALID_PACKAGE'));
+  });
+
+  it('is refused as xz as it inflates', { skip: spawnSync('xz', ['--version']).status !== 0 }, async () => {
+    const where = 'http://127.0.0.1/debian/dists/stable/main/binary-amd64/Packages.xz';
+    const xz = new Uint8Array(execFileSync('xz', ['-c', '-0'], { input: bomb(MAX_PACKAGES_INDEX_SIZE + 1), maxBuffer: 1 << 24 }));
+    await assert.rejects(decompressIndex(xz, 'xz', { where }), tooLarge(where));
+    await assert.rejects(collect(decompressIndexChunks(xz, 'xz', { where, maxBytes: 2 ** 31 - 1 })), tooLarge(where));
   });
 });
 
@@ -1301,6 +1347,55 @@ describe('downloads stop at the size they may have', () => {
           assert.ok((server.sent.get(flood) ?? 0) < 32 * 1024 * 1024, `${server.sent.get(flood)} bytes sent`);
         } finally {
           await server.close();
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a Packages index over 256 MiB unpacked, with and without a cache: before it is fetched when the Release says so, else as it inflates', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-index-bomb-'));
+    try {
+      const k = await pgpKey('archive', { date: new Date('2020-01-01T00:00:00Z') });
+      const unpacked = Buffer.alloc(MAX_PACKAGES_INDEX_SIZE + 1, 0x0a);
+      unpacked.write('Package: a\nVersion: 1\nArchitecture: amd64\n');
+      const gz = gzipSync(unpacked, { level: 1 });
+      const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+      const base = '/debian/dists/stable';
+      const gzPath = `${base}/main/binary-amd64/Packages.gz`;
+      const head =
+        'Origin: Test\nSuite: stable\nCodename: stable\nDate: Wed, 01 Jan 2020 12:00:00 UTC\nArchitectures: amd64\nComponents: main\nSHA256:\n';
+      // The Release lists the compressed file alone (so its size unpacked is found as it
+      // inflates), or with the uncompressed one too (so it is refused before it is fetched).
+      for (const listed of [false, true]) {
+        const text = `${head} ${sha(gz)} ${gz.length} main/binary-amd64/Packages.gz\n${listed ? ` ${sha(unpacked)} ${unpacked.length} main/binary-amd64/Packages\n` : ''}`;
+        const inRelease = await clearsign(text, [k.privateKey], { date: new Date('2020-01-01T12:00:00Z') });
+        for (const cacheDir of [undefined, join(dir, `cache-${listed}`)]) {
+          // Listed too large, Packages.gz is not served but flooded, so that a fetch of it shows.
+          const server = await serve({ [`${base}/InRelease`]: inRelease, ...(listed ? {} : { [gzPath]: gz }) }, [gzPath]);
+          try {
+            const keyring = new DebKeyring([k.publicKey], ['archive.gpg']);
+            await assert.rejects(
+              fetchDebianIndex({ url: `${server.url}/debian`, suite: 'stable', components: ['main'], arch: 'amd64', keyring, cacheDir }),
+              (err: unknown) => {
+                assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
+                assert.equal(err.where, `${server.url}${gzPath}`);
+                assert.match(
+                  err.message,
+                  listed
+                    ? new RegExp(
+                        `is ${unpacked.length} bytes unpacked, as the Release gives it: more than ${MAX_PACKAGES_INDEX_SIZE} bytes \\(256 MiB\\)`,
+                      )
+                    : new RegExp(`is more than ${MAX_PACKAGES_INDEX_SIZE} bytes unpacked \\(256 MiB\\)`),
+                );
+                return true;
+              },
+            );
+            if (listed) assert.equal(server.sent.get(gzPath), undefined, 'Packages.gz was asked for');
+          } finally {
+            await server.close();
+          }
         }
       }
     } finally {

@@ -4,7 +4,7 @@
 // whitespace-only separators), debCandidateIndex against candidateIndex(debCandidates(...)).
 // The cached form must refuse bytes that are not an index of the file at hand.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, writeFileSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -32,6 +32,7 @@ import {
   stanzasNamed,
   stanzasProviding,
 } from '../../../src/pkg/deb/stanza-index.ts';
+import { MAX_PACKAGES_INDEX_SIZE } from '../../../src/pkg/deb/xz.ts';
 import { DownloadCache } from '../../../src/pkg/fetch.ts';
 import { candidateIndex, resolve } from '../../../src/pkg/resolve/resolve.ts';
 import { useTempDir } from '../../helpers/temp.ts';
@@ -405,6 +406,8 @@ describe('indexDebStanzaFile', () => {
 });
 
 describe('indexDebStanzas', () => {
+  const tempDir = useTempDir('stanza-bytes');
+
   it('indexes names, provides and byte ranges of a small file', () => {
     const text =
       'Package: a\nDescription: café\n\nPackage: b\nArchitecture: all\nDescription: ☕\n more ☕\nProvides: awk, mta (= 1.0)\nMulti-Arch: allowed\n';
@@ -452,6 +455,43 @@ describe('indexDebStanzas', () => {
     // The full parse reads it as a separator, as it would any other whitespace-only line.
     assert.deepEqual(checkIndex('\t\n\nPackage: a\n').names.toArray(), ['a']);
     assert.deepEqual(checkIndex(' ').names.toArray(), []);
+  });
+
+  it('scans bytes in memory in pieces cut after blank lines, into the index of them scanned whole (property)', () => {
+    fc.assert(
+      fc.property(fc.array(pkg, { maxLength: 8 }), fc.oneof(ordinary, unusual), fc.integer({ min: 1, max: 400 }), (pkgs, style, piece) => {
+        const bytes = utf8(render(pkgs, style, 'p'));
+        const outcome = (f: () => DebStanzaIndex) => {
+          try {
+            return { index: f() };
+          } catch (err) {
+            return { error: isProvenantError(err) ? `${err.code} ${err.message} ${err.where}` : String(err) };
+          }
+        };
+        assert.deepEqual(
+          outcome(() => indexDebStanzas(bytes, 'Packages', piece)),
+          outcome(() => indexDebStanzas(bytes, 'Packages', bytes.length + 1)),
+        );
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses a file over 256 MiB, in memory or on disk, before it is scanned: TOO_LARGE naming it', async () => {
+    const tooLarge = (err: unknown) => {
+      assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
+      assert.equal(err.where, 'http://127.0.0.1/Packages');
+      assert.match(err.message, new RegExp(`more than ${MAX_PACKAGES_INDEX_SIZE} bytes unpacked \\(256 MiB\\)`));
+      return true;
+    };
+    // Line feeds: a file that scans to nothing, with no error, when it is scanned.
+    assert.throws(() => indexDebStanzas(Buffer.alloc(MAX_PACKAGES_INDEX_SIZE + 1, 0x0a), 'http://127.0.0.1/Packages'), tooLarge);
+    const path = join(await tempDir(), 'Packages');
+    // Sparse: no disk space taken.
+    const fd = openSync(path, 'w');
+    ftruncateSync(fd, MAX_PACKAGES_INDEX_SIZE + 1);
+    closeSync(fd);
+    assert.throws(() => indexDebStanzaFile(path, 'http://127.0.0.1/Packages'), tooLarge);
   });
 
   it('throws INVALID_PACKAGE for a malformed line in a file the line-by-line scan reads', () => {
