@@ -95,7 +95,8 @@ const INDEX_FIELDS: ReadonlySet<string> = new Set(['package', 'architecture', 'p
  * half that size costs its size again).
  *
  * @throws ProvenantError `INVALID_PACKAGE` for a line that is neither a field nor a continuation;
- *   `TOO_LARGE` for a file of more than {@link MAX_PACKAGES_INDEX_SIZE} bytes
+ *   `TOO_LARGE` for a file of more than {@link MAX_PACKAGES_INDEX_SIZE} bytes, or of more than
+ *   {@link MAX_PACKAGES_STANZAS} stanzas (found as it is scanned)
  */
 export function indexDebStanzas(bytes: Uint8Array, where: string, piece = PIECE): DebStanzaIndex {
   const whole = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -145,6 +146,23 @@ export function indexDebStanzaFile(path: string, where: string, piece = PIECE, s
 }
 
 /**
+ * The most stanzas a Packages file may have: 1,000,000, 15 times Debian main's (65,000). What the
+ * index keeps grows with the stanzas, not with the bytes: building it took about 450 bytes of
+ * memory per stanza at its peak (a file of 1,800,000 stanzas, 253 MiB, peaked at 890 MB), so
+ * 256 MiB of stanzas of 12 bytes (`Package: a` and a blank line), 22 million of them, would have
+ * taken about 10 GB. At this limit, indexing one file peaks at about 450 MB more.
+ */
+export const MAX_PACKAGES_STANZAS = 1_000_000;
+
+/** `TOO_LARGE` for a Packages file at `where` of more than {@link MAX_PACKAGES_STANZAS} stanzas. */
+function tooManyStanzas(where: string): ProvenantError {
+  return new ProvenantError('TOO_LARGE', `${where} has more than ${MAX_PACKAGES_STANZAS} stanzas, the most a Packages index may have`, {
+    where,
+    hint: "Debian main's Packages has about 65,000: a repository of more is refused, as its index would take too much memory",
+  });
+}
+
+/**
  * The index of a Packages file of `size` bytes, `read` a piece at a time (`length` bytes at
  * `offset`, or fewer at its end), each piece cut after its last blank line (which ends a stanza),
  * and given to `scanned` once it is scanned.
@@ -176,6 +194,7 @@ function indexInPieces(
     }
     if (bytes.length === 0) break;
     index.add(scanBytes(bytes, where, line, offset === 0), offset, bytes);
+    if (index.length > MAX_PACKAGES_STANZAS) throw tooManyStanzas(where);
     scanned?.(bytes);
     // Each piece leaves its text and the scan's objects dead: collected as they pile up.
     noteBytesMoved(bytes.length);
@@ -218,6 +237,11 @@ class IndexBuilder {
   /** Provided names, and the stanza that provides each. */
   readonly #provided: string[] = [];
   readonly #providers: number[] = [];
+
+  /** How many stanzas it holds. */
+  get length(): number {
+    return this.#names.length;
+  }
 
   /** Adds the stanzas of a piece of the file, `bytes`, that starts at byte `offset`. */
   add(stanzas: readonly ScannedStanza[], offset: number, bytes: Uint8Array): void {

@@ -182,7 +182,8 @@ export async function* decompressIndexChunks(
 /**
  * The most bytes a Packages index may unpack to, whatever size its Release gives it: 256 MiB.
  * Debian main's for amd64 is about 60 MB unpacked (65,000 stanzas), and the largest known
- * repositories' a few times less than this limit; it is scanned in pieces (./stanza-index.ts).
+ * repositories' a few times less than this limit. It is scanned in pieces, and the memory its
+ * stanza index takes is bounded by its stanzas (`MAX_PACKAGES_STANZAS`, ./stanza-index.ts).
  * Without this limit, one of up to 2 GiB was taken (a 386 KB Packages.xz unpacks to that), then
  * failed as a string longer than V8 allows, after a minute and 6 GB of memory.
  */

@@ -28,6 +28,7 @@ import {
   encodeStanzaIndex,
   indexDebStanzaFile,
   indexDebStanzas,
+  MAX_PACKAGES_STANZAS,
   StringTable,
   stanzasNamed,
   stanzasProviding,
@@ -492,6 +493,19 @@ describe('indexDebStanzas', () => {
     ftruncateSync(fd, MAX_PACKAGES_INDEX_SIZE + 1);
     closeSync(fd);
     assert.throws(() => indexDebStanzaFile(path, 'http://127.0.0.1/Packages'), tooLarge);
+  });
+
+  it('refuses a file of more than 1,000,000 stanzas as it scans it: TOO_LARGE naming it', () => {
+    assert.equal(MAX_PACKAGES_STANZAS, 1_000_000);
+    assert.throws(
+      () => indexDebStanzas(Buffer.from('Package: a\n\n'.repeat(MAX_PACKAGES_STANZAS + 1)), 'http://127.0.0.1/Packages'),
+      (err) => {
+        assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
+        assert.equal(err.where, 'http://127.0.0.1/Packages');
+        assert.match(err.message, /has more than 1000000 stanzas/);
+        return true;
+      },
+    );
   });
 
   it('throws INVALID_PACKAGE for a malformed line in a file the line-by-line scan reads', () => {
