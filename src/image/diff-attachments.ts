@@ -9,7 +9,7 @@ import type { Attachment } from '../attest/attachments.ts';
 import type { OperationOptions } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import { summarize } from '../sign/inspect.ts';
-import { eachSignature, type FoundSignature } from '../sign/storage.ts';
+import { eachSignature, type FoundSignature, isBundleMediaType } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import { compareText, mapChanges } from './diff-config.ts';
 import type { AttachmentDiff, AttachmentItem, Dependency, ProvenanceDiff, ValueChange } from './diff-types.ts';
@@ -17,6 +17,7 @@ import {
   chosenStatement,
   type FoundStatement,
   isSlsaProvenance,
+  isStatementLayer,
   type ReadStatement,
   signatureStatement,
   statementsOrNone,
@@ -40,8 +41,9 @@ export interface SideAttachments {
  * referrers (through {@link eachSignature}, with who they say signed them), and the BuildKit and
  * plain in-toto attestations and SBOMs `attachments` lists (from `inspectImage`). For an image
  * (`ofImage`), the statements of all of them too, each blob read once: the statements of what
- * eachSignature read are taken from what it read, and only the rest are read here (and an
- * attachment whose statements are not statements warned of, as inspect warns).
+ * eachSignature read are taken from what it read, and only the rest are read here (an attachment
+ * with a statement layer eachSignature did not read is read whole, and one whose statements are
+ * not statements warned of, as inspect warns).
  */
 export async function attachmentsOf(
   store: ContentStore,
@@ -56,7 +58,7 @@ export async function attachmentsOf(
   const covered = new Set<string>();
   // What eachSignature read of each attachment, in the order of its layers; undefined for one of
   // which something could not be read or parsed: read again below, which says why.
-  const read = new Map<Attachment, { layer: number; statement: ReadStatement }[] | undefined>();
+  const read = new Map<Attachment, ReadLayer[] | undefined>();
   // Each summarised as it is read, keeping its statement only (what is compared).
   for await (const f of eachSignature(store, subject, options)) {
     const s = summarize(f);
@@ -91,10 +93,10 @@ export async function attachmentsOf(
       continue;
     }
     if (a.kind === 'signature') continue;
-    const layers = read.get(a);
+    const layers = await readWhole(store, a, read.get(a), options);
     const held =
       layers !== undefined
-        ? layers.sort((x, y) => x.layer - y.layer).map((x) => x.statement)
+        ? layers.flatMap((x) => (x.statement === undefined ? [] : [x.statement]))
         : await statementsOrNone(store, a, options, (m) => options.logger?.warn(m));
     for (const statement of held) found.push({ ...statement, attachment: a });
     if (compared) statements.push(...held);
@@ -103,19 +105,48 @@ export async function attachmentsOf(
   return { items, statements, found };
 }
 
+/** One layer eachSignature read: its number among the layers, or among the bundle layers of a bundle referrer. */
+interface ReadLayer {
+  layer: number;
+  bundle: boolean;
+  statement: ReadStatement | undefined;
+}
+
+/**
+ * What eachSignature read of attachment `a`, in the order of its layers, when it read every layer
+ * layerStatement reads (see {@link isStatementLayer}); undefined when it did not (an in-toto
+ * layer another tool put beside cosign's DSSE layers, or beside a referrer's bundle), so that the
+ * attachment is read again, whole, and diff chooses from what inspect chooses from.
+ */
+async function readWhole(
+  store: ContentStore,
+  a: Attachment,
+  layers: ReadLayer[] | undefined,
+  options: OperationOptions,
+): Promise<ReadLayer[] | undefined> {
+  if (layers === undefined) return undefined;
+  const stored = await store.getManifest(a.digest, options);
+  if (stored.kind !== 'manifest') return undefined;
+  const all = stored.manifest.layers;
+  // A bundle referrer's layers were numbered among its bundle layers: numbered here among all.
+  const bundles = [...all.keys()].filter((i) => isBundleMediaType(all[i]!.mediaType));
+  const numbered = layers.map((x) => (x.bundle ? { ...x, layer: bundles[x.layer] ?? -1 } : x));
+  const seen = new Set(numbered.map((x) => x.layer));
+  for (const [i, l] of all.entries()) if (isStatementLayer(l) && !seen.has(i)) return undefined;
+  return numbered.sort((x, y) => x.layer - y.layer);
+}
+
 /**
  * Keeps in `read` the statement `f` holds (see {@link signatureStatement}), under the attachment
  * of `attachments` it was read from: a cosign tag's (its source `TAG layer N`) or a referrer's
  * (`referrer DIGEST`, `referrer DIGEST layer N`). One found in neither (the referrers tag
  * schema's index read directly, which inspect does not list) is not kept. eachSignature reads a
  * bundle referrer's bundle layers and another's DSSE layers, which is all of the statements cosign
- * writes there; an in-toto layer another tool might add beside them is not read a second time.
+ * writes there; an attachment with a layer it did not read (an in-toto layer another tool added)
+ * is read again ({@link readWhole}). Each layer read is kept, one holding no statement too, so
+ * that it counts as read.
  */
-function keepRead(
-  read: Map<Attachment, { layer: number; statement: ReadStatement }[] | undefined>,
-  f: FoundSignature,
-  attachments: readonly Attachment[],
-): void {
+function keepRead(read: Map<Attachment, ReadLayer[] | undefined>, f: FoundSignature, attachments: readonly Attachment[]): void {
   const m = /^(referrer )?(\S+)(?: layer (\d+))?$/.exec(f.source);
   if (m === null) return;
   const [, referrer, name, layer] = m;
@@ -132,7 +163,8 @@ function keepRead(
   if (statement === 'unread') read.set(a, undefined);
   else {
     // A bundle referrer's layers are not numbered in its source: they come in their order.
-    if (statement !== undefined) kept.push({ layer: layer === undefined ? kept.length : Number(layer), statement });
+    const bundle = layer === undefined;
+    kept.push({ layer: bundle ? kept.length : Number(layer), bundle, statement });
     read.set(a, kept);
   }
 }

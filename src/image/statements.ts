@@ -54,6 +54,14 @@ export async function readStatements(
 }
 
 /**
+ * Whether {@link layerStatement} reads `layer` (an in-toto layer, a DSSE envelope layer, a
+ * Sigstore bundle): the layers whose statements {@link readStatements} gives.
+ */
+export function isStatementLayer(layer: Descriptor): boolean {
+  return layer.mediaType === ArtifactType.InToto || layer.mediaType === ArtifactType.DsseEnvelope || isBundleMediaType(layer.mediaType);
+}
+
+/**
  * The in-toto statement a signature or attestation that `eachSignature` read holds, as
  * {@link layerStatement} reads it from that layer, so that a reader that has walked the
  * signatures (`diff`) need not read the same blobs again: a bundle's DSSE payload, a DSSE

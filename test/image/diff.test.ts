@@ -16,6 +16,7 @@ import { renderDiff } from '../../src/image/diff-render.ts';
 import { FILESYSTEM_LIMITS } from '../../src/image/filesystem.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
 import { imageInventory } from '../../src/image/inventory.ts';
+import { chosenStatement, imageStatements, isSlsaProvenance } from '../../src/image/statements.ts';
 import { bytesSource } from '../../src/io/types.ts';
 import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
 import { digestOf } from '../../src/oci/digest.ts';
@@ -332,6 +333,60 @@ describe('diff of attested images', () => {
         2,
         warnings.join('\n'),
       );
+    });
+  }
+});
+
+describe('diff of an attestation with an in-toto layer beside its signed ones', () => {
+  for (const storage of ['referrers', 'cosign'] as const) {
+    it(`chooses the provenance inspect chooses, the in-toto layer read too (${storage})`, async () => {
+      const dir = await tempDir();
+      const store = await LayoutStore.open(join(dir, 'l'), { create: true });
+      const made = await makeImage(store, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+      const digest = made.manifests[0]!.digest;
+      const signer = new KeySigner(generateSigningKeyPair().privateKey);
+      for (const id of ['one', 'two']) {
+        const predicate = { buildDefinition: { buildType: 'test' }, runDetails: { builder: { id } } };
+        await attestImage(store, digest, [statement(SLSA_V1, predicate, [{ name: 'img', digest }])], { signer, storage });
+      }
+      // Another tool's plain in-toto layer, first in each attestation's manifest: the .att image
+      // (under its tag again), or a referrer (beside the one it was made from).
+      const plain = statement(SLSA_V1, { buildDefinition: { buildType: 'test' }, runDetails: { builder: { id: 'zzz' } } }, [
+        { name: 'img', digest },
+      ]).bytes;
+      const layer: Descriptor = {
+        mediaType: 'application/vnd.in-toto+json',
+        digest: digestOf(plain),
+        size: plain.length,
+        annotations: { 'in-toto.io/predicate-type': SLSA_V1 },
+      };
+      await store.putBlob(bytesSource(layer, plain));
+      const before = await inspectImage(store, 'v1', 'img');
+      for (const a of before.manifests[0]!.attachments.filter((x) => x.kind === 'attestation')) {
+        const stored = await store.getManifest(a.digest);
+        if (stored.kind !== 'manifest') continue;
+        const manifest = { ...stored.manifest, layers: [layer, ...stored.manifest.layers] };
+        await store.putManifest(parseStored(encodeJson(manifest)), {
+          tags: a.tag === undefined ? [] : [a.tag],
+          keepAsRoot: a.tag === undefined,
+        });
+      }
+      const inspected = await inspectImage(store, 'v1', 'img');
+      const byInspect = chosenStatement(
+        (await imageStatements(store, inspected.manifests[0]!, {})).filter((s) => isSlsaProvenance(s.predicateType)),
+        'SLSA provenance',
+        'img',
+        {},
+      );
+      assert.ok(byInspect !== undefined);
+      const chosen = (byInspect.statement.predicate as { runDetails: { builder: { id: string } } }).runDetails.builder.id;
+      if (storage === 'cosign') assert.equal(chosen, 'zzz');
+      const warnings: string[] = [];
+      const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
+      const diff = await diffImages({ store, target: 'v1', name: 'a' }, { store, target: 'v1', name: 'b' }, { logger });
+      assert.equal(diff.images[0]?.provenance.a?.builderId, chosen);
+      // zzz (copies of one statement are one), one and two.
+      assert.equal(warnings.filter((w) => w.startsWith(`3 SLSA provenance statements are attached`)).length, 2, warnings.join('\n'));
     });
   }
 });
