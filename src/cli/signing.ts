@@ -479,9 +479,9 @@ export function renderVerified(name: string, report: VerificationReport): string
 
 /**
  * The attestations attached to `subject` unsigned, in a cosign `.att` tag or as referrers, as
- * `inspect` shows them: how many are of `predicateType` (every one, when not given), and the
- * predicate types of the others, each once in the order found, as they name themselves (nothing
- * checks them). `attest` without `--key` or `--sign` attaches its statement so, and
+ * `inspect` shows them: how many are of `predicateType` (every one, when not given), their
+ * predicate types (`types`), and those of the others, each once in the order found, as they name
+ * themselves (nothing checks them). `attest` without `--key` or `--sign` attaches its statement so, and
  * `verify-attestation` checks signed ones only. For the failure's message alone: BuildKit's
  * statements are among those the verification checked (so it never gets here with any), and
  * whatever keeps them from being read counts none, so that the verification's own failure is the
@@ -492,7 +492,7 @@ export async function unsignedAttestationsOf(
   subject: Digest,
   predicateType: string | undefined,
   signal: AbortSignal,
-): Promise<{ count: number; otherTypes: string[] }> {
+): Promise<{ count: number; types: string[]; otherTypes: string[] }> {
   // Loaded only for a verification that found nothing: attachments.ts and inspect.ts read much.
   const [{ findAttachments }, { ownSummaries, summarizeSignatures }, { cosignTagsByName }] = await Promise.all([
     import('../attest/attachments.ts'),
@@ -505,15 +505,17 @@ export async function unsignedAttestationsOf(
     const found = await findAttachments(store, [subject], undefined, { signal, tags });
     const attestations = found.filter((a) => a.kind === 'attestation');
     // Usually none: then the signatures the verification just read are not read again.
-    if (attestations.length === 0) return { count: 0, otherTypes: [] };
+    if (attestations.length === 0) return { count: 0, types: [], otherTypes: [] };
     const summaries = await summarizeSignatures(store, subject, { signal });
     const unsigned = attestations.filter((a) => !ownSummaries(a, summaries).some((s) => s.signed));
     const ofType = (a: (typeof unsigned)[number]) => predicateType === undefined || a.predicateTypes.includes(predicateType);
-    const otherTypes = unsigned.filter((a) => !ofType(a)).flatMap((a) => a.predicateTypes);
-    return { count: unsigned.filter(ofType).length, otherTypes: otherTypes.filter((t, i) => otherTypes.indexOf(t) === i) };
+    const once = (types: string[]) => types.filter((t, i) => types.indexOf(t) === i);
+    const of = unsigned.filter(ofType);
+    const types = predicateType !== undefined ? (of.length > 0 ? [predicateType] : []) : once(of.flatMap((a) => a.predicateTypes));
+    return { count: of.length, types, otherTypes: once(unsigned.filter((a) => !ofType(a)).flatMap((a) => a.predicateTypes)) };
   } catch (err) {
     if (!isProvenantError(err) || err.code === 'ABORTED') throw err;
-    return { count: 0, otherTypes: [] };
+    return { count: 0, types: [], otherTypes: [] };
   }
 }
 

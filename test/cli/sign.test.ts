@@ -293,6 +293,7 @@ describe('unsigned attestations: counted, and a verification that finds none sig
       // Of another type: none counted, and the unsigned ones' types given (the signed one not among them).
       assert.deepEqual(await unsignedAttestationsOf(store, image, 'https://cosign.sigstore.dev/attestation/v1', signal), {
         count: 0,
+        types: [],
         otherTypes: [SLSA],
       });
       assert.equal(

@@ -66,7 +66,7 @@ describe('verify-attestation --type that matches none', () => {
     assert.equal(v.status, 5, v.stderr);
     assert.ok(
       v.stderr.includes(
-        `hint: its ${platform} (unsigned) image has ${VULN} attestations of its own (a build attests each platform image): verify one with --platform ${platform}; attest it again with --key or --sign (keyless) to sign it: verify-attestation checks signed attestations only`,
+        `hint: its ${platform} (unsigned) image has ${VULN} attestations of its own (a build attests each platform image), unsigned only: verify-attestation checks signed attestations only, so attest one signed first (provenant attest oci:layout:latest --platform ${platform} --key KEY, or --sign for keyless), then verify it with --platform ${platform}`,
       ),
       v.stderr,
     );
@@ -80,5 +80,14 @@ describe('verify-attestation --type that matches none', () => {
     );
     assert.equal(one.status, 5, one.stderr);
     assert.match(one.stderr, /has 1 unsigned .* attestation and no signed one/);
+    assert.ok(one.stderr.includes(`; found: ${VULN} (unsigned)\n`), one.stderr);
+    assert.ok(!one.stderr.includes('check --type'), one.stderr);
+    // In JSON too, what it found is listed: an image with one unsigned is not one with none.
+    const json = await provenant(
+      ['verify-attestation', 'oci:layout:latest', '--platform', platform, '--type', 'vuln', '--key', 'cosign.pub', '--format', 'json'],
+      { cwd: dir, env },
+    );
+    assert.equal(json.status, 5, json.stderr);
+    assert.deepEqual((JSON.parse(json.stdout) as { found?: unknown }).found, [{ predicateType: VULN, state: 'unsigned' }]);
   });
 });

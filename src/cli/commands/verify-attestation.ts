@@ -111,15 +111,16 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
           : undefined;
       const unsignedOnes = none
         ? await unsignedAttestationsOf(opened.store, subject.digest, predicateType, io.signal)
-        : { count: 0, otherTypes: [] };
+        : { count: 0, types: [], otherTypes: [] };
       // Its images with attestations of --type attached unsigned: --platform shows them so (marked
       // in the hint), where saying nothing would leave them unseen.
       const unsignedPlatforms =
         none && subject.index && unsignedOnes.count === 0
           ? await imagesWithUnsigned(opened.store, subject.root, signedPlatforms ?? [], predicateType, io.signal)
           : [];
-      // None of --type: the types there are, as cosign's "found: ..." says, so a wrong --type shows.
-      const found = none && unsignedOnes.count === 0 ? foundTypes(report, unsignedOnes.otherTypes) : [];
+      // None of --type signed: the types there are, as cosign's "found: ..." says, so a wrong --type
+      // shows, and those of --type attached unsigned (marked so) show as there.
+      const found = none ? foundTypes(report, [...unsignedOnes.types, ...unsignedOnes.otherTypes]) : [];
       results.push({
         name,
         report,
@@ -158,20 +159,26 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
     // as verificationFailure says, or unsigned only, marked so.
     const platformHint =
       (f.unsignedPlatforms ?? []).length > 0
-        ? unsignedPlatformHint(f.signedPlatforms ?? [], f.unsignedPlatforms ?? [], predicateType)
+        ? unsignedPlatformHint(f.name, f.signedPlatforms ?? [], f.unsignedPlatforms ?? [], predicateType)
         : (f.signedPlatforms ?? []).length > 0
           ? e.hint
           : undefined;
     if (platformHint !== undefined && platformHint !== e.hint) e = new ProvenantError(e.code, e.message, { hint: platformHint });
     const found = f.found ?? [];
     if (found.length === 0) return e;
-    const platforms = platformHint === undefined ? [] : [platformHint];
+    // Some of --type are there, unsigned: --type is right, and e says so (its hint is to sign them).
+    const ofType = (f.unsigned ?? 0) > 0;
+    const platforms = platformHint === undefined || (ofType && platformHint === e.hint) ? [] : [platformHint];
     const failing = found.some((t) => t.state === 'not verified');
     const unsigned = found.some((t) => t.state === 'unsigned');
     const text = found.map((t) => visibleLine(`${t.type ?? '(no predicate type)'}${t.state === undefined ? '' : ` (${t.state})`}`));
     return new ProvenantError(e.code, `${e.message}; found: ${text.join(', ')}`, {
       hint: [
-        `check --type (it takes a cosign short name or a URI), or leave it out to verify every type${failing ? ' and see why those not verified fail' : ''}`,
+        ...(ofType
+          ? []
+          : [
+              `check --type (it takes a cosign short name or a URI), or leave it out to verify every type${failing ? ' and see why those not verified fail' : ''}`,
+            ]),
         ...(unsigned ? ['attest again with --key or --sign (keyless) to sign the unsigned ones'] : []),
         ...platforms,
       ].join('; '),
@@ -233,21 +240,25 @@ async function imagesWithUnsigned(
 }
 
 /**
- * The hint of an index with no attestations of the type where some of its images have them
+ * The hint of an index `name` with no attestations of the type where some of its images have them
  * (`signed`, or `unsigned` only): each platform, the unsigned ones marked; --platform with a
- * signed one where there is one (it may verify), else with an unsigned one (which says how to
- * sign it).
+ * signed one where there is one (it may verify), else how to attest an unsigned one's platform
+ * signed first (verifying it as it is fails for sure), then verify it.
  */
-function unsignedPlatformHint(signed: readonly string[], unsigned: readonly string[], predicateType: string | undefined): string {
+function unsignedPlatformHint(
+  name: string,
+  signed: readonly string[],
+  unsigned: readonly string[],
+  predicateType: string | undefined,
+): string {
   const type = predicateType === undefined ? '' : `${predicateType} `;
   const all = [...signed, ...unsigned.map((p) => `${p} (unsigned)`)];
   const one = all.length === 1;
-  const them = unsigned.length === 1 ? 'it' : 'them';
-  const sign =
-    signed.length === 0
-      ? `; attest ${them} again with --key or --sign (keyless) to sign ${them}: verify-attestation checks signed attestations only`
-      : '';
-  return `its ${all.join(', ')} image${one ? ' has' : 's have'} ${type}attestations of ${one ? 'its' : 'their'} own (a build attests each platform image): verify one with --platform ${signed[0] ?? unsigned[0]}${sign}`;
+  const images = `its ${all.join(', ')} image${one ? ' has' : 's have'} ${type}attestations of ${one ? 'its' : 'their'} own (a build attests each platform image)`;
+  const first = signed[0];
+  if (first !== undefined) return `${images}: verify one with --platform ${first}`;
+  const platform = unsigned[0] ?? '';
+  return `${images}, unsigned only: verify-attestation checks signed attestations only, so attest one signed first (provenant attest ${name} --platform ${platform} --key KEY, or --sign for keyless), then verify it with --platform ${platform}`;
 }
 
 /**
