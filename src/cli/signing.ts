@@ -6,10 +6,13 @@
  */
 import type { ReadStream } from 'node:tty';
 import { RE2JS } from '@bufbuild/re2';
+import { isBuildkitAttestation } from '../attest/attachments.ts';
 import { isProvenantError, ProvenantError, redactCredentials, urlWithoutUserInfo } from '../errors.ts';
 import { readNamedFile } from '../io/named-file.ts';
 import type { Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
+import { formatPlatform, platformMatches } from '../oci/platform.ts';
+import type { Descriptor } from '../oci/types.ts';
 import type { Location } from '../ref/location.ts';
 import { identityLabel } from '../sign/identity.ts';
 import { loadPrivateKeyFile, loadPublicKeyFile } from '../sign/keys.ts';
@@ -23,7 +26,7 @@ import type { CheckedSignature, IdentityMatcher, VerificationPolicy, Verificatio
 import type { ContentStore } from '../store/types.ts';
 import type { ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
-import { platformEntry } from './options.ts';
+import { platformArg, platformEntry, platformList } from './options.ts';
 import { PASSWORD_VARIABLES, TOKEN_VARIABLE } from './signing-flags.ts';
 import { visibleLine } from './visible.ts';
 
@@ -429,8 +432,33 @@ export async function subjectOf(
   const root = await store.getManifest(target, { signal });
   const text = args.values.platform as string | undefined;
   if (text === undefined) return { digest: root.digest, index: root.kind === 'index', root };
-  const match = platformEntry(root, text, store.location);
+  const match = imageEntry(root, text, store.location, 'verify');
   return { digest: match.digest, index: false, root };
+}
+
+/**
+ * The entry of the index `root` that `--platform` `text` names, as {@link platformEntry} finds it,
+ * but an image: BuildKit's attestation manifests (unknown/unknown) hold statements about the
+ * images, and a statement about one of them would be about no image. A platform that names only
+ * them is refused, saying so and naming the images' platforms (to `verb`, in the hint): `attest`
+ * would attach a statement about no image, and `verify` check BuildKit's manifest itself.
+ *
+ * @throws ProvenantError as platformEntry; `NO_MATCHING_PLATFORM` for a platform that names only
+ *   BuildKit's attestation manifests
+ */
+export function imageEntry(root: Stored, text: string, where: string, verb: string): Descriptor {
+  const entry = platformEntry(root, text, where);
+  if (root.kind !== 'index' || !isBuildkitAttestation(entry)) return entry;
+  const wanted = platformArg(text);
+  const image = root.index.manifests.find(
+    (m) => m.platform !== undefined && !isBuildkitAttestation(m) && platformMatches(wanted, m.platform),
+  );
+  if (image !== undefined) return image;
+  throw new ProvenantError(
+    'NO_MATCHING_PLATFORM',
+    `${formatPlatform(wanted)} names BuildKit's attestation manifests in the index, not an image: they hold the statements about its images`,
+    { where: `${where}@${root.digest}`, hint: `${verb} one of its images by its platform: ${platformList(root)}` },
+  );
 }
 
 /** A verification as `--format json` prints it (dates as ISO strings). */

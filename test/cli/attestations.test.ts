@@ -123,6 +123,18 @@ describe('--attestations buildkit-artifact', () => {
     assert.match(r.stderr, /unknown\/unknown names BuildKit's attestation manifests in the index, not an image/);
     assert.match(r.stderr, /hint: .*linux\/amd64, linux\/arm64/);
     assert.equal((await inIndex(join(dir, 'unknown'), 'v1')).length, 2, 'the index is as built');
+    // Verifying there is refused alike: not BuildKit's manifest checked itself, nor "attest it first".
+    const keys = join(dir, 'unknown-keys');
+    await import('node:fs/promises').then((fs) => fs.mkdir(keys));
+    const password = { COSIGN_PASSWORD: 'x' };
+    r = await provenant(['generate-key-pair'], { cwd: keys, env: password });
+    assert.equal(r.status, 0, r.stderr);
+    for (const command of ['verify-attestation', 'verify']) {
+      r = await provenant([command, ref, '--platform', 'unknown/unknown', '--key', join(keys, 'cosign.pub')]);
+      assert.equal(r.status, 3, r.stderr);
+      assert.match(r.stderr, /unknown\/unknown names BuildKit's attestation manifests in the index, not an image/);
+      assert.match(r.stderr, /hint: verify one of its images by its platform: .*linux\/amd64, linux\/arm64/);
+    }
   });
 
   it('refuses a storage it does not know, naming the ones it does', async () => {

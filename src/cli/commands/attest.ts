@@ -4,32 +4,19 @@
  * keyless; with --platform on that platform's image alone.
  */
 import { readFile } from 'node:fs/promises';
-import { isBuildkitAttestation } from '../../attest/attachments.ts';
 import { cosignCustomPredicate, isInIndexMode, parseAttestationMode } from '../../attest/storage.ts';
 import { ProvenantError } from '../../errors.ts';
 import { attachPredicate, parsePredicate } from '../../image/attach.ts';
-import type { Stored } from '../../oci/content.ts';
 import type { Digest } from '../../oci/digest.ts';
-import { formatPlatform, normalizePlatform, platformMatches } from '../../oci/platform.ts';
-import type { Descriptor } from '../../oci/types.ts';
+import { formatPlatform, normalizePlatform } from '../../oci/platform.ts';
 import { formatLocation, type Location, parseLocation } from '../../ref/location.ts';
 import { statementImageName } from '../../ref/reference.ts';
 import { PREDICATE_TYPES, parsePredicateType } from '../../sign/payload.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import {
-  FORMAT_FLAG,
-  formatOf,
-  platformArg,
-  platformEntry,
-  platformList,
-  positional,
-  REGISTRY_FLAGS,
-  sourceDateEpoch,
-  writeJson,
-} from '../options.ts';
-import { dockerReferenceOf, renderSigned, signerFromFlags } from '../signing.ts';
+import { FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS, sourceDateEpoch, writeJson } from '../options.ts';
+import { dockerReferenceOf, imageEntry, renderSigned, signerFromFlags } from '../signing.ts';
 import { SIGNING_FLAGS } from '../signing-flags.ts';
 import { targetOf, withStores } from '../stores.ts';
 import { warningLogger } from '../visible.ts';
@@ -80,30 +67,6 @@ export const spec: CommandSpec = {
  */
 export function subjectName(location: Location): string {
   return location.kind === 'registry' ? statementImageName(location.reference) : `${location.kind}:${location.path}`;
-}
-
-/**
- * The entry of the index `root` that `--platform` `text` names, as {@link platformEntry} finds it,
- * but an image: BuildKit's attestation manifests (unknown/unknown) hold statements about the
- * images, and a statement about one of them would be about no image. A platform that names only
- * them is refused, saying so and naming the images' platforms.
- *
- * @throws ProvenantError as platformEntry; `NO_MATCHING_PLATFORM` for a platform that names only
- *   BuildKit's attestation manifests
- */
-function imageEntry(root: Stored, text: string, where: string): Descriptor {
-  const entry = platformEntry(root, text, where);
-  if (root.kind !== 'index' || !isBuildkitAttestation(entry)) return entry;
-  const wanted = platformArg(text);
-  const image = root.index.manifests.find(
-    (m) => m.platform !== undefined && !isBuildkitAttestation(m) && platformMatches(wanted, m.platform),
-  );
-  if (image !== undefined) return image;
-  throw new ProvenantError(
-    'NO_MATCHING_PLATFORM',
-    `${formatPlatform(wanted)} names BuildKit's attestation manifests in the index, not an image: they hold the statements about its images`,
-    { where: `${where}@${root.digest}`, hint: `attest one of its images by its platform: ${platformList(root)}` },
-  );
 }
 
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
@@ -158,7 +121,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     let image: Digest | undefined;
     if (platform !== undefined) {
       // The same parser and match as inspect's, digest's and manifest's --platform.
-      const entry = imageEntry(await opened.store.getManifest(target, { signal: io.signal }), platform, opened.store.location);
+      const entry = imageEntry(await opened.store.getManifest(target, { signal: io.signal }), platform, opened.store.location, 'attest');
       image = entry.digest;
       // platformEntry matches only entries that name a platform.
       picked = formatPlatform(normalizePlatform(entry.platform!));
