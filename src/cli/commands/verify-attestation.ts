@@ -2,6 +2,7 @@
 import { ProvenantError } from '../../errors.ts';
 import { isAttachedEntry } from '../../image/index-entries.ts';
 import type { Stored } from '../../oci/content.ts';
+import type { Digest } from '../../oci/digest.ts';
 import { formatPlatform } from '../../oci/platform.ts';
 import { formatLocation, parseLocation } from '../../ref/location.ts';
 import { parsePredicateType } from '../../sign/payload.ts';
@@ -221,22 +222,14 @@ function foundTypes(report: VerificationReport, unsigned: readonly string[]): Fo
  * attestations of `predicateType` (any, when not given) attached unsigned
  * ({@link unsignedAttestationsOf}): for the hint only.
  */
-async function imagesWithUnsigned(
+function imagesWithUnsigned(
   store: ContentStore,
   root: Stored,
   signed: readonly string[],
   predicateType: string | undefined,
   signal: AbortSignal,
 ): Promise<string[]> {
-  if (root.kind !== 'index') return [];
-  const out: string[] = [];
-  for (const entry of root.index.manifests) {
-    if (isAttachedEntry(entry) || entry.platform === undefined) continue;
-    const platform = formatPlatform(entry.platform);
-    if (signed.includes(platform) || out.includes(platform)) continue;
-    if ((await unsignedAttestationsOf(store, entry.digest, predicateType, signal)).count > 0) out.push(platform);
-  }
-  return out;
+  return platformsWhere(root, signed, async (digest) => (await unsignedAttestationsOf(store, digest, predicateType, signal)).count > 0);
 }
 
 /**
@@ -266,22 +259,26 @@ function unsignedPlatformHint(
  * their own that `wanted` takes, in any storage: for a hint only, so each is taken as its storage
  * names it, unverified.
  */
-async function imagesWith(
-  store: ContentStore,
-  root: Stored,
-  wanted: (f: FoundSignature) => boolean,
-  signal: AbortSignal,
-): Promise<string[]> {
+function imagesWith(store: ContentStore, root: Stored, wanted: (f: FoundSignature) => boolean, signal: AbortSignal): Promise<string[]> {
+  return platformsWhere(root, [], async (digest) => {
+    // Read until the first one: what follows it cannot change the answer.
+    for await (const f of eachSignature(store, digest, { signal })) if (wanted(f)) return true;
+    return false;
+  });
+}
+
+/**
+ * The platforms of the images `root` (an index) lists, each once, but those in `skip`, whose
+ * image `has` something: what {@link imagesWith} and {@link imagesWithUnsigned} look for.
+ */
+async function platformsWhere(root: Stored, skip: readonly string[], has: (digest: Digest) => Promise<boolean>): Promise<string[]> {
   if (root.kind !== 'index') return [];
   const out: string[] = [];
   for (const entry of root.index.manifests) {
     if (isAttachedEntry(entry) || entry.platform === undefined) continue;
-    // Read until the first one: what follows it cannot change the answer.
-    for await (const f of eachSignature(store, entry.digest, { signal })) {
-      if (!wanted(f)) continue;
-      out.push(formatPlatform(entry.platform));
-      break;
-    }
+    const platform = formatPlatform(entry.platform);
+    if (skip.includes(platform) || out.includes(platform)) continue;
+    if (await has(entry.digest)) out.push(platform);
   }
   return out;
 }
