@@ -119,18 +119,29 @@ describe('a named pipe as --key or --trusted-root', { timeout: 300_000 }, () => 
     assert.match(r.stderr, /the operation was cancelled/);
   });
 
-  it('nothing writing to it: SIGTERM during verify --key and verify --trusted-root ends the process (exit 130)', async () => {
-    // verify-attestation.ts gives trustFromFlags no signal: the wait ends at dispatch's grace time.
+  it('nothing writing to it: SIGTERM during verify --key, verify --trusted-root and verify-attestation --key ends the process at once (exit 130)', async () => {
     const fifo = newFifo();
     for (const args of [
       ['verify', '--key', fifo, image],
       ['verify', '--key', 'cosign.pub', '--trusted-root', fifo, image],
+      ['verify-attestation', '--key', fifo, image],
     ]) {
       const r = await interrupted(args, dir, fifo, 'SIGTERM');
       assert.notEqual(r, 'hung', `${args.join(' ')}: the process outlived SIGTERM`);
       if (r === 'hung') return;
       assert.equal(r.code, 130, r.stderr);
+      // Ended by the signal the read heeds, not by the grace time after which dispatch gives up.
+      assert.doesNotMatch(r.stderr, /still running/, args.join(' '));
     }
+  });
+
+  it('nothing writing to it: SIGTERM during public-key --key ends the process at once, cancelled (exit 130)', async () => {
+    const fifo = newFifo();
+    const r = await interrupted(['public-key', '--key', fifo], dir, fifo, 'SIGTERM');
+    assert.notEqual(r, 'hung', 'the process outlived SIGTERM');
+    if (r === 'hung') return;
+    assert.equal(r.code, 130, r.stderr);
+    assert.doesNotMatch(r.stderr, /still running/);
   });
 
   it('bash process substitution (/dev/fd/N) is read: public-key --key <(cat cosign.key), verify --key <(cat cosign.pub)', async () => {

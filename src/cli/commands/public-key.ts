@@ -6,7 +6,7 @@ import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { positional, refuseToReplace, sameFile } from '../options.ts';
-import { keyPassword } from '../signing.ts';
+import { keyPassword, signalOf } from '../signing.ts';
 
 export const spec: CommandSpec = {
   summary: 'print the public key (PEM) of a cosign private key',
@@ -41,7 +41,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     if (args.values.force !== true) refuseToReplace([output], 'the public key', 'pass --force to replace it, or name another file with -o');
     refuseFolders([output]);
   }
-  const pem = publicKeyPem(await loadPrivateKeyFile(keyPath, () => keyPassword(io, { file: keyPath })));
+  const pem = publicKeyPem(await loadPrivateKeyFile(keyPath, () => keyPassword(io, { file: keyPath }), signalOf(io)));
   if (output === undefined) io.stdout.write(pem);
   else await writeFileAtomic(output, pem, { mode: 0o644, signal: io.signal });
 }

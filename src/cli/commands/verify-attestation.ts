@@ -58,7 +58,8 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
   const format = formatOf(args);
   const typeText = args.values.type as string | undefined;
   const predicateType = kind === 'attestation' && typeText !== undefined ? parsePredicateType(typeText) : undefined;
-  const trust = await trustFromFlags(args);
+  // io: a --key or --trusted-root that is a pipe nobody writes to ends on Ctrl-C or SIGTERM.
+  const trust = await trustFromFlags(args, io);
   // verify's -a: annotations its signatures' payloads must carry (verify-attestation has no -a).
   const annotations = kind === 'signature' ? parseAnnotations((args.values.annotations as string[] | undefined) ?? []) : undefined;
   const results: {
