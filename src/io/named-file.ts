@@ -88,6 +88,9 @@ function refusal(path: string, what: string, problem: string): ProvenantError {
   return new ProvenantError('USAGE', `${what} ${problem}`, { where: path });
 }
 
+/** A path that names a descriptor this process holds: /dev/fd/N, /proc/self/fd/N, /dev/stdin. */
+const HANDED_OVER = /^(?:\/dev\/fd\/\d+|\/proc\/self\/fd\/\d+|\/dev\/stdin)$/;
+
 /** The longest pause between two reads of a pipe: short enough that the wait is not felt. */
 const MAX_PAUSE_MS = 100;
 
@@ -107,7 +110,9 @@ async function readPipe(
   const started = Date.now();
   const chunks: Uint8Array[] = [];
   let length = 0;
-  let writerCame = false;
+  // A pipe handed over as a descriptor (`--key <(…)`, which bash names /dev/fd/N; /dev/stdin) had
+  // its writer when this process began: nothing to read then is its writer done, not yet to come.
+  let writerCame = HANDED_OVER.test(path);
   let pause = 1;
   for (;;) {
     let bytesRead: number | undefined;

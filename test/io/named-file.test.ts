@@ -61,6 +61,26 @@ describe('readNamedFile', () => {
     assert.equal(inChild(fifo, script), 'read late key');
   });
 
+  // A final read: `--key <(pass show k)` whose command failed, writing nothing, waited 30 s and
+  // said nothing was written, with a hint to write into the CLI's own descriptor. A pipe handed
+  // over as a descriptor (/dev/fd/N, /dev/stdin) had its writer before the read: its end is the end.
+  it('reads a pipe handed over as a descriptor, whose writer is done having written nothing, as empty at once', () => {
+    // As bash hands them over: `<(true)` as /dev/fd/N and a pipe as stdin, both written nothing.
+    // The wait for a writer is longer than the child is let run.
+    const script = `import { readNamedFile } from ${module};
+for (const path of [process.argv[1], '/dev/stdin']) {
+  try { const bytes = await readNamedFile(path, 'the key file', { pipeWaitMs: 600_000 }); console.log(path.replace(/[0-9]+$/, 'N'), 'read', bytes.length); }
+  catch (e) { console.log(path, e.code, e.message); }
+}`;
+    const r = spawnSync('bash', ['-c', 'exec "$0" --input-type=module -e "$1" <(true) < <(true)', process.execPath, script], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      killSignal: 'SIGKILL',
+    });
+    assert.equal(r.status, 0, `signal ${r.signal}: ${r.stderr}`);
+    assert.equal(r.stdout, '/dev/fd/N read 0\n/dev/stdin read 0\n');
+  });
+
   it('reads a device that ends at once (/dev/null) as empty, without waiting for a writer as for a pipe', () => {
     // The wait for a pipe's writer is longer than the child is let run.
     assert.equal(inChild(fifo, `readNamedFile('/dev/null', 'the key file', { pipeWaitMs: 600_000 })`), 'read ');
