@@ -54,9 +54,15 @@ export interface ScannedStanza {
  *
  * @throws ProvenantError `INVALID_PACKAGE` for a line that is neither a field nor a continuation
  */
-export function scanControlStanzas(text: string, where: string, fields: ReadonlySet<string>, firstLine = 1): ScannedStanza[] {
+export function scanControlStanzas(
+  text: string,
+  where: string,
+  fields: ReadonlySet<string>,
+  firstLine = 1,
+  limit = Number.POSITIVE_INFINITY,
+): ScannedStanza[] {
   const spans: number[] = [];
-  const stanzas = parseStanzas(text, where, fields, spans, firstLine);
+  const stanzas = parseStanzas(text, where, fields, spans, firstLine, limit);
   return stanzas.map((f, i) => ({ fields: f, start: spans[2 * i] as number, end: spans[2 * i + 1] as number }));
 }
 

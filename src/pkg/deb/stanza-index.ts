@@ -186,14 +186,15 @@ function indexInPieces(
         bytes = got;
         break;
       }
-      const blank = got.lastIndexOf('\n\n');
-      if (blank >= 0) {
-        bytes = got.subarray(0, blank + 2);
+      const cut = afterLastBlankLine(got);
+      if (cut > 0) {
+        bytes = got.subarray(0, cut);
         break;
       }
     }
     if (bytes.length === 0) break;
-    index.add(scanBytes(bytes, where, line, offset === 0), offset, bytes);
+    // Scanned no further than one stanza past the most: a piece may hold them all.
+    index.add(scanBytes(bytes, where, line, offset === 0, MAX_PACKAGES_STANZAS + 1 - index.length), offset, bytes);
     if (index.length > MAX_PACKAGES_STANZAS) throw tooManyStanzas(where);
     scanned?.(bytes);
     // Each piece leaves its text and the scan's objects dead: collected as they pile up.
@@ -202,6 +203,24 @@ function indexInPieces(
     offset += bytes.length;
   }
   return index.finish();
+}
+
+/**
+ * Where a piece may be cut: after its last blank line, as the scan reads one (empty, or only
+ * spaces, tabs and a carriage return: a CRLF file's, or one of spaces), which ends a stanza; 0
+ * when it has none. Cut only after `\n\n`, a file of CRLF or space-filled blank lines was never
+ * cut, and was scanned whole, every stanza indexed before their count was checked.
+ */
+function afterLastBlankLine(bytes: Buffer): number {
+  for (let end = bytes.lastIndexOf(0x0a); end > 0; ) {
+    const start = bytes.lastIndexOf(0x0a, end - 1);
+    if (start < 0) return 0;
+    let blank = true;
+    for (let i = start + 1; i < end && blank; i++) blank = bytes[i] === 0x20 || bytes[i] === 0x09 || bytes[i] === 0x0d;
+    if (blank) return end + 1;
+    end = start;
+  }
+  return 0;
 }
 
 /** `length` bytes at `offset` of the open file `fd`, or fewer at its end. */
@@ -516,9 +535,9 @@ const utf8Within = new TextDecoder('utf-8', { ignoreBOM: true });
  *
  * @throws ProvenantError as {@link scanControlStanzas}
  */
-function scanBytes(bytes: Uint8Array, where: string, firstLine: number, atStart = true): ScannedStanza[] {
+function scanBytes(bytes: Uint8Array, where: string, firstLine: number, atStart = true, limit = Number.POSITIVE_INFINITY): ScannedStanza[] {
   const text = (atStart ? utf8 : utf8Within).decode(bytes);
-  const stanzas = scanControlStanzas(text, where, INDEX_FIELDS, firstLine);
+  const stanzas = scanControlStanzas(text, where, INDEX_FIELDS, firstLine, limit);
   // A line start in the text, and the same line's start in the bytes (offsets only grow).
   let chars = 0;
   let at = 0;

@@ -508,6 +508,21 @@ describe('indexDebStanzas', () => {
     );
   });
 
+  // A final read: pieces were cut only after "\n\n", so a file whose blank lines are CRLF's or
+  // hold spaces was scanned whole, each of its stanzas indexed, before their count was checked
+  // (64 MiB of them: 2.2 GB). Cut after any blank line, and scanned no further than one stanza
+  // past the most: the malformed line after them is never reached.
+  it('refuses a file of more than 1,000,000 stanzas as it scans it whatever its blank lines, reading no further', () => {
+    for (const blank of ['\r\n\r\n', '\n \t\n']) {
+      const bytes = Buffer.from(`${`Package: a${blank}`.repeat(MAX_PACKAGES_STANZAS + 1)}not a field\n`);
+      assert.throws(
+        () => indexDebStanzas(bytes, 'http://127.0.0.1/Packages'),
+        (err) => isProvenantError(err, 'TOO_LARGE') && /has more than 1000000 stanzas/.test(err.message),
+        JSON.stringify(blank),
+      );
+    }
+  });
+
   it('throws INVALID_PACKAGE for a malformed line in a file the line-by-line scan reads', () => {
     assert.throws(
       () => indexDebStanzas(utf8('Package: a\r\nnot a field\r\n'), 'Packages'),
