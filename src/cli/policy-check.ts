@@ -13,7 +13,7 @@ import { publicGoodTrustedRoot, type TrustedRoot } from '../sign/trust.ts';
 import type { FlagSpec, ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
 import { FORMAT_FLAG, formatOf } from './options.ts';
-import { readTrustedRoot, subjectOf } from './signing.ts';
+import { readTrustedRoot, signalOf, subjectOf } from './signing.ts';
 import { targetOf, withStores } from './stores.ts';
 import { warningLogger } from './visible.ts';
 
@@ -49,16 +49,19 @@ export const POLICY_CHECK_FLAGS: Record<string, FlagSpec> = {
  * without `ctlog`, whose signatures' log entries are then not checked: as `verify --key` without
  * `--trusted-root`, and as policy-controller, which skips the log for such an authority.
  */
-export async function policyTrust(args: ParsedArgs): Promise<Pick<EvaluateOptions, 'trustedRoot' | 'defaultTrustedRoot'>> {
-  const given = await trustedRootArg(args);
+export async function policyTrust(
+  args: ParsedArgs,
+  io: Pick<CliIo, 'signal'>,
+): Promise<Pick<EvaluateOptions, 'trustedRoot' | 'defaultTrustedRoot'>> {
+  const given = await trustedRootArg(args, io);
   if (given !== undefined) return { trustedRoot: given };
   return { defaultTrustedRoot: (await publicGoodTrustedRoot()).root };
 }
 
-/** Reads `--trusted-root FILE`, when given. */
-export async function trustedRootArg(args: ParsedArgs): Promise<TrustedRoot | undefined> {
+/** Reads `--trusted-root FILE`, when given; a wait on a named pipe ends on the command's signal. */
+export async function trustedRootArg(args: ParsedArgs, io: Pick<CliIo, 'signal'>): Promise<TrustedRoot | undefined> {
   const path = args.values['trusted-root'] as string | undefined;
-  return path === undefined ? undefined : readTrustedRoot(path);
+  return path === undefined ? undefined : readTrustedRoot(path, signalOf(io));
 }
 
 /** `--no-match`, in policy-controller's words (`deny`, `warn`, `allow`) or Provenant's (`fail`, `pass`). */
@@ -89,7 +92,7 @@ export async function checkPolicies(args: ParsedArgs, io: CliIo, policyFile: str
   const format = formatOf(args);
   const noMatch = noMatchArg(args);
   const policies = await loadPolicyFile(policyFile);
-  const trust = await policyTrust(args);
+  const trust = await policyTrust(args, io);
   const imageName = args.values['image-name'] as string | undefined;
   if (imageName !== undefined && refs.length !== 1)
     throw new ProvenantError('USAGE', '--image-name names one image, and there are several');

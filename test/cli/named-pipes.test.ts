@@ -135,6 +135,27 @@ describe('a named pipe as --key or --trusted-root', { timeout: 300_000 }, () => 
     }
   });
 
+  // A final read: these read the file without the command's signal, and ended only when
+  // dispatch gave up 5 s after SIGTERM ("still running").
+  it('nothing writing to it: SIGTERM during verify --policy --trusted-root, policy test --trusted-root and reproduce --key ends the process at once (exit 130)', async () => {
+    const fifo = newFifo();
+    await writeFile(
+      join(dir, 'policy.yaml'),
+      'apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {name: any}\nspec:\n  images: [{glob: "**"}]\n  authorities: [{static: {action: pass}}]\n',
+    );
+    for (const args of [
+      ['verify', '--policy', 'policy.yaml', '--trusted-root', fifo, image],
+      ['policy', 'test', 'policy.yaml', '--trusted-root', fifo, image],
+      ['reproduce', '--key', fifo, image],
+    ]) {
+      const r = await interrupted(args, dir, fifo, 'SIGTERM');
+      assert.notEqual(r, 'hung', `${args.join(' ')}: the process outlived SIGTERM`);
+      if (r === 'hung') return;
+      assert.equal(r.code, 130, `${args.join(' ')}: ${r.stderr}`);
+      assert.doesNotMatch(r.stderr, /still running/, args.join(' '));
+    }
+  });
+
   it('nothing writing to it: SIGTERM during public-key --key ends the process at once, cancelled (exit 130)', async () => {
     const fifo = newFifo();
     const r = await interrupted(['public-key', '--key', fifo], dir, fifo, 'SIGTERM');

@@ -16,7 +16,7 @@ import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, positional, QUIET_FLAG, REGISTRY_FLAGS } from '../options.ts';
 import { trustedRootArg } from '../policy-check.ts';
-import { exactOrPattern } from '../signing.ts';
+import { exactOrPattern, signalOf } from '../signing.ts';
 import { targetOf, withStores } from '../stores.ts';
 import { visibleLine, warningLogger } from '../visible.ts';
 
@@ -61,7 +61,7 @@ export const spec: CommandSpec = {
 export async function run(args: ParsedArgs, io: CliIo): Promise<number> {
   const [text] = positional(args, 1, spec.usage) as [string];
   const format = formatOf(args);
-  const trust = await trustOf(args);
+  const trust = await trustOf(args, io);
   const repositoryOverrides = ((args.values['repository-override'] as string[] | undefined) ?? []).map(parseRepositoryOverride);
   const outputText = args.values.output as string | undefined;
   const report = await withStores(args, io, outputText === undefined ? [text] : [text, outputText], async (stores) => {
@@ -98,17 +98,17 @@ function exitStatus(report: ReproduceReport): number {
 }
 
 /** The signer the provenance must have, from the trust flags; undefined when none is given. */
-async function trustOf(args: ParsedArgs): Promise<ReproduceTrust | undefined> {
+async function trustOf(args: ParsedArgs, io: Pick<CliIo, 'signal'>): Promise<ReproduceTrust | undefined> {
   const v = args.values;
   const key = v.key as string | undefined;
   const identity = exactOrPattern(args, 'certificate-identity');
   const issuer = exactOrPattern(args, 'certificate-oidc-issuer');
-  const trustedRoot = await trustedRootArg(args);
+  const trustedRoot = await trustedRootArg(args, io);
   if (key !== undefined) {
     if (identity !== undefined || issuer !== undefined) {
       throw new ProvenantError('USAGE', 'give either --key or a certificate identity and issuer, not both');
     }
-    return { key: await loadPublicKeyFile(key), trustedRoot };
+    return { key: await loadPublicKeyFile(key, signalOf(io)), trustedRoot };
   }
   if (identity === undefined && issuer === undefined) {
     if (trustedRoot !== undefined) throw new ProvenantError('USAGE', '--trusted-root needs --key or a certificate identity and issuer');

@@ -55,7 +55,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
 async function verifyPolicy(args: ParsedArgs, io: CliIo, path: string): Promise<void> {
   const format = formatOf(args);
   const policies = await loadPolicyFile(path);
-  const trust = await policyTrust(args);
+  const trust = await policyTrust(args, io);
   const reports: PolicyReport[] = [];
   const logger = warningLogger(io);
   // One withStores for every image: images of one layout are read through one store (stores.ts).
