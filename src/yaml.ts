@@ -526,8 +526,8 @@ export function suggestions(word: string, known: readonly string[]): string[] {
 
 /**
  * The known word closest to `word`, if one is close enough to be a typo and no other is as
- * close: of words that tie, taking the first would guess at random (amazon-ecr-publc is as near
- * amazon-ecr, cut short, as amazon-ecr-public, one edit away), so a tie suggests none. Use
+ * close: of words that tie, taking the first would guess at random (azure is cut short of
+ * azure-aci, azure-acr and azure-functions alike), so a tie suggests none. Use
  * {@link suggestions} to name them all.
  */
 export function suggest(word: string, known: readonly string[]): string | undefined {
