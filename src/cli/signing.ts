@@ -4,6 +4,7 @@
  * (cosign's flag names), the image they sign or verify, and the verification report as text and
  * JSON. The library (src/sign) does the work; this is the command line around it.
  */
+import type { KeyObject } from 'node:crypto';
 import type { ReadStream } from 'node:tty';
 import { RE2JS } from '@bufbuild/re2';
 import { isBuildkitAttestation } from '../attest/attachments.ts';
@@ -15,7 +16,7 @@ import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { Location } from '../ref/location.ts';
 import { identityLabel } from '../sign/identity.ts';
-import { loadPrivateKeyFile, loadPublicKeyFile } from '../sign/keys.ts';
+import { loadPrivateKeyFile, parsePublicKey, readKeyFile } from '../sign/keys.ts';
 import { GITHUB_WORKFLOW_EXTENSIONS, type GithubWorkflowField } from '../sign/material.ts';
 import { cosignDockerReference } from '../sign/payload.ts';
 import { PUBLIC_FULCIO, PUBLIC_REKOR } from '../sign/public-good.ts';
@@ -327,10 +328,14 @@ export async function trustFromFlags(args: ParsedArgs, io?: Pick<CliIo, 'signal'
         hint: `give ${flag} with --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp], or leave it out`,
       });
     }
-    const key = await loadPublicKeyFile(keyPath, read).catch((err: unknown) => {
+    // A file that cannot be read (a folder, one over the cap) is said as read: the hints below
+    // are about what it holds.
+    const pem = await readKeyFile(keyPath, read);
+    let key: KeyObject;
+    try {
+      key = parsePublicKey(pem, keyPath);
+    } catch (err) {
       if (!(err instanceof ProvenantError) || (err.code !== 'INVALID_CONFIG' && err.code !== 'USAGE')) throw err;
-      // A file that cannot be read (a folder: USAGE) is said as read: these hints are about what it holds.
-      if (typeof (err.cause as NodeJS.ErrnoException | undefined)?.errno === 'number') throw err;
       // USAGE: a PEM of another type (a certificate, a private key).
       throw new ProvenantError(err.code, err.message, {
         where: keyPath,
@@ -340,7 +345,7 @@ export async function trustFromFlags(args: ParsedArgs, io?: Pick<CliIo, 'signal'
             ? '--key takes a public key (provenant public-key --key cosign.key prints it); a certificate’s signature is verified keyless, with --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp]'
             : 'verification takes the public key (cosign.pub); provenant public-key --key cosign.key prints it',
       });
-    });
+    }
     return { policy: { key }, trustedRoot: fromFile, trustedRootSource: rootPath };
   }
   if (identity === undefined || issuer === undefined) {

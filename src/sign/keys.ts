@@ -318,7 +318,7 @@ export async function loadPublicKeyFile(path: string, options: { signal?: AbortS
 }
 
 /** The text of a key file, read as every file the user names is (a trusted root file too). */
-async function readKeyFile(path: string, options: { signal?: AbortSignal | undefined }): Promise<string> {
+export async function readKeyFile(path: string, options: { signal?: AbortSignal | undefined }): Promise<string> {
   // As readFile(path, 'utf8') read it: a byte order mark is kept, and refused as no PEM.
   return new TextDecoder('utf-8', { ignoreBOM: true }).decode(await readNamedFile(path, 'the key file', options));
 }

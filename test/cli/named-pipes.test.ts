@@ -165,6 +165,14 @@ describe('a named pipe as --key or --trusted-root', { timeout: 300_000 }, () => 
     assert.doesNotMatch(r.stderr, /still running/);
   });
 
+  // A final read: a key refused for its size was given the hint about a PEM of another type.
+  it('a --key refused for its size (/dev/zero) is said so, without the hint about what a key file holds', async () => {
+    const r = await runCli(['verify', '--key', '/dev/zero', image], { cwd: dir, env: { HOME: NO_HOME } });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /the key file is larger than 16 MiB; refusing it/);
+    assert.doesNotMatch(r.stderr, /--key takes a public key/);
+  });
+
   it('bash process substitution (/dev/fd/N) is read: public-key --key <(cat cosign.key), verify --key <(cat cosign.pub)', async () => {
     const env = `COSIGN_PASSWORD='${PASSWORD}'`;
     const node = JSON.stringify(process.execPath);
