@@ -471,15 +471,27 @@ function assertNames(s: StatementBlob, digest: Digest): void {
   }
 }
 
-/** Every manifest an index names, depth first (nested indexes too), as cosign's walk does. */
-async function children(store: ContentStore, index: Stored, options: OperationOptions, depth = 1): Promise<Descriptor[]> {
+/**
+ * Every manifest an index names, depth first (nested indexes too), as cosign's walk does; each
+ * once. An index named again (by one index many times, or by many indexes) is not walked again:
+ * seventeen indexes each naming the next ten times are 10^16 paths but seventeen reads.
+ */
+async function children(
+  store: ContentStore,
+  index: Stored,
+  options: OperationOptions,
+  depth = 1,
+  seen: Set<string> = new Set([index.digest]),
+): Promise<Descriptor[]> {
   if (index.kind !== 'index') return [];
   checkIndexDepth(depth, store.location, index.digest);
   const out: Descriptor[] = [];
   for (const d of index.index.manifests) {
+    if (seen.has(d.digest)) continue;
+    seen.add(d.digest);
     out.push(d);
     if (d.mediaType.endsWith('index.v1+json') || d.mediaType.endsWith('manifest.list.v2+json')) {
-      for (const c of await children(store, await store.getManifest(d.digest, options), options, depth + 1)) out.push(c);
+      for (const c of await children(store, await store.getManifest(d.digest, options), options, depth + 1, seen)) out.push(c);
     }
   }
   return out;

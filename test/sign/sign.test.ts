@@ -15,7 +15,7 @@ import { statement } from '../../src/attest/storage.ts';
 import { isProvenantError, ProvenantError } from '../../src/errors.ts';
 import { type ByteStream, bytesSource, type OperationOptions } from '../../src/io/types.ts';
 import { verifyStream } from '../../src/io/verify.ts';
-import { cosignTag, encodeJson, parseStored, referrersTag, type Stored } from '../../src/oci/content.ts';
+import { cosignTag, descriptorOf, encodeJson, parseStored, referrersTag, type Stored } from '../../src/oci/content.ts';
 import { type Digest, Digester, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/oci/types.ts';
@@ -153,6 +153,37 @@ describe('signing with a key', () => {
         [],
       );
     }
+  });
+
+  it('signs recursively an index named many times over once: each index is read once, each manifest signed once', async () => {
+    const layout = await tempLayout();
+    const made = await makeImage(layout, {});
+    // Six indexes, each naming the one below three times (3^6 = 729 paths to the image's index).
+    let below = made.root;
+    for (let level = 0; level < 6; level++) {
+      const manifests = [1, 2, 3].map((n) => descriptorOf(below, { annotations: { n: String(n) } }));
+      below = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }));
+      await layout.putManifest(below, level === 5 ? { tags: ['v1'], keepAsRoot: true } : {});
+    }
+    const gets: string[] = [];
+    const counted = new Proxy(layout as ContentStore, {
+      get(target, key) {
+        if (key === 'getManifest') {
+          return (t: string, o?: OperationOptions) => {
+            gets.push(t);
+            return target.getManifest(t, o);
+          };
+        }
+        const v: unknown = Reflect.get(target, key, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const entries = await signImage(counted, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF, recursive: true });
+    const signed = entries.filter((e) => e.storage === 'cosign').map((e) => e.digest);
+    assert.equal(new Set(signed).size, signed.length, 'each manifest signed once');
+    assert.equal(signed.length, 7 + made.manifests.length);
+    assert.ok(gets.filter((g) => g === made.root.digest).length <= 1, `the shared index was read ${gets.length} times`);
+    assert.ok(gets.length < 40, `${gets.length} manifest reads`);
   });
 
   it('a failure after the .sig was written says what was written and keeps it, verifiable; not "nothing was written"', async () => {
