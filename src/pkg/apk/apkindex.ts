@@ -7,6 +7,7 @@
  */
 import { concatBytes } from '../../bytes.ts';
 import { isProvenantError, ProvenantError } from '../../errors.ts';
+import { isWhitespace } from '../whitespace.ts';
 import {
   type GzipMember,
   gzipMemberAt,
@@ -145,15 +146,27 @@ export async function readApkIndex(bytes: Uint8Array, options: ReadApkIndexOptio
 }
 
 /**
- * Refuses an index listing more packages than {@link INDEX_ENTRIES_MAX} or more names than
- * {@link INDEX_NAMES_MAX}, counted over the text before any of it is parsed: what parsing holds
- * grows with those counts, up to ten times the text and more, not with the text's size alone.
+ * The field lines (`X:value`) one APKINDEX may hold, all stanzas together. The text is split into
+ * lines and a field of a letter not known is kept in `extra`, so each line costs about 50 bytes
+ * once read whatever its field: one stanza of 100,000,000 `x:` lines (a 292 KB download) passed
+ * the caps on packages and names and peaked at 4.9 GB. 10,000,000 `x:` lines peaked at 524 MB (and
+ * 100,000,000 are refused before they are parsed); a real stanza has 10 to 20, so 500,000
+ * packages (the cap on those) fit.
+ */
+export const INDEX_FIELDS_MAX = 10_000_000;
+
+/**
+ * Refuses an index listing more packages than {@link INDEX_ENTRIES_MAX}, more names than
+ * {@link INDEX_NAMES_MAX} or more field lines than {@link INDEX_FIELDS_MAX},
+ * counted over the text before any of it is parsed: what parsing holds grows with those counts,
+ * up to ten times the text and more, not with the text's size alone.
  *
  * @throws ProvenantError `TOO_LARGE` naming the line where the count went over
  */
 function checkIndexCounts(text: string, where: string): void {
   let entries = 0;
   let names = 0;
+  let fields = 0;
   let lineNo = 0;
   for (let at = 0; at < text.length; ) {
     lineNo++;
@@ -166,11 +179,16 @@ function checkIndexCounts(text: string, where: string): void {
           where: `${where}:${lineNo}`,
         });
       }
+      if (++fields > INDEX_FIELDS_MAX) {
+        throw new ProvenantError('TOO_LARGE', `the index has more than ${INDEX_FIELDS_MAX} field lines, more than are read into memory`, {
+          where: `${where}:${lineNo}`,
+        });
+      }
       if (letter === 'D' || letter === 'p' || letter === 'i' || letter === 'r') {
         // Names as the parser splits them: runs of characters between white space.
         let inName = false;
         for (let i = at + 2; i < end; i++) {
-          const space = isSpace(text.charCodeAt(i));
+          const space = isWhitespace(text.charCodeAt(i));
           if (!space && !inName) names++;
           inName = !space;
         }
@@ -187,23 +205,6 @@ function checkIndexCounts(text: string, where: string): void {
     }
     at = end + 1;
   }
-}
-
-/** Whether a UTF-16 code unit is white space as `\s` matches it (ASCII ones, and Unicode's). */
-function isSpace(c: number): boolean {
-  if (c <= 0x20) return c === 0x20 || (c >= 0x09 && c <= 0x0d);
-  if (c < 0xa0) return false;
-  return (
-    c === 0xa0 ||
-    c === 0x1680 ||
-    (c >= 0x2000 && c <= 0x200a) ||
-    c === 0x2028 ||
-    c === 0x2029 ||
-    c === 0x202f ||
-    c === 0x205f ||
-    c === 0x3000 ||
-    c === 0xfeff
-  );
 }
 
 /**

@@ -3,6 +3,7 @@
  * dpkg status database. Shared by the deb repository reader, the build and the SBOM readers.
  */
 import { ProvenantError } from '../../errors.ts';
+import { isWhitespace } from '../whitespace.ts';
 
 /**
  * Parses Debian control stanzas (deb-control(5), deb822(5)): `Field: value` lines, continuation
@@ -187,22 +188,6 @@ function sameName(lower: string, text: string, from: number, to: number): boolea
     if ((k >= 0x41 && k <= 0x5a ? k | 0x20 : k) !== lower.charCodeAt(i)) return false;
   }
   return true;
-}
-
-/** Whether `c` is whitespace for String.prototype.trim (ECMA-262 WhiteSpace and LineTerminator). */
-function isWhitespace(c: number): boolean {
-  if (c < 0x80) return c === 0x20 || (c >= 0x09 && c <= 0x0d);
-  return (
-    c === 0xa0 ||
-    c === 0x1680 ||
-    (c >= 0x2000 && c <= 0x200a) ||
-    c === 0x2028 ||
-    c === 0x2029 ||
-    c === 0x202f ||
-    c === 0x205f ||
-    c === 0x3000 ||
-    c === 0xfeff
-  );
 }
 
 /** Whether `text` between `from` and `to` is only whitespace. */

@@ -1,7 +1,7 @@
 // An APKINDEX's cost once read grows with its packages and names, not with its bytes alone: the
 // 512 MiB its text may hold listed 5.5 million packages and ran the heap out. An index listing
-// more packages or names than are read into memory is refused with TOO_LARGE before parsing, and
-// one below the caps is read whole, its packages never passed as arguments (a spread of 250,000
+// more packages, names or field lines than are read into memory is refused with TOO_LARGE before
+// parsing, and one below the caps is read whole, its packages never passed as arguments (a spread of 250,000
 // overflowed the stack).
 import assert from 'node:assert/strict';
 import { sign } from 'node:crypto';
@@ -21,6 +21,7 @@ import { openApkSource } from '../../../src/pkg/apk/source.ts';
 // The caps docs/security.md gives.
 const ENTRIES_MAX = 500_000;
 const NAMES_MAX = 5_000_000;
+const FIELDS_MAX = 10_000_000;
 
 /** `count` stanzas as short as an index allows, `extra` lines added to the first. */
 function stanzas(count: number, extra = ''): string {
@@ -63,6 +64,17 @@ describe('the counts an APKINDEX may hold', () => {
     await assert.rejects(read(await indexOf(stanzas(1, names))), (err) => {
       assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
       assert.match(err.message, /more than 5000000 dependency and provided names/);
+      return true;
+    });
+  });
+
+  it(`refuses one more field line than ${FIELDS_MAX}, of letters it does not know too`, async () => {
+    // One stanza, its other lines `x:`: each kept in `extra` once parsed, none a package or a name.
+    const lines = 'x:\n'.repeat(FIELDS_MAX - 4 + 1);
+    await assert.rejects(read(await indexOf(stanzas(1, lines))), (err) => {
+      assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
+      assert.match(err.message, /more than 10000000 field lines/);
+      assert.equal(err.where, `index: APKINDEX:${FIELDS_MAX + 1}`);
       return true;
     });
   });
