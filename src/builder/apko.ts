@@ -12,7 +12,6 @@
  * layer as apko's writeTar walks the tree (pkg/build/tarball.go), and the config and manifest
  * (./apko-image.ts).
  */
-import { createHash } from 'node:crypto';
 import { type TarHeader, XATTR_PREFIX } from '../archive/tar.ts';
 import { ProvenantError } from '../errors.ts';
 import type { ApkoInstalledRecord } from '../pkg/apk/apko-db.ts';
@@ -219,8 +218,18 @@ export async function apkoPlatformImage(
   };
 }
 
-/** Each package's own SBOM, where apko's SBOM step looks for it (pkg/sbom/generator/spdx/spdx.go:locateApkSBOM). */
-function packageSboms(fs: ApkoFs, records: readonly ApkoInstalledRecord[]): Map<string, Uint8Array> {
+/**
+ * How large a package's own SBOM may be: it is read whole into the image's SBOM. A real one is
+ * kilobytes to a few megabytes (one entry per file the package ships).
+ */
+const PACKAGE_SBOM_MAX = 64 * 1024 * 1024;
+
+/**
+ * Each package's own SBOM, where apko's SBOM step looks for it
+ * (pkg/sbom/generator/spdx/spdx.go:locateApkSBOM), refused past {@link PACKAGE_SBOM_MAX} with
+ * `TOO_LARGE` naming the file and its package.
+ */
+export function packageSboms(fs: ApkoFs, records: readonly ApkoInstalledRecord[]): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
   for (const { info } of records) {
     for (const path of [
@@ -232,7 +241,7 @@ function packageSboms(fs: ApkoFs, records: readonly ApkoInstalledRecord[]): Map<
       if (node === undefined) continue;
       if (node.type === 'dir')
         throw new ProvenantError('INVALID_PACKAGE', `/${path} is a folder, where apko reads a package's SBOM`, { where: `/${path}` });
-      out.set(info.name, fs.readFile(path) ?? new Uint8Array());
+      out.set(info.name, fs.readFileUpTo(path, PACKAGE_SBOM_MAX) ?? new Uint8Array());
       break;
     }
   }
@@ -240,19 +249,20 @@ function packageSboms(fs: ApkoFs, records: readonly ApkoInstalledRecord[]): Map<
 }
 
 /** writeCABundleChecksums: `.<name>.sha256` next to each CA bundle and Java truststore, 0444, time the build date. */
-function caBundleChecksums(fs: ApkoFs, created: number): void {
+export function caBundleChecksums(fs: ApkoFs, created: number): void {
   for (const bundle of [
     'etc/ssl/certs/ca-certificates.crt',
     'var/lib/ecs/deps/execute-command/certs/tls-ca-bundle.pem',
     'kaniko/ssl/certs/ca-certificates.crt',
     'etc/ssl/certs/java/cacerts',
   ]) {
-    const data = fs.readFile(bundle);
-    if (data === undefined) continue;
+    // Hashed in pieces: a package's bundle of 1.5 GiB, read whole, peaked at 1.67 GB.
+    const sha256 = fs.sha256(bundle);
+    if (sha256 === undefined) continue;
     const slash = bundle.lastIndexOf('/');
     const base = bundle.slice(slash + 1);
     const sidecar = `${bundle.slice(0, slash)}/.${base}.sha256`;
-    fs.writeFile(sidecar, encode(`${createHash('sha256').update(data).digest('hex')}  ${base}\n`), 0o444);
+    fs.writeFile(sidecar, encode(`${sha256}  ${base}\n`), 0o444);
     fs.update(sidecar, { mtime: created });
   }
 }

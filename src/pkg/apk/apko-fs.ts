@@ -21,7 +21,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ProvenantError } from '../../errors.ts';
-import { type Body, bodySize, readBody, readBodyUpTo } from '../../vfs/body.ts';
+import { type Body, bodySize, hashBody, readBody, readBodyUpTo } from '../../vfs/body.ts';
 import type { FsNode, Tree } from '../../vfs/tree.ts';
 
 /** Who installed a package file, for apko's conflict rules. */
@@ -109,6 +109,15 @@ export class ApkoFs {
   readFile(path: string): Uint8Array | undefined {
     const node = this.stat(path);
     return node?.type === 'file' || node?.type === 'hardlink' ? readBody(node.body) : undefined;
+  }
+
+  /**
+   * The hex SHA-256 of the file's bytes, through symlinks, read in pieces (a package's file may be
+   * larger than memory allows or one read may take); undefined when there is no such file.
+   */
+  sha256(path: string): string | undefined {
+    const node = this.stat(path);
+    return node?.type === 'file' || node?.type === 'hardlink' ? hashBody(node.body, 'sha256') : undefined;
   }
 
   /**
