@@ -9,7 +9,7 @@ import { ProvenantError } from '../errors.ts';
 import { isLoopbackHost, type Method } from '../net.ts';
 import { type Challenge, findChallenge } from './challenge.ts';
 import { responseError, sentSecrets, unauthorized } from './errors.ts';
-import { type Answer, MiB, parseJsonObject, type Req, readErrorText, readLimited, sameHostName } from './http.ts';
+import { type Answer, MiB, parseJsonObject, type Req, readErrorText, readLimited, redactUrl, sameHostName } from './http.ts';
 import { covers, type ScopeSet, scopeKey, scopeSet } from './scope.ts';
 
 /** How a registry authenticates, as its `/v2/` answer (or a later 401) said. */
@@ -171,6 +171,19 @@ export class Authenticator {
   ): Promise<Uint8Array | undefined> {
     const registry = this.#o.registry;
     const url = new URL(auth.realm);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      // Said as what it is, the registry's challenge, not as a redirect (the transport's words).
+      const shown = redactUrl(url);
+      const at = shown.length > 200 ? `${shown.slice(0, 200)}…` : shown;
+      throw new ProvenantError(
+        'REGISTRY',
+        `${registry}'s token server (its bearer realm) is a ${url.protocol} URL (${at}), which is not fetched`,
+        {
+          where: req.where,
+          hint: 'a registry names a token server at an https (or http on this machine) URL in its WWW-Authenticate challenge',
+        },
+      );
+    }
     const headers: Record<string, string> = {};
     let body: URLSearchParams | undefined;
     let method: Method = 'GET';

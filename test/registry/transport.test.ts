@@ -718,6 +718,19 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
     });
   });
 
+  it('refuses a bearer realm of file: with REGISTRY, naming it as the realm, not as a redirect', async () => {
+    const registry = await fakeServer((_req, res) => {
+      res.writeHead(401, { 'www-authenticate': 'Bearer realm="file:///etc/passwd",service="x"' }).end();
+    });
+    const client = new RegistryClient(registry.host, { retry: FAST_RETRY });
+    await assert.rejects(client.getManifest('a/b', 'latest'), (e) => {
+      assert.ok(isProvenantError(e, 'REGISTRY'), String(e));
+      assert.match(e.message, /token server \(its bearer realm\) is a file: URL \(file:\/\/\/etc\/passwd\), which is not fetched/);
+      assert.doesNotMatch(e.message, /redirected/);
+      return true;
+    });
+  });
+
   it('lists a tag page of 300,000 tags, none passed as arguments (a spread of them overflowed the stack)', async () => {
     const tags = Array.from({ length: 300_000 }, (_, i) => `t${i}`);
     const body = JSON.stringify({ name: 'a/b', tags });
