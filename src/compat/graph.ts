@@ -9,7 +9,7 @@ import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { platformFromConfig } from '../image/config-platform.ts';
 import { isAttachedEntry } from '../image/index-entries.ts';
 import type { OperationOptions } from '../io/types.ts';
-import { type Stored, type StoredManifest, subjectOf } from '../oci/content.ts';
+import { INDEX_DEPTH_MAX, type Stored, type StoredManifest, subjectOf } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isIndexType, isManifestLike } from '../oci/mediatypes.ts';
 import { Annotation, type Descriptor, type Platform } from '../oci/types.ts';
@@ -85,10 +85,11 @@ export interface ReadGraphOptions extends OperationOptions {
 const MAX_DEPTH = 4;
 /**
  * How deep indexes may nest under the root: the root is 0, an index it lists 1, and an index 8
- * levels down is read (docs/targets.md says so, from docs.ts). Deeper is an error, not a note:
- * an image left unread would be judged accepted.
+ * levels down is read (docs/targets.md says so, from docs.ts): the cap copy and sign walk with,
+ * counted the same way. Deeper is an error, not a note: an image left unread would be judged
+ * accepted.
  */
-export const MAX_NESTING = 8;
+export const MAX_NESTING = INDEX_DEPTH_MAX;
 /** How many documents an index and its nested indexes may name, each counted once. */
 export const MAX_DOCUMENTS = 10_000;
 

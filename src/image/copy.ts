@@ -462,7 +462,7 @@ async function attachedTo(src: ContentStore, entry: Descriptor, options: Operati
  * Copies a manifest or index and all it references; returns every manifest digest in the tree.
  * `within`: an ancestor is at the destination already, and this walk only checks its subtree.
  */
-async function copyTree(ctx: CopyContext, stored: Stored, isRoot: boolean, within = false, depth = 1): Promise<Digest[]> {
+async function copyTree(ctx: CopyContext, stored: Stored, isRoot: boolean, within = false, depth = 0): Promise<Digest[]> {
   if (stored.kind === 'index') checkIndexDepth(depth, ctx.src.location, stored.digest);
   throwIfAborted(ctx.options.signal);
   const digests: Digest[] = [stored.digest];

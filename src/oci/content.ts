@@ -147,7 +147,8 @@ export function artifactTypeOf(doc: unknown): string | undefined {
 }
 
 /**
- * How deep indexes may nest under the one named: the root index is level 1, an index it lists 2.
+ * How deep indexes may nest under the one named: the root index is level 0, an index it lists 1
+ * (as check and fix count them, src/compat/graph.ts).
  * Real images nest one or two (an index of platforms whose entries are indexes, as some build
  * tools push); containers/image copies the entries of one index as images and nests no deeper.
  * Without a cap, a layout or registry could name a chain of thousands, each walked in turn
@@ -156,7 +157,7 @@ export function artifactTypeOf(doc: unknown): string | undefined {
 export const INDEX_DEPTH_MAX = 8;
 
 /**
- * Refuses an index at `depth` (the root index is 1) deeper than {@link INDEX_DEPTH_MAX}.
+ * Refuses an index at `depth` (the root index is 0) deeper than {@link INDEX_DEPTH_MAX}.
  *
  * @param where the reference the walk began at, and the digest of the index too deep
  * @throws ProvenantError `INVALID_MANIFEST` naming the reference and the index

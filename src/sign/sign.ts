@@ -480,7 +480,7 @@ async function children(
   store: ContentStore,
   index: Stored,
   options: OperationOptions,
-  depth = 1,
+  depth = 0,
   seen: Set<string> = new Set([index.digest]),
 ): Promise<Descriptor[]> {
   if (index.kind !== 'index') return [];
