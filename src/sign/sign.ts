@@ -473,26 +473,32 @@ function assertNames(s: StatementBlob, digest: Digest): void {
 
 /**
  * Every manifest an index names, depth first (nested indexes too), as cosign's walk does; each
- * once. An index named again (by one index many times, or by many indexes) is not walked again:
- * seventeen indexes each naming the next ten times are 10^16 paths but seventeen reads.
+ * once. An index named again (by one index many times, or by many indexes) is walked again only
+ * when reached deeper than before, so that its nesting is counted on its deepest path whatever
+ * the order: eight indexes each naming the next ten times are 10^8 paths but eight reads.
  */
 async function children(
   store: ContentStore,
   index: Stored,
   options: OperationOptions,
   depth = 0,
-  seen: Set<string> = new Set([index.digest]),
+  walked: Map<string, number> = new Map([[index.digest, 0]]),
+  listed: Set<string> = new Set([index.digest]),
 ): Promise<Descriptor[]> {
   if (index.kind !== 'index') return [];
   checkIndexDepth(depth, store.location, index.digest);
   const out: Descriptor[] = [];
   for (const d of index.index.manifests) {
-    if (seen.has(d.digest)) continue;
-    seen.add(d.digest);
-    out.push(d);
-    if (d.mediaType.endsWith('index.v1+json') || d.mediaType.endsWith('manifest.list.v2+json')) {
-      for (const c of await children(store, await store.getManifest(d.digest, options), options, depth + 1, seen)) out.push(c);
+    if (!listed.has(d.digest)) {
+      listed.add(d.digest);
+      out.push(d);
     }
+    if (!d.mediaType.endsWith('index.v1+json') && !d.mediaType.endsWith('manifest.list.v2+json')) continue;
+    // Walked again only when reached deeper than before: its nesting is counted on its deepest
+    // path, as copy and check count it, whichever path comes first (a walk per level at most).
+    if ((walked.get(d.digest) ?? -1) >= depth + 1) continue;
+    walked.set(d.digest, depth + 1);
+    for (const c of await children(store, await store.getManifest(d.digest, options), options, depth + 1, walked, listed)) out.push(c);
   }
   return out;
 }

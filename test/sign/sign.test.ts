@@ -186,6 +186,32 @@ describe('signing with a key', () => {
     assert.ok(gets.length < 40, `${gets.length} manifest reads`);
   });
 
+  // A final read: an index already walked was skipped before its depth was checked, so whether
+  // sign refused nesting past the cap hung on the order of an index's entries (copy and check
+  // count every path). The index named first, then through eight more: refused both ways round.
+  it('refuses an index nested past the cap on its deepest path, whichever path lists it first', async () => {
+    for (const deepFirst of [false, true]) {
+      const layout = await tempLayout();
+      const made = await makeImage(layout, {});
+      const index = (below: Stored[]) =>
+        parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: below.map((b) => descriptorOf(b)) }));
+      const shared = index([made.root]);
+      await layout.putManifest(shared, {});
+      let chain = shared;
+      for (let i = 0; i < 8; i++) {
+        chain = index([chain]);
+        await layout.putManifest(chain, {});
+      }
+      const root = index(deepFirst ? [chain, shared] : [shared, chain]);
+      await layout.putManifest(root, { tags: ['v1'], keepAsRoot: true });
+      await assert.rejects(
+        signImage(layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF, recursive: true }),
+        (err) => isProvenantError(err, 'INVALID_MANIFEST') && /more than 8 deep/.test(err.message),
+        `deep path first: ${deepFirst}`,
+      );
+    }
+  });
+
   it('a failure after the .sig was written says what was written and keeps it, verifiable; not "nothing was written"', async () => {
     const layout = await tempLayout();
     const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
