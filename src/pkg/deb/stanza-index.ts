@@ -14,6 +14,7 @@ import { crc32 } from 'node:zlib';
 import { isProvenantError, ProvenantError, RepairableError } from '../../errors.ts';
 import { openRegularFile, RefusedFile } from '../../io/files.ts';
 import { noteBytesMoved } from '../../io/memory.ts';
+import { isWhitespace } from '../whitespace.ts';
 import { type ScannedStanza, scanControlStanzas } from './control.ts';
 import { parseDebRelations } from './relations.ts';
 import { indexTooLarge, MAX_PACKAGES_INDEX_SIZE } from './xz.ts';
@@ -207,8 +208,7 @@ function indexInPieces(
 
 /**
  * Where a piece may be cut: after its last blank line, as the scan reads one (empty, or only
- * spaces, tabs and a carriage return: a CRLF file's, or one of spaces), which ends a stanza; 0
- * when it has none. Cut only after `\n\n`, a file of CRLF or space-filled blank lines was never
+ * ASCII white space: a CRLF file's, or one of spaces), which ends a stanza; 0 when it has none. Cut only after `\n\n`, a file of CRLF or space-filled blank lines was never
  * cut, and was scanned whole, every stanza indexed before their count was checked.
  */
 function afterLastBlankLine(bytes: Buffer): number {
@@ -216,7 +216,8 @@ function afterLastBlankLine(bytes: Buffer): number {
     const start = bytes.lastIndexOf(0x0a, end - 1);
     if (start < 0) return 0;
     let blank = true;
-    for (let i = start + 1; i < end && blank; i++) blank = bytes[i] === 0x20 || bytes[i] === 0x09 || bytes[i] === 0x0d;
+    // The scan's own test of a blank line, on ASCII bytes (a byte of a longer character is no space).
+    for (let i = start + 1; i < end && blank; i++) blank = (bytes[i] as number) < 0x80 && isWhitespace(bytes[i] as number);
     if (blank) return end + 1;
     end = start;
   }
