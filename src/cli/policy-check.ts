@@ -108,7 +108,7 @@ export async function checkPolicies(args: ParsedArgs, io: CliIo, policyFile: str
       // statements it lists under its signature.
       const subject = await subjectOf(opened.store, resolved.digest, args, io.signal);
       out.push(
-        await evaluatePolicies(opened.store, subject.digest, imageName ?? policyImageName(text), policies, {
+        await evaluatePolicies(opened.store, subject.digest, imageName ?? reportedImageName(text), policies, {
           ...trust,
           noMatch,
           index: subject.root,
@@ -124,11 +124,12 @@ export async function checkPolicies(args: ParsedArgs, io: CliIo, policyFile: str
 }
 
 /**
- * The name a policy's globs are matched against for the image `text` names: a registry's as every
- * command spells it (the matcher canonicalizes it as policy-controller does), a store location as
- * typed (docs/policy.md), not with its docker-archive NAME made a Docker Hub name.
+ * The name the CLI gives evaluatePolicies (and its report shows) for the image `text` names: a
+ * registry's as every command spells it, which the library's policyImageName then canonicalizes
+ * as policy-controller does; a store location as typed (docs/policy.md), not with its
+ * docker-archive NAME made a Docker Hub name.
  */
-export function policyImageName(text: string): string {
+export function reportedImageName(text: string): string {
   const location = parseLocation(text);
   return location.kind === 'registry' ? formatLocation(location) : text;
 }

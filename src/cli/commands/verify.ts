@@ -8,7 +8,7 @@ import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, REGISTRY_FLAGS } from '../options.ts';
-import { policyImageName, policyTrust } from '../policy-check.ts';
+import { policyTrust, reportedImageName } from '../policy-check.ts';
 import { subjectOf } from '../signing.ts';
 import { TRUST_FLAGS } from '../signing-flags.ts';
 import { targetOf, withStores } from '../stores.ts';
@@ -61,7 +61,7 @@ async function verifyPolicy(args: ParsedArgs, io: CliIo, path: string): Promise<
   // One withStores for every image: images of one layout are read through one store (stores.ts).
   await withStores(args, io, args.positionals, async (stores) => {
     for (const text of args.positionals) {
-      const name = policyImageName(text);
+      const name = reportedImageName(text);
       const opened = await stores.open(text);
       const subject = await subjectOf(opened.store, await targetOf(opened), args, io.signal);
       // The index the image was picked from: BuildKit's statements in it, under its signature.
