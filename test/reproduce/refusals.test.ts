@@ -11,7 +11,13 @@ import { writeBuild } from '../../src/builder/build.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import type { Digest } from '../../src/oci/digest.ts';
 import { renderReproduce } from '../../src/reproduce/render.ts';
-import { type PlatformMismatch, type PlatformNotReplayable, reproduceImage } from '../../src/reproduce/reproduce.ts';
+import {
+  type PlatformMismatch,
+  type PlatformNotReplayable,
+  type ReproduceOptions,
+  type ReproduceReport,
+  reproduceImage,
+} from '../../src/reproduce/reproduce.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 import { buildAndDescribe, packages, repositoryKey, writeConfig, writeRepository } from './helpers.ts';
@@ -64,6 +70,21 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
   after(() => rm(root, { recursive: true, force: true }));
   /** The options of a rebuild from this local repository: its folder, and leave to read its files. */
   const local = () => ({ baseDir: join(root, 'cfg', 'app'), allowLocalFiles: true });
+  /** The report of reproducing the image with `statements(i)` about platform i, from this local repository unless `options` say otherwise. */
+  const reproducedFrom = async (
+    statements: (i: number) => StatementBlob[],
+    options: ReproduceOptions = local(),
+  ): Promise<ReproduceReport> => {
+    const store = await imageWith(statements);
+    try {
+      return await reproduceImage(store, 'v1', options);
+    } finally {
+      await store.close();
+    }
+  };
+  /** The report of reproducing the image whose provenance on platform i is its own after `edit(statement, i)`. */
+  const reproducedWith = (edit: (s: Json, i: number) => void, options?: ReproduceOptions): Promise<ReproduceReport> =>
+    reproducedFrom((i) => [edited(i, (s) => edit(s, i))], options);
 
   it('reads no package file of this machine that the provenance names unless allowed: a path, a file:// URL', async () => {
     const elsewhere = join(root, 'elsewhere');
@@ -143,50 +164,37 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
     // The provenance's digest of data (amd64) edited: the file served is the one built from, so
     // the image comes out the same, but not from the file the provenance names.
     const zeros = '0'.repeat(64);
-    const store = await imageWith((i) => [
-      edited(i, (s) => {
-        if (i !== 0) return;
-        for (const d of s.predicate.buildDefinition.resolvedDependencies) if (d.name === 'data') d.digest.sha256 = zeros;
-      }),
-    ]);
-    try {
-      const report = await reproduceImage(store, 'v1', local());
-      const text = renderReproduce(report);
-      assert.equal(report.match, false, text);
-      const [amd, arm] = report.platforms as PlatformMismatch[];
-      assert.equal(arm?.status, 'match', text);
-      assert.equal(amd?.status, 'mismatch', text);
-      assert.equal(amd?.rebuilt, amd?.digest);
-      assert.deepEqual(
-        amd?.changedPackageFiles.map((c) => [c.name, c.expected]),
-        [['data', zeros]],
-      );
-      assert.match(amd?.reason ?? '', /other than the provenance names/);
-      assert.match(text, /linux\/amd64 {2}MISMATCH {2}sha256:[0-9a-f]{64} = rebuilt, from other package files/);
-      assert.match(text, /package file changed: data 2\.1-r3 \(x86_64\)/);
-      assert.match(text, /^not reproduced: 1 match, 1 differ/m);
-    } finally {
-      await store.close();
-    }
+    const report = await reproducedWith((s, i) => {
+      if (i !== 0) return;
+      for (const d of s.predicate.buildDefinition.resolvedDependencies) if (d.name === 'data') d.digest.sha256 = zeros;
+    });
+    const text = renderReproduce(report);
+    assert.equal(report.match, false, text);
+    const [amd, arm] = report.platforms as PlatformMismatch[];
+    assert.equal(arm?.status, 'match', text);
+    assert.equal(amd?.status, 'mismatch', text);
+    assert.equal(amd?.rebuilt, amd?.digest);
+    assert.deepEqual(
+      amd?.changedPackageFiles.map((c) => [c.name, c.expected]),
+      [['data', zeros]],
+    );
+    assert.match(amd?.reason ?? '', /other than the provenance names/);
+    assert.match(text, /linux\/amd64 {2}MISMATCH {2}sha256:[0-9a-f]{64} = rebuilt, from other package files/);
+    assert.match(text, /package file changed: data 2\.1-r3 \(x86_64\)/);
+    assert.match(text, /^not reproduced: 1 match, 1 differ/m);
   });
 
   it('refuses a provenance naming a package file by another version than the file is, and names the file where the provenance does', async () => {
-    const store = await imageWith((i) => [
-      edited(i, (s) => {
-        for (const d of s.predicate.buildDefinition.resolvedDependencies) if (d.name === 'data') d.annotations.version = '9.9-r0';
-      }),
-    ]);
-    try {
-      await assert.rejects(reproduceImage(store, 'v1', local()), (err: unknown) => {
-        assert.ok(isProvenantError(err, 'DIGEST_MISMATCH'), String(err));
-        // Not the temporary folder's copy, which is gone when this is read.
-        assert.match(err.describe(), /^\.\.\/\.\.\/served\/repo\/\w+\/data-2\.1-r3\.apk is data-2\.1-r3, not data-9\.9-r0/);
-        assert.doesNotMatch(err.describe(), /provenant-reproduce-/);
-        return true;
-      });
-    } finally {
-      await store.close();
-    }
+    const versioned = reproducedWith((s) => {
+      for (const d of s.predicate.buildDefinition.resolvedDependencies) if (d.name === 'data') d.annotations.version = '9.9-r0';
+    });
+    await assert.rejects(versioned, (err: unknown) => {
+      assert.ok(isProvenantError(err, 'DIGEST_MISMATCH'), String(err));
+      // Not the temporary folder's copy, which is gone when this is read.
+      assert.match(err.describe(), /^\.\.\/\.\.\/served\/repo\/\w+\/data-2\.1-r3\.apk is data-2\.1-r3, not data-9\.9-r0/);
+      assert.doesNotMatch(err.describe(), /provenant-reproduce-/);
+      return true;
+    });
   });
 
   it('does not report a reproduction when a layer of the original is damaged in the store, although its manifest matches', async () => {
@@ -214,13 +222,12 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
   });
 
   it('reports a mismatch for the platform whose package file is now another package, and still compares the others', async () => {
-    const store = await imageWith((i) => [edited(i, () => {})]);
     const file = join(root, 'served', 'repo', 'x86_64', 'data-2.1-r3.apk');
     const saved = await readFile(file);
     // Another package at data's location: the rebuild with it fails, for amd64 alone.
     await copyFile(join(root, 'served', 'repo', 'x86_64', 'tool-0.9-r1.apk'), file);
     try {
-      const report = await reproduceImage(store, 'v1', local());
+      const report = await reproducedWith(() => {});
       const [amd, arm] = report.platforms as PlatformMismatch[];
       assert.equal(arm?.status, 'match', renderReproduce(report));
       assert.equal(amd?.status, 'mismatch');
@@ -233,18 +240,16 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
       assert.match(renderReproduce(report), /package file changed: data 2\.1-r3 \(x86_64\)/);
     } finally {
       await writeFile(file, saved);
-      await store.close();
     }
   });
 
   it('does not report the SHA-256 of a file that is no package any more (the provenance may name any file)', async () => {
-    const store = await imageWith((i) => [edited(i, () => {})]);
     const file = join(root, 'served', 'repo', 'x86_64', 'data-2.1-r3.apk');
     const saved = await readFile(file);
     await writeFile(file, 'a secret of this machine\n');
     try {
       await assert.rejects(
-        reproduceImage(store, 'v1', local()),
+        reproducedWith(() => {}),
         (e: unknown) =>
           isProvenantError(e, 'INVALID_PACKAGE') &&
           /is not the package data 2\.1-r3, nor any apk package/.test(e.message) &&
@@ -252,7 +257,6 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
       );
     } finally {
       await writeFile(file, saved);
-      await store.close();
     }
   });
 
@@ -262,8 +266,7 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
     );
     const amd64 = result.images[0]?.manifest.digest;
     assert.ok(amd64);
-    const store = await imageWith((i) => (i === 0 ? [statement(SLSA_V1, buildkit.predicate, [{ name: 'x', digest: amd64 }])] : []));
-    const report = await reproduceImage(store, 'v1', local());
+    const report = await reproducedFrom((i) => (i === 0 ? [statement(SLSA_V1, buildkit.predicate, [{ name: 'x', digest: amd64 }])] : []));
     assert.equal(report.match, false);
     const [a, b] = report.platforms as PlatformNotReplayable[];
     assert.equal(a?.status, 'not-replayable');
@@ -277,16 +280,12 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
     assert.match(text, /linux\/amd64 {2}NOT REPLAYABLE/);
     assert.match(text, /missing: buildType https:\/\/provenant\.dev\/build\/apk\/v1/);
     assert.match(text, /not reproduced: 2 not replayable/);
-    await store.close();
   });
 
   it('refuses a provenance that leaves out an included configuration file, naming it', async () => {
-    const store = await imageWith((i) => [
-      edited(i, (s) => {
-        s.predicate.buildDefinition.externalParameters.config.files.splice(1, 1);
-      }),
-    ]);
-    const report = await reproduceImage(store, 'v1', local());
+    const report = await reproducedWith((s) => {
+      s.predicate.buildDefinition.externalParameters.config.files.splice(1, 1);
+    });
     for (const p of report.platforms as PlatformNotReplayable[]) {
       assert.equal(p.status, 'not-replayable');
       assert.deepEqual(p.missing, ['externalParameters.config.files: ../shared/common.yaml (an included file)']);
@@ -295,17 +294,13 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
         'the configuration includes a file the provenance does not carry: image.yaml:1:10: include: the included file ../shared/common.yaml does not exist',
       );
     }
-    await store.close();
   });
 
   it('refuses a provenance without the apk key the configuration trusts, naming it', async () => {
-    const store = await imageWith((i) => [
-      edited(i, (s) => {
-        const deps = s.predicate.buildDefinition.resolvedDependencies;
-        s.predicate.buildDefinition.resolvedDependencies = deps.filter((d: Json) => d.annotations.kind !== 'apk-key');
-      }),
-    ]);
-    const report = await reproduceImage(store, 'v1', local());
+    const report = await reproducedWith((s) => {
+      const deps = s.predicate.buildDefinition.resolvedDependencies;
+      s.predicate.buildDefinition.resolvedDependencies = deps.filter((d: Json) => d.annotations.kind !== 'apk-key');
+    });
     for (const p of report.platforms as PlatformNotReplayable[]) {
       assert.equal(p.status, 'not-replayable');
       assert.match(
@@ -313,285 +308,220 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
         /^resolvedDependencies: the apk key reproduce-test-[0-9a-f]+\.rsa\.pub \(contents\.keyring: \.\/keys\//,
       );
     }
-    await store.close();
   });
 
   it('refuses a platform whose provenance statements say different builds, naming them, rather than replay the first found', async () => {
     // A cold review: the first replayable one was used without a word, while inspect warned of two.
-    const store = await imageWith((i) => [
+    const report = await reproducedFrom((i) => [
       edited(i, () => {}),
       edited(i, (s) => {
         s.predicate.buildDefinition.externalParameters.sourceDateEpoch += 60;
       }),
     ]);
-    try {
-      const report = await reproduceImage(store, 'v1', local());
-      assert.equal(report.match, false);
-      for (const p of report.platforms as PlatformNotReplayable[]) {
-        assert.equal(p.status, 'not-replayable', renderReproduce(report));
-        assert.match(
-          p.reason,
-          /^2 SLSA provenance statements about this platform image can be replayed, and they say different builds \(referrers sha256:[0-9a-f]{64}; referrers sha256:[0-9a-f]{64}\)/,
-        );
-        assert.match(p.missing[0] ?? '', /^one SLSA provenance for this platform manifest, or several that say the same build/);
-      }
-    } finally {
-      await store.close();
+    assert.equal(report.match, false);
+    for (const p of report.platforms as PlatformNotReplayable[]) {
+      assert.equal(p.status, 'not-replayable', renderReproduce(report));
+      assert.match(
+        p.reason,
+        /^2 SLSA provenance statements about this platform image can be replayed, and they say different builds \(referrers sha256:[0-9a-f]{64}; referrers sha256:[0-9a-f]{64}\)/,
+      );
+      assert.match(p.missing[0] ?? '', /^one SLSA provenance for this platform manifest, or several that say the same build/);
     }
   });
 
   it('replays one of several statements that say the same build, and says which', async () => {
-    const store = await imageWith((i) => [edited(i, () => {}), provenanceV02(i), edited(i, () => {})]);
     const said: string[] = [];
-    try {
-      const report = await reproduceImage(store, 'v1', { ...local(), logger: { debug() {}, info: (m) => said.push(m), warn() {} } });
-      assert.equal(report.match, true, renderReproduce(report));
-      assert.equal(
-        said.filter((m) =>
-          /SLSA provenance statements found \(\d replayable, the same build\); replaying the one in referrers sha256:/.test(m),
-        ).length,
-        2,
-        said.join('\n'),
-      );
-    } finally {
-      await store.close();
-    }
+    const report = await reproducedFrom((i) => [edited(i, () => {}), provenanceV02(i), edited(i, () => {})], {
+      ...local(),
+      logger: { debug() {}, info: (m) => said.push(m), warn() {} },
+    });
+    assert.equal(report.match, true, renderReproduce(report));
+    assert.equal(
+      said.filter((m) =>
+        /SLSA provenance statements found \(\d replayable, the same build\); replaying the one in referrers sha256:/.test(m),
+      ).length,
+      2,
+      said.join('\n'),
+    );
   });
 
   it('says that the provenance stored with a platform image is about another image, rather than that there is none', async () => {
     // Each platform carries the other's provenance, as a referrer of its own manifest.
     const digests = result.images.map((image) => image.manifest.digest);
-    const store = await imageWith((i) => [
+    const report = await reproducedFrom((i) => [
       statement(SLSA_V1, provenance[1 - i].predicate, [{ name: 'example/app', digest: digests[1 - i] as Digest }]),
     ]);
-    try {
-      const report = await reproduceImage(store, 'v1', local());
-      for (const [i, p] of (report.platforms as PlatformNotReplayable[]).entries()) {
-        assert.equal(p.status, 'not-replayable', renderReproduce(report));
-        assert.match(
-          p.reason,
-          new RegExp(
-            `^the SLSA provenance stored with this platform image is about another image, so it is not this image's: referrers sha256:[0-9a-f]{64} names ${digests[1 - i]}$`,
-          ),
-        );
-        assert.deepEqual(p.missing, ['SLSA provenance whose subject is this platform manifest']);
-      }
-    } finally {
-      await store.close();
+    for (const [i, p] of (report.platforms as PlatformNotReplayable[]).entries()) {
+      assert.equal(p.status, 'not-replayable', renderReproduce(report));
+      assert.match(
+        p.reason,
+        new RegExp(
+          `^the SLSA provenance stored with this platform image is about another image, so it is not this image's: referrers sha256:[0-9a-f]{64} names ${digests[1 - i]}$`,
+        ),
+      );
+      assert.deepEqual(p.missing, ['SLSA provenance whose subject is this platform manifest']);
     }
   });
 
   it("refuses only the platform that carries another platform's provenance (one predicate on each), and rebuilds the other", async () => {
     // attest gave each platform image amd64's predicate: it names amd64's packages alone.
     const digests = result.images.map((image) => image.manifest.digest);
-    const store = await imageWith((i) => [
+    const report = await reproducedFrom((i) => [
       statement(SLSA_V1, provenance[0].predicate, [{ name: 'example/app', digest: digests[i] as Digest }]),
     ]);
-    try {
-      const report = await reproduceImage(store, 'v1', local());
-      const text = renderReproduce(report);
-      assert.deepEqual(
-        report.platforms.map((p) => p.status),
-        ['match', 'not-replayable'],
-        text,
-      );
-      const arm = report.platforms[1] as PlatformNotReplayable;
-      assert.equal(
-        arm.reason,
-        'the provenance of the linux/arm64 image describes a build of another architecture: the packages it names are for x86_64, none for aarch64',
-      );
-      assert.deepEqual(arm.missing, [
-        "the linux/arm64 build's own provenance (attest each platform's image with its own: provenant attest --platform linux/arm64)",
-        'resolvedDependencies: a package that meets base (aarch64)',
-        'resolvedDependencies: a package that meets data (aarch64)',
-        'resolvedDependencies: a package that meets tool (aarch64)',
-      ]);
-      // The index is compared with the rebuild of amd64: arm64's entry is not known to belong.
-      assert.deepEqual(report.index?.differences, [], text);
-      assert.deepEqual(report.index?.notRebuilt, [`entry 1 (linux/arm64, ${digests[1]})`]);
-      assert.doesNotMatch(text, /provenant-reproduce-/);
-    } finally {
-      await store.close();
-    }
+    const text = renderReproduce(report);
+    assert.deepEqual(
+      report.platforms.map((p) => p.status),
+      ['match', 'not-replayable'],
+      text,
+    );
+    const arm = report.platforms[1] as PlatformNotReplayable;
+    assert.equal(
+      arm.reason,
+      'the provenance of the linux/arm64 image describes a build of another architecture: the packages it names are for x86_64, none for aarch64',
+    );
+    assert.deepEqual(arm.missing, [
+      "the linux/arm64 build's own provenance (attest each platform's image with its own: provenant attest --platform linux/arm64)",
+      'resolvedDependencies: a package that meets base (aarch64)',
+      'resolvedDependencies: a package that meets data (aarch64)',
+      'resolvedDependencies: a package that meets tool (aarch64)',
+    ]);
+    // The index is compared with the rebuild of amd64: arm64's entry is not known to belong.
+    assert.deepEqual(report.index?.differences, [], text);
+    assert.deepEqual(report.index?.notRebuilt, [`entry 1 (linux/arm64, ${digests[1]})`]);
+    assert.doesNotMatch(text, /provenant-reproduce-/);
   });
 
   // A last read: a provenance whose packages are all noarch, without the architecture its build
   // locked them for (lockArch, which another writer may leave out), was said to describe "a build
   // of another architecture: the packages it names are for noarch" on its own platform.
   it("says a provenance of noarch packages alone, without the architecture they were locked for, is not known to be this platform's, not that it is another's", async () => {
-    const store = await imageWith((i) => [
-      edited(i, (s) => {
-        for (const d of s.predicate.buildDefinition.resolvedDependencies) {
-          if (d.annotations.kind !== 'apk') continue;
-          d.annotations.arch = 'noarch';
-          delete d.annotations.lockArch;
-        }
-      }),
-    ]);
-    try {
-      const report = await reproduceImage(store, 'v1', local());
-      const text = renderReproduce(report);
-      for (const [i, p] of (report.platforms as PlatformNotReplayable[]).entries()) {
-        const [platform, arch] = [
-          ['linux/amd64', 'x86_64'],
-          ['linux/arm64', 'aarch64'],
-        ][i] as [string, string];
-        assert.equal(p.status, 'not-replayable', text);
-        assert.equal(
-          p.reason,
-          `the provenance of the ${platform} image names packages of no architecture alone (noarch), not the architecture its build locked them for: none is locked for ${arch}`,
-        );
-        assert.equal(p.missing[0], `annotations.lockArch on each package: the architecture its build locked it for (${arch})`);
+    const report = await reproducedWith((s) => {
+      for (const d of s.predicate.buildDefinition.resolvedDependencies) {
+        if (d.annotations.kind !== 'apk') continue;
+        d.annotations.arch = 'noarch';
+        delete d.annotations.lockArch;
       }
-      assert.doesNotMatch(text, /another architecture/);
-      // Nothing was rebuilt, so nothing was split by platform either (as the index was said to be).
-      assert.deepEqual(report.index, {
-        compared: false,
-        reason: 'no image of it was compared with a rebuild: each platform of its build was refused, as its reason says',
-        differences: [],
-      });
-    } finally {
-      await store.close();
+    });
+    const text = renderReproduce(report);
+    for (const [i, p] of (report.platforms as PlatformNotReplayable[]).entries()) {
+      const [platform, arch] = [
+        ['linux/amd64', 'x86_64'],
+        ['linux/arm64', 'aarch64'],
+      ][i] as [string, string];
+      assert.equal(p.status, 'not-replayable', text);
+      assert.equal(
+        p.reason,
+        `the provenance of the ${platform} image names packages of no architecture alone (noarch), not the architecture its build locked them for: none is locked for ${arch}`,
+      );
+      assert.equal(p.missing[0], `annotations.lockArch on each package: the architecture its build locked it for (${arch})`);
     }
+    assert.doesNotMatch(text, /another architecture/);
+    // Nothing was rebuilt, so nothing was split by platform either (as the index was said to be).
+    assert.deepEqual(report.index, {
+      compared: false,
+      reason: 'no image of it was compared with a rebuild: each platform of its build was refused, as its reason says',
+      differences: [],
+    });
   });
 
   it('refuses only the platform whose own provenance lacks a package, naming that provenance, and rebuilds the other', async () => {
-    const store = await imageWith((i) => [
-      edited(i, (s) => {
-        const def = s.predicate.buildDefinition;
-        if (i === 1) def.resolvedDependencies = def.resolvedDependencies.filter((d: Json) => d.name !== 'data');
-      }),
-    ]);
-    try {
-      const report = await reproduceImage(store, 'v1', local());
-      assert.deepEqual(
-        report.platforms.map((p) => p.status),
-        ['match', 'not-replayable'],
-        renderReproduce(report),
-      );
-      const [amd, arm] = report.platforms as PlatformNotReplayable[];
-      assert.equal(
-        arm?.reason,
-        "the provenance's packages do not meet what its configuration asks for: no package it names meets data (aarch64)",
-      );
-      assert.notEqual(arm?.provenance?.source, amd?.provenance?.source);
-      assert.equal(report.match, false);
-    } finally {
-      await store.close();
-    }
+    const report = await reproducedWith((s, i) => {
+      const def = s.predicate.buildDefinition;
+      if (i === 1) def.resolvedDependencies = def.resolvedDependencies.filter((d: Json) => d.name !== 'data');
+    });
+    assert.deepEqual(
+      report.platforms.map((p) => p.status),
+      ['match', 'not-replayable'],
+      renderReproduce(report),
+    );
+    const [amd, arm] = report.platforms as PlatformNotReplayable[];
+    assert.equal(
+      arm?.reason,
+      "the provenance's packages do not meet what its configuration asks for: no package it names meets data (aarch64)",
+    );
+    assert.notEqual(arm?.provenance?.source, amd?.provenance?.source);
+    assert.equal(report.match, false);
   });
 
   it('refuses a provenance whose config.contents is not what its configuration files merge to, as a policy reads it', async () => {
-    const store = await imageWith((i) => [
-      edited(i, (s) => {
-        s.predicate.buildDefinition.externalParameters.config.contents.packages.push('curl');
-      }),
-    ]);
-    try {
-      const report = await reproduceImage(store, 'v1', local());
-      assert.deepEqual(
-        report.platforms.map((p) => p.status),
-        ['not-replayable', 'not-replayable'],
-        renderReproduce(report),
-      );
-      const p = report.platforms[0] as PlatformNotReplayable;
-      assert.equal(
-        p.reason,
-        "the provenance's externalParameters.config.contents is not what its configuration files ask for (packages: it states base, data, tool, curl, the files give base, data, tool): a policy that reads it would judge another build than the one the files describe",
-      );
-      assert.deepEqual(p.missing, ['externalParameters.config.contents.packages as the configuration files merge it: base, data, tool']);
-      assert.equal(report.match, false);
-    } finally {
-      await store.close();
-    }
+    const report = await reproducedWith((s) => {
+      s.predicate.buildDefinition.externalParameters.config.contents.packages.push('curl');
+    });
+    assert.deepEqual(
+      report.platforms.map((p) => p.status),
+      ['not-replayable', 'not-replayable'],
+      renderReproduce(report),
+    );
+    const p = report.platforms[0] as PlatformNotReplayable;
+    assert.equal(
+      p.reason,
+      "the provenance's externalParameters.config.contents is not what its configuration files ask for (packages: it states base, data, tool, curl, the files give base, data, tool): a policy that reads it would judge another build than the one the files describe",
+    );
+    assert.deepEqual(p.missing, ['externalParameters.config.contents.packages as the configuration files merge it: base, data, tool']);
+    assert.equal(report.match, false);
   });
 
   // A final review: an image an earlier Provenant built from a file that includes one naming the
   // key wrote the key's path from the root file's folder (./keys/x, where the files now give
   // ./sub/keys/x), and matched before config.contents was compared; a key goes in by its name.
   it('takes a provenance whose config.contents names its keys by another path to the same file name', async () => {
-    const store = await imageWith((i) => [
-      edited(i, (s) => {
-        const contents = s.predicate.buildDefinition.externalParameters.config.contents;
-        contents.keyring = contents.keyring.map((k: string) => `./elsewhere/${k.slice(k.lastIndexOf('/') + 1)}`);
-      }),
-    ]);
-    try {
-      const report = await reproduceImage(store, 'v1', local());
-      assert.deepEqual(
-        report.platforms.map((p) => p.status),
-        ['match', 'match'],
-        renderReproduce(report),
-      );
-    } finally {
-      await store.close();
-    }
+    const report = await reproducedWith((s) => {
+      const contents = s.predicate.buildDefinition.externalParameters.config.contents;
+      contents.keyring = contents.keyring.map((k: string) => `./elsewhere/${k.slice(k.lastIndexOf('/') + 1)}`);
+    });
+    assert.deepEqual(
+      report.platforms.map((p) => p.status),
+      ['match', 'match'],
+      renderReproduce(report),
+    );
   });
 
   // A last read: by name alone, a key from any URL passed for the configuration's own.
   it('refuses a provenance whose config.contents names a key at a URL where the files give a path', async () => {
-    const store = await imageWith((i) => [
-      edited(i, (s) => {
-        const contents = s.predicate.buildDefinition.externalParameters.config.contents;
-        contents.keyring = contents.keyring.map((k: string) => `https://keys.invalid/${k.slice(k.lastIndexOf('/') + 1)}`);
-      }),
-    ]);
-    try {
-      const report = await reproduceImage(store, 'v1', local());
-      assert.deepEqual(
-        report.platforms.map((p) => p.status),
-        ['not-replayable', 'not-replayable'],
-        renderReproduce(report),
-      );
-      assert.match((report.platforms[0] as PlatformNotReplayable).reason, /\(keyring: it states https:\/\/keys\.invalid\//);
-    } finally {
-      await store.close();
-    }
+    const report = await reproducedWith((s) => {
+      const contents = s.predicate.buildDefinition.externalParameters.config.contents;
+      contents.keyring = contents.keyring.map((k: string) => `https://keys.invalid/${k.slice(k.lastIndexOf('/') + 1)}`);
+    });
+    assert.deepEqual(
+      report.platforms.map((p) => p.status),
+      ['not-replayable', 'not-replayable'],
+      renderReproduce(report),
+    );
+    assert.match((report.platforms[0] as PlatformNotReplayable).reason, /\(keyring: it states https:\/\/keys\.invalid\//);
   });
 
   it('says that no provenance was found when there is none, with no key given too, rather than that it was not verified', async () => {
-    const store = await imageWith(() => []);
-    try {
-      const report = await reproduceImage(store, 'v1', local());
-      assert.deepEqual(
-        report.platforms.map((p) => p.status),
-        ['not-replayable', 'not-replayable'],
-      );
-      assert.equal(report.verification.verified, false);
-      assert.equal(report.verification.summary, 'no provenance was found, so nothing was verified');
-      assert.match(renderReproduce(report), /^provenance: no provenance was found, so nothing was verified$/m);
-    } finally {
-      await store.close();
-    }
+    const report = await reproducedFrom(() => []);
+    assert.deepEqual(
+      report.platforms.map((p) => p.status),
+      ['not-replayable', 'not-replayable'],
+    );
+    assert.equal(report.verification.verified, false);
+    assert.equal(report.verification.summary, 'no provenance was found, so nothing was verified');
+    assert.match(renderReproduce(report), /^provenance: no provenance was found, so nothing was verified$/m);
   });
 
   it('refuses a provenance whose packages do not meet what its configuration asks for, as build --lock does', async () => {
     // tool is in contents.packages; nothing needs it, so a build from these entries alone would
     // leave it out and be compared as an image that lost it.
-    const store = await imageWith((i) => [
-      edited(i, (s) => {
-        const deps = s.predicate.buildDefinition.resolvedDependencies;
-        s.predicate.buildDefinition.resolvedDependencies = deps.filter((d: Json) => d.name !== 'tool');
-      }),
-    ]);
-    try {
-      const report = await reproduceImage(store, 'v1', local());
-      assert.deepEqual(
-        report.platforms.map((p) => p.status),
-        ['not-replayable', 'not-replayable'],
-        renderReproduce(report),
+    const report = await reproducedWith((s) => {
+      const deps = s.predicate.buildDefinition.resolvedDependencies;
+      s.predicate.buildDefinition.resolvedDependencies = deps.filter((d: Json) => d.name !== 'tool');
+    });
+    assert.deepEqual(
+      report.platforms.map((p) => p.status),
+      ['not-replayable', 'not-replayable'],
+      renderReproduce(report),
+    );
+    // Each platform is refused for what its own provenance lacks.
+    for (const [i, arch] of ['x86_64', 'aarch64'].entries()) {
+      const p = report.platforms[i] as PlatformNotReplayable;
+      assert.equal(
+        p.reason,
+        `the provenance's packages do not meet what its configuration asks for: no package it names meets tool (${arch})`,
       );
-      // Each platform is refused for what its own provenance lacks.
-      for (const [i, arch] of ['x86_64', 'aarch64'].entries()) {
-        const p = report.platforms[i] as PlatformNotReplayable;
-        assert.equal(
-          p.reason,
-          `the provenance's packages do not meet what its configuration asks for: no package it names meets tool (${arch})`,
-        );
-        assert.deepEqual(p.missing, [`resolvedDependencies: a package that meets tool (${arch})`]);
-      }
-    } finally {
-      await store.close();
+      assert.deepEqual(p.missing, [`resolvedDependencies: a package that meets tool (${arch})`]);
     }
   });
 });
