@@ -23,6 +23,7 @@ import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 import { makeImage, makeReferrer, simpleSigningLayer } from '../helpers/images.ts';
 import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { failingTag, signedOverOld } from '../helpers/signed-over-old.ts';
 import { useTempLayout } from '../helpers/temp.ts';
 
 const run = promisify(execFile);
@@ -181,30 +182,16 @@ describe('copy through the real registry', { skip: registryMissing }, () => {
 
   it('with referrers, tags the image only once its signatures are there, and leaves the tag where it was when they fail', async () => {
     const src = await layout();
-    const made = await makeImage(src, { tag: 'v1', seed: 1 });
-    const old = await makeImage(src, { tag: 'old', seed: 9 });
-    const ref = await makeReferrer(src, made.root, 'application/vnd.dev.cosign.artifact.sig.v1+json', 'sig');
-    await appendCosignLayer(src, made.root.digest, 'sig', simpleSigningLayer());
-    const sigTag = cosignTag(made.root.digest, 'sig');
     const repo = 'tags/last';
     const clean = store(reg.host, repo);
-    await copyImage(src, 'old', clean, { tags: ['v1'] });
+    const { made, old, ref, sigTag } = await signedOverOld(src, clean);
     // What a reader of the registry sees as each tag or referrer is written: what v1 names then.
     const seen: string[] = [];
     const v1 = async () => ((await clean.resolve('v1'))?.digest === made.root.digest ? 'new' : 'old');
     const watched = (failOn: string | undefined) =>
-      new Proxy(store(reg.host, repo), {
-        get(target, name, receiver) {
-          if (name === 'putManifest')
-            return async (stored: Stored, o?: PutManifestOptions) => {
-              if (failOn !== undefined && o?.tags?.includes(failOn) === true) throw new Error(`writing ${failOn} failed`);
-              await target.putManifest(stored, o);
-              if (stored.digest === ref.digest) seen.push(`referrer: v1 ${await v1()}`);
-              for (const tag of o?.tags ?? []) seen.push(`${tag === sigTag ? '.sig' : tag}: v1 ${await v1()}`);
-            };
-          const value = Reflect.get(target, name, receiver);
-          return typeof value === 'function' ? value.bind(target) : value;
-        },
+      failingTag(store(reg.host, repo), failOn, async (stored, o) => {
+        if (stored.digest === ref.digest) seen.push(`referrer: v1 ${await v1()}`);
+        for (const tag of o?.tags ?? []) seen.push(`${tag === sigTag ? '.sig' : tag}: v1 ${await v1()}`);
       });
     await assert.rejects(copyImage(src, 'v1', watched(sigTag), { tags: ['v1'], withReferrers: true }), /writing .*\.sig failed/);
     assert.deepEqual(seen, ['referrer: v1 old']);

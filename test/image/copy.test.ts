@@ -20,6 +20,7 @@ import { LayoutStore } from '../../src/store/layout.ts';
 import type { PutManifestOptions } from '../../src/store/types.ts';
 import { synth } from '../compat/images.ts';
 import { makeImage, makeReferrer, simpleSigningLayer } from '../helpers/images.ts';
+import { failingTag, signedOverOld } from '../helpers/signed-over-old.ts';
 import { useTempLayout } from '../helpers/temp.ts';
 
 const layout = useTempLayout('copy');
@@ -338,13 +339,8 @@ describe('copyImage between layouts', () => {
 
   it('with referrers, moves the tag only after the signatures, and leaves it where it was when they fail', async () => {
     const src = await layout();
-    const made = await makeImage(src, { tag: 'v1', seed: 1 });
-    const old = await makeImage(src, { tag: 'old', seed: 9 });
-    const ref = await makeReferrer(src, made.root, 'application/vnd.dev.cosign.artifact.sig.v1+json', 'sig');
-    await appendCosignLayer(src, made.root.digest, 'sig', simpleSigningLayer());
-    const sigTag = cosignTag(made.root.digest, 'sig');
     const dst = await layout();
-    await copyImage(src, 'old', dst, { tags: ['v1'] });
+    const { made, old, ref, sigTag } = await signedOverOld(src, dst);
     const entries = async () =>
       (JSON.parse(await readFile(join(dst.path, 'index.json'), 'utf8')).manifests as Descriptor[]).map(
         (m) =>
@@ -353,17 +349,8 @@ describe('copyImage between layouts', () => {
     // What is written, in order: each tag, and each referrer by its digest.
     const writes: string[] = [];
     const watched = (failOn: string | undefined) =>
-      new Proxy(dst, {
-        get(target, name, receiver) {
-          if (name === 'putManifest')
-            return async (stored: Stored, o?: PutManifestOptions) => {
-              if (failOn !== undefined && o?.tags?.includes(failOn) === true) throw new Error(`writing ${failOn} failed`);
-              await target.putManifest(stored, o);
-              writes.push(...(o?.tags ?? []), ...(stored.digest === ref.digest ? ['referrer'] : []));
-            };
-          const value = Reflect.get(target, name, receiver);
-          return typeof value === 'function' ? value.bind(target) : value;
-        },
+      failingTag(dst, failOn, (stored, o) => {
+        writes.push(...(o?.tags ?? []), ...(stored.digest === ref.digest ? ['referrer'] : []));
       });
     await assert.rejects(copyImage(src, 'v1', watched(sigTag), { tags: ['v1'], withReferrers: true }), /writing .*\.sig failed/);
     assert.equal((await dst.resolve('v1'))?.digest, old.root.digest, 'v1 still names what it did');
