@@ -16,7 +16,7 @@ import { digestHex, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { openOciArchive } from '../../src/store/archive.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
-import { makeImage, makeReferrer } from '../helpers/images.ts';
+import { type MadeImage, makeImage, makeReferrer } from '../helpers/images.ts';
 import { atCall } from '../helpers/races.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
@@ -35,6 +35,26 @@ function underFileLimit(bytes: number, dir: string, body: string): { status: num
   const r = spawnSync('prlimit', [`--fsize=${bytes}`, '--', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+/** A layout in a new folder holding the images `makeImage` makes with each of `images`, closed. */
+async function layoutHolding(...images: NonNullable<Parameters<typeof makeImage>[1]>[]): Promise<{ dir: string; made: MadeImage[] }> {
+  const dir = join(await tempDir(), 'img');
+  const store = await LayoutStore.open(dir, { create: true });
+  const made: MadeImage[] = [];
+  for (const image of images) made.push(await makeImage(store, image));
+  await store.close();
+  return { dir, made };
+}
+
+/** Checks the error of a command whose layout `dir` was removed while it used it: the folder, or (`how`) what is left of it. */
+const removedError =
+  (dir: string, how = 'is not there any more') =>
+  (err: unknown): true => {
+    assert.ok(isProvenantError(err, 'IO'), String(err));
+    assert.equal(err.message, `the layout was removed while this command used it: ${dir} ${how}`);
+    assert.equal(err.where, `oci:${dir}`);
+    return true;
+  };
 
 /** A folder that takes no new files, even from root (immutable), or undefined where that cannot be had; and what undoes it. */
 async function refuseNewFiles(dir: string): Promise<(() => Promise<void>) | undefined> {
@@ -395,10 +415,11 @@ describe('gc on a full ext4 file system', () => {
 
 describe('a blob a gc on a full disk left beside its trash folder', () => {
   it('is said to be there, and put back by the next command that writes', async () => {
-    const dir = join(await tempDir(), 'img');
-    const writer = await LayoutStore.open(dir, { create: true });
-    const made = await makeImage(writer, { platforms: [{ os: 'linux', architecture: 'amd64' }], layers: 1, tag: 'app' });
-    await writer.close();
+    const {
+      dir,
+      made: [made],
+    } = await layoutHolding({ platforms: [{ os: 'linux', architecture: 'amd64' }], layers: 1, tag: 'app' });
+    assert.ok(made);
     const [digest, bytes] = [...made.blobs].find(([d]) => d !== made.root.digest && !made.manifests.some((m) => m.digest === d))!;
     const d = descriptorOf(bytes, 'application/octet-stream');
     assert.equal(d.digest, digest);
@@ -517,68 +538,46 @@ describe('a layout whose folder goes while it is opened or used', () => {
   });
 
   it('a gc whose layout was removed says so, not a bare ENOENT on the lock file', async () => {
-    const dir = join(await tempDir(), 'img');
-    const maker = await LayoutStore.open(dir, { create: true });
-    await makeImage(maker, { tag: 'v1' });
-    await maker.close();
+    const { dir } = await layoutHolding({ tag: 'v1' });
     const store = await LayoutStore.open(dir);
-    const said = (err: unknown) => {
-      assert.ok(isProvenantError(err, 'IO'), String(err));
-      assert.equal(err.message, `the layout was removed while this command used it: ${dir} is not there any more`);
-      assert.equal(err.where, `oci:${dir}`);
-      return true;
-    };
     await assert.rejects(
       removedBeforeLock(dir, () => store.gc()),
-      said,
+      removedError(dir),
     );
     // Again, the folder gone for good.
-    await assert.rejects(store.gc({ dryRun: true }), said);
+    await assert.rejects(store.gc({ dryRun: true }), removedError(dir));
     assert.equal(existsSync(dir), false);
   });
 });
 
 describe('a layout removed while a command writes it', () => {
-  const said = (dir: string) => (err: unknown) => {
-    assert.ok(isProvenantError(err, 'IO'), String(err));
-    assert.equal(err.message, `the layout was removed while this command used it: ${dir} is not there any more`);
-    assert.equal(err.where, `oci:${dir}`);
-    return true;
-  };
-
-  it('says so at the first write, and makes nothing again', async () => {
+  /**
+   * A new layout, holding image v1 if `written`, whose folder is removed under its open store:
+   * each of `writes` is refused as removed, and nothing makes the folder again, not even close.
+   */
+  async function writesAfterRemoval(written: boolean, writes: ((store: LayoutStore) => Promise<unknown>)[]): Promise<void> {
     const dir = join(await tempDir(), 'img');
     const store = await LayoutStore.open(dir, { create: true });
+    if (written) await makeImage(store, { tag: 'v1' });
     rmSync(dir, { recursive: true });
-    await assert.rejects(makeImage(store, { tag: 'v1' }), said(dir));
+    for (const write of writes) await assert.rejects(write(store), removedError(dir));
     assert.equal(existsSync(dir), false);
     await store.close();
     assert.equal(existsSync(dir), false);
-  });
+  }
 
-  it('says so at a later write, and leaves no blobs/ folder where it was', async () => {
-    const dir = join(await tempDir(), 'img');
-    const store = await LayoutStore.open(dir, { create: true });
-    await makeImage(store, { tag: 'v1' });
-    rmSync(dir, { recursive: true });
+  it('says so at the first write, and makes nothing again', () => writesAfterRemoval(false, [(store) => makeImage(store, { tag: 'v1' })]));
+
+  it('says so at a later write, and leaves no blobs/ folder where it was', () =>
     // The same blobs again (recorded already), then new ones.
-    await assert.rejects(makeImage(store, { tag: 'v2' }), said(dir));
-    await assert.rejects(makeImage(store, { tag: 'v3', seed: 7 }), said(dir));
-    assert.equal(existsSync(dir), false);
-    await store.close();
-    assert.equal(existsSync(dir), false);
-  });
+    writesAfterRemoval(true, [(store) => makeImage(store, { tag: 'v2' }), (store) => makeImage(store, { tag: 'v3', seed: 7 })]));
 
   it('says so when only its files went, and puts no blobs/ in the folder left', async () => {
     const dir = join(await tempDir(), 'img');
     const store = await LayoutStore.open(dir, { create: true });
     await makeImage(store, { tag: 'v1' });
     for (const name of readdirSync(dir)) rmSync(join(dir, name), { recursive: true });
-    await assert.rejects(makeImage(store, { tag: 'v2', seed: 7 }), (err: unknown) => {
-      assert.ok(isProvenantError(err, 'IO'), String(err));
-      assert.equal(err.message, `the layout was removed while this command used it: ${dir} holds no oci-layout file any more`);
-      return true;
-    });
+    await assert.rejects(makeImage(store, { tag: 'v2', seed: 7 }), removedError(dir, 'holds no oci-layout file any more'));
     // The writer's own list (made again by its next record) is the coordination file close removes.
     assert.deepEqual(
       readdirSync(dir).filter((n) => !n.startsWith('.provenant-writer-')),
@@ -596,7 +595,7 @@ describe('a layout removed while a command writes it', () => {
       fs,
       'openSync',
       { at: (path) => path === join(dir, 'index.json'), does: () => rmSync(dir, { recursive: true }) },
-      () => assert.rejects(store.putManifest(made.root, { tags: ['v2'] }), said(dir)),
+      () => assert.rejects(store.putManifest(made.root, { tags: ['v2'] }), removedError(dir)),
     );
     assert.equal(calls, 1);
     assert.equal(existsSync(dir), false);
@@ -606,24 +605,14 @@ describe('a layout removed while a command writes it', () => {
 
 describe('a gc whose layout is removed while it runs', () => {
   it('says so, not a bare ENOENT on the folder it was listing', async () => {
-    const dir = join(await tempDir(), 'img');
-    const maker = await LayoutStore.open(dir, { create: true });
-    await makeImage(maker, { tag: 'v1' });
-    await makeImage(maker, { seed: 9 });
-    await maker.close();
+    const { dir } = await layoutHolding({ tag: 'v1' }, { seed: 9 });
     const store = await LayoutStore.open(dir);
     // Removed once gc has read index.json and walked what it keeps, as it lists the blobs.
     const { calls } = await atCall(
       fsp,
       'readdir',
       { at: (path) => path === join(dir, 'blobs'), does: () => rmSync(dir, { recursive: true }) },
-      () =>
-        assert.rejects(store.gc(), (err: unknown) => {
-          assert.ok(isProvenantError(err, 'IO'), String(err));
-          assert.equal(err.message, `the layout was removed while this command used it: ${dir} is not there any more`);
-          assert.equal(err.where, `oci:${dir}`);
-          return true;
-        }),
+      () => assert.rejects(store.gc(), removedError(dir)),
     );
     assert.equal(calls, 1);
     assert.equal(existsSync(dir), false);
@@ -703,11 +692,11 @@ describe('a layout that cannot be made', () => {
 describe('a blob read whose file goes before it is read', () => {
   /** A layout holding one image, and a layer of it. */
   async function oneImage(): Promise<{ dir: string; layer: ReturnType<typeof descriptorOf> }> {
-    const dir = join(await tempDir(), 'img');
-    const store = await LayoutStore.open(dir, { create: true });
-    const made = await makeImage(store, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
-    await store.close();
-    const manifest = made.manifests[0];
+    const {
+      dir,
+      made: [made],
+    } = await layoutHolding({ tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const manifest = made?.manifests[0];
     return { dir, layer: manifest?.kind === 'manifest' ? manifest.manifest.layers[0]! : assert.fail('no image manifest') };
   }
 
