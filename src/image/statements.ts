@@ -17,6 +17,7 @@ import {
   dsseOf,
   type FoundSignature,
   isBundleMediaType,
+  isStatementLayer,
   jsonObject,
   layerStatement,
   predicateTypeOf,
@@ -24,8 +25,10 @@ import {
 } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 
-// A layer's statement is read as sign/storage.ts reads it (layerStatement), for attest --replace too.
+// A layer's statement is read as sign/storage.ts reads it (layerStatement), for attest --replace too,
+// and which layers hold one is its isStatementLayer.
 export type { ReadStatement };
+export { isStatementLayer };
 
 /**
  * The in-toto statements an attachment holds, unverified: `application/vnd.in-toto+json` layers
@@ -51,14 +54,6 @@ export async function readStatements(
     if (statement !== undefined) out.push(statement);
   }
   return out;
-}
-
-/**
- * Whether {@link layerStatement} reads `layer` (an in-toto layer, a DSSE envelope layer, a
- * Sigstore bundle): the layers whose statements {@link readStatements} gives.
- */
-export function isStatementLayer(layer: Descriptor): boolean {
-  return layer.mediaType === ArtifactType.InToto || layer.mediaType === ArtifactType.DsseEnvelope || isBundleMediaType(layer.mediaType);
 }
 
 /**

@@ -1168,10 +1168,9 @@ export async function layerStatement(
   layer: Descriptor,
   options: OperationOptions = {},
 ): Promise<ReadStatement | undefined> {
-  const isInToto = layer.mediaType === ArtifactType.InToto;
+  if (!isStatementLayer(layer)) return undefined;
   const isDsse = layer.mediaType === ArtifactType.DsseEnvelope;
   const isBundle = isBundleMediaType(layer.mediaType);
-  if (!isInToto && !isDsse && !isBundle) return undefined;
   const bytes = await collect(await store.readBlob(layer, options), STATEMENT_LIMIT, `${store.location}@${layer.digest}`);
   let value: Record<string, unknown>;
   let signed = false;
@@ -1191,6 +1190,14 @@ export async function layerStatement(
     }
   }
   return { predicateType: predicateTypeOf(manifest, layer, value), statement: value as ReadStatement['statement'], signed };
+}
+
+/**
+ * Whether {@link layerStatement} reads `layer` (an in-toto layer, a DSSE envelope layer, a
+ * Sigstore bundle): the layers whose statements image/statements.ts's readStatements gives.
+ */
+export function isStatementLayer(layer: Descriptor): boolean {
+  return layer.mediaType === ArtifactType.InToto || layer.mediaType === ArtifactType.DsseEnvelope || isBundleMediaType(layer.mediaType);
 }
 
 /**
