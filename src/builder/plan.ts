@@ -450,8 +450,6 @@ export class LockUnmetError extends LockForAnotherConfigError {
    * repositories' name for it (`amd64`), and the names the lock's entries hold.
    */
   readonly architecture?: { arch: string; name: string; held: readonly string[] } | undefined;
-  /** When the entries name it as other repositories do: `its entries name x86_64, which these repositories spell amd64`. */
-  readonly spelling?: string | undefined;
 
   constructor(
     message: string,
@@ -460,15 +458,22 @@ export class LockUnmetError extends LockForAnotherConfigError {
       hint: string;
       unmet: readonly string[];
       architecture?: { arch: string; name: string; held: readonly string[] } | undefined;
-      spelling?: string | undefined;
     },
   ) {
     super(message, options);
     this.name = 'LockUnmetError';
     this.unmet = options.unmet;
     this.architecture = options.architecture;
-    this.spelling = options.spelling;
   }
+}
+
+/**
+ * When a lock that holds nothing of `arch` names it as other repositories do, in apk's spelling
+ * where these spell it `name`: `its entries name x86_64, which these repositories spell amd64`
+ * (made for another kind of repository, or edited); else undefined.
+ */
+export function otherSpelling({ arch, name, held }: NonNullable<LockUnmetError['architecture']>): string | undefined {
+  return held.includes(arch) && name !== arch ? `its entries name ${arch}, which these repositories spell ${name}` : undefined;
 }
 
 /** The error for a lock that does not meet the configuration's requests. */
@@ -591,8 +596,7 @@ function lockedFor(options: PlanOptions, source: PackageSource, arch: string): L
         .map((p) => `${p} (${arch})`);
       if (unmet.length === 0) return [];
       const held = [...new Set(lock.contents.packages.map((p) => p.architecture))].sort();
-      const spelling =
-        held.includes(arch) && name !== arch ? `its entries name ${arch}, which these repositories spell ${name}` : undefined;
+      const spelling = otherSpelling({ arch, name, held });
       throw new LockUnmetError(
         `${where} holds no packages for ${spelled}: no locked package meets ${unmet.join(', ')}${spelling === undefined ? '' : ` (${spelling})`}`,
         {
@@ -600,7 +604,6 @@ function lockedFor(options: PlanOptions, source: PackageSource, arch: string): L
           hint: 'a lock that vouches for itself installs only what it holds: it must hold a package that meets each request',
           unmet,
           architecture: { arch, name, held },
-          spelling,
         },
       );
     }
@@ -613,10 +616,12 @@ function lockedFor(options: PlanOptions, source: PackageSource, arch: string): L
     const held = [...new Set(lock.contents.packages.map((p) => p.architecture))].sort();
     const message = `${where} contents.packages has no packages for ${spelled}: its entries' architecture is only ${held.join(', ')}`;
     const relock = `provenant lock ${options.configPath} -o ${options.lockPath ?? 'LOCK'}`;
-    if (held.includes(arch)) {
+    // None names `name` (none is locked), so entries that name `arch` spell it in apk's way.
+    const spelling = otherSpelling({ arch, name, held });
+    if (spelling !== undefined) {
       throw new ProvenantError('USAGE', message, {
         where,
-        hint: `its entries name ${arch}, which these repositories spell ${name}: it was made for another kind of repository, or edited; lock this configuration again (${relock})`,
+        hint: `${spelling}: it was made for another kind of repository, or edited; lock this configuration again (${relock})`,
       });
     }
     // The held architectures in apk's spelling, for the Action's platforms (Debian's armhf is apk's armv7).

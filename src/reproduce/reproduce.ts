@@ -20,7 +20,7 @@ import { type BuildResult, type BuiltImage, buildImage, writeBuild } from '../bu
 import { loadConfig } from '../builder/config.ts';
 import type { LoadedConfig } from '../builder/config-types.ts';
 import type { Lock } from '../builder/lock.ts';
-import { LockUnmetError } from '../builder/plan.ts';
+import { LockUnmetError, otherSpelling } from '../builder/plan.ts';
 import { checkImage } from '../compat/check.ts';
 import { fixImage } from '../compat/fix.ts';
 import { loadProfiles, selectTargets, type Target } from '../compat/profile.ts';
@@ -599,7 +599,8 @@ async function replayGroup(
         // noarch (all) is no build's architecture: entries of it alone, without the lock's (a
         // provenance written without lockArch), say nothing of which build they are of.
         const archs = own.filter((a) => !NO_ARCHITECTURE.has(a));
-        const known = named !== undefined && err.spelling === undefined && own.length > 0;
+        const spelling = named === undefined ? undefined : otherSpelling(named);
+        const known = named !== undefined && spelling === undefined && own.length > 0;
         const other = known && archs.length > 0 && !archs.includes(named.name);
         const archless = known && archs.length === 0;
         results.set(j.manifest.digest, {
@@ -609,7 +610,7 @@ async function replayGroup(
             ? `the provenance of the ${base.platform} image describes a build of another architecture: the packages it names are for ${archs.join(', ')}, none for ${named.name}`
             : archless
               ? `the provenance of the ${base.platform} image names packages of no architecture alone (${own.join(', ')}), not the architecture its build locked them for: none is locked for ${named.name}`
-              : `the provenance's packages do not meet what its configuration asks for: no package it names meets ${unmet.join(', ')}${named !== undefined && err.spelling !== undefined ? ` (${err.spelling}: written for another kind of repository, or edited)` : ''}`,
+              : `the provenance's packages do not meet what its configuration asks for: no package it names meets ${unmet.join(', ')}${spelling === undefined ? '' : ` (${spelling}: written for another kind of repository, or edited)`}`,
           missing: other
             ? [
                 `the ${base.platform} build's own provenance (attest each platform's image with its own: provenant attest --platform ${base.platform})`,
