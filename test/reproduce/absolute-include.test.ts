@@ -18,6 +18,7 @@ import {
   repositoryKey,
   type StaticServer,
   serveFolder,
+  slsaStatements,
   writeConfig,
   writeRepository,
   writeWithAttestations,
@@ -47,9 +48,7 @@ describe('reproduce a build whose configuration includes a file by its absolute 
     // Under the include root (cfg/, as --include-root names it), so the build reads it.
     const built = await buildAndDescribe(configPath, 'app');
     result = built.result;
-    statements = built.attested.map((a) =>
-      JSON.parse(Buffer.from(a.statements.find((s) => s.predicateType === SLSA_V1)?.bytes ?? []).toString()),
-    );
+    statements = slsaStatements(built.attested);
     store = await LayoutStore.open(join(root, 'layout'), { create: true });
     await writeWithAttestations(store, built, 'v1');
     // The rebuild must not need any configuration file of this machine.

@@ -3,14 +3,22 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SLSA_V1 } from '../../src/attest/provenance.ts';
 import { writeBuild } from '../../src/builder/build.ts';
 import { describeBuild, describeIndex } from '../../src/builder/describe.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { renderReproduce } from '../../src/reproduce/render.ts';
 import { reproduceImage } from '../../src/reproduce/reproduce.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
-import { buildAndDescribe, EPOCH, repositoryKey, type StaticServer, serveFolder, writeConfig, writeRepository } from './helpers.ts';
+import {
+  buildAndDescribe,
+  EPOCH,
+  repositoryKey,
+  type StaticServer,
+  serveFolder,
+  slsaStatements,
+  writeConfig,
+  writeRepository,
+} from './helpers.ts';
 
 const SECRET = 's3cretTOKEN';
 
@@ -57,7 +65,7 @@ describe('a build from a repository that wants credentials', () => {
     }
     // The places the review found it: the configuration's text, the requested contents, each
     // package's location. They still name the repository, without credentials.
-    const slsa = JSON.parse(Buffer.from(built.attested[0]?.statements.find((s) => s.predicateType === SLSA_V1)?.bytes ?? []).toString());
+    const slsa = slsaStatements(built.attested)[0];
     const params = slsa.predicate.buildDefinition.externalParameters;
     assert.match(params.config.files[0].content, new RegExp(`repositories: \\[${plain}\\]`));
     assert.deepEqual(params.config.contents.repositories, [plain]);

@@ -7,6 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, normalize } from 'node:path';
+import { SLSA_V1 } from '../../src/attest/provenance.ts';
 import type { Attested } from '../../src/attest/storage.ts';
 import { type BuildResult, buildImage, writeBuild } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
@@ -177,6 +178,12 @@ export async function buildAndDescribe(
     fromLock: false,
   });
   return { result, attested };
+}
+
+/** Each platform's SLSA v1 provenance statement of a build as {@link buildAndDescribe} describes it, parsed: JSON to read or edit. */
+// biome-ignore lint/suspicious/noExplicitAny: statements are JSON, edited by the tests
+export function slsaStatements(attested: readonly Attested[]): any[] {
+  return attested.map((a) => JSON.parse(Buffer.from(a.statements.find((s) => s.predicateType === SLSA_V1)?.bytes ?? []).toString()));
 }
 
 /** Writes a build to `store` as `tag` with its statements as referrers (unsigned). */

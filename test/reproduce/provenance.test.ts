@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { BUILD_TYPES, SLSA_V1, SLSA_V02 } from '../../src/attest/provenance.ts';
+import { BUILD_TYPES, SLSA_V02 } from '../../src/attest/provenance.ts';
 import { describeBuild } from '../../src/builder/describe.ts';
 import { digestHex, digestOf } from '../../src/oci/digest.ts';
 import { type ProvenanceReading, readProvenance } from '../../src/reproduce/provenance.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
-import { buildAndDescribe, EPOCH, repositoryKey, writeConfig, writeRepository } from './helpers.ts';
+import { buildAndDescribe, EPOCH, repositoryKey, slsaStatements, writeConfig, writeRepository } from './helpers.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: statements are JSON, edited by the tests
 type Json = any;
@@ -31,9 +31,7 @@ describe('reading a provenance statement as a rebuild recipe', () => {
     await writeRepository(join(root, 'served'), key);
     const configPath = await writeConfig(root, key, '../../served/repo');
     const built = await buildAndDescribe(configPath, 'example/app');
-    statements = built.attested.map((a) =>
-      JSON.parse(Buffer.from(a.statements.find((s) => s.predicateType === SLSA_V1)?.bytes ?? []).toString()),
-    );
+    statements = slsaStatements(built.attested);
     const [old] = describeBuild(built.result, {
       imageName: 'x',
       configPath,

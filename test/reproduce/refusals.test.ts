@@ -20,7 +20,7 @@ import {
 } from '../../src/reproduce/reproduce.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
-import { buildAndDescribe, packages, repositoryKey, writeConfig, writeRepository } from './helpers.ts';
+import { buildAndDescribe, packages, repositoryKey, slsaStatements, writeConfig, writeRepository } from './helpers.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: statements are JSON, edited by the tests
 type Json = any;
@@ -63,9 +63,7 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
     // A repository given as a relative path: its package locations are relative too.
     const built = await buildAndDescribe(await writeConfig(root, key, '../../served/repo'), 'example/app');
     result = built.result;
-    provenance = built.attested.map((a) =>
-      JSON.parse(Buffer.from(a.statements.find((s) => s.predicateType === SLSA_V1)?.bytes ?? []).toString()),
-    );
+    provenance = slsaStatements(built.attested);
   });
   after(() => rm(root, { recursive: true, force: true }));
   /** The options of a rebuild from this local repository: its folder, and leave to read its files. */
@@ -564,9 +562,7 @@ describe('reproduce meets requests with a noarch package of an older provenance'
       const configPath = await writeConfig(root, key, '../../served/repo');
       await writeFile(configPath, (await readFile(configPath, 'utf8')).replace('[base, data, tool]', '[base, data, cmd:tool]'));
       const built = await buildAndDescribe(configPath, 'example/app');
-      const predicates = built.attested.map((a) =>
-        JSON.parse(Buffer.from(a.statements.find((s) => s.predicateType === SLSA_V1)?.bytes ?? []).toString()),
-      );
+      const predicates = slsaStatements(built.attested);
       const tools = predicates.map((s: Json) => s.predicate.buildDefinition.resolvedDependencies.find((d: Json) => d.name === 'tool'));
       assert.deepEqual(
         tools.map((d: Json) => [d.annotations.arch, d.annotations.lockArch]),

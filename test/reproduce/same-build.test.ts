@@ -15,7 +15,7 @@ import { generateSigningKeyPair, keyId } from '../../src/sign/keys.ts';
 import { attestImage } from '../../src/sign/sign.ts';
 import { KeySigner } from '../../src/sign/signer.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
-import { buildAndDescribe, repositoryKey, writeConfig, writeRepository } from './helpers.ts';
+import { buildAndDescribe, repositoryKey, slsaStatements, writeConfig, writeRepository } from './helpers.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: statements are edited as plain JSON.
 type Json = any;
@@ -36,9 +36,7 @@ describe('reproduce from signed provenances that say the same build, or not', ()
     // From a local repository, as docs/getting-started.md builds: the provenance names files of this machine.
     const built = await buildAndDescribe(await writeConfig(root, key, '../../served/repo'), 'example/app');
     result = built.result;
-    provenance = built.attested.map((a) =>
-      JSON.parse(Buffer.from(a.statements.find((s) => s.predicateType === SLSA_V1)?.bytes ?? []).toString()),
-    );
+    provenance = slsaStatements(built.attested);
   });
   after(() => rm(root, { recursive: true, force: true }));
 
