@@ -37,6 +37,7 @@ import { isIndexType, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageManifest, type Platform } from '../oci/types.ts';
 import { locationWithDigest } from '../ref/location.ts';
+import type { Attester, Resigner, SignedInfo, SignedStatement } from '../sign/sign.ts';
 import { isBundleMediaType } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import { type CheckOptions, checkGraph, checkImage, type Problem, resolveProbe, type TargetReport } from './check.ts';
@@ -68,47 +69,9 @@ import { layersToGzip, TRANSFORMS } from './transforms.ts';
 
 const { createWriteStream } = process.getBuiltinModule('node:fs');
 
-/** What a signer made for one digest. */
-export interface SignedInfo {
-  /** The digest signed. */
-  readonly subject: Digest;
-  /** The signature's own manifest. */
-  readonly signature: Digest;
-  /** How it is stored. */
-  readonly storage: 'referrers' | 'cosign';
-  /** Anything the signer wants said (the identity, the log entry). */
-  readonly note?: string | undefined;
-}
-
-/**
- * Signs `digest` in `store` (the destination, already holding the fixed image), in `storage`: a
- * cosign 3 bundle referrer, or a layer of cosign 2's `.sig` tag, whichever the target takes (a
- * registry that refuses a referrer of an index, such as ECR, takes the tag). `how.dockerMediaTypes`
- * asks for a new `.sig` image in Docker schema 2 media types, as cosign writes with
- * COSIGN_DOCKER_MEDIA_TYPES=1, for a target that refuses OCI ones (Artifactory before 7.11.1).
- * The signing module supplies one; fix calls it for every digest the fix changed.
- */
-export type Resigner = (
-  store: ContentStore,
-  digest: Digest,
-  storage: 'referrers' | 'cosign',
-  how?: { readonly dockerMediaTypes?: boolean | undefined },
-) => Promise<SignedInfo>;
-
-/**
- * Signs each in-toto statement of `statements` (each naming `digest` as its subject) and stores it
- * as an attestation of `digest` in `store`, in `storage`, as `build --target` signs the statements
- * it made: the signing module's attestImage. Returns each statement signed, by the digest of its
- * bytes. Fix calls it for the BuildKit attestations it moved out of the index (see
- * {@link SigningReport.moved}), which the index's signature no longer covers.
- */
-export type Attester = (
-  store: ContentStore,
-  digest: Digest,
-  statements: readonly StatementBlob[],
-  storage: 'referrers' | 'cosign',
-  how?: { readonly dockerMediaTypes?: boolean | undefined },
-) => Promise<readonly SignedStatement[]>;
+// What fix takes to sign again, and what it gets back: the signing module's (../sign/sign.ts
+// makes them, resignerOf and attesterOf), which may not import this one.
+export type { Attester, Resigner, SignedInfo, SignedStatement };
 
 /**
  * Makes again statements its caller made itself about manifests the fix replaced, about the
@@ -1759,12 +1722,6 @@ export interface RemadeAttestation {
    * named there (`attestation`, which keeps that manifest's own layers): moved, not left out.
    */
   readonly merged?: Digest | undefined;
-}
-
-/** A statement signed as an attestation: the manifest it is about, and the digest of its bytes (the DSSE payload). */
-export interface SignedStatement {
-  readonly about: Digest;
-  readonly statement: Digest;
 }
 
 /**

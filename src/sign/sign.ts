@@ -152,6 +152,54 @@ export interface SignImageOptions extends OperationOptions {
   created?: Date | undefined;
 }
 
+/** What a signer made for one digest. */
+export interface SignedInfo {
+  /** The digest signed. */
+  readonly subject: Digest;
+  /** The signature's own manifest. */
+  readonly signature: Digest;
+  /** How it is stored. */
+  readonly storage: SignatureStorage;
+  /** Anything the signer wants said (the identity, the log entry). */
+  readonly note?: string | undefined;
+}
+
+/**
+ * Signs `digest` in `store` (the destination, already holding the fixed image), in `storage`: a
+ * cosign 3 bundle referrer, or a layer of cosign 2's `.sig` tag, whichever the target takes (a
+ * registry that refuses a referrer of an index, such as ECR, takes the tag). `how.dockerMediaTypes`
+ * asks for a new `.sig` image in Docker schema 2 media types, as cosign writes with
+ * COSIGN_DOCKER_MEDIA_TYPES=1, for a target that refuses OCI ones (Artifactory before 7.11.1).
+ * {@link resignerOf} makes one; fixImage (../compat/fix.ts) calls it for every digest the fix changed.
+ */
+export type Resigner = (
+  store: ContentStore,
+  digest: Digest,
+  storage: SignatureStorage,
+  how?: { readonly dockerMediaTypes?: boolean | undefined },
+) => Promise<SignedInfo>;
+
+/** A statement signed as an attestation: the manifest it is about, and the digest of its bytes (the DSSE payload). */
+export interface SignedStatement {
+  readonly about: Digest;
+  readonly statement: Digest;
+}
+
+/**
+ * Signs each in-toto statement of `statements` (each naming `digest` as its subject) and stores it
+ * as an attestation of `digest` in `store`, in `storage`, as `build --target` signs the statements
+ * it made: {@link attestImage}, as {@link attesterOf} makes one. Returns each statement signed, by
+ * the digest of its bytes. fixImage (../compat/fix.ts) calls it for the BuildKit attestations it
+ * moved out of the index (its SigningReport.moved), which the index's signature no longer covers.
+ */
+export type Attester = (
+  store: ContentStore,
+  digest: Digest,
+  statements: readonly StatementBlob[],
+  storage: SignatureStorage,
+  how?: { readonly dockerMediaTypes?: boolean | undefined },
+) => Promise<readonly SignedStatement[]>;
+
 /**
  * A function that signs one digest in the storage it is asked for and names the signature's own
  * manifest: a referrer by its digest, a cosign signature through the tag it was written under.
@@ -160,12 +208,7 @@ export interface SignImageOptions extends OperationOptions {
 export function resignerOf(
   signer: Signer,
   options: { dockerReference: string; created?: Date | undefined; signal?: AbortSignal | undefined },
-): (
-  store: ContentStore,
-  digest: Digest,
-  storage: SignatureStorage,
-  how?: { dockerMediaTypes?: boolean | undefined },
-) => Promise<{ subject: Digest; signature: Digest; storage: SignatureStorage }> {
+): Resigner {
   const { dockerReference, created, signal } = options;
   return async (store, digest, storage, how) => {
     const docker = how?.dockerMediaTypes === true;
@@ -193,16 +236,7 @@ export function resignerOf(
  * `fixImage` (../compat/fix.ts) takes as its `attest`, for the BuildKit attestations a fix moves
  * out of the signed index (`fix --key`, the Action).
  */
-export function attesterOf(
-  signer: Signer,
-  options: { created?: Date | undefined; signal?: AbortSignal | undefined } = {},
-): (
-  store: ContentStore,
-  digest: Digest,
-  statements: readonly StatementBlob[],
-  storage: 'referrers' | 'cosign',
-  how?: { readonly dockerMediaTypes?: boolean | undefined },
-) => Promise<{ about: Digest; statement: Digest }[]> {
+export function attesterOf(signer: Signer, options: { created?: Date | undefined; signal?: AbortSignal | undefined } = {}): Attester {
   const { created, signal } = options;
   return async (store, digest, statements, storage, how) => {
     const entries = await attestImage(store, digest, statements, {
