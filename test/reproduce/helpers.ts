@@ -186,6 +186,25 @@ export function slsaStatements(attested: readonly Attested[]): any[] {
   return attested.map((a) => JSON.parse(Buffer.from(a.statements.find((s) => s.predicateType === SLSA_V1)?.bytes ?? []).toString()));
 }
 
+/**
+ * Builds example/app, described, from a repository written in `<root>/served` with `specs`, which
+ * its configuration names by a relative path (as docs/getting-started.md builds from a local
+ * repository): the provenance names package files of this machine, relative to the configuration's
+ * folder. `requests`, when given, stands for the configuration's package list, `[base, data, tool]`.
+ */
+export async function buildFromLocalRepository(
+  root: string,
+  options: { specs?: (arch: string) => ApkSpec[]; requests?: string } = {},
+): Promise<{ result: BuildResult; attested: Attested[]; configPath: string; key: ApkKeyPair }> {
+  const key = repositoryKey();
+  await writeRepository(join(root, 'served'), key, options.specs);
+  const configPath = await writeConfig(root, key, '../../served/repo');
+  if (options.requests !== undefined) {
+    await writeFile(configPath, (await readFile(configPath, 'utf8')).replace('[base, data, tool]', options.requests));
+  }
+  return { ...(await buildAndDescribe(configPath, 'example/app')), configPath, key };
+}
+
 /** Writes a build to `store` as `tag` with its statements as referrers (unsigned). */
 export async function writeWithAttestations(store: ContentStore, built: { result: BuildResult; attested: Attested[] }, tag: string) {
   return writeBuild(built.result, store, [tag], { attestations: { attested: built.attested, mode: 'referrers' } });

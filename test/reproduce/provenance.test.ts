@@ -9,7 +9,7 @@ import { describeBuild } from '../../src/builder/describe.ts';
 import { digestHex, digestOf } from '../../src/oci/digest.ts';
 import { type ProvenanceReading, readProvenance } from '../../src/reproduce/provenance.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
-import { buildAndDescribe, EPOCH, repositoryKey, slsaStatements, writeConfig, writeRepository } from './helpers.ts';
+import { buildFromLocalRepository, EPOCH, slsaStatements } from './helpers.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: statements are JSON, edited by the tests
 type Json = any;
@@ -26,11 +26,9 @@ describe('reading a provenance statement as a rebuild recipe', () => {
   let keyName: string;
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'provenant-reproduce-provenance-'));
-    const key = repositoryKey();
-    keyName = key.name;
-    await writeRepository(join(root, 'served'), key);
-    const configPath = await writeConfig(root, key, '../../served/repo');
-    const built = await buildAndDescribe(configPath, 'example/app');
+    const built = await buildFromLocalRepository(root);
+    const { configPath } = built;
+    keyName = built.key.name;
     statements = slsaStatements(built.attested);
     const [old] = describeBuild(built.result, {
       imageName: 'x',

@@ -20,7 +20,7 @@ import {
 } from '../../src/reproduce/reproduce.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
-import { buildAndDescribe, packages, repositoryKey, slsaStatements, writeConfig, writeRepository } from './helpers.ts';
+import { buildFromLocalRepository, packages, slsaStatements } from './helpers.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: statements are JSON, edited by the tests
 type Json = any;
@@ -58,10 +58,8 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'provenant-reproduce-refusals-'));
-    const key = repositoryKey();
-    await writeRepository(join(root, 'served'), key);
     // A repository given as a relative path: its package locations are relative too.
-    const built = await buildAndDescribe(await writeConfig(root, key, '../../served/repo'), 'example/app');
+    const built = await buildFromLocalRepository(root);
     result = built.result;
     provenance = slsaStatements(built.attested);
   });
@@ -528,13 +526,10 @@ describe('reproduce checks what the configuration asks for against what the pack
   it('replays a configuration whose request only a provide meets (cmd:tool), reading the package files for it', async () => {
     const root = await mkdtemp(join(tmpdir(), 'provenant-reproduce-provides-'));
     try {
-      const key = repositoryKey();
-      await writeRepository(join(root, 'served'), key, (arch) =>
-        packages(arch).map((p) => (p.name === 'tool' ? { ...p, provides: ['cmd:tool=0.9-r1'] } : p)),
-      );
-      const configPath = await writeConfig(root, key, '../../served/repo');
-      await writeFile(configPath, (await readFile(configPath, 'utf8')).replace('[base, data, tool]', '[base, data, cmd:tool]'));
-      const built = await buildAndDescribe(configPath, 'example/app');
+      const built = await buildFromLocalRepository(root, {
+        specs: (arch) => packages(arch).map((p) => (p.name === 'tool' ? { ...p, provides: ['cmd:tool=0.9-r1'] } : p)),
+        requests: '[base, data, cmd:tool]',
+      });
       const store = await LayoutStore.open(join(root, 'layout'), { create: true });
       try {
         await writeBuild(built.result, store, ['v1'], { attestations: { attested: built.attested, mode: 'referrers' } });
@@ -553,15 +548,12 @@ describe('reproduce meets requests with a noarch package of an older provenance'
   it('replays a noarch apk whose entry has only arch, the lock architecture, as provenance written before lockArch says it', async () => {
     const root = await mkdtemp(join(tmpdir(), 'provenant-reproduce-noarch-'));
     try {
-      const key = repositoryKey();
       // tool is noarch and met only by what it provides: the check reads its file in each
       // architecture's packages, which must hold it.
-      await writeRepository(join(root, 'served'), key, (arch) =>
-        packages(arch).map((p) => (p.name === 'tool' ? { ...p, arch: 'noarch', provides: ['cmd:tool=0.9-r1'] } : p)),
-      );
-      const configPath = await writeConfig(root, key, '../../served/repo');
-      await writeFile(configPath, (await readFile(configPath, 'utf8')).replace('[base, data, tool]', '[base, data, cmd:tool]'));
-      const built = await buildAndDescribe(configPath, 'example/app');
+      const built = await buildFromLocalRepository(root, {
+        specs: (arch) => packages(arch).map((p) => (p.name === 'tool' ? { ...p, arch: 'noarch', provides: ['cmd:tool=0.9-r1'] } : p)),
+        requests: '[base, data, cmd:tool]',
+      });
       const predicates = slsaStatements(built.attested);
       const tools = predicates.map((s: Json) => s.predicate.buildDefinition.resolvedDependencies.find((d: Json) => d.name === 'tool'));
       assert.deepEqual(

@@ -15,7 +15,7 @@ import { generateSigningKeyPair, keyId } from '../../src/sign/keys.ts';
 import { attestImage } from '../../src/sign/sign.ts';
 import { KeySigner } from '../../src/sign/signer.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
-import { buildAndDescribe, repositoryKey, slsaStatements, writeConfig, writeRepository } from './helpers.ts';
+import { buildFromLocalRepository, slsaStatements } from './helpers.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: statements are edited as plain JSON.
 type Json = any;
@@ -31,10 +31,8 @@ describe('reproduce from signed provenances that say the same build, or not', ()
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'provenant-reproduce-same-build-'));
-    const key = repositoryKey();
-    await writeRepository(join(root, 'served'), key);
     // From a local repository, as docs/getting-started.md builds: the provenance names files of this machine.
-    const built = await buildAndDescribe(await writeConfig(root, key, '../../served/repo'), 'example/app');
+    const built = await buildFromLocalRepository(root);
     result = built.result;
     provenance = slsaStatements(built.attested);
   });
