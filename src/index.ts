@@ -178,7 +178,14 @@ export type { Violation } from './oci/validate.ts';
 /** Pinning GitHub Actions: every uses: to a commit SHA or image digest (pin/index.ts lists the names). */
 export * from './pin/index.ts';
 /** apk: reading, verifying and writing packages and indexes, and apk-tools' version order. */
-export { type ApkIndex, type ApkPackageInfo, type ReadApkIndexOptions, readApkIndex } from './pkg/apk/apkindex.ts';
+export {
+  type ApkIndex,
+  type ApkPackageInfo,
+  type IndexCounts,
+  type IndexesRead,
+  type ReadApkIndexOptions,
+  readApkIndex,
+} from './pkg/apk/apkindex.ts';
 export { type ApkKeyPair, type GenerateApkKeyPairOptions, generateApkKeyPair } from './pkg/apk/keys.ts';
 export { type ApkPackage, type ReadApkPackageOptions, readApkPackage } from './pkg/apk/package.ts';
 export { ApkKeyring, type LockedKeyText } from './pkg/apk/signature.ts';

@@ -5,18 +5,11 @@
  * line, one `X:value` field per line, where the letter says what the value is. Dependency-like
  * fields (`D:`, `p:`, `i:`, `r:`) are space-separated lists.
  */
-import { concatBytes } from '../../bytes.ts';
+import { readTar } from '../../archive/tar.ts';
+import { collectBytes } from '../../bytes.ts';
 import { isProvenantError, ProvenantError } from '../../errors.ts';
 import { isWhitespace } from '../whitespace.ts';
-import {
-  type GzipMember,
-  gzipMemberAt,
-  INDEX_ENTRIES_MAX,
-  INDEX_MAX,
-  INDEX_NAMES_MAX,
-  SIGNATURE_MAX,
-  splitGzipMembers,
-} from './members.ts';
+import { type GzipMember, gzipMemberAt, INDEX_ENTRIES_MAX, INDEX_MAX, INDEX_NAMES_MAX, inflateMembers, SIGNATURE_MAX } from './members.ts';
 import { type ApkKeyring, type ApkSignature, signaturesOf, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
 import { tarFiles } from './tarfiles.ts';
 
@@ -86,6 +79,12 @@ export interface ReadApkIndexOptions {
    * signature by a trusted key must verify either way ({@link verifyApkSignatures}).
    */
   allowUntrusted?: boolean;
+  /**
+   * What the indexes read before this one for the same build listed, added to once this one is
+   * read: the caps on packages, names and field lines ({@link readIndexText}) hold for all of them
+   * together, as a build holds them all at once.
+   */
+  together?: IndexesRead | undefined;
 }
 
 /**
@@ -95,54 +94,73 @@ export interface ReadApkIndexOptions {
  *
  * @throws ProvenantError `SIGNATURE` or `UNTRUSTED_KEY` when it does not verify (unless
  *   `allowUntrusted` and no trusted key signed it), `INVALID_PACKAGE` when it is malformed,
- *   `TRUNCATED` when cut short
+ *   `TRUNCATED` when cut short, `TOO_LARGE` when it lists more than the caps allow
+ *   ({@link readIndexText}) or inflates to more than {@link INDEX_MAX}
  */
 export async function readApkIndex(bytes: Uint8Array, options: ReadApkIndexOptions): Promise<ApkIndex> {
   const { where } = options;
   // The signature covers the compressed bytes after the signature member: only that member is
-  // inflated before it is checked (SIGNATURE_MAX), the content after, and no further than an
-  // index can be (INDEX_MAX), signed or not. Where unsigned content is allowed, the first member
-  // may be that content, inflated as far as content may be: it is then taken as it is, not
-  // inflated again.
-  const untrusted = options.allowUntrusted === true;
+  // inflated before it is checked, no further than a signature member can be (SIGNATURE_MAX).
+  // A first member larger than that is content, unsigned (refused unless allowed), inflated again
+  // from its start in pieces; a smaller one that holds no signature is content too, taken as it
+  // is. The content is inflated in pieces and counted as it comes (readIndexText).
   let first: GzipMember | undefined;
   try {
-    first = gzipMemberAt(bytes, 0, {
-      where,
-      maxOutput: untrusted ? INDEX_MAX : SIGNATURE_MAX,
-      what: untrusted ? 'the index' : 'the first member',
-    });
+    first = gzipMemberAt(bytes, 0, { where, maxOutput: SIGNATURE_MAX, what: 'the first member' });
   } catch (err) {
-    // Larger than any signature member: the index's content, unsigned (refused below).
-    if (untrusted || !isProvenantError(err, 'TOO_LARGE')) throw err;
+    if (!isProvenantError(err, 'TOO_LARGE')) throw err;
   }
   if (bytes.length === 0) throw new ProvenantError('INVALID_PACKAGE', 'the index is empty', { where });
-  // A first member larger than a signature member can be (read so far where unsigned content is allowed) is content.
-  const found =
-    first === undefined || first.data.length > SIGNATURE_MAX ? undefined : signaturesOf(await tarFiles(first.data, where), where);
+  const found = first === undefined ? undefined : signaturesOf(await tarFiles(first.data, where), where);
   const signatures: ApkSignature[] = found ?? [];
   const signedStart = found !== undefined && first !== undefined ? first.end : 0;
-  const signedBy = verifyApkSignatures(signatures, bytes.subarray(signedStart), options.keyring, where, { allowUntrusted: untrusted });
+  const signedBy = verifyApkSignatures(signatures, bytes.subarray(signedStart), options.keyring, where, {
+    allowUntrusted: options.allowUntrusted === true,
+  });
+  if (signedStart >= bytes.length) throw new ProvenantError('INVALID_PACKAGE', 'the index holds a signature and nothing else', { where });
   const content = { where, maxOutput: INDEX_MAX, what: 'the index' };
-  const contentMembers =
+  const pieces =
     found === undefined && first !== undefined
       ? // Unsigned (allowed): the first member is the content's first, inflated once.
-        [first, ...splitGzipMembers(bytes.subarray(first.end), { ...content, inflated: first.data.length })]
-      : splitGzipMembers(bytes.subarray(signedStart), content);
-  if (contentMembers.length === 0) throw new ProvenantError('INVALID_PACKAGE', 'the index holds a signature and nothing else', { where });
-  const joined = concatBytes(contentMembers.map((m) => m.data));
-  const files = await tarFiles(joined, where);
-  const index = files.find((f) => f.name === 'APKINDEX');
-  if (index === undefined) throw new ProvenantError('INVALID_PACKAGE', 'the archive has no APKINDEX member', { where });
-  const description = files.find((f) => f.name === 'DESCRIPTION');
-  const text = new TextDecoder('utf-8', { fatal: false }).decode(index.body);
-  checkIndexCounts(text, `${where}: APKINDEX`);
+        followedBy(first.data, inflateMembers(bytes.subarray(first.end), { ...content, inflated: first.data.length }))
+      : inflateMembers(bytes.subarray(signedStart), content);
+  let text: IndexText | undefined;
+  let description: Uint8Array | undefined;
+  try {
+    // The tar reader closes its input at the archive's end: what follows is inflated and checked below.
+    const input = { [Symbol.asyncIterator]: () => ({ next: () => pieces.next() }) };
+    for await (const entry of readTar(input, { where, ownership: 'ustar' })) {
+      // The first of each name, as apk-tools takes them.
+      if (entry.header.name === 'APKINDEX' && text === undefined) {
+        text = await readIndexText(entry.body, where, options.together);
+      } else if (entry.header.name === 'DESCRIPTION' && description === undefined) {
+        description = await collectBytes(entry.body);
+      } else {
+        for await (const _ of entry.body);
+      }
+    }
+    while ((await pieces.next()).done !== true);
+  } finally {
+    await pieces.return(undefined);
+  }
+  if (text === undefined) throw new ProvenantError('INVALID_PACKAGE', 'the archive has no APKINDEX member', { where });
+  if (options.together !== undefined) addCounts(options.together, text, where);
   return {
-    description: description === undefined ? '' : new TextDecoder().decode(description.body).trim(),
-    packages: parseApkIndexText(text, `${where}: APKINDEX`),
+    description: description === undefined ? '' : new TextDecoder().decode(description).trim(),
+    packages: parseApkIndexText(text.text, `${where}: APKINDEX`),
     signedBy,
     signatures,
   };
+}
+
+/** `head`, then what `rest` gives. */
+async function* followedBy(head: Uint8Array, rest: AsyncGenerator<Uint8Array>): AsyncGenerator<Uint8Array> {
+  try {
+    yield head;
+    yield* rest;
+  } finally {
+    await rest.return(undefined);
+  }
 }
 
 /**
@@ -155,56 +173,129 @@ export async function readApkIndex(bytes: Uint8Array, options: ReadApkIndexOptio
  */
 export const INDEX_FIELDS_MAX = 10_000_000;
 
+/** What an APKINDEX lists, as {@link readIndexText} counts it. */
+export interface IndexCounts {
+  /** `P:` lines. */
+  packages: number;
+  /** Names in `D:`, `p:`, `i:` and `r:` lines. */
+  names: number;
+  /** `X:value` lines. */
+  fields: number;
+}
+
 /**
- * Refuses an index listing more packages than {@link INDEX_ENTRIES_MAX}, more names than
- * {@link INDEX_NAMES_MAX} or more field lines than {@link INDEX_FIELDS_MAX},
- * counted over the text before any of it is parsed: what parsing holds grows with those counts,
- * up to ten times the text and more, not with the text's size alone.
- *
- * @throws ProvenantError `TOO_LARGE` naming the line where the count went over
+ * What the indexes a build has read so far listed together, and where they came from
+ * ({@link ReadApkIndexOptions.together}).
  */
-function checkIndexCounts(text: string, where: string): void {
-  let entries = 0;
-  let names = 0;
-  let fields = 0;
-  let lineNo = 0;
-  for (let at = 0; at < text.length; ) {
-    lineNo++;
-    let end = text.indexOf('\n', at);
-    if (end < 0) end = text.length;
-    const letter = text[at];
-    if (end - at >= 2 && text[at + 1] === ':') {
-      if (letter === 'P' && ++entries > INDEX_ENTRIES_MAX) {
-        throw new ProvenantError('TOO_LARGE', `the index lists more than ${INDEX_ENTRIES_MAX} packages, more than are read into memory`, {
-          where: `${where}:${lineNo}`,
-        });
-      }
-      if (++fields > INDEX_FIELDS_MAX) {
-        throw new ProvenantError('TOO_LARGE', `the index has more than ${INDEX_FIELDS_MAX} field lines, more than are read into memory`, {
-          where: `${where}:${lineNo}`,
-        });
-      }
-      if (letter === 'D' || letter === 'p' || letter === 'i' || letter === 'r') {
-        // Names as the parser splits them: runs of characters between white space.
-        let inName = false;
-        for (let i = at + 2; i < end; i++) {
-          const space = isWhitespace(text.charCodeAt(i));
-          if (!space && !inName) names++;
-          inName = !space;
+export interface IndexesRead extends IndexCounts {
+  /** The indexes counted, as their `where`. */
+  indexes: string[];
+}
+
+/** The caps {@link readIndexText} holds an index to: {@link INDEX_ENTRIES_MAX}, {@link INDEX_NAMES_MAX}, {@link INDEX_FIELDS_MAX}. */
+const INDEX_CAPS: IndexCounts = { packages: INDEX_ENTRIES_MAX, names: INDEX_NAMES_MAX, fields: INDEX_FIELDS_MAX };
+
+/** An APKINDEX's text, read by {@link readIndexText}, and what it lists. */
+export interface IndexText extends IndexCounts {
+  text: string;
+}
+
+/**
+ * Reads an APKINDEX's text from its bytes, a piece at a time, counting the packages, names and
+ * field lines it lists as each piece comes: what parsing holds grows with those counts (up to ten
+ * times the text and more), not with the text's size alone, so an index listing more than
+ * `caps` (by default {@link INDEX_ENTRIES_MAX}, {@link INDEX_NAMES_MAX}, {@link INDEX_FIELDS_MAX})
+ * is refused at the line where a count went over, before the rest is inflated, decoded or parsed.
+ * With `together`, what other indexes listed counts too. The text is what decoding the bytes
+ * whole gives, however they are cut into pieces.
+ *
+ * @param where the index's location: errors name `<where>: APKINDEX:<line>`
+ * @throws ProvenantError `TOO_LARGE` naming the line where a count went over
+ */
+export async function readIndexText(
+  pieces: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  where: string,
+  together?: IndexesRead | undefined,
+  caps: IndexCounts = INDEX_CAPS,
+): Promise<IndexText> {
+  const counts: IndexCounts = { packages: 0, names: 0, fields: 0 };
+  const decoder = new TextDecoder('utf-8', { fatal: false });
+  const parts: string[] = [];
+  let line = 1;
+  // Where the current line is: 0 at its start, 1 past its letter, 2 past the colon or what is not one.
+  let col = 0;
+  let letter = 0;
+  let list = false;
+  let inName = false;
+  const over = (what: keyof IndexCounts): ProvenantError => {
+    const said = {
+      packages: 'packages',
+      names: 'dependency and provided names',
+      fields: 'field lines',
+    }[what];
+    const others = together === undefined ? 0 : together[what];
+    const alone = counts[what] > caps[what];
+    return new ProvenantError(
+      'TOO_LARGE',
+      alone || together === undefined
+        ? `the index ${what === 'fields' ? 'has' : 'lists'} more than ${caps[what]} ${said}, more than are read into memory`
+        : `the indexes ${[...together.indexes, where].join(', ')} list more than ${caps[what]} ${said} together (${others} before this one), more than are read into memory`,
+      {
+        where: `${where}: APKINDEX:${line}`,
+        ...(alone ? {} : { hint: 'a build holds every index it reads at once: read fewer repositories for one architecture' }),
+      },
+    );
+  };
+  const add = (what: keyof IndexCounts): void => {
+    counts[what]++;
+    if (counts[what] + (together?.[what] ?? 0) > caps[what]) throw over(what);
+  };
+  const scan = (s: string): void => {
+    parts.push(s);
+    for (let at = 0; at < s.length; ) {
+      const nl = s.indexOf('\n', at);
+      const end = nl < 0 ? s.length : nl;
+      let i = at;
+      for (; col < 2 && i < end; i++, col++) {
+        const c = s.charCodeAt(i);
+        if (col === 0) {
+          letter = c;
+        } else if (c === COLON) {
+          if (letter === P) add('packages');
+          add('fields');
+          list = LIST_LETTERS.has(letter);
         }
-        if (names > INDEX_NAMES_MAX) {
-          throw new ProvenantError(
-            'TOO_LARGE',
-            `the index lists more than ${INDEX_NAMES_MAX} dependency and provided names, more than are read into memory`,
-            {
-              where: `${where}:${lineNo}`,
-            },
-          );
-        }
       }
+      // Names as the parser splits them: runs of characters between white space.
+      for (; list && i < end; i++) {
+        const space = isWhitespace(s.charCodeAt(i));
+        if (!space && !inName) add('names');
+        inName = !space;
+      }
+      if (nl < 0) return;
+      line++;
+      col = 0;
+      list = false;
+      inName = false;
+      at = nl + 1;
     }
-    at = end + 1;
-  }
+  };
+  for await (const piece of pieces) scan(decoder.decode(piece, { stream: true }));
+  scan(decoder.decode());
+  return { text: parts.join(''), ...counts };
+}
+
+const COLON = 0x3a;
+const P = 0x50;
+/** `D:`, `p:`, `i:`, `r:`: the fields that list names. */
+const LIST_LETTERS = new Set(['D', 'p', 'i', 'r'].map((c) => c.charCodeAt(0)));
+
+/** Adds what the index at `where` listed to what the build read before it. */
+function addCounts(together: IndexesRead, counts: IndexCounts, where: string): void {
+  together.packages += counts.packages;
+  together.names += counts.names;
+  together.fields += counts.fields;
+  together.indexes.push(where);
 }
 
 /**

@@ -6,8 +6,8 @@
  * compressed control member and `datahash` the SHA-256 of the compressed data member. So a reader
  * has to know where each member starts and ends, which a multi-member gunzip hides.
  */
-import { crc32, inflateRawSync } from 'node:zlib';
-import { ProvenantError } from '../../errors.ts';
+import { crc32, createInflateRaw, inflateRawSync } from 'node:zlib';
+import { isProvenantError, ProvenantError } from '../../errors.ts';
 
 /** One gzip member: where it lies in the file and what it holds. */
 export interface GzipMember {
@@ -53,11 +53,17 @@ export const SIGNATURE_MAX = 1024 * 1024;
  */
 export const CONTROL_MAX = 16 * 1024 * 1024;
 /**
- * An APKINDEX.tar.gz's content: Wolfi's APKINDEX is tens of MiB and Alpine main's 2 MiB. It is
- * decoded into one string, and V8 holds no string over 2^29 - 24 characters, so 512 MiB is the
- * most that could be parsed at all, and ten times Wolfi's today.
+ * An APKINDEX.tar.gz's content, inflated in pieces and counted as it comes (./apkindex.ts,
+ * readIndexText). The counts bound what parsing holds, not the text: one line may be any length,
+ * so the text needs a cap of its own, and what the counts allow sets it. Real indexes take 390
+ * bytes a package (Alpine v3.16 main, x86_64: 1,908,622 bytes for 4,929 packages; v3.17 main,
+ * aarch64: 1,949,622 for 5,004), so the {@link INDEX_ENTRIES_MAX} packages an index may list take
+ * 186 MiB of such text; 256 MiB is that and a third more, and 2.7 KiB a package for an index of
+ * 100,000 (Wolfi's, the largest known, lists fewer and takes tens of MiB). The 512 MiB this was
+ * (the most V8 can decode into one string) let a signed index of 499,000 packages of 1 KiB each
+ * peak at 2.8 GB.
  */
-export const INDEX_MAX = 512 * 1024 * 1024;
+export const INDEX_MAX = 256 * 1024 * 1024;
 /**
  * The packages (`P:` lines) one APKINDEX may list. Each costs about 2 KiB of memory once read (a
  * build of a signed index of 1,000,000 stanzas of 92 bytes peaked at 2.1 GB), so the 5.5 million
@@ -99,23 +105,7 @@ function split(bytes: Uint8Array, options: SplitOptions, label: (n: number, off:
   while (off < bytes.length && members.length < (options.maxMembers ?? Number.POSITIVE_INFINITY)) {
     const bad = (why: string): ProvenantError =>
       new ProvenantError('INVALID_PACKAGE', `${label(members.length + 1, off)} ${why}`, { where });
-    if (bytes.length - off < 18) {
-      throw new ProvenantError('TRUNCATED', `${label(members.length + 1, off)} is cut short`, { where });
-    }
-    if (bytes[off] !== 0x1f || bytes[off + 1] !== 0x8b || bytes[off + 2] !== 8) throw bad('does not start with a gzip header');
-    const flags = bytes[off + 3] ?? 0;
-    if ((flags & FTEXT_MASK) !== 0) throw bad('sets reserved header flags');
-    let p = off + 10;
-    if (flags & 0x04) p += 2 + ((bytes[p] ?? 0) | ((bytes[p + 1] ?? 0) << 8)); // FEXTRA
-    for (const flag of [0x08, 0x10]) {
-      // FNAME, FCOMMENT: zero-terminated
-      if (flags & flag) {
-        while (p < bytes.length && bytes[p] !== 0) p++;
-        p++;
-      }
-    }
-    if (flags & 0x02) p += 2; // FHCRC
-    if (p >= bytes.length) throw new ProvenantError('TRUNCATED', `${label(members.length + 1, off)} has a header cut short`, { where });
+    const p = headerEnd(bytes, off, label(members.length + 1, off), where);
     let inflated: { buffer: Buffer; engine: { bytesWritten: number } };
     try {
       inflated = inflateRawSync(bytes.subarray(p), { info: true, maxOutputLength: Math.max(1, maxOutput - total) }) as unknown as {
@@ -152,6 +142,32 @@ function split(bytes: Uint8Array, options: SplitOptions, label: (n: number, off:
 }
 
 /**
+ * Where the deflate stream of the gzip member at byte `off` of `bytes` starts: past its header.
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` when no gzip header is there, `TRUNCATED` when the
+ *   bytes end inside it
+ */
+function headerEnd(bytes: Uint8Array, off: number, label: string, where: string | undefined): number {
+  const bad = (why: string): ProvenantError => new ProvenantError('INVALID_PACKAGE', `${label} ${why}`, { where });
+  if (bytes.length - off < 18) throw new ProvenantError('TRUNCATED', `${label} is cut short`, { where });
+  if (bytes[off] !== 0x1f || bytes[off + 1] !== 0x8b || bytes[off + 2] !== 8) throw bad('does not start with a gzip header');
+  const flags = bytes[off + 3] ?? 0;
+  if ((flags & FTEXT_MASK) !== 0) throw bad('sets reserved header flags');
+  let p = off + 10;
+  if (flags & 0x04) p += 2 + ((bytes[p] ?? 0) | ((bytes[p + 1] ?? 0) << 8)); // FEXTRA
+  for (const flag of [0x08, 0x10]) {
+    // FNAME, FCOMMENT: zero-terminated
+    if (flags & flag) {
+      while (p < bytes.length && bytes[p] !== 0) p++;
+      p++;
+    }
+  }
+  if (flags & 0x02) p += 2; // FHCRC
+  if (p >= bytes.length) throw new ProvenantError('TRUNCATED', `${label} has a header cut short`, { where });
+  return p;
+}
+
+/**
  * The gzip member that starts at byte `from` of `bytes`, its offsets in `bytes`; undefined when
  * `from` is the end.
  *
@@ -161,4 +177,59 @@ export function gzipMemberAt(bytes: Uint8Array, from: number, options: Omit<Spli
   // Errors give the member's offset in `bytes`, not in the slice read.
   const [m] = split(bytes.subarray(from), { ...options, maxMembers: 1 }, (_, off) => `the gzip member at byte ${off + from}`);
   return m === undefined ? undefined : { ...m, start: m.start + from, end: m.end + from };
+}
+
+/** Bytes {@link inflateMembers} inflates at a time. */
+const PIECE = 256 * 1024;
+
+/**
+ * The contents of the gzip members of `bytes`, one after the other, inflated a piece of at most
+ * 256 KiB at a time: what {@link splitGzipMembers} gives, joined, without holding it whole, so that
+ * a reader can refuse what it reads before the rest is inflated. Each member's CRC-32 and length
+ * are checked when its last piece has been given, before the next member's first: the pieces are
+ * not vouched for until the generator ends.
+ *
+ * @throws ProvenantError as {@link splitGzipMembers}
+ */
+export async function* inflateMembers(bytes: Uint8Array, options: Omit<SplitOptions, 'maxMembers'>): AsyncGenerator<Uint8Array> {
+  const { where, maxOutput } = options;
+  let total = options.inflated ?? 0;
+  for (let off = 0, n = 1; off < bytes.length; n++) {
+    const label = `gzip member ${n} at byte ${off}`;
+    const p = headerEnd(bytes, off, label, where);
+    const inflater = createInflateRaw({ chunkSize: PIECE });
+    inflater.end(bytes.subarray(p));
+    let crc = 0;
+    let length = 0;
+    try {
+      for await (const piece of inflater as AsyncIterable<Buffer>) {
+        total += piece.length;
+        if (total > maxOutput) {
+          throw new ProvenantError('TOO_LARGE', `${options.what ?? label} inflates to more than ${maxOutput} bytes`, {
+            where,
+            hint: 'the file is not what it claims to be (a gzip bomb), or far larger than any real one',
+          });
+        }
+        length += piece.length;
+        crc = crc32(piece, crc);
+        yield piece;
+      }
+    } catch (err) {
+      if (isProvenantError(err)) throw err;
+      if ((err as { code?: string }).code === 'Z_BUF_ERROR') {
+        throw new ProvenantError('TRUNCATED', `${label} ends early`, { where, cause: err });
+      }
+      throw new ProvenantError('INVALID_PACKAGE', `${label} is corrupt: ${(err as Error).message}`, { where, cause: err });
+    } finally {
+      inflater.destroy();
+    }
+    const trailer = p + inflater.bytesWritten;
+    if (trailer + 8 > bytes.length) throw new ProvenantError('TRUNCATED', `${label} has no trailer`, { where });
+    const view = new DataView(bytes.buffer, bytes.byteOffset + trailer, 8);
+    if (view.getUint32(0, true) !== crc >>> 0) throw new ProvenantError('INVALID_PACKAGE', `${label} fails its CRC-32 check`, { where });
+    if (view.getUint32(4, true) !== length % 2 ** 32) {
+      throw new ProvenantError('INVALID_PACKAGE', `${label} has a wrong length in its trailer`, { where });
+    }
+    off = trailer + 8;
+  }
 }

@@ -39,7 +39,7 @@ import {
   type SourceIndex,
 } from '../source.ts';
 import { countEntries, countFiles, fileBodies, keepIndex, loadUnpacked, unpackedDataKey } from '../unpacked.ts';
-import { type ApkPackageInfo, readApkIndex } from './apkindex.ts';
+import { type ApkPackageInfo, type IndexesRead, readApkIndex } from './apkindex.ts';
 import type { ApkoInstalledRecord } from './apko-db.ts';
 import type { ApkoFs } from './apko-fs.ts';
 import { apkoInitDb, apkoInstall, apkoInstallOrder } from './apko-install.ts';
@@ -181,6 +181,9 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     const { baseDir, signal, logger, configPath } = this.#options;
     const candidates: ApkCandidate[] = [];
     const files: SourceIndex['files'] = [];
+    // The caps on what an index lists hold for this architecture's indexes together: the build
+    // holds them all at once, and ten repositories at the caps would take ten times the memory.
+    const together: IndexesRead = { packages: 0, names: 0, fields: 0, indexes: [] };
     for (const [order, repo] of this.#repositories.entries()) {
       const url = joinLocation(repo.url, arch, 'APKINDEX.tar.gz');
       const where = safeLocation(url);
@@ -190,7 +193,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
         if (!isProvenantError(err, 'NOT_FOUND')) throw err;
         throw new MissingArchitectureError(safeLocation(repo.url), arch, err, configPath);
       });
-      const index = await readApkIndex(bytes, { keyring: this.#keyring, where });
+      const index = await readApkIndex(bytes, { keyring: this.#keyring, where, together });
       const digest = digestOf(bytes);
       files.push({ url: where, digest });
       // Keyed as a lock entry's URL names its folder: without user info.

@@ -1,8 +1,9 @@
 // An APKINDEX's cost once read grows with its packages and names, not with its bytes alone: the
 // 512 MiB its text may hold listed 5.5 million packages and ran the heap out. An index listing
-// more packages, names or field lines than are read into memory is refused with TOO_LARGE before
-// parsing, and one below the caps is read whole, its packages never passed as arguments (a spread of 250,000
-// overflowed the stack).
+// more packages, names or field lines than are read into memory is refused with TOO_LARGE as it is
+// inflated, at the line where a count went over, before the rest is inflated; one below the caps
+// is read whole, its packages never passed as arguments (a spread of 250,000 overflowed the
+// stack). The caps hold for the indexes a build reads for one architecture together.
 import assert from 'node:assert/strict';
 import { sign } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -22,6 +23,7 @@ import { openApkSource } from '../../../src/pkg/apk/source.ts';
 const ENTRIES_MAX = 500_000;
 const NAMES_MAX = 5_000_000;
 const FIELDS_MAX = 10_000_000;
+const TEXT_MAX = 256 * 1024 * 1024;
 
 /** `count` stanzas as short as an index allows, `extra` lines added to the first. */
 function stanzas(count: number, extra = ''): string {
@@ -77,6 +79,66 @@ describe('the counts an APKINDEX may hold', () => {
       assert.equal(err.where, `index: APKINDEX:${FIELDS_MAX + 1}`);
       return true;
     });
+  });
+
+  it(`refuses content past ${TEXT_MAX} bytes, however few packages it lists`, async () => {
+    // One package whose description takes the text past the cap: within every count.
+    const text = stanzas(1, `T:${'x'.repeat(TEXT_MAX)}\n`);
+    await assert.rejects(read(await indexOf(text)), (err) => {
+      assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
+      assert.match(err.message, /^the index inflates to more than 268435456 bytes/);
+      return true;
+    });
+  });
+
+  it('refuses a count gone over before the rest of the index is inflated', async () => {
+    // Counted only once the whole content was inflated, the member after would be refused first:
+    // it is not gzip.
+    const bytes = Buffer.concat([await indexOf(stanzas(ENTRIES_MAX + 1)), Buffer.from('not gzip')]);
+    await assert.rejects(read(bytes), (err) => {
+      assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
+      assert.match(err.message, /more than 500000 packages/);
+      assert.equal(err.where, `index: APKINDEX:${ENTRIES_MAX * 5 + 1}`);
+      return true;
+    });
+  });
+
+  it("holds a build's indexes of one architecture to the caps together, naming them", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'provenant-apk-counts-'));
+    try {
+      await mkdir(join(dir, 'keys'));
+      await writeFile(join(dir, 'keys', key.name), key.publicKeyPem);
+      // Each under the cap on packages, the two over it.
+      const half = await signedIndexOf(stanzas(ENTRIES_MAX / 2 + 1));
+      for (const repo of ['one', 'two']) {
+        await mkdir(join(dir, repo, 'x86_64'), { recursive: true });
+        await writeFile(join(dir, repo, 'x86_64', 'APKINDEX.tar.gz'), half);
+      }
+      const open = (repositories: string[]) =>
+        openApkSource({
+          repositories,
+          keyring: [join(dir, 'keys', key.name)],
+          packages: ['p0'],
+          configPath: 'image.yaml',
+          baseDir: dir,
+          cache: undefined,
+          logger: silentLogger,
+        });
+      const { candidates } = await (await open(['./one'])).readIndex('x86_64');
+      assert.ok(Array.isArray(candidates));
+      assert.equal(candidates.length, ENTRIES_MAX / 2 + 1);
+      await assert.rejects((await open(['./one', './two'])).readIndex('x86_64'), (err) => {
+        assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
+        assert.match(
+          err.message,
+          /^the indexes \.\/one\/x86_64\/APKINDEX\.tar\.gz, \.\/two\/x86_64\/APKINDEX\.tar\.gz list more than 500000 packages together \(250001 before this one\)/,
+        );
+        assert.equal(err.where, `./two/x86_64/APKINDEX.tar.gz: APKINDEX:${(ENTRIES_MAX / 2 - 1) * 5 + 1}`);
+        return true;
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('reads 200,000 packages of a signed index through a source, none passed as arguments', async () => {
