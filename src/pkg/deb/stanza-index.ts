@@ -207,19 +207,40 @@ function indexInPieces(
 }
 
 /**
- * Where a piece may be cut: after its last blank line, as the scan reads one (empty, or only
- * ASCII white space: a CRLF file's, or one of spaces), which ends a stanza; 0 when it has none. Cut only after `\n\n`, a file of CRLF or space-filled blank lines was never
- * cut, and was scanned whole, every stanza indexed before their count was checked.
+ * Where a piece may be cut: after its last blank line, as the scan reads one (a line of nothing
+ * but white space as isWhitespace, src/pkg/whitespace.ts, knows it: ASCII's, a CRLF file's `\r`,
+ * and Unicode's, U+00A0 and the like, in UTF-8), which ends a stanza; 0 when it has none. A line
+ * the scan reads as blank and the cut did not (cut only after `\n\n`, then only after ASCII white
+ * space) left a file of such lines uncut, scanned whole, its text and every stanza held at once.
+ * Exported for its tests.
  */
-function afterLastBlankLine(bytes: Buffer): number {
+export function afterLastBlankLine(bytes: Uint8Array): number {
   for (let end = bytes.lastIndexOf(0x0a); end > 0; ) {
     const start = bytes.lastIndexOf(0x0a, end - 1);
     if (start < 0) return 0;
-    let blank = true;
-    // The scan's own test of a blank line, on ASCII bytes (a byte of a longer character is no space).
-    for (let i = start + 1; i < end && blank; i++) blank = (bytes[i] as number) < 0x80 && isWhitespace(bytes[i] as number);
-    if (blank) return end + 1;
+    let i = start + 1;
+    for (let n = 1; i < end && n > 0; i += n) n = whiteSpaceAt(bytes, i, end);
+    if (i >= end) return end + 1;
     end = start;
+  }
+  return 0;
+}
+
+/**
+ * The length in bytes of the white space character (isWhitespace) that the UTF-8 bytes hold at
+ * `i`, before `end`, or 0 when they hold none there. Unicode's white space is all in the Basic
+ * Multilingual Plane, 2 or 3 bytes in UTF-8; what the decoder would not read as that character
+ * (a cut or overlong sequence: U+FFFD) is none. A line feed ends any sequence, so a line decodes
+ * the same alone as within the file.
+ */
+function whiteSpaceAt(bytes: Uint8Array, i: number, end: number): number {
+  const b = bytes[i] as number;
+  if (b < 0x80) return isWhitespace(b) ? 1 : 0;
+  const follows = (k: number): boolean => i + k < end && ((bytes[i + k] as number) & 0xc0) === 0x80;
+  if (b >= 0xc2 && b <= 0xdf && follows(1)) return isWhitespace(((b & 0x1f) << 6) | ((bytes[i + 1] as number) & 0x3f)) ? 2 : 0;
+  if (b >= 0xe0 && b <= 0xef && follows(1) && follows(2)) {
+    const c = ((b & 0x0f) << 12) | (((bytes[i + 1] as number) & 0x3f) << 6) | ((bytes[i + 2] as number) & 0x3f);
+    return c >= 0x800 && isWhitespace(c) ? 3 : 0;
   }
   return 0;
 }

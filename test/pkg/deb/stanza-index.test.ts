@@ -23,6 +23,7 @@ import {
 } from '../../../src/pkg/deb/candidates.ts';
 import { parseControlStanzas } from '../../../src/pkg/deb/control.ts';
 import {
+  afterLastBlankLine,
   type DebStanzaIndex,
   decodeStanzaIndex,
   encodeStanzaIndex,
@@ -478,6 +479,107 @@ describe('indexDebStanzas', () => {
     );
   });
 
+  // White space the scan reads a line of as blank, each as UTF-8: ASCII's, a CRLF's \r, and Unicode's.
+  const WHITE = [
+    '',
+    ' ',
+    '\t',
+    '\r',
+    '\v',
+    '\f',
+    '\u00a0',
+    '\u1680',
+    '\u2000',
+    '\u200a',
+    '\u2028',
+    '\u2029',
+    '\u202f',
+    '\u205f',
+    '\u3000',
+    '\ufeff',
+  ];
+  const blankLine = fc.array(fc.constantFrom(...WHITE), { minLength: 1, maxLength: 3 }).map((parts) => parts.join(''));
+
+  // A final read: a line of U+00A0 (or other Unicode white space) is blank to the scan but was no
+  // place to cut, so a file of such blank lines was scanned in one piece.
+  it('cuts a piece after the last line the scan reads as blank, whatever white space it holds (property)', () => {
+    // Bytes that are not white space though they look near it: a cut U+00A0, an overlong one, U+FFFD, U+200B.
+    const odd = fc.constantFrom([0xc2], [0xe0, 0x82, 0xa0], [0xc0, 0xa0], [0xef, 0xbf, 0xbd], [0xe2, 0x80, 0x8b], [0xa0], [0xe2, 0x80]);
+    const line = fc.oneof(
+      blankLine.map(utf8),
+      fc.constantFrom('Package: a', 'x', ' y', '\u00a0x').map(utf8),
+      fc
+        .array(
+          fc.oneof(
+            odd,
+            fc.constantFrom(...WHITE).map((w) => [...utf8(w)]),
+          ),
+          { minLength: 1, maxLength: 3 },
+        )
+        .map((p) => new Uint8Array(p.flat())),
+    );
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 8 }), fc.boolean(), (lines, finalEol) => {
+        const bytes = Buffer.concat([...lines.flatMap((l, i) => (i === 0 ? [l] : [utf8('\n'), l])), utf8(finalEol ? '\n' : '')]);
+        // What the scan reads: each line decoded on its own (a line feed ends any character), blank when trim() leaves nothing.
+        const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes).split('\n');
+        let want = 0;
+        for (let k = text.length - 2, at = bytes.lastIndexOf(0x0a); k >= 1; k--, at = bytes.lastIndexOf(0x0a, at - 1)) {
+          if (text[k]?.trim() === '') {
+            want = at + 1;
+            break;
+          }
+        }
+        assert.equal(afterLastBlankLine(bytes), want, JSON.stringify(text));
+      }),
+      { numRuns: 1000 },
+    );
+    for (const blank of ['\u00a0', '\u3000\r', ' \u2028\t', '\ufeff'])
+      assert.equal(
+        afterLastBlankLine(utf8(`Package: a\n${blank}\nPackage: b`)),
+        utf8(`Package: a\n${blank}\n`).length,
+        JSON.stringify(blank),
+      );
+  });
+
+  it('scans a file with blank lines of any white space in pieces of any size into the index of it whole, in memory or on disk (property)', async () => {
+    const path = join(await tempDir(), 'Packages');
+    const style = fc.record<Style>({
+      eol: fc.constantFrom('\n', '\r\n'),
+      separator: fc.array(blankLine, { minLength: 1, maxLength: 3 }),
+      comment: fc.constant(undefined),
+      cases: fc.constant(['Debian']),
+      lead: fc.boolean(),
+      finalEol: fc.boolean(),
+    });
+    const outcome = (f: () => DebStanzaIndex) => {
+      try {
+        return { index: f() };
+      } catch (err) {
+        return { error: isProvenantError(err) ? `${err.code} ${err.message} ${err.where}` : String(err) };
+      }
+    };
+    let stanzas = 0;
+    fc.assert(
+      fc.property(fc.array(pkg, { maxLength: 8 }), style, fc.integer({ min: 1, max: 300 }), (pkgs, style, piece) => {
+        const bytes = utf8(render(pkgs, style, 'p'));
+        const whole = outcome(() => indexDebStanzas(bytes, 'Packages', bytes.length + 1));
+        assert.deepEqual(
+          outcome(() => indexDebStanzas(bytes, 'Packages', piece)),
+          whole,
+        );
+        writeFileSync(path, bytes);
+        assert.deepEqual(
+          outcome(() => indexDebStanzaFile(path, 'Packages', piece)),
+          whole,
+        );
+        stanzas += whole.index?.names.length ?? 0;
+      }),
+      { numRuns: 300 },
+    );
+    assert.ok(stanzas > 300, `${stanzas} stanzas`);
+  });
+
   it('refuses a file over 256 MiB, in memory or on disk, before it is scanned: TOO_LARGE naming it', async () => {
     const tooLarge = (err: unknown) => {
       assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
@@ -513,7 +615,7 @@ describe('indexDebStanzas', () => {
   // (64 MiB of them: 2.2 GB). Cut after any blank line, and scanned no further than one stanza
   // past the most: the malformed line after them is never reached.
   it('refuses a file of more than 1,000,000 stanzas as it scans it whatever its blank lines, reading no further', () => {
-    for (const blank of ['\r\n\r\n', '\n \t\n']) {
+    for (const blank of ['\r\n\r\n', '\n \t\n', '\n\u00a0\n']) {
       const bytes = Buffer.from(`${`Package: a${blank}`.repeat(MAX_PACKAGES_STANZAS + 1)}not a field\n`);
       assert.throws(
         () => indexDebStanzas(bytes, 'http://127.0.0.1/Packages'),
