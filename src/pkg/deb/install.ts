@@ -19,7 +19,7 @@
 import { posix } from 'node:path';
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
-import { type Body, BodyReader, bodySize, isFileBody, readBody } from '../../vfs/body.ts';
+import { type Body, BodyReader, bodySize, isFileBody, readBody, readBodyUpTo } from '../../vfs/body.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import { compareBytes, type FsNode, type Tree } from '../../vfs/tree.ts';
 import { namingPackage } from '../install-error.ts';
@@ -675,6 +675,23 @@ export const CERTS_CONF = 'etc/ca-certificates.conf';
 const BUNDLE = 'etc/ssl/certs/ca-certificates.crt';
 
 /**
+ * What {@link caBundle} reads of one certificate file at most: Debian's are a PEM certificate of
+ * 1-3 KiB each (ca-certificates' 150 of them, 220 KiB in all), and 4 MiB holds a local bundle of
+ * some 2,000. Each is read whole, and a package may ship one of gigabytes.
+ */
+export const CA_CERTIFICATE_FILE_MAX = 4 << 20;
+
+/**
+ * The most {@link caBundle}'s bundle may hold, the files it concatenates counted before they are
+ * read: held at once with its text, it grows with the number of `*.crt` files, which a package
+ * may ship by the thousand under the cap each has.
+ */
+export const CA_BUNDLE_MAX = 64 << 20;
+
+/** What {@link caBundle} reads of /etc/ca-certificates.conf at most: a list of paths, 8 KiB in Debian. */
+export const CA_CONF_MAX = 1 << 20;
+
+/**
  * Writes /etc/ssl/certs/ca-certificates.crt as ca-certificates' postinst would, by running
  * `update-ca-certificates`: the certificates that /etc/ca-certificates.conf selects, in the
  * file's order (blank lines, `#` comments and `!` deselections skipped, each line relative to
@@ -689,7 +706,9 @@ const BUNDLE = 'etc/ssl/certs/ca-certificates.crt';
  * SSL_CERT_FILE) do not need them, and distroless images have none either.
  *
  * @throws ProvenantError `NOT_FOUND` when /usr/share/ca-certificates is not in the tree (the
- *   ca-certificates package is not installed)
+ *   ca-certificates package is not installed); `TOO_LARGE` naming the file and its package for a
+ *   certificate file over {@link CA_CERTIFICATE_FILE_MAX}, /etc/ca-certificates.conf over
+ *   {@link CA_CONF_MAX}, or the file that takes the bundle past {@link CA_BUNDLE_MAX}
  */
 export function caBundle(tree: Tree, options: GeneratedFileOptions = {}): CaBundleResult {
   if (tree.read(tree.resolve(CERTS_DIR))?.type !== 'dir') {
@@ -714,7 +733,7 @@ export function caBundle(tree: Tree, options: GeneratedFileOptions = {}): CaBund
 
   const sources: string[] = [];
   const missing: string[] = [];
-  const conf = readText(tree, CERTS_CONF);
+  const conf = readText(tree, CERTS_CONF, CA_CONF_MAX);
   if (conf !== undefined && conf.length > 0) {
     for (const line of conf.split('\n')) {
       if (line === '' || line.startsWith('#') || line.startsWith('!')) continue;
@@ -735,8 +754,12 @@ export function caBundle(tree: Tree, options: GeneratedFileOptions = {}): CaBund
   if (sources.length === 0) return { path: undefined, sources, missing, certificates: 0 };
 
   const parts: Uint8Array[] = [];
+  let total = 0;
   for (const path of sources) {
-    const body = bodyOf(tree, path);
+    const { node, owner } = fileAt(tree, path);
+    total += bodySize(node?.body);
+    if (total > CA_BUNDLE_MAX) throw bundleTooLarge(path, owner);
+    const body = readBodyUpTo(node?.body, CA_CERTIFICATE_FILE_MAX, { path, owner });
     parts.push(body);
     // `sed -e '$a\'`: a newline after a last line that lacks one; an empty file stays empty.
     if (body.length > 0 && body[body.length - 1] !== 0x0a) parts.push(encoder.encode('\n'));
@@ -779,17 +802,35 @@ export function setTimezone(tree: Tree, tz: string, options: GeneratedFileOption
   }
 }
 
-function readText(tree: Tree, path: string): string | undefined {
-  const node = tree.read(tree.resolve(path));
-  if (node?.type !== 'file' && node?.type !== 'hardlink') return undefined;
-  return new TextDecoder().decode(bodyOf(tree, path));
+/** A file's text, refused past `max` bytes (TOO_LARGE naming it and its package); undefined when it is no file. */
+function readText(tree: Tree, path: string, max: number): string | undefined {
+  const { node, owner } = fileAt(tree, path);
+  if (node === undefined) return undefined;
+  return new TextDecoder().decode(readBodyUpTo(node.body, max, { path, owner }));
 }
 
-/** A file's body, through a hardlink to the file it shares its body with. */
-function bodyOf(tree: Tree, path: string): Uint8Array {
-  let node = tree.read(tree.resolve(path));
-  if (node?.type === 'hardlink' && node.linkname !== undefined) node = tree.read(node.linkname);
-  return readBody(node?.body);
+/**
+ * The file at `path` (through a hardlink, the file it shares its body with), undefined when there
+ * is none, and the package that put it at that path.
+ */
+function fileAt(tree: Tree, path: string): { node: FsNode | undefined; owner: string | undefined } {
+  const at = tree.read(tree.resolve(path));
+  if (at?.type !== 'file' && at?.type !== 'hardlink') return { node: undefined, owner: undefined };
+  const node = at.type === 'hardlink' && at.linkname !== undefined ? tree.read(at.linkname) : at;
+  return { node, owner: at.owner };
+}
+
+/** `TOO_LARGE` for the certificate file at `path` that takes the CA bundle past {@link CA_BUNDLE_MAX}. */
+function bundleTooLarge(path: string, owner: string | undefined): ProvenantError {
+  const by = owner === undefined || owner === 'build' ? undefined : owner;
+  return new ProvenantError(
+    'TOO_LARGE',
+    `/${BUNDLE} would be more than ${CA_BUNDLE_MAX} bytes with /${path}${by === undefined ? '' : ` (installed by ${by})`}`,
+    {
+      where: by === undefined ? `/${path}` : `${by}: /${path}`,
+      hint: "Debian's certificates make a bundle of about 220 KiB: the image holds certificate files that are not ones",
+    },
+  );
 }
 
 /**

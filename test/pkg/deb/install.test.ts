@@ -17,6 +17,9 @@ import { parseControlStanzas } from '../../../src/pkg/deb/control.ts';
 import { type DebPackage, readDeb } from '../../../src/pkg/deb/deb.ts';
 import { dpkgConffiles } from '../../../src/pkg/deb/dpkg-database.ts';
 import {
+  CA_BUNDLE_MAX,
+  CA_CERTIFICATE_FILE_MAX,
+  CA_CONF_MAX,
   caBundle,
   type DebInstallOptions,
   dpkgStatusFiles,
@@ -365,6 +368,80 @@ describe('caBundle', { skip: noRealDebs }, () => {
 
   it('refuses a tree without ca-certificates', () => {
     assert.throws(() => caBundle(new Tree()), code('NOT_FOUND'));
+  });
+});
+
+// A package may ship a certificate file, or /etc/ca-certificates.conf, of gigabytes, or certificate
+// files by the thousand: each was read whole into the bundle, which was held whole.
+describe('caBundle of files too large', () => {
+  const PEM = enc('-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n');
+  const tree = (files: Record<string, { owner: string; body: Uint8Array; link?: string }>): Tree => {
+    const t = new Tree();
+    for (const dir of ['usr/share/ca-certificates/mozilla', 'usr/local/share/ca-certificates', 'etc'])
+      t.mkdirAll(dir, { mode: 0o755, uid: 0, gid: 0, mtime: 0 });
+    t.put('usr/share/ca-certificates/mozilla/A.crt', {
+      type: 'file',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: 0,
+      body: PEM,
+      owner: 'ca-certificates',
+    });
+    for (const [path, { owner, body, link }] of Object.entries(files)) {
+      if (link === undefined) t.put(path, { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, body, owner });
+      else t.put(path, { type: 'hardlink', mode: 0o644, uid: 0, gid: 0, mtime: 0, linkname: link, owner });
+    }
+    return t;
+  };
+  const tooLarge = (where: string, message: RegExp) => (err: unknown) => {
+    assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
+    assert.equal(err.where, where);
+    assert.match(err.message, message);
+    return true;
+  };
+
+  it('refuses a certificate file over 4 MiB, through a hardlink too, with TOO_LARGE naming it and its package', () => {
+    assert.equal(CA_CERTIFICATE_FILE_MAX, 4 << 20);
+    const big = new Uint8Array(CA_CERTIFICATE_FILE_MAX + 1);
+    const local = 'usr/local/share/ca-certificates/big.crt';
+    assert.throws(
+      () => caBundle(tree({ [local]: { owner: 'big-certs', body: big } })),
+      tooLarge(`big-certs: /${local}`, /\(installed by big-certs\) is 4194305 bytes, more than the 4194304 read of it/),
+    );
+    const linked = 'usr/share/ca-certificates/mozilla/B.crt';
+    assert.throws(
+      () => caBundle(tree({ 'usr/lib/x/big': { owner: 'x', body: big }, [linked]: { owner: 'linker', body: PEM, link: 'usr/lib/x/big' } })),
+      tooLarge(`linker: /${linked}`, /is 4194305 bytes/),
+    );
+    // At the cap, it is read.
+    const at = caBundle(tree({ [local]: { owner: 'big-certs', body: new Uint8Array(CA_CERTIFICATE_FILE_MAX) } }));
+    assert.deepEqual(at.sources, ['usr/share/ca-certificates/mozilla/A.crt', local]);
+  });
+
+  it('refuses a bundle over 64 MiB, counted before the files are read, naming the file that passes it', () => {
+    assert.equal(CA_BUNDLE_MAX, 64 << 20);
+    // One body shared by every file: the test holds 4 MiB.
+    const full = new Uint8Array(CA_CERTIFICATE_FILE_MAX);
+    const files = Object.fromEntries(
+      Array.from({ length: 16 }, (_, k) => [
+        `usr/local/share/ca-certificates/${String(k).padStart(2, '0')}.crt`,
+        { owner: 'many-certs', body: full },
+      ]),
+    );
+    assert.throws(
+      () => caBundle(tree(files)),
+      tooLarge('many-certs: /usr/local/share/ca-certificates/15.crt', /ca-certificates\.crt would be more than 67108864 bytes with/),
+    );
+  });
+
+  it('refuses /etc/ca-certificates.conf over 1 MiB, naming it and its package', () => {
+    assert.equal(CA_CONF_MAX, 1 << 20);
+    const conf = new Uint8Array(CA_CONF_MAX + 1).fill(0x23);
+    assert.throws(
+      () => caBundle(tree({ 'etc/ca-certificates.conf': { owner: 'ca-certificates', body: conf } })),
+      tooLarge('ca-certificates: /etc/ca-certificates.conf', /is 1048577 bytes/),
+    );
   });
 });
 
