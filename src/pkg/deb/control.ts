@@ -16,10 +16,18 @@ import { isWhitespace } from '../whitespace.ts';
  * continuation line loses only its first character; a field named again replaces the earlier
  * value. A 45 MB Packages file (a whole Debian release) parses in about a quarter of a second.
  *
+ * `firstLine` is the number of the text's first line, for errors, when the text is a piece of a
+ * file that begins after a blank line; at most `limit` stanzas are read.
+ *
  * @throws ProvenantError `INVALID_PACKAGE` for a line that is neither a field nor a continuation
  */
-export function parseControlStanzas(text: string, where: string): Record<string, string>[] {
-  return parseStanzas(text, where, undefined, undefined);
+export function parseControlStanzas(
+  text: string,
+  where: string,
+  firstLine = 1,
+  limit = Number.POSITIVE_INFINITY,
+): Record<string, string>[] {
+  return parseStanzas(text, where, undefined, undefined, firstLine, limit);
 }
 
 /**

@@ -12,7 +12,6 @@ import { RefusedFile, readRegularFileSync } from '../../io/files.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
 import { readCacheFile } from '../cache-files.ts';
 import { DownloadCache, type FetchFileOptions, fetchFile, joinLocation, listedSize, safeLocation } from '../fetch.ts';
-import { parseControlStanzas } from './control.ts';
 import { DEBIAN_ARCHIVE_KEYRING, type DebKeyring, type DebSigner, LazyDebKeyring, verifySignedText } from './keyring.ts';
 import {
   cacheablePackagesFile,
@@ -26,7 +25,7 @@ import {
   selectPackagesFile,
   verifiedPackagesBytes,
 } from './release.ts';
-import { damagedKeptFile } from './stanza-index.ts';
+import { damagedKeptFile, parseDebStanzas } from './stanza-index.ts';
 import { indexTooLarge, MAX_PACKAGES_INDEX_SIZE } from './xz.ts';
 
 const utf8 = new TextDecoder('utf-8');
@@ -107,7 +106,13 @@ export interface DebPackagesIndex {
   path: string | undefined;
   /** Lowercase hex SHA-256 of `bytes`. */
   sha256: string;
-  /** The stanzas, field names lowercased: parsed from `bytes` when first read. */
+  /**
+   * The stanzas, field names lowercased: parsed from `bytes` when first read, a piece at a time
+   * (never the whole file's text).
+   *
+   * @throws ProvenantError `INVALID_PACKAGE` for a malformed line; `TOO_LARGE` for more than
+   *   1,000,000 stanzas (MAX_PACKAGES_STANZAS), as a build refuses them
+   */
   readonly packages: Record<string, string>[];
 }
 
@@ -116,7 +121,7 @@ export interface DebianIndex {
   release: DebRelease;
   /** Per component, in the order asked. */
   indexes: DebPackagesIndex[];
-  /** Every stanza of every component, in order (parsed when first read). */
+  /** Every stanza of every component, in order (parsed when first read; throws as {@link DebPackagesIndex.packages}). */
   readonly packages: Record<string, string>[];
   /** The Release and each Packages file, with their SHA-256, for provenance. */
   files: DebIndexSource[];
@@ -408,7 +413,8 @@ function packagesIndex(
     path,
     sha256,
     get packages() {
-      packages ??= parseControlStanzas(utf8.decode(this.bytes), where);
+      // A piece at a time (parseDebStanzas), as a build indexes them: never the whole file's text.
+      packages ??= parseDebStanzas(this.bytes, where);
       return packages;
     },
   };

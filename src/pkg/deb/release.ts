@@ -16,8 +16,9 @@ import { ProvenantError, throwIfAborted } from '../../errors.ts';
 import { noteBytesMoved } from '../../io/memory.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
 import type { DownloadCache } from '../fetch.ts';
-import { parseControlStanzas, parseFirstControlStanza } from './control.ts';
+import { parseFirstControlStanza } from './control.ts';
 import { type DebKeyring, type DebSigner, LazyDebKeyring, MAX_FUTURE_MS, unverifiedText, verifySignedText } from './keyring.ts';
+import { parseDebStanzas } from './stanza-index.ts';
 import { decompressIndex, decompressIndexChunks, type IndexCompression } from './xz.ts';
 
 /** One file of the Release's SHA256 section (or, in a Release without one, of its SHA512 section). */
@@ -83,8 +84,6 @@ export interface ReadReleaseOptions {
   /** The SHA-256 (hex) of the bytes, when the caller has hashed them already: not hashed again. */
   sha256?: string | undefined;
 }
-
-const utf8 = new TextDecoder('utf-8');
 
 /**
  * Verifies and parses a Release: an InRelease (cleartext-signed), or a Release with
@@ -370,10 +369,11 @@ export interface ReadPackagesIndexOptions {
 /**
  * Checks a downloaded Packages file against the Release (size and SHA-256, before anything is
  * decompressed), decompresses it (at most to the size the Release gives the uncompressed file),
- * checks the result against the Release's uncompressed entry when there is one, and parses it.
+ * checks the result against the Release's uncompressed entry when there is one, and parses it
+ * a piece at a time (parseDebStanzas, ./stanza-index.ts).
  *
  * @throws ProvenantError `DIGEST_MISMATCH` when the file is not the one the Release lists;
- *   `INVALID_PACKAGE` when it is corrupt or malformed
+ *   `INVALID_PACKAGE` when it is corrupt or malformed; `TOO_LARGE` past the stanzas a build takes
  */
 export async function readPackagesIndex(
   bytes: Uint8Array,
@@ -381,9 +381,9 @@ export async function readPackagesIndex(
   file: PackagesFile,
   options: ReadPackagesIndexOptions,
 ): Promise<Record<string, string>[]> {
-  const text = utf8.decode(await verifiedPackagesBytes(bytes, release, file, options));
+  const verified = await verifiedPackagesBytes(bytes, release, file, options);
   throwIfAborted(options.signal);
-  return parseControlStanzas(text, options.where);
+  return parseDebStanzas(verified, options.where);
 }
 
 /** A Packages file checked against the Release, then decompressed and checked again. */

@@ -15,7 +15,7 @@ import { isProvenantError, ProvenantError, RepairableError } from '../../errors.
 import { openRegularFile, RefusedFile } from '../../io/files.ts';
 import { noteBytesMoved } from '../../io/memory.ts';
 import { isWhitespace } from '../whitespace.ts';
-import { type ScannedStanza, scanControlStanzas } from './control.ts';
+import { parseControlStanzas, type ScannedStanza, scanControlStanzas } from './control.ts';
 import { parseDebRelations } from './relations.ts';
 import { indexTooLarge, MAX_PACKAGES_INDEX_SIZE } from './xz.ts';
 
@@ -164,9 +164,8 @@ function tooManyStanzas(where: string): ProvenantError {
 }
 
 /**
- * The index of a Packages file of `size` bytes, `read` a piece at a time (`length` bytes at
- * `offset`, or fewer at its end), each piece cut after its last blank line (which ends a stanza),
- * and given to `scanned` once it is scanned.
+ * The index of a Packages file of `size` bytes, `read` a piece at a time ({@link eachPiece}), each
+ * piece given to `scanned` once it is scanned.
  */
 function indexInPieces(
   size: number,
@@ -177,6 +176,26 @@ function indexInPieces(
 ): DebStanzaIndex {
   if (size > MAX_PACKAGES_INDEX_SIZE) throw indexTooLarge(where);
   const index = new IndexBuilder();
+  eachPiece(size, read, piece, (bytes, offset, line) => {
+    // Scanned no further than one stanza past the most: a piece may hold them all.
+    index.add(scanBytes(bytes, where, line, offset === 0, MAX_PACKAGES_STANZAS + 1 - index.length), offset, bytes);
+    if (index.length > MAX_PACKAGES_STANZAS) throw tooManyStanzas(where);
+    scanned?.(bytes);
+  });
+  return index.finish();
+}
+
+/**
+ * A Packages file of `size` bytes, `read` a piece at a time (`length` bytes at `offset`, or fewer
+ * at its end), each piece cut after its last blank line (which ends a stanza) and given to `visit`
+ * with its offset and the number of its first line.
+ */
+function eachPiece(
+  size: number,
+  read: (offset: number, length: number) => Buffer,
+  piece: number,
+  visit: (bytes: Buffer, offset: number, line: number) => void,
+): void {
   let offset = 0;
   let line = 1;
   while (offset < size) {
@@ -194,16 +213,12 @@ function indexInPieces(
       }
     }
     if (bytes.length === 0) break;
-    // Scanned no further than one stanza past the most: a piece may hold them all.
-    index.add(scanBytes(bytes, where, line, offset === 0, MAX_PACKAGES_STANZAS + 1 - index.length), offset, bytes);
-    if (index.length > MAX_PACKAGES_STANZAS) throw tooManyStanzas(where);
-    scanned?.(bytes);
+    visit(bytes, offset, line);
     // Each piece leaves its text and the scan's objects dead: collected as they pile up.
     noteBytesMoved(bytes.length);
     for (let at = bytes.indexOf(0x0a); at >= 0; at = bytes.indexOf(0x0a, at + 1)) line++;
     offset += bytes.length;
   }
-  return index.finish();
 }
 
 /**
@@ -243,6 +258,33 @@ function whiteSpaceAt(bytes: Uint8Array, i: number, end: number): number {
     return c >= 0x800 && isWhitespace(c) ? 3 : 0;
   }
   return 0;
+}
+
+/**
+ * Every stanza of a Packages file, as {@link parseControlStanzas} gives them for its whole text,
+ * parsed a piece at a time, cut as {@link indexDebStanzas} cuts them (after a blank line, where a
+ * stanza ends): the text of the whole file is never made (up to 512 MiB for 256 MiB of stanzas,
+ * at two bytes a character when any is not Latin-1). Errors name the line in the whole file, and a
+ * file of more than {@link MAX_PACKAGES_STANZAS} stanzas is refused, as a build refuses it.
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` as parseControlStanzas; `TOO_LARGE` as indexDebStanzas
+ */
+export function parseDebStanzas(bytes: Uint8Array, where: string, piece = PIECE): Record<string, string>[] {
+  const whole = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (whole.length > MAX_PACKAGES_INDEX_SIZE) throw indexTooLarge(where);
+  const stanzas: Record<string, string>[] = [];
+  eachPiece(
+    whole.length,
+    (offset, length) => whole.subarray(offset, offset + length),
+    piece,
+    (bytes, offset, line) => {
+      const text = (offset === 0 ? utf8 : utf8Within).decode(bytes);
+      // Parsed no further than one stanza past the most.
+      for (const s of parseControlStanzas(text, where, line, MAX_PACKAGES_STANZAS + 1 - stanzas.length)) stanzas.push(s);
+      if (stanzas.length > MAX_PACKAGES_STANZAS) throw tooManyStanzas(where);
+    },
+  );
+  return stanzas;
 }
 
 /** `length` bytes at `offset` of the open file `fd`, or fewer at its end. */

@@ -28,6 +28,7 @@ import {
 import { planBuild } from '../../../src/builder/plan.ts';
 import { isProvenantError, RepairableError } from '../../../src/errors.ts';
 import { type DebCandidate, debCandidate } from '../../../src/pkg/deb/candidates.ts';
+import { parseControlStanzas } from '../../../src/pkg/deb/control.ts';
 import { fetchDebianIndex, MAX_RELEASE_FILE_SIZE } from '../../../src/pkg/deb/fetch-index.ts';
 import { DEBIAN_ARCHIVE_KEYRING, DebKeyring, type DebKeyring as DebKeyringType, LazyDebKeyring } from '../../../src/pkg/deb/keyring.ts';
 import {
@@ -42,6 +43,7 @@ import {
 } from '../../../src/pkg/deb/release.ts';
 import { DebRepositorySource } from '../../../src/pkg/deb/source.ts';
 import { type DebSource, formatSourceLine, parseSourceLine, parseSourcesList } from '../../../src/pkg/deb/sources.ts';
+import { MAX_PACKAGES_STANZAS } from '../../../src/pkg/deb/stanza-index.ts';
 import { decompressIndex, decompressIndexChunks, decompressXz, MAX_PACKAGES_INDEX_SIZE } from '../../../src/pkg/deb/xz.ts';
 import { DownloadCache, fetchFile, MAX_TRUSTED_URL_SIZE } from '../../../src/pkg/fetch.ts';
 import type { CandidateIndex } from '../../../src/pkg/resolve/resolve.ts';
@@ -989,6 +991,43 @@ describe('Release signatures as apt counts them: good, bad (BADSIG) or worthless
   });
 });
 
+describe("a fetched index's stanzas", () => {
+  // They were parsed from the whole file's text at once; now a piece at a time, cut as a build's
+  // stanza index cuts them, and counted: past the most a build takes, refused as a build refuses.
+  it('refuse a Packages of more than 1,000,000 stanzas: TOO_LARGE naming its URL', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-stanzas-'));
+    try {
+      const k = await pgpKey('archive', { date: new Date('2020-01-01T00:00:00Z') });
+      const keyringFile = join(dir, 'archive.gpg');
+      await writeFile(keyringFile, k.publicKey.write());
+      const packages = new TextEncoder().encode('Package: a\n\n'.repeat(MAX_PACKAGES_STANZAS + 1));
+      const repo = join(dir, 'repo');
+      await writeRepo(
+        repo,
+        packages,
+        await clearsign(releaseText('stable', packages), [k.privateKey], { date: new Date('2020-01-01T12:00:00Z') }),
+      );
+      const index = await fetchDebianIndex({
+        url: repo,
+        suite: 'stable',
+        components: ['main'],
+        arch: 'amd64',
+        keyring: await LazyDebKeyring.read([keyringFile]),
+      });
+      const tooMany = (err: unknown) => {
+        assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
+        assert.equal(err.where, join(repo, 'dists', 'stable', 'main', 'binary-amd64', 'Packages'));
+        assert.match(err.message, /has more than 1000000 stanzas/);
+        return true;
+      };
+      assert.throws(() => index.indexes[0]?.packages, tooMany);
+      assert.throws(() => index.packages, tooMany);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('a decompressed Packages file the cache keeps', () => {
   it('an architecture the Release does not list: the repository, its suite and the architecture are named', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-archs-'));
@@ -1621,6 +1660,8 @@ describe('Debian repository metadata (the real mirror)', { skip: debianMissing }
       cacheDir: debianCacheDir,
     });
     assert.ok(index.packages.length > 60_000, `${index.packages.length} stanzas`);
+    // Parsed a stanza at a time, they are the stanzas of the whole text parsed at once.
+    assert.deepEqual(index.packages, parseControlStanzas(new TextDecoder().decode(index.indexes[0]?.bytes), 'Packages'));
     assert.equal(index.indexes.length, 1);
     assert.equal(index.indexes[0]?.packages.length, index.packages.length);
     const bash = index.packages.find((p) => p.package === 'bash');

@@ -30,6 +30,7 @@ import {
   indexDebStanzaFile,
   indexDebStanzas,
   MAX_PACKAGES_STANZAS,
+  parseDebStanzas,
   StringTable,
   stanzasNamed,
   stanzasProviding,
@@ -629,6 +630,69 @@ describe('indexDebStanzas', () => {
     assert.throws(
       () => indexDebStanzas(utf8('Package: a\r\nnot a field\r\n'), 'Packages'),
       (err) => isProvenantError(err, 'INVALID_PACKAGE') && err.where === 'Packages:2',
+    );
+  });
+});
+
+describe('parseDebStanzas', () => {
+  // The stanzas of a fetched index (fetch-index.ts, its `packages`) are parsed a piece of the file
+  // at a time, never from the whole file's text: they, and the errors, must be the same.
+  it('gives the stanzas and errors of the whole text parsed at once, in pieces of any size, whatever its bytes and blank lines (property)', () => {
+    const WHITE = ['', ' ', '\t', '\r', '\v', '\u00a0', '\u2028', '\u3000', '\ufeff'];
+    const style = fc.record<Style>({
+      eol: fc.constantFrom('\n', '\r\n'),
+      separator: fc.array(
+        fc.array(fc.constantFrom(...WHITE), { minLength: 1, maxLength: 2 }).map((p) => p.join('')),
+        { minLength: 1, maxLength: 2 },
+      ),
+      comment: fc.option(fc.nat(), { nil: undefined }),
+      cases: fc.array(fc.constantFrom('Debian', 'lower', 'upper'), { minLength: 1, maxLength: 4 }),
+      lead: fc.boolean(),
+      finalEol: fc.boolean(),
+    });
+    // Bytes spliced in somewhere: a byte order mark, a Latin-1 é, a cut character, a malformed line.
+    const splice = fc.option(
+      fc.tuple(fc.nat(), fc.constantFrom([0xef, 0xbb, 0xbf], [0xe9], [0xe2, 0x98], [0x0a, 0x78, 0x0a], [0x0a, 0x20, 0x78])),
+      { nil: undefined },
+    );
+    const outcome = (f: () => Record<string, string>[]) => {
+      try {
+        return { stanzas: f() };
+      } catch (err) {
+        return { error: isProvenantError(err) ? `${err.code} ${err.message} ${err.where}` : String(err) };
+      }
+    };
+    let stanzas = 0;
+    fc.assert(
+      fc.property(
+        fc.array(pkg, { maxLength: 8 }),
+        fc.oneof(ordinary, unusual, style),
+        splice,
+        fc.boolean(),
+        fc.integer({ min: 1, max: 300 }),
+        (pkgs, style, spliced, bom, piece) => {
+          let bytes = Buffer.concat([bom ? Buffer.from([0xef, 0xbb, 0xbf]) : Buffer.alloc(0), utf8(render(pkgs, style, 'p'))]);
+          if (spliced !== undefined) {
+            const at = spliced[0] % (bytes.length + 1);
+            bytes = Buffer.concat([bytes.subarray(0, at), Buffer.from(spliced[1]), bytes.subarray(at)]);
+          }
+          const whole = outcome(() => parseControlStanzas(decoder.decode(bytes), 'Packages'));
+          assert.deepEqual(
+            outcome(() => parseDebStanzas(bytes, 'Packages', piece)),
+            whole,
+          );
+          stanzas += whole.stanzas?.length ?? 0;
+        },
+      ),
+      { numRuns: 500 },
+    );
+    assert.ok(stanzas > 500, `${stanzas} stanzas`);
+  });
+
+  it('refuses a file of more than 1,000,000 stanzas, as a build does: TOO_LARGE naming it', () => {
+    assert.throws(
+      () => parseDebStanzas(Buffer.from('Package: a\n\n'.repeat(MAX_PACKAGES_STANZAS + 1)), 'http://127.0.0.1/Packages'),
+      (err) => isProvenantError(err, 'TOO_LARGE') && err.where === 'http://127.0.0.1/Packages',
     );
   });
 });
