@@ -552,6 +552,16 @@ export async function unsignedAttestationsOf(
   }
 }
 
+/**
+ * The hint of an index without attestations of `predicateType` (any, when not given) whose images
+ * `signed` (their platforms, at least one) have some of their own: to verify one with --platform.
+ */
+export function platformAttestationsHint(signed: readonly string[], predicateType: string | undefined): string {
+  const type = predicateType === undefined ? '' : `${predicateType} `;
+  const one = signed.length === 1;
+  return `its ${signed.join(', ')} image${one ? ' has' : 's have'} ${type}attestations of ${one ? 'its' : 'their'} own (a build attests each platform image): verify one with --platform ${signed[0]}`;
+}
+
 /** The error of a verification where nothing verified: one line per signature tried, with why. */
 export function verificationFailure(
   name: string,
@@ -587,7 +597,7 @@ export function verificationFailure(
           ? `the index is not signed, but its ${signed.join(', ')} image${signed.length === 1 ? ' is' : 's are'} (an index made by index create is new until signed): verify one with --platform ${signed[0]}, or sign the index (provenant sign)`
           : 'sign it first (provenant sign), or check the reference'
         : options.index && signed.length > 0
-          ? `its ${signed.join(', ')} image${signed.length === 1 ? ' has' : 's have'} ${type}attestations of ${signed.length === 1 ? 'its' : 'their'} own (a build attests each platform image): verify one with --platform ${signed[0]}`
+          ? platformAttestationsHint(signed, options.predicateType)
           : 'attest it first, or check --type';
     return new ProvenantError('SIGNATURE', `${name} (${report.subject}) has no ${what}`, { hint });
   }

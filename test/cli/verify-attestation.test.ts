@@ -90,4 +90,30 @@ describe('verify-attestation --type that matches none', () => {
     assert.equal(json.status, 5, json.stderr);
     assert.deepEqual((JSON.parse(json.stdout) as { found?: unknown }).found, [{ predicateType: VULN, state: 'unsigned' }]);
   });
+
+  // The last stop: the index's own unsigned one made the hint "attest again" alone, and the
+  // platform image's signed one, which verifies, went unsaid.
+  it('an index with one unsigned of its own and a platform image with one signed: the hint names --platform too', async () => {
+    const dir = await workspace();
+    const attest = (...more: string[]) =>
+      provenant(['attest', 'oci:layout:latest', '--predicate', 'vuln.json', '--type', 'vuln', ...more], { cwd: dir, env });
+    let r = await attest('--platform', 'linux/arm64', '--key', 'cosign.key');
+    assert.equal(r.status, 0, r.stderr);
+    r = await attest();
+    assert.equal(r.status, 0, r.stderr);
+    const v = await provenant(['verify-attestation', 'oci:layout:latest', '--type', 'vuln', '--key', 'cosign.pub'], { cwd: dir, env });
+    assert.equal(v.status, 5, v.stderr);
+    assert.match(v.stderr, /has 1 unsigned .* attestation and no signed one/);
+    assert.ok(
+      v.stderr.includes(
+        `hint: attest again with --key or --sign (keyless) to sign the unsigned ones; its linux/arm64 image has ${VULN} attestations of its own (a build attests each platform image): verify one with --platform linux/arm64\n`,
+      ),
+      v.stderr,
+    );
+    const one = await provenant(
+      ['verify-attestation', 'oci:layout:latest', '--platform', 'linux/arm64', '--type', 'vuln', '--key', 'cosign.pub'],
+      { cwd: dir, env },
+    );
+    assert.equal(one.status, 0, one.stderr);
+  });
 });

@@ -15,6 +15,7 @@ import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, REGISTRY_FLAGS } from '../options.ts';
 import {
   parseAnnotations,
+  platformAttestationsHint,
   renderVerified,
   subjectOf,
   trustFromFlags,
@@ -158,19 +159,22 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
       unsigned: f.unsigned,
     });
     // The hint to add --platform, where an image of the index has attestations of --type: signed,
-    // as verificationFailure says, or unsigned only, marked so.
+    // as verificationFailure says, or unsigned only, marked so. Said too where the index itself has
+    // some unsigned (e then hints at signing them): a platform image's signed ones may verify.
     const platformHint =
       (f.unsignedPlatforms ?? []).length > 0
         ? unsignedPlatformHint(f.name, f.signedPlatforms ?? [], f.unsignedPlatforms ?? [], predicateType)
         : (f.signedPlatforms ?? []).length > 0
-          ? e.hint
+          ? (f.unsigned ?? 0) > 0
+            ? platformAttestationsHint(f.signedPlatforms ?? [], predicateType)
+            : e.hint
           : undefined;
     if (platformHint !== undefined && platformHint !== e.hint) e = new ProvenantError(e.code, e.message, { hint: platformHint });
     const found = f.found ?? [];
     if (found.length === 0) return e;
     // Some of --type are there, unsigned: --type is right, and e says so (its hint is to sign them).
     const ofType = (f.unsigned ?? 0) > 0;
-    const platforms = platformHint === undefined || (ofType && platformHint === e.hint) ? [] : [platformHint];
+    const platforms = platformHint === undefined ? [] : [platformHint];
     const failing = found.some((t) => t.state === 'not verified');
     const unsigned = found.some((t) => t.state === 'unsigned');
     const text = found.map((t) => visibleLine(`${t.type ?? '(no predicate type)'}${t.state === undefined ? '' : ` (${t.state})`}`));
