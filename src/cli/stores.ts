@@ -3,7 +3,7 @@
  * reached with the credentials its flags give, and every store closed when the command ends,
  * finished on success and discarded on failure or interrupt (an archive is then not written).
  */
-import { ProvenantError } from '../errors.ts';
+import { isProvenantError, ProvenantError } from '../errors.ts';
 import { type Location, parseLocation } from '../ref/location.ts';
 import { formatReference, type ImageReference, repositoryName } from '../ref/reference.ts';
 import { defaultTarget, namedIn, type OpenedStore, openStore, type RegistryOpenOptions, sharedStoreKey } from '../store/open.ts';
@@ -83,7 +83,7 @@ export async function withStores<T>(
     result = await task(stores);
   } catch (err) {
     for (const o of opened.reverse()) await o.store.close({ discard: true }).catch(() => undefined);
-    throw err;
+    throw withoutLatestNote(err, locations);
   }
   for (const [i, o] of opened.entries()) {
     try {
@@ -94,6 +94,38 @@ export async function withStores<T>(
     }
   }
   return result;
+}
+
+/** What the registry client adds to the hint of a missing `latest` (registry/client.ts). */
+const LATEST_NOTE = '; a reference without a tag names latest';
+
+/**
+ * `err`, a missing `latest` in a registry, without the note that a reference without a tag names
+ * latest where each of `locations` naming that repository wrote `:latest` itself: the parser
+ * fills latest in for one that wrote no tag (ImageReference cannot tell the two apart), and the
+ * note would tell one who typed the tag what they typed. Any other error is returned as it is.
+ */
+export function withoutLatestNote(err: unknown, locations: readonly string[]): unknown {
+  if (!isProvenantError(err, 'NOT_FOUND') || err.hint?.endsWith(LATEST_NOTE) !== true || err.where === undefined) return err;
+  const where = err.where;
+  const naming = locations.filter((text) => {
+    try {
+      const location = parseLocation(text);
+      return (
+        location.kind === 'registry' && location.reference.tag === 'latest' && where.endsWith(`/${location.reference.repository}:latest`)
+      );
+    } catch {
+      return false;
+    }
+  });
+  if (naming.length === 0 || !naming.every(writesTag)) return err;
+  return new ProvenantError(err.code, err.message, { where, hint: err.hint.slice(0, -LATEST_NOTE.length), cause: err.cause });
+}
+
+/** Whether a registry reference as typed writes its tag (`app:latest`), not leaving it to the parser (`app`). */
+function writesTag(text: string): boolean {
+  const name = text.replace(/^docker:\/\//, '').split('@')[0] ?? '';
+  return name.slice(name.lastIndexOf('/') + 1).includes(':');
 }
 
 /** USAGE for an output location that names a digest, which the command making the image cannot know beforehand. */

@@ -15,7 +15,9 @@ import { LayoutStore } from '../../src/store/layout.ts';
 import { openLocation } from '../../src/store/open.ts';
 import type { ContentStore } from '../../src/store/types.ts';
 import { makeImage } from '../helpers/images.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { useTempDir } from '../helpers/temp.ts';
+import { exampleDir, provenant } from './provenant.ts';
 
 const tempDir = useTempDir('cli-stores');
 const ARGS = { values: {}, positionals: [] };
@@ -176,4 +178,27 @@ describe('a bare name that reads as a file', () => {
       );
     });
   }
+});
+
+// The last stop: a missing latest's hint said "a reference without a tag names latest" to one
+// who had typed :latest; the reference parser fills it in, so the CLI reads the argument.
+describe('a missing latest in a registry', { skip: registryMissing }, () => {
+  const reg = useRegistry();
+
+  it('notes that a reference without a tag names latest only where the argument wrote no tag', async () => {
+    const r = await provenant(['copy', '--quiet', `oci:${exampleDir}:latest`, `${reg.host}/hint/app:v1`]);
+    assert.equal(r.status, 0, r.stderr);
+    const bare = await provenant(['inspect', `${reg.host}/hint/app`]);
+    assert.equal(bare.status, 3, bare.stderr);
+    assert.ok(bare.stderr.includes('hint: tags here: v1; a reference without a tag names latest\n'), bare.stderr);
+    for (const typed of [`${reg.host}/hint/app:latest`, `docker://${reg.host}/hint/app:latest`]) {
+      const t = await provenant(['inspect', typed]);
+      assert.equal(t.status, 3, t.stderr);
+      assert.ok(t.stderr.endsWith('hint: tags here: v1\n'), t.stderr);
+    }
+    // Copied from: the source's argument is the one read.
+    const copied = await provenant(['copy', '--quiet', `${reg.host}/hint/app:latest`, `${reg.host}/hint/other:v1`]);
+    assert.equal(copied.status, 3, copied.stderr);
+    assert.ok(copied.stderr.endsWith('hint: tags here: v1\n'), copied.stderr);
+  });
 });
