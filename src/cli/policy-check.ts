@@ -106,7 +106,7 @@ export async function checkPolicies(args: ParsedArgs, io: CliIo, policyFile: str
       if (resolved === undefined) throw new ProvenantError('NOT_FOUND', `${target} is not in ${opened.store.location}`, { where: text });
       // With --platform, that image of the index; the index goes along, for the BuildKit
       // statements it lists under its signature.
-      const subject = await subjectOf(opened.store, resolved.digest, args, io.signal);
+      const subject = await subjectOf(opened.store, resolved.digest, args, io.signal, warningLogger(io));
       out.push(
         await evaluatePolicies(opened.store, subject.digest, imageName ?? reportedImageName(text), policies, {
           ...trust,

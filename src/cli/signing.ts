@@ -10,6 +10,7 @@ import { RE2JS } from '@bufbuild/re2';
 import { isBuildkitAttestation } from '../attest/attachments.ts';
 import { isProvenantError, ProvenantError, redactCredentials, urlWithoutUserInfo } from '../errors.ts';
 import { readNamedFile } from '../io/named-file.ts';
+import type { Logger } from '../io/types.ts';
 import type { Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
@@ -425,19 +426,21 @@ export function exactOrPattern(args: ParsedArgs, flag: string): IdentityMatcher 
 }
 
 /**
- * The digest to verify: the target's, or with `--platform` that platform's image in the index;
- * and the target as read (`root`), whose BuildKit attestations its signature covers.
+ * The digest to verify: the target's, or with `--platform` that platform's image in the index
+ * (`logger` warned where several match, {@link platformEntry}); and the target as read
+ * (`root`), whose BuildKit attestations its signature covers.
  */
 export async function subjectOf(
   store: ContentStore,
   target: string,
   args: ParsedArgs,
   signal: AbortSignal,
+  logger: Pick<Logger, 'warn'>,
 ): Promise<{ digest: Digest; index: boolean; root: Stored }> {
   const root = await store.getManifest(target, { signal });
   const text = args.values.platform as string | undefined;
   if (text === undefined) return { digest: root.digest, index: root.kind === 'index', root };
-  const match = imageEntry(root, text, store.location, 'verify');
+  const match = imageEntry(root, text, store.location, 'verify', logger);
   return { digest: match.digest, index: false, root };
 }
 
@@ -451,8 +454,8 @@ export async function subjectOf(
  * @throws ProvenantError as platformEntry; `NO_MATCHING_PLATFORM` for a platform that names only
  *   BuildKit's attestation manifests
  */
-export function imageEntry(root: Stored, text: string, where: string, verb: string): Descriptor {
-  const entry = platformEntry(root, text, where);
+export function imageEntry(root: Stored, text: string, where: string, verb: string, logger: Pick<Logger, 'warn'>): Descriptor {
+  const entry = platformEntry(root, text, where, logger);
   if (root.kind !== 'index' || !isBuildkitAttestation(entry)) return entry;
   const wanted = platformArg(text);
   const image = root.index.manifests.find(

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { hostPlatform } from '../../src/oci/platform.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { synth } from '../compat/images.ts';
-import { useTempDir } from '../helpers/temp.ts';
+import { NO_HOME, useTempDir } from '../helpers/temp.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const temp = useTempDir('platform-flag');
@@ -15,7 +15,7 @@ const temp = useTempDir('platform-flag');
 function provenant(args: string[]): { status: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [join(root, 'src', 'cli', 'main.ts'), ...args], {
     encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
+    env: { PATH: process.env.PATH ?? '', HOME: NO_HOME },
   });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
@@ -118,5 +118,33 @@ describe('--platform of digest, manifest and copy', () => {
     const r = provenant(['digest', `oci:${dir}:latest`, '--platform', 'linux']);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout.trim(), made.images[1]!.digest);
+  });
+
+  // The last stop: a Windows index lists one image per os.version, and --platform took the first
+  // of them without a word. It still takes the first, as skopeo and containerd do, and says so.
+  it('takes the first of several images of one platform, saying which and naming the others by digest', async () => {
+    const dir = join(await temp(), 'win');
+    const made = await synth(await LayoutStore.open(dir, { create: true }), {
+      platforms: [
+        { os: 'windows', architecture: 'amd64', 'os.version': '10.0.17763.5458' },
+        { os: 'windows', architecture: 'amd64', 'os.version': '10.0.20348.2227' },
+        { os: 'linux', architecture: 'amd64' },
+      ],
+      tag: 'latest',
+    });
+    const [ltsc2019, ltsc2022, linux] = made.images.map((i) => i.digest);
+    const ref = `oci:${dir}:latest`;
+    for (const command of ['digest', 'manifest']) {
+      const r = provenant([command, ref, '--platform', 'windows/amd64']);
+      assert.equal(r.status, 0, r.stderr);
+      if (command === 'digest') assert.equal(r.stdout.trim(), ltsc2019);
+      assert.equal(
+        r.stderr,
+        `warning: 2 images of the index are windows/amd64: took the first, ${ltsc2019} (os.version 10.0.17763.5458); to take another, name it by digest (oci:${dir}@DIGEST): ${ltsc2022} (os.version 10.0.20348.2227)\n`,
+      );
+    }
+    const one = provenant(['digest', ref, '--platform', 'linux/amd64']);
+    assert.equal(one.stdout.trim(), linux);
+    assert.equal(one.stderr, '');
   });
 });

@@ -121,7 +121,13 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     let image: Digest | undefined;
     if (platform !== undefined) {
       // The same parser and match as inspect's, digest's and manifest's --platform.
-      const entry = imageEntry(await opened.store.getManifest(target, { signal: io.signal }), platform, opened.store.location, 'attest');
+      const entry = imageEntry(
+        await opened.store.getManifest(target, { signal: io.signal }),
+        platform,
+        opened.store.location,
+        'attest',
+        warningLogger(io),
+      );
       image = entry.digest;
       // platformEntry matches only entries that name a platform.
       picked = formatPlatform(normalizePlatform(entry.platform!));

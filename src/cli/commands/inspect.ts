@@ -52,7 +52,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     let parent: StoredIndex | undefined;
     if (platform !== undefined) {
       const root = await store.getManifest(target, { signal: io.signal });
-      const { digest } = platformEntry(root, platform, store.location);
+      const { digest } = platformEntry(root, platform, store.location, logger);
       // Its BuildKit attestations are entries of this index: inspect reads them there.
       if (root.kind === 'index') parent = root;
       target = digest;

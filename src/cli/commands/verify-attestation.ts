@@ -81,7 +81,7 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
     for (const text of args.positionals) {
       const name = formatLocation(parseLocation(text));
       const opened = await stores.open(text);
-      const subject = await subjectOf(opened.store, await targetOf(opened), args, io.signal);
+      const subject = await subjectOf(opened.store, await targetOf(opened), args, io.signal, logger);
       // The target as read: an index's BuildKit attestations are checked through its signature.
       const index = kind === 'attestation' ? subject.root : undefined;
       const options = {

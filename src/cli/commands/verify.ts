@@ -63,7 +63,7 @@ async function verifyPolicy(args: ParsedArgs, io: CliIo, path: string): Promise<
     for (const text of args.positionals) {
       const name = reportedImageName(text);
       const opened = await stores.open(text);
-      const subject = await subjectOf(opened.store, await targetOf(opened), args, io.signal);
+      const subject = await subjectOf(opened.store, await targetOf(opened), args, io.signal, warningLogger(io));
       // The index the image was picked from: BuildKit's statements in it, under its signature.
       const report = await evaluatePolicies(opened.store, subject.digest, name, policies, {
         ...trust,
