@@ -29,6 +29,7 @@ import type { ContentStore } from '../store/types.ts';
 import type { ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
 import { platformArg, platformEntry, platformList } from './options.ts';
+import { digestName } from './render.ts';
 import { PASSWORD_VARIABLES, TOKEN_VARIABLE } from './signing-flags.ts';
 import { visibleLine } from './visible.ts';
 
@@ -556,13 +557,39 @@ export async function unsignedAttestationsOf(
 }
 
 /**
- * The hint of an index without attestations of `predicateType` (any, when not given) whose images
- * `signed` (their platforms, at least one) have some of their own: to verify one with --platform.
+ * An image of an index, for a hint: its platform as its entry names it, its digest, and whether it
+ * is the first image of that platform in the index, the one `--platform` takes ({@link platformEntry}).
  */
-export function platformAttestationsHint(signed: readonly string[], predicateType: string | undefined): string {
+export interface PlatformImage {
+  readonly platform: string;
+  readonly digest: Digest;
+  readonly first: boolean;
+}
+
+/** How a hint names `image`: its platform, with its digest where `--platform` takes another image. */
+export function imageLabel(image: PlatformImage): string {
+  return image.first ? image.platform : `${image.platform} (${image.digest})`;
+}
+
+/**
+ * How to verify one of `images` (at least one) of the index `name`: with `--platform` where that
+ * takes one of them, else by digest, since `--platform` takes the index's first image of it.
+ */
+export function verifyOne(name: string, images: readonly PlatformImage[]): string {
+  const picked = images.find((i) => i.first);
+  if (picked !== undefined) return `verify one with --platform ${picked.platform}`;
+  const image = images[0] as PlatformImage;
+  return `verify it by digest, ${digestName(name, image.digest)} (--platform ${image.platform} takes the index's first ${image.platform} image, another)`;
+}
+
+/**
+ * The hint of an index `name` without attestations of `predicateType` (any, when not given) whose
+ * images `signed` (at least one) have some of their own: to verify one of them ({@link verifyOne}).
+ */
+export function platformAttestationsHint(name: string, signed: readonly PlatformImage[], predicateType: string | undefined): string {
   const type = predicateType === undefined ? '' : `${predicateType} `;
   const one = signed.length === 1;
-  return `its ${signed.join(', ')} image${one ? ' has' : 's have'} ${type}attestations of ${one ? 'its' : 'their'} own (a build attests each platform image): verify one with --platform ${signed[0]}`;
+  return `its ${signed.map(imageLabel).join(', ')} image${one ? ' has' : 's have'} ${type}attestations of ${one ? 'its' : 'their'} own (a build attests each platform image): ${verifyOne(name, signed)}`;
 }
 
 /** The error of a verification where nothing verified: one line per signature tried, with why. */
@@ -573,10 +600,10 @@ export function verificationFailure(
     predicateType?: string | undefined;
     index?: boolean;
     /**
-     * For an index: the platforms of its images that have signatures (attestations of the type)
-     * of their own, as their storage names them, for the hint.
+     * For an index: its images that have signatures (attestations of the type) of their own, as
+     * their storage names them, for the hint.
      */
-    signedPlatforms?: readonly string[] | undefined;
+    signedPlatforms?: readonly PlatformImage[] | undefined;
     /** How many attestations of the type are attached unsigned ({@link unsignedAttestationsOf}). */
     unsigned?: number | undefined;
   } = {},
@@ -597,10 +624,10 @@ export function verificationFailure(
     const hint =
       report.kind === 'signature'
         ? options.index && signed.length > 0
-          ? `the index is not signed, but its ${signed.join(', ')} image${signed.length === 1 ? ' is' : 's are'} (an index made by index create is new until signed): verify one with --platform ${signed[0]}, or sign the index (provenant sign)`
+          ? `the index is not signed, but its ${signed.map(imageLabel).join(', ')} image${signed.length === 1 ? ' is' : 's are'} (an index made by index create is new until signed): ${verifyOne(name, signed)}, or sign the index (provenant sign)`
           : 'sign it first (provenant sign), or check the reference'
         : options.index && signed.length > 0
-          ? platformAttestationsHint(signed, options.predicateType)
+          ? platformAttestationsHint(name, signed, options.predicateType)
           : 'attest it first, or check --type';
     return new ProvenantError('SIGNATURE', `${name} (${report.subject}) has no ${what}`, { hint });
   }

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { cp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { synth } from '../compat/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import { exampleDir, provenant } from './provenant.ts';
 
@@ -115,5 +117,46 @@ describe('verify-attestation --type that matches none', () => {
       { cwd: dir, env },
     );
     assert.equal(one.status, 0, one.stderr);
+  });
+
+  // The last stop: of two images of one platform (a Windows index lists one per os.version), the
+  // hint named the platform of the second's attestations, and --platform takes the first.
+  it('names an image by digest where --platform takes another of its platform', async () => {
+    const dir = await workspace();
+    const made = await synth(await LayoutStore.open(join(dir, 'win'), { create: true }), {
+      platforms: [
+        { os: 'windows', architecture: 'amd64', 'os.version': '10.0.17763.5458' },
+        { os: 'windows', architecture: 'amd64', 'os.version': '10.0.20348.2227' },
+      ],
+      tag: 'latest',
+    });
+    const second = made.images[1]!.digest;
+    const image = `oci:win@${second}`;
+    const attest = (...more: string[]) =>
+      provenant(['attest', image, '--predicate', 'vuln.json', '--type', 'vuln', ...more], { cwd: dir, env });
+    const verify = () => provenant(['verify-attestation', 'oci:win:latest', '--type', 'vuln', '--key', 'cosign.pub'], { cwd: dir, env });
+    let r = await attest();
+    assert.equal(r.status, 0, r.stderr);
+    let v = await verify();
+    assert.equal(v.status, 5, v.stderr);
+    const other = `(--platform windows/amd64 takes the index's first windows/amd64 image, another)`;
+    assert.ok(
+      v.stderr.includes(
+        `hint: its windows/amd64 (${second}) (unsigned) image has ${VULN} attestations of its own (a build attests each platform image), unsigned only: verify-attestation checks signed attestations only, so attest one signed first (provenant attest ${image} --key KEY, or --sign for keyless), then verify it by digest ${other}\n`,
+      ),
+      v.stderr,
+    );
+    r = await attest('--key', 'cosign.key');
+    assert.equal(r.status, 0, r.stderr);
+    v = await verify();
+    assert.equal(v.status, 5, v.stderr);
+    assert.ok(
+      v.stderr.includes(
+        `hint: its windows/amd64 (${second}) image has ${VULN} attestations of its own (a build attests each platform image): verify it by digest, ${image} ${other}\n`,
+      ),
+      v.stderr,
+    );
+    const named = await provenant(['verify-attestation', image, '--type', 'vuln', '--key', 'cosign.pub'], { cwd: dir, env });
+    assert.equal(named.status, 0, named.stderr);
   });
 });

@@ -3,7 +3,7 @@ import { ProvenantError } from '../../errors.ts';
 import { isAttachedEntry } from '../../image/index-entries.ts';
 import type { Stored } from '../../oci/content.ts';
 import type { Digest } from '../../oci/digest.ts';
-import { formatPlatform } from '../../oci/platform.ts';
+import { formatPlatform, platformMatches } from '../../oci/platform.ts';
 import { formatLocation, parseLocation } from '../../ref/location.ts';
 import { parsePredicateType } from '../../sign/payload.ts';
 import { eachSignature, type FoundSignature } from '../../sign/storage.ts';
@@ -13,7 +13,10 @@ import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, REGISTRY_FLAGS } from '../options.ts';
+import { digestName } from '../render.ts';
 import {
+  imageLabel,
+  type PlatformImage,
   parseAnnotations,
   platformAttestationsHint,
   renderVerified,
@@ -22,6 +25,7 @@ import {
   unsignedAttestationsOf,
   verificationFailure,
   verificationJson,
+  verifyOne,
 } from '../signing.ts';
 import { TRUST_FLAGS } from '../signing-flags.ts';
 import { targetOf, withStores } from '../stores.ts';
@@ -67,9 +71,9 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
     name: string;
     report: VerificationReport;
     index: boolean;
-    signedPlatforms?: string[];
-    /** Of an index with none of --type: the platforms of its images that have them unsigned only. */
-    unsignedPlatforms?: string[];
+    signedPlatforms?: PlatformImage[];
+    /** Of an index with none of --type: its images that have them unsigned only. */
+    unsignedPlatforms?: PlatformImage[];
     unsigned?: number;
     /** The attestations there when none is of --type ({@link foundTypes}). */
     found?: Found[];
@@ -119,7 +123,13 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
       // in the hint), where saying nothing would leave them unseen.
       const unsignedPlatforms =
         none && subject.index && unsignedOnes.count === 0
-          ? await imagesWithUnsigned(opened.store, subject.root, signedPlatforms ?? [], predicateType, io.signal)
+          ? await imagesWithUnsigned(
+              opened.store,
+              subject.root,
+              (signedPlatforms ?? []).map((p) => p.platform),
+              predicateType,
+              io.signal,
+            )
           : [];
       // None of --type signed: the types there are, as cosign's "found: ..." says, so a wrong --type
       // shows, and those of --type attached unsigned (marked so) show as there.
@@ -166,7 +176,7 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
         ? unsignedPlatformHint(f.name, f.signedPlatforms ?? [], f.unsignedPlatforms ?? [], predicateType)
         : (f.signedPlatforms ?? []).length > 0
           ? (f.unsigned ?? 0) > 0
-            ? platformAttestationsHint(f.signedPlatforms ?? [], predicateType)
+            ? platformAttestationsHint(f.name, f.signedPlatforms ?? [], predicateType)
             : e.hint
           : undefined;
     if (platformHint !== undefined && platformHint !== e.hint) e = new ProvenantError(e.code, e.message, { hint: platformHint });
@@ -223,7 +233,7 @@ function foundTypes(report: VerificationReport, unsigned: readonly string[]): Fo
 }
 
 /**
- * The platforms of the images `root` (an index) lists, but those in `signed`, that have
+ * The images `root` (an index) lists, but those of the platforms in `signed`, that have
  * attestations of `predicateType` (any, when not given) attached unsigned
  * ({@link unsignedAttestationsOf}): for the hint only.
  */
@@ -233,38 +243,45 @@ function imagesWithUnsigned(
   signed: readonly string[],
   predicateType: string | undefined,
   signal: AbortSignal,
-): Promise<string[]> {
+): Promise<PlatformImage[]> {
   return platformsWhere(root, signed, async (digest) => (await unsignedAttestationsOf(store, digest, predicateType, signal)).count > 0);
 }
 
 /**
  * The hint of an index `name` with no attestations of the type where some of its images have them
- * (`signed`, or `unsigned` only): each platform, the unsigned ones marked; --platform with a
- * signed one where there is one (it may verify), else how to attest an unsigned one's platform
- * signed first (verifying it as it is fails for sure), then verify it.
+ * (`signed`, or `unsigned` only): each image, the unsigned ones marked; how to verify a signed one
+ * where there is one (it may verify), else how to attest an unsigned one signed first (verifying
+ * it as it is fails for sure), then verify it: by --platform where that takes it, else by digest.
  */
 function unsignedPlatformHint(
   name: string,
-  signed: readonly string[],
-  unsigned: readonly string[],
+  signed: readonly PlatformImage[],
+  unsigned: readonly PlatformImage[],
   predicateType: string | undefined,
 ): string {
   const type = predicateType === undefined ? '' : `${predicateType} `;
-  const all = [...signed, ...unsigned.map((p) => `${p} (unsigned)`)];
+  const all = [...signed.map(imageLabel), ...unsigned.map((p) => `${imageLabel(p)} (unsigned)`)];
   const one = all.length === 1;
   const images = `its ${all.join(', ')} image${one ? ' has' : 's have'} ${type}attestations of ${one ? 'its' : 'their'} own (a build attests each platform image)`;
-  const first = signed[0];
-  if (first !== undefined) return `${images}: verify one with --platform ${first}`;
-  const platform = unsigned[0] ?? '';
-  return `${images}, unsigned only: verify-attestation checks signed attestations only, so attest one signed first (provenant attest ${name} --platform ${platform} --key KEY, or --sign for keyless), then verify it with --platform ${platform}`;
+  if (signed.length > 0) return `${images}: ${verifyOne(name, signed)}`;
+  const image = unsigned[0] as PlatformImage;
+  const [attest, verify] = image.first
+    ? [`${name} --platform ${image.platform}`, `with --platform ${image.platform}`]
+    : [digestName(name, image.digest), `by digest (--platform ${image.platform} takes the index's first ${image.platform} image, another)`];
+  return `${images}, unsigned only: verify-attestation checks signed attestations only, so attest one signed first (provenant attest ${attest} --key KEY, or --sign for keyless), then verify it ${verify}`;
 }
 
 /**
- * The platforms of the images `root` (an index) lists that have a signature (or attestation) of
- * their own that `wanted` takes, in any storage: for a hint only, so each is taken as its storage
- * names it, unverified.
+ * The images `root` (an index) lists that have a signature (or attestation) of their own that
+ * `wanted` takes, in any storage: for a hint only, so each is taken as its storage names it,
+ * unverified.
  */
-function imagesWith(store: ContentStore, root: Stored, wanted: (f: FoundSignature) => boolean, signal: AbortSignal): Promise<string[]> {
+function imagesWith(
+  store: ContentStore,
+  root: Stored,
+  wanted: (f: FoundSignature) => boolean,
+  signal: AbortSignal,
+): Promise<PlatformImage[]> {
   return platformsWhere(root, [], async (digest) => {
     // Read until the first one: what follows it cannot change the answer.
     for await (const f of eachSignature(store, digest, { signal })) if (wanted(f)) return true;
@@ -273,17 +290,23 @@ function imagesWith(store: ContentStore, root: Stored, wanted: (f: FoundSignatur
 }
 
 /**
- * The platforms of the images `root` (an index) lists, each once, but those in `skip`, whose
- * image `has` something: what {@link imagesWith} and {@link imagesWithUnsigned} look for.
+ * The images `root` (an index) lists whose image `has` something, a platform once, but the
+ * platforms in `skip`: what {@link imagesWith} and {@link imagesWithUnsigned} look for. Of several
+ * images of one platform (a Windows index lists one per os.version), the one `--platform` takes
+ * (the first) where it has, else the first other that has, marked as not the one it takes.
  */
-async function platformsWhere(root: Stored, skip: readonly string[], has: (digest: Digest) => Promise<boolean>): Promise<string[]> {
+async function platformsWhere(root: Stored, skip: readonly string[], has: (digest: Digest) => Promise<boolean>): Promise<PlatformImage[]> {
   if (root.kind !== 'index') return [];
-  const out: string[] = [];
+  const out: PlatformImage[] = [];
   for (const entry of root.index.manifests) {
-    if (isAttachedEntry(entry) || entry.platform === undefined) continue;
-    const platform = formatPlatform(entry.platform);
-    if (skip.includes(platform) || out.includes(platform)) continue;
-    if (await has(entry.digest)) out.push(platform);
+    const entryPlatform = entry.platform;
+    if (isAttachedEntry(entry) || entryPlatform === undefined) continue;
+    const platform = formatPlatform(entryPlatform);
+    if (skip.includes(platform) || out.some((o) => o.platform === platform)) continue;
+    if (!(await has(entry.digest))) continue;
+    // As platformEntry picks: the first entry that matches.
+    const picked = root.index.manifests.find((m) => m.platform !== undefined && platformMatches(entryPlatform, m.platform));
+    out.push({ platform, digest: entry.digest, first: picked === entry });
   }
   return out;
 }
