@@ -40,6 +40,23 @@ export const COORDINATION_PREFIX = '.provenant-';
 export const LOCK_FILE = `${COORDINATION_PREFIX}lock`;
 /** Prefix of a writer's pending-digests file (see {@link WriterSession}). */
 const WRITER_PREFIX = `${COORDINATION_PREFIX}writer-`;
+/**
+ * Prefix of a blob's partial file in `blobs/<algorithm>/`, followed by its writer's session id
+ * (`.provenant-tmp-<id>-<random>`). Older versions wrote `.tmp-<id>-…` and `.tmp-<random>`.
+ */
+export const PARTIAL_PREFIX = `${COORDINATION_PREFIX}tmp-`;
+/** The prefix of blob partial files of older versions (see {@link PARTIAL_PREFIX}). */
+export const OLD_PARTIAL_PREFIX = '.tmp-';
+
+/**
+ * The writer session a blob partial file `name` belongs to: `<id>` of `.provenant-tmp-<id>-…`
+ * or `.tmp-<id>-…`; undefined for any other name. An older version's `.tmp-<random>` yields an
+ * id that names no session.
+ */
+export function partialSession(name: string): string | undefined {
+  const prefix = name.startsWith(PARTIAL_PREFIX) ? PARTIAL_PREFIX : name.startsWith(OLD_PARTIAL_PREFIX) ? OLD_PARTIAL_PREFIX : undefined;
+  return prefix === undefined ? undefined : (name.slice(prefix.length).split('-')[0] ?? '');
+}
 /** Where `gc` moves unreferenced blobs before deleting them (see LayoutStore.gc). */
 export const TRASH_DIR = `${COORDINATION_PREFIX}gc-trash`;
 
@@ -441,7 +458,7 @@ async function breakStale(breaker: string, path: string, seen: Seen): Promise<vo
  * (the write returned) before it goes on.
  */
 export class WriterSession {
-  /** The session id; a partial blob file of this writer is named `.tmp-<id>-…`. */
+  /** The session id; a partial blob file of this writer is named `.provenant-tmp-<id>-…`. */
   readonly id: string;
   readonly #path: string;
   readonly #timer: NodeJS.Timeout;
@@ -487,7 +504,7 @@ export class WriterSession {
 export interface Writers {
   /** Digests live writers store or rely on, with the media type they were recorded with. */
   pending: Map<Digest, string>;
-  /** Ids of live writer sessions (their `.tmp-<id>-…` files are being written). */
+  /** Ids of live writer sessions (their `.provenant-tmp-<id>-…` files are being written). */
   live: Set<string>;
   /** Pending files of writers that are gone. */
   stale: string[];
@@ -517,6 +534,26 @@ export async function readWriters(dir: string, self?: string): Promise<Writers> 
     for (const line of lines) {
       const [digest, mediaType] = line.split(' ', 2);
       if (isDigest(digest) && mediaType !== undefined) out.pending.set(digest, mediaType);
+    }
+  }
+  return out;
+}
+
+/**
+ * The writer sessions of the layout at `dir` whose process is dead on this host: the pid their
+ * file names is visible from here and runs no more, or runs another process (see isStale). Those
+ * of other hosts, and lines without a start time whose pid runs, are left to `gc`, which judges
+ * them by age too: only a writer known dead is certainly writing nothing.
+ */
+export async function deadWriters(dir: string): Promise<Array<{ id: string; path: string }>> {
+  const out: Array<{ id: string; path: string }> = [];
+  for (const name of await fsp().readdir(dir)) {
+    if (!name.startsWith(WRITER_PREFIX)) continue;
+    const path = join(dir, name);
+    const seen = await readOwnerFile(path).catch(() => undefined);
+    // No age makes a writer dead here: only its pid, looked up on this host.
+    if (seen !== undefined && isStale(seen.owner, seen.mtimeMs, Number.POSITIVE_INFINITY)) {
+      out.push({ id: name.slice(WRITER_PREFIX.length), path });
     }
   }
   return out;

@@ -26,9 +26,12 @@ import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
 import { openRegularFile, pathIn, readCapped, readCappedWithStamp, stampOfFile } from './layout-files.ts';
 import {
   COORDINATION_PREFIX,
+  deadWriters,
   LayoutLock,
   LOCK_FILE,
   type LockOptions,
+  PARTIAL_PREFIX,
+  partialSession,
   readWriters,
   removeFile,
   TRASH_DIR,
@@ -41,6 +44,7 @@ import type { CloseOptions, PutBlobOptions, PutManifestOptions } from './types.t
 const { closeSync } = process.getBuiltinModule('node:fs');
 
 const LAYOUT_VERSION = '1.0.0';
+/** What writeFileAtomic puts after a file's name for its temporary file (`index.json.tmp-…`). */
 const TMP_PREFIX = '.tmp-';
 
 /** Options of {@link LayoutStore.open}. */
@@ -62,7 +66,10 @@ export interface LayoutOpenOptions {
    * for minutes maybe) ends with `ABORTED` when it fires, whatever the operation waiting.
    */
   signal?: AbortSignal | undefined;
-  /** Says (`warn`, once per wait) what a wait for the layout's lock of a few seconds waits for. */
+  /**
+   * Says (`warn`, once per wait) what a wait for the layout's lock of a few seconds waits for, and
+   * what a writer that died left that could not be removed.
+   */
   logger?: Logger | undefined;
   /**
    * How an error of `putBlob` and `putManifest` is said; default as it is. An archive's work
@@ -82,8 +89,9 @@ export interface GcResult {
   /** The bytes those blobs held. */
   removedBytes: number;
   /**
-   * Partial files of writes that were interrupted (`.tmp-*`): how many, their bytes, and each
-   * with its path relative to the layout and its size, sorted by path.
+   * Partial files of writes that were interrupted (`blobs/<algorithm>/.provenant-tmp-*`, and
+   * `.tmp-*` of older versions), and the `.provenant-writer-*` lists of writers that are gone:
+   * how many, their bytes, and each with its path relative to the layout and its size, sorted by path.
    */
   partials: { count: number; bytes: number; files: Array<{ path: string; size: number }> };
   /**
@@ -137,6 +145,8 @@ export class LayoutStore extends LayoutReader {
   readonly #madeParents: readonly string[];
   /** See {@link LayoutOpenOptions.writeError}. */
   readonly #writeError: (err: unknown) => unknown;
+  /** See {@link LayoutOpenOptions.logger}. */
+  readonly #logger: Logger | undefined;
 
   private constructor(path: string, read: IndexRead, options: LayoutOpenOptions) {
     super(read.index);
@@ -147,6 +157,7 @@ export class LayoutStore extends LayoutReader {
     this.#created = read.created;
     this.#madeParents = read.madeParents ?? [];
     this.#writeError = options.writeError ?? ((err) => err);
+    this.#logger = options.logger;
   }
 
   /** Opens (or with `create`, makes) a layout at `path`. */
@@ -173,7 +184,7 @@ export class LayoutStore extends LayoutReader {
     return this.#locked(
       async () => {
         if ((await readLayoutFile(this.path, this.location)) === undefined) return false;
-        this.#writer = WriterSession.start(this.path);
+        this.#writer = this.#startWriter();
         await this.#writer;
         return true;
       },
@@ -411,9 +422,23 @@ export class LayoutStore extends LayoutReader {
     }
   }
 
+  /**
+   * Starts this store's writer session, and removes what writers dead on this host left in the
+   * layout (their lists and partial blob files, see {@link removeDeadWriters}): a writer killed
+   * with SIGKILL left them for good otherwise, to every later writer, and a tool that lists
+   * blobs/ (`umoci gc`) failed on a partial file's name.
+   */
+  async #startWriter(): Promise<WriterSession> {
+    const session = await WriterSession.start(this.path);
+    await removeDeadWriters(this.path, this.location).catch((err: unknown) =>
+      this.#logger?.warn(`${this.location}: what a writer that died left could not be removed: ${(err as Error).message}`),
+    );
+    return session;
+  }
+
   async #record(d: Descriptor): Promise<void> {
     try {
-      this.#writer ??= WriterSession.start(this.path);
+      this.#writer ??= this.#startWriter();
       await (await this.#writer).record(d.digest, d.mediaType);
     } catch (err) {
       this.#writer = undefined;
@@ -449,7 +474,7 @@ export class LayoutStore extends LayoutReader {
     const dir = await this.#blobFolder(d.digest);
     // Named after this writer's session, so gc knows the file is being written (see gc).
     const session = await this.#writer!;
-    const temporary = join(dir, `${TMP_PREFIX}${session.id}-${randomHex(4)}`);
+    const temporary = join(dir, `${PARTIAL_PREFIX}${session.id}-${randomHex(4)}`);
     const where = `${this.location}@${d.digest}`;
     await writeFileAtomic(this.#blobPath(d.digest), verifyStream(stream, d, where), { temporary, signal, where: this.location });
   }
@@ -457,7 +482,7 @@ export class LayoutStore extends LayoutReader {
   /** Stores a blob that is a whole local file by linking (or cloning) it, checked; false when that cannot be done. */
   async #linkBlob(d: Descriptor, path: string): Promise<boolean> {
     const dir = await this.#blobFolder(d.digest);
-    const temporary = join(dir, `${TMP_PREFIX}${(await this.#writer!).id}-${randomHex(4)}`);
+    const temporary = join(dir, `${PARTIAL_PREFIX}${(await this.#writer!).id}-${randomHex(4)}`);
     const where = `${this.location}@${d.digest}`;
     return linkFileAtomic(path, this.#blobPath(d.digest), { temporary, where, check: (stream) => verifyStream(stream, d, where) });
   }
@@ -613,8 +638,10 @@ export class LayoutStore extends LayoutReader {
    *   now reach. A digest listed after that second reading was looked at after the move, so
    *   its writer found it missing and writes it itself. Only then is the trash deleted. A gc
    *   that dies half-way leaves the trash, and the next holder of the lock moves it all back.
-   * - `.tmp-<session>-*` files of a live writer are being written and stay; those of writers
-   *   that are gone are removed and counted, as are `.tmp-*` files of older versions.
+   * - `.provenant-tmp-<session>-*` files of a live writer are being written and stay; those of
+   *   writers that are gone are removed and counted, as are `.tmp-*` files of older versions,
+   *   and the lists of writers that are gone. (A writer removes those of writers dead on this
+   *   host when it starts, too: see removeDeadWriters.)
    *
    * `dryRun`: the same walk and the same listing under the same lock, so the plan is what a gc
    * would do at that moment, but nothing is written, moved or deleted: index.json stays, blobs
@@ -719,7 +746,7 @@ export class LayoutStore extends LayoutReader {
 
       const trash = join(this.path, TRASH_DIR);
       const trashed = new Map<Digest, { path: string; size: number }>();
-      const partials: Array<{ path: string; name: string }> = [];
+      const partials: Array<{ path: string; session: string }> = [];
       // Every folder blobs are moved out of is checked first: through a link, gc would delete
       // the hex-named files of whatever folder it points to.
       const algorithms = (await ownFolder(this.path, 'blobs', this.location))
@@ -760,8 +787,9 @@ export class LayoutStore extends LayoutReader {
               warn(`${join(dir, name)} is not a file, so not a blob: gc leaves it; remove it if it is not yours`);
               continue;
             }
-            if (name.startsWith(TMP_PREFIX)) {
-              partials.push({ path: join(dir, name), name });
+            const session = partialSession(name);
+            if (session !== undefined) {
+              partials.push({ path: join(dir, name), session });
               continue;
             }
             const digest = `${algorithm.name}:${name}`;
@@ -837,11 +865,9 @@ export class LayoutStore extends LayoutReader {
         result.partials.bytes += size;
         result.partials.files.push({ path: relative(this.path, path), size });
       };
-      for (const { path, name } of partials) {
-        // `.tmp-<session>-<random>`; older versions wrote `.tmp-<random>`, which matches no session.
-        const session = name.slice(TMP_PREFIX.length).split('-')[0] ?? '';
-        if (!writers.live.has(session)) await removePartial(path);
-      }
+      // `.provenant-tmp-<session>-<random>`; older versions wrote `.tmp-<session>-<random>` and
+      // `.tmp-<random>`, which matches no session.
+      for (const { path, session } of partials) if (!writers.live.has(session)) await removePartial(path);
       // index.json and oci-layout are written only under the lock, which gc holds: their
       // temporary files now are left from a crash.
       for (const name of await fsp().readdir(this.path)) {
@@ -849,8 +875,10 @@ export class LayoutStore extends LayoutReader {
           await removePartial(join(this.path, name));
         }
       }
+      // The lists of writers that are gone: listed with the rest (a dry run showed none of them,
+      // and a reader of the layout asked what these files were).
+      for (const path of writers.stale) await removePartial(path);
       result.partials.files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-      if (!dryRun) for (const path of writers.stale) await removeFile(path);
       return result;
     });
   }
@@ -1395,6 +1423,33 @@ function namedDescriptors(bytes: Uint8Array): Array<[Descriptor, boolean]> {
   list(fields.manifests, true);
   add(fields.subject, true);
   return out;
+}
+
+/**
+ * Removes the lists and partial blob files of the writers of the layout at `path` that are dead
+ * on this host (see deadWriters): each partial first, then the list, so a removal cut short
+ * leaves the list that names the rest for the next writer or gc. Nobody writes them any more;
+ * another writer or a gc removing them at once is no harm (one finds them gone). A live writer's
+ * files are never touched: its process runs. No lock is needed for that, nor taken.
+ *
+ * @throws ProvenantError `UNSAFE_PATH` when `blobs/` or a folder in it is a link
+ */
+async function removeDeadWriters(path: string, where: string): Promise<void> {
+  const dead = await deadWriters(path);
+  if (dead.length === 0) return;
+  const ids = new Set(dead.map((w) => w.id));
+  if (await ownFolder(path, 'blobs', where)) {
+    for (const algorithm of await fsp().readdir(join(path, 'blobs'), { withFileTypes: true })) {
+      if (algorithm.isSymbolicLink()) throw linkedFolder(path, join('blobs', algorithm.name), where);
+      if (!algorithm.isDirectory()) continue;
+      const dir = join(path, 'blobs', algorithm.name);
+      for (const name of await fsp().readdir(dir)) {
+        const session = partialSession(name);
+        if (session !== undefined && ids.has(session)) await removeFile(join(dir, name));
+      }
+    }
+  }
+  for (const w of dead) await removeFile(w.path);
 }
 
 /** The descriptors writers listed, for gc to keep. */

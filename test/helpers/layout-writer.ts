@@ -2,6 +2,9 @@
 // printing `ready` (and what it wrote) on one line:
 //
 //   node test/helpers/layout-writer.ts put-blob DIR TEXT     store TEXT as a blob, never close, exit
+//   node test/helpers/layout-writer.ts put-partial DIR N     start storing a blob of 192 KiB of byte N, and stay
+//                                                            (until killed) with its first 64 KiB in a
+//                                                            partial file, which is printed
 //   node test/helpers/layout-writer.ts hold-lock DIR MS      hold the layout's lock MS ms, release, exit
 //   node test/helpers/layout-writer.ts die-holding-lock DIR  take the lock and exit without releasing it
 //   node test/helpers/layout-writer.ts stop-holding-lock DIR take the lock, stop itself (SIGSTOP);
@@ -33,6 +36,32 @@ switch (mode) {
     await store.putBlob(bytesSource(d, bytes));
     process.stdout.write(`ready ${d.digest}\n`);
     process.exit(0);
+    break;
+  }
+  case 'put-partial': {
+    const { readdir } = process.getBuiltinModule('node:fs/promises');
+    const blobs = `${dir}/blobs/sha256`;
+    const before = new Set(await readdir(blobs));
+    const store = await LayoutStore.open(dir);
+    const bytes = new Uint8Array(3 * 65536).fill(Number(arg ?? 1));
+    const d = { mediaType: 'application/octet-stream', digest: digestOf(bytes), size: bytes.length };
+    void store.putBlob({
+      descriptor: d,
+      open: async () =>
+        (async function* () {
+          yield bytes.subarray(0, 65536);
+          await new Promise(() => {});
+        })(),
+    });
+    setInterval(() => {}, 1 << 30);
+    for (;;) {
+      const partial = (await readdir(blobs)).find((n) => n.startsWith('.') && !before.has(n));
+      if (partial !== undefined) {
+        process.stdout.write(`ready ${partial}\n`);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
     break;
   }
   case 'hold-lock': {

@@ -15,7 +15,7 @@ import { digestHex, digestOf } from '../../src/oci/digest.ts';
 import { isManifestLike, MediaType } from '../../src/oci/mediatypes.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { LayoutLock } from '../../src/store/layout-lock.ts';
-import { makeImage } from '../helpers/images.ts';
+import { makeImage, toolMissing } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 // Several processes writing one layout at once, with `gc` running beside them: every tag
@@ -342,6 +342,75 @@ describe('LayoutStore lock and gc protocol', () => {
     assert.equal(await put, 'stored');
     assert.deepEqual(await readdir(join(dir, 'blobs', 'sha256')), [digestHex(d.digest)]);
     await writing.close();
+  });
+
+  it("removes what a writer killed on this host left when the next one starts, never a live writer's", async (t) => {
+    const { dir, store } = await newLayout();
+    const started: Array<{ kill: (s: NodeJS.Signals) => void }> = [];
+    // Killed whatever fails: a writer left running would keep the test's process waiting.
+    t.after(() => {
+      for (const c of started) c.kill('SIGKILL');
+    });
+    await makeImage(store, { tag: 'base', platforms: [{ os: 'linux', architecture: 'amd64' }], layers: 1 });
+    await store.close();
+    /** layout-writer.ts put-partial: running, with its list and a partial blob file in the layout. */
+    const partway = async (n: number) => {
+      const child = spawn(process.execPath, [writer, 'put-partial', dir, String(n)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      started.push(child);
+      const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+      const partial = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.setEncoding('utf8').on('data', (s: string) => {
+          out += s;
+          const m = /^ready (\S+)\n/.exec(out);
+          if (m !== null) resolve(m[1]!);
+        });
+        void exited.then(() => reject(new Error(`the writer exited before it was ready: ${out}`)));
+      });
+      return { child, exited, partial };
+    };
+    const ours = async () => ({
+      top: (await readdir(dir)).filter((n) => n.startsWith('.')).sort(),
+      blobs: (await readdir(join(dir, 'blobs', 'sha256'))).filter((n) => n.startsWith('.')).sort(),
+    });
+    const live = await partway(1);
+    const dead = await partway(2);
+    // Every file of ours in a layout starts with `.provenant-` (docs/design-notes.md).
+    for (const p of [live.partial, dead.partial]) assert.match(p, /^\.provenant-tmp-[0-9a-f]{16}-/);
+    const writerOf = (partial: string) => `.provenant-writer-${partial.split('-')[2]}`;
+    dead.child.kill('SIGKILL');
+    await dead.exited;
+    assert.deepEqual(await ours(), {
+      top: [writerOf(dead.partial), writerOf(live.partial)].sort(),
+      blobs: [dead.partial, live.partial].sort(),
+    });
+
+    // A dry run lists the dead writer's list with its partial file, and removes neither.
+    const plan = await (await LayoutStore.open(dir)).gc({ dryRun: true });
+    assert.deepEqual(
+      plan.partials.files.map((f) => f.path),
+      [writerOf(dead.partial), join('blobs', 'sha256', dead.partial)],
+    );
+
+    // The next writer removes the dead writer's files, and leaves the live one's.
+    const next = await LayoutStore.open(dir);
+    const bytes = new TextEncoder().encode('the next writer');
+    await next.putBlob(bytesSource({ mediaType: 'application/octet-stream', digest: digestOf(bytes), size: bytes.length }, bytes));
+    const own = (await readdir(dir)).filter((n) => n.startsWith('.provenant-writer-') && n !== writerOf(live.partial));
+    assert.equal(own.length, 1); // the next writer's own list
+    assert.deepEqual(await ours(), { top: [...own, writerOf(live.partial)].sort(), blobs: [live.partial] });
+    await next.close();
+
+    live.child.kill('SIGKILL');
+    await live.exited;
+    const last = await LayoutStore.open(dir);
+    await last.putManifest(await last.getManifest('base'), { tags: ['again'] });
+    await last.close();
+    assert.deepEqual(await ours(), { top: [], blobs: [] });
+    if (!toolMissing('umoci')) {
+      const r = spawnSync('umoci', ['gc', '--layout', dir], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    }
   });
 
   it('moves back what a gc that died had moved aside, before the next change', async () => {
