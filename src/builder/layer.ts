@@ -15,6 +15,7 @@
  * no body at all.
  */
 import { createHash } from 'node:crypto';
+import { dirname, join } from 'node:path';
 import {
   defaultGzipWorkers,
   type GzipSegment,
@@ -26,7 +27,7 @@ import {
 import { type TarHeader, type TarWriteEntry, tarHeader, tarHeaderBytes, writeTar, XATTR_PREFIX } from '../archive/tar.ts';
 import type { TarFormat } from '../archive/tar-writer.ts';
 import { ProvenantError } from '../errors.ts';
-import { fileSource, fileVersion, hashFile } from '../io/files.ts';
+import { fileSource, fileVersion, fsp, hashFile } from '../io/files.ts';
 import { noteBytesMoved, writtenOut } from '../io/memory.ts';
 import { type BlobSource, bytesSource } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
@@ -530,9 +531,38 @@ export async function keptLayer(cache: LayerCache, key: string): Promise<Layer |
   return { digest, diffId, size, tarSize, source: fileSource(descriptor, blob.path), reused: true, key, dropIfDamaged };
 }
 
-/** Keeps a layer's record under its key; a cache that cannot be written only makes the next build slower. */
+/**
+ * Keeps a layer's record under its key; a cache that cannot be written only makes the next build
+ * slower.
+ *
+ * The cache keeps content by its SHA-256, so a record written again (its blob file a new version:
+ * every build on a restored copy of a cache, whose files are new inodes) is a new file, and the
+ * one the key named before was referenced by nothing, one more for ever at each build. That one
+ * is removed once the key names the new one; and the new one too when another process moved the
+ * key on meanwhile (two builds making the same layer at once: each writes its own blob file and
+ * record). No other key names a layer's record (it names the version of this key's blob file).
+ * What a race may remove is at worst a record a key names still: a miss, and the layer is made
+ * again, as for any file missing from the cache (docs/build.md, Pruning).
+ */
 async function keepRecord(cache: LayerCache, key: string, record: LayerRecord): Promise<void> {
-  await cache.put(`layer:${key}`, new TextEncoder().encode(JSON.stringify(record))).catch(() => {});
+  const name = `layer:${key}`;
+  const bytes = new TextEncoder().encode(JSON.stringify(record));
+  const ours = createHash('sha256').update(bytes).digest('hex');
+  const before = await cache.locate(name);
+  const put = await cache.put(name, bytes).then(
+    () => true,
+    () => false,
+  );
+  if (!put) return;
+  const now = await cache.locate(name);
+  const rm = (path: string) =>
+    fsp()
+      .rm(path, { force: true })
+      .catch(() => {});
+  if (before !== undefined && before.sha256 !== ours && before.sha256 !== now?.sha256) await rm(before.path);
+  // Records are files of one folder, named by their SHA-256 (DownloadCache).
+  const folder = (now ?? before)?.path;
+  if (now?.sha256 !== ours && folder !== undefined) await rm(join(dirname(folder), ours));
 }
 
 /** Whether the file at `path` hashes to `sha256`; false when it cannot be read. */

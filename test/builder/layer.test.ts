@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { crc32, gunzipSync } from 'node:zlib';
@@ -391,6 +391,31 @@ describe('layers from bodies on disk, written into the cache and found there aga
     pre.add(body);
     const layer = await treeLayer(tree, { workers: 2, cache: new DownloadCache(join(dir, 'cache')), precompressed: pre, reuse: false });
     await assertSameLayer(layer, await treeLayer(tree, { workers: 0 }), 'the same body twice');
+  });
+
+  it('keeps a copied cache (a restored CI cache) at as many files build after build, and two builds at once at as many as one', async () => {
+    const dir = await tempDir();
+    const { tree } = await onDisk(dir, sampleTree());
+    const files = async (folder: string) =>
+      (await readdir(folder, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).length;
+    let cacheDir = join(dir, 'cache-0');
+    await treeLayer(tree, { workers: 2, cache: new DownloadCache(cacheDir) });
+    const cold = await files(cacheDir);
+    // A copy's files are new inodes, so each layer's file is a new version of it and its record
+    // is written again: the old record went unreferenced, one more file each build.
+    const counts: number[] = [];
+    for (let i = 1; i <= 3; i++) {
+      const copy = join(dir, `cache-${i}`);
+      await cp(cacheDir, copy, { recursive: true });
+      cacheDir = copy;
+      assert.equal((await treeLayer(tree, { workers: 2, cache: new DownloadCache(cacheDir) })).reused, true);
+      counts.push(await files(cacheDir));
+    }
+    assert.deepEqual(counts, [cold, cold, cold]);
+    // Two cold builds of one layer at once each write its file and its record.
+    const both = join(dir, 'cache-both');
+    await Promise.all([0, 1].map(() => treeLayer(tree, { workers: 2, cache: new DownloadCache(both) })));
+    assert.equal(await files(both), cold);
   });
 
   it('gives the layer of the same bodies in memory, and takes it from the cache the next time', async () => {
