@@ -540,9 +540,12 @@ export async function keptLayer(cache: LayerCache, key: string): Promise<Layer |
  * one the key named before was referenced by nothing, one more for ever at each build. That one
  * is removed once the key names the new one; and the new one too when another process moved the
  * key on meanwhile (two builds making the same layer at once: each writes its own blob file and
- * record). No other key names a layer's record (it names the version of this key's blob file).
- * What a race may remove is at worst a record a key names still: a miss, and the layer is made
- * again, as for any file missing from the cache (docs/build.md, Pruning).
+ * record). A record names its layer's blob file and that file's version, so another key names
+ * the same record only when it names the very same layer. What is removed under such a key, or
+ * by a race, is at worst a record a key names still: a miss, and the layer is made again, as for
+ * any file missing from the cache (docs/build.md, Pruning). Two builds interleaved just so (one
+ * reads the key before the other writes it, and the other checks it before the first writes it)
+ * may still leave one record unreferenced.
  */
 async function keepRecord(cache: LayerCache, key: string, record: LayerRecord): Promise<void> {
   const name = `layer:${key}`;

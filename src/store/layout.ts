@@ -119,7 +119,8 @@ export interface GcResult {
  * writer's tag overwrites another's; `gc` holds the same lock, and each writer lists what it has
  * written and not yet tagged, which `gc` keeps. Readers take no lock: every file they can see is
  * whole, and index.json is re-read when it changed. `close()` ends a store's list of what it
- * wrote; a process that exits without it leaves a list that the next gc finds stale and drops.
+ * wrote; a process that exits without it leaves a list (and maybe a partial blob file), which the
+ * next writer removes when that process is dead on this host, and the next gc when it is stale.
  */
 export class LayoutStore extends LayoutReader {
   readonly location: string;
