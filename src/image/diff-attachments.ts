@@ -9,7 +9,7 @@ import type { Attachment } from '../attest/attachments.ts';
 import type { OperationOptions } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import { summarize } from '../sign/inspect.ts';
-import { eachSignature, type FoundSignature, isBundleMediaType } from '../sign/storage.ts';
+import { eachSignature, type FoundSignature, isBundleMediaType, isStatementLayer } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import { compareText, mapChanges } from './diff-config.ts';
 import type { AttachmentDiff, AttachmentItem, Dependency, ProvenanceDiff, ValueChange } from './diff-types.ts';
@@ -17,7 +17,6 @@ import {
   chosenStatement,
   type FoundStatement,
   isSlsaProvenance,
-  isStatementLayer,
   type ReadStatement,
   signatureStatement,
   statementsOrNone,

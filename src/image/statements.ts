@@ -17,7 +17,6 @@ import {
   dsseOf,
   type FoundSignature,
   isBundleMediaType,
-  isStatementLayer,
   jsonObject,
   layerStatement,
   predicateTypeOf,
@@ -25,10 +24,9 @@ import {
 } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 
-// A layer's statement is read as sign/storage.ts reads it (layerStatement), for attest --replace too,
-// and which layers hold one is its isStatementLayer.
+// A layer's statement is read as sign/storage.ts reads it (layerStatement), for attest --replace too;
+// which layers hold one is its isStatementLayer.
 export type { ReadStatement };
-export { isStatementLayer };
 
 /**
  * The in-toto statements an attachment holds, unverified: `application/vnd.in-toto+json` layers
