@@ -200,7 +200,11 @@ export async function buildFromLocalRepository(
   await writeRepository(join(root, 'served'), key, options.specs);
   const configPath = await writeConfig(root, key, '../../served/repo');
   if (options.requests !== undefined) {
-    await writeFile(configPath, (await readFile(configPath, 'utf8')).replace('[base, data, tool]', options.requests));
+    const text = await readFile(configPath, 'utf8');
+    const requested = text.replace('[base, data, tool]', options.requests);
+    // A configuration written otherwise would keep its own list, and the test would build what it did not ask for.
+    if (requested === text) throw new Error(`${configPath} has no package list [base, data, tool] for requests to stand for`);
+    await writeFile(configPath, requested);
   }
   return { ...(await buildAndDescribe(configPath, 'example/app')), configPath, key };
 }
