@@ -362,15 +362,18 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
         const leftOut = fixLeftOut(fix, attested);
         if (leftOut !== undefined) ctx.logger.warn(`the fix for ${t.target} wrote ${fixTags.join(', ')}; ${leftOut}`);
       }
-      // The report names the fixed images too (their tags are in the store now).
+      // The report names the fixed images too (their tags are in the store now). It keeps the
+      // first reading's notes: a store warns of what it cannot read once (a layout's unreadable
+      // referrer, see LayoutReader), and the first reading heard it, so this one does not.
       if (fixes.length > 0) {
-        report = await gatherReport(first.store, descriptor.digest, {
+        const again = await gatherReport(first.store, descriptor.digest, {
           reference,
           targets,
           profiles,
           toolVersion: ctx.toolVersion,
           sourceDateEpoch: ctx.sourceDateEpoch,
         });
+        report = { ...again, notes: [...new Set([...report.notes, ...again.notes])] };
       }
     }
     const reportPath = join(work, 'report.html');
