@@ -19,7 +19,7 @@
 import { posix } from 'node:path';
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
-import { type Body, BodyReader, bodySize, isFileBody, readBody, readBodyUpTo } from '../../vfs/body.ts';
+import { type Body, BodyReader, bodySize, isFileBody, readBody } from '../../vfs/body.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import { compareBytes, type FsNode, type Tree } from '../../vfs/tree.ts';
 import { namingPackage } from '../install-error.ts';
@@ -756,10 +756,10 @@ export function caBundle(tree: Tree, options: GeneratedFileOptions = {}): CaBund
   const parts: Uint8Array[] = [];
   let total = 0;
   for (const path of sources) {
-    const { node, owner } = fileAt(tree, path);
-    total += bodySize(node?.body);
-    if (total > CA_BUNDLE_MAX) throw bundleTooLarge(path, owner);
-    const body = readBodyUpTo(node?.body, CA_CERTIFICATE_FILE_MAX, { path, owner });
+    const file = fileAt(tree, path);
+    total += bodySize(file?.node.body);
+    if (file !== undefined && total > CA_BUNDLE_MAX) throw bundleTooLarge(file);
+    const body = file === undefined ? new Uint8Array() : readUpTo(file, CA_CERTIFICATE_FILE_MAX);
     parts.push(body);
     // `sed -e '$a\'`: a newline after a last line that lacks one; an empty file stays empty.
     if (body.length > 0 && body[body.length - 1] !== 0x0a) parts.push(encoder.encode('\n'));
@@ -804,33 +804,80 @@ export function setTimezone(tree: Tree, tz: string, options: GeneratedFileOption
 
 /** A file's text, refused past `max` bytes (TOO_LARGE naming it and its package); undefined when it is no file. */
 function readText(tree: Tree, path: string, max: number): string | undefined {
-  const { node, owner } = fileAt(tree, path);
-  if (node === undefined) return undefined;
-  return new TextDecoder().decode(readBodyUpTo(node.body, max, { path, owner }));
+  const file = fileAt(tree, path);
+  if (file === undefined) return undefined;
+  return new TextDecoder().decode(readUpTo(file, max));
 }
 
 /**
- * The file at `path` (through a hardlink, the file it shares its body with), undefined when there
- * is none, and the package that put it at that path.
+ * A file {@link caBundle} reads: the node whose body it reads, the path it is read at and the
+ * package that put that there, and where it is a link (a symlink, or a hardlink), the file it
+ * leads to and that file's package.
  */
-function fileAt(tree: Tree, path: string): { node: FsNode | undefined; owner: string | undefined } {
-  const at = tree.read(tree.resolve(path));
-  if (at?.type !== 'file' && at?.type !== 'hardlink') return { node: undefined, owner: undefined };
-  const node = at.type === 'hardlink' && at.linkname !== undefined ? tree.read(at.linkname) : at;
-  return { node, owner: at.owner };
+interface LinkedFile {
+  node: FsNode;
+  path: string;
+  owner: string | undefined;
+  target?: { path: string; owner: string | undefined };
 }
 
-/** `TOO_LARGE` for the certificate file at `path` that takes the CA bundle past {@link CA_BUNDLE_MAX}. */
-function bundleTooLarge(path: string, owner: string | undefined): ProvenantError {
-  const by = owner === undefined || owner === 'build' ? undefined : owner;
-  return new ProvenantError(
-    'TOO_LARGE',
-    `/${BUNDLE} would be more than ${CA_BUNDLE_MAX} bytes with /${path}${by === undefined ? '' : ` (installed by ${by})`}`,
-    {
-      where: by === undefined ? `/${path}` : `${by}: /${path}`,
-      hint: "Debian's certificates make a bundle of about 220 KiB: the image holds certificate files that are not ones",
-    },
-  );
+/**
+ * The file at `path` (through symlinks and a hardlink, the file whose body it reads), undefined
+ * when there is none. The package named for `path` is the one that put the link there, not the
+ * file's it leads to: the link is what made the build read that file as a certificate.
+ */
+function fileAt(tree: Tree, path: string): LinkedFile | undefined {
+  let at = tree.resolve(path);
+  let node = tree.read(at);
+  if (node?.type !== 'file' && node?.type !== 'hardlink') return undefined;
+  if (node.type === 'hardlink' && node.linkname !== undefined) {
+    at = node.linkname;
+    node = tree.read(at);
+    if (node === undefined) return undefined;
+  }
+  // The last part as is: a symlink there is the package's link, and folders through their links.
+  const own = tree.resolveParent(path);
+  if (own === at) return { node, path, owner: node.owner };
+  return { node, path, owner: tree.read(own)?.owner, target: { path: at, owner: node.owner } };
+}
+
+/** `/path (installed by p)`, and for a link `, a link to /target (installed by q)`: a file as an error names it. */
+function describeFile(file: LinkedFile): string {
+  const by = (owner: string | undefined) => (owner === undefined || owner === 'build' ? '' : ` (installed by ${owner})`);
+  const target = file.target === undefined ? '' : `, a link to /${file.target.path}${by(file.target.owner)}`;
+  return `/${file.path}${by(file.owner)}${target}`;
+}
+
+/** Where an error about `file` is: its package and its path. */
+function fileWhere(file: LinkedFile): string {
+  return file.owner === undefined || file.owner === 'build' ? `/${file.path}` : `${file.owner}: /${file.path}`;
+}
+
+/**
+ * The bytes of `file`, refused past `max` bytes before any is read (readBodyUpTo, naming a link
+ * and the file it leads to each with its package).
+ */
+function readUpTo(file: LinkedFile, max: number): Uint8Array {
+  const size = bodySize(file.node.body);
+  if (size > max) {
+    throw new ProvenantError(
+      'TOO_LARGE',
+      `${describeFile(file)}${file.target === undefined ? '' : ','} is ${size} bytes, more than the ${max} read of it`,
+      {
+        where: fileWhere(file),
+        hint: `an image's /${file.path} is a few kilobytes; the package ships a file that is not one`,
+      },
+    );
+  }
+  return readBody(file.node.body);
+}
+
+/** `TOO_LARGE` for the certificate file that takes the CA bundle past {@link CA_BUNDLE_MAX}. */
+function bundleTooLarge(file: LinkedFile): ProvenantError {
+  return new ProvenantError('TOO_LARGE', `/${BUNDLE} would be more than ${CA_BUNDLE_MAX} bytes with ${describeFile(file)}`, {
+    where: fileWhere(file),
+    hint: "Debian's certificates make a bundle of about 220 KiB: the image holds certificate files that are not ones",
+  });
 }
 
 /**

@@ -419,6 +419,21 @@ describe('caBundle of files too large', () => {
     assert.deepEqual(at.sources, ['usr/share/ca-certificates/mozilla/A.crt', local]);
   });
 
+  // A link named the package of the file it led to (a symlink) or its own (a hardlink): each now
+  // names its own path and package, and the path and package of the file it leads to.
+  it('names a certificate link over 4 MiB by its path and package, and the file it leads to by its own', () => {
+    const big = new Uint8Array(CA_CERTIFICATE_FILE_MAX + 1);
+    const corp = 'usr/local/share/ca-certificates/corp.crt';
+    const symlinked = tree({ 'etc/blob': { owner: 'bigdata', body: big } });
+    symlinked.put(corp, { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 0, linkname: '/etc/blob', owner: 'corp-ca' });
+    const named = new RegExp(
+      `^/${corp} \\(installed by corp-ca\\), a link to /etc/blob \\(installed by bigdata\\), is 4194305 bytes, more than the 4194304 read of it$`,
+    );
+    assert.throws(() => caBundle(symlinked), tooLarge(`corp-ca: /${corp}`, named));
+    const hardlinked = tree({ 'etc/blob': { owner: 'bigdata', body: big }, [corp]: { owner: 'corp-ca', body: PEM, link: 'etc/blob' } });
+    assert.throws(() => caBundle(hardlinked), tooLarge(`corp-ca: /${corp}`, named));
+  });
+
   it('refuses a bundle over 64 MiB, counted before the files are read, naming the file that passes it', () => {
     assert.equal(CA_BUNDLE_MAX, 64 << 20);
     // One body shared by every file: the test holds 4 MiB.
