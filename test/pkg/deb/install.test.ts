@@ -375,7 +375,7 @@ describe('caBundle', { skip: noRealDebs }, () => {
 // files by the thousand: each was read whole into the bundle, which was held whole.
 describe('caBundle of files too large', () => {
   const PEM = enc('-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n');
-  const tree = (files: Record<string, { owner: string; body: Uint8Array; link?: string }>): Tree => {
+  const tree = (files: Record<string, { owner: string; body: Body; link?: string }>): Tree => {
     const t = new Tree();
     for (const dir of ['usr/share/ca-certificates/mozilla', 'usr/local/share/ca-certificates', 'etc'])
       t.mkdirAll(dir, { mode: 0o755, uid: 0, gid: 0, mtime: 0 });
@@ -436,18 +436,25 @@ describe('caBundle of files too large', () => {
 
   it('refuses a bundle over 64 MiB, counted before the files are read, naming the file that passes it', () => {
     assert.equal(CA_BUNDLE_MAX, 64 << 20);
-    // One body shared by every file: the test holds 4 MiB.
+    // One body shared by every file: the test holds 4 MiB. The file that passes the most is a body
+    // on disk whose file is not there: counted after it is read, the read would fail first (IO).
     const full = new Uint8Array(CA_CERTIFICATE_FILE_MAX);
+    const dir = mkdtempSync(join(tmpdir(), 'provenant-ca-'));
+    const unread: Body = { path: join(dir, 'never-written'), offset: 0, size: full.length, sha256: '', crc32: 0 };
     const files = Object.fromEntries(
       Array.from({ length: 16 }, (_, k) => [
         `usr/local/share/ca-certificates/${String(k).padStart(2, '0')}.crt`,
-        { owner: 'many-certs', body: full },
+        { owner: 'many-certs', body: k === 15 ? unread : full },
       ]),
     );
-    assert.throws(
-      () => caBundle(tree(files)),
-      tooLarge('many-certs: /usr/local/share/ca-certificates/15.crt', /ca-certificates\.crt would be more than 67108864 bytes with/),
-    );
+    try {
+      assert.throws(
+        () => caBundle(tree(files)),
+        tooLarge('many-certs: /usr/local/share/ca-certificates/15.crt', /ca-certificates\.crt would be more than 67108864 bytes with/),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses /etc/ca-certificates.conf over 1 MiB, naming it and its package', () => {
