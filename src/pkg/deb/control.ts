@@ -17,7 +17,8 @@ import { isWhitespace } from '../whitespace.ts';
  * value. A 45 MB Packages file (a whole Debian release) parses in about a quarter of a second.
  *
  * `firstLine` is the number of the text's first line, for errors, when the text is a piece of a
- * file that begins after a blank line; at most `limit` stanzas are read.
+ * file that begins after a blank line; at most `limit` stanzas are read (for 0, none, and no line
+ * is checked).
  *
  * @throws ProvenantError `INVALID_PACKAGE` for a line that is neither a field nor a continuation
  */
@@ -59,7 +60,8 @@ export interface ScannedStanza {
  * stanza's place in the text, so that a whole stanza can be parsed later from its slice. Checks
  * every line as the full parse does, and throws the same errors; it is faster because the values
  * of the other fields are never built. `firstLine` is the number of the text's first line, for
- * errors, when the text is a piece of a file that begins after a blank line.
+ * errors, when the text is a piece of a file that begins after a blank line; at most `limit`
+ * stanzas are read, as there.
  *
  * @throws ProvenantError `INVALID_PACKAGE` for a line that is neither a field nor a continuation
  */
@@ -85,6 +87,8 @@ function parseStanzas(
   spacesContinue = false,
 ): Record<string, string>[] {
   const stanzas: Record<string, string>[] = [];
+  // The count is checked as each stanza ends: a limit of 0 read the first.
+  if (limit < 1) return stanzas;
   // Where the stanza being read starts (its first field line), for `spans`.
   let stanzaStart = -1;
   // Whether the field being read is kept: not __proto__, and asked for.

@@ -119,6 +119,23 @@ describe('parseControlStanzas', () => {
     );
   });
 
+  // Its doc says at most `limit` stanzas: a limit of 0 gave one.
+  it('reads at most `limit` stanzas, none for 0, scanned or parsed (property)', () => {
+    assert.deepEqual(parseControlStanzas('A: 1\n\nB: 2\n', 'f', 1, 0), []);
+    assert.deepEqual(scanControlStanzas('A: 1\n\nB: 2\n', 'f', new Set(['a']), 1, 0), []);
+    fc.assert(
+      fc.property(fc.array(stanza, { maxLength: 5 }), fc.nat({ max: 6 }), (stanzas, limit) => {
+        const text = stanzas
+          .map((fields) => fields.map(([k, [first, more]]) => [`${k}: ${first}`, ...more.map((l) => ` ${l}`)].join('\n')).join('\n'))
+          .join('\n\n');
+        const all = parseControlStanzas(text, 'f');
+        assert.deepEqual(parseControlStanzas(text, 'f', 1, limit), all.slice(0, limit));
+        assert.equal(scanControlStanzas(text, 'f', new Set(), 1, limit).length, Math.min(limit, all.length));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('only ever throws a ProvenantError, and behaves as the first version did', () => {
     const unit = fc.constantFrom('a', 'B', ':', ' ', '\t', '\n', '\n', '\r', '#', '\u00a0', '\u2028', '\ufeff', 'é', '_', '~', '\v');
     const text = fc.oneof(
