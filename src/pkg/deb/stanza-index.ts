@@ -188,9 +188,10 @@ function indexInPieces(
 /**
  * A Packages file of `size` bytes, `read` a piece at a time (`length` bytes at `offset`, or fewer
  * at its end), each piece cut after its last blank line (which ends a stanza) and given to `visit`
- * with its offset and the number of its first line.
+ * with its offset and the number of its first line. Exported for its tests: the pieces it cuts
+ * are what a scan holds at once, and nothing else shows them.
  */
-function eachPiece(
+export function eachPiece(
   size: number,
   read: (offset: number, length: number) => Buffer,
   piece: number,

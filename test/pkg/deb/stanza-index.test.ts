@@ -26,6 +26,7 @@ import {
   afterLastBlankLine,
   type DebStanzaIndex,
   decodeStanzaIndex,
+  eachPiece,
   encodeStanzaIndex,
   indexDebStanzaFile,
   indexDebStanzas,
@@ -579,6 +580,29 @@ describe('indexDebStanzas', () => {
       { numRuns: 300 },
     );
     assert.ok(stanzas > 300, `${stanzas} stanzas`);
+  });
+
+  // A file whose blank lines are U+00A0 (or other Unicode white space) was cut nowhere, its piece
+  // doubled to the whole file: the same stanzas and errors, as the tests above show, but held at
+  // once. What a scan reads at a time are the pieces eachPiece cuts, each after its last blank line.
+  it('reads a file of blank lines of any white space a piece at a time, each cut after its last blank line', () => {
+    for (const blank of ['\n', ' \t\n', '\r\n', '\u00a0\n', '\u3000\r\n', ' \u2028\n', '\ufeff\n']) {
+      const stanza = `Package: a\n${blank}`;
+      const bytes = Buffer.from(stanza.repeat(1000));
+      const size = Buffer.byteLength(stanza);
+      const pieces: Buffer[] = [];
+      eachPiece(
+        bytes.length,
+        (offset, length) => bytes.subarray(offset, offset + length),
+        64,
+        (piece) => pieces.push(piece),
+      );
+      assert.deepEqual(Buffer.concat(pieces), bytes, JSON.stringify(blank));
+      // Each piece as many whole stanzas as 64 bytes hold, the last what is left.
+      const each = Math.floor(64 / size) * size;
+      assert.equal(pieces.length, Math.ceil(bytes.length / each), JSON.stringify(blank));
+      for (const piece of pieces.slice(0, -1)) assert.equal(piece.length, each, JSON.stringify(blank));
+    }
   });
 
   it('refuses a file over 256 MiB, in memory or on disk, before it is scanned: TOO_LARGE naming it', async () => {
