@@ -72,6 +72,37 @@ interface Pkg {
   order: number[];
 }
 
+/** White space the scan reads a line of as blank: ASCII's, a CRLF's \r, and Unicode's. */
+const WHITE = [
+  '',
+  ' ',
+  '\t',
+  '\r',
+  '\v',
+  '\f',
+  '\u00a0',
+  '\u1680',
+  '\u2000',
+  '\u200a',
+  '\u2028',
+  '\u2029',
+  '\u202f',
+  '\u205f',
+  '\u3000',
+  '\ufeff',
+];
+/** A line of it, blank to the scan. */
+const blankLine = fc.array(fc.constantFrom(...WHITE), { minLength: 1, maxLength: 3 }).map((parts) => parts.join(''));
+
+/** What `f` gives, or the error it throws as its code, message and place: for two ways of reading compared. */
+function outcome<T>(f: () => T): { value?: T; error?: string } {
+  try {
+    return { value: f() };
+  } catch (err) {
+    return { error: isProvenantError(err) ? `${err.code} ${err.message} ${err.where}` : String(err) };
+  }
+}
+
 const pkg = fc.record<Pkg>({
   name: fc.constantFrom(...NAMES),
   version: fc.constantFrom('1.0-1', '2:0.9', '1.0~rc1', '1.0-1', '1:', ''),
@@ -226,13 +257,6 @@ describe('indexDebStanzaFile', () => {
   /** The index of `text` read from a file in pieces of about `piece` bytes, or the error's message. */
   const both = (path: string, text: string, piece: number) => {
     writeFileSync(path, text);
-    const outcome = (f: () => DebStanzaIndex) => {
-      try {
-        return { index: f() };
-      } catch (err) {
-        return { error: isProvenantError(err) ? `${err.code} ${err.message} ${err.where}` : String(err) };
-      }
-    };
     return {
       whole: outcome(() => indexDebStanzas(utf8(text), 'Packages')),
       pieces: outcome(() => indexDebStanzaFile(path, 'Packages', piece)),
@@ -397,7 +421,7 @@ describe('indexDebStanzaFile', () => {
     const text =
       'Package: bash\nArchitecture: amd64\n\nPackage: evil\n x\nArchitecture: amd64\nProvides: a,\n b\n\nPackage: curl\nArchitecture: amd64\nProvides: www\n';
     const { whole, pieces } = both(join(await tempDir(), 'Packages'), text, 16);
-    for (const { index } of [whole, pieces]) {
+    for (const { value: index } of [whole, pieces]) {
       assert.ok(index !== undefined);
       assert.deepEqual(index.names.toArray(), ['bash', 'evil\nx', 'curl']);
       assert.deepEqual(index.archs.toArray(), ['amd64', 'amd64', 'amd64']);
@@ -465,13 +489,6 @@ describe('indexDebStanzas', () => {
     fc.assert(
       fc.property(fc.array(pkg, { maxLength: 8 }), fc.oneof(ordinary, unusual), fc.integer({ min: 1, max: 400 }), (pkgs, style, piece) => {
         const bytes = utf8(render(pkgs, style, 'p'));
-        const outcome = (f: () => DebStanzaIndex) => {
-          try {
-            return { index: f() };
-          } catch (err) {
-            return { error: isProvenantError(err) ? `${err.code} ${err.message} ${err.where}` : String(err) };
-          }
-        };
         assert.deepEqual(
           outcome(() => indexDebStanzas(bytes, 'Packages', piece)),
           outcome(() => indexDebStanzas(bytes, 'Packages', bytes.length + 1)),
@@ -480,27 +497,6 @@ describe('indexDebStanzas', () => {
       { numRuns: 300 },
     );
   });
-
-  // White space the scan reads a line of as blank, each as UTF-8: ASCII's, a CRLF's \r, and Unicode's.
-  const WHITE = [
-    '',
-    ' ',
-    '\t',
-    '\r',
-    '\v',
-    '\f',
-    '\u00a0',
-    '\u1680',
-    '\u2000',
-    '\u200a',
-    '\u2028',
-    '\u2029',
-    '\u202f',
-    '\u205f',
-    '\u3000',
-    '\ufeff',
-  ];
-  const blankLine = fc.array(fc.constantFrom(...WHITE), { minLength: 1, maxLength: 3 }).map((parts) => parts.join(''));
 
   // A final read: a line of U+00A0 (or other Unicode white space) is blank to the scan but was no
   // place to cut, so a file of such blank lines was scanned in one piece.
@@ -554,13 +550,6 @@ describe('indexDebStanzas', () => {
       lead: fc.boolean(),
       finalEol: fc.boolean(),
     });
-    const outcome = (f: () => DebStanzaIndex) => {
-      try {
-        return { index: f() };
-      } catch (err) {
-        return { error: isProvenantError(err) ? `${err.code} ${err.message} ${err.where}` : String(err) };
-      }
-    };
     let stanzas = 0;
     fc.assert(
       fc.property(fc.array(pkg, { maxLength: 8 }), style, fc.integer({ min: 1, max: 300 }), (pkgs, style, piece) => {
@@ -575,7 +564,7 @@ describe('indexDebStanzas', () => {
           outcome(() => indexDebStanzaFile(path, 'Packages', piece)),
           whole,
         );
-        stanzas += whole.index?.names.length ?? 0;
+        stanzas += whole.value?.names.length ?? 0;
       }),
       { numRuns: 300 },
     );
@@ -662,13 +651,9 @@ describe('parseDebStanzas', () => {
   // The stanzas of a fetched index (fetch-index.ts, its `packages`) are parsed a piece of the file
   // at a time, never from the whole file's text: they, and the errors, must be the same.
   it('gives the stanzas and errors of the whole text parsed at once, in pieces of any size, whatever its bytes and blank lines (property)', () => {
-    const WHITE = ['', ' ', '\t', '\r', '\v', '\u00a0', '\u2028', '\u3000', '\ufeff'];
     const style = fc.record<Style>({
       eol: fc.constantFrom('\n', '\r\n'),
-      separator: fc.array(
-        fc.array(fc.constantFrom(...WHITE), { minLength: 1, maxLength: 2 }).map((p) => p.join('')),
-        { minLength: 1, maxLength: 2 },
-      ),
+      separator: fc.array(blankLine, { minLength: 1, maxLength: 2 }),
       comment: fc.option(fc.nat(), { nil: undefined }),
       cases: fc.array(fc.constantFrom('Debian', 'lower', 'upper'), { minLength: 1, maxLength: 4 }),
       lead: fc.boolean(),
@@ -679,13 +664,6 @@ describe('parseDebStanzas', () => {
       fc.tuple(fc.nat(), fc.constantFrom([0xef, 0xbb, 0xbf], [0xe9], [0xe2, 0x98], [0x0a, 0x78, 0x0a], [0x0a, 0x20, 0x78])),
       { nil: undefined },
     );
-    const outcome = (f: () => Record<string, string>[]) => {
-      try {
-        return { stanzas: f() };
-      } catch (err) {
-        return { error: isProvenantError(err) ? `${err.code} ${err.message} ${err.where}` : String(err) };
-      }
-    };
     let stanzas = 0;
     fc.assert(
       fc.property(
@@ -705,7 +683,7 @@ describe('parseDebStanzas', () => {
             outcome(() => parseDebStanzas(bytes, 'Packages', piece)),
             whole,
           );
-          stanzas += whole.stanzas?.length ?? 0;
+          stanzas += whole.value?.length ?? 0;
         },
       ),
       { numRuns: 500 },
