@@ -381,6 +381,20 @@ async function writeRepo(dir: string, packages: Uint8Array, inRelease: Uint8Arra
   await writeFile(join(dir, 'dists', 'stable', 'InRelease'), inRelease);
 }
 
+/**
+ * A repository signed by an archive key made for it: the key's public half at `dir`/archive.gpg,
+ * and at `dir`/repo the suite `stable` with `packages` and an InRelease of `release` (by default
+ * releaseText's) signed by the key.
+ */
+async function signedRepo(dir: string, packages: Uint8Array, release = releaseText('stable', packages)) {
+  const key = await pgpKey('archive', { date: new Date('2020-01-01T00:00:00Z') });
+  const keyringFile = join(dir, 'archive.gpg');
+  await writeFile(keyringFile, key.publicKey.write());
+  const repo = join(dir, 'repo');
+  await writeRepo(repo, packages, await clearsign(release, [key.privateKey], { date: new Date('2020-01-01T12:00:00Z') }));
+  return { keyringFile, repo };
+}
+
 describe("Release signatures and the keys' validity now", () => {
   const packages = new TextEncoder().encode('Package: a\nVersion: 1\nArchitecture: amd64\n');
   const text = releaseText('stable', packages);
@@ -997,16 +1011,8 @@ describe("a fetched index's stanzas", () => {
   it('refuse a Packages of more than 1,000,000 stanzas: TOO_LARGE naming its URL', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-stanzas-'));
     try {
-      const k = await pgpKey('archive', { date: new Date('2020-01-01T00:00:00Z') });
-      const keyringFile = join(dir, 'archive.gpg');
-      await writeFile(keyringFile, k.publicKey.write());
       const packages = new TextEncoder().encode('Package: a\n\n'.repeat(MAX_PACKAGES_STANZAS + 1));
-      const repo = join(dir, 'repo');
-      await writeRepo(
-        repo,
-        packages,
-        await clearsign(releaseText('stable', packages), [k.privateKey], { date: new Date('2020-01-01T12:00:00Z') }),
-      );
+      const { keyringFile, repo } = await signedRepo(dir, packages);
       const index = await fetchDebianIndex({
         url: repo,
         suite: 'stable',
@@ -1032,13 +1038,8 @@ describe('a decompressed Packages file the cache keeps', () => {
   it('an architecture the Release does not list: the repository, its suite and the architecture are named', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-archs-'));
     try {
-      const k = await pgpKey('archive', { date: new Date('2020-01-01T00:00:00Z') });
-      const keyringFile = join(dir, 'archive.gpg');
-      await writeFile(keyringFile, k.publicKey.write());
       const packages = new TextEncoder().encode('Package: a\nVersion: 1\nArchitecture: amd64\n');
-      const repo = join(dir, 'repo');
-      const inRelease = await clearsign(releaseText('stable', packages), [k.privateKey], { date: new Date('2020-01-01T12:00:00Z') });
-      await writeRepo(repo, packages, inRelease);
+      const { keyringFile, repo } = await signedRepo(dir, packages);
       const source = new DebRepositorySource({
         repositories: [`deb [signed-by=${keyringFile}] file://${repo} stable main`],
         keyring: [],
@@ -1092,9 +1093,6 @@ describe('a decompressed Packages file the cache keeps', () => {
   it('is read a stanza at a time, each checked: a damaged one stops the build, naming it', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-kept-'));
     try {
-      const k = await pgpKey('archive', { date: new Date('2020-01-01T00:00:00Z') });
-      const keyringFile = join(dir, 'archive.gpg');
-      await writeFile(keyringFile, k.publicKey.write());
       // Stanzas as a build takes them: with where each .deb is and its size and digest.
       const stanza = (name: string, extra = '') =>
         `Package: ${name}\nVersion: 1\nArchitecture: amd64\n${extra}Filename: pool/${name}.deb\nSize: 1\nSHA256: ${'0'.repeat(64)}\n`;
@@ -1103,8 +1101,7 @@ describe('a decompressed Packages file the cache keeps', () => {
       const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
       // The Release lists the uncompressed file too, as Debian's do: its digest is what the kept file is stored under.
       const text = `${releaseText('stable', packages)} ${sha(gz)} ${gz.length} main/binary-amd64/Packages.gz\n`;
-      const repo = join(dir, 'repo');
-      await writeRepo(repo, packages, await clearsign(text, [k.privateKey], { date: new Date('2020-01-01T12:00:00Z') }));
+      const { keyringFile, repo } = await signedRepo(dir, packages, text);
       await writeFile(join(repo, 'dists', 'stable', 'main', 'binary-amd64', 'Packages.gz'), gz);
       const cache = new DownloadCache(join(dir, 'cache'));
       const sourceOf = () =>
