@@ -181,6 +181,11 @@ export interface IndexCounts {
   names: number;
   /** `X:value` lines. */
   fields: number;
+  /**
+   * Bytes of text. What is parsed from it keeps it (a package's fields are slices of the text), so
+   * each index a build holds holds its text too.
+   */
+  text: number;
 }
 
 /**
@@ -192,12 +197,16 @@ export interface IndexesRead extends IndexCounts {
   indexes: string[];
 }
 
-/** The caps {@link readIndexText} holds an index to: {@link INDEX_ENTRIES_MAX}, {@link INDEX_NAMES_MAX}, {@link INDEX_FIELDS_MAX}. */
-const INDEX_CAPS: IndexCounts = { packages: INDEX_ENTRIES_MAX, names: INDEX_NAMES_MAX, fields: INDEX_FIELDS_MAX };
+/**
+ * The caps {@link readIndexText} holds an index to: {@link INDEX_ENTRIES_MAX}, {@link INDEX_NAMES_MAX},
+ * {@link INDEX_FIELDS_MAX}, and {@link INDEX_MAX} bytes of text.
+ */
+const INDEX_CAPS: IndexCounts = { packages: INDEX_ENTRIES_MAX, names: INDEX_NAMES_MAX, fields: INDEX_FIELDS_MAX, text: INDEX_MAX };
 
-/** An APKINDEX's text, read by {@link readIndexText}, and what it lists. */
-export interface IndexText extends IndexCounts {
+/** An APKINDEX's text, read by {@link readIndexText}, and what it lists (`bytes`: its size). */
+export interface IndexText extends Omit<IndexCounts, 'text'> {
   text: string;
+  bytes: number;
 }
 
 /**
@@ -206,7 +215,8 @@ export interface IndexText extends IndexCounts {
  * times the text and more), not with the text's size alone, so an index listing more than
  * `caps` (by default {@link INDEX_ENTRIES_MAX}, {@link INDEX_NAMES_MAX}, {@link INDEX_FIELDS_MAX})
  * is refused at the line where a count went over, before the rest is inflated, decoded or parsed.
- * With `together`, what other indexes listed counts too. The text is what decoding the bytes
+ * Its bytes are counted too (by default up to {@link INDEX_MAX}), refused at the line a piece
+ * that goes over starts on. With `together`, what other indexes listed and held counts too. The text is what decoding the bytes
  * whole gives, however they are cut into pieces.
  *
  * @param where the index's location: errors name `<where>: APKINDEX:<line>`
@@ -218,7 +228,7 @@ export async function readIndexText(
   together?: IndexesRead | undefined,
   caps: IndexCounts = INDEX_CAPS,
 ): Promise<IndexText> {
-  const counts: IndexCounts = { packages: 0, names: 0, fields: 0 };
+  const counts: IndexCounts = { packages: 0, names: 0, fields: 0, text: 0 };
   const decoder = new TextDecoder('utf-8', { fatal: false });
   const parts: string[] = [];
   let line = 1;
@@ -232,17 +242,26 @@ export async function readIndexText(
       packages: 'packages',
       names: 'dependency and provided names',
       fields: 'field lines',
+      text: 'bytes of text',
     }[what];
+    // What one index does, and several.
+    const [one, many] = (
+      { packages: ['lists', 'list'], names: ['lists', 'list'], fields: ['has', 'have'], text: ['holds', 'hold'] } as const
+    )[what];
     const others = together === undefined ? 0 : together[what];
     const alone = counts[what] > caps[what];
     return new ProvenantError(
       'TOO_LARGE',
       alone || together === undefined
-        ? `the index ${what === 'fields' ? 'has' : 'lists'} more than ${caps[what]} ${said}, more than are read into memory`
-        : `the indexes ${[...together.indexes, where].join(', ')} list more than ${caps[what]} ${said} together (${others} before this one), more than are read into memory`,
+        ? `the index ${one} more than ${caps[what]} ${said}, more than are read into memory`
+        : `the indexes ${[...together.indexes, where].join(', ')} ${many} more than ${caps[what]} ${said} together (${others} before this one), more than are read into memory`,
       {
         where: `${where}: APKINDEX:${line}`,
-        ...(alone ? {} : { hint: 'a build holds every index it reads at once: read fewer repositories for one architecture' }),
+        ...(alone
+          ? {}
+          : {
+              hint: 'a build holds every index it reads at once, of every architecture it builds: read fewer repositories, or build fewer architectures at once',
+            }),
       },
     );
   };
@@ -280,9 +299,14 @@ export async function readIndexText(
       at = nl + 1;
     }
   };
-  for await (const piece of pieces) scan(decoder.decode(piece, { stream: true }));
+  for await (const piece of pieces) {
+    counts.text += piece.length;
+    if (counts.text + (together?.text ?? 0) > caps.text) throw over('text');
+    scan(decoder.decode(piece, { stream: true }));
+  }
   scan(decoder.decode());
-  return { text: parts.join(''), ...counts };
+  const { text: bytes, ...listed } = counts;
+  return { text: parts.join(''), bytes, ...listed };
 }
 
 const COLON = 0x3a;
@@ -291,10 +315,11 @@ const P = 0x50;
 const LIST_LETTERS = new Set(['D', 'p', 'i', 'r'].map((c) => c.charCodeAt(0)));
 
 /** Adds what the index at `where` listed to what the build read before it. */
-function addCounts(together: IndexesRead, counts: IndexCounts, where: string): void {
-  together.packages += counts.packages;
-  together.names += counts.names;
-  together.fields += counts.fields;
+function addCounts(together: IndexesRead, read: IndexText, where: string): void {
+  together.packages += read.packages;
+  together.names += read.names;
+  together.fields += read.fields;
+  together.text += read.bytes;
   together.indexes.push(where);
 }
 

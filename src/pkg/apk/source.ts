@@ -135,6 +135,11 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
   readonly #notServed = new Set<string>();
   /** By architecture, the index readIndex last read, once keepIndexes asks, until taken (apko lock's order counts in it). */
   #kept: Map<string, SourceIndex<ApkCandidate>> | undefined;
+  /**
+   * By architecture, what the indexes readIndex last read for it listed and hold: the caps on them
+   * hold for every architecture's together (readIndex).
+   */
+  readonly #read = new Map<string, IndexesRead>();
 
   constructor(options: PackageSourceOptions, keyring: ApkKeyring) {
     this.#options = options;
@@ -178,15 +183,31 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
   }
 
   async readIndex(arch: string): Promise<SourceIndex<ApkCandidate>> {
-    const { baseDir, signal, logger, configPath } = this.#options;
+    const { baseDir, signal, configPath } = this.#options;
     const candidates: ApkCandidate[] = [];
     const files: SourceIndex['files'] = [];
-    // The caps on what an index lists hold for this architecture's indexes together: the build
-    // holds them all at once, and ten repositories at the caps would take ten times the memory.
-    const together: IndexesRead = { packages: 0, names: 0, fields: 0, indexes: [] };
+    // The caps on what an index lists, and on its text, hold for the indexes of every
+    // architecture together: a build holds all of one architecture's at once, and all of every
+    // architecture's when it keeps them (keepIndexes: --compat apko without a lock) or checks a
+    // lock (../../builder/plan.ts), so ten repositories or architectures at the caps would take ten
+    // times the memory. A read of an architecture again replaces its last one.
+    this.#read.delete(arch);
+    const before = sumRead(this.#read.values());
+    const together: IndexesRead = { ...before, indexes: [...before.indexes] };
+    // A repository listed again (under another tag) is read once, as apk-tools reads it
+    // (apk_db_add_repository): the same one under the same tag adds nothing, under another its
+    // packages are that tag's too, at the place of its first listing.
+    const parsed = new Map<string, { packages: ApkPackageInfo[]; order: number; tags: Set<string> }>();
     for (const [order, repo] of this.#repositories.entries()) {
       const url = joinLocation(repo.url, arch, 'APKINDEX.tar.gz');
       const where = safeLocation(url);
+      const again = parsed.get(url);
+      if (again !== undefined) {
+        if (again.tags.has(repo.tag)) continue;
+        again.tags.add(repo.tag);
+        this.#addCandidates(candidates, again.packages, repo, again.order, where);
+        continue;
+      }
       const bytes = await fetchFile(url, { baseDir, signal }).catch((err: unknown) => {
         // A repository has a folder per architecture: none is the architecture it lacks (or a
         // wrong location), which the message says rather than a bare path.
@@ -194,20 +215,39 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
         throw new MissingArchitectureError(safeLocation(repo.url), arch, err, configPath);
       });
       const index = await readApkIndex(bytes, { keyring: this.#keyring, where, together });
+      parsed.set(url, { packages: index.packages, order, tags: new Set([repo.tag]) });
       const digest = digestOf(bytes);
       files.push({ url: where, digest });
       // Keyed as a lock entry's URL names its folder: without user info.
       const folder = urlWithoutUserInfo(joinLocation(repo.url, arch));
       const read = this.#indexes.get(folder);
       this.#indexes.set(folder, read === undefined || read === digest ? digest : '');
-      const { candidates: found, skipped } = apkCandidates(index.packages, repo.url, repo.tag, order, where);
-      for (const s of skipped) logger.warn(`${where}: left out ${s.name}-${s.version}: ${s.reason}`);
-      // One by one: a spread passes each entry as an argument, and an index of 250,000 overflowed the stack.
-      for (const c of found) candidates.push(c);
+      this.#addCandidates(candidates, index.packages, repo, order, where);
     }
+    this.#read.set(arch, {
+      packages: together.packages - before.packages,
+      names: together.names - before.names,
+      fields: together.fields - before.fields,
+      text: together.text - before.text,
+      indexes: together.indexes.slice(before.indexes.length),
+    });
     const read = { candidates, files };
     this.#kept?.set(arch, read);
     return read;
+  }
+
+  /** Adds the candidates of an index's `packages` read from `repo`, warning of those left out. */
+  #addCandidates(
+    candidates: ApkCandidate[],
+    packages: readonly ApkPackageInfo[],
+    repo: { url: string; tag: string },
+    order: number,
+    where: string,
+  ): void {
+    const { candidates: found, skipped } = apkCandidates(packages, repo.url, repo.tag, order, where);
+    for (const s of skipped) this.#options.logger.warn(`${where}: left out ${s.name}-${s.version}: ${s.reason}`);
+    // One by one: a spread passes each entry as an argument, and an index of 250,000 overflowed the stack.
+    for (const c of found) candidates.push(c);
   }
 
   /** Keeps each architecture's index as last read, for {@link takeIndex}, from now on. */
@@ -824,6 +864,19 @@ function checkLockedRanges(p: LockedPackage, found: LockedRanges, where: string)
     where,
     hint: 'the file is not the one locked (signed again, or changed under the same identity): lock again (provenant lock) if the new file is right',
   });
+}
+
+/** What the indexes of `read` listed and hold, all together. */
+function sumRead(read: Iterable<IndexesRead>): IndexesRead {
+  const sum: IndexesRead = { packages: 0, names: 0, fields: 0, text: 0, indexes: [] };
+  for (const r of read) {
+    sum.packages += r.packages;
+    sum.names += r.names;
+    sum.fields += r.fields;
+    sum.text += r.text;
+    sum.indexes.push(...r.indexes);
+  }
+  return sum;
 }
 
 /** `URL` or `@tag URL`. */

@@ -3,7 +3,8 @@
 // more packages, names or field lines than are read into memory is refused with TOO_LARGE as it is
 // inflated, at the line where a count went over, before the rest is inflated; one below the caps
 // is read whole, its packages never passed as arguments (a spread of 250,000 overflowed the
-// stack). The caps hold for the indexes a build reads for one architecture together.
+// stack). The caps, and the text's, hold for the indexes a build reads together, of every
+// architecture; a repository listed twice is read once.
 import assert from 'node:assert/strict';
 import { sign } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -17,7 +18,7 @@ import { silentLogger } from '../../../src/io/types.ts';
 import { readApkIndex } from '../../../src/pkg/apk/apkindex.ts';
 import { generateApkKeyPair } from '../../../src/pkg/apk/keys.ts';
 import { ApkKeyring } from '../../../src/pkg/apk/signature.ts';
-import { openApkSource } from '../../../src/pkg/apk/source.ts';
+import { type ApkSource, openApkSource } from '../../../src/pkg/apk/source.ts';
 
 // The caps docs/security.md gives.
 const ENTRIES_MAX = 500_000;
@@ -104,26 +105,8 @@ describe('the counts an APKINDEX may hold', () => {
   });
 
   it("holds a build's indexes of one architecture to the caps together, naming them", async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'provenant-apk-counts-'));
-    try {
-      await mkdir(join(dir, 'keys'));
-      await writeFile(join(dir, 'keys', key.name), key.publicKeyPem);
+    await withRepositories({ one: ['x86_64'], two: ['x86_64'] }, stanzas(ENTRIES_MAX / 2 + 1), async (open) => {
       // Each under the cap on packages, the two over it.
-      const half = await signedIndexOf(stanzas(ENTRIES_MAX / 2 + 1));
-      for (const repo of ['one', 'two']) {
-        await mkdir(join(dir, repo, 'x86_64'), { recursive: true });
-        await writeFile(join(dir, repo, 'x86_64', 'APKINDEX.tar.gz'), half);
-      }
-      const open = (repositories: string[]) =>
-        openApkSource({
-          repositories,
-          keyring: [join(dir, 'keys', key.name)],
-          packages: ['p0'],
-          configPath: 'image.yaml',
-          baseDir: dir,
-          cache: undefined,
-          logger: silentLogger,
-        });
       const { candidates } = await (await open(['./one'])).readIndex('x86_64');
       assert.ok(Array.isArray(candidates));
       assert.equal(candidates.length, ENTRIES_MAX / 2 + 1);
@@ -136,32 +119,111 @@ describe('the counts an APKINDEX may hold', () => {
         assert.equal(err.where, `./two/x86_64/APKINDEX.tar.gz: APKINDEX:${(ENTRIES_MAX / 2 - 1) * 5 + 1}`);
         return true;
       });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
+  });
+
+  it("holds a build's indexes of every architecture to the caps together, a read of one again replacing its last", async () => {
+    // A build keeps every architecture's index at once (--compat apko without a lock, a lock checked).
+    await withRepositories({ one: ['x86_64', 'aarch64'] }, stanzas(ENTRIES_MAX / 2 + 1), async (open) => {
+      const source = await open(['./one']);
+      source.keepIndexes();
+      await source.readIndex('x86_64');
+      await source.readIndex('x86_64');
+      await assert.rejects(source.readIndex('aarch64'), (err) => {
+        assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
+        assert.match(
+          err.message,
+          /^the indexes \.\/one\/x86_64\/APKINDEX\.tar\.gz, \.\/one\/aarch64\/APKINDEX\.tar\.gz list more than 500000 packages together \(250001 before this one\)/,
+        );
+        assert.match(err.hint ?? '', /build fewer architectures at once/);
+        return true;
+      });
+    });
+  });
+
+  it(`holds the text of a build's indexes to ${TEXT_MAX} bytes together, each within it`, async () => {
+    // One package each whose description takes the two past the cap: parsed packages keep their text.
+    const text = stanzas(1, `T:${'x'.repeat(TEXT_MAX / 2)}\n`);
+    await withRepositories({ one: ['x86_64'], two: ['x86_64'] }, text, async (open) => {
+      const { candidates } = await (await open(['./two'])).readIndex('x86_64');
+      assert.ok(Array.isArray(candidates));
+      assert.equal(candidates.length, 1);
+      await assert.rejects((await open(['./one', './two'])).readIndex('x86_64'), (err) => {
+        assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
+        assert.match(
+          err.message,
+          /^the indexes \.\/one\/x86_64\/APKINDEX\.tar\.gz, \.\/two\/x86_64\/APKINDEX\.tar\.gz hold more than 268435456 bytes of text together/,
+        );
+        return true;
+      });
+    });
+  });
+
+  it('reads a repository listed twice once, as apk-tools does, its packages those of each tag', async () => {
+    await withRepositories({ one: ['x86_64'] }, stanzas(ENTRIES_MAX / 2 + 1), async (open) => {
+      const same = await (await open(['./one', './one'])).readIndex('x86_64');
+      assert.ok(Array.isArray(same.candidates));
+      assert.equal(same.candidates.length, ENTRIES_MAX / 2 + 1);
+      assert.deepEqual(
+        same.files.map((f) => f.url),
+        ['./one/x86_64/APKINDEX.tar.gz'],
+      );
+      const tagged = await (await open(['./one', '@edge ./one'])).readIndex('x86_64');
+      assert.ok(Array.isArray(tagged.candidates));
+      assert.equal(tagged.candidates.length, ENTRIES_MAX + 2);
+      const p0 = tagged.candidates.filter((c) => c.name === 'p0');
+      assert.deepEqual(
+        p0.map((c) => [c.repoTag, c.repoOrder]),
+        [
+          ['', 0],
+          ['edge', 0],
+        ],
+      );
+    });
   });
 
   it('reads 200,000 packages of a signed index through a source, none passed as arguments', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'provenant-apk-counts-'));
-    try {
-      await mkdir(join(dir, 'repo', 'x86_64'), { recursive: true });
-      await mkdir(join(dir, 'keys'));
-      await writeFile(join(dir, 'keys', key.name), key.publicKeyPem);
-      await writeFile(join(dir, 'repo', 'x86_64', 'APKINDEX.tar.gz'), await signedIndexOf(stanzas(200_000)));
-      const source = await openApkSource({
-        repositories: ['./repo'],
+    await withRepositories({ repo: ['x86_64'] }, stanzas(200_000), async (open) => {
+      const { candidates } = await (await open(['./repo'])).readIndex('x86_64');
+      assert.ok(Array.isArray(candidates));
+      assert.equal(candidates.length, 200_000);
+    });
+  });
+});
+
+/**
+ * Runs `body` on repositories in a temporary folder, each with a folder per architecture named in
+ * `layout` holding the same index of `text` signed with {@link key}, and `open` opening a source of
+ * the repositories given (`./name`, `@tag ./name`) with the key trusted.
+ */
+async function withRepositories(
+  layout: Record<string, string[]>,
+  text: string,
+  body: (open: (repositories: string[]) => Promise<ApkSource>) => Promise<void>,
+): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'provenant-apk-counts-'));
+  try {
+    await mkdir(join(dir, 'keys'));
+    await writeFile(join(dir, 'keys', key.name), key.publicKeyPem);
+    const bytes = await signedIndexOf(text);
+    for (const [repo, archs] of Object.entries(layout)) {
+      for (const arch of archs) {
+        await mkdir(join(dir, repo, arch), { recursive: true });
+        await writeFile(join(dir, repo, arch, 'APKINDEX.tar.gz'), bytes);
+      }
+    }
+    await body((repositories) =>
+      openApkSource({
+        repositories,
         keyring: [join(dir, 'keys', key.name)],
         packages: ['p0'],
         configPath: 'image.yaml',
         baseDir: dir,
         cache: undefined,
         logger: silentLogger,
-      });
-      const { candidates } = await source.readIndex('x86_64');
-      assert.ok(Array.isArray(candidates));
-      assert.equal(candidates.length, 200_000);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-});
+      }),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

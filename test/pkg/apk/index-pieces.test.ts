@@ -54,13 +54,15 @@ describe('an APKINDEX read in pieces', () => {
       fc.asyncProperty(
         indexBytes,
         fc.array(fc.nat(), { maxLength: 8 }),
-        fc.record({ packages: fc.nat({ max: 6 }), names: fc.nat({ max: 12 }), fields: fc.nat({ max: 30 }) }),
+        // The text's cap refuses at the piece that goes over it, which the cuts decide: not drawn.
+        fc.record({ packages: fc.nat({ max: 6 }), names: fc.nat({ max: 12 }), fields: fc.nat({ max: 30 }), text: fc.constant(1e9) }),
         async (bytes, cuts, caps: IndexCounts) => {
           const whole = await outcome(() => readIndexText([bytes], 'i', undefined, caps));
           assert.deepEqual(await outcome(() => readIndexText(cutAt(bytes, cuts), 'i', undefined, caps)), whole);
           const text = new TextDecoder().decode(bytes);
-          const all = await readIndexText(cutAt(bytes, cuts), 'i', undefined, { packages: 1e9, names: 1e9, fields: 1e9 });
+          const all = await readIndexText(cutAt(bytes, cuts), 'i', undefined, { packages: 1e9, names: 1e9, fields: 1e9, text: 1e9 });
           assert.equal(all.text, text);
+          assert.equal(all.bytes, bytes.length);
           // The counts are the parser's: its packages, their names, their field lines.
           let parsed: ReturnType<typeof parseApkIndexText> | undefined;
           try {
@@ -81,11 +83,29 @@ describe('an APKINDEX read in pieces', () => {
 
   it('counts what other indexes listed toward the caps, naming them', async () => {
     const text = new TextEncoder().encode('P:a\nV:1\nC:Q1x=\n\nP:b\nV:1\nC:Q1y=\n');
-    const together = { packages: 4, names: 0, fields: 0, indexes: ['one', 'two'] };
-    await assert.rejects(readIndexText([text], 'three', together, { packages: 5, names: 10, fields: 100 }), (err) => {
+    const together = { packages: 4, names: 0, fields: 0, text: 0, indexes: ['one', 'two'] };
+    await assert.rejects(readIndexText([text], 'three', together, { packages: 5, names: 10, fields: 100, text: 1000 }), (err) => {
       assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
       assert.match(err.message, /^the indexes one, two, three list more than 5 packages together/);
       assert.equal(err.where, 'three: APKINDEX:5');
+      return true;
+    });
+  });
+
+  it('counts the text other indexes hold toward its cap, at the line the piece that goes over starts on', async () => {
+    // Parsed packages keep the text they were read from: each index a build holds holds its text.
+    const line = new TextEncoder().encode('P:a\nV:1\nC:Q1x=\n\n');
+    const caps = { packages: 100, names: 100, fields: 100, text: 100 };
+    const together = { packages: 0, names: 0, fields: 0, text: 100 - 2 * line.length, indexes: ['one'] };
+    const read = await readIndexText([line, line], 'two', { ...together, indexes: ['one'] }, caps);
+    assert.equal(read.bytes, 2 * line.length);
+    await assert.rejects(readIndexText([line, line, line], 'two', together, caps), (err) => {
+      assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
+      assert.match(
+        err.message,
+        new RegExp(`^the indexes one, two hold more than 100 bytes of text together \\(${together.text} before this one\\)`),
+      );
+      assert.equal(err.where, 'two: APKINDEX:9');
       return true;
     });
   });
