@@ -56,8 +56,8 @@ export const CONTROL_MAX = 16 * 1024 * 1024;
  * An APKINDEX.tar.gz's content, inflated in pieces and counted as it comes (./apkindex.ts,
  * readIndexText). The counts bound what parsing holds, not the text: one line may be any length,
  * so the text needs a cap of its own, and what the counts allow sets it. Real indexes take 390
- * bytes a package (Alpine v3.16 main, x86_64: 1,908,622 bytes for 4,929 packages; v3.17 main,
- * aarch64: 1,949,622 for 5,004), so the {@link INDEX_ENTRIES_MAX} packages an index may list take
+ * bytes a package (Alpine v3.16 main, x86_64: 1,908,830 bytes for 4,929 packages; v3.17 main,
+ * aarch64: 1,949,859 for 5,004), so the {@link INDEX_ENTRIES_MAX} packages an index may list take
  * 186 MiB of such text; 256 MiB is that and a third more, and 2.7 KiB a package for an index of
  * 100,000 (Wolfi's, the largest known, lists fewer and takes tens of MiB). The 512 MiB this was
  * (the most V8 can decode into one string) let a signed index of 499,000 packages of 1 KiB each
@@ -67,8 +67,8 @@ export const INDEX_MAX = 256 * 1024 * 1024;
 /**
  * The packages (`P:` lines) one APKINDEX may list. Each costs about 2 KiB of memory once read (a
  * build of a signed index of 1,000,000 stanzas of 92 bytes peaked at 2.1 GB), so the 5.5 million
- * that fit under {@link INDEX_MAX} ran the heap out after minutes. 500,000 cost about 1 GB; Wolfi's
- * index, the largest known, lists under a fifth of that.
+ * that fit under the 512 MiB {@link INDEX_MAX} was ran the heap out after minutes. 500,000 cost
+ * about 1 GB; Wolfi's index, the largest known, lists under a fifth of that.
  */
 export const INDEX_ENTRIES_MAX = 500_000;
 /**
