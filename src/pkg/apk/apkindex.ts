@@ -80,9 +80,9 @@ export interface ReadApkIndexOptions {
    */
   allowUntrusted?: boolean;
   /**
-   * What the indexes read before this one for the same build listed, added to once this one is
-   * read: the caps on packages, names and field lines ({@link readIndexText}) hold for all of them
-   * together, as a build holds them all at once.
+   * What the indexes read before this one for the same build listed and hold, added to once this
+   * one is read: the caps on packages, names, field lines and text ({@link readIndexText}) hold for
+   * all of them together, as a build holds them all at once.
    */
   together?: IndexesRead | undefined;
 }
@@ -189,7 +189,7 @@ export interface IndexCounts {
 }
 
 /**
- * What the indexes a build has read so far listed together, and where they came from
+ * What the indexes a build has read so far listed and hold together, and where they came from
  * ({@link ReadApkIndexOptions.together}).
  */
 export interface IndexesRead extends IndexCounts {
