@@ -26,6 +26,7 @@ import {
 } from '../../src/builder/layer.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { fileVersion } from '../../src/io/files.ts';
+import { COLLECT_EVERY_RECORDS, collectionsAsked } from '../../src/io/memory.ts';
 import { type CachePut, DownloadCache } from '../../src/pkg/fetch.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { type FileBody, readBody } from '../../src/vfs/body.ts';
@@ -894,5 +895,17 @@ describe('worker threads for a layer', () => {
       }
     }
     assert.equal(workersFor(treeWalk(large, large.paths()), new Holding(2)), 1);
+  });
+});
+
+describe('treeLayer and the collections it asks for', () => {
+  it('asks V8 for a full collection as it walks many entries, whose headers are garbage once written', async () => {
+    // Empty files: no body is read or compressed ahead, so no buffer counts towards a collection.
+    const tree = new Tree();
+    const count = 3 * COLLECT_EVERY_RECORDS;
+    for (let i = 0; i < count; i++) tree.put(`d${i % 100}/f${i}`, file(new Uint8Array()));
+    const before = collectionsAsked();
+    await treeLayer(tree, { workers: 0 });
+    assert.ok(collectionsAsked() - before >= 2, `${collectionsAsked() - before} collections for ${count} entries`);
   });
 });
