@@ -705,7 +705,7 @@ async function assemble(
   if (spill !== undefined) tree.keepOutside(spill);
   const installed = await source.install(tree, packages, arch, { mtime, clamp }, spill);
   // The packages' entries, now in the tree, and what installing them left.
-  if (tree.size + (spill?.size ?? 0) >= COLLECT_FROM_FILES) collectGarbage();
+  if (tree.size + (spill?.size ?? 0) >= COLLECT_FROM_FILES) collectGarbage({ shrink: true });
   // What the steps below read and change must be in the tree, as a tree of every file would have it.
   spill?.bringIn(tree);
   // SOURCE_DATE_EPOCH is the latest time any file may have (a kept file has it already: the

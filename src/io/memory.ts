@@ -15,7 +15,7 @@
 export const COLLECT_EVERY = 32 * 1024 * 1024;
 
 let moved = 0;
-let collect: (() => void) | null | undefined;
+let collect: GcFunction | null | undefined;
 
 /**
  * Counts `n` bytes read or written; asks V8 for a collection every `every` bytes
@@ -61,22 +61,32 @@ export function collectionsAsked(): number {
  * longer needed: between the steps of a large build, whose records of every file of the image
  * would otherwise pile up, dead, until V8 decides on a collection of its own, which it does not
  * before the old generation has grown by about half. A collection takes time in proportion to
- * the heap: a few tens of milliseconds for a few tens of MB.
+ * the heap: a few tens of milliseconds for a few tens of MB. With `shrink`, V8 also gives back the
+ * pages it kept for reuse, for a step whose peak comes after a larger one's garbage.
  */
-export function collectGarbage(): void {
+export function collectGarbage(options: { shrink?: boolean } = {}): void {
   moved = 0;
   asked++;
   if (collect === undefined) {
-    const exposed = (globalThis as { gc?: () => void }).gc;
+    const exposed = (globalThis as { gc?: GcFunction }).gc;
     try {
       if (exposed === undefined) process.getBuiltinModule('node:v8').setFlagsFromString('--expose-gc');
-      collect = exposed ?? (process.getBuiltinModule('node:vm').runInNewContext('gc') as () => void);
+      collect = exposed ?? (process.getBuiltinModule('node:vm').runInNewContext('gc') as GcFunction);
     } catch {
       collect = null;
     }
   }
-  collect?.();
+  // V8's gc extension takes a kind of collection; a V8 that does not know one runs a full collection.
+  if (options.shrink === true) collect?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+  else collect?.();
 }
+
+/**
+ * V8's `gc` (with `--expose-gc`). With `flavor: 'last-resort'` it collects as V8 does before giving
+ * up for want of memory: everything it can, then it gives the pages it had kept for reuse back to
+ * the system, which a full collection of its own does not.
+ */
+type GcFunction = (options?: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
 
 /**
  * Keeps V8's young generation at the size it starts with, for the rest of the process: for a

@@ -1,5 +1,6 @@
 // Collections asked for between the steps of a large build, and as bytes move in fresh buffers (src/io/memory.ts).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { setImmediate } from 'node:timers/promises';
@@ -19,6 +20,22 @@ describe('collectGarbage', () => {
     const ref = await unreferenced();
     collectGarbage();
     assert.equal(ref.deref(), undefined);
+  });
+
+  it('asks for a last-resort collection when told to shrink, and a plain one otherwise', () => {
+    // In a process of its own, whose `gc` (V8's, exposed) is watched before this module takes it.
+    const module = new URL('../../src/io/memory.ts', import.meta.url).href;
+    const script = `
+      const real = globalThis.gc;
+      const seen = [];
+      globalThis.gc = (options) => { seen.push(options ?? null); real(options); };
+      const { collectGarbage } = await import(${JSON.stringify(module)});
+      collectGarbage();
+      collectGarbage({ shrink: true });
+      process.stdout.write(JSON.stringify(seen));
+    `;
+    const out = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    assert.deepEqual(JSON.parse(out), [null, { type: 'major', execution: 'sync', flavor: 'last-resort' }]);
   });
 });
 
