@@ -217,7 +217,7 @@ export async function rememberImage(
     try {
       for (const p of made.packages) {
         const files = p.files;
-        await writer.write(new TextEncoder().encode(`${JSON.stringify(files)}\n`));
+        await writeJsonLine(writer, files);
         noteRecordsDropped(files.length);
       }
       files = (await writer.finish(`image-memo-files:${key}`)).sha256;
@@ -239,6 +239,26 @@ export async function rememberImage(
     // Kept or not, the image is the same.
   }
 }
+
+/**
+ * Writes `list` as `JSON.stringify(list)` and a newline give it, in pieces of about 64 KiB: the
+ * text of a package's whole list, and its bytes, were twice the list again, and the peak of a
+ * build whose packages hold thousands of files each (issue 16). @internal
+ */
+export async function writeJsonLine(writer: { write(chunk: Uint8Array): Promise<unknown> }, list: readonly unknown[]): Promise<void> {
+  const encoder = new TextEncoder();
+  let text = '[';
+  for (const [i, item] of list.entries()) {
+    text += `${i === 0 ? '' : ','}${JSON.stringify(item) ?? 'null'}`;
+    if (text.length < JSON_PIECE) continue;
+    await writer.write(encoder.encode(text));
+    text = '';
+  }
+  await writer.write(encoder.encode(`${text}]\n`));
+}
+
+/** Characters of a list's text written at once ({@link writeJsonLine}). */
+const JSON_PIECE = 64 * 1024;
 
 /** What a record keeps apart of each package (its file lists' file). */
 const FILES = new Set(['files']);

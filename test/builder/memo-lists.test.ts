@@ -1,0 +1,34 @@
+// A build record's file lists, written a piece at a time (src/builder/memo.ts writeJsonLine).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { writeJsonLine } from '../../src/builder/memo.ts';
+
+/** What writeJsonLine writes of `list`, and in how many pieces. */
+async function written(list: readonly unknown[]): Promise<{ text: string; pieces: number }> {
+  const chunks: Uint8Array[] = [];
+  await writeJsonLine({ write: async (chunk: Uint8Array) => void chunks.push(chunk) }, list);
+  return { text: Buffer.concat(chunks).toString('utf8'), pieces: chunks.length };
+}
+
+describe('writeJsonLine', () => {
+  it('writes what JSON.stringify and a newline give, for any list', async () => {
+    const file = fc.record({
+      path: fc.string({ unit: 'binary', maxLength: 300 }),
+      sha1: fc.option(fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 40, maxLength: 40 }), { nil: undefined }),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.oneof(file, fc.constant(undefined), fc.integer()), { maxLength: 600 }), async (list) => {
+        assert.equal((await written(list)).text, `${JSON.stringify(list)}\n`);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('writes a long list in pieces, not its whole text at once', async () => {
+    const list = Array.from({ length: 10_000 }, (_, i) => ({ path: `/usr/lib/bench/file-${i}`, sha1: 'a'.repeat(40) }));
+    const { text, pieces } = await written(list);
+    assert.equal(text, `${JSON.stringify(list)}\n`);
+    assert.ok(pieces > 5, `${pieces} pieces for ${text.length} characters`);
+  });
+});
