@@ -3,7 +3,7 @@ import { ProvenantError } from '../errors.ts';
 import { writeFileAtomic } from '../io/files.ts';
 import type { Logger } from '../io/types.ts';
 import type { Stored, StoredIndex } from '../oci/content.ts';
-import { formatPlatform, hostPlatform, isUnknownPlatform, normalizePlatform, parsePlatformOn, platformMatches } from '../oci/platform.ts';
+import { firstOfPlatform, formatPlatform, hostPlatform, normalizePlatform, parsePlatformOn } from '../oci/platform.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
 import { parseSourceDateEpoch } from '../time.ts';
 import type { FlagSpec, ParsedArgs } from './args.ts';
@@ -150,7 +150,8 @@ export function platformArg(text: string): Platform {
  * verification of one image is not another's. Where several images match (a Windows index lists
  * one per `os.version`; a Linux one may list two alike), the first is taken, as containers/image
  * (skopeo, podman) and containerd's matcher take it, and `logger` is warned which, with the
- * digests of the others, by which one of them is named ({@link severalMatchWarning}).
+ * digests of the others, by which one of them is named ({@link firstOfPlatform}, as every command
+ * that picks by `--platform` picks).
  *
  * @throws ProvenantError `USAGE` when `root` is a single image; `NO_MATCHING_PLATFORM` naming the
  *   platforms it has
@@ -158,31 +159,15 @@ export function platformArg(text: string): Platform {
 export function platformEntry(root: Stored, text: string, where: string, logger: Pick<Logger, 'warn'>): Descriptor {
   if (root.kind !== 'index') throw new ProvenantError('USAGE', '--platform picks an image of an index, and this is a single image');
   const wanted = platformArg(text);
-  const matches = root.index.manifests.filter((m) => m.platform !== undefined && platformMatches(wanted, m.platform));
-  const [match] = matches;
-  if (match === undefined) {
+  const { entry, warning } = firstOfPlatform(wanted, root.index.manifests, where);
+  if (entry === undefined) {
     throw new ProvenantError('NO_MATCHING_PLATFORM', `the image has no ${formatPlatform(wanted)} manifest`, {
       where: `${where}@${root.digest}`,
       hint: `its platforms: ${platformList(root)}`,
     });
   }
-  // BuildKit's attestation manifests (unknown/unknown), one per image, are not picked as images (imageEntry).
-  if (matches.length > 1 && !isUnknownPlatform(match.platform)) logger.warn(severalMatchWarning(wanted, matches, where));
-  return match;
-}
-
-/**
- * What is said where `--platform` `wanted` matches several entries of an index (`matches`, in
- * its order): which was taken, and the others by digest (and `os.version`, where they list one),
- * by which `where@DIGEST` names one.
- */
-function severalMatchWarning(wanted: Platform, matches: readonly Descriptor[], where: string): string {
-  const named = (d: Descriptor): string => {
-    const version = d.platform?.['os.version'];
-    return version === undefined ? d.digest : `${d.digest} (os.version ${version})`;
-  };
-  const [first, ...others] = matches as [Descriptor, ...Descriptor[]];
-  return `${matches.length} images of the index are ${formatPlatform(wanted)}: took the first, ${named(first)}; to take another, name it by digest (${where}@DIGEST): ${others.map(named).join(', ')}`;
+  if (warning !== undefined) logger.warn(warning);
+  return entry;
 }
 
 /**

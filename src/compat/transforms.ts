@@ -6,7 +6,7 @@
 import { ProvenantError } from '../errors.ts';
 import { encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
-import { formatPlatform, platformMatches } from '../oci/platform.ts';
+import { firstOfPlatform, formatPlatform } from '../oci/platform.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { DOCKER_LAYER_TAR, layerCompression, short } from './detectors.ts';
 import { type FixId, listParam, stringParam } from './params.ts';
@@ -91,8 +91,14 @@ export const TRANSFORMS: Record<FixId, Transform> = {
     // The platform asked for, else the target's in its order of preference, else the only one.
     const wanted = context.platform !== undefined ? [context.platform] : context.platforms;
     let chosen: PlannedDoc | undefined = wanted.length === 0 && images.length === 1 ? images[0] : undefined;
+    // Of several images of a platform (a Windows index lists one per os.version), the first, as
+    // every --platform picks, said in the plan: which, and the others by digest.
+    let several: string | undefined;
     for (const w of wanted) {
-      chosen = images.find((i) => i.platform !== undefined && platformMatches(w, i.platform));
+      const listed = images.map((doc) => ({ doc, platform: doc.platform, digest: doc.stored.digest }));
+      const picked = firstOfPlatform(w, listed, context.location ?? 'IMAGE');
+      chosen = picked.entry?.doc;
+      several = picked.warning;
       if (chosen !== undefined) break;
     }
     // Forced, an image with none of the target's platforms keeps its only one: written, and still
@@ -131,6 +137,7 @@ export const TRANSFORMS: Record<FixId, Transform> = {
       indexDigest,
       chosenDigest,
     );
+    if (several !== undefined) d.note(several);
     const to = stringParam(params, 'attestations') === 'cosign-tag' ? 'cosign-tag' : 'referrers';
     for (const e of entries) {
       const current = d.docs.get(e.stored.digest);

@@ -10,7 +10,7 @@ import { decodeUtf8 } from '../bytes.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
-import { formatPlatform, platformMatches } from '../oci/platform.ts';
+import { firstOfPlatform, formatPlatform } from '../oci/platform.ts';
 import type { Descriptor, ImageConfig, Platform } from '../oci/types.ts';
 import { apkoImageSbom, apkoIndexSbom, apkoSbomLeavesOut, warnApkoSbomLeavesOut } from '../sbom/apko-spdx.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -19,7 +19,7 @@ import { type InspectedManifest, inspectImage } from './inspect.ts';
 
 /** Options of {@link apkoSbomOfImage}. */
 export interface ApkoSbomOptions extends OperationOptions {
-  /** Which platform of an index (default the first); ignored with `index`. */
+  /** Which platform of an index (default the first; of several images of it, the first, `logger` warned); ignored with `index`. */
   platform?: Platform | undefined;
   /** The SBOM of the index itself, `sbom-index.spdx.json`. */
   index?: boolean | undefined;
@@ -177,10 +177,10 @@ export async function apkoSbomOfImage(
     };
   }
   const wanted = options.platform;
-  const m =
-    wanted === undefined
-      ? inspected.manifests[0]
-      : inspected.manifests.find((x) => x.platform !== undefined && platformMatches(wanted, x.platform));
+  // Of several images of the platform, the first, warned which, as every --platform picks.
+  const picked = wanted === undefined ? undefined : firstOfPlatform(wanted, inspected.manifests, store.location);
+  if (picked?.warning !== undefined) options.logger?.warn(picked.warning);
+  const m = wanted === undefined ? inspected.manifests[0] : picked?.entry;
   if (m === undefined) {
     throw new ProvenantError(
       'NO_MATCHING_PLATFORM',

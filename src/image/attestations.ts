@@ -8,7 +8,7 @@
 import { predicateName } from '../attest/attachments.ts';
 import { ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
-import { formatPlatform, platformMatches } from '../oci/platform.ts';
+import { firstOfPlatform, formatPlatform } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
 import { cyclonedxDocument } from '../sbom/cyclonedx.ts';
 import { spdxDocument, timestampFromEpoch } from '../sbom/spdx.ts';
@@ -22,7 +22,10 @@ const CYCLONEDX = 'https://cyclonedx.org/bom';
 
 /** Options of {@link imageSbom}. */
 export interface ImageSbomOptions extends OperationOptions {
-  /** Which platform of an index (default: the only one, else the first). */
+  /**
+   * Which platform of an index (default: the only one, else the first); of several images of it, the
+   * first, `logger` warned.
+   */
   platform?: Platform | undefined;
   format?: 'spdx' | 'cyclonedx';
   /**
@@ -51,7 +54,7 @@ export async function imageSbom(
   options: ImageSbomOptions,
 ): Promise<{ generated: boolean; platform: string; document: unknown }> {
   const inspected = await inspectImage(store, target, name, options);
-  const image = pickPlatform(inspected, options.platform);
+  const image = pickPlatform(inspected, options.platform, store.location, options);
   const wanted = options.format === 'cyclonedx' ? CYCLONEDX : SPDX;
   const found = (await imageStatements(store, image, options)).filter((f) => f.predicateType === wanted);
   const taken = chosenStatement(found, predicateName(wanted) ?? wanted, `the ${platformName(image.platform)} image`, options);
@@ -124,9 +127,21 @@ export async function attestationSummaries(
   return out;
 }
 
-function pickPlatform(inspected: InspectResult, platform: Platform | undefined): InspectResult['manifests'][number] {
+/**
+ * The image of `inspected` that `platform` names (the first, else the only one), as every
+ * `--platform` picks: where several are of that platform, the first, `options.logger` warned
+ * which, the others named by digest in `where` ({@link firstOfPlatform}).
+ */
+function pickPlatform(
+  inspected: InspectResult,
+  platform: Platform | undefined,
+  where: string,
+  options: OperationOptions,
+): InspectResult['manifests'][number] {
   const images = inspected.manifests;
-  const found = platform === undefined ? images[0] : images.find((m) => m.platform !== undefined && platformMatches(platform, m.platform));
+  const picked = platform === undefined ? undefined : firstOfPlatform(platform, images, where);
+  if (picked?.warning !== undefined) options.logger?.warn(picked.warning);
+  const found = platform === undefined ? images[0] : picked?.entry;
   if (found === undefined) {
     throw new ProvenantError(
       'NO_MATCHING_PLATFORM',

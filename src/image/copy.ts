@@ -5,7 +5,7 @@ import type { BlobSource, OperationOptions } from '../io/types.ts';
 import { COSIGN_TAG_RE, checkIndexDepth, cosignTagSubject, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isForeignLayer, isIndexType, isManifestLike, MediaType } from '../oci/mediatypes.ts';
-import { bestPlatformMatch, formatPlatform, normalizePlatform } from '../oci/platform.ts';
+import { bestPlatformMatch, firstOfPlatform, formatPlatform, normalizePlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex, type Platform } from '../oci/types.ts';
 import { cosignTagsByName, listingRefused } from '../store/tag-list.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -407,6 +407,10 @@ async function selectPlatforms(
         `${src.location}@${root.digest} has no ${formatPlatform(normalizePlatform(wanted))} image: copying its ${formatPlatform(normalizePlatform(best.match.platform!))} one, which a ${formatPlatform(normalizePlatform(wanted))} machine runs`,
       );
     }
+    // Of several images of that platform (a Windows index lists one per os.version), the first, as
+    // containers/image's ChooseInstance takes it: warned which, as every --platform picks.
+    const several = match === undefined ? undefined : firstOfPlatform(match.platform!, runnable, src.location).warning;
+    if (several !== undefined) options.logger?.warn(several);
     if (match === undefined) {
       const available = runnable
         .map((m) => (m.platform ? formatPlatform(normalizePlatform(m.platform)) : undefined))

@@ -2,9 +2,11 @@
 // containerd's spellings, an architecture alone, exact where one image's digest is the answer.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { hostPlatform } from '../../src/oci/platform.ts';
+import { generateSigningKeyPair, publicKeyPem } from '../../src/sign/keys.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { synth } from '../compat/images.ts';
 import { NO_HOME, useTempDir } from '../helpers/temp.ts';
@@ -146,5 +148,63 @@ describe('--platform of digest, manifest and copy', () => {
     const one = provenant(['digest', ref, '--platform', 'linux/amd64']);
     assert.equal(one.stdout.trim(), linux);
     assert.equal(one.stderr, '');
+  });
+
+  // Every command that picks an image by --platform picks it alike and says so: sbom, copy and fix
+  // took the first windows/amd64 image without a word (copy dropping the other), and no test held
+  // inspect, attest, verify, verify-attestation or policy test to it, nor JSON output clean of it.
+  it('warns alike in every command that picks by --platform, on standard error only', async () => {
+    const tmp = await temp();
+    const dir = join(tmp, 'win');
+    const made = await synth(await LayoutStore.open(dir, { create: true }), {
+      platforms: [
+        { os: 'windows', architecture: 'amd64', 'os.version': '10.0.17763.5458' },
+        { os: 'windows', architecture: 'amd64', 'os.version': '10.0.20348.2227' },
+        { os: 'linux', architecture: 'amd64' },
+      ],
+      tag: 'latest',
+    });
+    const [ltsc2019, ltsc2022] = made.images.map((i) => i.digest);
+    const ref = `oci:${dir}:latest`;
+    const warning = `warning: 2 images of the index are windows/amd64: took the first, ${ltsc2019} (os.version 10.0.17763.5458); to take another, name it by digest (oci:${dir}@DIGEST): ${ltsc2022} (os.version 10.0.20348.2227)\n`;
+    const key = join(tmp, 'cosign.pub');
+    await writeFile(key, publicKeyPem(generateSigningKeyPair().publicKey));
+    const policy = join(tmp, 'policy.yaml');
+    await writeFile(
+      policy,
+      `apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata:\n  name: p\nspec:\n  images:\n  - glob: "**"\n  authorities:\n  - key:\n      secretRef:\n        name: ${key}\n`,
+    );
+    const predicate = join(tmp, 'predicate.json');
+    await writeFile(predicate, '{}');
+    const platform = ['--platform', 'windows/amd64'];
+    const commands: [string, string[]][] = [
+      ['inspect', ['inspect', ref, ...platform]],
+      ['inspect json', ['inspect', ref, ...platform, '--format', 'json']],
+      ['digest json', ['digest', ref, ...platform, '--format', 'json']],
+      ['verify', ['verify', ref, '--key', key, ...platform]],
+      ['verify json', ['verify', ref, '--key', key, ...platform, '--format', 'json']],
+      ['verify-attestation', ['verify-attestation', ref, '--key', key, ...platform]],
+      ['policy test', ['policy', 'test', policy, ref, ...platform]],
+      ['policy test json', ['policy', 'test', policy, ref, ...platform, '--format', 'json']],
+      ['sbom', ['sbom', ref, ...platform]],
+      ['sbom --compat apko', ['sbom', ref, '--compat', 'apko', ...platform]],
+      ['copy', ['copy', '--quiet', ref, `oci:${join(tmp, 'two')}:x`, ...platform, '--platform', 'linux/amd64']],
+      ['attest', ['attest', ref, '--predicate', predicate, '--type', 'https://example.com/p', ...platform]],
+    ];
+    for (const [name, args] of commands) {
+      const r = provenant(args);
+      const warnings = r.stderr.split('\n').filter((l) => l.startsWith('warning: '));
+      assert.deepEqual(warnings, [warning.trimEnd()], `${name}: ${r.stderr}`);
+      assert.doesNotMatch(r.stdout, /images of the index/, name);
+      if (name.endsWith('json')) assert.doesNotThrow(() => JSON.parse(r.stdout), `${name}: ${r.stdout}`);
+    }
+    // copy keeps the first windows/amd64 image, as containers/image's ChooseInstance does.
+    const copied = provenant(['manifest', `oci:${join(tmp, 'two')}:x`]);
+    assert.match(copied.stdout, /10\.0\.17763\.5458/);
+    assert.doesNotMatch(copied.stdout, /10\.0\.20348/);
+    // fix says it in its account of the change, the first kept.
+    const fixed = provenant(['fix', ref, '--target', 'aws-lambda', '-o', `oci:${join(tmp, 'fixed')}:x`, ...platform, '--force']);
+    assert.ok(fixed.stdout.includes(warning.slice('warning: '.length, -1)), fixed.stdout + fixed.stderr);
+    assert.match(fixed.stdout, new RegExp(`oci:.*fixed@${ltsc2019}`));
   });
 });
