@@ -159,4 +159,30 @@ describe('verify-attestation --type that matches none', () => {
     const named = await provenant(['verify-attestation', image, '--type', 'vuln', '--key', 'cosign.pub'], { cwd: dir, env });
     assert.equal(named.status, 0, named.stderr);
   });
+
+  // Two spellings of one platform (linux/arm64 and linux/arm64/v8), both signed: the hint listed
+  // "its linux/arm64, linux/arm64/v8 images", one platform twice, which --platform reads as one.
+  it('lists a platform once in the hint, whatever spelling its images are listed under', async () => {
+    const dir = await workspace();
+    const made = await synth(await LayoutStore.open(join(dir, 'arm'), { create: true }), {
+      platforms: [
+        { os: 'linux', architecture: 'arm64' },
+        { os: 'linux', architecture: 'arm64', variant: 'v8' },
+        { os: 'linux', architecture: 'amd64' },
+      ],
+      tag: 'latest',
+    });
+    for (const image of made.images.slice(0, 2)) {
+      const r = await provenant(['sign', `oci:arm@${image.digest}`, '--key', 'cosign.key'], { cwd: dir, env });
+      assert.equal(r.status, 0, r.stderr);
+    }
+    const v = await provenant(['verify', 'oci:arm:latest', '--key', 'cosign.pub'], { cwd: dir, env });
+    assert.notEqual(v.status, 0, v.stderr);
+    assert.ok(
+      v.stderr.includes(
+        'hint: the index is not signed, but its linux/arm64 image is (an index made by index create is new until signed): verify one with --platform linux/arm64, or sign the index (provenant sign)\n',
+      ),
+      v.stderr,
+    );
+  });
 });

@@ -3,7 +3,7 @@ import { ProvenantError } from '../../errors.ts';
 import { isAttachedEntry } from '../../image/index-entries.ts';
 import type { Stored } from '../../oci/content.ts';
 import type { Digest } from '../../oci/digest.ts';
-import { formatPlatform, platformMatches } from '../../oci/platform.ts';
+import { firstOfPlatform, formatPlatform, normalizePlatform } from '../../oci/platform.ts';
 import { formatLocation, parseLocation } from '../../ref/location.ts';
 import { parsePredicateType } from '../../sign/payload.ts';
 import { eachSignature, type FoundSignature } from '../../sign/storage.ts';
@@ -290,7 +290,8 @@ function imagesWith(
 }
 
 /**
- * The images `root` (an index) lists whose image `has` something, a platform once, but the
+ * The images `root` (an index) lists whose image `has` something, a platform once (normalized:
+ * linux/arm64/v8 is linux/arm64, as --platform reads it), but the
  * platforms in `skip`: what {@link imagesWith} and {@link imagesWithUnsigned} look for. Of several
  * images of one platform (a Windows index lists one per os.version), the one `--platform` takes
  * (the first) where it has, else the first other that has, marked as not the one it takes.
@@ -301,11 +302,12 @@ async function platformsWhere(root: Stored, skip: readonly string[], has: (diges
   for (const entry of root.index.manifests) {
     const entryPlatform = entry.platform;
     if (isAttachedEntry(entry) || entryPlatform === undefined) continue;
-    const platform = formatPlatform(entryPlatform);
+    // Normalized, so that linux/arm64 and linux/arm64/v8, one platform, are listed once.
+    const platform = formatPlatform(normalizePlatform(entryPlatform));
     if (skip.includes(platform) || out.some((o) => o.platform === platform)) continue;
     if (!(await has(entry.digest))) continue;
-    // As platformEntry picks: the first entry that matches.
-    const picked = root.index.manifests.find((m) => m.platform !== undefined && platformMatches(entryPlatform, m.platform));
+    // The entry --platform takes (platformEntry's pick), without its warning: this is a hint.
+    const picked = firstOfPlatform(entryPlatform, root.index.manifests, '').entry;
     out.push({ platform, digest: entry.digest, first: picked === entry });
   }
   return out;
