@@ -14,7 +14,7 @@ import type { FlagSpec, ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
 import { FORMAT_FLAG, formatOf } from './options.ts';
 import { readTrustedRoot, signalOf, subjectOf } from './signing.ts';
-import { targetOf, withStores } from './stores.ts';
+import { resolvedDigest, targetOf, withStores } from './stores.ts';
 import { warningLogger } from './visible.ts';
 
 /** The flags of a policy check (besides the registry's). */
@@ -102,11 +102,16 @@ export async function checkPolicies(args: ParsedArgs, io: CliIo, policyFile: str
     for (const text of refs) {
       const opened = await stores.open(text);
       const target = await targetOf(opened);
-      const resolved = await opened.store.resolve(target, { signal: io.signal });
-      if (resolved === undefined) throw new ProvenantError('NOT_FOUND', `${target} is not in ${opened.store.location}`, { where: text });
+      const digest = await resolvedDigest(
+        opened.store,
+        target,
+        { signal: io.signal },
+        `${target} is not in ${opened.store.location}`,
+        text,
+      );
       // With --platform, that image of the index; the index goes along, for the BuildKit
       // statements it lists under its signature.
-      const subject = await subjectOf(opened.store, resolved.digest, args, io.signal, warningLogger(io));
+      const subject = await subjectOf(opened.store, digest, args, io.signal, warningLogger(io));
       out.push(
         await evaluatePolicies(opened.store, subject.digest, imageName ?? reportedImageName(text), policies, {
           ...trust,

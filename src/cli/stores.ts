@@ -4,6 +4,7 @@
  * finished on success and discarded on failure or interrupt (an archive is then not written).
  */
 import { isProvenantError, ProvenantError } from '../errors.ts';
+import type { Digest } from '../oci/digest.ts';
 import { type Location, parseLocation } from '../ref/location.ts';
 import { formatReference, type ImageReference, repositoryName } from '../ref/reference.ts';
 import { defaultTarget, namedIn, type OpenedStore, openStore, type RegistryOpenOptions, sharedStoreKey } from '../store/open.ts';
@@ -278,6 +279,30 @@ export async function withImage<T>(
     const opened = await stores.open(text);
     return task(opened.store, await targetOf(opened));
   });
+}
+
+/**
+ * The digest `target` (a tag or digest) names in `store`, or NOT_FOUND as reading the manifest
+ * says it: a tag that is not there with the tags that are as its hint, in a registry and a layout
+ * alike (the note of a missing `latest` with it). `resolve` answers a missing tag with no word
+ * (one HEAD), so the manifest is asked for only then, to say why; where that read finds it after
+ * all (pushed meanwhile) or fails otherwise, `message` is said, `where` naming the place.
+ */
+export async function resolvedDigest(
+  store: ContentStore,
+  target: string,
+  options: { signal?: AbortSignal },
+  message: string,
+  where: string,
+): Promise<Digest> {
+  const found = await store.resolve(target, options);
+  if (found !== undefined) return found.digest;
+  try {
+    await store.getManifest(target, options);
+  } catch (err) {
+    if (isProvenantError(err, 'NOT_FOUND') || isProvenantError(err, 'ABORTED')) throw err;
+  }
+  throw new ProvenantError('NOT_FOUND', message, { where });
 }
 
 /** The tag or digest the location names, else the store's only image. */

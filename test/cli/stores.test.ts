@@ -2,7 +2,7 @@
 // folder alike share a store, read or written, which is closed once after the task; archives
 // share one only when read.
 import assert from 'node:assert/strict';
-import { symlink } from 'node:fs/promises';
+import { symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, it } from 'node:test';
@@ -200,5 +200,30 @@ describe('a missing latest in a registry', { skip: registryMissing }, () => {
     const copied = await provenant(['copy', '--quiet', `${reg.host}/hint/app:latest`, `${reg.host}/hint/other:v1`]);
     assert.equal(copied.status, 3, copied.stderr);
     assert.ok(copied.stderr.endsWith('hint: tags here: v1\n'), copied.stderr);
+  });
+
+  // digest and policy test resolve a tag with one HEAD, which says no more than "not there":
+  // they said "latest is not there" with no hint, where docs/cli.md promised the tags there.
+  it('gives the tags there as the hint in digest and policy test too', async () => {
+    const dir = await tempDir();
+    const r = await provenant(['copy', '--quiet', `oci:${exampleDir}:latest`, `${reg.host}/hint/app:v1`]);
+    assert.equal(r.status, 0, r.stderr);
+    const policy = join(dir, 'policy.yaml');
+    await writeFile(
+      policy,
+      'apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata:\n  name: p\nspec:\n  images:\n  - glob: "**"\n  authorities:\n  - keyless:\n      url: https://fulcio.example\n      identities:\n      - issuer: https://issuer.example\n        subject: someone@example.com\n',
+    );
+    for (const command of [['digest'], ['policy', 'test', policy]]) {
+      const bare = await provenant([...command, `${reg.host}/hint/app`]);
+      assert.equal(bare.status, 3, bare.stderr);
+      assert.ok(bare.stderr.endsWith('hint: tags here: v1; a reference without a tag names latest\n'), bare.stderr);
+      const typed = await provenant([...command, `${reg.host}/hint/app:latest`]);
+      assert.equal(typed.status, 3, typed.stderr);
+      assert.ok(typed.stderr.endsWith('hint: tags here: v1\n'), typed.stderr);
+    }
+    // A layout says it alike.
+    const layout = await provenant(['digest', `oci:${exampleDir}:nope`]);
+    assert.equal(layout.status, 3, layout.stderr);
+    assert.match(layout.stderr, /hint: tags here: /);
   });
 });

@@ -1,10 +1,9 @@
 /** `provenant digest REF`: the digest of an image's manifest or index. */
-import { ProvenantError } from '../../errors.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, IMAGE_PLATFORM_FLAG, platformEntry, positional, REGISTRY_FLAGS, writeJson } from '../options.ts';
-import { signalFor, withImage } from '../stores.ts';
+import { resolvedDigest, signalFor, withImage } from '../stores.ts';
 import { warningLogger } from '../visible.ts';
 
 export const spec: CommandSpec = {
@@ -22,9 +21,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     // The index is read only for --platform: the digest alone is one HEAD (or an index.json entry).
     if (platform !== undefined)
       return platformEntry(await store.getManifest(target, { signal: io.signal }), platform, store.location, warningLogger(io)).digest;
-    const d = await store.resolve(target, signalFor(io, store));
-    if (d === undefined) throw new ProvenantError('NOT_FOUND', `${target} is not there`, { where: store.location });
-    return d.digest;
+    return resolvedDigest(store, target, signalFor(io, store), `${target} is not there`, store.location);
   });
   if (format === 'json') writeJson(io, { digest });
   else io.stdout.write(`${digest}\n`);
