@@ -7,6 +7,7 @@ import { isProvenantError } from '../../src/errors.ts';
 import {
   bestPlatformMatch,
   compatiblePlatforms,
+  firstOfPlatform,
   formatPlatform,
   hostPlatform,
   normalizePlatform,
@@ -234,5 +235,28 @@ describe('hostPlatform', () => {
     assert.equal(formatPlatform(hostPlatform('arm', undefined)), 'linux/arm/v7');
     assert.equal(formatPlatform(hostPlatform('x64')), 'linux/amd64');
     assert.deepEqual(normalizePlatform(hostPlatform('arm64')), { os: 'linux', architecture: 'arm64' });
+  });
+});
+
+describe('firstOfPlatform: the image every --platform takes of several', () => {
+  const d = (n: number) => `sha256:${String(n).repeat(64)}`;
+  it('takes the first of one platform in any spelling, and words a warning only where there are several images', () => {
+    const entries = [
+      { digest: d(1), platform: { os: 'linux', architecture: 'amd64' } },
+      { digest: d(2), platform: { os: 'linux', architecture: 'arm64' } },
+      { digest: d(3), platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+      { digest: d(4), platform: { os: 'unknown', architecture: 'unknown' } },
+      { digest: d(5), platform: { os: 'unknown', architecture: 'unknown' } },
+    ];
+    const arm = firstOfPlatform({ os: 'linux', architecture: 'arm64', variant: 'v8' }, entries, 'oci:x');
+    assert.equal(arm.entry, entries[1]);
+    assert.equal(
+      arm.warning,
+      `2 images of the index are linux/arm64: took the first, ${d(2)}; to take another, name it by digest (oci:x@DIGEST): ${d(3)}`,
+    );
+    assert.deepEqual(firstOfPlatform({ os: 'linux', architecture: 'amd64' }, entries, 'oci:x'), { entry: entries[0], warning: undefined });
+    // BuildKit's attestation manifests, one per image, are no images to choose among.
+    assert.equal(firstOfPlatform({ os: 'unknown', architecture: 'unknown' }, entries, 'oci:x').warning, undefined);
+    assert.deepEqual(firstOfPlatform({ os: 'linux', architecture: 's390x' }, entries, 'oci:x'), { entry: undefined, warning: undefined });
   });
 });
