@@ -456,7 +456,7 @@ interface LayerEntry {
  * The walk's entries as the layer writes them. Each one walked (its header, its place in the
  * queues that lead to a worker) is garbage once written, and many live through a young collection
  * while the ones before them are, so they are left in the old generation, which V8 lets grow by
- * half before it collects it: the 1 GB bench image made again (148,277 files of 8 KB) ran its
+ * half before it collects it: the 1 GB bench image made again (148,288 files of 8 KB) ran its
  * layer, 53 s under load, without one full collection of this thread's heap (`--trace-gc`), its
  * heap and its dead buffers growing all along (RSS 120 to 128 MB). So each is counted as a record
  * dropped (../io/memory.ts): a full collection every 8,000 entries walked.

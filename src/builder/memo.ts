@@ -241,7 +241,8 @@ export async function rememberImage(
 }
 
 /**
- * Writes `list` as `JSON.stringify(list)` and a newline give it, in pieces of about 64 KiB: the
+ * Writes `list` as `JSON.stringify(list)` and a newline give it (for items whose `toJSON`, if
+ * any, does not read the key it is given: an index there), in pieces of about 64 KiB: the
  * text of a package's whole list, and its bytes, were twice the list again, and the peak of a
  * build whose packages hold thousands of files each (issue 16). @internal
  */

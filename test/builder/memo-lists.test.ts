@@ -25,8 +25,8 @@ describe('writeJsonLine', () => {
     );
   });
 
-  it('writes a long list in pieces, not its whole text at once', async () => {
-    const list = Array.from({ length: 10_000 }, (_, i) => ({ path: `/usr/lib/bench/file-${i}`, sha1: 'a'.repeat(40) }));
+  it('writes a long list in pieces, not its whole text at once, characters outside ASCII and pairs of surrogates whole across them', async () => {
+    const list = Array.from({ length: 10_000 }, (_, i) => ({ path: `/usr/lib/bench/fîlé-${i}-\u{1F4E6}`, sha1: 'a'.repeat(40) }));
     const { text, pieces } = await written(list);
     assert.equal(text, `${JSON.stringify(list)}\n`);
     assert.ok(pieces > 5, `${pieces} pieces for ${text.length} characters`);
