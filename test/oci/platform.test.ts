@@ -259,4 +259,20 @@ describe('firstOfPlatform: the image every --platform takes of several', () => {
     assert.equal(firstOfPlatform({ os: 'unknown', architecture: 'unknown' }, entries, 'oci:x').warning, undefined);
     assert.deepEqual(firstOfPlatform({ os: 'linux', architecture: 's390x' }, entries, 'oci:x'), { entry: undefined, warning: undefined });
   });
+
+  it('tells images apart by digest: one image listed twice is one image, and another is named once', () => {
+    const entries = [
+      { digest: d(1), platform: { os: 'linux', architecture: 'amd64' } },
+      { digest: d(1), platform: { os: 'linux', architecture: 'amd64' } },
+      { digest: d(2), platform: { os: 'linux', architecture: 'arm64' } },
+      { digest: d(3), platform: { os: 'linux', architecture: 'arm64' } },
+      { digest: d(2), platform: { os: 'linux', architecture: 'arm64' } },
+      { digest: d(3), platform: { os: 'linux', architecture: 'arm64' } },
+    ];
+    assert.deepEqual(firstOfPlatform({ os: 'linux', architecture: 'amd64' }, entries, 'oci:x'), { entry: entries[0], warning: undefined });
+    assert.equal(
+      firstOfPlatform({ os: 'linux', architecture: 'arm64' }, entries, 'oci:x').warning,
+      `2 images of the index are linux/arm64: took the first, ${d(2)}; to take another, name it by digest (oci:x@DIGEST): ${d(3)}`,
+    );
+  });
 });
