@@ -20,7 +20,10 @@ export interface CopyOptions extends OperationOptions {
    * Platforms to copy from an index; all when absent. One platform copies that image manifest
    * alone (as `crane copy --platform` does); several make a new index of just those, with the
    * entries attached to them (BuildKit attestation manifests, which say the image they are about);
-   * several that are every platform the index has copy the index unchanged.
+   * several that take every image the index has copy the index unchanged. Of several images of
+   * one platform (a Windows index lists one per `os.version`) each platform takes the first, with
+   * a warning naming the others (firstOfPlatform), so that asking for every platform of such an
+   * index copies a new index without them, not the index unchanged.
    */
   platforms?: readonly Platform[];
   /**
@@ -397,20 +400,23 @@ async function selectPlatforms(
   // to match, and an SBOM imagetools adds as linux/"" must not pass for linux/amd64.
   const runnable = entries.filter((m) => !isAttachedEntry(m));
   const chosen: Descriptor[] = [];
-  for (const wanted of platforms) {
+  // Each platform once, however often or in whichever spelling it was asked for: one pick, one warning.
+  const distinct = new Map(platforms.map((p) => [formatPlatform(normalizePlatform(p)), p] as const));
+  for (const wanted of distinct.values()) {
     // The platform asked for, else the best lower variant of its architecture (linux/arm/v7 takes
     // arm/v6, then v5), said aloud, since it is another image; never another architecture.
     const best = bestPlatformMatch(wanted, runnable);
-    const match = best?.match;
     if (best !== undefined && !best.exact) {
       options.logger?.warn(
         `${src.location}@${root.digest} has no ${formatPlatform(normalizePlatform(wanted))} image: copying its ${formatPlatform(normalizePlatform(best.match.platform!))} one, which a ${formatPlatform(normalizePlatform(wanted))} machine runs`,
       );
     }
-    // Of several images of that platform (a Windows index lists one per os.version), the first, as
-    // containers/image's ChooseInstance takes it: warned which, as every --platform picks.
-    const several = match === undefined ? undefined : firstOfPlatform(match.platform!, runnable, src.location).warning;
-    if (several !== undefined) options.logger?.warn(several);
+    // The image itself is picked as every --platform picks it: of several images of that platform
+    // (a Windows index lists one per os.version), the first, as containers/image's ChooseInstance
+    // takes it, warned which. bestPlatformMatch named the platform; its first is what it found.
+    const picked = best === undefined ? undefined : firstOfPlatform(best.match.platform!, runnable, src.location);
+    if (picked?.warning !== undefined) options.logger?.warn(picked.warning);
+    const match = picked?.entry;
     if (match === undefined) {
       const available = runnable
         .map((m) => (m.platform ? formatPlatform(normalizePlatform(m.platform)) : undefined))

@@ -22,6 +22,24 @@ function provenant(args: string[]): { status: number; stdout: string; stderr: st
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * A Windows index in `dir` as Microsoft's are: one windows/amd64 image per os.version (LTSC 2019,
+ * then 2022) and a linux/amd64 one; with the warning --platform windows/amd64 gives of it.
+ */
+async function windowsIndex(dir: string): Promise<{ ref: string; ltsc2019: string; ltsc2022: string; linux: string; warning: string }> {
+  const made = await synth(await LayoutStore.open(dir, { create: true }), {
+    platforms: [
+      { os: 'windows', architecture: 'amd64', 'os.version': '10.0.17763.5458' },
+      { os: 'windows', architecture: 'amd64', 'os.version': '10.0.20348.2227' },
+      { os: 'linux', architecture: 'amd64' },
+    ],
+    tag: 'latest',
+  });
+  const [ltsc2019, ltsc2022, linux] = made.images.map((i) => i.digest) as [string, string, string];
+  const warning = `warning: 2 images of the index are windows/amd64: took the first, ${ltsc2019} (os.version 10.0.17763.5458); to take another, name it by digest (oci:${dir}@DIGEST): ${ltsc2022} (os.version 10.0.20348.2227)\n`;
+  return { ref: `oci:${dir}:latest`, ltsc2019, ltsc2022, linux, warning };
+}
+
 describe('--platform of digest, manifest and copy', () => {
   it("reads containerd's spellings, names the index's platforms normalized, and picks exactly for digest", async () => {
     const dir = join(await temp(), 'l');
@@ -125,25 +143,12 @@ describe('--platform of digest, manifest and copy', () => {
   // The last stop: a Windows index lists one image per os.version, and --platform took the first
   // of them without a word. It still takes the first, as skopeo and containerd do, and says so.
   it('takes the first of several images of one platform, saying which and naming the others by digest', async () => {
-    const dir = join(await temp(), 'win');
-    const made = await synth(await LayoutStore.open(dir, { create: true }), {
-      platforms: [
-        { os: 'windows', architecture: 'amd64', 'os.version': '10.0.17763.5458' },
-        { os: 'windows', architecture: 'amd64', 'os.version': '10.0.20348.2227' },
-        { os: 'linux', architecture: 'amd64' },
-      ],
-      tag: 'latest',
-    });
-    const [ltsc2019, ltsc2022, linux] = made.images.map((i) => i.digest);
-    const ref = `oci:${dir}:latest`;
+    const { ref, ltsc2019, linux, warning } = await windowsIndex(join(await temp(), 'win'));
     for (const command of ['digest', 'manifest']) {
       const r = provenant([command, ref, '--platform', 'windows/amd64']);
       assert.equal(r.status, 0, r.stderr);
       if (command === 'digest') assert.equal(r.stdout.trim(), ltsc2019);
-      assert.equal(
-        r.stderr,
-        `warning: 2 images of the index are windows/amd64: took the first, ${ltsc2019} (os.version 10.0.17763.5458); to take another, name it by digest (oci:${dir}@DIGEST): ${ltsc2022} (os.version 10.0.20348.2227)\n`,
-      );
+      assert.equal(r.stderr, warning);
     }
     const one = provenant(['digest', ref, '--platform', 'linux/amd64']);
     assert.equal(one.stdout.trim(), linux);
@@ -155,18 +160,7 @@ describe('--platform of digest, manifest and copy', () => {
   // inspect, attest, verify, verify-attestation or policy test to it, nor JSON output clean of it.
   it('warns alike in every command that picks by --platform, on standard error only', async () => {
     const tmp = await temp();
-    const dir = join(tmp, 'win');
-    const made = await synth(await LayoutStore.open(dir, { create: true }), {
-      platforms: [
-        { os: 'windows', architecture: 'amd64', 'os.version': '10.0.17763.5458' },
-        { os: 'windows', architecture: 'amd64', 'os.version': '10.0.20348.2227' },
-        { os: 'linux', architecture: 'amd64' },
-      ],
-      tag: 'latest',
-    });
-    const [ltsc2019, ltsc2022] = made.images.map((i) => i.digest);
-    const ref = `oci:${dir}:latest`;
-    const warning = `warning: 2 images of the index are windows/amd64: took the first, ${ltsc2019} (os.version 10.0.17763.5458); to take another, name it by digest (oci:${dir}@DIGEST): ${ltsc2022} (os.version 10.0.20348.2227)\n`;
+    const { ref, ltsc2019, ltsc2022, warning } = await windowsIndex(join(tmp, 'win'));
     const key = join(tmp, 'cosign.pub');
     await writeFile(key, publicKeyPem(generateSigningKeyPair().publicKey));
     const policy = join(tmp, 'policy.yaml');
@@ -189,6 +183,11 @@ describe('--platform of digest, manifest and copy', () => {
       ['sbom', ['sbom', ref, ...platform]],
       ['sbom --compat apko', ['sbom', ref, '--compat', 'apko', ...platform]],
       ['copy', ['copy', '--quiet', ref, `oci:${join(tmp, 'two')}:x`, ...platform, '--platform', 'linux/amd64']],
+      // One platform asked for twice, in two spellings, is one pick and one warning.
+      [
+        'copy twice',
+        ['copy', '--quiet', ref, `oci:${join(tmp, 'twice')}:x`, ...platform, '--platform', 'windows/x86_64', '--platform', 'linux/amd64'],
+      ],
       ['attest', ['attest', ref, '--predicate', predicate, '--type', 'https://example.com/p', ...platform]],
     ];
     for (const [name, args] of commands) {
