@@ -6,8 +6,8 @@
 import { ProvenantError } from '../errors.ts';
 import { encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
-import { firstOfPlatform, formatPlatform } from '../oci/platform.ts';
-import type { Descriptor } from '../oci/types.ts';
+import { firstOfPlatform, formatPlatform, normalizePlatform } from '../oci/platform.ts';
+import type { Descriptor, Platform } from '../oci/types.ts';
 import { DOCKER_LAYER_TAR, layerCompression, short } from './detectors.ts';
 import { type FixId, listParam, stringParam } from './params.ts';
 import {
@@ -78,6 +78,23 @@ function listedPlatform(entry: Descriptor): string {
   return [p.os, p.architecture, ...(p.variant === undefined ? [] : [p.variant])].map(field).join('/');
 }
 
+/**
+ * single-manifest's account of taking the first of several images of one platform, as the
+ * --platform warning says it (firstOfPlatform), in the account's words: present tense, short
+ * digests, and `LOCATION@DIGEST` only where the image has a location.
+ */
+function severalLine(wanted: Platform, first: PlatformEntry, others: readonly PlatformEntry[], location: string | undefined): string {
+  const named = (e: PlatformEntry): string => {
+    const version = e.platform?.['os.version'];
+    return version === undefined ? short(e.digest) : `${short(e.digest)} (os.version ${version})`;
+  };
+  const how = location === undefined ? 'name it by digest' : `name it by digest (${location}@DIGEST)`;
+  return `${others.length + 1} images of the index are ${formatPlatform(normalizePlatform(wanted))}: the fix takes the first, ${named(first)}; to take another, ${how}: ${others.map(named).join(', ')}`;
+}
+
+/** An image as single-manifest hands it to firstOfPlatform. */
+type PlatformEntry = { platform?: Platform | undefined; digest: string };
+
 /** Every fix, by id. */
 export const TRANSFORMS: Record<FixId, Transform> = {
   'single-manifest'(plan, params, context) {
@@ -98,7 +115,10 @@ export const TRANSFORMS: Record<FixId, Transform> = {
       const listed = images.map((doc) => ({ doc, platform: doc.platform, digest: doc.stored.digest }));
       const picked = firstOfPlatform(w, listed, context.location ?? 'IMAGE');
       chosen = picked.entry?.doc;
-      several = picked.warning;
+      several =
+        picked.entry === undefined || picked.others.length === 0
+          ? undefined
+          : severalLine(w, picked.entry, picked.others, context.location);
       if (chosen !== undefined) break;
     }
     // Forced, an image with none of the target's platforms keeps its only one: written, and still

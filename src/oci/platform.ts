@@ -192,27 +192,27 @@ export function bestPlatformMatch<T extends { platform?: Platform | undefined }>
  * list two alike), as containers/image (skopeo, podman: ChooseInstance) and containerd's matcher
  * take it, since no OS version is asked for. `warning` is what to say then, for the caller's
  * logger: which was taken, with its `os.version`, and the others by digest (each once; none
- * when every match is one digest, listed twice), by which
- * `where@DIGEST` names one. None for BuildKit's attestation manifests (unknown/unknown), one per
- * image, which no one takes for an image. Every command that picks an image by `--platform`
- * picks it here, so that each warns alike.
+ * when every match is one digest, listed twice), by which `where@DIGEST` names one; `others`
+ * are those, for a caller that words it otherwise (fix's account). None for BuildKit's
+ * attestation manifests (unknown/unknown), one per image, which no one takes for an image.
+ * Every command that picks an image by `--platform` picks it here, so that each warns alike.
  */
 export function firstOfPlatform<T extends { platform?: Platform | undefined; digest: string }>(
   wanted: Platform,
   entries: readonly T[],
   where: string,
-): { entry: T | undefined; warning: string | undefined } {
+): { entry: T | undefined; warning: string | undefined; others: T[] } {
   const matches = entries.filter((m) => m.platform !== undefined && platformMatches(wanted, m.platform));
   const entry = matches[0];
   // Other images, told apart by digest: an index that lists one image twice has one image there.
   const others = matches.filter((m, i) => m.digest !== entry?.digest && matches.findIndex((x) => x.digest === m.digest) === i);
-  if (entry === undefined || others.length === 0 || isUnknownPlatform(entry.platform)) return { entry, warning: undefined };
+  if (entry === undefined || others.length === 0 || isUnknownPlatform(entry.platform)) return { entry, warning: undefined, others: [] };
   const named = (d: T): string => {
     const version = d.platform?.['os.version'];
     return version === undefined ? d.digest : `${d.digest} (os.version ${version})`;
   };
   const warning = `${others.length + 1} images of the index are ${formatPlatform(normalizePlatform(wanted))}: took the first, ${named(entry)}; to take another, name it by digest (${where}@DIGEST): ${others.map(named).join(', ')}`;
-  return { entry, warning };
+  return { entry, warning, others };
 }
 
 /** BuildKit marks attestation manifests with this pseudo-platform. */

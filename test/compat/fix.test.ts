@@ -1256,6 +1256,30 @@ describe('transforms', () => {
     assert.ok(referrer?.stored.kind === 'manifest' && referrer.stored.manifest.subject?.digest === made.images[0]!.digest);
     assert.deepEqual(referrer.stored.kind === 'manifest' && referrer.stored.manifest.subject, descriptorOf(made.images[0]!));
   });
+
+  // Read without a location (the library's plan), the account named the others as IMAGE@DIGEST,
+  // a placeholder for nothing, in the warning's full digests and past tense.
+  it('single-manifest says which of several images of a platform it takes, in the words of the account, with no location to name', async () => {
+    const src = await layout();
+    const made = await synth(src, {
+      platforms: [
+        { os: 'windows', architecture: 'amd64', 'os.version': '10.0.17763.5458' },
+        { os: 'windows', architecture: 'amd64', 'os.version': '10.0.20348.2227' },
+      ],
+    });
+    const plan = planFromGraph(await readImageGraph(src, made.tag));
+    const windows = parsePlatform('windows/amd64');
+    const next = TRANSFORMS['single-manifest'](plan, {}, { platforms: [windows], platform: windows });
+    const [ltsc2019, ltsc2022] = made.images.map((i) => short(i.digest));
+    assert.ok(
+      next.changes.some(
+        (c) =>
+          c.text ===
+          `2 images of the index are windows/amd64: the fix takes the first, ${ltsc2019} (os.version 10.0.17763.5458); to take another, name it by digest: ${ltsc2022} (os.version 10.0.20348.2227)`,
+      ),
+      next.changes.map((c) => c.text).join('\n'),
+    );
+  });
 });
 
 describe('nested indexes (index → index → manifests)', () => {

@@ -254,10 +254,18 @@ describe('firstOfPlatform: the image every --platform takes of several', () => {
       arm.warning,
       `2 images of the index are linux/arm64: took the first, ${d(2)}; to take another, name it by digest (oci:x@DIGEST): ${d(3)}`,
     );
-    assert.deepEqual(firstOfPlatform({ os: 'linux', architecture: 'amd64' }, entries, 'oci:x'), { entry: entries[0], warning: undefined });
+    assert.deepEqual(firstOfPlatform({ os: 'linux', architecture: 'amd64' }, entries, 'oci:x'), {
+      entry: entries[0],
+      warning: undefined,
+      others: [],
+    });
     // BuildKit's attestation manifests, one per image, are no images to choose among.
     assert.equal(firstOfPlatform({ os: 'unknown', architecture: 'unknown' }, entries, 'oci:x').warning, undefined);
-    assert.deepEqual(firstOfPlatform({ os: 'linux', architecture: 's390x' }, entries, 'oci:x'), { entry: undefined, warning: undefined });
+    assert.deepEqual(firstOfPlatform({ os: 'linux', architecture: 's390x' }, entries, 'oci:x'), {
+      entry: undefined,
+      warning: undefined,
+      others: [],
+    });
   });
 
   it('tells images apart by digest: one image listed twice is one image, and another is named once', () => {
@@ -269,7 +277,11 @@ describe('firstOfPlatform: the image every --platform takes of several', () => {
       { digest: d(2), platform: { os: 'linux', architecture: 'arm64' } },
       { digest: d(3), platform: { os: 'linux', architecture: 'arm64' } },
     ];
-    assert.deepEqual(firstOfPlatform({ os: 'linux', architecture: 'amd64' }, entries, 'oci:x'), { entry: entries[0], warning: undefined });
+    assert.deepEqual(firstOfPlatform({ os: 'linux', architecture: 'amd64' }, entries, 'oci:x'), {
+      entry: entries[0],
+      warning: undefined,
+      others: [],
+    });
     assert.equal(
       firstOfPlatform({ os: 'linux', architecture: 'arm64' }, entries, 'oci:x').warning,
       `2 images of the index are linux/arm64: took the first, ${d(2)}; to take another, name it by digest (oci:x@DIGEST): ${d(3)}`,
