@@ -4,7 +4,7 @@
  * finished on success and discarded on failure or interrupt (an archive is then not written).
  */
 import { isProvenantError, ProvenantError } from '../errors.ts';
-import type { Digest } from '../oci/digest.ts';
+import { type Digest, isDigest } from '../oci/digest.ts';
 import { type Location, parseLocation } from '../ref/location.ts';
 import { formatReference, type ImageReference, repositoryName } from '../ref/reference.ts';
 import { defaultTarget, namedIn, type OpenedStore, openStore, type RegistryOpenOptions, sharedStoreKey } from '../store/open.ts';
@@ -285,8 +285,9 @@ export async function withImage<T>(
  * The digest `target` (a tag or digest) names in `store`, or NOT_FOUND as reading the manifest
  * says it: a tag that is not there with the tags that are as its hint, in a registry and a layout
  * alike (the note of a missing `latest` with it). `resolve` answers a missing tag with no word
- * (one HEAD), so the manifest is asked for only then, to say why; where that read finds it after
- * all (pushed meanwhile) or fails otherwise, `message` is said, `where` naming the place.
+ * (one HEAD), so the manifest of a missing tag is asked for only then, to say why; where that
+ * read finds it after all (pushed meanwhile) or fails otherwise, and for a missing digest, which
+ * no list of tags helps, `message` is said, `where` naming the place.
  */
 export async function resolvedDigest(
   store: ContentStore,
@@ -297,6 +298,8 @@ export async function resolvedDigest(
 ): Promise<Digest> {
   const found = await store.resolve(target, options);
   if (found !== undefined) return found.digest;
+  // A digest has no tags to list: the read would be one more request that says nothing more.
+  if (isDigest(target)) throw new ProvenantError('NOT_FOUND', message, { where });
   try {
     await store.getManifest(target, options);
   } catch (err) {

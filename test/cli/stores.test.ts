@@ -225,5 +225,14 @@ describe('a missing latest in a registry', { skip: registryMissing }, () => {
     const layout = await provenant(['digest', `oci:${exampleDir}:nope`]);
     assert.equal(layout.status, 3, layout.stderr);
     assert.match(layout.stderr, /hint: tags here: /);
+    // A missing digest has no tags to hint: said as before, "is not there", with no manifest read
+    // (which said "get manifest …: not found" in a registry, "manifest … is not in the layout").
+    const missing = `sha256:${'a'.repeat(64)}`;
+    for (const ref of [`${reg.host}/hint/app@${missing}`, `oci:${exampleDir}@${missing}`]) {
+      const gone = await provenant(['digest', ref]);
+      assert.equal(gone.status, 3, gone.stderr);
+      assert.match(gone.stderr, new RegExp(`: ${missing} is not there`), gone.stderr);
+      assert.doesNotMatch(gone.stderr, /manifest/, gone.stderr);
+    }
   });
 });
