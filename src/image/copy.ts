@@ -23,7 +23,8 @@ export interface CopyOptions extends OperationOptions {
    * several that take every image the index has copy the index unchanged. Of several images of
    * one platform (a Windows index lists one per `os.version`) each platform takes the first, with
    * a warning naming the others (firstOfPlatform), so that asking for every platform of such an
-   * index copies a new index without them, not the index unchanged.
+   * index copies a new index without them, not the index unchanged; so does one that lists an
+   * image twice (the entries are compared, not their digests: the repeat is dropped).
    */
   platforms?: readonly Platform[];
   /**
