@@ -85,13 +85,33 @@ export interface Owner extends Place {
 
 // Read once: a process's start time does not change.
 let ownStart: { value: string | undefined } | undefined;
+let ownProc: boolean | undefined;
+
+/**
+ * False when /proc is not this process's pid namespace's own: `/proc/self` names another pid
+ * than `process.pid`, as in a namespace made by `unshare --pid --fork` without `--mount-proc`.
+ * There `/proc/PID` is the host's process of that number, not ours: its start time says nothing
+ * of a writer here, and once the host reuses the pid a live writer would be taken for dead. So
+ * no pid is looked up there, and the age of an owner file decides. True where there is no /proc
+ * to mislead (not Linux): a pid is then tested by signal alone, in this namespace.
+ */
+function procIsOwn(): boolean {
+  if (ownProc !== undefined) return ownProc;
+  try {
+    ownProc = process.getBuiltinModule('node:fs').readlinkSync('/proc/self') === String(process.pid);
+  } catch {
+    ownProc = true;
+  }
+  return ownProc;
+}
 
 function ownerLine(id: string): string {
   const { host, pidns, boot } = thisPlace();
   const owner: Owner = { host, pid: process.pid, id };
   if (pidns !== undefined) owner.pidns = pidns;
   if (boot !== undefined) owner.boot = boot;
-  ownStart ??= { value: processStat(process.pid)?.start };
+  // Where /proc is another namespace's, the start it gives for our pid is another process's.
+  ownStart ??= { value: procIsOwn() ? processStat(process.pid)?.start : undefined };
   if (ownStart.value !== undefined) owner.start = ownStart.value;
   return JSON.stringify(owner);
 }
@@ -120,6 +140,7 @@ export function parseOwner(line: string | undefined): Owner | undefined {
  * names; a file naming the start time of a process that runs is never stale, however old. Else
  * (an owner on another host, pid namespace or boot, or a line without a start time), also when
  * the file was not refreshed for `staleMs`: such an owner is alive while it refreshes its file.
+ * No pid is visible from a pid namespace whose /proc is another's (see procIsOwn).
  *
  * `stat` reads a process's state (default {@link processStat}; tests give their own).
  */
@@ -130,7 +151,7 @@ export function isStale(
   place: Place = thisPlace(),
   stat: typeof processStat = processStat,
 ): boolean {
-  if (owner !== undefined && pidVisible(owner, place)) {
+  if (owner !== undefined && procIsOwn() && pidVisible(owner, place)) {
     if (!pidRunning(owner.pid)) return true;
     // A start time compares only within one boot (ticks count from boot), which pidVisible
     // checked when the line names its boot.
@@ -376,7 +397,7 @@ export class LayoutLock {
 
 /** True when `owner` is a process of this machine stopped (Ctrl-Z, SIGSTOP). */
 function isStopped(owner: Owner | undefined): owner is Owner {
-  return owner !== undefined && pidVisible(owner, thisPlace()) && processStat(owner.pid)?.state === 'T';
+  return owner !== undefined && procIsOwn() && pidVisible(owner, thisPlace()) && processStat(owner.pid)?.state === 'T';
 }
 
 /** What holds the lock `name`, said whole: `the layout is locked by pid 12 on host, which is stopped`. */

@@ -20,6 +20,17 @@ const linux = process.platform === 'linux';
 const HERE: Place = { host: 'h', pidns: 'pid:[4026531836]', boot: 'b-1' };
 const owner = (o: Partial<Owner>): Owner => ({ host: 'h', pid: NO_SUCH_PID, id: 'x', ...o });
 
+/** Whether this process may make a pid namespace (root on Linux, with util-linux's unshare). */
+function unshareWorks(): boolean {
+  if (!linux) return false;
+  try {
+    execFileSync('unshare', ['--pid', '--fork', 'true'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 describe('layout lock owners', () => {
   it('looks a pid up only on the same host, pid namespace and boot', () => {
     assert.equal(pidVisible(owner({ pidns: HERE.pidns, boot: HERE.boot }), HERE), true);
@@ -143,6 +154,28 @@ describe('layout lock owners', () => {
     await utimes(join(dir, '.provenant-writer-w1'), old, old);
     writers = await readWriters(dir);
     assert.deepEqual(writers.stale, [join(dir, '.provenant-writer-w1')]);
+  });
+
+  it("looks no pid up in a pid namespace whose /proc is the host's: its /proc/PID is another process", {
+    skip: !unshareWorks() && 'needs unshare --pid (root on Linux)',
+  }, () => {
+    // A live owner line naming this very process, with a start time no process has: where /proc
+    // is ours, that start says the pid runs another process now; under `unshare --pid --fork`
+    // without --mount-proc, /proc/PID is the host's process of that number, which says nothing
+    // of ours, so only the line's age may decide.
+    const code = `
+      import { thisPlace } from ${JSON.stringify(join(ROOT, 'src/io/place.ts'))};
+      import { isStale } from ${JSON.stringify(join(ROOT, 'src/store/layout-lock.ts'))};
+      const owner = { ...thisPlace(), pid: process.pid, id: 'x', start: '999999999999' };
+      console.log(JSON.stringify({ pid: process.pid, stale: isStale(owner, Date.now(), 60_000) }));`;
+    const judge = (prefix: string[]) =>
+      JSON.parse(
+        execFileSync(prefix[0] ?? process.execPath, [...prefix.slice(1), process.execPath, '--input-type=module', '-e', code], {
+          encoding: 'utf8',
+        }),
+      );
+    assert.deepEqual(judge(['unshare', '--pid', '--fork']), { pid: 1, stale: false });
+    assert.equal(judge(['env']).stale, true);
   });
 
   it("refuses a named pipe or a link in an owner file's place, rather than wait on it or read its target", {
