@@ -39,7 +39,7 @@ export const COORDINATION_PREFIX = '.provenant-';
 /** The lock file: held while index.json changes and while `gc` runs. */
 export const LOCK_FILE = `${COORDINATION_PREFIX}lock`;
 /** Prefix of a writer's pending-digests file (see {@link WriterSession}). */
-const WRITER_PREFIX = `${COORDINATION_PREFIX}writer-`;
+export const WRITER_PREFIX = `${COORDINATION_PREFIX}writer-`;
 /**
  * Prefix of a blob's partial file in `blobs/<algorithm>/`, followed by its writer's session id
  * (`.provenant-tmp-<id>-<random>`). Older versions wrote `.tmp-<id>-…` and `.tmp-<random>`.

@@ -1,7 +1,7 @@
 // `provenant gc`: a location naming one image is refused, since gc works on a whole layout.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { lstat, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink, utimes, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { cosignTag } from '../../src/oci/content.ts';
@@ -79,6 +79,11 @@ describe('provenant gc', () => {
       assert.equal(r.status, 0, r.stderr);
     }
     await writeFile(join(dir, 'layout', 'blobs', 'sha256', '.tmp-leftover'), 'partial');
+    // The list of a writer of another host that stopped refreshing it two hours ago: gone.
+    const list = join(dir, 'layout', '.provenant-writer-gone');
+    await writeFile(list, '{"host":"elsewhere","pid":1,"id":"gone"}\n');
+    const old = new Date(Date.now() - 2 * 3600_000);
+    await utimes(list, old, old);
     const before = await treeHash(join(dir, 'layout'));
 
     const text = await provenant(['gc', '--dry-run', 'oci:layout'], { cwd: dir });
@@ -91,18 +96,24 @@ describe('provenant gc', () => {
     assert.equal(plan.dryRun, true);
     assert.deepEqual(plan.droppedTags, [cosignTag(roots[0]!, 'sig')]);
     assert.ok(plan.removed.includes(roots[0]!), json.stdout);
-    assert.deepEqual(plan.partials.files, [{ path: join('blobs', 'sha256', '.tmp-leftover'), size: 7 }]);
+    assert.deepEqual(plan.partials.files, [
+      { path: '.provenant-writer-gone', size: 41 },
+      { path: join('blobs', 'sha256', '.tmp-leftover'), size: 7 },
+    ]);
     // The text says the same, one line for each thing, then the total.
     const lines = text.stdout.trimEnd().split('\n');
     assert.deepEqual(lines.slice(0, -1), [
       ...plan.dropped.map((d) => `would drop from index.json: untagged referrer ${d}`),
       `would drop from index.json: cosign tag ${cosignTag(roots[0]!, 'sig')}`,
       ...plan.blobs.map((b) => `would remove blob ${b.digest} (${b.size} bytes)`),
+      "would remove a dead writer's list .provenant-writer-gone (41 bytes)",
       `would remove partial file ${join('blobs', 'sha256', '.tmp-leftover')} (7 bytes)`,
     ]);
     assert.match(
       lines.at(-1)!,
-      new RegExp(`^would remove ${plan.removed.length} blob\\(s\\) .* and 1 partial file\\(s\\) .*; nothing was changed \\(dry run\\)$`),
+      new RegExp(
+        `^would remove ${plan.removed.length} blob\\(s\\) .* and 1 partial file\\(s\\) and 1 list\\(s\\) of dead writers \\(0\\.0 MB\\); .*; nothing was changed \\(dry run\\)$`,
+      ),
     );
 
     const blobsBefore = new Set(await readdir(join(dir, 'layout', 'blobs', 'sha256')));

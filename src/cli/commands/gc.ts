@@ -5,6 +5,7 @@
 import { ProvenantError } from '../../errors.ts';
 import { parseLocation } from '../../ref/location.ts';
 import { LayoutStore } from '../../store/layout.ts';
+import { WRITER_PREFIX } from '../../store/layout-lock.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
@@ -19,7 +20,8 @@ export const spec: CommandSpec = {
     'dry-run': {
       type: 'boolean',
       short: 'n',
-      description: 'list what gc would remove (index.json entries, blobs with their sizes, partial files, the total) and change nothing',
+      description:
+        'list what gc would remove (index.json entries, blobs with their sizes, partial files, lists of dead writers, the total) and change nothing',
     },
     format: FORMAT_FLAG,
   },
@@ -65,6 +67,11 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       ...(r.dropped.length > 0 ? [`${r.dropped.length} untagged referrer(s)`] : []),
       ...(r.droppedTags.length > 0 ? [`${r.droppedTags.length} cosign tag(s) (${r.droppedTags.join(', ')})`] : []),
     ];
+    // The lists of writers gone are counted among partials (GcResult) but are not partial files:
+    // they are named as what they are, and counted apart where there are any.
+    const isList = (f: { path: string }) => f.path.startsWith(WRITER_PREFIX);
+    const lists = r.partials.files.filter(isList).length;
+    const leftovers = `${r.partials.count - lists} partial file(s)${lists > 0 ? ` and ${lists} list(s) of dead writers` : ''} (${mb(r.partials.bytes)} MB)`;
     if (format === 'json') writeJson(io, r);
     else if (dryRun) {
       // One line per thing that would go, then the total, as the real run says it.
@@ -72,13 +79,13 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
         ...r.dropped.map((d) => `would drop from index.json: untagged referrer ${d}`),
         ...r.droppedTags.map((t) => `would drop from index.json: cosign tag ${t}`),
         ...r.blobs.map((b) => `would remove blob ${b.digest} (${b.size} bytes)`),
-        ...r.partials.files.map((f) => `would remove partial file ${f.path} (${f.size} bytes)`),
-        `would remove ${r.removed.length} blob(s) (${mb(r.removedBytes)} MB) and ${r.partials.count} partial file(s) (${mb(r.partials.bytes)} MB)${dropped.length > 0 ? `; would drop from index.json ${dropped.join(' and ')} of images in the layout that nothing else keeps` : ''}; nothing was changed (dry run)`,
+        ...r.partials.files.map((f) => `would remove ${isList(f) ? "a dead writer's list" : 'partial file'} ${f.path} (${f.size} bytes)`),
+        `would remove ${r.removed.length} blob(s) (${mb(r.removedBytes)} MB) and ${leftovers}${dropped.length > 0 ? `; would drop from index.json ${dropped.join(' and ')} of images in the layout that nothing else keeps` : ''}; nothing was changed (dry run)`,
       ];
       io.stdout.write(`${lines.join('\n')}\n`);
     } else
       io.stdout.write(
-        `removed ${r.removed.length} blob(s) (${mb(r.removedBytes)} MB) and ${r.partials.count} partial file(s) (${mb(r.partials.bytes)} MB)${dropped.length > 0 ? `; dropped from index.json ${dropped.join(' and ')} of images in the layout that nothing else keeps` : ''}\n`,
+        `removed ${r.removed.length} blob(s) (${mb(r.removedBytes)} MB) and ${leftovers}${dropped.length > 0 ? `; dropped from index.json ${dropped.join(' and ')} of images in the layout that nothing else keeps` : ''}\n`,
       );
   } finally {
     await store.close();
