@@ -104,14 +104,21 @@ export const ACCOUNTS_FILE_MAX = 8 << 20;
  * bytes before any is read: a package may ship such a file of gigabytes, which read whole would
  * take as much memory, or fail in Node past 2 GiB (as a read) or 512 MiB (as a string).
  *
- * @param file the file's path in the image and the package that installed it (`owner`), for the error
+ * @param file the file's path in the image and the package that installed it (`owner`), for the
+ *   error; where the path is a link, the file it leads to (`target`) and that file's package,
+ *   named too
  * @throws ProvenantError `TOO_LARGE` naming the file and its package; else as {@link readBody}
  */
-export function readBodyUpTo(body: Body | undefined, max: number, file: { path: string; owner?: string | undefined }): Uint8Array {
+export function readBodyUpTo(
+  body: Body | undefined,
+  max: number,
+  file: { path: string; owner?: string | undefined; target?: { path: string; owner?: string | undefined } | undefined },
+): Uint8Array {
   const size = bodySize(body);
   if (size > max) {
-    const from = file.owner === undefined || file.owner === 'build' ? '' : ` (installed by ${file.owner})`;
-    throw new ProvenantError('TOO_LARGE', `/${file.path}${from} is ${size} bytes, more than the ${max} read of it`, {
+    const by = (owner: string | undefined) => (owner === undefined || owner === 'build' ? '' : ` (installed by ${owner})`);
+    const target = file.target === undefined ? '' : `, a link to /${file.target.path}${by(file.target.owner)},`;
+    throw new ProvenantError('TOO_LARGE', `/${file.path}${by(file.owner)}${target} is ${size} bytes, more than the ${max} read of it`, {
       where: file.owner === undefined || file.owner === 'build' ? `/${file.path}` : `${file.owner}: /${file.path}`,
       hint: `an image's /${file.path} is a few kilobytes; the package ships a file that is not one`,
     });

@@ -19,7 +19,7 @@
 import { posix } from 'node:path';
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
-import { type Body, BodyReader, bodySize, isFileBody, readBody } from '../../vfs/body.ts';
+import { type Body, BodyReader, bodySize, isFileBody, readBody, readBodyUpTo } from '../../vfs/body.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import { compareBytes, type FsNode, type Tree } from '../../vfs/tree.ts';
 import { namingPackage } from '../install-error.ts';
@@ -759,7 +759,7 @@ export function caBundle(tree: Tree, options: GeneratedFileOptions = {}): CaBund
     const file = fileAt(tree, path);
     total += bodySize(file?.node.body);
     if (file !== undefined && total > CA_BUNDLE_MAX) throw bundleTooLarge(file);
-    const body = file === undefined ? new Uint8Array() : readUpTo(file, CA_CERTIFICATE_FILE_MAX);
+    const body = file === undefined ? new Uint8Array() : readBodyUpTo(file.node.body, CA_CERTIFICATE_FILE_MAX, file);
     parts.push(body);
     // `sed -e '$a\'`: a newline after a last line that lacks one; an empty file stays empty.
     if (body.length > 0 && body[body.length - 1] !== 0x0a) parts.push(encoder.encode('\n'));
@@ -806,7 +806,7 @@ export function setTimezone(tree: Tree, tz: string, options: GeneratedFileOption
 function readText(tree: Tree, path: string, max: number): string | undefined {
   const file = fileAt(tree, path);
   if (file === undefined) return undefined;
-  return new TextDecoder().decode(readUpTo(file, max));
+  return new TextDecoder().decode(readBodyUpTo(file.node.body, max, file));
 }
 
 /**
@@ -851,25 +851,6 @@ function describeFile(file: LinkedFile): string {
 /** Where an error about `file` is: its package and its path. */
 function fileWhere(file: LinkedFile): string {
   return file.owner === undefined || file.owner === 'build' ? `/${file.path}` : `${file.owner}: /${file.path}`;
-}
-
-/**
- * The bytes of `file`, refused past `max` bytes before any is read (readBodyUpTo, naming a link
- * and the file it leads to each with its package).
- */
-function readUpTo(file: LinkedFile, max: number): Uint8Array {
-  const size = bodySize(file.node.body);
-  if (size > max) {
-    throw new ProvenantError(
-      'TOO_LARGE',
-      `${describeFile(file)}${file.target === undefined ? '' : ','} is ${size} bytes, more than the ${max} read of it`,
-      {
-        where: fileWhere(file),
-        hint: `an image's /${file.path} is a few kilobytes; the package ships a file that is not one`,
-      },
-    );
-  }
-  return readBody(file.node.body);
 }
 
 /** `TOO_LARGE` for the certificate file that takes the CA bundle past {@link CA_BUNDLE_MAX}. */
