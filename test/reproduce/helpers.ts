@@ -201,10 +201,11 @@ export async function buildFromLocalRepository(
   const configPath = await writeConfig(root, key, '../../served/repo');
   if (options.requests !== undefined) {
     const text = await readFile(configPath, 'utf8');
-    const requested = text.replace('[base, data, tool]', options.requests);
-    // A configuration written otherwise would keep its own list, and the test would build what it did not ask for.
-    if (requested === text) throw new Error(`${configPath} has no package list [base, data, tool] for requests to stand for`);
-    await writeFile(configPath, requested);
+    // A configuration written otherwise would keep its own list, and the test would build what it
+    // did not ask for. Asked before replacing: requests equal to the list change no byte.
+    if (!text.includes('[base, data, tool]'))
+      throw new Error(`${configPath} has no package list [base, data, tool] for requests to stand for`);
+    await writeFile(configPath, text.replace('[base, data, tool]', options.requests));
   }
   return { ...(await buildAndDescribe(configPath, 'example/app')), configPath, key };
 }
