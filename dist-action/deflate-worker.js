@@ -14,7 +14,7 @@ function noteBytesMoved(n, every = COLLECT_EVERY) {
   collectGarbage();
 }
 var asked = 0;
-function collectGarbage() {
+function collectGarbage(options = {}) {
   moved = 0;
   asked++;
   if (collect === void 0) {
@@ -26,7 +26,8 @@ function collectGarbage() {
       collect = null;
     }
   }
-  collect?.();
+  if (options.shrink === true) collect?.({ type: "major", execution: "sync", flavor: "last-resort" });
+  else collect?.();
 }
 
 // src/errors.ts
