@@ -126,6 +126,26 @@ describe('provenant gc', () => {
     assert.equal((await provenant(['verify', '--key', 'cosign.pub', 'oci:layout:latest'], { cwd: dir })).status, 0);
   });
 
+  it("says what a real run removed: partial files and dead writers' lists counted apart", async () => {
+    const dir = await temp();
+    const store = await LayoutStore.open(join(dir, 'layout'), { create: true });
+    await makeImage(store, { tag: 'app', seed: 1 });
+    await store.close();
+    await writeFile(join(dir, 'layout', 'blobs', 'sha256', '.tmp-leftover'), 'partial');
+    const list = join(dir, 'layout', '.provenant-writer-gone');
+    await writeFile(list, '{"host":"elsewhere","pid":1,"id":"gone"}\n');
+    const old = new Date(Date.now() - 2 * 3600_000);
+    await utimes(list, old, old);
+
+    const real = await provenant(['gc', 'oci:layout'], { cwd: dir });
+    assert.equal(real.status, 0, real.stderr);
+    assert.equal(real.stdout, 'removed 0 blob(s) (0.0 MB) and 1 partial file(s) and 1 list(s) of dead writers (0.0 MB)\n');
+    assert.deepEqual(
+      (await readdir(join(dir, 'layout'))).filter((n) => n.startsWith('.provenant-writer')),
+      [],
+    );
+  });
+
   it('keeps an attestation copied alone by digest, whose image the layout does not have', async () => {
     const dir = await temp();
     const store = await LayoutStore.open(join(dir, 'src'), { create: true });
