@@ -12,14 +12,15 @@ import { isDigest } from '../oci/digest.ts';
 // Node has no flock(2), so the lock is a file made with O_CREAT|O_EXCL ('wx'), which the OS
 // creates for exactly one caller. The file names its owner (host, pid, pid namespace, boot, and
 // the process's start time). Where the owner's pid can be looked up (same host, namespace and
-// boot: see pidVisible), the owner decides alone: a lock whose pid no longer runs, or runs a
-// later process (another start time), is stale; one whose very process still runs is held,
-// however long ago it was refreshed, since a stopped holder (Ctrl-Z, a stalled disk) that lost
-// its lock would resume and write index.json over whatever was written meanwhile. Elsewhere, and
+// boot: see pidVisible; and /proc this namespace's own: see procIsOwn), the owner decides alone:
+// a lock whose pid no longer runs, or runs a later process (another start time), is stale; one
+// whose very process still runs is held, however long ago it was refreshed, since a stopped
+// holder (Ctrl-Z, a stalled disk) that lost its lock would resume and write index.json over
+// whatever was written meanwhile. Elsewhere (everywhere under a /proc of another namespace), and
 // for lines of older versions that name no start time, a lock not refreshed for LOCK_STALE_MS
-// (owners touch it every LOCK_REFRESH_MS) is stale too. Breaking is itself guarded
-// by a second O_EXCL file, and the breaker checks the lock is still the very one it judged
-// stale before removing it, so two waiters cannot both break it and remove a fresh one.
+// (owners touch it every LOCK_REFRESH_MS) is stale too. Breaking is itself guarded by a second
+// O_EXCL file, and the breaker checks the lock is still the very one it judged stale before
+// removing it, so two waiters cannot both break it and remove a fresh one.
 //
 // On a full disk the lock file is made empty (see createExclusive): the exclusive create needs
 // no byte of data, and `gc`, which frees space, needs the lock. Such a lock names no owner, so it
@@ -79,7 +80,7 @@ const BREAK_STALE_MS = 10_000;
 export interface Owner extends Place {
   pid: number;
   id: string;
-  /** The owner process's start time (see processStat); absent in lines of older versions and where /proc is not. */
+  /** The owner process's start time (see processStat); absent in lines of older versions, where /proc is not, and where /proc is another namespace's (procIsOwn). */
   start?: string | undefined;
 }
 
