@@ -593,7 +593,7 @@ async function fetchAll(
     }
     const fetched = await ahead.shift()!;
     for (const body of fetched.bodies) precompressed?.add(body);
-    // Walked: a walk over a kept package's entries holds them (and their records) while it is held.
+    // Walked: a walk over a kept package's entries holds them (and a window of their records) while it is held.
     fetched.bodies = [];
     out.push(fetched);
     onFetched(out, plan.length);

@@ -5,8 +5,8 @@
  * image, parsed whole from JSON and kept alive between fetching and installing, were what grew a
  * build's memory with the number of files (issue 16). Nor does it hold the records, a few dozen
  * bytes per entry besides its path, between walks: a package lives until the build ends, so
- * entries read from the cache keep only where their records lie in the index file, and each walk
- * reads them from there again.
+ * entries read from the cache keep only where their records lie in the index file, cut into
+ * windows of about 64 KiB, and each walk reads them from there again, a window at a time.
  *
  * A record: flags (u8), the type (u8, its place in {@link TAR_ENTRY_TYPES}), the path (how many of its bytes
  * begin the previous entry's path too, then the rest: the entries of a folder share most of
@@ -131,12 +131,21 @@ export function encodeEntries(entries: readonly PackageEntry[], bodies: readonly
 
 /** Reads records; every read is bounds-checked, and a record out of bounds ends the walk as damaged. */
 class Reader {
-  readonly b: Buffer;
+  b: Buffer;
   at: number;
 
   constructor(b: Buffer, at = 0) {
     this.b = b;
     this.at = at;
+  }
+
+  /**
+   * Goes on in `b`, the next window of the same records: the last path read is kept, since the
+   * next one begins with some of its bytes.
+   */
+  next(b: Buffer): void {
+    this.b = b;
+    this.at = 0;
   }
 
   byte(): number {
@@ -209,22 +218,31 @@ class Reader {
 const DAMAGED = new Error('damaged unpacked index');
 
 /**
- * Where the records of kept entries lie in the cache: `length` bytes at `offset` of the index file
- * at `path`, with the CRC-32 they had when {@link keptEntries} checked them.
+ * Where the records of kept entries lie in the cache: from `offset` of the index file at `path`,
+ * in windows that each end where an entry does, with the CRC-32 each had when {@link keptEntries}
+ * checked them. `windows` holds two numbers a window, in order: where it ends (bytes from
+ * `offset`; the first begins at 0, each other where the one before ends) and its CRC-32.
  */
 export interface StoredRecords {
   readonly path: string;
   readonly offset: number;
-  readonly length: number;
-  readonly crc32: number;
+  readonly windows: Float64Array;
 }
+
+/**
+ * The records a walk reads at once, about: a window ends at the last entry that fits, and is
+ * larger only when one record alone is. A walk holds one window's bytes, not the package's: the
+ * records of a package of 7,400 files are 2.2 MB, which a walk that read them whole held, and the
+ * largest package then decided what every build held to its end.
+ */
+export const RECORDS_WINDOW = 64 * 1024;
 
 /**
  * The entries of a package kept unpacked, decoded one at a time each time they are walked: an
  * entry's objects live only as long as the caller keeps them. Made by {@link keptEntries}, which
  * checks the records first, so that a walk of the records it checked never fails. Entries read
- * from the cache hold no records: each walk reads them from the index file, and fails only when
- * that file was changed or removed since.
+ * from the cache hold no records: each walk reads them from the index file a window at a time,
+ * and fails only when that file was changed or removed since.
  */
 export class KeptEntries implements Iterable<PackageEntry> {
   /** The records, or where they are on disk. */
@@ -243,36 +261,50 @@ export class KeptEntries implements Iterable<PackageEntry> {
 
   /**
    * @throws ProvenantError `IO` when the records' file cannot be read or is cut short,
-   *   `DIGEST_MISMATCH` when its records are not the ones checked; both at the first step
+   *   `DIGEST_MISMATCH` when its records are not the ones checked; both at the first entry of
+   *   the window concerned (the entries of the windows before it given already: see
+   *   docs/architecture.md, "Memory per file", for why no caller is left with half of something)
    */
   *[Symbol.iterator](): Generator<PackageEntry> {
     const records = this.#records;
     if (Buffer.isBuffer(records)) {
-      yield* this.#walk(records);
+      const r = new Reader(records);
+      r.uint();
+      for (let i = 0; i < this.count; i++) yield readEntry(r, this.#dataPath);
       return;
     }
-    const buffer = takeBuffer(records.length);
+    const { windows } = records;
+    let largest = 0;
+    for (let w = 0, start = 0; w < windows.length; w += 2) {
+      largest = Math.max(largest, (windows[w] as number) - start);
+      start = windows[w] as number;
+    }
+    const buffer = takeBuffer(largest);
     try {
-      yield* this.#walk(readRecords(records, buffer));
+      let r: Reader | undefined;
+      for (let w = 0, start = 0; w < windows.length; w += 2) {
+        const end = windows[w] as number;
+        const bytes = readWindow(records, start, end, windows[w + 1] as number, buffer);
+        if (r === undefined) {
+          r = new Reader(bytes);
+          r.uint();
+        } else r.next(bytes);
+        // The window ends where an entry does: keptEntries cut it there.
+        while (r.at < bytes.length) yield readEntry(r, this.#dataPath);
+        start = end;
+      }
     } finally {
       giveBack(buffer);
     }
   }
-
-  *#walk(records: Buffer): Generator<PackageEntry> {
-    const r = new Reader(records);
-    r.uint();
-    for (let i = 0; i < this.count; i++) yield readEntry(r, this.#dataPath);
-  }
 }
 
 /**
- * A buffer that a walk read records into, kept for the next walk when it ends. A build walks each
+ * A buffer that a walk read records into, kept for the next walk when it ends: a build walks each
  * package at least twice (for its bodies, to install it), and a buffer per walk is garbage outside
- * V8's heap, collected when V8 gets to it: loading the 50 packages of the 1 GB bench image and
- * walking each twice, ArrayBuffers peaked at 5.2 MB with a buffer per walk (the records held, as
- * before, 5.1 MB) and at 2.8 MB with this one. One is kept, the largest: the size of one
- * package's records, whatever the number of packages. A walk inside another takes a new one.
+ * V8's heap, collected when V8 gets to it. One is kept, of one window ({@link RECORDS_WINDOW}),
+ * whatever the number and the size of the packages; a walk inside another takes a new one, and a
+ * buffer made larger for a record that fills more than a window is not kept.
  */
 let spare: Buffer | undefined;
 
@@ -283,31 +315,42 @@ function takeBuffer(size: number): Buffer {
     spare = undefined;
     return b;
   }
-  // In steps of 64 KiB, so that packages of growing sizes seldom make a new one each.
-  return Buffer.allocUnsafeSlow(Math.ceil(size / 65536) * 65536);
+  return Buffer.allocUnsafeSlow(Math.max(size, RECORDS_WINDOW));
 }
 
 function giveBack(b: Buffer): void {
-  if (spare === undefined || b.length > spare.length) spare = b;
+  if (spare === undefined && b.length <= RECORDS_WINDOW) spare = b;
 }
 
 /**
- * The records at `stored`, read whole into `buffer` (they are one package's, a few dozen bytes
- * per entry) and checked against the CRC-32 they had when they were checked at load.
+ * The size of the buffer kept for the next walk, 0 when none is: for tests.
+ *
+ * @internal
+ */
+export function spareRecordsBuffer(): number {
+  return spare?.length ?? 0;
+}
+
+/**
+ * The window of records from `start` to `end` of `stored`, read into `buffer` and checked
+ * against the CRC-32 it had when the records were checked at load. The file is opened for each
+ * window, so that a walk left unfinished holds no descriptor.
  *
  * @throws ProvenantError `IO`, `DIGEST_MISMATCH` as {@link KeptEntries}' walk
  */
-function readRecords(stored: StoredRecords, buffer: Buffer): Buffer {
+function readWindow(stored: StoredRecords, start: number, end: number, crc: number, buffer: Buffer): Buffer {
   const hint = 'the build cache was changed on disk; remove it and build again';
-  const out = buffer.subarray(0, stored.length);
+  const out = buffer.subarray(0, end - start);
+  const offset = stored.offset + start;
   try {
     // Without waiting for a writer: a named pipe in the cache's place is refused (IO, below).
     const { fd } = openRegularFile(stored.path);
     try {
       for (let got = 0; got < out.length; ) {
-        const n = readSync(fd, out, got, out.length - got, stored.offset + got);
+        const n = readSync(fd, out, got, out.length - got, offset + got);
         if (n === 0) {
-          throw new ProvenantError('IO', `${stored.path} ends ${out.length - got} bytes short of the package's entries`, {
+          const total = stored.windows[stored.windows.length - 2] as number;
+          throw new ProvenantError('IO', `${stored.path} ends ${total - start - got} bytes short of the package's entries`, {
             where: stored.path,
             hint,
           });
@@ -321,8 +364,8 @@ function readRecords(stored: StoredRecords, buffer: Buffer): Buffer {
     if (err instanceof ProvenantError) throw err;
     throw new ProvenantError('IO', `cannot read ${stored.path}: ${(err as Error).message}`, { where: stored.path, hint, cause: err });
   }
-  if (crc32(out) !== stored.crc32) {
-    throw new ProvenantError('DIGEST_MISMATCH', `the entries at byte ${stored.offset} of ${stored.path} are not the ones stored there`, {
+  if (crc32(out) !== crc) {
+    throw new ProvenantError('DIGEST_MISMATCH', `the entries at byte ${offset} of ${stored.path} are not the ones stored there`, {
       where: stored.path,
       hint,
     });
@@ -444,23 +487,45 @@ function checkEntry(r: Reader, dataSize: number): boolean {
  * undefined when the records are damaged (cut short, a field out of range, a body past the end
  * of the data tar, bytes left over), which the cache reads as a miss. With `file`, where the
  * records lie in the cache (at `offset` of the file at `path`), the entries keep that and not the
- * records, which each walk reads again.
+ * records, which each walk reads again, in windows of about `file.window` bytes (tests give
+ * others than {@link RECORDS_WINDOW}) cut where entries end, each with its CRC-32.
  */
 export function keptEntries(
   records: Uint8Array,
   dataPath: string,
   dataSize: number,
-  file?: { path: string; offset: number },
+  file?: { path: string; offset: number; window?: number },
 ): KeptEntries | undefined {
   const b = Buffer.from(records.buffer, records.byteOffset, records.byteLength);
   const r = new Reader(b);
+  const size = file?.window ?? RECORDS_WINDOW;
+  // Where each window ends; the first holds the entry count too.
+  const ends: number[] = [];
+  let start = 0;
+  let last = 0;
   try {
     const count = r.uint();
     let files = 0;
-    for (let i = 0; i < count; i++) if (checkEntry(r, dataSize)) files++;
+    for (let i = 0; i < count; i++) {
+      if (checkEntry(r, dataSize)) files++;
+      // This entry does not fit the window after the one before it: the window ends there.
+      if (file !== undefined && r.at - start > size && last > start) {
+        ends.push(last);
+        start = last;
+      }
+      last = r.at;
+    }
     if (r.at !== b.length) return undefined;
-    const kept = file === undefined ? b : { path: file.path, offset: file.offset, length: b.length, crc32: crc32(b) };
-    return new KeptEntries(kept, dataPath, count, files);
+    if (file === undefined) return new KeptEntries(b, dataPath, count, files);
+    ends.push(b.length);
+    const windows = new Float64Array(2 * ends.length);
+    for (let w = 0, from = 0; w < ends.length; w++) {
+      const end = ends[w] as number;
+      windows[2 * w] = end;
+      windows[2 * w + 1] = crc32(b.subarray(from, end));
+      from = end;
+    }
+    return new KeptEntries({ path: file.path, offset: file.offset, windows }, dataPath, count, files);
   } catch (err) {
     if (err === DAMAGED) return undefined;
     throw err;

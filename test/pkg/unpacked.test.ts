@@ -15,7 +15,7 @@ import { isProvenantError } from '../../src/errors.ts';
 import { tarFiles } from '../../src/pkg/apk/tarfiles.ts';
 import { DownloadCache } from '../../src/pkg/fetch.ts';
 import { keepIndex, loadUnpacked, type PackageEntry, readIndex, unpackedDataKey } from '../../src/pkg/unpacked.ts';
-import { encodeEntries, keptEntries, type StoredBody } from '../../src/pkg/unpacked-index.ts';
+import { encodeEntries, keptEntries, RECORDS_WINDOW, type StoredBody, spareRecordsBuffer } from '../../src/pkg/unpacked-index.ts';
 import { type FileBody, readBody } from '../../src/vfs/body.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
@@ -247,20 +247,23 @@ describe('the records of kept entries', () => {
     );
   });
 
-  it('give the same entries read from a file, at any place in it, as from memory', async () => {
+  it('give the same entries read from a file, at any place in it and in windows of any size, as from memory', async () => {
     const file = join(await tempDir(), 'index');
     fc.assert(
       fc.property(
-        fc.array(arbEntry, { maxLength: 8 }),
+        fc.array(arbEntry, { maxLength: 12 }),
         fc.uint8Array({ maxLength: 40 }),
         fc.uint8Array({ maxLength: 8 }),
-        (list, before, after) => {
+        // From 1 byte (a window for each entry, cut at every boundary) to one window for them all.
+        fc.option(fc.integer({ min: 1, max: 400 }), { nil: undefined }),
+        (list, before, after, window) => {
           const records = encodeEntries(
             list.map((l) => l.entry),
             list.map((l) => l.body),
           );
           writeFileSync(file, Buffer.concat([before, records, after]));
-          const onDisk = keptEntries(records, '/data', 2000, { path: file, offset: before.length });
+          const where = window === undefined ? { path: file, offset: before.length } : { path: file, offset: before.length, window };
+          const onDisk = keptEntries(records, '/data', 2000, where);
           const inMemory = keptEntries(records, '/data', 2000);
           assert.ok(onDisk !== undefined && inMemory !== undefined);
           assert.deepEqual([onDisk.count, onDisk.files], [inMemory.count, inMemory.files]);
@@ -294,5 +297,67 @@ describe('the records of kept entries', () => {
         readIndex(bytes);
       }),
     );
+  });
+
+  /** Entries of one record length each: `dir/file0000` ..., as many as `n`, with their records. */
+  const sameSized = (n: number) => {
+    const entries: PackageEntry[] = [];
+    for (let i = 0; i < n; i++) {
+      const header = tarHeader({ name: `dir/file${String(i).padStart(4, '0')}`, type: 'symlink', linkname: 'x'.repeat(80) });
+      entries.push({ path: header.name, header, body: new Uint8Array() });
+    }
+    return { entries, records: encodeEntries(entries, []) };
+  };
+  const paths = (list: Iterable<PackageEntry>) => [...list].map((e) => e.path);
+
+  it('are read a window at a time: a window changed or cut fails the walk at its first entry, as the whole records did', async () => {
+    const file = join(await tempDir(), 'index');
+    const { entries, records } = sameSized(5);
+    // Under 128 entries the count is one byte, so entry i's record begins where the records of the i before it end.
+    const at = (i: number) => encodeEntries(entries.slice(0, i), []).length;
+    const before = new Uint8Array(7);
+    writeFileSync(file, Buffer.concat([before, records]));
+    // A window of a byte: each entry is a window of its own (the first with the count).
+    const kept = keptEntries(records, '/data', 2000, { path: file, offset: before.length, window: 1 })!;
+    assert.deepEqual(paths(kept), paths(entries));
+    const walkUntil = (check: (err: unknown) => boolean) => {
+      const got: string[] = [];
+      assert.throws(() => {
+        for (const e of kept) got.push(e.path);
+      }, check);
+      return got;
+    };
+    // A byte of the third entry changed: the two windows before it are given, then the walk fails.
+    const changed = Buffer.concat([before, records]);
+    changed[before.length + at(2) + 3]! ^= 1;
+    writeFileSync(file, changed);
+    const mismatch = (err: unknown) =>
+      isProvenantError(err, 'DIGEST_MISMATCH') &&
+      err.where === file &&
+      err.message === `the entries at byte ${before.length + at(2)} of ${file} are not the ones stored there`;
+    assert.deepEqual(walkUntil(mismatch), paths(entries.slice(0, 2)));
+    // The file cut inside the third entry: as short as before, counted from the end of the records.
+    writeFileSync(file, Buffer.concat([before, records]).subarray(0, before.length + at(2) + 3));
+    const short = (err: unknown) =>
+      isProvenantError(err, 'IO') && err.message === `${file} ends ${records.length - at(2) - 3} bytes short of the package's entries`;
+    assert.deepEqual(walkUntil(short), paths(entries.slice(0, 2)));
+    writeFileSync(file, Buffer.concat([before, records]));
+    assert.deepEqual(paths(kept), paths(entries));
+  });
+
+  it('are read into a buffer of one window, however large the package', async () => {
+    const file = join(await tempDir(), 'index');
+    // About 120 bytes a record: 3,000 of them fill several windows.
+    const { entries, records } = sameSized(3000);
+    assert.ok(records.length > 3 * RECORDS_WINDOW);
+    writeFileSync(file, records);
+    const kept = keptEntries(records, '/data', 2000, { path: file, offset: 0 })!;
+    assert.deepEqual(paths(kept), paths(entries));
+    assert.equal(spareRecordsBuffer(), RECORDS_WINDOW);
+    // A walk inside another takes a buffer of its own; one is kept.
+    const nested: number[] = [];
+    for (const e of kept) if (e.path.endsWith('000')) nested.push(paths(kept).length);
+    assert.deepEqual(nested, [3000, 3000, 3000]);
+    assert.equal(spareRecordsBuffer(), RECORDS_WINDOW);
   });
 });
