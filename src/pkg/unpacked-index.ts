@@ -323,12 +323,15 @@ function giveBack(b: Buffer): void {
 }
 
 /**
- * The size of the buffer kept for the next walk, 0 when none is: for tests.
+ * The size of the buffer kept for the next walk, 0 when none is, and with `drop`, none kept from
+ * then on: for tests.
  *
  * @internal
  */
-export function spareRecordsBuffer(): number {
-  return spare?.length ?? 0;
+export function spareRecordsBuffer(options: { drop?: boolean } = {}): number {
+  const size = spare?.length ?? 0;
+  if (options.drop === true) spare = undefined;
+  return size;
 }
 
 /**
