@@ -5,7 +5,7 @@
  */
 import { type ErrorCode, ProvenantError } from '../errors.ts';
 import type { InventoryFile } from '../pkg/inventory.ts';
-import { filesOnDemand, type InstalledPackage } from '../pkg/source.ts';
+import { filesOnDemand, type InstalledPackage, inventoryFilesOf } from '../pkg/source.ts';
 import { ACCOUNTS_FILE_MAX, type Body, hashBody, readBodyUpTo } from '../vfs/body.ts';
 import { buildFile, type Tree, TreeRefusal } from '../vfs/tree.ts';
 import { ConfigError, type ConfigLocation } from '../yaml.ts';
@@ -396,19 +396,21 @@ function withAliases<T>(tree: Tree, changed: Map<string, T>): Map<string, T> {
 /**
  * `record` with its files as the image holds them once the finishing `changed` them: such a file
  * has the digests of its bytes in the image and says the build changed it, and one that is no
- * longer a regular file is left out. The list stays one made when read (`filesOnDemand`).
+ * longer a regular file is left out. The list stays one made when read (`filesOnDemand`), one
+ * file at a time where it was.
  */
 export function withFinishedFiles(record: InstalledPackage, changed: ReadonlyMap<string, FileDigests | undefined>): InstalledPackage {
   if (changed.size === 0) return record;
-  // The list as the record had it (a value, or made when read): filesOnDemand redefines `files` on the record itself.
-  const before = Object.getOwnPropertyDescriptor(record, 'files');
-  const list = (): InventoryFile[] => (before?.get?.call(record) ?? before?.value ?? []) as InventoryFile[];
-  return filesOnDemand(record, () =>
-    list().flatMap((f): InventoryFile[] => {
+  // The files as the record had them (a list, or made when read), taken before filesOnDemand redefines `files` on the record itself.
+  const before = inventoryFilesOf(record);
+  return filesOnDemand(record, function* (): Generator<InventoryFile> {
+    for (const f of before()) {
       const key = f.path.replace(/^\/+/, '');
-      if (!changed.has(key)) return [f];
-      const now = changed.get(key);
-      return now === undefined ? [] : [{ path: f.path, sha1: now.sha1, sha256: now.sha256, changedByBuild: true }];
-    }),
-  );
+      if (!changed.has(key)) yield f;
+      else {
+        const now = changed.get(key);
+        if (now !== undefined) yield { path: f.path, sha1: now.sha1, sha256: now.sha256, changedByBuild: true };
+      }
+    }
+  });
 }

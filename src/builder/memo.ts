@@ -29,7 +29,14 @@ import { ProvenantError } from '../errors.ts';
 import { noteRecordsDropped } from '../io/memory.ts';
 import type { DownloadCache } from '../pkg/fetch.ts';
 import type { InventoryFile } from '../pkg/inventory.ts';
-import { type FetchedPackage, filesOnDemand, type InstalledPackage, installedFieldsBut, type LockedPackage } from '../pkg/source.ts';
+import {
+  type FetchedPackage,
+  filesOnDemand,
+  type InstalledPackage,
+  installedFieldsBut,
+  inventoryFilesOf,
+  type LockedPackage,
+} from '../pkg/source.ts';
 import { keptLayer, type Layer } from './layer.ts';
 
 const { existsSync, readdirSync, readFileSync, statSync } = process.getBuiltinModule('node:fs');
@@ -215,11 +222,7 @@ export async function rememberImage(
     const writer = await cache.writer();
     let files: string;
     try {
-      for (const p of made.packages) {
-        const files = p.files;
-        await writeJsonLine(writer, files);
-        noteRecordsDropped(files.length);
-      }
+      for (const p of made.packages) noteRecordsDropped(await writeJsonLine(writer, inventoryFilesOf(p)()));
       files = (await writer.finish(`image-memo-files:${key}`)).sha256;
     } catch (err) {
       await writer.abort();
@@ -241,21 +244,24 @@ export async function rememberImage(
 }
 
 /**
- * Writes `list` as `JSON.stringify(list)` and a newline give it (for items whose `toJSON`, if
- * any, does not read the key it is given: an index there), in pieces of about 64 KiB: the
- * text of a package's whole list, and its bytes, were twice the list again, and the peak of a
- * build whose packages hold thousands of files each (issue 16). @internal
+ * Writes `list` as `JSON.stringify([...list])` and a newline give it (for items whose `toJSON`,
+ * if any, does not read the key it is given: an index there), in pieces of about 64 KiB, and
+ * says how many items it wrote: the text of a package's whole list, and its bytes, were twice
+ * the list again, and the peak of a build whose packages hold thousands of files each (issue
+ * 16). A list made as it is walked is never held whole. @internal
  */
-export async function writeJsonLine(writer: { write(chunk: Uint8Array): Promise<unknown> }, list: readonly unknown[]): Promise<void> {
+export async function writeJsonLine(writer: { write(chunk: Uint8Array): Promise<unknown> }, list: Iterable<unknown>): Promise<number> {
   const encoder = new TextEncoder();
   let text = '[';
-  for (const [i, item] of list.entries()) {
-    text += `${i === 0 ? '' : ','}${JSON.stringify(item) ?? 'null'}`;
+  let i = 0;
+  for (const item of list) {
+    text += `${i++ === 0 ? '' : ','}${JSON.stringify(item) ?? 'null'}`;
     if (text.length < JSON_PIECE) continue;
     await writer.write(encoder.encode(text));
     text = '';
   }
   await writer.write(encoder.encode(`${text}]\n`));
+  return i;
 }
 
 /** Characters of a list's text written at once ({@link writeJsonLine}). */

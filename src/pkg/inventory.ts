@@ -19,6 +19,13 @@ export interface InventoryFile {
   changedByBuild?: boolean | undefined;
 }
 
+/**
+ * What gives a package's files as the inventory lists them, made again each time it is called:
+ * one at a time where the list is made from the package's entries, so that a caller that walks
+ * them (the build record) never holds a package's whole list.
+ */
+export type InventoryFiles = () => Iterable<InventoryFile>;
+
 /** One installed package. */
 export interface InventoryPackage {
   /** `apk` or `deb`: decides the PURL type. */

@@ -19,7 +19,7 @@ import type { Body } from '../vfs/body.ts';
 import type { SpilledFiles } from '../vfs/spill.ts';
 import type { Tree } from '../vfs/tree.ts';
 import type { DownloadCache } from './fetch.ts';
-import type { InventoryFile, InventoryPackage } from './inventory.ts';
+import type { InventoryFile, InventoryFiles, InventoryPackage } from './inventory.ts';
 import type { Candidate, CandidateIndex, Request, VersionScheme } from './resolve/resolve.ts';
 
 /**
@@ -343,18 +343,40 @@ export function installedFieldsBut(p: InstalledPackage, omit: ReadonlySet<string
   return out;
 }
 
+/** What makes each record's files where {@link filesOnDemand} gave it them. */
+const onDemand = new WeakMap<InstalledPackage, InventoryFiles>();
+
 /**
  * Gives `record` a `files` made by `list` each time it is read: a record, a `/` path and a
  * checksum per file of the image, kept to the end of a build, were a few hundred bytes per file
- * (issue 16). Set, it is a list as any other.
+ * (issue 16). Set, it is a list as any other. {@link eachInventoryFile} walks them without
+ * making the list.
  */
-export function filesOnDemand(record: InstalledPackage, list: () => InventoryFile[]): InstalledPackage {
+export function filesOnDemand(record: InstalledPackage, list: InventoryFiles): InstalledPackage {
+  onDemand.set(record, list);
   Object.defineProperty(record, 'files', {
     enumerable: true,
     configurable: true,
-    get: list,
-    set: (value: InventoryFile[]) =>
-      Object.defineProperty(record, 'files', { value, enumerable: true, writable: true, configurable: true }),
+    get: () => {
+      const files = list();
+      return Array.isArray(files) ? files : [...files];
+    },
+    set: (value: InventoryFile[]) => {
+      onDemand.delete(record);
+      Object.defineProperty(record, 'files', { value, enumerable: true, writable: true, configurable: true });
+    },
   });
   return record;
+}
+
+/**
+ * What gives `record`'s files as `files` gives them, one at a time where {@link filesOnDemand}
+ * makes them from the package's entries: the 1 GB bench image's build record, which asked for
+ * each package's whole list (7,400 files), peaked 5 MB over the image's layer (issue 16).
+ */
+export function inventoryFilesOf(record: InstalledPackage): InventoryFiles {
+  const made = onDemand.get(record);
+  if (made !== undefined) return made;
+  const files = record.files;
+  return () => files;
 }

@@ -9,7 +9,7 @@ import type { PathMutation } from '../../src/builder/config-types.ts';
 import { exitCodeFor } from '../../src/cli/exit.ts';
 import { type ErrorCode, isProvenantError } from '../../src/errors.ts';
 import { ApkoFs } from '../../src/pkg/apk/apko-fs.ts';
-import type { InstalledPackage } from '../../src/pkg/source.ts';
+import { filesOnDemand, type InstalledPackage, inventoryFilesOf } from '../../src/pkg/source.ts';
 import { readBody } from '../../src/vfs/body.ts';
 import { buildFile, Tree } from '../../src/vfs/tree.ts';
 
@@ -371,6 +371,29 @@ describe('the finishing every image gets', () => {
       { path: '/lib/foo', sha1: empty.sha1, sha256: empty.sha256, changedByBuild: true },
       { path: '/usr/lib/bar', sha1: empty.sha1, sha256: empty.sha256, changedByBuild: true },
     ]);
+  });
+
+  it('keeps a list made when read made one file at a time, walking the list it had no further than it is walked', () => {
+    const changed = new Map([['etc/a', { sha1: 'now', sha256: 'now256' }]]);
+    let made = 0;
+    const record = filesOnDemand({ name: 'p', files: [] } as unknown as InstalledPackage, function* () {
+      for (const path of ['/etc/a', '/etc/b', '/etc/c']) {
+        made++;
+        yield { path, sha1: 'shipped' };
+      }
+    });
+    const finished = withFinishedFiles(record, changed);
+    const walk = inventoryFilesOf(finished)()[Symbol.iterator]();
+    assert.deepEqual(walk.next().value, { path: '/etc/a', sha1: 'now', sha256: 'now256', changedByBuild: true });
+    assert.equal(made, 1, 'one file made for one file walked');
+    assert.deepEqual(finished.files, [
+      { path: '/etc/a', sha1: 'now', sha256: 'now256', changedByBuild: true },
+      { path: '/etc/b', sha1: 'shipped' },
+      { path: '/etc/c', sha1: 'shipped' },
+    ]);
+    // Set, the list is the one given, walked as such.
+    finished.files = [{ path: '/etc/x' }];
+    assert.deepEqual([...inventoryFilesOf(finished)()], [{ path: '/etc/x' }]);
   });
 
   it("tells which files the finishing changed, by their bytes, and lists a package's files as the image holds them", () => {

@@ -31,4 +31,26 @@ describe('writeJsonLine', () => {
     assert.equal(text, `${JSON.stringify(list)}\n`);
     assert.ok(pieces > 5, `${pieces} pieces for ${text.length} characters`);
   });
+
+  it('walks a list made as it is walked a piece at a time, never asking for the whole list before writing, and counts it', async () => {
+    const n = 10_000;
+    let made = 0;
+    const files = function* () {
+      for (let i = 0; i < n; i++, made++) yield { path: `/usr/lib/bench/file-${i}`, sha1: 'b'.repeat(40) };
+    };
+    const chunks: Uint8Array[] = [];
+    const madeAtWrite: number[] = [];
+    const count = await writeJsonLine(
+      {
+        write: async (chunk: Uint8Array) => {
+          chunks.push(chunk);
+          madeAtWrite.push(made);
+        },
+      },
+      files(),
+    );
+    assert.equal(count, n);
+    assert.equal(Buffer.concat(chunks).toString('utf8'), `${JSON.stringify([...files()])}\n`);
+    assert.ok(madeAtWrite[0]! < n / 2, `the first piece was written once ${madeAtWrite[0]} of ${n} files were made`);
+  });
 });

@@ -5,7 +5,7 @@
  * install to the end of the build (issue 16).
  */
 import { TAR_ENTRY_TYPES } from '../../archive/tar.ts';
-import type { InventoryFile } from '../inventory.ts';
+import type { InventoryFile, InventoryFiles } from '../inventory.ts';
 
 /** One entry as {@link ApkFiles} gives it back: made when asked for. */
 export interface ApkFileRecord {
@@ -158,7 +158,7 @@ export class ApkFiles implements Iterable<ApkFileRecord> {
    * The regular files as the inventory lists them (absolute paths, hex SHA-1s): a function that
    * makes the list each time it is called, holding only the files' paths and SHA-1 bytes.
    */
-  inventoryFiles(): () => InventoryFile[] {
+  inventoryFiles(): InventoryFiles {
     const paths: string[] = [];
     const sha1 = Buffer.alloc(20 * this.length);
     const other = new Map<number, string | undefined>();
@@ -177,6 +177,9 @@ export class ApkFiles implements Iterable<ApkFileRecord> {
  * The inventory's list of `paths`, made when called. Made outside the class: a closure made in
  * a method shares its scope, `this` with it, and would hold every entry of the package.
  */
-function inventoryList(paths: readonly string[], sha1: Buffer, other: ReadonlyMap<number, string | undefined>): () => InventoryFile[] {
-  return () => paths.map((p, k) => ({ path: `/${p}`, sha1: other.has(k) ? other.get(k) : sha1.toString('hex', 20 * k, 20 * k + 20) }));
+function inventoryList(paths: readonly string[], sha1: Buffer, other: ReadonlyMap<number, string | undefined>): InventoryFiles {
+  return function* (): Generator<InventoryFile> {
+    for (const [k, p] of paths.entries())
+      yield { path: `/${p}`, sha1: other.has(k) ? other.get(k) : sha1.toString('hex', 20 * k, 20 * k + 20) };
+  };
 }

@@ -13,7 +13,7 @@ import { type FileBody, hashBody } from '../../vfs/body.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import { buildFile, type FsNode, type Tree } from '../../vfs/tree.ts';
 import { namingPackage } from '../install-error.ts';
-import type { InventoryFile } from '../inventory.ts';
+import type { InventoryFile, InventoryFiles } from '../inventory.ts';
 import { countEntries, type PackageEntry } from '../unpacked.ts';
 import { refuseOverlayControl, xattrsOf } from '../xattrs.ts';
 import { type ApkPackageInfo, formatStanza } from './apkindex.ts';
@@ -66,23 +66,21 @@ export interface InstalledApk {
    * when `files` was dropped once the package's database part was written (a build that keeps
    * its files out of the tree holds nothing per file: ../../vfs/spill.ts).
    */
-  inventoryFiles?: (() => InventoryFile[]) | undefined;
+  inventoryFiles?: InventoryFiles | undefined;
 }
 
 /**
  * The regular files among `entries` as the inventory lists them (absolute paths, the SHA-1 apk
- * records), made each time the function is called: what {@link ApkFiles.inventoryFiles} gives of
+ * records), made one at a time each time the function is called: what {@link ApkFiles.inventoryFiles} gives of
  * a package installed without replacements.
  */
-export function entriesInventory(entries: Iterable<PackageEntry>): () => InventoryFile[] {
-  return () => {
-    const out: InventoryFile[] = [];
+export function entriesInventory(entries: Iterable<PackageEntry>): InventoryFiles {
+  return function* (): Generator<InventoryFile> {
     for (const e of installedEntries(entries)) {
       if (e.header.type !== 'file') continue;
       const sha1 = e.header.pax?.['APK-TOOLS.checksum.SHA1'] ?? hashBody(e.body, 'sha1');
-      out.push({ path: `/${e.path}`, sha1 });
+      yield { path: `/${e.path}`, sha1 };
     }
-    return out;
   };
 }
 

@@ -23,7 +23,7 @@ import { type Body, BodyReader, bodySize, isFileBody, readBody, readBodyUpTo } f
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import { compareBytes, type FsNode, type Tree } from '../../vfs/tree.ts';
 import { namingPackage } from '../install-error.ts';
-import type { InventoryFile } from '../inventory.ts';
+import type { InventoryFile, InventoryFiles } from '../inventory.ts';
 import type { PackageEntry } from '../unpacked.ts';
 import { refuseOverlayControl, xattrsOf } from '../xattrs.ts';
 import { DEB_COPYRIGHT_MAX_BYTES, debCopyrightLicense } from './copyright.ts';
@@ -55,7 +55,7 @@ export interface InstalledDeb {
    * The inventory's file list, made from the package's entries when asked for: when `files` was
    * not kept, or with {@link DebInstallOptions.fileDigests} (then with each file's SHA-1).
    */
-  inventoryFiles?: (() => InventoryFile[]) | undefined;
+  inventoryFiles?: InventoryFiles | undefined;
   /** The maintainer scripts (and `triggers`) the package has, none of which ran. */
   skippedScripts: DebScriptName[];
   /**
@@ -527,35 +527,36 @@ function addTo(lists: Map<string, string[]>, key: string, path: string): void {
 const HASH_PIECE = 1024 * 1024;
 
 /**
- * The regular files among `entries` as the inventory lists them. Without `sha1s`, made each time
- * the function is called: a list per file of the image, held to the end of a build, is what
- * keeping files out of the tree spares. With `sha1s`, each file's SHA-1 is taken from its bytes
+ * The regular files among `entries` as the inventory lists them. Without `sha1s`, made one at a
+ * time each time the function is called: a list per file of the image, held to the end of a
+ * build, is what keeping files out of the tree spares. With `sha1s`, each file's SHA-1 is taken from its bytes
  * the first time (a body on disk a piece at a time, checked as it is read) and the list is kept:
  * the build record and the SBOMs each ask.
  */
-function debInventoryFiles(entries: Iterable<PackageEntry>, sha1s = false): () => InventoryFile[] {
+function debInventoryFiles(entries: Iterable<PackageEntry>, sha1s = false): InventoryFiles {
+  if (!sha1s) {
+    return function* (): Generator<InventoryFile> {
+      for (const e of entries) if (e.header.type === 'file') yield { path: `/${e.path}` };
+    };
+  }
   let made: InventoryFile[] | undefined;
   return () => {
     if (made !== undefined) return made;
     const out: InventoryFile[] = [];
-    const reader = sha1s ? new BodyReader() : undefined;
-    const createHash = sha1s ? process.getBuiltinModule('node:crypto').createHash : undefined;
+    const reader = new BodyReader();
+    const { createHash } = process.getBuiltinModule('node:crypto');
     try {
       for (const e of entries) {
         if (e.header.type !== 'file') continue;
-        if (reader === undefined || createHash === undefined) {
-          out.push({ path: `/${e.path}` });
-          continue;
-        }
         const hash = createHash('sha1');
         if (isFileBody(e.body) && e.body.size > HASH_PIECE) for (const piece of reader.pieces(e.body, HASH_PIECE)) hash.update(piece);
         else hash.update(reader.read(e.body));
         out.push({ path: `/${e.path}`, sha1: hash.digest('hex') });
       }
     } finally {
-      reader?.close();
+      reader.close();
     }
-    if (sha1s) made = out;
+    made = out;
     return out;
   };
 }

@@ -32,7 +32,7 @@ describe('ApkFiles', () => {
         files.retain((i) => keep(i));
         assert.deepEqual([...files], kept);
         assert.deepEqual(
-          files.inventoryFiles()(),
+          [...files.inventoryFiles()()],
           kept.filter((r) => r.type === 'file').map((r) => ({ path: `/${r.path}`, sha1: r.sha1 })),
         );
       }),
