@@ -8,8 +8,28 @@ import { ProvenantError } from '../errors.ts';
  * names the package already (its place is the package, or an entry of it) is kept as it is, and
  * so is one not Provenant's (a SpillRefused: the build installs again).
  */
-export function namingPackage(err: unknown, where: string, path: string): unknown {
+export function namingPackage(err: unknown, where: string, path: string | undefined): unknown {
   if (!(err instanceof ProvenantError) || err.where === where || err.where?.startsWith(`${where}:`) === true) return err;
   const at = err.where === undefined ? '' : ` at ${err.where}`;
-  return new ProvenantError(err.code, `${where}: cannot install /${path}: ${err.message}${at}`, { where, cause: err, hint: err.hint });
+  const doing = path === undefined ? '' : `cannot install /${path}: `;
+  return new ProvenantError(err.code, `${where}: ${doing}${err.message}${at}`, { where, cause: err, hint: err.hint });
+}
+
+/** The entry of a package being installed, for {@link namingPackage}: undefined while none is. */
+export interface Installing {
+  path: string | undefined;
+}
+
+/**
+ * `entries` as they are walked, `installing.path` the path of the one the caller holds, and
+ * undefined while the next is read: a kept package's records are read a window at a time as the
+ * walk goes (./unpacked-index.ts), and an error reading them is no entry's.
+ */
+export function* tracked<E extends { path: string }>(entries: Iterable<E>, installing: Installing): Generator<E> {
+  installing.path = undefined;
+  for (const entry of entries) {
+    installing.path = entry.path;
+    yield entry;
+    installing.path = undefined;
+  }
 }

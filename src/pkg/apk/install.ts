@@ -12,7 +12,7 @@ import { ProvenantError } from '../../errors.ts';
 import { type FileBody, hashBody } from '../../vfs/body.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import { buildFile, type FsNode, type Tree } from '../../vfs/tree.ts';
-import { namingPackage } from '../install-error.ts';
+import { type Installing, namingPackage, tracked } from '../install-error.ts';
 import type { InventoryFile, InventoryFiles } from '../inventory.ts';
 import { countEntries, type PackageEntry } from '../unpacked.ts';
 import { refuseOverlayControl, xattrsOf } from '../xattrs.ts';
@@ -163,14 +163,11 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
   const files = new ApkFiles(countEntries(pkg.entries));
   const where = `${info.name}-${info.version}`;
   const spill = options.spill;
-  let current = '';
+  const installing: Installing = { path: undefined };
   try {
-    for (const entry of installedEntries(pkg.entries)) {
-      current = entry.path;
-      installEntry(entry);
-    }
+    for (const entry of tracked(installedEntries(pkg.entries), installing)) installEntry(entry);
   } catch (err) {
-    throw namingPackage(err, where, current);
+    throw namingPackage(err, where, installing.path);
   }
   return { info, pkg, files };
 

@@ -22,7 +22,7 @@ import { ProvenantError } from '../../errors.ts';
 import { type Body, BodyReader, bodySize, isFileBody, readBody, readBodyUpTo } from '../../vfs/body.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import { compareBytes, type FsNode, type Tree } from '../../vfs/tree.ts';
-import { namingPackage } from '../install-error.ts';
+import { type Installing, namingPackage, tracked } from '../install-error.ts';
 import type { InventoryFile, InventoryFiles } from '../inventory.ts';
 import type { PackageEntry } from '../unpacked.ts';
 import { refuseOverlayControl, xattrsOf } from '../xattrs.ts';
@@ -167,7 +167,7 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
   // Parsed once for the install: a kept package's md5sums is parsed again at each use (./kept.ts).
   const md5sums = spill !== undefined || pkg.md5sums instanceof Map ? pkg.md5sums : new Map(pkg.md5sums);
   // The entry being installed, for an error of the tree's, which knows no package.
-  let current = '';
+  const installing: Installing = { path: undefined };
   const docDir = `usr/share/doc/${pkg.name}`;
   let copyrightLicense: string | undefined;
   let docLink: string | undefined;
@@ -181,8 +181,7 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
     list(entry);
   };
   try {
-    for (const entry of pkg.entries) {
-      current = entry.path;
+    for (const entry of tracked(pkg.entries, installing)) {
       const h = entry.header;
       // Before any verdict on the path: an entry another package's file wins over is still the package's.
       refuseOverlayControl(h, where);
@@ -314,7 +313,7 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
       list(entry);
     }
   } catch (err) {
-    throw namingPackage(err, where, current);
+    throw namingPackage(err, where, installing.path);
   }
 
   const statusName = debStatusName(pkg, options);

@@ -22,6 +22,7 @@ import { apkPackageInfo, readApkPackage } from '../../../src/pkg/apk/package.ts'
 import { ApkKeyring } from '../../../src/pkg/apk/signature.ts';
 import { ApkSource } from '../../../src/pkg/apk/source.ts';
 import { type ApkSpec, buildApk } from '../../../src/pkg/apk/write.ts';
+import { encodeEntries, keptEntries } from '../../../src/pkg/unpacked-index.ts';
 import { readBody } from '../../../src/vfs/body.ts';
 import { Tree } from '../../../src/vfs/tree.ts';
 import { sh, toolMissing } from '../../helpers/images.ts';
@@ -207,6 +208,42 @@ describe('ApkSource.install', () => {
     installApk(tree, info, pkg, {});
     assert.deepEqual(tree.get('etc/ssl')?.xattrs, { 'security.selinux': 'system_u:object_r:etc_t:s0', 'user.mime_type': 'x' });
     assert.equal(tree.get('etc/null')?.devminor, 3);
+  });
+
+  it("says an error reading a kept package's next entries as the package's, not as the entry installed before it", async () => {
+    const data = gzipSync(
+      await tarBytes(
+        ['etc/', 'etc/a', 'etc/b', 'etc/c'].map((name) => ({
+          header: tarHeader({ name, type: name.endsWith('/') ? 'dir' : 'symlink', linkname: 'x', mode: 0o755 }),
+        })),
+      ),
+    );
+    const pkginfo = new TextEncoder().encode(
+      `pkgname = kept\npkgver = 1.0-r0\narch = x86_64\ndatahash = ${createHash('sha256').update(data).digest('hex')}\n`,
+    );
+    const controlTar = await tarBytes([{ header: tarHeader({ name: '.PKGINFO', size: pkginfo.length }), body: pkginfo }]);
+    const bytes = Buffer.concat([gzipSync(controlTar.subarray(0, controlTar.length - 1024)), data]);
+    const pkg = await readApkPackage(bytes, { where: 'kept.apk', allowUntrusted: true });
+    const info = apkPackageInfo(pkg, bytes.length, 'kept.apk');
+    // The entries as the cache keeps them, a window an entry, the third window changed on disk since.
+    const entries = [...pkg.entries];
+    const records = encodeEntries(entries, []);
+    const dir = mkdtempSync(join(tmpdir(), 'provenant-kept-install-'));
+    try {
+      const file = join(dir, 'index');
+      writeFileSync(file, records);
+      pkg.entries = keptEntries(records, '/data', 0, { path: file, offset: 0, window: 1 })! as unknown as typeof pkg.entries;
+      const third = encodeEntries(entries.slice(0, 2), []).length;
+      writeFileSync(file, Buffer.from(records).fill(0xff, third + 2, third + 3));
+      assert.throws(
+        () => installApk(new Tree(), info, pkg, {}),
+        (err: unknown) =>
+          isProvenantError(err, 'DIGEST_MISMATCH') &&
+          err.message === `kept-1.0-r0: the entries at byte ${third} of ${file} are not the ones stored there at ${file}`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('leaves out hidden top-level names before the first other entry, as apko and apk-tools do: one package, one image', async () => {
