@@ -349,7 +349,7 @@ const onDemand = new WeakMap<InstalledPackage, InventoryFiles>();
 /**
  * Gives `record` a `files` made by `list` each time it is read: a record, a `/` path and a
  * checksum per file of the image, kept to the end of a build, were a few hundred bytes per file
- * (issue 16). Set, it is a list as any other. {@link eachInventoryFile} walks them without
+ * (issue 16). Set, it is a list as any other. {@link inventoryFilesOf} walks them without
  * making the list.
  */
 export function filesOnDemand(record: InstalledPackage, list: InventoryFiles): InstalledPackage {

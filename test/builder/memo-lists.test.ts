@@ -1,8 +1,14 @@
 // A build record's file lists, written a piece at a time (src/builder/memo.ts writeJsonLine).
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { writeJsonLine } from '../../src/builder/memo.ts';
+import type { Layer } from '../../src/builder/layer.ts';
+import { rememberImage, writeJsonLine } from '../../src/builder/memo.ts';
+import { DownloadCache } from '../../src/pkg/fetch.ts';
+import { filesOnDemand, type InstalledPackage } from '../../src/pkg/source.ts';
+import { useTempDir } from '../helpers/temp.ts';
 
 /** What writeJsonLine writes of `list`, and in how many pieces. */
 async function written(list: readonly unknown[]): Promise<{ text: string; pieces: number }> {
@@ -52,5 +58,31 @@ describe('writeJsonLine', () => {
     assert.equal(count, n);
     assert.equal(Buffer.concat(chunks).toString('utf8'), `${JSON.stringify([...files()])}\n`);
     assert.ok(madeAtWrite[0]! < n / 2, `the first piece was written once ${madeAtWrite[0]} of ${n} files were made`);
+  });
+});
+
+describe('a build record', () => {
+  const tempDir = useTempDir('memo-lists');
+
+  it("writes each package's files as they are walked, never asking for its whole list", async () => {
+    const cache = new DownloadCache(join(await tempDir(), 'cache'));
+    const record = filesOnDemand({ name: 'p', version: '1' } as unknown as InstalledPackage, function* () {
+      yield { path: '/etc/a', sha1: 'a'.repeat(40) };
+      yield { path: '/etc/b', sha1: 'b'.repeat(40) };
+    });
+    // The whole list, asked for, fails: the record must walk the files.
+    Object.defineProperty(record, 'files', {
+      enumerable: true,
+      get: () => {
+        throw new Error('the whole list was asked for');
+      },
+    });
+    await rememberImage(cache, 'k', { fetched: [], packages: [record], layers: [{ key: 'layer' } as Layer], osRelease: '' });
+    const lists = await cache.locate('image-memo-files:k');
+    assert.ok(lists !== undefined, 'the record was kept');
+    assert.equal(
+      await readFile(lists.path, 'utf8'),
+      `[{"path":"/etc/a","sha1":"${'a'.repeat(40)}"},{"path":"/etc/b","sha1":"${'b'.repeat(40)}"}]\n`,
+    );
   });
 });

@@ -156,7 +156,7 @@ export class ApkFiles implements Iterable<ApkFileRecord> {
 
   /**
    * The regular files as the inventory lists them (absolute paths, hex SHA-1s): a function that
-   * makes the list each time it is called, holding only the files' paths and SHA-1 bytes.
+   * gives them one at a time each time it is called, holding only the files' paths and SHA-1 bytes.
    */
   inventoryFiles(): InventoryFiles {
     const paths: string[] = [];
