@@ -10,7 +10,9 @@ import { ProvenantError } from '../errors.ts';
  */
 export function namingPackage(err: unknown, where: string, path: string | undefined): unknown {
   if (!(err instanceof ProvenantError) || err.where === where || err.where?.startsWith(`${where}:`) === true) return err;
-  const at = err.where === undefined ? '' : ` at ${err.where}`;
+  // A file the message names already (the cache's index of a kept package) is not named again.
+  const named = err.where?.startsWith('/') === true && err.message.includes(err.where);
+  const at = err.where === undefined || named ? '' : ` at ${err.where}`;
   const doing = path === undefined ? '' : `cannot install /${path}: `;
   return new ProvenantError(err.code, `${where}: ${doing}${err.message}${at}`, { where, cause: err, hint: err.hint });
 }

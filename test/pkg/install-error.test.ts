@@ -30,6 +30,6 @@ function installed(refuse: string | undefined): string {
 describe('an install error', () => {
   it('names the entry being installed, and none when reading the next one failed', () => {
     assert.equal(installed('etc/b'), 'p-1.0: cannot install /etc/b: refused at etc/b');
-    assert.equal(installed(undefined), 'p-1.0: the entries at byte 9 of /cache/index are not the ones stored there at /cache/index');
+    assert.equal(installed(undefined), 'p-1.0: the entries at byte 9 of /cache/index are not the ones stored there');
   });
 });
