@@ -29,6 +29,7 @@ import {
 } from '../../../src/pkg/deb/install.ts';
 import { DebRepositorySource } from '../../../src/pkg/deb/source.ts';
 import { DownloadCache } from '../../../src/pkg/fetch.ts';
+import { encodeEntries, keptEntries } from '../../../src/pkg/unpacked-index.ts';
 import { type Body, readBody } from '../../../src/vfs/body.ts';
 import { SpilledFiles, SpillRefused } from '../../../src/vfs/spill.ts';
 import { Tree } from '../../../src/vfs/tree.ts';
@@ -680,6 +681,30 @@ describe('installDeb rules', () => {
     assert.throws(() => installDeb(tree, over), named('/usr/y'));
     const through = await crafted('e-file', [file('./usr/z/w', 'e')]);
     assert.throws(() => installDeb(tree, through), named('/usr/z/w'));
+  });
+
+  it("says an error reading a kept package's next entries as the package's, not as the entry installed before it", async () => {
+    const link = (name: string): TarWriteEntry => ({ header: tarHeader({ name, type: 'symlink', linkname: 'x' }) });
+    const pkg = await crafted('kd', [dir('./etc/'), link('./etc/a'), link('./etc/b'), link('./etc/c')]);
+    // The entries as the cache keeps them, a window an entry, the third window changed on disk since.
+    const entries = [...pkg.entries];
+    const records = encodeEntries(entries, []);
+    const at = mkdtempSync(join(tmpdir(), 'provenant-kept-deb-'));
+    try {
+      const index = join(at, 'index');
+      writeFileSync(index, records);
+      pkg.entries = keptEntries(records, '/data', 0, { path: index, offset: 0, window: 1 })! as unknown as typeof pkg.entries;
+      const third = encodeEntries(entries.slice(0, 2), []).length;
+      writeFileSync(index, Buffer.from(records).fill(0xff, third + 2, third + 3));
+      assert.throws(
+        () => installDeb(new Tree(), pkg),
+        (err: unknown) =>
+          isProvenantError(err, 'DIGEST_MISMATCH') &&
+          err.message === `kd_1.0_amd64: the entries at byte ${third} of ${index} are not the ones stored there`,
+      );
+    } finally {
+      rmSync(at, { recursive: true, force: true });
+    }
   });
 
   it('refuses what overlayfs reads as its own (an opaque folder, a 0/0 device), naming the package and entry; keeps other attributes', async () => {
