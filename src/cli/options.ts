@@ -172,11 +172,12 @@ export function platformEntry(root: Stored, text: string, where: string, logger:
 
 /**
  * The platforms of the index `root` a `--platform` value can name, normalized, for a hint: BuildKit's
- * attestation entries (unknown/unknown) left out; `(none)` when it lists none.
+ * attestation entries (unknown/unknown) left out, each platform once; `(none)` when it lists none.
  */
 export function platformList(root: StoredIndex): string {
   const available = root.index.manifests.flatMap((m) => (m.platform === undefined ? [] : [formatPlatform(normalizePlatform(m.platform))]));
-  return available.filter((p) => p !== 'unknown/unknown').join(', ') || '(none)';
+  // Each once: an index may list several images of a platform (a Windows index, one per os.version).
+  return [...new Set(available.filter((p) => p !== 'unknown/unknown'))].join(', ') || '(none)';
 }
 
 /** `--platform` of a command that reads one image: crane's, for an image of an index. */

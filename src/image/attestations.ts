@@ -147,7 +147,7 @@ function pickPlatform(
       'NO_MATCHING_PLATFORM',
       `${inspected.name} has no image for ${platform === undefined ? 'any platform' : formatPlatform(platform)}`,
       {
-        hint: `it has ${images.map((m) => platformName(m.platform)).join(', ') || 'no images'}`,
+        hint: `it has ${[...new Set(images.map((m) => platformName(m.platform)))].join(', ') || 'no images'}`,
       },
     );
   }

@@ -153,6 +153,13 @@ describe('--platform of digest, manifest and copy', () => {
     const one = provenant(['digest', ref, '--platform', 'linux/amd64']);
     assert.equal(one.stdout.trim(), linux);
     assert.equal(one.stderr, '');
+    // A platform it lacks: the hints list each platform once.
+    const none = provenant(['digest', ref, '--platform', 'linux/s390x']);
+    assert.equal(none.status, 3, none.stderr);
+    assert.match(none.stderr, /its platforms: windows\/amd64, linux\/amd64\n/);
+    const sbom = provenant(['sbom', ref, '--platform', 'linux/s390x']);
+    assert.equal(sbom.status, 3, sbom.stderr);
+    assert.match(sbom.stderr, /it has windows\/amd64, linux\/amd64\n/);
   });
 
   // Every command that picks an image by --platform picks it alike and says so: sbom, copy and fix
