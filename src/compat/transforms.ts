@@ -80,16 +80,17 @@ function listedPlatform(entry: Descriptor): string {
 
 /**
  * single-manifest's account of taking the first of several images of one platform, as the
- * --platform warning says it (firstOfPlatform), in the account's words: present tense, short
- * digests, and `LOCATION@DIGEST` only where the image has a location.
+ * --platform warning says it (firstOfPlatform), in the account's words: present tense, the one
+ * taken by its short digest and the others by theirs in full (to be named by them), and
+ * `LOCATION@DIGEST` only where the image has a location.
  */
 function severalLine(wanted: Platform, first: PlatformEntry, others: readonly PlatformEntry[], location: string | undefined): string {
-  const named = (e: PlatformEntry): string => {
+  const named = (e: PlatformEntry, digest: string): string => {
     const version = e.platform?.['os.version'];
-    return version === undefined ? short(e.digest) : `${short(e.digest)} (os.version ${version})`;
+    return version === undefined ? digest : `${digest} (os.version ${version})`;
   };
   const how = location === undefined ? 'name it by digest' : `name it by digest (${location}@DIGEST)`;
-  return `${others.length + 1} images of the index are ${formatPlatform(normalizePlatform(wanted))}: the fix takes the first, ${named(first)}; to take another, ${how}: ${others.map(named).join(', ')}`;
+  return `${others.length + 1} images of the index are ${formatPlatform(normalizePlatform(wanted))}: the fix takes the first, ${named(first, short(first.digest))}; to take another, ${how}: ${others.map((e) => named(e, e.digest)).join(', ')}`;
 }
 
 /** An image as single-manifest hands it to firstOfPlatform. */

@@ -208,10 +208,10 @@ describe('--platform of digest, manifest and copy', () => {
     const copied = provenant(['manifest', `oci:${join(tmp, 'two')}:x`]);
     assert.match(copied.stdout, /10\.0\.17763\.5458/);
     assert.doesNotMatch(copied.stdout, /10\.0\.20348/);
-    // fix says it in its account of the change, in its words (short digests, present tense), the first kept.
+    // fix says it in its account of the change, in its words (present tense, the one taken by its short digest, the other in full, to be named), the first kept.
     const fixed = provenant(['fix', ref, '--target', 'aws-lambda', '-o', `oci:${join(tmp, 'fixed')}:x`, ...platform, '--force']);
     const short = (d: string): string => d.slice(0, 'sha256:'.length + 12);
-    const account = `2 images of the index are windows/amd64: the fix takes the first, ${short(ltsc2019)} (os.version 10.0.17763.5458); to take another, name it by digest (oci:${join(tmp, 'win')}@DIGEST): ${short(ltsc2022)} (os.version 10.0.20348.2227)`;
+    const account = `2 images of the index are windows/amd64: the fix takes the first, ${short(ltsc2019)} (os.version 10.0.17763.5458); to take another, name it by digest (oci:${join(tmp, 'win')}@DIGEST): ${ltsc2022} (os.version 10.0.20348.2227)`;
     assert.ok(fixed.stdout.includes(account), fixed.stdout + fixed.stderr);
     assert.match(fixed.stdout, new RegExp(`oci:.*fixed@${ltsc2019}`));
   });
