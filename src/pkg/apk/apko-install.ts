@@ -10,6 +10,7 @@
  */
 import type { TarHeader } from '../../archive/tar.ts';
 import { ProvenantError } from '../../errors.ts';
+import { type Installing, namingPackage, tracked } from '../install-error.ts';
 import { refuseOverlayControl, xattrsOf } from '../xattrs.ts';
 import type { ApkPackageInfo } from './apkindex.ts';
 import {
@@ -452,28 +453,41 @@ export function apkoInstall(fs: ApkoFs, packages: readonly ApkoInput[], options:
     const info = parseApkoPkgInfo(pkg.pkginfoText, `${where}: .PKGINFO`);
     const owner = { name: info.name, origin: info.origin, replaces: info.replaces };
     const files: ApkoFileEntry[] = [];
-    // APKv1 compatibility: hidden top-level names before the first other one are control files.
-    for (const entry of installedEntries(pkg.entries)) {
-      const h = entry.header;
-      refuseOverlayControl(h, where);
-      const checksum = h.pax?.['APK-TOOLS.checksum.SHA1'];
-      const xattrs = Object.entries(xattrsOf(h.pax) ?? {});
-      if (h.type === 'dir') {
-        fs.writeDirectory(entry.path, h.mode, h.mtime);
-        for (const [k, v] of xattrs) fs.setXattr(entry.path, k, v);
-      } else if (h.type === 'file' || h.type === 'symlink') {
-        if (checksum === undefined)
-          throw new ProvenantError('INVALID_PACKAGE', `/${entry.path} has no APK-TOOLS.checksum.SHA1, which apko requires`, { where });
-        const node = h.type === 'file' ? { type: 'file' as const, body: entry.body } : { type: 'symlink' as const, linkname: h.linkname };
-        const written = fs.writePackageFile(entry.path, { ...node, mode: h.mode, mtime: h.mtime }, headerSha1(checksum), owner);
-        for (const [k, v] of xattrs) fs.setXattr(entry.path, k, v);
-        if (written && h.type === 'file') installedFiles.set(entry.path, index);
-      } else if (h.type === 'hardlink') {
-        fs.link(h.linkname, entry.path, h.linkname);
-      } else {
-        throw new ProvenantError('INVALID_PACKAGE', `/${entry.path} is a ${h.type}, which apko does not install`, { where });
+    const installing: Installing = { path: undefined };
+    try {
+      // APKv1 compatibility: hidden top-level names before the first other one are control files.
+      for (const entry of tracked(installedEntries(pkg.entries), installing)) {
+        const h = entry.header;
+        refuseOverlayControl(h, where);
+        const checksum = h.pax?.['APK-TOOLS.checksum.SHA1'];
+        const xattrs = Object.entries(xattrsOf(h.pax) ?? {});
+        if (h.type === 'dir') {
+          fs.writeDirectory(entry.path, h.mode, h.mtime);
+          for (const [k, v] of xattrs) fs.setXattr(entry.path, k, v);
+        } else if (h.type === 'file' || h.type === 'symlink') {
+          if (checksum === undefined)
+            throw new ProvenantError('INVALID_PACKAGE', `/${entry.path} has no APK-TOOLS.checksum.SHA1, which apko requires`, { where });
+          const node = h.type === 'file' ? { type: 'file' as const, body: entry.body } : { type: 'symlink' as const, linkname: h.linkname };
+          const written = fs.writePackageFile(entry.path, { ...node, mode: h.mode, mtime: h.mtime }, headerSha1(checksum), owner);
+          for (const [k, v] of xattrs) fs.setXattr(entry.path, k, v);
+          if (written && h.type === 'file') installedFiles.set(entry.path, index);
+        } else if (h.type === 'hardlink') {
+          fs.link(h.linkname, entry.path, h.linkname);
+        } else {
+          throw new ProvenantError('INVALID_PACKAGE', `/${entry.path} is a ${h.type}, which apko does not install`, { where });
+        }
+        files.push({
+          path: entry.path,
+          type: h.type,
+          mode: h.mode,
+          uid: goOwner(h, 'uid', where),
+          gid: goOwner(h, 'gid', where),
+          checksum,
+        });
       }
-      files.push({ path: entry.path, type: h.type, mode: h.mode, uid: goOwner(h, 'uid', where), gid: goOwner(h, 'gid', where), checksum });
+    } catch (err) {
+      // An error reading the next entries (a kept package's index) is said as the package's; the installer's own name it.
+      throw installing.path === undefined ? namingPackage(err, where, undefined) : err;
     }
     scripts.push(apkoScriptsEntries(pkg.control, info.name, info.version, pkg.checksum, options.sourceDateEpoch, where));
     records.push({ info, checksum: pkg.checksum, fileSize: indexInfo.size, files });
