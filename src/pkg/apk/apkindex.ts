@@ -122,8 +122,11 @@ export async function readApkIndex(bytes: Uint8Array, options: ReadApkIndexOptio
   const pieces =
     found === undefined && first !== undefined
       ? // Unsigned (allowed): the first member is the content's first, inflated once.
-        followedBy(first.data, inflateMembers(bytes.subarray(first.end), { ...content, inflated: first.data.length }))
-      : inflateMembers(bytes.subarray(signedStart), content);
+        followedBy(
+          first.data,
+          inflateMembers(bytes.subarray(first.end), { ...content, inflated: first.data.length, from: { member: 2, byte: first.end } }),
+        )
+      : inflateMembers(bytes.subarray(signedStart), { ...content, from: { member: signedStart === 0 ? 1 : 2, byte: signedStart } });
   let text: IndexText | undefined;
   let description: Uint8Array | undefined;
   try {

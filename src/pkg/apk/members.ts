@@ -191,11 +191,18 @@ const PIECE = 256 * 1024;
  *
  * @throws ProvenantError as {@link splitGzipMembers}
  */
-export async function* inflateMembers(bytes: Uint8Array, options: Omit<SplitOptions, 'maxMembers'>): AsyncGenerator<Uint8Array> {
+export async function* inflateMembers(
+  bytes: Uint8Array,
+  options: Omit<SplitOptions, 'maxMembers'> & {
+    /** Where `bytes` begin in their file, for errors: the first member's number and byte (1 and 0 unless given). */
+    from?: { member: number; byte: number } | undefined;
+  },
+): AsyncGenerator<Uint8Array> {
   const { where, maxOutput } = options;
+  const from = options.from ?? { member: 1, byte: 0 };
   let total = options.inflated ?? 0;
-  for (let off = 0, n = 1; off < bytes.length; n++) {
-    const label = `gzip member ${n} at byte ${off}`;
+  for (let off = 0, n = from.member; off < bytes.length; n++) {
+    const label = `gzip member ${n} at byte ${from.byte + off}`;
     const p = headerEnd(bytes, off, label, where);
     const inflater = createInflateRaw({ chunkSize: PIECE });
     inflater.end(bytes.subarray(p));

@@ -5,10 +5,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
+import { tarBytes, tarHeader } from '../../../src/archive/tar.ts';
 import { concatBytes } from '../../../src/bytes.ts';
 import { isProvenantError } from '../../../src/errors.ts';
-import { type IndexCounts, parseApkIndexText, readIndexText } from '../../../src/pkg/apk/apkindex.ts';
+import { type IndexCounts, parseApkIndexText, readApkIndex, readIndexText } from '../../../src/pkg/apk/apkindex.ts';
 import { DATA_MAX, inflateMembers, splitGzipMembers } from '../../../src/pkg/apk/members.ts';
+import { ApkKeyring } from '../../../src/pkg/apk/signature.ts';
 
 /** `bytes` cut at `cuts` (offsets, taken modulo its length). */
 function cutAt(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
@@ -108,6 +110,23 @@ describe('an APKINDEX read in pieces', () => {
       assert.equal(err.where, 'two: APKINDEX:9');
       return true;
     });
+  });
+
+  it('names a damaged member by its number and byte in the file, after the first member read alone', async () => {
+    const text = new TextEncoder().encode(`P:a\nV:1-r0\nC:Q1${Buffer.alloc(20).toString('base64')}\nS:1\nI:1\nT:x\nU:x\nL:x\nA:x86_64\n\n`);
+    const tar = await tarBytes([
+      { header: tarHeader({ name: 'DESCRIPTION', size: 1 }), body: new Uint8Array([0x78]) },
+      { header: tarHeader({ name: 'APKINDEX', size: text.length }), body: text },
+    ]);
+    // Unsigned, in two members; the second's CRC-32 changed.
+    const first = gzipSync(tar.subarray(0, 1024));
+    const second = Buffer.from(gzipSync(tar.subarray(1024)));
+    second[second.length - 8]! ^= 0xff;
+    await assert.rejects(
+      readApkIndex(Buffer.concat([first, second]), { where: 'idx', keyring: new ApkKeyring(), allowUntrusted: true }),
+      (err: unknown) =>
+        isProvenantError(err, 'INVALID_PACKAGE') && err.message === `gzip member 2 at byte ${first.length} fails its CRC-32 check`,
+    );
   });
 
   it('inflates the members it splits, to the same bytes or the same refusal, junk after them or cut short', async () => {
