@@ -178,7 +178,7 @@ export const INDEX_FIELDS_MAX = 10_000_000;
 
 /** What an APKINDEX lists, as {@link readIndexText} counts it. */
 export interface IndexCounts {
-  /** `P:` lines. */
+  /** Stanzas with a `P:` line: the packages the parser makes (a repeated `P:` names one package again). */
   packages: number;
   /** Names in `D:`, `p:`, `i:` and `r:` lines. */
   names: number;
@@ -240,6 +240,8 @@ export async function readIndexText(
   let letter = 0;
   let list = false;
   let inName = false;
+  // Whether the current stanza was counted as a package: its first `P:` counts it.
+  let named = false;
   const over = (what: keyof IndexCounts): ProvenantError => {
     const said = {
       packages: 'packages',
@@ -283,7 +285,10 @@ export async function readIndexText(
         if (col === 0) {
           letter = c;
         } else if (c === COLON) {
-          if (letter === P) add('packages');
+          if (letter === P && !named) {
+            named = true;
+            add('packages');
+          }
           add('fields');
           list = LIST_LETTERS.has(letter);
         }
@@ -295,6 +300,8 @@ export async function readIndexText(
         inName = !space;
       }
       if (nl < 0) return;
+      // A blank line (nothing since the last newline, in this piece or before) ends the stanza.
+      if (col === 0) named = false;
       line++;
       col = 0;
       list = false;

@@ -83,6 +83,17 @@ describe('an APKINDEX read in pieces', () => {
     );
   });
 
+  it('counts a stanza that names its package twice as one package, as the parser makes it, cut anywhere', async () => {
+    const text = 'P:a\nV:1.0-r0\nC:Q1x=\n\nV:1.0-r0\nD:so:libc.so.6 b  c\nP:b\nC:Q1x=\nP:b\n';
+    const bytes = new TextEncoder().encode(text);
+    assert.equal(parseApkIndexText(text, 'i').length, 2);
+    for (let at = 0; at <= bytes.length; at++) {
+      const read = await readIndexText(cutAt(bytes, [at]), 'i');
+      assert.equal(read.packages, 2, `cut at ${at}`);
+      assert.equal(read.names, 3, `cut at ${at}`);
+    }
+  });
+
   it('counts what other indexes listed toward the caps, naming them', async () => {
     const text = new TextEncoder().encode('P:a\nV:1\nC:Q1x=\n\nP:b\nV:1\nC:Q1y=\n');
     const together = { packages: 4, names: 0, fields: 0, text: 0, indexes: ['one', 'two'] };
