@@ -126,7 +126,8 @@ export const TRANSFORMS: Record<FixId, Transform> = {
     // refused for its platform, as --force promises.
     if (chosen === undefined && context.force === true && context.platform === undefined && images.length === 1) chosen = images[0];
     if (chosen === undefined) {
-      const offered = images.map((i) => (i.platform ? formatPlatform(i.platform) : '(no platform)')).join(', ') || '(none)';
+      // Each once: an index may list several images of a platform (a Windows index, one per os.version).
+      const offered = [...new Set(images.map((i) => (i.platform ? formatPlatform(i.platform) : '(no platform)')))].join(', ') || '(none)';
       const asked = wanted.length === 0 ? 'single platform' : wanted.map(formatPlatform).join(' or ');
       // The target's own platforms missing, naming one of those offered writes an image the target
       // does not run: said, so that the hint is not taken for a way to satisfy it.

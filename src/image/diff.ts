@@ -144,7 +144,7 @@ function pairPlatforms(a: Side, b: Side, options: DiffOptions): Pairing {
       if (found.length === 0) {
         throw new ProvenantError('NO_MATCHING_PLATFORM', `${side.name} has no image for ${formatPlatform(wanted)}`, {
           where: side.name,
-          hint: `it has ${side.inspected.manifests.map(platformName).join(', ') || 'no images'}`,
+          hint: `it has ${[...new Set(side.inspected.manifests.map(platformName))].join(', ') || 'no images'}`,
         });
       }
       return found;

@@ -143,7 +143,8 @@ describe('--platform of digest, manifest and copy', () => {
   // The last stop: a Windows index lists one image per os.version, and --platform took the first
   // of them without a word. It still takes the first, as skopeo and containerd do, and says so.
   it('takes the first of several images of one platform, saying which and naming the others by digest', async () => {
-    const { ref, ltsc2019, linux, warning } = await windowsIndex(join(await temp(), 'win'));
+    const dir = join(await temp(), 'win');
+    const { ref, ltsc2019, linux, warning } = await windowsIndex(dir);
     for (const command of ['digest', 'manifest']) {
       const r = provenant([command, ref, '--platform', 'windows/amd64']);
       assert.equal(r.status, 0, r.stderr);
@@ -160,6 +161,21 @@ describe('--platform of digest, manifest and copy', () => {
     const sbom = provenant(['sbom', ref, '--platform', 'linux/s390x']);
     assert.equal(sbom.status, 3, sbom.stderr);
     assert.match(sbom.stderr, /it has windows\/amd64, linux\/amd64\n/);
+    const fix = provenant(['fix', ref, '--target', 'aws-lambda', '-o', `oci:${join(dir, '..', 'fixed')}:x`, '--platform', 'linux/s390x']);
+    assert.match(fix.stderr, /it has windows\/amd64, linux\/amd64;/);
+    // diff names each OS build; two images of one platform and no OS build, once.
+    const twoDir = join(await temp(), 'two-linux');
+    await synth(await LayoutStore.open(twoDir, { create: true }), {
+      platforms: [
+        { os: 'linux', architecture: 'amd64' },
+        { os: 'linux', architecture: 'amd64' },
+      ],
+      tag: 'latest',
+    });
+    const diff = provenant(['diff', ref, `oci:${twoDir}:latest`, '--platform', 'linux/s390x']);
+    assert.match(diff.stderr, /it has windows\/amd64:10\.0\.17763\.5458, windows\/amd64:10\.0\.20348\.2227, linux\/amd64\n/);
+    const diffTwo = provenant(['diff', `oci:${twoDir}:latest`, ref, '--platform', 'linux/s390x']);
+    assert.match(diffTwo.stderr, /it has linux\/amd64\n/);
   });
 
   // Every command that picks an image by --platform picks it alike and says so: sbom, copy and fix
