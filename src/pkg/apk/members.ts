@@ -65,7 +65,7 @@ export const CONTROL_MAX = 16 * 1024 * 1024;
  */
 export const INDEX_MAX = 256 * 1024 * 1024;
 /**
- * The packages (`P:` lines) one APKINDEX may list. Each costs about 2 KiB of memory once read (a
+ * The packages (stanzas with a `P:` line) one APKINDEX may list. Each costs about 2 KiB of memory once read (a
  * build of a signed index of 1,000,000 stanzas of 92 bytes peaked at 2.1 GB), so the 5.5 million
  * that fit under the 512 MiB {@link INDEX_MAX} was ran the heap out after minutes. 500,000 cost
  * about 1 GB; Wolfi's index, the largest known, lists under a fifth of that.
