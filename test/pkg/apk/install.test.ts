@@ -254,6 +254,37 @@ describe('ApkSource.install', () => {
     }
   });
 
+  it("keeps apko's own refusals as they were said: a file two packages install names both, not the entry again", async () => {
+    const pkgOf = async (name: string, sha1Byte: number) => {
+      const data = gzipSync(
+        await tarBytes([
+          { header: tarHeader({ name: 'etc/', type: 'dir', mode: 0o755 }) },
+          {
+            header: tarHeader({
+              name: 'etc/motd',
+              type: 'symlink',
+              linkname: name,
+              mode: 0o777,
+              pax: { 'APK-TOOLS.checksum.SHA1': `Q1${Buffer.alloc(20, sha1Byte).toString('base64')}` },
+            }),
+          },
+        ]),
+      );
+      const pkginfo = new TextEncoder().encode(
+        `pkgname = ${name}\norigin = ${name}\npkgver = 1.0-r0\narch = x86_64\ndatahash = ${createHash('sha256').update(data).digest('hex')}\n`,
+      );
+      const controlTar = await tarBytes([{ header: tarHeader({ name: '.PKGINFO', size: pkginfo.length }), body: pkginfo }]);
+      const bytes = Buffer.concat([gzipSync(controlTar.subarray(0, controlTar.length - 1024)), data]);
+      const pkg = await readApkPackage(bytes, { where: `${name}.apk`, allowUntrusted: true });
+      return { info: apkPackageInfo(pkg, bytes.length, `${name}.apk`), pkg };
+    };
+    const both = [await pkgOf('a', 1), await pkgOf('b', 2)];
+    assert.throws(
+      () => apkoInstall(new ApkoFs(new Tree()), both, { sourceDateEpoch: 0 }),
+      (err: unknown) => isProvenantError(err, 'FILE_CONFLICT') && /^a and b both install \/etc\/motd/.test(err.message),
+    );
+  });
+
   it('leaves out hidden top-level names before the first other entry, as apko and apk-tools do: one package, one image', async () => {
     const file = (name: string, text: string): TarWriteEntry => {
       const body = new TextEncoder().encode(text);
