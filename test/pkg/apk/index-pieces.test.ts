@@ -138,6 +138,15 @@ describe('an APKINDEX read in pieces', () => {
       (err: unknown) =>
         isProvenantError(err, 'INVALID_PACKAGE') && err.message === `gzip member 2 at byte ${first.length} fails its CRC-32 check`,
     );
+    // After a signature member (a key this keyring lacks, allowed), the same content is members 2 and 3.
+    const signatureTar = await tarBytes([{ header: tarHeader({ name: '.SIGN.RSA256.other.rsa.pub', size: 4 }), body: new Uint8Array(4) }]);
+    const signature = gzipSync(signatureTar.subarray(0, signatureTar.length - 1024));
+    await assert.rejects(
+      readApkIndex(Buffer.concat([signature, first, second]), { where: 'idx', keyring: new ApkKeyring(), allowUntrusted: true }),
+      (err: unknown) =>
+        isProvenantError(err, 'INVALID_PACKAGE') &&
+        err.message === `gzip member 3 at byte ${signature.length + first.length} fails its CRC-32 check`,
+    );
   });
 
   it('inflates the members it splits, to the same bytes or the same refusal, junk after them or cut short', async () => {
