@@ -109,21 +109,31 @@ export const ACCOUNTS_FILE_MAX = 8 << 20;
  *   named too
  * @throws ProvenantError `TOO_LARGE` naming the file and its package; else as {@link readBody}
  */
-export function readBodyUpTo(
-  body: Body | undefined,
-  max: number,
-  file: { path: string; owner?: string | undefined; target?: { path: string; owner?: string | undefined } | undefined },
-): Uint8Array {
+export function readBodyUpTo(body: Body | undefined, max: number, file: ImageFileName): Uint8Array {
   const size = bodySize(body);
   if (size > max) {
-    const by = (owner: string | undefined) => (owner === undefined || owner === 'build' ? '' : ` (installed by ${owner})`);
-    const target = file.target === undefined ? '' : `, a link to /${file.target.path}${by(file.target.owner)},`;
-    throw new ProvenantError('TOO_LARGE', `/${file.path}${by(file.owner)}${target} is ${size} bytes, more than the ${max} read of it`, {
-      where: file.owner === undefined || file.owner === 'build' ? `/${file.path}` : `${file.owner}: /${file.path}`,
+    const link = file.target === undefined ? '' : ',';
+    throw new ProvenantError('TOO_LARGE', `${describeImageFile(file)}${link} is ${size} bytes, more than the ${max} read of it`, {
+      where: imageFileWhere(file),
       hint: `an image's /${file.path} is a few kilobytes; the package ships a file that is not one`,
     });
   }
   return readBody(body);
+}
+
+/** A file of the image as an error names it: its path and package, and where it is a link, the file it leads to and that one's package. */
+type ImageFileName = { path: string; owner?: string | undefined; target?: { path: string; owner?: string | undefined } | undefined };
+
+/** `/path (installed by p)`, and for a link `, a link to /target (installed by q)`; the build's own files name no package. */
+export function describeImageFile(file: ImageFileName): string {
+  const by = (owner: string | undefined) => (owner === undefined || owner === 'build' ? '' : ` (installed by ${owner})`);
+  const target = file.target === undefined ? '' : `, a link to /${file.target.path}${by(file.target.owner)}`;
+  return `/${file.path}${by(file.owner)}${target}`;
+}
+
+/** Where an error about `file` is: its package and its path. */
+export function imageFileWhere(file: ImageFileName): string {
+  return file.owner === undefined || file.owner === 'build' ? `/${file.path}` : `${file.owner}: /${file.path}`;
 }
 
 /**

@@ -19,7 +19,7 @@
 import { posix } from 'node:path';
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
-import { type Body, BodyReader, bodySize, isFileBody, readBody, readBodyUpTo } from '../../vfs/body.ts';
+import { type Body, BodyReader, bodySize, describeImageFile, imageFileWhere, isFileBody, readBody, readBodyUpTo } from '../../vfs/body.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import { compareBytes, type FsNode, type Tree } from '../../vfs/tree.ts';
 import { type Installing, namingPackage, tracked } from '../install-error.ts';
@@ -841,22 +841,10 @@ function fileAt(tree: Tree, path: string): LinkedFile | undefined {
   return { node, path, owner: tree.read(own)?.owner, target: { path: at, owner: node.owner } };
 }
 
-/** `/path (installed by p)`, and for a link `, a link to /target (installed by q)`: a file as an error names it. */
-function describeFile(file: LinkedFile): string {
-  const by = (owner: string | undefined) => (owner === undefined || owner === 'build' ? '' : ` (installed by ${owner})`);
-  const target = file.target === undefined ? '' : `, a link to /${file.target.path}${by(file.target.owner)}`;
-  return `/${file.path}${by(file.owner)}${target}`;
-}
-
-/** Where an error about `file` is: its package and its path. */
-function fileWhere(file: LinkedFile): string {
-  return file.owner === undefined || file.owner === 'build' ? `/${file.path}` : `${file.owner}: /${file.path}`;
-}
-
 /** `TOO_LARGE` for the certificate file that takes the CA bundle past {@link CA_BUNDLE_MAX}. */
 function bundleTooLarge(file: LinkedFile): ProvenantError {
-  return new ProvenantError('TOO_LARGE', `/${BUNDLE} would be more than ${CA_BUNDLE_MAX} bytes with ${describeFile(file)}`, {
-    where: fileWhere(file),
+  return new ProvenantError('TOO_LARGE', `/${BUNDLE} would be more than ${CA_BUNDLE_MAX} bytes with ${describeImageFile(file)}`, {
+    where: imageFileWhere(file),
     hint: "Debian's certificates make a bundle of about 220 KiB: the image holds certificate files that are not ones",
   });
 }
