@@ -103,8 +103,6 @@ function split(bytes: Uint8Array, options: SplitOptions, label: (n: number, off:
   let off = 0;
   let total = options.inflated ?? 0;
   while (off < bytes.length && members.length < (options.maxMembers ?? Number.POSITIVE_INFINITY)) {
-    const bad = (why: string): ProvenantError =>
-      new ProvenantError('INVALID_PACKAGE', `${label(members.length + 1, off)} ${why}`, { where });
     const p = headerEnd(bytes, off, label(members.length + 1, off), where);
     let inflated: { buffer: Buffer; engine: { bytesWritten: number } };
     try {
@@ -117,28 +115,40 @@ function split(bytes: Uint8Array, options: SplitOptions, label: (n: number, off:
       if (code === 'Z_BUF_ERROR') {
         throw new ProvenantError('TRUNCATED', `${label(members.length + 1, off)} ends early`, { where, cause: err });
       }
-      if (code === 'ERR_BUFFER_TOO_LARGE') {
-        const what = options.what ?? label(members.length + 1, off);
-        throw new ProvenantError('TOO_LARGE', `${what} inflates to more than ${maxOutput} bytes`, {
-          where,
-          hint: 'the file is not what it claims to be (a gzip bomb), or far larger than any real one',
-        });
-      }
-      throw bad(`is corrupt: ${(err as Error).message}`);
+      if (code === 'ERR_BUFFER_TOO_LARGE') throw inflatesTooMuch(options.what ?? label(members.length + 1, off), maxOutput, where);
+      throw new ProvenantError('INVALID_PACKAGE', `${label(members.length + 1, off)} is corrupt: ${(err as Error).message}`, { where });
     }
-    const trailer = p + inflated.engine.bytesWritten;
-    if (trailer + 8 > bytes.length) {
-      throw new ProvenantError('TRUNCATED', `${label(members.length + 1, off)} has no trailer`, { where });
-    }
-    const view = new DataView(bytes.buffer, bytes.byteOffset + trailer, 8);
     const data = new Uint8Array(inflated.buffer.buffer, inflated.buffer.byteOffset, inflated.buffer.byteLength);
-    if (view.getUint32(0, true) !== crc32(data) >>> 0) throw bad('fails its CRC-32 check');
-    if (view.getUint32(4, true) !== data.length % 2 ** 32) throw bad('has a wrong length in its trailer');
+    const end = checkedTrailer(bytes, p + inflated.engine.bytesWritten, crc32(data), data.length, label(members.length + 1, off), where);
     total += data.length;
-    members.push({ start: off, end: trailer + 8, compressed: bytes.subarray(off, trailer + 8), data });
-    off = trailer + 8;
+    members.push({ start: off, end, compressed: bytes.subarray(off, end), data });
+    off = end;
   }
   return members;
+}
+
+/**
+ * Checks the trailer of a member whose deflate stream ended at byte `trailer`: the CRC-32 and
+ * length of what it inflated to; gives where the member ends.
+ *
+ * @throws ProvenantError `TRUNCATED` when the bytes end before the trailer, `INVALID_PACKAGE` when it disagrees
+ */
+function checkedTrailer(bytes: Uint8Array, trailer: number, crc: number, length: number, label: string, where: string | undefined): number {
+  if (trailer + 8 > bytes.length) throw new ProvenantError('TRUNCATED', `${label} has no trailer`, { where });
+  const view = new DataView(bytes.buffer, bytes.byteOffset + trailer, 8);
+  if (view.getUint32(0, true) !== crc >>> 0) throw new ProvenantError('INVALID_PACKAGE', `${label} fails its CRC-32 check`, { where });
+  if (view.getUint32(4, true) !== length % 2 ** 32) {
+    throw new ProvenantError('INVALID_PACKAGE', `${label} has a wrong length in its trailer`, { where });
+  }
+  return trailer + 8;
+}
+
+/** `TOO_LARGE` for members that inflate past `maxOutput`: `what` names them. */
+function inflatesTooMuch(what: string, maxOutput: number, where: string | undefined): ProvenantError {
+  return new ProvenantError('TOO_LARGE', `${what} inflates to more than ${maxOutput} bytes`, {
+    where,
+    hint: 'the file is not what it claims to be (a gzip bomb), or far larger than any real one',
+  });
 }
 
 /**
@@ -211,12 +221,7 @@ export async function* inflateMembers(
     try {
       for await (const piece of inflater as AsyncIterable<Buffer>) {
         total += piece.length;
-        if (total > maxOutput) {
-          throw new ProvenantError('TOO_LARGE', `${options.what ?? label} inflates to more than ${maxOutput} bytes`, {
-            where,
-            hint: 'the file is not what it claims to be (a gzip bomb), or far larger than any real one',
-          });
-        }
+        if (total > maxOutput) throw inflatesTooMuch(options.what ?? label, maxOutput, where);
         length += piece.length;
         crc = crc32(piece, crc);
         yield piece;
@@ -230,13 +235,6 @@ export async function* inflateMembers(
     } finally {
       inflater.destroy();
     }
-    const trailer = p + inflater.bytesWritten;
-    if (trailer + 8 > bytes.length) throw new ProvenantError('TRUNCATED', `${label} has no trailer`, { where });
-    const view = new DataView(bytes.buffer, bytes.byteOffset + trailer, 8);
-    if (view.getUint32(0, true) !== crc >>> 0) throw new ProvenantError('INVALID_PACKAGE', `${label} fails its CRC-32 check`, { where });
-    if (view.getUint32(4, true) !== length % 2 ** 32) {
-      throw new ProvenantError('INVALID_PACKAGE', `${label} has a wrong length in its trailer`, { where });
-    }
-    off = trailer + 8;
+    off = checkedTrailer(bytes, p + inflater.bytesWritten, crc, length, label, where);
   }
 }
